@@ -1,0 +1,51 @@
+#include "libs/base/exit_codes.h"
+
+namespace arca {
+
+ExitCode ExitCodeForPhase(v1::Phase phase, const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kCancelled) return ExitCode::kCancelled;
+  switch (phase) {
+    case v1::PHASE_COLLECTION:
+      return ExitCode::kCollection;
+    case v1::PHASE_ARCHIVE:
+      return ExitCode::kArchive;
+    case v1::PHASE_COMPRESSION:
+      return ExitCode::kCompression;
+    case v1::PHASE_UPLOAD:
+    case v1::PHASE_COMMIT:
+      return ExitCode::kUpload;
+    case v1::PHASE_VERIFICATION:
+      return ExitCode::kVerification;
+    case v1::PHASE_RESTORE:
+      return ExitCode::kRestore;
+    case v1::PHASE_SETUP:
+    case v1::PHASE_UNSPECIFIED:
+    default:
+      return ExitCode::kInternal;
+  }
+}
+
+std::string_view PhaseName(v1::Phase phase) {
+  switch (phase) {
+    case v1::PHASE_SETUP:
+      return "setup";
+    case v1::PHASE_COLLECTION:
+      return "collection";
+    case v1::PHASE_ARCHIVE:
+      return "archive";
+    case v1::PHASE_COMPRESSION:
+      return "compression";
+    case v1::PHASE_UPLOAD:
+      return "upload";
+    case v1::PHASE_COMMIT:
+      return "commit";
+    case v1::PHASE_VERIFICATION:
+      return "verification";
+    case v1::PHASE_RESTORE:
+      return "restore";
+    default:
+      return "unspecified";
+  }
+}
+
+}  // namespace arca

@@ -1,0 +1,40 @@
+// Exit codes of the CLI and job status (DESIGN.md §5) and the mapping of a
+// failed phase to its code.
+#ifndef ARCA_LIBS_BASE_EXIT_CODES_H_
+#define ARCA_LIBS_BASE_EXIT_CODES_H_
+
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "arca/v1/common.pb.h"
+
+namespace arca {
+
+// The same numbers as arca.v1.ExitCode.
+enum class ExitCode : int {
+  kSuccess = 0,
+  kInternal = 1,
+  kUsage = 2,
+  kPartial = 3,
+  kRepository = 4,
+  kNoSpace = 5,
+  kVerification = 8,
+  kCollection = 9,
+  kArchive = 10,
+  kCompression = 11,
+  kUpload = 12,
+  kRestore = 13,
+  kCancelled = 130,
+};
+
+// Exit code for a failure in `phase`, e.g. PHASE_COLLECTION → 9.
+// A kCancelled status always gives 130; PHASE_SETUP and PHASE_UNSPECIFIED
+// give 1 (the caller decides between 2, 4 and 5 for setup failures).
+ExitCode ExitCodeForPhase(v1::Phase phase, const absl::Status& status);
+
+// Lower-case name used in messages and metric labels: "collection", ...
+std::string_view PhaseName(v1::Phase phase);
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_BASE_EXIT_CODES_H_

@@ -1,0 +1,46 @@
+#include "libs/base/exit_codes.h"
+
+#include "gtest/gtest.h"
+#include "libs/base/status_macros.h"
+
+namespace arca {
+namespace {
+
+TEST(ExitCodes, PhaseMapsToDesignCode) {
+  absl::Status failed = absl::UnavailableError("x");
+  EXPECT_EQ(ExitCodeForPhase(v1::PHASE_COLLECTION, failed), ExitCode::kCollection);
+  EXPECT_EQ(ExitCodeForPhase(v1::PHASE_ARCHIVE, failed), ExitCode::kArchive);
+  EXPECT_EQ(ExitCodeForPhase(v1::PHASE_COMPRESSION, failed), ExitCode::kCompression);
+  EXPECT_EQ(ExitCodeForPhase(v1::PHASE_UPLOAD, failed), ExitCode::kUpload);
+  EXPECT_EQ(ExitCodeForPhase(v1::PHASE_VERIFICATION, failed), ExitCode::kVerification);
+  EXPECT_EQ(ExitCodeForPhase(v1::PHASE_RESTORE, failed), ExitCode::kRestore);
+  EXPECT_EQ(static_cast<int>(ExitCode::kCollection), v1::EXIT_CODE_COLLECTION);
+}
+
+TEST(ExitCodes, CancellationWinsOverPhase) {
+  EXPECT_EQ(ExitCodeForPhase(v1::PHASE_UPLOAD, absl::CancelledError("stop")),
+            ExitCode::kCancelled);
+}
+
+absl::StatusOr<int> Half(int x) {
+  if (x % 2) return absl::InvalidArgumentError("odd");
+  return x / 2;
+}
+
+absl::Status UseMacros(int x, int* out) {
+  ASSIGN_OR_RETURN(int h, Half(x));
+  RETURN_IF_ERROR(h > 10 ? absl::OutOfRangeError("big") : absl::OkStatus());
+  *out = h;
+  return absl::OkStatus();
+}
+
+TEST(StatusMacros, PropagateErrorsAndValues) {
+  int out = 0;
+  EXPECT_TRUE(UseMacros(4, &out).ok());
+  EXPECT_EQ(out, 2);
+  EXPECT_EQ(UseMacros(3, &out).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(UseMacros(40, &out).code(), absl::StatusCode::kOutOfRange);
+}
+
+}  // namespace
+}  // namespace arca

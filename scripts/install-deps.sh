@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package arca needs to build, test and benchmark.
+# Idempotent: packages already installed are left alone; safe to run repeatedly.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  bazel-bootstrap g++ pkg-config
+  protobuf-compiler libprotobuf-dev libprotoc-dev
+  libgrpc++-dev protobuf-compiler-grpc libgrpc-dev
+  libabsl-dev libzstd-dev liblzma-dev libssl-dev
+  libacl1-dev libattr1-dev
+  prometheus-cpp-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # tests
+  acl attr prometheus python3 procps
+  # benchmarks (peers)
+  zstd xz-utils restic borgbackup time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
