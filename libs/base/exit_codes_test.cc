@@ -1,6 +1,7 @@
 #include "libs/base/exit_codes.h"
 
 #include "gtest/gtest.h"
+#include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 
 namespace arca {
@@ -40,6 +41,25 @@ TEST(StatusMacros, PropagateErrorsAndValues) {
   EXPECT_EQ(out, 2);
   EXPECT_EQ(UseMacros(3, &out).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(UseMacros(40, &out).code(), absl::StatusCode::kOutOfRange);
+}
+
+}  // namespace
+}  // namespace arca
+
+namespace arca {
+namespace {
+
+TEST(PhaseStatus, InnermostPhaseWinsAndMapsToExitCode) {
+  absl::Status s = WithPhase(absl::NotFoundError("source /x does not exist"),
+                             v1::PHASE_COLLECTION);
+  s = WithPhase(s, v1::PHASE_ARCHIVE);  // outer layers do not override
+  EXPECT_EQ(PhaseOf(s), v1::PHASE_COLLECTION);
+  EXPECT_EQ(ExitCodeOf(s), ExitCode::kCollection);
+  EXPECT_EQ(s.message(), "source /x does not exist");
+  EXPECT_EQ(PhaseOf(absl::InternalError("bug")), v1::PHASE_UNSPECIFIED);
+  EXPECT_EQ(ExitCodeOf(absl::InternalError("bug")), ExitCode::kInternal);
+  EXPECT_EQ(ExitCodeOf(absl::OkStatus()), ExitCode::kSuccess);
+  EXPECT_TRUE(WithPhase(absl::OkStatus(), v1::PHASE_UPLOAD).ok());
 }
 
 }  // namespace
