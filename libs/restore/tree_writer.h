@@ -1,0 +1,201 @@
+// TreeWriter: writes a tree of v1::Entry records (the metadata stream of a
+// snapshot) and their file contents under a target directory, safely.
+//
+// Safety: every file-system call is relative to an open directory file
+// descriptor (openat, mkdirat, symlinkat, linkat, mknodat, fchownat,
+// utimensat, ...) with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW, so the writer never
+// follows a symlink, neither one it created itself nor one it found in the
+// target. Stored paths are validated before use: a path with an empty, "." or
+// ".." component, a leading '/' or a NUL byte is refused. An existing
+// non-directory at a path is unlinked before the new entry is created with
+// O_EXCL, so an existing hardlink or symlink in the target is never written
+// through. Paths longer than PATH_MAX work (each call sees one component).
+//
+// Open directory descriptors are bounded by the depth of the current path:
+// the writer keeps a stack of descriptors along the path of the last entry.
+//
+// Thread-safety: a TreeWriter is not thread-safe; use one per thread.
+#ifndef ARCA_LIBS_RESTORE_TREE_WRITER_H_
+#define ARCA_LIBS_RESTORE_TREE_WRITER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "arca/v1/common.pb.h"
+
+namespace arca {
+
+// Encodes a POSIX ACL as the value of the Linux "system.posix_acl_access" /
+// "system.posix_acl_default" extended attribute: little-endian u32 version 2,
+// then per entry {u16 tag, u16 perm, u32 id}, with id 0xFFFFFFFF for tags
+// without a qualifier (USER_OBJ, GROUP_OBJ, MASK, OTHER). Entries are sorted
+// by (tag, id), the order the kernel requires. An empty list encodes to "".
+std::string EncodePosixAclXattr(
+    const google::protobuf::RepeatedPtrField<v1::AclEntry>& acl);
+
+class TreeWriter {
+ public:
+  // Creates `target` (and its parents, mode 0700) if missing and opens it.
+  // Errors: FailedPrecondition if `target` exists and is not a directory;
+  // the errno-derived code (e.g. PermissionDenied) if it cannot be created
+  // or opened. The message names the path.
+  static absl::StatusOr<std::unique_ptr<TreeWriter>> Open(
+      const std::string& target);
+
+  ~TreeWriter();
+  TreeWriter(const TreeWriter&) = delete;
+  TreeWriter& operator=(const TreeWriter&) = delete;
+
+  // Starts the restore of `entry`. Entries arrive in archive order: depth-first
+  // pre-order, a directory before its children; the root directory has path
+  // "" (its metadata is applied to the target itself).
+  //
+  // - InvalidArgument "refusing to restore '<path>': it would write outside
+  //   <target>" if entry.path (or a hardlink's hardlink_target) is not a
+  //   relative '/'-separated path without empty, "." or ".." components and
+  //   without NUL bytes; InvalidArgument also for an unsupported type (socket,
+  //   unspecified), a non-directory root, or extents outside the file size.
+  // - FailedPrecondition if the previous entry was not finished, if a
+  //   non-empty directory stands where a non-directory must go, or if a
+  //   hardlink's target was not restored earlier by this writer.
+  // - A missing parent directory (its entry was filtered out, or comes later)
+  //   is created with mode 0700; a later entry for it fixes its metadata.
+  // - An existing non-directory at the path is removed first; an existing
+  //   directory is reused (its other contents are left alone).
+  // - ENTRY_TYPE_REGULAR: the file is created (empty) and stays open for
+  //   WriteData until FinishEntry. Other types are created here too.
+  // - A device node that cannot be created for lack of privilege (EPERM) is
+  //   skipped with a warning.
+  absl::Status BeginEntry(const v1::Entry& entry);
+
+  // Appends the next bytes of the current regular file's data: the regions of
+  // entry.extents, in order, when entry.sparse (holes are never written, so the
+  // file stays sparse); otherwise the whole content from offset 0. Chunks may
+  // have any size and may span extents.
+  // Errors: FailedPrecondition if no regular file is open; DataLoss if the
+  // bytes exceed what the entry declares; ResourceExhausted when the target
+  // file system is full.
+  absl::Status WriteData(std::span<const uint8_t> data);
+
+  // Completes the current entry. For a regular file: DataLoss unless every
+  // declared byte arrived; then sets the size (ftruncate, so a sparse tail
+  // stays a hole), owner, xattrs, POSIX ACLs, mode (incl. setuid/setgid/
+  // sticky; after chown, which clears them, and after the ACL, whose mask
+  // would otherwise rewrite the group bits), then atime/mtime in ns. Symlinks
+  // get owner, xattrs and times (never a mode); fifos and devices all of it.
+  // Directories were only created: their metadata is applied by Finish, so
+  // their children neither disturb the mtime nor meet a read-only directory.
+  // Hardlinks share their first name's inode: nothing more to apply.
+  // A refused chown (EPERM, not root) or xattr/ACL (namespace not supported
+  // by the target file system) becomes a warning; other failures are errors.
+  absl::Status FinishEntry();
+
+  // Applies the metadata of every directory, deepest first, then the root's.
+  // Must be called once, after the last FinishEntry.
+  // Errors: FailedPrecondition if an entry is still open or Finish was
+  // already called; errno-derived codes naming the directory otherwise.
+  absl::Status Finish();
+
+  // Problems that did not stop the restore (phase PHASE_RESTORE), since the
+  // last call.
+  std::vector<v1::Warning> TakeWarnings();
+
+  // Entries completed by FinishEntry.
+  uint64_t entries_written() const { return entries_written_; }
+  // File data bytes written by WriteData.
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  struct DirLevel {
+    std::string name;  // component name; "" for the root
+    int fd = -1;
+    // A default ACL is in effect here: new children inherit ACL entries
+    // that the archive does not hold, and must have them removed.
+    bool inherits_acl = false;
+  };
+  struct PendingDir {
+    v1::Entry entry;
+    size_t depth = 0;  // number of path components
+  };
+  struct OpenFile {
+    int fd = -1;
+    uint64_t declared = 0;  // bytes WriteData must deliver
+    uint64_t received = 0;
+    int extent = 0;            // index into entry.extents (sparse)
+    uint64_t in_extent = 0;    // bytes received within that extent
+  };
+
+  TreeWriter(std::string target, int root_fd);
+
+  // Makes the top of the stack the directory `components` (relative to the
+  // root), opening (and with `create`, creating 0700 / replacing a
+  // non-directory) each component below the common prefix.
+  absl::Status ChangeDir(const std::vector<std::string>& components,
+                         bool create);
+  void PopTo(size_t depth);
+  int top_fd() const { return stack_.back().fd; }
+  std::string StackPath() const;
+
+  // Removes whatever non-directory is at `name` in the current directory; an
+  // existing directory is left (and reported via *is_dir) or, with
+  // `remove_empty_dir`, removed when empty.
+  absl::Status ClearName(const std::string& name, const std::string& path,
+                         bool* is_dir, bool remove_empty_dir);
+
+  absl::Status BeginRegular(const std::string& name);
+  absl::Status BeginDirectory(const std::string& name,
+                              const std::vector<std::string>& components);
+  absl::Status BeginHardlink(const std::string& name);
+  absl::Status BeginNode(const std::string& name, mode_t type);
+
+  absl::Status FinishRegular();
+  absl::Status FinishNamed();  // symlink, fifo, devices
+  absl::Status ApplyDirMetadata(int fd, const v1::Entry& entry,
+                                const std::string& shown);
+
+  // Metadata helpers; `shown` is the path for messages.
+  absl::Status ApplyXattrs(int fd, bool via_proc, const v1::Entry& entry,
+                           const std::string& shown);
+  // Returns 0 or the errno of the failed call.
+  int SetXattr(int fd, bool via_proc, const std::string& name,
+               const std::string& value);
+  absl::Status ApplyAcls(int fd, bool via_proc, bool is_dir, bool inherited,
+                         const v1::Entry& entry, const std::string& shown);
+  void RememberInode(dev_t dev, ino_t ino);
+  void Warn(const std::string& path, const std::string& message);
+
+  std::string target_;
+  std::vector<DirLevel> stack_;  // stack_[0] is the target directory
+  bool root_inherits_acl_ = false;
+
+  bool in_entry_ = false;
+  bool finished_ = false;
+  bool skipped_entry_ = false;  // current entry was skipped with a warning
+  v1::Entry current_;
+  std::string current_name_;  // last component of current_.path
+  OpenFile file_;
+
+  std::vector<PendingDir> pending_dirs_;
+  bool have_root_entry_ = false;
+  v1::Entry root_entry_;
+
+  // Inodes restored by this writer that hardlinks may point at.
+  absl::flat_hash_set<std::pair<dev_t, ino_t>> link_inodes_;
+
+  std::vector<v1::Warning> warnings_;
+  uint64_t entries_written_ = 0;
+  uint64_t bytes_written_ = 0;
+};
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_RESTORE_TREE_WRITER_H_
