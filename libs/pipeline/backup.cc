@@ -1,0 +1,509 @@
+#include "libs/pipeline/backup.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/base/phase_status.h"
+#include "libs/base/status_macros.h"
+#include "libs/fs/exclude.h"
+#include "libs/fs/file_content_reader.h"
+#include "libs/fs/tree_walker.h"
+#include "libs/pipeline/archive_builder.h"
+#include "libs/pipeline/bounded_queue.h"
+#include "libs/pipeline/chunk_writer.h"
+
+namespace arca {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+std::string Hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+std::string HumanBytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  return absl::StrCat(static_cast<int64_t>(b * 10) / 10.0, " ", units[u]);
+}
+
+v1::Warning MakeWarning(v1::Phase phase, const std::string& path,
+                        std::string message) {
+  v1::Warning w;
+  w.set_phase(phase);
+  w.set_path(path);
+  w.set_message(std::move(message));
+  return w;
+}
+
+// Hands chunks to the worker threads; refuses more once a worker failed.
+class QueueConsumer final : public ChunkConsumer {
+ public:
+  QueueConsumer(BoundedQueue<PendingChunk>* queue, std::atomic<bool>* failed)
+      : queue_(queue), failed_(failed) {}
+  absl::Status Consume(PendingChunk chunk) override {
+    if (failed_->load() || !queue_->Push(std::move(chunk))) {
+      return absl::AbortedError("pipeline stopped");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  BoundedQueue<PendingChunk>* queue_;
+  std::atomic<bool>* failed_;
+};
+
+// The collection phase for one tree, feeding the archive phase.
+class TreeCollector {
+ public:
+  TreeCollector(fs::FileSystem* fs, ArchiveBuilder* archive,
+                const CancelToken* cancel, v1::BackupStats* stats,
+                std::vector<v1::Warning>* warnings)
+      : fs_(fs), archive_(archive), cancel_(cancel), stats_(stats),
+        warnings_(warnings) {}
+
+  absl::Status Run(fs::TreeWalker& walker) {
+    v1::Entry entry;
+    while (true) {
+      if (cancel_ && cancel_->cancelled()) return cancel_->Check("backup");
+      absl::StatusOr<bool> more = walker.Next(&entry);
+      if (!more.ok()) return WithPhase(more.status(), v1::PHASE_COLLECTION);
+      if (!*more) break;
+      RETURN_IF_ERROR(AddEntry(walker, entry));
+    }
+    for (v1::Warning& w : walker.TakeWarnings()) warnings_->push_back(std::move(w));
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status AddEntry(fs::TreeWalker& walker, v1::Entry& entry) {
+    switch (entry.type()) {
+      case v1::ENTRY_TYPE_REGULAR: {
+        bool stored = true;
+        RETURN_IF_ERROR(ReadFile(walker, entry, &stored));
+        if (!stored) {
+          omitted_.insert(entry.path());
+          stats_->set_files_skipped(stats_->files_skipped() + 1);
+          return absl::OkStatus();
+        }
+        stats_->set_files(stats_->files() + 1);
+        stats_->set_files_read(stats_->files_read() + 1);
+        stats_->set_files_new(stats_->files_new() + 1);
+        break;
+      }
+      case v1::ENTRY_TYPE_HARDLINK:
+        if (omitted_.contains(entry.hardlink_target())) {
+          warnings_->push_back(MakeWarning(
+              v1::PHASE_COLLECTION, entry.path(),
+              absl::StrCat("hardlink to '", entry.hardlink_target(),
+                           "' not stored: that file could not be read")));
+          stats_->set_files_skipped(stats_->files_skipped() + 1);
+          return absl::OkStatus();
+        }
+        stats_->set_other_entries(stats_->other_entries() + 1);
+        break;
+      case v1::ENTRY_TYPE_DIRECTORY:
+        stats_->set_directories(stats_->directories() + 1);
+        break;
+      default:
+        stats_->set_other_entries(stats_->other_entries() + 1);
+    }
+    return WithPhase(archive_->AddEntry(entry), v1::PHASE_ARCHIVE);
+  }
+
+  // Reads a regular file's data into the payload stream. *stored = false
+  // when the file could not be read (a warning is recorded); the returned
+  // status is only for failures that stop the backup.
+  absl::Status ReadFile(fs::TreeWalker& walker, v1::Entry& entry, bool* stored) {
+    const std::string abs = walker.AbsolutePath(entry.path());
+    absl::Status file_error;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool fatal = false;
+      file_error = ReadOnce(abs, entry, &fatal);
+      if (fatal) return file_error;
+      if (file_error.ok()) return absl::OkStatus();
+      if (file_error.code() != absl::StatusCode::kFailedPrecondition) break;
+      // Changed between listing and reading, or while being read: take
+      // the file's current metadata and read it once more.
+      absl::StatusOr<fs::StatInfo> st = fs_->Lstat(abs);
+      if (!st.ok()) {
+        file_error = st.status();
+        break;
+      }
+      if (!S_ISREG(st->mode)) break;
+      entry.set_size(st->size);
+      entry.set_mtime_ns(st->mtime_ns);
+      entry.set_ctime_ns(st->ctime_ns);
+      entry.set_atime_ns(st->atime_ns);
+      entry.set_mode(st->mode & 07777);
+      entry.set_uid(st->uid);
+      entry.set_gid(st->gid);
+      entry.set_dev(st->dev);
+      entry.set_ino(st->ino);
+      entry.set_nlink(st->nlink);
+    }
+    *stored = false;
+    warnings_->push_back(MakeWarning(
+        v1::PHASE_COLLECTION, entry.path(),
+        absl::StrCat("not stored: ", file_error.message())));
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadOnce(const std::string& abs, v1::Entry& entry, bool* fatal) {
+    entry.clear_payload();
+    entry.clear_extents();
+    entry.set_sparse(false);
+    if (entry.size() == 0) return absl::OkStatus();
+    ASSIGN_OR_RETURN(std::unique_ptr<fs::FileContentReader> reader,
+                     fs::FileContentReader::Open(fs_, abs, entry));
+    const uint64_t start = archive_->payload_offset();
+    const uint64_t expected = reader->data_length();
+    uint64_t total = 0;
+    StreamCutter& payload = archive_->payload();
+    while (true) {
+      if (cancel_ && cancel_->cancelled()) {
+        *fatal = true;
+        return cancel_->Check("backup");
+      }
+      constexpr size_t kReadSize = 1u << 20;
+      uint8_t* dst = payload.Reserve(kReadSize);
+      absl::StatusOr<size_t> n = reader->Read(std::span<uint8_t>(dst, kReadSize));
+      if (!n.ok()) return n.status();
+      if (*n == 0) break;
+      total += *n;
+      absl::Status st = payload.Commit(*n);
+      if (!st.ok()) {
+        *fatal = true;
+        return WithPhase(st, v1::PHASE_ARCHIVE);
+      }
+    }
+    if (total != expected) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(abs, " changed while being read (", total, " of ",
+                       expected, " bytes)"));
+    }
+    RETURN_IF_ERROR(reader->CheckUnchanged());
+    entry.mutable_payload()->set_offset(start);
+    entry.mutable_payload()->set_length(total);
+    if (reader->sparse()) {
+      entry.set_sparse(true);
+      for (const v1::Extent& e : reader->extents()) *entry.add_extents() = e;
+      stats_->set_sparse_hole_bytes(stats_->sparse_hole_bytes() +
+                                    (entry.size() - total));
+    }
+    stats_->set_bytes_collected(stats_->bytes_collected() + total);
+    stats_->set_bytes_read(stats_->bytes_read() + total);
+    return absl::OkStatus();
+  }
+
+  fs::FileSystem* fs_;
+  ArchiveBuilder* archive_;
+  const CancelToken* cancel_;
+  v1::BackupStats* stats_;
+  std::vector<v1::Warning>* warnings_;
+  absl::flat_hash_set<std::string> omitted_;
+};
+
+BackupResult Fail(BackupResult result, ExitCode code, absl::Status status) {
+  result.exit_code = code;
+  result.status = std::move(status);
+  return result;
+}
+
+BackupResult FailPhase(BackupResult result, absl::Status status) {
+  result.exit_code = ExitCodeOf(status);
+  result.status = std::move(status);
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> EstimateSourceBytes(fs::FileSystem* fs,
+                                             const std::string& root,
+                                             const fs::PathMatcher* excludes,
+                                             bool one_file_system) {
+  ASSIGN_OR_RETURN(fs::StatInfo root_st, fs->Lstat(root));
+  uint64_t total = 0;
+  // Iterative depth-first walk: (relative path, absolute path).
+  std::vector<std::pair<std::string, std::string>> stack = {{"", root}};
+  while (!stack.empty()) {
+    auto [rel, abs] = std::move(stack.back());
+    stack.pop_back();
+    absl::StatusOr<std::vector<std::string>> names = fs->ListDirectory(abs);
+    if (!names.ok()) continue;  // the walk itself reports it
+    for (const std::string& name : *names) {
+      std::string child_rel = rel.empty() ? name : absl::StrCat(rel, "/", name);
+      std::string child_abs = absl::StrCat(abs, "/", name);
+      absl::StatusOr<fs::StatInfo> st = fs->Lstat(child_abs);
+      if (!st.ok()) continue;
+      bool is_dir = S_ISDIR(st->mode);
+      if (excludes && excludes->Matches(child_rel, is_dir)) continue;
+      if (S_ISREG(st->mode)) {
+        total += std::min<uint64_t>(st->size, st->blocks * 512);
+      } else if (is_dir && (!one_file_system || st->dev == root_st.dev)) {
+        stack.emplace_back(std::move(child_rel), std::move(child_abs));
+      }
+    }
+  }
+  return total;
+}
+
+BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
+                       const BackupOptions& options, const CancelToken* cancel) {
+  BackupResult result;
+  const auto job_start = Clock::now();
+  const auto wall_start = std::chrono::system_clock::now();
+  v1::BackupStats stats;
+
+  // --- setup: validate everything before any work starts -------------------
+  if (absl::Status st = ValidateLevel(options.codec, options.level); !st.ok()) {
+    return Fail(result, ExitCode::kUsage, st);
+  }
+  if (options.space_safety_factor < 1.0 || options.space_safety_factor > 100) {
+    return Fail(result, ExitCode::kUsage,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "invalid --space-safety-factor ", options.space_safety_factor,
+                    ": use a number between 1 and 100")));
+  }
+  absl::StatusOr<fs::PathMatcher> excludes = fs::PathMatcher::Create(options.excludes);
+  if (!excludes.ok()) return Fail(result, ExitCode::kUsage, excludes.status());
+  absl::flat_hash_set<std::string> command_names;
+  for (const CommandSpec& c : options.commands) {
+    if (!command_names.insert(c.name).second) {
+      return Fail(result, ExitCode::kUsage,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "command name '", c.name, "' is used twice")));
+    }
+  }
+  if (options.source.empty() || options.source[0] != '/') {
+    return Fail(result, ExitCode::kUsage,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "source '", options.source, "' must be an absolute path")));
+  }
+  absl::StatusOr<fs::StatInfo> src = fs->Lstat(options.source);
+  if (!src.ok()) {
+    return FailPhase(result, WithPhase(absl::Status(src.status().code(),
+                         absl::StrCat("cannot back up ", options.source, ": ",
+                                      src.status().message())),
+                         v1::PHASE_COLLECTION));
+  }
+  if (!S_ISDIR(src->mode)) {
+    return FailPhase(result, WithPhase(absl::FailedPreconditionError(absl::StrCat(
+                         "source ", options.source, " is not a directory")),
+                         v1::PHASE_COLLECTION));
+  }
+  const std::string host = options.host.empty() ? Hostname() : options.host;
+
+  // --- collection: pre-backup commands ---------------------------------------
+  struct RanCommand {
+    CommandSpec spec;
+    CommandOutput output;
+  };
+  std::vector<RanCommand> ran;
+  for (const CommandSpec& spec : options.commands) {
+    if (cancel && cancel->cancelled()) return FailPhase(result, cancel->Check("backup"));
+    absl::StatusOr<CommandOutput> out = RunCommand(spec);
+    std::string problem;
+    if (!out.ok()) {
+      problem = std::string(out.status().message());
+    } else if (out->exit_status != 0) {
+      problem = absl::StrCat("exited with status ", out->exit_status,
+                             out->stderr_tail.empty() ? "" : ": ",
+                             out->stderr_tail);
+    }
+    if (!problem.empty()) {
+      std::string msg = absl::StrCat(spec.critical ? "critical " : "",
+                                     "command '", spec.name, "' (",
+                                     spec.command_line, ") ", problem);
+      if (spec.critical) {
+        return FailPhase(result, WithPhase(absl::FailedPreconditionError(
+                                               msg + "; backup stopped"),
+                                           v1::PHASE_COLLECTION));
+      }
+      result.warnings.push_back(
+          MakeWarning(v1::PHASE_COLLECTION, "commands/" + spec.name, msg));
+      if (!out.ok()) continue;
+    }
+    ran.push_back({spec, std::move(*out)});
+  }
+
+  // --- setup: free space ------------------------------------------------------
+  absl::StatusOr<uint64_t> to_collect =
+      EstimateSourceBytes(fs, options.source, &*excludes, options.one_file_system);
+  if (!to_collect.ok()) {
+    return FailPhase(result, WithPhase(to_collect.status(), v1::PHASE_COLLECTION));
+  }
+  absl::StatusOr<double> ratio = repo.ObservedCompressionRatio();
+  absl::StatusOr<uint64_t> free_bytes = repo.FreeBytes();
+  if (!free_bytes.ok()) return Fail(result, ExitCode::kRepository, free_bytes.status());
+  const double r = ratio.ok() ? *ratio : 1.0;
+  const double needed = static_cast<double>(*to_collect) * r * options.space_safety_factor;
+  if (static_cast<double>(*free_bytes) < needed) {
+    return Fail(result, ExitCode::kNoSpace,
+                absl::ResourceExhaustedError(absl::StrCat(
+                    "not enough free space in ", repo.path(), ": the backup needs an estimated ",
+                    HumanBytes(needed), " (", *to_collect, " bytes to collect x compression ratio ",
+                    r, " x safety factor ", options.space_safety_factor, ") but only ",
+                    HumanBytes(static_cast<double>(*free_bytes)), " (", *free_bytes,
+                    " bytes) are free; free space or lower --space-safety-factor")));
+  }
+
+  absl::StatusOr<std::unique_ptr<WriterLock>> lock = repo.LockForWrite(
+      absl::StrCat("backup of ", host, ":", options.source));
+  if (!lock.ok()) return Fail(result, ExitCode::kRepository, lock.status());
+
+  // --- the pipeline ------------------------------------------------------------
+  const v1::RepositoryConfig& config = repo.config();
+  const ChunkerParams payload_params = ChunkerParams::FromProto(config.payload_chunker());
+  const ChunkerParams metadata_params = ChunkerParams::FromProto(config.metadata_chunker());
+  int workers = options.workers > 0
+                    ? options.workers
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  ChunkWriter writer(repo.chunks(), options.codec, options.level);
+  BoundedQueue<PendingChunk> queue(static_cast<size_t>(workers) * 2 + 2);
+  std::atomic<bool> failed{false};
+  absl::Mutex error_mu;
+  absl::Status worker_error;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < workers; ++i) {
+    threads.emplace_back([&] {
+      while (std::optional<PendingChunk> chunk = queue.Pop()) {
+        if (failed.load()) continue;  // drain
+        absl::Status st = writer.Process(std::move(*chunk));
+        if (!st.ok()) {
+          absl::MutexLock l(&error_mu);
+          if (worker_error.ok()) worker_error = st;
+          failed.store(true);
+        }
+      }
+    });
+  }
+  QueueConsumer consumer(&queue, &failed);
+  ArchiveBuilder archive(payload_params, metadata_params, config.chunker_seed(), &consumer);
+
+  auto collect_start = Clock::now();
+  absl::Status producer = [&]() -> absl::Status {
+    for (RanCommand& c : ran) {
+      v1::CommandResult* cr = result.manifest.add_commands();
+      cr->set_name(c.spec.name);
+      cr->set_command_line(c.spec.command_line);
+      cr->set_critical(c.spec.critical);
+      cr->set_exit_status(c.output.exit_status);
+      cr->set_duration_seconds(c.output.duration_seconds);
+      cr->mutable_payload()->set_offset(archive.payload_offset());
+      cr->mutable_payload()->set_length(c.output.stdout_data.size());
+      RETURN_IF_ERROR(WithPhase(
+          archive.payload().Append(std::span<const uint8_t>(
+              reinterpret_cast<const uint8_t*>(c.output.stdout_data.data()),
+              c.output.stdout_data.size())),
+          v1::PHASE_ARCHIVE));
+    }
+    fs::WalkOptions walk_options;
+    walk_options.excludes = &*excludes;
+    walk_options.one_file_system = options.one_file_system;
+    absl::StatusOr<std::unique_ptr<fs::TreeWalker>> walker =
+        fs::TreeWalker::Open(fs, options.source, walk_options);
+    if (!walker.ok()) return WithPhase(walker.status(), v1::PHASE_COLLECTION);
+    TreeCollector collector(fs, &archive, cancel, &stats, &result.warnings);
+    RETURN_IF_ERROR(collector.Run(**walker));
+    return WithPhase(archive.Finish(), v1::PHASE_ARCHIVE);
+  }();
+  queue.Close();
+  for (std::thread& t : threads) t.join();
+  const double collect_seconds = Seconds(Clock::now() - collect_start);
+  {
+    absl::MutexLock l(&error_mu);
+    // A worker's error explains why the producer was stopped.
+    if (!worker_error.ok()) return FailPhase(result, worker_error);
+  }
+  if (!producer.ok()) return FailPhase(result, producer);
+
+  // --- commit ----------------------------------------------------------------------
+  auto commit_start = Clock::now();
+  absl::StatusOr<ChunkIndex> meta_index = writer.BuildIndex(v1::STREAM_KIND_METADATA);
+  absl::StatusOr<ChunkIndex> payload_index = writer.BuildIndex(v1::STREAM_KIND_PAYLOAD);
+  if (!meta_index.ok()) return FailPhase(result, WithPhase(meta_index.status(), v1::PHASE_ARCHIVE));
+  if (!payload_index.ok()) return FailPhase(result, WithPhase(payload_index.status(), v1::PHASE_ARCHIVE));
+  if (absl::Status st = repo.chunks()->Flush(); !st.ok()) {
+    return FailPhase(result, WithPhase(st, v1::PHASE_UPLOAD));
+  }
+  ChunkWriterStats ws = writer.stats();
+  stats.set_metadata_bytes(archive.metadata_length());
+  stats.set_chunks_total(ws.chunks_total);
+  stats.set_chunks_new(ws.chunks_new);
+  stats.set_bytes_new_raw(ws.bytes_new_raw);
+  stats.set_bytes_new_stored(ws.bytes_new_stored);
+  stats.set_bytes_deduplicated(ws.bytes_deduplicated);
+  stats.set_compression_ratio(ws.bytes_new_raw == 0 ? 1.0
+                                  : static_cast<double>(ws.bytes_new_stored) / ws.bytes_new_raw);
+  auto& phases = *stats.mutable_phase_seconds();
+  phases["collection_and_archive"] = collect_seconds;
+  phases["hash_cpu"] = ws.hash_seconds;
+  phases["compression_cpu"] = ws.compress_seconds;
+  phases["upload"] = ws.store_seconds;
+
+  v1::Manifest& m = result.manifest;
+  m.set_group(Repository::GroupName(host, options.source));
+  m.set_host(host);
+  m.add_sources(options.source);
+  m.set_time_unix_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         wall_start.time_since_epoch()).count());
+  (*m.mutable_options())["compression"] = std::string(CodecName(options.codec));
+  (*m.mutable_options())["level"] = std::to_string(options.level);
+  (*m.mutable_options())["one_file_system"] = options.one_file_system ? "true" : "false";
+  if (!options.excludes.empty()) {
+    (*m.mutable_options())["excludes"] = absl::StrJoin(options.excludes, "\n");
+  }
+  v1::IndexFileInfo* mi = m.add_indexes();
+  mi->set_name("metadata.aidx");
+  mi->set_stream(v1::STREAM_KIND_METADATA);
+  mi->set_chunk_count(meta_index->size());
+  mi->set_stream_length(meta_index->stream_length());
+  v1::IndexFileInfo* pi = m.add_indexes();
+  pi->set_name("payload.aidx");
+  pi->set_stream(v1::STREAM_KIND_PAYLOAD);
+  pi->set_chunk_count(payload_index->size());
+  pi->set_stream_length(payload_index->stream_length());
+  for (const v1::Warning& w : result.warnings) *m.add_warnings() = w;
+
+  phases["commit"] = Seconds(Clock::now() - commit_start);
+  stats.set_duration_seconds(Seconds(Clock::now() - job_start));
+  *m.mutable_stats() = stats;
+  if (cancel && cancel->cancelled()) return FailPhase(result, cancel->Check("backup"));
+  absl::StatusOr<v1::Manifest> committed =
+      repo.CommitSnapshot(m, meta_index->Encode(v1::STREAM_KIND_METADATA),
+                          payload_index->Encode(v1::STREAM_KIND_PAYLOAD));
+  if (!committed.ok()) return FailPhase(result, WithPhase(committed.status(), v1::PHASE_COMMIT));
+  result.manifest = *committed;
+
+  // Exit 3 when something of the source is missing from the snapshot
+  // (unreadable files or directories, failed commands). A skipped socket is
+  // not data: it only warns.
+  bool partial = false;
+  for (const v1::Warning& w : result.warnings) {
+    if (w.message().find("socket") == std::string::npos) partial = true;
+  }
+  result.exit_code = partial ? ExitCode::kPartial : ExitCode::kSuccess;
+  return result;
+}
+
+}  // namespace arca

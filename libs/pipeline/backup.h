@@ -1,0 +1,57 @@
+// Embedded backup: runs every phase of the pipeline in this process
+// (collection → archive → compression → upload → commit) over a local
+// repository. The phase classes are the logic of the five services; the
+// distributed binaries wrap the same classes.
+#ifndef ARCA_LIBS_PIPELINE_BACKUP_H_
+#define ARCA_LIBS_PIPELINE_BACKUP_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "arca/v1/repository.pb.h"
+#include "libs/base/exit_codes.h"
+#include "libs/codec/codec.h"
+#include "libs/fs/file_system.h"
+#include "libs/pipeline/cancel.h"
+#include "libs/pipeline/commands.h"
+#include "libs/store/repository.h"
+
+namespace arca {
+
+struct BackupOptions {
+  std::string source;                  // absolute path of a directory
+  std::vector<std::string> excludes;   // glob patterns (docs/excludes.md)
+  bool one_file_system = false;
+  Codec codec = Codec::kZstd;
+  int level = 3;
+  std::vector<CommandSpec> commands;
+  double space_safety_factor = 1.5;
+  int workers = 0;                     // compression/upload threads; 0 = cores
+  std::string host;                    // "" = gethostname()
+};
+
+struct BackupResult {
+  absl::Status status;           // OK, or the failure (phase attached)
+  ExitCode exit_code = ExitCode::kSuccess;  // 0, 3 (warnings), or the failure's code
+  v1::Manifest manifest;         // the committed snapshot (when written)
+  std::vector<v1::Warning> warnings;
+};
+
+// Backs up options.source into repo. Never throws; every failure is in the
+// result with its exit code: 2 invalid options, 4 repository, 5 not enough
+// space, 9 collection, 10 archive, 11 compression, 12 upload/commit,
+// 130 cancelled. A snapshot is visible only when the result is 0 or 3.
+BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
+                       const BackupOptions& options, const CancelToken* cancel);
+
+// Bytes a backup of root would read (regular file data, sparse files by
+// allocated size), honouring excludes and one_file_system. Lstat only.
+absl::StatusOr<uint64_t> EstimateSourceBytes(fs::FileSystem* fs,
+                                             const std::string& root,
+                                             const fs::PathMatcher* excludes,
+                                             bool one_file_system);
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_PIPELINE_BACKUP_H_

@@ -1,0 +1,30 @@
+#include "libs/pipeline/repository_chunk_source.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/blob/blob.h"
+
+namespace arca {
+
+absl::StatusOr<std::shared_ptr<const std::string>> RepositoryChunkSource::GetChunk(
+    const Digest& digest, uint64_t expected_length) {
+  absl::StatusOr<std::string> blob = store_->Get(digest);
+  if (!blob.ok()) {
+    if (blob.status().code() == absl::StatusCode::kNotFound) {
+      return absl::DataLossError(blob.status().message());
+    }
+    return blob.status();
+  }
+  absl::StatusOr<std::string> raw = DecodeBlob(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob->data()),
+                               blob->size()),
+      digest);
+  if (!raw.ok()) return raw.status();
+  if (raw->size() != expected_length) {
+    return absl::DataLossError(absl::StrCat(
+        "chunk ", digest.Hex(), " holds ", raw->size(),
+        " bytes but the index says ", expected_length));
+  }
+  return std::make_shared<const std::string>(std::move(*raw));
+}
+
+}  // namespace arca

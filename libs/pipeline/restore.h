@@ -1,0 +1,42 @@
+// Embedded restore: the pipeline backwards (store → decompress → reassemble
+// → write the tree).
+#ifndef ARCA_LIBS_PIPELINE_RESTORE_H_
+#define ARCA_LIBS_PIPELINE_RESTORE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "arca/v1/common.pb.h"
+#include "libs/base/exit_codes.h"
+#include "libs/pipeline/cancel.h"
+#include "libs/store/repository.h"
+
+namespace arca {
+
+struct RestoreOptions {
+  std::string target;                 // directory to write into
+  std::vector<std::string> includes;  // glob patterns; empty = everything
+};
+
+struct RestoreResult {
+  absl::Status status;
+  ExitCode exit_code = ExitCode::kSuccess;  // 2 bad options / unknown snapshot,
+                                            // 8 corrupt data, 13 write failure, 130
+  std::string snapshot_id;
+  uint64_t entries = 0;
+  uint64_t bytes = 0;
+  std::vector<v1::Warning> warnings;
+};
+
+RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
+                         const RestoreOptions& options, const CancelToken* cancel);
+
+// Calls fn for each entry of a snapshot's metadata stream, in archive order
+// (for `arca ls`). Errors: NotFound unknown snapshot, DataLoss corruption.
+absl::Status ForEachEntry(Repository& repo, absl::string_view snapshot,
+                          const std::function<absl::Status(const v1::Entry&)>& fn);
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_PIPELINE_RESTORE_H_

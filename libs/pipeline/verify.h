@@ -1,0 +1,36 @@
+// `arca verify`: proves a repository (or one snapshot) is intact. Re-reads
+// every referenced chunk (CRC32C, decompression, SHA-256, length), checks
+// each snapshot's manifest and index checksums, parses every metadata
+// stream and checks every payload reference against its stream.
+#ifndef ARCA_LIBS_PIPELINE_VERIFY_H_
+#define ARCA_LIBS_PIPELINE_VERIFY_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "libs/base/exit_codes.h"
+#include "libs/pipeline/cancel.h"
+#include "libs/store/repository.h"
+
+namespace arca {
+
+struct VerifyResult {
+  absl::Status status;                      // first problem, or OK
+  ExitCode exit_code = ExitCode::kSuccess;  // 0, 2 unknown snapshot, 8 corruption, 130
+  uint64_t snapshots = 0;
+  uint64_t chunks = 0;       // unique chunks checked
+  uint64_t bytes = 0;        // plaintext bytes checked
+  uint64_t entries = 0;
+  // One line per problem, naming the snapshot and the file or digest.
+  std::vector<std::string> problems;
+};
+
+// snapshot: an id, "latest", or "" for every snapshot. workers: decoding
+// threads (0 = cores).
+VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
+                       const CancelToken* cancel, int workers = 0);
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_PIPELINE_VERIFY_H_
