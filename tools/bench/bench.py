@@ -178,6 +178,18 @@ class Tool:
     def BeforeTimedRun(self):
         """Untimed per-run preparation (e.g. restoring a tar snapshot file)."""
 
+    def FirstBackupCommand(self):
+        """`second`: the command of the tool's first backup (timed once)."""
+        return self.Command()
+
+    def StoreBytes(self):
+        """Size of everything the tool stored, or None if it stores nothing."""
+        return DiskUsageBytes(self.store)
+
+    def AddedBytes(self, before, after):
+        """`second`: what one re-backup added to the store."""
+        return after - before
+
     def ParseStdout(self, path):
         """Extra per-run data from the command's stdout, or None."""
         return None
@@ -297,6 +309,9 @@ class TarIncrementalZstdTool(TarZstdTool):
     def StoreBytes(self):
         return DiskUsageBytes(self.level0) + DiskUsageBytes(self.store)
 
+    def AddedBytes(self, before, after):
+        return DiskUsageBytes(self.store)  # the level-1 archive
+
 
 class ResticTool(Tool):
     name = "restic"
@@ -386,6 +401,9 @@ class FindWalkTool(Tool):
 
     def FreshStore(self, log_dir):
         pass
+
+    def StoreBytes(self):
+        return None
 
 
 # --------------------------------------------------------------------------
@@ -522,14 +540,6 @@ def TimedRun(tool, argv, run_dir, label):
     return m
 
 
-def StoreBytes(tool):
-    if isinstance(tool, FindWalkTool):
-        return None
-    if hasattr(tool, "StoreBytes"):
-        return tool.StoreBytes()
-    return DiskUsageBytes(tool.store)
-
-
 def RunBenchmark(args, tools, work, log_dir):
     """Returns {tool name: {"runs": [...], "first_backup": ..., "failed": ...}}."""
     results = {t.name: {"runs": [], "failed": None} for t in tools}
@@ -550,15 +560,13 @@ def RunBenchmark(args, tools, work, log_dir):
             Log(f"setup: first backup with {tool.name}")
             try:
                 tool.FreshStore(log_dir)
-                argv = (tool.FirstBackupCommand()
-                        if hasattr(tool, "FirstBackupCommand")
-                        else tool.Command())
-                m = TimedRun(tool, argv, log_dir, f"{tool.name}-first")
+                m = TimedRun(tool, tool.FirstBackupCommand(), log_dir,
+                             f"{tool.name}-first")
                 os.sync()
             except StepError as e:
                 Fail(tool, f"setup: {e.what}", e.returncode, e.stderr_tail)
                 continue
-            m["store_bytes"] = StoreBytes(tool)
+            m["store_bytes"] = tool.StoreBytes()
             results[tool.name]["first_backup"] = m
             if m["exit_code"] != 0:
                 Fail(tool, "first backup", m["exit_code"],
@@ -576,18 +584,15 @@ def RunBenchmark(args, tools, work, log_dir):
             except StepError as e:
                 Fail(tool, f"setup: {e.what}", e.returncode, e.stderr_tail)
                 continue
-            before = StoreBytes(tool) if args.scenario == "second" else None
+            before = tool.StoreBytes() if args.scenario == "second" else None
             os.sync()  # start every run with no dirty pages of the others
             m = TimedRun(tool, tool.Command(), log_dir, label)
             m["round"] = r + 1
             m["loadavg_after"] = LoadAverage()
             os.sync()
-            m["store_bytes"] = StoreBytes(tool)
+            m["store_bytes"] = tool.StoreBytes()
             if before is not None and m["store_bytes"] is not None:
-                if hasattr(tool, "FirstBackupCommand"):
-                    m["added_bytes"] = DiskUsageBytes(tool.store)
-                else:
-                    m["added_bytes"] = m["store_bytes"] - before
+                m["added_bytes"] = tool.AddedBytes(before, m["store_bytes"])
             results[tool.name]["runs"].append(m)
             Log(f"  {tool.name}: {m['wall_s']:.2f} s, exit {m['exit_code']}")
             if m["exit_code"] != 0:
@@ -718,8 +723,9 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
                   "(rm -rf + init, untimed)"
                   if args.scenario == "first" else
                   "each tool made one first backup (timed once, used for "
-                  "\"× own first backup\"), then every run is an unchanged "
-                  "re-backup into that same repository"))
+                  "\"× own first backup\"; same command as its timed runs "
+                  "unless a `first:` line says otherwise), then every run "
+                  "is an unchanged re-backup into that same repository"))
     out.append(f"- page cache: warmed once before timing by reading the "
                f"whole source through `tar -cf - SRC | (read and discard)` "
                f"({warm['tar_bytes'] / MIB:.1f} MiB in "
@@ -770,7 +776,8 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
         if args.scenario == "first" or not isinstance(t, FindWalkTool):
             for argv in t.SetupCommands():
                 out.append(f"setup: {env + ' ' if env else ''}{Shell(argv)}")
-        if args.scenario == "second" and hasattr(t, "FirstBackupCommand"):
+        if (args.scenario == "second" and
+                isinstance(t, TarIncrementalZstdTool)):
             out.append(f"first: {Shell(t.FirstBackupCommand())}")
             out.append(f"setup: cp {t.snar0} {t.snar}")
         out.append(f"timed: {env + ' ' if env else ''}"

@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""Self-test of bench.py: python3 tools/bench/bench_test.py
+
+Runs the harness for real (--runs 1) on a small generated directory with the
+peers installed on this machine, and checks the table and the raw JSON.
+Kept out of Bazel on purpose (see README.md).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH = os.path.join(HERE, "bench.py")
+sys.path.insert(0, HERE)
+import bench  # noqa: E402
+
+
+def Have(*names):
+    return all(shutil.which(n) for n in names)
+
+
+def MakeSource(root):
+    """A small tree: text, incompressible and duplicate files, links, dirs."""
+    os.makedirs(os.path.join(root, "a", "b", "c"))
+    os.makedirs(os.path.join(root, "empty"))
+    for i in range(40):
+        with open(os.path.join(root, "a", f"text{i}.txt"), "w") as f:
+            f.write(f"line {i}\n" * (50 * (i + 1)))
+    with open(os.path.join(root, "a", "b", "random.bin"), "wb") as f:
+        f.write(os.urandom(300 * 1024))
+    shutil.copyfile(os.path.join(root, "a", "b", "random.bin"),
+                    os.path.join(root, "a", "b", "c", "duplicate.bin"))
+    os.symlink("../text1.txt", os.path.join(root, "a", "b", "link"))
+    os.link(os.path.join(root, "a", "text2.txt"),
+            os.path.join(root, "a", "b", "hardlink.txt"))
+
+
+def TableRows(markdown):
+    """{row label: [cells]} of the one Markdown table in the report."""
+    rows = {}
+    lines = [l for l in markdown.splitlines() if l.startswith("|")]
+    for line in lines[2:]:  # header and separator
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def WriteScript(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+
+
+class PureFunctionsTest(unittest.TestCase):
+
+    def test_rotated_order_interleaves_tools_per_round(self):
+        tools = ["A", "B", "C", "D"]
+        self.assertEqual(bench.RotatedOrder(tools, 0), ["A", "B", "C", "D"])
+        self.assertEqual(bench.RotatedOrder(tools, 1), ["B", "C", "D", "A"])
+        self.assertEqual(bench.RotatedOrder(tools, 5), ["B", "C", "D", "A"])
+        self.assertEqual(bench.RotatedOrder([], 3), [])
+
+    def test_parse_gnu_time_skips_failure_line(self):
+        with tempfile.NamedTemporaryFile("w", delete=False) as f:
+            f.write("Command exited with non-zero status 3\n"
+                    "12345 1.50 0.75 0.25\n")
+        try:
+            self.assertEqual(bench.ParseGnuTime(f.name),
+                             {"maxrss_kib": 12345, "elapsed_s": 1.5,
+                              "user_s": 0.75, "sys_s": 0.25})
+        finally:
+            os.remove(f.name)
+
+    def test_parse_gnu_time_missing_file_is_none(self):
+        self.assertIsNone(bench.ParseGnuTime("/nonexistent/time.out"))
+
+
+class HarnessTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="bench_test.")
+        self.source = os.path.join(self.tmp, "src")
+        MakeSource(self.source)
+        self.workdir = os.path.join(self.tmp, "work")
+        self.json_out = os.path.join(self.tmp, "raw.json")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def Run(self, *extra):
+        argv = [sys.executable, BENCH, "--source", self.source,
+                "--workdir", self.workdir, "--runs", "1",
+                "--json-out", self.json_out] + list(extra)
+        return subprocess.run(argv, capture_output=True, text=True,
+                              timeout=600)
+
+    def LoadJson(self):
+        with open(self.json_out) as f:
+            return json.load(f)
+
+    def ExpectedPeerRows(self, scenario):
+        rows = []
+        if scenario == "first" and Have("tar", "zstd"):
+            rows.append("tar \\| zstd -3")
+        if scenario == "second" and Have("tar", "zstd"):
+            rows.append("tar -g \\| zstd -3")
+        if Have("restic"):
+            rows.append("restic")
+        if Have("borg"):
+            rows.append("borg zstd,3")
+        if scenario == "second":
+            rows.append("find walk (baseline)")
+        return rows
+
+    def CheckNumbers(self, cells, optional_columns=()):
+        for i, cell in enumerate(cells):
+            if i in optional_columns and cell == "—":
+                continue
+            self.assertGreaterEqual(float(cell), 0.0, cells)
+
+    def test_first_scenario_with_installed_peers(self):
+        p = self.Run("--scenario", "first", "--arca", "/nonexistent/arca")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("**skipped arca**: binary not found", p.stdout)
+        self.assertIn("page cache: warmed once", p.stdout)
+        rows = TableRows(p.stdout)
+        expected = self.ExpectedPeerRows("first")
+        self.assertEqual(sorted(rows), sorted(expected))
+        for label in expected:
+            self.CheckNumbers(rows[label])
+        self.assertEqual(float(rows["tar \\| zstd -3"][3]), 1.0)  # baseline
+        raw = self.LoadJson()
+        self.assertEqual(raw["source"]["regular_files"], 43)
+        for name, tool in raw["tools"].items():
+            self.assertEqual(len(tool["runs"]), 1, name)
+            run = tool["runs"][0]
+            self.assertEqual(run["exit_code"], 0, name)
+            self.assertGreater(run["store_bytes"], 0, name)
+            self.assertGreater(run["peak_rss_kib"], 0, name)
+        # The incompressible 300 KiB file is in every store at least once.
+        for name, tool in raw["tools"].items():
+            self.assertGreater(tool["runs"][0]["store_bytes"], 300 * 1024,
+                               name)
+        self.assertEqual(os.listdir(self.tmp).count("work"), 0,
+                         "work directory not cleaned")
+
+    def test_second_scenario_with_installed_peers(self):
+        p = self.Run("--scenario", "second", "--arca", "/nonexistent/arca")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = TableRows(p.stdout)
+        expected = self.ExpectedPeerRows("second")
+        self.assertEqual(sorted(rows), sorted(expected))
+        for label in expected:
+            # The find row has no first backup, no repository.
+            self.CheckNumbers(rows[label], optional_columns=(4, 7, 8))
+        self.assertEqual(float(rows["find walk (baseline)"][3]), 1.0)
+        raw = self.LoadJson()
+        for name, tool in raw["tools"].items():
+            if name != "find":
+                self.assertEqual(tool["first_backup"]["exit_code"], 0, name)
+                # Unchanged source: a re-backup adds far less than the data.
+                self.assertLess(tool["runs"][0]["added_bytes"], 100 * 1024,
+                                name)
+
+    def test_failing_tool_exits_nonzero_with_stderr_tail(self):
+        # Test double for the arca CLI whose backup fails like a real one.
+        fake = os.path.join(self.tmp, "arca-failing")
+        WriteScript(fake, "#!/bin/sh\n"
+                    "case \"$1\" in\n"
+                    "  init) mkdir -p \"$3\"; exit 0;;\n"
+                    "  backup) echo 'boom: simulated upload failure' >&2;"
+                    " exit 12;;\n"
+                    "esac\nexit 2\n")
+        p = self.Run("--scenario", "first", "--arca", fake,
+                     "--tools", "arca")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("arca FAILED (run 1, exit 12)", p.stderr)
+        self.assertIn("boom: simulated upload failure", p.stderr)
+        self.assertIn("arca (FAILED: run 1)", p.stdout)
+
+    def test_arca_json_stats_are_collected(self):
+        # Test double for the arca CLI interface: copies the source into the
+        # repository and prints a --json document shaped like arca's.
+        fake = os.path.join(self.tmp, "arca-copying")
+        WriteScript(fake, "#!/bin/sh\n"
+                    "case \"$1\" in\n"
+                    "  init) mkdir -p \"$3\"; exit 0;;\n"
+                    "  backup) cp -a \"$2\" \"$4/snap\" || exit 12\n"
+                    "    echo '{\"snapshot_id\": \"x\", \"stats\": "
+                    "{\"bytes_collected\": 1234, \"bytes_new_stored\": 99}}'\n"
+                    "    exit 0;;\n"
+                    "esac\nexit 2\n")
+        p = self.Run("--scenario", "first", "--arca", fake,
+                     "--tools", "arca")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = TableRows(p.stdout)
+        self.assertEqual(list(rows), ["arca"])
+        self.CheckNumbers(rows["arca"], optional_columns=(3,))  # no baseline
+        self.assertIn("bytes_collected=1234, bytes_new_stored=99", p.stdout)
+        raw = self.LoadJson()
+        run = raw["tools"]["arca"]["runs"][0]
+        self.assertEqual(run["stdout"]["json"]["stats"]["bytes_collected"],
+                         1234)
+        self.assertIn("--compression zstd --level 3 --json", p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
