@@ -85,6 +85,33 @@ absl::Status ForEachEntry(Repository& repo, absl::string_view snapshot,
   }
 }
 
+absl::StatusOr<std::string> ReadCommandOutput(Repository& repo,
+                                              absl::string_view snapshot,
+                                              absl::string_view name) {
+  ASSIGN_OR_RETURN(OpenSnapshot snap, Open(repo, snapshot));
+  for (const v1::CommandResult& c : snap.loaded.manifest.commands()) {
+    if (c.name() != name) continue;
+    RepositoryChunkSource source(repo.chunks());
+    StreamReader payload(&snap.payload_index, &source);
+    std::string out(c.payload().length(), '\0');
+    uint64_t done = 0;
+    while (done < out.size()) {
+      ASSIGN_OR_RETURN(size_t n, payload.ReadAt(c.payload().offset() + done,
+                                                std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()) + done,
+                                                                   out.size() - done)));
+      if (n == 0) {
+        return absl::DataLossError(absl::StrCat("output of command '", name, "' in snapshot ",
+                                                snap.loaded.manifest.id(), " ends early"));
+      }
+      done += n;
+    }
+    return out;
+  }
+  return absl::NotFoundError(absl::StrCat("snapshot ", snap.loaded.manifest.id(),
+                                          " has no command output '", name,
+                                          "': see `arca snapshots --json` for its commands"));
+}
+
 RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
                          const RestoreOptions& options, const CancelToken* cancel) {
   RestoreResult result;

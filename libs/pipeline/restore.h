@@ -37,6 +37,12 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
 absl::Status ForEachEntry(Repository& repo, absl::string_view snapshot,
                           const std::function<absl::Status(const v1::Entry&)>& fn);
 
+// The stored output of pre-backup command `name` (backup --command).
+// NotFound if the snapshot or command is unknown; DataLoss on corruption.
+absl::StatusOr<std::string> ReadCommandOutput(Repository& repo,
+                                              absl::string_view snapshot,
+                                              absl::string_view name);
+
 }  // namespace arca
 
 #endif  // ARCA_LIBS_PIPELINE_RESTORE_H_

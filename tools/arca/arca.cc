@@ -1,0 +1,408 @@
+// The arca CLI, embedded mode: every phase of the pipeline runs in this
+// process on a local repository. See README.md for the commands, flags and
+// exit codes (DESIGN.md §5).
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "arca/v1/repository.pb.h"
+#include "libs/base/exit_codes.h"
+#include "libs/base/phase_status.h"
+#include "libs/chunker/chunker.h"
+#include "libs/codec/codec.h"
+#include "libs/fs/exclude.h"
+#include "libs/fs/file_system.h"
+#include "libs/pipeline/backup.h"
+#include "libs/pipeline/cancel.h"
+#include "libs/pipeline/restore.h"
+#include "libs/pipeline/verify.h"
+#include "libs/store/repository.h"
+#include "tools/arca/cli_flags.h"
+#include "tools/arca/output.h"
+
+namespace arca::cli {
+namespace {
+
+constexpr char kUsage[] = R"(usage: arca COMMAND [ARGS] [FLAGS]
+
+commands:
+  init --repo DIR [--compression zstd|xz|none] [--level N]
+  backup SOURCE --repo DIR [--exclude GLOB]... [--exclude-file FILE]...
+         [--compression zstd|xz|none] [--level N] [--one-file-system]
+         [--command NAME=CMD]... [--critical-command NAME=CMD]...
+         [--space-safety-factor F] [--workers N] [--json]
+  snapshots --repo DIR [--json]
+  ls SNAPSHOT --repo DIR [--json]
+  cat SNAPSHOT --command NAME --repo DIR    (print a stored command's output)
+  restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json]
+  verify [SNAPSHOT] --repo DIR [--json]
+
+SNAPSHOT is an id as printed by backup, "latest", or GROUP/latest.
+ARCA_REPO may stand for --repo. Exit codes: see README.md.
+)";
+
+CancelToken g_cancel;
+
+void OnSignal(int) { g_cancel.Cancel(); }
+
+int Exit(ExitCode code) { return static_cast<int>(code); }
+
+int UsageError(const std::string& message) {
+  std::cerr << "arca: " << message << "\n";
+  return Exit(ExitCode::kUsage);
+}
+
+int Report(const absl::Status& status, ExitCode code) {
+  std::cerr << "arca: " << status.message() << " (exit " << static_cast<int>(code) << ")\n";
+  return Exit(code);
+}
+
+absl::StatusOr<std::string> RepoPath(const ParsedArgs& args) {
+  if (auto r = args.Last("repo")) return *r;
+  if (const char* env = std::getenv("ARCA_REPO"); env && *env) return std::string(env);
+  return absl::InvalidArgumentError("no repository: pass --repo DIR or set ARCA_REPO");
+}
+
+absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int fallback) {
+  auto v = args.Last(name);
+  if (!v) return fallback;
+  int out;
+  if (!absl::SimpleAtoi(*v, &out)) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid --", name, " '", *v, "': not an integer"));
+  }
+  return out;
+}
+
+// Opens the repository or reports exit 4.
+std::unique_ptr<Repository> OpenRepo(const ParsedArgs& args, int* exit_code) {
+  absl::StatusOr<std::string> path = RepoPath(args);
+  if (!path.ok()) {
+    *exit_code = UsageError(std::string(path.status().message()));
+    return nullptr;
+  }
+  absl::StatusOr<std::unique_ptr<Repository>> repo = Repository::Open(*path);
+  if (!repo.ok()) {
+    *exit_code = Report(repo.status(), ExitCode::kRepository);
+    return nullptr;
+  }
+  return std::move(*repo);
+}
+
+int CmdInit(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"repo", "compression", "level"}, {}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (!args->positional.empty()) return UsageError("init takes no arguments");
+  absl::StatusOr<std::string> path = RepoPath(*args);
+  if (!path.ok()) return UsageError(std::string(path.status().message()));
+  absl::StatusOr<Codec> codec = ParseCodec(args->Last("compression").value_or("zstd"));
+  if (!codec.ok()) return UsageError(std::string(codec.status().message()));
+  absl::StatusOr<int> level = IntFlag(*args, "level", DefaultLevel(*codec));
+  if (!level.ok()) return UsageError(std::string(level.status().message()));
+  if (absl::Status st = ValidateLevel(*codec, *level); !st.ok()) {
+    return UsageError(std::string(st.message()));
+  }
+  v1::RepositoryConfig config;
+  *config.mutable_payload_chunker() = ChunkerParams::PayloadDefault().ToProto();
+  *config.mutable_metadata_chunker() = ChunkerParams::MetadataDefault().ToProto();
+  config.set_default_codec(static_cast<v1::Codec>(*codec));
+  config.set_default_level(*level);
+  absl::StatusOr<std::unique_ptr<Repository>> repo = Repository::Init(*path, config);
+  if (!repo.ok()) return Report(repo.status(), ExitCode::kRepository);
+  std::cout << "initialised arca repository " << (*repo)->config().repository_id()
+            << " at " << *path << "\n";
+  return 0;
+}
+
+std::string StatsSummary(const v1::BackupStats& s) {
+  double secs = s.duration_seconds() > 0 ? s.duration_seconds() : 1e-9;
+  return absl::StrCat(
+      "files ", s.files(), ", directories ", s.directories(), ", other ", s.other_entries(),
+      s.files_skipped() ? absl::StrCat(", skipped ", s.files_skipped()) : "", "\n",
+      "read ", HumanBytes(s.bytes_collected()), " in ", absl::StrFormat("%.2f", s.duration_seconds()),
+      " s (", HumanBytes(static_cast<uint64_t>(s.bytes_collected() / secs)), "/s)\n",
+      "new chunks ", s.chunks_new(), " of ", s.chunks_total(), ": ",
+      HumanBytes(s.bytes_new_raw()), " -> ", HumanBytes(s.bytes_new_stored()), " stored (ratio ",
+      absl::StrFormat("%.3f", s.compression_ratio()), "), deduplicated ",
+      HumanBytes(s.bytes_deduplicated()), "\n");
+}
+
+int CmdBackup(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level",
+                                "command", "critical-command", "space-safety-factor",
+                                "workers", "host"},
+                               {"json", "one-file-system"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() != 1) return UsageError("backup needs exactly one SOURCE directory");
+  const bool json = args->Has("json");
+
+  BackupOptions options;
+  char resolved[PATH_MAX];
+  const std::string& src = args->positional[0];
+  if (realpath(src.c_str(), resolved) != nullptr) {
+    options.source = resolved;
+  } else {
+    // Let the collection phase report it (exit 9) with its own message.
+    options.source = src[0] == '/' ? src : absl::StrCat(getcwd(resolved, sizeof(resolved)), "/", src);
+  }
+  options.excludes = args->All("exclude");
+  for (const std::string& file : args->All("exclude-file")) {
+    absl::StatusOr<std::vector<std::string>> pats = fs::PathMatcher::ReadPatternFile(file);
+    if (!pats.ok()) return UsageError(std::string(pats.status().message()));
+    options.excludes.insert(options.excludes.end(), pats->begin(), pats->end());
+  }
+  options.one_file_system = args->Has("one-file-system");
+  for (const std::string& c : args->All("command")) {
+    auto spec = ParseCommandSpec(c, false);
+    if (!spec.ok()) return UsageError(std::string(spec.status().message()));
+    options.commands.push_back(*spec);
+  }
+  for (const std::string& c : args->All("critical-command")) {
+    auto spec = ParseCommandSpec(c, true);
+    if (!spec.ok()) return UsageError(std::string(spec.status().message()));
+    options.commands.push_back(*spec);
+  }
+  if (auto f = args->Last("space-safety-factor")) {
+    if (!absl::SimpleAtod(*f, &options.space_safety_factor)) {
+      return UsageError(absl::StrCat("invalid --space-safety-factor '", *f, "': not a number"));
+    }
+  }
+  absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
+  if (!workers.ok()) return UsageError(std::string(workers.status().message()));
+  if (*workers < 0 || *workers > 256) return UsageError("invalid --workers: use 0..256");
+  options.workers = *workers;
+  options.host = args->Last("host").value_or("");
+
+  int code = 0;
+  std::unique_ptr<Repository> repo;
+  // Validate the codec flags before touching the repository.
+  std::optional<Codec> codec;
+  if (auto c = args->Last("compression")) {
+    absl::StatusOr<Codec> parsed = ParseCodec(*c);
+    if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
+    codec = *parsed;
+  }
+  absl::StatusOr<int> level = IntFlag(*args, "level", -1);
+  if (!level.ok()) return UsageError(std::string(level.status().message()));
+  repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  options.codec = codec.value_or(static_cast<Codec>(repo->config().default_codec()));
+  options.level = *level >= 0 ? *level
+                  : codec     ? DefaultLevel(*codec)
+                              : repo->config().default_level();
+
+  BackupResult r = RunBackup(*repo, fs::DefaultFileSystem(), options, &g_cancel);
+  if (json) {
+    std::string warnings;
+    for (const v1::Warning& w : r.warnings) {
+      absl::StrAppend(&warnings, warnings.empty() ? "" : ",", WarningJson(w));
+    }
+    std::cout << "{\"snapshot\":" << JsonString(r.manifest.id())
+              << ",\"exit_code\":" << static_cast<int>(r.exit_code)
+              << ",\"error\":" << (r.status.ok() ? "null" : JsonString(std::string(r.status.message())))
+              << ",\"failed_phase\":" << (r.status.ok() ? "null" : absl::StrCat("\"", PhaseName(PhaseOf(r.status)), "\""))
+              << ",\"stats\":" << (r.status.ok() ? ProtoJson(r.manifest.stats()) : "null")
+              << ",\"warnings\":[" << warnings << "]}\n";
+  } else {
+    for (const v1::Warning& w : r.warnings) {
+      std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";
+    }
+    if (r.status.ok()) {
+      std::cout << r.manifest.id() << "\n";
+      std::cerr << StatsSummary(r.manifest.stats());
+      if (r.exit_code == ExitCode::kPartial) {
+        std::cerr << "snapshot written, but " << r.warnings.size()
+                  << " problem(s) above: some source data is missing from it (exit 3)\n";
+      }
+    } else {
+      std::cerr << "arca: backup failed";
+      if (PhaseOf(r.status) != v1::PHASE_UNSPECIFIED) {
+        std::cerr << " in phase " << PhaseName(PhaseOf(r.status));
+      }
+      std::cerr << ": " << r.status.message() << " (exit " << static_cast<int>(r.exit_code) << ")\n";
+    }
+  }
+  return Exit(r.exit_code);
+}
+
+int CmdSnapshots(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"repo", "group"}, {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  absl::StatusOr<std::vector<v1::Manifest>> list = repo->ListSnapshots(args->Last("group").value_or(""));
+  if (!list.ok()) return Report(list.status(), ExitCode::kVerification);
+  if (args->Has("json")) {
+    std::cout << "[";
+    for (size_t i = 0; i < list->size(); ++i) {
+      v1::Manifest m = (*list)[i];
+      m.clear_warnings();  // raw path bytes: see `arca backup --json`
+      std::cout << (i ? ",\n" : "\n") << ProtoJson(m);
+    }
+    std::cout << "\n]\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s\n", "ID", "TIME (UTC)", "FILES", "SIZE", "ADDED");
+  for (const v1::Manifest& m : *list) {
+    std::cout << absl::StrFormat("%-60s %-29s %8d %10s %10s\n", m.id(), TimeString(m.time_unix_ns()),
+                                 m.stats().files(), HumanBytes(m.stats().bytes_collected()),
+                                 HumanBytes(m.stats().bytes_new_stored()));
+  }
+  return 0;
+}
+
+int CmdLs(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"repo"}, {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() != 1) return UsageError("ls needs exactly one SNAPSHOT");
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  const bool json = args->Has("json");
+  bool first = true;
+  if (json) std::cout << "[";
+  absl::Status st = ForEachEntry(*repo, args->positional[0], [&](const v1::Entry& e) {
+    if (json) {
+      std::cout << (first ? "\n" : ",\n") << EntryJson(e);
+    } else {
+      std::string line = absl::StrFormat("%s %5d/%-5d %12d %s %s", ModeString(e.type(), e.mode()),
+                                         e.uid(), e.gid(), e.size(),
+                                         TimeString(e.mtime_ns()).substr(0, 19),
+                                         e.path().empty() ? "." : e.path());
+      if (e.type() == v1::ENTRY_TYPE_SYMLINK) absl::StrAppend(&line, " -> ", e.symlink_target());
+      if (e.type() == v1::ENTRY_TYPE_HARDLINK) absl::StrAppend(&line, " link to ", e.hardlink_target());
+      std::cout << line << "\n";
+    }
+    first = false;
+    return absl::OkStatus();
+  });
+  if (json) std::cout << "\n]\n";
+  if (!st.ok()) {
+    return Report(st, st.code() == absl::StatusCode::kNotFound ? ExitCode::kUsage
+                                                               : ExitCode::kVerification);
+  }
+  return 0;
+}
+
+int CmdCat(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"repo", "command"}, {}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() != 1 || !args->Last("command")) {
+    return UsageError("usage: arca cat SNAPSHOT --command NAME");
+  }
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  absl::StatusOr<std::string> out =
+      ReadCommandOutput(*repo, args->positional[0], *args->Last("command"));
+  if (!out.ok()) {
+    return Report(out.status(), out.status().code() == absl::StatusCode::kNotFound
+                                    ? ExitCode::kUsage
+                                    : ExitCode::kVerification);
+  }
+  std::cout << *out;
+  return 0;
+}
+
+int CmdRestore(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"repo", "include"}, {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  RestoreOptions options;
+  options.target = args->positional[1];
+  options.includes = args->All("include");
+  RestoreResult r = RunRestore(*repo, args->positional[0], options, &g_cancel);
+  for (const v1::Warning& w : r.warnings) {
+    std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";
+  }
+  if (args->Has("json")) {
+    std::cout << "{\"snapshot\":" << JsonString(r.snapshot_id) << ",\"exit_code\":"
+              << static_cast<int>(r.exit_code) << ",\"entries\":" << r.entries
+              << ",\"bytes\":" << r.bytes << ",\"error\":"
+              << (r.status.ok() ? "null" : JsonString(std::string(r.status.message()))) << "}\n";
+  } else if (r.status.ok()) {
+    std::cerr << "restored " << r.entries << " entries, " << HumanBytes(r.bytes) << " from "
+              << r.snapshot_id << " to " << options.target << "\n";
+  }
+  if (!r.status.ok() && !args->Has("json")) return Report(r.status, r.exit_code);
+  return Exit(r.exit_code);
+}
+
+int CmdVerify(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"repo", "workers"}, {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
+  if (!workers.ok()) return UsageError(std::string(workers.status().message()));
+  VerifyResult r = RunVerify(*repo, args->positional.empty() ? "" : args->positional[0],
+                             &g_cancel, *workers);
+  if (args->Has("json")) {
+    std::string problems;
+    for (const std::string& p : r.problems) {
+      absl::StrAppend(&problems, problems.empty() ? "" : ",", JsonString(p));
+    }
+    std::cout << "{\"exit_code\":" << static_cast<int>(r.exit_code) << ",\"snapshots\":"
+              << r.snapshots << ",\"chunks\":" << r.chunks << ",\"bytes\":" << r.bytes
+              << ",\"entries\":" << r.entries << ",\"problems\":[" << problems << "]}\n";
+    return Exit(r.exit_code);
+  }
+  for (const std::string& p : r.problems) std::cerr << "corrupt: " << p << "\n";
+  if (r.exit_code == ExitCode::kSuccess) {
+    std::cerr << "verified " << r.snapshots << " snapshot(s): " << r.chunks << " chunks, "
+              << HumanBytes(r.bytes) << ", " << r.entries << " entries: no problems\n";
+  } else if (r.problems.empty()) {
+    return Report(r.status, r.exit_code);
+  } else {
+    std::cerr << "verification FAILED: " << r.problems.size() << " problem(s) (exit 8)\n";
+  }
+  return Exit(r.exit_code);
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return Exit(ExitCode::kUsage);
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> rest(argv + 2, argv + argc);
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  int code;
+  if (cmd == "init") code = CmdInit(rest);
+  else if (cmd == "backup") code = CmdBackup(rest);
+  else if (cmd == "snapshots") code = CmdSnapshots(rest);
+  else if (cmd == "ls") code = CmdLs(rest);
+  else if (cmd == "cat") code = CmdCat(rest);
+  else if (cmd == "restore") code = CmdRestore(rest);
+  else if (cmd == "verify") code = CmdVerify(rest);
+  else return UsageError(absl::StrCat("unknown command '", cmd, "'\n", kUsage));
+  if (g_cancel.cancelled() && code != 0) return Exit(ExitCode::kCancelled);
+  return code;
+}
+
+}  // namespace arca::cli
+
+int main(int argc, char** argv) { return arca::cli::Main(argc, argv); }

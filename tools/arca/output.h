@@ -1,0 +1,35 @@
+// Formatting for the CLI: JSON strings for raw path bytes, human sizes,
+// file modes and times.
+#ifndef ARCA_TOOLS_ARCA_OUTPUT_H_
+#define ARCA_TOOLS_ARCA_OUTPUT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "arca/v1/common.pb.h"
+#include "google/protobuf/message.h"
+
+namespace arca::cli {
+
+// A quoted JSON string. Valid UTF-8 passes through; control characters are
+// escaped; bytes that are not UTF-8 become \u00XX (so names that are not
+// UTF-8 stay distinguishable; see README "JSON output").
+std::string JsonString(const std::string& bytes);
+
+// Protobuf JSON mapping with proto field names, all fields printed.
+std::string ProtoJson(const google::protobuf::Message& m);
+
+std::string HumanBytes(uint64_t bytes);
+// "drwxr-xr-x" style, incl. setuid/setgid/sticky letters.
+std::string ModeString(v1::EntryType type, uint32_t mode);
+// UTC "2026-11-25 13:50:01.123456789".
+std::string TimeString(int64_t unix_ns);
+std::string EntryTypeName(v1::EntryType type);
+
+// One entry as a JSON object (path as JsonString, not base64).
+std::string EntryJson(const v1::Entry& e);
+std::string WarningJson(const v1::Warning& w);
+
+}  // namespace arca::cli
+
+#endif  // ARCA_TOOLS_ARCA_OUTPUT_H_
