@@ -1,0 +1,102 @@
+// A snapshot whose stored names try to escape the restore target is
+// refused, and nothing is written outside the target.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "libs/chunker/chunker.h"
+#include "libs/pipeline/archive_builder.h"
+#include "libs/pipeline/chunk_writer.h"
+#include "libs/store/repository.h"
+#include "tests/e2e/arca_runner.h"
+
+namespace arca::e2e {
+namespace {
+
+class DirectConsumer final : public ChunkConsumer {
+ public:
+  explicit DirectConsumer(ChunkWriter* w) : w_(w) {}
+  absl::Status Consume(PendingChunk chunk) override { return w_->Process(std::move(chunk)); }
+
+ private:
+  ChunkWriter* w_;
+};
+
+// Writes a snapshot holding the root directory and one file named `name`.
+void WriteSnapshot(Repository& repo, const std::string& name) {
+  ChunkWriter writer(repo.chunks(), Codec::kZstd, 3);
+  DirectConsumer consumer(&writer);
+  ChunkerParams params = ChunkerParams::MetadataDefault();
+  ArchiveBuilder archive(ChunkerParams::PayloadDefault(), params, 0, &consumer);
+  v1::Entry root;
+  root.set_type(v1::ENTRY_TYPE_DIRECTORY);
+  root.set_mode(0755);
+  ASSERT_TRUE(archive.AddEntry(root).ok());
+  v1::Entry evil;
+  evil.set_path(name);
+  evil.set_type(v1::ENTRY_TYPE_REGULAR);
+  evil.set_mode(0644);
+  evil.set_size(5);
+  evil.mutable_payload()->set_offset(archive.payload_offset());
+  evil.mutable_payload()->set_length(5);
+  ASSERT_TRUE(archive.payload().Append(std::span<const uint8_t>(
+                  reinterpret_cast<const uint8_t*>("evil\n"), 5)).ok());
+  ASSERT_TRUE(archive.AddEntry(evil).ok());
+  ASSERT_TRUE(archive.Finish().ok());
+  absl::StatusOr<ChunkIndex> mi = writer.BuildIndex(v1::STREAM_KIND_METADATA);
+  absl::StatusOr<ChunkIndex> pi = writer.BuildIndex(v1::STREAM_KIND_PAYLOAD);
+  ASSERT_TRUE(mi.ok() && pi.ok());
+  ASSERT_TRUE(repo.chunks()->Flush().ok());
+  v1::Manifest m;
+  m.set_group("attacker");
+  m.set_host("attacker");
+  m.add_sources("/");
+  v1::IndexFileInfo* a = m.add_indexes();
+  a->set_name("metadata.aidx");
+  a->set_stream(v1::STREAM_KIND_METADATA);
+  a->set_chunk_count(mi->size());
+  a->set_stream_length(mi->stream_length());
+  v1::IndexFileInfo* b = m.add_indexes();
+  b->set_name("payload.aidx");
+  b->set_stream(v1::STREAM_KIND_PAYLOAD);
+  b->set_chunk_count(pi->size());
+  b->set_stream_length(pi->stream_length());
+  absl::StatusOr<v1::Manifest> done = repo.CommitSnapshot(
+      m, mi->Encode(v1::STREAM_KIND_METADATA), pi->Encode(v1::STREAM_KIND_PAYLOAD));
+  ASSERT_TRUE(done.ok()) << done.status();
+}
+
+class MaliciousSnapshotTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MaliciousSnapshotTest, RestoreRefusesAndWritesNothingOutside) {
+  std::string base = NewTempDir("malicious");
+  std::string repo_dir = base + "/repo";
+  v1::RepositoryConfig config;
+  *config.mutable_payload_chunker() = ChunkerParams::PayloadDefault().ToProto();
+  *config.mutable_metadata_chunker() = ChunkerParams::MetadataDefault().ToProto();
+  config.set_default_codec(v1::CODEC_ZSTD);
+  config.set_default_level(3);
+  absl::StatusOr<std::unique_ptr<Repository>> repo = Repository::Init(repo_dir, config);
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  WriteSnapshot(**repo, GetParam());
+
+  std::string target = base + "/outer/inner/target";
+  std::filesystem::create_directories(target);
+  RunResult r = RunArca({"restore", "latest", target, "--repo", repo_dir});
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_LT(r.exit_code, 128) << "crashed: " << r.Describe();
+  EXPECT_NE(r.err.find(GetParam()), std::string::npos) << r.Describe();
+  struct stat st;
+  EXPECT_NE(lstat((base + "/outer/inner/evil").c_str(), &st), 0);
+  EXPECT_NE(lstat((base + "/outer/evil").c_str(), &st), 0);
+  EXPECT_NE(lstat("/evil-arca-test", &st), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Names, MaliciousSnapshotTest,
+                         ::testing::Values("../evil", "../../evil", "/evil-arca-test",
+                                           "a/../../evil", "./../evil"));
+
+}  // namespace
+}  // namespace arca::e2e
