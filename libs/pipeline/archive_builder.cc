@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 
 namespace arca {
@@ -77,7 +78,7 @@ ArchiveBuilder::ArchiveBuilder(const ChunkerParams& payload,
 }
 
 absl::Status ArchiveBuilder::AddEntry(const v1::Entry& entry) {
-  writer_.Append(entry, &pending_);
+  RETURN_IF_ERROR(WithPhase(writer_.Append(entry, &pending_), v1::PHASE_ARCHIVE));
   return FlushMetadata(false);
 }
 

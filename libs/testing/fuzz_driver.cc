@@ -4,6 +4,7 @@
 // (bit flips, truncations, extensions, byte overwrites) from a fixed-seed
 // PRNG. Under --config=asan any out-of-bounds read or UB aborts the test.
 // With clang, the same target links with -fsanitize=fuzzer instead.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
