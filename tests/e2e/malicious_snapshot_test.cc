@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "libs/chunker/chunker.h"
+#include "libs/hash/crc32c.h"
 #include "libs/pipeline/archive_builder.h"
 #include "libs/pipeline/chunk_writer.h"
 #include "libs/store/repository.h"
@@ -15,36 +16,62 @@
 namespace arca::e2e {
 namespace {
 
-class DirectConsumer final : public ChunkConsumer {
- public:
-  explicit DirectConsumer(ChunkWriter* w) : w_(w) {}
-  absl::Status Consume(PendingChunk chunk) override { return w_->Process(std::move(chunk)); }
+void PutU32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+void PutU64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
 
- private:
-  ChunkWriter* w_;
-};
+// Encodes a metadata stream by hand, following docs/formats/metadata-stream.md,
+// because MetadataStreamWriter refuses invalid names: this is what an
+// attacker with write access to the repository could store.
+std::string RawMetadataStream(const std::vector<v1::Entry>& entries) {
+  std::string out = "ARCAMETA";
+  PutU32(&out, 1);
+  PutU32(&out, 0);
+  std::string check_input = out;
+  for (const v1::Entry& e : entries) {
+    std::string body = e.SerializeAsString();
+    std::string prefix;
+    PutU32(&prefix, static_cast<uint32_t>(body.size()));
+    PutU32(&prefix, Crc32c(body));
+    check_input += prefix;
+    out += prefix + body;
+  }
+  std::string trailer;
+  PutU32(&trailer, 0xFFFFFFFFu);
+  PutU32(&trailer, 0);
+  PutU64(&trailer, entries.size());
+  PutU32(&trailer, Crc32c(check_input));
+  PutU32(&trailer, Crc32c(trailer));
+  return out + trailer;
+}
+
+PendingChunk Chunk(v1::StreamKind kind, const std::string& bytes) {
+  PendingChunk c;
+  c.stream = kind;
+  c.data = ByteBuffer(bytes.size());
+  memcpy(c.data.data(), bytes.data(), bytes.size());
+  c.data.set_size(bytes.size());
+  return c;
+}
 
 // Writes a snapshot holding the root directory and one file named `name`.
 void WriteSnapshot(Repository& repo, const std::string& name) {
   ChunkWriter writer(repo.chunks(), Codec::kZstd, 3);
-  DirectConsumer consumer(&writer);
-  ChunkerParams params = ChunkerParams::MetadataDefault();
-  ArchiveBuilder archive(ChunkerParams::PayloadDefault(), params, 0, &consumer);
   v1::Entry root;
   root.set_type(v1::ENTRY_TYPE_DIRECTORY);
   root.set_mode(0755);
-  ASSERT_TRUE(archive.AddEntry(root).ok());
   v1::Entry evil;
   evil.set_path(name);
   evil.set_type(v1::ENTRY_TYPE_REGULAR);
   evil.set_mode(0644);
   evil.set_size(5);
-  evil.mutable_payload()->set_offset(archive.payload_offset());
+  evil.mutable_payload()->set_offset(0);
   evil.mutable_payload()->set_length(5);
-  ASSERT_TRUE(archive.payload().Append(std::span<const uint8_t>(
-                  reinterpret_cast<const uint8_t*>("evil\n"), 5)).ok());
-  ASSERT_TRUE(archive.AddEntry(evil).ok());
-  ASSERT_TRUE(archive.Finish().ok());
+  ASSERT_TRUE(writer.Process(Chunk(v1::STREAM_KIND_PAYLOAD, "evil\n")).ok());
+  ASSERT_TRUE(writer.Process(Chunk(v1::STREAM_KIND_METADATA, RawMetadataStream({root, evil}))).ok());
   absl::StatusOr<ChunkIndex> mi = writer.BuildIndex(v1::STREAM_KIND_METADATA);
   absl::StatusOr<ChunkIndex> pi = writer.BuildIndex(v1::STREAM_KIND_PAYLOAD);
   ASSERT_TRUE(mi.ok() && pi.ok());
