@@ -1,0 +1,223 @@
+// Content-addressed chunk storage: the ChunkStore interface and its
+// implementations (local directory, in-memory, fault-injecting decorator).
+//
+// A chunk is stored as one opaque blob (an encoded blob file, see
+// docs/formats/blob.md) under the SHA-256 digest of its plaintext. The store
+// never interprets the blob: it does not check that the digest matches.
+//
+// Thread-safety: every implementation is thread-safe; the pipeline calls Put
+// from several threads at once.
+#ifndef ARCA_LIBS_STORE_CHUNK_STORE_H_
+#define ARCA_LIBS_STORE_CHUNK_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/hash/digest.h"
+
+namespace arca {
+
+class ChunkStore {
+ public:
+  virtual ~ChunkStore() = default;
+
+  // True if a chunk is stored under `digest` (including one Put but not yet
+  // Flush()ed). Errors: PermissionDenied/Unavailable naming the path.
+  virtual absl::StatusOr<bool> Has(const Digest& digest) = 0;
+
+  // Stores `blob` under `digest` unless a chunk with that digest is already
+  // present. Returns true if the blob was written by this call, false if it
+  // was present (or another thread's concurrent Put of the same digest
+  // succeeded). A reader never sees a partial blob. Durable once Flush()
+  // returns. Errors: ResourceExhausted (no space, names the path),
+  // PermissionDenied "the repository at X is not writable: ...",
+  // Unavailable (transient, retry) naming the path.
+  virtual absl::StatusOr<bool> Put(const Digest& digest,
+                                   std::string_view blob) = 0;
+
+  // The blob stored under `digest`. NotFound "chunk <hex> is missing from
+  // <store>"; DataLoss if it cannot be read (I/O error).
+  virtual absl::StatusOr<std::string> Get(const Digest& digest) = 0;
+
+  // Makes every Put that returned before this call durable (and visible under
+  // its final name, if the implementation batches). Errors as for Put.
+  virtual absl::Status Flush() = 0;
+
+  // Calls `fn` once for every stored chunk with its digest and stored size
+  // (bytes of the blob), in no particular order; stops at and returns the
+  // first non-OK status of `fn`. Files that are not valid chunk names (temp
+  // files) are ignored. Chunks Put or Removed during the call may or may not
+  // be reported.
+  virtual absl::Status ForEach(
+      const std::function<absl::Status(const Digest&, uint64_t)>& fn) = 0;
+
+  // Deletes the chunk (for gc and tests). NotFound if absent.
+  virtual absl::Status Remove(const Digest& digest) = 0;
+};
+
+struct LocalChunkStoreOptions {
+  // Flush() durability: false (default) = one syncfs(2) of the file system
+  // per Flush, true = fdatasync(2) of every blob inside Put (several threads
+  // sync in parallel). See README.md for the measurements behind the default.
+  bool per_file_fsync = false;
+  // Put calls Flush() itself once the blobs written but not yet flushed
+  // exceed this many bytes, bounding the work a crash can lose.
+  uint64_t max_pending_bytes = 256ull << 20;
+  // Open() removes temp files (".tmp-*", left by a crash) older than
+  // stale_temp_age_seconds when this is true. Off by default: it reads every
+  // directory of the store; `RemoveStaleTempFiles` does the same on demand
+  // (gc and verify call it).
+  bool remove_stale_temp_files_on_open = false;
+  int64_t stale_temp_age_seconds = 24 * 3600;
+};
+
+// Chunks as files in a local directory (REPO/chunks):
+//   <dir>/ab/cd/<64 lower-case hex digest>   (ab, cd = first two digest bytes)
+// Put writes the blob to "<dir>/ab/cd/.tmp-<random>" (O_EXCL); Flush makes
+// every pending temp file durable (syncfs, or per-file fdatasync), renames it
+// to its digest name and fsyncs each directory touched. So a chunk name never
+// exists without durable bytes, and a crash leaves only temp files, which
+// every reader ignores. The 256×256 directories are created on demand.
+class LocalChunkStore final : public ChunkStore {
+ public:
+  // Opens the store in `dir`, which must exist (NotFound otherwise, and
+  // FailedPrecondition if it is not a directory).
+  static absl::StatusOr<std::unique_ptr<LocalChunkStore>> Open(
+      const std::string& dir, LocalChunkStoreOptions options = {});
+  // Pending (unflushed) temp files are removed, not published: call Flush()
+  // first to keep them.
+  ~LocalChunkStore() override;
+
+  absl::StatusOr<bool> Has(const Digest& digest) override;
+  absl::StatusOr<bool> Put(const Digest& digest,
+                           std::string_view blob) override;
+  absl::StatusOr<std::string> Get(const Digest& digest) override;
+  absl::Status Flush() override;
+  absl::Status ForEach(
+      const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
+  absl::Status Remove(const Digest& digest) override;
+
+  // Removes temp files (names starting ".tmp-") whose mtime is more than
+  // `min_age_seconds` old, left by crashed writers; this process's pending
+  // files are never removed. Returns how many were removed. The age guards
+  // another process's backup that is still writing.
+  absl::StatusOr<uint64_t> RemoveStaleTempFiles(int64_t min_age_seconds);
+
+  // "<dir>/ab/cd/<hex>".
+  std::string ChunkPath(const Digest& digest) const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  struct Pending {
+    std::string temp_path;
+    uint64_t size = 0;
+  };
+
+  LocalChunkStore(std::string dir, LocalChunkStoreOptions options);
+  // Creates <dir>/ab and <dir>/ab/cd if needed (cached).
+  absl::Status EnsureDirs(const Digest& digest);
+  std::string LeafDir(const Digest& digest) const;
+  absl::StatusOr<bool> HasFinal(const Digest& digest);
+  absl::Status WriteTemp(const std::string& temp_path, std::string_view blob);
+  // Publishes the pending entries in `batch` (already durable).
+  absl::Status FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
+
+  const std::string dir_;
+  const std::string repo_;  // for messages: the repository directory
+  const LocalChunkStoreOptions options_;
+
+  absl::Mutex flush_mu_;  // serialises Flush; acquired before mu_
+  absl::Mutex mu_;
+  absl::CondVar in_flight_done_;
+  // Written to temp files, not yet renamed.
+  absl::flat_hash_map<Digest, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  uint64_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Digests some thread is writing right now (Put waits for it).
+  absl::flat_hash_set<Digest> in_flight_ ABSL_GUARDED_BY(mu_);
+  // Directories known to exist: bit (a*256+b) for <dir>/a/b, 65536+a for <dir>/a.
+  std::vector<bool> dir_exists_ ABSL_GUARDED_BY(mu_);
+  // Directories whose entries changed since the last Flush (mkdir of a child).
+  absl::flat_hash_set<std::string> dirty_dirs_ ABSL_GUARDED_BY(mu_);
+};
+
+// Chunks in a hash map; Flush does nothing. For tests and embedded use.
+class MemoryChunkStore final : public ChunkStore {
+ public:
+  MemoryChunkStore() = default;
+
+  absl::StatusOr<bool> Has(const Digest& digest) override;
+  absl::StatusOr<bool> Put(const Digest& digest,
+                           std::string_view blob) override;
+  absl::StatusOr<std::string> Get(const Digest& digest) override;
+  absl::Status Flush() override { return absl::OkStatus(); }
+  absl::Status ForEach(
+      const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
+  absl::Status Remove(const Digest& digest) override;
+
+  // Replaces a stored blob (tests: simulate corruption). NotFound if absent.
+  absl::Status Corrupt(const Digest& digest, std::string blob);
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<Digest, std::string> chunks_ ABSL_GUARDED_BY(mu_);
+};
+
+// Decorator that forwards to `base` (not owned, must outlive it) and fails
+// chosen calls with a chosen status, for tests of error paths
+// (LevelDB FaultInjectionTestEnv). Failed calls do not reach `base`.
+class FaultInjectionChunkStore final : public ChunkStore {
+ public:
+  explicit FaultInjectionChunkStore(ChunkStore* base);
+
+  // The (n+1)-th Put call (counting from construction) and every later one
+  // fail with `status`.
+  void FailPutsAfter(int n, absl::Status status);
+  // Every Get of `digest` fails with `status`.
+  void FailGet(const Digest& digest, absl::Status status);
+  // Every Flush fails with `status`.
+  void FailFlush(absl::Status status);
+  // Every Has fails with `status`.
+  void FailHas(absl::Status status);
+  // Removes every injected fault (counters are kept).
+  void ClearFaults();
+
+  // Calls made so far (including failed ones).
+  uint64_t puts() const;
+  uint64_t gets() const;
+  uint64_t flushes() const;
+
+  absl::StatusOr<bool> Has(const Digest& digest) override;
+  absl::StatusOr<bool> Put(const Digest& digest,
+                           std::string_view blob) override;
+  absl::StatusOr<std::string> Get(const Digest& digest) override;
+  absl::Status Flush() override;
+  absl::Status ForEach(
+      const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
+  absl::Status Remove(const Digest& digest) override;
+
+ private:
+  ChunkStore* const base_;
+  mutable absl::Mutex mu_;
+  uint64_t puts_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t gets_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t flushes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t fail_puts_after_ ABSL_GUARDED_BY(mu_) = -1;  // -1: never
+  absl::Status put_status_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Digest, absl::Status> get_faults_ ABSL_GUARDED_BY(mu_);
+  absl::Status flush_status_ ABSL_GUARDED_BY(mu_);
+  absl::Status has_status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_STORE_CHUNK_STORE_H_

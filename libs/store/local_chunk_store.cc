@@ -1,0 +1,435 @@
+// LocalChunkStore: see chunk_store.h and README.md ("Durability").
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "libs/base/status_macros.h"
+#include "libs/store/chunk_store.h"
+#include "libs/store/file_io.h"
+
+namespace arca {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+std::string ByteHex(uint8_t b) {
+  return std::string{kHex[b >> 4], kHex[b & 15]};
+}
+
+bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+int HexNibble(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+
+// Parses a valid chunk file name (64 lower-case hex) or returns false.
+bool ParseChunkName(std::string_view name, Digest* out) {
+  if (name.size() != 64 || !IsLowerHex(name)) return false;
+  for (size_t i = 0; i < 32; ++i) {
+    out->bytes[i] =
+        static_cast<uint8_t>(HexNibble(name[2 * i]) << 4 | HexNibble(name[2 * i + 1]));
+  }
+  return true;
+}
+
+bool IsByteDirName(std::string_view name) {
+  return name.size() == 2 && IsLowerHex(name);
+}
+
+std::string RepoOf(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  constexpr std::string_view kChunks = "/chunks";
+  if (d.size() > kChunks.size() &&
+      std::string_view(d).substr(d.size() - kChunks.size()) == kChunks) {
+    return d.substr(0, d.size() - kChunks.size());
+  }
+  return d;
+}
+
+// Lists the names in `dir` (without "." and ".."). A missing directory is
+// empty.
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir,
+                                                 const std::string& repo) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return names;
+    return ErrnoStatus(errno, "open directory", dir, repo, false);
+  }
+  while (true) {
+    errno = 0;
+    struct dirent* e = ::readdir(d);
+    if (e == nullptr) {
+      int err = errno;
+      ::closedir(d);
+      if (err != 0) return ErrnoStatus(err, "read directory", dir, repo, false);
+      break;
+    }
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    names.emplace_back(name);
+  }
+  return names;
+}
+
+}  // namespace
+
+LocalChunkStore::LocalChunkStore(std::string dir, LocalChunkStoreOptions options)
+    : dir_(std::move(dir)),
+      repo_(RepoOf(dir_)),
+      options_(options),
+      dir_exists_(65536 + 256, false) {}
+
+LocalChunkStore::~LocalChunkStore() {
+  absl::MutexLock l(&mu_);
+  for (const auto& [digest, p] : pending_) ::unlink(p.temp_path.c_str());
+}
+
+absl::StatusOr<std::unique_ptr<LocalChunkStore>> LocalChunkStore::Open(
+    const std::string& dir, LocalChunkStoreOptions options) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat(
+          "chunk directory ", dir, " does not exist; the repository at ",
+          RepoOf(dir), " is incomplete or not an arca repository"));
+    }
+    return ErrnoStatus(errno, "stat", dir, RepoOf(dir), false);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("chunk directory ", dir, " is not a directory"));
+  }
+  if (options.max_pending_bytes == 0) options.max_pending_bytes = 1;
+  std::unique_ptr<LocalChunkStore> store(new LocalChunkStore(dir, options));
+  if (options.remove_stale_temp_files_on_open) {
+    ASSIGN_OR_RETURN(uint64_t removed,
+                     store->RemoveStaleTempFiles(options.stale_temp_age_seconds));
+    (void)removed;
+  }
+  return store;
+}
+
+std::string LocalChunkStore::LeafDir(const Digest& digest) const {
+  return absl::StrCat(dir_, "/", ByteHex(digest.bytes[0]), "/",
+                      ByteHex(digest.bytes[1]));
+}
+
+std::string LocalChunkStore::ChunkPath(const Digest& digest) const {
+  return absl::StrCat(LeafDir(digest), "/", digest.Hex());
+}
+
+absl::Status LocalChunkStore::EnsureDirs(const Digest& digest) {
+  const size_t top = 65536 + digest.bytes[0];
+  const size_t leaf = digest.bytes[0] * 256u + digest.bytes[1];
+  {
+    absl::MutexLock l(&mu_);
+    if (dir_exists_[leaf]) return absl::OkStatus();
+  }
+  const std::string top_dir = absl::StrCat(dir_, "/", ByteHex(digest.bytes[0]));
+  const std::string leaf_dir = LeafDir(digest);
+  bool created_top = false, created_leaf = false;
+  if (::mkdir(top_dir.c_str(), 0755) == 0) {
+    created_top = true;
+  } else if (errno != EEXIST) {
+    return ErrnoStatus(errno, "create directory", top_dir, repo_, true);
+  }
+  if (::mkdir(leaf_dir.c_str(), 0755) == 0) {
+    created_leaf = true;
+  } else if (errno != EEXIST) {
+    return ErrnoStatus(errno, "create directory", leaf_dir, repo_, true);
+  }
+  absl::MutexLock l(&mu_);
+  dir_exists_[top] = true;
+  dir_exists_[leaf] = true;
+  if (created_top) dirty_dirs_.insert(dir_);
+  if (created_leaf) dirty_dirs_.insert(top_dir);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> LocalChunkStore::HasFinal(const Digest& digest) {
+  const std::string path = ChunkPath(digest);
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  return ErrnoStatus(errno, "stat", path, repo_, false);
+}
+
+absl::StatusOr<bool> LocalChunkStore::Has(const Digest& digest) {
+  {
+    absl::MutexLock l(&mu_);
+    if (pending_.contains(digest)) return true;
+  }
+  ASSIGN_OR_RETURN(bool found, HasFinal(digest));
+  if (found) return true;
+  // It may have been renamed by a concurrent Flush between the two checks.
+  absl::MutexLock l(&mu_);
+  if (pending_.contains(digest)) return true;
+  return HasFinal(digest);
+}
+
+absl::Status LocalChunkStore::WriteTemp(const std::string& temp_path,
+                                        std::string_view blob) {
+  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                  0444);
+  if (fd < 0) {
+    if (errno == EEXIST) {
+      return absl::AlreadyExistsError(absl::StrCat(temp_path, " exists"));
+    }
+    return ErrnoStatus(errno, "create", temp_path, repo_, true);
+  }
+  absl::Status st;
+  std::string_view rest = blob;
+  while (!rest.empty()) {
+    ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      st = ErrnoStatus(errno, "write", temp_path, repo_, true);
+      break;
+    }
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  if (st.ok() && options_.per_file_fsync && ::fdatasync(fd) != 0) {
+    st = ErrnoStatus(errno, "fdatasync", temp_path, repo_, true);
+  }
+  if (::close(fd) != 0 && st.ok()) {
+    st = ErrnoStatus(errno, "close", temp_path, repo_, true);
+  }
+  if (!st.ok()) ::unlink(temp_path.c_str());
+  return st;
+}
+
+absl::StatusOr<bool> LocalChunkStore::Put(const Digest& digest,
+                                          std::string_view blob) {
+  {
+    absl::MutexLock l(&mu_);
+    while (in_flight_.contains(digest)) in_flight_done_.Wait(&mu_);
+    if (pending_.contains(digest)) return false;
+    in_flight_.insert(digest);
+  }
+  bool published = false;
+  absl::Cleanup done = [&] {
+    if (published) return;
+    absl::MutexLock l(&mu_);
+    in_flight_.erase(digest);
+    in_flight_done_.SignalAll();
+  };
+  ASSIGN_OR_RETURN(bool present, HasFinal(digest));
+  if (present) return false;
+  RETURN_IF_ERROR(EnsureDirs(digest));
+  std::string temp_path;
+  absl::Status st;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    temp_path = absl::StrCat(LeafDir(digest), "/", kTempPrefix,
+                             RandomHex16());
+    st = WriteTemp(temp_path, blob);
+    if (!absl::IsAlreadyExists(st)) break;  // else: name taken, draw another
+  }
+  RETURN_IF_ERROR(st);
+  bool flush_now;
+  {
+    absl::MutexLock l(&mu_);
+    pending_[digest] = Pending{temp_path, blob.size()};
+    pending_bytes_ += blob.size();
+    in_flight_.erase(digest);
+    in_flight_done_.SignalAll();
+    published = true;
+    flush_now = pending_bytes_ > options_.max_pending_bytes;
+  }
+  if (flush_now) RETURN_IF_ERROR(Flush());
+  return true;
+}
+
+absl::StatusOr<std::string> LocalChunkStore::Get(const Digest& digest) {
+  std::string temp_path;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = pending_.find(digest);
+    if (it != pending_.end()) temp_path = it->second.temp_path;
+  }
+  if (!temp_path.empty()) {
+    absl::StatusOr<std::string> blob = ReadWholeFile(temp_path, repo_);
+    // NotFound: a concurrent Flush renamed it; read the final name below.
+    if (!absl::IsNotFound(blob.status())) return blob;
+  }
+  const std::string path = ChunkPath(digest);
+  absl::StatusOr<std::string> blob = ReadWholeFile(path, repo_);
+  if (absl::IsNotFound(blob.status())) {
+    return absl::NotFoundError(absl::StrCat("chunk ", digest.Hex(),
+                                            " is missing from ", repo_,
+                                            " (expected at ", path, ")"));
+  }
+  return blob;  // other errors name the path, which holds the digest
+}
+
+absl::Status LocalChunkStore::Flush() {
+  absl::MutexLock fl(&flush_mu_);
+  return FlushLocked();
+}
+
+absl::Status LocalChunkStore::FlushLocked() {
+  std::vector<std::pair<Digest, std::string>> batch;
+  absl::flat_hash_set<std::string> dirs;
+  {
+    absl::MutexLock l(&mu_);
+    batch.reserve(pending_.size());
+    for (const auto& [digest, p] : pending_) batch.emplace_back(digest, p.temp_path);
+    dirs.swap(dirty_dirs_);
+  }
+  if (batch.empty() && dirs.empty()) return absl::OkStatus();
+
+  // 1. Make the bytes durable (per-file mode did it in Put).
+  if (!options_.per_file_fsync && !batch.empty()) {
+    int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "open directory", dir_, repo_, true);
+    int rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) {
+      absl::MutexLock l(&mu_);
+      dirty_dirs_.insert(dirs.begin(), dirs.end());
+      return ErrnoStatus(err, "syncfs of the file system of", dir_, repo_, true);
+    }
+  }
+  // 2. Publish under the digest names.
+  absl::Status st;
+  size_t renamed = 0;
+  for (; renamed < batch.size(); ++renamed) {
+    const auto& [digest, temp_path] = batch[renamed];
+    const std::string final_path = ChunkPath(digest);
+    if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
+      st = ErrnoStatus(errno, "rename to", final_path, repo_, true);
+      break;
+    }
+    dirs.insert(LeafDir(digest));
+  }
+  // 3. Make the names durable.
+  for (const std::string& d : dirs) {
+    absl::Status s = SyncDirectory(d, repo_);
+    if (!s.ok() && st.ok()) st = s;
+  }
+  absl::MutexLock l(&mu_);
+  for (size_t i = 0; i < renamed; ++i) {
+    auto it = pending_.find(batch[i].first);
+    if (it == pending_.end()) continue;
+    pending_bytes_ -= it->second.size;
+    pending_.erase(it);
+  }
+  if (!st.ok()) dirty_dirs_.insert(dirs.begin(), dirs.end());
+  return st;
+}
+
+absl::Status LocalChunkStore::ForEach(
+    const std::function<absl::Status(const Digest&, uint64_t)>& fn) {
+  absl::flat_hash_map<Digest, uint64_t> pending;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [digest, p] : pending_) pending.emplace(digest, p.size);
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDir(dir_, repo_));
+  for (const std::string& a : tops) {
+    if (!IsByteDirName(a)) continue;
+    const std::string a_dir = absl::StrCat(dir_, "/", a);
+    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDir(a_dir, repo_));
+    for (const std::string& b : leaves) {
+      if (!IsByteDirName(b)) continue;
+      const std::string b_dir = absl::StrCat(a_dir, "/", b);
+      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(b_dir, repo_));
+      for (const std::string& name : names) {
+        Digest digest;
+        if (!ParseChunkName(name, &digest)) continue;
+        if (std::string_view(name).substr(0, 2) != a ||
+            std::string_view(name).substr(2, 2) != b) {
+          continue;  // misplaced: not a chunk of this layout
+        }
+        if (pending.contains(digest)) continue;  // reported below
+        const std::string path = absl::StrCat(b_dir, "/", name);
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0) {
+          if (errno == ENOENT) continue;  // removed meanwhile
+          return ErrnoStatus(errno, "stat", path, repo_, false);
+        }
+        if (!S_ISREG(st.st_mode)) continue;
+        RETURN_IF_ERROR(fn(digest, static_cast<uint64_t>(st.st_size)));
+      }
+    }
+  }
+  for (const auto& [digest, size] : pending) RETURN_IF_ERROR(fn(digest, size));
+  return absl::OkStatus();
+}
+
+absl::Status LocalChunkStore::Remove(const Digest& digest) {
+  absl::MutexLock fl(&flush_mu_);  // not while a Flush renames it
+  {
+    absl::MutexLock l(&mu_);
+    auto it = pending_.find(digest);
+    if (it != pending_.end()) {
+      if (::unlink(it->second.temp_path.c_str()) != 0 && errno != ENOENT) {
+        return ErrnoStatus(errno, "remove", it->second.temp_path, repo_, true);
+      }
+      pending_bytes_ -= it->second.size;
+      pending_.erase(it);
+      return absl::OkStatus();
+    }
+  }
+  const std::string path = ChunkPath(digest);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return absl::NotFoundError(absl::StrCat(
+          "chunk ", digest.Hex(), " is missing from ", repo_, " (expected at ",
+          path, "); nothing to remove"));
+    }
+    return ErrnoStatus(errno, "remove", path, repo_, true);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> LocalChunkStore::RemoveStaleTempFiles(
+    int64_t min_age_seconds) {
+  absl::flat_hash_set<std::string> ours;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [digest, p] : pending_) ours.insert(p.temp_path);
+  }
+  const int64_t cutoff = static_cast<int64_t>(::time(nullptr)) - min_age_seconds;
+  uint64_t removed = 0;
+  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDir(dir_, repo_));
+  for (const std::string& a : tops) {
+    if (!IsByteDirName(a)) continue;
+    const std::string a_dir = absl::StrCat(dir_, "/", a);
+    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDir(a_dir, repo_));
+    for (const std::string& b : leaves) {
+      if (!IsByteDirName(b)) continue;
+      const std::string b_dir = absl::StrCat(a_dir, "/", b);
+      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(b_dir, repo_));
+      for (const std::string& name : names) {
+        if (!absl::StartsWith(name, kTempPrefix)) continue;
+        const std::string path = absl::StrCat(b_dir, "/", name);
+        if (ours.contains(path)) continue;
+        struct stat st;
+        if (::lstat(path.c_str(), &st) != 0) continue;
+        if (static_cast<int64_t>(st.st_mtime) > cutoff) continue;
+        if (::unlink(path.c_str()) == 0) {
+          ++removed;
+        } else if (errno != ENOENT) {
+          return ErrnoStatus(errno, "remove stale temp file", path, repo_, true);
+        }
+      }
+    }
+  }
+  return removed;
+}
+
+}  // namespace arca

@@ -1,0 +1,690 @@
+#include "libs/store/repository.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "libs/base/status_macros.h"
+#include "libs/hash/digest.h"
+#include "libs/store/file_io.h"
+
+namespace arca {
+namespace {
+
+constexpr char kConfigName[] = "config";
+constexpr char kManifestName[] = "manifest.json";
+constexpr char kMetadataIndexName[] = "metadata.aidx";
+constexpr char kPayloadIndexName[] = "payload.aidx";
+
+std::string S(std::string_view v) { return std::string(v); }
+
+int64_t NowUnixNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string StripTrailingSlashes(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+bool IsNameByte(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '-';
+}
+
+void AppendEscaped(unsigned char c, std::string* out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out->push_back('%');
+  out->push_back(kHex[c >> 4]);
+  out->push_back(kHex[c & 15]);
+}
+
+// A group is one directory name we created (or a user typed): no '/', no NUL,
+// not hidden (temp names start with '.'), not too long.
+bool IsValidGroup(std::string_view g) {
+  if (g.empty() || g.size() > 255 || g[0] == '.') return false;
+  return g.find('/') == std::string_view::npos &&
+         g.find('\0') == std::string_view::npos;
+}
+
+// "YYYYMMDDTHHMMSS.nnnnnnnnnZ".
+bool IsValidTimeName(std::string_view t) {
+  if (t.size() != 26 || t[8] != 'T' || t[15] != '.' || t[25] != 'Z') return false;
+  for (size_t i = 0; i < 25; ++i) {
+    if (i == 8 || i == 15) continue;
+    if (t[i] < '0' || t[i] > '9') return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> TimeName(int64_t unix_ns) {
+  if (unix_ns < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "snapshot time ", unix_ns, " ns is before 1970; pass 0 for now"));
+  }
+  time_t secs = static_cast<time_t>(unix_ns / 1000000000);
+  int64_t nanos = unix_ns % 1000000000;
+  struct tm tm;
+  if (gmtime_r(&secs, &tm) == nullptr || tm.tm_year + 1900 > 9999) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("snapshot time ", unix_ns, " ns is out of range"));
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "%04d%02d%02dT%02d%02d%02d.%09lldZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<long long>(nanos));
+  return std::string(buf);
+}
+
+absl::StatusOr<std::vector<std::string>> ListDirNames(const std::string& dir,
+                                                      const std::string& repo) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return names;
+    return ErrnoStatus(errno, "open directory", dir, repo, false);
+  }
+  while (true) {
+    errno = 0;
+    struct dirent* e = ::readdir(d);
+    if (e == nullptr) {
+      int err = errno;
+      ::closedir(d);
+      if (err != 0) return ErrnoStatus(err, "read directory", dir, repo, false);
+      break;
+    }
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    names.emplace_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string RandomId128() {
+  return absl::StrCat(RandomHex16(), RandomHex16());
+}
+
+absl::Status ValidateChunker(const v1::ChunkerParams& p, std::string_view what) {
+  if (p.min_size() == 0 && p.avg_size() == 0 && p.max_size() == 0) {
+    return absl::OkStatus();  // unset: the chunker's defaults
+  }
+  if (p.min_size() == 0 || p.min_size() > p.avg_size() ||
+      p.avg_size() > p.max_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        S(what), " chunker sizes must satisfy 0 < min <= avg <= max, got min ",
+        p.min_size(), ", avg ", p.avg_size(), ", max ", p.max_size()));
+  }
+  return absl::OkStatus();
+}
+
+std::string ProtoStatusMessage(const google::protobuf::util::Status& st) {
+  return std::string(st.message().data(), st.message().size());
+}
+
+template <typename Message>
+absl::StatusOr<std::string> ToJson(const Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  auto st = google::protobuf::util::MessageToJsonString(message, &out, options);
+  if (!st.ok()) {
+    return absl::InternalError(absl::StrCat("cannot print ",
+                                            message.GetTypeName(), " as JSON: ",
+                                            ProtoStatusMessage(st)));
+  }
+  return out;
+}
+
+// Parses JSON into `message`; returns the parser's error text or "".
+template <typename Message>
+std::string FromJson(std::string_view json, Message* message) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  auto st = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), message, options);
+  if (st.ok()) return "";
+  std::string msg = ProtoStatusMessage(st);
+  return msg.empty() ? "parse error" : msg;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// JSON.
+
+absl::StatusOr<std::string> ManifestToJson(const v1::Manifest& manifest) {
+  return ToJson(manifest);
+}
+
+absl::StatusOr<v1::Manifest> ManifestFromJson(std::string_view json,
+                                              std::string_view name) {
+  v1::Manifest m;
+  if (std::string err = FromJson(json, &m); !err.empty()) {
+    return absl::DataLossError(absl::StrCat(
+        "manifest ", S(name), " is corrupt (not a valid arca manifest: ",
+        absl::CHexEscape(err.substr(0, 300)), "); run `arca verify`"));
+  }
+  if (m.format_version() == 0) {
+    return absl::DataLossError(absl::StrCat(
+        "manifest ", S(name), " is corrupt: it has no format_version"));
+  }
+  if (m.format_version() > kRepositoryFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "manifest ", S(name), " has format ", m.format_version(),
+        ", which is not supported by this arca (supports ",
+        kRepositoryFormatVersion, "); upgrade arca"));
+  }
+  return m;
+}
+
+absl::StatusOr<std::string> RepositoryConfigToJson(
+    const v1::RepositoryConfig& config) {
+  return ToJson(config);
+}
+
+absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(
+    std::string_view json, std::string_view name) {
+  v1::RepositoryConfig c;
+  if (std::string err = FromJson(json, &c); !err.empty()) {
+    return absl::DataLossError(absl::StrCat(
+        "repository config ", S(name), " is corrupt (not a valid arca config: ",
+        absl::CHexEscape(err.substr(0, 300)), ")"));
+  }
+  if (c.format_version() == 0) {
+    return absl::DataLossError(absl::StrCat(
+        "repository config ", S(name), " is corrupt: it has no format_version"));
+  }
+  if (c.format_version() != kRepositoryFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "repository format ", c.format_version(),
+        " is not supported by this arca (supports ", kRepositoryFormatVersion,
+        "): ", S(name)));
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// Group names.
+
+std::string Repository::GroupName(std::string_view host,
+                                  std::string_view source) {
+  std::string out;
+  for (unsigned char c : host) {
+    if (IsNameByte(c) && !(out.empty() && c == '.')) {  // never a hidden name
+      out.push_back(static_cast<char>(c));
+    } else {
+      AppendEscaped(c, &out);
+    }
+  }
+  if (!source.empty() && source[0] == '/') {
+    out.push_back('_');
+    source.remove_prefix(1);
+  } else {
+    out.push_back('+');
+  }
+  for (unsigned char c : source) {
+    if (c == '/') {
+      out.push_back('_');
+    } else if (IsNameByte(c)) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      AppendEscaped(c, &out);
+    }
+  }
+  if (out.size() > 200) {
+    const std::string hash = Sha256(out).Hex().substr(0, 32);
+    out = absl::StrCat(out.substr(0, 160), "~", hash);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Init / Open.
+
+Repository::Repository(std::string path, v1::RepositoryConfig config,
+                       std::unique_ptr<LocalChunkStore> chunks)
+    : path_(std::move(path)), config_(std::move(config)), chunks_(std::move(chunks)) {}
+
+absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(
+    const std::string& dir_in, v1::RepositoryConfig config) {
+  const std::string dir = StripTrailingSlashes(dir_in);
+  RETURN_IF_ERROR(ValidateChunker(config.payload_chunker(), "payload"));
+  RETURN_IF_ERROR(ValidateChunker(config.metadata_chunker(), "metadata"));
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(dir, " is not a directory: choose a new or empty directory "
+                            "for the repository"));
+    }
+    if (Exists(absl::StrCat(dir, "/", kConfigName))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, " already contains an arca repository: use it with --repo ", dir));
+    }
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(dir, dir));
+    if (!names.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, " is not empty: choose a new or empty directory for the repository"));
+    }
+  } else if (errno == ENOENT) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return ErrnoStatus(ec.value(), "create directory", dir, dir, true);
+  } else {
+    return ErrnoStatus(errno, "stat", dir, dir, false);
+  }
+
+  config.set_format_version(kRepositoryFormatVersion);
+  config.set_repository_id(RandomId128());
+  config.set_created_unix_ns(NowUnixNs());
+  for (const char* sub : {"chunks", "snapshots", "locks"}) {
+    const std::string p = absl::StrCat(dir, "/", sub);
+    if (::mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "create directory", p, dir, true);
+    }
+  }
+  ASSIGN_OR_RETURN(std::string json, RepositoryConfigToJson(config));
+  // The config is written last: its presence marks a complete repository.
+  RETURN_IF_ERROR(WriteFileAtomically(dir, kConfigName, json, dir));
+  return Open(dir);
+}
+
+absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(
+    const std::string& dir_in, LocalChunkStoreOptions options) {
+  const std::string dir = StripTrailingSlashes(dir_in);
+  const std::string config_path = absl::StrCat(dir, "/", kConfigName);
+  auto no_repository = [&] {
+    return absl::NotFoundError(absl::StrCat(
+        "no arca repository at ", dir, ": run `arca init --repo ", dir, "`"));
+  };
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return no_repository();
+    return ErrnoStatus(errno, "stat", dir, dir, false);
+  }
+  if (!S_ISDIR(st.st_mode)) return no_repository();
+  absl::StatusOr<std::string> json = ReadWholeFile(config_path, dir);
+  if (absl::IsNotFound(json.status())) return no_repository();
+  if (!json.ok()) return json.status();
+  ASSIGN_OR_RETURN(v1::RepositoryConfig config,
+                   RepositoryConfigFromJson(*json, config_path));
+  absl::StatusOr<std::unique_ptr<LocalChunkStore>> chunks =
+      LocalChunkStore::Open(absl::StrCat(dir, "/chunks"), options);
+  if (absl::IsNotFound(chunks.status()) ||
+      absl::IsFailedPrecondition(chunks.status())) {
+    return absl::DataLossError(absl::StrCat(
+        "the repository at ", dir, " is damaged: ", chunks.status().message()));
+  }
+  if (!chunks.ok()) return chunks.status();
+  return std::unique_ptr<Repository>(
+      new Repository(dir, std::move(config), std::move(*chunks)));
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots.
+
+std::string Repository::SnapshotDir(std::string_view id) const {
+  return absl::StrCat(path_, "/snapshots/", S(id));
+}
+
+absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(
+    std::string_view group) {
+  std::vector<std::string> groups;
+  if (group.empty()) {
+    ASSIGN_OR_RETURN(std::vector<std::string> names,
+                     ListDirNames(absl::StrCat(path_, "/snapshots"), path_));
+    for (std::string& n : names) {
+      if (IsValidGroup(n)) groups.push_back(std::move(n));
+    }
+  } else {
+    if (!IsValidGroup(group)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", absl::CHexEscape(S(group)),
+                       "' is not a snapshot group name"));
+    }
+    groups.push_back(S(group));
+  }
+  std::vector<v1::Manifest> out;
+  for (const std::string& g : groups) {
+    const std::string gdir = absl::StrCat(path_, "/snapshots/", g);
+    ASSIGN_OR_RETURN(std::vector<std::string> times, ListDirNames(gdir, path_));
+    for (const std::string& t : times) {
+      if (!IsValidTimeName(t)) continue;  // temp names and strangers
+      const std::string mpath = absl::StrCat(gdir, "/", t, "/", kManifestName);
+      absl::StatusOr<std::string> json = ReadWholeFile(mpath, path_);
+      if (absl::IsNotFound(json.status())) continue;  // incomplete snapshot
+      if (!json.ok()) return json.status();
+      ASSIGN_OR_RETURN(v1::Manifest m, ManifestFromJson(*json, mpath));
+      const std::string id = absl::StrCat(g, "/", t);
+      if (m.id() != id) {
+        return absl::DataLossError(absl::StrCat(
+            "manifest ", mpath, " is corrupt: it names snapshot '",
+            absl::CHexEscape(m.id()), "' but is stored as '", id, "'"));
+      }
+      if (!m.repository_id().empty() &&
+          m.repository_id() != config_.repository_id()) {
+        return absl::DataLossError(absl::StrCat(
+            "manifest ", mpath, " belongs to repository ",
+            absl::CHexEscape(m.repository_id()), ", not to ", path_, " (",
+            config_.repository_id(), "); it was copied from another repository"));
+      }
+      out.push_back(std::move(m));
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const v1::Manifest& a, const v1::Manifest& b) {
+                     if (a.time_unix_ns() != b.time_unix_ns()) {
+                       return a.time_unix_ns() < b.time_unix_ns();
+                     }
+                     return a.id() < b.id();
+                   });
+  return out;
+}
+
+absl::StatusOr<std::string> Repository::ResolveSnapshotId(
+    std::string_view id_or_latest) {
+  auto not_found = [&] {
+    return absl::NotFoundError(absl::StrCat(
+        "no snapshot '", absl::CHexEscape(S(id_or_latest)), "' in ", path_,
+        ": run `arca snapshots --repo ", path_, "` to list them"));
+  };
+  if (id_or_latest == "latest") {
+    ASSIGN_OR_RETURN(std::vector<v1::Manifest> all, ListSnapshots(""));
+    if (all.empty()) return not_found();
+    return all.back().id();
+  }
+  const size_t slash = id_or_latest.find('/');
+  if (slash == std::string_view::npos) return not_found();
+  const std::string_view group = id_or_latest.substr(0, slash);
+  const std::string_view time = id_or_latest.substr(slash + 1);
+  if (!IsValidGroup(group)) return not_found();
+  if (time == "latest") {
+    ASSIGN_OR_RETURN(std::vector<v1::Manifest> all, ListSnapshots(group));
+    if (all.empty()) return not_found();
+    return all.back().id();
+  }
+  if (!IsValidTimeName(time)) return not_found();
+  if (!Exists(absl::StrCat(SnapshotDir(id_or_latest), "/", kManifestName))) {
+    return not_found();
+  }
+  return S(id_or_latest);
+}
+
+absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(
+    std::string_view id_or_latest) {
+  ASSIGN_OR_RETURN(std::string id, ResolveSnapshotId(id_or_latest));
+  LoadedSnapshot out;
+  out.dir = SnapshotDir(id);
+  const std::string mpath = absl::StrCat(out.dir, "/", kManifestName);
+  absl::StatusOr<std::string> json = ReadWholeFile(mpath, path_);
+  if (absl::IsNotFound(json.status())) {
+    return absl::NotFoundError(absl::StrCat(
+        "no snapshot '", id, "' in ", path_, " (it was removed meanwhile)"));
+  }
+  if (!json.ok()) return json.status();
+  ASSIGN_OR_RETURN(out.manifest, ManifestFromJson(*json, mpath));
+  if (out.manifest.id() != id) {
+    return absl::DataLossError(absl::StrCat(
+        "snapshot ", id, ": manifest ", mpath, " is corrupt: it names snapshot '",
+        absl::CHexEscape(out.manifest.id()), "'"));
+  }
+  for (v1::StreamKind kind : {v1::STREAM_KIND_METADATA, v1::STREAM_KIND_PAYLOAD}) {
+    const char* what = kind == v1::STREAM_KIND_METADATA ? "metadata" : "payload";
+    const v1::IndexFileInfo* info = nullptr;
+    for (const v1::IndexFileInfo& i : out.manifest.indexes()) {
+      if (i.stream() == kind) {
+        info = &i;
+        break;
+      }
+    }
+    if (info == nullptr) {
+      return absl::DataLossError(absl::StrCat("snapshot ", id, ": manifest ", mpath,
+                                              " lists no ", what, " index"));
+    }
+    const std::string& name = info->name();
+    if (name.empty() || name[0] == '.' || name.find('/') != std::string::npos ||
+        name.find('\0') != std::string::npos || name == kManifestName) {
+      return absl::DataLossError(absl::StrCat(
+          "snapshot ", id, ": manifest ", mpath, " names an invalid ", what,
+          " index file '", absl::CHexEscape(name), "'"));
+    }
+    const std::string ipath = absl::StrCat(out.dir, "/", name);
+    absl::StatusOr<std::string> data = ReadWholeFile(ipath, path_);
+    if (absl::IsNotFound(data.status())) {
+      return absl::DataLossError(absl::StrCat("snapshot ", id, ": index file ",
+                                              ipath, " is missing"));
+    }
+    if (!data.ok()) {
+      return absl::Status(data.status().code(),
+                          absl::StrCat("snapshot ", id, ": ", data.status().message()));
+    }
+    if (data->size() != info->size()) {
+      return absl::DataLossError(absl::StrCat(
+          "snapshot ", id, ": index file ", ipath, " has ", data->size(),
+          " bytes but the manifest says ", info->size(),
+          " (truncated or modified); run `arca verify`"));
+    }
+    const std::string sha = Sha256(*data).Hex();
+    if (sha != info->sha256()) {
+      return absl::DataLossError(absl::StrCat(
+          "snapshot ", id, ": index file ", ipath, " has SHA-256 ", sha,
+          " but the manifest says ", absl::CHexEscape(info->sha256()),
+          " (modified or corrupt); run `arca verify`"));
+    }
+    (kind == v1::STREAM_KIND_METADATA ? out.metadata_index : out.payload_index) =
+        std::move(*data);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(
+    v1::Manifest manifest, std::string_view metadata_index,
+    std::string_view payload_index) {
+  // Every referenced chunk must be durable before the manifest exists.
+  RETURN_IF_ERROR(chunks_->Flush());
+  if (manifest.group().empty()) {
+    manifest.set_group(GroupName(
+        manifest.host(), manifest.sources().empty() ? "" : manifest.sources(0)));
+  }
+  const std::string group = manifest.group();
+  if (!IsValidGroup(group)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", absl::CHexEscape(group),
+        "' is not a valid snapshot group name (use Repository::GroupName)"));
+  }
+  int64_t time_ns = manifest.time_unix_ns() == 0 ? NowUnixNs() : manifest.time_unix_ns();
+  ASSIGN_OR_RETURN(std::string time_name, TimeName(time_ns));
+
+  const std::string snapshots_dir = absl::StrCat(path_, "/snapshots");
+  const std::string gdir = absl::StrCat(snapshots_dir, "/", group);
+  bool group_created = false;
+  if (::mkdir(snapshots_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, "create directory", snapshots_dir, path_, true);
+  }
+  if (::mkdir(gdir.c_str(), 0755) == 0) {
+    group_created = true;
+  } else if (errno != EEXIST) {
+    return ErrnoStatus(errno, "create directory", gdir, path_, true);
+  }
+  // Claim the time directory: mkdir is atomic across processes.
+  std::string sdir;
+  for (int attempt = 0;; ++attempt) {
+    sdir = absl::StrCat(gdir, "/", time_name);
+    if (::mkdir(sdir.c_str(), 0755) == 0) break;
+    if (errno != EEXIST || attempt > 100000) {
+      return ErrnoStatus(errno, "create directory", sdir, path_, true);
+    }
+    ++time_ns;
+    ASSIGN_OR_RETURN(time_name, TimeName(time_ns));
+  }
+  const std::string id = absl::StrCat(group, "/", time_name);
+
+  std::vector<std::string> written;
+  auto cleanup = [&](absl::Status st) {
+    for (const std::string& f : written) ::unlink(f.c_str());
+    ::rmdir(sdir.c_str());
+    return st;
+  };
+
+  struct IndexFile {
+    v1::StreamKind kind;
+    const char* name;
+    std::string_view data;
+  };
+  for (const IndexFile& f : {IndexFile{v1::STREAM_KIND_METADATA, kMetadataIndexName, metadata_index},
+                             IndexFile{v1::STREAM_KIND_PAYLOAD, kPayloadIndexName, payload_index}}) {
+    v1::IndexFileInfo* info = nullptr;
+    for (v1::IndexFileInfo& i : *manifest.mutable_indexes()) {
+      if (i.stream() == f.kind) {
+        info = &i;
+        break;
+      }
+    }
+    if (info == nullptr) {
+      info = manifest.add_indexes();
+      info->set_stream(f.kind);
+    }
+    info->set_name(f.name);
+    info->set_size(f.data.size());
+    info->set_sha256(Sha256(f.data).Hex());
+    const std::string ipath = absl::StrCat(sdir, "/", f.name);
+    absl::Status st = WriteNewFileDurably(ipath, absl::string_view(f.data.data(), f.data.size()),
+                                          path_, 0444);
+    if (!st.ok()) return cleanup(st);
+    written.push_back(ipath);
+  }
+  // The new directory entries must survive a crash before the manifest can.
+  if (absl::Status st = SyncDirectory(sdir, path_); !st.ok()) return cleanup(st);
+  if (absl::Status st = SyncDirectory(gdir, path_); !st.ok()) return cleanup(st);
+  if (group_created) {
+    if (absl::Status st = SyncDirectory(snapshots_dir, path_); !st.ok()) {
+      return cleanup(st);
+    }
+  }
+
+  manifest.set_format_version(kRepositoryFormatVersion);
+  manifest.set_id(id);
+  manifest.set_time_unix_ns(time_ns);
+  manifest.set_repository_id(config_.repository_id());
+  absl::StatusOr<std::string> json = ManifestToJson(manifest);
+  if (!json.ok()) return cleanup(json.status());
+  if (absl::Status st = WriteFileAtomically(sdir, kManifestName, *json, path_, 0444);
+      !st.ok()) {
+    return cleanup(st);
+  }
+  return manifest;
+}
+
+// ---------------------------------------------------------------------------
+// Space, ratio, locks.
+
+absl::StatusOr<uint64_t> Repository::FreeBytes() const {
+  struct statvfs vfs;
+  if (::statvfs(path_.c_str(), &vfs) != 0) {
+    return ErrnoStatus(errno, "statvfs", path_, path_, false);
+  }
+  return static_cast<uint64_t>(vfs.f_bavail) * static_cast<uint64_t>(vfs.f_frsize);
+}
+
+absl::StatusOr<double> Repository::ObservedCompressionRatio() {
+  ASSIGN_OR_RETURN(std::vector<v1::Manifest> all, ListSnapshots(""));
+  uint64_t raw = 0, stored = 0;
+  int used = 0;
+  for (auto it = all.rbegin(); it != all.rend() && used < 10; ++it) {
+    const v1::BackupStats& s = it->stats();
+    if (s.bytes_new_raw() == 0) continue;
+    raw += s.bytes_new_raw();
+    stored += s.bytes_new_stored();
+    ++used;
+  }
+  if (raw == 0) return 1.0;
+  return static_cast<double>(stored) / static_cast<double>(raw);
+}
+
+WriterLock::~WriterLock() { ::unlink(path_.c_str()); }
+
+absl::StatusOr<std::unique_ptr<WriterLock>> Repository::LockForWrite(
+    std::string_view description) {
+  const std::string locks_dir = absl::StrCat(path_, "/locks");
+  if (::mkdir(locks_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, "create directory", locks_dir, path_, true);
+  }
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  const int64_t start = NowUnixNs();
+  const int64_t pid = ::getpid();
+  const std::string name = absl::StrCat(start, "-", pid, "-", RandomHex16(), ".lock");
+  const std::string content =
+      absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(host),
+                   "\nstart_unix_ns=", start,
+                   "\ndescription=", absl::CEscape(S(description)), "\n");
+  RETURN_IF_ERROR(WriteFileAtomically(locks_dir, name, content, path_));
+  return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start);
+}
+
+absl::StatusOr<std::vector<WriterLockInfo>> Repository::ListWriterLocks() {
+  const std::string locks_dir = absl::StrCat(path_, "/locks");
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(locks_dir, path_));
+  std::vector<WriterLockInfo> out;
+  for (const std::string& n : names) {
+    if (!absl::EndsWith(n, ".lock") || absl::StartsWith(n, ".")) continue;
+    WriterLockInfo info;
+    info.path = absl::StrCat(locks_dir, "/", n);
+    struct stat st;
+    if (::stat(info.path.c_str(), &st) != 0) continue;  // released meanwhile
+    info.start_unix_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                         st.st_mtim.tv_nsec;
+    absl::StatusOr<std::string> text = ReadWholeFile(info.path, path_);
+    if (text.ok()) {
+      for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+        const size_t eq = line.find('=');
+        if (eq == std::string_view::npos) continue;
+        const absl::string_view key = line.substr(0, eq);
+        const std::string value(line.substr(eq + 1));
+        int64_t v = 0;
+        if (key == "pid" && absl::SimpleAtoi(value, &v)) info.pid = v;
+        if (key == "start_unix_ns" && absl::SimpleAtoi(value, &v)) {
+          info.start_unix_ns = v;
+        }
+        std::string unescaped;
+        if (key == "host" && absl::CUnescape(value, &unescaped)) info.host = unescaped;
+        if (key == "description" && absl::CUnescape(value, &unescaped)) {
+          info.description = unescaped;
+        }
+      }
+    }
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(), [](const WriterLockInfo& a, const WriterLockInfo& b) {
+    return a.start_unix_ns < b.start_unix_ns;
+  });
+  return out;
+}
+
+}  // namespace arca

@@ -1,0 +1,204 @@
+// The local arca repository (docs/formats/repository.md):
+//
+//   REPO/config                               RepositoryConfig as JSON
+//   REPO/chunks/ab/cd/<sha256 hex>            one blob per chunk (LocalChunkStore)
+//   REPO/snapshots/<group>/<time>/            metadata.aidx, payload.aidx, manifest.json
+//   REPO/locks/<start>-<pid>-<random>.lock    running writers
+//
+// A snapshot is visible exactly when its manifest.json exists; the manifest
+// is written last (temp file, fsync, rename, fsync of the directory), after
+// every chunk and both index files are durable. So a crash at any point
+// leaves a repository whose visible snapshots are complete.
+//
+// Thread-safety: a Repository is thread-safe. Several processes may write to
+// one repository at once: snapshot directories are claimed with mkdir(2) and
+// chunks are content-addressed.
+#ifndef ARCA_LIBS_STORE_REPOSITORY_H_
+#define ARCA_LIBS_STORE_REPOSITORY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "arca/v1/repository.pb.h"
+#include "libs/store/chunk_store.h"
+
+namespace arca {
+
+// A snapshot read back by Repository::LoadSnapshot, its index files checked
+// against the manifest.
+struct LoadedSnapshot {
+  v1::Manifest manifest;
+  std::string metadata_index;  // bytes of metadata.aidx
+  std::string payload_index;   // bytes of payload.aidx
+  std::string dir;             // REPO/snapshots/<group>/<time>
+};
+
+// A running writer registered in REPO/locks/. The destructor removes the lock
+// file. Locks do not exclude each other: they tell garbage collection which
+// chunks may still be about to be referenced (see LockForWrite).
+class WriterLock {
+ public:
+  WriterLock(std::string path, int64_t start_unix_ns)
+      : path_(std::move(path)), start_unix_ns_(start_unix_ns) {}
+  ~WriterLock();
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+  const std::string& path() const { return path_; }
+  int64_t start_unix_ns() const { return start_unix_ns_; }
+
+ private:
+  std::string path_;
+  int64_t start_unix_ns_;
+};
+
+// What a lock file says (Repository::ListWriterLocks).
+struct WriterLockInfo {
+  std::string path;
+  int64_t pid = 0;
+  std::string host;
+  int64_t start_unix_ns = 0;  // the file's mtime if the file is unreadable
+  std::string description;
+};
+
+class Repository {
+ public:
+  // Creates a repository in `dir` (created if missing, with parents): the
+  // layout directories, then REPO/config written atomically. `config`
+  // carries the chunker parameters, codec and level chosen by the caller;
+  // Init sets format_version = 1, repository_id (random 128-bit hex) and
+  // created_unix_ns (now).
+  // Errors: FailedPrecondition "DIR already contains an arca repository",
+  // "DIR is not empty", "DIR is not a directory"; InvalidArgument for
+  // inconsistent chunker parameters (min > avg or avg > max); write errors as
+  // for ChunkStore::Put.
+  static absl::StatusOr<std::unique_ptr<Repository>> Init(
+      const std::string& dir, v1::RepositoryConfig config);
+
+  // Opens the repository in `dir`.
+  // Errors: NotFound "no arca repository at DIR: run `arca init --repo DIR`";
+  // FailedPrecondition "repository format N is not supported by this arca
+  // (supports 1)"; DataLoss naming DIR/config when it cannot be parsed, or
+  // when DIR/chunks is missing; PermissionDenied if it cannot be read.
+  static absl::StatusOr<std::unique_ptr<Repository>> Open(
+      const std::string& dir, LocalChunkStoreOptions options = {});
+
+  const v1::RepositoryConfig& config() const { return config_; }
+  // The directory as given to Init/Open (without trailing '/').
+  const std::string& path() const { return path_; }
+  // The chunk store (owned by the repository, thread-safe).
+  ChunkStore* chunks() { return chunks_.get(); }
+  LocalChunkStore* local_chunks() { return chunks_.get(); }
+
+  // The snapshot group (directory name) for a source path on a host:
+  // readable, file-system-safe and injective over (host, source).
+  //   host:   bytes in [A-Za-z0-9.-] are kept (but a leading '.' is %2E, so
+  //           the name is never hidden), every other byte is %XX
+  //           (upper-case hex);
+  //   then:   '_' if the source is absolute (its leading '/' is consumed),
+  //           '+' if it is relative;
+  //   source: '/' becomes '_', bytes in [A-Za-z0-9.-] are kept, every other
+  //           byte (including '_', '%', '+') is %XX.
+  // E.g. ("myhost", "/usr/share/doc") → "myhost_usr_share_doc" and
+  // ("h", "/a_b") → "h_a%5Fb" vs ("h", "/a/b") → "h_a_b". A name longer than
+  // 200 bytes is cut to 160 bytes + '~' + 32 hex of its SHA-256.
+  static std::string GroupName(std::string_view host, std::string_view source);
+
+  // Manifests of every visible snapshot (manifest.json present), oldest
+  // first (by time, then id); `group` "" = all groups. Directories without a
+  // manifest (a backup running or crashed) are skipped.
+  // Errors: DataLoss naming the manifest file when one cannot be parsed or
+  // its id does not match its directory; InvalidArgument for a `group` that
+  // is not a valid group name.
+  absl::StatusOr<std::vector<v1::Manifest>> ListSnapshots(
+      std::string_view group = "");
+
+  // Resolves "<group>/<time>" (as printed by backup), "latest" (newest of
+  // all groups) or "<group>/latest" to the id of a visible snapshot.
+  // Errors: NotFound "no snapshot 'x' in REPO: run `arca snapshots`" (also
+  // for malformed ids); errors of ListSnapshots.
+  absl::StatusOr<std::string> ResolveSnapshotId(std::string_view id_or_latest);
+
+  // Reads a snapshot's manifest and both index files and checks each file's
+  // size and SHA-256 against the manifest.
+  // Errors: as ResolveSnapshotId; DataLoss naming the snapshot and the file
+  // for a corrupt manifest, a missing, truncated or modified index file, or
+  // a manifest that lists no metadata or payload index.
+  absl::StatusOr<LoadedSnapshot> LoadSnapshot(std::string_view id_or_latest);
+
+  // Commits a snapshot. The caller has Put every chunk the indexes reference
+  // (CommitSnapshot calls chunks()->Flush() once more, so they are durable).
+  // Claims snapshots/<group>/<time>/ (time = manifest.time_unix_ns, or now
+  // if 0, as UTC "YYYYMMDDTHHMMSS.nnnnnnnnnZ"; if taken, the nanoseconds are
+  // bumped), writes metadata.aidx and payload.aidx durably, then
+  // manifest.json last (temp, fsync, rename, fsync of the directory).
+  // Fills manifest id, group (GroupName(host, sources[0]) if empty),
+  // time_unix_ns, format_version, repository_id, and in indexes[] one entry
+  // per stream with name, stream, size and sha256 (hex); chunk_count and
+  // stream_length given by the caller in its entry for that stream are kept.
+  // Returns the manifest as written.
+  // Errors: InvalidArgument for an invalid group or a negative time; write
+  // errors (ResourceExhausted, PermissionDenied, Unavailable) naming the
+  // path. On error no snapshot becomes visible.
+  absl::StatusOr<v1::Manifest> CommitSnapshot(v1::Manifest manifest,
+                                              std::string_view metadata_index,
+                                              std::string_view payload_index);
+
+  // Free bytes for unprivileged users on the repository's file system
+  // (statvfs f_bavail * f_frsize).
+  absl::StatusOr<uint64_t> FreeBytes() const;
+
+  // sum(bytes_new_stored) / sum(bytes_new_raw) over the newest (up to 10)
+  // snapshots that stored new data; 1.0 when there are none.
+  absl::StatusOr<double> ObservedCompressionRatio();
+
+  // Registers a running writer: creates REPO/locks/<start>-<pid>-<random>.lock
+  // holding pid, host, start time and `description`; the returned object's
+  // destructor removes it. Garbage collection (future) must never delete a
+  // chunk whose file is newer than the oldest lock's start, so a backup that
+  // relies on a chunk existing is safe against a gc running at the same time.
+  // Errors: write errors naming the path.
+  absl::StatusOr<std::unique_ptr<WriterLock>> LockForWrite(
+      std::string_view description);
+
+  // The lock files in REPO/locks/, oldest start first.
+  absl::StatusOr<std::vector<WriterLockInfo>> ListWriterLocks();
+
+ private:
+  Repository(std::string path, v1::RepositoryConfig config,
+             std::unique_ptr<LocalChunkStore> chunks);
+  std::string SnapshotDir(std::string_view id) const;
+
+  const std::string path_;
+  const v1::RepositoryConfig config_;
+  const std::unique_ptr<LocalChunkStore> chunks_;
+};
+
+// JSON of a manifest (protobuf JSON mapping, proto field names, every field
+// printed, pretty). Internal error only if the message cannot be printed.
+absl::StatusOr<std::string> ManifestToJson(const v1::Manifest& manifest);
+// Parses a manifest; unknown fields are ignored. `name` (a path) is named in
+// errors: DataLoss if it is not a valid manifest or has no format_version,
+// FailedPrecondition if its format_version is newer than 1.
+absl::StatusOr<v1::Manifest> ManifestFromJson(std::string_view json,
+                                              std::string_view name);
+
+// The same for REPO/config: DataLoss "repository config NAME is corrupt: ..."
+// or FailedPrecondition "repository format N is not supported by this arca
+// (supports 1)".
+absl::StatusOr<std::string> RepositoryConfigToJson(
+    const v1::RepositoryConfig& config);
+absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(
+    std::string_view json, std::string_view name);
+
+// The format version this code reads and writes.
+inline constexpr uint32_t kRepositoryFormatVersion = 1;
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_STORE_REPOSITORY_H_
