@@ -25,7 +25,7 @@ ExitCode ExitCodeForPhase(v1::Phase phase, const absl::Status& status) {
   }
 }
 
-std::string_view PhaseName(v1::Phase phase) {
+const char* PhaseName(v1::Phase phase) {
   switch (phase) {
     case v1::PHASE_SETUP:
       return "setup";

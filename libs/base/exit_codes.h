@@ -33,7 +33,7 @@ enum class ExitCode : int {
 ExitCode ExitCodeForPhase(v1::Phase phase, const absl::Status& status);
 
 // Lower-case name used in messages and metric labels: "collection", ...
-std::string_view PhaseName(v1::Phase phase);
+const char* PhaseName(v1::Phase phase);
 
 }  // namespace arca
 

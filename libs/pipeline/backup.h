@@ -12,6 +12,7 @@
 #include "arca/v1/repository.pb.h"
 #include "libs/base/exit_codes.h"
 #include "libs/codec/codec.h"
+#include "libs/fs/exclude.h"
 #include "libs/fs/file_system.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/commands.h"

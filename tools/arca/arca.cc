@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "arca/v1/repository.pb.h"
 #include "libs/base/exit_codes.h"
@@ -208,7 +209,7 @@ int CmdBackup(const std::vector<std::string>& argv) {
     std::cout << "{\"snapshot\":" << JsonString(r.manifest.id())
               << ",\"exit_code\":" << static_cast<int>(r.exit_code)
               << ",\"error\":" << (r.status.ok() ? "null" : JsonString(std::string(r.status.message())))
-              << ",\"failed_phase\":" << (r.status.ok() ? "null" : absl::StrCat("\"", PhaseName(PhaseOf(r.status)), "\""))
+              << ",\"failed_phase\":" << (r.status.ok() ? "null" : absl::StrCat("\"", std::string(PhaseName(PhaseOf(r.status))), "\""))
               << ",\"stats\":" << (r.status.ok() ? ProtoJson(r.manifest.stats()) : "null")
               << ",\"warnings\":[" << warnings << "]}\n";
   } else {
