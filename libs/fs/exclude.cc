@@ -126,8 +126,8 @@ bool GlobMatch(absl::string_view pattern, absl::string_view name) {
       }
       if (c == '[') {
         bool matched = false;
-        size_t next = ParseClass(pattern, p, static_cast<unsigned char>(name[n]),
-                                 &matched);
+        size_t next = ParseClass(pattern, p,
+                                 static_cast<unsigned char>(name[n]), &matched);
         if (next != kInvalid && matched) {
           p = next;
           ++n;

@@ -179,8 +179,8 @@ TEST(PathMatcherTest, RootNeverMatches) {
 }
 
 TEST(PathMatcherTest, AwkwardNames) {
-  PathMatcher m = Make({"with space", "new\nline", "back\\\\slash",
-                        "\\#hash", "\\!bang", "\xc3\xa9t\xc3\xa9", "\\*star"});
+  PathMatcher m = Make({"with space", "new\nline", "back\\\\slash", "\\#hash",
+                        "\\!bang", "\xc3\xa9t\xc3\xa9", "\\*star"});
   EXPECT_TRUE(File(m, "d/with space"));
   EXPECT_TRUE(File(m, "new\nline"));
   EXPECT_TRUE(File(m, "back\\slash"));
@@ -206,6 +206,49 @@ TEST(PathMatcherTest, AnyPatternMatches) {
   EXPECT_TRUE(Dir(m, "x/tmp"));
   EXPECT_FALSE(File(m, "x/secret"));
   EXPECT_FALSE(File(m, "x/tmp"));
+}
+
+// The examples table of docs/excludes.md, checked.
+TEST(PathMatcherTest, DocumentationExamples) {
+  const std::vector<std::pair<std::string, bool>> tree = {
+      {"build", true},
+      {"build/out.bin", false},
+      {"cache", true},
+      {"docs", true},
+      {"docs/a", true},
+      {"docs/a/page.html", false},
+      {"docs/top.html", false},
+      {"node_modules", true},
+      {"node_modules/m.js", false},
+      {"src", true},
+      {"src/build", true},
+      {"src/build/gen.c", false},
+      {"src/cache", false},
+      {"src/main.c", false},
+      {"src/main.o", false},
+      {"x.o", false}};
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"*.o", {"src/main.o", "x.o"}},
+      {"/build", {"build"}},
+      {"build", {"build", "src/build"}},
+      {"cache/", {"cache"}},
+      {"cache", {"cache", "src/cache"}},
+      {"src/*.c", {"src/main.c"}},
+      {"src/**/*.c", {"src/build/gen.c", "src/main.c"}},
+      {"**/node_modules", {"node_modules"}},
+      {"docs/**/*.html", {"docs/a/page.html", "docs/top.html"}},
+      {"docs/**", {"docs/a", "docs/a/page.html", "docs/top.html"}},
+      {"[a-c]*", {"build", "cache", "docs/a", "src/build", "src/cache"}},
+      {"\\*", {}},
+  };
+  for (const auto& [pattern, want] : cases) {
+    PathMatcher m = Make({pattern});
+    std::vector<std::string> got;
+    for (const auto& [path, is_dir] : tree) {
+      if (m.Matches(path, is_dir)) got.push_back(path);
+    }
+    EXPECT_EQ(got, want) << pattern;
+  }
 }
 
 TEST(PathMatcherTest, InvalidPatternsNameThePattern) {
@@ -249,8 +292,8 @@ TEST(PathMatcherTest, ReadPatternFile) {
       PathMatcher::ReadPatternFile(path);
   ASSERT_TRUE(patterns.ok()) << patterns.status();
   EXPECT_THAT(*patterns,
-              ElementsAre("*.tmp", "/build/", "cache/", "keep\\ ",
-                          "\\#literal", "  indented", "last-without-newline"));
+              ElementsAre("*.tmp", "/build/", "cache/", "keep\\ ", "\\#literal",
+                          "  indented", "last-without-newline"));
   absl::StatusOr<PathMatcher> m = PathMatcher::Create(*patterns);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(m->Matches("a/x.tmp", false));

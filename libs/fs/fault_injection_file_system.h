@@ -87,16 +87,14 @@ class FaultInjectionFileSystem final : public FileSystem {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, absl::Status> open_faults_
       ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, ReadFault> read_faults_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, ReadFault> read_faults_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> vanished_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::Status> list_faults_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::Status> xattr_faults_
       ABSL_GUARDED_BY(mu_);
   uint64_t open_count_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, uint64_t> open_counts_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint64_t> open_counts_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace arca::fs

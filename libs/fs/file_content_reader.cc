@@ -104,9 +104,8 @@ absl::StatusOr<size_t> FileContentReader::Read(std::span<uint8_t> buf) {
     absl::StatusOr<size_t> n = file_->ReadAt(offset, buf.subspan(done, want));
     if (!n.ok()) return n.status();
     if (*n < want) {
-      return ChangedWhileRead(
-          absl::StrCat("it ends at byte ", offset + *n, ", listed size ",
-                       opened_.size));
+      return ChangedWhileRead(absl::StrCat("it ends at byte ", offset + *n,
+                                           ", listed size ", opened_.size));
     }
     done += want;
     extent_position_ += want;

@@ -58,7 +58,8 @@ class FileContentReader {
   absl::Status CheckUnchanged();
 
  private:
-  FileContentReader(std::string abs_path, std::unique_ptr<RandomAccessFile> file,
+  FileContentReader(std::string abs_path,
+                    std::unique_ptr<RandomAccessFile> file,
                     const StatInfo& opened);
 
   absl::Status ChangedWhileRead(absl::string_view detail) const;
@@ -69,7 +70,7 @@ class FileContentReader {
   std::vector<v1::Extent> extents_;
   bool sparse_ = false;
   uint64_t data_length_ = 0;
-  size_t extent_index_ = 0;      // extent being read
+  size_t extent_index_ = 0;       // extent being read
   uint64_t extent_position_ = 0;  // bytes of it already delivered
 };
 

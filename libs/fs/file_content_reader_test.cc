@@ -75,8 +75,8 @@ TEST_F(FileContentReaderTest, DenseFileInSmallAndLargeBuffers) {
   const std::string content = RandomBytes(3 * 1000 * 1000 + 17, 1);
   test::WriteFile(P("f"), content);
   v1::Entry listed = Listed("f");
-  for (size_t buf_size : {size_t{1}, size_t{4096}, size_t{1000003},
-                          size_t{8} << 20}) {
+  for (size_t buf_size :
+       {size_t{1}, size_t{4096}, size_t{1000003}, size_t{8} << 20}) {
     if (buf_size == 1) continue;  // 3 M syscalls: too slow to be useful
     absl::StatusOr<std::unique_ptr<FileContentReader>> reader =
         FileContentReader::Open(&posix_, P("f"), listed);
@@ -222,8 +222,9 @@ TEST_F(FileContentReaderTest, ChangedBetweenListingAndReading) {
   absl::StatusOr<std::unique_ptr<FileContentReader>> link =
       FileContentReader::Open(&posix_, P("touched"), link_listed);
   EXPECT_EQ(link.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(link.status().message()),
-              StartsWith(P("touched") + " changed between listing and reading"));
+  EXPECT_THAT(
+      std::string(link.status().message()),
+      StartsWith(P("touched") + " changed between listing and reading"));
 }
 
 TEST_F(FileContentReaderTest, VanishedIsNotFound) {
@@ -289,7 +290,8 @@ TEST_F(FileContentReaderTest, ModifiedWhileReadFailsCheckUnchanged) {
     }
     absl::Status s = (*reader)->CheckUnchanged();
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << name;
-    EXPECT_THAT(std::string(s.message()), StartsWith(P(name) + " changed while being read"));
+    EXPECT_THAT(std::string(s.message()),
+                StartsWith(P(name) + " changed while being read"));
     EXPECT_THAT(s.message(), HasSubstr(name));
   }
 }
@@ -300,9 +302,10 @@ TEST_F(FileContentReaderTest, FaultInjection) {
   test::WriteFile(P("denied"), "x");
   FaultInjectionFileSystem fs(&posix_);
   fs.Vanish(P("gone"));
-  fs.FailRead(P("bad"), absl::UnavailableError("read " + P("bad") +
-                                               ": Input/output error"),
-              65536);
+  fs.FailRead(
+      P("bad"),
+      absl::UnavailableError("read " + P("bad") + ": Input/output error"),
+      65536);
   fs.FailOpen(P("denied"), absl::PermissionDeniedError("open denied"));
 
   // The walker still lists the vanished file.

@@ -100,8 +100,7 @@ class PosixRandomAccessFile final : public RandomAccessFile {
       if (hole < 0) {
         if (errno == ENXIO) {
           hole = static_cast<off_t>(size);  // truncated meanwhile
-        } else if (errno == EINVAL || errno == EOPNOTSUPP ||
-                   errno == ENOTSUP) {
+        } else if (errno == EINVAL || errno == EOPNOTSUPP || errno == ENOTSUP) {
           return whole();
         } else {
           return ErrnoToStatus(errno, "cannot seek to hole (SEEK_HOLE) in",
@@ -227,8 +226,8 @@ absl::StatusOr<StatInfo> PosixFileSystem::Lstat(const std::string& path) {
 
 absl::StatusOr<std::vector<std::string>> PosixFileSystem::ListDirectory(
     const std::string& path) {
-  int fd = ::open(path.c_str(),
-                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int fd =
+      ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     return ErrnoToStatus(errno, "cannot open directory", path);
   }
@@ -289,8 +288,7 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> PosixFileSystem::OpenForRead(
       new PosixRandomAccessFile(path, owned.release()));
 }
 
-absl::StatusOr<std::string> PosixFileSystem::ReadLink(
-    const std::string& path) {
+absl::StatusOr<std::string> PosixFileSystem::ReadLink(const std::string& path) {
   std::string target(256, '\0');
   for (;;) {
     ssize_t n = ::readlink(path.c_str(), target.data(), target.size());

@@ -192,8 +192,8 @@ TEST_P(FileSystemConformanceTest, DataExtentsOfSparseDenseAndEmptyFiles) {
   EXPECT_LT((*extents)[0].length() + (*extents)[1].length(), 1u << 20);
 
   // Clipped to the size asked for.
-  absl::StatusOr<std::vector<v1::Extent>> first = (*file)->DataExtents(
-      (1 << 20) + 2);
+  absl::StatusOr<std::vector<v1::Extent>> first =
+      (*file)->DataExtents((1 << 20) + 2);
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->size(), 1u);
   EXPECT_EQ((*first)[0].offset() + (*first)[0].length(), (1u << 20) + 2);
@@ -226,9 +226,9 @@ TEST_P(FileSystemConformanceTest, DataExtentsOfSparseDenseAndEmptyFiles) {
 }
 
 TEST_P(FileSystemConformanceTest, ReadLinkAnyLength) {
-  const std::string long_target =
-      std::string(300, 'a') + "/" + std::string(200, 'b') + "/" +
-      std::string(250, 'c');
+  const std::string long_target = std::string(300, 'a') + "/" +
+                                  std::string(200, 'b') + "/" +
+                                  std::string(250, 'c');
   test::MakeSymlink(long_target, dir_ + "/long");
   test::MakeSymlink("/absolute/target", dir_ + "/abs");
   absl::StatusOr<std::string> target = fs_->ReadLink(dir_ + "/long");
@@ -305,13 +305,13 @@ PosixFileSystem* SharedPosix() {
 
 INSTANTIATE_TEST_SUITE_P(
     AllFileSystems, FileSystemConformanceTest,
-    ::testing::Values(
-        Impl{"Posix", [] { return std::make_unique<PosixFileSystem>(); }},
-        Impl{"FaultInjectionWithoutFaults",
-             [] {
-               return std::make_unique<FaultInjectionFileSystem>(
-                   SharedPosix());
-             }}),
+    ::testing::Values(Impl{"Posix",
+                           [] { return std::make_unique<PosixFileSystem>(); }},
+                      Impl{"FaultInjectionWithoutFaults",
+                           [] {
+                             return std::make_unique<FaultInjectionFileSystem>(
+                                 SharedPosix());
+                           }}),
     [](const ::testing::TestParamInfo<Impl>& info) { return info.param.name; });
 
 TEST(DefaultFileSystemTest, IsOneProcessWideInstance) {

@@ -35,7 +35,12 @@ void AppendLe32(std::string* out, uint32_t v) {
 
 bool KnownTag(uint32_t tag) {
   switch (tag) {
-    case 0x01: case 0x02: case 0x04: case 0x08: case 0x10: case 0x20:
+    case 0x01:
+    case 0x02:
+    case 0x04:
+    case 0x08:
+    case 0x10:
+    case 0x20:
       return true;
     default:
       return false;
@@ -49,9 +54,9 @@ absl::Status ParsePosixAclXattr(
     google::protobuf::RepeatedPtrField<v1::AclEntry>* out) {
   out->Clear();
   if (value.size() < 4 || (value.size() - 4) % 8 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "malformed POSIX ACL: length ", value.size(),
-        " is not 4 + a multiple of 8"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed POSIX ACL: length ", value.size(),
+                     " is not 4 + a multiple of 8"));
   }
   uint32_t version = LoadLe32(value.data());
   if (version != kVersion) {
@@ -87,9 +92,9 @@ std::string EncodePosixAclXattr(
   for (const v1::AclEntry& e : entries) {
     AppendLe16(&out, e.tag());
     AppendLe16(&out, e.perm());
-    AppendLe32(&out,
-               e.tag() == kTagUser || e.tag() == kTagGroup ? e.id()
-                                                           : kUndefinedId);
+    AppendLe32(&out, e.tag() == kTagUser || e.tag() == kTagGroup
+                         ? e.id()
+                         : kUndefinedId);
   }
   return out;
 }

@@ -25,8 +25,8 @@ void Fail(absl::string_view call, const std::string& path) {
 std::string MakeScratchDir(absl::string_view name) {
   static std::atomic<int> counter{0};
   const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name,
-                                 "-", ::getpid(), "-", counter++);
+  std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name, "-",
+                                 ::getpid(), "-", counter++);
   if (::mkdir(dir.c_str(), 0755) != 0) Fail("mkdir", dir);
   return dir;
 }

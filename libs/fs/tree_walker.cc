@@ -36,8 +36,8 @@ absl::StatusOr<std::unique_ptr<TreeWalker>> TreeWalker::Open(
   absl::StatusOr<StatInfo> st = fs->Lstat(root);
   if (!st.ok()) {
     if (absl::IsNotFound(st.status())) {
-      return absl::NotFoundError(absl::StrCat("source ", root,
-                                              " does not exist"));
+      return absl::NotFoundError(
+          absl::StrCat("source ", root, " does not exist"));
     }
     return absl::FailedPreconditionError(absl::StrCat(
         "source ", root, " cannot be read: ", st.status().message()));
@@ -60,8 +60,8 @@ absl::StatusOr<std::unique_ptr<TreeWalker>> TreeWalker::Open(
       fs->ListDirectory(root_access);
   if (!names.ok()) {
     if (absl::IsNotFound(names.status())) {
-      return absl::NotFoundError(absl::StrCat("source ", root,
-                                              " does not exist"));
+      return absl::NotFoundError(
+          absl::StrCat("source ", root, " does not exist"));
     }
     return absl::FailedPreconditionError(absl::StrCat(
         "source ", root, " cannot be read: ", names.status().message()));
@@ -114,8 +114,8 @@ absl::StatusOr<bool> TreeWalker::Next(v1::Entry* entry) {
     abs_path_ = root_access_;
     rel_path_.clear();
     if (!FillXattrs(rel_path_, entry)) {
-      return absl::NotFoundError(absl::StrCat("source ", root_,
-                                              " vanished during the backup"));
+      return absl::NotFoundError(
+          absl::StrCat("source ", root_, " vanished during the backup"));
     }
     return true;
   }
@@ -186,12 +186,11 @@ bool TreeWalker::FillEntry(const std::string& rel_path, const StatInfo& st,
       entry->set_size(st.size);
       absl::StatusOr<std::string> target = fs_->ReadLink(abs_path_);
       if (!target.ok()) {
-        Warn(rel_path,
-             absl::StrCat(target.status().message(),
-                          absl::IsNotFound(target.status())
-                              ? " (vanished after it was listed)"
-                              : "",
-                          "; not stored"));
+        Warn(rel_path, absl::StrCat(target.status().message(),
+                                    absl::IsNotFound(target.status())
+                                        ? " (vanished after it was listed)"
+                                        : "",
+                                    "; not stored"));
         return false;
       }
       entry->set_symlink_target(*std::move(target));

@@ -85,8 +85,7 @@ void MakeSocket(const std::string& dir, const char* name) {
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, name, sizeof(addr.sun_path) - 1);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<struct sockaddr*>(&addr),
-                   sizeof(addr)),
+  EXPECT_EQ(::bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)),
             0)
       << std::strerror(errno);
   ::close(fd);
@@ -99,8 +98,7 @@ class TweakedFileSystem final : public FileSystem {
   explicit TweakedFileSystem(FileSystem* base) : base_(base) {}
 
   std::function<void(const std::string&, StatInfo*)> tweak_stat;
-  std::function<void(const std::string&, std::vector<std::string>*)>
-      tweak_list;
+  std::function<void(const std::string&, std::vector<std::string>*)> tweak_list;
   std::function<void(const std::string&,
                      std::vector<std::pair<std::string, std::string>>*)>
       tweak_xattrs;
@@ -245,9 +243,9 @@ TEST_F(TreeWalkerTest, Metadata) {
 
   WalkResult r = WalkAll(&posix_, root_);
   EXPECT_THAT(r.warnings, IsEmpty());
-  EXPECT_THAT(r.Paths(), ElementsAre("", "closed", "closed/inside", "link",
-                                     "none", "owned", "setgid_dir", "setuid",
-                                     "sticky"));
+  EXPECT_THAT(r.Paths(),
+              ElementsAre("", "closed", "closed/inside", "link", "none",
+                          "owned", "setgid_dir", "setuid", "sticky"));
   EXPECT_EQ(r.Find("setuid")->mode(), 06755u);
   EXPECT_EQ(r.Find("setuid")->uid(), 12345u);
   EXPECT_EQ(r.Find("setuid")->gid(), 54321u);
@@ -371,9 +369,14 @@ TEST_F(TreeWalkerTest, MalformedAclIsDroppedWithWarning) {
 }
 
 TEST_F(TreeWalkerTest, AwkwardNamesAndDeepNesting) {
-  const std::vector<std::string> names = {
-      "caf\xc3\xa9", "new\nline", "back\\slash", std::string(255, 'n'),
-      "\xff\xfe not utf-8", " leading space", "-dash", "*star?"};
+  const std::vector<std::string> names = {"caf\xc3\xa9",
+                                          "new\nline",
+                                          "back\\slash",
+                                          std::string(255, 'n'),
+                                          "\xff\xfe not utf-8",
+                                          " leading space",
+                                          "-dash",
+                                          "*star?"};
   for (const std::string& name : names) test::WriteFile(P(name), name);
   std::string deep;
   for (int i = 0; i < 60; ++i) {
@@ -414,9 +417,9 @@ TEST_F(TreeWalkerTest, AwkwardNamesAndDeepNesting) {
 }
 
 TEST_F(TreeWalkerTest, Excludes) {
-  for (const char* d : {"build", "src", "src/build", "src/cache", "cache",
-                        "node_modules", "x", "x/node_modules", "docs",
-                        "docs/a", "docs/a/b"}) {
+  for (const char* d :
+       {"build", "src", "src/build", "src/cache", "cache", "node_modules", "x",
+        "x/node_modules", "docs", "docs/a", "docs/a/b"}) {
     test::MakeDir(P(d));
   }
   for (const char* f :
@@ -435,11 +438,11 @@ TEST_F(TreeWalkerTest, Excludes) {
   options.excludes = &*matcher;
   WalkResult r = WalkAll(&posix_, root_, options);
   EXPECT_THAT(r.warnings, IsEmpty());
-  EXPECT_THAT(r.Paths(),
-              ElementsAre("", "cachefile", "docs", "docs/a", "docs/a/b",
-                          "docs/a/b/readme", "src", "src/build",
-                          "src/build/gen.c", "src/cache2", "src/main.c", "x",
-                          "x/cache", "x/keep"));
+  EXPECT_THAT(
+      r.Paths(),
+      ElementsAre("", "cachefile", "docs", "docs/a", "docs/a/b",
+                  "docs/a/b/readme", "src", "src/build", "src/build/gen.c",
+                  "src/cache2", "src/main.c", "x", "x/cache", "x/keep"));
 }
 
 TEST_F(TreeWalkerTest, HardlinkTargetIsFirstNonExcludedName) {
@@ -506,10 +509,9 @@ TEST_F(TreeWalkerTest, UnreadableDirectoryIsEmptyWithWarning) {
   test::WriteFile(P("locked/secret"), "");
   test::WriteFile(P("z"), "");
   FaultInjectionFileSystem fs(&posix_);
-  fs.FailListDirectory(P("locked"),
-                       absl::PermissionDeniedError(
-                           "cannot open directory " + P("locked") +
-                           ": Permission denied"));
+  fs.FailListDirectory(P("locked"), absl::PermissionDeniedError(
+                                        "cannot open directory " + P("locked") +
+                                        ": Permission denied"));
   WalkResult r = WalkAll(&fs, root_);
   EXPECT_THAT(r.Paths(), ElementsAre("", "locked", "z"));
   ASSERT_EQ(r.warnings.size(), 1u);
@@ -522,9 +524,10 @@ TEST_F(TreeWalkerTest, UnreadableXattrsKeepEntryWithWarning) {
   test::WriteFile(P("f"), "");
   test::SetXattr(P("f"), "user.x", "1");
   FaultInjectionFileSystem fs(&posix_);
-  fs.FailGetXattrs(P("f"), absl::UnavailableError("cannot list extended "
-                                                  "attributes of " + P("f") +
-                                                  ": Input/output error"));
+  fs.FailGetXattrs(P("f"),
+                   absl::UnavailableError("cannot list extended "
+                                          "attributes of " +
+                                          P("f") + ": Input/output error"));
   WalkResult r = WalkAll(&fs, root_);
   EXPECT_THAT(r.Paths(), ElementsAre("", "f"));
   EXPECT_TRUE(r.Find("f")->xattrs().empty());
@@ -617,7 +620,7 @@ TEST_F(TreeWalkerTest, ReusedEntryIsClearedBetweenCalls) {
   ASSERT_TRUE(*(*w)->Next(&entry));  // a
   EXPECT_EQ(entry.xattrs_size(), 1);
   entry.mutable_payload()->set_length(99);  // as a collector would
-  ASSERT_TRUE(*(*w)->Next(&entry));  // b
+  ASSERT_TRUE(*(*w)->Next(&entry));         // b
   EXPECT_EQ(entry.path(), "b");
   EXPECT_EQ(entry.xattrs_size(), 0);
   EXPECT_FALSE(entry.has_payload());
