@@ -34,7 +34,8 @@ TEST(RoundTrip, AwkwardTreeRestoresIdenticalInEveryAttribute) {
   std::vector<std::string> notes;
   testing::AwkwardTreeOptions opts;
   opts.notes = &notes;
-  ASSERT_TRUE(testing::MakeAwkwardTree(src, opts).ok());
+  absl::Status made = testing::MakeAwkwardTree(src, opts);
+  ASSERT_TRUE(made.ok()) << made;
   for (const std::string& n : notes) std::cerr << "awkward tree note: " << n << "\n";
 
   std::string repo = InitRepo();
