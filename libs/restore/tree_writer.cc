@@ -82,8 +82,9 @@ const char* Advice(int err) {
 }
 
 absl::Status ErrnoError(int err, const std::string& what) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat(what, ": ", strerror(err), "; ", Advice(err)));
+  return absl::Status(
+      absl::ErrnoToStatusCode(err),
+      absl::StrCat(what, ": ", strerror(err), "; ", Advice(err)));
 }
 
 std::string ProcPath(int fd) { return absl::StrCat("/proc/self/fd/", fd); }
@@ -149,9 +150,10 @@ absl::Status PwriteAll(int fd, const uint8_t* data, size_t len, uint64_t off,
     ssize_t n = pwrite(fd, data, len, static_cast<off_t>(off));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoError(errno, absl::StrCat("cannot write ", len,
-                                            " bytes at offset ", off, " of '",
-                                            shown, "'"));
+      const int saved_errno = errno;
+      return ErrnoError(saved_errno,
+                        absl::StrCat("cannot write ", len, " bytes at offset ",
+                                     off, " of '", shown, "'"));
     }
     data += n;
     len -= static_cast<size_t>(n);
@@ -235,9 +237,10 @@ absl::StatusOr<std::unique_ptr<TreeWriter>> TreeWriter::Open(
       if (pos != target.size() && target[pos] != '/') continue;
       std::string prefix = target.substr(0, pos);
       if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-        return ErrnoError(errno, absl::StrCat("cannot create directory ",
-                                              prefix, " for restore target ",
-                                              target));
+        const int saved_errno = errno;
+        return ErrnoError(saved_errno,
+                          absl::StrCat("cannot create directory ", prefix,
+                                       " for restore target ", target));
       }
     }
   } else {
@@ -319,15 +322,16 @@ absl::Status TreeWriter::ChangeDir(const std::vector<std::string>& components,
         }
       }
       if (replace && unlinkat(parent, name.c_str(), 0) != 0) {
-        return ErrnoError(errno, absl::StrCat("cannot remove '", shown(),
-                                              "' in ", target_,
-                                              " to make room for a directory"));
+        const int saved_errno = errno;
+        return ErrnoError(
+            saved_errno,
+            absl::StrCat("cannot remove '", shown(), "' in ", target_,
+                         " to make room for a directory"));
       }
       if (replace || err == ENOENT) {
         if (mkdirat(parent, name.c_str(), 0700) != 0 && errno != EEXIST) {
-          return ErrnoError(errno,
-                            absl::StrCat("cannot create directory '", shown(),
-                                         "' in ", target_));
+          return ErrnoError(errno, absl::StrCat("cannot create directory '",
+                                                shown(), "' in ", target_));
         }
         fd = openat(parent, name.c_str(),
                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -336,8 +340,9 @@ absl::Status TreeWriter::ChangeDir(const std::vector<std::string>& components,
       }
     }
     if (fd < 0) {
-      return ErrnoError(errno, absl::StrCat("cannot open directory '", shown(),
-                                            "' in ", target_));
+      const int saved_errno = errno;
+      return ErrnoError(saved_errno, absl::StrCat("cannot open directory '",
+                                                  shown(), "' in ", target_));
     }
     DirLevel level;
     level.name = name;
@@ -356,8 +361,9 @@ absl::Status TreeWriter::ClearName(const std::string& name,
   struct stat st;
   if (fstatat(top_fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return absl::OkStatus();
-    return ErrnoError(errno, absl::StrCat("cannot inspect '", Shown(path),
-                                          "' in ", target_));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno, absl::StrCat("cannot inspect '", Shown(path),
+                                                "' in ", target_));
   }
   if (S_ISDIR(st.st_mode)) {
     if (is_dir != nullptr) {
@@ -377,8 +383,9 @@ absl::Status TreeWriter::ClearName(const std::string& name,
         strerror(err), "); remove it, or restore into an empty directory"));
   }
   if (unlinkat(top_fd(), name.c_str(), 0) != 0 && errno != ENOENT) {
-    return ErrnoError(errno, absl::StrCat("cannot remove existing '",
-                                          Shown(path), "' in ", target_));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno, absl::StrCat("cannot remove existing '",
+                                                Shown(path), "' in ", target_));
   }
   return absl::OkStatus();
 }
@@ -495,8 +502,10 @@ absl::Status TreeWriter::BeginRegular(const std::string& name) {
   int fd = openat(top_fd(), name.c_str(),
                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return ErrnoError(errno, absl::StrCat("cannot create file '",
-                                          Shown(e.path()), "' in ", target_));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno,
+                      absl::StrCat("cannot create file '", Shown(e.path()),
+                                   "' in ", target_));
   }
   file_ = OpenFile();
   file_.fd = fd;
@@ -509,9 +518,9 @@ absl::Status TreeWriter::BeginDirectory(
   bool is_dir = false;
   RETURN_IF_ERROR(ClearName(name, current_.path(), &is_dir, false));
   if (!is_dir && mkdirat(top_fd(), name.c_str(), 0700) != 0) {
-    return ErrnoError(errno,
-                      absl::StrCat("cannot create directory '",
-                                   Shown(current_.path()), "' in ", target_));
+    return ErrnoError(
+        errno, absl::StrCat("cannot create directory '", Shown(current_.path()),
+                            "' in ", target_));
   }
   PendingDir pending;
   pending.entry = current_;
@@ -540,11 +549,12 @@ absl::Status TreeWriter::BeginHardlink(const std::string& name) {
     int fd = openat(tdir, comp.c_str(),
                     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot restore hardlink '", Shown(e.path()), "': its target '",
-          Shown(e.hardlink_target()), "' was not restored earlier (",
-          strerror(errno),
-          "); restore the first name of the hardlink group too"));
+      const int saved_errno = errno;
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot restore hardlink '", Shown(e.path()),
+                       "': its target '", Shown(e.hardlink_target()),
+                       "' was not restored earlier (", strerror(saved_errno),
+                       "); restore the first name of the hardlink group too"));
     }
     owned = Fd(fd);
     tdir = fd;
@@ -561,10 +571,11 @@ absl::Status TreeWriter::BeginHardlink(const std::string& name) {
   }
   RETURN_IF_ERROR(ClearName(name, e.path(), nullptr, true));
   if (linkat(tdir, tname.c_str(), top_fd(), name.c_str(), 0) != 0) {
-    return ErrnoError(errno, absl::StrCat("cannot create hardlink '",
-                                          Shown(e.path()), "' to '",
-                                          Shown(e.hardlink_target()), "' in ",
-                                          target_));
+    const int saved_errno = errno;
+    return ErrnoError(
+        saved_errno,
+        absl::StrCat("cannot create hardlink '", Shown(e.path()), "' to '",
+                     Shown(e.hardlink_target()), "' in ", target_));
   }
   return absl::OkStatus();
 }
@@ -588,37 +599,37 @@ absl::Status TreeWriter::BeginNode(const std::string& name, mode_t type) {
     rc = mknodat(top_fd(), name.c_str(), type | 0600,
                  static_cast<dev_t>(e.rdev()));
     if (rc != 0 && errno == EPERM) {
-      Warn(e.path(),
-           absl::StrFormat("device node not restored: creating a %s "
-                           "(%d,%d) needs root (CAP_MKNOD)",
-                           TypeName(e.type()), major(e.rdev()),
-                           minor(e.rdev())));
+      Warn(e.path(), absl::StrFormat("device node not restored: creating a %s "
+                                     "(%d,%d) needs root (CAP_MKNOD)",
+                                     TypeName(e.type()), major(e.rdev()),
+                                     minor(e.rdev())));
       skipped_entry_ = true;
       return absl::OkStatus();
     }
   }
   if (rc != 0) {
-    return ErrnoError(errno, absl::StrCat("cannot create ", TypeName(e.type()),
-                                          " '", Shown(e.path()), "' in ",
-                                          target_));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno,
+                      absl::StrCat("cannot create ", TypeName(e.type()), " '",
+                                   Shown(e.path()), "' in ", target_));
   }
   return absl::OkStatus();
 }
 
 absl::Status TreeWriter::WriteData(std::span<const uint8_t> data) {
-  if (!in_entry_ || current_.type() != v1::ENTRY_TYPE_REGULAR ||
-      file_.fd < 0) {
+  if (!in_entry_ || current_.type() != v1::ENTRY_TYPE_REGULAR || file_.fd < 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("WriteData without an open regular file (current entry '",
                      Shown(current_.path()), "'); call BeginEntry first"));
   }
   const v1::Entry& e = current_;
   if (data.size() > file_.declared - file_.received) {
-    return absl::DataLossError(absl::StrCat(
-        "too much data for '", Shown(e.path()), "': ",
-        file_.received + data.size(), " bytes arrived but its entry declares ",
-        file_.declared, "; the snapshot's payload does not match its "
-        "metadata (run arca verify)"));
+    return absl::DataLossError(
+        absl::StrCat("too much data for '", Shown(e.path()),
+                     "': ", file_.received + data.size(),
+                     " bytes arrived but its entry declares ", file_.declared,
+                     "; the snapshot's payload does not match its "
+                     "metadata (run arca verify)"));
   }
   const std::string shown = Shown(e.path());
   if (!e.sparse()) {
@@ -677,43 +688,50 @@ absl::Status TreeWriter::FinishRegular() {
   const v1::Entry& e = current_;
   const std::string shown = Shown(e.path());
   if (file_.received != file_.declared) {
-    return absl::DataLossError(absl::StrCat(
-        "'", shown, "' ended after ", file_.received, " of its ",
-        file_.declared, " data bytes; the snapshot's payload is incomplete "
-        "(run arca verify)"));
+    return absl::DataLossError(
+        absl::StrCat("'", shown, "' ended after ", file_.received, " of its ",
+                     file_.declared,
+                     " data bytes; the snapshot's payload is incomplete "
+                     "(run arca verify)"));
   }
   if (ftruncate(fd.get(), static_cast<off_t>(e.size())) != 0) {
-    return ErrnoError(errno, absl::StrCat("cannot set the size of '", shown,
-                                          "' to ", e.size()));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno, absl::StrCat("cannot set the size of '",
+                                                shown, "' to ", e.size()));
   }
   if (fchown(fd.get(), e.uid(), e.gid()) != 0) {
     if (errno != EPERM) {
-      return ErrnoError(errno, absl::StrCat("cannot set the owner of '",
-                                            shown, "'"));
+      const int saved_errno = errno;
+      return ErrnoError(saved_errno,
+                        absl::StrCat("cannot set the owner of '", shown, "'"));
     }
     Warn(e.path(), absl::StrFormat("owner %d:%d not restored: %s (needs root)",
                                    e.uid(), e.gid(), strerror(EPERM)));
   }
   RETURN_IF_ERROR(ApplyXattrs(fd.get(), false, e, shown));
-  RETURN_IF_ERROR(ApplyAcls(fd.get(), false, false, stack_.back().inherits_acl,
-                            e, shown));
+  RETURN_IF_ERROR(
+      ApplyAcls(fd.get(), false, false, stack_.back().inherits_acl, e, shown));
   if (fchmod(fd.get(), e.mode() & 07777) != 0) {
-    return ErrnoError(errno, absl::StrFormat("cannot set mode %04o of '%s'",
-                                             e.mode() & 07777, shown));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno,
+                      absl::StrFormat("cannot set mode %04o of '%s'",
+                                      e.mode() & 07777, shown));
   }
   struct timespec ts[2];
   EntryTimes(e, ts);
   if (futimens(fd.get(), ts) != 0) {
-    return ErrnoError(errno, absl::StrCat("cannot set the times of '", shown,
-                                          "'"));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno,
+                      absl::StrCat("cannot set the times of '", shown, "'"));
   }
   if (e.nlink() != 1) {
     struct stat st;
     if (fstat(fd.get(), &st) == 0) RememberInode(st.st_dev, st.st_ino);
   }
   if (close(fd.release()) != 0) {
-    return ErrnoError(errno, absl::StrCat("cannot close '", shown,
-                                          "' after writing it"));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno, absl::StrCat("cannot close '", shown,
+                                                "' after writing it"));
   }
   return absl::OkStatus();
 }
@@ -727,12 +745,15 @@ absl::Status TreeWriter::FinishNamed() {
   // mode reach it through /proc/self/fd/N.
   Fd fd(openat(top_fd(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
   if (fd.get() < 0) {
-    return ErrnoError(errno, absl::StrCat("cannot open ", TypeName(e.type()),
-                                          " '", shown, "' just restored"));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno,
+                      absl::StrCat("cannot open ", TypeName(e.type()), " '",
+                                   shown, "' just restored"));
   }
   struct stat st;
   if (fstat(fd.get(), &st) != 0) {
-    return ErrnoError(errno, absl::StrCat("cannot stat '", shown, "'"));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno, absl::StrCat("cannot stat '", shown, "'"));
   }
   mode_t want = is_link                                  ? S_IFLNK
                 : e.type() == v1::ENTRY_TYPE_FIFO        ? S_IFIFO
@@ -746,26 +767,30 @@ absl::Status TreeWriter::FinishNamed() {
   }
   if (fchownat(top_fd(), name, e.uid(), e.gid(), AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno != EPERM) {
-      return ErrnoError(errno, absl::StrCat("cannot set the owner of '",
-                                            shown, "'"));
+      const int saved_errno = errno;
+      return ErrnoError(saved_errno,
+                        absl::StrCat("cannot set the owner of '", shown, "'"));
     }
     Warn(e.path(), absl::StrFormat("owner %d:%d not restored: %s (needs root)",
                                    e.uid(), e.gid(), strerror(EPERM)));
   }
   RETURN_IF_ERROR(ApplyXattrs(fd.get(), true, e, shown));
   if (!is_link) {
-    RETURN_IF_ERROR(ApplyAcls(fd.get(), true, false,
-                              stack_.back().inherits_acl, e, shown));
+    RETURN_IF_ERROR(
+        ApplyAcls(fd.get(), true, false, stack_.back().inherits_acl, e, shown));
     if (chmod(ProcPath(fd.get()).c_str(), e.mode() & 07777) != 0) {
-      return ErrnoError(errno, absl::StrFormat("cannot set mode %04o of '%s'",
-                                               e.mode() & 07777, shown));
+      const int saved_errno = errno;
+      return ErrnoError(saved_errno,
+                        absl::StrFormat("cannot set mode %04o of '%s'",
+                                        e.mode() & 07777, shown));
     }
   }
   struct timespec ts[2];
   EntryTimes(e, ts);
   if (utimensat(top_fd(), name, ts, AT_SYMLINK_NOFOLLOW) != 0) {
-    return ErrnoError(errno, absl::StrCat("cannot set the times of '", shown,
-                                          "'"));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno,
+                      absl::StrCat("cannot set the times of '", shown, "'"));
   }
   if (e.nlink() != 1 && !is_link) RememberInode(st.st_dev, st.st_ino);
   return absl::OkStatus();
@@ -773,28 +798,28 @@ absl::Status TreeWriter::FinishNamed() {
 
 int TreeWriter::SetXattr(int fd, bool via_proc, const std::string& name,
                          const std::string& value) {
-  int rc = via_proc ? setxattr(ProcPath(fd).c_str(), name.c_str(),
-                               value.data(), value.size(), 0)
-                    : fsetxattr(fd, name.c_str(), value.data(), value.size(),
-                                0);
+  int rc = via_proc
+               ? setxattr(ProcPath(fd).c_str(), name.c_str(), value.data(),
+                          value.size(), 0)
+               : fsetxattr(fd, name.c_str(), value.data(), value.size(), 0);
   return rc == 0 ? 0 : errno;
 }
 
-absl::Status TreeWriter::ApplyXattrs(int fd, bool via_proc,
-                                     const v1::Entry& e,
+absl::Status TreeWriter::ApplyXattrs(int fd, bool via_proc, const v1::Entry& e,
                                      const std::string& shown) {
   for (const v1::Xattr& x : e.xattrs()) {
     if (x.name().empty() || x.name().find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot restore '", shown, "': an extended attribute name is empty "
-          "or holds a NUL byte; the snapshot is damaged"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot restore '", shown,
+                       "': an extended attribute name is empty "
+                       "or holds a NUL byte; the snapshot is damaged"));
     }
     int err = SetXattr(fd, via_proc, x.name(), x.value());
     if (err == 0) continue;
     if (!IsXattrWarning(err)) {
-      return ErrnoError(err, absl::StrCat("cannot set extended attribute '",
-                                          Shown(x.name()), "' on '", shown,
-                                          "'"));
+      return ErrnoError(
+          err, absl::StrCat("cannot set extended attribute '", Shown(x.name()),
+                            "' on '", shown, "'"));
     }
     Warn(e.path(), absl::StrCat("extended attribute '", Shown(x.name()),
                                 "' not restored: ", strerror(err),
@@ -828,8 +853,10 @@ absl::Status TreeWriter::ApplyAcls(int fd, bool via_proc, bool is_dir,
       int rc = via_proc ? removexattr(ProcPath(fd).c_str(), k.xattr)
                         : fremovexattr(fd, k.xattr);
       if (rc != 0 && errno != ENODATA && errno != ENOTSUP) {
-        return ErrnoError(errno, absl::StrCat("cannot remove inherited ",
-                                              k.xattr, " from '", shown, "'"));
+        const int saved_errno = errno;
+        return ErrnoError(saved_errno,
+                          absl::StrCat("cannot remove inherited ", k.xattr,
+                                       " from '", shown, "'"));
       }
       continue;
     }
@@ -844,10 +871,10 @@ absl::Status TreeWriter::ApplyAcls(int fd, bool via_proc, bool is_dir,
       return ErrnoError(err, absl::StrCat("cannot set the ", k.xattr,
                                           " ACL of '", shown, "'"));
     }
-    Warn(e.path(), absl::StrCat("POSIX ACL (", k.xattr, ") not restored: ",
-                                strerror(err),
-                                " (the target file system does not support "
-                                "ACLs)"));
+    Warn(e.path(),
+         absl::StrCat("POSIX ACL (", k.xattr, ") not restored: ", strerror(err),
+                      " (the target file system does not support "
+                      "ACLs)"));
   }
   return absl::OkStatus();
 }
@@ -856,8 +883,10 @@ absl::Status TreeWriter::ApplyDirMetadata(int fd, const v1::Entry& e,
                                           const std::string& shown) {
   if (fchown(fd, e.uid(), e.gid()) != 0) {
     if (errno != EPERM) {
-      return ErrnoError(errno, absl::StrCat("cannot set the owner of "
-                                            "directory '", shown, "'"));
+      const int saved_errno = errno;
+      return ErrnoError(saved_errno, absl::StrCat("cannot set the owner of "
+                                                  "directory '",
+                                                  shown, "'"));
     }
     Warn(e.path(), absl::StrFormat("owner %d:%d not restored: %s (needs root)",
                                    e.uid(), e.gid(), strerror(EPERM)));
@@ -865,15 +894,18 @@ absl::Status TreeWriter::ApplyDirMetadata(int fd, const v1::Entry& e,
   RETURN_IF_ERROR(ApplyXattrs(fd, false, e, shown));
   RETURN_IF_ERROR(ApplyAcls(fd, false, true, /*inherited=*/true, e, shown));
   if (fchmod(fd, e.mode() & 07777) != 0) {
-    return ErrnoError(errno, absl::StrFormat("cannot set mode %04o of "
-                                             "directory '%s'",
-                                             e.mode() & 07777, shown));
+    const int saved_errno = errno;
+    return ErrnoError(saved_errno, absl::StrFormat("cannot set mode %04o of "
+                                                   "directory '%s'",
+                                                   e.mode() & 07777, shown));
   }
   struct timespec ts[2];
   EntryTimes(e, ts);
   if (futimens(fd, ts) != 0) {
-    return ErrnoError(errno, absl::StrCat("cannot set the times of directory '",
-                                          shown, "'"));
+    const int saved_errno = errno;
+    return ErrnoError(
+        saved_errno,
+        absl::StrCat("cannot set the times of directory '", shown, "'"));
   }
   return absl::OkStatus();
 }
@@ -899,8 +931,7 @@ absl::Status TreeWriter::Finish() {
     ASSIGN_OR_RETURN(std::vector<std::string> comps,
                      SplitStoredPath(d.entry.path(), target_));
     RETURN_IF_ERROR(ChangeDir(comps, /*create=*/false));
-    RETURN_IF_ERROR(
-        ApplyDirMetadata(top_fd(), d.entry, Shown(d.entry.path())));
+    RETURN_IF_ERROR(ApplyDirMetadata(top_fd(), d.entry, Shown(d.entry.path())));
   }
   pending_dirs_.clear();
   PopTo(0);

@@ -45,6 +45,8 @@ std::string EncodePosixAclXattr(
 class TreeWriter {
  public:
   // Creates `target` (and its parents, mode 0700) if missing and opens it.
+  // `target` itself is the operator's path and may be a symlink to a
+  // directory; nothing below it is ever followed.
   // Errors: FailedPrecondition if `target` exists and is not a directory;
   // the errno-derived code (e.g. PermissionDenied) if it cannot be created
   // or opened. The message names the path.
@@ -130,8 +132,8 @@ class TreeWriter {
     int fd = -1;
     uint64_t declared = 0;  // bytes WriteData must deliver
     uint64_t received = 0;
-    int extent = 0;            // index into entry.extents (sparse)
-    uint64_t in_extent = 0;    // bytes received within that extent
+    int extent = 0;          // index into entry.extents (sparse)
+    uint64_t in_extent = 0;  // bytes received within that extent
   };
 
   TreeWriter(std::string target, int root_fd);

@@ -53,10 +53,9 @@ class BadInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    base_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
-                         ::testing::UnitTest::GetInstance()
-                             ->current_test_info()
-                             ->name());
+    base_ = absl::StrCat(
+        tmp != nullptr ? tmp : "/tmp", "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_EQ(std::system(("rm -rf '" + base_ + "'").c_str()), 0);
     target_ = base_ + "/outer/target";
     auto w = TreeWriter::Open(target_);
@@ -73,8 +72,7 @@ class BadInputTest : public ::testing::Test {
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << shown;
     EXPECT_THAT(s.message(),
                 HasSubstr(absl::StrCat("refusing to restore '", shown,
-                                       "': it would write outside ",
-                                       target_)));
+                                       "': it would write outside ", target_)));
   }
 
   std::string base_, target_;
@@ -148,9 +146,9 @@ TEST_F(BadInputTest, RefusesExtentsOutsideTheFile) {
   struct Case {
     uint64_t size, off1, len1, off2, len2;
   };
-  for (const Case& c : {Case{100, 90, 20, 0, 0},      // past the end
-                        Case{100, 10, 10, 15, 5},     // overlapping
-                        Case{100, 50, 10, 10, 5},     // out of order
+  for (const Case& c : {Case{100, 90, 20, 0, 0},         // past the end
+                        Case{100, 10, 10, 15, 5},        // overlapping
+                        Case{100, 50, 10, 10, 5},        // out of order
                         Case{100, UINT64_MAX, 2, 0, 0},  // overflowing
                         Case{100, 1, UINT64_MAX, 0, 0}}) {
     v1::Entry f = Make("s", v1::ENTRY_TYPE_REGULAR);
@@ -218,8 +216,8 @@ uint64_t Next(uint64_t& s) {
 // the target, whatever is refused says why, and nothing crashes.
 TEST_F(BadInputTest, RandomHostileEntriesStayInside) {
   const std::vector<std::string> parts = {
-      "a", "b", "..", ".", "", "c d", "/", std::string("\0", 1), "x\ny",
-      "\xff", "dir", "f"};
+      "a",    "b",    "..",  ".", "", "c d", "/", std::string("\0", 1),
+      "x\ny", "\xff", "dir", "f"};
   uint64_t seed = 12345;
   int accepted = 0, refused = 0;
   for (int round = 0; round < 40; ++round) {

@@ -51,7 +51,8 @@ void DecodeAcl(const std::string& v,
     v1::AclEntry* a = out->Add();
     a->set_tag(u16(i));
     a->set_perm(u16(i + 2));
-    if (a->tag() == 2 || a->tag() == 8) a->set_id(u16(i + 4) | u16(i + 6) << 16);
+    if (a->tag() == 2 || a->tag() == 8)
+      a->set_id(u16(i + 4) | u16(i + 6) << 16);
   }
 }
 
@@ -96,8 +97,8 @@ class HandWalker {
       absl::Status s = w_.BeginEntry(e);
       if (s.ok()) s = w_.FinishEntry();
       if (!s.ok()) return s;
-      int fd = openat(parent, name.c_str(),
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      int fd =
+          openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       if (fd < 0) return absl::InternalError(absl::StrCat("open ", rel));
       std::vector<std::string> names;
       DIR* d = fdopendir(dup(fd));
@@ -116,8 +117,8 @@ class HandWalker {
     }
     if (S_ISREG(st.st_mode)) {
       if (st.st_nlink > 1) {
-        auto [it, inserted] = first_name_.try_emplace(
-            std::make_pair(st.st_dev, st.st_ino), rel);
+        auto [it, inserted] =
+            first_name_.try_emplace(std::make_pair(st.st_dev, st.st_ino), rel);
         if (!inserted) {
           e.set_type(v1::ENTRY_TYPE_HARDLINK);
           e.set_hardlink_target(it->second);
@@ -132,8 +133,8 @@ class HandWalker {
     if (S_ISLNK(st.st_mode)) {
       e.set_type(v1::ENTRY_TYPE_SYMLINK);
       std::string target(4096, '\0');
-      ssize_t n = readlinkat(parent, name.c_str(), target.data(),
-                             target.size());
+      ssize_t n =
+          readlinkat(parent, name.c_str(), target.data(), target.size());
       target.resize(n < 0 ? 0 : static_cast<size_t>(n));
       e.set_symlink_target(target);
       e.set_size(st.st_size);
@@ -203,7 +204,8 @@ class HandWalker {
     char names[4096];
     ssize_t n = listxattr(proc.c_str(), names, sizeof(names));
     std::vector<std::string> list;
-    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(strlen(names + i)) + 1) {
+    for (ssize_t i = 0; i < n;
+         i += static_cast<ssize_t>(strlen(names + i)) + 1) {
       list.push_back(names + i);
     }
     std::sort(list.begin(), list.end());

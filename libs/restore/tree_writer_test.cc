@@ -23,7 +23,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-constexpr int64_t kMtime = 1234567890123456789;  // 2009-02-13 23:31:30.123456789
+constexpr int64_t kMtime =
+    1234567890123456789;  // 2009-02-13 23:31:30.123456789
 constexpr int64_t kAtime = 1111111111222222222;
 
 std::string Scratch(const std::string& name) {
@@ -59,8 +60,8 @@ v1::Entry File(const std::string& path, const std::string& content,
   return e;
 }
 
-void AddAcl(google::protobuf::RepeatedPtrField<v1::AclEntry>* acl,
-            uint32_t tag, uint32_t id, uint32_t perm) {
+void AddAcl(google::protobuf::RepeatedPtrField<v1::AclEntry>* acl, uint32_t tag,
+            uint32_t id, uint32_t perm) {
   v1::AclEntry* a = acl->Add();
   a->set_tag(tag);
   a->set_id(id);
@@ -80,7 +81,7 @@ absl::Status Put(TreeWriter& w, const v1::Entry& e,
 }
 
 struct stat Lstat(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
   return st;
 }
@@ -164,12 +165,12 @@ TEST_F(TreeWriterTest, EveryTypeWithExactMetadata) {
   v1::Xattr* x = f.add_xattrs();
   x->set_name("user.comment");
   x->set_value(std::string("bin\0ary\xff", 8));
-  AddAcl(f.mutable_acl_access(), 1, 0, 7);       // user::rwx
-  AddAcl(f.mutable_acl_access(), 2, 12345, 4);   // user:12345:r--
-  AddAcl(f.mutable_acl_access(), 4, 0, 5);       // group::r-x
-  AddAcl(f.mutable_acl_access(), 8, 54321, 6);   // group:54321:rw-
-  AddAcl(f.mutable_acl_access(), 16, 0, 7);      // mask::rwx
-  AddAcl(f.mutable_acl_access(), 32, 0, 5);      // other::r-x
+  AddAcl(f.mutable_acl_access(), 1, 0, 7);      // user::rwx
+  AddAcl(f.mutable_acl_access(), 2, 12345, 4);  // user:12345:r--
+  AddAcl(f.mutable_acl_access(), 4, 0, 5);      // group::r-x
+  AddAcl(f.mutable_acl_access(), 8, 54321, 6);  // group:54321:rw-
+  AddAcl(f.mutable_acl_access(), 16, 0, 7);     // mask::rwx
+  AddAcl(f.mutable_acl_access(), 32, 0, 5);     // other::r-x
   ASSERT_TRUE(Put(*w, f, "hello, world").ok());
 
   v1::Entry l = Make("d/l", v1::ENTRY_TYPE_SYMLINK, 0777);
@@ -613,12 +614,12 @@ TEST_F(TreeWriterTest, OpenCreatesParentsAndRefusesAFile) {
 
 TEST(EncodePosixAclXattrTest, SortsAndMarksUndefinedIds) {
   google::protobuf::RepeatedPtrField<v1::AclEntry> acl;
-  AddAcl(&acl, 32, 99, 4);    // other (id ignored)
-  AddAcl(&acl, 2, 1000, 6);   // user:1000
-  AddAcl(&acl, 1, 0, 7);      // user::
-  AddAcl(&acl, 2, 5, 4);      // user:5
-  AddAcl(&acl, 4, 0, 5);      // group::
-  AddAcl(&acl, 16, 0, 6);     // mask
+  AddAcl(&acl, 32, 99, 4);   // other (id ignored)
+  AddAcl(&acl, 2, 1000, 6);  // user:1000
+  AddAcl(&acl, 1, 0, 7);     // user::
+  AddAcl(&acl, 2, 5, 4);     // user:5
+  AddAcl(&acl, 4, 0, 5);     // group::
+  AddAcl(&acl, 16, 0, 6);    // mask
   const std::string want(
       "\x02\x00\x00\x00"
       "\x01\x00\x07\x00\xff\xff\xff\xff"

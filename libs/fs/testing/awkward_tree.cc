@@ -21,9 +21,9 @@ namespace {
 
 absl::Status Errno(const std::string& what, const std::string& path) {
   int err = errno;
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat("MakeAwkwardTree: ", what, " ", path, ": ",
-                                   strerror(err)));
+  return absl::Status(
+      absl::ErrnoToStatusCode(err),
+      absl::StrCat("MakeAwkwardTree: ", what, " ", path, ": ", strerror(err)));
 }
 
 // splitmix64: small, fast, deterministic.
@@ -114,8 +114,8 @@ class Builder {
 
   absl::Status File(const std::string& rel, const std::string& content,
                     mode_t mode = 0644) {
-    int fd = open(P(rel).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                  0600);
+    int fd =
+        open(P(rel).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Errno("create", P(rel));
     size_t off = 0;
     while (off < content.size()) {
@@ -158,8 +158,8 @@ class Builder {
     const uint64_t mid = size / 2;
     absl::Status status;
     for (uint64_t off = 0; off < size && status.ok(); off += buf.size()) {
-      size_t len = static_cast<size_t>(std::min<uint64_t>(buf.size(),
-                                                          size - off));
+      size_t len =
+          static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
       prng.Fill(buf.data(), len);
       for (int i = 0; i < 3 && status.ok(); ++i) {
         std::string chunk = buf.substr(0, len);
@@ -180,7 +180,8 @@ class Builder {
 
   absl::Status Small() {
     RETURN_IF_ERROR(Dir("small"));
-    for (int d = 0; d < 4; ++d) RETURN_IF_ERROR(Dir(absl::StrCat("small/d", d)));
+    for (int d = 0; d < 4; ++d)
+      RETURN_IF_ERROR(Dir(absl::StrCat("small/d", d)));
     Prng prng(opts_.seed ^ 0x5111);
     for (int i = 0; i < opts_.small_files; ++i) {
       size_t len = static_cast<size_t>((i * 397) % 4097);
@@ -200,7 +201,13 @@ class Builder {
     RETURN_IF_ERROR(Dir("names"));
     const std::string names[] = {
         // ünïcødé-日本語-🙂.txt
-        "names/\xc3\xbc" "n" "\xc3\xaf" "c" "\xc3\xb8" "d" "\xc3\xa9"
+        "names/\xc3\xbc"
+        "n"
+        "\xc3\xaf"
+        "c"
+        "\xc3\xb8"
+        "d"
+        "\xc3\xa9"
         "-\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e-\xf0\x9f\x99\x82.txt",
         "names/new\nline",
         "names/back\\slash",
@@ -290,8 +297,9 @@ class Builder {
     for (const auto& d : devices) {
       if (mknod(P(d.rel).c_str(), d.type | 0660, d.dev) != 0) {
         if (errno == EPERM) {
-          Note(absl::StrCat(d.rel, ": mknod not permitted here (needs "
-                                   "CAP_MKNOD); device node skipped"));
+          Note(absl::StrCat(d.rel,
+                            ": mknod not permitted here (needs "
+                            "CAP_MKNOD); device node skipped"));
           continue;
         }
         return Errno("mknod", P(d.rel));
@@ -358,13 +366,15 @@ class Builder {
   absl::Status Acls() {
     RETURN_IF_ERROR(Dir("acl"));
     RETURN_IF_ERROR(File("acl/file", "has an access ACL\n", 0640));
-    RETURN_IF_ERROR(SetAcl("acl/file", ACL_TYPE_ACCESS,
-                           "u::rw-,u:12345:r--,g::r--,g:54321:rw-,m::rw-,o::---"));
+    RETURN_IF_ERROR(
+        SetAcl("acl/file", ACL_TYPE_ACCESS,
+               "u::rw-,u:12345:r--,g::r--,g:54321:rw-,m::rw-,o::---"));
     RETURN_IF_ERROR(Dir("acl/dir", 0750));
     RETURN_IF_ERROR(SetAcl("acl/dir", ACL_TYPE_ACCESS,
                            "u::rwx,u:12345:r-x,g::r-x,m::r-x,o::---"));
-    RETURN_IF_ERROR(SetAcl("acl/dir", ACL_TYPE_DEFAULT,
-                           "u::rwx,u:12345:rwx,g::r-x,g:54321:r-x,m::rwx,o::---"));
+    RETURN_IF_ERROR(
+        SetAcl("acl/dir", ACL_TYPE_DEFAULT,
+               "u::rwx,u:12345:rwx,g::r-x,g:54321:r-x,m::rwx,o::---"));
     // Created after the default ACL: inherits an access ACL from it.
     return File("acl/dir/inherited.txt", "inherited ACL\n", 0640);
   }
@@ -388,13 +398,11 @@ class Builder {
     // symlinks first, directories deepest first, the root last.
     std::vector<Made> dirs, others;
     for (const Made& m : made_) (m.dir ? dirs : others).push_back(m);
-    std::stable_sort(dirs.begin(), dirs.end(),
-                     [](const Made& a, const Made& b) {
-                       return std::count(a.rel.begin(), a.rel.end(), '/') +
-                                  !a.rel.empty() >
-                              std::count(b.rel.begin(), b.rel.end(), '/') +
-                                  !b.rel.empty();
-                     });
+    std::stable_sort(
+        dirs.begin(), dirs.end(), [](const Made& a, const Made& b) {
+          return std::count(a.rel.begin(), a.rel.end(), '/') + !a.rel.empty() >
+                 std::count(b.rel.begin(), b.rel.end(), '/') + !b.rel.empty();
+        });
     int64_t k = 0;
     auto next_time = [&k](struct timespec ts[2]) {
       ts[0].tv_sec = 1234567890 + k;

@@ -211,8 +211,8 @@ class Comparer {
     Fd e(open(expected_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     Fd a(open(actual_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (e.get() < 0) {
-      Add(absl::StrCat("error: cannot open expected root ", expected_root,
-                       ": ", strerror(errno)));
+      Add(absl::StrCat("error: cannot open expected root ", expected_root, ": ",
+                       strerror(errno)));
     }
     if (a.get() < 0) {
       Add(absl::StrCat("error: cannot open actual root ", actual_root, ": ",
@@ -278,7 +278,7 @@ class Comparer {
       if (j == an.size() || (i < en.size() && en[i] < an[j])) {
         std::string r = Join(rel, en[i]);
         if (!Ignored(r)) {
-          struct stat st{};
+          struct stat st {};
           fstatat(efd, en[i].c_str(), &st, AT_SYMLINK_NOFOLLOW);
           Add(absl::StrCat("missing: ", Shown(r), " (", TypeName(st.st_mode),
                            ") is in expected but not in actual"));
@@ -287,7 +287,7 @@ class Comparer {
       } else if (i == en.size() || an[j] < en[i]) {
         std::string r = Join(rel, an[j]);
         if (!Ignored(r)) {
-          struct stat st{};
+          struct stat st {};
           fstatat(afd, an[j].c_str(), &st, AT_SYMLINK_NOFOLLOW);
           Add(absl::StrCat("extra: ", Shown(r), " (", TypeName(st.st_mode),
                            ") is in actual but not in expected"));
@@ -416,8 +416,8 @@ class Comparer {
     }
     for (const auto& [n, v] : ax) {
       if (!ex.contains(n)) {
-        Add(absl::StrCat(kind(n), Shown(rel), ": ", n,
-                         " is only in actual (", Printable(v), ")"));
+        Add(absl::StrCat(kind(n), Shown(rel), ": ", n, " is only in actual (",
+                         Printable(v), ")"));
       }
     }
   }
@@ -436,8 +436,8 @@ class Comparer {
     Fd e(openat(efd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     Fd a(openat(afd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (e.get() < 0 || a.get() < 0) {
-      Add(absl::StrCat("error: cannot open ", Shown(rel), " to compare: ",
-                       strerror(errno)));
+      Add(absl::StrCat("error: cannot open ", Shown(rel),
+                       " to compare: ", strerror(errno)));
       return;
     }
     std::string problem = CompareContent(e.get(), a.get(), es.st_size);

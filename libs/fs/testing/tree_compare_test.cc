@@ -78,7 +78,7 @@ class CompareTest : public ::testing::Test {
     ASSERT_EQ(setxattr((e_ + "/f").c_str(), "user.k", "v", 1, 0), 0);
     Shell("setfacl -m u:12345:r " + e_ + "/d/g");
     Shell("touch -d '2009-02-13 23:31:30.123456789' " + e_ + "/f " + e_ +
-        "/d " + e_);
+          "/d " + e_);
     Shell("cp -a --sparse=always " + e_ + " " + a_);
     ASSERT_THAT(CompareTrees(e_, a_), IsEmpty());
   }
@@ -219,10 +219,9 @@ TEST_F(CompareTest, XattrValueMissingAndExtra) {
   ASSERT_EQ(setxattr(A("f").c_str(), "user.k2", "v", 1, 0), 0);
   EXPECT_THAT(
       CompareTrees(e_, a_),
-      ElementsAre(
-          "xattr: 'd': user.only is only in actual (\"1\")",
-          "xattr: 'f': user.k is missing in actual (expected \"v\")",
-          "xattr: 'f': user.k2 is only in actual (\"v\")"));
+      ElementsAre("xattr: 'd': user.only is only in actual (\"1\")",
+                  "xattr: 'f': user.k is missing in actual (expected \"v\")",
+                  "xattr: 'f': user.k2 is only in actual (\"v\")"));
   ASSERT_EQ(removexattr(A("f").c_str(), "user.k2"), 0);
   ASSERT_EQ(removexattr(A("d").c_str(), "user.only"), 0);
   ASSERT_EQ(setxattr(A("f").c_str(), "user.k", "w", 1, 0), 0);
@@ -370,11 +369,10 @@ class AwkwardTreeTest : public ::testing::Test {
 
   static std::string P(const std::string& rel) { return *root_ + "/" + rel; }
   static struct stat L(const std::string& rel) {
-    struct stat st{};
+    struct stat st {};
     EXPECT_EQ(lstat(P(rel).c_str(), &st), 0) << rel;
     return st;
-  }
-  static std::string Xattr(const std::string& rel, const char* name) {
+  } static std::string Xattr(const std::string& rel, const char* name) {
     char buf[256];
     ssize_t n = lgetxattr(P(rel).c_str(), name, buf, sizeof(buf));
     return n < 0 ? "<none>" : std::string(buf, static_cast<size_t>(n));
@@ -396,8 +394,8 @@ TEST_F(AwkwardTreeTest, EveryCaseIsPresent) {
   EXPECT_TRUE(S_ISREG(L("names/back\\slash").st_mode));
   EXPECT_TRUE(S_ISREG(L("names/" + std::string(255, 'n')).st_mode));
   std::string deep = "deep";
-  for (int i = 0; i < 60; ++i) deep += "/l" + std::string(i < 10 ? "0" : "") +
-                                       std::to_string(i);
+  for (int i = 0; i < 60; ++i)
+    deep += "/l" + std::string(i < 10 ? "0" : "") + std::to_string(i);
   EXPECT_TRUE(S_ISREG(L(deep + "/bottom.txt").st_mode));
   EXPECT_EQ(L("perms/setuid").st_mode & 07777, 04755u);
   EXPECT_EQ(L("perms/setgid").st_mode & 07777, 02755u);
@@ -431,9 +429,9 @@ TEST_F(AwkwardTreeTest, EveryCaseIsPresent) {
 }
 
 TEST_F(AwkwardTreeTest, DuplicatesAndNearDuplicate) {
-  EXPECT_THAT(CompareTrees(P("large"), P("large"),
-                           {.compare_root_metadata = false}),
-              IsEmpty());
+  EXPECT_THAT(
+      CompareTrees(P("large"), P("large"), {.compare_root_metadata = false}),
+      IsEmpty());
   auto read = [](const std::string& path) {
     std::string out(3 << 20, '\0');
     int fd = open(path.c_str(), O_RDONLY);
@@ -462,8 +460,8 @@ TEST_F(AwkwardTreeTest, EqualsItselfAndItsCpCopy) {
   EXPECT_THAT(CompareTrees(*root_, copy), IsEmpty());
   // And a change deep down is found.
   std::string deep = "deep";
-  for (int i = 0; i < 60; ++i) deep += "/l" + std::string(i < 10 ? "0" : "") +
-                                       std::to_string(i);
+  for (int i = 0; i < 60; ++i)
+    deep += "/l" + std::string(i < 10 ? "0" : "") + std::to_string(i);
   ASSERT_EQ(chmod((copy + "/" + deep + "/bottom.txt").c_str(), 0600), 0);
   EXPECT_THAT(CompareTrees(*root_, copy),
               ElementsAre("mode: '" + deep +
