@@ -274,6 +274,18 @@ absl::StatusOr<std::string> LocalChunkStore::Get(const Digest& digest) {
   return blob;  // other errors name the path, which holds the digest
 }
 
+absl::Status LocalChunkStore::SyncFileSystem() {
+  int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open directory", dir_, repo_, true);
+  int rc = ::syncfs(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) {
+    return ErrnoStatus(err, "syncfs of the file system of", dir_, repo_, true);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status LocalChunkStore::Flush() {
   absl::MutexLock fl(&flush_mu_);
   return FlushLocked();
@@ -292,15 +304,10 @@ absl::Status LocalChunkStore::FlushLocked() {
 
   // 1. Make the bytes durable (per-file mode did it in Put).
   if (!options_.per_file_fsync && !batch.empty()) {
-    int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus(errno, "open directory", dir_, repo_, true);
-    int rc = ::syncfs(fd);
-    int err = errno;
-    ::close(fd);
-    if (rc != 0) {
+    if (absl::Status st = SyncFileSystem(); !st.ok()) {
       absl::MutexLock l(&mu_);
       dirty_dirs_.insert(dirs.begin(), dirs.end());
-      return ErrnoStatus(err, "syncfs of the file system of", dir_, repo_, true);
+      return st;
     }
   }
   // 2. Publish under the digest names.
@@ -315,10 +322,18 @@ absl::Status LocalChunkStore::FlushLocked() {
     }
     dirs.insert(LeafDir(digest));
   }
-  // 3. Make the names durable.
-  for (const std::string& d : dirs) {
-    absl::Status s = SyncDirectory(d, repo_);
-    if (!s.ok() && st.ok()) st = s;
+  // 3. Make the names durable: one more syncfs (it commits the file system's
+  // journal, renames and mkdirs included), or an fsync of each directory.
+  // On a journaling file system each directory fsync also flushes the disk
+  // cache, ~1 ms apiece: for 1500 new chunks the second syncfs is far cheaper
+  // (README.md, "Durability").
+  if (!options_.per_file_fsync) {
+    if (absl::Status s = SyncFileSystem(); !s.ok() && st.ok()) st = s;
+  } else {
+    for (const std::string& d : dirs) {
+      absl::Status s = SyncDirectory(d, repo_);
+      if (!s.ok() && st.ok()) st = s;
+    }
   }
   absl::MutexLock l(&mu_);
   for (size_t i = 0; i < renamed; ++i) {
