@@ -158,6 +158,7 @@ absl::StatusOr<std::string> ToJson(const Message& message) {
                                             message.GetTypeName(), " as JSON: ",
                                             ProtoStatusMessage(st)));
   }
+  out.push_back('\n');
   return out;
 }
 
