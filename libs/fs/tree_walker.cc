@@ -91,8 +91,10 @@ void TreeWalker::SetAbsolutePath(absl::string_view rel_path) {
   abs_path_.append(rel_path.data(), rel_path.size());
 }
 
-void TreeWalker::Warn(absl::string_view rel_path, std::string message) {
+void TreeWalker::Warn(absl::string_view rel_path, std::string message,
+                      bool data_missing) {
   v1::Warning& w = warnings_.emplace_back();
+  w.set_data_missing(data_missing);
   w.set_phase(v1::PHASE_COLLECTION);
   w.set_path(std::string(rel_path));
   w.set_message(std::move(message));
@@ -210,7 +212,8 @@ bool TreeWalker::FillEntry(const std::string& rel_path, const StatInfo& st,
     case S_IFSOCK:
       Warn(rel_path, absl::StrCat(abs_path_,
                                   " is a socket; sockets cannot be backed up "
-                                  "and are skipped"));
+                                  "and are skipped"),
+           /*data_missing=*/false);
       return false;
     default:
       Warn(rel_path, absl::StrCat(abs_path_, " has unknown file type 0",

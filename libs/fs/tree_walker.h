@@ -100,7 +100,8 @@ class TreeWalker {
   // Pushes a frame listing directory `rel_path` (abs path in `abs_path_`),
   // unless one_file_system stops at it; a warning if it cannot be read.
   void Descend(const std::string& rel_path, const StatInfo& st);
-  void Warn(absl::string_view rel_path, std::string message);
+  void Warn(absl::string_view rel_path, std::string message,
+            bool data_missing = true);
   void SetAbsolutePath(absl::string_view rel_path);
 
   FileSystem* const fs_;

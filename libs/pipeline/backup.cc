@@ -46,9 +46,11 @@ std::string HumanBytes(double b) {
   return absl::StrCat(static_cast<int64_t>(b * 10) / 10.0, " ", units[u]);
 }
 
+// A warning about source data missing from the snapshot (exit 3).
 v1::Warning MakeWarning(v1::Phase phase, const std::string& path,
                         std::string message) {
   v1::Warning w;
+  w.set_data_missing(true);
   w.set_phase(phase);
   w.set_path(path);
   w.set_message(std::move(message));
@@ -223,9 +225,10 @@ class TreeCollector {
   absl::flat_hash_set<std::string> omitted_;
 };
 
+// A failure before the pipeline started (exit 2, 4 or 5).
 BackupResult Fail(BackupResult result, ExitCode code, absl::Status status) {
   result.exit_code = code;
-  result.status = std::move(status);
+  result.status = WithPhase(std::move(status), v1::PHASE_SETUP);
   return result;
 }
 
@@ -375,6 +378,14 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   const v1::RepositoryConfig& config = repo.config();
   const ChunkerParams payload_params = ChunkerParams::FromProto(config.payload_chunker());
   const ChunkerParams metadata_params = ChunkerParams::FromProto(config.metadata_chunker());
+  for (const ChunkerParams* p : {&payload_params, &metadata_params}) {
+    if (absl::Status st = p->Validate(); !st.ok()) {
+      return Fail(result, ExitCode::kRepository,
+                  absl::FailedPreconditionError(absl::StrCat(
+                      "repository ", repo.path(), " has invalid chunker parameters in its config: ",
+                      st.message())));
+    }
+  }
   int workers = options.workers > 0
                     ? options.workers
                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -496,12 +507,10 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   result.manifest = *committed;
 
   // Exit 3 when something of the source is missing from the snapshot
-  // (unreadable files or directories, failed commands). A skipped socket is
-  // not data: it only warns.
+  // (unreadable files or directories, failed commands); a skipped socket
+  // only warns.
   bool partial = false;
-  for (const v1::Warning& w : result.warnings) {
-    if (w.message().find("socket") == std::string::npos) partial = true;
-  }
+  for (const v1::Warning& w : result.warnings) partial |= w.data_missing();
   result.exit_code = partial ? ExitCode::kPartial : ExitCode::kSuccess;
   return result;
 }

@@ -2,7 +2,12 @@
 // give exit 3 with the path in the report, the rest of the tree is stored.
 #include "libs/pipeline/backup.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -96,6 +101,28 @@ TEST_F(BackupTest, UnreadableDirectoryIsAWarning) {
   EXPECT_EQ(r.exit_code, ExitCode::kPartial);
   ASSERT_FALSE(r.warnings.empty());
   EXPECT_EQ(r.warnings[0].path(), "dir");
+}
+
+TEST_F(BackupTest, SocketOnlyWarnsAndExits0) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  // sun_path is short: bind a relative name from inside the directory.
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  ASSERT_EQ(chdir((src_ + "/dir").c_str()), 0);
+  strcpy(addr.sun_path, "socket");
+  int bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ASSERT_EQ(chdir(cwd), 0);
+  ASSERT_EQ(bound, 0) << strerror(errno);
+  BackupResult r = RunBackup(*repo_, fs::DefaultFileSystem(), options_, nullptr);
+  close(fd);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.exit_code, ExitCode::kSuccess);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].message().find("socket"), std::string::npos);
+  EXPECT_FALSE(r.warnings[0].data_missing());
 }
 
 TEST_F(BackupTest, CancelledBeforeCommitWritesNoSnapshot) {
