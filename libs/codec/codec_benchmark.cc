@@ -21,40 +21,42 @@ std::span<const uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-// Concatenated uncompressed files from /usr/share/doc, in a fixed order; a
-// generated text when the directory is missing.
+// `size` bytes of concatenated uncompressed files from /usr/share/doc, in a
+// fixed order; generated text where the directory has too little.
+std::string LoadText(size_t size) {
+  std::string text;
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (auto it = std::filesystem::recursive_directory_iterator("/usr/share/doc",
+                                                               ec);
+       !ec && it != std::filesystem::recursive_directory_iterator();
+       it.increment(ec)) {
+    const auto& p = it->path();
+    static const std::set<std::string> kBinary = {
+        ".gz", ".bz2", ".xz", ".zst", ".png", ".jpg", ".gif", ".pdf"};
+    if (it->is_regular_file(ec) && !kBinary.contains(p.extension())) {
+      files.push_back(p);
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& p : files) {
+    if (text.size() >= size) break;
+    std::ifstream in(p, std::ios::binary);
+    std::string content{std::istreambuf_iterator<char>(in),
+                        std::istreambuf_iterator<char>()};
+    // Text only: skip files with a NUL byte.
+    if (content.find('\0') == std::string::npos) text += content;
+  }
+  std::mt19937_64 rng(1);
+  while (text.size() < size) {
+    text += "generated text line " + std::to_string(rng() % 1000) + "\n";
+  }
+  text.resize(size);
+  return text;
+}
+
 const std::string& Text() {
-  static const std::string* text = [] {
-    auto* s = new std::string;
-    std::error_code ec;
-    std::vector<std::filesystem::path> files;
-    for (auto it = std::filesystem::recursive_directory_iterator(
-             "/usr/share/doc", ec);
-         !ec && it != std::filesystem::recursive_directory_iterator();
-         it.increment(ec)) {
-      const auto& p = it->path();
-      static const std::set<std::string> kBinary = {
-          ".gz", ".bz2", ".xz", ".zst", ".png", ".jpg", ".gif", ".pdf"};
-      if (it->is_regular_file(ec) && !kBinary.contains(p.extension())) {
-        files.push_back(p);
-      }
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& p : files) {
-      if (s->size() >= kInputSize) break;
-      std::ifstream in(p, std::ios::binary);
-      std::string content{std::istreambuf_iterator<char>(in),
-                          std::istreambuf_iterator<char>()};
-      // Text only: skip files with a NUL byte.
-      if (content.find('\0') == std::string::npos) *s += content;
-    }
-    std::mt19937_64 rng(1);
-    while (s->size() < kInputSize) {
-      *s += "generated text line " + std::to_string(rng() % 1000) + "\n";
-    }
-    s->resize(kInputSize);
-    return s;
-  }();
+  static const std::string* text = new std::string(LoadText(kInputSize));
   return *text;
 }
 
@@ -130,8 +132,38 @@ void Levels(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond);
 }
 
+// 4 MiB of text with 1 or 2 threads. Args: codec, level, threads.
+void BM_CompressThreads(benchmark::State& state) {
+  const Codec codec = static_cast<Codec>(state.range(0));
+  const int level = static_cast<int>(state.range(1));
+  const int threads = static_cast<int>(state.range(2));
+  static const std::string* text = new std::string(LoadText(4 << 20));
+  const std::string& in = *text;
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    if (!Compress(codec, level, Bytes(in), &out, threads).ok()) {
+      state.SkipWithError("compress failed");
+      break;
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(state.iterations() * in.size());
+  state.SetLabel(std::string(CodecName(codec)) + "-" + std::to_string(level) +
+                 " ratio " +
+                 std::to_string(static_cast<double>(out.size()) / in.size()));
+}
+
 BENCHMARK(BM_Compress)->Apply(Levels);
 BENCHMARK(BM_Decompress)->Apply(Levels);
+BENCHMARK(BM_CompressThreads)
+    ->Args({static_cast<int>(Codec::kZstd), 3, 1})
+    ->Args({static_cast<int>(Codec::kZstd), 3, 2})
+    ->Args({static_cast<int>(Codec::kXz), 6, 1})
+    ->Args({static_cast<int>(Codec::kXz), 6, 2})
+    ->ArgNames({"codec", "level", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace arca
