@@ -69,6 +69,22 @@ absl::Status StreamCutter::Finish() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> StreamCutter::InjectKnown(const Digest& digest,
+                                                   uint64_t length) {
+  RETURN_IF_ERROR(ForceBoundary());
+  const uint64_t at = emitted_;
+  PendingChunk chunk;
+  chunk.stream = kind_;
+  chunk.seq = seq_++;
+  chunk.offset = at;
+  chunk.known = true;
+  chunk.known_digest = digest;
+  chunk.known_length = length;
+  emitted_ += length;
+  RETURN_IF_ERROR(out_->Consume(std::move(chunk)));
+  return at;
+}
+
 ArchiveBuilder::ArchiveBuilder(const ChunkerParams& payload,
                                const ChunkerParams& metadata,
                                uint64_t chunker_seed, ChunkConsumer* out)

@@ -15,6 +15,7 @@
 #include "arca/v1/common.pb.h"
 #include "libs/archive/metadata_stream.h"
 #include "libs/chunker/chunker.h"
+#include "libs/hash/digest.h"
 
 namespace arca {
 
@@ -44,6 +45,13 @@ struct PendingChunk {
   uint64_t seq = 0;      // index of the chunk in its stream
   uint64_t offset = 0;   // stream offset of its first byte
   ByteBuffer data;
+  // A chunk reused from the parent snapshot (change detection): only its
+  // identity travels; data is empty and the chunk is already stored.
+  bool known = false;
+  Digest known_digest;
+  uint64_t known_length = 0;
+
+  uint64_t length() const { return known ? known_length : data.size(); }
 };
 
 class ChunkConsumer {
@@ -68,6 +76,12 @@ class StreamCutter {
   absl::Status Append(std::span<const uint8_t> data);
   // Emits the last, short chunk (if any bytes are pending).
   absl::Status Finish();
+  // Ends the current chunk here (if it holds any bytes) and restarts the
+  // chunker: the next byte starts a new chunk.
+  absl::Status ForceBoundary() { return Finish(); }
+  // Appends an already stored chunk of `length` bytes to the stream (after a
+  // forced boundary). Returns the stream offset where it starts.
+  absl::StatusOr<uint64_t> InjectKnown(const Digest& digest, uint64_t length);
 
   uint64_t length() const { return emitted_ + current_.size(); }
   uint64_t chunks() const { return seq_; }

@@ -30,6 +30,11 @@ struct BackupOptions {
   double space_safety_factor = 1.5;
   int workers = 0;                     // compression/upload threads; 0 = cores
   std::string host;                    // "" = gethostname()
+  // Change detection (docs/change-detection.md): reuse the parent
+  // snapshot's chunks for files whose metadata did not change.
+  bool metadata_change_detection = true;  // false: --change-detection=data
+  std::string parent;                     // "" = latest snapshot of the group
+  bool ignore_ctime = false;
 };
 
 struct BackupResult {

@@ -21,6 +21,28 @@ ChunkWriter::ChunkWriter(ChunkStore* store, Codec codec, int level)
     : store_(store), codec_(codec), level_(level) {}
 
 absl::Status ChunkWriter::Process(PendingChunk chunk) {
+  if (chunk.known) {
+    // Reused from the parent snapshot: it must still be in the store.
+    absl::StatusOr<bool> present = store_->Has(chunk.known_digest);
+    if (!present.ok()) return WithPhase(present.status(), v1::PHASE_UPLOAD);
+    if (!*present) {
+      return WithPhase(
+          absl::DataLossError(absl::StrCat(
+              "chunk ", chunk.known_digest.Hex(),
+              " of the parent snapshot is missing from the repository: run `arca verify`, "
+              "or back up with --change-detection=data")),
+          v1::PHASE_ARCHIVE);
+    }
+    absl::MutexLock lock(&mu_);
+    std::vector<Slot>& slots = slots_[chunk.stream];
+    if (slots.size() <= chunk.seq) slots.resize(chunk.seq + 1);
+    slots[chunk.seq] = Slot{chunk.known_digest, chunk.known_length, true};
+    seen_.insert(chunk.known_digest);
+    stats_.chunks_total++;
+    stats_.chunks_reused++;
+    stats_.bytes_reused += chunk.known_length;
+    return absl::OkStatus();
+  }
   auto t0 = std::chrono::steady_clock::now();
   Digest digest = Sha256(chunk.data.span());
   const uint64_t length = chunk.data.size();

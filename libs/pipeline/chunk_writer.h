@@ -27,6 +27,8 @@ struct ChunkWriterStats {
   uint64_t bytes_new_raw = 0;
   uint64_t bytes_new_stored = 0;
   uint64_t bytes_deduplicated = 0;
+  uint64_t chunks_reused = 0;  // known chunks of the parent snapshot
+  uint64_t bytes_reused = 0;
   double hash_seconds = 0;
   double compress_seconds = 0;
   double store_seconds = 0;

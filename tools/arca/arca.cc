@@ -40,12 +40,13 @@ commands:
   backup SOURCE --repo DIR [--exclude GLOB]... [--exclude-file FILE]...
          [--compression zstd|xz|none] [--level N] [--one-file-system]
          [--command NAME=CMD]... [--critical-command NAME=CMD]...
-         [--space-safety-factor F] [--workers N] [--json]
+         [--space-safety-factor F] [--workers N] [--host NAME] [--json]
+         [--change-detection metadata|data] [--parent SNAPSHOT] [--ignore-ctime]
   snapshots --repo DIR [--json]
   ls SNAPSHOT --repo DIR [--json]
   cat SNAPSHOT --command NAME --repo DIR    (print a stored command's output)
   restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json]
-  verify [SNAPSHOT] --repo DIR [--json]
+  verify [SNAPSHOT] --repo DIR [--workers N] [--json]
 
 SNAPSHOT is an id as printed by backup, "latest", or GROUP/latest.
 ARCA_REPO may stand for --repo. Exit codes: see README.md.
@@ -133,14 +134,18 @@ std::string StatsSummary(const v1::BackupStats& s) {
       "new chunks ", s.chunks_new(), " of ", s.chunks_total(), ": ",
       HumanBytes(s.bytes_new_raw()), " -> ", HumanBytes(s.bytes_new_stored()), " stored (ratio ",
       absl::StrFormat("%.3f", s.compression_ratio()), "), deduplicated ",
-      HumanBytes(s.bytes_deduplicated()), "\n");
+      HumanBytes(s.bytes_deduplicated()), "\n",
+      s.parent_snapshot().empty() ? std::string("")
+          : absl::StrCat("parent ", s.parent_snapshot(), ": reused ", s.files_reused(), " files (",
+                         HumanBytes(s.bytes_reused()), ") without reading them, read ", s.files_read(),
+                         " (", s.files_new(), " new), padding ", HumanBytes(s.padding_bytes()), "\n"));
 }
 
 int CmdBackup(const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level",
                                 "command", "critical-command", "space-safety-factor",
-                                "workers", "host"},
-                               {"json", "one-file-system"}});
+                                "workers", "host", "parent", "change-detection"},
+                               {"json", "one-file-system", "ignore-ctime"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) return UsageError("backup needs exactly one SOURCE directory");
   const bool json = args->Has("json");
@@ -181,6 +186,18 @@ int CmdBackup(const std::vector<std::string>& argv) {
   if (*workers < 0 || *workers > 256) return UsageError("invalid --workers: use 0..256");
   options.workers = *workers;
   options.host = args->Last("host").value_or("");
+  options.parent = args->Last("parent").value_or("");
+  options.ignore_ctime = args->Has("ignore-ctime");
+  if (auto mode = args->Last("change-detection")) {
+    if (*mode == "data") {
+      options.metadata_change_detection = false;
+    } else if (*mode != "metadata") {
+      return UsageError(absl::StrCat("invalid --change-detection '", *mode, "': use metadata or data"));
+    }
+  }
+  if (!options.metadata_change_detection && !options.parent.empty()) {
+    return UsageError("--parent needs --change-detection=metadata");
+  }
 
   int code = 0;
   std::unique_ptr<Repository> repo;

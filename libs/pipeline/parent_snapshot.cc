@@ -1,0 +1,81 @@
+#include "libs/pipeline/parent_snapshot.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "libs/base/status_macros.h"
+
+namespace arca {
+namespace {
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+template <typename Repeated>
+bool SameRepeated(const Repeated& a, const Repeated& b) {
+  if (a.size() != b.size()) return false;
+  for (int i = 0; i < a.size(); ++i) {
+    if (!google::protobuf::util::MessageDifferencer::Equals(a[i], b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ParentSnapshot::ParentSnapshot(Repository& repo, std::string id, ChunkIndex metadata,
+                               ChunkIndex payload)
+    : id_(std::move(id)),
+      metadata_index_(std::move(metadata)),
+      payload_index_(std::move(payload)),
+      source_(repo.chunks()),
+      stream_(&metadata_index_, &source_),
+      reader_(&stream_) {}
+
+absl::StatusOr<std::unique_ptr<ParentSnapshot>> ParentSnapshot::Open(Repository& repo,
+                                                                     absl::string_view id) {
+  ASSIGN_OR_RETURN(LoadedSnapshot loaded, repo.LoadSnapshot(std::string(id)));
+  const std::string& sid = loaded.manifest.id();
+  ASSIGN_OR_RETURN(ChunkIndex meta,
+                   ChunkIndex::Decode(Bytes(loaded.metadata_index), v1::STREAM_KIND_METADATA,
+                                      absl::StrCat(sid, "/metadata.aidx")));
+  ASSIGN_OR_RETURN(ChunkIndex payload,
+                   ChunkIndex::Decode(Bytes(loaded.payload_index), v1::STREAM_KIND_PAYLOAD,
+                                      absl::StrCat(sid, "/payload.aidx")));
+  return std::unique_ptr<ParentSnapshot>(
+      new ParentSnapshot(repo, sid, std::move(meta), std::move(payload)));
+}
+
+absl::StatusOr<const v1::Entry*> ParentSnapshot::Find(absl::string_view path) {
+  std::string_view want(path.data(), path.size());
+  while (!done_ && (!has_current_ || CompareArchiveOrder(current_.path(), want) < 0)) {
+    absl::StatusOr<bool> more = reader_.Next(&current_);
+    if (!more.ok()) {
+      return absl::DataLossError(absl::StrCat("parent snapshot ", id_, ": ",
+                                              more.status().message()));
+    }
+    has_current_ = *more;
+    done_ = !*more;
+  }
+  if (has_current_ && current_.path() == want) return &current_;
+  return nullptr;
+}
+
+bool UnchangedSince(const v1::Entry& now, const v1::Entry& before, bool ignore_ctime) {
+  if (now.type() != v1::ENTRY_TYPE_REGULAR || before.type() != v1::ENTRY_TYPE_REGULAR) {
+    return false;
+  }
+  if (now.nlink() > 1 || before.nlink() > 1) return false;  // hardlinks are read
+  if (now.size() != before.size() || now.mode() != before.mode() || now.uid() != before.uid() ||
+      now.gid() != before.gid() || now.mtime_ns() != before.mtime_ns()) {
+    return false;
+  }
+  if (!ignore_ctime && now.ctime_ns() != before.ctime_ns()) return false;
+  // The parent stored the whole payload (a file whose read failed has no entry).
+  const uint64_t stored = before.sparse() ? before.payload().length() : before.size();
+  if (before.payload().length() != stored) return false;
+  return SameRepeated(now.xattrs(), before.xattrs()) &&
+         SameRepeated(now.acl_access(), before.acl_access()) &&
+         SameRepeated(now.acl_default(), before.acl_default());
+}
+
+}  // namespace arca
