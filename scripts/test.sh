@@ -12,7 +12,9 @@ bash scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 cache="${ARCA_BAZEL_CACHE:-/var/cache/arca-bazel}"
 mkdir -p "$cache"
-common=(--disk_cache="$cache" --jobs=2 --local_ram_resources=HOST_RAM*.6)
+# --nocache_test_results: tests really run every time (the disk cache still
+# saves the compilation).
+common=(--disk_cache="$cache" --jobs=2 --local_ram_resources=HOST_RAM*.6 --nocache_test_results)
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -21,8 +23,8 @@ bazel test "${common[@]}" //... 2>&1 | tee "$log"
 bazel test "${common[@]}" --config=asan --build_tests_only \
   --test_tag_filters=asan //... 2>&1 | sed 's/^\(\/\/[^ ]*\) /\1 [asan] /' | tee -a "$log"
 
-passed=$(grep -cE '^//[^ ]+ (\[asan\] )?\s*PASSED' "$log")
-failed=$(grep -cE '^//[^ ]+ (\[asan\] )?\s*(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY)' "$log")
+passed=$(grep -cE '^//[^ ]+ .*PASSED in' "$log")
+failed=$(grep -cE '^//[^ ]+ .*(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY)' "$log")
 build_failed=$(grep -c 'FAILED: Build did NOT complete successfully' "$log")
 if [ "$build_failed" -gt 0 ] && [ "$failed" -eq 0 ]; then
   failed=$build_failed
