@@ -24,8 +24,10 @@ struct Repo {
     RunResult r = RunArca({"init", "--repo", path});
     EXPECT_EQ(r.exit_code, 0) << r.Describe();
   }
+  // Content dedup is what is tested here: read every file
+  // (--change-detection=data), so nothing is reused by metadata.
   RunResult Backup(const std::string& src) {
-    RunResult r = RunArca({"backup", src, "--repo", path, "--json"});
+    RunResult r = RunArca({"backup", src, "--repo", path, "--json", "--change-detection=data"});
     EXPECT_EQ(r.exit_code, 0) << r.Describe();
     return r;
   }
