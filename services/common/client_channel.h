@@ -1,0 +1,50 @@
+// Client side of arca's services: channels with the same TLS choices and
+// message limits as the servers (services/common/server.h), and a health
+// probe. Used by services that call other services, the CLI and the tests.
+#ifndef ARCA_SERVICES_COMMON_CLIENT_CHANNEL_H_
+#define ARCA_SERVICES_COMMON_CLIENT_CHANNEL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+
+namespace arca::services {
+
+struct ClientTlsFlags {
+  // PEM file of the CA that signed the server's certificate; "" = the
+  // system's default roots.
+  std::string ca;
+  // Client certificate and key (PEM files) for servers started with
+  // --tls-client-ca; both or neither.
+  std::string cert;
+  std::string key;
+  // Plaintext; the other fields must then be empty.
+  bool insecure = false;
+  // Overrides the name checked against the server certificate (default: the
+  // host part of the address). For certificates issued to a name the address
+  // does not carry.
+  std::string server_name;
+};
+
+// A channel to `address` ("HOST:PORT", or any gRPC target URI) with send and
+// receive limits of kMaxMessageBytes. The channel connects lazily: an
+// unreachable server shows up as UNAVAILABLE on the first call.
+// Errors: InvalidArgument for an empty address, cert without key (or the
+// reverse), TLS files together with `insecure`, or a file that cannot be read
+// (naming it).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
+                                                           const ClientTlsFlags& tls);
+
+// Asks the server's grpc.health.v1.Health/Check about `service` ("" = the
+// server as a whole). true when SERVING, false for any other serving status.
+// Errors: the call's status (UNAVAILABLE when unreachable or refused,
+// DEADLINE_EXCEEDED after `timeout`, NOT_FOUND for an unknown service name).
+absl::StatusOr<bool> CheckServing(const std::shared_ptr<grpc::Channel>& channel,
+                                  const std::string& service, absl::Duration timeout);
+
+}  // namespace arca::services
+
+#endif  // ARCA_SERVICES_COMMON_CLIENT_CHANNEL_H_

@@ -1,0 +1,233 @@
+#include "services/common/server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+
+namespace arca::services {
+namespace {
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, " ", path, ": cannot read the file: ", std::strerror(errno)));
+  }
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (data.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " ", path, ": the file is empty; expected PEM data"));
+  }
+  return data;
+}
+
+// The self-pipe of the termination signals: the handler only writes to it.
+int g_signal_pipe[2] = {-1, -1};
+
+void OnTerminationSignal(int signo) {
+  const int saved = errno;
+  const char byte = static_cast<char>(signo);
+  [[maybe_unused]] ssize_t n = ::write(g_signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+absl::Status InstallSignalHandlers() {
+  if (g_signal_pipe[0] < 0 && ::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return absl::InternalError(absl::StrCat("pipe2: ", std::strerror(errno)));
+  }
+  struct sigaction sa = {};
+  sa.sa_handler = OnTerminationSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  if (::sigaction(SIGTERM, &sa, nullptr) != 0 || ::sigaction(SIGINT, &sa, nullptr) != 0) {
+    return absl::InternalError(absl::StrCat("sigaction: ", std::strerror(errno)));
+  }
+  // A client that goes away must not kill the process (gRPC uses MSG_NOSIGNAL,
+  // but stdout may be a closed pipe).
+  ::signal(SIGPIPE, SIG_IGN);
+  return absl::OkStatus();
+}
+
+// Blocks until a termination signal arrives; returns its number.
+int WaitForTerminationSignal() {
+  // The read end is non-blocking (so the handler's write never blocks); poll.
+  while (true) {
+    char byte = 0;
+    ssize_t n = ::read(g_signal_pipe[0], &byte, 1);
+    if (n == 1) return static_cast<unsigned char>(byte);
+    if (n < 0 && errno != EAGAIN && errno != EINTR) return SIGTERM;
+    fd_set fds;
+    FD_ZERO(&fds);
+    FD_SET(g_signal_pipe[0], &fds);
+    ::select(g_signal_pipe[0] + 1, &fds, nullptr, nullptr, nullptr);
+  }
+}
+
+}  // namespace
+
+void AddServerFlags(cli::FlagSpec* spec) {
+  for (const char* f : {"listen", "tls-cert", "tls-key", "tls-client-ca", "drain-seconds"}) {
+    spec->value_flags.insert(f);
+  }
+  spec->bool_flags.insert("insecure");
+}
+
+absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args) {
+  ServerFlags flags;
+  std::optional<std::string> listen = args.Last("listen");
+  if (!listen || listen->empty()) {
+    return absl::InvalidArgumentError("--listen=HOST:PORT is required (e.g. --listen=127.0.0.1:0)");
+  }
+  flags.listen = *listen;
+  const size_t colon = listen->rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == listen->size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --listen '", *listen, "': expected HOST:PORT, e.g. 0.0.0.0:7400"));
+  }
+  flags.host = listen->substr(0, colon);
+  const std::string port = listen->substr(colon + 1);
+  int port_value = -1;
+  if (port.find_first_not_of("0123456789") != std::string::npos ||
+      !absl::SimpleAtoi(port, &port_value) || port_value < 0 || port_value > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid --listen '", *listen, "': the port must be a number in 0..65535"));
+  }
+  flags.port = port_value;
+  flags.tls_cert = args.Last("tls-cert").value_or("");
+  flags.tls_key = args.Last("tls-key").value_or("");
+  flags.tls_client_ca = args.Last("tls-client-ca").value_or("");
+  flags.insecure = args.Has("insecure");
+  const bool any_tls = !flags.tls_cert.empty() || !flags.tls_key.empty() ||
+                       !flags.tls_client_ca.empty();
+  if (flags.insecure && any_tls) {
+    return absl::InvalidArgumentError(
+        "--insecure cannot be combined with --tls-cert/--tls-key/--tls-client-ca: choose one");
+  }
+  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
+  }
+  if (!flags.tls_client_ca.empty() && flags.tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-client-ca needs --tls-cert and --tls-key (client certificates require TLS)");
+  }
+  if (!flags.insecure && flags.tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "refusing to serve plaintext: pass --tls-cert FILE --tls-key FILE "
+        "(and --tls-client-ca FILE to require client certificates), or --insecure");
+  }
+  if (std::optional<std::string> drain = args.Last("drain-seconds")) {
+    if (!absl::SimpleAtoi(*drain, &flags.drain_seconds) || flags.drain_seconds < 0 ||
+        flags.drain_seconds > 3600) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid --drain-seconds '", *drain, "': expected an integer in 0..3600"));
+    }
+  }
+  return flags;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const ServerFlags& flags) {
+  if (flags.insecure) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadPemFile("tls-cert", flags.tls_cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPemFile("tls-key", flags.tls_key);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(
+      flags.tls_client_ca.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!flags.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadPemFile("tls-client-ca", flags.tls_client_ca);
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *std::move(ca);
+  }
+  options.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+  return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
+                                          const std::vector<grpc::Service*>& services) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = MakeServerCredentials(flags);
+  if (!creds.ok()) return creds.status();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(flags.listen, *creds, &bound_port);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  // gRPC sets SO_REUSEPORT by default, which lets a second server silently
+  // share a port that is already taken: refuse that instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  StartedServer started;
+  started.server = builder.BuildAndStart();
+  if (started.server == nullptr || bound_port == 0) {
+    if (started.server) started.server->Shutdown();
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", flags.listen,
+        ": the address is in use or invalid, or the TLS certificate and key do not "
+        "form a valid pair; check --listen and the TLS files"));
+  }
+  started.port = bound_port;
+  started.address = absl::StrCat(flags.host, ":", bound_port);
+  return started;
+}
+
+int RunServer(const std::string& program, const ServerFlags& flags,
+              const std::vector<grpc::Service*>& services) {
+  if (absl::Status st = InstallSignalHandlers(); !st.ok()) {
+    std::cerr << program << ": " << st.message() << "\n";
+    return 1;
+  }
+  absl::StatusOr<StartedServer> started = StartServer(flags, services);
+  if (!started.ok()) {
+    std::cerr << program << ": " << started.status().message() << " (exit 2)\n";
+    return 2;
+  }
+  std::cout << "listening on " << started->address << std::endl;  // flushed
+  LogLine(program, absl::StrCat("serving on ", started->address,
+                                flags.insecure ? " (plaintext)"
+                                : flags.tls_client_ca.empty() ? " (TLS)"
+                                                              : " (TLS, client certificates required)"));
+  const int signo = WaitForTerminationSignal();
+  LogLine(program, absl::StrCat("received ", signo == SIGINT ? "SIGINT" : "SIGTERM",
+                                ": draining in-flight calls for up to ", flags.drain_seconds,
+                                " s"));
+  if (grpc::HealthCheckServiceInterface* health = started->server->GetHealthCheckService()) {
+    health->Shutdown();  // NOT_SERVING: load balancers stop sending new calls
+  }
+  const auto deadline =
+      std::chrono::system_clock::now() + std::chrono::seconds(flags.drain_seconds);
+  started->server->Shutdown(deadline);
+  started->server->Wait();
+  LogLine(program, "stopped");
+  return 0;
+}
+
+void LogLine(const std::string& program, const std::string& message) {
+  const std::string line =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+                   " ", program, ": ", message, "\n");
+  // One write(2) per line so concurrent lines do not interleave.
+  [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
+}
+
+}  // namespace arca::services

@@ -1,0 +1,86 @@
+#include "services/common/status_convert.h"
+
+#include <string>
+
+#include "absl/strings/cord.h"
+#include "gtest/gtest.h"
+#include "libs/base/phase_status.h"
+
+namespace arca::services {
+namespace {
+
+TEST(StatusConvertTest, OkBothWays) {
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+  EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK).ok());
+}
+
+TEST(StatusConvertTest, EveryCodeMapsToTheSameNumber) {
+  for (int code = 1; code <= 16; ++code) {
+    absl::Status st(static_cast<absl::StatusCode>(code), "boom");
+    grpc::Status g = ToGrpcStatus(st);
+    EXPECT_EQ(static_cast<int>(g.error_code()), code);
+    EXPECT_EQ(g.error_message(), "boom");
+    absl::Status back = FromGrpcStatus(g);
+    EXPECT_EQ(back.code(), st.code());
+    EXPECT_EQ(back.message(), "boom");
+  }
+}
+
+TEST(StatusConvertTest, PhaseSurvivesTheRoundTrip) {
+  absl::Status st = WithPhase(absl::ResourceExhaustedError("no space in /repo"), v1::PHASE_UPLOAD);
+  grpc::Status g = ToGrpcStatus(st);
+  EXPECT_FALSE(g.error_details().empty());
+  absl::Status back = FromGrpcStatus(g);
+  EXPECT_EQ(back.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(back.message(), "no space in /repo");
+  EXPECT_EQ(PhaseOf(back), v1::PHASE_UPLOAD);
+  EXPECT_EQ(ExitCodeOf(back), ExitCode::kUpload);
+}
+
+TEST(StatusConvertTest, EveryPayloadIsCarried) {
+  absl::Status st = absl::DataLossError("bad");
+  st.SetPayload("type.example/one", absl::Cord("1"));
+  st.SetPayload("type.example/two", absl::Cord(std::string("\0\xff", 2)));
+  absl::Status back = FromGrpcStatus(ToGrpcStatus(st));
+  EXPECT_EQ(back.GetPayload("type.example/one"), absl::Cord("1"));
+  EXPECT_EQ(back.GetPayload("type.example/two"), absl::Cord(std::string("\0\xff", 2)));
+}
+
+TEST(StatusConvertTest, NoPayloadMeansNoDetails) {
+  EXPECT_TRUE(ToGrpcStatus(absl::NotFoundError("x")).error_details().empty());
+  EXPECT_EQ(PhaseOf(FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "down"))),
+            v1::PHASE_UNSPECIFIED);
+}
+
+TEST(StatusConvertTest, UnknownCodeBecomesUnknown) {
+  absl::Status back = FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(99), "odd"));
+  EXPECT_EQ(back.code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(back.message(), "odd");
+}
+
+TEST(StatusConvertTest, GarbageDetailsKeepCodeAndMessage) {
+  const std::string good =
+      EncodeStatusDetails(WithPhase(absl::InternalError("m"), v1::PHASE_COMPRESSION));
+  ASSERT_FALSE(good.empty());
+  // Every truncation and a few corruptions: never a crash, code and message kept.
+  for (size_t n = 0; n < good.size(); ++n) {
+    for (std::string details : {good.substr(0, n), good.substr(0, n) + "\xff\xff\xff"}) {
+      absl::Status back =
+          FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "m", details));
+      EXPECT_EQ(back.code(), absl::StatusCode::kInternal);
+      EXPECT_EQ(back.message(), "m");
+    }
+  }
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+    absl::Status back = FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "m", bad));
+    EXPECT_EQ(back.code(), absl::StatusCode::kInternal);
+  }
+  absl::Status back = FromGrpcStatus(
+      grpc::Status(grpc::StatusCode::ABORTED, "x", std::string(300, '\x0a')));
+  EXPECT_EQ(back.code(), absl::StatusCode::kAborted);
+}
+
+}  // namespace
+}  // namespace arca::services
