@@ -16,6 +16,7 @@
 #include "libs/archive/metadata_stream.h"
 #include "libs/chunker/chunker.h"
 #include "libs/hash/digest.h"
+#include "libs/pipeline/archive_sink.h"
 
 namespace arca {
 
@@ -101,7 +102,7 @@ class StreamCutter {
   uint64_t seq_ = 0;
 };
 
-class ArchiveBuilder {
+class ArchiveBuilder final : public ArchiveSink {
  public:
   ArchiveBuilder(const ChunkerParams& payload, const ChunkerParams& metadata,
                  uint64_t chunker_seed, ChunkConsumer* out);
@@ -109,10 +110,18 @@ class ArchiveBuilder {
   // The payload stream: file data is written here, then the file's entry
   // (with its PayloadRef) is added with AddEntry.
   StreamCutter& payload() { return payload_; }
-  uint64_t payload_offset() const { return payload_.length(); }
 
   // Appends an entry record to the metadata stream.
-  absl::Status AddEntry(const v1::Entry& entry);
+  absl::Status AddEntry(const v1::Entry& entry) override;
+
+  // ArchiveSink: the payload stream.
+  uint64_t payload_offset() const override { return payload_.length(); }
+  uint8_t* ReservePayload(size_t n) override { return payload_.Reserve(n); }
+  absl::Status CommitPayload(size_t n) override { return payload_.Commit(n); }
+  absl::Status ForcePayloadBoundary() override { return payload_.ForceBoundary(); }
+  absl::StatusOr<uint64_t> InjectPayloadChunk(const Digest& digest, uint64_t length) override {
+    return payload_.InjectKnown(digest, length);
+  }
 
   // Writes the trailer, flushes both streams. Call once.
   absl::Status Finish();

@@ -22,27 +22,33 @@ bool SameRepeated(const Repeated& a, const Repeated& b) {
 
 }  // namespace
 
-ParentSnapshot::ParentSnapshot(Repository& repo, std::string id, ChunkIndex metadata,
-                               ChunkIndex payload)
+ParentSnapshot::ParentSnapshot(std::unique_ptr<ChunkSource> source, std::string id,
+                               ChunkIndex metadata, ChunkIndex payload)
     : id_(std::move(id)),
       metadata_index_(std::move(metadata)),
       payload_index_(std::move(payload)),
-      source_(repo.chunks()),
-      stream_(&metadata_index_, &source_),
+      source_(std::move(source)),
+      stream_(&metadata_index_, source_.get()),
       reader_(&stream_) {}
 
 absl::StatusOr<std::unique_ptr<ParentSnapshot>> ParentSnapshot::Open(Repository& repo,
                                                                      absl::string_view id) {
   ASSIGN_OR_RETURN(LoadedSnapshot loaded, repo.LoadSnapshot(std::string(id)));
-  const std::string& sid = loaded.manifest.id();
+  return FromIndexes(loaded.manifest.id(), loaded.metadata_index, loaded.payload_index,
+                     std::make_unique<RepositoryChunkSource>(repo.chunks()));
+}
+
+absl::StatusOr<std::unique_ptr<ParentSnapshot>> ParentSnapshot::FromIndexes(
+    std::string id, const std::string& metadata_index, const std::string& payload_index,
+    std::unique_ptr<ChunkSource> source) {
   ASSIGN_OR_RETURN(ChunkIndex meta,
-                   ChunkIndex::Decode(Bytes(loaded.metadata_index), v1::STREAM_KIND_METADATA,
-                                      absl::StrCat(sid, "/metadata.aidx")));
+                   ChunkIndex::Decode(Bytes(metadata_index), v1::STREAM_KIND_METADATA,
+                                      absl::StrCat(id, "/metadata.aidx")));
   ASSIGN_OR_RETURN(ChunkIndex payload,
-                   ChunkIndex::Decode(Bytes(loaded.payload_index), v1::STREAM_KIND_PAYLOAD,
-                                      absl::StrCat(sid, "/payload.aidx")));
+                   ChunkIndex::Decode(Bytes(payload_index), v1::STREAM_KIND_PAYLOAD,
+                                      absl::StrCat(id, "/payload.aidx")));
   return std::unique_ptr<ParentSnapshot>(
-      new ParentSnapshot(repo, sid, std::move(meta), std::move(payload)));
+      new ParentSnapshot(std::move(source), std::move(id), std::move(meta), std::move(payload)));
 }
 
 absl::StatusOr<const v1::Entry*> ParentSnapshot::Find(absl::string_view path) {

@@ -25,6 +25,11 @@ class ParentSnapshot {
   // damaged.
   static absl::StatusOr<std::unique_ptr<ParentSnapshot>> Open(Repository& repo,
                                                              absl::string_view id);
+  // The same from a snapshot's encoded indexes and any chunk source (e.g.
+  // one that fetches chunks from an uploader service).
+  static absl::StatusOr<std::unique_ptr<ParentSnapshot>> FromIndexes(
+      std::string id, const std::string& metadata_index, const std::string& payload_index,
+      std::unique_ptr<ChunkSource> source);
 
   const std::string& id() const { return id_; }
   const ChunkIndex& payload_index() const { return payload_index_; }
@@ -36,13 +41,13 @@ class ParentSnapshot {
   absl::StatusOr<const v1::Entry*> Find(absl::string_view path);
 
  private:
-  ParentSnapshot(Repository& repo, std::string id, ChunkIndex metadata,
+  ParentSnapshot(std::unique_ptr<ChunkSource> source, std::string id, ChunkIndex metadata,
                  ChunkIndex payload);
 
   std::string id_;
   ChunkIndex metadata_index_;
   ChunkIndex payload_index_;
-  RepositoryChunkSource source_;
+  std::unique_ptr<ChunkSource> source_;
   StreamReader stream_;
   MetadataStreamReader reader_;
   v1::Entry current_;

@@ -1,0 +1,61 @@
+// The collection phase (the collector service's logic): walks a tree, runs
+// the change-detection decisions against the parent snapshot, reads the
+// files that must be read, and feeds everything, in walk order, to an
+// ArchiveSink: the archive phase in this process (ArchiveBuilder), or in
+// distributed mode a stream to a chunker service.
+#ifndef ARCA_LIBS_PIPELINE_COLLECTOR_H_
+#define ARCA_LIBS_PIPELINE_COLLECTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "arca/v1/common.pb.h"
+#include "libs/fs/file_system.h"
+#include "libs/fs/tree_walker.h"
+#include "libs/hash/digest.h"
+#include "libs/pipeline/archive_sink.h"
+#include "libs/pipeline/cancel.h"
+#include "libs/pipeline/parent_snapshot.h"
+
+namespace arca {
+
+
+// Change detection settings for one backup (docs/change-detection.md).
+struct ReuseOptions {
+  ParentSnapshot* parent = nullptr;  // null: every file is read
+  bool ignore_ctime = false;
+  // Files at least this large start and end on a chunk boundary, so a later
+  // backup reuses exactly their chunks.
+  uint64_t align_threshold = 1u << 20;
+};
+
+// A warning about source data missing from the snapshot (exit 3).
+v1::Warning MakeDataMissingWarning(v1::Phase phase, const std::string& path,
+                                   std::string message);
+
+// Collects one tree into a sink. Not thread-safe. Stats and warnings are
+// added to the caller's objects.
+class TreeCollector {
+ public:
+  TreeCollector(fs::FileSystem* fs, ArchiveSink* archive, const CancelToken* cancel,
+                v1::BackupStats* stats, std::vector<v1::Warning>* warnings,
+                ReuseOptions reuse);
+  ~TreeCollector();
+
+  // Walks everything. Errors stop the backup and carry their phase;
+  // unreadable files are warnings (data_missing), not errors.
+  absl::Status Run(fs::TreeWalker& walker);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_PIPELINE_COLLECTOR_H_
