@@ -53,7 +53,7 @@ TEST(StatusConvertTest, NoPayloadMeansNoDetails) {
 }
 
 TEST(StatusConvertTest, UnknownCodeBecomesUnknown) {
-  absl::Status back = FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(99), "odd"));
+  absl::Status back = FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(20), "odd"));
   EXPECT_EQ(back.code(), absl::StatusCode::kUnknown);
   EXPECT_EQ(back.message(), "odd");
 }

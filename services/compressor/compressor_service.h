@@ -1,0 +1,61 @@
+// The Compressor service (protos/arca/v1/compressor.proto): chunks to blobs
+// (libs/blob EncodeBlob) and blobs back to chunks (DecodeBlob). Thin: it
+// validates and converts protos, runs libs/ on a worker pool and maps the
+// status.
+//
+// Streams: responses come in request order; each stream keeps at most
+// max_in_flight chunks being compressed or waiting to be written, and reads
+// no further request until one is written (backpressure). The first bad
+// request ends the stream with its error; the server stays up.
+//
+// Errors of Compress (each carries PHASE_COMPRESSION):
+//   INVALID_ARGUMENT  missing chunk or digest (not 32 bytes), empty data,
+//                     data over 64 MiB, a chunk marked `known`, raw_length
+//                     that disagrees with the data, unknown or unspecified
+//                     codec, a level the codec does not take;
+//   DATA_LOSS         "chunk <hex>: bytes do not match the digest ...".
+// Errors of Decompress (no phase: the caller knows whether it restores or
+// verifies, and corruption is exit 8 either way):
+//   INVALID_ARGUMENT  missing digest or empty blob;
+//   DATA_LOSS         "blob <hex>: ..." (DecodeBlob), or a raw_length that
+//                     disagrees with the blob.
+//
+// Thread-safety: the service is thread-safe; it owns its worker pool.
+#ifndef ARCA_SERVICES_COMPRESSOR_COMPRESSOR_SERVICE_H_
+#define ARCA_SERVICES_COMPRESSOR_COMPRESSOR_SERVICE_H_
+
+#include <cstddef>
+
+#include "absl/status/statusor.h"
+#include "arca/v1/compressor.grpc.pb.h"
+#include "services/common/worker_pool.h"
+
+namespace arca::services {
+
+struct CompressorOptions {
+  int threads = 0;            // worker threads; 0 = hardware concurrency
+  size_t max_in_flight = 0;   // per stream; 0 = 2 × threads
+};
+
+class CompressorService final : public v1::Compressor::CallbackService {
+ public:
+  explicit CompressorService(CompressorOptions options);
+  ~CompressorService() override;
+
+  grpc::ServerBidiReactor<v1::CompressRequest, v1::Blob>* Compress(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<v1::Blob, v1::RawChunk>* Decompress(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  WorkerPool pool_;
+  size_t max_in_flight_;
+};
+
+// One request of each stream, without gRPC (what the workers run).
+absl::StatusOr<v1::Blob> CompressChunk(v1::CompressRequest request);
+absl::StatusOr<v1::RawChunk> DecompressBlob(v1::Blob blob);
+
+}  // namespace arca::services
+
+#endif  // ARCA_SERVICES_COMPRESSOR_COMPRESSOR_SERVICE_H_

@@ -1,0 +1,298 @@
+// The Compressor service in-process: every RPC through a real gRPC server
+// (in-process channel), so the stream engine, ordering and error mapping are
+// exercised without child processes (tests/distributed does those).
+#include "services/compressor/compressor_service.h"
+
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "grpcpp/grpcpp.h"
+#include "libs/base/phase_status.h"
+#include "libs/blob/blob.h"
+#include "libs/hash/digest.h"
+#include "services/common/status_convert.h"
+
+namespace arca::services {
+namespace {
+
+constexpr int kMaxMessage = 80 << 20;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string TextBytes(size_t n, uint32_t seed) {
+  std::string s;
+  std::mt19937 rng(seed);
+  while (s.size() < n) s += "line " + std::to_string(rng() % 1000) + " of some text\n";
+  s.resize(n);
+  return s;
+}
+
+v1::CompressRequest Request(const std::string& data, v1::Codec codec, int level) {
+  v1::CompressRequest r;
+  r.set_codec(codec);
+  r.set_level(level);
+  r.mutable_chunk()->set_stream(v1::STREAM_KIND_PAYLOAD);
+  r.mutable_chunk()->mutable_ref()->set_digest(std::string(Sha256(data).Raw()));
+  r.mutable_chunk()->mutable_ref()->set_stream_offset(7);
+  r.mutable_chunk()->set_data(data);
+  return r;
+}
+
+class CompressorServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    service_ = std::make_unique<CompressorService>(CompressorOptions{.threads = 3,
+                                                                     .max_in_flight = 4});
+    grpc::ServerBuilder builder;
+    builder.SetMaxReceiveMessageSize(kMaxMessage);
+    builder.SetMaxSendMessageSize(kMaxMessage);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(kMaxMessage);
+    args.SetMaxSendMessageSize(kMaxMessage);
+    stub_ = v1::Compressor::NewStub(server_->InProcessChannel(args));
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    server_->Wait();
+  }
+
+  // Sends every request (from another thread), reads every response.
+  grpc::Status Compress(const std::vector<v1::CompressRequest>& requests,
+                        std::vector<v1::Blob>* out) {
+    grpc::ClientContext ctx;
+    auto stream = stub_->Compress(&ctx);
+    std::thread writer([&] {
+      for (const auto& r : requests) {
+        if (!stream->Write(r)) break;
+      }
+      stream->WritesDone();
+    });
+    v1::Blob blob;
+    while (stream->Read(&blob)) out->push_back(blob);
+    writer.join();
+    return stream->Finish();
+  }
+
+  grpc::Status Decompress(const std::vector<v1::Blob>& blobs, std::vector<v1::RawChunk>* out) {
+    grpc::ClientContext ctx;
+    auto stream = stub_->Decompress(&ctx);
+    std::thread writer([&] {
+      for (const auto& b : blobs) {
+        if (!stream->Write(b)) break;
+      }
+      stream->WritesDone();
+    });
+    v1::RawChunk chunk;
+    while (stream->Read(&chunk)) out->push_back(chunk);
+    writer.join();
+    return stream->Finish();
+  }
+
+  void ExpectCompressFails(v1::CompressRequest request, absl::StatusCode code,
+                           const std::string& fragment) {
+    std::vector<v1::Blob> out;
+    absl::Status st = FromGrpcStatus(Compress({request}, &out));
+    EXPECT_EQ(st.code(), code) << st;
+    EXPECT_NE(st.message().find(fragment), std::string::npos) << st;
+    EXPECT_EQ(PhaseOf(st), v1::PHASE_COMPRESSION) << st;
+    EXPECT_TRUE(out.empty());
+  }
+
+  std::unique_ptr<CompressorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Compressor::Stub> stub_;
+};
+
+TEST_F(CompressorServiceTest, RoundTripEveryCodecInOrder) {
+  for (auto [codec, level] : {std::pair{v1::CODEC_ZSTD, 3}, std::pair{v1::CODEC_XZ, 1},
+                              std::pair{v1::CODEC_NONE, 0}}) {
+    std::vector<v1::CompressRequest> requests;
+    std::vector<std::string> datas;
+    for (int i = 0; i < 40; ++i) {
+      const size_t n = 1 + (i * 7919) % 300000;
+      datas.push_back(i % 2 ? RandomBytes(n, i) : TextBytes(n, i));
+      requests.push_back(Request(datas.back(), codec, level));
+    }
+    std::vector<v1::Blob> blobs;
+    grpc::Status st = Compress(requests, &blobs);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(blobs.size(), datas.size());
+    for (size_t i = 0; i < blobs.size(); ++i) {
+      EXPECT_EQ(blobs[i].ref().digest(), Sha256(datas[i]).Raw()) << "order broken at " << i;
+      EXPECT_EQ(blobs[i].ref().raw_length(), datas[i].size());
+      EXPECT_EQ(blobs[i].ref().stream_offset(), 7u);
+      EXPECT_EQ(blobs[i].stream(), v1::STREAM_KIND_PAYLOAD);
+      auto header = ParseBlobHeader(std::span<const uint8_t>(
+          reinterpret_cast<const uint8_t*>(blobs[i].data().data()), blobs[i].data().size()));
+      ASSERT_TRUE(header.ok());
+      if (codec == v1::CODEC_NONE || i % 2 == 1) {
+        EXPECT_EQ(header->codec, Codec::kNone);  // random data is stored as is
+      } else if (datas[i].size() > 4096) {
+        EXPECT_EQ(static_cast<int>(header->codec), static_cast<int>(codec));
+      }
+    }
+    std::vector<v1::RawChunk> chunks;
+    st = Decompress(blobs, &chunks);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(chunks.size(), datas.size());
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      EXPECT_EQ(chunks[i].data(), datas[i]);
+      EXPECT_EQ(chunks[i].ref().digest(), Sha256(datas[i]).Raw());
+    }
+  }
+}
+
+TEST_F(CompressorServiceTest, DigestMismatchIsDataLossNamingTheDigest) {
+  v1::CompressRequest r = Request("hello world", v1::CODEC_ZSTD, 3);
+  const std::string hex = Sha256(std::string("hello world")).Hex();
+  r.mutable_chunk()->set_data("hello wOrld");
+  ExpectCompressFails(r, absl::StatusCode::kDataLoss, "chunk " + hex + ": bytes do not match");
+}
+
+TEST_F(CompressorServiceTest, BadRequestsAreInvalidArgument) {
+  v1::CompressRequest good = Request("some data", v1::CODEC_ZSTD, 3);
+  v1::CompressRequest r;
+  r.set_codec(v1::CODEC_ZSTD);
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "without a chunk");
+  r = good;
+  r.mutable_chunk()->mutable_ref()->clear_digest();
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "missing or malformed digest");
+  r = good;
+  r.mutable_chunk()->mutable_ref()->set_digest("short");
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "(5 bytes)");
+  r = good;
+  r.set_level(42);
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "42");
+  r = good;
+  r.set_codec(v1::CODEC_UNSPECIFIED);
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "no codec given");
+  r = good;
+  r.set_codec(static_cast<v1::Codec>(9));
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "unknown codec 9");
+  r = Request("", v1::CODEC_ZSTD, 3);
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "data is empty");
+  r = good;
+  r.mutable_chunk()->set_known(true);
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "marked known");
+  r = good;
+  r.mutable_chunk()->mutable_ref()->set_raw_length(3);
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "raw_length says 3");
+  r = Request(std::string(kMaxBlobRawLength + 1, 'x'), v1::CODEC_ZSTD, 3);
+  ExpectCompressFails(r, absl::StatusCode::kInvalidArgument, "limit of a chunk");
+}
+
+TEST_F(CompressorServiceTest, ErrorAfterGoodChunksEndsTheStream) {
+  std::vector<v1::CompressRequest> requests;
+  for (int i = 0; i < 10; ++i) requests.push_back(Request(TextBytes(1000 + i, i), v1::CODEC_ZSTD, 3));
+  requests[6].mutable_chunk()->set_data("tampered");
+  for (int i = 0; i < 10; ++i) requests.push_back(Request(TextBytes(2000 + i, i), v1::CODEC_ZSTD, 3));
+  std::vector<v1::Blob> blobs;
+  absl::Status st = FromGrpcStatus(Compress(requests, &blobs));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_LE(blobs.size(), 6u);  // nothing after the bad chunk
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    EXPECT_EQ(blobs[i].ref().digest(), requests[i].chunk().ref().digest());
+  }
+  // The service still works.
+  std::vector<v1::Blob> again;
+  EXPECT_TRUE(Compress({Request("x", v1::CODEC_XZ, 6)}, &again).ok());
+  EXPECT_EQ(again.size(), 1u);
+}
+
+TEST_F(CompressorServiceTest, DecompressCorruptBlobIsDataLoss) {
+  std::vector<v1::Blob> blobs;
+  ASSERT_TRUE(Compress({Request(TextBytes(50000, 1), v1::CODEC_ZSTD, 3)}, &blobs).ok());
+  ASSERT_EQ(blobs.size(), 1u);
+  const std::string hex = Digest::FromRaw(blobs[0].ref().digest())->Hex();
+  v1::Blob bad = blobs[0];
+  (*bad.mutable_data())[bad.data().size() / 2] ^= 1;
+  std::vector<v1::RawChunk> out;
+  absl::Status st = FromGrpcStatus(Decompress({bad}, &out));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(st.message().find("blob " + hex), std::string::npos) << st;
+
+  bad = blobs[0];
+  bad.mutable_ref()->set_raw_length(1);
+  st = FromGrpcStatus(Decompress({bad}, &out));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(st.message().find("ref.raw_length says 1"), std::string::npos) << st;
+
+  bad = blobs[0];
+  bad.mutable_ref()->clear_digest();
+  st = FromGrpcStatus(Decompress({bad}, &out));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  bad = blobs[0];
+  bad.clear_data();
+  st = FromGrpcStatus(Decompress({bad}, &out));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(CompressorServiceTest, ClientThatDoesNotReadIsThrottledNotBuffered) {
+  // A client writes many chunks before reading anything: the server reads
+  // only a bounded number ahead (flow control stalls the writer), then
+  // everything arrives once the client reads.
+  grpc::ClientContext ctx;
+  auto stream = stub_->Compress(&ctx);
+  const std::string data = RandomBytes(1 << 20, 5);
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; i < 64; ++i) {
+      if (!stream->Write(Request(data, v1::CODEC_NONE, 0))) break;
+      ++written;
+    }
+    stream->WritesDone();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_LT(written.load(), 64) << "64 MiB accepted without a single read";
+  v1::Blob blob;
+  int read = 0;
+  while (stream->Read(&blob)) ++read;
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(read, 64);
+}
+
+TEST_F(CompressorServiceTest, CancelledStreamLeavesTheServiceWorking) {
+  {
+    grpc::ClientContext ctx;
+    auto stream = stub_->Compress(&ctx);
+    // The writer blocks once the server stops reading (bounded in flight);
+    // cancelling releases it.
+    std::thread writer([&] {
+      for (int i = 0; i < 16; ++i) {
+        if (!stream->Write(Request(TextBytes(200000, i), v1::CODEC_XZ, 6))) break;
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ctx.TryCancel();
+    writer.join();
+    v1::Blob blob;
+    while (stream->Read(&blob)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  std::vector<v1::Blob> blobs;
+  EXPECT_TRUE(Compress({Request("after cancel", v1::CODEC_ZSTD, 1)}, &blobs).ok());
+  EXPECT_EQ(blobs.size(), 1u);
+}
+
+TEST_F(CompressorServiceTest, EmptyStreamFinishesOk) {
+  std::vector<v1::Blob> blobs;
+  EXPECT_TRUE(Compress({}, &blobs).ok());
+  EXPECT_TRUE(blobs.empty());
+}
+
+}  // namespace
+}  // namespace arca::services
