@@ -37,7 +37,12 @@ def make(root, files, seed):
 def touch(root, percent, seed):
     paths = []
     for dirpath, _, names in os.walk(root):
-        paths.extend(os.path.join(dirpath, n) for n in names)
+        for n in names:
+            p = os.path.join(dirpath, n)
+            # Regular files only: never write through a symlink (it may
+            # point outside the tree).
+            if os.path.isfile(p) and not os.path.islink(p):
+                paths.append(p)
     paths.sort()
     rng = random.Random(seed)
     chosen = rng.sample(paths, max(1, int(len(paths) * percent / 100)))
