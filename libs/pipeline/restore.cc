@@ -54,6 +54,13 @@ RestoreResult Fail(RestoreResult r, absl::Status st) {
   return r;
 }
 
+// True when directory `dir` is a proper ancestor of `path` ("" is the root).
+bool IsAncestor(const std::string& dir, const std::string& path) {
+  if (dir.empty()) return !path.empty();
+  return path.size() > dir.size() && path[dir.size()] == '/' &&
+         path.compare(0, dir.size(), dir) == 0;
+}
+
 // True when path or one of its ancestors matches.
 bool Included(const fs::PathMatcher& m, const v1::Entry& e) {
   const std::string& p = e.path();
@@ -143,6 +150,11 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
   // multiply-linked files so a later name can be written as the file.
   absl::flat_hash_map<std::string, v1::Entry> linked_files;
   absl::flat_hash_map<std::string, std::string> restored_as;  // first name → restored path
+  struct PendingDir {
+    v1::Entry entry;
+    bool written;
+  };
+  std::vector<PendingDir> dir_stack;  // directories on the path to the current entry
   std::vector<uint8_t> buf(1u << 20);
 
   auto write_payload = [&](const v1::Entry& e) -> absl::Status {
@@ -174,7 +186,27 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
       if (filtered && entry.type() == v1::ENTRY_TYPE_REGULAR && entry.nlink() > 1) {
         linked_files[entry.path()] = entry;
       }
-      if (filtered && !Included(*includes, entry)) continue;
+      if (filtered && entry.type() == v1::ENTRY_TYPE_DIRECTORY) {
+        // Keep the chain of directories above the current entry, so the
+        // ancestors of an included entry get their stored metadata.
+        while (!dir_stack.empty() && !IsAncestor(dir_stack.back().entry.path(), entry.path())) {
+          dir_stack.pop_back();
+        }
+      }
+      if (filtered && !Included(*includes, entry)) {
+        if (entry.type() == v1::ENTRY_TYPE_DIRECTORY) dir_stack.push_back({entry, false});
+        continue;
+      }
+      if (filtered) {
+        for (PendingDir& d : dir_stack) {
+          if (d.written || !IsAncestor(d.entry.path(), entry.path())) continue;
+          RETURN_IF_ERROR((*writer)->BeginEntry(d.entry));
+          RETURN_IF_ERROR((*writer)->FinishEntry());
+          d.written = true;
+          ++result.entries;
+        }
+        if (entry.type() == v1::ENTRY_TYPE_DIRECTORY) dir_stack.push_back({entry, true});
+      }
       if (entry.type() == v1::ENTRY_TYPE_HARDLINK) {
         auto done = restored_as.find(entry.hardlink_target());
         if (done == restored_as.end() && filtered) {

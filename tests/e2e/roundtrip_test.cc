@@ -81,6 +81,10 @@ TEST(RoundTrip, RealTreeUsrInclude) {
 
 TEST(RoundTrip, IncludeRestoresOnlyMatchingSubtrees) {
   std::string src = NewTempDir("inc");
+  ASSERT_EQ(mkdir((src + "/outer").c_str(), 0750), 0);
+  ASSERT_EQ(mkdir((src + "/outer/keep").c_str(), 0755), 0);
+  WriteFile(src + "/outer/keep/deep.txt", "d");
+  WriteFile(src + "/outer/other.txt", "o");
   ASSERT_EQ(mkdir((src + "/keep").c_str(), 0755), 0);
   ASSERT_EQ(mkdir((src + "/drop").c_str(), 0755), 0);
   WriteFile(src + "/keep/a.txt", "a");
@@ -96,6 +100,12 @@ TEST(RoundTrip, IncludeRestoresOnlyMatchingSubtrees) {
   EXPECT_EQ(ReadFile(target + "/top.conf"), "c");
   struct stat st;
   EXPECT_NE(lstat((target + "/drop/b.txt").c_str(), &st), 0);
+  // An included subtree below an excluded directory: the ancestor gets its
+  // stored mode, its other children are not restored.
+  EXPECT_EQ(ReadFile(target + "/outer/keep/deep.txt"), "d");
+  ASSERT_EQ(lstat((target + "/outer").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_NE(lstat((target + "/outer/other.txt").c_str(), &st), 0);
 }
 
 }  // namespace
