@@ -1,5 +1,9 @@
 #include "libs/store/file_io.h"
 
+#include <algorithm>
+
+#include <dirent.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/random.h>
@@ -168,6 +172,31 @@ std::string RandomHex16() {
   std::string out(16, '0');
   for (int i = 15; i >= 0; --i, v >>= 4) out[i] = kHex[v & 15];
   return out;
+}
+
+absl::StatusOr<std::vector<std::string>> ListDirNames(const std::string& dir,
+                                                      const std::string& repo) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return names;
+    return ErrnoStatus(errno, "open directory", dir, repo, false);
+  }
+  while (true) {
+    errno = 0;
+    struct dirent* e = ::readdir(d);
+    if (e == nullptr) {
+      int err = errno;
+      ::closedir(d);
+      if (err != 0) return ErrnoStatus(err, "read directory", dir, repo, false);
+      break;
+    }
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    names.emplace_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace arca

@@ -7,6 +7,7 @@
 #define ARCA_LIBS_STORE_FILE_IO_H_
 
 #include <string>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -51,6 +52,11 @@ absl::Status SyncDirectory(const std::string& dir, absl::string_view repo);
 
 // A random name component: 16 lower-case hex characters.
 std::string RandomHex16();
+
+// The names in `dir` (without "." and ".."), sorted bytewise. A missing
+// directory is empty; other errors per ErrnoStatus.
+absl::StatusOr<std::vector<std::string>> ListDirNames(const std::string& dir,
+                                                      const std::string& repo);
 
 // Name prefix of every temp file the store writes. Never a valid chunk,
 // index or manifest name.

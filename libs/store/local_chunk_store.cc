@@ -58,31 +58,6 @@ std::string RepoOf(const std::string& dir) {
   return d;
 }
 
-// Lists the names in `dir` (without "." and ".."). A missing directory is
-// empty.
-absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir,
-                                                 const std::string& repo) {
-  std::vector<std::string> names;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) {
-    if (errno == ENOENT) return names;
-    return ErrnoStatus(errno, "open directory", dir, repo, false);
-  }
-  while (true) {
-    errno = 0;
-    struct dirent* e = ::readdir(d);
-    if (e == nullptr) {
-      int err = errno;
-      ::closedir(d);
-      if (err != 0) return ErrnoStatus(err, "read directory", dir, repo, false);
-      break;
-    }
-    std::string_view name = e->d_name;
-    if (name == "." || name == "..") continue;
-    names.emplace_back(name);
-  }
-  return names;
-}
 
 }  // namespace
 
@@ -353,15 +328,15 @@ absl::Status LocalChunkStore::ForEach(
     absl::MutexLock l(&mu_);
     for (const auto& [digest, p] : pending_) pending.emplace(digest, p.size);
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDir(dir_, repo_));
+  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir_, repo_));
   for (const std::string& a : tops) {
     if (!IsByteDirName(a)) continue;
     const std::string a_dir = absl::StrCat(dir_, "/", a);
-    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDir(a_dir, repo_));
+    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDirNames(a_dir, repo_));
     for (const std::string& b : leaves) {
       if (!IsByteDirName(b)) continue;
       const std::string b_dir = absl::StrCat(a_dir, "/", b);
-      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(b_dir, repo_));
+      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(b_dir, repo_));
       for (const std::string& name : names) {
         Digest digest;
         if (!ParseChunkName(name, &digest)) continue;
@@ -420,15 +395,15 @@ absl::StatusOr<uint64_t> LocalChunkStore::RemoveStaleTempFiles(
   }
   const int64_t cutoff = static_cast<int64_t>(::time(nullptr)) - min_age_seconds;
   uint64_t removed = 0;
-  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDir(dir_, repo_));
+  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir_, repo_));
   for (const std::string& a : tops) {
     if (!IsByteDirName(a)) continue;
     const std::string a_dir = absl::StrCat(dir_, "/", a);
-    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDir(a_dir, repo_));
+    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDirNames(a_dir, repo_));
     for (const std::string& b : leaves) {
       if (!IsByteDirName(b)) continue;
       const std::string b_dir = absl::StrCat(a_dir, "/", b);
-      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(b_dir, repo_));
+      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(b_dir, repo_));
       for (const std::string& name : names) {
         if (!absl::StartsWith(name, kTempPrefix)) continue;
         const std::string path = absl::StrCat(b_dir, "/", name);

@@ -94,30 +94,6 @@ absl::StatusOr<std::string> TimeName(int64_t unix_ns) {
   return std::string(buf);
 }
 
-absl::StatusOr<std::vector<std::string>> ListDirNames(const std::string& dir,
-                                                      const std::string& repo) {
-  std::vector<std::string> names;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) {
-    if (errno == ENOENT) return names;
-    return ErrnoStatus(errno, "open directory", dir, repo, false);
-  }
-  while (true) {
-    errno = 0;
-    struct dirent* e = ::readdir(d);
-    if (e == nullptr) {
-      int err = errno;
-      ::closedir(d);
-      if (err != 0) return ErrnoStatus(err, "read directory", dir, repo, false);
-      break;
-    }
-    std::string_view name = e->d_name;
-    if (name == "." || name == "..") continue;
-    names.emplace_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 bool Exists(const std::string& path) {
   struct stat st;
