@@ -314,6 +314,15 @@ grpc::ServerBidiReactor<Req, Resp>* MakePoolBidiReactor(WorkerPool* pool, size_t
   return new PoolBidiReactor<Req, Resp, Fn>(pool, max_in_flight, std::move(fn));
 }
 
+// A server stream that ends at once with `status` (a request rejected before
+// any work, e.g. a malformed digest list).
+template <typename Resp>
+class FailedWriteReactor final : public grpc::ServerWriteReactor<Resp> {
+ public:
+  explicit FailedWriteReactor(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
 // Runs `fn` (absl::Status()) on `pool` and finishes the unary call with its
 // status: for unary handlers that block (disk I/O).
 template <typename Fn>

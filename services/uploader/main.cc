@@ -1,0 +1,78 @@
+// arca-uploader: the Uploader service as its own process; owns one repository.
+//   uploader --repo DIR --listen=HOST:PORT (--insecure | --tls-cert F --tls-key F
+//            [--tls-client-ca F]) [--drain-seconds N] [--threads N]
+//            [--max-in-flight N] [--flush-mib N] [--flush-delay-ms N]
+// Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags or cannot listen,
+// 4 the repository is missing, incompatible or unreadable.
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/store/repository.h"
+#include "services/common/server.h"
+#include "services/uploader/uploader_service.h"
+#include "tools/arca/cli_flags.h"
+
+namespace {
+
+constexpr char kProgram[] = "arca-uploader";
+
+int Usage(const std::string& message) {
+  std::cerr << kProgram << ": " << message << " (exit 2)\n"
+            << "usage: uploader --repo DIR --listen=HOST:PORT (--insecure | --tls-cert FILE "
+               "--tls-key FILE [--tls-client-ca FILE]) [--drain-seconds N] [--threads N] "
+               "[--max-in-flight N] [--flush-mib N] [--flush-delay-ms N]\n";
+  return 2;
+}
+
+bool ParseCount(const arca::cli::ParsedArgs& args, const std::string& flag, int min, int max,
+                int* out, std::string* error) {
+  std::optional<std::string> v = args.Last(flag);
+  if (!v) return true;
+  if (!absl::SimpleAtoi(*v, out) || *out < min || *out > max) {
+    *error = absl::StrCat("invalid --", flag, " '", *v, "': expected an integer in ", min, "..",
+                          max);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  arca::cli::FlagSpec spec;
+  arca::services::AddServerFlags(&spec);
+  spec.value_flags.insert({"repo", "threads", "max-in-flight", "flush-mib", "flush-delay-ms"});
+  absl::StatusOr<arca::cli::ParsedArgs> args =
+      arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
+  if (!args.ok()) return Usage(std::string(args.status().message()));
+  if (!args->positional.empty()) return Usage("unexpected argument '" + args->positional[0] + "'");
+  absl::StatusOr<arca::services::ServerFlags> flags = arca::services::ParseServerFlags(*args);
+  if (!flags.ok()) return Usage(std::string(flags.status().message()));
+  std::optional<std::string> repo_dir = args->Last("repo");
+  if (!repo_dir || repo_dir->empty()) {
+    return Usage("--repo DIR is required (create the repository with `arca init --repo DIR`)");
+  }
+  int threads = 0, max_in_flight = 0, flush_mib = 32, flush_delay_ms = 100;
+  std::string error;
+  if (!ParseCount(*args, "threads", 0, 256, &threads, &error) ||
+      !ParseCount(*args, "max-in-flight", 0, 1024, &max_in_flight, &error) ||
+      !ParseCount(*args, "flush-mib", 1, 4096, &flush_mib, &error) ||
+      !ParseCount(*args, "flush-delay-ms", 0, 60000, &flush_delay_ms, &error)) {
+    return Usage(error);
+  }
+  absl::StatusOr<std::unique_ptr<arca::Repository>> repo = arca::Repository::Open(*repo_dir);
+  if (!repo.ok()) {
+    std::cerr << kProgram << ": " << repo.status().message() << " (exit 4)\n";
+    return 4;
+  }
+  arca::services::UploaderService service(
+      repo->get(), {.threads = threads,
+                    .max_in_flight = static_cast<size_t>(max_in_flight),
+                    .flush_bytes = static_cast<uint64_t>(flush_mib) << 20,
+                    .flush_delay = absl::Milliseconds(flush_delay_ms)});
+  return arca::services::RunServer(kProgram, *flags, {&service});
+}

@@ -1,0 +1,368 @@
+#include "services/uploader/uploader_service.h"
+
+#include <atomic>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "libs/archive/chunk_index.h"
+#include "libs/base/phase_status.h"
+#include "libs/blob/blob.h"
+#include "libs/hash/digest.h"
+#include "services/common/work_stream_reactor.h"
+
+namespace arca::services {
+namespace {
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+absl::Status Upload(absl::Status status) { return WithPhase(std::move(status), v1::PHASE_UPLOAD); }
+absl::Status Commit(absl::Status status) { return WithPhase(std::move(status), v1::PHASE_COMMIT); }
+
+// PutChunks: check, Put, then ack once the group flush has made it durable.
+class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck> {
+ public:
+  PutChunksReactor(ChunkStore* store, WorkerPool* pool, FlushBatcher* batcher,
+                   size_t max_in_flight)
+      : BidiWorkReactor(max_in_flight), store_(store), pool_(pool), batcher_(batcher) {
+    Begin();
+  }
+
+ private:
+  void StartWork(uint64_t seq, v1::Blob blob) override {
+    pool_->Submit([this, seq, blob = std::move(blob)]() mutable {
+      absl::StatusOr<v1::PutChunkAck> ack = CheckAndPut(*store_, std::move(blob));
+      if (!ack.ok()) {
+        Complete(seq, ack.status());
+        return;
+      }
+      const uint64_t bytes = ack->stored_bytes();
+      batcher_->AfterPut(bytes, input_closed_.load(),
+                         [this, seq, ack = *std::move(ack)](absl::Status flushed) mutable {
+                           if (flushed.ok()) {
+                             Complete(seq, std::move(ack));
+                           } else {
+                             Complete(seq, Upload(std::move(flushed)));
+                           }
+                         });
+    });
+  }
+
+  // The client sent its last blob and waits for the acks: flush now.
+  void OnInputClosed() override {
+    input_closed_.store(true);
+    batcher_->FlushSoon();
+  }
+
+  ChunkStore* const store_;
+  WorkerPool* const pool_;
+  FlushBatcher* const batcher_;
+  std::atomic<bool> input_closed_{false};
+};
+
+// GetChunks: blobs in request order, a few fetched ahead.
+class GetChunksReactor final : public ServerStreamWorkReactor<Digest, v1::Blob> {
+ public:
+  GetChunksReactor(ChunkStore* store, WorkerPool* pool, std::vector<Digest> digests,
+                   size_t max_in_flight)
+      : ServerStreamWorkReactor(std::move(digests), max_in_flight), store_(store), pool_(pool) {
+    Begin();
+  }
+
+ private:
+  void StartWork(uint64_t seq, Digest digest) override {
+    pool_->Submit([this, seq, digest] {
+      absl::StatusOr<std::string> data = store_->Get(digest);
+      if (!data.ok()) {
+        // NotFound "chunk <hex> is missing from ..." / DataLoss (read error).
+        Complete(seq, data.status());
+        return;
+      }
+      v1::Blob blob;
+      blob.mutable_ref()->set_digest(std::string(digest.Raw()));
+      // raw_length from the header when it parses; a damaged blob is sent as
+      // stored and reported by whoever decodes it (verify names it).
+      if (absl::StatusOr<BlobHeader> header = ParseBlobHeader(Bytes(*data)); header.ok()) {
+        blob.mutable_ref()->set_raw_length(header->raw_length);
+      }
+      blob.set_data(*std::move(data));
+      Complete(seq, std::move(blob));
+    });
+  }
+
+  ChunkStore* const store_;
+  WorkerPool* const pool_;
+};
+
+// Decodes one index of a commit request. InvalidArgument if missing or bad.
+absl::StatusOr<ChunkIndex> DecodeIndex(const v1::IndexBlob& blob, v1::StreamKind kind,
+                                       const char* field) {
+  if (blob.data().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("commit: ", field, " is missing: send the encoded index of the stream"));
+  }
+  if (blob.stream() != v1::STREAM_KIND_UNSPECIFIED && blob.stream() != kind) {
+    return absl::InvalidArgumentError(absl::StrCat("commit: ", field, " says stream ",
+                                                   v1::StreamKind_Name(blob.stream()),
+                                                   ", expected ", v1::StreamKind_Name(kind)));
+  }
+  absl::StatusOr<ChunkIndex> index = ChunkIndex::Decode(Bytes(blob.data()), kind, field);
+  if (!index.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("commit: ", index.status().message()));
+  }
+  return index;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob) {
+  absl::StatusOr<Digest> digest = Digest::FromRaw(blob.ref().digest());
+  if (!digest.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PutChunks: a blob without a valid digest (", blob.ref().digest().size(),
+        " bytes): set ref.digest to the chunk's 32-byte SHA-256"));
+  }
+  const std::string hex = digest->Hex();
+  if (blob.data().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PutChunks: blob ", hex, " is empty: send the whole blob file"));
+  }
+  absl::StatusOr<BlobHeader> header = ParseBlobHeader(Bytes(blob.data()));
+  if (!header.ok()) {
+    return absl::DataLossError(absl::StrCat("chunk ", hex, ": ", header.status().message(),
+                                            "; not stored, resend the chunk"));
+  }
+  if (blob.ref().raw_length() != 0 && blob.ref().raw_length() != header->raw_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PutChunks: blob ", hex, ": ref.raw_length says ", blob.ref().raw_length(),
+        " bytes but the blob header says ", header->raw_length));
+  }
+  // The full check: CRC32C, decompression, SHA-256 of the plaintext.
+  if (absl::StatusOr<std::string> raw = DecodeBlob(Bytes(blob.data()), *digest); !raw.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(raw.status().message(), "; not stored, resend the chunk"));
+  }
+  absl::StatusOr<bool> written = store.Put(*digest, blob.data());
+  if (!written.ok()) return Upload(written.status());
+  v1::PutChunkAck ack;
+  ack.set_digest(std::string(digest->Raw()));
+  ack.set_already_present(!*written);
+  ack.set_stored_bytes(*written ? blob.data().size() : 0);
+  return ack;
+}
+
+absl::StatusOr<v1::HasChunksResponse> HasChunks(ChunkStore& store,
+                                                const v1::HasChunksRequest& request) {
+  v1::HasChunksResponse response;
+  response.mutable_present()->Reserve(request.digests_size());
+  for (int i = 0; i < request.digests_size(); ++i) {
+    absl::StatusOr<Digest> digest = Digest::FromRaw(request.digests(i));
+    if (!digest.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("HasChunks: digest #", i, " is ",
+                                                     request.digests(i).size(),
+                                                     " bytes; expected a 32-byte SHA-256"));
+    }
+    absl::StatusOr<bool> present = store.Has(*digest);
+    if (!present.ok()) return Upload(present.status());
+    response.add_present(*present);
+  }
+  return response;
+}
+
+v1::SnapshotInfo SnapshotInfoOf(const v1::Manifest& manifest) {
+  v1::SnapshotInfo info;
+  info.set_id(manifest.id());
+  info.set_group(manifest.group());
+  info.set_host(manifest.host());
+  *info.mutable_sources() = manifest.sources();
+  info.set_time_unix_ns(manifest.time_unix_ns());
+  *info.mutable_stats() = manifest.stats();
+  return info;
+}
+
+absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(
+    Repository& repo, const v1::CommitSnapshotRequest& request) {
+  v1::Manifest manifest = request.manifest();
+  if (!request.group().empty()) manifest.set_group(request.group());
+  if (!request.host().empty()) manifest.set_host(request.host());
+  if (!request.source().empty()) {
+    manifest.clear_sources();
+    manifest.add_sources(request.source());
+  }
+  if (request.has_stats()) *manifest.mutable_stats() = request.stats();
+  for (const auto& [key, value] : request.options()) (*manifest.mutable_options())[key] = value;
+  if (manifest.host().empty()) {
+    return absl::InvalidArgumentError("commit: no host: set host (or manifest.host)");
+  }
+  if (manifest.sources().empty() || manifest.sources(0).empty()) {
+    return absl::InvalidArgumentError("commit: no source: set source (or manifest.sources)");
+  }
+  if (manifest.time_unix_ns() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("commit: negative time_unix_ns ", manifest.time_unix_ns()));
+  }
+  absl::StatusOr<ChunkIndex> metadata =
+      DecodeIndex(request.metadata_index(), v1::STREAM_KIND_METADATA, "metadata_index");
+  if (!metadata.ok()) return metadata.status();
+  absl::StatusOr<ChunkIndex> payload =
+      DecodeIndex(request.payload_index(), v1::STREAM_KIND_PAYLOAD, "payload_index");
+  if (!payload.ok()) return payload.status();
+
+  // Every referenced chunk must be stored before the snapshot may exist.
+  absl::flat_hash_set<Digest> checked;
+  for (const auto& [index, name] :
+       {std::pair{&*metadata, "metadata"}, std::pair{&*payload, "payload"}}) {
+    for (size_t i = 0; i < index->size(); ++i) {
+      const Digest& digest = index->entries()[i].digest;
+      if (!checked.insert(digest).second) continue;
+      absl::StatusOr<bool> present = repo.chunks()->Has(digest);
+      if (!present.ok()) return Commit(present.status());
+      if (!*present) {
+        return Commit(absl::FailedPreconditionError(absl::StrCat(
+            "commit: chunk ", digest.Hex(), " (", name, " stream, bytes ", index->ChunkStart(i),
+            "..", index->entries()[i].end_offset, ") is not in the repository at ", repo.path(),
+            ": upload it with PutChunks first; no snapshot was written")));
+      }
+    }
+  }
+
+  // The repository fills name/size/sha256; the counts come from the indexes.
+  manifest.clear_indexes();
+  for (const auto& [index, kind] : {std::pair{&*metadata, v1::STREAM_KIND_METADATA},
+                                    std::pair{&*payload, v1::STREAM_KIND_PAYLOAD}}) {
+    v1::IndexFileInfo* info = manifest.add_indexes();
+    info->set_stream(kind);
+    info->set_chunk_count(index->size());
+    info->set_stream_length(index->stream_length());
+  }
+  absl::StatusOr<v1::Manifest> written = repo.CommitSnapshot(
+      std::move(manifest), request.metadata_index().data(), request.payload_index().data());
+  if (!written.ok()) {
+    if (absl::IsInvalidArgument(written.status())) return written.status();
+    return Commit(written.status());
+  }
+  v1::CommitSnapshotResponse response;
+  *response.mutable_snapshot() = SnapshotInfoOf(*written);
+  *response.mutable_manifest() = *std::move(written);
+  return response;
+}
+
+absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Repository& repo,
+                                                        const v1::ListSnapshotsRequest& request) {
+  absl::StatusOr<std::vector<v1::Manifest>> manifests = repo.ListSnapshots(request.group());
+  if (!manifests.ok()) return manifests.status();
+  v1::ListSnapshotsResponse response;
+  for (const v1::Manifest& m : *manifests) *response.add_snapshots() = SnapshotInfoOf(m);
+  return response;
+}
+
+absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(Repository& repo,
+                                                    const v1::GetSnapshotRequest& request) {
+  if (request.id().empty()) {
+    return absl::InvalidArgumentError("GetSnapshot: no id: pass a snapshot id or \"latest\"");
+  }
+  absl::StatusOr<LoadedSnapshot> loaded = repo.LoadSnapshot(request.id());
+  if (!loaded.ok()) return loaded.status();
+  absl::StatusOr<std::string> json = ManifestToJson(loaded->manifest);
+  if (!json.ok()) return json.status();
+  v1::GetSnapshotResponse response;
+  *response.mutable_snapshot() = SnapshotInfoOf(loaded->manifest);
+  response.set_manifest_json(*std::move(json));
+  response.mutable_metadata_index()->set_stream(v1::STREAM_KIND_METADATA);
+  response.mutable_metadata_index()->set_data(std::move(loaded->metadata_index));
+  response.mutable_payload_index()->set_stream(v1::STREAM_KIND_PAYLOAD);
+  response.mutable_payload_index()->set_data(std::move(loaded->payload_index));
+  return response;
+}
+
+UploaderService::UploaderService(Repository* repo, UploaderOptions options)
+    : repo_(repo),
+      pool_(options.threads),
+      max_in_flight_(options.max_in_flight != 0
+                         ? options.max_in_flight
+                         : std::max<size_t>(8, 2 * static_cast<size_t>(pool_.threads()))),
+      batcher_(repo->chunks(), {.max_pending_bytes = options.flush_bytes,
+                                .max_delay = options.flush_delay}) {}
+
+UploaderService::~UploaderService() = default;
+
+grpc::ServerBidiReactor<v1::Blob, v1::PutChunkAck>* UploaderService::PutChunks(
+    grpc::CallbackServerContext* context) {
+  return new PutChunksReactor(repo_->chunks(), &pool_, &batcher_, max_in_flight_);
+}
+
+grpc::ServerUnaryReactor* UploaderService::HasChunks(grpc::CallbackServerContext* context,
+                                                     const v1::HasChunksRequest* request,
+                                                     v1::HasChunksResponse* response) {
+  return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
+    absl::StatusOr<v1::HasChunksResponse> r = services::HasChunks(*repo_->chunks(), *request);
+    if (!r.ok()) return r.status();
+    *response = *std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<v1::Blob>* UploaderService::GetChunks(
+    grpc::CallbackServerContext* context, const v1::GetChunksRequest* request) {
+  std::vector<Digest> digests;
+  digests.reserve(request->digests_size());
+  for (int i = 0; i < request->digests_size(); ++i) {
+    absl::StatusOr<Digest> digest = Digest::FromRaw(request->digests(i));
+    if (!digest.ok()) {
+      return new FailedWriteReactor<v1::Blob>(absl::InvalidArgumentError(
+          absl::StrCat("GetChunks: digest #", i, " is ", request->digests(i).size(),
+                       " bytes; expected a 32-byte SHA-256")));
+    }
+    digests.push_back(*digest);
+  }
+  return new GetChunksReactor(repo_->chunks(), &pool_, std::move(digests), max_in_flight_);
+}
+
+grpc::ServerUnaryReactor* UploaderService::CommitSnapshot(
+    grpc::CallbackServerContext* context, const v1::CommitSnapshotRequest* request,
+    v1::CommitSnapshotResponse* response) {
+  return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
+    absl::StatusOr<v1::CommitSnapshotResponse> r = services::CommitSnapshot(*repo_, *request);
+    if (!r.ok()) return r.status();
+    *response = *std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* UploaderService::ListSnapshots(
+    grpc::CallbackServerContext* context, const v1::ListSnapshotsRequest* request,
+    v1::ListSnapshotsResponse* response) {
+  return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
+    absl::StatusOr<v1::ListSnapshotsResponse> r = services::ListSnapshots(*repo_, *request);
+    if (!r.ok()) return r.status();
+    *response = *std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* UploaderService::GetSnapshot(grpc::CallbackServerContext* context,
+                                                       const v1::GetSnapshotRequest* request,
+                                                       v1::GetSnapshotResponse* response) {
+  return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
+    absl::StatusOr<v1::GetSnapshotResponse> r = services::GetSnapshot(*repo_, *request);
+    if (!r.ok()) return r.status();
+    *response = *std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* UploaderService::GetConfig(grpc::CallbackServerContext* context,
+                                                     const v1::GetConfigRequest* request,
+                                                     v1::RepositoryConfig* response) {
+  *response = repo_->config();  // in memory: no need for the pool
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace arca::services

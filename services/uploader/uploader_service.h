@@ -1,0 +1,105 @@
+// The Uploader service (protos/arca/v1/uploader.proto): owns one repository
+// (libs/store Repository + its LocalChunkStore) and serves every RPC of
+// uploader.proto. Thin: it validates and converts protos, calls libs/ on a
+// worker pool and maps the status.
+//
+// PutChunks: each blob is checked before it is stored — ParseBlobHeader and
+// DecodeBlob(data, digest) (CRC32C, decompression, SHA-256) — so a blob that
+// does not decode to its digest is DATA_LOSS and never stored. Then
+// ChunkStore::Put (idempotent: a chunk already present, or stored
+// concurrently by another replica's stream, is not written again). Acks are
+// sent in request order and only once the chunk is durable: stored chunks are
+// flushed in groups (FlushBatcher: when the client half-closes, when
+// flush_bytes are pending, or flush_delay after the oldest unacked chunk).
+// An ack's stored_bytes is the blob size written, 0 if already present.
+// Per stream at most max_in_flight blobs are being checked, stored or wait
+// for their ack; no further blob is read until one is acked (backpressure).
+//
+// Errors and phases (phase attached with WithPhase, carried over gRPC by
+// services/common/status_convert):
+//   INVALID_ARGUMENT  malformed requests (digest not 32 bytes, empty blob,
+//                     bad index, no host/source, bad group) — no phase;
+//   DATA_LOSS         a blob that does not decode to its digest, a corrupt
+//                     stored snapshot — no phase;
+//   NOT_FOUND         GetChunks: "chunk <hex> is missing from ..." (the first
+//                     missing digest); GetSnapshot: unknown id — no phase;
+//   FAILED_PRECONDITION  CommitSnapshot: a referenced chunk is missing
+//                     (names it) — PHASE_COMMIT;
+//   storage failures  (RESOURCE_EXHAUSTED, PERMISSION_DENIED, UNAVAILABLE,
+//                     INTERNAL ...) of Has/Put/Flush: PHASE_UPLOAD; of the
+//                     snapshot commit: PHASE_COMMIT (both exit 12).
+//
+// Thread-safety: the service is thread-safe; it owns its worker pool and
+// flush thread. The repository must outlive the service.
+#ifndef ARCA_SERVICES_UPLOADER_UPLOADER_SERVICE_H_
+#define ARCA_SERVICES_UPLOADER_UPLOADER_SERVICE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "arca/v1/uploader.grpc.pb.h"
+#include "libs/store/repository.h"
+#include "services/common/worker_pool.h"
+#include "services/uploader/flush_batcher.h"
+
+namespace arca::services {
+
+struct UploaderOptions {
+  int threads = 0;                     // worker threads; 0 = hardware concurrency
+  size_t max_in_flight = 0;            // per stream; 0 = max(8, 2 × threads)
+  uint64_t flush_bytes = 32ull << 20;  // group flush once this much is unacked
+  absl::Duration flush_delay = absl::Milliseconds(100);
+};
+
+class UploaderService final : public v1::Uploader::CallbackService {
+ public:
+  // `repo` is not owned and must outlive the service.
+  UploaderService(Repository* repo, UploaderOptions options);
+  ~UploaderService() override;
+
+  grpc::ServerBidiReactor<v1::Blob, v1::PutChunkAck>* PutChunks(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* HasChunks(grpc::CallbackServerContext* context,
+                                      const v1::HasChunksRequest* request,
+                                      v1::HasChunksResponse* response) override;
+  grpc::ServerWriteReactor<v1::Blob>* GetChunks(grpc::CallbackServerContext* context,
+                                                const v1::GetChunksRequest* request) override;
+  grpc::ServerUnaryReactor* CommitSnapshot(grpc::CallbackServerContext* context,
+                                           const v1::CommitSnapshotRequest* request,
+                                           v1::CommitSnapshotResponse* response) override;
+  grpc::ServerUnaryReactor* ListSnapshots(grpc::CallbackServerContext* context,
+                                          const v1::ListSnapshotsRequest* request,
+                                          v1::ListSnapshotsResponse* response) override;
+  grpc::ServerUnaryReactor* GetSnapshot(grpc::CallbackServerContext* context,
+                                        const v1::GetSnapshotRequest* request,
+                                        v1::GetSnapshotResponse* response) override;
+  grpc::ServerUnaryReactor* GetConfig(grpc::CallbackServerContext* context,
+                                      const v1::GetConfigRequest* request,
+                                      v1::RepositoryConfig* response) override;
+
+ private:
+  Repository* const repo_;
+  WorkerPool pool_;
+  size_t max_in_flight_;
+  FlushBatcher batcher_;
+};
+
+// The logic of the unary RPCs and of one PutChunks blob, without gRPC.
+// CheckAndPut returns the ack; the chunk is durable only after a Flush().
+absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob);
+absl::StatusOr<v1::HasChunksResponse> HasChunks(ChunkStore& store,
+                                                const v1::HasChunksRequest& request);
+absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(
+    Repository& repo, const v1::CommitSnapshotRequest& request);
+absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Repository& repo,
+                                                        const v1::ListSnapshotsRequest& request);
+absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(Repository& repo,
+                                                    const v1::GetSnapshotRequest& request);
+// The listing record of a manifest.
+v1::SnapshotInfo SnapshotInfoOf(const v1::Manifest& manifest);
+
+}  // namespace arca::services
+
+#endif  // ARCA_SERVICES_UPLOADER_UPLOADER_SERVICE_H_

@@ -1,0 +1,395 @@
+// The Uploader service in-process: every RPC through a real gRPC server
+// (in-process channel) over a real repository in TEST_TMPDIR.
+#include "services/uploader/uploader_service.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "grpcpp/grpcpp.h"
+#include "libs/archive/chunk_index.h"
+#include "libs/base/phase_status.h"
+#include "libs/blob/blob.h"
+#include "libs/hash/digest.h"
+#include "libs/store/repository.h"
+#include "services/common/status_convert.h"
+
+namespace arca::services {
+namespace {
+
+constexpr int kMaxMessage = 80 << 20;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng() % 16);  // compressible
+  return s;
+}
+
+v1::Blob MakeBlob(const std::string& data) {
+  absl::StatusOr<std::string> encoded = EncodeBlob(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()),
+      Codec::kZstd, 3);
+  EXPECT_TRUE(encoded.ok());
+  v1::Blob blob;
+  blob.set_stream(v1::STREAM_KIND_PAYLOAD);
+  blob.mutable_ref()->set_digest(std::string(Sha256(data).Raw()));
+  blob.mutable_ref()->set_raw_length(data.size());
+  blob.set_data(*encoded);
+  return blob;
+}
+
+std::string Hex(const std::string& raw) { return Digest::FromRaw(raw)->Hex(); }
+
+class UploaderServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    dir_ = std::string(tmp ? tmp : "/tmp") + "/uploader_service_test." +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    v1::RepositoryConfig config;
+    config.set_default_codec(v1::CODEC_ZSTD);
+    config.set_default_level(3);
+    auto repo = Repository::Init(dir_, config);
+    ASSERT_TRUE(repo.ok()) << repo.status();
+    repo_ = std::move(*repo);
+    service_ = std::make_unique<UploaderService>(
+        repo_.get(), UploaderOptions{.threads = 3, .max_in_flight = 4,
+                                     .flush_delay = absl::Milliseconds(20)});
+    grpc::ServerBuilder builder;
+    builder.SetMaxReceiveMessageSize(kMaxMessage);
+    builder.SetMaxSendMessageSize(kMaxMessage);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(kMaxMessage);
+    args.SetMaxSendMessageSize(kMaxMessage);
+    stub_ = v1::Uploader::NewStub(server_->InProcessChannel(args));
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    server_->Wait();
+  }
+
+  grpc::Status Put(const std::vector<v1::Blob>& blobs, std::vector<v1::PutChunkAck>* acks) {
+    grpc::ClientContext ctx;
+    auto stream = stub_->PutChunks(&ctx);
+    std::thread writer([&] {
+      for (const auto& b : blobs) {
+        if (!stream->Write(b)) break;
+      }
+      stream->WritesDone();
+    });
+    v1::PutChunkAck ack;
+    while (stream->Read(&ack)) acks->push_back(ack);
+    writer.join();
+    return stream->Finish();
+  }
+
+  grpc::Status Get(const std::vector<std::string>& digests, std::vector<v1::Blob>* out) {
+    grpc::ClientContext ctx;
+    v1::GetChunksRequest req;
+    for (const auto& d : digests) req.add_digests(d);
+    auto stream = stub_->GetChunks(&ctx, req);
+    v1::Blob blob;
+    while (stream->Read(&blob)) out->push_back(blob);
+    return stream->Finish();
+  }
+
+  std::vector<bool> Has(const std::vector<std::string>& digests) {
+    grpc::ClientContext ctx;
+    v1::HasChunksRequest req;
+    for (const auto& d : digests) req.add_digests(d);
+    v1::HasChunksResponse resp;
+    grpc::Status st = stub_->HasChunks(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return {resp.present().begin(), resp.present().end()};
+  }
+
+  // A commit request whose indexes reference `datas` (payload) and `meta`.
+  v1::CommitSnapshotRequest CommitRequest(const std::vector<std::string>& meta,
+                                          const std::vector<std::string>& datas) {
+    ChunkIndex mi, pi;
+    for (const auto& d : meta) mi.Append(Sha256(d), d.size());
+    for (const auto& d : datas) pi.Append(Sha256(d), d.size());
+    v1::CommitSnapshotRequest req;
+    req.set_host("testhost");
+    req.set_source("/data");
+    req.mutable_metadata_index()->set_stream(v1::STREAM_KIND_METADATA);
+    req.mutable_metadata_index()->set_data(mi.Encode(v1::STREAM_KIND_METADATA));
+    req.mutable_payload_index()->set_stream(v1::STREAM_KIND_PAYLOAD);
+    req.mutable_payload_index()->set_data(pi.Encode(v1::STREAM_KIND_PAYLOAD));
+    return req;
+  }
+
+  absl::Status CommitStatus(const v1::CommitSnapshotRequest& req,
+                            v1::CommitSnapshotResponse* resp) {
+    grpc::ClientContext ctx;
+    return FromGrpcStatus(stub_->CommitSnapshot(&ctx, req, resp));
+  }
+
+  std::vector<v1::SnapshotInfo> List() {
+    grpc::ClientContext ctx;
+    v1::ListSnapshotsResponse resp;
+    grpc::Status st = stub_->ListSnapshots(&ctx, v1::ListSnapshotsRequest(), &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return {resp.snapshots().begin(), resp.snapshots().end()};
+  }
+
+  std::string dir_;
+  std::unique_ptr<Repository> repo_;
+  std::unique_ptr<UploaderService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Uploader::Stub> stub_;
+};
+
+TEST_F(UploaderServiceTest, PutThenHasAndGetInOrder) {
+  std::vector<std::string> datas;
+  std::vector<v1::Blob> blobs;
+  for (int i = 0; i < 30; ++i) {
+    datas.push_back(RandomBytes(1000 + i * 5000, i));
+    blobs.push_back(MakeBlob(datas.back()));
+  }
+  std::vector<v1::PutChunkAck> acks;
+  grpc::Status st = Put(blobs, &acks);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(acks.size(), blobs.size());
+  std::vector<std::string> digests;
+  for (size_t i = 0; i < acks.size(); ++i) {
+    EXPECT_EQ(acks[i].digest(), blobs[i].ref().digest()) << "ack order broken at " << i;
+    EXPECT_FALSE(acks[i].already_present());
+    EXPECT_EQ(acks[i].stored_bytes(), blobs[i].data().size());
+    digests.push_back(blobs[i].ref().digest());
+    // Acked means durable: the chunk file exists under its final name.
+    EXPECT_TRUE(std::filesystem::exists(repo_->local_chunks()->ChunkPath(
+        *Digest::FromRaw(blobs[i].ref().digest()))));
+  }
+  std::string unknown(Sha256(std::string("never stored")).Raw());
+  std::vector<std::string> query = digests;
+  query.push_back(unknown);
+  std::vector<bool> present = Has(query);
+  ASSERT_EQ(present.size(), query.size());
+  for (size_t i = 0; i < digests.size(); ++i) EXPECT_TRUE(present[i]);
+  EXPECT_FALSE(present.back());
+
+  std::vector<std::string> reversed(digests.rbegin(), digests.rend());
+  std::vector<v1::Blob> got;
+  st = Get(reversed, &got);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(got.size(), reversed.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const v1::Blob& want = blobs[blobs.size() - 1 - i];
+    EXPECT_EQ(got[i].ref().digest(), want.ref().digest());
+    EXPECT_EQ(got[i].ref().raw_length(), want.ref().raw_length());
+    EXPECT_EQ(got[i].data(), want.data());
+  }
+
+  // Storing again is idempotent.
+  acks.clear();
+  ASSERT_TRUE(Put({blobs[0], blobs[1]}, &acks).ok());
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_TRUE(acks[0].already_present());
+  EXPECT_EQ(acks[0].stored_bytes(), 0u);
+}
+
+TEST_F(UploaderServiceTest, BlobNotMatchingItsDigestIsDataLossAndNotStored) {
+  v1::Blob good = MakeBlob(RandomBytes(5000, 1));
+  v1::Blob bad = MakeBlob(RandomBytes(5000, 2));
+  bad.mutable_ref()->set_digest(std::string(Sha256(std::string("other")).Raw()));
+  std::vector<v1::PutChunkAck> acks;
+  absl::Status st = FromGrpcStatus(Put({good, bad}, &acks));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("blob " + Hex(bad.ref().digest())), std::string::npos) << st;
+  EXPECT_NE(st.message().find("not stored"), std::string::npos) << st;
+  EXPECT_EQ(PhaseOf(st), v1::PHASE_UNSPECIFIED);
+  EXPECT_FALSE(Has({bad.ref().digest()})[0]);
+
+  v1::Blob garbage = good;
+  garbage.set_data("not a blob at all, clearly");
+  acks.clear();
+  st = FromGrpcStatus(Put({garbage}, &acks));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("chunk " + Hex(good.ref().digest())), std::string::npos) << st;
+
+  v1::Blob flipped = MakeBlob(RandomBytes(5000, 3));
+  (*flipped.mutable_data())[40] ^= 0x10;
+  acks.clear();
+  st = FromGrpcStatus(Put({flipped}, &acks));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_FALSE(Has({flipped.ref().digest()})[0]);
+}
+
+TEST_F(UploaderServiceTest, MalformedPutsAreInvalidArgument) {
+  v1::Blob blob = MakeBlob("abc");
+  blob.mutable_ref()->clear_digest();
+  std::vector<v1::PutChunkAck> acks;
+  absl::Status st = FromGrpcStatus(Put({blob}, &acks));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("without a valid digest"), std::string::npos);
+  blob = MakeBlob("abc");
+  blob.clear_data();
+  st = FromGrpcStatus(Put({blob}, &acks));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  blob = MakeBlob("abc");
+  blob.mutable_ref()->set_raw_length(99);
+  st = FromGrpcStatus(Put({blob}, &acks));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("raw_length says 99"), std::string::npos);
+}
+
+TEST_F(UploaderServiceTest, GetChunksOfUnknownDigestIsNotFound) {
+  v1::Blob blob = MakeBlob("stored");
+  std::vector<v1::PutChunkAck> acks;
+  ASSERT_TRUE(Put({blob}, &acks).ok());
+  const std::string missing(Sha256(std::string("missing")).Raw());
+  std::vector<v1::Blob> got;
+  absl::Status st = FromGrpcStatus(Get({blob.ref().digest(), missing}, &got));
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+  EXPECT_NE(st.message().find(Hex(missing)), std::string::npos) << st;
+  EXPECT_LE(got.size(), 1u);
+
+  got.clear();
+  st = FromGrpcStatus(Get({"short"}, &got));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("digest #0 is 5 bytes"), std::string::npos);
+  got.clear();
+  EXPECT_TRUE(Get({}, &got).ok());
+  EXPECT_TRUE(got.empty());
+}
+
+TEST_F(UploaderServiceTest, HasChunksRejectsMalformedDigest) {
+  grpc::ClientContext ctx;
+  v1::HasChunksRequest req;
+  req.add_digests(std::string(32, 'a'));
+  req.add_digests("xyz");
+  v1::HasChunksResponse resp;
+  absl::Status st = FromGrpcStatus(stub_->HasChunks(&ctx, req, &resp));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("digest #1 is 3 bytes"), std::string::npos);
+}
+
+TEST_F(UploaderServiceTest, CommitWithMissingChunkFailsAndWritesNothing) {
+  const std::string meta = "metadata chunk", payload = "payload chunk", absent = "absent";
+  std::vector<v1::PutChunkAck> acks;
+  ASSERT_TRUE(Put({MakeBlob(meta), MakeBlob(payload)}, &acks).ok());
+  v1::CommitSnapshotResponse resp;
+  absl::Status st = CommitStatus(CommitRequest({meta}, {payload, absent}), &resp);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find(Sha256(absent).Hex()), std::string::npos) << st;
+  EXPECT_EQ(PhaseOf(st), v1::PHASE_COMMIT);
+  EXPECT_TRUE(List().empty());
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/snapshots/testhost_data"));
+}
+
+TEST_F(UploaderServiceTest, BadCommitRequestsAreInvalidArgument) {
+  const std::string meta = "m", payload = "p";
+  std::vector<v1::PutChunkAck> acks;
+  ASSERT_TRUE(Put({MakeBlob(meta), MakeBlob(payload)}, &acks).ok());
+  v1::CommitSnapshotResponse resp;
+  v1::CommitSnapshotRequest req = CommitRequest({meta}, {payload});
+  req.mutable_payload_index()->mutable_data()->back() ^= 1;  // checksum
+  absl::Status st = CommitStatus(req, &resp);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("payload_index"), std::string::npos) << st;
+
+  req = CommitRequest({meta}, {payload});
+  req.clear_metadata_index();
+  EXPECT_EQ(CommitStatus(req, &resp).code(), absl::StatusCode::kInvalidArgument);
+  req = CommitRequest({meta}, {payload});
+  std::swap(*req.mutable_metadata_index(), *req.mutable_payload_index());
+  EXPECT_EQ(CommitStatus(req, &resp).code(), absl::StatusCode::kInvalidArgument);
+  req = CommitRequest({meta}, {payload});
+  req.clear_host();
+  st = CommitStatus(req, &resp);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("no host"), std::string::npos);
+  req = CommitRequest({meta}, {payload});
+  req.clear_source();
+  EXPECT_EQ(CommitStatus(req, &resp).code(), absl::StatusCode::kInvalidArgument);
+  req = CommitRequest({meta}, {payload});
+  req.set_group("../escape");
+  EXPECT_EQ(CommitStatus(req, &resp).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(List().empty());
+}
+
+TEST_F(UploaderServiceTest, GoodCommitIsListedAndReadable) {
+  const std::vector<std::string> meta = {"meta one", "meta two"};
+  const std::vector<std::string> payload = {"payload one", "payload two", "payload one"};
+  std::vector<v1::PutChunkAck> acks;
+  ASSERT_TRUE(Put({MakeBlob(meta[0]), MakeBlob(meta[1]), MakeBlob(payload[0]),
+                   MakeBlob(payload[1])},
+                  &acks)
+                  .ok());
+  v1::CommitSnapshotRequest req = CommitRequest(meta, payload);
+  req.mutable_manifest()->set_time_unix_ns(1700000000123456789);
+  req.mutable_manifest()->mutable_stats()->set_files(42);
+  req.mutable_manifest()->add_warnings()->set_message("a warning");
+  (*req.mutable_manifest()->mutable_options())["codec"] = "zstd";
+  (*req.mutable_options())["level"] = "3";
+  req.mutable_manifest()->set_repository_id("forged");  // ignored
+  v1::CommitSnapshotResponse resp;
+  absl::Status st = CommitStatus(req, &resp);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(resp.snapshot().id(), "testhost_data/20231114T221320.123456789Z");
+  EXPECT_EQ(resp.manifest().repository_id(), repo_->config().repository_id());
+  EXPECT_EQ(resp.manifest().stats().files(), 42u);
+  EXPECT_EQ(resp.manifest().warnings_size(), 1);
+  EXPECT_EQ(resp.manifest().options().at("codec"), "zstd");
+  EXPECT_EQ(resp.manifest().options().at("level"), "3");
+  ASSERT_EQ(resp.manifest().indexes_size(), 2);
+  for (const auto& info : resp.manifest().indexes()) {
+    if (info.stream() == v1::STREAM_KIND_PAYLOAD) {
+      EXPECT_EQ(info.chunk_count(), 3u);
+      EXPECT_EQ(info.stream_length(), 11u + 11 + 11);
+    }
+  }
+  std::vector<v1::SnapshotInfo> list = List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].id(), resp.snapshot().id());
+  EXPECT_EQ(list[0].host(), "testhost");
+
+  grpc::ClientContext ctx;
+  v1::GetSnapshotRequest get;
+  get.set_id("latest");
+  v1::GetSnapshotResponse snap;
+  ASSERT_TRUE(stub_->GetSnapshot(&ctx, get, &snap).ok());
+  EXPECT_EQ(snap.snapshot().id(), resp.snapshot().id());
+  EXPECT_EQ(snap.payload_index().data(), req.payload_index().data());
+  EXPECT_EQ(snap.metadata_index().data(), req.metadata_index().data());
+  EXPECT_NE(snap.manifest_json().find("\"files\""), std::string::npos);
+
+  grpc::ClientContext ctx2;
+  get.set_id("testhost_data/20990101T000000.000000000Z");
+  absl::Status missing = FromGrpcStatus(stub_->GetSnapshot(&ctx2, get, &snap));
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound) << missing;
+
+  grpc::ClientContext ctx3;
+  v1::RepositoryConfig config;
+  ASSERT_TRUE(stub_->GetConfig(&ctx3, v1::GetConfigRequest(), &config).ok());
+  EXPECT_EQ(config.repository_id(), repo_->config().repository_id());
+}
+
+TEST_F(UploaderServiceTest, UnwritableRepositoryFailsThePutWithTheUploadPhase) {
+  // REPO/chunks replaced by a file: every new chunk directory fails.
+  std::filesystem::rename(dir_ + "/chunks", dir_ + "/chunks.away");
+  { std::ofstream(dir_ + "/chunks") << "not a directory"; }
+  std::vector<v1::PutChunkAck> acks;
+  absl::Status st = FromGrpcStatus(Put({MakeBlob(RandomBytes(3000, 9))}, &acks));
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(PhaseOf(st), v1::PHASE_UPLOAD) << st;
+  EXPECT_EQ(ExitCodeOf(st), ExitCode::kUpload);
+  EXPECT_NE(st.message().find(dir_), std::string::npos) << st;
+  EXPECT_TRUE(acks.empty());
+}
+
+}  // namespace
+}  // namespace arca::services
