@@ -1,0 +1,99 @@
+// Test helpers for the distributed tests: start a service binary (a data
+// dependency of the test) as a child process on a loopback port, find its
+// address from its "listening on HOST:PORT" line, and make sure it never
+// outlives the test (SIGTERM, then SIGKILL, in the destructor; the child also
+// gets SIGKILL if the test process dies: PR_SET_PDEATHSIG).
+#ifndef ARCA_TESTS_DISTRIBUTED_SERVICE_PROCESS_H_
+#define ARCA_TESTS_DISTRIBUTED_SERVICE_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace arca::distributed {
+
+// Absolute path of a file of the workspace in the test's runfiles, e.g.
+// Runfile("services/compressor/compressor").
+std::string Runfile(const std::string& workspace_path);
+
+// A fresh empty directory under TEST_TMPDIR.
+std::string NewTempDir(const std::string& name);
+
+class ServiceProcess {
+ public:
+  // Starts `binary args... --listen=127.0.0.1:0` (no --listen is added when
+  // args already has one) with stdout on a pipe and stderr appended to a log
+  // file, and waits (up to `timeout`) for its "listening on" line.
+  // Errors: FailedPrecondition when the process exits first (with its exit
+  // code and stderr), DeadlineExceeded when it prints nothing in time (the
+  // process is killed).
+  static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(
+      const std::string& binary, std::vector<std::string> args,
+      absl::Duration timeout = absl::Seconds(60));
+
+  // Stop() unless it already exited.
+  ~ServiceProcess();
+  ServiceProcess(const ServiceProcess&) = delete;
+  ServiceProcess& operator=(const ServiceProcess&) = delete;
+
+  const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
+
+  // Sends `signo` (no wait).
+  void Signal(int signo);
+  // Waits up to `timeout` for the process to exit; its exit code (128+N when
+  // killed by signal N), or -1 if it is still running.
+  int WaitExit(absl::Duration timeout);
+  // SIGTERM, wait up to `timeout`, then SIGKILL and wait. The exit code as
+  // in WaitExit.
+  int Stop(absl::Duration timeout = absl::Seconds(30));
+  // Everything the process wrote to stderr so far.
+  std::string Stderr() const;
+
+ private:
+  ServiceProcess() = default;
+
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  int exit_code_ = -1;  // once reaped
+  std::string address_;
+  std::string stderr_path_;
+};
+
+struct RunResult {
+  int exit_code = -1;  // 128+N when killed by signal N
+  std::string out;
+  std::string err;
+  std::string Describe() const;
+};
+
+// Runs argv (argv[0] is a path, or a name looked up in PATH) to completion,
+// killing it after `timeout`.
+RunResult RunProgram(const std::vector<std::string>& argv, absl::Duration timeout = absl::Seconds(300));
+
+// Sends every request from a second thread while reading every response;
+// returns the call's status. Works for any generated bidi stream.
+template <typename Req, typename Resp, typename Stream>
+grpc::Status RunBidi(Stream& stream, const std::vector<Req>& requests, std::vector<Resp>* out) {
+  std::thread writer([&] {
+    for (const Req& r : requests) {
+      if (!stream->Write(r)) break;
+    }
+    stream->WritesDone();
+  });
+  Resp response;
+  while (stream->Read(&response)) out->push_back(response);
+  writer.join();
+  return stream->Finish();
+}
+
+}  // namespace arca::distributed
+
+#endif  // ARCA_TESTS_DISTRIBUTED_SERVICE_PROCESS_H_
