@@ -29,7 +29,11 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
  public:
   PutChunksReactor(ChunkStore* store, WorkerPool* pool, FlushBatcher* batcher,
                    size_t max_in_flight)
-      : BidiWorkReactor(max_in_flight), store_(store), pool_(pool), batcher_(batcher) {
+      : BidiWorkReactor(max_in_flight),
+        store_(store),
+        pool_(pool),
+        batcher_(batcher),
+        max_in_flight_(max_in_flight) {
     Begin();
   }
 
@@ -42,8 +46,12 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
         return;
       }
       const uint64_t bytes = ack->stored_bytes();
-      batcher_->AfterPut(bytes, input_closed_.load(),
+      // When every slot of this stream waits for its ack, nothing more will
+      // arrive before a flush: flush now rather than after the delay.
+      const bool stream_full = awaiting_ack_.fetch_add(1) + 1 >= max_in_flight_;
+      batcher_->AfterPut(bytes, stream_full || input_closed_.load(),
                          [this, seq, ack = *std::move(ack)](absl::Status flushed) mutable {
+                           awaiting_ack_.fetch_sub(1);
                            if (flushed.ok()) {
                              Complete(seq, std::move(ack));
                            } else {
@@ -62,7 +70,9 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
   ChunkStore* const store_;
   WorkerPool* const pool_;
   FlushBatcher* const batcher_;
+  const size_t max_in_flight_;
   std::atomic<bool> input_closed_{false};
+  std::atomic<size_t> awaiting_ack_{0};  // stored, waiting for the group flush
 };
 
 // GetChunks: blobs in request order, a few fetched ahead.

@@ -9,8 +9,9 @@
 // ChunkStore::Put (idempotent: a chunk already present, or stored
 // concurrently by another replica's stream, is not written again). Acks are
 // sent in request order and only once the chunk is durable: stored chunks are
-// flushed in groups (FlushBatcher: when the client half-closes, when
-// flush_bytes are pending, or flush_delay after the oldest unacked chunk).
+// flushed in groups (FlushBatcher: when the client half-closes, when every
+// in-flight slot of a stream waits for its ack, when flush_bytes are
+// pending, or flush_delay after the oldest unacked chunk).
 // An ack's stored_bytes is the blob size written, 0 if already present.
 // Per stream at most max_in_flight blobs are being checked, stored or wait
 // for their ack; no further blob is read until one is acked (backpressure).

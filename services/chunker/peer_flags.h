@@ -1,0 +1,30 @@
+// The client side of a service that calls other services (the collector
+// calls uploaders; the chunker calls collectors, compressors and uploaders):
+//   --peer-ca FILE                   CA of the peers' server certificates
+//                                    (default: the system's roots)
+//   --peer-cert FILE --peer-key FILE client certificate, for peers started
+//                                    with --tls-client-ca
+//   --peer-insecure                  plaintext to the peers
+// Without any of them, peers are called the way this service serves:
+// plaintext when it runs with --insecure, TLS with the system roots
+// otherwise.
+#ifndef ARCA_SERVICES_CHUNKER_PEER_FLAGS_H_
+#define ARCA_SERVICES_CHUNKER_PEER_FLAGS_H_
+
+#include "absl/status/statusor.h"
+#include "services/common/client_channel.h"
+#include "services/common/server.h"
+#include "tools/arca/cli_flags.h"
+
+namespace arca::services {
+
+void AddPeerFlags(cli::FlagSpec* spec);
+
+// InvalidArgument naming the flag: --peer-insecure together with a TLS peer
+// flag; --peer-cert without --peer-key or the reverse.
+absl::StatusOr<ClientTlsFlags> ParsePeerFlags(const cli::ParsedArgs& args,
+                                              const ServerFlags& server);
+
+}  // namespace arca::services
+
+#endif  // ARCA_SERVICES_CHUNKER_PEER_FLAGS_H_

@@ -1,0 +1,168 @@
+// The chunk consumer of the distributed backup: what ChunkWriter
+// (libs/pipeline/chunk_writer.h) does in-process, spread over the compressor
+// and uploader replicas. For each chunk the ArchiveBuilder emits:
+//
+//   hash (SHA-256, on a local worker pool) → slot[stream][seq] for the index
+//   → deduplicate within the job (first copy wins) → Uploader.HasChunks
+//   (batched: whatever waits when the previous call returns, up to has_batch)
+//   → new chunks to a Compressor.Compress stream → the returned blob to an
+//   Uploader.PutChunks stream → the ack (the chunk is durable) ends it.
+//
+// Chunks reused from the parent (known) only have their presence checked
+// (HasChunks); a missing one is DATA_LOSS (PHASE_ARCHIVE), as in-process.
+//
+// Replicas: one long-lived bidi stream per compressor replica and
+// `streams_per_uploader` per uploader replica, all pulling from a shared
+// queue (so a faster replica takes more chunks: load is balanced by demand,
+// not strictly round-robin). A stream that fails with a transport error
+// (IsReplicaFailure), or has work outstanding and no answer for
+// stall_timeout, takes its replica out for the rest of the job; the chunks in
+// flight there are queued again at the front, for another replica (chunks are
+// idempotent). When no replica of a phase is left, the job fails with
+// UNAVAILABLE "no compressor replica left" (PHASE_COMPRESSION) or "no
+// uploader replica left" (PHASE_UPLOAD). Errors that are answers about the
+// chunk (INVALID_ARGUMENT, DATA_LOSS, RESOURCE_EXHAUSTED ...) fail the job at
+// once with that phase.
+//
+// Memory: at most max_chunks_in_flight chunks (plaintext until compressed,
+// then the blob until acked) are held; Consume blocks while the window is
+// full — the backpressure that reaches the collector through gRPC flow
+// control.
+//
+// Thread-safety: Consume, Finish and Abort are called by one thread (the
+// archive's); the rest runs on internal threads.
+#ifndef ARCA_SERVICES_CHUNKER_REMOTE_CHUNK_WRITER_H_
+#define ARCA_SERVICES_CHUNKER_REMOTE_CHUNK_WRITER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "arca/v1/compressor.grpc.pb.h"
+#include "arca/v1/uploader.grpc.pb.h"
+#include "libs/archive/chunk_index.h"
+#include "libs/codec/codec.h"
+#include "libs/hash/digest.h"
+#include "libs/pipeline/archive_builder.h"
+#include "libs/pipeline/remote/call_registry.h"
+#include "libs/pipeline/remote/replica_set.h"
+#include "services/common/worker_pool.h"
+
+namespace arca::services {
+
+struct RemoteChunkWriterOptions {
+  v1::Codec codec = v1::CODEC_ZSTD;
+  int level = 3;
+  size_t max_chunks_in_flight = 32;
+  size_t per_compressor_in_flight = 8;  // requests outstanding on one stream
+  size_t per_uploader_in_flight = 16;   // blobs outstanding on one stream
+  size_t streams_per_uploader = 2;
+  size_t has_batch = 256;
+  absl::Duration call_timeout = absl::Seconds(60);    // HasChunks
+  absl::Duration stall_timeout = absl::Seconds(120);  // no answer with work outstanding
+  absl::Time stream_deadline = absl::InfiniteFuture(); // of the long-lived streams
+};
+
+struct RemoteChunkWriterStats {
+  uint64_t chunks_total = 0;
+  uint64_t chunks_new = 0;
+  uint64_t bytes_new_raw = 0;
+  uint64_t bytes_new_stored = 0;
+  uint64_t bytes_deduplicated = 0;
+  uint64_t chunks_reused = 0;  // known chunks of the parent snapshot
+  uint64_t bytes_reused = 0;
+  uint64_t chunks_acked = 0;   // new chunks made durable by an uploader
+  uint64_t chunks_resent = 0;  // sent again after a replica failed
+  double hash_seconds = 0;
+};
+
+class RemoteChunkWriter final : public ChunkConsumer {
+ public:
+  // compressors, uploaders, calls and hash_pool are not owned and must
+  // outlive the writer. Opens the streams (lazily connected).
+  RemoteChunkWriter(ReplicaSet* compressors, ReplicaSet* uploaders, CallRegistry* calls,
+                    WorkerPool* hash_pool, RemoteChunkWriterOptions options);
+  // Aborts (cancels the streams) unless Finish succeeded; joins every thread.
+  ~RemoteChunkWriter() override;
+
+  // Takes a chunk; blocks while max_chunks_in_flight are held. Returns the
+  // pipeline's first error once it failed (Aborted "pipeline stopped" when
+  // the failure is elsewhere: see error()).
+  absl::Status Consume(PendingChunk chunk) override;
+
+  // Waits until every chunk is durable (or the first error), then closes
+  // the streams. Returns the first error, with its phase.
+  absl::Status Finish();
+
+  // Stops everything: the first error becomes `why`; every stream is
+  // cancelled. Idempotent.
+  void Abort(absl::Status why);
+
+  // The first error so far (OK if none).
+  absl::Status error() const;
+
+  // The index of a stream once Finish succeeded. Internal error for a gap.
+  absl::StatusOr<ChunkIndex> BuildIndex(v1::StreamKind stream) const;
+
+  RemoteChunkWriterStats stats() const;
+
+ private:
+  struct Item;
+  struct Lane;
+  using ItemPtr = std::shared_ptr<Item>;
+  struct Slot {
+    Digest digest;
+    uint64_t length = 0;
+    bool filled = false;
+  };
+
+  void StartLanes();
+  void Hash(ItemPtr item);
+  void HasLoop();
+  void MonitorLoop();
+  void CompressSender(Lane* lane);
+  void CompressReceiver(Lane* lane);
+  void UploadSender(Lane* lane);
+  void UploadReceiver(Lane* lane);
+  // A lane's stream ended; decides between normal close, replica failure
+  // (requeue) and job failure.
+  void LaneEnded(Lane* lane, absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Fail(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Done(const ItemPtr& item, bool held_ticket) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void JoinAll();
+
+  ReplicaSet* const compressors_;
+  ReplicaSet* const uploaders_;
+  CallRegistry* const calls_;
+  WorkerPool* const hash_pool_;
+  const RemoteChunkWriterOptions options_;
+
+  mutable absl::Mutex mu_;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  size_t tickets_ ABSL_GUARDED_BY(mu_) = 0;      // chunks holding data
+  size_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // chunks not done yet
+  size_t hashing_ ABSL_GUARDED_BY(mu_) = 0;      // tasks on the hash pool
+  std::vector<ItemPtr> has_queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<ItemPtr> compress_queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<ItemPtr> upload_queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<Digest> seen_ ABSL_GUARDED_BY(mu_);
+  std::vector<Slot> slots_[3] ABSL_GUARDED_BY(mu_);
+  RemoteChunkWriterStats stats_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Lane>> lanes_;  // fixed after StartLanes
+  std::vector<std::thread> threads_;
+  bool joined_ = false;
+};
+
+}  // namespace arca::services
+
+#endif  // ARCA_SERVICES_CHUNKER_REMOTE_CHUNK_WRITER_H_

@@ -1,0 +1,280 @@
+#include "services/collector/collector_service.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "arca/v1/uploader.grpc.pb.h"
+#include "libs/base/phase_status.h"
+#include "libs/base/status_macros.h"
+#include "libs/fs/exclude.h"
+#include "libs/fs/tree_walker.h"
+#include "libs/pipeline/collector.h"
+#include "libs/pipeline/commands.h"
+#include "libs/pipeline/parent_snapshot.h"
+#include "libs/pipeline/remote/cancel_watcher.h"
+#include "libs/pipeline/remote/remote_chunk_source.h"
+#include "libs/pipeline/remote/replica_set.h"
+#include "services/collector/write_tree_session.h"
+#include "services/common/server.h"
+#include "services/common/status_convert.h"
+
+namespace arca::services {
+namespace {
+
+absl::Status Collection(absl::Status st) { return WithPhase(std::move(st), v1::PHASE_COLLECTION); }
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Channels to the uploaders named in the request.
+absl::StatusOr<std::unique_ptr<ReplicaSet>> Uploaders(const v1::CollectRequest& request,
+                                                      const CollectorOptions& options) {
+  std::vector<std::string> addresses(request.uploaders().begin(), request.uploaders().end());
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (const std::string& a : addresses) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> c = MakeChannel(a, options.peer_tls);
+    if (!c.ok()) return c.status();
+    channels.push_back(*std::move(c));
+  }
+  return std::make_unique<ReplicaSet>("uploader", v1::PHASE_UPLOAD, std::move(addresses),
+                                      std::move(channels));
+}
+
+// The parent snapshot through the uploaders.
+absl::StatusOr<std::unique_ptr<ParentSnapshot>> OpenParent(const std::string& id,
+                                                           ReplicaSet* uploaders,
+                                                           CallRegistry* calls,
+                                                           const CollectorOptions& options) {
+  v1::GetSnapshotResponse snap;
+  RETURN_IF_ERROR(uploaders->Run(
+      [&](size_t i) -> absl::Status {
+        auto stub = v1::Uploader::NewStub(uploaders->channel(i));
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + options.call_timeout));
+        CallRegistry::Scoped reg(calls, &ctx);
+        v1::GetSnapshotRequest req;
+        req.set_id(id);
+        return FromGrpcStatus(stub->GetSnapshot(&ctx, req, &snap));
+      },
+      [calls] { return calls->status(); }));
+  RemoteChunkSourceOptions source_options;
+  source_options.call_timeout = options.call_timeout;
+  return ParentSnapshot::FromIndexes(
+      snap.snapshot().id().empty() ? id : snap.snapshot().id(), snap.metadata_index().data(),
+      snap.payload_index().data(),
+      std::make_unique<RemoteChunkSource>(uploaders, nullptr, calls, source_options));
+}
+
+}  // namespace
+
+absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOptions& options,
+                        const CancelToken* cancel, CallRegistry* calls,
+                        const CollectEventSink::Emit& emit) {
+  fs::FileSystem* fs = options.fs != nullptr ? options.fs : fs::DefaultFileSystem();
+  const std::string& source = request.source();
+  // --- validate -----------------------------------------------------------------
+  if (!request.downstream().empty()) {
+    return Collection(absl::UnimplementedError(absl::StrCat(
+        "CollectRequest.downstream (", request.downstream(),
+        ") is not implemented: leave it empty and read the events from this stream")));
+  }
+  if (source.empty() || source[0] != '/') {
+    return Collection(absl::InvalidArgumentError(
+        absl::StrCat("source '", source, "' must be an absolute path on the collector's node")));
+  }
+  std::vector<std::string> patterns(request.excludes().begin(), request.excludes().end());
+  absl::StatusOr<fs::PathMatcher> excludes = fs::PathMatcher::Create(patterns);
+  if (!excludes.ok()) return Collection(excludes.status());
+  std::vector<CommandSpec> commands;
+  absl::flat_hash_set<std::string> names;
+  for (const v1::Command& c : request.commands()) {
+    absl::StatusOr<CommandSpec> spec =
+        ParseCommandSpec(absl::StrCat(c.name(), "=", c.command_line()), c.critical());
+    if (!spec.ok()) return Collection(spec.status());
+    if (spec->name != c.name()) {
+      return Collection(absl::InvalidArgumentError(
+          absl::StrCat("invalid command name '", c.name(), "': use [A-Za-z0-9._-]+")));
+    }
+    if (!names.insert(c.name()).second) {
+      return Collection(absl::InvalidArgumentError(
+          absl::StrCat("command name '", c.name(), "' is used twice")));
+    }
+    commands.push_back(*std::move(spec));
+  }
+  if (!request.parent_snapshot().empty() && request.uploaders().empty()) {
+    return Collection(absl::InvalidArgumentError(
+        absl::StrCat("parent snapshot ", request.parent_snapshot(),
+                     " given without uploaders to read it from: set CollectRequest.uploaders")));
+  }
+  absl::StatusOr<fs::StatInfo> st = fs->Lstat(source);
+  if (!st.ok()) {
+    return Collection(absl::Status(
+        st.status().code(), absl::StrCat("cannot back up ", source, ": ", st.status().message())));
+  }
+  if (!S_ISDIR(st->mode)) {
+    return Collection(
+        absl::FailedPreconditionError(absl::StrCat("source ", source, " is not a directory")));
+  }
+
+  CollectEventSink sink(emit, options.batch_bytes);
+  v1::BackupStats stats;
+  std::vector<v1::Warning> warnings;
+  sink.WatchWarnings(&warnings);
+  uint64_t command_bytes = 0;
+
+  // --- pre-backup commands: their outputs go first into the payload stream ----------
+  for (const CommandSpec& spec : commands) {
+    if (cancel->cancelled()) return Collection(cancel->Check("collection"));
+    absl::StatusOr<CommandOutput> out = RunCommand(spec);
+    std::string problem;
+    if (!out.ok()) {
+      problem = std::string(out.status().message());
+    } else if (out->exit_status != 0) {
+      problem = absl::StrCat("exited with status ", out->exit_status,
+                             out->stderr_tail.empty() ? "" : ": ", out->stderr_tail);
+    }
+    if (!problem.empty()) {
+      std::string msg = absl::StrCat(spec.critical ? "critical " : "", "command '", spec.name,
+                                     "' (", spec.command_line, ") ", problem);
+      if (spec.critical) {
+        return Collection(absl::FailedPreconditionError(msg + "; backup stopped"));
+      }
+      warnings.push_back(MakeDataMissingWarning(v1::PHASE_COLLECTION, "commands/" + spec.name, msg));
+      if (!out.ok()) continue;
+    }
+    v1::CommandResult cr;
+    cr.set_name(spec.name);
+    cr.set_command_line(spec.command_line);
+    cr.set_critical(spec.critical);
+    cr.set_exit_status(out->exit_status);
+    cr.set_duration_seconds(out->duration_seconds);
+    cr.mutable_payload()->set_offset(sink.payload_offset());
+    cr.mutable_payload()->set_length(out->stdout_data.size());
+    RETURN_IF_ERROR(Collection(sink.AppendPayload(std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(out->stdout_data.data()), out->stdout_data.size()))));
+    command_bytes += out->stdout_data.size();
+    RETURN_IF_ERROR(Collection(sink.AddCommand(cr)));
+  }
+
+  // --- the parent snapshot (change detection) -----------------------------------
+  std::unique_ptr<ReplicaSet> uploaders;
+  std::unique_ptr<ParentSnapshot> parent;
+  if (!request.parent_snapshot().empty()) {
+    absl::StatusOr<std::unique_ptr<ReplicaSet>> u = Uploaders(request, options);
+    if (!u.ok()) return Collection(u.status());
+    uploaders = *std::move(u);
+    absl::StatusOr<std::unique_ptr<ParentSnapshot>> p =
+        OpenParent(request.parent_snapshot(), uploaders.get(), calls, options);
+    if (p.ok()) {
+      parent = *std::move(p);
+    } else if (cancel->cancelled()) {
+      return Collection(cancel->Check("collection"));
+    } else if (request.parent_required()) {
+      return Collection(absl::Status(
+          p.status().code(), absl::StrCat("parent snapshot ", request.parent_snapshot(), ": ",
+                                          p.status().message())));
+    } else {
+      v1::Warning w = MakeDataMissingWarning(
+          v1::PHASE_ARCHIVE, "",
+          absl::StrCat("parent snapshot ", request.parent_snapshot(), " is unusable (",
+                       p.status().message(), "): every file is read"));
+      w.set_data_missing(false);
+      warnings.push_back(std::move(w));
+    }
+  }
+  if (parent) stats.set_parent_snapshot(parent->id());
+
+  // --- the walk ------------------------------------------------------------------------
+  fs::WalkOptions walk_options;
+  walk_options.excludes = &*excludes;
+  walk_options.one_file_system = request.one_file_system();
+  absl::StatusOr<std::unique_ptr<fs::TreeWalker>> walker =
+      fs::TreeWalker::Open(fs, source, walk_options);
+  if (!walker.ok()) return Collection(walker.status());
+  ReuseOptions reuse;
+  reuse.parent = parent.get();
+  reuse.ignore_ctime = request.ignore_ctime();
+  reuse.align_threshold = request.align_threshold() != 0 ? request.align_threshold() : (1u << 20);
+  TreeCollector collector(fs, &sink, cancel, &stats, &warnings, reuse);
+  absl::Status run = collector.Run(**walker);
+  if (!run.ok()) {
+    if (cancel->cancelled()) return Collection(cancel->Check("collection"));
+    return Collection(run);
+  }
+  v1::CollectDone done;
+  done.set_entries(sink.entries());
+  done.set_bytes(stats.bytes_read() + command_bytes);
+  *done.mutable_stats() = stats;
+  return Collection(sink.Finish(std::move(done)));
+}
+
+CollectorService::CollectorService(CollectorOptions options) : options_(std::move(options)) {}
+
+grpc::Status CollectorService::Collect(grpc::ServerContext* context,
+                                       const v1::CollectRequest* request,
+                                       grpc::ServerWriter<v1::CollectEvent>* writer) {
+  const auto start = std::chrono::steady_clock::now();
+  CancelToken cancel;
+  CallRegistry calls;
+  CancelWatcher watcher([context] { return context->IsCancelled(); },
+                        [&] {
+                          cancel.Cancel();
+                          calls.CancelAll(absl::CancelledError("the chunker cancelled the collection"));
+                        });
+  uint64_t bytes_sent = 0;
+  auto emit = [&](v1::CollectEvent& event) -> absl::Status {
+    if (!writer->Write(event)) {
+      cancel.Cancel();
+      return absl::CancelledError(
+          "the chunker went away: the Collect stream is closed (cancelled or its deadline passed)");
+    }
+    bytes_sent += event.ByteSizeLong();
+    return absl::OkStatus();
+  };
+  absl::Status st = RunCollect(*request, options_, &cancel, &calls, emit);
+  LogLine(options_.program,
+          absl::StrCat("job ", request->job_id(), ": collect ", request->source(),
+                       st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",
+                       bytes_sent, " bytes sent in ", SecondsSince(start), " s)"));
+  return ToGrpcStatus(st);
+}
+
+grpc::Status CollectorService::WriteTree(grpc::ServerContext* context,
+                                         grpc::ServerReader<v1::WriteTreeRequest>* reader,
+                                         v1::WriteTreeResponse* response) {
+  const auto start = std::chrono::steady_clock::now();
+  v1::WriteTreeRequest msg;
+  if (!reader->Read(&msg) || !msg.has_target()) {
+    return ToGrpcStatus(WithPhase(
+        absl::InvalidArgumentError("WriteTree: the first message must carry the RestoreTarget"),
+        v1::PHASE_RESTORE));
+  }
+  const v1::RestoreTarget target = msg.target();
+  absl::Status st = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::unique_ptr<WriteTreeSession> session, WriteTreeSession::Open(target));
+    absl::Status s = [&]() -> absl::Status {
+      while (reader->Read(&msg)) RETURN_IF_ERROR(session->Apply(msg));
+      if (context->IsCancelled()) {
+        return WithPhase(absl::CancelledError("the restore was cancelled by the chunker"),
+                         v1::PHASE_RESTORE);
+      }
+      return session->Finish();
+    }();
+    *response = session->Response();
+    return s;
+  }();
+  LogLine(options_.program,
+          absl::StrCat("job ", target.job_id(), ": write tree ", target.target(),
+                       st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",
+                       response->entries_written(), " entries, ", response->bytes_written(),
+                       " bytes in ", SecondsSince(start), " s)"));
+  return ToGrpcStatus(st);
+}
+
+}  // namespace arca::services

@@ -1,0 +1,79 @@
+// The Collector service (protos/arca/v1/collector.proto): the node agent that
+// reads source trees for backups and writes them for restores. Thin: the
+// collection is libs/pipeline TreeCollector (walk, change detection, reads)
+// writing into a CollectEventSink (libs/pipeline/remote/collect_events.h),
+// whose events go out on the Collect stream; restores are a TreeWriter fed by
+// WriteTreeSession.
+//
+// Synchronous gRPC handlers (the work is blocking file I/O): one thread per
+// running call. Backpressure: a Collect handler blocks in Write while the
+// chunker does not read (gRPC flow control), so at most one ~1 MiB batch is
+// buffered per call beyond the transport's window.
+//
+// Change detection: with CollectRequest.parent_snapshot set, the parent's
+// indexes come from Uploader.GetSnapshot and its metadata chunks from
+// Uploader.GetChunks (decoded here, libs/blob), read in step with the walk
+// (ParentSnapshot): memory stays a few chunks whatever the tree size.
+//
+// Errors of Collect (all with PHASE_COLLECTION unless said otherwise):
+//   INVALID_ARGUMENT  source empty or relative; a bad exclude pattern; a bad
+//                     or duplicate command name; parent_snapshot without
+//                     uploaders; downstream set (only reply-on-this-stream is
+//                     implemented: UNIMPLEMENTED);
+//   NOT_FOUND         the source does not exist;
+//   FAILED_PRECONDITION  the source is not a directory, or a critical
+//                     pre-backup command failed;
+//   the parent's errors when parent_required (else a warning and every file
+//   is read); CANCELLED when the chunker cancels or goes away.
+// Unreadable files are warning events (data_missing), not errors.
+// Errors of WriteTree: see write_tree_session.h (PHASE_RESTORE); an empty
+// stream or a first message without a target is INVALID_ARGUMENT.
+//
+// Thread-safety: thread-safe.
+#ifndef ARCA_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
+#define ARCA_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "arca/v1/collector.grpc.pb.h"
+#include "libs/fs/file_system.h"
+#include "libs/pipeline/cancel.h"
+#include "libs/pipeline/remote/call_registry.h"
+#include "libs/pipeline/remote/collect_events.h"
+#include "services/common/client_channel.h"
+
+namespace arca::services {
+
+struct CollectorOptions {
+  ClientTlsFlags peer_tls;  // channels to uploaders (parent snapshots)
+  absl::Duration call_timeout = absl::Seconds(120);  // each call to an uploader
+  size_t batch_bytes = 1u << 20;                     // Collect message size
+  fs::FileSystem* fs = nullptr;                      // null: the real file system
+  std::string program = "arca-collector";            // log prefix
+};
+
+class CollectorService final : public v1::Collector::Service {
+ public:
+  explicit CollectorService(CollectorOptions options);
+
+  grpc::Status Collect(grpc::ServerContext* context, const v1::CollectRequest* request,
+                       grpc::ServerWriter<v1::CollectEvent>* writer) override;
+  grpc::Status WriteTree(grpc::ServerContext* context,
+                         grpc::ServerReader<v1::WriteTreeRequest>* reader,
+                         v1::WriteTreeResponse* response) override;
+
+ private:
+  CollectorOptions options_;
+};
+
+// The whole Collect call without gRPC: events go to `emit`. `cancel` stops
+// the walk; `calls` holds the calls to uploaders (cancelled with the job).
+absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOptions& options,
+                        const CancelToken* cancel, CallRegistry* calls,
+                        const CollectEventSink::Emit& emit);
+
+}  // namespace arca::services
+
+#endif  // ARCA_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
