@@ -27,8 +27,8 @@ namespace {
 absl::StatusOr<std::string> ReadPemFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", flag, " ", path, ": cannot read the file: ", std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " ", path, ": cannot read the file: ", std::strerror(errno)));
   }
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (data.empty()) {
@@ -106,16 +106,16 @@ absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args) {
   int port_value = -1;
   if (port.find_first_not_of("0123456789") != std::string::npos ||
       !absl::SimpleAtoi(port, &port_value) || port_value < 0 || port_value > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid --listen '", *listen, "': the port must be a number in 0..65535"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --listen '", *listen, "': the port must be a number in 0..65535"));
   }
   flags.port = port_value;
   flags.tls_cert = args.Last("tls-cert").value_or("");
   flags.tls_key = args.Last("tls-key").value_or("");
   flags.tls_client_ca = args.Last("tls-client-ca").value_or("");
   flags.insecure = args.Has("insecure");
-  const bool any_tls = !flags.tls_cert.empty() || !flags.tls_key.empty() ||
-                       !flags.tls_client_ca.empty();
+  const bool any_tls =
+      !flags.tls_cert.empty() || !flags.tls_key.empty() || !flags.tls_client_ca.empty();
   if (flags.insecure && any_tls) {
     return absl::InvalidArgumentError(
         "--insecure cannot be combined with --tls-cert/--tls-key/--tls-client-ca: choose one");
@@ -135,8 +135,8 @@ absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args) {
   if (std::optional<std::string> drain = args.Last("drain-seconds")) {
     if (!absl::SimpleAtoi(*drain, &flags.drain_seconds) || flags.drain_seconds < 0 ||
         flags.drain_seconds > 3600) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid --drain-seconds '", *drain, "': expected an integer in 0..3600"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid --drain-seconds '", *drain, "': expected an integer in 0..3600"));
     }
   }
   return flags;
@@ -150,9 +150,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   absl::StatusOr<std::string> key = ReadPemFile("tls-key", flags.tls_key);
   if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions options(
-      flags.tls_client_ca.empty()
-          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+      flags.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                  : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   if (!flags.tls_client_ca.empty()) {
     absl::StatusOr<std::string> ca = ReadPemFile("tls-client-ca", flags.tls_client_ca);
     if (!ca.ok()) return ca.status();
@@ -181,10 +180,10 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
   started.server = builder.BuildAndStart();
   if (started.server == nullptr || bound_port == 0) {
     if (started.server) started.server->Shutdown();
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", flags.listen,
-        ": the address is in use or invalid, or the TLS certificate and key do not "
-        "form a valid pair; check --listen and the TLS files"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", flags.listen,
+                     ": the address is in use or invalid, or the TLS certificate and key do not "
+                     "form a valid pair; check --listen and the TLS files"));
   }
   started.port = bound_port;
   started.address = absl::StrCat(flags.host, ":", bound_port);
@@ -203,14 +202,15 @@ int RunServer(const std::string& program, const ServerFlags& flags,
     return 2;
   }
   std::cout << "listening on " << started->address << std::endl;  // flushed
-  LogLine(program, absl::StrCat("serving on ", started->address,
-                                flags.insecure ? " (plaintext)"
-                                : flags.tls_client_ca.empty() ? " (TLS)"
-                                                              : " (TLS, client certificates required)"));
+  LogLine(program,
+          absl::StrCat("serving on ", started->address,
+                       flags.insecure                ? " (plaintext)"
+                       : flags.tls_client_ca.empty() ? " (TLS)"
+                                                     : " (TLS, client certificates required)"));
   const int signo = WaitForTerminationSignal();
-  LogLine(program, absl::StrCat("received ", signo == SIGINT ? "SIGINT" : "SIGTERM",
-                                ": draining in-flight calls for up to ", flags.drain_seconds,
-                                " s"));
+  LogLine(program,
+          absl::StrCat("received ", signo == SIGINT ? "SIGINT" : "SIGTERM",
+                       ": draining in-flight calls for up to ", flags.drain_seconds, " s"));
   if (grpc::HealthCheckServiceInterface* health = started->server->GetHealthCheckService()) {
     health->Shutdown();  // NOT_SERVING: load balancers stop sending new calls
   }
@@ -224,8 +224,8 @@ int RunServer(const std::string& program, const ServerFlags& flags,
 
 void LogLine(const std::string& program, const std::string& message) {
   const std::string line =
-      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-                   " ", program, ": ", message, "\n");
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
+                   program, ": ", message, "\n");
   // One write(2) per line so concurrent lines do not interleave.
   [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
 }

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "grpcpp/server.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
 #include "tools/arca/cli_flags.h"
 
 namespace arca::services {
@@ -32,10 +32,10 @@ namespace arca::services {
 inline constexpr int kMaxMessageBytes = 80 << 20;
 
 struct ServerFlags {
-  std::string listen;      // "HOST:PORT" as given
-  std::string host;        // HOST part ("[::1]" keeps its brackets)
-  int port = 0;            // PORT part, 0..65535
-  std::string tls_cert;    // paths; empty when not given
+  std::string listen;    // "HOST:PORT" as given
+  std::string host;      // HOST part ("[::1]" keeps its brackets)
+  int port = 0;          // PORT part, 0..65535
+  std::string tls_cert;  // paths; empty when not given
   std::string tls_key;
   std::string tls_client_ca;
   bool insecure = false;

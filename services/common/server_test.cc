@@ -34,8 +34,8 @@ TEST(ServerFlagsTest, ParsesListenAndInsecure) {
   EXPECT_TRUE(flags->insecure);
   EXPECT_EQ(flags->drain_seconds, 10);
 
-  flags = Parse({"--listen", "[::1]:7400", "--tls-cert", "c", "--tls-key", "k",
-                 "--tls-client-ca", "ca", "--drain-seconds=3"});
+  flags = Parse({"--listen", "[::1]:7400", "--tls-cert", "c", "--tls-key", "k", "--tls-client-ca",
+                 "ca", "--drain-seconds=3"});
   ASSERT_TRUE(flags.ok()) << flags.status();
   EXPECT_EQ(flags->host, "[::1]");
   EXPECT_EQ(flags->port, 7400);
@@ -100,8 +100,7 @@ TEST(ServerTest, SecondServerOnTheSamePortFails) {
 TEST(ClientChannelTest, RejectsInconsistentTls) {
   EXPECT_EQ(MakeChannel("", {.insecure = true}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(MakeChannel("h:1", {.cert = "c"}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeChannel("h:1", {.cert = "c"}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(MakeChannel("h:1", {.ca = "ca", .insecure = true}).status().code(),
             absl::StatusCode::kInvalidArgument);
   auto missing = MakeChannel("h:1", {.ca = "/nonexistent/ca.pem"});

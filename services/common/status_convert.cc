@@ -14,10 +14,10 @@
 namespace arca::services {
 namespace {
 
+using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedInputStream;
 using google::protobuf::io::CodedOutputStream;
 using google::protobuf::io::StringOutputStream;
-using google::protobuf::internal::WireFormatLite;
 
 // Field numbers of google.rpc.Status.
 constexpr int kCodeField = 1;
@@ -56,16 +56,15 @@ std::string EncodeStatusDetails(const absl::Status& status) {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()), EncodeStatusDetails(status));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()),
+                      EncodeStatusDetails(status));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   const int code = static_cast<int>(status.error_code());
-  const absl::StatusCode absl_code = (code >= 1 && code <= 16)
-                                         ? static_cast<absl::StatusCode>(code)
-                                         : absl::StatusCode::kUnknown;
+  const absl::StatusCode absl_code =
+      (code >= 1 && code <= 16) ? static_cast<absl::StatusCode>(code) : absl::StatusCode::kUnknown;
   absl::Status out(absl_code, status.error_message());
   const std::string& details = status.error_details();
   if (details.empty() || details.size() > kMaxDetailsBytes) return out;

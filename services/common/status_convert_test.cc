@@ -65,8 +65,7 @@ TEST(StatusConvertTest, GarbageDetailsKeepCodeAndMessage) {
   // Every truncation and a few corruptions: never a crash, code and message kept.
   for (size_t n = 0; n < good.size(); ++n) {
     for (std::string details : {good.substr(0, n), good.substr(0, n) + "\xff\xff\xff"}) {
-      absl::Status back =
-          FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "m", details));
+      absl::Status back = FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "m", details));
       EXPECT_EQ(back.code(), absl::StatusCode::kInternal);
       EXPECT_EQ(back.message(), "m");
     }
@@ -77,8 +76,8 @@ TEST(StatusConvertTest, GarbageDetailsKeepCodeAndMessage) {
     absl::Status back = FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "m", bad));
     EXPECT_EQ(back.code(), absl::StatusCode::kInternal);
   }
-  absl::Status back = FromGrpcStatus(
-      grpc::Status(grpc::StatusCode::ABORTED, "x", std::string(300, '\x0a')));
+  absl::Status back =
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::ABORTED, "x", std::string(300, '\x0a')));
   EXPECT_EQ(back.code(), absl::StatusCode::kAborted);
 }
 

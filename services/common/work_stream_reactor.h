@@ -192,8 +192,8 @@ class WorkStreamEngine {
         IssueFinish(std::move(a.status));
         return;
       }
-      const size_t issued = a.start.size() + (a.input_closed ? 1 : 0) + (a.read ? 1 : 0) +
-                            (a.write ? 1 : 0);
+      const size_t issued =
+          a.start.size() + (a.input_closed ? 1 : 0) + (a.read ? 1 : 0) + (a.write ? 1 : 0);
       if (issued == 0) return;
       for (auto& [seq, request] : a.start) StartWork(seq, std::move(request));
       if (a.input_closed) OnInputClosed();
@@ -329,9 +329,7 @@ template <typename Fn>
 grpc::ServerUnaryReactor* RunUnaryOnPool(grpc::CallbackServerContext* context, WorkerPool* pool,
                                          Fn fn) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool->Submit([reactor, fn = std::move(fn)]() mutable {
-    reactor->Finish(ToGrpcStatus(fn()));
-  });
+  pool->Submit([reactor, fn = std::move(fn)]() mutable { reactor->Finish(ToGrpcStatus(fn())); });
   return reactor;
 }
 

@@ -19,8 +19,8 @@
 namespace {
 
 std::string Chunk(size_t n, uint32_t seed) {
-  static const char* kWords[] = {"backup ", "chunk ", "arca ", "stream ", "index ",
-                                 "the ",    "of ",    "data\n", "42 ",    "file "};
+  static const char* kWords[] = {"backup ", "chunk ", "arca ",  "stream ", "index ",
+                                 "the ",    "of ",    "data\n", "42 ",     "file "};
   std::mt19937 rng(seed);
   std::string s;
   s.reserve(n + 16);
@@ -102,10 +102,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "stream failed: %s\n", st.error_message().c_str());
     return 1;
   }
-  std::printf("%d chunks of %d KiB (%.0f MB), zstd -3, %d threads, ratio %.2f\n", count,
-              chunk_kib, total_mb, n, total_mb * 1e6 / stored);
+  std::printf("%d chunks of %d KiB (%.0f MB), zstd -3, %d threads, ratio %.2f\n", count, chunk_kib,
+              total_mb, n, total_mb * 1e6 / stored);
   std::printf("direct CompressChunk: %7.1f MB/s\n", total_mb / direct);
-  std::printf("gRPC Compress stream: %7.1f MB/s (%.2fx of direct)\n", total_mb / rpc,
-              direct / rpc);
+  std::printf("gRPC Compress stream: %7.1f MB/s (%.2fx of direct)\n", total_mb / rpc, direct / rpc);
   return 0;
 }

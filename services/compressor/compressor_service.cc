@@ -22,9 +22,9 @@ std::span<const uint8_t> Bytes(const std::string& s) {
 absl::StatusOr<Digest> RefDigest(const v1::ChunkRef& ref, const char* what) {
   absl::StatusOr<Digest> digest = Digest::FromRaw(ref.digest());
   if (!digest.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": missing or malformed digest (", ref.digest().size(),
-        " bytes): set ref.digest to the chunk's 32-byte SHA-256"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": missing or malformed digest (", ref.digest().size(),
+                     " bytes): set ref.digest to the chunk's 32-byte SHA-256"));
   }
   return digest;
 }
@@ -46,14 +46,14 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
     return absl::InvalidArgumentError(absl::StrCat("chunk ", hex, ": data is empty"));
   }
   if (data.size() > kMaxBlobRawLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("chunk ", hex, ": ", data.size(), " bytes is more than the ",
-                     kMaxBlobRawLength, "-byte limit of a chunk"));
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", hex, ": ", data.size(),
+                                                   " bytes is more than the ", kMaxBlobRawLength,
+                                                   "-byte limit of a chunk"));
   }
   if (chunk->ref().raw_length() != 0 && chunk->ref().raw_length() != data.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("chunk ", hex, ": ref.raw_length says ", chunk->ref().raw_length(),
-                     " bytes but the data holds ", data.size()));
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", hex, ": ref.raw_length says ",
+                                                   chunk->ref().raw_length(),
+                                                   " bytes but the data holds ", data.size()));
   }
   const int codec_value = static_cast<int>(request.codec());
   if (codec_value != static_cast<int>(Codec::kNone) &&
@@ -107,8 +107,8 @@ absl::StatusOr<v1::RawChunk> DecompressBlob(v1::Blob blob) {
   absl::StatusOr<std::string> raw = DecodeBlob(Bytes(blob.data()), *digest);
   if (!raw.ok()) return raw.status();  // DataLoss "blob <hex>: ..."
   if (blob.ref().raw_length() != 0 && blob.ref().raw_length() != raw->size()) {
-    return absl::DataLossError(absl::StrCat("blob ", digest->Hex(), ": decodes to ",
-                                            raw->size(), " bytes but ref.raw_length says ",
+    return absl::DataLossError(absl::StrCat("blob ", digest->Hex(), ": decodes to ", raw->size(),
+                                            " bytes but ref.raw_length says ",
                                             blob.ref().raw_length()));
   }
   v1::RawChunk out;
@@ -129,8 +129,7 @@ CompressorService::~CompressorService() = default;
 
 grpc::ServerBidiReactor<v1::CompressRequest, v1::Blob>* CompressorService::Compress(
     grpc::CallbackServerContext* context) {
-  return MakePoolBidiReactor<v1::CompressRequest, v1::Blob>(&pool_, max_in_flight_,
-                                                             &CompressChunk);
+  return MakePoolBidiReactor<v1::CompressRequest, v1::Blob>(&pool_, max_in_flight_, &CompressChunk);
 }
 
 grpc::ServerBidiReactor<v1::Blob, v1::RawChunk>* CompressorService::Decompress(

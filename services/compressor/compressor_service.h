@@ -33,8 +33,8 @@
 namespace arca::services {
 
 struct CompressorOptions {
-  int threads = 0;            // worker threads; 0 = hardware concurrency
-  size_t max_in_flight = 0;   // per stream; 0 = 2 × threads
+  int threads = 0;           // worker threads; 0 = hardware concurrency
+  size_t max_in_flight = 0;  // per stream; 0 = 2 × threads
 };
 
 class CompressorService final : public v1::Compressor::CallbackService {

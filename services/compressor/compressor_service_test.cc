@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
@@ -50,8 +50,8 @@ v1::CompressRequest Request(const std::string& data, v1::Codec codec, int level)
 class CompressorServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    service_ = std::make_unique<CompressorService>(CompressorOptions{.threads = 3,
-                                                                     .max_in_flight = 4});
+    service_ =
+        std::make_unique<CompressorService>(CompressorOptions{.threads = 3, .max_in_flight = 4});
     grpc::ServerBuilder builder;
     builder.SetMaxReceiveMessageSize(kMaxMessage);
     builder.SetMaxSendMessageSize(kMaxMessage);
@@ -115,8 +115,8 @@ class CompressorServiceTest : public ::testing::Test {
 };
 
 TEST_F(CompressorServiceTest, RoundTripEveryCodecInOrder) {
-  for (auto [codec, level] : {std::pair{v1::CODEC_ZSTD, 3}, std::pair{v1::CODEC_XZ, 1},
-                              std::pair{v1::CODEC_NONE, 0}}) {
+  for (auto [codec, level] :
+       {std::pair{v1::CODEC_ZSTD, 3}, std::pair{v1::CODEC_XZ, 1}, std::pair{v1::CODEC_NONE, 0}}) {
     std::vector<v1::CompressRequest> requests;
     std::vector<std::string> datas;
     for (int i = 0; i < 40; ++i) {
@@ -194,9 +194,11 @@ TEST_F(CompressorServiceTest, BadRequestsAreInvalidArgument) {
 
 TEST_F(CompressorServiceTest, ErrorAfterGoodChunksEndsTheStream) {
   std::vector<v1::CompressRequest> requests;
-  for (int i = 0; i < 10; ++i) requests.push_back(Request(TextBytes(1000 + i, i), v1::CODEC_ZSTD, 3));
+  for (int i = 0; i < 10; ++i)
+    requests.push_back(Request(TextBytes(1000 + i, i), v1::CODEC_ZSTD, 3));
   requests[6].mutable_chunk()->set_data("tampered");
-  for (int i = 0; i < 10; ++i) requests.push_back(Request(TextBytes(2000 + i, i), v1::CODEC_ZSTD, 3));
+  for (int i = 0; i < 10; ++i)
+    requests.push_back(Request(TextBytes(2000 + i, i), v1::CODEC_ZSTD, 3));
   std::vector<v1::Blob> blobs;
   absl::Status st = FromGrpcStatus(Compress(requests, &blobs));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;

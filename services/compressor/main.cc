@@ -28,8 +28,8 @@ bool ParseCount(const arca::cli::ParsedArgs& args, const std::string& flag, int 
   std::optional<std::string> v = args.Last(flag);
   if (!v) return true;
   if (!absl::SimpleAtoi(*v, out) || *out < 0 || *out > max) {
-    *error = "invalid --" + flag + " '" + *v + "': expected an integer in 0.." +
-             std::to_string(max);
+    *error =
+        "invalid --" + flag + " '" + *v + "': expected an integer in 0.." + std::to_string(max);
     return false;
   }
   return true;

@@ -44,8 +44,8 @@ TEST(FlushBatcherTest, UrgentPutAndByteThresholdTrigger) {
 
 TEST(FlushBatcherTest, DelayTriggers) {
   MemoryChunkStore store;
-  FlushBatcher batcher(&store, {.max_pending_bytes = 1ull << 40,
-                                .max_delay = absl::Milliseconds(50)});
+  FlushBatcher batcher(&store,
+                       {.max_pending_bytes = 1ull << 40, .max_delay = absl::Milliseconds(50)});
   absl::Notification done;
   batcher.AfterPut(1, false, [&](absl::Status) { done.Notify(); });
   EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));

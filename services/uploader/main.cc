@@ -33,8 +33,8 @@ bool ParseCount(const arca::cli::ParsedArgs& args, const std::string& flag, int 
   std::optional<std::string> v = args.Last(flag);
   if (!v) return true;
   if (!absl::SimpleAtoi(*v, out) || *out < min || *out > max) {
-    *error = absl::StrCat("invalid --", flag, " '", *v, "': expected an integer in ", min, "..",
-                          max);
+    *error =
+        absl::StrCat("invalid --", flag, " '", *v, "': expected an integer in ", min, "..", max);
     return false;
   }
   return true;
@@ -69,10 +69,10 @@ int main(int argc, char** argv) {
     std::cerr << kProgram << ": " << repo.status().message() << " (exit 4)\n";
     return 4;
   }
-  arca::services::UploaderService service(
-      repo->get(), {.threads = threads,
-                    .max_in_flight = static_cast<size_t>(max_in_flight),
-                    .flush_bytes = static_cast<uint64_t>(flush_mib) << 20,
-                    .flush_delay = absl::Milliseconds(flush_delay_ms)});
+  arca::services::UploaderService service(repo->get(),
+                                          {.threads = threads,
+                                           .max_in_flight = static_cast<size_t>(max_in_flight),
+                                           .flush_bytes = static_cast<uint64_t>(flush_mib) << 20,
+                                           .flush_delay = absl::Milliseconds(flush_delay_ms)});
   return arca::services::RunServer(kProgram, *flags, {&service});
 }

@@ -22,8 +22,8 @@
 namespace {
 
 std::string Chunk(size_t n, uint32_t seed) {
-  static const char* kWords[] = {"backup ", "chunk ", "arca ", "stream ", "index ",
-                                 "the ",    "of ",    "data\n", "42 ",    "file "};
+  static const char* kWords[] = {"backup ", "chunk ", "arca ",  "stream ", "index ",
+                                 "the ",    "of ",    "data\n", "42 ",     "file "};
   std::mt19937 rng(seed);
   std::string s;
   s.reserve(n + 16);

@@ -27,8 +27,7 @@ absl::Status Commit(absl::Status status) { return WithPhase(std::move(status), v
 // PutChunks: check, Put, then ack once the group flush has made it durable.
 class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck> {
  public:
-  PutChunksReactor(ChunkStore* store, WorkerPool* pool, FlushBatcher* batcher,
-                   size_t max_in_flight)
+  PutChunksReactor(ChunkStore* store, WorkerPool* pool, FlushBatcher* batcher, size_t max_in_flight)
       : BidiWorkReactor(max_in_flight),
         store_(store),
         pool_(pool),
@@ -133,9 +132,9 @@ absl::StatusOr<ChunkIndex> DecodeIndex(const v1::IndexBlob& blob, v1::StreamKind
 absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob) {
   absl::StatusOr<Digest> digest = Digest::FromRaw(blob.ref().digest());
   if (!digest.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "PutChunks: a blob without a valid digest (", blob.ref().digest().size(),
-        " bytes): set ref.digest to the chunk's 32-byte SHA-256"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PutChunks: a blob without a valid digest (", blob.ref().digest().size(),
+                     " bytes): set ref.digest to the chunk's 32-byte SHA-256"));
   }
   const std::string hex = digest->Hex();
   if (blob.data().empty()) {
@@ -148,9 +147,9 @@ absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob) {
                                             "; not stored, resend the chunk"));
   }
   if (blob.ref().raw_length() != 0 && blob.ref().raw_length() != header->raw_length) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "PutChunks: blob ", hex, ": ref.raw_length says ", blob.ref().raw_length(),
-        " bytes but the blob header says ", header->raw_length));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PutChunks: blob ", hex, ": ref.raw_length says ", blob.ref().raw_length(),
+                     " bytes but the blob header says ", header->raw_length));
   }
   // The full check: CRC32C, decompression, SHA-256 of the plaintext.
   if (absl::StatusOr<std::string> raw = DecodeBlob(Bytes(blob.data()), *digest); !raw.ok()) {
@@ -296,8 +295,8 @@ UploaderService::UploaderService(Repository* repo, UploaderOptions options)
       max_in_flight_(options.max_in_flight != 0
                          ? options.max_in_flight
                          : std::max<size_t>(8, 2 * static_cast<size_t>(pool_.threads()))),
-      batcher_(repo->chunks(), {.max_pending_bytes = options.flush_bytes,
-                                .max_delay = options.flush_delay}) {}
+      batcher_(repo->chunks(),
+               {.max_pending_bytes = options.flush_bytes, .max_delay = options.flush_delay}) {}
 
 UploaderService::~UploaderService() = default;
 
@@ -333,9 +332,9 @@ grpc::ServerWriteReactor<v1::Blob>* UploaderService::GetChunks(
   return new GetChunksReactor(repo_->chunks(), &pool_, std::move(digests), max_in_flight_);
 }
 
-grpc::ServerUnaryReactor* UploaderService::CommitSnapshot(
-    grpc::CallbackServerContext* context, const v1::CommitSnapshotRequest* request,
-    v1::CommitSnapshotResponse* response) {
+grpc::ServerUnaryReactor* UploaderService::CommitSnapshot(grpc::CallbackServerContext* context,
+                                                          const v1::CommitSnapshotRequest* request,
+                                                          v1::CommitSnapshotResponse* response) {
   return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
     absl::StatusOr<v1::CommitSnapshotResponse> r = services::CommitSnapshot(*repo_, *request);
     if (!r.ok()) return r.status();
@@ -344,9 +343,9 @@ grpc::ServerUnaryReactor* UploaderService::CommitSnapshot(
   });
 }
 
-grpc::ServerUnaryReactor* UploaderService::ListSnapshots(
-    grpc::CallbackServerContext* context, const v1::ListSnapshotsRequest* request,
-    v1::ListSnapshotsResponse* response) {
+grpc::ServerUnaryReactor* UploaderService::ListSnapshots(grpc::CallbackServerContext* context,
+                                                         const v1::ListSnapshotsRequest* request,
+                                                         v1::ListSnapshotsResponse* response) {
   return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
     absl::StatusOr<v1::ListSnapshotsResponse> r = services::ListSnapshots(*repo_, *request);
     if (!r.ok()) return r.status();

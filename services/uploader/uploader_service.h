@@ -92,8 +92,8 @@ class UploaderService final : public v1::Uploader::CallbackService {
 absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob);
 absl::StatusOr<v1::HasChunksResponse> HasChunks(ChunkStore& store,
                                                 const v1::HasChunksRequest& request);
-absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(
-    Repository& repo, const v1::CommitSnapshotRequest& request);
+absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(Repository& repo,
+                                                          const v1::CommitSnapshotRequest& request);
 absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Repository& repo,
                                                         const v1::ListSnapshotsRequest& request);
 absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(Repository& repo,

@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 #include "libs/archive/chunk_index.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
@@ -63,8 +63,8 @@ class UploaderServiceTest : public ::testing::Test {
     ASSERT_TRUE(repo.ok()) << repo.status();
     repo_ = std::move(*repo);
     service_ = std::make_unique<UploaderService>(
-        repo_.get(), UploaderOptions{.threads = 3, .max_in_flight = 4,
-                                     .flush_delay = absl::Milliseconds(20)});
+        repo_.get(),
+        UploaderOptions{.threads = 3, .max_in_flight = 4, .flush_delay = absl::Milliseconds(20)});
     grpc::ServerBuilder builder;
     builder.SetMaxReceiveMessageSize(kMaxMessage);
     builder.SetMaxSendMessageSize(kMaxMessage);
@@ -170,8 +170,8 @@ TEST_F(UploaderServiceTest, PutThenHasAndGetInOrder) {
     EXPECT_EQ(acks[i].stored_bytes(), blobs[i].data().size());
     digests.push_back(blobs[i].ref().digest());
     // Acked means durable: the chunk file exists under its final name.
-    EXPECT_TRUE(std::filesystem::exists(repo_->local_chunks()->ChunkPath(
-        *Digest::FromRaw(blobs[i].ref().digest()))));
+    EXPECT_TRUE(std::filesystem::exists(
+        repo_->local_chunks()->ChunkPath(*Digest::FromRaw(blobs[i].ref().digest()))));
   }
   std::string unknown(Sha256(std::string("never stored")).Raw());
   std::vector<std::string> query = digests;
@@ -325,10 +325,9 @@ TEST_F(UploaderServiceTest, GoodCommitIsListedAndReadable) {
   const std::vector<std::string> meta = {"meta one", "meta two"};
   const std::vector<std::string> payload = {"payload one", "payload two", "payload one"};
   std::vector<v1::PutChunkAck> acks;
-  ASSERT_TRUE(Put({MakeBlob(meta[0]), MakeBlob(meta[1]), MakeBlob(payload[0]),
-                   MakeBlob(payload[1])},
-                  &acks)
-                  .ok());
+  ASSERT_TRUE(
+      Put({MakeBlob(meta[0]), MakeBlob(meta[1]), MakeBlob(payload[0]), MakeBlob(payload[1])}, &acks)
+          .ok());
   v1::CommitSnapshotRequest req = CommitRequest(meta, payload);
   req.mutable_manifest()->set_time_unix_ns(1700000000123456789);
   req.mutable_manifest()->mutable_stats()->set_files(42);

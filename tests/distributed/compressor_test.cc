@@ -158,8 +158,8 @@ TEST_F(CompressorProcessTest, BadLevelIsInvalidArgument) {
   ExpectRejected(Request("data", v1::CODEC_ZSTD, 20), absl::StatusCode::kInvalidArgument, "20");
   ExpectRejected(Request("data", v1::CODEC_XZ, -1), absl::StatusCode::kInvalidArgument, "-1");
   ExpectRejected(Request("data", v1::CODEC_NONE, 1), absl::StatusCode::kInvalidArgument, "1");
-  ExpectRejected(Request("data", static_cast<v1::Codec>(77), 1),
-                 absl::StatusCode::kInvalidArgument, "unknown codec 77");
+  ExpectRejected(Request("data", static_cast<v1::Codec>(77), 1), absl::StatusCode::kInvalidArgument,
+                 "unknown codec 77");
 }
 
 TEST_F(CompressorProcessTest, HugeChunkIsInvalidArgument) {

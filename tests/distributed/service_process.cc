@@ -79,15 +79,15 @@ std::string Runfile(const std::string& workspace_path) {
 
 std::string NewTempDir(const std::string& name) {
   static std::atomic<int> counter{0};
-  const std::string dir =
-      absl::StrCat(TmpDir(), "/", name, ".", getpid(), ".", counter++);
+  const std::string dir = absl::StrCat(TmpDir(), "/", name, ".", getpid(), ".", counter++);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
 }
 
-absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
-    const std::string& binary, std::vector<std::string> args, absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std::string& binary,
+                                                                      std::vector<std::string> args,
+                                                                      absl::Duration timeout) {
   bool has_listen = false;
   for (const std::string& a : args) has_listen |= absl::StartsWith(a, "--listen");
   if (!has_listen) args.push_back("--listen=127.0.0.1:0");
@@ -96,8 +96,8 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
   auto process = std::unique_ptr<ServiceProcess>(new ServiceProcess());
   static std::atomic<int> counter{0};
   process->stderr_path_ =
-      absl::StrCat(TmpDir(), "/", std::filesystem::path(binary).filename().string(), ".",
-                   getpid(), ".", counter++, ".stderr");
+      absl::StrCat(TmpDir(), "/", std::filesystem::path(binary).filename().string(), ".", getpid(),
+                   ".", counter++, ".stderr");
   int err_fd = open(process->stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int out_pipe[2];
   if (err_fd < 0 || pipe2(out_pipe, O_CLOEXEC) != 0) {
@@ -142,9 +142,8 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       const int code = process->WaitExit(absl::Seconds(30));
-      return absl::FailedPreconditionError(absl::StrCat(binary, " exited (code ", code,
-                                                        ") before listening; stderr:\n",
-                                                        process->Stderr()));
+      return absl::FailedPreconditionError(absl::StrCat(
+          binary, " exited (code ", code, ") before listening; stderr:\n", process->Stderr()));
     }
     out.append(buf, static_cast<size_t>(got));
   }
@@ -191,7 +190,8 @@ std::string ServiceProcess::Stderr() const {
 std::string RunResult::Describe() const {
   std::ostringstream s;
   s << "exit " << exit_code << "\n--- stdout ---\n"
-    << out.substr(0, 4000) << "\n--- stderr ---\n" << err.substr(0, 4000);
+    << out.substr(0, 4000) << "\n--- stderr ---\n"
+    << err.substr(0, 4000);
   return s.str();
 }
 

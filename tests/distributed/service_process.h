@@ -76,7 +76,8 @@ struct RunResult {
 
 // Runs argv (argv[0] is a path, or a name looked up in PATH) to completion,
 // killing it after `timeout`.
-RunResult RunProgram(const std::vector<std::string>& argv, absl::Duration timeout = absl::Seconds(300));
+RunResult RunProgram(const std::vector<std::string>& argv,
+                     absl::Duration timeout = absl::Seconds(300));
 
 // Sends every request from a second thread while reading every response;
 // returns the call's status. Works for any generated bidi stream.

@@ -51,9 +51,9 @@ TEST_F(TlsTest, ClientCertificatesAreRequiredAndVerified) {
   const std::string repo = NewTempDir("tls-repo") + "/r";
   RunResult init = RunProgram({Runfile("tools/arca/arca"), "init", "--repo", repo});
   ASSERT_EQ(init.exit_code, 0) << init.Describe();
-  const std::vector<std::string> tls_flags = {"--tls-cert", Cert("server.pem"), "--tls-key",
-                                              Cert("server.key"), "--tls-client-ca",
-                                              Cert("ca.pem")};
+  const std::vector<std::string> tls_flags = {"--tls-cert",      Cert("server.pem"),
+                                              "--tls-key",       Cert("server.key"),
+                                              "--tls-client-ca", Cert("ca.pem")};
   std::vector<std::string> uploader_args = {"--repo", repo};
   uploader_args.insert(uploader_args.end(), tls_flags.begin(), tls_flags.end());
   for (const auto& [binary, args] :
@@ -66,17 +66,17 @@ TEST_F(TlsTest, ClientCertificatesAreRequiredAndVerified) {
 
     ExpectRefused(address, {.insecure = true}, "a plaintext client");
     ExpectRefused(address, {.ca = Cert("ca.pem")}, "a client without a certificate");
-    ExpectRefused(address,
-                  {.ca = Cert("ca.pem"), .cert = Cert("other-client.pem"),
-                   .key = Cert("other-client.key")},
-                  "a client certificate from another CA");
-    ExpectRefused(address,
-                  {.ca = Cert("other-ca.pem"), .cert = Cert("client.pem"),
-                   .key = Cert("client.key")},
-                  "a client that does not trust the server's CA");
+    ExpectRefused(
+        address,
+        {.ca = Cert("ca.pem"), .cert = Cert("other-client.pem"), .key = Cert("other-client.key")},
+        "a client certificate from another CA");
+    ExpectRefused(
+        address,
+        {.ca = Cert("other-ca.pem"), .cert = Cert("client.pem"), .key = Cert("client.key")},
+        "a client that does not trust the server's CA");
 
-    const services::ClientTlsFlags good = {.ca = Cert("ca.pem"), .cert = Cert("client.pem"),
-                                           .key = Cert("client.key")};
+    const services::ClientTlsFlags good = {
+        .ca = Cert("ca.pem"), .cert = Cert("client.pem"), .key = Cert("client.key")};
     absl::Status st = Probe(address, good);
     EXPECT_TRUE(st.ok()) << st << "\n" << (*server)->Stderr();
     // The name in the certificate also works as the checked name.
@@ -88,10 +88,9 @@ TEST_F(TlsTest, ClientCertificatesAreRequiredAndVerified) {
 }
 
 TEST_F(TlsTest, ProperClientCanCompress) {
-  auto server = ServiceProcess::Start(
-      Runfile("services/compressor/compressor"),
-      {"--tls-cert", Cert("server.pem"), "--tls-key", Cert("server.key"), "--tls-client-ca",
-       Cert("ca.pem")});
+  auto server = ServiceProcess::Start(Runfile("services/compressor/compressor"),
+                                      {"--tls-cert", Cert("server.pem"), "--tls-key",
+                                       Cert("server.key"), "--tls-client-ca", Cert("ca.pem")});
   ASSERT_TRUE(server.ok()) << server.status();
   auto channel = services::MakeChannel(
       (*server)->address(),
@@ -115,9 +114,9 @@ TEST_F(TlsTest, ProperClientCanCompress) {
 }
 
 TEST_F(TlsTest, ServerTlsWithoutClientCertificates) {
-  auto server = ServiceProcess::Start(
-      Runfile("services/compressor/compressor"),
-      {"--tls-cert", Cert("server.pem"), "--tls-key", Cert("server.key")});
+  auto server =
+      ServiceProcess::Start(Runfile("services/compressor/compressor"),
+                            {"--tls-cert", Cert("server.pem"), "--tls-key", Cert("server.key")});
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_TRUE(Probe((*server)->address(), {.ca = Cert("ca.pem")}).ok());
   ExpectRefused((*server)->address(), {.insecure = true}, "a plaintext client");
@@ -132,8 +131,8 @@ TEST_F(TlsTest, UnusableTlsFilesStopTheStartWithExit2) {
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_NE(r.err.find(*certs_ + "/missing.pem"), std::string::npos) << r.Describe();
   // A key that does not belong to the certificate.
-  r = RunProgram({compressor, "--listen=127.0.0.1:0", "--tls-cert", Cert("server.pem"),
-                  "--tls-key", Cert("client.key")});
+  r = RunProgram({compressor, "--listen=127.0.0.1:0", "--tls-cert", Cert("server.pem"), "--tls-key",
+                  Cert("client.key")});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_NE(r.err.find("cannot listen"), std::string::npos) << r.Describe();
 }

@@ -147,8 +147,8 @@ TEST_F(UploaderProcessTest, PutThenHasAndGet) {
     EXPECT_FALSE(acks[i].already_present());
     // An ack means durable: the chunk has its final name.
     const std::string hex = Digest::FromRaw(digests[i])->Hex();
-    EXPECT_TRUE(fs::exists(repo_ + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" +
-                           hex))
+    EXPECT_TRUE(
+        fs::exists(repo_ + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex))
         << hex;
   }
   std::vector<std::string> query = digests;
@@ -183,7 +183,8 @@ TEST_F(UploaderProcessTest, BlobNotDecodingToItsDigestIsDataLossAndNotStored) {
   EXPECT_TRUE(acks.empty());
   EXPECT_FALSE(Has({blob.ref().digest()})[0]);
   const std::string hex = Sha256(data).Hex();
-  EXPECT_FALSE(fs::exists(repo_ + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex));
+  EXPECT_FALSE(
+      fs::exists(repo_ + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex));
 
   // A valid blob under another chunk's digest.
   v1::Blob swapped = MakeBlob("the real content");
@@ -289,7 +290,8 @@ TEST_F(UploaderProcessTest, ReplayedSnapshotCommitsVerifiesAndRestores) {
   const std::string target = base + "/restored";
   RunResult restore = RunProgram({Arca(), "restore", "latest", target, "--repo", repo_});
   ASSERT_EQ(restore.exit_code, 0) << restore.Describe();
-  for (const char* f : {"small.txt", "dir/sub/text.txt", "dir/random.bin", "big.txt", "dir/empty"}) {
+  for (const char* f :
+       {"small.txt", "dir/sub/text.txt", "dir/random.bin", "big.txt", "dir/empty"}) {
     EXPECT_EQ(ReadFile(target + "/" + f), ReadFile(source + "/" + f)) << f;
   }
   EXPECT_EQ(fs::read_symlink(target + "/link"), "dir/sub/text.txt");
