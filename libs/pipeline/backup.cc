@@ -324,6 +324,7 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
     reuse.parent = parent.get();
     reuse.ignore_ctime = options.ignore_ctime;
     reuse.align_threshold = payload_params.avg_size;
+    reuse.window_entries = std::max<size_t>(2, options.change_window_entries);
     TreeCollector collector(fs, &archive, cancel, &stats, &result.warnings, reuse);
     RETURN_IF_ERROR(collector.Run(**walker));
     return WithPhase(archive.Finish(), v1::PHASE_ARCHIVE);

@@ -35,6 +35,7 @@ struct BackupOptions {
   bool metadata_change_detection = true;  // false: --change-detection=data
   std::string parent;                     // "" = latest snapshot of the group
   bool ignore_ctime = false;
+  size_t change_window_entries = 32768;  // see ReuseOptions::window_entries
 };
 
 struct BackupResult {

@@ -259,6 +259,24 @@ TEST_F(ChangeDetectionTest, SameSizeAndMtimeButNewCtimeIsDetectedUnlessIgnored) 
   EXPECT_TRUE(RestoreAndCompare(detected.manifest.id(), src_).empty());
 }
 
+TEST_F(ChangeDetectionTest, SmallWindowsStillReuseEverythingAndRestoreExactly) {
+  options_.change_window_entries = 40;  // many windows over 600 files
+  MakeTree(600);
+  BackupResult first = Backup();
+  fs::FaultInjectionFileSystem counting(fs::DefaultFileSystem());
+  BackupResult second = Backup(&counting);
+  const v1::BackupStats& s = second.manifest.stats();
+  // At most one straddling file per window is read again.
+  EXPECT_LE(s.files_read(), 600u / 40 + 1);
+  EXPECT_GE(s.files_reused() + 600u / 40 + 1, NonEmptyFiles(true));
+  EXPECT_LE(s.padding_bytes() * 50, s.bytes_reused());
+  EXPECT_TRUE(RestoreAndCompare(second.manifest.id(), src_).empty());
+  for (int k = 0; k < 10; ++k) RandomChange(1, k);
+  BackupResult third = Backup();
+  EXPECT_TRUE(RestoreAndCompare(third.manifest.id(), src_).empty());
+  EXPECT_EQ(RunVerify(*repo_, "", nullptr).exit_code, ExitCode::kSuccess);
+}
+
 TEST_F(ChangeDetectionTest, OnePercentChangedKeepsPaddingSmall) {
   MakeTree(1500);
   Backup();

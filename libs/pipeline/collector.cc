@@ -28,17 +28,24 @@ v1::Warning MakeDataMissingWarning(v1::Phase phase, const std::string& path,
 
 
 // The collection phase for one tree, feeding the archive phase; with a
-// parent snapshot it also decides which files are reused without being read.
+// parent snapshot it also decides which files are reused without being read
+// (docs/change-detection.md).
 //
-// Reuse: consecutive unchanged files whose payloads were adjacent in the
-// parent form a segment [seg_start_, seg_end_) of the parent's payload
-// stream. The parent chunks covering a segment are injected whole into the
-// new payload stream (after a forced boundary); the files get offsets in
-// them. A chunk at a segment edge that also holds bytes of no reused file is
-// injected only if those "padding" bytes are at most 1/kPaddingDivisor of
-// it; otherwise the files overlapping it are read again (content dedup still
-// finds their unchanged chunks). Entries wait in pending_ (in walk order) until
-// their segment is resolved; at most kMaxPending before a partial resolve.
+// With a parent, entries wait in a window (walk order). When the window is
+// full (ReuseOptions::window_entries) or the walk ends, it is resolved:
+//  1. every parent payload chunk touched by an unchanged file of the window
+//     is a candidate; a candidate is kept only if the bytes in it that belong
+//     to no unchanged file of the window ("padding") are at most
+//     1/kPaddingDivisor of it. Files touching a dropped chunk are read after
+//     all, which can drop further chunks (repeated until stable);
+//  2. the kept chunks are injected into the new payload stream in parent
+//     order (a file spanning several chunks finds them adjacent);
+//  3. the files to read (changed, new, and those given up in 1) are read;
+//  4. the entries are written in walk order, unchanged files pointing into
+//     the injected chunks.
+// A full window ends between two unchanged files that share no parent chunk
+// when it can (see ResolveWindow), so no chunk is injected twice while the
+// tree is walked in the parent's order.
 class TreeCollector::Impl {
  public:
   Impl(fs::FileSystem* fs, ArchiveSink* archive, const CancelToken* cancel,
@@ -58,7 +65,7 @@ class TreeCollector::Impl {
       RETURN_IF_ERROR(AddEntry(std::move(entry)));
       entry.Clear();
     }
-    RETURN_IF_ERROR(Resolve(/*final=*/true));
+    while (!window_.empty()) RETURN_IF_ERROR(ResolveWindow(/*final=*/true));
     for (v1::Warning& w : walker.TakeWarnings()) warnings_->push_back(std::move(w));
     stats_->set_padding_bytes(bytes_injected_ - reused_payload_bytes_);
     return absl::OkStatus();
@@ -66,180 +73,195 @@ class TreeCollector::Impl {
 
  private:
   static constexpr uint64_t kPaddingDivisor = 64;
-  static constexpr size_t kMaxPending = 8192;
-
+  
+  enum class Kind { kPlain, kReuse, kRead };
   struct Pending {
     v1::Entry entry;
-    bool reuse = false;   // payload comes from the parent's [p_off, p_off + p_len)
-    bool reread = false;  // reuse was given up: read the file after all
-    uint64_t p_off = 0;
+    Kind kind = Kind::kPlain;
+    uint64_t p_off = 0;  // kReuse: the parent's payload range
     uint64_t p_len = 0;
+    size_t first_chunk = 0;  // kReuse: parent chunks it touches
+    size_t last_chunk = 0;
+    bool stored = true;  // kRead: false when the file could not be read
   };
 
   absl::Status AddEntry(v1::Entry entry) {
     const bool has_data = entry.type() == v1::ENTRY_TYPE_REGULAR && entry.size() > 0;
-    if (has_data && reuse_.parent != nullptr) {
+    if (reuse_.parent == nullptr) {
+      if (has_data) {
+        stats_->set_files_new(stats_->files_new() + 1);
+        return ReadAndAdd(entry);
+      }
+      return AddPlain(entry);
+    }
+    Pending p;
+    if (has_data) {
       absl::StatusOr<const v1::Entry*> before = reuse_.parent->Find(entry.path());
       if (!before.ok()) return WithPhase(before.status(), v1::PHASE_ARCHIVE);
       const v1::Entry* b = *before;
+      p.kind = Kind::kRead;
       if (b == nullptr || b->type() != v1::ENTRY_TYPE_REGULAR) {
         stats_->set_files_new(stats_->files_new() + 1);
       } else if (UnchangedSince(entry, *b, reuse_.ignore_ctime)) {
-        Pending p;
-        p.reuse = true;
-        p.p_off = b->payload().offset();
-        p.p_len = b->payload().length();
-        *entry.mutable_extents() = b->extents();
-        entry.set_sparse(b->sparse());
-        p.entry = std::move(entry);
-        return EnqueueReuse(std::move(p));
+        const ChunkIndex& idx = reuse_.parent->payload_index();
+        absl::StatusOr<ChunkRange> r = idx.Find(b->payload().offset(), b->payload().length());
+        if (r.ok() && !r->empty) {
+          p.kind = Kind::kReuse;
+          p.p_off = b->payload().offset();
+          p.p_len = b->payload().length();
+          p.first_chunk = r->first;
+          p.last_chunk = r->last;
+          *entry.mutable_extents() = b->extents();
+          entry.set_sparse(b->sparse());
+        }
       }
-    } else if (has_data) {
-      stats_->set_files_new(stats_->files_new() + 1);
+    } else if (window_.empty()) {
+      return AddPlain(entry);
     }
-    if (has_data) {
-      RETURN_IF_ERROR(Resolve(/*final=*/true));
-      return ReadAndAdd(entry);
+    p.entry = std::move(entry);
+    window_.push_back(std::move(p));
+    if (window_.size() >= std::max(reuse_.window_entries, next_resolve_at_)) {
+      return ResolveWindow(/*final=*/false);
     }
-    if (!pending_.empty()) {
-      pending_.push_back(Pending{std::move(entry)});
-      return absl::OkStatus();
-    }
-    return AddPlain(entry);
-  }
-
-  absl::Status EnqueueReuse(Pending p) {
-    if (!seg_open_ || p.p_off != seg_end_) {
-      RETURN_IF_ERROR(Resolve(/*final=*/true));
-      seg_open_ = true;
-      seg_start_ = p.p_off;
-      injecting_ = false;
-    }
-    seg_end_ = p.p_off + p.p_len;
-    pending_.push_back(std::move(p));
-    if (pending_.size() >= kMaxPending) return Resolve(/*final=*/false);
     return absl::OkStatus();
   }
 
-  bool Cheap(uint64_t padding, uint64_t chunk_length) const {
-    return padding == 0 || padding * kPaddingDivisor <= chunk_length;
+  static uint64_t Overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) {
+    const uint64_t lo = std::max(a0, b0), hi = std::min(a1, b1);
+    return hi > lo ? hi - lo : 0;
   }
 
-  // Decides edges and emits pending entries. final: the segment is complete
-  // (everything is emitted); otherwise only what whole chunks cover so far.
-  absl::Status Resolve(bool final) {
-    if (pending_.empty()) {
-      if (final) seg_open_ = false;
-      return absl::OkStatus();
-    }
+  // Resolves the window's first entries (all of them when final).
+  absl::Status ResolveWindow(bool final) {
     const ChunkIndex& idx = reuse_.parent->payload_index();
-    auto containing = [&](uint64_t offset) -> absl::StatusOr<size_t> {
-      ASSIGN_OR_RETURN(ChunkRange r, idx.Find(offset, 1));
-      return r.first;
-    };
-    // Head: the first chunk to inject.
-    if (seg_open_ && !injecting_) {
-      uint64_t from = seg_start_;
-      while (from < seg_end_) {
-        absl::StatusOr<size_t> i = containing(from);
-        if (!i.ok()) return WithPhase(i.status(), v1::PHASE_ARCHIVE);
-        if (Cheap(from - idx.ChunkStart(*i), idx.ChunkLength(*i))) {
-          injecting_ = true;
-          next_chunk_ = *i;
-          parent_base_ = idx.ChunkStart(*i);
-          injected_end_ = parent_base_;
-          first_injection_ = true;
+    size_t count = window_.size();
+    if (!final) {
+      // End the window between two unchanged files that share no parent
+      // chunk (e.g. around a large, chunk-aligned file), the latest such
+      // place, so every chunk is decided with all of its users. Without one,
+      // end it before the last chunk and read the one file that straddles
+      // into it (its bytes there become a little padding).
+      std::vector<size_t> reuse_at;
+      for (size_t i = 0; i < window_.size(); ++i) {
+        if (window_[i].kind == Kind::kReuse) reuse_at.push_back(i);
+      }
+      bool split = false;
+      for (size_t r = reuse_at.size(); r-- > 1;) {
+        const Pending& a = window_[reuse_at[r - 1]];
+        const Pending& b = window_[reuse_at[r]];
+        if (a.last_chunk < b.first_chunk) {
+          count = reuse_at[r];
+          split = true;
           break;
         }
-        const uint64_t chunk_end = idx.entries()[*i].end_offset;
-        for (Pending& p : pending_) {
-          if (p.reuse && !p.reread && p.p_off >= from && p.p_off < chunk_end) {
-            p.reread = true;
-            from = std::max(from, p.p_off + p.p_len);
-          }
-        }
       }
-    }
-    // Tail (final) or the whole chunks covered so far (partial).
-    uint64_t inject_until = injected_end_;
-    if (injecting_ && final) {
-      auto last_end = [&] {
-        uint64_t e = 0;
-        for (const Pending& p : pending_) {
-          if (p.reuse && !p.reread) e = p.p_off + p.p_len;
-        }
-        return e;
-      };
-      uint64_t upto = last_end();
-      while (upto > injected_end_) {
-        absl::StatusOr<size_t> j = containing(upto - 1);
-        if (!j.ok()) return WithPhase(j.status(), v1::PHASE_ARCHIVE);
-        const uint64_t jend = idx.entries()[*j].end_offset;
-        if (Cheap(jend - upto, idx.ChunkLength(*j))) {
-          inject_until = jend;
+      if (!split && !reuse_at.empty()) {
+        const size_t last = window_[reuse_at.back()].last_chunk;
+        for (size_t i : reuse_at) {
+          if (window_[i].last_chunk < last) continue;
+          if (window_[i].first_chunk < last) {
+            window_[i].kind = Kind::kRead;  // straddles into the last chunk
+            count = i + 1;
+          } else {
+            count = i;
+          }
           break;
         }
-        const uint64_t jstart = idx.ChunkStart(*j);
-        for (Pending& p : pending_) {
-          if (p.reuse && !p.reread && p.p_off + p.p_len > jstart) p.reread = true;
+        // One chunk with more users than the window: wait for more of
+        // them, up to 4 windows, then decide with what is there.
+        if (count == 0 && window_.size() < 4 * reuse_.window_entries) {
+          next_resolve_at_ = window_.size() + std::max<size_t>(1, reuse_.window_entries / 4);
+          return absl::OkStatus();
         }
-        upto = last_end();
+        if (count == 0) count = window_.size();
       }
-    } else if (injecting_) {
-      absl::StatusOr<size_t> j = containing(seg_end_ - 1);
-      if (!j.ok()) return WithPhase(j.status(), v1::PHASE_ARCHIVE);
-      const uint64_t jend = idx.entries()[*j].end_offset;
-      inject_until = std::max(jend == seg_end_ ? jend : idx.ChunkStart(*j), injected_end_);
     }
-    // Emit in walk order.
-    while (!pending_.empty()) {
-      Pending& p = pending_.front();
-      if (!p.reuse) {
-        RETURN_IF_ERROR(AddPlain(p.entry));
-      } else if (p.reread) {
-        RETURN_IF_ERROR(ReadAndAdd(p.entry));
-      } else {
-        const uint64_t need = p.p_off + p.p_len;
-        if (need > inject_until) {
-          if (!final) break;
-          return WithPhase(absl::InternalError(absl::StrCat(
-                               "change detection: '", p.entry.path(), "' needs parent payload up to ",
-                               need, " but only ", inject_until, " was planned")),
-                           v1::PHASE_ARCHIVE);
+
+    // 1. Candidate chunks, their coverage, and the rule.
+    absl::flat_hash_map<size_t, uint64_t> covered;
+    absl::flat_hash_map<size_t, std::vector<size_t>> users;  // chunk → window indices
+    for (size_t i = 0; i < count; ++i) {
+      const Pending& p = window_[i];
+      if (p.kind != Kind::kReuse) continue;
+      for (size_t k = p.first_chunk; k <= p.last_chunk; ++k) {
+        covered[k] += Overlap(p.p_off, p.p_off + p.p_len, idx.ChunkStart(k),
+                              idx.entries()[k].end_offset);
+        users[k].push_back(i);
+      }
+    }
+    std::vector<size_t> check;
+    for (const auto& [k, c] : covered) check.push_back(k);
+    absl::flat_hash_set<size_t> dropped;
+    while (!check.empty()) {
+      const size_t k = check.back();
+      check.pop_back();
+      if (dropped.contains(k)) continue;
+      const uint64_t len = idx.ChunkLength(k);
+      if ((len - covered[k]) * kPaddingDivisor <= len) continue;
+      dropped.insert(k);
+      for (size_t i : users[k]) {
+        Pending& p = window_[i];
+        if (p.kind != Kind::kReuse) continue;
+        p.kind = Kind::kRead;  // read it after all
+        for (size_t j = p.first_chunk; j <= p.last_chunk; ++j) {
+          covered[j] -= Overlap(p.p_off, p.p_off + p.p_len, idx.ChunkStart(j),
+                                idx.entries()[j].end_offset);
+          if (j != k) check.push_back(j);
         }
-        while (injected_end_ < need) {
-          const IndexEntry& c = idx.entries()[next_chunk_];
-          const uint64_t len = idx.ChunkLength(next_chunk_);
-          absl::StatusOr<uint64_t> at = archive_->InjectPayloadChunk(c.digest, len);
-          if (!at.ok()) return WithPhase(at.status(), v1::PHASE_ARCHIVE);
-          if (first_injection_) {
-            new_base_ = *at;
-            first_injection_ = false;
+      }
+    }
+
+    // 2. Inject the kept chunks in parent order.
+    std::vector<size_t> keep;
+    for (const auto& [k, c] : covered) {
+      if (!dropped.contains(k) && c > 0) keep.push_back(k);
+    }
+    std::sort(keep.begin(), keep.end());
+    absl::flat_hash_map<size_t, uint64_t> new_start;
+    for (size_t k : keep) {
+      if (cancel_ && cancel_->cancelled()) return cancel_->Check("backup");
+      const uint64_t len = idx.ChunkLength(k);
+      absl::StatusOr<uint64_t> at = archive_->InjectPayloadChunk(idx.entries()[k].digest, len);
+      if (!at.ok()) return WithPhase(at.status(), v1::PHASE_ARCHIVE);
+      new_start[k] = *at;
+      bytes_injected_ += len;
+    }
+
+    // 3. Read the files that must be read.
+    for (size_t i = 0; i < count; ++i) {
+      Pending& p = window_[i];
+      if (p.kind != Kind::kRead) continue;
+      RETURN_IF_ERROR(ReadFile(p.entry, &p.stored));
+    }
+
+    // 4. Write the entries in walk order.
+    for (size_t i = 0; i < count; ++i) {
+      Pending& p = window_[i];
+      switch (p.kind) {
+        case Kind::kPlain:
+          RETURN_IF_ERROR(AddPlain(p.entry));
+          break;
+        case Kind::kRead:
+          RETURN_IF_ERROR(AddRead(p.entry, p.stored));
+          break;
+        case Kind::kReuse: {
+          p.entry.mutable_payload()->set_offset(new_start[p.first_chunk] +
+                                                (p.p_off - idx.ChunkStart(p.first_chunk)));
+          p.entry.mutable_payload()->set_length(p.p_len);
+          stats_->set_files(stats_->files() + 1);
+          stats_->set_files_reused(stats_->files_reused() + 1);
+          stats_->set_bytes_reused(stats_->bytes_reused() + p.p_len);
+          stats_->set_bytes_collected(stats_->bytes_collected() + p.p_len);
+          if (p.entry.sparse()) {
+            stats_->set_sparse_hole_bytes(stats_->sparse_hole_bytes() + p.entry.size() - p.p_len);
           }
-          injected_end_ = c.end_offset;
-          bytes_injected_ += len;
-          ++next_chunk_;
+          reused_payload_bytes_ += p.p_len;
+          RETURN_IF_ERROR(WithPhase(archive_->AddEntry(p.entry), v1::PHASE_ARCHIVE));
+          break;
         }
-        p.entry.mutable_payload()->set_offset(new_base_ + (p.p_off - parent_base_));
-        p.entry.mutable_payload()->set_length(p.p_len);
-        stats_->set_files(stats_->files() + 1);
-        stats_->set_files_reused(stats_->files_reused() + 1);
-        stats_->set_bytes_reused(stats_->bytes_reused() + p.p_len);
-        stats_->set_bytes_collected(stats_->bytes_collected() + p.p_len);
-        if (p.entry.sparse()) {
-          stats_->set_sparse_hole_bytes(stats_->sparse_hole_bytes() + p.entry.size() - p.p_len);
-        }
-        reused_payload_bytes_ += p.p_len;
-        RETURN_IF_ERROR(WithPhase(archive_->AddEntry(p.entry), v1::PHASE_ARCHIVE));
       }
-      pending_.pop_front();
     }
-    if (final) {
-      seg_open_ = false;
-      injecting_ = false;
-    } else if (!injecting_) {
-      seg_start_ = seg_end_;  // everything so far was read again
-    }
+    window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(count));
     return absl::OkStatus();
   }
 
@@ -271,6 +293,11 @@ class TreeCollector::Impl {
   absl::Status ReadAndAdd(v1::Entry& entry) {
     bool stored = true;
     RETURN_IF_ERROR(ReadFile(entry, &stored));
+    return AddRead(entry, stored);
+  }
+
+  // Records a file that was read (or could not be read: stored = false).
+  absl::Status AddRead(const v1::Entry& entry, bool stored) {
     if (!stored) {
       omitted_.insert(entry.path());
       stats_->set_files_skipped(stats_->files_skipped() + 1);
@@ -384,16 +411,8 @@ class TreeCollector::Impl {
   fs::TreeWalker* walker_ = nullptr;
   absl::flat_hash_set<std::string> omitted_;
 
-  std::deque<Pending> pending_;
-  bool seg_open_ = false;
-  uint64_t seg_start_ = 0;
-  uint64_t seg_end_ = 0;
-  bool injecting_ = false;
-  bool first_injection_ = false;
-  size_t next_chunk_ = 0;
-  uint64_t parent_base_ = 0;   // parent offset of the segment's first injected chunk
-  uint64_t new_base_ = 0;      // where that chunk starts in the new payload stream
-  uint64_t injected_end_ = 0;  // parent offset where the injected chunks end
+  std::deque<Pending> window_;
+  size_t next_resolve_at_ = 0;
   uint64_t bytes_injected_ = 0;
   uint64_t reused_payload_bytes_ = 0;
 };

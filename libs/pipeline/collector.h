@@ -32,6 +32,9 @@ struct ReuseOptions {
   // Files at least this large start and end on a chunk boundary, so a later
   // backup reuses exactly their chunks.
   uint64_t align_threshold = 1u << 20;
+  // Entries held back while their reuse is decided (bounds memory: ~0.5 KiB
+  // each).
+  size_t window_entries = 32768;
 };
 
 // A warning about source data missing from the snapshot (exit 3).
