@@ -158,6 +158,7 @@ class RemoteChunkWriter final : public ChunkConsumer {
   absl::flat_hash_set<Digest> seen_ ABSL_GUARDED_BY(mu_);
   std::vector<Slot> slots_[3] ABSL_GUARDED_BY(mu_);
   RemoteChunkWriterStats stats_ ABSL_GUARDED_BY(mu_);
+  grpc::ClientContext* has_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;  // HasChunks in flight
   std::vector<std::unique_ptr<Lane>> lanes_;  // fixed after StartLanes
   std::vector<std::thread> threads_;
   bool joined_ = false;

@@ -1,0 +1,678 @@
+#include "services/chunker/chunker_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "arca/v1/collector.grpc.pb.h"
+#include "arca/v1/uploader.grpc.pb.h"
+#include "libs/archive/chunk_index.h"
+#include "libs/archive/metadata_stream.h"
+#include "libs/archive/stream_reader.h"
+#include "libs/base/phase_status.h"
+#include "libs/base/status_macros.h"
+#include "libs/chunker/chunker.h"
+#include "libs/codec/codec.h"
+#include "libs/fs/exclude.h"
+#include "libs/pipeline/archive_builder.h"
+#include "libs/pipeline/collector.h"
+#include "libs/pipeline/commands.h"
+#include "libs/pipeline/remote/cancel_watcher.h"
+#include "libs/pipeline/remote/collect_events.h"
+#include "libs/pipeline/remote/read_ahead_chunk_source.h"
+#include "libs/pipeline/remote/remote_chunk_source.h"
+#include "libs/pipeline/remote/replica_set.h"
+#include "libs/pipeline/remote/restore_selection.h"
+#include "libs/store/repository.h"
+#include "services/chunker/remote_chunk_writer.h"
+#include "services/common/server.h"
+#include "services/common/status_convert.h"
+
+namespace arca::services {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+absl::Status Setup(absl::Status st) { return WithPhase(std::move(st), v1::PHASE_SETUP); }
+
+absl::Status BadPlan(const std::string& message) {
+  return Setup(absl::InvalidArgumentError(message));
+}
+
+// The same code and message with `phase` as the only phase.
+absl::Status Rephase(const absl::Status& st, v1::Phase phase) {
+  if (st.ok()) return st;
+  return WithPhase(absl::Status(st.code(), st.message()), phase);
+}
+
+std::chrono::system_clock::time_point In(absl::Duration d, absl::Time cap) {
+  return absl::ToChronoTime(std::min(absl::Now() + d, cap));
+}
+
+absl::StatusOr<std::unique_ptr<ReplicaSet>> MakeReplicas(
+    const std::string& what, v1::Phase phase,
+    const google::protobuf::RepeatedPtrField<std::string>& addresses,
+    const ClientTlsFlags& tls) {
+  std::vector<std::string> list;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (const std::string& a : addresses) {
+    if (a.empty()) return BadPlan(absl::StrCat("an empty ", what, " address in the plan"));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> c = MakeChannel(a, tls);
+    if (!c.ok()) return Setup(c.status());
+    list.push_back(a);
+    channels.push_back(*std::move(c));
+  }
+  return std::make_unique<ReplicaSet>(what, phase, std::move(list), std::move(channels));
+}
+
+// A unary call to any live uploader (failover on replica failures).
+template <typename Req, typename Resp, typename Method>
+absl::Status UploaderCall(ReplicaSet* uploaders, CallRegistry* calls, absl::Duration timeout,
+                          absl::Time cap, const char* name, Method method, const Req& req,
+                          Resp* resp) {
+  return uploaders->Run(
+      [&](size_t i) -> absl::Status {
+        auto stub = v1::Uploader::NewStub(uploaders->channel(i));
+        grpc::ClientContext ctx;
+        ctx.set_deadline(In(timeout, cap));
+        CallRegistry::Scoped reg(calls, &ctx);
+        resp->Clear();
+        absl::Status s = FromGrpcStatus(((*stub).*method)(&ctx, req, resp));
+        if (!s.ok()) {
+          // Keep the phase the uploader attached.
+          absl::Status out(s.code(), absl::StrCat(name, " on uploader ", uploaders->address(i),
+                                                  ": ", s.message()));
+          if (PhaseOf(s) != v1::PHASE_UNSPECIFIED) out = WithPhase(out, PhaseOf(s));
+          return out;
+        }
+        return absl::OkStatus();
+      },
+      [calls] { return calls->status(); });
+}
+
+v1::StageEvent Progress(v1::Phase phase, uint64_t files, uint64_t bytes) {
+  v1::StageEvent e;
+  e.mutable_progress()->set_phase(phase);
+  e.mutable_progress()->set_files_done(files);
+  e.mutable_progress()->set_bytes_done(bytes);
+  return e;
+}
+
+// --- backup -------------------------------------------------------------------------
+
+struct CodecChoice {
+  v1::Codec codec;
+  int level;
+};
+
+absl::Status ValidateBackupPlan(const v1::BackupPlan& plan) {
+  if (plan.source().empty() || plan.source()[0] != '/') {
+    return BadPlan(absl::StrCat("plan.source '", plan.source(),
+                                "' must be an absolute path on the collector's node"));
+  }
+  if (plan.host().empty()) {
+    return BadPlan("plan.host is empty: set the host name of the collector's node (it names the "
+                   "snapshot group)");
+  }
+  if (plan.collector().empty()) return BadPlan("plan.collector is empty: give a collector address");
+  if (plan.compressors().empty()) {
+    return BadPlan("plan.compressors is empty: give at least one compressor address");
+  }
+  if (plan.uploaders().empty()) {
+    return BadPlan("plan.uploaders is empty: give at least one uploader address");
+  }
+  const int codec = static_cast<int>(plan.codec());
+  if (codec != v1::CODEC_UNSPECIFIED && codec != v1::CODEC_NONE && codec != v1::CODEC_ZSTD &&
+      codec != v1::CODEC_XZ) {
+    return BadPlan(absl::StrCat("plan.codec ", codec, " is unknown: use zstd, xz or none"));
+  }
+  if (plan.level() < 0 || plan.level() > 22) {
+    return BadPlan(absl::StrCat("plan.level ", plan.level(), " is out of range"));
+  }
+  if (plan.space_safety_factor() != 0 &&
+      (plan.space_safety_factor() < 1.0 || plan.space_safety_factor() > 100)) {
+    return BadPlan(absl::StrCat("plan.space_safety_factor ", plan.space_safety_factor(),
+                                " must be 0 (default) or between 1 and 100"));
+  }
+  std::vector<std::string> excludes(plan.excludes().begin(), plan.excludes().end());
+  if (absl::StatusOr<fs::PathMatcher> m = fs::PathMatcher::Create(excludes); !m.ok()) {
+    return Setup(m.status());
+  }
+  absl::flat_hash_set<std::string> names;
+  for (const v1::Command& c : plan.commands()) {
+    absl::StatusOr<CommandSpec> spec =
+        ParseCommandSpec(absl::StrCat(c.name(), "=", c.command_line()), c.critical());
+    if (!spec.ok()) return Setup(spec.status());
+    if (spec->name != c.name()) {
+      return BadPlan(absl::StrCat("invalid command name '", c.name(), "': use [A-Za-z0-9._-]+"));
+    }
+    if (!names.insert(c.name()).second) {
+      return BadPlan(absl::StrCat("command name '", c.name(), "' is used twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CodecChoice> ChooseCodec(const v1::BackupPlan& plan,
+                                        const v1::RepositoryConfig& config) {
+  CodecChoice c;
+  if (plan.codec() == v1::CODEC_UNSPECIFIED) {
+    c.codec = config.default_codec() == v1::CODEC_UNSPECIFIED ? v1::CODEC_ZSTD
+                                                                : config.default_codec();
+    c.level = plan.level() != 0 ? plan.level()
+              : config.default_codec() == v1::CODEC_UNSPECIFIED
+                  ? DefaultLevel(Codec::kZstd)
+                  : config.default_level();
+  } else {
+    c.codec = plan.codec();
+    c.level = plan.level() != 0 ? plan.level() : DefaultLevel(static_cast<Codec>(c.codec));
+  }
+  if (absl::Status st = ValidateLevel(static_cast<Codec>(c.codec), c.level); !st.ok()) {
+    return BadPlan(absl::StrCat("plan.level: ", st.message()));
+  }
+  return c;
+}
+
+}  // namespace
+
+absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& options,
+                          WorkerPool* hash_pool, CallRegistry* calls, absl::Time deadline,
+                          const StageEventSink& events) {
+  const auto job_start = Clock::now();
+  const auto wall_start = std::chrono::system_clock::now();
+  RETURN_IF_ERROR(ValidateBackupPlan(plan));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> uploaders,
+                   MakeReplicas("uploader", v1::PHASE_UPLOAD, plan.uploaders(), options.peer_tls));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> compressors,
+                   MakeReplicas("compressor", v1::PHASE_COMPRESSION, plan.compressors(),
+                                options.peer_tls));
+  google::protobuf::RepeatedPtrField<std::string> collector_list;
+  *collector_list.Add() = plan.collector();
+  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> collector,
+                   MakeReplicas("collector", v1::PHASE_COLLECTION, collector_list,
+                                options.peer_tls));
+
+  // --- setup: repository configuration ------------------------------------------
+  v1::RepositoryConfig config;
+  RETURN_IF_ERROR(WithPhase(
+      UploaderCall(uploaders.get(), calls, options.call_timeout, deadline, "GetConfig",
+                   &v1::Uploader::Stub::GetConfig, v1::GetConfigRequest(), &config),
+      v1::PHASE_UPLOAD));
+  const ChunkerParams payload_params = ChunkerParams::FromProto(config.payload_chunker());
+  const ChunkerParams metadata_params = ChunkerParams::FromProto(config.metadata_chunker());
+  for (const ChunkerParams* p : {&payload_params, &metadata_params}) {
+    if (absl::Status st = p->Validate(); !st.ok()) {
+      return Setup(absl::FailedPreconditionError(absl::StrCat(
+          "the repository has invalid chunker parameters in its config: ", st.message())));
+    }
+  }
+  ASSIGN_OR_RETURN(CodecChoice codec, ChooseCodec(plan, config));
+
+  // --- setup: the parent snapshot --------------------------------------------------
+  const std::string group = Repository::GroupName(plan.host(), plan.source());
+  std::vector<v1::Warning> warnings;
+  std::string parent_id;
+  if (plan.metadata_change_detection()) {
+    if (!plan.parent().empty()) {
+      v1::GetSnapshotRequest req;
+      req.set_id(plan.parent());
+      v1::GetSnapshotResponse resp;
+      absl::Status st = UploaderCall(uploaders.get(), calls, options.call_timeout, deadline,
+                                     "GetSnapshot", &v1::Uploader::Stub::GetSnapshot, req, &resp);
+      if (!st.ok()) {
+        if (IsReplicaFailure(st)) return WithPhase(st, v1::PHASE_UPLOAD);
+        return Setup(absl::Status(st.code(), absl::StrCat("plan.parent ", plan.parent(), ": ",
+                                                          st.message())));
+      }
+      parent_id = resp.snapshot().id();
+    } else {
+      v1::ListSnapshotsRequest req;
+      req.set_group(group);
+      v1::ListSnapshotsResponse resp;
+      absl::Status st = UploaderCall(uploaders.get(), calls, options.call_timeout, deadline,
+                                     "ListSnapshots", &v1::Uploader::Stub::ListSnapshots, req,
+                                     &resp);
+      if (!st.ok()) {
+        if (calls->cancelled()) return calls->status();
+        v1::Warning w = MakeDataMissingWarning(
+            v1::PHASE_ARCHIVE, "",
+            absl::StrCat("cannot list earlier snapshots (", st.message(), "): every file is read"));
+        w.set_data_missing(false);
+        warnings.push_back(std::move(w));
+      } else {
+        int64_t newest = 0;
+        for (const v1::SnapshotInfo& s : resp.snapshots()) {
+          if (s.group() == group && (parent_id.empty() || s.time_unix_ns() >= newest)) {
+            parent_id = s.id();
+            newest = s.time_unix_ns();
+          }
+        }
+      }
+    }
+  }
+  for (const v1::Warning& w : warnings) {
+    v1::StageEvent e;
+    *e.mutable_warning() = w;
+    events(e);
+  }
+
+  // --- the pipeline: collector → archive → compressors → uploaders ------------------
+  RemoteChunkWriterOptions wopts;
+  wopts.codec = codec.codec;
+  wopts.level = codec.level;
+  wopts.max_chunks_in_flight = options.max_chunks_in_flight != 0
+                                   ? options.max_chunks_in_flight
+                                   : 8 * compressors->size() + 16;
+  wopts.call_timeout = options.call_timeout;
+  wopts.stall_timeout = options.stall_timeout;
+  wopts.stream_deadline = std::min(absl::Now() + options.job_timeout, deadline);
+  RemoteChunkWriter writer(compressors.get(), uploaders.get(), calls, hash_pool, wopts);
+  ArchiveBuilder archive(payload_params, metadata_params, config.chunker_seed(), &writer);
+  CollectEventApplier applier(&archive);
+
+  v1::CollectRequest creq;
+  creq.set_job_id(plan.job_id());
+  creq.set_source(plan.source());
+  *creq.mutable_excludes() = plan.excludes();
+  creq.set_one_file_system(plan.one_file_system());
+  *creq.mutable_commands() = plan.commands();
+  creq.set_parent_snapshot(parent_id);
+  *creq.mutable_uploaders() = plan.uploaders();
+  creq.set_ignore_ctime(plan.ignore_ctime());
+  creq.set_parent_required(!plan.parent().empty());
+  creq.set_align_threshold(payload_params.avg_size);
+
+  const auto collect_start = Clock::now();
+  auto last_progress = Clock::now() - std::chrono::hours(1);
+  grpc::ClientContext cctx;
+  cctx.set_deadline(absl::ToChronoTime(wopts.stream_deadline));
+  absl::Status pipeline = [&]() -> absl::Status {
+    CallRegistry::Scoped reg(calls, &cctx);
+    std::unique_ptr<grpc::ClientReader<v1::CollectEvent>> reader =
+        v1::Collector::NewStub(collector->channel(0))->Collect(&cctx, creq);
+    v1::CollectEvent event;
+    absl::Status local;
+    while (reader->Read(&event)) {
+      local = applier.Apply(event);
+      if (!local.ok()) break;
+      for (v1::Warning& w : applier.TakeWarnings()) {
+        v1::StageEvent e;
+        *e.mutable_warning() = w;
+        events(e);
+        warnings.push_back(std::move(w));
+      }
+      if (Clock::now() - last_progress > absl::ToChronoNanoseconds(options.progress_interval) &&
+          archive.payload_offset() > 0) {
+        last_progress = Clock::now();
+        if (!events(Progress(v1::PHASE_ARCHIVE, applier.entries(), archive.payload_offset()))) {
+          calls->CancelAll(absl::CancelledError("the caller of RunBackup went away"));
+        }
+      }
+    }
+    if (!local.ok()) cctx.TryCancel();
+    absl::Status collect = FromGrpcStatus(reader->Finish());
+    if (calls->cancelled()) return calls->status();
+    // The writer's failure explains why the archive stopped.
+    if (absl::Status w = writer.error(); !w.ok()) return w;
+    if (!local.ok()) return local;
+    if (!collect.ok()) {
+      return WithPhase(absl::Status(collect.code(),
+                                    absl::StrCat("collector ", plan.collector(), ": ",
+                                                 collect.message())),
+                       PhaseOf(collect) != v1::PHASE_UNSPECIFIED ? PhaseOf(collect)
+                                                                 : v1::PHASE_COLLECTION);
+    }
+    if (!applier.done()) {
+      return WithPhase(absl::UnavailableError(absl::StrCat(
+                           "collector ", plan.collector(), " ended the stream without `done`")),
+                       v1::PHASE_COLLECTION);
+    }
+    for (v1::Warning& w : applier.TakeWarnings()) {
+      v1::StageEvent e;
+      *e.mutable_warning() = w;
+      events(e);
+      warnings.push_back(std::move(w));
+    }
+    RETURN_IF_ERROR(WithPhase(archive.Finish(), v1::PHASE_ARCHIVE));
+    return absl::OkStatus();
+  }();
+  if (!pipeline.ok()) {
+    if (absl::IsAborted(pipeline) && !writer.error().ok()) pipeline = writer.error();
+    writer.Abort(pipeline);
+    if (calls->cancelled()) return calls->status();
+    return pipeline;
+  }
+  const double collect_seconds = Seconds(Clock::now() - collect_start);
+  const auto drain_start = Clock::now();
+  if (absl::Status st = writer.Finish(); !st.ok()) {
+    if (calls->cancelled()) return calls->status();
+    return st;
+  }
+  const double drain_seconds = Seconds(Clock::now() - drain_start);
+
+  // --- commit ----------------------------------------------------------------------
+  const auto commit_start = Clock::now();
+  ASSIGN_OR_RETURN(ChunkIndex meta_index, writer.BuildIndex(v1::STREAM_KIND_METADATA));
+  ASSIGN_OR_RETURN(ChunkIndex payload_index, writer.BuildIndex(v1::STREAM_KIND_PAYLOAD));
+  v1::BackupStats stats = applier.done_event().stats();
+  if (!parent_id.empty() && stats.parent_snapshot().empty()) {
+    // The collector could not use it (a warning says why).
+  }
+  const RemoteChunkWriterStats ws = writer.stats();
+  stats.set_metadata_bytes(archive.metadata_length());
+  stats.set_chunks_total(ws.chunks_total);
+  stats.set_chunks_new(ws.chunks_new);
+  stats.set_bytes_new_raw(ws.bytes_new_raw);
+  stats.set_bytes_new_stored(ws.bytes_new_stored);
+  stats.set_bytes_deduplicated(ws.bytes_deduplicated);
+  stats.set_compression_ratio(
+      ws.bytes_new_raw == 0 ? 1.0 : static_cast<double>(ws.bytes_new_stored) / ws.bytes_new_raw);
+  auto& phases = *stats.mutable_phase_seconds();
+  phases["collection_and_archive"] = collect_seconds;
+  phases["hash_cpu"] = ws.hash_seconds;
+  phases["upload_drain"] = drain_seconds;
+
+  v1::Manifest m;
+  m.set_group(group);
+  m.set_host(plan.host());
+  m.add_sources(plan.source());
+  m.set_time_unix_ns(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count());
+  auto& opts = *m.mutable_options();
+  opts["compression"] = std::string(CodecName(static_cast<Codec>(codec.codec)));
+  opts["level"] = std::to_string(codec.level);
+  opts["one_file_system"] = plan.one_file_system() ? "true" : "false";
+  opts["change_detection"] = plan.metadata_change_detection() ? "metadata" : "data";
+  if (plan.ignore_ctime()) opts["ignore_ctime"] = "true";
+  if (!plan.excludes().empty()) opts["excludes"] = absl::StrJoin(plan.excludes(), "\n");
+  opts["pipeline"] = "distributed";
+  if (!plan.job_id().empty()) opts["job_id"] = plan.job_id();
+  for (const v1::Warning& w : warnings) *m.add_warnings() = w;
+  for (v1::CommandResult& c : applier.TakeCommands()) *m.add_commands() = std::move(c);
+  phases["commit"] = Seconds(Clock::now() - commit_start);
+  stats.set_duration_seconds(Seconds(Clock::now() - job_start));
+  *m.mutable_stats() = stats;
+
+  if (calls->cancelled()) return calls->status();
+  v1::CommitSnapshotRequest commit;
+  commit.set_job_id(plan.job_id());
+  commit.mutable_metadata_index()->set_stream(v1::STREAM_KIND_METADATA);
+  commit.mutable_metadata_index()->set_data(meta_index.Encode(v1::STREAM_KIND_METADATA));
+  commit.mutable_payload_index()->set_stream(v1::STREAM_KIND_PAYLOAD);
+  commit.mutable_payload_index()->set_data(payload_index.Encode(v1::STREAM_KIND_PAYLOAD));
+  *commit.mutable_manifest() = m;
+  // One attempt: a commit that failed half-way must not be repeated elsewhere.
+  std::optional<size_t> at = uploaders->Pick();
+  if (!at) return uploaders->NoneLeft();
+  v1::CommitSnapshotResponse committed;
+  {
+    auto stub = v1::Uploader::NewStub(uploaders->channel(*at));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(options.commit_timeout, deadline));
+    CallRegistry::Scoped reg(calls, &ctx);
+    absl::Status st = FromGrpcStatus(stub->CommitSnapshot(&ctx, commit, &committed));
+    if (!st.ok()) {
+      if (calls->cancelled()) return calls->status();
+      absl::Status out(st.code(), absl::StrCat("CommitSnapshot on uploader ",
+                                               uploaders->address(*at), ": ", st.message()));
+      return WithPhase(out, PhaseOf(st) != v1::PHASE_UNSPECIFIED ? PhaseOf(st) : v1::PHASE_UPLOAD);
+    }
+  }
+  bool partial = false;
+  for (const v1::Warning& w : warnings) partial |= w.data_missing();
+  v1::StageEvent result;
+  v1::StageResult* r = result.mutable_result();
+  r->set_snapshot(committed.snapshot().id());
+  *r->mutable_stats() = committed.has_manifest() ? committed.manifest().stats() : stats;
+  r->set_exit_code(partial ? static_cast<int>(ExitCode::kPartial) : 0);
+  events(result);
+  return absl::OkStatus();
+}
+
+// --- restore -------------------------------------------------------------------------
+
+absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& options,
+                           CallRegistry* calls, absl::Time deadline,
+                           const StageEventSink& events) {
+  if (plan.snapshot().empty()) {
+    return BadPlan("plan.snapshot is empty: give a snapshot id or \"latest\"");
+  }
+  if (plan.target().empty() || plan.target()[0] != '/') {
+    return BadPlan(absl::StrCat("plan.target '", plan.target(),
+                                "' must be an absolute path on the collector's node"));
+  }
+  if (plan.collector().empty()) return BadPlan("plan.collector is empty: give a collector address");
+  if (plan.uploaders().empty()) {
+    return BadPlan("plan.uploaders is empty: give at least one uploader address");
+  }
+  std::vector<std::string> includes(plan.includes().begin(), plan.includes().end());
+  absl::StatusOr<RestoreSelection> selection = RestoreSelection::Create(includes, "");
+  if (!selection.ok()) return Setup(selection.status());
+  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> uploaders,
+                   MakeReplicas("uploader", v1::PHASE_UPLOAD, plan.uploaders(), options.peer_tls));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> compressors,
+                   MakeReplicas("compressor", v1::PHASE_COMPRESSION, plan.compressors(),
+                                options.peer_tls));
+  google::protobuf::RepeatedPtrField<std::string> collector_list;
+  *collector_list.Add() = plan.collector();
+  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> collector,
+                   MakeReplicas("collector", v1::PHASE_COLLECTION, collector_list,
+                                options.peer_tls));
+
+  v1::GetSnapshotRequest sreq;
+  sreq.set_id(plan.snapshot());
+  v1::GetSnapshotResponse snap;
+  if (absl::Status st = UploaderCall(uploaders.get(), calls, options.call_timeout, deadline,
+                                     "GetSnapshot", &v1::Uploader::Stub::GetSnapshot, sreq, &snap);
+      !st.ok()) {
+    if (calls->cancelled()) return calls->status();
+    if (absl::IsNotFound(st) || absl::IsInvalidArgument(st)) return Rephase(st, v1::PHASE_SETUP);
+    return Rephase(st, v1::PHASE_RESTORE);
+  }
+  const std::string id = snap.snapshot().id();
+  ASSIGN_OR_RETURN(selection, RestoreSelection::Create(includes, id));
+  absl::StatusOr<ChunkIndex> meta_index =
+      ChunkIndex::Decode(Bytes(snap.metadata_index().data()), v1::STREAM_KIND_METADATA,
+                         absl::StrCat(id, "/metadata.aidx"));
+  if (!meta_index.ok()) return Rephase(meta_index.status(), v1::PHASE_RESTORE);
+  absl::StatusOr<ChunkIndex> payload_index =
+      ChunkIndex::Decode(Bytes(snap.payload_index().data()), v1::STREAM_KIND_PAYLOAD,
+                         absl::StrCat(id, "/payload.aidx"));
+  if (!payload_index.ok()) return Rephase(payload_index.status(), v1::PHASE_RESTORE);
+
+  RemoteChunkSourceOptions source_options;
+  source_options.call_timeout = options.call_timeout;
+  RemoteChunkSource source(uploaders.get(), compressors->size() > 0 ? compressors.get() : nullptr,
+                           calls, source_options);
+  ReadAheadChunkSource meta_ahead(&*meta_index, &source, 2, 1);
+  ReadAheadChunkSource payload_ahead(&*payload_index, &source, options.restore_read_ahead,
+                                     std::max<size_t>(options.restore_read_ahead / 2, 1));
+  StreamReader meta(&*meta_index, &meta_ahead);
+  StreamReader payload(&*payload_index, &payload_ahead, 8);
+  MetadataStreamReader reader(&meta);
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(In(options.job_timeout, deadline));
+  CallRegistry::Scoped reg(calls, &ctx);
+  v1::WriteTreeResponse response;
+  std::unique_ptr<grpc::ClientWriter<v1::WriteTreeRequest>> out =
+      v1::Collector::NewStub(collector->channel(0))->WriteTree(&ctx, &response);
+  uint64_t entries = 0;
+  uint64_t bytes = 0;
+  auto last_progress = Clock::now();
+  constexpr size_t kBatchBytes = 1u << 20;
+  v1::WriteTreeRequest batch;
+  size_t batch_bytes = 0;
+  bool stream_broken = false;
+  auto send = [&](const v1::WriteTreeRequest& msg) -> absl::Status {
+    if (!out->Write(msg)) {
+      stream_broken = true;
+      return absl::UnavailableError("the WriteTree stream broke");  // Finish says why
+    }
+    return absl::OkStatus();
+  };
+  auto flush = [&]() -> absl::Status {
+    if (batch.batch().items_size() == 0) return absl::OkStatus();
+    absl::Status st = send(batch);
+    batch.Clear();
+    batch_bytes = 0;
+    return st;
+  };
+  absl::Status st = [&]() -> absl::Status {
+    v1::WriteTreeRequest first;
+    v1::RestoreTarget* t = first.mutable_target();
+    t->set_job_id(plan.job_id());
+    t->set_target(plan.target());
+    *t->mutable_includes() = plan.includes();
+    t->set_numeric_owner(true);
+    RETURN_IF_ERROR(send(first));
+    v1::Entry entry;
+    std::vector<v1::Entry> selected;
+    while (true) {
+      if (calls->cancelled()) return calls->status();
+      ASSIGN_OR_RETURN(bool more, reader.Next(&entry));
+      if (!more) break;
+      selected.clear();
+      RETURN_IF_ERROR(selection->Select(entry, &selected));
+      for (v1::Entry& e : selected) {
+        const bool regular = e.type() == v1::ENTRY_TYPE_REGULAR;
+        uint64_t off = e.payload().offset();
+        uint64_t left = regular ? e.payload().length() : 0;
+        batch_bytes += e.ByteSizeLong();
+        *batch.mutable_batch()->add_items()->mutable_entry() = std::move(e);
+        if (left > 0) payload_ahead.ExpectOffset(off);
+        while (left > 0) {
+          const size_t want = static_cast<size_t>(std::min<uint64_t>(left, kBatchBytes));
+          std::string* data = batch.mutable_batch()->add_items()->mutable_data()->mutable_data();
+          data->resize(want);
+          ASSIGN_OR_RETURN(size_t n, payload.ReadAt(off, std::span<uint8_t>(
+                                                             reinterpret_cast<uint8_t*>(data->data()),
+                                                             want)));
+          if (n == 0) {
+            return absl::DataLossError(absl::StrCat("payload of '", entry.path(),
+                                                    "' ends early at stream offset ", off,
+                                                    " in snapshot ", id));
+          }
+          data->resize(n);
+          off += n;
+          left -= n;
+          bytes += n;
+          batch_bytes += n;
+          if (batch_bytes >= kBatchBytes) RETURN_IF_ERROR(flush());
+        }
+        ++entries;
+        if (batch_bytes >= kBatchBytes) RETURN_IF_ERROR(flush());
+      }
+      if (Clock::now() - last_progress > absl::ToChronoNanoseconds(options.progress_interval)) {
+        last_progress = Clock::now();
+        if (!events(Progress(v1::PHASE_RESTORE, entries, bytes))) {
+          calls->CancelAll(absl::CancelledError("the caller of RunRestore went away"));
+        }
+      }
+    }
+    RETURN_IF_ERROR(flush());
+    if (!out->WritesDone()) stream_broken = true;
+    return absl::OkStatus();
+  }();
+  if (!st.ok() && !stream_broken) ctx.TryCancel();
+  absl::Status written = FromGrpcStatus(out->Finish());
+  if (calls->cancelled()) return calls->status();
+  if (!st.ok() && !stream_broken) return Rephase(st, v1::PHASE_RESTORE);
+  if (!written.ok()) {
+    return Rephase(absl::Status(written.code(), absl::StrCat("collector ", plan.collector(), ": ",
+                                                             written.message())),
+                   v1::PHASE_RESTORE);
+  }
+  if (!st.ok()) return Rephase(st, v1::PHASE_RESTORE);
+  for (const v1::Warning& w : response.warnings()) {
+    v1::StageEvent e;
+    *e.mutable_warning() = w;
+    events(e);
+  }
+  v1::StageEvent result;
+  v1::StageResult* r = result.mutable_result();
+  r->set_snapshot(id);
+  r->set_entries(response.entries_written());
+  r->set_bytes(response.bytes_written());
+  r->set_exit_code(0);
+  events(result);
+  return absl::OkStatus();
+}
+
+// --- the service -----------------------------------------------------------------------
+
+ChunkerService::ChunkerService(ChunkerOptions options)
+    : options_(std::move(options)), hash_pool_(options_.hash_threads) {}
+
+namespace {
+
+absl::Time CallerDeadline(const grpc::ServerContext* context) {
+  const auto d = context->deadline();
+  if (d == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(d);
+}
+
+}  // namespace
+
+grpc::Status ChunkerService::RunBackup(grpc::ServerContext* context, const v1::BackupPlan* plan,
+                                       grpc::ServerWriter<v1::StageEvent>* writer) {
+  const auto start = Clock::now();
+  CallRegistry calls;
+  CancelWatcher watcher([context] { return context->IsCancelled(); },
+                        [&] {
+                          calls.CancelAll(absl::CancelledError(
+                              "the backup was cancelled by the caller of RunBackup"));
+                        });
+  absl::Mutex write_mu;
+  StageEventSink events = [&](const v1::StageEvent& e) {
+    absl::MutexLock lock(&write_mu);
+    return writer->Write(e);
+  };
+  absl::Status st =
+      RunBackupJob(*plan, options_, &hash_pool_, &calls, CallerDeadline(context), events);
+  LogLine(options_.program,
+          absl::StrCat("job ", plan->job_id(), ": backup of ", plan->host(), ":", plan->source(),
+                       st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " in ",
+                       Seconds(Clock::now() - start), " s"));
+  return ToGrpcStatus(st);
+}
+
+grpc::Status ChunkerService::RunRestore(grpc::ServerContext* context, const v1::RestorePlan* plan,
+                                        grpc::ServerWriter<v1::StageEvent>* writer) {
+  const auto start = Clock::now();
+  CallRegistry calls;
+  CancelWatcher watcher([context] { return context->IsCancelled(); },
+                        [&] {
+                          calls.CancelAll(absl::CancelledError(
+                              "the restore was cancelled by the caller of RunRestore"));
+                        });
+  StageEventSink events = [&](const v1::StageEvent& e) { return writer->Write(e); };
+  absl::Status st = RunRestoreJob(*plan, options_, &calls, CallerDeadline(context), events);
+  LogLine(options_.program,
+          absl::StrCat("job ", plan->job_id(), ": restore of ", plan->snapshot(), " to ",
+                       plan->target(), st.ok() ? ": done" : absl::StrCat(": ", st.ToString()),
+                       " in ", Seconds(Clock::now() - start), " s"));
+  return ToGrpcStatus(st);
+}
+
+grpc::Status ChunkerService::Chunk(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::ChunkOutput, v1::ChunkInput>* stream) {
+  return ToGrpcStatus(WithPhase(
+      absl::UnimplementedError("Chunker.Chunk is not implemented: use RunBackup, which pulls the "
+                               "collector's stream itself"),
+      v1::PHASE_ARCHIVE));
+}
+
+}  // namespace arca::services

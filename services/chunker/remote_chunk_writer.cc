@@ -1,0 +1,506 @@
+#include "services/chunker/remote_chunk_writer.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/client_context.h"
+#include "libs/base/phase_status.h"
+#include "services/common/status_convert.h"
+
+namespace arca::services {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+struct RemoteChunkWriter::Item {
+  v1::StreamKind stream = v1::STREAM_KIND_UNSPECIFIED;
+  uint64_t seq = 0;
+  uint64_t length = 0;
+  Digest digest;
+  bool known = false;
+  ByteBuffer plain;             // until hashed
+  v1::CompressRequest request;  // until compressed (kept for a resend)
+  v1::Blob blob;                // until acked (kept for a resend)
+};
+
+struct RemoteChunkWriter::Lane {
+  bool compress = false;
+  size_t replica = 0;
+  grpc::ClientContext ctx;
+  std::unique_ptr<CallRegistry::Scoped> registration;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::CompressRequest, v1::Blob>> cstream;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::Blob, v1::PutChunkAck>> ustream;
+  // Guarded by the writer's mu_.
+  std::deque<ItemPtr> inflight;
+  bool dead = false;    // no more work for this stream
+  bool ended = false;   // its receiver returned
+  absl::Time last_progress;
+};
+
+RemoteChunkWriter::RemoteChunkWriter(ReplicaSet* compressors, ReplicaSet* uploaders,
+                                     CallRegistry* calls, WorkerPool* hash_pool,
+                                     RemoteChunkWriterOptions options)
+    : compressors_(compressors),
+      uploaders_(uploaders),
+      calls_(calls),
+      hash_pool_(hash_pool),
+      options_(options) {
+  StartLanes();
+}
+
+RemoteChunkWriter::~RemoteChunkWriter() {
+  if (!joined_) Abort(absl::CancelledError("the backup stopped"));
+}
+
+void RemoteChunkWriter::StartLanes() {
+  auto add = [&](bool compress, size_t replica) {
+    auto lane = std::make_unique<Lane>();
+    lane->compress = compress;
+    lane->replica = replica;
+    lane->ctx.set_deadline(absl::ToChronoTime(options_.stream_deadline));
+    lane->registration = std::make_unique<CallRegistry::Scoped>(calls_, &lane->ctx);
+    lanes_.push_back(std::move(lane));
+  };
+  for (size_t i = 0; i < compressors_->size(); ++i) add(true, i);
+  for (size_t i = 0; i < uploaders_->size(); ++i) {
+    for (size_t k = 0; k < std::max<size_t>(options_.streams_per_uploader, 1); ++k) add(false, i);
+  }
+  for (auto& lane : lanes_) {
+    Lane* l = lane.get();
+    if (l->compress) {
+      l->cstream = v1::Compressor::NewStub(compressors_->channel(l->replica))->Compress(&l->ctx);
+      threads_.emplace_back([this, l] { CompressSender(l); });
+      threads_.emplace_back([this, l] { CompressReceiver(l); });
+    } else {
+      l->ustream = v1::Uploader::NewStub(uploaders_->channel(l->replica))->PutChunks(&l->ctx);
+      threads_.emplace_back([this, l] { UploadSender(l); });
+      threads_.emplace_back([this, l] { UploadReceiver(l); });
+    }
+  }
+  threads_.emplace_back([this] { HasLoop(); });
+  threads_.emplace_back([this] { MonitorLoop(); });
+}
+
+absl::Status RemoteChunkWriter::error() const {
+  absl::MutexLock lock(&mu_);
+  return error_;
+}
+
+void RemoteChunkWriter::Fail(absl::Status status) {
+  if (error_.ok()) error_ = std::move(status);
+  for (auto& lane : lanes_) lane->ctx.TryCancel();
+  if (has_ctx_ != nullptr) has_ctx_->TryCancel();
+}
+
+void RemoteChunkWriter::Done(const ItemPtr& item, bool held_ticket) {
+  if (held_ticket) --tickets_;
+  --outstanding_;
+  item->plain = ByteBuffer();
+  item->request.Clear();
+  item->blob.Clear();
+}
+
+absl::Status RemoteChunkWriter::Consume(PendingChunk chunk) {
+  auto item = std::make_shared<Item>();
+  item->stream = chunk.stream;
+  item->seq = chunk.seq;
+  item->length = chunk.length();
+  if (chunk.known) {
+    item->known = true;
+    item->digest = chunk.known_digest;
+    absl::MutexLock lock(&mu_);
+    if (!error_.ok()) return absl::AbortedError("pipeline stopped");
+    std::vector<Slot>& slots = slots_[item->stream];
+    if (slots.size() <= item->seq) slots.resize(item->seq + 1);
+    slots[item->seq] = Slot{item->digest, item->length, true};
+    seen_.insert(item->digest);
+    stats_.chunks_total++;
+    stats_.chunks_reused++;
+    stats_.bytes_reused += item->length;
+    ++outstanding_;
+    has_queue_.push_back(std::move(item));
+    return absl::OkStatus();
+  }
+  item->plain = std::move(chunk.data);
+  {
+    absl::MutexLock lock(&mu_);
+    auto room = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return !error_.ok() || tickets_ < options_.max_chunks_in_flight;
+    };
+    mu_.Await(absl::Condition(&room));
+    if (!error_.ok()) return absl::AbortedError("pipeline stopped");
+    ++tickets_;
+    ++outstanding_;
+    ++hashing_;
+  }
+  hash_pool_->Submit([this, item = std::move(item)]() mutable { Hash(std::move(item)); });
+  return absl::OkStatus();
+}
+
+void RemoteChunkWriter::Hash(ItemPtr item) {
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!error_.ok()) {
+      Done(item, true);
+      --hashing_;
+      return;
+    }
+  }
+  item->digest = Sha256(item->plain.span());
+  const double hash_s = SecondsSince(t0);
+  bool claimed;
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<Slot>& slots = slots_[item->stream];
+    if (slots.size() <= item->seq) slots.resize(item->seq + 1);
+    slots[item->seq] = Slot{item->digest, item->length, true};
+    claimed = seen_.insert(item->digest).second;
+    stats_.chunks_total++;
+    stats_.hash_seconds += hash_s;
+    if (!claimed) {
+      stats_.bytes_deduplicated += item->length;
+      Done(item, true);
+      --hashing_;
+      return;
+    }
+  }
+  // The compress request holds the plaintext from here on (one copy, off
+  // the archive thread).
+  item->request.set_codec(options_.codec);
+  item->request.set_level(options_.level);
+  v1::RawChunk* raw = item->request.mutable_chunk();
+  raw->set_stream(item->stream);
+  raw->mutable_ref()->set_digest(std::string(item->digest.Raw()));
+  raw->mutable_ref()->set_raw_length(item->length);
+  raw->set_data(reinterpret_cast<const char*>(item->plain.data()), item->plain.size());
+  item->plain = ByteBuffer();
+  absl::MutexLock lock(&mu_);
+  --hashing_;
+  if (!error_.ok()) {
+    Done(item, true);
+    return;
+  }
+  has_queue_.push_back(std::move(item));
+}
+
+void RemoteChunkWriter::HasLoop() {
+  while (true) {
+    std::vector<ItemPtr> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return stop_ || !error_.ok() || !has_queue_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stop_ || !error_.ok()) return;
+      const size_t n = std::min(has_queue_.size(), std::max<size_t>(options_.has_batch, 1));
+      batch.assign(std::make_move_iterator(has_queue_.begin()),
+                   std::make_move_iterator(has_queue_.begin() + n));
+      has_queue_.erase(has_queue_.begin(), has_queue_.begin() + n);
+    }
+    v1::HasChunksRequest req;
+    for (const ItemPtr& item : batch) req.add_digests(std::string(item->digest.Raw()));
+    v1::HasChunksResponse resp;
+    absl::Status st = uploaders_->Run(
+        [&](size_t i) -> absl::Status {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
+          CallRegistry::Scoped reg(calls_, &ctx);
+          {
+            absl::MutexLock lock(&mu_);
+            if (!error_.ok()) return error_;
+            has_ctx_ = &ctx;
+          }
+          resp.Clear();
+          absl::Status s =
+              FromGrpcStatus(v1::Uploader::NewStub(uploaders_->channel(i))->HasChunks(&ctx, req, &resp));
+          {
+            absl::MutexLock lock(&mu_);
+            has_ctx_ = nullptr;
+          }
+          if (s.ok() && resp.present_size() != req.digests_size()) {
+            s = absl::InternalError(absl::StrCat("uploader ", uploaders_->address(i), " answered ",
+                                                 resp.present_size(), " of ", req.digests_size(),
+                                                 " HasChunks digests"));
+          }
+          if (!s.ok()) {
+            s = absl::Status(s.code(), absl::StrCat("HasChunks on uploader ",
+                                                    uploaders_->address(i), ": ", s.message()));
+          }
+          return s;
+        },
+        [this] {
+          absl::MutexLock lock(&mu_);
+          return error_.ok() ? calls_->status() : error_;
+        });
+    absl::MutexLock lock(&mu_);
+    if (!error_.ok()) return;
+    if (!st.ok()) {
+      Fail(WithPhase(st, v1::PHASE_UPLOAD));
+      return;
+    }
+    for (size_t k = 0; k < batch.size(); ++k) {
+      ItemPtr& item = batch[k];
+      const bool present = resp.present(static_cast<int>(k));
+      if (item->known) {
+        if (!present) {
+          Fail(WithPhase(absl::DataLossError(absl::StrCat(
+                             "chunk ", item->digest.Hex(),
+                             " of the parent snapshot is missing from the repository: run a "
+                             "verify job, or back up with metadata change detection off")),
+                         v1::PHASE_ARCHIVE));
+          return;
+        }
+        Done(item, false);
+      } else if (present) {
+        stats_.bytes_deduplicated += item->length;
+        Done(item, true);
+      } else {
+        compress_queue_.push_back(std::move(item));
+      }
+    }
+  }
+}
+
+void RemoteChunkWriter::MonitorLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stop_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(200));
+    const absl::Time now = absl::Now();
+    for (auto& lane : lanes_) {
+      if (!lane->dead && !lane->inflight.empty() &&
+          now - lane->last_progress > options_.stall_timeout) {
+        // The receiver sees the cancellation and hands the chunks on.
+        lane->ctx.TryCancel();
+      }
+    }
+  }
+}
+
+void RemoteChunkWriter::CompressSender(Lane* lane) {
+  while (true) {
+    ItemPtr item;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return stop_ || !error_.ok() || lane->dead || (finishing_ && outstanding_ == 0) ||
+               (!compress_queue_.empty() &&
+                lane->inflight.size() < options_.per_compressor_in_flight);
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stop_ || !error_.ok() || lane->dead) return;
+      if (finishing_ && outstanding_ == 0) break;
+      item = compress_queue_.front();
+      compress_queue_.pop_front();
+      if (lane->inflight.empty()) lane->last_progress = absl::Now();
+      lane->inflight.push_back(item);
+    }
+    // The item stays alive in lane->inflight until answered or requeued.
+    if (!lane->cstream->Write(item->request)) return;  // the receiver sees why
+  }
+  lane->cstream->WritesDone();
+}
+
+void RemoteChunkWriter::CompressReceiver(Lane* lane) {
+  v1::Blob blob;
+  while (lane->cstream->Read(&blob)) {
+    absl::MutexLock lock(&mu_);
+    if (lane->inflight.empty() || blob.ref().digest() != lane->inflight.front()->digest.Raw()) {
+      Fail(WithPhase(absl::InternalError(absl::StrCat(
+                         "compressor ", compressors_->address(lane->replica),
+                         " answered with a blob that matches no chunk sent (out of order?)")),
+                     v1::PHASE_COMPRESSION));
+      break;
+    }
+    ItemPtr item = std::move(lane->inflight.front());
+    lane->inflight.pop_front();
+    lane->last_progress = absl::Now();
+    item->request.Clear();  // the plaintext is no longer needed
+    item->blob = std::move(blob);
+    blob = v1::Blob();
+    upload_queue_.push_back(std::move(item));
+  }
+  absl::Status st = FromGrpcStatus(lane->cstream->Finish());
+  absl::MutexLock lock(&mu_);
+  LaneEnded(lane, std::move(st));
+}
+
+void RemoteChunkWriter::UploadSender(Lane* lane) {
+  while (true) {
+    ItemPtr item;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return stop_ || !error_.ok() || lane->dead || (finishing_ && outstanding_ == 0) ||
+               (!upload_queue_.empty() && lane->inflight.size() < options_.per_uploader_in_flight);
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stop_ || !error_.ok() || lane->dead) return;
+      if (finishing_ && outstanding_ == 0) break;
+      item = upload_queue_.front();
+      upload_queue_.pop_front();
+      if (lane->inflight.empty()) lane->last_progress = absl::Now();
+      lane->inflight.push_back(item);
+    }
+    if (!lane->ustream->Write(item->blob)) return;
+  }
+  lane->ustream->WritesDone();
+}
+
+void RemoteChunkWriter::UploadReceiver(Lane* lane) {
+  v1::PutChunkAck ack;
+  while (lane->ustream->Read(&ack)) {
+    absl::MutexLock lock(&mu_);
+    if (lane->inflight.empty() || ack.digest() != lane->inflight.front()->digest.Raw()) {
+      Fail(WithPhase(absl::InternalError(absl::StrCat(
+                         "uploader ", uploaders_->address(lane->replica),
+                         " acknowledged a chunk that was not sent (out of order?)")),
+                     v1::PHASE_UPLOAD));
+      break;
+    }
+    ItemPtr item = std::move(lane->inflight.front());
+    lane->inflight.pop_front();
+    lane->last_progress = absl::Now();
+    stats_.chunks_acked++;
+    if (ack.already_present()) {
+      stats_.bytes_deduplicated += item->length;
+    } else {
+      stats_.chunks_new++;
+      stats_.bytes_new_raw += item->length;
+      stats_.bytes_new_stored += ack.stored_bytes() != 0 ? ack.stored_bytes() : item->blob.data().size();
+    }
+    Done(item, true);
+  }
+  absl::Status st = FromGrpcStatus(lane->ustream->Finish());
+  absl::MutexLock lock(&mu_);
+  LaneEnded(lane, std::move(st));
+}
+
+void RemoteChunkWriter::LaneEnded(Lane* lane, absl::Status status) {
+  lane->ended = true;
+  ReplicaSet* replicas = lane->compress ? compressors_ : uploaders_;
+  const v1::Phase phase = lane->compress ? v1::PHASE_COMPRESSION : v1::PHASE_UPLOAD;
+  const std::string& address = replicas->address(lane->replica);
+  if (status.ok() && lane->inflight.empty() && finishing_ && outstanding_ == 0) {
+    lane->dead = true;  // closed normally
+    return;
+  }
+  lane->dead = true;
+  if (!error_.ok() || stop_) return;  // the job is stopping anyway
+  if (calls_->cancelled()) {
+    Fail(calls_->status());
+    return;
+  }
+  if (status.ok()) {
+    status = absl::UnavailableError(absl::StrCat(replicas->what(), " ", address,
+                                                 " closed the stream with work outstanding"));
+  }
+  if (!IsReplicaFailure(status)) {
+    // An answer about the chunk itself: another replica would say the same.
+    Fail(WithPhase(absl::Status(status.code(), absl::StrCat(replicas->what(), " ", address, ": ",
+                                                            status.message())),
+                   phase));
+    return;
+  }
+  replicas->MarkDown(lane->replica, status);
+  // Every stream of that replica stops; the chunks they hold go elsewhere.
+  for (auto& other : lanes_) {
+    if (other->compress != lane->compress || other->replica != lane->replica) continue;
+    other->dead = true;
+    other->ctx.TryCancel();
+  }
+  std::deque<ItemPtr>& queue = lane->compress ? compress_queue_ : upload_queue_;
+  stats_.chunks_resent += lane->inflight.size();
+  queue.insert(queue.begin(), std::make_move_iterator(lane->inflight.begin()),
+               std::make_move_iterator(lane->inflight.end()));
+  lane->inflight.clear();
+  bool any_live = false;
+  for (auto& other : lanes_) {
+    if (other->compress == lane->compress && !other->dead) any_live = true;
+  }
+  if (!any_live) Fail(replicas->NoneLeft());
+}
+
+absl::Status RemoteChunkWriter::Finish() {
+  absl::Status st;
+  {
+    absl::MutexLock lock(&mu_);
+    finishing_ = true;
+    auto done = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return !error_.ok() || outstanding_ == 0;
+    };
+    mu_.Await(absl::Condition(&done));
+    st = error_;
+  }
+  if (!st.ok()) {
+    Abort(st);
+    return st;
+  }
+  // Every chunk is durable: the senders close their streams; wait for the
+  // receivers to see the ends, then stop the rest.
+  {
+    absl::MutexLock lock(&mu_);
+    auto closed = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      for (auto& lane : lanes_) {
+        if (!lane->ended) return false;
+      }
+      return true;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&closed), absl::Seconds(30));
+    stop_ = true;
+    for (auto& lane : lanes_) {
+      if (!lane->ended) lane->ctx.TryCancel();
+    }
+  }
+  JoinAll();
+  return absl::OkStatus();
+}
+
+void RemoteChunkWriter::Abort(absl::Status why) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (why.ok()) why = absl::CancelledError("the backup stopped");
+    Fail(std::move(why));
+    stop_ = true;
+  }
+  JoinAll();
+}
+
+void RemoteChunkWriter::JoinAll() {
+  if (joined_) return;
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  // Hash tasks still queued on the shared pool refer to this writer.
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return hashing_ == 0; };
+  mu_.Await(absl::Condition(&idle));
+  joined_ = true;
+}
+
+absl::StatusOr<ChunkIndex> RemoteChunkWriter::BuildIndex(v1::StreamKind stream) const {
+  absl::MutexLock lock(&mu_);
+  ChunkIndex index;
+  const std::vector<Slot>& slots = slots_[stream];
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!slots[i].filled) {
+      return WithPhase(absl::InternalError(absl::StrCat("chunk ", i, " of stream ", stream,
+                                                        " was never processed")),
+                       v1::PHASE_ARCHIVE);
+    }
+    index.Append(slots[i].digest, slots[i].length);
+  }
+  return index;
+}
+
+RemoteChunkWriterStats RemoteChunkWriter::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace arca::services

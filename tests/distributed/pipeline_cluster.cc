@@ -1,0 +1,151 @@
+#include "tests/distributed/pipeline_cluster.h"
+
+#include <sys/wait.h>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "services/common/client_channel.h"
+#include "services/common/status_convert.h"
+
+namespace arca::distributed {
+namespace {
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+  services::ClientTlsFlags tls;
+  tls.insecure = true;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> c = services::MakeChannel(address, tls);
+  return c.ok() ? *c : nullptr;
+}
+
+template <typename Plan, typename Method>
+JobOutcome Run(const std::string& address, const Plan& plan, Method method,
+               const std::function<bool(const v1::StageEvent&)>& on_event,
+               absl::Duration timeout) {
+  JobOutcome out;
+  auto stub = v1::Chunker::NewStub(Channel(address));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  std::unique_ptr<grpc::ClientReader<v1::StageEvent>> reader = ((*stub).*method)(&ctx, plan);
+  v1::StageEvent e;
+  bool cancelled = false;
+  while (reader->Read(&e)) {
+    out.events.push_back(e);
+    if (e.has_result()) out.result = e.result();
+    if (e.has_warning()) out.warnings.push_back(e.warning());
+    if (on_event && !cancelled && !on_event(e)) {
+      ctx.TryCancel();
+      cancelled = true;
+    }
+  }
+  out.status = services::FromGrpcStatus(reader->Finish());
+  return out;
+}
+
+}  // namespace
+
+std::string ArcaBinary() { return Runfile("tools/arca/arca"); }
+
+std::string JobOutcome::Describe() const {
+  std::string s = absl::StrCat("status: ", status.ToString(), "\n");
+  if (result) absl::StrAppend(&s, "result: ", result->ShortDebugString(), "\n");
+  for (const v1::Warning& w : warnings) absl::StrAppend(&s, "warning: ", w.ShortDebugString(), "\n");
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const std::string& repo,
+                                                                        ClusterOptions options) {
+  std::unique_ptr<PipelineCluster> c(new PipelineCluster());
+  c->repo_ = repo;
+  RunResult init = RunProgram({ArcaBinary(), "init", "--repo", repo});
+  if (init.exit_code != 0) {
+    return absl::FailedPreconditionError("arca init failed: " + init.Describe());
+  }
+  for (int i = 0; i < options.uploaders; ++i) {
+    absl::StatusOr<std::unique_ptr<ServiceProcess>> p = ServiceProcess::Start(
+        Runfile("services/uploader/uploader"), {"--repo", repo, "--insecure"});
+    if (!p.ok()) return p.status();
+    c->uploaders_.push_back(*std::move(p));
+  }
+  for (int i = 0; i < options.compressors; ++i) {
+    std::vector<std::string> args = {"--insecure"};
+    if (options.compressor_threads > 0) {
+      args.push_back("--threads");
+      args.push_back(std::to_string(options.compressor_threads));
+    }
+    absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
+        ServiceProcess::Start(Runfile("services/compressor/compressor"), args);
+    if (!p.ok()) return p.status();
+    c->compressors_.push_back(*std::move(p));
+  }
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> collector =
+      ServiceProcess::Start(Runfile("services/collector/collector"), {"--insecure"});
+  if (!collector.ok()) return collector.status();
+  c->collector_ = *std::move(collector);
+  std::vector<std::string> chunker_args = {"--insecure"};
+  chunker_args.insert(chunker_args.end(), options.chunker_args.begin(), options.chunker_args.end());
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> chunker =
+      ServiceProcess::Start(Runfile("services/chunker/chunker"), chunker_args);
+  if (!chunker.ok()) return chunker.status();
+  c->chunker_ = *std::move(chunker);
+  return c;
+}
+
+v1::BackupPlan PipelineCluster::BackupPlan(const std::string& source) const {
+  v1::BackupPlan plan;
+  plan.set_job_id("test-backup");
+  plan.set_source(source);
+  plan.set_host("testhost");
+  plan.set_metadata_change_detection(true);
+  plan.set_collector(collector_->address());
+  for (const auto& c : compressors_) plan.add_compressors(c->address());
+  for (const auto& u : uploaders_) plan.add_uploaders(u->address());
+  return plan;
+}
+
+v1::RestorePlan PipelineCluster::RestorePlan(const std::string& snapshot,
+                                             const std::string& target) const {
+  v1::RestorePlan plan;
+  plan.set_job_id("test-restore");
+  plan.set_snapshot(snapshot);
+  plan.set_target(target);
+  plan.set_collector(collector_->address());
+  for (const auto& c : compressors_) plan.add_compressors(c->address());
+  for (const auto& u : uploaders_) plan.add_uploaders(u->address());
+  return plan;
+}
+
+JobOutcome PipelineCluster::RunBackup(const v1::BackupPlan& plan,
+                                      const std::function<bool(const v1::StageEvent&)>& on_event,
+                                      absl::Duration timeout) {
+  return Run(chunker_->address(), plan, &v1::Chunker::Stub::RunBackup, on_event, timeout);
+}
+
+JobOutcome PipelineCluster::RunRestore(const v1::RestorePlan& plan, absl::Duration timeout) {
+  return Run(chunker_->address(), plan, &v1::Chunker::Stub::RunRestore, nullptr, timeout);
+}
+
+absl::Status PipelineCluster::CheckAllServing() {
+  std::vector<ServiceProcess*> all;
+  for (auto& u : uploaders_) all.push_back(u.get());
+  for (auto& c : compressors_) all.push_back(c.get());
+  all.push_back(collector_.get());
+  all.push_back(chunker_.get());
+  for (ServiceProcess* p : all) {
+    if (p->WaitExit(absl::ZeroDuration()) != -1) continue;  // killed on purpose
+    absl::StatusOr<bool> serving =
+        services::CheckServing(Channel(p->address()), "", absl::Seconds(5));
+    if (!serving.ok()) return serving.status();
+    if (!*serving) return absl::UnavailableError(p->address() + " is not SERVING");
+  }
+  return absl::OkStatus();
+}
+
+RunResult PipelineCluster::Snapshots() const {
+  return RunProgram({ArcaBinary(), "snapshots", "--repo", repo_, "--json"});
+}
+
+RunResult PipelineCluster::Verify() const {
+  return RunProgram({ArcaBinary(), "verify", "--repo", repo_});
+}
+
+}  // namespace arca::distributed

@@ -1,0 +1,84 @@
+// The whole distributed pipeline as real processes on loopback, for the
+// pipeline_* tests: uploader replica(s) over one repository (made with the
+// real `arca init`), compressor replicas, a collector and a chunker, all
+// `--insecure --listen=127.0.0.1:0`. RunBackup / RunRestore call the
+// chunker directly (no orchestrator) and collect its StageEvents.
+// Every process is stopped when the cluster is destroyed (ServiceProcess).
+#ifndef ARCA_TESTS_DISTRIBUTED_PIPELINE_CLUSTER_H_
+#define ARCA_TESTS_DISTRIBUTED_PIPELINE_CLUSTER_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "arca/v1/chunker.grpc.pb.h"
+#include "tests/distributed/service_process.h"
+
+namespace arca::distributed {
+
+struct ClusterOptions {
+  int uploaders = 1;
+  int compressors = 2;
+  int compressor_threads = 0;  // 0: the binary's default
+  std::vector<std::string> chunker_args;
+};
+
+struct JobOutcome {
+  absl::Status status;                   // the RPC's status (phase restored)
+  std::vector<v1::StageEvent> events;    // every event, in order
+  std::optional<v1::StageResult> result;
+  std::vector<v1::Warning> warnings;
+  std::string Describe() const;
+};
+
+class PipelineCluster {
+ public:
+  // `repo` is created with `arca init --repo`.
+  static absl::StatusOr<std::unique_ptr<PipelineCluster>> Start(const std::string& repo,
+                                                                ClusterOptions options = {});
+
+  const std::string& repo() const { return repo_; }
+  ServiceProcess& uploader(int i) { return *uploaders_[i]; }
+  ServiceProcess& compressor(int i) { return *compressors_[i]; }
+  ServiceProcess& collector() { return *collector_; }
+  ServiceProcess& chunker() { return *chunker_; }
+
+  // Plans with every address filled in (host "testhost").
+  v1::BackupPlan BackupPlan(const std::string& source) const;
+  v1::RestorePlan RestorePlan(const std::string& snapshot, const std::string& target) const;
+
+  // Runs a job to its end. `on_event` sees each event as it arrives and may
+  // return false to cancel the call.
+  JobOutcome RunBackup(const v1::BackupPlan& plan,
+                       const std::function<bool(const v1::StageEvent&)>& on_event = nullptr,
+                       absl::Duration timeout = absl::Seconds(120));
+  JobOutcome RunRestore(const v1::RestorePlan& plan,
+                        absl::Duration timeout = absl::Seconds(120));
+
+  // Health of every process still running (OK when all are SERVING).
+  absl::Status CheckAllServing();
+
+  // `arca snapshots --repo R --json` output, and `arca verify --repo R`.
+  RunResult Snapshots() const;
+  RunResult Verify() const;
+
+ private:
+  PipelineCluster() = default;
+
+  std::string repo_;
+  std::vector<std::unique_ptr<ServiceProcess>> uploaders_;
+  std::vector<std::unique_ptr<ServiceProcess>> compressors_;
+  std::unique_ptr<ServiceProcess> collector_;
+  std::unique_ptr<ServiceProcess> chunker_;
+};
+
+std::string ArcaBinary();
+
+}  // namespace arca::distributed
+
+#endif  // ARCA_TESTS_DISTRIBUTED_PIPELINE_CLUSTER_H_
