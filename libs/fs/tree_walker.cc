@@ -220,7 +220,10 @@ bool TreeWalker::FillEntry(const std::string& rel_path, const StatInfo& st,
                                   absl::Hex(type), "; skipped"));
       return false;
   }
-  if (!FillXattrs(rel_path, entry)) return false;
+  if (!(options_.known_xattrs && options_.known_xattrs(entry)) &&
+      !FillXattrs(rel_path, entry)) {
+    return false;
+  }
   if (record_link) links_.emplace(std::make_pair(st.dev, st.ino), rel_path);
   return true;
 }

@@ -30,6 +30,7 @@
 #define ARCA_LIBS_FS_TREE_WALKER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -50,6 +51,13 @@ struct WalkOptions {
   // Do not descend into directories on another device than the root (the
   // mount-point directory itself is still listed, empty).
   bool one_file_system = false;
+  // Optional: given an entry with its stat fields filled in (path, type,
+  // mode, owner, times, size, dev, ino), may fill its xattrs and ACLs from
+  // an earlier record of the same file and return true; the walker then does
+  // not read them (change detection: a file whose inode and ctime are
+  // unchanged has unchanged xattrs, as setting one moves ctime). Called in
+  // archive order. Null: xattrs are always read.
+  std::function<bool(v1::Entry* entry)> known_xattrs;
 };
 
 // Not thread-safe.

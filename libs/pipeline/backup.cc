@@ -317,6 +317,24 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
     fs::WalkOptions walk_options;
     walk_options.excludes = &*excludes;
     walk_options.one_file_system = options.one_file_system;
+    if (parent && !options.ignore_ctime) {
+      // Same inode and ctime as in the parent: xattrs and ACLs are unchanged
+      // (setting them moves ctime), so they are not read again.
+      ParentSnapshot* p = parent.get();
+      walk_options.known_xattrs = [p](v1::Entry* e) {
+        absl::StatusOr<const v1::Entry*> found = p->Find(e->path());
+        if (!found.ok() || *found == nullptr) return false;
+        const v1::Entry& b = **found;
+        if (b.type() != e->type() || b.ino() != e->ino() || b.dev() != e->dev() ||
+            b.ctime_ns() != e->ctime_ns()) {
+          return false;
+        }
+        *e->mutable_xattrs() = b.xattrs();
+        *e->mutable_acl_access() = b.acl_access();
+        *e->mutable_acl_default() = b.acl_default();
+        return true;
+      };
+    }
     absl::StatusOr<std::unique_ptr<fs::TreeWalker>> walker =
         fs::TreeWalker::Open(fs, options.source, walk_options);
     if (!walker.ok()) return WithPhase(walker.status(), v1::PHASE_COLLECTION);
