@@ -3,10 +3,12 @@
 // ctime rule.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <cstring>
 #include <random>
 #include <set>
 
@@ -275,6 +277,24 @@ TEST_F(ChangeDetectionTest, SmallWindowsStillReuseEverythingAndRestoreExactly) {
   BackupResult third = Backup();
   EXPECT_TRUE(RestoreAndCompare(third.manifest.id(), src_).empty());
   EXPECT_EQ(RunVerify(*repo_, "", nullptr).exit_code, ExitCode::kSuccess);
+}
+
+TEST_F(ChangeDetectionTest, NewXattrOnAnUnchangedFileIsStored) {
+  const std::string f = src_ + "/tagged.bin";
+  Write(f, RandomData(3 << 20));
+  Write(src_ + "/plain.txt", "plain\n");
+  Backup();
+  ASSERT_EQ(setxattr(f.c_str(), "user.note", "hello", 5, 0), 0) << strerror(errno);
+  BackupResult r = Backup();
+  // The content did not change, but ctime did: the file is read again and
+  // its new xattr stored.
+  EXPECT_EQ(r.manifest.stats().files_read(), 1u);
+  std::string out = base_ + "/xattr_restore";
+  ASSERT_TRUE(RunRestore(*repo_, r.manifest.id(), RestoreOptions{out, {}}, nullptr).status.ok());
+  char value[16] = {0};
+  EXPECT_EQ(getxattr((out + "/tagged.bin").c_str(), "user.note", value, sizeof(value)), 5);
+  EXPECT_STREQ(value, "hello");
+  EXPECT_TRUE(RestoreAndCompare(r.manifest.id(), src_).empty());
 }
 
 TEST_F(ChangeDetectionTest, OnePercentChangedKeepsPaddingSmall) {
