@@ -4,6 +4,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <thread>
+#include <atomic>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -101,13 +103,55 @@ absl::Status UploaderCall(ReplicaSet* uploaders, CallRegistry* calls, absl::Dura
       [calls] { return calls->status(); });
 }
 
-v1::StageEvent Progress(v1::Phase phase, uint64_t files, uint64_t bytes) {
-  v1::StageEvent e;
-  e.mutable_progress()->set_phase(phase);
-  e.mutable_progress()->set_files_done(files);
-  e.mutable_progress()->set_bytes_done(bytes);
-  return e;
-}
+// Sends a progress event every `interval` (from its own thread) while the
+// job runs; the job updates the counters.
+class ProgressTicker {
+ public:
+  ProgressTicker(const StageEventSink& events, CallRegistry* calls, absl::Duration interval,
+                 v1::Phase phase)
+      : phase_(phase) {
+    thread_ = std::thread([this, &events, calls, interval] {
+      absl::MutexLock lock(&mu_);
+      while (!stop_) {
+        mu_.AwaitWithTimeout(absl::Condition(&stop_), interval);
+        if (stop_) break;
+        if (bytes_.load() == 0 && files_.load() == 0) continue;
+        if (!events(Progress(phase_.load(), files_.load(), bytes_.load()))) {
+          calls->CancelAll(absl::CancelledError("the caller of the job went away"));
+        }
+      }
+    });
+  }
+  ~ProgressTicker() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+  void Set(uint64_t files, uint64_t bytes) {
+    files_.store(files);
+    bytes_.store(bytes);
+  }
+  void SetPhase(v1::Phase phase) { phase_.store(phase); }
+
+ private:
+  static v1::StageEvent Progress(v1::Phase phase, uint64_t files, uint64_t bytes) {
+    v1::StageEvent e;
+    e.mutable_progress()->set_phase(phase);
+    e.mutable_progress()->set_files_done(files);
+    e.mutable_progress()->set_bytes_done(bytes);
+    return e;
+  }
+
+  std::atomic<v1::Phase> phase_;
+  std::atomic<uint64_t> files_{0};
+  std::atomic<uint64_t> bytes_{0};
+  absl::Mutex mu_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 
 // --- backup -------------------------------------------------------------------------
 
@@ -294,7 +338,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   creq.set_align_threshold(payload_params.avg_size);
 
   const auto collect_start = Clock::now();
-  auto last_progress = Clock::now() - std::chrono::hours(1);
+  ProgressTicker ticker(events, calls, options.progress_interval, v1::PHASE_ARCHIVE);
   grpc::ClientContext cctx;
   cctx.set_deadline(absl::ToChronoTime(wopts.stream_deadline));
   absl::Status pipeline = [&]() -> absl::Status {
@@ -312,13 +356,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
         events(e);
         warnings.push_back(std::move(w));
       }
-      if (Clock::now() - last_progress > absl::ToChronoNanoseconds(options.progress_interval) &&
-          archive.payload_offset() > 0) {
-        last_progress = Clock::now();
-        if (!events(Progress(v1::PHASE_ARCHIVE, applier.entries(), archive.payload_offset()))) {
-          calls->CancelAll(absl::CancelledError("the caller of RunBackup went away"));
-        }
-      }
+      ticker.Set(applier.entries(), archive.payload_offset());
     }
     if (!local.ok()) cctx.TryCancel();
     absl::Status collect = FromGrpcStatus(reader->Finish());
@@ -347,18 +385,36 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
     RETURN_IF_ERROR(WithPhase(archive.Finish(), v1::PHASE_ARCHIVE));
     return absl::OkStatus();
   }();
+  auto log_writer = [&](const char* when) {
+    const RemoteChunkWriterStats ws = writer.stats();
+    std::vector<std::string> down;
+    for (ReplicaSet* r : {compressors.get(), uploaders.get()}) {
+      for (size_t i = 0; i < r->size(); ++i) {
+        if (r->down(i)) down.push_back(absl::StrCat(r->what(), " ", r->address(i)));
+      }
+    }
+    LogLine(options.program,
+            absl::StrCat("job ", plan.job_id(), ": ", when, ": ", ws.chunks_total, " chunks (",
+                         ws.chunks_new, " new, ", ws.chunks_reused, " reused from the parent), ",
+                         ws.chunks_resent, " resent after replica failures",
+                         down.empty() ? "" : "; down: ", absl::StrJoin(down, ", ")));
+  };
   if (!pipeline.ok()) {
     if (absl::IsAborted(pipeline) && !writer.error().ok()) pipeline = writer.error();
     writer.Abort(pipeline);
+    log_writer("stopped");
     if (calls->cancelled()) return calls->status();
     return pipeline;
   }
   const double collect_seconds = Seconds(Clock::now() - collect_start);
+  ticker.SetPhase(v1::PHASE_UPLOAD);
   const auto drain_start = Clock::now();
   if (absl::Status st = writer.Finish(); !st.ok()) {
+    log_writer("stopped");
     if (calls->cancelled()) return calls->status();
     return st;
   }
+  log_writer("chunks stored");
   const double drain_seconds = Seconds(Clock::now() - drain_start);
 
   // --- commit ----------------------------------------------------------------------
@@ -510,7 +566,7 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
       v1::Collector::NewStub(collector->channel(0))->WriteTree(&ctx, &response);
   uint64_t entries = 0;
   uint64_t bytes = 0;
-  auto last_progress = Clock::now();
+  ProgressTicker ticker(events, calls, options.progress_interval, v1::PHASE_RESTORE);
   constexpr size_t kBatchBytes = 1u << 20;
   v1::WriteTreeRequest batch;
   size_t batch_bytes = 0;
@@ -574,12 +630,7 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
         ++entries;
         if (batch_bytes >= kBatchBytes) RETURN_IF_ERROR(flush());
       }
-      if (Clock::now() - last_progress > absl::ToChronoNanoseconds(options.progress_interval)) {
-        last_progress = Clock::now();
-        if (!events(Progress(v1::PHASE_RESTORE, entries, bytes))) {
-          calls->CancelAll(absl::CancelledError("the caller of RunRestore went away"));
-        }
-      }
+      ticker.Set(entries, bytes);
     }
     RETURN_IF_ERROR(flush());
     if (!out->WritesDone()) stream_broken = true;
@@ -657,7 +708,11 @@ grpc::Status ChunkerService::RunRestore(grpc::ServerContext* context, const v1::
                           calls.CancelAll(absl::CancelledError(
                               "the restore was cancelled by the caller of RunRestore"));
                         });
-  StageEventSink events = [&](const v1::StageEvent& e) { return writer->Write(e); };
+  absl::Mutex write_mu;
+  StageEventSink events = [&](const v1::StageEvent& e) {
+    absl::MutexLock lock(&write_mu);
+    return writer->Write(e);
+  };
   absl::Status st = RunRestoreJob(*plan, options_, &calls, CallerDeadline(context), events);
   LogLine(options_.program,
           absl::StrCat("job ", plan->job_id(), ": restore of ", plan->snapshot(), " to ",
