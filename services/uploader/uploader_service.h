@@ -41,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "arca/v1/uploader.grpc.pb.h"
+#include "libs/pipeline/cancel.h"
 #include "libs/store/repository.h"
 #include "services/common/worker_pool.h"
 #include "services/uploader/flush_batcher.h"
@@ -79,6 +80,11 @@ class UploaderService final : public v1::Uploader::CallbackService {
   grpc::ServerUnaryReactor* GetConfig(grpc::CallbackServerContext* context,
                                       const v1::GetConfigRequest* request,
                                       v1::RepositoryConfig* response) override;
+  // In uploader_verify.cc: RunVerify on the repository, on a thread of its
+  // own (not the worker pool); cancelling the call stops the check.
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
+                                   const v1::VerifyRequest* request,
+                                   v1::VerifyResponse* response) override;
 
  private:
   Repository* const repo_;
@@ -98,6 +104,13 @@ absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Repository& repo,
                                                         const v1::ListSnapshotsRequest& request);
 absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(Repository& repo,
                                                     const v1::GetSnapshotRequest& request);
+// Verify without gRPC (uploader_verify.cc): RunVerify(repo, snapshot,
+// cancel, workers). Corruption is OK with exit_code 8 and the problems;
+// errors: InvalidArgument (workers outside 0..256), NotFound (unknown
+// snapshot), Cancelled, or a repository failure (exit 1 in RunVerify).
+absl::StatusOr<v1::VerifyResponse> VerifyRepository(Repository& repo,
+                                                    const v1::VerifyRequest& request,
+                                                    const CancelToken* cancel);
 // The listing record of a manifest.
 v1::SnapshotInfo SnapshotInfoOf(const v1::Manifest& manifest);
 

@@ -1,0 +1,141 @@
+// arca-orchestrator: the job API (protos/arca/v1/orchestrator.proto) as its
+// own process. It plans jobs and follows them; the stages move the data.
+//   orchestrator --listen=HOST:PORT (--insecure | --tls-cert F --tls-key F
+//                [--tls-client-ca F]) [--drain-seconds N]
+//                --uploader=ADDR[,ADDR...] [--collector=ADDR[,ADDR...]]
+//                [--chunker=ADDR[,ADDR...]] [--compressor=ADDR[,ADDR...]]
+//                [--client-tls-ca F] [--client-tls-cert F --client-tls-key F]
+//                [--client-insecure] [--auth-token-file F] [--host NAME]
+//                [--job-timeout-seconds N] [--call-timeout-seconds N]
+//                [--max-finished-jobs N]
+// Each replica flag may repeat and takes comma-separated lists. Without
+// client TLS flags the other services are called the way this one serves:
+// plaintext with --insecure, else TLS with the system's roots.
+// Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags, an unreadable or
+// empty token file, or an address that cannot be bound.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "services/common/server.h"
+#include "services/orchestrator/job_manager.h"
+#include "services/orchestrator/orchestrator_service.h"
+#include "tools/arca/cli_flags.h"
+
+namespace {
+
+constexpr char kProgram[] = "arca-orchestrator";
+
+int Usage(const std::string& message) {
+  std::cerr << kProgram << ": " << message << " (exit 2)\n"
+            << "usage: orchestrator --listen=HOST:PORT (--insecure | --tls-cert FILE --tls-key "
+               "FILE [--tls-client-ca FILE]) [--drain-seconds N] --uploader=ADDR[,ADDR...] "
+               "[--collector=ADDR,...] [--chunker=ADDR,...] [--compressor=ADDR,...] "
+               "[--client-tls-ca FILE] [--client-tls-cert FILE --client-tls-key FILE] "
+               "[--client-insecure] [--auth-token-file FILE] [--host NAME] "
+               "[--job-timeout-seconds N] [--call-timeout-seconds N] [--max-finished-jobs N]\n";
+  return 2;
+}
+
+std::vector<std::string> Addresses(const arca::cli::ParsedArgs& args, const std::string& flag) {
+  std::vector<std::string> out;
+  for (const std::string& v : args.All(flag)) {
+    for (absl::string_view a : absl::StrSplit(v, ',')) out.emplace_back(a);
+  }
+  return out;
+}
+
+bool ParseInt(const arca::cli::ParsedArgs& args, const std::string& flag, int min, int max,
+              int* out, std::string* error) {
+  std::optional<std::string> v = args.Last(flag);
+  if (!v) return true;
+  if (!absl::SimpleAtoi(*v, out) || *out < min || *out > max) {
+    *error = absl::StrCat("invalid --", flag, " '", *v, "': expected an integer in ", min, "..",
+                          max);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  arca::cli::FlagSpec spec;
+  arca::services::AddServerFlags(&spec);
+  spec.value_flags.insert({"collector", "chunker", "compressor", "uploader", "client-tls-ca",
+                           "client-tls-cert", "client-tls-key", "auth-token-file", "host",
+                           "job-timeout-seconds", "call-timeout-seconds", "max-finished-jobs"});
+  spec.bool_flags.insert("client-insecure");
+  absl::StatusOr<arca::cli::ParsedArgs> args =
+      arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
+  if (!args.ok()) return Usage(std::string(args.status().message()));
+  if (!args->positional.empty()) return Usage("unexpected argument '" + args->positional[0] + "'");
+  absl::StatusOr<arca::services::ServerFlags> flags = arca::services::ParseServerFlags(*args);
+  if (!flags.ok()) return Usage(std::string(flags.status().message()));
+
+  arca::services::OrchestratorOptions options;
+  options.collectors = Addresses(*args, "collector");
+  options.chunkers = Addresses(*args, "chunker");
+  options.compressors = Addresses(*args, "compressor");
+  options.uploaders = Addresses(*args, "uploader");
+  if (options.uploaders.empty()) {
+    return Usage("--uploader=ADDR[,ADDR...] is required (the repository's uploader replicas)");
+  }
+  for (const auto* list : {&options.collectors, &options.chunkers, &options.compressors,
+                           &options.uploaders}) {
+    for (const std::string& a : *list) {
+      if (a.empty()) return Usage("an empty address in a replica list");
+    }
+  }
+  arca::services::ClientTlsFlags& tls = options.client_tls;
+  tls.ca = args->Last("client-tls-ca").value_or("");
+  tls.cert = args->Last("client-tls-cert").value_or("");
+  tls.key = args->Last("client-tls-key").value_or("");
+  const bool any_tls = !tls.ca.empty() || !tls.cert.empty() || !tls.key.empty();
+  if (args->Has("client-insecure") && any_tls) {
+    return Usage("--client-insecure cannot be combined with --client-tls-* flags");
+  }
+  if (tls.cert.empty() != tls.key.empty()) {
+    return Usage("--client-tls-cert and --client-tls-key go together");
+  }
+  tls.insecure = args->Has("client-insecure") || (!any_tls && flags->insecure);
+  options.host = args->Last("host").value_or("");
+  int job_timeout = 86400, call_timeout = 30, max_finished = 1000;
+  std::string error;
+  if (!ParseInt(*args, "job-timeout-seconds", 1, 30 * 86400, &job_timeout, &error) ||
+      !ParseInt(*args, "call-timeout-seconds", 1, 86400, &call_timeout, &error) ||
+      !ParseInt(*args, "max-finished-jobs", 1, 1000000, &max_finished, &error)) {
+    return Usage(error);
+  }
+  options.job_timeout = absl::Seconds(job_timeout);
+  options.call_timeout = absl::Seconds(call_timeout);
+  options.max_finished_jobs = static_cast<size_t>(max_finished);
+  options.program = kProgram;
+
+  std::string token;
+  if (std::optional<std::string> file = args->Last("auth-token-file")) {
+    std::ifstream in(*file);
+    if (!in) return Usage(absl::StrCat("cannot read --auth-token-file '", *file, "'"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    token = std::string(absl::StripAsciiWhitespace(ss.str()));
+    if (token.empty()) return Usage(absl::StrCat("--auth-token-file '", *file, "' is empty"));
+  }
+
+  absl::StatusOr<std::unique_ptr<arca::services::JobManager>> jobs =
+      arca::services::JobManager::Create(options);
+  if (!jobs.ok()) return Usage(std::string(jobs.status().message()));
+  int code;
+  {
+    arca::services::OrchestratorService service(jobs->get(), token);
+    code = arca::services::RunServer(kProgram, *flags, {&service});
+  }
+  jobs->reset();  // cancels running jobs and joins their threads
+  return code;
+}

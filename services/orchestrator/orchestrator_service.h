@@ -1,0 +1,57 @@
+// The Orchestrator service (protos/arca/v1/orchestrator.proto): a thin gRPC
+// layer over JobManager (job_manager.h). Every handler first checks the
+// bearer token when one is configured (metadata `authorization: Bearer
+// <token>`; UNAUTHENTICATED otherwise, and nothing is started), then
+// converts the request, calls the manager and maps its status
+// (services/common/status_convert).
+//
+// WatchJob streams the JobWatch events until the final Job, the client goes
+// away or the server shuts down.
+//
+// Thread-safety: thread-safe (synchronous gRPC handlers on gRPC's threads).
+#ifndef ARCA_SERVICES_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
+#define ARCA_SERVICES_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "arca/v1/orchestrator.grpc.pb.h"
+#include "services/orchestrator/job_manager.h"
+
+namespace arca::services {
+
+class OrchestratorService final : public v1::Orchestrator::Service {
+ public:
+  // `jobs` is not owned and must outlive the service. `auth_token` "" means
+  // no token is required.
+  OrchestratorService(JobManager* jobs, std::string auth_token);
+
+  grpc::Status StartBackup(grpc::ServerContext* context, const v1::StartBackupRequest* request,
+                           v1::Job* response) override;
+  grpc::Status StartRestore(grpc::ServerContext* context, const v1::StartRestoreRequest* request,
+                            v1::Job* response) override;
+  grpc::Status StartVerify(grpc::ServerContext* context, const v1::StartVerifyRequest* request,
+                           v1::Job* response) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
+                      v1::Job* response) override;
+  grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
+                        grpc::ServerWriter<v1::JobEvent>* writer) override;
+  grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
+                         v1::Job* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override;
+  grpc::Status ListSnapshots(grpc::ServerContext* context,
+                             const v1::ListSnapshotsRequest* request,
+                             v1::ListSnapshotsResponse* response) override;
+
+ private:
+  // OK, or UNAUTHENTICATED naming what is wrong (never the token).
+  absl::Status Authorize(const grpc::ServerContext* context) const;
+
+  JobManager* const jobs_;
+  const std::string auth_token_;
+};
+
+}  // namespace arca::services
+
+#endif  // ARCA_SERVICES_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
