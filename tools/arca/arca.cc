@@ -29,6 +29,7 @@
 #include "libs/store/repository.h"
 #include "tools/arca/cli_flags.h"
 #include "tools/arca/output.h"
+#include "tools/arca/remote.h"
 
 namespace arca::cli {
 namespace {
@@ -50,6 +51,10 @@ commands:
 
 SNAPSHOT is an id as printed by backup, "latest", or GROUP/latest.
 ARCA_REPO may stand for --repo. Exit codes: see README.md.
+
+remote mode (jobs run by the services of an orchestrator, tools/arca/remote.h):
+  arca --orchestrator=ADDR [--tls-ca F] [--tls-cert F --tls-key F] [--insecure]
+       [--token-file F] backup|restore|verify|snapshots|jobs|watch|cancel ...
 )";
 
 CancelToken g_cancel;
@@ -403,6 +408,10 @@ int Main(int argc, char** argv) {
     return Exit(ExitCode::kUsage);
   }
   std::string cmd = argv[1];
+  if (cmd.rfind("--", 0) == 0 && cmd != "--help") {
+    // Global flags before the command: remote mode (--orchestrator).
+    return RunRemote(std::vector<std::string>(argv + 1, argv + argc));
+  }
   std::vector<std::string> rest(argv + 2, argv + argc);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     std::cout << kUsage;

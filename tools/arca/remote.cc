@@ -1,0 +1,500 @@
+#include "tools/arca/remote.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "arca/v1/orchestrator.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "libs/base/exit_codes.h"
+#include "libs/codec/codec.h"
+#include "libs/fs/exclude.h"
+#include "libs/pipeline/commands.h"
+#include "services/common/client_channel.h"
+#include "tools/arca/cli_flags.h"
+#include "tools/arca/output.h"
+
+namespace arca::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void OnInterrupt(int) { g_interrupted.store(true); }
+
+int UsageError(const std::string& message) {
+  std::cerr << "arca: " << message << " (exit 2)\n";
+  return 2;
+}
+
+// Exit code for an RPC the orchestrator refused or could not answer.
+int RpcError(const std::string& what, const grpc::Status& s, const std::string& address) {
+  int code = 1;
+  switch (s.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      code = 2;
+      break;
+    default:
+      code = 1;
+  }
+  std::cerr << "arca: " << what << ": " << s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::cerr << " (is the orchestrator running at " << address << "?)";
+  }
+  std::cerr << " (exit " << code << ")\n";
+  return code;
+}
+
+std::string JobTypeName(v1::JobType t) {
+  switch (t) {
+    case v1::JOB_TYPE_BACKUP:
+      return "backup";
+    case v1::JOB_TYPE_RESTORE:
+      return "restore";
+    case v1::JOB_TYPE_VERIFY:
+      return "verify";
+    default:
+      return "job";
+  }
+}
+
+std::string StateName(v1::JobState s) {
+  const std::string full = v1::JobState_Name(s);
+  absl::string_view name = full;
+  absl::ConsumePrefix(&name, "JOB_STATE_");
+  return absl::AsciiStrToLower(name);
+}
+
+class Remote {
+ public:
+  Remote(std::string address, std::shared_ptr<grpc::Channel> channel, std::string token)
+      : address_(std::move(address)),
+        stub_(v1::Orchestrator::NewStub(std::move(channel))),
+        token_(std::move(token)) {}
+
+  std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (timeout != absl::InfiniteDuration()) {
+      ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    }
+    if (!token_.empty()) ctx->AddMetadata("authorization", "Bearer " + token_);
+    return ctx;
+  }
+
+  // Follows a job to its end and returns its exit code.
+  int Follow(const std::string& id, bool json) {
+    // Ctrl-C: ask the orchestrator to cancel the job, keep following it.
+    std::atomic<bool> stop{false};
+    std::thread canceller([&] {
+      bool sent = false;
+      while (!stop.load()) {
+        if (g_interrupted.load() && !sent) {
+          sent = true;
+          std::cerr << "arca: interrupted: cancelling job " << id << "\n";
+          v1::CancelJobRequest req;
+          req.set_id(id);
+          v1::Job job;
+          auto ctx = Context(absl::Seconds(10));
+          stub_->CancelJob(ctx.get(), req, &job);
+        }
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+    });
+    int code = FollowStream(id, json);
+    stop.store(true);
+    canceller.join();
+    return code;
+  }
+
+  int FollowStream(const std::string& id, bool json) {
+    v1::WatchJobRequest req;
+    req.set_id(id);
+    auto ctx = Context(absl::InfiniteDuration());
+    std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub_->WatchJob(ctx.get(), req);
+    v1::JobEvent e;
+    std::optional<v1::Job> final_job;
+    absl::Time last_progress = absl::InfinitePast();
+    while (reader->Read(&e)) {
+      if (e.has_final()) {
+        final_job = e.final();
+      } else if (e.has_warning()) {
+        PrintWarning(e.warning(), json);
+      } else if (e.has_progress()) {
+        if (absl::Now() - last_progress >= absl::Seconds(1)) {
+          last_progress = absl::Now();
+          PrintProgress(id, e.progress(), json);
+        }
+      }
+    }
+    grpc::Status s = reader->Finish();
+    if (!final_job) {
+      // The stream broke: ask once more.
+      v1::GetJobRequest get;
+      get.set_id(id);
+      v1::Job job;
+      auto ctx2 = Context(absl::Seconds(10));
+      grpc::Status gs = stub_->GetJob(ctx2.get(), get, &job);
+      if (!s.ok() && !gs.ok()) return RpcError("watching job " + id, s, address_);
+      if (!gs.ok()) return RpcError("job " + id, gs, address_);
+      if (job.state() != v1::JOB_STATE_SUCCEEDED &&
+          job.state() != v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS &&
+          job.state() != v1::JOB_STATE_FAILED && job.state() != v1::JOB_STATE_CANCELLED) {
+        std::cerr << "arca: lost the watch of job " << id << " while it is "
+                  << StateName(job.state()) << ": " << s.error_message() << " (exit 1)\n";
+        return 1;
+      }
+      final_job = job;
+    }
+    return PrintFinal(*final_job, json);
+  }
+
+  void PrintProgress(const std::string& id, const v1::Progress& p, bool json) const {
+    if (json) {
+      std::cerr << "{\"job\":" << JsonString(id) << ",\"progress\":" << ProtoJson(p) << "}\n";
+      return;
+    }
+    std::cerr << id << " " << PhaseName(p.phase()) << ": " << p.files_done() << " files, "
+              << HumanBytes(p.bytes_done());
+    if (p.bytes_total() > 0) {
+      std::cerr << " of " << HumanBytes(p.bytes_total());
+    }
+    std::cerr << " (" << HumanBytes(static_cast<uint64_t>(p.bytes_per_second())) << "/s)\n";
+  }
+
+  void PrintWarning(const v1::Warning& w, bool json) const {
+    if (json) {
+      std::cerr << "{\"warning\":" << WarningJson(w) << "}\n";
+    } else if (w.phase() == v1::PHASE_VERIFICATION) {
+      std::cerr << "corrupt: " << w.message() << "\n";
+    } else {
+      std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";
+    }
+  }
+
+  int PrintFinal(const v1::Job& job, bool json) const {
+    const int code = static_cast<int>(job.status().exit_code());
+    if (json) {
+      v1::Job copy = job;
+      copy.clear_warnings();  // raw path bytes: printed as JSON lines above
+      std::cout << ProtoJson(copy) << "\n";
+      return code;
+    }
+    const bool ok = job.state() == v1::JOB_STATE_SUCCEEDED ||
+                    job.state() == v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS;
+    if (ok) {
+      switch (job.type()) {
+        case v1::JOB_TYPE_BACKUP: {
+          std::cout << job.snapshot() << "\n";
+          const v1::BackupStats& s = job.stats();
+          std::cerr << "files " << s.files() << ", directories " << s.directories()
+                    << ", other " << s.other_entries() << "; read "
+                    << HumanBytes(s.bytes_collected()) << "; new chunks " << s.chunks_new()
+                    << " of " << s.chunks_total() << ": " << HumanBytes(s.bytes_new_raw())
+                    << " -> " << HumanBytes(s.bytes_new_stored()) << " stored\n";
+          break;
+        }
+        case v1::JOB_TYPE_RESTORE:
+          std::cerr << "restored " << job.result().entries() << " entries, "
+                    << HumanBytes(job.result().bytes()) << " from " << job.snapshot() << "\n";
+          break;
+        case v1::JOB_TYPE_VERIFY:
+          std::cerr << "verified " << job.verify().snapshots() << " snapshot(s): "
+                    << job.verify().chunks() << " chunks, " << HumanBytes(job.verify().bytes())
+                    << ", " << job.verify().entries() << " entries: no problems\n";
+          break;
+        default:
+          break;
+      }
+      if (code != 0) std::cerr << "arca: " << job.status().message() << " (exit " << code << ")\n";
+      return code;
+    }
+    std::cerr << "arca: " << JobTypeName(job.type()) << " job " << job.id() << " "
+              << StateName(job.state());
+    if (job.state() == v1::JOB_STATE_FAILED &&
+        job.status().failed_phase() != v1::PHASE_UNSPECIFIED) {
+      std::cerr << " in phase " << PhaseName(job.status().failed_phase());
+    }
+    std::cerr << ": " << job.status().message() << " (exit " << code << ")\n";
+    return code;
+  }
+
+  // Starts a job with `start` and follows it (or prints its id: --detach).
+  template <typename Req, typename Method>
+  int StartAndFollow(const std::string& what, const Req& request, Method method, bool json,
+                     bool detach) {
+    v1::Job job;
+    auto ctx = Context(absl::Seconds(30));
+    grpc::Status s = ((*stub_).*method)(ctx.get(), request, &job);
+    if (!s.ok()) return RpcError("cannot start the " + what, s, address_);
+    if (detach) {
+      std::cout << job.id() << "\n";
+      return 0;
+    }
+    if (!json) std::cerr << what << " job " << job.id() << " started\n";
+    return Follow(job.id(), json);
+  }
+
+  v1::Orchestrator::Stub* stub() { return stub_.get(); }
+  const std::string& address() const { return address_; }
+
+ private:
+  std::string address_;
+  std::unique_ptr<v1::Orchestrator::Stub> stub_;
+  std::string token_;
+};
+
+absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int fallback) {
+  auto v = args.Last(name);
+  if (!v) return fallback;
+  int out;
+  if (!absl::SimpleAtoi(*v, &out)) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid --", name, " '", *v,
+                                                   "': not an integer"));
+  }
+  return out;
+}
+
+int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"exclude", "exclude-file", "compression", "level", "command",
+                                "critical-command", "space-safety-factor", "host", "parent",
+                                "change-detection"},
+                               {"json", "one-file-system", "ignore-ctime", "detach"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() != 1) {
+    return UsageError("backup needs exactly one SOURCE (an absolute path on the collector's node)");
+  }
+  v1::StartBackupRequest req;
+  req.set_source(args->positional[0]);
+  for (const std::string& e : args->All("exclude")) req.add_excludes(e);
+  for (const std::string& file : args->All("exclude-file")) {
+    absl::StatusOr<std::vector<std::string>> pats = fs::PathMatcher::ReadPatternFile(file);
+    if (!pats.ok()) return UsageError(std::string(pats.status().message()));
+    for (const std::string& p : *pats) req.add_excludes(p);
+  }
+  if (auto c = args->Last("compression")) {
+    absl::StatusOr<Codec> codec = ParseCodec(*c);
+    if (!codec.ok()) return UsageError(std::string(codec.status().message()));
+    req.set_codec(static_cast<v1::Codec>(*codec));
+  }
+  absl::StatusOr<int> level = IntFlag(*args, "level", 0);
+  if (!level.ok()) return UsageError(std::string(level.status().message()));
+  req.set_level(*level);
+  req.set_one_file_system(args->Has("one-file-system"));
+  for (const char* flag : {"command", "critical-command"}) {
+    for (const std::string& c : args->All(flag)) {
+      absl::StatusOr<CommandSpec> spec =
+          ParseCommandSpec(c, std::string(flag) == "critical-command");
+      if (!spec.ok()) return UsageError(std::string(spec.status().message()));
+      v1::Command* cmd = req.add_commands();
+      cmd->set_name(spec->name);
+      cmd->set_command_line(spec->command_line);
+      cmd->set_critical(spec->critical);
+    }
+  }
+  if (auto f = args->Last("space-safety-factor")) {
+    double factor;
+    if (!absl::SimpleAtod(*f, &factor)) {
+      return UsageError(absl::StrCat("invalid --space-safety-factor '", *f, "': not a number"));
+    }
+    req.set_space_safety_factor(factor);
+  }
+  req.set_host(args->Last("host").value_or(""));
+  req.set_parent(args->Last("parent").value_or(""));
+  req.set_ignore_ctime(args->Has("ignore-ctime"));
+  if (auto mode = args->Last("change-detection")) {
+    if (*mode == "data") {
+      req.set_change_detection_data(true);
+    } else if (*mode != "metadata") {
+      return UsageError(absl::StrCat("invalid --change-detection '", *mode,
+                                     "': use metadata or data"));
+    }
+  }
+  return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup,
+                          args->Has("json"), args->Has("detach"));
+}
+
+int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"include"}, {"json", "detach"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
+  v1::StartRestoreRequest req;
+  req.set_snapshot(args->positional[0]);
+  req.set_target(args->positional[1]);
+  for (const std::string& i : args->All("include")) req.add_includes(i);
+  return r.StartAndFollow("restore", req, &v1::Orchestrator::Stub::StartRestore,
+                          args->Has("json"), args->Has("detach"));
+}
+
+int CmdVerify(Remote& r, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"workers"}, {"json", "detach"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
+  absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
+  if (!workers.ok()) return UsageError(std::string(workers.status().message()));
+  v1::StartVerifyRequest req;
+  if (!args->positional.empty()) req.set_snapshot(args->positional[0]);
+  req.set_workers(*workers);
+  return r.StartAndFollow("verify", req, &v1::Orchestrator::Stub::StartVerify, args->Has("json"),
+                          args->Has("detach"));
+}
+
+int CmdSnapshots(Remote& r, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"group"}, {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (!args->positional.empty()) return UsageError("snapshots takes no arguments");
+  v1::ListSnapshotsRequest req;
+  req.set_group(args->Last("group").value_or(""));
+  v1::ListSnapshotsResponse resp;
+  auto ctx = r.Context(absl::Seconds(60));
+  grpc::Status s = r.stub()->ListSnapshots(ctx.get(), req, &resp);
+  if (!s.ok()) return RpcError("ListSnapshots", s, r.address());
+  if (args->Has("json")) {
+    std::cout << "[";
+    for (int i = 0; i < resp.snapshots_size(); ++i) {
+      std::cout << (i ? ",\n" : "\n") << ProtoJson(resp.snapshots(i));
+    }
+    std::cout << "\n]\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s\n", "ID", "TIME (UTC)", "FILES", "SIZE",
+                               "ADDED");
+  for (const v1::SnapshotInfo& m : resp.snapshots()) {
+    std::cout << absl::StrFormat("%-60s %-29s %8d %10s %10s\n", m.id(),
+                                 TimeString(m.time_unix_ns()), m.stats().files(),
+                                 HumanBytes(m.stats().bytes_collected()),
+                                 HumanBytes(m.stats().bytes_new_stored()));
+  }
+  return 0;
+}
+
+int CmdJobs(Remote& r, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{}, {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (!args->positional.empty()) return UsageError("jobs takes no arguments");
+  v1::ListJobsResponse resp;
+  auto ctx = r.Context(absl::Seconds(30));
+  grpc::Status s = r.stub()->ListJobs(ctx.get(), v1::ListJobsRequest(), &resp);
+  if (!s.ok()) return RpcError("ListJobs", s, r.address());
+  if (args->Has("json")) {
+    std::cout << "[";
+    for (int i = 0; i < resp.jobs_size(); ++i) {
+      v1::Job j = resp.jobs(i);
+      j.clear_warnings();
+      std::cout << (i ? ",\n" : "\n") << ProtoJson(j);
+    }
+    std::cout << "\n]\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat("%-12s %-8s %-24s %5s %-13s %-29s %s\n", "ID", "TYPE", "STATE",
+                               "EXIT", "PHASE", "STARTED (UTC)", "SNAPSHOT");
+  for (const v1::Job& j : resp.jobs()) {
+    const bool ended = j.end_unix_ns() != 0;
+    std::cout << absl::StrFormat(
+        "%-12s %-8s %-24s %5s %-13s %-29s %s\n", j.id(), JobTypeName(j.type()),
+        StateName(j.state()), ended ? std::to_string(j.status().exit_code()) : "-",
+        j.status().failed_phase() == v1::PHASE_UNSPECIFIED ? "-"
+                                                           : PhaseName(j.status().failed_phase()),
+        TimeString(j.start_unix_ns()), j.snapshot());
+  }
+  return 0;
+}
+
+int CmdWatch(Remote& r, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{}, {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() != 1) return UsageError("watch needs one JOB id (see `arca jobs`)");
+  return r.Follow(args->positional[0], args->Has("json"));
+}
+
+int CmdCancel(Remote& r, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{}, {}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() != 1) return UsageError("cancel needs one JOB id (see `arca jobs`)");
+  v1::CancelJobRequest req;
+  req.set_id(args->positional[0]);
+  v1::Job job;
+  auto ctx = r.Context(absl::Seconds(30));
+  grpc::Status s = r.stub()->CancelJob(ctx.get(), req, &job);
+  if (!s.ok()) return RpcError("CancelJob", s, r.address());
+  std::cerr << "cancel requested for " << JobTypeName(job.type()) << " job " << job.id()
+            << " (follow it with `arca watch " << job.id() << "`)\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunRemote(const std::vector<std::string>& all) {
+  // Global flags up to the command.
+  size_t i = 0;
+  std::vector<std::string> globals;
+  while (i < all.size() && all[i].rfind("--", 0) == 0) {
+    globals.push_back(all[i]);
+    const std::string& a = all[i];
+    const bool takes_value = a.find('=') == std::string::npos && a != "--insecure";
+    ++i;
+    if (takes_value && i < all.size()) globals.push_back(all[i++]);
+  }
+  auto g = ParseArgs(globals, {{"orchestrator", "tls-ca", "tls-cert", "tls-key",
+                                "tls-server-name", "token-file"},
+                               {"insecure"}});
+  if (!g.ok()) return UsageError(std::string(g.status().message()));
+  std::optional<std::string> address = g->Last("orchestrator");
+  if (!address || address->empty()) {
+    return UsageError("--orchestrator=HOST:PORT is required before the command in remote mode");
+  }
+  if (i >= all.size()) {
+    return UsageError("no command: use backup, restore, verify, snapshots, jobs, watch or cancel");
+  }
+  services::ClientTlsFlags tls;
+  tls.ca = g->Last("tls-ca").value_or("");
+  tls.cert = g->Last("tls-cert").value_or("");
+  tls.key = g->Last("tls-key").value_or("");
+  tls.server_name = g->Last("tls-server-name").value_or("");
+  tls.insecure = g->Has("insecure");
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = services::MakeChannel(*address, tls);
+  if (!channel.ok()) return UsageError(std::string(channel.status().message()));
+  std::string token;
+  if (std::optional<std::string> file = g->Last("token-file")) {
+    std::ifstream in(*file);
+    if (!in) return UsageError(absl::StrCat("cannot read --token-file '", *file, "'"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    token = std::string(absl::StripAsciiWhitespace(ss.str()));
+    if (token.empty()) return UsageError(absl::StrCat("--token-file '", *file, "' is empty"));
+  }
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  Remote remote(*address, *std::move(channel), token);
+  const std::string cmd = all[i];
+  std::vector<std::string> rest(all.begin() + i + 1, all.end());
+  if (cmd == "backup") return CmdBackup(remote, rest);
+  if (cmd == "restore") return CmdRestore(remote, rest);
+  if (cmd == "verify") return CmdVerify(remote, rest);
+  if (cmd == "snapshots") return CmdSnapshots(remote, rest);
+  if (cmd == "jobs") return CmdJobs(remote, rest);
+  if (cmd == "watch") return CmdWatch(remote, rest);
+  if (cmd == "cancel") return CmdCancel(remote, rest);
+  return UsageError(absl::StrCat("unknown remote command '", cmd,
+                                 "': use backup, restore, verify, snapshots, jobs, watch or "
+                                 "cancel"));
+}
+
+}  // namespace arca::cli

@@ -1,0 +1,41 @@
+// The arca CLI in remote mode: drives jobs through an orchestrator's API
+// (protos/arca/v1/orchestrator.proto) instead of running the pipeline here.
+//
+//   arca --orchestrator=ADDR [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
+//        [--tls-server-name NAME] [--insecure] [--token-file FILE] COMMAND ...
+//
+// Global flags come before the command. Commands:
+//   backup SOURCE [--exclude GLOB]... [--exclude-file FILE]... [--compression
+//          zstd|xz|none] [--level N] [--one-file-system] [--command NAME=CMD]...
+//          [--critical-command NAME=CMD]... [--space-safety-factor F]
+//          [--host NAME] [--parent SNAPSHOT] [--change-detection metadata|data]
+//          [--ignore-ctime] [--json] [--detach]
+//   restore SNAPSHOT TARGET [--include GLOB]... [--json] [--detach]
+//   verify [SNAPSHOT] [--workers N] [--json] [--detach]
+//   snapshots [--group G] [--json]
+//   jobs [--json]
+//   watch JOB [--json]
+//   cancel JOB
+// backup/restore/verify start a job and follow it (progress and warnings on
+// stderr; --detach prints the job id and returns at once); backup prints the
+// snapshot id on stdout. They and `watch` exit with the job's exit code
+// (DESIGN.md §5); Ctrl-C asks the orchestrator to cancel the job (exit 130).
+// Paths (SOURCE, TARGET) are on the collector's node. An RPC refused by the
+// orchestrator exits 2 for bad input, an unknown job, a missing or wrong
+// token (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, UNAUTHENTICATED,
+// PERMISSION_DENIED), else 1 (e.g. the orchestrator is unreachable).
+#ifndef ARCA_TOOLS_ARCA_REMOTE_H_
+#define ARCA_TOOLS_ARCA_REMOTE_H_
+
+#include <string>
+#include <vector>
+
+namespace arca::cli {
+
+// `args`: everything after the program name (global flags first). Returns
+// the process exit code.
+int RunRemote(const std::vector<std::string>& args);
+
+}  // namespace arca::cli
+
+#endif  // ARCA_TOOLS_ARCA_REMOTE_H_
