@@ -61,8 +61,10 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
     return absl::FailedPreconditionError("arca init failed: " + init.Describe());
   }
   for (int i = 0; i < options.uploaders; ++i) {
-    absl::StatusOr<std::unique_ptr<ServiceProcess>> p = ServiceProcess::Start(
-        Runfile("services/uploader/uploader"), {"--repo", repo, "--insecure"});
+    std::vector<std::string> args = {"--repo", repo, "--insecure"};
+    args.insert(args.end(), options.uploader_args.begin(), options.uploader_args.end());
+    absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
+        ServiceProcess::Start(Runfile("services/uploader/uploader"), args);
     if (!p.ok()) return p.status();
     c->uploaders_.push_back(*std::move(p));
   }

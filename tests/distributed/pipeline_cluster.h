@@ -26,6 +26,7 @@ struct ClusterOptions {
   int compressors = 2;
   int compressor_threads = 0;  // 0: the binary's default
   std::vector<std::string> chunker_args;
+  std::vector<std::string> uploader_args;
 };
 
 struct JobOutcome {

@@ -27,12 +27,7 @@ absl::Status Malformed(std::string message) {
 CollectEventSink::CollectEventSink(Emit emit, size_t batch_bytes)
     : emit_(std::move(emit)), batch_bytes_(std::max<size_t>(batch_bytes, 1)) {}
 
-void CollectEventSink::CloseData() {
-  // A reserved region that was never committed is not data.
-  if (open_data_ != nullptr) open_data_->resize(data_committed_);
-  open_data_ = nullptr;
-  data_committed_ = 0;
-}
+void CollectEventSink::CloseData() { open_data_ = nullptr; }
 
 v1::CollectEvent* CollectEventSink::NewEvent() {
   CloseData();
@@ -40,20 +35,23 @@ v1::CollectEvent* CollectEventSink::NewEvent() {
 }
 
 uint8_t* CollectEventSink::ReservePayload(size_t n) {
-  if (open_data_ == nullptr) {
-    std::string* data = NewEvent()->mutable_data()->mutable_data();
-    // Flushes happen once batch_bytes_ are pending and a reserve is at most
-    // StreamCutter::kMaxReserve: this capacity is never outgrown.
-    data->reserve(batch_bytes_ + std::max(n, StreamCutter::kMaxReserve));
-    open_data_ = data;
-  }
-  open_data_->resize(data_committed_ + n);
-  return reinterpret_cast<uint8_t*>(open_data_->data()) + data_committed_;
+  // Reads go to a scratch buffer that is never zero-filled (a reserve is
+  // usually much larger than what the read returns: 1 MiB for a small file);
+  // CommitPayload appends only the bytes read.
+  if (scratch_.capacity() < n) scratch_ = ByteBuffer(std::max(n, StreamCutter::kMaxReserve));
+  return scratch_.data();
 }
 
 absl::Status CollectEventSink::CommitPayload(size_t n) {
-  data_committed_ += n;
-  open_data_->resize(data_committed_);
+  if (n == 0) return absl::OkStatus();
+  if (open_data_ == nullptr) {
+    std::string* data = NewEvent()->mutable_data()->mutable_data();
+    // Flushes happen once batch_bytes_ are pending and a commit is at most
+    // StreamCutter::kMaxReserve: this capacity is never outgrown.
+    data->reserve(batch_bytes_ + StreamCutter::kMaxReserve);
+    open_data_ = data;
+  }
+  open_data_->append(reinterpret_cast<const char*>(scratch_.data()), n);
   payload_offset_ += n;
   pending_bytes_ += n;
   return MaybeFlush();

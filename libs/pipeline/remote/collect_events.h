@@ -6,7 +6,8 @@
 //   AddEntry → entry, ReservePayload/CommitPayload → data, ForcePayloadBoundary
 //   → force_boundary, InjectPayloadChunk → inject; plus warning, command and
 //   done. Events are grouped into `batch` events of about batch_bytes (file
-//   data is read straight into the batch's data field: no extra copy).
+//   data is read into a scratch buffer and appended to the batch's data
+//   field: one copy of the bytes read, no zero-filling).
 // - CollectEventApplier applies those events, checked, to another
 //   ArchiveSink (the chunker's ArchiveBuilder), so that the archive built in
 //   the chunker is byte for byte the one the embedded pipeline builds.
@@ -27,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "arca/v1/collector.pb.h"
 #include "arca/v1/repository.pb.h"
+#include "libs/pipeline/archive_builder.h"
 #include "libs/pipeline/archive_sink.h"
 
 namespace arca {
@@ -73,7 +75,7 @@ class CollectEventSink final : public ArchiveSink {
   v1::CollectEvent batch_;
   size_t pending_bytes_ = 0;
   std::string* open_data_ = nullptr;  // data field of the batch's last event
-  size_t data_committed_ = 0;         // committed bytes in *open_data_
+  ByteBuffer scratch_;                // ReservePayload's region
   uint64_t payload_offset_ = 0;
   uint64_t entries_ = 0;
   uint64_t messages_ = 0;
