@@ -1,0 +1,242 @@
+// The orchestrator over the whole distributed pipeline, driven through the
+// CLI in remote mode (`arca --orchestrator=ADDR ...`): two uploader and two
+// compressor replicas, a collector, a chunker and an orchestrator, all real
+// processes on loopback. Backup → restore → compare → verify; a corrupted
+// chunk → verify exit 8; a running backup cancelled → 130 and nothing
+// committed; a dead chunker → phase archive, exit 10.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "arca/v1/orchestrator.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "libs/fs/testing/awkward_tree.h"
+#include "libs/fs/testing/tree_compare.h"
+#include "services/common/client_channel.h"
+#include "tests/distributed/pipeline_cluster.h"
+
+namespace arca::distributed {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+// An orchestrator over the cluster's processes (`uploaders` and
+// `compressors` as in its ClusterOptions; compressors as one comma list,
+// uploaders as repeated flags: both forms are accepted).
+std::unique_ptr<ServiceProcess> StartOrchestrator(PipelineCluster& c, int uploaders,
+                                                  int compressors,
+                                                  const std::string& chunker_override = "") {
+  std::vector<std::string> args = {
+      "--insecure",
+      "--host=testhost",
+      "--collector=" + c.collector().address(),
+      "--chunker=" + (chunker_override.empty() ? c.chunker().address() : chunker_override),
+  };
+  std::string list;
+  for (int i = 0; i < compressors; ++i) {
+    list += (i ? "," : "") + c.compressor(i).address();
+  }
+  args.push_back("--compressor=" + list);
+  for (int i = 0; i < uploaders; ++i) args.push_back("--uploader=" + c.uploader(i).address());
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
+      ServiceProcess::Start(Runfile("services/orchestrator/orchestrator"), args);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return p.ok() ? *std::move(p) : nullptr;
+}
+
+RunResult Remote(const ServiceProcess& orchestrator, std::vector<std::string> args) {
+  std::vector<std::string> argv = {ArcaBinary(), "--orchestrator=" + orchestrator.address(),
+                                   "--insecure"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(argv, absl::Seconds(120));
+}
+
+std::unique_ptr<v1::Orchestrator::Stub> Stub(const ServiceProcess& orchestrator) {
+  services::ClientTlsFlags tls;
+  tls.insecure = true;
+  return v1::Orchestrator::NewStub(*services::MakeChannel(orchestrator.address(), tls));
+}
+
+int VisibleSnapshots(const std::string& repo) {
+  int n = 0;
+  if (!stdfs::exists(repo + "/snapshots")) return 0;
+  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/snapshots")) {
+    if (e.path().filename() == "manifest.json") ++n;
+  }
+  return n;
+}
+
+// Flips one byte in the middle of the largest chunk file of `repo`.
+std::string CorruptLargestChunk(const std::string& repo) {
+  std::string largest;
+  uintmax_t size = 0;
+  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/chunks")) {
+    if (e.is_regular_file() && e.file_size() > size) {
+      size = e.file_size();
+      largest = e.path().string();
+    }
+  }
+  if (largest.empty()) return "";
+  int fd = open(largest.c_str(), O_RDWR);
+  if (fd < 0) return "";
+  char b = 0;
+  const off_t at = static_cast<off_t>(size / 2);
+  if (pread(fd, &b, 1, at) != 1) return "";
+  b = static_cast<char>(b ^ 0x5a);
+  if (pwrite(fd, &b, 1, at) != 1) return "";
+  close(fd);
+  return largest;
+}
+
+TEST(OrchestratorPipeline, BackupRestoreVerifyThroughTheCliThenACorruptChunkExits8) {
+  const std::string src = NewTempDir("awkward");
+  testing::AwkwardTreeOptions tree;
+  tree.large_file_bytes = 4u << 20;
+  tree.small_files = 50;
+  absl::Status made = testing::MakeAwkwardTree(src, tree);
+  ASSERT_TRUE(made.ok()) << made;
+
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+      PipelineCluster::Start(NewTempDir("repo") + "/repo", {.uploaders = 2, .compressors = 2});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 2, 2);
+  ASSERT_NE(orch, nullptr);
+
+  RunResult backup = Remote(*orch, {"backup", src});
+  ASSERT_EQ(backup.exit_code, 0) << backup.Describe() << orch->Stderr() << c.chunker().Stderr();
+  const std::string id(absl::StripAsciiWhitespace(backup.out));
+  ASSERT_FALSE(id.empty());
+  EXPECT_NE(backup.err.find("backup job job-000001 started"), std::string::npos) << backup.err;
+  EXPECT_EQ(id.rfind("testhost", 0), 0u) << "group from the orchestrator's --host: " << id;
+
+  RunResult snapshots = Remote(*orch, {"snapshots"});
+  EXPECT_EQ(snapshots.exit_code, 0) << snapshots.Describe();
+  EXPECT_NE(snapshots.out.find(id), std::string::npos) << snapshots.out;
+
+  const std::string target = NewTempDir("restored") + "/tree";
+  RunResult restore = Remote(*orch, {"restore", id, target});
+  ASSERT_EQ(restore.exit_code, 0) << restore.Describe() << c.collector().Stderr();
+  EXPECT_NE(restore.err.find("restored "), std::string::npos) << restore.err;
+  std::vector<std::string> diffs = testing::CompareTrees(src, target);
+  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
+
+  RunResult verify = Remote(*orch, {"verify", "--json"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+  EXPECT_NE(verify.out.find("\"state\":\"JOB_STATE_SUCCEEDED\""), std::string::npos)
+      << verify.out;
+
+  RunResult jobs = Remote(*orch, {"jobs"});
+  EXPECT_EQ(jobs.exit_code, 0) << jobs.Describe();
+  EXPECT_NE(jobs.out.find("job-000003   verify   succeeded"), std::string::npos) << jobs.out;
+
+  // One corrupt chunk: the verify job (run by the uploader) finds it.
+  ASSERT_FALSE(CorruptLargestChunk(c.repo()).empty());
+  RunResult bad = Remote(*orch, {"verify"});
+  EXPECT_EQ(bad.exit_code, 8) << bad.Describe();
+  EXPECT_NE(bad.err.find("corrupt: "), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("failed in phase verification"), std::string::npos) << bad.err;
+  // `watch` of the ended job gives the same code.
+  RunResult watch = Remote(*orch, {"watch", "job-000004"});
+  EXPECT_EQ(watch.exit_code, 8) << watch.Describe();
+  // The embedded verify agrees.
+  EXPECT_EQ(c.Verify().exit_code, 8);
+  EXPECT_TRUE(c.CheckAllServing().ok());
+}
+
+// `files` files of `bytes` random lowercase text: slow under xz -6.
+std::string MakeTextTree(const std::string& name, int files, size_t bytes) {
+  const std::string root = NewTempDir(name);
+  std::mt19937 rng(7);
+  for (int i = 0; i < files; ++i) {
+    std::string data(bytes, '\0');
+    for (char& ch : data) ch = static_cast<char>('a' + rng() % 26);
+    std::ofstream(absl::StrCat(root, "/f", i, ".txt"), std::ios::binary) << data;
+  }
+  return root;
+}
+
+TEST(OrchestratorPipeline, CancelledBackupEndsWith130AndCommitsNothing) {
+  const std::string src = MakeTextTree("text", 24, 1u << 20);
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
+      NewTempDir("repo") + "/repo",
+      {.compressors = 2, .compressor_threads = 1, .chunker_args = {"--max-chunks-in-flight", "4"}});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 2);
+  ASSERT_NE(orch, nullptr);
+
+  RunResult started =
+      Remote(*orch, {"backup", src, "--compression", "xz", "--level", "6", "--detach"});
+  ASSERT_EQ(started.exit_code, 0) << started.Describe();
+  const std::string id(absl::StripAsciiWhitespace(started.out));
+  ASSERT_EQ(id, "job-000001");
+
+  // Wait until data flows, then cancel through the CLI.
+  auto stub = Stub(*orch);
+  v1::Job job;
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext ctx;
+    v1::GetJobRequest req;
+    req.set_id(id);
+    ASSERT_TRUE(stub->GetJob(&ctx, req, &job).ok());
+    if (job.progress().bytes_done() > 0 || job.end_unix_ns() != 0) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(job.state(), v1::JOB_STATE_RUNNING) << job.ShortDebugString();
+  RunResult cancel = Remote(*orch, {"cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.Describe();
+  RunResult watch = Remote(*orch, {"watch", id});
+  EXPECT_EQ(watch.exit_code, 130) << watch.Describe() << orch->Stderr();
+  EXPECT_NE(watch.err.find("cancelled"), std::string::npos) << watch.err;
+  {
+    grpc::ClientContext ctx;
+    v1::GetJobRequest req;
+    req.set_id(id);
+    ASSERT_TRUE(stub->GetJob(&ctx, req, &job).ok());
+  }
+  EXPECT_EQ(job.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(job.status().exit_code(), 130);
+  EXPECT_EQ(job.status().grpc_code(), 1);
+  // A second cancel: the job has ended.
+  RunResult again = Remote(*orch, {"cancel", id});
+  EXPECT_EQ(again.exit_code, 2) << again.Describe();
+  EXPECT_NE(again.err.find("has already ended"), std::string::npos) << again.err;
+
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
+  EXPECT_TRUE(c.CheckAllServing().ok());
+  EXPECT_EQ(c.Verify().exit_code, 0);
+}
+
+TEST(OrchestratorPipeline, DeadChunkerFailsTheBackupInPhaseArchiveWithExit10) {
+  const std::string src = MakeTextTree("small", 2, 1000);
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+      PipelineCluster::Start(NewTempDir("repo") + "/repo", {.compressors = 2});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  // The chunker's address, but the chunker is gone.
+  const std::string chunker = c.chunker().address();
+  c.chunker().Stop();
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 2, chunker);
+  ASSERT_NE(orch, nullptr);
+  RunResult backup = Remote(*orch, {"backup", src});
+  EXPECT_EQ(backup.exit_code, 10) << backup.Describe();
+  EXPECT_NE(backup.err.find("failed in phase archive"), std::string::npos) << backup.err;
+  RunResult jobs = Remote(*orch, {"jobs", "--json"});
+  EXPECT_EQ(jobs.exit_code, 0);
+  EXPECT_NE(jobs.out.find("\"failed_phase\":\"PHASE_ARCHIVE\""), std::string::npos) << jobs.out;
+  EXPECT_NE(jobs.out.find("\"grpc_code\":14"), std::string::npos) << jobs.out;
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
+}
+
+}  // namespace
+}  // namespace arca::distributed
