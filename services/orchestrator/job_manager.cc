@@ -180,6 +180,10 @@ v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
   out.set_message(std::string(status.message()));
   v1::Phase phase = PhaseOf(status);
   if (cancel_requested) {
+    out.set_message(status.code() == absl::StatusCode::kCancelled
+                        ? "cancelled (CancelJob)"
+                        : absl::StrCat("cancelled (CancelJob); the stage ended with: ",
+                                       status.message()));
     out.set_failed_phase(phase);
     out.set_exit_code(v1::EXIT_CODE_CANCELLED);
     out.set_grpc_code(static_cast<int>(absl::StatusCode::kCancelled));

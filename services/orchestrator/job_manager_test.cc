@@ -2,6 +2,9 @@
 // lifecycle against services that are not there, watchers, cancel.
 #include "services/orchestrator/job_manager.h"
 
+#include "absl/synchronization/notification.h"
+#include "arca/v1/chunker.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "libs/base/phase_status.h"
 
@@ -192,6 +195,179 @@ TEST(JobManager, UnreachableChunkerFailsTheBackupInPhaseArchive) {
   EXPECT_EQ(job.status().exit_code(), 12);
   ASSERT_EQ(m->ListJobs().size(), 2u);
   EXPECT_EQ(m->ListJobs()[0].id(), started->id());
+}
+
+// A chunker that streams scripted events: progress and a warning, then
+// waits for `release` (or the caller's cancellation), then `burst` progress
+// events, a second warning and a result with exit code 3.
+class ScriptedChunker final : public v1::Chunker::Service {
+ public:
+  explicit ScriptedChunker(int burst) : burst_(burst) {}
+
+  grpc::Status RunBackup(grpc::ServerContext* context, const v1::BackupPlan* plan,
+                         grpc::ServerWriter<v1::StageEvent>* writer) override {
+    plan_ = *plan;
+    v1::StageEvent e;
+    e.mutable_progress()->set_phase(v1::PHASE_COLLECTION);
+    e.mutable_progress()->set_files_done(1);
+    e.mutable_progress()->set_bytes_done(100);
+    writer->Write(e);
+    e.Clear();
+    e.mutable_warning()->set_message("first");
+    e.mutable_warning()->set_data_missing(true);
+    writer->Write(e);
+    if (!started.HasBeenNotified()) started.Notify();
+    while (!release.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
+      if (context->IsCancelled()) {
+        saw_cancel.Notify();
+        return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the caller");
+      }
+    }
+    for (int i = 1; i <= burst_; ++i) {
+      e.Clear();
+      e.mutable_progress()->set_phase(v1::PHASE_ARCHIVE);
+      e.mutable_progress()->set_bytes_done(100 + i);
+      writer->Write(e);
+    }
+    e.Clear();
+    e.mutable_warning()->set_message("second");
+    writer->Write(e);
+    e.Clear();
+    e.mutable_result()->set_snapshot("g/1");
+    e.mutable_result()->set_exit_code(3);
+    e.mutable_result()->mutable_stats()->set_files(7);
+    writer->Write(e);
+    return grpc::Status::OK;
+  }
+
+  absl::Notification started, release, saw_cancel;
+  v1::BackupPlan plan_;
+
+ private:
+  const int burst_;
+};
+
+struct FakeChunkerServer {
+  explicit FakeChunkerServer(int burst) : service(burst) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(&service);
+    server = b.BuildAndStart();
+  }
+  ~FakeChunkerServer() { server->Shutdown(); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+
+  ScriptedChunker service;
+  int port = 0;
+  std::unique_ptr<grpc::Server> server;
+};
+
+std::unique_ptr<JobManager> ManagerWithChunker(const std::string& chunker) {
+  OrchestratorOptions o;
+  o.collectors = {"collector-a:1", "collector-b:1"};
+  o.chunkers = {chunker};
+  o.compressors = {"c1:1", "c2:1"};
+  o.uploaders = {"u1:1"};
+  o.client_tls.insecure = true;
+  o.host = "testhost";
+  o.watch_queue = 16;
+  absl::StatusOr<std::unique_ptr<JobManager>> m = JobManager::Create(o);
+  EXPECT_TRUE(m.ok()) << m.status();
+  return m.ok() ? *std::move(m) : nullptr;
+}
+
+TEST(JobManager, WatchersGetCurrentStateThenLiveEventsAndASlowOneIsBounded) {
+  FakeChunkerServer fake(/*burst=*/500);
+  ASSERT_NE(fake.server, nullptr);
+  auto m = ManagerWithChunker(fake.address());
+  ASSERT_NE(m, nullptr);
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  r.add_excludes("*.tmp");
+  absl::StatusOr<v1::Job> started = m->StartBackup(r);
+  ASSERT_TRUE(started.ok()) << started.status();
+  absl::StatusOr<std::unique_ptr<JobWatch>> slow = m->Watch(started->id());
+  ASSERT_TRUE(slow.ok());
+  ASSERT_TRUE(fake.service.started.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  // The plan: everything the chunker needs, no bulk data.
+  EXPECT_EQ(fake.service.plan_.job_id(), started->id());
+  EXPECT_EQ(fake.service.plan_.source(), "/data");
+  EXPECT_EQ(fake.service.plan_.host(), "testhost");
+  EXPECT_EQ(fake.service.plan_.collector(), "collector-a:1");
+  EXPECT_EQ(fake.service.plan_.compressors_size(), 2);
+  EXPECT_EQ(fake.service.plan_.uploaders_size(), 1);
+  EXPECT_TRUE(fake.service.plan_.metadata_change_detection());
+  // Wait until the job has seen the first warning.
+  for (int i = 0; i < 200 && m->GetJob(started->id())->warnings_size() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(m->GetJob(started->id())->state(), v1::JOB_STATE_RUNNING);
+  // A late watcher gets the current state first.
+  absl::StatusOr<std::unique_ptr<JobWatch>> late = m->Watch(started->id());
+  ASSERT_TRUE(late.ok());
+  std::optional<v1::JobEvent> e = (*late)->Next(absl::Seconds(5));
+  ASSERT_TRUE(e && e->has_progress());
+  EXPECT_EQ(e->progress().bytes_done(), 100u);
+  EXPECT_EQ(e->progress().phase(), v1::PHASE_COLLECTION);
+  e = (*late)->Next(absl::Seconds(5));
+  ASSERT_TRUE(e && e->has_warning());
+  EXPECT_EQ(e->warning().message(), "first");
+
+  fake.service.release.Notify();
+  ASSERT_TRUE(m->WaitIdle(absl::Seconds(30)));
+  v1::Job job = *m->GetJob(started->id());
+  EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS);
+  EXPECT_EQ(job.status().exit_code(), 3);
+  EXPECT_EQ(job.snapshot(), "g/1");
+  EXPECT_EQ(job.stats().files(), 7u);
+  EXPECT_EQ(job.result().exit_code(), 3);
+  EXPECT_EQ(job.warnings_size(), 2);
+  EXPECT_EQ(job.progress().bytes_done(), 600u);
+
+  // The slow watcher never read during the burst: at most 16 events queued,
+  // the newest progress kept, then the final job.
+  std::vector<v1::JobEvent> events;
+  while ((e = (*slow)->Next(absl::Seconds(1)))) events.push_back(*e);
+  ASSERT_FALSE(events.empty());
+  EXPECT_LE(events.size(), 17u);
+  ASSERT_TRUE(events.back().has_final());
+  EXPECT_EQ(events.back().final().status().exit_code(), 3);
+  ASSERT_GE(events.size(), 2u);
+  const v1::JobEvent& before_final = events[events.size() - 2];
+  ASSERT_TRUE(before_final.has_progress());
+  EXPECT_EQ(before_final.progress().bytes_done(), 600u);
+  // The late watcher, read now, ends with the same final job.
+  std::optional<v1::JobEvent> last;
+  while ((e = (*late)->Next(absl::Seconds(1)))) last = e;
+  ASSERT_TRUE(last && last->has_final());
+  EXPECT_EQ(last->final().id(), started->id());
+
+  // Round robin: the next job gets the second collector.
+  absl::StatusOr<v1::Job> second = m->StartBackup(r);
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(m->WaitIdle(absl::Seconds(30)));
+  EXPECT_EQ(fake.service.plan_.collector(), "collector-b:1");
+}
+
+TEST(JobManager, CancelStopsTheStageAndEndsWith130) {
+  FakeChunkerServer fake(/*burst=*/0);
+  auto m = ManagerWithChunker(fake.address());
+  ASSERT_NE(m, nullptr);
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  absl::StatusOr<v1::Job> started = m->StartBackup(r);
+  ASSERT_TRUE(started.ok());
+  ASSERT_TRUE(fake.service.started.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  absl::StatusOr<v1::Job> cancelled = m->CancelJob(started->id());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_TRUE(fake.service.saw_cancel.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  ASSERT_TRUE(m->WaitIdle(absl::Seconds(30)));
+  v1::Job job = *m->GetJob(started->id());
+  EXPECT_EQ(job.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(job.status().exit_code(), 130);
+  EXPECT_EQ(job.status().grpc_code(), 1);
+  EXPECT_EQ(job.status().message(), "cancelled (CancelJob)");
+  EXPECT_EQ(m->CancelJob(started->id()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
