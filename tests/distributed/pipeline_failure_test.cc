@@ -139,6 +139,38 @@ TEST(PipelineFailure, OneOfTwoCompressorsKilledMidBackupStillSucceeds) {
   EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
 }
 
+TEST(PipelineFailure, OneOfTwoUploadersKilledMidBackupStillSucceeds) {
+  const std::string src = MakeTextTree("src", 16, 1u << 20, 7);
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
+      NewTempDir("repo") + "/repo",
+      {.uploaders = 2, .compressors = 2, .compressor_threads = 1});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  bool killed = false;
+  int progress = 0;
+  JobOutcome out = c.RunBackup(SlowPlan(c, src), [&](const v1::StageEvent& e) {
+    if (e.has_progress() && ++progress == 2) {
+      c.uploader(0).Signal(SIGKILL);
+      killed = true;
+    }
+    return true;
+  });
+  ASSERT_TRUE(killed) << out.Describe();
+  ASSERT_TRUE(out.status.ok()) << out.Describe() << c.chunker().Stderr();
+  EXPECT_NE(c.chunker().Stderr().find("down: uploader " + c.uploader(0).address()),
+            std::string::npos)
+      << c.chunker().Stderr();
+  const std::string target = NewTempDir("restored") + "/t";
+  JobOutcome restore = c.RunRestore(c.RestorePlan(out.result->snapshot(), target));
+  ASSERT_TRUE(restore.status.ok()) << restore.Describe();
+  testing::CompareOptions compare;
+  compare.compare_root_metadata = false;
+  std::vector<std::string> diffs = testing::CompareTrees(src, target, compare);
+  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
+  RunResult verify = c.Verify();
+  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+}
+
 TEST(PipelineFailure, OnlyCompressorKilledFailsWithCompressionPhase) {
   const std::string src = MakeTextTree("src", 16, 1u << 20, 3);
   absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
