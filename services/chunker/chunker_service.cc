@@ -129,6 +129,10 @@ class ProgressTicker {
     }
     thread_.join();
   }
+  // Sends the current counters now (e.g. at the end of a phase).
+  void EmitNow(const StageEventSink& events) {
+    events(Progress(phase_.load(), files_.load(), bytes_.load()));
+  }
   void Set(uint64_t files, uint64_t bytes) {
     files_.store(files);
     bytes_.store(bytes);
@@ -407,6 +411,8 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
     return pipeline;
   }
   const double collect_seconds = Seconds(Clock::now() - collect_start);
+  ticker.Set(applier.entries(), archive.payload_offset());
+  ticker.EmitNow(events);  // the whole source is archived
   ticker.SetPhase(v1::PHASE_UPLOAD);
   const auto drain_start = Clock::now();
   if (absl::Status st = writer.Finish(); !st.ok()) {
@@ -633,6 +639,8 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
       ticker.Set(entries, bytes);
     }
     RETURN_IF_ERROR(flush());
+    ticker.Set(entries, bytes);
+    ticker.EmitNow(events);
     if (!out->WritesDone()) stream_broken = true;
     return absl::OkStatus();
   }();
