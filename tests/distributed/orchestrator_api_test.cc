@@ -278,6 +278,8 @@ TEST_F(OrchestratorApi, BadInputToEveryRpcGetsClearErrorsAndTheServiceStaysUp) {
       services::CheckServing(Insecure(orch->address()), "", absl::Seconds(5));
   ASSERT_TRUE(serving.ok()) << serving.status();
   EXPECT_TRUE(*serving);
+  // SIGTERM: drains and exits 0.
+  EXPECT_EQ(orch->Stop(), 0) << orch->Stderr();
   // Bad flags: exit 2.
   RunResult no_uploader = RunProgram(
       {Runfile("services/orchestrator/orchestrator"), "--listen=127.0.0.1:0", "--insecure"});
