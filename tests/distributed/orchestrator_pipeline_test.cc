@@ -3,8 +3,10 @@
 // compressor replicas, a collector, a chunker and an orchestrator, all real
 // processes on loopback. Backup → restore → compare → verify; a corrupted
 // chunk → verify exit 8; a running backup cancelled → 130 and nothing
-// committed; a dead chunker → phase archive, exit 10.
+// committed; the collector or the only compressor killed mid-job → 9 / 11;
+// a dead chunker → phase archive, exit 10.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -215,6 +217,66 @@ TEST(OrchestratorPipeline, CancelledBackupEndsWith130AndCommitsNothing) {
   EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
   EXPECT_TRUE(c.CheckAllServing().ok());
   EXPECT_EQ(c.Verify().exit_code, 0);
+}
+
+// Starts a slow backup with --detach and waits until data flows; the job id.
+std::string StartSlowBackup(const ServiceProcess& orch, const std::string& src) {
+  RunResult started =
+      Remote(orch, {"backup", src, "--compression", "xz", "--level", "6", "--detach"});
+  EXPECT_EQ(started.exit_code, 0) << started.Describe();
+  const std::string id(absl::StripAsciiWhitespace(started.out));
+  auto stub = Stub(orch);
+  v1::Job job;
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext ctx;
+    v1::GetJobRequest req;
+    req.set_id(id);
+    EXPECT_TRUE(stub->GetJob(&ctx, req, &job).ok());
+    if (job.progress().bytes_done() > 0 || job.end_unix_ns() != 0) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(job.state(), v1::JOB_STATE_RUNNING) << job.ShortDebugString();
+  return id;
+}
+
+TEST(OrchestratorPipeline, KilledCollectorOrOnlyCompressorGiveExit9And11) {
+  const std::string src = MakeTextTree("text", 24, 1u << 20);
+  {
+    absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+        PipelineCluster::Start(NewTempDir("repo") + "/repo",
+                               {.compressors = 2,
+                                .compressor_threads = 1,
+                                .chunker_args = {"--max-chunks-in-flight", "4"}});
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    PipelineCluster& c = **cluster;
+    std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 2);
+    ASSERT_NE(orch, nullptr);
+    const std::string id = StartSlowBackup(*orch, src);
+    c.collector().Signal(SIGKILL);
+    RunResult watch = Remote(*orch, {"watch", id});
+    EXPECT_EQ(watch.exit_code, 9) << watch.Describe() << c.chunker().Stderr();
+    EXPECT_NE(watch.err.find("failed in phase collection"), std::string::npos) << watch.err;
+    EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
+    EXPECT_EQ(c.Verify().exit_code, 0);
+  }
+  {
+    absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+        PipelineCluster::Start(NewTempDir("repo") + "/repo",
+                               {.compressors = 1,
+                                .compressor_threads = 1,
+                                .chunker_args = {"--max-chunks-in-flight", "4"}});
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    PipelineCluster& c = **cluster;
+    std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 1);
+    ASSERT_NE(orch, nullptr);
+    const std::string id = StartSlowBackup(*orch, src);
+    c.compressor(0).Signal(SIGKILL);
+    RunResult watch = Remote(*orch, {"watch", id});
+    EXPECT_EQ(watch.exit_code, 11) << watch.Describe() << c.chunker().Stderr();
+    EXPECT_NE(watch.err.find("failed in phase compression"), std::string::npos) << watch.err;
+    EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
+    EXPECT_EQ(c.Verify().exit_code, 0);
+  }
 }
 
 TEST(OrchestratorPipeline, DeadChunkerFailsTheBackupInPhaseArchiveWithExit10) {
