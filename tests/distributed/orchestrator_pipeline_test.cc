@@ -7,6 +7,7 @@
 // a dead chunker → phase archive, exit 10.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -217,6 +218,51 @@ TEST(OrchestratorPipeline, CancelledBackupEndsWith130AndCommitsNothing) {
   EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
   EXPECT_TRUE(c.CheckAllServing().ok());
   EXPECT_EQ(c.Verify().exit_code, 0);
+
+  // Ctrl-C on a following `arca backup`: the CLI cancels its job, exit 130.
+  const std::string arca = ArcaBinary();
+  const std::string flag = "--orchestrator=" + orch->address();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(arca.c_str(), arca.c_str(), flag.c_str(), "--insecure", "backup", src.c_str(),
+          "--compression", "xz", "--level", "6", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext ctx;
+    v1::GetJobRequest req;
+    req.set_id("job-000002");
+    if (stub->GetJob(&ctx, req, &job).ok() &&
+        (job.progress().bytes_done() > 0 || job.end_unix_ns() != 0)) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(job.state(), v1::JOB_STATE_RUNNING) << job.ShortDebugString();
+  kill(pid, SIGINT);
+  int status = 0;
+  for (int i = 0; i < 600 && waitpid(pid, &status, WNOHANG) == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  if (waitpid(pid, &status, WNOHANG) == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    ADD_FAILURE() << "arca did not end after SIGINT";
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  {
+    grpc::ClientContext ctx;
+    v1::GetJobRequest req;
+    req.set_id("job-000002");
+    ASSERT_TRUE(stub->GetJob(&ctx, req, &job).ok());
+  }
+  EXPECT_EQ(job.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
 }
 
 // Starts a slow backup with --detach and waits until data flows; the job id.
