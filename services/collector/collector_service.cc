@@ -17,6 +17,8 @@
 #include "libs/pipeline/commands.h"
 #include "libs/pipeline/parent_snapshot.h"
 #include "libs/pipeline/remote/cancel_watcher.h"
+#include "libs/archive/chunk_index.h"
+#include "libs/pipeline/remote/read_ahead_chunk_source.h"
 #include "libs/pipeline/remote/remote_chunk_source.h"
 #include "libs/pipeline/remote/replica_set.h"
 #include "services/collector/write_tree_session.h"
@@ -46,6 +48,27 @@ absl::StatusOr<std::unique_ptr<ReplicaSet>> Uploaders(const v1::CollectRequest& 
                                       std::move(channels));
 }
 
+// The parent's metadata chunks from the uploaders, decoded here, a few
+// fetched ahead of the walk (one round trip per chunk otherwise).
+class ParentChunkSource final : public ChunkSource {
+ public:
+  ParentChunkSource(ChunkIndex metadata_index, ReplicaSet* uploaders, CallRegistry* calls,
+                    RemoteChunkSourceOptions options)
+      : index_(std::move(metadata_index)),
+        remote_(uploaders, nullptr, calls, options),
+        ahead_(&index_, &remote_, 4, 2) {}
+
+  absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(const Digest& digest,
+                                                              uint64_t expected_length) override {
+    return ahead_.GetChunk(digest, expected_length);
+  }
+
+ private:
+  ChunkIndex index_;
+  RemoteChunkSource remote_;
+  ReadAheadChunkSource ahead_;  // last: destroyed (joined) first
+};
+
 // The parent snapshot through the uploaders.
 absl::StatusOr<std::unique_ptr<ParentSnapshot>> OpenParent(const std::string& id,
                                                            ReplicaSet* uploaders,
@@ -65,10 +88,15 @@ absl::StatusOr<std::unique_ptr<ParentSnapshot>> OpenParent(const std::string& id
       [calls] { return calls->status(); }));
   RemoteChunkSourceOptions source_options;
   source_options.call_timeout = options.call_timeout;
+  const std::string& meta = snap.metadata_index().data();
+  absl::StatusOr<ChunkIndex> meta_index = ChunkIndex::Decode(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(meta.data()), meta.size()),
+      v1::STREAM_KIND_METADATA, absl::StrCat(id, "/metadata.aidx"));
+  if (!meta_index.ok()) return meta_index.status();
   return ParentSnapshot::FromIndexes(
-      snap.snapshot().id().empty() ? id : snap.snapshot().id(), snap.metadata_index().data(),
-      snap.payload_index().data(),
-      std::make_unique<RemoteChunkSource>(uploaders, nullptr, calls, source_options));
+      snap.snapshot().id().empty() ? id : snap.snapshot().id(), meta, snap.payload_index().data(),
+      std::make_unique<ParentChunkSource>(*std::move(meta_index), uploaders, calls,
+                                          source_options));
 }
 
 }  // namespace

@@ -141,6 +141,35 @@ TEST(PipelineBackup, AwkwardTreeRoundTripVerifyAndUnchangedRebackup) {
   diffs = testing::CompareTrees(src, target2);
   EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
 
+  // --- one file rewritten in place (same size): detected, read, restored -------
+  std::string changed;
+  for (const auto& e : stdfs::directory_iterator(src + "/small/d0")) {
+    if (e.is_regular_file() && e.file_size() > 0) {
+      changed = e.path();
+      break;
+    }
+  }
+  ASSERT_FALSE(changed.empty());
+  const uint64_t size = stdfs::file_size(changed);
+  {
+    std::FILE* f = std::fopen(changed.c_str(), "r+");
+    ASSERT_NE(f, nullptr);
+    std::fputc('#', f);  // same size, new mtime and ctime
+    std::fclose(f);
+  }
+  ASSERT_EQ(stdfs::file_size(changed), size);
+  JobOutcome third = c.RunBackup(c.BackupPlan(src));
+  ASSERT_TRUE(third.status.ok()) << third.Describe();
+  const v1::BackupStats& s3 = third.result->stats();
+  EXPECT_EQ(s3.parent_snapshot(), id2);
+  EXPECT_GE(s3.files_read(), linked + 1) << third.Describe();
+  EXPECT_LT(s3.files_reused(), s2.files_reused()) << third.Describe();
+  const std::string target3 = NewTempDir("restored3") + "/tree";
+  JobOutcome restore3 = c.RunRestore(c.RestorePlan(third.result->snapshot(), target3));
+  ASSERT_TRUE(restore3.status.ok()) << restore3.Describe();
+  diffs = testing::CompareTrees(src, target3);
+  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
+
   verify = c.Verify();
   EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
   EXPECT_TRUE(c.CheckAllServing().ok());
