@@ -197,6 +197,30 @@ TEST(JobManager, UnreachableChunkerFailsTheBackupInPhaseArchive) {
   EXPECT_EQ(m->ListJobs()[0].id(), started->id());
 }
 
+TEST(JobManager, KeepsOnlyTheNewestFinishedJobs) {
+  OrchestratorOptions o;
+  o.collectors = o.chunkers = o.compressors = o.uploaders = {kNowhere};
+  o.client_tls.insecure = true;
+  o.max_finished_jobs = 2;
+  auto m = JobManager::Create(o);
+  ASSERT_TRUE(m.ok());
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<v1::Job> job = (*m)->StartBackup(r);
+    ASSERT_TRUE(job.ok());
+    ids.push_back(job->id());
+    ASSERT_TRUE((*m)->WaitIdle(absl::Seconds(30)));
+  }
+  // Pruned when the next job starts: 2 finished ones are kept plus the last.
+  std::vector<v1::Job> jobs = (*m)->ListJobs();
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].id(), ids[2]);
+  EXPECT_EQ(jobs[2].id(), ids[4]);
+  EXPECT_EQ((*m)->GetJob(ids[0]).status().code(), absl::StatusCode::kNotFound);
+}
+
 // A chunker that streams scripted events: progress and a warning, then
 // waits for `release` (or the caller's cancellation), then `burst` progress
 // events, a second warning and a result with exit code 3.

@@ -367,6 +367,29 @@ TEST_F(OrchestratorApi, TlsWithClientCertificatesRefusesPlaintextAndForeignClien
                               absl::Seconds(60));
   EXPECT_EQ(jobs.exit_code, 0) << jobs.Describe();
   EXPECT_NE(jobs.out.find("job-000001   verify   succeeded"), std::string::npos) << jobs.out;
+
+  // The orchestrator calls an uploader that requires client certificates.
+  auto tls_uploader = Start("uploader", {"--repo", repo_, "--tls-cert", certs + "/server.pem",
+                                         "--tls-key", certs + "/server.key", "--tls-client-ca",
+                                         certs + "/ca.pem"});
+  ASSERT_NE(tls_uploader, nullptr);
+  auto orch2 = Start("orchestrator",
+                     {"--insecure", "--uploader=" + tls_uploader->address(), "--client-tls-ca",
+                      certs + "/ca.pem", "--client-tls-cert", certs + "/client.pem",
+                      "--client-tls-key", certs + "/client.key"});
+  ASSERT_NE(orch2, nullptr);
+  RunResult through_tls = RunProgram(
+      {Arca(), "--orchestrator=" + orch2->address(), "--insecure", "verify"}, absl::Seconds(60));
+  EXPECT_EQ(through_tls.exit_code, 0) << through_tls.Describe() << orch2->Stderr();
+  // Without a client certificate the uploader refuses it: the verify job
+  // fails as an unreachable uploader (phase upload, exit 12).
+  auto orch3 = Start("orchestrator", {"--insecure", "--uploader=" + tls_uploader->address(),
+                                      "--client-tls-ca", certs + "/ca.pem"});
+  ASSERT_NE(orch3, nullptr);
+  RunResult refused = RunProgram(
+      {Arca(), "--orchestrator=" + orch3->address(), "--insecure", "verify"}, absl::Seconds(60));
+  EXPECT_EQ(refused.exit_code, 12) << refused.Describe();
+  EXPECT_NE(refused.err.find("failed in phase upload"), std::string::npos) << refused.err;
 }
 
 }  // namespace
