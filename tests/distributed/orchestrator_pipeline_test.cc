@@ -263,6 +263,12 @@ TEST(OrchestratorPipeline, CancelledBackupEndsWith130AndCommitsNothing) {
   }
   EXPECT_EQ(job.state(), v1::JOB_STATE_CANCELLED);
   EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
+
+  // A rerun after the cancellations succeeds.
+  RunResult rerun = Remote(*orch, {"backup", src});
+  EXPECT_EQ(rerun.exit_code, 0) << rerun.Describe();
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 1);
+  EXPECT_EQ(c.Verify().exit_code, 0);
 }
 
 // Starts a slow backup with --detach and waits until data flows; the job id.
