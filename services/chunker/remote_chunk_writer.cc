@@ -4,7 +4,14 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/impl/rpc_method.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "grpcpp/support/slice.h"
 #include "libs/base/phase_status.h"
 #include "services/common/status_convert.h"
 
@@ -15,7 +22,89 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::io::CodedOutputStream;
+using google::protobuf::internal::WireFormatLite;
+
 }  // namespace
+
+grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKind stream,
+                                       const Digest& digest, ByteBuffer plaintext) {
+  const uint64_t n = plaintext.size();
+  v1::ChunkRef ref;
+  ref.set_digest(std::string(digest.Raw()));
+  ref.set_raw_length(n);
+  const size_t ref_size = ref.ByteSizeLong();
+  size_t chunk_size = 0;  // RawChunk: stream (1), ref (2), data (3)
+  if (stream != 0) chunk_size += 1 + CodedOutputStream::VarintSize32(stream);
+  chunk_size += 1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(ref_size)) + ref_size;
+  chunk_size += 1 + CodedOutputStream::VarintSize64(n) + n;
+  std::string header;
+  {
+    google::protobuf::io::StringOutputStream sos(&header);
+    CodedOutputStream out(&sos);
+    // CompressRequest: codec (1), level (2), chunk (3).
+    if (codec != 0) {
+      out.WriteTag(WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_VARINT));
+      out.WriteVarint32SignExtended(codec);
+    }
+    if (level != 0) {
+      out.WriteTag(WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_VARINT));
+      out.WriteVarint32SignExtended(level);
+    }
+    out.WriteTag(WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    out.WriteVarint64(chunk_size);
+    if (stream != 0) {
+      out.WriteTag(WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_VARINT));
+      out.WriteVarint32SignExtended(stream);
+    }
+    out.WriteTag(WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    out.WriteVarint32(static_cast<uint32_t>(ref_size));
+    ref.SerializeWithCachedSizes(&out);
+    out.WriteTag(WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    out.WriteVarint64(n);
+  }
+  // The plaintext is not copied: the slice owns it until gRPC has sent it
+  // and the caller dropped the buffer.
+  auto* owner = new ByteBuffer(std::move(plaintext));
+  grpc::Slice slices[2] = {
+      grpc::Slice(header.data(), header.size()),
+      grpc::Slice(owner->data(), n, [](void* p) { delete static_cast<ByteBuffer*>(p); }, owner)};
+  return grpc::ByteBuffer(slices, n == 0 ? 1 : 2);
+}
+
+absl::StatusOr<BlobView> ReadBlobView(grpc::ByteBuffer* blob) {
+  BlobView view;
+  grpc::ProtoBufferReader reader(blob);
+  CodedInputStream in(&reader);
+  in.SetTotalBytesLimit(INT_MAX);
+  bool have_ref = false;
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    const bool len = WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+    if (field == 2 && len) {  // ref
+      uint32_t size = 0;
+      std::string ref;
+      if (!in.ReadVarint32(&size) || !in.ReadString(&ref, static_cast<int>(size)) ||
+          !view.ref.ParseFromString(ref)) {
+        return absl::DataLossError("a blob whose ref does not parse");
+      }
+      have_ref = true;
+    } else if (field == 3 && len) {  // data
+      uint32_t size = 0;
+      if (!in.ReadVarint32(&size) || !in.Skip(static_cast<int>(size))) {
+        return absl::DataLossError("a blob whose data is cut short");
+      }
+      view.data_bytes = size;
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return absl::DataLossError("a blob that does not parse");
+    }
+  }
+  if (!have_ref) return absl::DataLossError("a blob without ref");
+  return view;
+}
 
 struct RemoteChunkWriter::Item {
   v1::StreamKind stream = v1::STREAM_KIND_UNSPECIFIED;
@@ -23,9 +112,10 @@ struct RemoteChunkWriter::Item {
   uint64_t length = 0;
   Digest digest;
   bool known = false;
-  ByteBuffer plain;             // until hashed
-  v1::CompressRequest request;  // until compressed (kept for a resend)
-  v1::Blob blob;                // until acked (kept for a resend)
+  ByteBuffer plain;           // until hashed
+  grpc::ByteBuffer request;   // encoded CompressRequest, until compressed (for a resend)
+  grpc::ByteBuffer blob;      // encoded Blob from the compressor, until acked (for a resend)
+  uint64_t blob_bytes = 0;    // stored size of the blob
 };
 
 struct RemoteChunkWriter::Lane {
@@ -33,8 +123,11 @@ struct RemoteChunkWriter::Lane {
   size_t replica = 0;
   grpc::ClientContext ctx;
   std::unique_ptr<CallRegistry::Scoped> registration;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::CompressRequest, v1::Blob>> cstream;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::Blob, v1::PutChunkAck>> ustream;
+  std::unique_ptr<grpc::internal::RpcMethod> method;
+  // Messages travel encoded: chunks are sent from the archive's buffers and
+  // blobs forwarded from compressor to uploader without re-serialisation.
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> cstream;
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, v1::PutChunkAck>> ustream;
   // Guarded by the writer's mu_.
   std::deque<ItemPtr> inflight;
   bool dead = false;    // no more work for this stream
@@ -73,11 +166,21 @@ void RemoteChunkWriter::StartLanes() {
   for (auto& lane : lanes_) {
     Lane* l = lane.get();
     if (l->compress) {
-      l->cstream = v1::Compressor::NewStub(compressors_->channel(l->replica))->Compress(&l->ctx);
+      const std::shared_ptr<grpc::Channel>& channel = compressors_->channel(l->replica);
+      l->method = std::make_unique<grpc::internal::RpcMethod>(
+          "/arca.v1.Compressor/Compress", grpc::internal::RpcMethod::BIDI_STREAMING, channel);
+      l->cstream.reset(
+          grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+              channel.get(), *l->method, &l->ctx));
       threads_.emplace_back([this, l] { CompressSender(l); });
       threads_.emplace_back([this, l] { CompressReceiver(l); });
     } else {
-      l->ustream = v1::Uploader::NewStub(uploaders_->channel(l->replica))->PutChunks(&l->ctx);
+      const std::shared_ptr<grpc::Channel>& channel = uploaders_->channel(l->replica);
+      l->method = std::make_unique<grpc::internal::RpcMethod>(
+          "/arca.v1.Uploader/PutChunks", grpc::internal::RpcMethod::BIDI_STREAMING, channel);
+      l->ustream.reset(
+          grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, v1::PutChunkAck>::Create(
+              channel.get(), *l->method, &l->ctx));
       threads_.emplace_back([this, l] { UploadSender(l); });
       threads_.emplace_back([this, l] { UploadReceiver(l); });
     }
@@ -170,16 +273,9 @@ void RemoteChunkWriter::Hash(ItemPtr item) {
       return;
     }
   }
-  // The compress request holds the plaintext from here on (one copy, off
-  // the archive thread).
-  item->request.set_codec(options_.codec);
-  item->request.set_level(options_.level);
-  v1::RawChunk* raw = item->request.mutable_chunk();
-  raw->set_stream(item->stream);
-  raw->mutable_ref()->set_digest(std::string(item->digest.Raw()));
-  raw->mutable_ref()->set_raw_length(item->length);
-  raw->set_data(reinterpret_cast<const char*>(item->plain.data()), item->plain.size());
-  item->plain = ByteBuffer();
+  // The encoded compress request owns the plaintext from here on.
+  item->request = EncodeCompressRequest(options_.codec, options_.level, item->stream,
+                                        item->digest, std::move(item->plain));
   absl::MutexLock lock(&mu_);
   --hashing_;
   if (!error_.ok()) {
@@ -308,13 +404,16 @@ void RemoteChunkWriter::CompressSender(Lane* lane) {
 }
 
 void RemoteChunkWriter::CompressReceiver(Lane* lane) {
-  v1::Blob blob;
+  grpc::ByteBuffer blob;
   while (lane->cstream->Read(&blob)) {
+    absl::StatusOr<BlobView> view = ReadBlobView(&blob);
     absl::MutexLock lock(&mu_);
-    if (lane->inflight.empty() || blob.ref().digest() != lane->inflight.front()->digest.Raw()) {
+    if (!view.ok() || lane->inflight.empty() ||
+        view->ref.digest() != lane->inflight.front()->digest.Raw()) {
       Fail(WithPhase(absl::InternalError(absl::StrCat(
                          "compressor ", compressors_->address(lane->replica),
-                         " answered with a blob that matches no chunk sent (out of order?)")),
+                         " answered with a blob that matches no chunk sent (",
+                         view.ok() ? "out of order?" : view.status().message(), ")")),
                      v1::PHASE_COMPRESSION));
       break;
     }
@@ -322,8 +421,9 @@ void RemoteChunkWriter::CompressReceiver(Lane* lane) {
     lane->inflight.pop_front();
     lane->last_progress = absl::Now();
     item->request.Clear();  // the plaintext is no longer needed
-    item->blob = std::move(blob);
-    blob = v1::Blob();
+    item->blob_bytes = view->data_bytes;
+    item->blob.Swap(&blob);
+    blob.Clear();
     upload_queue_.push_back(std::move(item));
   }
   absl::Status st = FromGrpcStatus(lane->cstream->Finish());
@@ -373,7 +473,7 @@ void RemoteChunkWriter::UploadReceiver(Lane* lane) {
     } else {
       stats_.chunks_new++;
       stats_.bytes_new_raw += item->length;
-      stats_.bytes_new_stored += ack.stored_bytes() != 0 ? ack.stored_bytes() : item->blob.data().size();
+      stats_.bytes_new_stored += ack.stored_bytes() != 0 ? ack.stored_bytes() : item->blob_bytes;
     }
     Done(item, true);
   }

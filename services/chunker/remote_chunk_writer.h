@@ -48,6 +48,7 @@
 #include "absl/time/time.h"
 #include "arca/v1/compressor.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "libs/archive/chunk_index.h"
 #include "libs/codec/codec.h"
 #include "libs/hash/digest.h"
@@ -70,6 +71,20 @@ struct RemoteChunkWriterOptions {
   absl::Duration stall_timeout = absl::Seconds(120);  // no answer with work outstanding
   absl::Time stream_deadline = absl::InfiniteFuture(); // of the long-lived streams
 };
+
+// The wire form of a CompressRequest {codec, level, chunk {stream, ref
+// {digest, raw_length}, data}} whose data slice is `plaintext` itself (owned
+// by the buffer from now on): no copy of the chunk before the socket.
+grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKind stream,
+                                       const Digest& digest, ByteBuffer plaintext);
+
+// What the chunker needs of an encoded Blob it forwards as it is.
+struct BlobView {
+  v1::ChunkRef ref;
+  uint64_t data_bytes = 0;
+};
+// DataLoss when the bytes are not a Blob with a ref.
+absl::StatusOr<BlobView> ReadBlobView(grpc::ByteBuffer* blob);
 
 struct RemoteChunkWriterStats {
   uint64_t chunks_total = 0;
