@@ -170,6 +170,22 @@ TEST(PipelineBackup, AwkwardTreeRoundTripVerifyAndUnchangedRebackup) {
   diffs = testing::CompareTrees(src, target3);
   EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
 
+  // --- an explicit parent, and change detection turned off -----------------------
+  v1::BackupPlan explicit_parent = c.BackupPlan(src);
+  explicit_parent.set_parent(id1);
+  JobOutcome fourth = c.RunBackup(explicit_parent);
+  ASSERT_TRUE(fourth.status.ok()) << fourth.Describe();
+  EXPECT_EQ(fourth.result->stats().parent_snapshot(), id1);
+  EXPECT_GT(fourth.result->stats().files_reused(), 0u);
+  v1::BackupPlan data_mode = c.BackupPlan(src);
+  data_mode.set_metadata_change_detection(false);
+  JobOutcome fifth = c.RunBackup(data_mode);
+  ASSERT_TRUE(fifth.status.ok()) << fifth.Describe();
+  EXPECT_TRUE(fifth.result->stats().parent_snapshot().empty());
+  EXPECT_EQ(fifth.result->stats().files_reused(), 0u);
+  EXPECT_EQ(fifth.result->stats().files_read(), single + linked);
+  EXPECT_LE(fifth.result->stats().chunks_new(), 2u) << "content dedup still applies";
+
   verify = c.Verify();
   EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
   EXPECT_TRUE(c.CheckAllServing().ok());
