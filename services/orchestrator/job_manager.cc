@@ -75,8 +75,8 @@ absl::Status CheckPatterns(const char* field, const std::vector<std::string>& pa
 }
 
 absl::Status ValidateBackup(const v1::StartBackupRequest& r) {
-  if (absl::Status st = CheckPath("source", r.source(),
-                                  "the absolute path of the tree on the collector's node");
+  if (absl::Status st =
+          CheckPath("source", r.source(), "the absolute path of the tree on the collector's node");
       !st.ok()) {
     return st;
   }
@@ -85,11 +85,13 @@ absl::Status ValidateBackup(const v1::StartBackupRequest& r) {
   const int codec = static_cast<int>(r.codec());
   if (codec != v1::CODEC_UNSPECIFIED && codec != v1::CODEC_NONE && codec != v1::CODEC_ZSTD &&
       codec != v1::CODEC_XZ) {
-    return Bad(absl::StrCat("codec ", codec, " is unknown: use zstd, xz, none or unspecified "
+    return Bad(absl::StrCat("codec ", codec,
+                            " is unknown: use zstd, xz, none or unspecified "
                             "(the repository's default)"));
   }
   if (r.level() < 0) {
-    return Bad(absl::StrCat("level ", r.level(), " is negative: use 0 (the codec's default) or a "
+    return Bad(absl::StrCat("level ", r.level(),
+                            " is negative: use 0 (the codec's default) or a "
                             "level the codec takes"));
   }
   if (r.level() != 0) {
@@ -106,8 +108,9 @@ absl::Status ValidateBackup(const v1::StartBackupRequest& r) {
                             " must be 0 (default) or between 1 and 100"));
   }
   if (!r.group().empty()) {
-    return Bad("group is not supported in distributed mode: the snapshot group is derived from "
-               "host and source (set host instead)");
+    return Bad(
+        "group is not supported in distributed mode: the snapshot group is derived from "
+        "host and source (set host instead)");
   }
   if (r.change_detection_data() && !r.parent().empty()) {
     return Bad("parent needs metadata change detection: drop change_detection_data or parent");
@@ -155,8 +158,8 @@ absl::Status ValidateVerify(const v1::StartVerifyRequest& r) {
 
 absl::Status Need(const std::vector<std::string>& list, const char* flag, const char* what) {
   if (list.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the orchestrator has no ", what, ": start it with ", flag, "=ADDR[,ADDR...]"));
+    return absl::FailedPreconditionError(absl::StrCat("the orchestrator has no ", what,
+                                                      ": start it with ", flag, "=ADDR[,ADDR...]"));
   }
   return absl::OkStatus();
 }
@@ -180,10 +183,10 @@ v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
   out.set_message(std::string(status.message()));
   v1::Phase phase = PhaseOf(status);
   if (cancel_requested) {
-    out.set_message(status.code() == absl::StatusCode::kCancelled
-                        ? "cancelled (CancelJob)"
-                        : absl::StrCat("cancelled (CancelJob); the stage ended with: ",
-                                       status.message()));
+    out.set_message(
+        status.code() == absl::StatusCode::kCancelled
+            ? "cancelled (CancelJob)"
+            : absl::StrCat("cancelled (CancelJob); the stage ended with: ", status.message()));
     out.set_failed_phase(phase);
     out.set_exit_code(v1::EXIT_CODE_CANCELLED);
     out.set_grpc_code(static_cast<int>(absl::StatusCode::kCancelled));
@@ -208,8 +211,7 @@ v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
       case absl::StatusCode::kInternal:
       case absl::StatusCode::kAborted:
         phase = transport_phase;
-        exit_code = static_cast<int>(
-            ExitCodeForPhase(phase, absl::UnavailableError("transport")));
+        exit_code = static_cast<int>(ExitCodeForPhase(phase, absl::UnavailableError("transport")));
         break;
       default:
         exit_code = 1;
@@ -426,8 +428,8 @@ absl::StatusOr<v1::Job> JobManager::StartRestore(const v1::StartRestoreRequest& 
   ReapThreads();
   std::shared_ptr<Record> rec = NewJob(v1::JOB_TYPE_RESTORE, request.snapshot());
   plan.set_job_id(rec->job.id());
-  Log(absl::StrCat("job ", rec->job.id(), ": restore of ", plan.snapshot(), " to ",
-                   plan.target(), " on chunker ", options_.chunkers[chunker]));
+  Log(absl::StrCat("job ", rec->job.id(), ": restore of ", plan.snapshot(), " to ", plan.target(),
+                   " on chunker ", options_.chunkers[chunker]));
   Launch(rec, [this, rec, chunker, plan] {
     RunChunkerJob(rec, chunker, plan, &v1::Chunker::Stub::RunRestore, v1::PHASE_RESTORE);
   });
@@ -463,8 +465,8 @@ bool JobManager::BeginCall(const std::shared_ptr<Record>& rec, grpc::ClientConte
 }
 
 template <typename Plan, typename Method>
-void JobManager::RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunker,
-                               const Plan& plan, Method method, v1::Phase transport_phase) {
+void JobManager::RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunker, const Plan& plan,
+                               Method method, v1::Phase transport_phase) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.job_timeout));
   if (!BeginCall(rec, &ctx)) {
@@ -487,8 +489,8 @@ void JobManager::RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunke
     rec->call = nullptr;
   }
   if (!status.ok() && PhaseOf(status) == v1::PHASE_UNSPECIFIED) {
-    status = absl::Status(status.code(), absl::StrCat("chunker ", options_.chunkers[chunker],
-                                                      ": ", status.message()));
+    status = absl::Status(status.code(), absl::StrCat("chunker ", options_.chunkers[chunker], ": ",
+                                                      status.message()));
   }
   if (status.ok() && !result) {
     status = WithPhase(absl::InternalError(absl::StrCat("chunker ", options_.chunkers[chunker],
@@ -520,9 +522,9 @@ void JobManager::RunVerifyJob(const std::shared_ptr<Record>& rec, size_t uploade
     rec->call = nullptr;
   }
   if (!status.ok()) {
-    status = absl::Status(status.code(), absl::StrCat("verify on uploader ",
-                                                      options_.uploaders[uploader], ": ",
-                                                      status.message()));
+    status = absl::Status(
+        status.code(),
+        absl::StrCat("verify on uploader ", options_.uploaders[uploader], ": ", status.message()));
     Finish(rec, status, v1::PHASE_UPLOAD, nullptr, nullptr);
     return;
   }
@@ -534,11 +536,11 @@ void JobManager::RunVerifyJob(const std::shared_ptr<Record>& rec, size_t uploade
     OnWarning(rec, w);
   }
   if (response.exit_code() == v1::EXIT_CODE_VERIFICATION) {
-    status = WithPhase(
-        absl::DataLossError(absl::StrCat(
-            "verification failed: ", response.problems_size(), " problem(s)",
-            response.problems().empty() ? std::string() : ": " + response.problems(0))),
-        v1::PHASE_VERIFICATION);
+    status =
+        WithPhase(absl::DataLossError(absl::StrCat(
+                      "verification failed: ", response.problems_size(), " problem(s)",
+                      response.problems().empty() ? std::string() : ": " + response.problems(0))),
+                  v1::PHASE_VERIFICATION);
   } else if (response.exit_code() != 0) {
     status = absl::InternalError(
         absl::StrCat("uploader answered Verify with exit code ", response.exit_code()));
@@ -596,7 +598,7 @@ void JobManager::Finish(const std::shared_ptr<Record>& rec, const absl::Status& 
   if (verify != nullptr) *job.mutable_verify() = *verify;
   if (!status.ok()) {
     job.set_state(job.status().exit_code() == v1::EXIT_CODE_CANCELLED ? v1::JOB_STATE_CANCELLED
-                                                                       : v1::JOB_STATE_FAILED);
+                                                                      : v1::JOB_STATE_FAILED);
   } else if (result != nullptr && result->exit_code() == v1::EXIT_CODE_PARTIAL) {
     job.mutable_status()->set_exit_code(v1::EXIT_CODE_PARTIAL);
     job.mutable_status()->set_message("snapshot written, but some source data is missing from it");
@@ -705,8 +707,8 @@ absl::StatusOr<v1::ListSnapshotsResponse> JobManager::ListSnapshots(
     v1::ListSnapshotsResponse response;
     absl::Status st = FromGrpcStatus(stub->ListSnapshots(&ctx, request, &response));
     if (st.ok()) return response;
-    last = absl::Status(st.code(), absl::StrCat("ListSnapshots on uploader ",
-                                                options_.uploaders[i], ": ", st.message()));
+    last = absl::Status(st.code(), absl::StrCat("ListSnapshots on uploader ", options_.uploaders[i],
+                                                ": ", st.message()));
     if (!absl::IsUnavailable(st) && !absl::IsDeadlineExceeded(st)) return last;
   }
   return last;

@@ -143,8 +143,7 @@ class JobManager {
 
   // Uploader.ListSnapshots on the first uploader that answers (the next one
   // is tried when one is UNAVAILABLE). FailedPrecondition without uploaders.
-  absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(
-      const v1::ListSnapshotsRequest& request);
+  absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(const v1::ListSnapshotsRequest& request);
 
   // Blocks until no job is running (tests). False after `timeout`.
   bool WaitIdle(absl::Duration timeout);

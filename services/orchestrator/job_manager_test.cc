@@ -39,26 +39,26 @@ TEST(JobStatusOf, MapsPhasesTransportFailuresAndCancellation) {
   EXPECT_EQ(ok.exit_code(), 0);
   EXPECT_EQ(ok.grpc_code(), 0);
 
-  v1::JobStatus collection = JobStatusOf(
-      WithPhase(absl::UnavailableError("collector gone"), v1::PHASE_COLLECTION), v1::PHASE_ARCHIVE,
-      false);
+  v1::JobStatus collection =
+      JobStatusOf(WithPhase(absl::UnavailableError("collector gone"), v1::PHASE_COLLECTION),
+                  v1::PHASE_ARCHIVE, false);
   EXPECT_EQ(collection.failed_phase(), v1::PHASE_COLLECTION);
   EXPECT_EQ(collection.exit_code(), 9);
   EXPECT_EQ(collection.grpc_code(), 14);
   EXPECT_EQ(collection.message(), "collector gone");
 
-  v1::JobStatus dead = JobStatusOf(absl::UnavailableError("connection refused"),
-                                   v1::PHASE_ARCHIVE, false);
+  v1::JobStatus dead =
+      JobStatusOf(absl::UnavailableError("connection refused"), v1::PHASE_ARCHIVE, false);
   EXPECT_EQ(dead.failed_phase(), v1::PHASE_ARCHIVE);
   EXPECT_EQ(dead.exit_code(), 10);
   EXPECT_EQ(JobStatusOf(absl::UnavailableError("x"), v1::PHASE_RESTORE, false).exit_code(), 13);
   // A stage cut by its own shutdown is its failure, not a user cancel.
   EXPECT_EQ(JobStatusOf(absl::CancelledError("x"), v1::PHASE_ARCHIVE, false).exit_code(), 10);
   EXPECT_EQ(JobStatusOf(absl::CancelledError("x"), v1::PHASE_ARCHIVE, true).exit_code(), 130);
-  EXPECT_EQ(JobStatusOf(WithPhase(absl::InternalError("x"), v1::PHASE_UPLOAD), v1::PHASE_ARCHIVE,
-                        true)
-                .exit_code(),
-            130);
+  EXPECT_EQ(
+      JobStatusOf(WithPhase(absl::InternalError("x"), v1::PHASE_UPLOAD), v1::PHASE_ARCHIVE, true)
+          .exit_code(),
+      130);
   EXPECT_EQ(JobStatusOf(absl::DataLossError("bad chunk"), v1::PHASE_RESTORE, false).exit_code(), 8);
   EXPECT_EQ(JobStatusOf(WithPhase(absl::NotFoundError("no snapshot"), v1::PHASE_SETUP),
                         v1::PHASE_ARCHIVE, false)

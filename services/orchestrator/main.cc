@@ -56,8 +56,8 @@ bool ParseInt(const arca::cli::ParsedArgs& args, const std::string& flag, int mi
   std::optional<std::string> v = args.Last(flag);
   if (!v) return true;
   if (!absl::SimpleAtoi(*v, out) || *out < min || *out > max) {
-    *error = absl::StrCat("invalid --", flag, " '", *v, "': expected an integer in ", min, "..",
-                          max);
+    *error =
+        absl::StrCat("invalid --", flag, " '", *v, "': expected an integer in ", min, "..", max);
     return false;
   }
   return true;
@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
   if (options.uploaders.empty()) {
     return Usage("--uploader=ADDR[,ADDR...] is required (the repository's uploader replicas)");
   }
-  for (const auto* list : {&options.collectors, &options.chunkers, &options.compressors,
-                           &options.uploaders}) {
+  for (const auto* list :
+       {&options.collectors, &options.chunkers, &options.compressors, &options.uploaders}) {
     for (const std::string& a : *list) {
       if (a.empty()) return Usage("an empty address in a replica list");
     }

@@ -48,9 +48,9 @@ absl::Status OrchestratorService::Authorize(const grpc::ServerContext* context) 
   return absl::OkStatus();
 }
 
-#define ARCA_AUTHORIZE(context)                                           \
-  if (absl::Status auth = Authorize(context); !auth.ok()) {               \
-    return ToGrpcStatus(auth);                                            \
+#define ARCA_AUTHORIZE(context)                             \
+  if (absl::Status auth = Authorize(context); !auth.ok()) { \
+    return ToGrpcStatus(auth);                              \
   }
 
 grpc::Status OrchestratorService::StartBackup(grpc::ServerContext* context,

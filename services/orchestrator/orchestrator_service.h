@@ -40,8 +40,7 @@ class OrchestratorService final : public v1::Orchestrator::Service {
                          v1::Job* response) override;
   grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
                         v1::ListJobsResponse* response) override;
-  grpc::Status ListSnapshots(grpc::ServerContext* context,
-                             const v1::ListSnapshotsRequest* request,
+  grpc::Status ListSnapshots(grpc::ServerContext* context, const v1::ListSnapshotsRequest* request,
                              v1::ListSnapshotsResponse* response) override;
 
  private:

@@ -61,8 +61,8 @@ absl::StatusOr<v1::VerifyResponse> VerifyRepository(Repository& repo,
   if (r.exit_code != ExitCode::kSuccess && r.exit_code != ExitCode::kVerification) {
     // An unknown snapshot (exit 2) or a repository that cannot be read.
     if (!r.status.ok()) return r.status;
-    return absl::InternalError(absl::StrCat("Verify: exit code ", static_cast<int>(r.exit_code),
-                                            " without a status"));
+    return absl::InternalError(
+        absl::StrCat("Verify: exit code ", static_cast<int>(r.exit_code), " without a status"));
   }
   v1::VerifyResponse response;
   response.set_exit_code(static_cast<int>(r.exit_code));

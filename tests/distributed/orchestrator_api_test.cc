@@ -30,7 +30,8 @@ std::string MakeRepository() {
   const std::string repo = NewTempDir("repo") + "/repo";
   const std::string src = NewTempDir("src");
   for (int i = 0; i < 5; ++i) {
-    std::ofstream(absl::StrCat(src, "/f", i)) << std::string(100000 + i, static_cast<char>('a' + i));
+    std::ofstream(absl::StrCat(src, "/f", i))
+        << std::string(100000 + i, static_cast<char>('a' + i));
   }
   EXPECT_EQ(RunProgram({Arca(), "init", "--repo", repo}).exit_code, 0);
   RunResult b = RunProgram({Arca(), "backup", src, "--repo", repo, "--host", "h"});
@@ -88,8 +89,7 @@ class OrchestratorApi : public ::testing::Test {
 TEST_F(OrchestratorApi, VerifyJobRunsOnTheUploaderAndACorruptChunkEndsWithExit8) {
   auto orch = Orchestrator();
   ASSERT_NE(orch, nullptr);
-  const std::vector<std::string> cli = {Arca(), "--orchestrator=" + orch->address(),
-                                        "--insecure"};
+  const std::vector<std::string> cli = {Arca(), "--orchestrator=" + orch->address(), "--insecure"};
   auto run = [&](std::vector<std::string> args) {
     std::vector<std::string> argv = cli;
     argv.insert(argv.end(), args.begin(), args.end());
@@ -170,8 +170,7 @@ TEST_F(OrchestratorApi, BadInputToEveryRpcGetsClearErrorsAndTheServiceStaysUp) {
     grpc::ClientContext ctx;
     v1::StartBackupRequest r;
     r.set_source("/data");
-    expect(stub->StartBackup(&ctx, r, &job), grpc::StatusCode::FAILED_PRECONDITION,
-           "--chunker");
+    expect(stub->StartBackup(&ctx, r, &job), grpc::StatusCode::FAILED_PRECONDITION, "--chunker");
   }
   {
     grpc::ClientContext ctx;
@@ -332,9 +331,9 @@ TEST_F(OrchestratorApi, BearerTokenIsRequiredAndNothingStartsWithoutIt) {
   RunResult right = RunProgram({Arca(), "--orchestrator=" + orch->address(), "--insecure",
                                 "--token-file", dir + "/token", "verify"});
   EXPECT_EQ(right.exit_code, 0) << right.Describe();
-  RunResult empty_token = RunProgram({Runfile("services/orchestrator/orchestrator"),
-                                      "--listen=127.0.0.1:0", "--insecure",
-                                      "--uploader=127.0.0.1:1", "--auth-token-file", "/dev/null"});
+  RunResult empty_token =
+      RunProgram({Runfile("services/orchestrator/orchestrator"), "--listen=127.0.0.1:0",
+                  "--insecure", "--uploader=127.0.0.1:1", "--auth-token-file", "/dev/null"});
   EXPECT_EQ(empty_token.exit_code, 2) << empty_token.Describe();
 }
 
@@ -342,9 +341,8 @@ TEST_F(OrchestratorApi, TlsWithClientCertificatesRefusesPlaintextAndForeignClien
   const std::string certs = NewTempDir("certs");
   RunResult made = RunProgram({"/bin/sh", Runfile("tests/distributed/make_certs.sh"), certs});
   ASSERT_EQ(made.exit_code, 0) << made.Describe();
-  auto orch = Orchestrator({"--tls-cert", certs + "/server.pem", "--tls-key",
-                            certs + "/server.key", "--tls-client-ca", certs + "/ca.pem",
-                            "--client-insecure"});
+  auto orch = Orchestrator({"--tls-cert", certs + "/server.pem", "--tls-key", certs + "/server.key",
+                            "--tls-client-ca", certs + "/ca.pem", "--client-insecure"});
   ASSERT_NE(orch, nullptr);
   const std::string addr = "--orchestrator=" + orch->address();
   RunResult plain = RunProgram({Arca(), addr, "--insecure", "jobs"}, absl::Seconds(60));
@@ -352,14 +350,13 @@ TEST_F(OrchestratorApi, TlsWithClientCertificatesRefusesPlaintextAndForeignClien
   RunResult no_cert =
       RunProgram({Arca(), addr, "--tls-ca", certs + "/ca.pem", "jobs"}, absl::Seconds(60));
   EXPECT_EQ(no_cert.exit_code, 1) << no_cert.Describe();
-  RunResult foreign = RunProgram({Arca(), addr, "--tls-ca", certs + "/ca.pem", "--tls-cert",
-                                  certs + "/other-client.pem", "--tls-key",
-                                  certs + "/other-client.key", "jobs"},
-                                 absl::Seconds(60));
+  RunResult foreign =
+      RunProgram({Arca(), addr, "--tls-ca", certs + "/ca.pem", "--tls-cert",
+                  certs + "/other-client.pem", "--tls-key", certs + "/other-client.key", "jobs"},
+                 absl::Seconds(60));
   EXPECT_EQ(foreign.exit_code, 1) << foreign.Describe();
   RunResult good = RunProgram({Arca(), addr, "--tls-ca", certs + "/ca.pem", "--tls-cert",
-                               certs + "/client.pem", "--tls-key", certs + "/client.key",
-                               "verify"},
+                               certs + "/client.pem", "--tls-key", certs + "/client.key", "verify"},
                               absl::Seconds(60));
   EXPECT_EQ(good.exit_code, 0) << good.Describe() << orch->Stderr();
   RunResult jobs = RunProgram({Arca(), addr, "--tls-ca", certs + "/ca.pem", "--tls-cert",
@@ -369,14 +366,14 @@ TEST_F(OrchestratorApi, TlsWithClientCertificatesRefusesPlaintextAndForeignClien
   EXPECT_NE(jobs.out.find("job-000001   verify   succeeded"), std::string::npos) << jobs.out;
 
   // The orchestrator calls an uploader that requires client certificates.
-  auto tls_uploader = Start("uploader", {"--repo", repo_, "--tls-cert", certs + "/server.pem",
-                                         "--tls-key", certs + "/server.key", "--tls-client-ca",
-                                         certs + "/ca.pem"});
+  auto tls_uploader =
+      Start("uploader", {"--repo", repo_, "--tls-cert", certs + "/server.pem", "--tls-key",
+                         certs + "/server.key", "--tls-client-ca", certs + "/ca.pem"});
   ASSERT_NE(tls_uploader, nullptr);
-  auto orch2 = Start("orchestrator",
-                     {"--insecure", "--uploader=" + tls_uploader->address(), "--client-tls-ca",
-                      certs + "/ca.pem", "--client-tls-cert", certs + "/client.pem",
-                      "--client-tls-key", certs + "/client.key"});
+  auto orch2 =
+      Start("orchestrator", {"--insecure", "--uploader=" + tls_uploader->address(),
+                             "--client-tls-ca", certs + "/ca.pem", "--client-tls-cert",
+                             certs + "/client.pem", "--client-tls-key", certs + "/client.key"});
   ASSERT_NE(orch2, nullptr);
   RunResult through_tls = RunProgram(
       {Arca(), "--orchestrator=" + orch2->address(), "--insecure", "verify"}, absl::Seconds(60));

@@ -135,8 +135,7 @@ TEST(OrchestratorPipeline, BackupRestoreVerifyThroughTheCliThenACorruptChunkExit
 
   RunResult verify = Remote(*orch, {"verify", "--json"});
   EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
-  EXPECT_NE(verify.out.find("\"state\":\"JOB_STATE_SUCCEEDED\""), std::string::npos)
-      << verify.out;
+  EXPECT_NE(verify.out.find("\"state\":\"JOB_STATE_SUCCEEDED\""), std::string::npos) << verify.out;
 
   RunResult jobs = Remote(*orch, {"jobs"});
   EXPECT_EQ(jobs.exit_code, 0) << jobs.Describe();
@@ -294,11 +293,10 @@ std::string StartSlowBackup(const ServiceProcess& orch, const std::string& src) 
 TEST(OrchestratorPipeline, KilledCollectorOrOnlyCompressorGiveExit9And11) {
   const std::string src = MakeTextTree("text", 24, 1u << 20);
   {
-    absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
-        PipelineCluster::Start(NewTempDir("repo") + "/repo",
-                               {.compressors = 2,
-                                .compressor_threads = 1,
-                                .chunker_args = {"--max-chunks-in-flight", "4"}});
+    absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
+        NewTempDir("repo") + "/repo", {.compressors = 2,
+                                       .compressor_threads = 1,
+                                       .chunker_args = {"--max-chunks-in-flight", "4"}});
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     PipelineCluster& c = **cluster;
     std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 2);
@@ -312,11 +310,10 @@ TEST(OrchestratorPipeline, KilledCollectorOrOnlyCompressorGiveExit9And11) {
     EXPECT_EQ(c.Verify().exit_code, 0);
   }
   {
-    absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
-        PipelineCluster::Start(NewTempDir("repo") + "/repo",
-                               {.compressors = 1,
-                                .compressor_threads = 1,
-                                .chunker_args = {"--max-chunks-in-flight", "4"}});
+    absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
+        NewTempDir("repo") + "/repo", {.compressors = 1,
+                                       .compressor_threads = 1,
+                                       .chunker_args = {"--max-chunks-in-flight", "4"}});
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     PipelineCluster& c = **cluster;
     std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 1);

@@ -201,11 +201,11 @@ class Remote {
         case v1::JOB_TYPE_BACKUP: {
           std::cout << job.snapshot() << "\n";
           const v1::BackupStats& s = job.stats();
-          std::cerr << "files " << s.files() << ", directories " << s.directories()
-                    << ", other " << s.other_entries() << "; read "
-                    << HumanBytes(s.bytes_collected()) << "; new chunks " << s.chunks_new()
-                    << " of " << s.chunks_total() << ": " << HumanBytes(s.bytes_new_raw())
-                    << " -> " << HumanBytes(s.bytes_new_stored()) << " stored\n";
+          std::cerr << "files " << s.files() << ", directories " << s.directories() << ", other "
+                    << s.other_entries() << "; read " << HumanBytes(s.bytes_collected())
+                    << "; new chunks " << s.chunks_new() << " of " << s.chunks_total() << ": "
+                    << HumanBytes(s.bytes_new_raw()) << " -> " << HumanBytes(s.bytes_new_stored())
+                    << " stored\n";
           break;
         }
         case v1::JOB_TYPE_RESTORE:
@@ -213,9 +213,10 @@ class Remote {
                     << HumanBytes(job.result().bytes()) << " from " << job.snapshot() << "\n";
           break;
         case v1::JOB_TYPE_VERIFY:
-          std::cerr << "verified " << job.verify().snapshots() << " snapshot(s): "
-                    << job.verify().chunks() << " chunks, " << HumanBytes(job.verify().bytes())
-                    << ", " << job.verify().entries() << " entries: no problems\n";
+          std::cerr << "verified " << job.verify().snapshots()
+                    << " snapshot(s): " << job.verify().chunks() << " chunks, "
+                    << HumanBytes(job.verify().bytes()) << ", " << job.verify().entries()
+                    << " entries: no problems\n";
           break;
         default:
           break;
@@ -263,17 +264,17 @@ absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int
   if (!v) return fallback;
   int out;
   if (!absl::SimpleAtoi(*v, &out)) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid --", name, " '", *v,
-                                                   "': not an integer"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --", name, " '", *v, "': not an integer"));
   }
   return out;
 }
 
 int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"exclude", "exclude-file", "compression", "level", "command",
-                                "critical-command", "space-safety-factor", "host", "parent",
-                                "change-detection"},
-                               {"json", "one-file-system", "ignore-ctime", "detach"}});
+  auto args = ParseArgs(
+      argv, {{"exclude", "exclude-file", "compression", "level", "command", "critical-command",
+              "space-safety-factor", "host", "parent", "change-detection"},
+             {"json", "one-file-system", "ignore-ctime", "detach"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) {
     return UsageError("backup needs exactly one SOURCE (an absolute path on the collector's node)");
@@ -320,12 +321,12 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
     if (*mode == "data") {
       req.set_change_detection_data(true);
     } else if (*mode != "metadata") {
-      return UsageError(absl::StrCat("invalid --change-detection '", *mode,
-                                     "': use metadata or data"));
+      return UsageError(
+          absl::StrCat("invalid --change-detection '", *mode, "': use metadata or data"));
     }
   }
-  return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup,
-                          args->Has("json"), args->Has("detach"));
+  return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup, args->Has("json"),
+                          args->Has("detach"));
 }
 
 int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
@@ -336,8 +337,8 @@ int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
   req.set_snapshot(args->positional[0]);
   req.set_target(args->positional[1]);
   for (const std::string& i : args->All("include")) req.add_includes(i);
-  return r.StartAndFollow("restore", req, &v1::Orchestrator::Stub::StartRestore,
-                          args->Has("json"), args->Has("detach"));
+  return r.StartAndFollow("restore", req, &v1::Orchestrator::Stub::StartRestore, args->Has("json"),
+                          args->Has("detach"));
 }
 
 int CmdVerify(Remote& r, const std::vector<std::string>& argv) {
@@ -374,10 +375,9 @@ int CmdSnapshots(Remote& r, const std::vector<std::string>& argv) {
   std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s\n", "ID", "TIME (UTC)", "FILES", "SIZE",
                                "ADDED");
   for (const v1::SnapshotInfo& m : resp.snapshots()) {
-    std::cout << absl::StrFormat("%-60s %-29s %8d %10s %10s\n", m.id(),
-                                 TimeString(m.time_unix_ns()), m.stats().files(),
-                                 HumanBytes(m.stats().bytes_collected()),
-                                 HumanBytes(m.stats().bytes_new_stored()));
+    std::cout << absl::StrFormat(
+        "%-60s %-29s %8d %10s %10s\n", m.id(), TimeString(m.time_unix_ns()), m.stats().files(),
+        HumanBytes(m.stats().bytes_collected()), HumanBytes(m.stats().bytes_new_stored()));
   }
   return 0;
 }
@@ -449,9 +449,9 @@ int RunRemote(const std::vector<std::string>& all) {
     ++i;
     if (takes_value && i < all.size()) globals.push_back(all[i++]);
   }
-  auto g = ParseArgs(globals, {{"orchestrator", "tls-ca", "tls-cert", "tls-key",
-                                "tls-server-name", "token-file"},
-                               {"insecure"}});
+  auto g = ParseArgs(
+      globals, {{"orchestrator", "tls-ca", "tls-cert", "tls-key", "tls-server-name", "token-file"},
+                {"insecure"}});
   if (!g.ok()) return UsageError(std::string(g.status().message()));
   std::optional<std::string> address = g->Last("orchestrator");
   if (!address || address->empty()) {
