@@ -231,6 +231,11 @@ v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
       default:
         exit_code = 1;
     }
+  } else if (code == absl::StatusCode::kDataLoss &&
+             (phase == v1::PHASE_RESTORE || phase == v1::PHASE_VERIFICATION)) {
+    // Corrupt repository data found while reading it: 8, as the embedded
+    // restore and verify say.
+    exit_code = 8;
   } else {
     // A stage's own CANCELLED (not ours) is a failure of that stage.
     exit_code = static_cast<int>(ExitCodeForPhase(

@@ -73,8 +73,9 @@ struct OrchestratorOptions {
 // backup → PHASE_ARCHIVE (10), of a restore → PHASE_RESTORE (13), uploader
 // of a verify → PHASE_UPLOAD (12). PHASE_SETUP failures give 2 for
 // INVALID_ARGUMENT / NOT_FOUND, 4 for FAILED_PRECONDITION, 5 for
-// RESOURCE_EXHAUSTED, 1 otherwise; without a phase, DATA_LOSS gives 8 and
-// INVALID_ARGUMENT / NOT_FOUND 2. `cancel_requested` (CancelJob) turns any
+// RESOURCE_EXHAUSTED, 1 otherwise; DATA_LOSS without a phase or with
+// PHASE_RESTORE / PHASE_VERIFICATION (corrupt repository data, as in the
+// embedded restore) gives 8; without a phase INVALID_ARGUMENT / NOT_FOUND 2. `cancel_requested` (CancelJob) turns any
 // failure into 130. OK gives exit 0 (the caller applies a result's 3).
 v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
                           bool cancel_requested);

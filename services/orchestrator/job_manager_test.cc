@@ -60,6 +60,14 @@ TEST(JobStatusOf, MapsPhasesTransportFailuresAndCancellation) {
           .exit_code(),
       130);
   EXPECT_EQ(JobStatusOf(absl::DataLossError("bad chunk"), v1::PHASE_RESTORE, false).exit_code(), 8);
+  EXPECT_EQ(JobStatusOf(WithPhase(absl::DataLossError("blob x"), v1::PHASE_RESTORE),
+                        v1::PHASE_RESTORE, false)
+                .exit_code(),
+            8);
+  EXPECT_EQ(JobStatusOf(WithPhase(absl::InternalError("disk"), v1::PHASE_RESTORE),
+                        v1::PHASE_RESTORE, false)
+                .exit_code(),
+            13);
   EXPECT_EQ(JobStatusOf(WithPhase(absl::NotFoundError("no snapshot"), v1::PHASE_SETUP),
                         v1::PHASE_ARCHIVE, false)
                 .exit_code(),

@@ -152,6 +152,12 @@ TEST(OrchestratorPipeline, BackupRestoreVerifyThroughTheCliThenACorruptChunkExit
   EXPECT_EQ(watch.exit_code, 8) << watch.Describe();
   // The embedded verify agrees.
   EXPECT_EQ(c.Verify().exit_code, 8);
+  // A restore that meets the corrupt chunk: exit 8, as in embedded mode.
+  RunResult corrupt_restore =
+      Remote(*orch, {"restore", id, NewTempDir("restored-corrupt") + "/tree"});
+  EXPECT_EQ(corrupt_restore.exit_code, 8) << corrupt_restore.Describe();
+  EXPECT_NE(corrupt_restore.err.find("failed in phase restore"), std::string::npos)
+      << corrupt_restore.err;
   EXPECT_TRUE(c.CheckAllServing().ok());
 }
 
