@@ -3,7 +3,8 @@
 // compressor replicas, a collector, a chunker and an orchestrator, all real
 // processes on loopback. Backup → restore → compare → verify; a corrupted
 // chunk → verify exit 8; a running backup cancelled → 130 and nothing
-// committed; the collector or the only compressor killed mid-job → 9 / 11;
+// committed; the collector, the only compressor or the chunker killed
+// mid-job → 9 / 11 / 10;
 // a dead chunker → phase archive, exit 10.
 #include <fcntl.h>
 #include <signal.h>
@@ -296,7 +297,7 @@ std::string StartSlowBackup(const ServiceProcess& orch, const std::string& src) 
   return id;
 }
 
-TEST(OrchestratorPipeline, KilledCollectorOrOnlyCompressorGiveExit9And11) {
+TEST(OrchestratorPipeline, KilledCollectorOnlyCompressorOrChunkerGiveExit9And11And10) {
   const std::string src = MakeTextTree("text", 24, 1u << 20);
   {
     absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
@@ -329,6 +330,24 @@ TEST(OrchestratorPipeline, KilledCollectorOrOnlyCompressorGiveExit9And11) {
     RunResult watch = Remote(*orch, {"watch", id});
     EXPECT_EQ(watch.exit_code, 11) << watch.Describe() << c.chunker().Stderr();
     EXPECT_NE(watch.err.find("failed in phase compression"), std::string::npos) << watch.err;
+    EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
+    EXPECT_EQ(c.Verify().exit_code, 0);
+  }
+  {
+    // The chunker itself dies mid-job: UNAVAILABLE without a phase → archive, 10.
+    absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
+        NewTempDir("repo") + "/repo", {.compressors = 2,
+                                       .compressor_threads = 1,
+                                       .chunker_args = {"--max-chunks-in-flight", "4"}});
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    PipelineCluster& c = **cluster;
+    std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 2);
+    ASSERT_NE(orch, nullptr);
+    const std::string id = StartSlowBackup(*orch, src);
+    c.chunker().Signal(SIGKILL);
+    RunResult watch = Remote(*orch, {"watch", id});
+    EXPECT_EQ(watch.exit_code, 10) << watch.Describe();
+    EXPECT_NE(watch.err.find("failed in phase archive"), std::string::npos) << watch.err;
     EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
     EXPECT_EQ(c.Verify().exit_code, 0);
   }
