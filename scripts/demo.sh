@@ -30,8 +30,10 @@ step arca backup "$SOURCE"  "(second run: everything deduplicated)"
 step arca snapshots
 "$ARCA" snapshots
 
-step "arca ls latest | head"
-"$ARCA" ls latest | head -n 12
+step "arca ls latest  (first lines)"
+"$ARCA" ls latest > "$WORK/ls.txt"
+head -n 12 "$WORK/ls.txt"
+echo "... $(wc -l < "$WORK/ls.txt") entries"
 
 step arca restore latest "$WORK/restored"
 "$ARCA" restore latest "$WORK/restored"
