@@ -10,6 +10,7 @@
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/fs/exclude.h"
+#include "libs/pipeline/remote/restore_selection.h"
 #include "libs/pipeline/repository_chunk_source.h"
 #include "libs/restore/tree_writer.h"
 
@@ -54,27 +55,7 @@ RestoreResult Fail(RestoreResult r, absl::Status st) {
   return r;
 }
 
-// True when directory `dir` is a proper ancestor of `path` ("" is the root).
-bool IsAncestor(const std::string& dir, const std::string& path) {
-  if (dir.empty()) return !path.empty();
-  return path.size() > dir.size() && path[dir.size()] == '/' &&
-         path.compare(0, dir.size(), dir) == 0;
-}
 
-// True when path or one of its ancestors matches.
-bool Included(const fs::PathMatcher& m, const v1::Entry& e) {
-  const std::string& p = e.path();
-  if (p.empty()) return true;
-  size_t pos = 0;
-  while (true) {
-    size_t slash = p.find('/', pos);
-    if (slash == std::string::npos) {
-      return m.Matches(p, e.type() == v1::ENTRY_TYPE_DIRECTORY);
-    }
-    if (m.Matches(absl::string_view(p.data(), slash), true)) return true;
-    pos = slash + 1;
-  }
-}
 
 }  // namespace
 
@@ -122,10 +103,11 @@ absl::StatusOr<std::string> ReadCommandOutput(Repository& repo,
 RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
                          const RestoreOptions& options, const CancelToken* cancel) {
   RestoreResult result;
-  absl::StatusOr<fs::PathMatcher> includes = fs::PathMatcher::Create(options.includes);
-  if (!includes.ok()) {
+  // Validates the patterns before anything is read (exit 2).
+  absl::StatusOr<RestoreSelection> selection = RestoreSelection::Create(options.includes, "");
+  if (!selection.ok()) {
     result.exit_code = ExitCode::kUsage;
-    result.status = includes.status();
+    result.status = selection.status();
     return result;
   }
   absl::StatusOr<OpenSnapshot> snap = Open(repo, snapshot);
@@ -138,6 +120,8 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
     return Fail(result, snap.status());
   }
   result.snapshot_id = snap->loaded.manifest.id();
+  selection = RestoreSelection::Create(options.includes, result.snapshot_id);
+  if (!selection.ok()) return Fail(result, selection.status());
   RepositoryChunkSource source(repo.chunks());
   StreamReader meta(&snap->metadata_index, &source);
   StreamReader payload(&snap->payload_index, &source, 8);
@@ -145,18 +129,7 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
   absl::StatusOr<std::unique_ptr<TreeWriter>> writer = TreeWriter::Open(options.target);
   if (!writer.ok()) return Fail(result, writer.status());
 
-  const bool filtered = !includes->empty();
-  // With --include, a hardlink's first name may be filtered out: remember
-  // multiply-linked files so a later name can be written as the file.
-  absl::flat_hash_map<std::string, v1::Entry> linked_files;
-  absl::flat_hash_map<std::string, std::string> restored_as;  // first name → restored path
-  struct PendingDir {
-    v1::Entry entry;
-    bool written;
-  };
-  std::vector<PendingDir> dir_stack;  // directories on the path to the current entry
   std::vector<uint8_t> buf(1u << 20);
-
   auto write_payload = [&](const v1::Entry& e) -> absl::Status {
     uint64_t off = e.payload().offset();
     uint64_t left = e.payload().length();
@@ -178,63 +151,20 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
   };
 
   v1::Entry entry;
+  std::vector<v1::Entry> selected;
   absl::Status st = [&]() -> absl::Status {
     while (true) {
       if (cancel && cancel->cancelled()) return cancel->Check("restore");
       ASSIGN_OR_RETURN(bool more, reader.Next(&entry));
       if (!more) break;
-      if (filtered && entry.type() == v1::ENTRY_TYPE_REGULAR && entry.nlink() > 1) {
-        linked_files[entry.path()] = entry;
+      selected.clear();
+      RETURN_IF_ERROR(selection->Select(entry, &selected));
+      for (const v1::Entry& e : selected) {
+        RETURN_IF_ERROR((*writer)->BeginEntry(e));
+        if (e.type() == v1::ENTRY_TYPE_REGULAR) RETURN_IF_ERROR(write_payload(e));
+        RETURN_IF_ERROR((*writer)->FinishEntry());
+        ++result.entries;
       }
-      if (filtered && entry.type() == v1::ENTRY_TYPE_DIRECTORY) {
-        // Keep the chain of directories above the current entry, so the
-        // ancestors of an included entry get their stored metadata.
-        while (!dir_stack.empty() && !IsAncestor(dir_stack.back().entry.path(), entry.path())) {
-          dir_stack.pop_back();
-        }
-      }
-      if (filtered && !Included(*includes, entry)) {
-        if (entry.type() == v1::ENTRY_TYPE_DIRECTORY) dir_stack.push_back({entry, false});
-        continue;
-      }
-      if (filtered) {
-        for (PendingDir& d : dir_stack) {
-          if (d.written || !IsAncestor(d.entry.path(), entry.path())) continue;
-          RETURN_IF_ERROR((*writer)->BeginEntry(d.entry));
-          RETURN_IF_ERROR((*writer)->FinishEntry());
-          d.written = true;
-          ++result.entries;
-        }
-        if (entry.type() == v1::ENTRY_TYPE_DIRECTORY) dir_stack.push_back({entry, true});
-      }
-      if (entry.type() == v1::ENTRY_TYPE_HARDLINK) {
-        auto done = restored_as.find(entry.hardlink_target());
-        if (done == restored_as.end() && filtered) {
-          // The first name was not restored: write this name as the file.
-          auto it = linked_files.find(entry.hardlink_target());
-          if (it == linked_files.end()) {
-            return absl::DataLossError(absl::StrCat(
-                "hardlink '", entry.path(), "' points to '", entry.hardlink_target(),
-                "', which is not an earlier file of snapshot ", result.snapshot_id));
-          }
-          v1::Entry file = it->second;
-          file.set_path(entry.path());
-          RETURN_IF_ERROR((*writer)->BeginEntry(file));
-          RETURN_IF_ERROR(write_payload(file));
-          RETURN_IF_ERROR((*writer)->FinishEntry());
-          restored_as[entry.hardlink_target()] = entry.path();
-          ++result.entries;
-          continue;
-        }
-        if (done != restored_as.end()) entry.set_hardlink_target(done->second);
-      }
-      RETURN_IF_ERROR((*writer)->BeginEntry(entry));
-      if (entry.type() == v1::ENTRY_TYPE_REGULAR) {
-        RETURN_IF_ERROR(write_payload(entry));
-        if (entry.nlink() > 1) restored_as[entry.path()] = entry.path();
-      }
-      RETURN_IF_ERROR((*writer)->FinishEntry());
-      ++result.entries;
     }
     return (*writer)->Finish();
   }();
