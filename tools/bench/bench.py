@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """Whole-command backup benchmark: arca against tar|zstd, restic and borg.
 
+Scenario `distributed` instead compares arca's embedded backup with the same
+backup through the five arca services on loopback.
+
 Runs every tool N times on the same source directory in one invocation,
 interleaving the tools per round (round 1: A B C D, round 2: B C D A, ...),
 and prints a Markdown table on stdout. Progress and errors go to stderr, so
@@ -17,6 +20,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import stat
 import statistics
 import subprocess
@@ -29,6 +33,10 @@ TIME_FORMAT = "%M %e %U %S"
 RESTIC_PASSWORD = "arca-bench"  # restic 0.14 cannot run without one.
 STDERR_TAIL_LINES = 20
 MIB = 1024 * 1024
+SERVICE_NAMES = ("uploader", "compressor", "collector", "chunker",
+                 "orchestrator")
+SERVICE_START_TIMEOUT_S = 30.0  # until "listening on HOST:PORT"
+SERVICE_STOP_TIMEOUT_S = 30.0  # SIGTERM -> SIGKILL
 
 
 def Log(message):
@@ -194,6 +202,12 @@ class Tool:
         """Extra per-run data from the command's stdout, or None."""
         return None
 
+    def AfterTimedRun(self, measurement):
+        """Untimed, always runs after a timed run (even if it failed)."""
+
+    def Close(self):
+        """Releases everything the tool still holds (processes); idempotent."""
+
 
 def VersionOf(argv):
     try:
@@ -234,6 +248,191 @@ class ArcaTool(Tool):
         except ValueError as e:
             return {"json_error": f"stdout is not one JSON document: {e}",
                     "stdout_head": text[:500]}
+
+
+class ServiceProcess:
+    """One arca service started with `--listen=127.0.0.1:0`.
+
+    Its stdout goes to a log file, which is polled for the
+    `listening on HOST:PORT` line the service prints once it serves.
+    """
+
+    def __init__(self, name, argv, env, log_dir, label):
+        self.name = name
+        self.argv = argv
+        self.address = None
+        self.out_path = os.path.join(log_dir, f"{label}-{name}.stdout")
+        self.err_path = os.path.join(log_dir, f"{label}-{name}.stderr")
+        with open(self.out_path, "wb") as out, \
+                open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(argv, env=env,
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err)
+
+    def WaitListening(self, timeout_s=SERVICE_START_TIMEOUT_S):
+        """Returns HOST:PORT; raises StepError if it exits or times out."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with open(self.out_path, errors="replace") as f:
+                    for line in f:
+                        if line.startswith("listening on "):
+                            self.address = line.split()[2]
+                            return self.address
+            except OSError:
+                pass
+            rc = self.proc.poll()
+            if rc is not None:
+                raise StepError(Shell(self.argv), rc, Tail(self.err_path))
+            if time.monotonic() > deadline:
+                raise StepError(Shell(self.argv) + " (no `listening on` line "
+                                f"within {timeout_s:.0f} s)", -1,
+                                Tail(self.err_path))
+            time.sleep(0.02)
+
+    def Usage(self):
+        """{"cpu_s", "peak_rss_kib"} from /proc while it runs, else {}."""
+        pid = self.proc.pid
+        usage = {}
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                # Fields after the ")" that ends the command name; utime and
+                # stime are fields 14 and 15 (1-based) of the whole line.
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks = os.sysconf("SC_CLK_TCK")
+            usage["cpu_s"] = (int(fields[11]) + int(fields[12])) / ticks
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        usage["peak_rss_kib"] = int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+        return usage
+
+
+def StopProcesses(procs, timeout_s=SERVICE_STOP_TIMEOUT_S):
+    """SIGTERM to all, wait; SIGKILL what is still there after timeout_s.
+
+    Returns {name: exit code} (negative: killed by that signal).
+    """
+    for p in procs:
+        if p.proc.poll() is None:
+            try:
+                p.proc.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
+    deadline = time.monotonic() + timeout_s
+    codes = {}
+    for p in procs:
+        try:
+            codes[p.name] = p.proc.wait(
+                timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            Log(f"  {p.name} (pid {p.proc.pid}) still running "
+                f"{timeout_s:.0f} s after SIGTERM: SIGKILL")
+            p.proc.kill()
+            codes[p.name] = p.proc.wait()
+    return codes
+
+
+class ArcaDistributedTool(ArcaTool):
+    """`arca --orchestrator=ADDR backup` through the five services.
+
+    Before every timed run (untimed): a fresh repository and five fresh
+    services on 127.0.0.1; after it: SIGTERM to all of them, and wait.
+    """
+    name = "arca-distributed"
+    label = "arca distributed (5 services, loopback)"
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.services_dir = args.services_dir
+        self.service_binaries = {
+            n: os.path.join(self.services_dir, n, n) for n in SERVICE_NAMES}
+        self.binaries = (self.binary,) + tuple(self.service_binaries.values())
+        self.procs = []
+        self.orchestrator = None
+        self.run_index = 0
+
+    def Version(self):
+        return (f"{self.binary} and {self.services_dir}/"
+                "{uploader,compressor,collector,chunker,orchestrator} "
+                "(built from the working tree)")
+
+    def ServiceArgv(self, name, addresses):
+        b = self.service_binaries[name]
+        listen = ["--listen=127.0.0.1:0", "--insecure"]
+        if name == "uploader":
+            return [b, "--repo", self.store] + listen
+        if name in ("collector", "chunker"):
+            return [b] + listen + ["--peer-insecure"]
+        if name == "orchestrator":
+            return [b] + listen + [
+                f"--{n}={addresses.get(n, 'ADDR')}"
+                for n in ("uploader", "compressor", "collector", "chunker")
+            ] + ["--client-insecure"]
+        return [b] + listen
+
+    def FreshStore(self, log_dir):
+        self.Close()
+        super().FreshStore(log_dir)
+        self.run_index += 1
+        label = f"{self.name}-services{self.run_index}"
+        addresses = {}
+        try:
+            for name in SERVICE_NAMES:
+                p = ServiceProcess(name, self.ServiceArgv(name, addresses),
+                                   self.Env(), log_dir, label)
+                self.procs.append(p)
+                addresses[name] = p.WaitListening()
+        except BaseException:
+            self.Close()
+            raise
+        self.orchestrator = addresses["orchestrator"]
+
+    def Command(self):
+        return [self.binary, f"--orchestrator={self.orchestrator or 'ADDR'}",
+                "--insecure", "backup", self.source,
+                "--compression", "zstd", "--level", "3", "--json"]
+
+    def ParseStdout(self, path):
+        """The last line that is a JSON object (the final job document)."""
+        try:
+            with open(path) as f:
+                lines = [l for l in f.read().splitlines() if l.strip()]
+        except OSError as e:
+            return {"json_error": str(e)}
+        for line in reversed(lines):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                return {"json": doc}
+        return {"json_error": "no JSON object line on stdout",
+                "stdout_head": "\n".join(lines)[:500]}
+
+    def AfterTimedRun(self, measurement):
+        services = {p.name: p.Usage() for p in self.procs}
+        codes = StopProcesses(self.procs)
+        for name, code in codes.items():
+            services.setdefault(name, {})["exit_code_after_sigterm"] = code
+            if code != 0:
+                Log(f"  warning: {name} exited with {code} after SIGTERM")
+        self.procs = []
+        measurement["services"] = services
+        cpu = [u.get("cpu_s") for u in services.values()]
+        rss = [u.get("peak_rss_kib") for u in services.values()]
+        if services and all(v is not None for v in cpu):
+            measurement["services_cpu_s"] = sum(cpu)
+        if services and all(v is not None for v in rss):
+            measurement["services_peak_rss_kib_sum"] = sum(rss)
+
+    def Close(self):
+        if self.procs:
+            StopProcesses(self.procs)
+        self.procs = []
+        self.orchestrator = None
 
 
 class TarZstdTool(Tool):
@@ -578,7 +777,7 @@ def RunBenchmark(args, tools, work, log_dir):
         for tool in order:
             label = f"{tool.name}-run{r + 1}"
             try:
-                if args.scenario == "first":
+                if args.scenario in ("first", "distributed"):
                     tool.FreshStore(log_dir)
                 tool.BeforeTimedRun()
             except StepError as e:
@@ -586,7 +785,11 @@ def RunBenchmark(args, tools, work, log_dir):
                 continue
             before = tool.StoreBytes() if args.scenario == "second" else None
             os.sync()  # start every run with no dirty pages of the others
-            m = TimedRun(tool, tool.Command(), log_dir, label)
+            m = {"label": label, "exit_code": -1, "wall_s": None}
+            try:
+                m = TimedRun(tool, tool.Command(), log_dir, label)
+            finally:
+                tool.AfterTimedRun(m)
             m["round"] = r + 1
             m["loadavg_after"] = LoadAverage()
             os.sync()
@@ -631,6 +834,9 @@ def Summarize(tool, res, scenario):
         "rss_median_kib": Median([m.get("peak_rss_kib") for m in ok]),
         "store_bytes": Median([m.get("store_bytes") for m in ok]),
         "added_bytes": Median([m.get("added_bytes") for m in ok]),
+        "services_cpu_median": Median([m.get("services_cpu_s") for m in ok]),
+        "services_rss_median_kib": Median(
+            [m.get("services_peak_rss_kib_sum") for m in ok]),
     }
     first = res.get("first_backup")
     if first and first["exit_code"] == 0:
@@ -639,7 +845,8 @@ def Summarize(tool, res, scenario):
 
 
 def Table(args, tools, results, source_info):
-    baseline_name = "tar-zstd" if args.scenario == "first" else "find"
+    baseline_name = {"first": "tar-zstd", "second": "find",
+                     "distributed": "arca"}[args.scenario]
     summaries = {t.name: Summarize(t, results[t.name], args.scenario)
                  for t in tools}
     base = summaries.get(baseline_name, {}).get("wall_median")
@@ -649,6 +856,11 @@ def Table(args, tools, results, source_info):
         head = ["tool", "median wall s", "min s", "max s",
                 "× tar\\|zstd (wall)", "MB/s (source)", "median CPU s",
                 "median peak RSS MiB", "repo MiB", "repo / source"]
+    elif args.scenario == "distributed":
+        head = ["mode", "median wall s", "min s", "max s",
+                "throughput × embedded", "MB/s (source)",
+                "median CPU s (CLI)", "median peak RSS MiB (CLI)",
+                "services CPU s", "services peak RSS MiB (sum)", "repo MiB"]
     else:
         head = ["tool", "median wall s", "min s", "max s", "× find (wall)",
                 "× own first backup", "median CPU s", "median peak RSS MiB",
@@ -664,7 +876,18 @@ def Table(args, tools, results, source_info):
             label += f" (FAILED: {res['failed']['what']})"
         w = s["wall_median"]
         ratio = (w / base) if (w is not None and base) else None
-        if args.scenario == "first":
+        if args.scenario == "distributed":
+            # Same bytes both ways: throughput ratio = embedded wall / wall.
+            speed = (base / w) if (w and base) else None
+            mbps = (src_bytes / 1e6 / w) if w else None
+            row = [label, Fmt(w, 3), Fmt(s["wall_min"], 3),
+                   Fmt(s["wall_max"], 3), Fmt(speed), Fmt(mbps, 1),
+                   Fmt(s["cpu_median"]),
+                   Fmt(KibToMib(s["rss_median_kib"]), 1),
+                   Fmt(s["services_cpu_median"]),
+                   Fmt(KibToMib(s["services_rss_median_kib"]), 1),
+                   Fmt(mib(s["store_bytes"]), 1)]
+        elif args.scenario == "first":
             mbps = (src_bytes / 1e6 / w) if w else None
             store = s["store_bytes"]
             row = [label, Fmt(w, 3), Fmt(s["wall_min"], 3),
@@ -722,6 +945,12 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
                + ("every run starts from an empty repository/output "
                   "(rm -rf + init, untimed)"
                   if args.scenario == "first" else
+                  "every run starts from an empty repository (rm -rf + "
+                  "init, untimed); for the distributed mode also five "
+                  "freshly started services (untimed; each one's "
+                  "`listening on HOST:PORT` line is awaited), which get "
+                  "SIGTERM and are waited for after the run (untimed)"
+                  if args.scenario == "distributed" else
                   "each tool made one first backup (timed once, used for "
                   "\"× own first backup\"; same command as its timed runs "
                   "unless a `first:` line says otherwise), then every run "
@@ -734,6 +963,11 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
     if args.scenario == "first":
         out.append("- baseline for the ratio column: median wall time of "
                    "`tar | zstd -3`")
+    elif args.scenario == "distributed":
+        out.append("- throughput × embedded: median wall of the embedded "
+                   "`arca backup` / median wall of the mode (same source, "
+                   "so it is the throughput ratio; the target of issue 3 "
+                   "is >= 0.7 for the distributed row)")
     else:
         out.append("- baseline for the ratio column: median wall time of "
                    "the `find` metadata walk (the design goal is a second "
@@ -746,12 +980,22 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
                "`/usr/bin/time` and the column is tar's peak + zstd's peak "
                "(an upper bound of the pipeline's simultaneous RSS); CPU is "
                "user+sys of the whole tree")
+    if args.scenario == "distributed":
+        out.append("- distributed: the CLI columns (CPU, peak RSS) are of "
+                   "the `arca --orchestrator` client only, which moves no "
+                   "data; \"services CPU s\" is utime+stime of the five "
+                   "services and \"services peak RSS\" the sum of their "
+                   "five VmHWM, both read from /proc just before SIGTERM "
+                   "(whole service lifetime, startup included; a sum of "
+                   "peaks is an upper bound of what they held at once); all "
+                   "five and the CLI share the same 2 cores")
     out.append("- sizes: `du -sb` of the repository (or output file); "
                "MiB = 2^20 bytes")
-    out.append("- not identical work: restic 0.14 always encrypts and uses "
-               "its `auto` compression (zstd, about level 3); borg runs "
-               "with `--encryption=none`; arca has no encryption yet; "
-               "`tar > file` does not fsync, the others may")
+    if args.scenario != "distributed":
+        out.append("- not identical work: restic 0.14 always encrypts and "
+                   "uses its `auto` compression (zstd, about level 3); borg "
+                   "runs with `--encryption=none`; arca has no encryption "
+                   "yet; `tar > file` does not fsync, the others may")
     for name, reason in skipped:
         out.append(f"- **skipped {name}**: {reason}")
     out.append("")
@@ -776,13 +1020,24 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
         if args.scenario == "first" or not isinstance(t, FindWalkTool):
             for argv in t.SetupCommands():
                 out.append(f"setup: {env + ' ' if env else ''}{Shell(argv)}")
+        if isinstance(t, ArcaDistributedTool):
+            placeholders = {n: n.upper() + "_ADDR" for n in SERVICE_NAMES}
+            for name in SERVICE_NAMES:
+                out.append(f"setup: {Shell(t.ServiceArgv(name, placeholders))}"
+                           f"  # prints listening on {placeholders[name]}")
         if (args.scenario == "second" and
                 isinstance(t, TarIncrementalZstdTool)):
             out.append(f"first: {Shell(t.FirstBackupCommand())}")
             out.append(f"setup: cp {t.snar0} {t.snar}")
+        command = t.Command()
+        if isinstance(t, ArcaDistributedTool):
+            command[1] = "--orchestrator=ORCHESTRATOR_ADDR"
         out.append(f"timed: {env + ' ' if env else ''}"
                    f"{GNU_TIME} -f '{TIME_FORMAT}' -o FILE "
-                   f"{Shell(t.Command())}")
+                   f"{Shell(command)}")
+        if isinstance(t, ArcaDistributedTool):
+            out.append("after: SIGTERM to the five services, wait "
+                       f"(SIGKILL after {SERVICE_STOP_TIMEOUT_S:.0f} s)")
     out.append("```")
     return "\n".join(out), summaries
 
@@ -792,6 +1047,7 @@ def MakeTools(args, work):
         "first": [ArcaTool, TarZstdTool, ResticTool, BorgTool],
         "second": [ArcaTool, TarIncrementalZstdTool, ResticTool, BorgTool,
                    FindWalkTool],
+        "distributed": [ArcaTool, ArcaDistributedTool],
     }[args.scenario]
     wanted = None
     if args.tools:
@@ -820,10 +1076,13 @@ def ParseArgs(argv):
     p = argparse.ArgumentParser(
         description="Run whole backup commands (arca and peers) side by side "
                     "on one directory and print a Markdown table.")
-    p.add_argument("--scenario", choices=["first", "second"], required=True,
+    p.add_argument("--scenario", choices=["first", "second", "distributed"],
+                   required=True,
                    help="first: first backup into an empty repository; "
                         "second: unchanged re-backup into the same "
-                        "repository, plus a find metadata walk")
+                        "repository, plus a find metadata walk; "
+                        "distributed: arca's first backup embedded and "
+                        "through the five services on loopback")
     p.add_argument("--source", default="/usr/share",
                    help="directory to back up (default: %(default)s)")
     p.add_argument("--runs", type=int, default=3,
@@ -834,7 +1093,11 @@ def ParseArgs(argv):
     p.add_argument("--tools", default="",
                    help="comma-separated subset, e.g. arca,restic (names: "
                         "arca, tar-zstd, restic, borg; second also "
-                        "tar-g-zstd, find); default: all")
+                        "tar-g-zstd, find; distributed: arca, "
+                        "arca-distributed); default: all")
+    p.add_argument("--services-dir", default="bazel-out/k8-opt/bin/services",
+                   help="distributed: holds NAME/NAME for the five services "
+                        "(default: %(default)s)")
     p.add_argument("--workdir", default="/var/tmp/arca-bench",
                    help="repositories go in a fresh subdirectory of this "
                         "(default: %(default)s)")
@@ -847,6 +1110,7 @@ def ParseArgs(argv):
     args.source = os.path.abspath(args.source)
     args.workdir = os.path.abspath(args.workdir)
     args.arca = os.path.abspath(args.arca)
+    args.services_dir = os.path.abspath(args.services_dir)
     if not os.path.isdir(args.source):
         p.error(f"--source {args.source} is not a directory")
     src = args.source.rstrip("/") + "/"
@@ -870,6 +1134,9 @@ def main(argv):
     os.makedirs(work)
     log_dir = os.path.join(work, "logs")
     os.makedirs(log_dir)
+    # SIGTERM unwinds like Ctrl-C, so the finally below stops the services.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    tools = []
     try:
         tools, skipped = MakeTools(args, work)
         for t in tools:
@@ -914,6 +1181,8 @@ def main(argv):
                 f"stderr tail:\n{f['stderr_tail']}")
         return 1 if failed else 0
     finally:
+        for t in tools:
+            t.Close()  # no service outlives the harness, even on failure
         if args.keep:
             Log(f"kept {work}")
         else:
