@@ -374,5 +374,28 @@ TEST(OrchestratorPipeline, DeadChunkerFailsTheBackupInPhaseArchiveWithExit10) {
   EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
 }
 
+TEST(OrchestratorPipeline, UnwritableRepositoryFailsInPhaseUploadWithExit12) {
+  const std::string src = MakeTextTree("unwritable", 2, 1000);
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+      PipelineCluster::Start(NewTempDir("repo") + "/repo", {.compressors = 1});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 1);
+  ASSERT_NE(orch, nullptr);
+  // Root ignores permission bits: make the chunk directory a plain file, so
+  // every new chunk directory the uploader creates fails (ENOTDIR).
+  stdfs::remove_all(c.repo() + "/chunks");
+  {
+    std::ofstream f(c.repo() + "/chunks");
+    f << "not a directory";
+  }
+  RunResult backup = Remote(*orch, {"backup", src});
+  EXPECT_EQ(backup.exit_code, 12) << backup.Describe();
+  RunResult jobs = Remote(*orch, {"jobs", "--json"});
+  EXPECT_EQ(jobs.exit_code, 0);
+  EXPECT_NE(jobs.out.find("PHASE_UPLOAD"), std::string::npos) << jobs.out;
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
+}
+
 }  // namespace
 }  // namespace arca::distributed
