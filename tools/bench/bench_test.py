@@ -209,6 +209,65 @@ class HarnessTest(unittest.TestCase):
                          1234)
         self.assertIn("--compression zstd --level 3 --json", p.stdout)
 
+    def test_distributed_scenario_with_built_services(self):
+        root = os.path.dirname(os.path.dirname(HERE))
+        arca = os.path.join(root, "bazel-out/k8-opt/bin/tools/arca/arca")
+        services = os.path.join(root, "bazel-out/k8-opt/bin/services")
+        needed = [arca] + [os.path.join(services, n, n)
+                           for n in bench.SERVICE_NAMES]
+        if not all(os.access(b, os.X_OK) for b in needed):
+            self.skipTest("arca or a service binary is not built "
+                          "(bazel build -c opt //tools/arca //services/...)")
+        p = self.Run("--scenario", "distributed", "--arca", arca,
+                     "--services-dir", services)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = TableRows(p.stdout)
+        dist = "arca distributed (5 services, loopback)"
+        self.assertEqual(sorted(rows), sorted(["arca", dist]))
+        self.CheckNumbers(rows["arca"], optional_columns=(7, 8))
+        self.CheckNumbers(rows[dist])
+        self.assertEqual(float(rows["arca"][3]), 1.0)  # the baseline
+        raw = self.LoadJson()
+        run = raw["tools"]["arca-distributed"]["runs"][0]
+        self.assertEqual(
+            {n: s["exit_code_after_sigterm"]
+             for n, s in run["services"].items()},
+            {n: 0 for n in bench.SERVICE_NAMES})
+        # Both modes stored the same source: same new raw bytes.
+        stats = [raw["tools"][t]["runs"][0]["stdout"]["json"]["stats"]
+                 for t in ("arca", "arca-distributed")]
+        self.assertEqual(stats[0]["bytes_new_raw"], stats[1]["bytes_new_raw"])
+
+    def test_distributed_setup_failure_stops_started_services(self):
+        # Test doubles for the services: four that print their address and
+        # sleep (recording their pid), and an orchestrator that fails.
+        services = os.path.join(self.tmp, "services")
+        pids = os.path.join(self.tmp, "pids")
+        for name in bench.SERVICE_NAMES:
+            os.makedirs(os.path.join(services, name))
+            body = (f"echo $$ >> {pids}\n"
+                    "echo 'listening on 127.0.0.1:1'\nexec sleep 300\n")
+            if name == "orchestrator":
+                body = "echo 'orchestrator: simulated bad flag' >&2; exit 2\n"
+            WriteScript(os.path.join(services, name, name),
+                        "#!/bin/sh\n" + body)
+        fake_arca = os.path.join(self.tmp, "arca-init-only")
+        WriteScript(fake_arca, "#!/bin/sh\n"
+                    "case \"$1\" in init) mkdir -p \"$3\"; exit 0;; esac\n"
+                    "exit 2\n")
+        p = self.Run("--scenario", "distributed", "--arca", fake_arca,
+                     "--services-dir", services, "--tools",
+                     "arca-distributed")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("arca-distributed FAILED (setup:", p.stderr)
+        self.assertIn("orchestrator: simulated bad flag", p.stderr)
+        with open(pids) as f:
+            started = [int(l) for l in f.read().split()]
+        self.assertEqual(len(started), 4)
+        for pid in started:
+            with self.assertRaises(ProcessLookupError, msg=f"pid {pid}"):
+                os.kill(pid, 0)
+
 
 if __name__ == "__main__":
     unittest.main()
