@@ -1,4 +1,5 @@
 #include "libs/blob/blob.h"
+#include "libs/base/bytes.h"
 
 #include <algorithm>
 #include <cstring>
@@ -34,10 +35,6 @@ uint64_t GetLe(const uint8_t* p, int bytes) {
   return v;
 }
 
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
 // zstd levels 1..4 pass incompressible data through at several GB/s on
 // their own; higher levels and xz spend as long on it as on text, or longer.
 bool WorthProbing(Codec codec, int level) {
@@ -55,7 +52,7 @@ bool LooksIncompressible(std::span<const uint8_t> raw) {
     sample.append(reinterpret_cast<const char*>(raw.data() + at), kProbeSlice);
   }
   std::string packed;
-  if (!Compress(Codec::kZstd, 1, Bytes(sample), &packed).ok() ||
+  if (!Compress(Codec::kZstd, 1, AsBytes(sample), &packed).ok() ||
       WorthKeeping(packed.size(), sample.size())) {
     return false;
   }
@@ -106,7 +103,7 @@ absl::StatusOr<std::string> EncodeBlob(std::span<const uint8_t> raw,
     absl::Status s = Compress(codec, level, raw, &payload, threads);
     if (!s.ok()) return s;
     if (WorthKeeping(payload.size(), raw.size())) {
-      std::string blob = Header(codec, raw.size(), Bytes(payload));
+      std::string blob = Header(codec, raw.size(), AsBytes(payload));
       blob += payload;
       return blob;
     }
@@ -216,7 +213,7 @@ absl::StatusOr<std::string> DecodeBlob(std::span<const uint8_t> blob,
     return absl::DataLossError(
         absl::StrCat(name, "payload does not decode: ", s.message()));
   }
-  const Digest actual = Sha256(Bytes(raw));
+  const Digest actual = Sha256(AsBytes(raw));
   if (actual != expected) {
     return absl::DataLossError(
         absl::StrCat(name, "content has SHA-256 ", actual.Hex(),

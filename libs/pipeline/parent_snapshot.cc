@@ -1,4 +1,5 @@
 #include "libs/pipeline/parent_snapshot.h"
+#include "libs/base/bytes.h"
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -6,10 +7,6 @@
 
 namespace arca {
 namespace {
-
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
 
 template <typename Repeated>
 bool SameRepeated(const Repeated& a, const Repeated& b) {
@@ -42,10 +39,10 @@ absl::StatusOr<std::unique_ptr<ParentSnapshot>> ParentSnapshot::FromIndexes(
     std::string id, const std::string& metadata_index, const std::string& payload_index,
     std::unique_ptr<ChunkSource> source) {
   ASSIGN_OR_RETURN(ChunkIndex meta,
-                   ChunkIndex::Decode(Bytes(metadata_index), v1::STREAM_KIND_METADATA,
+                   ChunkIndex::Decode(AsBytes(metadata_index), v1::STREAM_KIND_METADATA,
                                       absl::StrCat(id, "/metadata.aidx")));
   ASSIGN_OR_RETURN(ChunkIndex payload,
-                   ChunkIndex::Decode(Bytes(payload_index), v1::STREAM_KIND_PAYLOAD,
+                   ChunkIndex::Decode(AsBytes(payload_index), v1::STREAM_KIND_PAYLOAD,
                                       absl::StrCat(id, "/payload.aidx")));
   return std::unique_ptr<ParentSnapshot>(
       new ParentSnapshot(std::move(source), std::move(id), std::move(meta), std::move(payload)));

@@ -1,4 +1,5 @@
 #include "libs/pipeline/restore.h"
+#include "libs/base/bytes.h"
 
 #include <algorithm>
 
@@ -17,10 +18,6 @@
 namespace arca {
 namespace {
 
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
 // A snapshot opened for reading: indexes decoded, stream readers ready.
 struct OpenSnapshot {
   LoadedSnapshot loaded;
@@ -33,11 +30,11 @@ absl::StatusOr<OpenSnapshot> Open(Repository& repo, absl::string_view snapshot) 
   ASSIGN_OR_RETURN(out.loaded, repo.LoadSnapshot(std::string(snapshot)));
   const std::string& id = out.loaded.manifest.id();
   ASSIGN_OR_RETURN(out.metadata_index,
-                   ChunkIndex::Decode(Bytes(out.loaded.metadata_index),
+                   ChunkIndex::Decode(AsBytes(out.loaded.metadata_index),
                                       v1::STREAM_KIND_METADATA,
                                       absl::StrCat(id, "/metadata.aidx")));
   ASSIGN_OR_RETURN(out.payload_index,
-                   ChunkIndex::Decode(Bytes(out.loaded.payload_index),
+                   ChunkIndex::Decode(AsBytes(out.loaded.payload_index),
                                       v1::STREAM_KIND_PAYLOAD,
                                       absl::StrCat(id, "/payload.aidx")));
   return out;

@@ -1,4 +1,5 @@
 #include "libs/pipeline/verify.h"
+#include "libs/base/bytes.h"
 
 #include <algorithm>
 #include <atomic>
@@ -17,10 +18,6 @@
 
 namespace arca {
 namespace {
-
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
 
 struct SnapshotIndexes {
   std::string id;
@@ -69,10 +66,10 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
     SnapshotIndexes s;
     s.id = id;
     absl::StatusOr<ChunkIndex> mi = ChunkIndex::Decode(
-        Bytes(loaded->metadata_index), v1::STREAM_KIND_METADATA,
+        AsBytes(loaded->metadata_index), v1::STREAM_KIND_METADATA,
         absl::StrCat(id, "/metadata.aidx"));
     absl::StatusOr<ChunkIndex> pi = ChunkIndex::Decode(
-        Bytes(loaded->payload_index), v1::STREAM_KIND_PAYLOAD,
+        AsBytes(loaded->payload_index), v1::STREAM_KIND_PAYLOAD,
         absl::StrCat(id, "/payload.aidx"));
     if (!mi.ok() || !pi.ok()) {
       problem(absl::StrCat("snapshot ", id, ": ",

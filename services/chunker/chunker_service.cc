@@ -14,6 +14,7 @@
 #include "arca/v1/collector.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "libs/archive/chunk_index.h"
+#include "libs/base/bytes.h"
 #include "libs/archive/metadata_stream.h"
 #include "libs/archive/stream_reader.h"
 #include "libs/base/phase_status.h"
@@ -41,10 +42,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
 
 absl::Status Setup(absl::Status st) { return WithPhase(std::move(st), v1::PHASE_SETUP); }
 
@@ -76,6 +73,27 @@ absl::StatusOr<std::unique_ptr<ReplicaSet>> MakeReplicas(
     channels.push_back(*std::move(c));
   }
   return std::make_unique<ReplicaSet>(what, phase, std::move(list), std::move(channels));
+}
+
+// The replica sets of one job: its uploaders, compressors and collector.
+struct StageReplicas {
+  std::unique_ptr<ReplicaSet> uploaders;
+  std::unique_ptr<ReplicaSet> compressors;
+  std::unique_ptr<ReplicaSet> collector;
+};
+
+template <typename Plan>
+absl::StatusOr<StageReplicas> MakeStageReplicas(const Plan& plan, const ChunkerOptions& options) {
+  StageReplicas r;
+  ASSIGN_OR_RETURN(r.uploaders, MakeReplicas("uploader", v1::PHASE_UPLOAD, plan.uploaders(),
+                                             options.peer_tls));
+  ASSIGN_OR_RETURN(r.compressors, MakeReplicas("compressor", v1::PHASE_COMPRESSION,
+                                               plan.compressors(), options.peer_tls));
+  google::protobuf::RepeatedPtrField<std::string> collector_list;
+  *collector_list.Add() = plan.collector();
+  ASSIGN_OR_RETURN(r.collector, MakeReplicas("collector", v1::PHASE_COLLECTION, collector_list,
+                                             options.peer_tls));
+  return r;
 }
 
 // A unary call to any live uploader (failover on replica failures).
@@ -240,16 +258,10 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   const auto job_start = Clock::now();
   const auto wall_start = std::chrono::system_clock::now();
   RETURN_IF_ERROR(ValidateBackupPlan(plan));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> uploaders,
-                   MakeReplicas("uploader", v1::PHASE_UPLOAD, plan.uploaders(), options.peer_tls));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> compressors,
-                   MakeReplicas("compressor", v1::PHASE_COMPRESSION, plan.compressors(),
-                                options.peer_tls));
-  google::protobuf::RepeatedPtrField<std::string> collector_list;
-  *collector_list.Add() = plan.collector();
-  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> collector,
-                   MakeReplicas("collector", v1::PHASE_COLLECTION, collector_list,
-                                options.peer_tls));
+  ASSIGN_OR_RETURN(StageReplicas replicas, MakeStageReplicas(plan, options));
+  std::unique_ptr<ReplicaSet> uploaders = std::move(replicas.uploaders);
+  std::unique_ptr<ReplicaSet> compressors = std::move(replicas.compressors);
+  std::unique_ptr<ReplicaSet> collector = std::move(replicas.collector);
 
   // --- setup: repository configuration ------------------------------------------
   v1::RepositoryConfig config;
@@ -521,16 +533,10 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
   std::vector<std::string> includes(plan.includes().begin(), plan.includes().end());
   absl::StatusOr<RestoreSelection> selection = RestoreSelection::Create(includes, "");
   if (!selection.ok()) return Setup(selection.status());
-  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> uploaders,
-                   MakeReplicas("uploader", v1::PHASE_UPLOAD, plan.uploaders(), options.peer_tls));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> compressors,
-                   MakeReplicas("compressor", v1::PHASE_COMPRESSION, plan.compressors(),
-                                options.peer_tls));
-  google::protobuf::RepeatedPtrField<std::string> collector_list;
-  *collector_list.Add() = plan.collector();
-  ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> collector,
-                   MakeReplicas("collector", v1::PHASE_COLLECTION, collector_list,
-                                options.peer_tls));
+  ASSIGN_OR_RETURN(StageReplicas replicas, MakeStageReplicas(plan, options));
+  std::unique_ptr<ReplicaSet> uploaders = std::move(replicas.uploaders);
+  std::unique_ptr<ReplicaSet> compressors = std::move(replicas.compressors);
+  std::unique_ptr<ReplicaSet> collector = std::move(replicas.collector);
 
   v1::GetSnapshotRequest sreq;
   sreq.set_id(plan.snapshot());
@@ -545,11 +551,11 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
   const std::string id = snap.snapshot().id();
   ASSIGN_OR_RETURN(selection, RestoreSelection::Create(includes, id));
   absl::StatusOr<ChunkIndex> meta_index =
-      ChunkIndex::Decode(Bytes(snap.metadata_index().data()), v1::STREAM_KIND_METADATA,
+      ChunkIndex::Decode(AsBytes(snap.metadata_index().data()), v1::STREAM_KIND_METADATA,
                          absl::StrCat(id, "/metadata.aidx"));
   if (!meta_index.ok()) return Rephase(meta_index.status(), v1::PHASE_RESTORE);
   absl::StatusOr<ChunkIndex> payload_index =
-      ChunkIndex::Decode(Bytes(snap.payload_index().data()), v1::STREAM_KIND_PAYLOAD,
+      ChunkIndex::Decode(AsBytes(snap.payload_index().data()), v1::STREAM_KIND_PAYLOAD,
                          absl::StrCat(id, "/payload.aidx"));
   if (!payload_index.ok()) return Rephase(payload_index.status(), v1::PHASE_RESTORE);
 
