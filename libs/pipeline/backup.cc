@@ -114,6 +114,14 @@ absl::StatusOr<uint64_t> EstimateSourceBytes(fs::FileSystem* fs,
 BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
                        const BackupOptions& options, const CancelToken* cancel) {
   BackupResult result;
+  Progress* const progress = options.progress;
+  struct MarkDoneOnReturn {
+    Progress* progress;
+    ~MarkDoneOnReturn() {
+      if (progress) progress->MarkDone();
+    }
+  } mark_done{progress};
+  if (progress) progress->SetPhase(v1::PHASE_SETUP);
   const auto job_start = Clock::now();
   const auto wall_start = std::chrono::system_clock::now();
   v1::BackupStats stats;
@@ -241,6 +249,7 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   if (!to_collect.ok()) {
     return FailPhase(result, WithPhase(to_collect.status(), v1::PHASE_COLLECTION));
   }
+  if (progress) progress->SetBytesTotal(*to_collect);
   absl::StatusOr<double> ratio = repo.ObservedCompressionRatio();
   absl::StatusOr<uint64_t> free_bytes = repo.FreeBytes();
   if (!free_bytes.ok()) return Fail(result, ExitCode::kRepository, free_bytes.status());
@@ -298,6 +307,10 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   ArchiveBuilder archive(payload_params, metadata_params, config.chunker_seed(), &consumer);
 
   auto collect_start = Clock::now();
+  if (progress) {
+    progress->SetWarnings(result.warnings.size());
+    progress->SetPhase(v1::PHASE_COLLECTION);
+  }
   absl::Status producer = [&]() -> absl::Status {
     for (RanCommand& c : ran) {
       v1::CommandResult* cr = result.manifest.add_commands();
@@ -344,6 +357,7 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
     reuse.align_threshold = payload_params.avg_size;
     reuse.window_entries = std::max<size_t>(2, options.change_window_entries);
     TreeCollector collector(fs, &archive, cancel, &stats, &result.warnings, reuse);
+    collector.set_progress(progress);
     RETURN_IF_ERROR(collector.Run(**walker));
     return WithPhase(archive.Finish(), v1::PHASE_ARCHIVE);
   }();
@@ -359,6 +373,7 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
 
   // --- commit ----------------------------------------------------------------------
   auto commit_start = Clock::now();
+  if (progress) progress->SetPhase(v1::PHASE_COMMIT);
   absl::StatusOr<ChunkIndex> meta_index = writer.BuildIndex(v1::STREAM_KIND_METADATA);
   absl::StatusOr<ChunkIndex> payload_index = writer.BuildIndex(v1::STREAM_KIND_PAYLOAD);
   if (!meta_index.ok()) return FailPhase(result, WithPhase(meta_index.status(), v1::PHASE_ARCHIVE));

@@ -16,6 +16,7 @@
 #include "libs/fs/file_system.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/commands.h"
+#include "libs/pipeline/progress.h"
 #include "libs/store/repository.h"
 
 namespace arca {
@@ -36,6 +37,13 @@ struct BackupOptions {
   std::string parent;                     // "" = latest snapshot of the group
   bool ignore_ctime = false;
   size_t change_window_entries = 32768;  // see ReuseOptions::window_entries
+  // Live counters (progress.h), or null. Phase setup → collection (the whole
+  // pipeline) → commit; bytes_total is the source estimate of the space
+  // check (with a parent: the parent's bytes_collected); at the end
+  // files_done = stats.files, bytes_done = stats.bytes_collected, warnings =
+  // warnings.size() (when the pipeline ran), and it is marked done on every
+  // return. Not owned.
+  Progress* progress = nullptr;
 };
 
 struct BackupResult {

@@ -54,6 +54,8 @@ class TreeCollector::Impl {
       : fs_(fs), archive_(archive), cancel_(cancel), stats_(stats), warnings_(warnings),
         reuse_(reuse) {}
 
+  void set_progress(Progress* progress) { progress_ = progress; }
+
   absl::Status Run(fs::TreeWalker& walker) {
     walker_ = &walker;
     v1::Entry entry;
@@ -66,7 +68,10 @@ class TreeCollector::Impl {
       entry.Clear();
     }
     while (!window_.empty()) RETURN_IF_ERROR(ResolveWindow(/*final=*/true));
-    for (v1::Warning& w : walker.TakeWarnings()) warnings_->push_back(std::move(w));
+    for (v1::Warning& w : walker.TakeWarnings()) {
+      warnings_->push_back(std::move(w));
+      if (progress_) progress_->AddWarnings();
+    }
     stats_->set_padding_bytes(bytes_injected_ - reused_payload_bytes_);
     return absl::OkStatus();
   }
@@ -256,6 +261,11 @@ class TreeCollector::Impl {
             stats_->set_sparse_hole_bytes(stats_->sparse_hole_bytes() + p.entry.size() - p.p_len);
           }
           reused_payload_bytes_ += p.p_len;
+          if (progress_) {
+            progress_->AddFiles();
+            progress_->AddBytes(p.p_len);
+            progress_->AddEntries();
+          }
           RETURN_IF_ERROR(WithPhase(archive_->AddEntry(p.entry), v1::PHASE_ARCHIVE));
           break;
         }
@@ -274,6 +284,7 @@ class TreeCollector::Impl {
               absl::StrCat("hardlink to '", entry.hardlink_target(),
                            "' not stored: that file could not be read")));
           stats_->set_files_skipped(stats_->files_skipped() + 1);
+          if (progress_) progress_->AddWarnings();
           return absl::OkStatus();
         }
         stats_->set_other_entries(stats_->other_entries() + 1);
@@ -283,10 +294,12 @@ class TreeCollector::Impl {
         break;
       case v1::ENTRY_TYPE_REGULAR:
         stats_->set_files(stats_->files() + 1);
+        if (progress_) progress_->AddFiles();
         break;
       default:
         stats_->set_other_entries(stats_->other_entries() + 1);
     }
+    if (progress_) progress_->AddEntries();
     return WithPhase(archive_->AddEntry(entry), v1::PHASE_ARCHIVE);
   }
 
@@ -305,6 +318,10 @@ class TreeCollector::Impl {
     }
     stats_->set_files(stats_->files() + 1);
     stats_->set_files_read(stats_->files_read() + 1);
+    if (progress_) {
+      progress_->AddFiles();
+      progress_->AddEntries();
+    }
     return WithPhase(archive_->AddEntry(entry), v1::PHASE_ARCHIVE);
   }
 
@@ -316,7 +333,9 @@ class TreeCollector::Impl {
     absl::Status file_error;
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool fatal = false;
+      attempt_bytes_ = 0;
       file_error = ReadOnce(abs, entry, &fatal);
+      if (!file_error.ok() && progress_) progress_->SubtractBytes(attempt_bytes_);
       if (fatal) return file_error;
       if (file_error.ok()) return absl::OkStatus();
       if (file_error.code() != absl::StatusCode::kFailedPrecondition) break;
@@ -342,6 +361,7 @@ class TreeCollector::Impl {
     *stored = false;
     warnings_->push_back(MakeDataMissingWarning(v1::PHASE_COLLECTION, entry.path(),
                                      absl::StrCat("not stored: ", file_error.message())));
+    if (progress_) progress_->AddWarnings();
     return absl::OkStatus();
   }
 
@@ -373,6 +393,10 @@ class TreeCollector::Impl {
       if (!n.ok()) return n.status();
       if (*n == 0) break;
       total += *n;
+      if (progress_) {
+        progress_->AddBytes(*n);
+        attempt_bytes_ += *n;
+      }
       absl::Status st = archive_->CommitPayload(*n);
       if (!st.ok()) {
         *fatal = true;
@@ -415,6 +439,8 @@ class TreeCollector::Impl {
   size_t next_resolve_at_ = 0;
   uint64_t bytes_injected_ = 0;
   uint64_t reused_payload_bytes_ = 0;
+  Progress* progress_ = nullptr;
+  uint64_t attempt_bytes_ = 0;  // bytes of the current read counted in progress_
 };
 
 TreeCollector::TreeCollector(fs::FileSystem* fs, ArchiveSink* archive,
@@ -425,5 +451,7 @@ TreeCollector::TreeCollector(fs::FileSystem* fs, ArchiveSink* archive,
 TreeCollector::~TreeCollector() = default;
 
 absl::Status TreeCollector::Run(fs::TreeWalker& walker) { return impl_->Run(walker); }
+
+void TreeCollector::set_progress(Progress* progress) { impl_->set_progress(progress); }
 
 }  // namespace arca

@@ -21,6 +21,7 @@
 #include "libs/pipeline/archive_sink.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/parent_snapshot.h"
+#include "libs/pipeline/progress.h"
 
 namespace arca {
 
@@ -53,6 +54,11 @@ class TreeCollector {
   // Walks everything. Errors stop the backup and carry their phase;
   // unreadable files are warnings (data_missing), not errors.
   absl::Status Run(fs::TreeWalker& walker);
+
+  // Optional live counters (files, bytes, entries, warnings; see
+  // progress.h), updated as Run() goes; null (the default) = none. Set
+  // before Run(); not owned.
+  void set_progress(Progress* progress);
 
  private:
   class Impl;

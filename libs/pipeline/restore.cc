@@ -100,6 +100,14 @@ absl::StatusOr<std::string> ReadCommandOutput(Repository& repo,
 RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
                          const RestoreOptions& options, const CancelToken* cancel) {
   RestoreResult result;
+  Progress* const progress = options.progress;
+  struct MarkDoneOnReturn {
+    Progress* progress;
+    ~MarkDoneOnReturn() {
+      if (progress) progress->MarkDone();
+    }
+  } mark_done{progress};
+  if (progress) progress->SetPhase(v1::PHASE_RESTORE);
   // Validates the patterns before anything is read (exit 2).
   absl::StatusOr<RestoreSelection> selection = RestoreSelection::Create(options.includes, "");
   if (!selection.ok()) {
@@ -117,6 +125,10 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
     return Fail(result, snap.status());
   }
   result.snapshot_id = snap->loaded.manifest.id();
+  if (progress && options.includes.empty()) {
+    progress->SetBytesTotal(snap->loaded.manifest.stats().bytes_collected());
+    progress->SetFilesTotal(snap->loaded.manifest.stats().files());
+  }
   selection = RestoreSelection::Create(options.includes, result.snapshot_id);
   if (!selection.ok()) return Fail(result, selection.status());
   RepositoryChunkSource source(repo.chunks());
@@ -143,6 +155,7 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
       off += n;
       left -= n;
       result.bytes += n;
+      if (progress) progress->AddBytes(n);
     }
     return absl::OkStatus();
   };
@@ -161,11 +174,16 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
         if (e.type() == v1::ENTRY_TYPE_REGULAR) RETURN_IF_ERROR(write_payload(e));
         RETURN_IF_ERROR((*writer)->FinishEntry());
         ++result.entries;
+        if (progress) {
+          progress->AddEntries();
+          if (e.type() == v1::ENTRY_TYPE_REGULAR) progress->AddFiles();
+        }
       }
     }
     return (*writer)->Finish();
   }();
   for (v1::Warning& w : (*writer)->TakeWarnings()) result.warnings.push_back(std::move(w));
+  if (progress) progress->SetWarnings(result.warnings.size());
   if (!st.ok()) return Fail(result, st);
   return result;
 }

@@ -10,6 +10,7 @@
 #include "arca/v1/common.pb.h"
 #include "libs/base/exit_codes.h"
 #include "libs/pipeline/cancel.h"
+#include "libs/pipeline/progress.h"
 #include "libs/store/repository.h"
 
 namespace arca {
@@ -17,6 +18,12 @@ namespace arca {
 struct RestoreOptions {
   std::string target;                 // directory to write into
   std::vector<std::string> includes;  // glob patterns; empty = everything
+  // Live counters (progress.h), or null. Phase restore; files_done = regular
+  // files written, bytes_done = RestoreResult.bytes, entries =
+  // RestoreResult.entries; bytes_total / files_total from the snapshot's
+  // statistics when everything is restored (unknown with includes); marked
+  // done on return. Not owned.
+  Progress* progress = nullptr;
 };
 
 struct RestoreResult {

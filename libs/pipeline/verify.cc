@@ -28,13 +28,21 @@ struct SnapshotIndexes {
 }  // namespace
 
 VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
-                       const CancelToken* cancel, int workers) {
+                       const CancelToken* cancel, int workers, Progress* progress) {
   VerifyResult result;
+  struct MarkDoneOnReturn {
+    Progress* progress;
+    ~MarkDoneOnReturn() {
+      if (progress) progress->MarkDone();
+    }
+  } mark_done{progress};
+  if (progress) progress->SetPhase(v1::PHASE_VERIFICATION);
   auto problem = [&](std::string msg) {
     if (result.status.ok()) {
       result.status = WithPhase(absl::DataLossError(msg), v1::PHASE_VERIFICATION);
     }
     result.problems.push_back(std::move(msg));
+    if (progress) progress->AddWarnings();
   };
 
   std::vector<std::string> ids;
@@ -101,6 +109,12 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
   }
   std::vector<std::pair<Digest, uint64_t>> todo(lengths.begin(), lengths.end());
   std::sort(todo.begin(), todo.end());  // digest order ≈ directory order on disk
+  if (progress) {
+    uint64_t total = 0;
+    for (const auto& [digest, length] : todo) total += length;
+    progress->SetChunksTotal(todo.size());
+    progress->SetBytesTotal(total);
+  }
   RepositoryChunkSource source(repo.chunks());
   std::atomic<size_t> next{0};
   absl::Mutex mu;
@@ -122,7 +136,9 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
           bad[todo[i].first] = std::string(chunk.status().message());
         } else {
           bytes += (*chunk)->size();
+          if (progress) progress->AddBytes((*chunk)->size());
         }
+        if (progress) progress->AddChunks();
       }
     });
   }
@@ -171,6 +187,7 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
       }
       if (!*more) break;
       ++result.entries;
+      if (progress) progress->AddEntries();
       if (e.type() != v1::ENTRY_TYPE_REGULAR || e.payload().length() == 0) continue;
       uint64_t start = e.payload().offset();
       uint64_t end = start + e.payload().length();

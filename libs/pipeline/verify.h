@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "libs/base/exit_codes.h"
 #include "libs/pipeline/cancel.h"
+#include "libs/pipeline/progress.h"
 #include "libs/store/repository.h"
 
 namespace arca {
@@ -27,9 +28,13 @@ struct VerifyResult {
 };
 
 // snapshot: an id, "latest", or "" for every snapshot. workers: decoding
-// threads (0 = cores).
+// threads (0 = cores). progress: live counters (progress.h) or null; phase
+// verification; chunks_done / bytes_done of chunks_total / bytes_total
+// (unique chunks and their plaintext bytes, known once the indexes are
+// read), entries parsed, problems as warnings; marked done on return.
 VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
-                       const CancelToken* cancel, int workers = 0);
+                       const CancelToken* cancel, int workers = 0,
+                       Progress* progress = nullptr);
 
 }  // namespace arca
 
