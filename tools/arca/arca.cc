@@ -24,11 +24,13 @@
 #include "libs/fs/file_system.h"
 #include "libs/pipeline/backup.h"
 #include "libs/pipeline/cancel.h"
+#include "libs/pipeline/progress.h"
 #include "libs/pipeline/restore.h"
 #include "libs/pipeline/verify.h"
 #include "libs/store/repository.h"
 #include "tools/arca/cli_flags.h"
 #include "tools/arca/output.h"
+#include "tools/arca/progress_display.h"
 #include "tools/arca/remote.h"
 
 namespace arca::cli {
@@ -43,11 +45,15 @@ commands:
          [--command NAME=CMD]... [--critical-command NAME=CMD]...
          [--space-safety-factor F] [--workers N] [--host NAME] [--json]
          [--change-detection metadata|data] [--parent SNAPSHOT] [--ignore-ctime]
+         [--progress|--no-progress]
   snapshots --repo DIR [--json]
   ls SNAPSHOT --repo DIR [--json]
   cat SNAPSHOT --command NAME --repo DIR    (print a stored command's output)
-  restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json]
-  verify [SNAPSHOT] --repo DIR [--workers N] [--json]
+  restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json] [--progress|--no-progress]
+  verify [SNAPSHOT] --repo DIR [--workers N] [--json] [--progress|--no-progress]
+
+Progress (backup, restore, verify): a live line on stderr when it is a terminal
+(JSON lines with --json); --progress forces it, --no-progress turns it off.
 
 SNAPSHOT is an id as printed by backup, "latest", or GROUP/latest.
 ARCA_REPO may stand for --repo. Exit codes: see README.md.
@@ -150,7 +156,8 @@ int CmdBackup(const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level",
                                 "command", "critical-command", "space-safety-factor",
                                 "workers", "host", "parent", "change-detection"},
-                               {"json", "one-file-system", "ignore-ctime"}});
+                               {"json", "one-file-system", "ignore-ctime", "progress",
+                                "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) return UsageError("backup needs exactly one SOURCE directory");
   const bool json = args->Has("json");
@@ -222,7 +229,13 @@ int CmdBackup(const std::vector<std::string>& argv) {
                   : codec     ? DefaultLevel(*codec)
                               : repo->config().default_level();
 
+  Progress progress;
+  options.progress = &progress;
+  ProgressDisplay display(&progress, StderrDisplayOptions("backup", args->Has("progress"),
+                                                          args->Has("no-progress"), json));
+  display.Start();
   BackupResult r = RunBackup(*repo, fs::DefaultFileSystem(), options, &g_cancel);
+  display.Finish();
   if (json) {
     std::string warnings;
     for (const v1::Warning& w : r.warnings) {
@@ -337,7 +350,7 @@ int CmdCat(const std::vector<std::string>& argv) {
 }
 
 int CmdRestore(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "include"}, {"json"}});
+  auto args = ParseArgs(argv, {{"repo", "include"}, {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
   int code = 0;
@@ -346,7 +359,14 @@ int CmdRestore(const std::vector<std::string>& argv) {
   RestoreOptions options;
   options.target = args->positional[1];
   options.includes = args->All("include");
+  Progress progress;
+  options.progress = &progress;
+  ProgressDisplay display(&progress,
+                          StderrDisplayOptions("restore", args->Has("progress"),
+                                               args->Has("no-progress"), args->Has("json")));
+  display.Start();
   RestoreResult r = RunRestore(*repo, args->positional[0], options, &g_cancel);
+  display.Finish();
   for (const v1::Warning& w : r.warnings) {
     std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";
   }
@@ -364,7 +384,7 @@ int CmdRestore(const std::vector<std::string>& argv) {
 }
 
 int CmdVerify(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "workers"}, {"json"}});
+  auto args = ParseArgs(argv, {{"repo", "workers"}, {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
   int code = 0;
@@ -372,8 +392,14 @@ int CmdVerify(const std::vector<std::string>& argv) {
   if (!repo) return code;
   absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
   if (!workers.ok()) return UsageError(std::string(workers.status().message()));
+  Progress progress;
+  ProgressDisplay display(&progress,
+                          StderrDisplayOptions("verify", args->Has("progress"),
+                                               args->Has("no-progress"), args->Has("json")));
+  display.Start();
   VerifyResult r = RunVerify(*repo, args->positional.empty() ? "" : args->positional[0],
-                             &g_cancel, *workers);
+                             &g_cancel, *workers, &progress);
+  display.Finish();
   if (args->Has("json")) {
     std::string problems;
     for (const std::string& p : r.problems) {

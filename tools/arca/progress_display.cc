@@ -151,6 +151,7 @@ ProgressDisplay::ProgressDisplay(const Progress* progress, ProgressDisplayOption
   }
   if (options_.width < 20) options_.width = 20;
   start_ = options_.now();
+  rate_.Add(start_, progress_->Read().bytes_done);
 }
 
 ProgressDisplay::~ProgressDisplay() { Finish(); }
@@ -224,6 +225,15 @@ size_t TerminalWidth(int fd) {
   struct winsize ws = {};
   if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
   return 80;
+}
+
+ProgressDisplayOptions StderrDisplayOptions(std::string command, bool progress_flag,
+                                            bool no_progress_flag, bool json) {
+  ProgressDisplayOptions o;
+  o.mode = ChooseProgressMode(progress_flag, no_progress_flag, json, isatty(STDERR_FILENO) == 1);
+  o.command = std::move(command);
+  o.width = TerminalWidth(STDERR_FILENO);
+  return o;
 }
 
 }  // namespace arca::cli

@@ -128,6 +128,11 @@ class ProgressDisplay {
 // Columns of the terminal on fd (80 when unknown).
 size_t TerminalWidth(int fd);
 
+// Options for a display on stderr: the mode from the flags and whether
+// stderr is a terminal (ChooseProgressMode), its width.
+ProgressDisplayOptions StderrDisplayOptions(std::string command, bool progress_flag,
+                                            bool no_progress_flag, bool json);
+
 }  // namespace arca::cli
 
 #endif  // ARCA_TOOLS_ARCA_PROGRESS_DISPLAY_H_

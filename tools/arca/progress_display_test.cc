@@ -179,7 +179,8 @@ TEST(ProgressDisplay, LineIsRewrittenInPlaceAndWarningsGetTheirOwnLine) {
   h.progress.AddBytes(1000);
   h.Advance(absl::Seconds(1));
   h.display->Tick();
-  EXPECT_EQ(h.out, "\rbackup collection  1 files  1000 B/3.9 KiB  25%\033[K");
+  // The rate counts from the start.
+  EXPECT_EQ(h.out, "\rbackup collection  1 files  1000 B/3.9 KiB  25%  1000 B/s  ETA 3s\033[K");
   h.out.clear();
   h.progress.AddBytes(1000);
   h.Advance(absl::Seconds(1));
