@@ -341,7 +341,17 @@ std::vector<MetricFamily> MergeCarriedForward(const std::vector<MetricFamily>& p
                                               std::vector<MetricFamily> current) {
   std::map<std::string, const MetricFamily*> by_name;
   for (const MetricFamily& f : previous) by_name[f.name] = &f;
-  for (MetricFamily& c : current) {
+  // Families only the previous file has are kept as they were: prometheus-cpp
+  // does not export a registered family without series (e.g.
+  // arca_last_success_timestamp_seconds after a failed run).
+  std::map<std::string, bool> in_current;
+  for (const MetricFamily& c : current) in_current[c.name] = true;
+  const size_t current_families = current.size();
+  for (const MetricFamily& p : previous) {
+    if (!in_current.count(p.name)) current.push_back(p);
+  }
+  for (size_t f = 0; f < current_families; ++f) {
+    MetricFamily& c = current[f];
     auto it = by_name.find(c.name);
     if (it == by_name.end() || it->second->type != c.type) continue;
     const MetricFamily& p = *it->second;

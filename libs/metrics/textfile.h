@@ -63,9 +63,10 @@ absl::Status WriteMetricsTextfile(const prometheus::Registry& registry, const st
 absl::StatusOr<std::vector<prometheus::MetricFamily>> ParseMetricsText(const std::string& text);
 
 // The carry-forward merge: `current` plus `previous` as described above.
-// Families of `previous` that `current` does not have, or has with another
-// type, are dropped; a histogram series whose bucket bounds differ keeps the
-// current values. Pure function.
+// Families of `previous` that `current` does not have are kept unchanged
+// (prometheus-cpp does not export families without series); a family that
+// `current` has with another type is dropped; a histogram series whose
+// bucket bounds differ keeps the current values. Pure function.
 std::vector<prometheus::MetricFamily> MergeCarriedForward(
     const std::vector<prometheus::MetricFamily>& previous,
     std::vector<prometheus::MetricFamily> current);
