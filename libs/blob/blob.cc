@@ -191,21 +191,30 @@ absl::StatusOr<BlobHeader> ParseBlobHeader(std::span<const uint8_t> blob) {
   return header;
 }
 
-absl::StatusOr<std::string> DecodeBlob(std::span<const uint8_t> blob,
-                                       const Digest& expected) {
-  const std::string name = absl::StrCat("blob ", expected.Hex(), ": ");
+absl::StatusOr<BlobHeader> CheckBlobFrame(std::span<const uint8_t> blob,
+                                          const Digest& name) {
   absl::StatusOr<BlobHeader> header = ParseBlobHeader(blob);
   if (!header.ok()) {
-    return absl::DataLossError(absl::StrCat(name, header.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("blob ", name.Hex(), ": ", header.status().message()));
   }
   std::span<const uint8_t> payload = blob.subspan(kBlobHeaderSize);
   const uint32_t crc = Crc32c(payload);
   if (crc != header->payload_crc) {
     return absl::DataLossError(absl::StrFormat(
-        "%spayload CRC32C is 0x%08x, the header says 0x%08x (%d payload "
+        "blob %s: payload CRC32C is 0x%08x, the header says 0x%08x (%d payload "
         "bytes corrupt)",
-        name, crc, header->payload_crc, payload.size()));
+        name.Hex(), crc, header->payload_crc, payload.size()));
   }
+  return header;
+}
+
+absl::StatusOr<std::string> DecodeBlob(std::span<const uint8_t> blob,
+                                       const Digest& expected) {
+  absl::StatusOr<BlobHeader> header = CheckBlobFrame(blob, expected);
+  if (!header.ok()) return header.status();
+  const std::string name = absl::StrCat("blob ", expected.Hex(), ": ");
+  std::span<const uint8_t> payload = blob.subspan(kBlobHeaderSize);
   std::string raw;
   absl::Status s =
       Decompress(header->codec, payload, header->raw_length, &raw);

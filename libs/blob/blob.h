@@ -67,6 +67,15 @@ absl::StatusOr<std::string> EncodeBlob(std::span<const uint8_t> raw,
 // Errors: DataLoss "blob header <truncated|invalid|corrupt>: <what>".
 absl::StatusOr<BlobHeader> ParseBlobHeader(std::span<const uint8_t> blob);
 
+// Checks the frame of the blob named `name` without decoding it: the header
+// (ParseBlobHeader) and the payload CRC32C. This catches a blob damaged in
+// transit or on disk, but not a well-formed blob stored under another
+// chunk's name: only DecodeBlob (SHA-256 of the plaintext) binds a blob to
+// its name. Returns the header.
+// Errors: DataLoss "blob <name.Hex()>: <what is wrong>".
+absl::StatusOr<BlobHeader> CheckBlobFrame(std::span<const uint8_t> blob,
+                                          const Digest& name);
+
 // Fully checks and decodes a blob: the header (ParseBlobHeader), the payload
 // CRC32C, decompression to exactly raw_length bytes, and SHA-256 of the
 // result == expected. Returns the chunk's bytes.

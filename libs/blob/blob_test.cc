@@ -335,6 +335,31 @@ TEST_F(CorruptionTest, PayloadCrc) {
   }
 }
 
+TEST_F(CorruptionTest, CheckBlobFrameChecksHeaderAndPayloadCrcOnly) {
+  absl::StatusOr<BlobHeader> ok = CheckBlobFrame(Bytes(blob_), digest_);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->raw_length, raw_.size());
+  EXPECT_EQ(ok->codec, Codec::kZstd);
+
+  std::string b = blob_;
+  b[40] ^= 0x04;
+  absl::StatusOr<BlobHeader> crc = CheckBlobFrame(Bytes(b), digest_);
+  EXPECT_EQ(crc.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(crc.status().message()),
+              StartsWith("blob " + digest_.Hex() + ": payload CRC32C is 0x"));
+
+  absl::StatusOr<BlobHeader> header = CheckBlobFrame(Bytes(blob_.substr(0, 20)), digest_);
+  EXPECT_EQ(header.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(header.status().message()),
+              StartsWith("blob " + digest_.Hex() + ": blob header truncated"));
+
+  // The frame does not bind a blob to its name: a valid blob under another
+  // digest passes, DecodeBlob does not.
+  const Digest other = Sha256("something else");
+  EXPECT_TRUE(CheckBlobFrame(Bytes(blob_), other).ok());
+  EXPECT_EQ(DecodeBlob(Bytes(blob_), other).status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_F(CorruptionTest, PayloadThatDoesNotDecode) {
   // Corrupt payload with matching CRCs: the codec catches it.
   std::string b = blob_;
@@ -380,6 +405,10 @@ TEST_F(CorruptionTest, EverySingleByteFlipIsCaught) {
         b[i] ^= mask;
         absl::StatusOr<std::string> d = DecodeBlob(Bytes(b), digest);
         EXPECT_EQ(d.status().code(), absl::StatusCode::kDataLoss)
+            << CodecName(codec) << " byte " << i;
+        // The CRCs alone catch every single-bit flip, header or payload.
+        absl::StatusOr<BlobHeader> f = CheckBlobFrame(Bytes(b), digest);
+        EXPECT_EQ(f.status().code(), absl::StatusCode::kDataLoss)
             << CodecName(codec) << " byte " << i;
       }
     }

@@ -2,6 +2,7 @@
 //   uploader --repo DIR --listen=HOST:PORT (--insecure | --tls-cert F --tls-key F
 //            [--tls-client-ca F]) [--drain-seconds N] [--threads N]
 //            [--max-in-flight N] [--flush-mib N] [--flush-delay-ms N]
+//            [--verify-blobs=frame|full]
 // Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags or cannot listen,
 // 4 the repository is missing, incompatible or unreadable.
 #include <iostream>
@@ -24,7 +25,8 @@ int Usage(const std::string& message) {
   std::cerr << kProgram << ": " << message << " (exit 2)\n"
             << "usage: uploader --repo DIR --listen=HOST:PORT (--insecure | --tls-cert FILE "
                "--tls-key FILE [--tls-client-ca FILE]) [--drain-seconds N] [--threads N] "
-               "[--max-in-flight N] [--flush-mib N] [--flush-delay-ms N]\n";
+               "[--max-in-flight N] [--flush-mib N] [--flush-delay-ms N] "
+               "[--verify-blobs=frame|full]\n";
   return 2;
 }
 
@@ -45,7 +47,8 @@ bool ParseCount(const arca::cli::ParsedArgs& args, const std::string& flag, int 
 int main(int argc, char** argv) {
   arca::cli::FlagSpec spec;
   arca::services::AddServerFlags(&spec);
-  spec.value_flags.insert({"repo", "threads", "max-in-flight", "flush-mib", "flush-delay-ms"});
+  spec.value_flags.insert({"repo", "threads", "max-in-flight", "flush-mib", "flush-delay-ms",
+                           "verify-blobs"});
   absl::StatusOr<arca::cli::ParsedArgs> args =
       arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
   if (!args.ok()) return Usage(std::string(args.status().message()));
@@ -64,6 +67,14 @@ int main(int argc, char** argv) {
       !ParseCount(*args, "flush-delay-ms", 0, 60000, &flush_delay_ms, &error)) {
     return Usage(error);
   }
+  arca::services::BlobCheck blob_check = arca::services::BlobCheck::kFrame;
+  if (std::optional<std::string> v = args->Last("verify-blobs")) {
+    if (*v == "full") {
+      blob_check = arca::services::BlobCheck::kFull;
+    } else if (*v != "frame") {
+      return Usage("invalid --verify-blobs '" + *v + "': expected frame or full");
+    }
+  }
   absl::StatusOr<std::unique_ptr<arca::Repository>> repo = arca::Repository::Open(*repo_dir);
   if (!repo.ok()) {
     std::cerr << kProgram << ": " << repo.status().message() << " (exit 4)\n";
@@ -73,6 +84,7 @@ int main(int argc, char** argv) {
                                           {.threads = threads,
                                            .max_in_flight = static_cast<size_t>(max_in_flight),
                                            .flush_bytes = static_cast<uint64_t>(flush_mib) << 20,
-                                           .flush_delay = absl::Milliseconds(flush_delay_ms)});
+                                           .flush_delay = absl::Milliseconds(flush_delay_ms),
+                                           .blob_check = blob_check});
   return arca::services::RunServer(kProgram, *flags, {&service});
 }

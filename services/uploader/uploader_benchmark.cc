@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     std::printf("direct Put+Flush:       %7.1f MB/s raw (%7.1f MB/s stored)\n",
                 raw_mb / Seconds(start), stored_mb / Seconds(start));
   }
-  // Through the service: CheckAndPut (decode + SHA-256) and durable acks.
+  // Through the service: CheckAndPut (default frame check) and durable acks.
   auto repo = NewRepo(dir + "/service");
   arca::services::UploaderService service(repo.get(), {});
   arca::services::ServerFlags flags;

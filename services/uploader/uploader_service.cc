@@ -27,9 +27,11 @@ absl::Status Commit(absl::Status status) { return WithPhase(std::move(status), v
 // PutChunks: check, Put, then ack once the group flush has made it durable.
 class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck> {
  public:
-  PutChunksReactor(ChunkStore* store, WorkerPool* pool, FlushBatcher* batcher, size_t max_in_flight)
+  PutChunksReactor(ChunkStore* store, WorkerPool* pool, FlushBatcher* batcher, size_t max_in_flight,
+                   BlobCheck check)
       : BidiWorkReactor(max_in_flight),
         store_(store),
+        check_(check),
         pool_(pool),
         batcher_(batcher),
         max_in_flight_(max_in_flight) {
@@ -39,7 +41,7 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
  private:
   void StartWork(uint64_t seq, v1::Blob blob) override {
     pool_->Submit([this, seq, blob = std::move(blob)]() mutable {
-      absl::StatusOr<v1::PutChunkAck> ack = CheckAndPut(*store_, std::move(blob));
+      absl::StatusOr<v1::PutChunkAck> ack = CheckAndPut(*store_, std::move(blob), check_);
       if (!ack.ok()) {
         Complete(seq, ack.status());
         return;
@@ -67,6 +69,7 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
   }
 
   ChunkStore* const store_;
+  const BlobCheck check_;
   WorkerPool* const pool_;
   FlushBatcher* const batcher_;
   const size_t max_in_flight_;
@@ -129,7 +132,7 @@ absl::StatusOr<ChunkIndex> DecodeIndex(const v1::IndexBlob& blob, v1::StreamKind
 
 }  // namespace
 
-absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob) {
+absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, BlobCheck check) {
   absl::StatusOr<Digest> digest = Digest::FromRaw(blob.ref().digest());
   if (!digest.ok()) {
     return absl::InvalidArgumentError(
@@ -151,10 +154,24 @@ absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob) {
         absl::StrCat("PutChunks: blob ", hex, ": ref.raw_length says ", blob.ref().raw_length(),
                      " bytes but the blob header says ", header->raw_length));
   }
-  // The full check: CRC32C, decompression, SHA-256 of the plaintext.
-  if (absl::StatusOr<std::string> raw = DecodeBlob(Bytes(blob.data()), *digest); !raw.ok()) {
-    return absl::DataLossError(
-        absl::StrCat(raw.status().message(), "; not stored, resend the chunk"));
+  absl::Status checked;
+  if (check == BlobCheck::kFull) {
+    // A chunk already stored was checked when it was written.
+    absl::StatusOr<bool> present = store.Has(*digest);
+    if (!present.ok()) return Upload(present.status());
+    if (*present) {
+      v1::PutChunkAck ack;
+      ack.set_digest(std::string(digest->Raw()));
+      ack.set_already_present(true);
+      return ack;
+    }
+    // CRC32C, decompression, SHA-256 of the plaintext.
+    checked = DecodeBlob(Bytes(blob.data()), *digest).status();
+  } else {
+    checked = CheckBlobFrame(Bytes(blob.data()), *digest).status();
+  }
+  if (!checked.ok()) {
+    return absl::DataLossError(absl::StrCat(checked.message(), "; not stored, resend the chunk"));
   }
   absl::StatusOr<bool> written = store.Put(*digest, blob.data());
   if (!written.ok()) return Upload(written.status());
@@ -295,6 +312,7 @@ UploaderService::UploaderService(Repository* repo, UploaderOptions options)
       max_in_flight_(options.max_in_flight != 0
                          ? options.max_in_flight
                          : std::max<size_t>(8, 2 * static_cast<size_t>(pool_.threads()))),
+      blob_check_(options.blob_check),
       batcher_(repo->chunks(),
                {.max_pending_bytes = options.flush_bytes, .max_delay = options.flush_delay}) {}
 
@@ -302,7 +320,7 @@ UploaderService::~UploaderService() = default;
 
 grpc::ServerBidiReactor<v1::Blob, v1::PutChunkAck>* UploaderService::PutChunks(
     grpc::CallbackServerContext* context) {
-  return new PutChunksReactor(repo_->chunks(), &pool_, &batcher_, max_in_flight_);
+  return new PutChunksReactor(repo_->chunks(), &pool_, &batcher_, max_in_flight_, blob_check_);
 }
 
 grpc::ServerUnaryReactor* UploaderService::HasChunks(grpc::CallbackServerContext* context,

@@ -48,11 +48,27 @@
 
 namespace arca::services {
 
+// How much of a blob PutChunks checks before storing it.
+enum class BlobCheck {
+  // The header and the payload CRC32C (CheckBlobFrame): catches a blob
+  // damaged on its way from the compressor. The binding of bytes to digest
+  // is checked upstream: the compressor verifies the SHA-256 of every chunk
+  // it compresses (DATA_LOSS otherwise), like the embedded pipeline, which
+  // hashes and compresses the same buffer. The default.
+  kFrame,
+  // Also decompresses the blob and checks the SHA-256 of the plaintext
+  // against the digest (DecodeBlob): a blob from a faulty or untrusted
+  // compressor cannot enter the store under a wrong name. Costs one
+  // decompression and one SHA-256 per new chunk (services/uploader/README.md).
+  kFull,
+};
+
 struct UploaderOptions {
   int threads = 0;                     // worker threads; 0 = hardware concurrency
   size_t max_in_flight = 0;            // per stream; 0 = max(8, 2 × threads)
   uint64_t flush_bytes = 32ull << 20;  // group flush once this much is unacked
   absl::Duration flush_delay = absl::Milliseconds(100);
+  BlobCheck blob_check = BlobCheck::kFrame;
 };
 
 class UploaderService final : public v1::Uploader::CallbackService {
@@ -90,12 +106,16 @@ class UploaderService final : public v1::Uploader::CallbackService {
   Repository* const repo_;
   WorkerPool pool_;
   size_t max_in_flight_;
+  BlobCheck blob_check_;
   FlushBatcher batcher_;
 };
 
 // The logic of the unary RPCs and of one PutChunks blob, without gRPC.
-// CheckAndPut returns the ack; the chunk is durable only after a Flush().
-absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob);
+// CheckAndPut checks the blob as `check` says (a chunk already in the store
+// is acknowledged without decoding it) and returns the ack; the chunk is
+// durable only after a Flush(). DataLoss "blob <hex>: ..." for a blob that
+// fails the check; InvalidArgument for a missing digest or empty blob.
+absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, BlobCheck check);
 absl::StatusOr<v1::HasChunksResponse> HasChunks(ChunkStore& store,
                                                 const v1::HasChunksRequest& request);
 absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(Repository& repo,

@@ -51,6 +51,9 @@ std::string Hex(const std::string& raw) { return Digest::FromRaw(raw)->Hex(); }
 
 class UploaderServiceTest : public ::testing::Test {
  protected:
+  // Most tests run the full check; UploaderServiceFrameTest the default.
+  virtual BlobCheck Check() const { return BlobCheck::kFull; }
+
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
     dir_ = std::string(tmp ? tmp : "/tmp") + "/uploader_service_test." +
@@ -64,7 +67,10 @@ class UploaderServiceTest : public ::testing::Test {
     repo_ = std::move(*repo);
     service_ = std::make_unique<UploaderService>(
         repo_.get(),
-        UploaderOptions{.threads = 3, .max_in_flight = 4, .flush_delay = absl::Milliseconds(20)});
+        UploaderOptions{.threads = 3,
+                        .max_in_flight = 4,
+                        .flush_delay = absl::Milliseconds(20),
+                        .blob_check = Check()});
     grpc::ServerBuilder builder;
     builder.SetMaxReceiveMessageSize(kMaxMessage);
     builder.SetMaxSendMessageSize(kMaxMessage);
@@ -226,6 +232,62 @@ TEST_F(UploaderServiceTest, BlobNotMatchingItsDigestIsDataLossAndNotStored) {
   st = FromGrpcStatus(Put({flipped}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_FALSE(Has({flipped.ref().digest()})[0]);
+}
+
+class UploaderServiceFrameTest : public UploaderServiceTest {
+ protected:
+  BlobCheck Check() const override { return BlobCheck::kFrame; }
+};
+
+TEST_F(UploaderServiceFrameTest, DamagedBlobsAreDataLossAndNotStored) {
+  v1::Blob good = MakeBlob(RandomBytes(5000, 4));
+  std::vector<v1::PutChunkAck> acks;
+  ASSERT_TRUE(FromGrpcStatus(Put({good}, &acks)).ok());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_FALSE(acks[0].already_present());
+
+  v1::Blob flipped = MakeBlob(RandomBytes(5000, 5));
+  (*flipped.mutable_data())[40] ^= 0x10;
+  acks.clear();
+  absl::Status st = FromGrpcStatus(Put({flipped}, &acks));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("blob " + Hex(flipped.ref().digest()) + ": payload CRC32C"),
+            std::string::npos)
+      << st;
+  EXPECT_NE(st.message().find("not stored"), std::string::npos) << st;
+  EXPECT_FALSE(Has({flipped.ref().digest()})[0]);
+
+  v1::Blob garbage = MakeBlob(RandomBytes(5000, 6));
+  garbage.set_data("not a blob at all, clearly");
+  acks.clear();
+  st = FromGrpcStatus(Put({garbage}, &acks));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_FALSE(Has({garbage.ref().digest()})[0]);
+}
+
+TEST_F(UploaderServiceFrameTest, FrameCheckDoesNotBindTheBlobToItsDigest) {
+  // The documented limit of the default check (BlobCheck::kFrame): a
+  // well-formed blob under another digest is stored; the compressor's
+  // SHA-256 check upstream, --verify-blobs=full and `arca verify` catch it.
+  v1::Blob swapped = MakeBlob(RandomBytes(5000, 7));
+  swapped.mutable_ref()->set_digest(std::string(Sha256(std::string("other")).Raw()));
+  std::vector<v1::PutChunkAck> acks;
+  EXPECT_TRUE(FromGrpcStatus(Put({swapped}, &acks)).ok());
+  EXPECT_TRUE(Has({swapped.ref().digest()})[0]);
+}
+
+TEST_F(UploaderServiceTest, FullCheckSkipsDecodingChunksAlreadyStored) {
+  v1::Blob good = MakeBlob(RandomBytes(5000, 8));
+  std::vector<v1::PutChunkAck> acks;
+  ASSERT_TRUE(FromGrpcStatus(Put({good}, &acks)).ok());
+  // The same digest again with a damaged body: the stored chunk was checked
+  // when it was written, so the replay is acknowledged as present.
+  v1::Blob replay = good;
+  (*replay.mutable_data())[40] ^= 0x10;
+  acks.clear();
+  ASSERT_TRUE(FromGrpcStatus(Put({replay}, &acks)).ok());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(acks[0].already_present());
 }
 
 TEST_F(UploaderServiceTest, MalformedPutsAreInvalidArgument) {

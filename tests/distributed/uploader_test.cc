@@ -69,7 +69,10 @@ class UploaderProcessTest : public ::testing::Test {
   void SetUp() override {
     repo_ = NewTempDir("repo") + "/r";
     ASSERT_NO_FATAL_FAILURE(InitRepo(repo_));
-    auto p = ServiceProcess::Start(Uploader(), {"--repo", repo_, "--insecure", "--threads", "2"});
+    // The full blob check, so a blob under the wrong digest is refused too;
+    // the default (frame) check is covered by uploader_service_test.
+    auto p = ServiceProcess::Start(Uploader(), {"--repo", repo_, "--insecure", "--threads", "2",
+                                                "--verify-blobs=full"});
     ASSERT_TRUE(p.ok()) << p.status();
     process_ = *std::move(p);
     auto channel = services::MakeChannel(process_->address(), {.insecure = true});
@@ -318,6 +321,11 @@ TEST(UploaderFlagsTest, MissingRepositoryExits4AndNoRepoFlagExits2) {
   r = RunProgram({Uploader(), "--listen=127.0.0.1:0", "--insecure"});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_NE(r.err.find("--repo DIR is required"), std::string::npos) << r.Describe();
+  r = RunProgram({Uploader(), "--repo", dir, "--listen=127.0.0.1:0", "--insecure",
+                  "--verify-blobs=some"});
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("invalid --verify-blobs 'some': expected frame or full"), std::string::npos)
+      << r.Describe();
 }
 
 }  // namespace
