@@ -59,6 +59,8 @@ class Progress {
   void SetFiles(uint64_t n) { files_done_.store(n, kOrder); }
   void SetBytes(uint64_t n) { bytes_done_.store(n, kOrder); }
   void SetWarnings(uint64_t n) { warnings_.store(n, kOrder); }
+  void SetEntries(uint64_t n) { entries_.store(n, kOrder); }
+  void SetChunks(uint64_t n) { chunks_done_.store(n, kOrder); }
   // The run has returned: counters are final. Release, so a reader that
   // sees done also sees the final counters.
   void MarkDone() { done_.store(true, std::memory_order_release); }

@@ -73,6 +73,11 @@ std::string Counted(uint64_t done, uint64_t total, absl::string_view unit) {
 
 bool IsVerify(absl::string_view command) { return command == "verify"; }
 
+// "starting" before the first phase is known (remote mode).
+std::string PhaseLabel(v1::Phase phase) {
+  return phase == v1::PHASE_UNSPECIFIED ? "starting" : PhaseName(phase);
+}
+
 std::string JsonOptional(uint64_t v) { return v == 0 ? "null" : absl::StrCat(v); }
 
 }  // namespace
@@ -86,7 +91,7 @@ std::string FormatProgressLine(absl::string_view command, const ProgressSample& 
     int drop;
   };
   std::vector<Part> parts;
-  parts.push_back({absl::StrCat(command, " ", s.done ? "done" : PhaseName(s.phase)), 0});
+  parts.push_back({absl::StrCat(command, " ", s.done ? "done" : PhaseLabel(s.phase)), 0});
   parts.push_back({IsVerify(command) ? Counted(s.chunks_done, s.chunks_total, "chunks")
                                      : Counted(s.files_done, s.files_total, "files"),
                    0});
@@ -129,7 +134,7 @@ std::string FormatProgressJson(absl::string_view command, const ProgressSample& 
   std::optional<double> pct = Percent(s);
   return absl::StrCat(
       "{\"type\":\"progress\",\"command\":", JsonString(std::string(command)),
-      ",\"phase\":\"", PhaseName(s.phase), "\",\"done\":", s.done ? "true" : "false",
+      ",\"phase\":\"", PhaseLabel(s.phase), "\",\"done\":", s.done ? "true" : "false",
       ",\"elapsed_seconds\":", absl::StrFormat("%.3f", absl::ToDoubleSeconds(elapsed)),
       ",\"files\":", s.files_done, ",\"files_total\":", JsonOptional(s.files_total),
       ",\"bytes\":", s.bytes_done, ",\"bytes_total\":", JsonOptional(s.bytes_total),

@@ -10,8 +10,10 @@
 //    "elapsed_seconds":1.5,"files":12,"files_total":null,"bytes":123,
 //    "bytes_total":456,"entries":15,"chunks":0,"chunks_total":null,
 //    "warnings":0,"bytes_per_second":82.0,"eta_seconds":4.0,"percent":26.9}
-// (unknown totals, ETA and percent are null), at most one a second while
-// running, and always a last one with "done":true and the final counters.
+// (unknown totals, ETA and percent are null; "phase" is a PhaseName() or
+// "starting" before one is known; "command" is "job" for a remote `watch`),
+// at most one a second while running, and always a last one with
+// "done":true and the final counters.
 //
 // Thread-safety: PrintLine() and Finish() may be called from any thread
 // while the sampling thread runs; all output goes through one mutex, so a

@@ -90,6 +90,7 @@ TEST(ProgressFormat, LineShowsEverythingItKnows) {
   s.bytes_total = 0;
   s.warnings = 0;
   EXPECT_EQ(FormatProgressLine("backup", s, 0, 79), "backup collection  1204 files  512.0 MiB");
+  EXPECT_EQ(FormatProgressLine("backup", ProgressSample(), 0, 79), "backup starting  0 files  0 B");
   ProgressSample v;
   v.phase = v1::PHASE_VERIFICATION;
   v.chunks_done = 10;

@@ -24,6 +24,7 @@
 #include "services/common/client_channel.h"
 #include "tools/arca/cli_flags.h"
 #include "tools/arca/output.h"
+#include "tools/arca/progress_display.h"
 
 namespace arca::cli {
 namespace {
@@ -96,8 +97,14 @@ class Remote {
     return ctx;
   }
 
-  // Follows a job to its end and returns its exit code.
-  int Follow(const std::string& id, bool json) {
+  // Follows a job to its end and returns its exit code. The job's progress
+  // events drive a ProgressDisplay (progress_display.h) named `command`.
+  int Follow(const std::string& id, bool json, const std::string& command,
+             const ParsedArgs& flags) {
+    Progress progress;
+    ProgressDisplay display(&progress, StderrDisplayOptions(command, flags.Has("progress"),
+                                                            flags.Has("no-progress"), json));
+    display.Start();
     // Ctrl-C: ask the orchestrator to cancel the job, keep following it.
     std::atomic<bool> stop{false};
     std::thread canceller([&] {
@@ -105,7 +112,7 @@ class Remote {
       while (!stop.load()) {
         if (g_interrupted.load() && !sent) {
           sent = true;
-          std::cerr << "arca: interrupted: cancelling job " << id << "\n";
+          display.PrintLine("arca: interrupted: cancelling job " + id);
           v1::CancelJobRequest req;
           req.set_id(id);
           v1::Job job;
@@ -115,30 +122,69 @@ class Remote {
         absl::SleepFor(absl::Milliseconds(100));
       }
     });
-    int code = FollowStream(id, json);
+    std::optional<v1::Job> final_job;
+    int code = FollowStream(id, json, &progress, &display, &final_job);
     stop.store(true);
     canceller.join();
-    return code;
+    if (final_job) SetFinalCounts(*final_job, &progress);
+    display.Finish();
+    return final_job ? PrintFinal(*final_job, json) : code;
   }
 
-  int FollowStream(const std::string& id, bool json) {
+  // The last progress event may lag the job's result: take the final
+  // counters from the result.
+  static void SetFinalCounts(const v1::Job& job, Progress* progress) {
+    if (job.has_progress()) UpdateProgress(job.progress(), progress);
+    const bool ok = job.state() == v1::JOB_STATE_SUCCEEDED ||
+                    job.state() == v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS;
+    if (!ok) return;
+    switch (job.type()) {
+      case v1::JOB_TYPE_BACKUP:
+        progress->SetFiles(job.stats().files());
+        progress->SetBytes(job.stats().bytes_collected());
+        progress->SetEntries(job.stats().files() + job.stats().directories() +
+                             job.stats().other_entries());
+        break;
+      case v1::JOB_TYPE_RESTORE:
+        progress->SetBytes(job.result().bytes());
+        progress->SetEntries(job.result().entries());
+        break;
+      case v1::JOB_TYPE_VERIFY:
+        progress->SetChunks(job.verify().chunks());
+        progress->SetBytes(job.verify().bytes());
+        progress->SetEntries(job.verify().entries());
+        break;
+      default:
+        break;
+    }
+  }
+
+  static void UpdateProgress(const v1::Progress& p, Progress* progress) {
+    progress->SetPhase(p.phase());
+    progress->SetFiles(p.files_done());
+    progress->SetBytes(p.bytes_done());
+    progress->SetBytesTotal(p.bytes_total());
+  }
+
+  // Reads the job's events until its end. *final_job: the job as it ended
+  // (unset when it could not be learnt; the return value is then the exit
+  // code of that error).
+  int FollowStream(const std::string& id, bool json, Progress* progress,
+                   ProgressDisplay* display, std::optional<v1::Job>* final_out) {
     v1::WatchJobRequest req;
     req.set_id(id);
     auto ctx = Context(absl::InfiniteDuration());
     std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub_->WatchJob(ctx.get(), req);
     v1::JobEvent e;
-    std::optional<v1::Job> final_job;
-    absl::Time last_progress = absl::InfinitePast();
+    std::optional<v1::Job>& final_job = *final_out;
     while (reader->Read(&e)) {
       if (e.has_final()) {
         final_job = e.final();
       } else if (e.has_warning()) {
-        PrintWarning(e.warning(), json);
+        progress->AddWarnings();
+        display->PrintLine(WarningLine(e.warning(), json));
       } else if (e.has_progress()) {
-        if (absl::Now() - last_progress >= absl::Seconds(1)) {
-          last_progress = absl::Now();
-          PrintProgress(id, e.progress(), json);
-        }
+        UpdateProgress(e.progress(), progress);
       }
     }
     grpc::Status s = reader->Finish();
@@ -149,6 +195,11 @@ class Remote {
       v1::Job job;
       auto ctx2 = Context(absl::Seconds(10));
       grpc::Status gs = stub_->GetJob(ctx2.get(), get, &job);
+      const bool ended = gs.ok() && (job.state() == v1::JOB_STATE_SUCCEEDED ||
+                                     job.state() == v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS ||
+                                     job.state() == v1::JOB_STATE_FAILED ||
+                                     job.state() == v1::JOB_STATE_CANCELLED);
+      if (!ended) display->Finish();  // the error below goes on a line of its own
       if (!s.ok() && !gs.ok()) return RpcError("watching job " + id, s, address_);
       if (!gs.ok()) return RpcError("job " + id, gs, address_);
       if (job.state() != v1::JOB_STATE_SUCCEEDED &&
@@ -160,30 +211,14 @@ class Remote {
       }
       final_job = job;
     }
-    return PrintFinal(*final_job, json);
+    return 0;
   }
 
-  void PrintProgress(const std::string& id, const v1::Progress& p, bool json) const {
-    if (json) {
-      std::cerr << "{\"job\":" << JsonString(id) << ",\"progress\":" << ProtoJson(p) << "}\n";
-      return;
-    }
-    std::cerr << id << " " << PhaseName(p.phase()) << ": " << p.files_done() << " files, "
-              << HumanBytes(p.bytes_done());
-    if (p.bytes_total() > 0) {
-      std::cerr << " of " << HumanBytes(p.bytes_total());
-    }
-    std::cerr << " (" << HumanBytes(static_cast<uint64_t>(p.bytes_per_second())) << "/s)\n";
-  }
-
-  void PrintWarning(const v1::Warning& w, bool json) const {
-    if (json) {
-      std::cerr << "{\"warning\":" << WarningJson(w) << "}\n";
-    } else if (w.phase() == v1::PHASE_VERIFICATION) {
-      std::cerr << "corrupt: " << w.message() << "\n";
-    } else {
-      std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";
-    }
+  // A warning event as one line (no newline).
+  static std::string WarningLine(const v1::Warning& w, bool json) {
+    if (json) return absl::StrCat("{\"warning\":", WarningJson(w), "}");
+    if (w.phase() == v1::PHASE_VERIFICATION) return absl::StrCat("corrupt: ", w.message());
+    return absl::StrCat("warning: ", w.path(), ": ", w.message());
   }
 
   int PrintFinal(const v1::Job& job, bool json) const {
@@ -236,8 +271,10 @@ class Remote {
 
   // Starts a job with `start` and follows it (or prints its id: --detach).
   template <typename Req, typename Method>
-  int StartAndFollow(const std::string& what, const Req& request, Method method, bool json,
-                     bool detach) {
+  int StartAndFollow(const std::string& what, const Req& request, Method method,
+                     const ParsedArgs& flags) {
+    const bool json = flags.Has("json");
+    const bool detach = flags.Has("detach");
     v1::Job job;
     auto ctx = Context(absl::Seconds(30));
     grpc::Status s = ((*stub_).*method)(ctx.get(), request, &job);
@@ -247,7 +284,7 @@ class Remote {
       return 0;
     }
     if (!json) std::cerr << what << " job " << job.id() << " started\n";
-    return Follow(job.id(), json);
+    return Follow(job.id(), json, what, flags);
   }
 
   v1::Orchestrator::Stub* stub() { return stub_.get(); }
@@ -274,7 +311,7 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
   auto args = ParseArgs(
       argv, {{"exclude", "exclude-file", "compression", "level", "command", "critical-command",
               "space-safety-factor", "host", "parent", "change-detection"},
-             {"json", "one-file-system", "ignore-ctime", "detach"}});
+             {"json", "one-file-system", "ignore-ctime", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) {
     return UsageError("backup needs exactly one SOURCE (an absolute path on the collector's node)");
@@ -325,24 +362,22 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
           absl::StrCat("invalid --change-detection '", *mode, "': use metadata or data"));
     }
   }
-  return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup, args->Has("json"),
-                          args->Has("detach"));
+  return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup, *args);
 }
 
 int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"include"}, {"json", "detach"}});
+  auto args = ParseArgs(argv, {{"include"}, {"json", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
   v1::StartRestoreRequest req;
   req.set_snapshot(args->positional[0]);
   req.set_target(args->positional[1]);
   for (const std::string& i : args->All("include")) req.add_includes(i);
-  return r.StartAndFollow("restore", req, &v1::Orchestrator::Stub::StartRestore, args->Has("json"),
-                          args->Has("detach"));
+  return r.StartAndFollow("restore", req, &v1::Orchestrator::Stub::StartRestore, *args);
 }
 
 int CmdVerify(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"workers"}, {"json", "detach"}});
+  auto args = ParseArgs(argv, {{"workers"}, {"json", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
   absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
@@ -350,8 +385,7 @@ int CmdVerify(Remote& r, const std::vector<std::string>& argv) {
   v1::StartVerifyRequest req;
   if (!args->positional.empty()) req.set_snapshot(args->positional[0]);
   req.set_workers(*workers);
-  return r.StartAndFollow("verify", req, &v1::Orchestrator::Stub::StartVerify, args->Has("json"),
-                          args->Has("detach"));
+  return r.StartAndFollow("verify", req, &v1::Orchestrator::Stub::StartVerify, *args);
 }
 
 int CmdSnapshots(Remote& r, const std::vector<std::string>& argv) {
@@ -415,10 +449,10 @@ int CmdJobs(Remote& r, const std::vector<std::string>& argv) {
 }
 
 int CmdWatch(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{}, {"json"}});
+  auto args = ParseArgs(argv, {{}, {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) return UsageError("watch needs one JOB id (see `arca jobs`)");
-  return r.Follow(args->positional[0], args->Has("json"));
+  return r.Follow(args->positional[0], args->Has("json"), "job", *args);
 }
 
 int CmdCancel(Remote& r, const std::vector<std::string>& argv) {

@@ -9,15 +9,17 @@
 //          zstd|xz|none] [--level N] [--one-file-system] [--command NAME=CMD]...
 //          [--critical-command NAME=CMD]... [--space-safety-factor F]
 //          [--host NAME] [--parent SNAPSHOT] [--change-detection metadata|data]
-//          [--ignore-ctime] [--json] [--detach]
-//   restore SNAPSHOT TARGET [--include GLOB]... [--json] [--detach]
-//   verify [SNAPSHOT] [--workers N] [--json] [--detach]
+//          [--ignore-ctime] [--json] [--detach] [--progress|--no-progress]
+//   restore SNAPSHOT TARGET [--include GLOB]... [--json] [--detach] [--progress|--no-progress]
+//   verify [SNAPSHOT] [--workers N] [--json] [--detach] [--progress|--no-progress]
 //   snapshots [--group G] [--json]
 //   jobs [--json]
-//   watch JOB [--json]
+//   watch JOB [--json] [--progress|--no-progress]
 //   cancel JOB
-// backup/restore/verify start a job and follow it (progress and warnings on
-// stderr; --detach prints the job id and returns at once); backup prints the
+// backup/restore/verify start a job and follow it (warnings on stderr; the
+// job's progress events drawn by the CLI's progress display, on a terminal
+// or with --progress: progress_display.h; --detach prints the job id and
+// returns at once); backup prints the
 // snapshot id on stdout. They and `watch` exit with the job's exit code
 // (DESIGN.md §5); Ctrl-C asks the orchestrator to cancel the job (exit 130).
 // Paths (SOURCE, TARGET) are on the collector's node. An RPC refused by the
