@@ -23,6 +23,7 @@
 #include "libs/pipeline/chunk_writer.h"
 #include "libs/pipeline/collector.h"
 #include "libs/pipeline/parent_snapshot.h"
+#include "libs/pipeline/space_check.h"
 
 namespace arca {
 namespace {
@@ -37,16 +38,6 @@ std::string Hostname() {
   char buf[256] = {0};
   if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
   return buf;
-}
-
-std::string HumanBytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  return absl::StrCat(static_cast<int64_t>(b * 10) / 10.0, " ", units[u]);
 }
 
 // Hands chunks to the worker threads; refuses more once a worker failed.
@@ -253,16 +244,11 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   absl::StatusOr<double> ratio = repo.ObservedCompressionRatio();
   absl::StatusOr<uint64_t> free_bytes = repo.FreeBytes();
   if (!free_bytes.ok()) return Fail(result, ExitCode::kRepository, free_bytes.status());
-  const double r = ratio.ok() ? *ratio : 1.0;
-  const double needed = static_cast<double>(*to_collect) * r * options.space_safety_factor;
-  if (static_cast<double>(*free_bytes) < needed) {
-    return Fail(result, ExitCode::kNoSpace,
-                absl::ResourceExhaustedError(absl::StrCat(
-                    "not enough free space in ", repo.path(), ": the backup needs an estimated ",
-                    HumanBytes(needed), " (", *to_collect, " bytes to collect x compression ratio ",
-                    r, " x safety factor ", options.space_safety_factor, ") but only ",
-                    HumanBytes(static_cast<double>(*free_bytes)), " (", *free_bytes,
-                    " bytes) are free; free space or lower --space-safety-factor")));
+  const SpaceEstimate estimate{*to_collect, ratio.ok() ? *ratio : 1.0};
+  if (absl::Status st = CheckFreeSpace(estimate, *free_bytes, options.space_safety_factor,
+                                       repo.path());
+      !st.ok()) {
+    return Fail(result, absl::IsResourceExhausted(st) ? ExitCode::kNoSpace : ExitCode::kUsage, st);
   }
 
   absl::StatusOr<std::unique_ptr<WriterLock>> lock = repo.LockForWrite(
