@@ -91,7 +91,13 @@ std::string FormatProgressLine(absl::string_view command, const ProgressSample& 
     int drop;
   };
   std::vector<Part> parts;
-  parts.push_back({absl::StrCat(command, " ", s.done ? "done" : PhaseLabel(s.phase)), 0});
+  // The phase, unless it is the command's only one ("restore", "verify").
+  const bool own_phase = (command == "verify" && s.phase == v1::PHASE_VERIFICATION) ||
+                         (command == "restore" && s.phase == v1::PHASE_RESTORE);
+  parts.push_back({s.done      ? absl::StrCat(command, " done")
+                   : own_phase ? std::string(command)
+                               : absl::StrCat(command, " ", PhaseLabel(s.phase)),
+                   0});
   parts.push_back({IsVerify(command) ? Counted(s.chunks_done, s.chunks_total, "chunks")
                                      : Counted(s.files_done, s.files_total, "files"),
                    0});
