@@ -386,22 +386,74 @@ std::vector<MetricFamily> MergeCarriedForward(const std::vector<MetricFamily>& p
   return current;
 }
 
-absl::Status WriteMetricsTextfile(const prometheus::Registry& registry, const std::string& path,
-                                  const TextfileOptions& options) {
+namespace {
+
+// Splits `path` into its directory and file name and opens the directory.
+absl::Status OpenTextfileDir(const std::string& path, std::string* dir, std::string* base,
+                             int* dir_fd) {
   const size_t slash = path.rfind('/');
-  const std::string dir =
-      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  if (base.empty() || base == "." || base == "..") {
+  *dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  *base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base->empty() || *base == "." || *base == "..") {
     return absl::InvalidArgumentError(absl::StrCat(
         "metrics textfile path '", path, "' names a directory; pass a file such as "
         "/var/lib/node_exporter/textfile/arca.prom"));
   }
-  Fd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() < 0) {
-    return ErrnoError(errno, absl::StrCat("cannot open directory ", dir, " of metrics textfile ",
+  *dir_fd = open(dir->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (*dir_fd < 0) {
+    return ErrnoError(errno, absl::StrCat("cannot open directory ", *dir, " of metrics textfile ",
                                           path, "; create it or choose another --metrics-textfile"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status TempFileError(int err, const std::string& dir, const std::string& path) {
+  return ErrnoError(err, absl::StrCat("cannot create a temporary file in ", dir,
+                                      " for metrics textfile ", path,
+                                      "; make the directory writable or choose another "
+                                      "--metrics-textfile"));
+}
+
+}  // namespace
+
+absl::Status CheckMetricsTextfilePath(const std::string& path) {
+  std::string dir, base;
+  int raw_dir_fd = -1;
+  if (absl::Status st = OpenTextfileDir(path, &dir, &base, &raw_dir_fd); !st.ok()) return st;
+  Fd dir_fd(raw_dir_fd);
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "metrics textfile ", path, " exists and is not a regular file; remove it or choose "
+        "another --metrics-textfile"));
+  }
+  std::string tmp = absl::StrCat(dir, "/.", base, ".tmp.XXXXXX");
+  const int fd = mkstemp(tmp.data());
+  if (fd < 0) return TempFileError(errno, dir, path);
+  close(fd);
+  unlink(tmp.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status WriteJobTextfile(const std::string& path, const JobOutcome& outcome,
+                              std::optional<std::chrono::system_clock::time_point>
+                                  group_last_success,
+                              const TextfileOptions& options) {
+  prometheus::Registry registry;
+  JobMetrics metrics(registry);
+  RecordJobResult(metrics, outcome);
+  if (group_last_success.has_value()) {
+    NoteLastSuccess(metrics, outcome.group, *group_last_success);
+  }
+  return WriteMetricsTextfile(registry, path, options);
+}
+
+absl::Status WriteMetricsTextfile(const prometheus::Registry& registry, const std::string& path,
+                                  const TextfileOptions& options) {
+  std::string dir, base;
+  int raw_dir_fd = -1;
+  if (absl::Status st = OpenTextfileDir(path, &dir, &base, &raw_dir_fd); !st.ok()) return st;
+  Fd dir_fd(raw_dir_fd);
   // Serialises read-merge-write of concurrent writers (threads and processes).
   while (flock(dir_fd.get(), LOCK_EX) != 0) {
     if (errno != EINTR) {
@@ -446,12 +498,7 @@ absl::Status WriteMetricsTextfile(const prometheus::Registry& registry, const st
 
   std::string tmp = absl::StrCat(dir, "/.", base, ".tmp.XXXXXX");
   Fd fd(mkstemp(tmp.data()));
-  if (fd.get() < 0) {
-    return ErrnoError(errno, absl::StrCat("cannot create a temporary file in ", dir,
-                                          " for metrics textfile ", path,
-                                          "; make the directory writable or choose another "
-                                          "--metrics-textfile"));
-  }
+  if (fd.get() < 0) return TempFileError(errno, dir, path);
   absl::Status st = WriteAll(fd.get(), text, absl::StrCat("cannot write ", tmp,
                                                           " (metrics textfile ", path, ")"));
   if (st.ok() && fchmod(fd.get(), 0644) != 0) {

@@ -19,12 +19,15 @@
 #ifndef ARCA_LIBS_METRICS_TEXTFILE_H_
 #define ARCA_LIBS_METRICS_TEXTFILE_H_
 
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "libs/metrics/job_metrics.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/registry.h"
 
@@ -54,6 +57,24 @@ struct TextfileOptions {
 // is full.
 absl::Status WriteMetricsTextfile(const prometheus::Registry& registry, const std::string& path,
                                   const TextfileOptions& options = {});
+
+// The whole `--metrics-textfile PATH` export of one CLI run: a fresh
+// registry with a JobMetrics, RecordJobResult(outcome), then, when given,
+// NoteLastSuccess(outcome.group, *group_last_success) (the newest snapshot
+// of the group in the repository, so the gauge exists even if the previous
+// file was lost), then WriteMetricsTextfile(path, options). Errors: those of
+// WriteMetricsTextfile.
+absl::Status WriteJobTextfile(
+    const std::string& path, const JobOutcome& outcome,
+    std::optional<std::chrono::system_clock::time_point> group_last_success = std::nullopt,
+    const TextfileOptions& options = {});
+
+// Checks, before any work starts, that `path` can be written: its directory
+// exists and a temporary file can be created in it (and is removed again),
+// and `path` is not a directory. Same codes and messages as
+// WriteMetricsTextfile (the CLI exits 2 on them: a usage error found before
+// the backup runs rather than after).
+absl::Status CheckMetricsTextfilePath(const std::string& path);
 
 // Parses the Prometheus text format as this library writes it (the subset
 // prometheus-cpp's TextSerializer emits: HELP/TYPE lines, counters, gauges,

@@ -141,6 +141,19 @@ TEST(TextfileTest, ParentIsAFileIsAClearError) {
   EXPECT_THAT(st.message(), HasSubstr("Not a directory"));
 }
 
+// A directory nobody may create files in, root included: procfs.
+TEST(TextfileTest, UnwritableDirectoryIsAClearError) {
+  const std::string path = "/proc/arca.prom";
+  absl::Status st = RunCli(path, 0, 1000, 1);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(),
+              HasSubstr("cannot create a temporary file in /proc for metrics textfile " + path +
+                        "; make the directory writable or choose another --metrics-textfile: "));
+  absl::Status check = CheckMetricsTextfilePath(path);
+  EXPECT_EQ(check.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(check.message(), st.message());
+}
+
 TEST(TextfileTest, PathThatIsADirectoryIsAClearErrorAndNothingIsLeft) {
   const std::string dir = TestDir("isdir");
   const std::string path = dir + "/arca.prom";
@@ -239,6 +252,45 @@ TEST(TextfileTest, ConcurrentWritersLoseNoIncrement) {
   for (auto& t : threads) t.join();
   for (const auto& st : results) EXPECT_TRUE(st.ok()) << st;
   EXPECT_THAT(ReadFile(path), HasSubstr("arca_test_runs_total 8\n"));
+}
+
+TEST(WriteJobTextfileTest, RecordsTheOutcomeAndSeedsLastSuccess) {
+  const std::string path = TestDir("job") + "/arca.prom";
+  JobOutcome failed;
+  failed.type = "backup";
+  failed.group = "db";
+  failed.exit_code = 12;
+  failed.failed_phase = v1::PHASE_UPLOAD;
+  failed.start = At(5000);
+  failed.end = At(5100);
+  ASSERT_TRUE(WriteJobTextfile(path, failed, At(4000)).ok());
+  std::string text = ReadFile(path);
+  EXPECT_THAT(text, HasSubstr("arca_job_failures_total{exit_code=\"12\",phase=\"upload\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("arca_last_success_timestamp_seconds{group=\"db\"} 4000\n"));
+  EXPECT_THAT(text, HasSubstr("arca_last_job_exit_code{group=\"db\"} 12\n"));
+  ASSERT_TRUE(WriteJobTextfile(path, failed).ok());  // no repository time: carried forward
+  text = ReadFile(path);
+  EXPECT_THAT(text, HasSubstr("arca_job_failures_total{exit_code=\"12\",phase=\"upload\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("arca_last_success_timestamp_seconds{group=\"db\"} 4000\n"));
+}
+
+TEST(CheckMetricsTextfilePathTest, AcceptsAWritableDirectoryAndLeavesNothing) {
+  const std::string dir = TestDir("check");
+  EXPECT_TRUE(CheckMetricsTextfilePath(dir + "/arca.prom").ok());
+  EXPECT_TRUE(ListDir(dir).empty());
+}
+
+TEST(CheckMetricsTextfilePathTest, RejectsWhatWriteWouldReject) {
+  const std::string dir = TestDir("check_bad");
+  absl::Status st = CheckMetricsTextfilePath(dir + "/missing/arca.prom");
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("cannot open directory " + dir + "/missing"));
+  ASSERT_EQ(mkdir((dir + "/sub").c_str(), 0755), 0);
+  st = CheckMetricsTextfilePath(dir + "/sub");
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr(dir + "/sub exists and is not a regular file"));
+  st = CheckMetricsTextfilePath(dir + "/");
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ParseMetricsTextTest, RoundTripsLabelsAndSpecialValues) {
