@@ -140,5 +140,12 @@ TEST_F(ProgressE2eTest, ForcedHumanLineIsRewrittenWithCarriageReturns) {
   EXPECT_NE(r.err.find("\nfiles 3, directories 1"), std::string::npos) << r.err;
 }
 
+TEST_F(ProgressE2eTest, FailedRunEndsStoppedNotDone) {
+  RunResult r = RunArca({"backup", src_ + "/missing", "--repo", repo_, "--progress"});
+  ASSERT_EQ(r.exit_code, 9) << r.Describe();
+  EXPECT_EQ(FirstLine(r.err), "\rbackup stopped  0 files  0 B\033[K") << r.err;
+  EXPECT_NE(r.err.find("\narca: backup failed in phase collection"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace arca::e2e

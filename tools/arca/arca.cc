@@ -235,7 +235,7 @@ int CmdBackup(const std::vector<std::string>& argv) {
                                                           args->Has("no-progress"), json));
   display.Start();
   BackupResult r = RunBackup(*repo, fs::DefaultFileSystem(), options, &g_cancel);
-  display.Finish();
+  display.Finish(r.status.ok());
   if (json) {
     std::string warnings;
     for (const v1::Warning& w : r.warnings) {
@@ -366,7 +366,7 @@ int CmdRestore(const std::vector<std::string>& argv) {
                                                args->Has("no-progress"), args->Has("json")));
   display.Start();
   RestoreResult r = RunRestore(*repo, args->positional[0], options, &g_cancel);
-  display.Finish();
+  display.Finish(r.status.ok());
   for (const v1::Warning& w : r.warnings) {
     std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";
   }
@@ -399,7 +399,8 @@ int CmdVerify(const std::vector<std::string>& argv) {
   display.Start();
   VerifyResult r = RunVerify(*repo, args->positional.empty() ? "" : args->positional[0],
                              &g_cancel, *workers, &progress);
-  display.Finish();
+  // Problems found still mean every chunk was read.
+  display.Finish(r.exit_code == ExitCode::kSuccess || !r.problems.empty());
   if (args->Has("json")) {
     std::string problems;
     for (const std::string& p : r.problems) {

@@ -83,7 +83,7 @@ std::string JsonOptional(uint64_t v) { return v == 0 ? "null" : absl::StrCat(v);
 }  // namespace
 
 std::string FormatProgressLine(absl::string_view command, const ProgressSample& s,
-                               double bytes_per_second, size_t width) {
+                               double bytes_per_second, size_t width, bool stopped) {
   // Parts in display order; `drop` ranks which go first when it is too long
   // (0 = never).
   struct Part {
@@ -94,7 +94,7 @@ std::string FormatProgressLine(absl::string_view command, const ProgressSample& 
   // The phase, unless it is the command's only one ("restore", "verify").
   const bool own_phase = (command == "verify" && s.phase == v1::PHASE_VERIFICATION) ||
                          (command == "restore" && s.phase == v1::PHASE_RESTORE);
-  parts.push_back({s.done      ? absl::StrCat(command, " done")
+  parts.push_back({s.done      ? absl::StrCat(command, stopped ? " stopped" : " done")
                    : own_phase ? std::string(command)
                                : absl::StrCat(command, " ", PhaseLabel(s.phase)),
                    0});
@@ -189,7 +189,7 @@ void ProgressDisplay::Tick() {
   Draw(/*final=*/false);
 }
 
-void ProgressDisplay::Draw(bool final) {
+void ProgressDisplay::Draw(bool final, bool completed) {
   const absl::Time now = options_.now();
   ProgressSample s = progress_->Read();
   if (final) s.done = true;
@@ -201,7 +201,8 @@ void ProgressDisplay::Draw(bool final) {
     rate = secs > 0 ? static_cast<double>(s.bytes_done) / secs : 0;
   }
   if (options_.mode == ProgressMode::kLine) {
-    std::string line = FormatProgressLine(options_.command, s, rate, options_.width - 1);
+    std::string line =
+        FormatProgressLine(options_.command, s, rate, options_.width - 1, !completed);
     options_.write(absl::StrCat("\r", line, "\033[K", final ? "\n" : ""));
     line_ = final ? "" : std::move(line);
   } else if (options_.mode == ProgressMode::kJson) {
@@ -220,7 +221,7 @@ void ProgressDisplay::PrintLine(absl::string_view line) {
   }
 }
 
-void ProgressDisplay::Finish() {
+void ProgressDisplay::Finish(bool completed) {
   {
     absl::MutexLock l(&mu_);
     if (finished_) return;
@@ -229,7 +230,7 @@ void ProgressDisplay::Finish() {
   if (thread_.joinable()) thread_.join();
   absl::MutexLock l(&mu_);
   finished_ = true;
-  if (options_.mode != ProgressMode::kOff) Draw(/*final=*/true);
+  if (options_.mode != ProgressMode::kOff) Draw(/*final=*/true, completed);
 }
 
 size_t TerminalWidth(int fd) {

@@ -72,8 +72,10 @@ std::optional<double> Percent(const ProgressSample& s);
 // One progress line without control characters, at most `width` columns
 // (parts are dropped, least useful first, to fit), e.g.
 //   "backup collection  1204 files  512.0 MiB/1.2 GiB  41%  85.2 MiB/s  ETA 9s"
+// A done sample reads "backup done ...", or "backup stopped ..." when
+// `stopped` (failed or cancelled before the end).
 std::string FormatProgressLine(absl::string_view command, const ProgressSample& s,
-                               double bytes_per_second, size_t width);
+                               double bytes_per_second, size_t width, bool stopped = false);
 // One JSON object (no newline): the format in the file comment.
 std::string FormatProgressJson(absl::string_view command, const ProgressSample& s,
                                double bytes_per_second, absl::Duration elapsed);
@@ -105,14 +107,15 @@ class ProgressDisplay {
   // Prints `line` (no newline) on a line of its own: line mode clears the
   // progress line first and redraws it after; other modes just print it.
   void PrintLine(absl::string_view line);
-  // Stops the thread, draws the final state (line mode: then a newline;
-  // JSON: the "done" line). Idempotent.
-  void Finish();
+  // Stops the thread, draws the final state (line mode: then a newline,
+  // "stopped" instead of "done" when !completed; JSON: the "done" line).
+  // Idempotent: later calls do nothing.
+  void Finish(bool completed = true);
 
   ProgressMode mode() const { return options_.mode; }
 
  private:
-  void Draw(bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Draw(bool final, bool completed = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();
 
   const Progress* progress_;

@@ -99,6 +99,8 @@ TEST(ProgressFormat, LineShowsEverythingItKnows) {
   v.bytes_total = 4000;
   v.done = true;
   EXPECT_EQ(FormatProgressLine("verify", v, 0, 79), "verify done  10/40 chunks  1000 B/3.9 KiB  25%");
+  EXPECT_EQ(FormatProgressLine("verify", v, 0, 79, /*stopped=*/true),
+            "verify stopped  10/40 chunks  1000 B/3.9 KiB  25%");
   v.done = false;
   EXPECT_EQ(FormatProgressLine("verify", v, 0, 79), "verify  10/40 chunks  1000 B/3.9 KiB  25%");
 }

@@ -127,7 +127,10 @@ class Remote {
     stop.store(true);
     canceller.join();
     if (final_job) SetFinalCounts(*final_job, &progress);
-    display.Finish();
+    // A verification that found problems still ran to its end.
+    display.Finish(final_job && (final_job->state() == v1::JOB_STATE_SUCCEEDED ||
+                                 final_job->state() == v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS ||
+                                 final_job->status().failed_phase() == v1::PHASE_VERIFICATION));
     return final_job ? PrintFinal(*final_job, json) : code;
   }
 
@@ -199,7 +202,7 @@ class Remote {
                                      job.state() == v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS ||
                                      job.state() == v1::JOB_STATE_FAILED ||
                                      job.state() == v1::JOB_STATE_CANCELLED);
-      if (!ended) display->Finish();  // the error below goes on a line of its own
+      if (!ended) display->Finish(false);  // the error below goes on a line of its own
       if (!s.ok() && !gs.ok()) return RpcError("watching job " + id, s, address_);
       if (!gs.ok()) return RpcError("job " + id, gs, address_);
       if (job.state() != v1::JOB_STATE_SUCCEEDED &&
