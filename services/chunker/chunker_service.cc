@@ -31,6 +31,7 @@
 #include "libs/pipeline/remote/remote_chunk_source.h"
 #include "libs/pipeline/remote/replica_set.h"
 #include "libs/pipeline/remote/restore_selection.h"
+#include "libs/pipeline/space_check.h"
 #include "libs/store/repository.h"
 #include "services/chunker/remote_chunk_writer.h"
 #include "services/common/server.h"
@@ -206,10 +207,14 @@ absl::Status ValidateBackupPlan(const v1::BackupPlan& plan) {
   if (plan.level() < 0 || plan.level() > 22) {
     return BadPlan(absl::StrCat("plan.level ", plan.level(), " is out of range"));
   }
-  if (plan.space_safety_factor() != 0 &&
-      (plan.space_safety_factor() < 1.0 || plan.space_safety_factor() > 100)) {
-    return BadPlan(absl::StrCat("plan.space_safety_factor ", plan.space_safety_factor(),
-                                " must be 0 (default) or between 1 and 100"));
+  if (plan.space_safety_factor() != 0) {
+    // NaN and infinities included.
+    if (absl::Status st =
+            ValidateSpaceSafetyFactor(plan.space_safety_factor(), "plan.space_safety_factor");
+        !st.ok()) {
+      return BadPlan(absl::StrCat(st.message(), " (or 0 for the default ",
+                                  kDefaultSpaceSafetyFactor, ")"));
+    }
   }
   std::vector<std::string> excludes(plan.excludes().begin(), plan.excludes().end());
   if (absl::StatusOr<fs::PathMatcher> m = fs::PathMatcher::Create(excludes); !m.ok()) {
@@ -250,6 +255,123 @@ absl::StatusOr<CodecChoice> ChooseCodec(const v1::BackupPlan& plan,
   return c;
 }
 
+// A warning that is not a loss of data.
+void Notice(const StageEventSink& events, std::vector<v1::Warning>* warnings,
+            const std::string& message) {
+  v1::Warning w = MakeDataMissingWarning(v1::PHASE_SETUP, "", message);
+  w.set_data_missing(false);
+  v1::StageEvent e;
+  *e.mutable_warning() = w;
+  events(e);
+  warnings->push_back(std::move(w));
+}
+
+// The free-space check of the embedded backup (libs/pipeline/space_check.h),
+// done before anything is written. Bytes to collect: with a parent snapshot
+// its bytes_collected (as the embedded backup does: no second walk),
+// otherwise Collector.EstimateCollect (an lstat walk on the collector's
+// node). Free space: Uploader.GetSpace of every uploader replica, the
+// smallest wins (a chunk may land on any of them); the compression ratio is
+// the largest they report. A replica that is down is left out (the pipeline
+// would not use it either); a service too old to answer (UNIMPLEMENTED) is
+// a warning and no check. Errors: RESOURCE_EXHAUSTED + PHASE_SETUP (exit 5)
+// when the space is short; the collector's errors (PHASE_COLLECTION);
+// FAILED_PRECONDITION + PHASE_SETUP when an uploader cannot stat its
+// repository (exit 4); no uploader answering: PHASE_UPLOAD.
+absl::Status CheckRepositorySpace(const v1::BackupPlan& plan,
+                                  std::optional<uint64_t> parent_bytes, ReplicaSet* uploaders,
+                                  ReplicaSet* collector, CallRegistry* calls,
+                                  const ChunkerOptions& options, absl::Time deadline,
+                                  const StageEventSink& events,
+                                  std::vector<v1::Warning>* warnings) {
+  const double factor = plan.space_safety_factor() == 0 ? kDefaultSpaceSafetyFactor
+                                                        : plan.space_safety_factor();
+  SpaceEstimate estimate;
+  if (parent_bytes) {
+    estimate.bytes_to_collect = *parent_bytes;
+  } else {
+    v1::CollectRequest req;
+    req.set_job_id(plan.job_id());
+    req.set_source(plan.source());
+    *req.mutable_excludes() = plan.excludes();
+    req.set_one_file_system(plan.one_file_system());
+    v1::CollectEstimate resp;
+    grpc::ClientContext ctx;
+    // A walk of a large tree may outlast a unary call's timeout.
+    ctx.set_deadline(In(options.job_timeout, deadline));
+    absl::Status st;
+    {
+      CallRegistry::Scoped reg(calls, &ctx);
+      st = FromGrpcStatus(
+          v1::Collector::NewStub(collector->channel(0))->EstimateCollect(&ctx, req, &resp));
+    }
+    if (!st.ok()) {
+      if (calls->cancelled()) return calls->status();
+      if (absl::IsUnimplemented(st)) {
+        Notice(events, warnings,
+               absl::StrCat("collector ", plan.collector(),
+                            " cannot estimate the source (EstimateCollect: ", st.message(),
+                            "): the free-space check is skipped"));
+        return absl::OkStatus();
+      }
+      return WithPhase(
+          absl::Status(st.code(), absl::StrCat("collector ", plan.collector(), ": ", st.message())),
+          PhaseOf(st) != v1::PHASE_UNSPECIFIED ? PhaseOf(st) : v1::PHASE_COLLECTION);
+    }
+    estimate.bytes_to_collect = resp.bytes();
+  }
+
+  std::optional<uint64_t> min_free;
+  std::string label;
+  double ratio = 0;
+  absl::Status last_failure;
+  for (size_t i = 0; i < uploaders->size(); ++i) {
+    if (uploaders->down(i)) continue;
+    v1::GetSpaceResponse space;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(options.call_timeout, deadline));
+    absl::Status st;
+    {
+      CallRegistry::Scoped reg(calls, &ctx);
+      st = FromGrpcStatus(v1::Uploader::NewStub(uploaders->channel(i))
+                              ->GetSpace(&ctx, v1::GetSpaceRequest(), &space));
+    }
+    if (!st.ok()) {
+      if (calls->cancelled()) return calls->status();
+      const std::string what = absl::StrCat("GetSpace on uploader ", uploaders->address(i), ": ",
+                                            st.message());
+      if (absl::IsUnimplemented(st)) {
+        Notice(events, warnings,
+               absl::StrCat(what, ": its free space is not checked"));
+        continue;
+      }
+      if (IsReplicaFailure(st)) {
+        uploaders->MarkDown(i, st);
+        last_failure = absl::Status(st.code(), what);
+        continue;
+      }
+      return Setup(absl::FailedPreconditionError(
+          absl::StrCat(what, "; the repository's free space cannot be checked")));
+    }
+    ratio = std::max(ratio, space.compression_ratio());
+    if (!min_free || space.free_bytes() < *min_free) {
+      min_free = space.free_bytes();
+      label = absl::StrCat(space.path(), " (uploader ", uploaders->address(i), ")");
+    }
+  }
+  if (!min_free) {
+    if (!last_failure.ok()) {
+      if (uploaders->live() == 0) return uploaders->NoneLeft();
+      return WithPhase(last_failure, v1::PHASE_UPLOAD);
+    }
+    return absl::OkStatus();  // no uploader can tell (warned above)
+  }
+  // A ratio of 0 (nothing stored yet, or an uploader that left it unset)
+  // is replaced by 1, like the embedded backup's default.
+  estimate.compression_ratio = ratio > 0 ? ratio : 1.0;
+  return CheckFreeSpace(estimate, *min_free, factor, label);
+}
+
 }  // namespace
 
 absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& options,
@@ -283,6 +405,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   const std::string group = Repository::GroupName(plan.host(), plan.source());
   std::vector<v1::Warning> warnings;
   std::string parent_id;
+  std::optional<uint64_t> parent_bytes;  // the parent's bytes_collected
   if (plan.metadata_change_detection()) {
     if (!plan.parent().empty()) {
       v1::GetSnapshotRequest req;
@@ -296,6 +419,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
                                                           st.message())));
       }
       parent_id = resp.snapshot().id();
+      parent_bytes = resp.snapshot().stats().bytes_collected();
     } else {
       v1::ListSnapshotsRequest req;
       req.set_group(group);
@@ -315,6 +439,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
         for (const v1::SnapshotInfo& s : resp.snapshots()) {
           if (s.group() == group && (parent_id.empty() || s.time_unix_ns() >= newest)) {
             parent_id = s.id();
+            parent_bytes = s.stats().bytes_collected();
             newest = s.time_unix_ns();
           }
         }
@@ -326,6 +451,10 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
     *e.mutable_warning() = w;
     events(e);
   }
+
+  // --- setup: free space (nothing is written before this passes) ----------------------
+  RETURN_IF_ERROR(CheckRepositorySpace(plan, parent_bytes, uploaders.get(), collector.get(), calls,
+                                       options, deadline, events, &warnings));
 
   // --- the pipeline: collector → archive → compressors → uploaders ------------------
   RemoteChunkWriterOptions wopts;

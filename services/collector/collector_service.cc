@@ -13,6 +13,7 @@
 #include "libs/base/status_macros.h"
 #include "libs/fs/exclude.h"
 #include "libs/fs/tree_walker.h"
+#include "libs/pipeline/backup.h"
 #include "libs/pipeline/collector.h"
 #include "libs/pipeline/commands.h"
 #include "libs/pipeline/parent_snapshot.h"
@@ -242,7 +243,50 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
   return Collection(sink.Finish(std::move(done)));
 }
 
+absl::StatusOr<uint64_t> RunEstimateCollect(const v1::CollectRequest& request,
+                                            const CollectorOptions& options) {
+  fs::FileSystem* fs = options.fs != nullptr ? options.fs : fs::DefaultFileSystem();
+  const std::string& source = request.source();
+  if (source.empty() || source[0] != '/') {
+    return Collection(absl::InvalidArgumentError(
+        absl::StrCat("source '", source, "' must be an absolute path on the collector's node")));
+  }
+  std::vector<std::string> patterns(request.excludes().begin(), request.excludes().end());
+  absl::StatusOr<fs::PathMatcher> excludes = fs::PathMatcher::Create(patterns);
+  if (!excludes.ok()) return Collection(excludes.status());
+  absl::StatusOr<fs::StatInfo> st = fs->Lstat(source);
+  if (!st.ok()) {
+    return Collection(absl::Status(
+        st.status().code(), absl::StrCat("cannot back up ", source, ": ", st.status().message())));
+  }
+  if (!S_ISDIR(st->mode)) {
+    return Collection(
+        absl::FailedPreconditionError(absl::StrCat("source ", source, " is not a directory")));
+  }
+  absl::StatusOr<uint64_t> bytes =
+      EstimateSourceBytes(fs, source, &*excludes, request.one_file_system());
+  if (!bytes.ok()) return Collection(bytes.status());
+  return *bytes;
+}
+
 CollectorService::CollectorService(CollectorOptions options) : options_(std::move(options)) {}
+
+grpc::Status CollectorService::EstimateCollect(grpc::ServerContext* context,
+                                               const v1::CollectRequest* request,
+                                               v1::CollectEstimate* response) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<uint64_t> bytes = RunEstimateCollect(*request, options_);
+  absl::Status st = bytes.status();
+  if (st.ok() && context->IsCancelled()) {
+    st = Collection(absl::CancelledError("the chunker cancelled the estimate"));
+  }
+  if (st.ok()) response->set_bytes(*bytes);
+  LogLine(options_.program,
+          absl::StrCat("job ", request->job_id(), ": estimate of ", request->source(),
+                       st.ok() ? absl::StrCat(": ", *bytes, " bytes") : absl::StrCat(": ", st.ToString()),
+                       " in ", SecondsSince(start), " s"));
+  return ToGrpcStatus(st);
+}
 
 grpc::Status CollectorService::Collect(grpc::ServerContext* context,
                                        const v1::CollectRequest* request,

@@ -63,6 +63,8 @@ class CollectorService final : public v1::Collector::Service {
   grpc::Status WriteTree(grpc::ServerContext* context,
                          grpc::ServerReader<v1::WriteTreeRequest>* reader,
                          v1::WriteTreeResponse* response) override;
+  grpc::Status EstimateCollect(grpc::ServerContext* context, const v1::CollectRequest* request,
+                               v1::CollectEstimate* response) override;
 
  private:
   CollectorOptions options_;
@@ -73,6 +75,13 @@ class CollectorService final : public v1::Collector::Service {
 absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOptions& options,
                         const CancelToken* cancel, CallRegistry* calls,
                         const CollectEventSink::Emit& emit);
+
+// The whole EstimateCollect call without gRPC: validates source and
+// excludes like Collect, then EstimateSourceBytes (lstat only; commands and
+// the parent are ignored). Errors carry PHASE_COLLECTION: INVALID_ARGUMENT,
+// NOT_FOUND (source missing), FAILED_PRECONDITION (not a directory).
+absl::StatusOr<uint64_t> RunEstimateCollect(const v1::CollectRequest& request,
+                                            const CollectorOptions& options);
 
 }  // namespace arca::services
 

@@ -2,6 +2,9 @@
 // lifecycle against services that are not there, watchers, cancel.
 #include "services/orchestrator/job_manager.h"
 
+#include <cmath>
+#include <limits>
+
 #include "absl/synchronization/notification.h"
 #include "arca/v1/chunker.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -107,8 +110,10 @@ TEST(JobManager, RejectsBadRequestsBeforeCreatingAJob) {
   r.set_codec(static_cast<v1::Codec>(77));
   cases.push_back({r, "codec 77 is unknown"});
   r.set_codec(v1::CODEC_ZSTD);
-  r.set_space_safety_factor(0.5);
-  cases.push_back({r, "space_safety_factor"});
+  for (double f : {0.5, -1.0, 100.5, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    r.set_space_safety_factor(f);
+    cases.push_back({r, "space_safety_factor"});
+  }
   r.set_space_safety_factor(0);
   r.add_excludes("[");
   cases.push_back({r, "excludes"});

@@ -1,5 +1,10 @@
 #include "services/uploader/uploader_service.h"
 
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <atomic>
 #include <span>
 #include <string>
@@ -306,6 +311,24 @@ absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(Repository& repo,
   return response;
 }
 
+absl::StatusOr<v1::GetSpaceResponse> GetSpace(Repository& repo) {
+  struct statvfs vfs;
+  if (::statvfs(repo.path().c_str(), &vfs) != 0) {
+    const int e = errno;
+    return absl::Status(absl::ErrnoToStatusCode(e),
+                        absl::StrCat("statvfs of the repository ", repo.path(), " failed: ",
+                                     std::strerror(e),
+                                     "; check that the directory exists and is readable"));
+  }
+  v1::GetSpaceResponse response;
+  response.set_free_bytes(static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize);
+  response.set_total_bytes(static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize);
+  response.set_path(repo.path());
+  absl::StatusOr<double> ratio = repo.ObservedCompressionRatio();
+  response.set_compression_ratio(ratio.ok() ? *ratio : 1.0);
+  return response;
+}
+
 UploaderService::UploaderService(Repository* repo, UploaderOptions options)
     : repo_(repo),
       pool_(options.threads),
@@ -377,6 +400,17 @@ grpc::ServerUnaryReactor* UploaderService::GetSnapshot(grpc::CallbackServerConte
                                                        v1::GetSnapshotResponse* response) {
   return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
     absl::StatusOr<v1::GetSnapshotResponse> r = services::GetSnapshot(*repo_, *request);
+    if (!r.ok()) return r.status();
+    *response = *std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* UploaderService::GetSpace(grpc::CallbackServerContext* context,
+                                                    const v1::GetSpaceRequest* request,
+                                                    v1::GetSpaceResponse* response) {
+  return RunUnaryOnPool(context, &pool_, [this, response]() -> absl::Status {
+    absl::StatusOr<v1::GetSpaceResponse> r = services::GetSpace(*repo_);
     if (!r.ok()) return r.status();
     *response = *std::move(r);
     return absl::OkStatus();

@@ -101,6 +101,9 @@ class UploaderService final : public v1::Uploader::CallbackService {
   grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
                                    const v1::VerifyRequest* request,
                                    v1::VerifyResponse* response) override;
+  grpc::ServerUnaryReactor* GetSpace(grpc::CallbackServerContext* context,
+                                     const v1::GetSpaceRequest* request,
+                                     v1::GetSpaceResponse* response) override;
 
  private:
   Repository* const repo_;
@@ -131,6 +134,10 @@ absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(Repository& repo,
 absl::StatusOr<v1::VerifyResponse> VerifyRepository(Repository& repo,
                                                     const v1::VerifyRequest& request,
                                                     const CancelToken* cancel);
+// statvfs of the repository directory (free = f_bavail, total = f_blocks,
+// times f_frsize), its path and the observed compression ratio (1.0 when the
+// snapshots cannot be listed). Errors: the statvfs error naming the path.
+absl::StatusOr<v1::GetSpaceResponse> GetSpace(Repository& repo);
 // The listing record of a manifest.
 v1::SnapshotInfo SnapshotInfoOf(const v1::Manifest& manifest);
 
