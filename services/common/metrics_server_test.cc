@@ -5,11 +5,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/metrics/job_metrics.h"
+#include "libs/metrics/prometheus_process.h"
 #include "libs/metrics/service_metrics.h"
 #include "prometheus/registry.h"
 #include "tools/arca/cli_flags.h"
@@ -123,6 +127,68 @@ TEST(MetricsServerTest, EmptyListenIsInvalid) {
   auto server =
       MetricsServer::Start({}, std::make_shared<prometheus::Registry>(), "chunker", "t");
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// End to end with the real Prometheus server: it scrapes two endpoints,
+// finds the counters, and the alert rules of deploy/prometheus fire
+// ArcaJobFailed for a collection failure (exit 9).
+TEST(MetricsServerTest, RealPrometheusScrapesAndAlerts) {
+  using metrics::PrometheusProcess;
+  using Samples = std::vector<PrometheusProcess::Sample>;
+  auto collector_registry = std::make_shared<prometheus::Registry>();
+  metrics::CollectorMetrics collector(*collector_registry);
+  collector.read_bytes.Increment(4096);
+  auto orchestrator_registry = std::make_shared<prometheus::Registry>();
+  metrics::OrchestratorMetrics orchestrator(*orchestrator_registry);
+  auto collector_server = MetricsServer::Start({"127.0.0.1:0", "127.0.0.1", 0},
+                                               collector_registry, "collector", "t");
+  ASSERT_TRUE(collector_server.ok()) << collector_server.status();
+  auto orchestrator_server = MetricsServer::Start({"127.0.0.1:0", "127.0.0.1", 0},
+                                                  orchestrator_registry, "orchestrator", "t");
+  ASSERT_TRUE(orchestrator_server.ok()) << orchestrator_server.status();
+
+  PrometheusProcess::Options options;
+  options.work_dir = std::string(std::getenv("TEST_TMPDIR")) + "/prometheus";
+  options.targets = {{"arca-collector", (*collector_server)->address()},
+                     {"arca-orchestrator", (*orchestrator_server)->address()}};
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  options.rule_files = {std::string(cwd) + "/deploy/prometheus/alerts.yml"};
+  auto prom = PrometheusProcess::Start(options);
+  ASSERT_TRUE(prom.ok()) << prom.status();
+  const auto timeout = std::chrono::seconds(30);
+  auto equals = [](double v) {
+    return [v](const Samples& s) { return s.size() == 1 && s[0].value == v; };
+  };
+
+  auto up = (*prom)->WaitFor("sum(up{job=~\"arca-.*\"})", equals(2), timeout);
+  ASSERT_TRUE(up.ok()) << up.status() << (*prom)->log();
+  auto bytes = (*prom)->WaitFor("arca_collector_read_bytes_total{job=\"arca-collector\"}",
+                                equals(4096), timeout);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(bytes->at(0).labels.at("instance"), (*collector_server)->address());
+
+  const std::string failures =
+      "arca_job_failures_total{job=\"arca-orchestrator\",phase=\"collection\",exit_code=\"9\"}";
+  ASSERT_TRUE((*prom)->WaitFor(failures, equals(0), timeout).ok());  // precreated at 0
+  auto alerts = (*prom)->Query("ALERTS{alertname=\"ArcaJobFailed\"}");
+  ASSERT_TRUE(alerts.ok()) << alerts.status();
+  EXPECT_TRUE(alerts->empty());
+
+  metrics::JobOutcome outcome;
+  outcome.type = "backup";
+  outcome.group = "home";
+  outcome.exit_code = 9;
+  outcome.failed_phase = v1::PHASE_COLLECTION;
+  metrics::RecordJobResult(orchestrator.jobs, outcome);
+  ASSERT_TRUE((*prom)->WaitFor(failures, equals(1), timeout).ok());
+  auto firing = (*prom)->WaitFor(
+      "ALERTS{alertname=\"ArcaJobFailed\",alertstate=\"firing\"}",
+      [](const Samples& s) { return s.size() == 1; }, timeout);
+  ASSERT_TRUE(firing.ok()) << firing.status() << (*prom)->log();
+  EXPECT_EQ(firing->at(0).labels.at("phase"), "collection");
+  EXPECT_EQ(firing->at(0).labels.at("exit_code"), "9");
+  EXPECT_EQ(firing->at(0).labels.at("job"), "arca-orchestrator");
 }
 
 }  // namespace
