@@ -44,12 +44,12 @@ bool ParseDouble(const std::string& token, double* out) {
   return true;
 }
 
-// Sorted "name\0value\0..." key of a label set, `le` excluded.
-std::string LabelKey(std::vector<ClientMetric::Label> labels) {
+// Sorted "name\0value\0..." key of a label set; a histogram's `le` excluded.
+std::string LabelKey(std::vector<ClientMetric::Label> labels, bool histogram) {
   std::sort(labels.begin(), labels.end());
   std::string key;
   for (const auto& l : labels) {
-    if (l.name == "le") continue;
+    if (histogram && l.name == "le") continue;
     key.append(l.name).push_back('\0');
     key.append(l.value).push_back('\0');
   }
@@ -247,12 +247,13 @@ class TextParser {
 
   // The series of `family` with `labels` (le ignored), created if new.
   ClientMetric& Series(MetricFamily& family, const std::vector<ClientMetric::Label>& labels) {
-    const std::string key = family.name + '\0' + LabelKey(labels);
+    const bool histogram = family.type == MetricType::Histogram;
+    const std::string key = family.name + '\0' + LabelKey(labels, histogram);
     auto [it, inserted] = series_.emplace(key, family.metric.size());
     if (inserted) {
       ClientMetric m;
       for (const auto& l : labels) {
-        if (l.name != "le") m.label.push_back(l);
+        if (!histogram || l.name != "le") m.label.push_back(l);
       }
       std::sort(m.label.begin(), m.label.end());
       family.metric.push_back(std::move(m));
@@ -356,9 +357,12 @@ std::vector<MetricFamily> MergeCarriedForward(const std::vector<MetricFamily>& p
     if (it == by_name.end() || it->second->type != c.type) continue;
     const MetricFamily& p = *it->second;
     std::map<std::string, size_t> index;
-    for (size_t i = 0; i < c.metric.size(); ++i) index[LabelKey(c.metric[i].label)] = i;
+    const bool histogram = c.type == MetricType::Histogram;
+    for (size_t i = 0; i < c.metric.size(); ++i) {
+      index[LabelKey(c.metric[i].label, histogram)] = i;
+    }
     for (const ClientMetric& pm : p.metric) {
-      auto found = index.find(LabelKey(pm.label));
+      auto found = index.find(LabelKey(pm.label, histogram));
       if (found == index.end()) {
         c.metric.push_back(pm);
         continue;

@@ -316,6 +316,15 @@ TEST(ParseMetricsTextTest, RoundTripsLabelsAndSpecialValues) {
   EXPECT_EQ((*families)[2].metric.at(0).counter.value, 7);
 }
 
+TEST(ParseMetricsTextTest, LeIsAnOrdinaryLabelOutsideHistograms) {
+  auto families = ParseMetricsText("# TYPE c counter\nc{le=\"1\"} 2\nc{le=\"2\"} 3\n");
+  ASSERT_TRUE(families.ok()) << families.status();
+  ASSERT_EQ(families->at(0).metric.size(), 2u);
+  EXPECT_EQ(families->at(0).metric[1].label.at(0).value, "2");
+  auto merged = MergeCarriedForward(*families, *families);
+  EXPECT_EQ(merged.at(0).metric[1].counter.value, 6);
+}
+
 TEST(ParseMetricsTextTest, RejectsWhatItDoesNotWrite) {
   struct Case {
     const char* text;
