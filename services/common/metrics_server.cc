@@ -64,8 +64,9 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->registry_ = std::move(registry);
   try {
-    // One thread: scrapes are rare and small.
-    server->exposer_ = std::make_unique<prometheus::Exposer>(bind, 1);
+    // Two threads (prometheus-cpp's default): with one, civetweb takes 2 s
+    // to stop, which would eat into the service's drain time.
+    server->exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
     server->exposer_->RegisterCollectable(server->registry_);
     const std::vector<int> ports = server->exposer_->GetListeningPorts();
     if (ports.empty()) {

@@ -36,8 +36,11 @@ void AddMetricsFlags(cli::FlagSpec* spec);
 absl::StatusOr<MetricsFlags> ParseMetricsFlags(const cli::ParsedArgs& args);
 
 // A running /metrics endpoint. Destroying it stops serving (in-flight
-// scrapes finish first). Thread-safe: the exposer serves scrapes on its own
-// threads; the accessors are const.
+// scrapes finish first); once it has served a scrape this takes up to 2 s
+// (civetweb's fixed poll quantum in prometheus-cpp 1.0.1), so a binary should
+// destroy it after its gRPC server has drained (or in parallel), not before.
+// Thread-safe: the exposer serves scrapes on its own threads; the accessors
+// are const.
 class MetricsServer {
  public:
   // Serves `registry` (kept alive by the server) on flags.host:flags.port
