@@ -135,7 +135,7 @@ class ProgressTicker {
         mu_.AwaitWithTimeout(absl::Condition(&stop_), interval);
         if (stop_) break;
         if (bytes_.load() == 0 && files_.load() == 0) continue;
-        if (!events(Progress(phase_.load(), files_.load(), bytes_.load()))) {
+        if (!events(Progress(phase_.load(), files_.load(), bytes_.load(), total_.load()))) {
           calls->CancelAll(absl::CancelledError("the caller of the job went away"));
         }
       }
@@ -150,26 +150,31 @@ class ProgressTicker {
   }
   // Sends the current counters now (e.g. at the end of a phase).
   void EmitNow(const StageEventSink& events) {
-    events(Progress(phase_.load(), files_.load(), bytes_.load()));
+    events(Progress(phase_.load(), files_.load(), bytes_.load(), total_.load()));
   }
   void Set(uint64_t files, uint64_t bytes) {
     files_.store(files);
     bytes_.store(bytes);
   }
   void SetPhase(v1::Phase phase) { phase_.store(phase); }
+  // StageProgress.bytes_total (0 = unknown).
+  void SetTotal(uint64_t bytes) { total_.store(bytes); }
 
  private:
-  static v1::StageEvent Progress(v1::Phase phase, uint64_t files, uint64_t bytes) {
+  static v1::StageEvent Progress(v1::Phase phase, uint64_t files, uint64_t bytes,
+                                 uint64_t total) {
     v1::StageEvent e;
     e.mutable_progress()->set_phase(phase);
     e.mutable_progress()->set_files_done(files);
     e.mutable_progress()->set_bytes_done(bytes);
+    e.mutable_progress()->set_bytes_total(total);
     return e;
   }
 
   std::atomic<v1::Phase> phase_;
   std::atomic<uint64_t> files_{0};
   std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> total_{0};
   absl::Mutex mu_;
   bool stop_ = false;
   std::thread thread_;
@@ -278,12 +283,15 @@ void Notice(const StageEventSink& events, std::vector<v1::Warning>* warnings,
 // when the space is short; the collector's errors (PHASE_COLLECTION);
 // FAILED_PRECONDITION + PHASE_SETUP when an uploader cannot stat its
 // repository (exit 4); no uploader answering: PHASE_UPLOAD.
+// `*bytes_to_collect` gets the estimate (0 when there is none).
 absl::Status CheckRepositorySpace(const v1::BackupPlan& plan,
                                   std::optional<uint64_t> parent_bytes, ReplicaSet* uploaders,
                                   ReplicaSet* collector, CallRegistry* calls,
                                   const ChunkerOptions& options, absl::Time deadline,
                                   const StageEventSink& events,
-                                  std::vector<v1::Warning>* warnings) {
+                                  std::vector<v1::Warning>* warnings,
+                                  uint64_t* bytes_to_collect) {
+  *bytes_to_collect = 0;
   const double factor = plan.space_safety_factor() == 0 ? kDefaultSpaceSafetyFactor
                                                         : plan.space_safety_factor();
   SpaceEstimate estimate;
@@ -320,6 +328,7 @@ absl::Status CheckRepositorySpace(const v1::BackupPlan& plan,
     }
     estimate.bytes_to_collect = resp.bytes();
   }
+  *bytes_to_collect = estimate.bytes_to_collect;
 
   std::optional<uint64_t> min_free;
   std::string label;
@@ -453,8 +462,9 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   }
 
   // --- setup: free space (nothing is written before this passes) ----------------------
+  uint64_t bytes_to_collect = 0;
   RETURN_IF_ERROR(CheckRepositorySpace(plan, parent_bytes, uploaders.get(), collector.get(), calls,
-                                       options, deadline, events, &warnings));
+                                       options, deadline, events, &warnings, &bytes_to_collect));
 
   // --- the pipeline: collector → archive → compressors → uploaders ------------------
   RemoteChunkWriterOptions wopts;
@@ -484,6 +494,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
 
   const auto collect_start = Clock::now();
   ProgressTicker ticker(events, calls, options.progress_interval, v1::PHASE_ARCHIVE);
+  ticker.SetTotal(bytes_to_collect);  // as the embedded backup's progress
   grpc::ClientContext cctx;
   cctx.set_deadline(absl::ToChronoTime(wopts.stream_deadline));
   absl::Status pipeline = [&]() -> absl::Status {

@@ -241,6 +241,14 @@ TEST_F(SpaceCheckTest, TheSmallestUploaderReplicaDecides) {
   // Without the small replica the same plan fits.
   JobOutcome ok = c.RunBackup(c.BackupPlan(src));
   EXPECT_TRUE(ok.status.ok()) << ok.Describe();
+  // The estimate is the progress's bytes_total, as in the embedded backup.
+  int with_total = 0;
+  for (const v1::StageEvent& e : ok.events) {
+    if (!e.has_progress()) continue;
+    EXPECT_EQ(e.progress().bytes_total(), 3u << 20) << e.ShortDebugString();
+    ++with_total;
+  }
+  EXPECT_GT(with_total, 0) << ok.Describe();
   EXPECT_EQ(VisibleSnapshots(c.repo()), 1);
   (*small)->Stop();
 }
