@@ -62,8 +62,6 @@ TEST(CatalogTest, EveryCatalogRegistersAndLintsClean) {
         "arca_compressor_raw_bytes_total{codec=\"zstd\",op=\"compress\"} 100",
         "arca_compressor_incompressible_chunks_total{codec=\"xz\"} 0",
         "arca_uploader_snapshots_committed_total 1",
-        "arca_uploader_rpc_duration_seconds_count{method=\"PutChunks\"} 0",
-        "arca_orchestrator_rpc_duration_seconds_count{method=\"WatchJob\"} 0",
         "arca_uploader_errors_total{exit_code=\"12\",phase=\"upload\"} 0",
         "arca_compressor_errors_total{exit_code=\"11\",phase=\"compression\"} 0",
         "arca_collector_errors_total{exit_code=\"9\",phase=\"collection\"} 0",
@@ -129,9 +127,19 @@ TEST(GaugeInFlightTest, CountsWhileAlive) {
 
 TEST(ScopedTimerTest, ObservesOnce) {
   prometheus::Registry r;
-  UploaderMetrics m(r);
-  { ScopedTimer t(m.rpc.verify); }
-  EXPECT_THAT(Text(r), HasSubstr("arca_uploader_rpc_duration_seconds_count{method=\"Verify\"} 1"));
+  ChunkerMetrics m(r);
+  { ScopedTimer t(m.PhaseDuration(v1::PHASE_RESTORE)); }
+  EXPECT_THAT(Text(r), HasSubstr("arca_chunker_phase_duration_seconds_count{phase=\"restore\"} 1\n"));
+}
+
+TEST(CatalogTest, LeavesRpcSeriesToTheInterceptor) {
+  prometheus::Registry r;
+  CollectorMetrics collector(r);
+  ChunkerMetrics chunker(r);
+  CompressorMetrics compressor(r);
+  UploaderMetrics uploader(r);
+  OrchestratorMetrics orchestrator(r);
+  EXPECT_THAT(Text(r), Not(HasSubstr("rpc")));
 }
 
 std::chrono::system_clock::time_point At(double seconds) {

@@ -16,12 +16,6 @@ const std::shared_ptr<prometheus::Registry>& ProcessRegistry() {
   return *registry;
 }
 
-const prometheus::Histogram::BucketBoundaries& RpcDurationBuckets() {
-  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
-      0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30, 120, 600, 1800, 3600, 4 * 3600};
-  return *buckets;
-}
-
 const prometheus::Histogram::BucketBoundaries& JobDurationBuckets() {
   static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
       0.1, 1, 5, 15, 60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 16 * 3600};
@@ -74,11 +68,6 @@ prometheus::Counter& SimpleCounter(prometheus::Registry& registry, const std::st
 prometheus::Gauge& SimpleGauge(prometheus::Registry& registry, const std::string& name,
                                const std::string& help) {
   return GaugeFamily(registry, name, help).Add({});
-}
-
-prometheus::Histogram& RpcHistogram(prometheus::Family<prometheus::Histogram>& family,
-                                    const std::string& method) {
-  return family.Add({{"method", method}}, RpcDurationBuckets());
 }
 
 PhaseErrorCounters::PhaseErrorCounters(prometheus::Registry& registry, const std::string& name,

@@ -33,10 +33,7 @@ namespace arca::metrics {
 // Thread-safe.
 const std::shared_ptr<prometheus::Registry>& ProcessRegistry();
 
-// Bucket upper bounds, in seconds.
-// RPC calls: a unary call takes milliseconds, a streaming call a whole job.
-const prometheus::Histogram::BucketBoundaries& RpcDurationBuckets();
-// Phases and whole jobs: seconds to half a day.
+// Bucket upper bounds, in seconds, of phase and job durations: 0.1 s to 16 h.
 const prometheus::Histogram::BucketBoundaries& JobDurationBuckets();
 
 // Observes the seconds between construction and destruction (steady clock)
@@ -109,10 +106,6 @@ prometheus::Counter& SimpleCounter(prometheus::Registry& registry, const std::st
                                    const std::string& help);
 prometheus::Gauge& SimpleGauge(prometheus::Registry& registry, const std::string& name,
                                const std::string& help);
-
-// One histogram series per RPC method of a family labelled {method}.
-prometheus::Histogram& RpcHistogram(prometheus::Family<prometheus::Histogram>& family,
-                                    const std::string& method);
 
 }  // namespace arca::metrics
 

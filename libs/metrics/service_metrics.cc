@@ -41,12 +41,6 @@ const char* CodecLabel(int index) {
   return kNames[index];
 }
 
-Family<Histogram>& RpcFamily(Registry& r, const std::string& service) {
-  return HistogramFamily(r, "arca_" + service + "_rpc_duration_seconds",
-                         "Duration of " + service +
-                             " RPCs by method, from start to finish (streams: the whole stream).");
-}
-
 PhaseErrorCounters Errors(Registry& r, const std::string& service,
                           const std::vector<v1::Phase>& phases) {
   return PhaseErrorCounters(r, "arca_" + service + "_errors_total",
@@ -73,9 +67,7 @@ CollectorMetrics::CollectorMetrics(Registry& r)
                                     "Entries created by restores (WriteTree).")),
       streams_running(SimpleGauge(r, "arca_collector_streams_running",
                                   "Collect and WriteTree streams in progress.")),
-      errors(Errors(r, "collector", {v1::PHASE_COLLECTION, v1::PHASE_RESTORE})),
-      rpc{RpcHistogram(RpcFamily(r, "collector"), "Collect"),
-          RpcHistogram(RpcFamily(r, "collector"), "WriteTree")} {
+      errors(Errors(r, "collector", {v1::PHASE_COLLECTION, v1::PHASE_RESTORE})) {
   Family<Counter>& entries = CounterFamily(r, "arca_collector_entries_total",
                                            "Entries sent to the chunker, by type.");
   for (size_t i = 0; i < entries_.size(); ++i) {
@@ -111,10 +103,7 @@ ChunkerMetrics::ChunkerMetrics(Registry& r)
                                   "RunBackup, RunRestore and Chunk streams in progress.")),
       errors(Errors(r, "chunker",
                     {v1::PHASE_COLLECTION, v1::PHASE_ARCHIVE, v1::PHASE_COMPRESSION,
-                     v1::PHASE_UPLOAD, v1::PHASE_COMMIT, v1::PHASE_RESTORE})),
-      rpc{RpcHistogram(RpcFamily(r, "chunker"), "RunBackup"),
-          RpcHistogram(RpcFamily(r, "chunker"), "RunRestore"),
-          RpcHistogram(RpcFamily(r, "chunker"), "Chunk")} {
+                     v1::PHASE_UPLOAD, v1::PHASE_COMMIT, v1::PHASE_RESTORE})) {
   Family<Histogram>& phases = HistogramFamily(
       r, "arca_chunker_phase_duration_seconds", "Wall time of job phases run by the chunker.");
   Histogram& unspecified = phases.Add({{"phase", "unspecified"}}, JobDurationBuckets());
@@ -145,9 +134,7 @@ CompressorMetrics::CompressorMetrics(Registry& r)
                                    "Chunks received and not yet answered (queue depth).")),
       streams_running(SimpleGauge(r, "arca_compressor_streams_running",
                                   "Compress and Decompress streams in progress.")),
-      errors(Errors(r, "compressor", {v1::PHASE_COMPRESSION})),
-      rpc{RpcHistogram(RpcFamily(r, "compressor"), "Compress"),
-          RpcHistogram(RpcFamily(r, "compressor"), "Decompress")} {
+      errors(Errors(r, "compressor", {v1::PHASE_COMPRESSION})) {
   Family<Counter>& chunks =
       CounterFamily(r, "arca_compressor_chunks_total", "Chunks processed, by op and codec.");
   Family<Counter>& raw = CounterFamily(
@@ -216,25 +203,8 @@ UploaderMetrics::UploaderMetrics(Registry& r)
                                   "PutChunks and GetChunks streams in progress.")),
       errors(Errors(r, "uploader",
                     {v1::PHASE_UPLOAD, v1::PHASE_COMMIT, v1::PHASE_VERIFICATION,
-                     v1::PHASE_RESTORE})),
-      rpc{RpcHistogram(RpcFamily(r, "uploader"), "PutChunks"),
-          RpcHistogram(RpcFamily(r, "uploader"), "HasChunks"),
-          RpcHistogram(RpcFamily(r, "uploader"), "GetChunks"),
-          RpcHistogram(RpcFamily(r, "uploader"), "CommitSnapshot"),
-          RpcHistogram(RpcFamily(r, "uploader"), "ListSnapshots"),
-          RpcHistogram(RpcFamily(r, "uploader"), "GetSnapshot"),
-          RpcHistogram(RpcFamily(r, "uploader"), "GetConfig"),
-          RpcHistogram(RpcFamily(r, "uploader"), "Verify")} {}
+                     v1::PHASE_RESTORE})) {}
 
-OrchestratorMetrics::OrchestratorMetrics(Registry& r)
-    : jobs(r),
-      rpc{RpcHistogram(RpcFamily(r, "orchestrator"), "StartBackup"),
-          RpcHistogram(RpcFamily(r, "orchestrator"), "StartRestore"),
-          RpcHistogram(RpcFamily(r, "orchestrator"), "StartVerify"),
-          RpcHistogram(RpcFamily(r, "orchestrator"), "GetJob"),
-          RpcHistogram(RpcFamily(r, "orchestrator"), "WatchJob"),
-          RpcHistogram(RpcFamily(r, "orchestrator"), "CancelJob"),
-          RpcHistogram(RpcFamily(r, "orchestrator"), "ListJobs"),
-          RpcHistogram(RpcFamily(r, "orchestrator"), "ListSnapshots")} {}
+OrchestratorMetrics::OrchestratorMetrics(Registry& r) : jobs(r) {}
 
 }  // namespace arca::metrics

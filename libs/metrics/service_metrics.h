@@ -3,6 +3,10 @@
 // construction and keeps references to every series a hot path touches, so
 // counting a chunk is one atomic add: `metrics.input_bytes.Increment(n)`.
 //
+// RPC counts and durations (arca_<service>_rpcs_total{method,code},
+// arca_<service>_rpc_duration_seconds{method}) are not here: the server
+// interceptor of services/common/rpc_metrics.h records them for every method.
+//
 // Construct one per process on metrics::ProcessRegistry() (constructing a
 // second one on the same registry is harmless: it finds the same series).
 // All members are thread-safe; the struct must outlive its users and the
@@ -39,10 +43,6 @@ struct CollectorMetrics {
   prometheus::Counter& written_entries;  // arca_collector_written_entries_total
   prometheus::Gauge& streams_running;    // arca_collector_streams_running
   PhaseErrorCounters errors;             // arca_collector_errors_total{phase,exit_code}
-  struct Rpc {                           // arca_collector_rpc_duration_seconds{method}
-    prometheus::Histogram& collect;
-    prometheus::Histogram& write_tree;
-  } rpc;
 
  private:
   std::array<prometheus::Counter*, 9> entries_;  // by v1::EntryType
@@ -69,11 +69,6 @@ struct ChunkerMetrics {
   prometheus::Gauge& chunks_in_flight;      // arca_chunker_chunks_in_flight
   prometheus::Gauge& streams_running;       // arca_chunker_streams_running
   PhaseErrorCounters errors;                // arca_chunker_errors_total{phase,exit_code}
-  struct Rpc {                              // arca_chunker_rpc_duration_seconds{method}
-    prometheus::Histogram& run_backup;
-    prometheus::Histogram& run_restore;
-    prometheus::Histogram& chunk;
-  } rpc;
 
  private:
   std::array<prometheus::Histogram*, 9> phase_duration_;  // by v1::Phase
@@ -107,10 +102,6 @@ struct CompressorMetrics {
   prometheus::Gauge& chunks_in_flight;  // arca_compressor_chunks_in_flight
   prometheus::Gauge& streams_running;   // arca_compressor_streams_running
   PhaseErrorCounters errors;            // arca_compressor_errors_total{phase,exit_code}
-  struct Rpc {                          // arca_compressor_rpc_duration_seconds{method}
-    prometheus::Histogram& compress;
-    prometheus::Histogram& decompress;
-  } rpc;
 
  private:
   static int CodecIndex(v1::Codec codec);  // none 0, zstd 1, xz 2
@@ -135,16 +126,6 @@ struct UploaderMetrics {
   prometheus::Gauge& chunks_in_flight;       // arca_uploader_chunks_in_flight
   prometheus::Gauge& streams_running;        // arca_uploader_streams_running
   PhaseErrorCounters errors;                 // arca_uploader_errors_total{phase,exit_code}
-  struct Rpc {                               // arca_uploader_rpc_duration_seconds{method}
-    prometheus::Histogram& put_chunks;
-    prometheus::Histogram& has_chunks;
-    prometheus::Histogram& get_chunks;
-    prometheus::Histogram& commit_snapshot;
-    prometheus::Histogram& list_snapshots;
-    prometheus::Histogram& get_snapshot;
-    prometheus::Histogram& get_config;
-    prometheus::Histogram& verify;
-  } rpc;
 };
 
 // arca_orchestrator_*: the job API. The job series themselves
@@ -154,16 +135,6 @@ struct OrchestratorMetrics {
   explicit OrchestratorMetrics(prometheus::Registry& registry);
 
   JobMetrics jobs;
-  struct Rpc {  // arca_orchestrator_rpc_duration_seconds{method}
-    prometheus::Histogram& start_backup;
-    prometheus::Histogram& start_restore;
-    prometheus::Histogram& start_verify;
-    prometheus::Histogram& get_job;
-    prometheus::Histogram& watch_job;
-    prometheus::Histogram& cancel_job;
-    prometheus::Histogram& list_jobs;
-    prometheus::Histogram& list_snapshots;
-  } rpc;
 };
 
 // RAII: +1 on a gauge for the lifetime of the object (streams running,
