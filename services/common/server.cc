@@ -12,6 +12,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -20,6 +21,9 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "libs/base/version.h"
+#include "libs/metrics/registry.h"
+#include "services/common/rpc_metrics.h"
 
 namespace arca::services {
 namespace {
@@ -87,6 +91,7 @@ void AddServerFlags(cli::FlagSpec* spec) {
     spec->value_flags.insert(f);
   }
   spec->bool_flags.insert("insecure");
+  AddMetricsFlags(spec);
 }
 
 absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args) {
@@ -132,6 +137,9 @@ absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args) {
         "refusing to serve plaintext: pass --tls-cert FILE --tls-key FILE "
         "(and --tls-client-ca FILE to require client certificates), or --insecure");
   }
+  absl::StatusOr<MetricsFlags> metrics = ParseMetricsFlags(args);
+  if (!metrics.ok()) return metrics.status();
+  flags.metrics = *std::move(metrics);
   if (std::optional<std::string> drain = args.Last("drain-seconds")) {
     if (!absl::SimpleAtoi(*drain, &flags.drain_seconds) || flags.drain_seconds < 0 ||
         flags.drain_seconds > 3600) {
@@ -162,7 +170,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 }
 
 absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
-                                          const std::vector<grpc::Service*>& services) {
+                                          const std::vector<grpc::Service*>& services,
+                                          const std::string& metrics_service) {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = MakeServerCredentials(flags);
   if (!creds.ok()) return creds.status();
   grpc::EnableDefaultHealthCheckService(true);
@@ -175,6 +184,11 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
   // gRPC sets SO_REUSEPORT by default, which lets a second server silently
   // share a port that is already taken: refuse that instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  if (!metrics_service.empty()) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(MakeRpcMetricsInterceptor(*metrics::ProcessRegistry(), metrics_service));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   for (grpc::Service* service : services) builder.RegisterService(service);
   StartedServer started;
   started.server = builder.BuildAndStart();
@@ -196,10 +210,26 @@ int RunServer(const std::string& program, const ServerFlags& flags,
     std::cerr << program << ": " << st.message() << "\n";
     return 1;
   }
-  absl::StatusOr<StartedServer> started = StartServer(flags, services);
+  const std::string service =
+      absl::StartsWith(program, "arca-") ? program.substr(5) : program;
+  std::unique_ptr<MetricsServer> metrics;
+  if (!flags.metrics.listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> m =
+        MetricsServer::Start(flags.metrics, metrics::ProcessRegistry(), service, kArcaVersion);
+    if (!m.ok()) {
+      std::cerr << program << ": " << m.status().message() << " (exit 2)\n";
+      return 2;
+    }
+    metrics = *std::move(m);
+  }
+  absl::StatusOr<StartedServer> started = StartServer(flags, services, service);
   if (!started.ok()) {
     std::cerr << program << ": " << started.status().message() << " (exit 2)\n";
     return 2;
+  }
+  if (metrics) {
+    std::cout << "metrics listening on " << metrics->address() << "\n";
+    LogLine(program, absl::StrCat("metrics on http://", metrics->address(), "/metrics"));
   }
   std::cout << "listening on " << started->address << std::endl;  // flushed
   LogLine(program,
@@ -218,6 +248,7 @@ int RunServer(const std::string& program, const ServerFlags& flags,
       std::chrono::system_clock::now() + std::chrono::seconds(flags.drain_seconds);
   started->server->Shutdown(deadline);
   started->server->Wait();
+  metrics.reset();  // after the drain: a last scrape sees the final counts
   LogLine(program, "stopped");
   return 0;
 }

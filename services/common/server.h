@@ -12,6 +12,10 @@
 //                          TLS flags are required
 //   --drain-seconds N      on SIGTERM/SIGINT, let in-flight calls finish for
 //                          up to N seconds (default 10), then cancel them
+//   --metrics-listen=HOST:PORT  serve Prometheus metrics at /metrics (plain
+//                          HTTP, port 0 picks one; metrics_server.h). Once
+//                          serving, stdout gets "metrics listening on
+//                          HOST:PORT" before the "listening on" line.
 #ifndef ARCA_SERVICES_COMMON_SERVER_H_
 #define ARCA_SERVICES_COMMON_SERVER_H_
 
@@ -23,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
+#include "services/common/metrics_server.h"
 #include "tools/arca/cli_flags.h"
 
 namespace arca::services {
@@ -40,6 +45,7 @@ struct ServerFlags {
   std::string tls_client_ca;
   bool insecure = false;
   int drain_seconds = 10;  // 0..3600
+  MetricsFlags metrics;    // --metrics-listen; empty listen: no endpoint
 };
 
 // Adds the common flags to `spec` (a service's own flags are added by it).
@@ -67,11 +73,15 @@ struct StartedServer {
 
 // Builds and starts a server for `services` (not owned; they must outlive the
 // server) with health checking (grpc.health.v1, every service SERVING) and
-// reflection enabled and kMaxMessageBytes limits. Does not print anything.
+// reflection enabled and kMaxMessageBytes limits. When `metrics_service` is
+// not empty, every RPC is counted and timed in the process registry
+// (rpc_metrics.h: arca_<metrics_service>_rpcs_total, ..._rpc_duration_seconds).
+// Does not print anything.
 // Errors: those of MakeServerCredentials; Unavailable "cannot listen on X"
 // when the address cannot be bound or the TLS files are not a valid key pair.
 absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
-                                          const std::vector<grpc::Service*>& services);
+                                          const std::vector<grpc::Service*>& services,
+                                          const std::string& metrics_service = "");
 
 // The whole life of a service binary after flag parsing: installs the
 // SIGTERM/SIGINT handlers (they only write a byte to a self-pipe), starts the
@@ -80,8 +90,10 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
 // Shutdown(now + drain_seconds) so in-flight calls can finish (calls still
 // running at the deadline are cancelled) and waits for the server to stop.
 // Returns the process exit code: 0 after a signal-initiated shutdown, 2 when
-// the server cannot start (the message is printed on stderr prefixed by
-// `program`).
+// the server or its metrics endpoint cannot start (the message is printed on
+// stderr prefixed by `program`). Metrics are named after `program` without
+// its "arca-" prefix (arca-uploader → arca_uploader_...), registered in
+// metrics::ProcessRegistry() and served with --metrics-listen.
 int RunServer(const std::string& program, const ServerFlags& flags,
               const std::vector<grpc::Service*>& services);
 
