@@ -63,6 +63,7 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
   for (int i = 0; i < options.uploaders; ++i) {
     std::vector<std::string> args = {"--repo", repo, "--insecure"};
     args.insert(args.end(), options.uploader_args.begin(), options.uploader_args.end());
+    args.insert(args.end(), options.all_args.begin(), options.all_args.end());
     absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
         ServiceProcess::Start(Runfile("services/uploader/uploader"), args);
     if (!p.ok()) return p.status();
@@ -74,17 +75,21 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
       args.push_back("--threads");
       args.push_back(std::to_string(options.compressor_threads));
     }
+    args.insert(args.end(), options.all_args.begin(), options.all_args.end());
     absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
         ServiceProcess::Start(Runfile("services/compressor/compressor"), args);
     if (!p.ok()) return p.status();
     c->compressors_.push_back(*std::move(p));
   }
+  std::vector<std::string> collector_args = {"--insecure"};
+  collector_args.insert(collector_args.end(), options.all_args.begin(), options.all_args.end());
   absl::StatusOr<std::unique_ptr<ServiceProcess>> collector =
-      ServiceProcess::Start(Runfile("services/collector/collector"), {"--insecure"});
+      ServiceProcess::Start(Runfile("services/collector/collector"), collector_args);
   if (!collector.ok()) return collector.status();
   c->collector_ = *std::move(collector);
   std::vector<std::string> chunker_args = {"--insecure"};
   chunker_args.insert(chunker_args.end(), options.chunker_args.begin(), options.chunker_args.end());
+  chunker_args.insert(chunker_args.end(), options.all_args.begin(), options.all_args.end());
   absl::StatusOr<std::unique_ptr<ServiceProcess>> chunker =
       ServiceProcess::Start(Runfile("services/chunker/chunker"), chunker_args);
   if (!chunker.ok()) return chunker.status();

@@ -27,6 +27,7 @@ struct ClusterOptions {
   int compressor_threads = 0;  // 0: the binary's default
   std::vector<std::string> chunker_args;
   std::vector<std::string> uploader_args;
+  std::vector<std::string> all_args;  // given to every service (e.g. --metrics-listen=...)
 };
 
 struct JobOutcome {

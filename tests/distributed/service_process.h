@@ -44,6 +44,9 @@ class ServiceProcess {
   ServiceProcess& operator=(const ServiceProcess&) = delete;
 
   const std::string& address() const { return address_; }
+  // The /metrics endpoint ("HOST:PORT") when started with --metrics-listen
+  // (its "metrics listening on" line), else "".
+  const std::string& metrics_address() const { return metrics_address_; }
   pid_t pid() const { return pid_; }
 
   // Sends `signo` (no wait).
@@ -64,6 +67,7 @@ class ServiceProcess {
   int stdout_fd_ = -1;
   int exit_code_ = -1;  // once reaped
   std::string address_;
+  std::string metrics_address_;
   std::string stderr_path_;
 };
 
