@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -29,6 +30,7 @@
 #include "libs/pipeline/verify.h"
 #include "libs/store/repository.h"
 #include "tools/arca/cli_flags.h"
+#include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
 #include "tools/arca/remote.h"
@@ -45,15 +47,19 @@ commands:
          [--command NAME=CMD]... [--critical-command NAME=CMD]...
          [--space-safety-factor F] [--workers N] [--host NAME] [--json]
          [--change-detection metadata|data] [--parent SNAPSHOT] [--ignore-ctime]
-         [--progress|--no-progress]
+         [--progress|--no-progress] [--metrics-textfile PATH]
   snapshots --repo DIR [--json]
   ls SNAPSHOT --repo DIR [--json]
   cat SNAPSHOT --command NAME --repo DIR    (print a stored command's output)
   restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json] [--progress|--no-progress]
+          [--metrics-textfile PATH]
   verify [SNAPSHOT] --repo DIR [--workers N] [--json] [--progress|--no-progress]
+         [--metrics-textfile PATH]
 
 Progress (backup, restore, verify): a live line on stderr when it is a terminal
 (JSON lines with --json); --progress forces it, --no-progress turns it off.
+--metrics-textfile PATH: after the job, add its metrics to PATH for node_exporter's
+textfile collector (one file per host for every arca job; see README.md).
 
 SNAPSHOT is an id as printed by backup, "latest", or GROUP/latest.
 ARCA_REPO may stand for --repo. Exit codes: see README.md.
@@ -93,6 +99,25 @@ absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int
     return absl::InvalidArgumentError(absl::StrCat("invalid --", name, " '", *v, "': not an integer"));
   }
   return out;
+}
+
+std::string Hostname() {  // as RunBackup names the host of a snapshot group
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+// A job that failed before its pipeline ran (repository missing: exit 4).
+metrics::JobOutcome EarlyFailure(const std::string& type, const std::string& group, int code,
+                                 std::chrono::system_clock::time_point start) {
+  metrics::JobOutcome o;
+  o.type = type;
+  o.group = group;
+  o.exit_code = FinalExitCode(code, g_cancel.cancelled());
+  o.failed_phase = v1::PHASE_SETUP;
+  o.start = start;
+  o.end = std::chrono::system_clock::now();
+  return o;
 }
 
 // Opens the repository or reports exit 4.
@@ -155,7 +180,8 @@ std::string StatsSummary(const v1::BackupStats& s) {
 int CmdBackup(const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level",
                                 "command", "critical-command", "space-safety-factor",
-                                "workers", "host", "parent", "change-detection"},
+                                "workers", "host", "parent", "change-detection",
+                                kMetricsTextfileFlag},
                                {"json", "one-file-system", "ignore-ctime", "progress",
                                 "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
@@ -222,8 +248,22 @@ int CmdBackup(const std::vector<std::string>& argv) {
   }
   absl::StatusOr<int> level = IntFlag(*args, "level", -1);
   if (!level.ok()) return UsageError(std::string(level.status().message()));
+  const std::optional<std::string> textfile = args->Last(kMetricsTextfileFlag);
+  if (absl::Status st = CheckTextfileFlag(textfile); !st.ok()) {
+    return UsageError(std::string(st.message()));
+  }
+  if (absl::StatusOr<std::string> path = RepoPath(*args); !path.ok()) {
+    return UsageError(std::string(path.status().message()));
+  }
+  // The job starts here: from now on every exit is recorded in the textfile.
+  const auto start = std::chrono::system_clock::now();
+  const std::string group =
+      Repository::GroupName(options.host.empty() ? Hostname() : options.host, options.source);
   repo = OpenRepo(*args, &code);
-  if (!repo) return code;
+  if (!repo) {
+    WriteTextfileFlag(textfile, EarlyFailure("backup", group, code, start), std::nullopt);
+    return code;
+  }
   options.codec = codec.value_or(static_cast<Codec>(repo->config().default_codec()));
   options.level = *level >= 0 ? *level
                   : codec     ? DefaultLevel(*codec)
@@ -236,9 +276,29 @@ int CmdBackup(const std::vector<std::string>& argv) {
   display.Start();
   BackupResult r = RunBackup(*repo, fs::DefaultFileSystem(), options, &g_cancel);
   display.Finish(r.status.ok());
+  const int exit_code = FinalExitCode(static_cast<int>(r.exit_code), g_cancel.cancelled());
+  std::optional<std::string> textfile_warning;
+  if (textfile) {
+    metrics::JobOutcome outcome;
+    outcome.type = "backup";
+    outcome.group = r.manifest.group().empty() ? group : r.manifest.group();
+    outcome.exit_code = exit_code;
+    outcome.failed_phase = r.status.ok() ? v1::PHASE_UNSPECIFIED : PhaseOf(r.status);
+    outcome.start = start;
+    outcome.end = std::chrono::system_clock::now();
+    if (r.manifest.has_stats()) outcome.backup_stats = r.manifest.stats();
+    textfile_warning =
+        WriteTextfileFlag(textfile, outcome, NewestSnapshotTime(*repo, outcome.group));
+  }
   if (json) {
     std::string warnings;
     for (const v1::Warning& w : r.warnings) {
+      absl::StrAppend(&warnings, warnings.empty() ? "" : ",", WarningJson(w));
+    }
+    if (textfile_warning) {  // a notice in the same list (phase "unspecified")
+      v1::Warning w;
+      w.set_path(*textfile);
+      w.set_message(*textfile_warning);
       absl::StrAppend(&warnings, warnings.empty() ? "" : ",", WarningJson(w));
     }
     std::cout << "{\"snapshot\":" << JsonString(r.manifest.id())
@@ -350,12 +410,24 @@ int CmdCat(const std::vector<std::string>& argv) {
 }
 
 int CmdRestore(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "include"}, {"json", "progress", "no-progress"}});
+  auto args = ParseArgs(argv, {{"repo", "include", kMetricsTextfileFlag},
+                               {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
+  const std::optional<std::string> textfile = args->Last(kMetricsTextfileFlag);
+  if (absl::Status st = CheckTextfileFlag(textfile); !st.ok()) {
+    return UsageError(std::string(st.message()));
+  }
+  if (absl::StatusOr<std::string> path = RepoPath(*args); !path.ok()) {
+    return UsageError(std::string(path.status().message()));
+  }
+  const auto start = std::chrono::system_clock::now();
   int code = 0;
   auto repo = OpenRepo(*args, &code);
-  if (!repo) return code;
+  if (!repo) {
+    WriteTextfileFlag(textfile, EarlyFailure("restore", "", code, start), std::nullopt);
+    return code;
+  }
   RestoreOptions options;
   options.target = args->positional[1];
   options.includes = args->All("include");
@@ -367,6 +439,14 @@ int CmdRestore(const std::vector<std::string>& argv) {
   display.Start();
   RestoreResult r = RunRestore(*repo, args->positional[0], options, &g_cancel);
   display.Finish(r.status.ok());
+  metrics::JobOutcome outcome;
+  outcome.type = "restore";
+  outcome.exit_code = FinalExitCode(static_cast<int>(r.exit_code), g_cancel.cancelled());
+  outcome.failed_phase = r.status.ok() ? v1::PHASE_UNSPECIFIED : PhaseOf(r.status);
+  outcome.start = start;
+  outcome.end = std::chrono::system_clock::now();
+  const std::optional<std::string> textfile_warning =
+      WriteTextfileFlag(textfile, outcome, std::nullopt);
   for (const v1::Warning& w : r.warnings) {
     std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";
   }
@@ -374,7 +454,9 @@ int CmdRestore(const std::vector<std::string>& argv) {
     std::cout << "{\"snapshot\":" << JsonString(r.snapshot_id) << ",\"exit_code\":"
               << static_cast<int>(r.exit_code) << ",\"entries\":" << r.entries
               << ",\"bytes\":" << r.bytes << ",\"error\":"
-              << (r.status.ok() ? "null" : JsonString(std::string(r.status.message()))) << "}\n";
+              << (r.status.ok() ? "null" : JsonString(std::string(r.status.message())));
+    if (textfile_warning) std::cout << ",\"metrics_warning\":" << JsonString(*textfile_warning);
+    std::cout << "}\n";
   } else if (r.status.ok()) {
     std::cerr << "restored " << r.entries << " entries, " << HumanBytes(r.bytes) << " from "
               << r.snapshot_id << " to " << options.target << "\n";
@@ -384,14 +466,26 @@ int CmdRestore(const std::vector<std::string>& argv) {
 }
 
 int CmdVerify(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "workers"}, {"json", "progress", "no-progress"}});
+  auto args = ParseArgs(argv, {{"repo", "workers", kMetricsTextfileFlag},
+                               {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
-  int code = 0;
-  auto repo = OpenRepo(*args, &code);
-  if (!repo) return code;
   absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
   if (!workers.ok()) return UsageError(std::string(workers.status().message()));
+  const std::optional<std::string> textfile = args->Last(kMetricsTextfileFlag);
+  if (absl::Status st = CheckTextfileFlag(textfile); !st.ok()) {
+    return UsageError(std::string(st.message()));
+  }
+  if (absl::StatusOr<std::string> path = RepoPath(*args); !path.ok()) {
+    return UsageError(std::string(path.status().message()));
+  }
+  const auto start = std::chrono::system_clock::now();
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) {
+    WriteTextfileFlag(textfile, EarlyFailure("verify", "", code, start), std::nullopt);
+    return code;
+  }
   Progress progress;
   ProgressDisplay display(&progress,
                           StderrDisplayOptions("verify", args->Has("progress"),
@@ -401,6 +495,16 @@ int CmdVerify(const std::vector<std::string>& argv) {
                              &g_cancel, *workers, &progress);
   // Problems found still mean every chunk was read.
   display.Finish(r.exit_code == ExitCode::kSuccess || !r.problems.empty());
+  metrics::JobOutcome outcome;
+  outcome.type = "verify";
+  outcome.exit_code = FinalExitCode(static_cast<int>(r.exit_code), g_cancel.cancelled());
+  outcome.failed_phase = r.exit_code == ExitCode::kSuccess ? v1::PHASE_UNSPECIFIED
+                         : !r.problems.empty()             ? v1::PHASE_VERIFICATION
+                                                           : PhaseOf(r.status);
+  outcome.start = start;
+  outcome.end = std::chrono::system_clock::now();
+  const std::optional<std::string> textfile_warning =
+      WriteTextfileFlag(textfile, outcome, std::nullopt);
   if (args->Has("json")) {
     std::string problems;
     for (const std::string& p : r.problems) {
@@ -408,7 +512,9 @@ int CmdVerify(const std::vector<std::string>& argv) {
     }
     std::cout << "{\"exit_code\":" << static_cast<int>(r.exit_code) << ",\"snapshots\":"
               << r.snapshots << ",\"chunks\":" << r.chunks << ",\"bytes\":" << r.bytes
-              << ",\"entries\":" << r.entries << ",\"problems\":[" << problems << "]}\n";
+              << ",\"entries\":" << r.entries << ",\"problems\":[" << problems << "]";
+    if (textfile_warning) std::cout << ",\"metrics_warning\":" << JsonString(*textfile_warning);
+    std::cout << "}\n";
     return Exit(r.exit_code);
   }
   for (const std::string& p : r.problems) std::cerr << "corrupt: " << p << "\n";
