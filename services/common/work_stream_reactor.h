@@ -16,11 +16,17 @@
 //
 // Reactions never block: the engine takes its own mutex only briefly and
 // never while calling into gRPC or StartWork.
+//
+// Queue depth: the engine reports every change of the number of requests it
+// holds (being worked on, waiting to be written, or being written) to
+// DepthChanged(delta), under its mutex; the sum of the deltas is back to 0
+// when the call finishes. Services add them to an in-flight gauge.
 #ifndef ARCA_SERVICES_COMMON_WORK_STREAM_REACTOR_H_
 #define ARCA_SERVICES_COMMON_WORK_STREAM_REACTOR_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <utility>
 #include <vector>
@@ -69,6 +75,10 @@ class WorkStreamEngine {
   // Every request has arrived (the client half-closed); called once, before
   // the call can finish, possibly while work is outstanding.
   virtual void OnInputClosed() {}
+  // The number of requests held changed by `delta` (see the file comment).
+  // Called with the engine's mutex held: must be cheap and must not call
+  // back into the engine.
+  virtual void DepthChanged(int64_t delta) {}
 
   // Transport hooks, implemented by the reactor adapters below.
   virtual void IssueRead() = 0;
@@ -159,6 +169,15 @@ class WorkStreamEngine {
   // is finished only when nothing is being issued, so no thread can touch
   // the reactor after Finish.
   void Decide(Actions* a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    DecideSteps(a);
+    const int64_t depth = static_cast<int64_t>(in_flight_ + ready_.size() + (writing_ ? 1 : 0));
+    if (depth != reported_depth_) {
+      DepthChanged(depth - reported_depth_);
+      reported_depth_ = depth;
+    }
+  }
+
+  void DecideSteps(Actions* a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     const bool failed = !status_.ok();
     if (!failed && !input_done_ && !reading_ && in_flight_ + ready_.size() < max_in_flight_) {
@@ -220,6 +239,7 @@ class WorkStreamEngine {
   size_t issuing_ ABSL_GUARDED_BY(mu_) = 0;    // chosen by Decide, not yet performed
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_write_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t reported_depth_ ABSL_GUARDED_BY(mu_) = 0;  // last total given to DepthChanged
   std::map<uint64_t, Resp> ready_ ABSL_GUARDED_BY(mu_);  // done, waiting to be written
   Resp write_message_;  // the write in flight; touched only by the writer
 };
@@ -288,12 +308,17 @@ class ServerStreamWorkReactor : public grpc::ServerWriteReactor<Resp>,
 };
 
 // A bidi stream whose every request is mapped to one response by `fn` on
-// `pool`. fn: absl::StatusOr<Resp>(Req).
+// `pool`. fn: absl::StatusOr<Resp>(Req). `on_depth` (optional) receives the
+// DepthChanged deltas (e.g. adds them to an in-flight gauge).
 template <typename Req, typename Resp, typename Fn>
 class PoolBidiReactor final : public BidiWorkReactor<Req, Resp> {
  public:
-  PoolBidiReactor(WorkerPool* pool, size_t max_in_flight, Fn fn)
-      : BidiWorkReactor<Req, Resp>(max_in_flight), pool_(pool), fn_(std::move(fn)) {
+  PoolBidiReactor(WorkerPool* pool, size_t max_in_flight, Fn fn,
+                  std::function<void(int64_t)> on_depth)
+      : BidiWorkReactor<Req, Resp>(max_in_flight),
+        pool_(pool),
+        fn_(std::move(fn)),
+        on_depth_(std::move(on_depth)) {
     this->Begin();
   }
 
@@ -303,15 +328,21 @@ class PoolBidiReactor final : public BidiWorkReactor<Req, Resp> {
       this->Complete(seq, fn_(std::move(request)));
     });
   }
+  void DepthChanged(int64_t delta) override {
+    if (on_depth_) on_depth_(delta);
+  }
 
   WorkerPool* const pool_;
   Fn fn_;
+  const std::function<void(int64_t)> on_depth_;
 };
 
 template <typename Req, typename Resp, typename Fn>
-grpc::ServerBidiReactor<Req, Resp>* MakePoolBidiReactor(WorkerPool* pool, size_t max_in_flight,
-                                                        Fn fn) {
-  return new PoolBidiReactor<Req, Resp, Fn>(pool, max_in_flight, std::move(fn));
+grpc::ServerBidiReactor<Req, Resp>* MakePoolBidiReactor(
+    WorkerPool* pool, size_t max_in_flight, Fn fn,
+    std::function<void(int64_t)> on_depth = nullptr) {
+  return new PoolBidiReactor<Req, Resp, Fn>(pool, max_in_flight, std::move(fn),
+                                            std::move(on_depth));
 }
 
 // A server stream that ends at once with `status` (a request rejected before

@@ -9,10 +9,14 @@
 #include "libs/blob/blob.h"
 #include "libs/codec/codec.h"
 #include "libs/hash/digest.h"
+#include "libs/metrics/registry.h"
+#include "libs/metrics/service_metrics.h"
 #include "services/common/work_stream_reactor.h"
 
 namespace arca::services {
 namespace {
+
+using metrics::CompressorMetrics;
 
 std::span<const uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -91,13 +95,38 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
 
 }  // namespace
 
+CompressorMetrics& CompressorServiceMetrics() {
+  // One catalog per process, on the process registry (never destroyed, like
+  // the registry, so workers may count during static destruction).
+  static CompressorMetrics* const metrics =
+      new CompressorMetrics(*metrics::ProcessRegistry());
+  return *metrics;
+}
+
 absl::StatusOr<v1::Blob> CompressChunk(v1::CompressRequest request) {
+  CompressorMetrics& m = CompressorServiceMetrics();
+  const v1::Codec codec = request.codec();
+  const size_t raw_size = request.chunk().data().size();
   absl::StatusOr<v1::Blob> out = CompressChunkUnphased(std::move(request));
-  if (!out.ok()) return WithPhase(out.status(), v1::PHASE_COMPRESSION);
+  if (!out.ok()) {
+    absl::Status status = WithPhase(out.status(), v1::PHASE_COMPRESSION);
+    m.errors.Record(status, v1::PHASE_COMPRESSION);
+    return status;
+  }
+  const CompressorMetrics::CodecSeries& series = m.Series(CompressorMetrics::Op::kCompress, codec);
+  series.chunks.Increment();
+  series.raw_bytes.Increment(static_cast<double>(raw_size));
+  series.stored_bytes.Increment(static_cast<double>(out->data().size()));
+  if (codec != v1::CODEC_NONE) {
+    absl::StatusOr<BlobHeader> header = ParseBlobHeader(Bytes(out->data()));
+    if (header.ok() && header->codec == Codec::kNone) m.Incompressible(codec).Increment();
+  }
   return out;
 }
 
-absl::StatusOr<v1::RawChunk> DecompressBlob(v1::Blob blob) {
+namespace {
+
+absl::StatusOr<v1::RawChunk> DecompressBlobUncounted(v1::Blob blob) {
   absl::StatusOr<Digest> digest = RefDigest(blob.ref(), "decompress request");
   if (!digest.ok()) return digest.status();
   if (blob.data().empty()) {
@@ -120,6 +149,69 @@ absl::StatusOr<v1::RawChunk> DecompressBlob(v1::Blob blob) {
   return out;
 }
 
+}  // namespace
+
+absl::StatusOr<v1::RawChunk> DecompressBlob(v1::Blob blob) {
+  CompressorMetrics& m = CompressorServiceMetrics();
+  const size_t stored_size = blob.data().size();
+  // The blob's own codec (its header is checked again by DecodeBlob).
+  absl::StatusOr<BlobHeader> header = ParseBlobHeader(Bytes(blob.data()));
+  const v1::Codec codec =
+      header.ok() ? static_cast<v1::Codec>(static_cast<int>(header->codec)) : v1::CODEC_NONE;
+  absl::StatusOr<v1::RawChunk> out = DecompressBlobUncounted(std::move(blob));
+  if (!out.ok()) {
+    // No phase travels with a Decompress error (the caller decides); the
+    // metric still needs one: corruption is exit 8 whether the caller
+    // restores or verifies (verification), anything else a restore failure.
+    metrics::PhaseErrorCounters& errors = m.errors;
+    if (out.status().code() == absl::StatusCode::kDataLoss) {
+      errors.Record(v1::PHASE_VERIFICATION, 8);
+    } else {
+      errors.Record(out.status(), v1::PHASE_RESTORE);
+    }
+    return out;
+  }
+  const CompressorMetrics::CodecSeries& series =
+      m.Series(CompressorMetrics::Op::kDecompress, codec);
+  series.chunks.Increment();
+  series.raw_bytes.Increment(static_cast<double>(out->data().size()));
+  series.stored_bytes.Increment(static_cast<double>(stored_size));
+  return out;
+}
+
+namespace {
+
+// A pool stream that counts itself in arca_compressor_streams_running and its
+// queue depth in arca_compressor_chunks_in_flight.
+template <typename Req, typename Resp>
+class CountedStream final : public BidiWorkReactor<Req, Resp> {
+ public:
+  using Fn = absl::StatusOr<Resp> (*)(Req);
+  CountedStream(WorkerPool* pool, size_t max_in_flight, Fn fn)
+      : BidiWorkReactor<Req, Resp>(max_in_flight),
+        running_(CompressorServiceMetrics().streams_running),
+        pool_(pool),
+        fn_(fn) {
+    this->Begin();
+  }
+
+ private:
+  void StartWork(uint64_t seq, Req request) override {
+    pool_->Submit([this, seq, request = std::move(request)]() mutable {
+      this->Complete(seq, fn_(std::move(request)));
+    });
+  }
+  void DepthChanged(int64_t delta) override {
+    CompressorServiceMetrics().chunks_in_flight.Increment(static_cast<double>(delta));
+  }
+
+  metrics::GaugeInFlight running_;
+  WorkerPool* const pool_;
+  const Fn fn_;
+};
+
+}  // namespace
+
 CompressorService::CompressorService(CompressorOptions options)
     : pool_(options.threads),
       max_in_flight_(options.max_in_flight != 0 ? options.max_in_flight
@@ -129,12 +221,12 @@ CompressorService::~CompressorService() = default;
 
 grpc::ServerBidiReactor<v1::CompressRequest, v1::Blob>* CompressorService::Compress(
     grpc::CallbackServerContext* context) {
-  return MakePoolBidiReactor<v1::CompressRequest, v1::Blob>(&pool_, max_in_flight_, &CompressChunk);
+  return new CountedStream<v1::CompressRequest, v1::Blob>(&pool_, max_in_flight_, &CompressChunk);
 }
 
 grpc::ServerBidiReactor<v1::Blob, v1::RawChunk>* CompressorService::Decompress(
     grpc::CallbackServerContext* context) {
-  return MakePoolBidiReactor<v1::Blob, v1::RawChunk>(&pool_, max_in_flight_, &DecompressBlob);
+  return new CountedStream<v1::Blob, v1::RawChunk>(&pool_, max_in_flight_, &DecompressBlob);
 }
 
 }  // namespace arca::services

@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "arca/v1/compressor.grpc.pb.h"
+#include "libs/metrics/service_metrics.h"
 #include "services/common/worker_pool.h"
 
 namespace arca::services {
@@ -52,9 +53,21 @@ class CompressorService final : public v1::Compressor::CallbackService {
   size_t max_in_flight_;
 };
 
-// One request of each stream, without gRPC (what the workers run).
+// One request of each stream, without gRPC (what the workers run). Both
+// count in CompressorServiceMetrics(): a chunk in chunks/raw/stored bytes of
+// its op and codec (Compress: the requested codec, plus
+// incompressible_chunks_total when it was stored raw; Decompress: the blob's
+// codec), a failure in errors_total (Compress: phase compression, exit 11,
+// or 130 when cancelled; Decompress: DATA_LOSS as verification/8, others as
+// restore/13).
 absl::StatusOr<v1::Blob> CompressChunk(v1::CompressRequest request);
 absl::StatusOr<v1::RawChunk> DecompressBlob(v1::Blob blob);
+
+// The compressor's catalog (arca_compressor_*) on metrics::ProcessRegistry(),
+// created on first use and shared by every CompressorService of the process.
+// Streams count in streams_running, their queued chunks (being compressed or
+// waiting to be written) in chunks_in_flight.
+metrics::CompressorMetrics& CompressorServiceMetrics();
 
 }  // namespace arca::services
 

@@ -3,6 +3,8 @@
 // exercised without child processes (tests/distributed does those).
 #include "services/compressor/compressor_service.h"
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -14,12 +16,40 @@
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
+#include "libs/metrics/registry.h"
+#include "prometheus/registry.h"
 #include "services/common/status_convert.h"
 
 namespace arca::services {
 namespace {
 
 constexpr int kMaxMessage = 80 << 20;
+
+// The value of one counter or gauge series of the process registry (0 when
+// it does not exist). `labels`: every label of the series.
+double MetricValue(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+  for (const prometheus::MetricFamily& family : metrics::ProcessRegistry()->Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have != labels) continue;
+      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
+                                                          : metric.counter.value;
+    }
+  }
+  return 0;
+}
+
+// Waits (up to 10 s) for a gauge to reach `value`: streams end their
+// accounting in OnDone, shortly after the client sees the status.
+bool GaugeReaches(const std::string& name, double value) {
+  for (int i = 0; i < 1000; ++i) {
+    if (MetricValue(name) == value) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
 
 std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -294,6 +324,136 @@ TEST_F(CompressorServiceTest, EmptyStreamFinishesOk) {
   std::vector<v1::Blob> blobs;
   EXPECT_TRUE(Compress({}, &blobs).ok());
   EXPECT_TRUE(blobs.empty());
+}
+
+}  // namespace
+}  // namespace arca::services
+
+namespace arca::services {
+namespace {
+
+TEST_F(CompressorServiceTest, MetricsCountChunksBytesAndErrorsExactly) {
+  const std::map<std::string, std::string> zstd_c{{"op", "compress"}, {"codec", "zstd"}};
+  const std::map<std::string, std::string> none_c{{"op", "compress"}, {"codec", "none"}};
+  const std::map<std::string, std::string> zstd_d{{"op", "decompress"}, {"codec", "zstd"}};
+  const std::map<std::string, std::string> none_d{{"op", "decompress"}, {"codec", "none"}};
+  const std::map<std::string, std::string> loss{{"phase", "compression"}, {"exit_code", "11"}};
+  const std::map<std::string, std::string> corrupt{{"phase", "verification"}, {"exit_code", "8"}};
+  auto read = [&] {
+    return std::vector<double>{
+        MetricValue("arca_compressor_chunks_total", zstd_c),
+        MetricValue("arca_compressor_raw_bytes_total", zstd_c),
+        MetricValue("arca_compressor_stored_bytes_total", zstd_c),
+        MetricValue("arca_compressor_chunks_total", none_c),
+        MetricValue("arca_compressor_raw_bytes_total", none_c),
+        MetricValue("arca_compressor_stored_bytes_total", none_c),
+        MetricValue("arca_compressor_incompressible_chunks_total", {{"codec", "zstd"}}),
+        MetricValue("arca_compressor_chunks_total", zstd_d),
+        MetricValue("arca_compressor_raw_bytes_total", zstd_d),
+        MetricValue("arca_compressor_stored_bytes_total", zstd_d),
+        MetricValue("arca_compressor_chunks_total", none_d),
+        MetricValue("arca_compressor_stored_bytes_total", none_d),
+        MetricValue("arca_compressor_errors_total", loss),
+        MetricValue("arca_compressor_errors_total", corrupt),
+    };
+  };
+  const std::vector<double> before = read();
+
+  // 3 compressible chunks with zstd, 2 incompressible ones with zstd, 2 with none.
+  std::vector<v1::CompressRequest> requests;
+  double zstd_raw = 0, none_raw = 0;
+  for (int i = 0; i < 5; ++i) {
+    const std::string data = i < 3 ? TextBytes(20000 + i, i) : RandomBytes(30000 + i, i);
+    zstd_raw += data.size();
+    requests.push_back(Request(data, v1::CODEC_ZSTD, 3));
+  }
+  for (int i = 0; i < 2; ++i) {
+    const std::string data = TextBytes(5000 + i, 10 + i);
+    none_raw += data.size();
+    requests.push_back(Request(data, v1::CODEC_NONE, 0));
+  }
+  std::vector<v1::Blob> blobs;
+  ASSERT_TRUE(Compress(requests, &blobs).ok());
+  ASSERT_EQ(blobs.size(), 7u);
+  double zstd_stored = 0, none_stored = 0, zstd_blob_stored = 0, raw_blob_stored = 0;
+  int zstd_blobs = 0;
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    (i < 5 ? zstd_stored : none_stored) += blobs[i].data().size();
+    auto header = ParseBlobHeader(std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(blobs[i].data().data()), blobs[i].data().size()));
+    ASSERT_TRUE(header.ok());
+    if (header->codec == Codec::kZstd) {
+      ++zstd_blobs;
+      zstd_blob_stored += blobs[i].data().size();
+    } else {
+      raw_blob_stored += blobs[i].data().size();
+    }
+  }
+  ASSERT_EQ(zstd_blobs, 3);  // the text chunks
+
+  // Decompress all of them: counted under the blobs' own codecs.
+  std::vector<v1::RawChunk> chunks;
+  ASSERT_TRUE(Decompress(blobs, &chunks).ok());
+  ASSERT_EQ(chunks.size(), 7u);
+  double zstd_blob_raw = 0;
+  for (size_t i = 0; i < 3; ++i) zstd_blob_raw += chunks[i].data().size();
+
+  // A chunk whose bytes do not match its digest: DATA_LOSS, phase compression, exit 11.
+  v1::CompressRequest bad = Request("hello world", v1::CODEC_ZSTD, 3);
+  bad.mutable_chunk()->set_data("hello wOrld");
+  ExpectCompressFails(bad, absl::StatusCode::kDataLoss, "bytes do not match");
+  // A corrupt blob: DATA_LOSS on Decompress, verification / 8.
+  v1::Blob damaged = blobs[0];
+  (*damaged.mutable_data())[damaged.data().size() / 2] ^= 1;
+  std::vector<v1::RawChunk> none;
+  EXPECT_EQ(FromGrpcStatus(Decompress({damaged}, &none)).code(), absl::StatusCode::kDataLoss);
+
+  const std::vector<double> after = read();
+  std::vector<double> delta(after.size());
+  for (size_t i = 0; i < after.size(); ++i) delta[i] = after[i] - before[i];
+  EXPECT_EQ(delta[0], 5);  // compress zstd chunks (requested codec)
+  EXPECT_EQ(delta[1], zstd_raw);
+  EXPECT_EQ(delta[2], zstd_stored);
+  EXPECT_EQ(delta[3], 2);  // compress none
+  EXPECT_EQ(delta[4], none_raw);
+  EXPECT_EQ(delta[5], none_stored);
+  EXPECT_EQ(delta[6], 2);  // the random chunks were stored raw
+  EXPECT_EQ(delta[7], 3);  // decompress zstd blobs
+  EXPECT_EQ(delta[8], zstd_blob_raw);
+  EXPECT_EQ(delta[9], zstd_blob_stored);
+  EXPECT_EQ(delta[10], 4);  // decompress raw blobs (2 incompressible + 2 none)
+  EXPECT_EQ(delta[11], raw_blob_stored);
+  EXPECT_EQ(delta[12], 1);
+  EXPECT_EQ(delta[13], 1);
+  // Every stream has ended and nothing is queued.
+  EXPECT_TRUE(GaugeReaches("arca_compressor_streams_running", 0));
+  EXPECT_TRUE(GaugeReaches("arca_compressor_chunks_in_flight", 0));
+}
+
+TEST_F(CompressorServiceTest, InFlightGaugeCountsQueuedChunksOfAnOpenStream) {
+  ASSERT_TRUE(GaugeReaches("arca_compressor_chunks_in_flight", 0));
+  grpc::ClientContext ctx;
+  auto stream = stub_->Compress(&ctx);
+  // Three chunks written, none of the responses read: the stream holds them
+  // (max_in_flight is 4).
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(stream->Write(Request(TextBytes(1000, i), v1::CODEC_ZSTD, 3)));
+  EXPECT_TRUE(GaugeReaches("arca_compressor_streams_running", 1));
+  bool saw_three = false;
+  for (int i = 0; i < 1000 && !saw_three; ++i) {
+    // One may already be written to the transport (then it is no longer held).
+    const double v = MetricValue("arca_compressor_chunks_in_flight");
+    saw_three = v >= 2 && v <= 3;
+    if (!saw_three) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(saw_three);
+  stream->WritesDone();
+  v1::Blob blob;
+  int n = 0;
+  while (stream->Read(&blob)) ++n;
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(n, 3);
+  EXPECT_TRUE(GaugeReaches("arca_compressor_chunks_in_flight", 0));
+  EXPECT_TRUE(GaugeReaches("arca_compressor_streams_running", 0));
 }
 
 }  // namespace
