@@ -17,9 +17,17 @@
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
+#include "libs/metrics/registry.h"
 #include "services/common/work_stream_reactor.h"
 
 namespace arca::services {
+
+metrics::UploaderMetrics& UploaderServiceMetrics() {
+  // One catalog per process, never destroyed (like the registry).
+  static metrics::UploaderMetrics* const m = new metrics::UploaderMetrics(*metrics::ProcessRegistry());
+  return *m;
+}
+
 namespace {
 
 std::span<const uint8_t> Bytes(const std::string& s) {
@@ -35,6 +43,8 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
   PutChunksReactor(ChunkStore* store, WorkerPool* pool, FlushBatcher* batcher, size_t max_in_flight,
                    BlobCheck check)
       : BidiWorkReactor(max_in_flight),
+        metrics_(UploaderServiceMetrics()),
+        running_(metrics_.streams_running),
         store_(store),
         check_(check),
         pool_(pool),
@@ -46,22 +56,37 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
  private:
   void StartWork(uint64_t seq, v1::Blob blob) override {
     pool_->Submit([this, seq, blob = std::move(blob)]() mutable {
+      const uint64_t blob_size = blob.data().size();
       absl::StatusOr<v1::PutChunkAck> ack = CheckAndPut(*store_, std::move(blob), check_);
       if (!ack.ok()) {
+        metrics_.errors.Record(ack.status(), v1::PHASE_UPLOAD);
         Complete(seq, ack.status());
         return;
       }
       const uint64_t bytes = ack->stored_bytes();
+      const bool present = ack->already_present();
       // When every slot of this stream waits for its ack, nothing more will
       // arrive before a flush: flush now rather than after the delay.
       const bool stream_full = awaiting_ack_.fetch_add(1) + 1 >= max_in_flight_;
       batcher_->AfterPut(bytes, stream_full || input_closed_.load(),
-                         [this, seq, ack = *std::move(ack)](absl::Status flushed) mutable {
+                         [this, seq, ack = *std::move(ack), bytes, present,
+                          blob_size](absl::Status flushed) mutable {
                            awaiting_ack_.fetch_sub(1);
                            if (flushed.ok()) {
+                             // Counted once durable, as the ack says.
+                             if (present) {
+                               metrics_.deduplicated_chunks.Increment();
+                               metrics_.deduplicated_bytes.Increment(
+                                   static_cast<double>(blob_size));
+                             } else {
+                               metrics_.written_chunks.Increment();
+                               metrics_.written_bytes.Increment(static_cast<double>(bytes));
+                             }
                              Complete(seq, std::move(ack));
                            } else {
-                             Complete(seq, Upload(std::move(flushed)));
+                             absl::Status failed = Upload(std::move(flushed));
+                             metrics_.errors.Record(failed, v1::PHASE_UPLOAD);
+                             Complete(seq, std::move(failed));
                            }
                          });
     });
@@ -73,6 +98,12 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
     batcher_->FlushSoon();
   }
 
+  void DepthChanged(int64_t delta) override {
+    metrics_.chunks_in_flight.Increment(static_cast<double>(delta));
+  }
+
+  metrics::UploaderMetrics& metrics_;
+  metrics::GaugeInFlight running_;  // arca_uploader_streams_running
   ChunkStore* const store_;
   const BlobCheck check_;
   WorkerPool* const pool_;
@@ -87,7 +118,11 @@ class GetChunksReactor final : public ServerStreamWorkReactor<Digest, v1::Blob> 
  public:
   GetChunksReactor(ChunkStore* store, WorkerPool* pool, std::vector<Digest> digests,
                    size_t max_in_flight)
-      : ServerStreamWorkReactor(std::move(digests), max_in_flight), store_(store), pool_(pool) {
+      : ServerStreamWorkReactor(std::move(digests), max_in_flight),
+        metrics_(UploaderServiceMetrics()),
+        running_(metrics_.streams_running),
+        store_(store),
+        pool_(pool) {
     Begin();
   }
 
@@ -97,9 +132,12 @@ class GetChunksReactor final : public ServerStreamWorkReactor<Digest, v1::Blob> 
       absl::StatusOr<std::string> data = store_->Get(digest);
       if (!data.ok()) {
         // NotFound "chunk <hex> is missing from ..." / DataLoss (read error).
+        metrics_.errors.Record(data.status(), v1::PHASE_RESTORE);
         Complete(seq, data.status());
         return;
       }
+      metrics_.read_chunks.Increment();
+      metrics_.read_bytes.Increment(static_cast<double>(data->size()));
       v1::Blob blob;
       blob.mutable_ref()->set_digest(std::string(digest.Raw()));
       // raw_length from the header when it parses; a damaged blob is sent as
@@ -112,6 +150,12 @@ class GetChunksReactor final : public ServerStreamWorkReactor<Digest, v1::Blob> 
     });
   }
 
+  void DepthChanged(int64_t delta) override {
+    metrics_.chunks_in_flight.Increment(static_cast<double>(delta));
+  }
+
+  metrics::UploaderMetrics& metrics_;
+  metrics::GaugeInFlight running_;  // arca_uploader_streams_running
   ChunkStore* const store_;
   WorkerPool* const pool_;
 };
@@ -337,7 +381,9 @@ UploaderService::UploaderService(Repository* repo, UploaderOptions options)
                          : std::max<size_t>(8, 2 * static_cast<size_t>(pool_.threads()))),
       blob_check_(options.blob_check),
       batcher_(repo->chunks(),
-               {.max_pending_bytes = options.flush_bytes, .max_delay = options.flush_delay}) {}
+               {.max_pending_bytes = options.flush_bytes, .max_delay = options.flush_delay}) {
+  UploaderServiceMetrics();  // every series exists (at 0) from the start
+}
 
 UploaderService::~UploaderService() = default;
 
@@ -351,7 +397,10 @@ grpc::ServerUnaryReactor* UploaderService::HasChunks(grpc::CallbackServerContext
                                                      v1::HasChunksResponse* response) {
   return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
     absl::StatusOr<v1::HasChunksResponse> r = services::HasChunks(*repo_->chunks(), *request);
-    if (!r.ok()) return r.status();
+    if (!r.ok()) {
+      UploaderServiceMetrics().errors.Record(r.status(), v1::PHASE_UPLOAD);
+      return r.status();
+    }
     *response = *std::move(r);
     return absl::OkStatus();
   });
@@ -378,7 +427,11 @@ grpc::ServerUnaryReactor* UploaderService::CommitSnapshot(grpc::CallbackServerCo
                                                           v1::CommitSnapshotResponse* response) {
   return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
     absl::StatusOr<v1::CommitSnapshotResponse> r = services::CommitSnapshot(*repo_, *request);
-    if (!r.ok()) return r.status();
+    if (!r.ok()) {
+      UploaderServiceMetrics().errors.Record(r.status(), v1::PHASE_COMMIT);
+      return r.status();
+    }
+    UploaderServiceMetrics().snapshots_committed.Increment();
     *response = *std::move(r);
     return absl::OkStatus();
   });

@@ -41,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "arca/v1/uploader.grpc.pb.h"
+#include "libs/metrics/service_metrics.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/store/repository.h"
 #include "services/common/worker_pool.h"
@@ -112,6 +113,27 @@ class UploaderService final : public v1::Uploader::CallbackService {
   BlobCheck blob_check_;
   FlushBatcher batcher_;
 };
+
+// The uploader's catalog (arca_uploader_*) on metrics::ProcessRegistry(),
+// created on first use (at the latest by the first UploaderService) and
+// shared by every UploaderService of the process. The service counts (the
+// functions below, without gRPC, do not):
+//   PutChunks  a chunk when its ack is sent (it is durable): written_* (new,
+//              stored_bytes of the ack) or deduplicated_* (already_present,
+//              the blob's size); errors: phase upload (exit 12) unless the
+//              status carries another;
+//   GetChunks  read_chunks/read_bytes (stored blob bytes); errors: restore;
+//   CommitSnapshot  snapshots_committed; errors: commit;
+//   HasChunks  errors: upload;
+//   Verify     verify_runs per completed check, verify_failures when it
+//              found corruption (exit 8), verify_problems (problems listed);
+//              errors (bad request, unknown snapshot, unreadable
+//              repository, cancelled): verification, or 130 when cancelled.
+//   Both streams count in streams_running and their queued chunks (being
+//   checked/stored/read, waiting for the group flush or to be written) in
+//   chunks_in_flight. ListSnapshots, GetSnapshot, GetSpace, GetConfig count
+//   no errors here (the RPC interceptor counts every call by code).
+metrics::UploaderMetrics& UploaderServiceMetrics();
 
 // The logic of the unary RPCs and of one PutChunks blob, without gRPC.
 // CheckAndPut checks the blob as `check` says (a chunk already in the store

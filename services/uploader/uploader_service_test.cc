@@ -4,7 +4,9 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -19,13 +21,41 @@
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
+#include "libs/metrics/registry.h"
 #include "libs/store/repository.h"
+#include "prometheus/registry.h"
 #include "services/common/status_convert.h"
 
 namespace arca::services {
 namespace {
 
 constexpr int kMaxMessage = 80 << 20;
+
+// The value of one counter or gauge series of the process registry (0 when
+// it does not exist). `labels`: every label of the series.
+double MetricValue(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+  for (const prometheus::MetricFamily& family : metrics::ProcessRegistry()->Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have != labels) continue;
+      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
+                                                          : metric.counter.value;
+    }
+  }
+  return 0;
+}
+
+// Waits (up to 10 s) for a gauge to reach `value`: streams end their
+// accounting in OnDone, shortly after the client sees the status.
+bool GaugeReaches(const std::string& name, double value) {
+  for (int i = 0; i < 1000; ++i) {
+    if (MetricValue(name) == value) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
 
 std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -450,6 +480,58 @@ TEST_F(UploaderServiceTest, UnwritableRepositoryFailsThePutWithTheUploadPhase) {
   EXPECT_EQ(ExitCodeOf(st), ExitCode::kUpload);
   EXPECT_NE(st.message().find(dir_), std::string::npos) << st;
   EXPECT_TRUE(acks.empty());
+}
+
+TEST_F(UploaderServiceFrameTest, MetricsCountWrittenDeduplicatedReadCommittedAndErrors) {
+  const std::map<std::string, std::string> upload_err{{"phase", "upload"}, {"exit_code", "12"}};
+  const std::map<std::string, std::string> restore_err{{"phase", "restore"}, {"exit_code", "13"}};
+  const std::vector<std::string> names = {
+      "arca_uploader_written_chunks_total",      "arca_uploader_written_bytes_total",
+      "arca_uploader_deduplicated_chunks_total", "arca_uploader_deduplicated_bytes_total",
+      "arca_uploader_read_chunks_total",         "arca_uploader_read_bytes_total",
+      "arca_uploader_snapshots_committed_total"};
+  auto read = [&] {
+    std::vector<double> v;
+    for (const auto& n : names) v.push_back(MetricValue(n));
+    v.push_back(MetricValue("arca_uploader_errors_total", upload_err));
+    v.push_back(MetricValue("arca_uploader_errors_total", restore_err));
+    return v;
+  };
+  const std::vector<double> before = read();
+
+  const std::string a = RandomBytes(7000, 21), b = RandomBytes(9000, 22);
+  const v1::Blob blob_a = MakeBlob(a), blob_b = MakeBlob(b);
+  std::vector<v1::PutChunkAck> acks;
+  ASSERT_TRUE(Put({blob_a, blob_b}, &acks).ok());
+  // The same blob again (another stream): already present, not written.
+  ASSERT_TRUE(Put({blob_a}, &acks).ok());
+  ASSERT_EQ(acks.size(), 3u);
+  EXPECT_TRUE(acks[2].already_present());
+  std::vector<v1::Blob> got;
+  ASSERT_TRUE(Get({blob_a.ref().digest(), blob_b.ref().digest()}, &got).ok());
+  v1::CommitSnapshotResponse resp;
+  ASSERT_TRUE(CommitStatus(CommitRequest({a}, {b}), &resp).ok());
+  // A damaged blob (DATA_LOSS, no phase: counted as upload / 12) and a
+  // missing chunk on GetChunks (NOT_FOUND: restore / 13).
+  v1::Blob damaged = MakeBlob(RandomBytes(3000, 23));
+  (*damaged.mutable_data())[damaged.data().size() - 1] ^= 1;
+  EXPECT_EQ(FromGrpcStatus(Put({damaged}, &acks)).code(), absl::StatusCode::kDataLoss);
+  got.clear();
+  EXPECT_EQ(FromGrpcStatus(Get({std::string(Sha256(std::string("nope")).Raw())}, &got)).code(),
+            absl::StatusCode::kNotFound);
+
+  const std::vector<double> after = read();
+  EXPECT_EQ(after[0] - before[0], 2);
+  EXPECT_EQ(after[1] - before[1], blob_a.data().size() + blob_b.data().size());
+  EXPECT_EQ(after[2] - before[2], 1);
+  EXPECT_EQ(after[3] - before[3], blob_a.data().size());
+  EXPECT_EQ(after[4] - before[4], 2);
+  EXPECT_EQ(after[5] - before[5], blob_a.data().size() + blob_b.data().size());
+  EXPECT_EQ(after[6] - before[6], 1);
+  EXPECT_EQ(after[7] - before[7], 1);
+  EXPECT_EQ(after[8] - before[8], 1);
+  EXPECT_TRUE(GaugeReaches("arca_uploader_streams_running", 0));
+  EXPECT_TRUE(GaugeReaches("arca_uploader_chunks_in_flight", 0));
 }
 
 }  // namespace

@@ -21,7 +21,17 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
   VerifyReactor(Repository* repo, const v1::VerifyRequest* request, v1::VerifyResponse* response) {
     worker_ = std::thread([this, repo, request, response] {
       absl::StatusOr<v1::VerifyResponse> r = VerifyRepository(*repo, *request, &cancel_);
-      if (r.ok()) *response = *std::move(r);
+      metrics::UploaderMetrics& m = UploaderServiceMetrics();
+      if (r.ok()) {
+        m.verify_runs.Increment();
+        if (r->exit_code() == static_cast<int>(ExitCode::kVerification)) {
+          m.verify_failures.Increment();
+        }
+        m.verify_problems.Increment(static_cast<double>(r->problems_size()));
+        *response = *std::move(r);
+      } else {
+        m.errors.Record(r.status(), v1::PHASE_VERIFICATION);
+      }
       // Nothing of `this` is touched after Finish: OnDone may delete it.
       Finish(ToGrpcStatus(r.status()));
     });

@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <map>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,15 +15,43 @@
 #include "gtest/gtest.h"
 #include "libs/chunker/chunker.h"
 #include "libs/fs/file_system.h"
+#include "libs/metrics/registry.h"
 #include "libs/pipeline/backup.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/store/repository.h"
+#include "prometheus/registry.h"
 #include "services/uploader/uploader_service.h"
 
 namespace arca::services {
 namespace {
 
 namespace stdfs = std::filesystem;
+
+// The value of one counter or gauge series of the process registry (0 when
+// it does not exist). `labels`: every label of the series.
+double MetricValue(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+  for (const prometheus::MetricFamily& family : metrics::ProcessRegistry()->Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have != labels) continue;
+      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
+                                                          : metric.counter.value;
+    }
+  }
+  return 0;
+}
+
+// Waits (up to 10 s) for a gauge to reach `value`: streams end their
+// accounting in OnDone, shortly after the client sees the status.
+bool GaugeReaches(const std::string& name, double value) {
+  for (int i = 0; i < 1000; ++i) {
+    if (MetricValue(name) == value) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
 
 class UploaderVerify : public ::testing::Test {
  protected:
@@ -151,6 +182,40 @@ TEST_F(UploaderVerify, TheRpcThroughAServer) {
     EXPECT_EQ(resp.exit_code(), 8);
     EXPECT_GT(resp.problems_size(), 0);
   }
+  server->Shutdown();
+}
+
+TEST_F(UploaderVerify, MetricsCountRunsFailuresProblemsAndErrors) {
+  UploaderService service(repo_.get(), {.threads = 2});
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = v1::Uploader::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  auto verify = [&](const std::string& snapshot, v1::VerifyResponse* resp) {
+    grpc::ClientContext ctx;
+    v1::VerifyRequest req;
+    req.set_snapshot(snapshot);
+    return stub->Verify(&ctx, req, resp);
+  };
+  const std::map<std::string, std::string> err{{"phase", "verification"}, {"exit_code", "8"}};
+  const double runs = MetricValue("arca_uploader_verify_runs_total");
+  const double failures = MetricValue("arca_uploader_verify_failures_total");
+  const double problems = MetricValue("arca_uploader_verify_problems_total");
+  const double errors = MetricValue("arca_uploader_errors_total", err);
+
+  v1::VerifyResponse resp;
+  ASSERT_TRUE(verify("", &resp).ok());
+  EXPECT_EQ(MetricValue("arca_uploader_verify_runs_total") - runs, 1);
+  EXPECT_EQ(MetricValue("arca_uploader_verify_failures_total") - failures, 0);
+  EXPECT_EQ(verify("h_nope/latest", &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(MetricValue("arca_uploader_verify_runs_total") - runs, 1);
+  EXPECT_EQ(MetricValue("arca_uploader_errors_total", err) - errors, 1);
+  CorruptEveryChunk();
+  ASSERT_TRUE(verify("", &resp).ok());
+  EXPECT_EQ(resp.exit_code(), 8);
+  EXPECT_EQ(MetricValue("arca_uploader_verify_runs_total") - runs, 2);
+  EXPECT_EQ(MetricValue("arca_uploader_verify_failures_total") - failures, 1);
+  EXPECT_EQ(MetricValue("arca_uploader_verify_problems_total") - problems, resp.problems_size());
   server->Shutdown();
 }
 
