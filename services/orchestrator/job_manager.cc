@@ -14,7 +14,10 @@
 #include "libs/base/phase_status.h"
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
+#include "libs/metrics/job_metrics.h"
+#include "libs/metrics/registry.h"
 #include "libs/pipeline/commands.h"
+#include "libs/store/repository.h"
 #include "services/common/server.h"
 #include "services/common/status_convert.h"
 
@@ -30,6 +33,7 @@ struct JobWatch::State {
 
 struct JobManager::Record {
   v1::Job job;
+  std::string group;  // backups: GroupName(host, source)
   absl::Time start;
   bool cancel_requested = false;
   bool done = false;                    // final state reached
@@ -49,7 +53,19 @@ bool Ended(v1::JobState s) {
          s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_CANCELLED;
 }
 
-int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
+// The `type` label of a job (JobOutcome::type, JobMetrics::Running).
+const char* TypeLabel(v1::JobType type) {
+  switch (type) {
+    case v1::JOB_TYPE_BACKUP:
+      return "backup";
+    case v1::JOB_TYPE_RESTORE:
+      return "restore";
+    case v1::JOB_TYPE_VERIFY:
+      return "verify";
+    default:
+      return "other";
+  }
+}
 
 absl::Status Bad(const std::string& message) { return absl::InvalidArgumentError(message); }
 
@@ -273,6 +289,13 @@ std::optional<v1::JobEvent> JobWatch::Next(absl::Duration timeout) {
 
 // --- JobManager ---------------------------------------------------------------------
 
+metrics::OrchestratorMetrics& OrchestratorServiceMetrics() {
+  // One catalog per process, never destroyed (like the registry).
+  static metrics::OrchestratorMetrics* const m =
+      new metrics::OrchestratorMetrics(*metrics::ProcessRegistry());
+  return *m;
+}
+
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(OrchestratorOptions options) {
   std::unique_ptr<JobManager> m(new JobManager(std::move(options)));
   m->default_host_ = m->options_.host.empty() ? HostName() : m->options_.host;
@@ -301,7 +324,60 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(OrchestratorOptio
   for (const std::string& a : m->options_.compressors) {
     if (a.empty()) return Bad("an empty compressor address");
   }
+  OrchestratorServiceMetrics();  // every series exists (at 0) from the start
+  if (m->options_.seed_last_success && !m->uploader_channels_.empty()) {
+    JobManager* manager = m.get();
+    m->seed_thread_ = std::thread([manager] { manager->SeedLastSuccess(); });
+  }
   return m;
+}
+
+void JobManager::SeedLastSuccess() {
+  bool logged = false;
+  for (uint64_t attempt = 0;; ++attempt) {
+    const size_t i = attempt % uploader_channels_.size();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutting_down_) return;
+      seed_call_ = &ctx;
+    }
+    auto stub = v1::Uploader::NewStub(uploader_channels_[i]);
+    v1::ListSnapshotsResponse response;
+    absl::Status st =
+        FromGrpcStatus(stub->ListSnapshots(&ctx, v1::ListSnapshotsRequest(), &response));
+    {
+      absl::MutexLock lock(&mu_);
+      seed_call_ = nullptr;
+    }
+    if (st.ok()) {
+      absl::flat_hash_map<std::string, int64_t> newest;  // group → time_unix_ns
+      for (const v1::SnapshotInfo& info : response.snapshots()) {
+        if (info.group().empty()) continue;
+        int64_t& t = newest[info.group()];
+        t = std::max(t, info.time_unix_ns());
+      }
+      for (const auto& [group, ns] : newest) {
+        metrics::NoteLastSuccess(OrchestratorServiceMetrics().jobs, group,
+                                 std::chrono::system_clock::time_point(
+                                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                         std::chrono::nanoseconds(ns))));
+      }
+      Log(absl::StrCat("last successful backup of ", newest.size(),
+                       " group(s) read from uploader ", options_.uploaders[i]));
+      return;
+    }
+    if (!logged) {
+      Log(absl::StrCat("cannot read the last successful backups yet (uploader ",
+                       options_.uploaders[i], ": ", st.message(), "); retrying every ",
+                       absl::FormatDuration(options_.seed_retry)));
+      logged = true;
+    }
+    absl::MutexLock lock(&mu_);
+    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutting_down_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.seed_retry)) return;
+  }
 }
 
 JobManager::~JobManager() {
@@ -315,9 +391,11 @@ JobManager::~JobManager() {
         if (rec->call != nullptr) rec->call->TryCancel();
       }
     }
+    if (seed_call_ != nullptr) seed_call_->TryCancel();
     threads.swap(threads_);
   }
   for (auto& [rec, t] : threads) t.join();
+  if (seed_thread_.joinable()) seed_thread_.join();
 }
 
 void JobManager::Log(const std::string& message) const { LogLine(options_.program, message); }
@@ -369,6 +447,7 @@ void JobManager::ReapThreads() {
 
 void JobManager::Launch(std::shared_ptr<Record> rec, std::function<void()> body) {
   ++running_;
+  OrchestratorServiceMetrics().jobs.Running(TypeLabel(rec->job.type())).Increment();
   threads_.emplace_back(rec, std::thread(std::move(body)));
 }
 
@@ -403,6 +482,7 @@ absl::StatusOr<v1::Job> JobManager::StartBackup(const v1::StartBackupRequest& re
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
   ReapThreads();
   std::shared_ptr<Record> rec = NewJob(v1::JOB_TYPE_BACKUP, "");
+  rec->group = Repository::GroupName(plan.host(), plan.source());
   plan.set_job_id(rec->job.id());
   Log(absl::StrCat("job ", rec->job.id(), ": backup of ", plan.host(), ":", plan.source(),
                    " on chunker ", options_.chunkers[chunker], ", collector ", plan.collector()));
@@ -611,9 +691,28 @@ void JobManager::Finish(const std::shared_ptr<Record>& rec, const absl::Status& 
   } else {
     job.set_state(v1::JOB_STATE_SUCCEEDED);
   }
-  job.set_end_unix_ns(NowNs());
+  const absl::Time end = absl::Now();
+  job.set_end_unix_ns(absl::ToUnixNanos(end));
   rec->done = true;
   --running_;
+  // Metrics, before WaitIdle can see the job ended.
+  metrics::OrchestratorMetrics& m = OrchestratorServiceMetrics();
+  metrics::JobOutcome outcome;
+  outcome.type = TypeLabel(job.type());
+  outcome.exit_code = static_cast<int>(job.status().exit_code());
+  outcome.failed_phase = job.status().failed_phase();
+  outcome.start = absl::ToChronoTime(rec->start);
+  outcome.end = absl::ToChronoTime(end);
+  if (job.type() == v1::JOB_TYPE_BACKUP) {
+    outcome.group = rec->group;
+    const std::string& snapshot = job.snapshot();  // "GROUP/TIME" when written
+    if (const size_t slash = snapshot.find('/'); slash != std::string::npos && slash > 0) {
+      outcome.group = snapshot.substr(0, slash);
+    }
+    if (result != nullptr && result->has_stats()) outcome.backup_stats = result->stats();
+  }
+  metrics::RecordJobResult(m.jobs, outcome);
+  m.jobs.Running(outcome.type).Decrement();
   for (const std::shared_ptr<JobWatch::State>& w : rec->watchers) w->final_job = job;
   Log(absl::StrCat("job ", job.id(), ": ", v1::JobState_Name(job.state()), ", exit ",
                    static_cast<int>(job.status().exit_code()),

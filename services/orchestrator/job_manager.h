@@ -42,6 +42,8 @@
 #include "absl/time/time.h"
 #include "arca/v1/orchestrator.grpc.pb.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+#include "libs/metrics/service_metrics.h"
 #include "services/common/client_channel.h"
 
 namespace arca::services {
@@ -62,7 +64,25 @@ struct OrchestratorOptions {
   size_t max_finished_jobs = 1000;                  // kept for GetJob/ListJobs
   size_t watch_queue = 256;                         // events buffered per watcher
   std::string program = "arca-orchestrator";        // log prefix
+  // Seeding arca_last_success_timestamp_seconds{group} at start (see
+  // JobManager::Create): off, or how long to wait between attempts.
+  bool seed_last_success = true;
+  absl::Duration seed_retry = absl::Seconds(5);
 };
+
+// The orchestrator's catalog (arca_jobs_total, arca_job_failures_total,
+// arca_jobs_running, arca_last_success_timestamp_seconds, ...; JobMetrics)
+// on metrics::ProcessRegistry(), created on first use and shared by every
+// JobManager of the process. A JobManager counts:
+//   arca_jobs_running{type}  +1 from the job's creation to its end;
+//   RecordJobResult          when any job ends: type backup|restore|verify,
+//                            exit code and failed phase of its JobStatus,
+//                            start/end, for backups the group (the group of
+//                            the snapshot written, else
+//                            Repository::GroupName(host, source)) and the
+//                            BackupStats of the chunker's result;
+//   NoteLastSuccess          at start, the newest snapshot of every group.
+metrics::OrchestratorMetrics& OrchestratorServiceMetrics();
 
 // The status part of a job's end: which phase failed, the exit code of
 // DESIGN.md §5. `status` is the outcome of the job's call with its phase
@@ -115,6 +135,11 @@ class JobManager {
  public:
   // InvalidArgument for an empty address or bad client TLS files (naming
   // them); channels connect lazily, so unreachable services show up in jobs.
+  // With uploaders and seed_last_success, a background thread seeds
+  // arca_last_success_timestamp_seconds{group} from Uploader.ListSnapshots
+  // (the newest snapshot of each group): it tries the uploaders in turn
+  // every seed_retry until one answers, then ends; it never blocks Create
+  // and its failures are only logged (once). The destructor stops it.
   static absl::StatusOr<std::unique_ptr<JobManager>> Create(OrchestratorOptions options);
   ~JobManager();
   JobManager(const JobManager&) = delete;
@@ -174,6 +199,8 @@ class JobManager {
               v1::Phase transport_phase, const v1::StageResult* result,
               const v1::VerifyResponse* verify);
   void ReapThreads() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The seeding thread's body (see Create).
+  void SeedLastSuccess();
   void Unsubscribe(JobWatch::State* state);
   void Log(const std::string& message) const;
   std::shared_ptr<grpc::Channel> Pick(const std::vector<std::shared_ptr<grpc::Channel>>& list,
@@ -197,6 +224,8 @@ class JobManager {
   absl::flat_hash_map<std::string, std::shared_ptr<Record>> jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<Record>> order_ ABSL_GUARDED_BY(mu_);  // creation order
   std::vector<std::pair<std::shared_ptr<Record>, std::thread>> threads_ ABSL_GUARDED_BY(mu_);
+  grpc::ClientContext* seed_call_ ABSL_GUARDED_BY(mu_) = nullptr;  // for the destructor
+  std::thread seed_thread_;
 };
 
 }  // namespace arca::services

@@ -2,20 +2,44 @@
 // lifecycle against services that are not there, watchers, cancel.
 #include "services/orchestrator/job_manager.h"
 
+#include <chrono>
 #include <cmath>
+#include <map>
+#include <thread>
 #include <limits>
 
 #include "absl/synchronization/notification.h"
 #include "arca/v1/chunker.grpc.pb.h"
+#include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "libs/base/phase_status.h"
+#include "libs/metrics/registry.h"
+#include "prometheus/registry.h"
+#include "services/common/status_convert.h"
 
 namespace arca::services {
 namespace {
 
 // Port 1 on loopback: nothing listens, connections are refused at once.
 constexpr char kNowhere[] = "127.0.0.1:1";
+
+// The value of one counter or gauge series of the process registry (0 when
+// it does not exist). `labels`: every label of the series.
+double MetricValue(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+  for (const prometheus::MetricFamily& family : metrics::ProcessRegistry()->Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have != labels) continue;
+      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
+                                                          : metric.counter.value;
+    }
+  }
+  return 0;
+}
+
 
 std::unique_ptr<JobManager> Manager() {
   OrchestratorOptions o;
@@ -244,6 +268,7 @@ class ScriptedChunker final : public v1::Chunker::Service {
   grpc::Status RunBackup(grpc::ServerContext* context, const v1::BackupPlan* plan,
                          grpc::ServerWriter<v1::StageEvent>* writer) override {
     plan_ = *plan;
+    if (!fail.ok()) return ToGrpcStatus(fail);
     v1::StageEvent e;
     e.mutable_progress()->set_phase(v1::PHASE_COLLECTION);
     e.mutable_progress()->set_files_done(1);
@@ -271,14 +296,17 @@ class ScriptedChunker final : public v1::Chunker::Service {
     writer->Write(e);
     e.Clear();
     e.mutable_result()->set_snapshot("g/1");
-    e.mutable_result()->set_exit_code(3);
+    e.mutable_result()->set_exit_code(result_exit);
     e.mutable_result()->mutable_stats()->set_files(7);
+    e.mutable_result()->mutable_stats()->set_bytes_read(12345);
     writer->Write(e);
     return grpc::Status::OK;
   }
 
   absl::Notification started, release, saw_cancel;
   v1::BackupPlan plan_;
+  absl::Status fail;    // not OK: RunBackup fails at once with it
+  int result_exit = 3;  // the result's exit code
 
  private:
   const int burst_;
@@ -405,6 +433,128 @@ TEST(JobManager, CancelStopsTheStageAndEndsWith130) {
   EXPECT_EQ(job.status().grpc_code(), 1);
   EXPECT_EQ(job.status().message(), "cancelled (CancelJob)");
   EXPECT_EQ(m->CancelJob(started->id()).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(JobManagerMetrics, FailedJobCountsItsPhaseAndExitCode) {
+  FakeChunkerServer fake(/*burst=*/0);
+  fake.service.fail =
+      WithPhase(absl::UnavailableError("collector gone"), v1::PHASE_COLLECTION);
+  auto m = ManagerWithChunker(fake.address());
+  ASSERT_NE(m, nullptr);
+  const std::map<std::string, std::string> failure{{"type", "backup"}, {"result", "failure"}};
+  const std::map<std::string, std::string> collection{{"phase", "collection"},
+                                                      {"exit_code", "9"}};
+  const std::map<std::string, std::string> archive{{"phase", "archive"}, {"exit_code", "10"}};
+  const double jobs = MetricValue("arca_jobs_total", failure);
+  const double failures = MetricValue("arca_job_failures_total", collection);
+  const double other = MetricValue("arca_job_failures_total", archive);
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  absl::StatusOr<v1::Job> started = m->StartBackup(r);
+  ASSERT_TRUE(started.ok()) << started.status();
+  v1::Job job = WaitEnd(*m, started->id());
+  ASSERT_EQ(job.status().exit_code(), 9) << job.status().message();
+  EXPECT_EQ(MetricValue("arca_jobs_total", failure) - jobs, 1);
+  EXPECT_EQ(MetricValue("arca_job_failures_total", collection) - failures, 1);
+  EXPECT_EQ(MetricValue("arca_job_failures_total", archive) - other, 0);
+  // No snapshot: the group is GroupName(host, source).
+  EXPECT_EQ(MetricValue("arca_last_job_exit_code", {{"group", "testhost_data"}}), 9);
+  EXPECT_EQ(MetricValue("arca_jobs_running", {{"type", "backup"}}), 0);
+}
+
+TEST(JobManagerMetrics, SuccessSetsLastSuccessOfItsGroupAndCountsTheStats) {
+  FakeChunkerServer fake(/*burst=*/0);
+  fake.service.result_exit = 0;
+  auto m = ManagerWithChunker(fake.address());
+  ASSERT_NE(m, nullptr);
+  const std::map<std::string, std::string> success{{"type", "backup"}, {"result", "success"}};
+  const double jobs = MetricValue("arca_jobs_total", success);
+  const double read_bytes = MetricValue("arca_job_read_bytes_total");
+  const double files = MetricValue("arca_job_files_total");
+  const double running = MetricValue("arca_jobs_running", {{"type", "backup"}});
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  absl::StatusOr<v1::Job> started = m->StartBackup(r);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_TRUE(fake.service.started.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  // The job is running (the fake waits for `release`).
+  EXPECT_EQ(MetricValue("arca_jobs_running", {{"type", "backup"}}) - running, 1);
+  fake.service.release.Notify();
+  v1::Job job = WaitEnd(*m, started->id());
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(MetricValue("arca_jobs_running", {{"type", "backup"}}) - running, 0);
+  EXPECT_EQ(MetricValue("arca_jobs_total", success) - jobs, 1);
+  EXPECT_EQ(MetricValue("arca_job_read_bytes_total") - read_bytes, 12345);
+  EXPECT_EQ(MetricValue("arca_job_files_total") - files, 7);
+  // The group of the snapshot written ("g/1"), at the job's end.
+  const double last = MetricValue("arca_last_success_timestamp_seconds", {{"group", "g"}});
+  EXPECT_NEAR(last, static_cast<double>(job.end_unix_ns()) / 1e9, 1e-3);
+}
+
+// An uploader whose ListSnapshots fails `failures` times (UNAVAILABLE), then
+// lists two groups.
+class ListingUploader final : public v1::Uploader::Service {
+ public:
+  grpc::Status ListSnapshots(grpc::ServerContext*, const v1::ListSnapshotsRequest*,
+                             v1::ListSnapshotsResponse* response) override {
+    if (calls.fetch_add(1) < failures) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "repository not ready");
+    }
+    for (auto [group, ns] : {std::pair{"seed-a", int64_t{1700000000} * 1000000000},
+                             std::pair{"seed-a", int64_t{1700000500} * 1000000000},
+                             std::pair{"seed-b", int64_t{1600000000} * 1000000000}}) {
+      v1::SnapshotInfo* info = response->add_snapshots();
+      info->set_group(group);
+      info->set_id(std::string(group) + "/x");
+      info->set_time_unix_ns(ns);
+    }
+    return grpc::Status::OK;
+  }
+  int failures = 2;
+  std::atomic<int> calls{0};
+};
+
+TEST(JobManagerMetrics, StartupSeedsLastSuccessFromTheUploaderRetryingUntilItAnswers) {
+  ListingUploader uploader;
+  grpc::ServerBuilder b;
+  int port = 0;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&uploader);
+  std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  OrchestratorOptions o;
+  o.uploaders = {"127.0.0.1:" + std::to_string(port)};
+  o.client_tls.insecure = true;
+  o.seed_retry = absl::Milliseconds(50);
+  const absl::Time before = absl::Now();
+  absl::StatusOr<std::unique_ptr<JobManager>> m = JobManager::Create(o);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_LT(absl::Now() - before, absl::Seconds(1));  // Create does not wait for it
+  bool seeded = false;
+  for (int i = 0; i < 1000 && !seeded; ++i) {
+    seeded = MetricValue("arca_last_success_timestamp_seconds", {{"group", "seed-b"}}) != 0;
+    if (!seeded) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(seeded);
+  EXPECT_EQ(MetricValue("arca_last_success_timestamp_seconds", {{"group", "seed-a"}}), 1700000500);
+  EXPECT_EQ(MetricValue("arca_last_success_timestamp_seconds", {{"group", "seed-b"}}), 1600000000);
+  EXPECT_EQ(uploader.calls.load(), 3);  // two refusals, then the answer; no more calls
+  m->reset();
+  server->Shutdown();
+}
+
+TEST(JobManagerMetrics, SeedingAnUnreachableUploaderNeitherBlocksNorDelaysShutdown) {
+  OrchestratorOptions o;
+  o.uploaders = {kNowhere};
+  o.client_tls.insecure = true;
+  o.seed_retry = absl::Seconds(60);
+  const absl::Time before = absl::Now();
+  {
+    absl::StatusOr<std::unique_ptr<JobManager>> m = JobManager::Create(o);
+    ASSERT_TRUE(m.ok()) << m.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }  // the destructor wakes the retry wait
+  EXPECT_LT(absl::Now() - before, absl::Seconds(10));
 }
 
 }  // namespace
