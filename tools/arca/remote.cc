@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -22,7 +23,9 @@
 #include "libs/fs/exclude.h"
 #include "libs/pipeline/commands.h"
 #include "services/common/client_channel.h"
+#include "libs/store/repository.h"
 #include "tools/arca/cli_flags.h"
+#include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
 
@@ -99,8 +102,9 @@ class Remote {
 
   // Follows a job to its end and returns its exit code. The job's progress
   // events drive a ProgressDisplay (progress_display.h) named `command`.
+  // *final_out (if given): the job as it ended, when it could be learnt.
   int Follow(const std::string& id, bool json, const std::string& command,
-             const ParsedArgs& flags) {
+             const ParsedArgs& flags, std::optional<v1::Job>* final_out = nullptr) {
     Progress progress;
     ProgressDisplay display(&progress, StderrDisplayOptions(command, flags.Has("progress"),
                                                             flags.Has("no-progress"), json));
@@ -131,6 +135,7 @@ class Remote {
     display.Finish(final_job && (final_job->state() == v1::JOB_STATE_SUCCEEDED ||
                                  final_job->state() == v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS ||
                                  final_job->status().failed_phase() == v1::PHASE_VERIFICATION));
+    if (final_out) *final_out = final_job;
     return final_job ? PrintFinal(*final_job, json) : code;
   }
 
@@ -273,11 +278,20 @@ class Remote {
   }
 
   // Starts a job with `start` and follows it (or prints its id: --detach).
+  // `group_hint`: the backup's group when the CLI knows it before the job
+  // ends (--host given), for --metrics-textfile.
   template <typename Req, typename Method>
   int StartAndFollow(const std::string& what, const Req& request, Method method,
-                     const ParsedArgs& flags) {
+                     const ParsedArgs& flags, const std::string& group_hint = "") {
     const bool json = flags.Has("json");
     const bool detach = flags.Has("detach");
+    const std::optional<std::string> textfile = flags.Last(kMetricsTextfileFlag);
+    if (textfile && detach) {
+      return UsageError("--metrics-textfile needs the job's end: drop --detach");
+    }
+    if (absl::Status st = CheckTextfileFlag(textfile); !st.ok()) {
+      return UsageError(std::string(st.message()));
+    }
     v1::Job job;
     auto ctx = Context(absl::Seconds(30));
     grpc::Status s = ((*stub_).*method)(ctx.get(), request, &job);
@@ -287,7 +301,60 @@ class Remote {
       return 0;
     }
     if (!json) std::cerr << what << " job " << job.id() << " started\n";
-    return Follow(job.id(), json, what, flags);
+    std::optional<v1::Job> final_job;
+    const int code = Follow(job.id(), json, what, flags, &final_job);
+    if (textfile) WriteTextfile(*textfile, what, final_job, group_hint);
+    return code;
+  }
+
+  // --metrics-textfile after a followed job: its final state has the type,
+  // exit code, failed phase, times and statistics. The group is the written
+  // snapshot's, else `group_hint`; the group's newest snapshot (ListSnapshots)
+  // seeds arca_last_success_timestamp_seconds.
+  void WriteTextfile(const std::string& path, const std::string& what,
+                     const std::optional<v1::Job>& job, const std::string& group_hint) {
+    if (!job) {
+      std::cerr << "arca: warning: metrics textfile " << path
+                << " not updated: the job's outcome is unknown\n";
+      return;
+    }
+    metrics::JobOutcome outcome;
+    outcome.type = what;
+    outcome.exit_code = static_cast<int>(job->status().exit_code());
+    outcome.failed_phase = job->status().failed_phase();
+    outcome.start = FromUnixNs(job->start_unix_ns());
+    outcome.end = job->end_unix_ns() != 0 ? FromUnixNs(job->end_unix_ns())
+                                          : std::chrono::system_clock::now();
+    std::optional<std::chrono::system_clock::time_point> last_success;
+    if (job->type() == v1::JOB_TYPE_BACKUP) {
+      const size_t slash = job->snapshot().rfind('/');
+      outcome.group =
+          slash == std::string::npos ? group_hint : job->snapshot().substr(0, slash);
+      if (job->has_stats()) outcome.backup_stats = job->stats();
+      if (!outcome.group.empty()) last_success = NewestSnapshot(outcome.group);
+    }
+    WriteTextfileFlag(path, outcome, last_success);
+  }
+
+  static std::chrono::system_clock::time_point FromUnixNs(int64_t ns) {
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(ns)));
+  }
+
+  // Time of the newest snapshot of `group` known to the orchestrator.
+  std::optional<std::chrono::system_clock::time_point> NewestSnapshot(const std::string& group) {
+    v1::ListSnapshotsRequest req;
+    req.set_group(group);
+    v1::ListSnapshotsResponse resp;
+    auto ctx = Context(absl::Seconds(30));
+    if (!stub_->ListSnapshots(ctx.get(), req, &resp).ok()) return std::nullopt;
+    int64_t newest = 0;
+    for (const v1::SnapshotInfo& m : resp.snapshots()) {
+      newest = std::max<int64_t>(newest, m.time_unix_ns());
+    }
+    if (newest <= 0) return std::nullopt;
+    return FromUnixNs(newest);
   }
 
   v1::Orchestrator::Stub* stub() { return stub_.get(); }
@@ -313,7 +380,7 @@ absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int
 int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
   auto args = ParseArgs(
       argv, {{"exclude", "exclude-file", "compression", "level", "command", "critical-command",
-              "space-safety-factor", "host", "parent", "change-detection"},
+              "space-safety-factor", "host", "parent", "change-detection", kMetricsTextfileFlag},
              {"json", "one-file-system", "ignore-ctime", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) {
@@ -365,11 +432,18 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
           absl::StrCat("invalid --change-detection '", *mode, "': use metadata or data"));
     }
   }
-  return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup, *args);
+  // The group is known before the job ends only with --host (the orchestrator
+  // picks the default host); without it, a failed backup's textfile series
+  // carry group="".
+  const std::string group_hint =
+      req.host().empty() ? "" : Repository::GroupName(req.host(), req.source());
+  return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup, *args,
+                          group_hint);
 }
 
 int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"include"}, {"json", "detach", "progress", "no-progress"}});
+  auto args = ParseArgs(argv, {{"include", kMetricsTextfileFlag},
+                               {"json", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
   v1::StartRestoreRequest req;
@@ -380,7 +454,8 @@ int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
 }
 
 int CmdVerify(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"workers"}, {"json", "detach", "progress", "no-progress"}});
+  auto args = ParseArgs(argv, {{"workers", kMetricsTextfileFlag},
+                               {"json", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
   absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
