@@ -13,6 +13,7 @@
 #include "libs/base/status_macros.h"
 #include "libs/fs/exclude.h"
 #include "libs/fs/tree_walker.h"
+#include "libs/metrics/registry.h"
 #include "libs/pipeline/backup.h"
 #include "libs/pipeline/collector.h"
 #include "libs/pipeline/commands.h"
@@ -100,7 +101,37 @@ absl::StatusOr<std::unique_ptr<ParentSnapshot>> OpenParent(const std::string& id
                                           source_options));
 }
 
+// Counts what one Collect event sends: entries by type (live), and from the
+// final CollectDone the job's read / reused / skipped totals.
+void CountEvent(metrics::CollectorMetrics& m, const v1::CollectEvent& event) {
+  switch (event.event_case()) {
+    case v1::CollectEvent::kEntry:
+      m.Entries(event.entry().type()).Increment();
+      break;
+    case v1::CollectEvent::kBatch:
+      for (const v1::CollectEvent& item : event.batch().events()) CountEvent(m, item);
+      break;
+    case v1::CollectEvent::kDone: {
+      const v1::BackupStats& stats = event.done().stats();
+      m.read_bytes.Increment(static_cast<double>(stats.bytes_read()));
+      m.reused_bytes.Increment(static_cast<double>(stats.bytes_reused()));
+      m.reused_files.Increment(static_cast<double>(stats.files_reused()));
+      m.skipped_files.Increment(static_cast<double>(stats.files_skipped()));
+      break;
+    }
+    default:
+      break;
+  }
+}
+
 }  // namespace
+
+metrics::CollectorMetrics& CollectorServiceMetrics() {
+  // One catalog per process, never destroyed (like the registry).
+  static metrics::CollectorMetrics* const m =
+      new metrics::CollectorMetrics(*metrics::ProcessRegistry());
+  return *m;
+}
 
 absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOptions& options,
                         const CancelToken* cancel, CallRegistry* calls,
@@ -269,7 +300,9 @@ absl::StatusOr<uint64_t> RunEstimateCollect(const v1::CollectRequest& request,
   return *bytes;
 }
 
-CollectorService::CollectorService(CollectorOptions options) : options_(std::move(options)) {}
+CollectorService::CollectorService(CollectorOptions options) : options_(std::move(options)) {
+  CollectorServiceMetrics();  // every series exists (at 0) from the start
+}
 
 grpc::Status CollectorService::EstimateCollect(grpc::ServerContext* context,
                                                const v1::CollectRequest* request,
@@ -281,6 +314,7 @@ grpc::Status CollectorService::EstimateCollect(grpc::ServerContext* context,
     st = Collection(absl::CancelledError("the chunker cancelled the estimate"));
   }
   if (st.ok()) response->set_bytes(*bytes);
+  CollectorServiceMetrics().errors.Record(st, v1::PHASE_COLLECTION);
   LogLine(options_.program,
           absl::StrCat("job ", request->job_id(), ": estimate of ", request->source(),
                        st.ok() ? absl::StrCat(": ", *bytes, " bytes") : absl::StrCat(": ", st.ToString()),
@@ -292,6 +326,8 @@ grpc::Status CollectorService::Collect(grpc::ServerContext* context,
                                        const v1::CollectRequest* request,
                                        grpc::ServerWriter<v1::CollectEvent>* writer) {
   const auto start = std::chrono::steady_clock::now();
+  metrics::CollectorMetrics& m = CollectorServiceMetrics();
+  metrics::GaugeInFlight running(m.streams_running);
   CancelToken cancel;
   CallRegistry calls;
   CancelWatcher watcher([context] { return context->IsCancelled(); },
@@ -307,9 +343,11 @@ grpc::Status CollectorService::Collect(grpc::ServerContext* context,
           "the chunker went away: the Collect stream is closed (cancelled or its deadline passed)");
     }
     bytes_sent += event.ByteSizeLong();
+    CountEvent(m, event);
     return absl::OkStatus();
   };
   absl::Status st = RunCollect(*request, options_, &cancel, &calls, emit);
+  m.errors.Record(st, v1::PHASE_COLLECTION);
   LogLine(options_.program,
           absl::StrCat("job ", request->job_id(), ": collect ", request->source(),
                        st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",
@@ -321,11 +359,15 @@ grpc::Status CollectorService::WriteTree(grpc::ServerContext* context,
                                          grpc::ServerReader<v1::WriteTreeRequest>* reader,
                                          v1::WriteTreeResponse* response) {
   const auto start = std::chrono::steady_clock::now();
+  metrics::CollectorMetrics& m = CollectorServiceMetrics();
+  metrics::GaugeInFlight running(m.streams_running);
   v1::WriteTreeRequest msg;
   if (!reader->Read(&msg) || !msg.has_target()) {
-    return ToGrpcStatus(WithPhase(
+    absl::Status st = WithPhase(
         absl::InvalidArgumentError("WriteTree: the first message must carry the RestoreTarget"),
-        v1::PHASE_RESTORE));
+        v1::PHASE_RESTORE);
+    m.errors.Record(st, v1::PHASE_RESTORE);
+    return ToGrpcStatus(st);
   }
   const v1::RestoreTarget target = msg.target();
   absl::Status st = [&]() -> absl::Status {
@@ -341,6 +383,10 @@ grpc::Status CollectorService::WriteTree(grpc::ServerContext* context,
     *response = session->Response();
     return s;
   }();
+  // What was written, also by a restore that failed part way.
+  m.written_entries.Increment(static_cast<double>(response->entries_written()));
+  m.written_bytes.Increment(static_cast<double>(response->bytes_written()));
+  m.errors.Record(st, v1::PHASE_RESTORE);
   LogLine(options_.program,
           absl::StrCat("job ", target.job_id(), ": write tree ", target.target(),
                        st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",

@@ -39,6 +39,7 @@
 #include "absl/time/time.h"
 #include "arca/v1/collector.grpc.pb.h"
 #include "libs/fs/file_system.h"
+#include "libs/metrics/service_metrics.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "libs/pipeline/remote/collect_events.h"
@@ -69,6 +70,22 @@ class CollectorService final : public v1::Collector::Service {
  private:
   CollectorOptions options_;
 };
+
+// The collector's catalog (arca_collector_*) on metrics::ProcessRegistry(),
+// created on first use (at the latest by the first CollectorService) and
+// shared by every CollectorService of the process. The service counts (the
+// functions below, without gRPC, do not):
+//   Collect    entries_total{type} as each entry is sent; when the job's
+//              CollectDone is sent, its stats: read_bytes (bytes_read: file
+//              payload, not command output), reused_bytes / reused_files
+//              (change detection), skipped_files (unreadable); failures in
+//              errors_total (phase collection, exit 9; 130 when cancelled);
+//   EstimateCollect  failures in errors_total like Collect;
+//   WriteTree  written_entries / written_bytes from its response (also of a
+//              restore that failed part way); failures in errors_total
+//              (phase restore, exit 13; 130 when cancelled);
+//   Collect and WriteTree calls in progress in streams_running.
+metrics::CollectorMetrics& CollectorServiceMetrics();
 
 // The whole Collect call without gRPC: events go to `emit`. `cancel` stops
 // the walk; `calls` holds the calls to uploaders (cancelled with the job).

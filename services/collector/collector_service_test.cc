@@ -1,0 +1,190 @@
+// CollectorService in-process (a real gRPC server on an in-process channel):
+// what its metrics count after a Collect of a small tree, a failed Collect
+// and a WriteTree. tests/distributed runs the binaries.
+#include "services/collector/collector_service.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "libs/base/phase_status.h"
+#include "libs/metrics/registry.h"
+#include "prometheus/registry.h"
+#include "services/common/status_convert.h"
+
+namespace arca::services {
+namespace {
+
+// The value of one counter or gauge series of the process registry (0 when
+// it does not exist). `labels`: every label of the series.
+double MetricValue(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+  for (const prometheus::MetricFamily& family : metrics::ProcessRegistry()->Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have != labels) continue;
+      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
+                                                          : metric.counter.value;
+    }
+  }
+  return 0;
+}
+
+// Waits (up to 10 s) for a gauge to reach `value`: streams end their
+// accounting in OnDone, shortly after the client sees the status.
+bool GaugeReaches(const std::string& name, double value) {
+  for (int i = 0; i < 1000; ++i) {
+    if (MetricValue(name) == value) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+class CollectorServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    root_ = std::string(tmp ? tmp : "/tmp") + "/collector_service_test." +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_ + "/src/sub");
+    service_ = std::make_unique<CollectorService>(CollectorOptions{});
+    grpc::ServerBuilder builder;
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    stub_ = v1::Collector::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    server_->Wait();
+  }
+
+  void Write(const std::string& rel, const std::string& data) {
+    std::ofstream(root_ + "/src/" + rel, std::ios::binary) << data;
+  }
+
+  // Runs Collect; counts the entries sent by type and keeps the final stats.
+  grpc::Status Collect(const std::string& source, std::map<int, int>* entries,
+                       v1::BackupStats* stats) {
+    grpc::ClientContext ctx;
+    v1::CollectRequest req;
+    req.set_source(source);
+    auto reader = stub_->Collect(&ctx, req);
+    v1::CollectEvent e;
+    std::function<void(const v1::CollectEvent&)> visit = [&](const v1::CollectEvent& ev) {
+      if (ev.has_entry()) ++(*entries)[ev.entry().type()];
+      if (ev.has_done()) *stats = ev.done().stats();
+      if (ev.has_batch()) {
+        for (const auto& item : ev.batch().events()) visit(item);
+      }
+    };
+    while (reader->Read(&e)) visit(e);
+    return reader->Finish();
+  }
+
+  std::string root_;
+  std::unique_ptr<CollectorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Collector::Stub> stub_;
+};
+
+TEST_F(CollectorServiceTest, CollectCountsEntriesByTypeAndTheJobsReadBytes) {
+  Write("a", std::string(10000, 'a'));
+  Write("sub/b", std::string(2345, 'b'));
+  Write("empty", "");
+  ASSERT_EQ(symlink("a", (root_ + "/src/link").c_str()), 0);
+  const double files = MetricValue("arca_collector_entries_total", {{"type", "file"}});
+  const double dirs = MetricValue("arca_collector_entries_total", {{"type", "directory"}});
+  const double links = MetricValue("arca_collector_entries_total", {{"type", "symlink"}});
+  const double read = MetricValue("arca_collector_read_bytes_total");
+  const double reused = MetricValue("arca_collector_reused_bytes_total");
+  const std::map<std::string, std::string> collection{{"phase", "collection"}, {"exit_code", "9"}};
+  const double errors = MetricValue("arca_collector_errors_total", collection);
+
+  std::map<int, int> entries;
+  v1::BackupStats stats;
+  grpc::Status st = Collect(root_ + "/src", &entries, &stats);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(entries[v1::ENTRY_TYPE_REGULAR], 3);
+  ASSERT_EQ(entries[v1::ENTRY_TYPE_DIRECTORY], 2);  // the root and sub
+  ASSERT_EQ(entries[v1::ENTRY_TYPE_SYMLINK], 1);
+  ASSERT_EQ(stats.bytes_read(), 12345u);
+  EXPECT_EQ(MetricValue("arca_collector_entries_total", {{"type", "file"}}) - files, 3);
+  EXPECT_EQ(MetricValue("arca_collector_entries_total", {{"type", "directory"}}) - dirs, 2);
+  EXPECT_EQ(MetricValue("arca_collector_entries_total", {{"type", "symlink"}}) - links, 1);
+  EXPECT_EQ(MetricValue("arca_collector_read_bytes_total") - read, 12345);
+  EXPECT_EQ(MetricValue("arca_collector_reused_bytes_total") - reused, 0);
+  EXPECT_EQ(MetricValue("arca_collector_errors_total", collection) - errors, 0);
+
+  // A source that does not exist: NOT_FOUND, phase collection, exit 9.
+  entries.clear();
+  st = Collect(root_ + "/missing", &entries, &stats);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  EXPECT_EQ(MetricValue("arca_collector_errors_total", collection) - errors, 1);
+  EXPECT_TRUE(GaugeReaches("arca_collector_streams_running", 0));
+}
+
+TEST_F(CollectorServiceTest, WriteTreeCountsEntriesAndBytesWrittenAndErrors) {
+  const double entries = MetricValue("arca_collector_written_entries_total");
+  const double bytes = MetricValue("arca_collector_written_bytes_total");
+  const std::map<std::string, std::string> restore{{"phase", "restore"}, {"exit_code", "13"}};
+  const double errors = MetricValue("arca_collector_errors_total", restore);
+  {
+    grpc::ClientContext ctx;
+    v1::WriteTreeResponse resp;
+    auto writer = stub_->WriteTree(&ctx, &resp);
+    v1::WriteTreeRequest m;
+    m.mutable_target()->set_target(root_ + "/out");
+    m.mutable_target()->set_job_id("t");
+    ASSERT_TRUE(writer->Write(m));
+    m.Clear();
+    m.mutable_entry()->set_type(v1::ENTRY_TYPE_DIRECTORY);
+    m.mutable_entry()->set_mode(0755);
+    ASSERT_TRUE(writer->Write(m));
+    m.Clear();
+    m.mutable_entry()->set_path("f");
+    m.mutable_entry()->set_type(v1::ENTRY_TYPE_REGULAR);
+    m.mutable_entry()->set_mode(0644);
+    m.mutable_entry()->set_size(11);
+    m.mutable_entry()->mutable_payload()->set_length(11);
+    ASSERT_TRUE(writer->Write(m));
+    m.Clear();
+    m.mutable_data()->set_data("hello world");
+    ASSERT_TRUE(writer->Write(m));
+    writer->WritesDone();
+    grpc::Status st = writer->Finish();
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(resp.bytes_written(), 11u);
+    EXPECT_EQ(MetricValue("arca_collector_written_entries_total") - entries,
+              resp.entries_written());
+    EXPECT_GE(resp.entries_written(), 1u);
+    EXPECT_EQ(MetricValue("arca_collector_written_bytes_total") - bytes, 11);
+  }
+  {
+    // No target first: INVALID_ARGUMENT, phase restore, exit 13.
+    grpc::ClientContext ctx;
+    v1::WriteTreeResponse resp;
+    auto writer = stub_->WriteTree(&ctx, &resp);
+    v1::WriteTreeRequest m;
+    m.mutable_data()->set_data("x");
+    writer->Write(m);
+    writer->WritesDone();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(MetricValue("arca_collector_errors_total", restore) - errors, 1);
+  }
+  EXPECT_TRUE(GaugeReaches("arca_collector_streams_running", 0));
+}
+
+}  // namespace
+}  // namespace arca::services
