@@ -67,6 +67,7 @@ ARCA_REPO may stand for --repo. Exit codes: see README.md.
 remote mode (jobs run by the services of an orchestrator, tools/arca/remote.h):
   arca --orchestrator=ADDR [--tls-ca F] [--tls-cert F --tls-key F] [--insecure]
        [--token-file F] backup|restore|verify|snapshots|jobs|watch|cancel ...
+  (backup, restore and verify take --metrics-textfile PATH there too)
 )";
 
 CancelToken g_cancel;

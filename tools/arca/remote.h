@@ -10,8 +10,11 @@
 //          [--critical-command NAME=CMD]... [--space-safety-factor F]
 //          [--host NAME] [--parent SNAPSHOT] [--change-detection metadata|data]
 //          [--ignore-ctime] [--json] [--detach] [--progress|--no-progress]
+//          [--metrics-textfile PATH]
 //   restore SNAPSHOT TARGET [--include GLOB]... [--json] [--detach] [--progress|--no-progress]
+//           [--metrics-textfile PATH]
 //   verify [SNAPSHOT] [--workers N] [--json] [--detach] [--progress|--no-progress]
+//          [--metrics-textfile PATH]
 //   snapshots [--group G] [--json]
 //   jobs [--json]
 //   watch JOB [--json] [--progress|--no-progress]
@@ -26,6 +29,11 @@
 // orchestrator exits 2 for bad input, an unknown job, a missing or wrong
 // token (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, UNAUTHENTICATED,
 // PERMISSION_DENIED), else 1 (e.g. the orchestrator is unreachable).
+// --metrics-textfile PATH (job_textfile.h): checked before the job is started
+// (exit 2; also with --detach, which cannot know the job's end); after the
+// job, its final state is recorded in PATH on this machine. The group of a
+// backup is its snapshot's, or GroupName(--host, SOURCE) for a backup that
+// wrote none; without --host such a failure is labelled group="".
 #ifndef ARCA_TOOLS_ARCA_REMOTE_H_
 #define ARCA_TOOLS_ARCA_REMOTE_H_
 
