@@ -22,6 +22,7 @@
 #include "libs/chunker/chunker.h"
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
+#include "libs/metrics/registry.h"
 #include "libs/pipeline/archive_builder.h"
 #include "libs/pipeline/collector.h"
 #include "libs/pipeline/commands.h"
@@ -38,6 +39,13 @@
 #include "services/common/status_convert.h"
 
 namespace arca::services {
+
+metrics::ChunkerMetrics& ChunkerServiceMetrics() {
+  // One catalog per process, never destroyed (like the registry).
+  static metrics::ChunkerMetrics* const m = new metrics::ChunkerMetrics(*metrics::ProcessRegistry());
+  return *m;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -476,6 +484,8 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   wopts.call_timeout = options.call_timeout;
   wopts.stall_timeout = options.stall_timeout;
   wopts.stream_deadline = std::min(absl::Now() + options.job_timeout, deadline);
+  metrics::ChunkerMetrics& metrics = ChunkerServiceMetrics();
+  wopts.metrics = &metrics;
   RemoteChunkWriter writer(compressors.get(), uploaders.get(), calls, hash_pool, wopts);
   ArchiveBuilder archive(payload_params, metadata_params, config.chunker_seed(), &writer);
   CollectEventApplier applier(&archive);
@@ -616,6 +626,12 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   for (v1::CommandResult& c : applier.TakeCommands()) *m.add_commands() = std::move(c);
   phases["commit"] = Seconds(Clock::now() - commit_start);
   stats.set_duration_seconds(Seconds(Clock::now() - job_start));
+  // Once per job: reuse and padding are known from the collector's
+  // CollectDone (the live counters are in RemoteChunkWriter).
+  metrics.reused_bytes.Increment(static_cast<double>(stats.bytes_reused()));
+  metrics.padding_bytes.Increment(static_cast<double>(stats.padding_bytes()));
+  metrics.PhaseDuration(v1::PHASE_ARCHIVE).Observe(collect_seconds);
+  metrics.PhaseDuration(v1::PHASE_UPLOAD).Observe(drain_seconds);
   *m.mutable_stats() = stats;
 
   if (calls->cancelled()) return calls->status();
@@ -643,6 +659,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
       return WithPhase(out, PhaseOf(st) != v1::PHASE_UNSPECIFIED ? PhaseOf(st) : v1::PHASE_UPLOAD);
     }
   }
+  metrics.PhaseDuration(v1::PHASE_COMMIT).Observe(Seconds(Clock::now() - commit_start));
   bool partial = false;
   for (const v1::Warning& w : warnings) partial |= w.data_missing();
   v1::StageEvent result;
@@ -718,6 +735,7 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
       v1::Collector::NewStub(collector->channel(0))->WriteTree(&ctx, &response);
   uint64_t entries = 0;
   uint64_t bytes = 0;
+  prometheus::Counter& restored = ChunkerServiceMetrics().restored_bytes;
   ProgressTicker ticker(events, calls, options.progress_interval, v1::PHASE_RESTORE);
   constexpr size_t kBatchBytes = 1u << 20;
   v1::WriteTreeRequest batch;
@@ -776,6 +794,7 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
           off += n;
           left -= n;
           bytes += n;
+          restored.Increment(static_cast<double>(n));
           batch_bytes += n;
           if (batch_bytes >= kBatchBytes) RETURN_IF_ERROR(flush());
         }
@@ -818,7 +837,9 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
 // --- the service -----------------------------------------------------------------------
 
 ChunkerService::ChunkerService(ChunkerOptions options)
-    : options_(std::move(options)), hash_pool_(options_.hash_threads) {}
+    : options_(std::move(options)), hash_pool_(options_.hash_threads) {
+  ChunkerServiceMetrics();  // every series exists (at 0) from the start
+}
 
 namespace {
 
@@ -833,6 +854,8 @@ absl::Time CallerDeadline(const grpc::ServerContext* context) {
 grpc::Status ChunkerService::RunBackup(grpc::ServerContext* context, const v1::BackupPlan* plan,
                                        grpc::ServerWriter<v1::StageEvent>* writer) {
   const auto start = Clock::now();
+  metrics::ChunkerMetrics& metrics = ChunkerServiceMetrics();
+  metrics::GaugeInFlight running(metrics.streams_running);
   CallRegistry calls;
   CancelWatcher watcher([context] { return context->IsCancelled(); },
                         [&] {
@@ -846,6 +869,7 @@ grpc::Status ChunkerService::RunBackup(grpc::ServerContext* context, const v1::B
   };
   absl::Status st =
       RunBackupJob(*plan, options_, &hash_pool_, &calls, CallerDeadline(context), events);
+  metrics.errors.Record(st, v1::PHASE_ARCHIVE);
   LogLine(options_.program,
           absl::StrCat("job ", plan->job_id(), ": backup of ", plan->host(), ":", plan->source(),
                        st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " in ",
@@ -856,6 +880,8 @@ grpc::Status ChunkerService::RunBackup(grpc::ServerContext* context, const v1::B
 grpc::Status ChunkerService::RunRestore(grpc::ServerContext* context, const v1::RestorePlan* plan,
                                         grpc::ServerWriter<v1::StageEvent>* writer) {
   const auto start = Clock::now();
+  metrics::ChunkerMetrics& metrics = ChunkerServiceMetrics();
+  metrics::GaugeInFlight running(metrics.streams_running);
   CallRegistry calls;
   CancelWatcher watcher([context] { return context->IsCancelled(); },
                         [&] {
@@ -868,6 +894,11 @@ grpc::Status ChunkerService::RunRestore(grpc::ServerContext* context, const v1::
     return writer->Write(e);
   };
   absl::Status st = RunRestoreJob(*plan, options_, &calls, CallerDeadline(context), events);
+  {
+    const double seconds = Seconds(Clock::now() - start);
+    if (st.ok()) metrics.PhaseDuration(v1::PHASE_RESTORE).Observe(seconds);
+  }
+  metrics.errors.Record(st, v1::PHASE_RESTORE);
   LogLine(options_.program,
           absl::StrCat("job ", plan->job_id(), ": restore of ", plan->snapshot(), " to ",
                        plan->target(), st.ok() ? ": done" : absl::StrCat(": ", st.ToString()),
@@ -878,10 +909,12 @@ grpc::Status ChunkerService::RunRestore(grpc::ServerContext* context, const v1::
 grpc::Status ChunkerService::Chunk(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ChunkOutput, v1::ChunkInput>* stream) {
-  return ToGrpcStatus(WithPhase(
+  absl::Status st = WithPhase(
       absl::UnimplementedError("Chunker.Chunk is not implemented: use RunBackup, which pulls the "
                                "collector's stream itself"),
-      v1::PHASE_ARCHIVE));
+      v1::PHASE_ARCHIVE);
+  ChunkerServiceMetrics().errors.Record(st, v1::PHASE_ARCHIVE);
+  return ToGrpcStatus(st);
 }
 
 }  // namespace arca::services

@@ -47,6 +47,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "arca/v1/chunker.grpc.pb.h"
+#include "libs/metrics/service_metrics.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "services/common/client_channel.h"
 #include "services/common/worker_pool.h"
@@ -84,6 +85,26 @@ class ChunkerService final : public v1::Chunker::Service {
   ChunkerOptions options_;
   WorkerPool hash_pool_;
 };
+
+// The chunker's catalog (arca_chunker_*) on metrics::ProcessRegistry(),
+// created on first use (at the latest by the first ChunkerService) and
+// shared by every ChunkerService of the process. What counts where:
+//   live, in the backup's RemoteChunkWriter (RemoteChunkWriterOptions::
+//   metrics; for rates during a job): input_bytes, chunks, new_chunks,
+//   new_bytes, deduplicated_bytes, chunks_in_flight;
+//   once per successful backup, from its BackupStats: reused_bytes
+//   (bytes_reused) and padding_bytes, and phase_duration_seconds for archive
+//   (collection_and_archive), upload (the drain) and commit;
+//   live, in RunRestoreJob: restored_bytes (payload bytes sent to WriteTree);
+//   RunRestore: phase_duration_seconds{phase="restore"} of a successful one;
+//   the RPCs: streams_running (RunBackup, RunRestore) and errors_total of a
+//   failed call (its phase; else archive for RunBackup and Chunk, restore for
+//   RunRestore).
+// So after a successful backup the counter deltas equal the job's
+// BackupStats (chunks_total, chunks_new, bytes_new_raw, bytes_deduplicated,
+// bytes_reused, padding_bytes); input_bytes is bytes_new_raw +
+// bytes_deduplicated.
+metrics::ChunkerMetrics& ChunkerServiceMetrics();
 
 // The jobs without the server side of gRPC (they call the other services).
 // `calls` cancels them; `deadline` bounds the job's streams.

@@ -201,11 +201,20 @@ void RemoteChunkWriter::Fail(absl::Status status) {
 }
 
 void RemoteChunkWriter::Done(const ItemPtr& item, bool held_ticket) {
-  if (held_ticket) --tickets_;
+  if (held_ticket) {
+    --tickets_;
+    if (options_.metrics != nullptr) options_.metrics->chunks_in_flight.Decrement();
+  }
   --outstanding_;
   item->plain = ByteBuffer();
   item->request.Clear();
   item->blob.Clear();
+}
+
+void RemoteChunkWriter::CountDeduplicated(uint64_t bytes) {
+  if (options_.metrics != nullptr) {
+    options_.metrics->deduplicated_bytes.Increment(static_cast<double>(bytes));
+  }
 }
 
 absl::Status RemoteChunkWriter::Consume(PendingChunk chunk) {
@@ -225,6 +234,7 @@ absl::Status RemoteChunkWriter::Consume(PendingChunk chunk) {
     stats_.chunks_total++;
     stats_.chunks_reused++;
     stats_.bytes_reused += item->length;
+    if (options_.metrics != nullptr) options_.metrics->chunks.Increment();
     ++outstanding_;
     has_queue_.push_back(std::move(item));
     return absl::OkStatus();
@@ -240,6 +250,11 @@ absl::Status RemoteChunkWriter::Consume(PendingChunk chunk) {
     ++tickets_;
     ++outstanding_;
     ++hashing_;
+    if (options_.metrics != nullptr) {
+      options_.metrics->input_bytes.Increment(static_cast<double>(item->length));
+      options_.metrics->chunks.Increment();
+      options_.metrics->chunks_in_flight.Increment();
+    }
   }
   hash_pool_->Submit([this, item = std::move(item)]() mutable { Hash(std::move(item)); });
   return absl::OkStatus();
@@ -268,6 +283,7 @@ void RemoteChunkWriter::Hash(ItemPtr item) {
     stats_.hash_seconds += hash_s;
     if (!claimed) {
       stats_.bytes_deduplicated += item->length;
+      CountDeduplicated(item->length);
       Done(item, true);
       --hashing_;
       return;
@@ -356,6 +372,7 @@ void RemoteChunkWriter::HasLoop() {
         Done(item, false);
       } else if (present) {
         stats_.bytes_deduplicated += item->length;
+        CountDeduplicated(item->length);
         Done(item, true);
       } else {
         compress_queue_.push_back(std::move(item));
@@ -470,9 +487,14 @@ void RemoteChunkWriter::UploadReceiver(Lane* lane) {
     stats_.chunks_acked++;
     if (ack.already_present()) {
       stats_.bytes_deduplicated += item->length;
+      CountDeduplicated(item->length);
     } else {
       stats_.chunks_new++;
       stats_.bytes_new_raw += item->length;
+      if (options_.metrics != nullptr) {
+        options_.metrics->new_chunks.Increment();
+        options_.metrics->new_bytes.Increment(static_cast<double>(item->length));
+      }
       stats_.bytes_new_stored += ack.stored_bytes() != 0 ? ack.stored_bytes() : item->blob_bytes;
     }
     Done(item, true);
@@ -581,6 +603,12 @@ void RemoteChunkWriter::JoinAll() {
   auto idle = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return hashing_ == 0; };
   mu_.Await(absl::Condition(&idle));
   joined_ = true;
+  // Chunks dropped by a failed job still hold their window slot: they are
+  // no longer in flight.
+  if (options_.metrics != nullptr && tickets_ > 0) {
+    options_.metrics->chunks_in_flight.Decrement(static_cast<double>(tickets_));
+    tickets_ = 0;
+  }
 }
 
 absl::StatusOr<ChunkIndex> RemoteChunkWriter::BuildIndex(v1::StreamKind stream) const {

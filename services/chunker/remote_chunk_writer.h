@@ -52,6 +52,7 @@
 #include "libs/archive/chunk_index.h"
 #include "libs/codec/codec.h"
 #include "libs/hash/digest.h"
+#include "libs/metrics/service_metrics.h"
 #include "libs/pipeline/archive_builder.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "libs/pipeline/remote/replica_set.h"
@@ -70,6 +71,13 @@ struct RemoteChunkWriterOptions {
   absl::Duration call_timeout = absl::Seconds(60);    // HasChunks
   absl::Duration stall_timeout = absl::Seconds(120);  // no answer with work outstanding
   absl::Time stream_deadline = absl::InfiniteFuture(); // of the long-lived streams
+  // Live counters (not owned; null: none), updated where stats() is:
+  // input_bytes and chunks when a chunk is taken (chunks also for reused
+  // ones, so the total equals chunks_total), new_chunks / new_bytes when an
+  // uploader acks a chunk it wrote, deduplicated_bytes when a chunk is found
+  // already stored (in the job, by HasChunks or by the uploader's ack), and
+  // chunks_in_flight for the chunks holding data (the window).
+  metrics::ChunkerMetrics* metrics = nullptr;
 };
 
 // The wire form of a CompressRequest {codec, level, chunk {stream, ref
@@ -152,6 +160,7 @@ class RemoteChunkWriter final : public ChunkConsumer {
   void LaneEnded(Lane* lane, absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Fail(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Done(const ItemPtr& item, bool held_ticket) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CountDeduplicated(uint64_t bytes);
   void JoinAll();
 
   ReplicaSet* const compressors_;

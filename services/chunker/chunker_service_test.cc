@@ -1,0 +1,235 @@
+// ChunkerService with the three services it drives, all in this process on
+// one loopback server: backups and a restore, then the chunker's metrics
+// (arca_chunker_*) compared with the jobs' statistics. tests/distributed runs
+// the real binaries.
+#include "services/chunker/chunker_service.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "libs/chunker/chunker.h"
+#include "libs/metrics/registry.h"
+#include "libs/store/repository.h"
+#include "prometheus/registry.h"
+#include "services/collector/collector_service.h"
+#include "services/compressor/compressor_service.h"
+#include "services/uploader/uploader_service.h"
+
+namespace arca::services {
+namespace {
+
+// The value of one counter or gauge series of the process registry (0 when
+// it does not exist). `labels`: every label of the series.
+double MetricValue(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+  for (const prometheus::MetricFamily& family : metrics::ProcessRegistry()->Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have != labels) continue;
+      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
+                                                          : metric.counter.value;
+    }
+  }
+  return 0;
+}
+
+// Waits (up to 10 s) for a gauge to reach `value`: streams end their
+// accounting in OnDone, shortly after the client sees the status.
+bool GaugeReaches(const std::string& name, double value) {
+  for (int i = 0; i < 1000; ++i) {
+    if (MetricValue(name) == value) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class ChunkerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    root_ = std::string(tmp ? tmp : "/tmp") + "/chunker_service_test." +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_ + "/src/sub");
+    v1::RepositoryConfig config;
+    config.set_default_codec(v1::CODEC_ZSTD);
+    config.set_default_level(3);
+    *config.mutable_payload_chunker() = ChunkerParams::PayloadDefault().ToProto();
+    *config.mutable_metadata_chunker() = ChunkerParams::MetadataDefault().ToProto();
+    auto repo = Repository::Init(root_ + "/repo", config);
+    ASSERT_TRUE(repo.ok()) << repo.status();
+    repo_ = *std::move(repo);
+    CollectorOptions collector_options;
+    collector_options.peer_tls.insecure = true;  // reads the parent from the uploader
+    collector_ = std::make_unique<CollectorService>(collector_options);
+    compressor_ = std::make_unique<CompressorService>(CompressorOptions{.threads = 2});
+    uploader_ = std::make_unique<UploaderService>(repo_.get(), UploaderOptions{.threads = 2});
+    ChunkerOptions options;
+    options.peer_tls.insecure = true;
+    options.hash_threads = 2;
+    chunker_ = std::make_unique<ChunkerService>(options);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(80 << 20);
+    builder.SetMaxSendMessageSize(80 << 20);
+    for (grpc::Service* s : std::vector<grpc::Service*>{collector_.get(), compressor_.get(),
+                                                        uploader_.get(), chunker_.get()}) {
+      builder.RegisterService(s);
+    }
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    address_ = "127.0.0.1:" + std::to_string(port);
+    stub_ = v1::Chunker::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+
+  void Write(const std::string& rel, const std::string& data) {
+    std::ofstream(root_ + "/src/" + rel, std::ios::binary) << data;
+  }
+
+  // Runs a backup of `source`; the result event, or nullopt (status in *st).
+  std::optional<v1::StageResult> Backup(const std::string& source, grpc::Status* st) {
+    v1::BackupPlan plan;
+    plan.set_job_id("t");
+    plan.set_source(source);
+    plan.set_host("h");
+    plan.set_metadata_change_detection(true);
+    plan.set_collector(address_);
+    plan.add_compressors(address_);
+    plan.add_uploaders(address_);
+    grpc::ClientContext ctx;
+    auto reader = stub_->RunBackup(&ctx, plan);
+    v1::StageEvent e;
+    std::optional<v1::StageResult> result;
+    while (reader->Read(&e)) {
+      if (e.has_result()) result = e.result();
+    }
+    *st = reader->Finish();
+    return result;
+  }
+
+  std::string root_;
+  std::unique_ptr<Repository> repo_;
+  std::unique_ptr<CollectorService> collector_;
+  std::unique_ptr<CompressorService> compressor_;
+  std::unique_ptr<UploaderService> uploader_;
+  std::unique_ptr<ChunkerService> chunker_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::unique_ptr<v1::Chunker::Stub> stub_;
+};
+
+struct ChunkerCounters {
+  double input, chunks, new_chunks, new_bytes, dedup, reused, padding, restored;
+  static ChunkerCounters Read() {
+    return {MetricValue("arca_chunker_input_bytes_total"),
+            MetricValue("arca_chunker_chunks_total"),
+            MetricValue("arca_chunker_new_chunks_total"),
+            MetricValue("arca_chunker_new_bytes_total"),
+            MetricValue("arca_chunker_deduplicated_bytes_total"),
+            MetricValue("arca_chunker_reused_bytes_total"),
+            MetricValue("arca_chunker_padding_bytes_total"),
+            MetricValue("arca_chunker_restored_bytes_total")};
+  }
+};
+
+TEST_F(ChunkerServiceTest, CountersMatchTheBackupStatisticsAndTheRestore) {
+  // Large enough to be aligned to chunk boundaries: the copy's chunks are
+  // the same as the original's.
+  const std::string shared = RandomBytes(4 << 20, 1);
+  Write("a", shared);
+  Write("sub/a-copy", shared);  // deduplicated within the job
+  Write("b", RandomBytes(200000, 2));
+  Write("small", "hello");
+
+  ChunkerCounters before = ChunkerCounters::Read();
+  grpc::Status st;
+  std::optional<v1::StageResult> first = Backup(root_ + "/src", &st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(first.has_value());
+  const v1::BackupStats& s1 = first->stats();
+  ChunkerCounters after = ChunkerCounters::Read();
+  EXPECT_EQ(after.chunks - before.chunks, s1.chunks_total());
+  EXPECT_EQ(after.new_chunks - before.new_chunks, s1.chunks_new());
+  EXPECT_EQ(after.new_bytes - before.new_bytes, s1.bytes_new_raw());
+  EXPECT_EQ(after.dedup - before.dedup, s1.bytes_deduplicated());
+  EXPECT_GE(s1.bytes_deduplicated(), 1u);
+  EXPECT_EQ(after.input - before.input, s1.bytes_new_raw() + s1.bytes_deduplicated());
+  EXPECT_EQ(after.reused - before.reused, 0);
+
+  // Again, unchanged: files are reused from the parent (change detection).
+  before = after;
+  std::optional<v1::StageResult> second = Backup(root_ + "/src", &st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(second.has_value());
+  const v1::BackupStats& s2 = second->stats();
+  ASSERT_GT(s2.bytes_reused(), 0u);
+  after = ChunkerCounters::Read();
+  EXPECT_EQ(after.reused - before.reused, s2.bytes_reused());
+  EXPECT_EQ(after.padding - before.padding, s2.padding_bytes());
+  EXPECT_EQ(after.chunks - before.chunks, s2.chunks_total());
+  EXPECT_EQ(after.new_chunks - before.new_chunks, s2.chunks_new());
+  EXPECT_EQ(after.dedup - before.dedup, s2.bytes_deduplicated());
+
+  // A restore: the payload bytes sent to the collector.
+  before = after;
+  v1::RestorePlan plan;
+  plan.set_job_id("r");
+  plan.set_snapshot(second->snapshot());
+  plan.set_target(root_ + "/out");
+  plan.set_collector(address_);
+  plan.add_compressors(address_);
+  plan.add_uploaders(address_);
+  grpc::ClientContext ctx;
+  auto reader = stub_->RunRestore(&ctx, plan);
+  v1::StageEvent e;
+  std::optional<v1::StageResult> restored;
+  while (reader->Read(&e)) {
+    if (e.has_result()) restored = e.result();
+  }
+  st = reader->Finish();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(restored.has_value());
+  EXPECT_EQ(restored->bytes(), 2 * shared.size() + 200000 + 5);
+  EXPECT_EQ(ChunkerCounters::Read().restored - before.restored, restored->bytes());
+
+  EXPECT_TRUE(GaugeReaches("arca_chunker_chunks_in_flight", 0));
+  EXPECT_TRUE(GaugeReaches("arca_chunker_streams_running", 0));
+}
+
+TEST_F(ChunkerServiceTest, FailedBackupCountsAnErrorUnderItsPhase) {
+  const std::map<std::string, std::string> collection{{"phase", "collection"}, {"exit_code", "9"}};
+  const double errors = MetricValue("arca_chunker_errors_total", collection);
+  grpc::Status st;
+  std::optional<v1::StageResult> result = Backup(root_ + "/does-not-exist", &st);
+  EXPECT_FALSE(result.has_value());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  EXPECT_EQ(MetricValue("arca_chunker_errors_total", collection) - errors, 1);
+  EXPECT_TRUE(GaugeReaches("arca_chunker_chunks_in_flight", 0));
+  EXPECT_TRUE(GaugeReaches("arca_chunker_streams_running", 0));
+}
+
+}  // namespace
+}  // namespace arca::services
