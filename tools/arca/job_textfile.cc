@@ -1,5 +1,6 @@
 #include "tools/arca/job_textfile.h"
 
+#include <algorithm>
 #include <iostream>
 #include <vector>
 
