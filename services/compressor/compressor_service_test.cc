@@ -434,18 +434,14 @@ TEST_F(CompressorServiceTest, InFlightGaugeCountsQueuedChunksOfAnOpenStream) {
   ASSERT_TRUE(GaugeReaches("arca_compressor_chunks_in_flight", 0));
   grpc::ClientContext ctx;
   auto stream = stub_->Compress(&ctx);
-  // Three chunks written, none of the responses read: the stream holds them
-  // (max_in_flight is 4).
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(stream->Write(Request(TextBytes(1000, i), v1::CODEC_ZSTD, 3)));
-  EXPECT_TRUE(GaugeReaches("arca_compressor_streams_running", 1));
-  bool saw_three = false;
-  for (int i = 0; i < 1000 && !saw_three; ++i) {
-    // One may already be written to the transport (then it is no longer held).
-    const double v = MetricValue("arca_compressor_chunks_in_flight");
-    saw_three = v >= 2 && v <= 3;
-    if (!saw_three) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Three incompressible 2 MiB chunks written, none of the responses read:
+  // flow control holds the first write, so the stream holds all three
+  // (max_in_flight is 4) until the client reads.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(stream->Write(Request(RandomBytes(2 << 20, 40 + i), v1::CODEC_ZSTD, 3)));
   }
-  EXPECT_TRUE(saw_three);
+  EXPECT_TRUE(GaugeReaches("arca_compressor_streams_running", 1));
+  EXPECT_TRUE(GaugeReaches("arca_compressor_chunks_in_flight", 3));
   stream->WritesDone();
   v1::Blob blob;
   int n = 0;
