@@ -2,7 +2,10 @@
 """Whole-command backup benchmark: arca against tar|zstd, restic and borg.
 
 Scenario `distributed` instead compares arca's embedded backup with the same
-backup through the five arca services on loopback.
+backup through the five arca services on loopback; scenario `metrics` runs
+both with metrics off and on (embedded: --metrics-textfile; distributed:
+--metrics-listen on every service, each endpoint scraped once a second during
+the run) to show what the metrics cost.
 
 Runs every tool N times on the same source directory in one invocation,
 interleaving the tools per round (round 1: A B C D, round 2: B C D A, ...),
@@ -25,7 +28,9 @@ import stat
 import statistics
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 GNU_TIME = "/usr/bin/time"
 # %M: max resident set size (KiB), %e: elapsed s, %U: user s, %S: system s.
@@ -37,6 +42,14 @@ SERVICE_NAMES = ("uploader", "compressor", "collector", "chunker",
                  "orchestrator")
 SERVICE_START_TIMEOUT_S = 30.0  # until "listening on HOST:PORT"
 SERVICE_STOP_TIMEOUT_S = 30.0  # SIGTERM -> SIGKILL
+
+
+SCRAPE_INTERVAL_S = 1.0  # scenario metrics: like a Prometheus scrape_interval
+
+
+def ServicesScenario(args):
+    """Scenarios whose table compares modes of arca against the embedded one."""
+    return args.scenario in ("distributed", "metrics")
 
 
 def Log(message):
@@ -435,6 +448,90 @@ class ArcaDistributedTool(ArcaTool):
         self.orchestrator = None
 
 
+class ArcaTextfileTool(ArcaTool):
+    """The embedded backup writing its job metrics with --metrics-textfile."""
+    name = "arca-textfile"
+    label = "arca embedded + --metrics-textfile"
+
+    def Command(self):
+        return super().Command() + [
+            "--metrics-textfile", os.path.join(self.dir, "arca.prom")]
+
+
+class Scraper:
+    """GETs every /metrics endpoint once per SCRAPE_INTERVAL_S until stopped."""
+
+    def __init__(self, addresses):
+        self.addresses = addresses
+        self.scrapes = 0
+        self.errors = 0
+        self.bytes = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.Loop, daemon=True)
+        self.thread.start()
+
+    def Loop(self):
+        while not self.stop.is_set():
+            for a in self.addresses:
+                try:
+                    with urllib.request.urlopen(f"http://{a}/metrics",
+                                                timeout=5) as r:
+                        self.bytes += len(r.read())
+                    self.scrapes += 1
+                except OSError:
+                    self.errors += 1
+            self.stop.wait(SCRAPE_INTERVAL_S)
+
+    def Stop(self):
+        self.stop.set()
+        self.thread.join(timeout=10)
+        return {"scrapes": self.scrapes, "scrape_errors": self.errors,
+                "scraped_bytes": self.bytes}
+
+
+class ArcaDistributedMetricsTool(ArcaDistributedTool):
+    """The distributed backup with --metrics-listen on all five services,
+    each endpoint scraped once a second while the backup runs."""
+    name = "arca-distributed-metrics"
+    label = "arca distributed + /metrics scraped every 1 s"
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.scraper = None
+
+    def ServiceArgv(self, name, addresses):
+        return super().ServiceArgv(name, addresses) + [
+            "--metrics-listen=127.0.0.1:0"]
+
+    def MetricsAddresses(self):
+        out = []
+        for p in self.procs:
+            with open(p.out_path, errors="replace") as f:
+                for line in f:
+                    if line.startswith("metrics listening on "):
+                        out.append(line.split()[3])
+        return out
+
+    def BeforeTimedRun(self):
+        addresses = self.MetricsAddresses()
+        if len(addresses) != len(SERVICE_NAMES):
+            raise StepError("metrics endpoints", -1,
+                            f"found {addresses} in the services' stdout")
+        self.scraper = Scraper(addresses)
+
+    def AfterTimedRun(self, measurement):
+        if self.scraper:
+            measurement["scraping"] = self.scraper.Stop()
+            self.scraper = None
+        super().AfterTimedRun(measurement)
+
+    def Close(self):
+        if self.scraper:
+            self.scraper.Stop()
+            self.scraper = None
+        super().Close()
+
+
 class TarZstdTool(Tool):
     """`tar -cf - SRC | zstd -T0 -3 > OUT`, each side under its own time."""
     name = "tar-zstd"
@@ -777,7 +874,7 @@ def RunBenchmark(args, tools, work, log_dir):
         for tool in order:
             label = f"{tool.name}-run{r + 1}"
             try:
-                if args.scenario in ("first", "distributed"):
+                if args.scenario == "first" or ServicesScenario(args):
                     tool.FreshStore(log_dir)
                 tool.BeforeTimedRun()
             except StepError as e:
@@ -846,7 +943,7 @@ def Summarize(tool, res, scenario):
 
 def Table(args, tools, results, source_info):
     baseline_name = {"first": "tar-zstd", "second": "find",
-                     "distributed": "arca"}[args.scenario]
+                     "distributed": "arca", "metrics": "arca"}[args.scenario]
     summaries = {t.name: Summarize(t, results[t.name], args.scenario)
                  for t in tools}
     base = summaries.get(baseline_name, {}).get("wall_median")
@@ -856,7 +953,7 @@ def Table(args, tools, results, source_info):
         head = ["tool", "median wall s", "min s", "max s",
                 "× tar\\|zstd (wall)", "MB/s (source)", "median CPU s",
                 "median peak RSS MiB", "repo MiB", "repo / source"]
-    elif args.scenario == "distributed":
+    elif ServicesScenario(args):
         head = ["mode", "median wall s", "min s", "max s",
                 "throughput × embedded", "MB/s (source)",
                 "median CPU s (CLI)", "median peak RSS MiB (CLI)",
@@ -876,7 +973,7 @@ def Table(args, tools, results, source_info):
             label += f" (FAILED: {res['failed']['what']})"
         w = s["wall_median"]
         ratio = (w / base) if (w is not None and base) else None
-        if args.scenario == "distributed":
+        if ServicesScenario(args):
             # Same bytes both ways: throughput ratio = embedded wall / wall.
             speed = (base / w) if (w and base) else None
             mbps = (src_bytes / 1e6 / w) if w else None
@@ -950,7 +1047,7 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
                   "freshly started services (untimed; each one's "
                   "`listening on HOST:PORT` line is awaited), which get "
                   "SIGTERM and are waited for after the run (untimed)"
-                  if args.scenario == "distributed" else
+                  if ServicesScenario(args) else
                   "each tool made one first backup (timed once, used for "
                   "\"× own first backup\"; same command as its timed runs "
                   "unless a `first:` line says otherwise), then every run "
@@ -963,7 +1060,7 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
     if args.scenario == "first":
         out.append("- baseline for the ratio column: median wall time of "
                    "`tar | zstd -3`")
-    elif args.scenario == "distributed":
+    elif ServicesScenario(args):
         out.append("- throughput × embedded: median wall of the embedded "
                    "`arca backup` / median wall of the mode (same source, "
                    "so it is the throughput ratio; the target of issue 3 "
@@ -980,7 +1077,7 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
                "`/usr/bin/time` and the column is tar's peak + zstd's peak "
                "(an upper bound of the pipeline's simultaneous RSS); CPU is "
                "user+sys of the whole tree")
-    if args.scenario == "distributed":
+    if ServicesScenario(args):
         out.append("- distributed: the CLI columns (CPU, peak RSS) are of "
                    "the `arca --orchestrator` client only, which moves no "
                    "data; \"services CPU s\" is utime+stime of the five "
@@ -991,7 +1088,7 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
                    "five and the CLI share the same 2 cores")
     out.append("- sizes: `du -sb` of the repository (or output file); "
                "MiB = 2^20 bytes")
-    if args.scenario != "distributed":
+    if not ServicesScenario(args):
         out.append("- not identical work: restic 0.14 always encrypts and "
                    "uses its `auto` compression (zstd, about level 3); borg "
                    "runs with `--encryption=none`; arca has no encryption "
@@ -1002,6 +1099,27 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
     table, summaries = Table(args, tools, results, source_info)
     out.append(table)
     out.append("")
+    if args.scenario == "metrics":
+        for off, on, cpu in (("arca", "arca-textfile", "cpu_median"),
+                             ("arca-distributed", "arca-distributed-metrics",
+                              "services_cpu_median")):
+            a, b = summaries.get(off, {}), summaries.get(on, {})
+            wall = (b["wall_median"] / a["wall_median"]
+                    if a.get("wall_median") and b.get("wall_median")
+                    else None)
+            cpus = (b[cpu] / a[cpu] if a.get(cpu) and b.get(cpu) else None)
+            out.append(f"- metrics on / off, {on} / {off}: median wall "
+                       f"{Fmt(wall, 3)}, median CPU {Fmt(cpus, 3)} "
+                       "(1.000 = no cost; the spread of the rows above is "
+                       "the noise)")
+        scr = [m.get("scraping") for m in
+               results.get("arca-distributed-metrics", {}).get("runs", [])]
+        scr = [x for x in scr if x]
+        if scr:
+            out.append(f"- scraping during the distributed runs: "
+                       f"{sum(x['scrapes'] for x in scr)} scrapes, "
+                       f"{sum(x['scrape_errors'] for x in scr)} errors")
+        out.append("")
     for t in tools:
         stats = ArcaStats(results[t.name])
         if stats:
@@ -1048,6 +1166,8 @@ def MakeTools(args, work):
         "second": [ArcaTool, TarIncrementalZstdTool, ResticTool, BorgTool,
                    FindWalkTool],
         "distributed": [ArcaTool, ArcaDistributedTool],
+        "metrics": [ArcaTool, ArcaTextfileTool, ArcaDistributedTool,
+                    ArcaDistributedMetricsTool],
     }[args.scenario]
     wanted = None
     if args.tools:
@@ -1076,13 +1196,15 @@ def ParseArgs(argv):
     p = argparse.ArgumentParser(
         description="Run whole backup commands (arca and peers) side by side "
                     "on one directory and print a Markdown table.")
-    p.add_argument("--scenario", choices=["first", "second", "distributed"],
+    p.add_argument("--scenario",
+                   choices=["first", "second", "distributed", "metrics"],
                    required=True,
                    help="first: first backup into an empty repository; "
                         "second: unchanged re-backup into the same "
                         "repository, plus a find metadata walk; "
                         "distributed: arca's first backup embedded and "
-                        "through the five services on loopback")
+                        "through the five services on loopback; metrics: "
+                        "the same two with metrics off and on")
     p.add_argument("--source", default="/usr/share",
                    help="directory to back up (default: %(default)s)")
     p.add_argument("--runs", type=int, default=3,
@@ -1094,7 +1216,8 @@ def ParseArgs(argv):
                    help="comma-separated subset, e.g. arca,restic (names: "
                         "arca, tar-zstd, restic, borg; second also "
                         "tar-g-zstd, find; distributed: arca, "
-                        "arca-distributed); default: all")
+                        "arca-distributed; metrics: also arca-textfile, "
+                        "arca-distributed-metrics); default: all")
     p.add_argument("--services-dir", default="bazel-out/k8-opt/bin/services",
                    help="distributed: holds NAME/NAME for the five services "
                         "(default: %(default)s)")

@@ -238,6 +238,38 @@ class HarnessTest(unittest.TestCase):
                  for t in ("arca", "arca-distributed")]
         self.assertEqual(stats[0]["bytes_new_raw"], stats[1]["bytes_new_raw"])
 
+    def test_metrics_scenario_with_built_services(self):
+        root = os.path.dirname(os.path.dirname(HERE))
+        arca = os.path.join(root, "bazel-out/k8-opt/bin/tools/arca/arca")
+        services = os.path.join(root, "bazel-out/k8-opt/bin/services")
+        needed = [arca] + [os.path.join(services, n, n)
+                           for n in bench.SERVICE_NAMES]
+        if not all(os.access(b, os.X_OK) for b in needed):
+            self.skipTest("arca or a service binary is not built "
+                          "(bazel build -c opt //tools/arca //services/...)")
+        p = self.Run("--scenario", "metrics", "--arca", arca,
+                     "--services-dir", services)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = TableRows(p.stdout)
+        self.assertEqual(sorted(rows), sorted([
+            "arca", "arca embedded + --metrics-textfile",
+            "arca distributed (5 services, loopback)",
+            "arca distributed + /metrics scraped every 1 s"]))
+        self.assertRegex(p.stdout, r"metrics on / off, arca-textfile / arca: "
+                                   r"median wall \d+\.\d{3}")
+        self.assertRegex(p.stdout, r"metrics on / off, arca-distributed-"
+                                   r"metrics / arca-distributed: median wall "
+                                   r"\d+\.\d{3}")
+        raw = self.LoadJson()
+        run = raw["tools"]["arca-distributed-metrics"]["runs"][0]
+        # Every endpoint was scraped at least once (the first scrape starts
+        # with the run), without errors.
+        self.assertGreaterEqual(run["scraping"]["scrapes"],
+                                len(bench.SERVICE_NAMES))
+        self.assertEqual(run["scraping"]["scrape_errors"], 0)
+        cmd = raw["tools"]["arca-textfile"]["command"]
+        self.assertIn("--metrics-textfile", cmd)
+
     def test_distributed_setup_failure_stops_started_services(self):
         # Test doubles for the services: four that print their address and
         # sleep (recording their pid), and an orchestrator that fails.
