@@ -175,7 +175,10 @@ void RecordJobResult(JobMetrics& m, const JobOutcome& outcome) {
     }
   }
 
-  if (TypeIndex(outcome.type) == 0) {
+  // An unknown group (a job that failed before it could name its group)
+  // gets no arca_last_* series: a group="" series would never be updated
+  // again and could only mislead the ArcaNoRecentBackup alert.
+  if (TypeIndex(outcome.type) == 0 && !outcome.group.empty()) {
     m.last_duration.Add({{"group", outcome.group}}).Set(seconds);
     m.last_exit_code.Add({{"group", outcome.group}}).Set(outcome.exit_code);
     if (outcome.exit_code == 0 || outcome.exit_code == 3) {

@@ -102,7 +102,8 @@ struct JobMetrics {
 // other keys are dropped to bound cardinality); for a backup, the
 // arca_last_job_{duration_seconds,exit_code}{group} gauges and, when it wrote
 // a snapshot (exit 0 or 3), arca_last_success_timestamp_seconds{group} = end
-// (never moved backwards). Does not touch arca_jobs_running.
+// (never moved backwards); no arca_last_* series when `group` is empty.
+// Does not touch arca_jobs_running.
 void RecordJobResult(JobMetrics& metrics, const JobOutcome& outcome);
 
 // Sets arca_last_success_timestamp_seconds{group} to `time` unless it already

@@ -254,6 +254,19 @@ TEST(JobMetricsTest, FailureKeepsLastSuccessAndCountsPhase) {
   EXPECT_THAT(text, Not(HasSubstr("exit_code=\"130\"")));
 }
 
+TEST(JobMetricsTest, BackupOfUnknownGroupGetsNoGroupGauges) {
+  prometheus::Registry r;
+  JobMetrics m(r);
+  JobOutcome failed;
+  failed.type = "backup";
+  failed.exit_code = 9;
+  failed.failed_phase = v1::PHASE_COLLECTION;
+  RecordJobResult(m, failed);
+  const std::string text = Text(r);
+  EXPECT_THAT(text, HasSubstr("arca_job_failures_total{exit_code=\"9\",phase=\"collection\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("group=\"\"")));
+}
+
 TEST(JobMetricsTest, NoteLastSuccessNeverMovesBackwards) {
   prometheus::Registry r;
   JobMetrics m(r);
