@@ -42,7 +42,8 @@ namespace arca::services {
 
 metrics::ChunkerMetrics& ChunkerServiceMetrics() {
   // One catalog per process, never destroyed (like the registry).
-  static metrics::ChunkerMetrics* const m = new metrics::ChunkerMetrics(*metrics::ProcessRegistry());
+  static metrics::ChunkerMetrics* const m =
+      new metrics::ChunkerMetrics(*metrics::ProcessRegistry());
   return *m;
 }
 

@@ -1,5 +1,6 @@
 #include "services/compressor/compressor_service.h"
 
+#include <atomic>
 #include <span>
 #include <string>
 #include <utility>
@@ -108,11 +109,7 @@ absl::StatusOr<v1::Blob> CompressChunk(v1::CompressRequest request) {
   const v1::Codec codec = request.codec();
   const size_t raw_size = request.chunk().data().size();
   absl::StatusOr<v1::Blob> out = CompressChunkUnphased(std::move(request));
-  if (!out.ok()) {
-    absl::Status status = WithPhase(out.status(), v1::PHASE_COMPRESSION);
-    m.errors.Record(status, v1::PHASE_COMPRESSION);
-    return status;
-  }
+  if (!out.ok()) return WithPhase(out.status(), v1::PHASE_COMPRESSION);
   const CompressorMetrics::CodecSeries& series = m.Series(CompressorMetrics::Op::kCompress, codec);
   series.chunks.Increment();
   series.raw_bytes.Increment(static_cast<double>(raw_size));
@@ -159,18 +156,7 @@ absl::StatusOr<v1::RawChunk> DecompressBlob(v1::Blob blob) {
   const v1::Codec codec =
       header.ok() ? static_cast<v1::Codec>(static_cast<int>(header->codec)) : v1::CODEC_NONE;
   absl::StatusOr<v1::RawChunk> out = DecompressBlobUncounted(std::move(blob));
-  if (!out.ok()) {
-    // No phase travels with a Decompress error (the caller decides); the
-    // metric still needs one: corruption is exit 8 whether the caller
-    // restores or verifies (verification), anything else a restore failure.
-    metrics::PhaseErrorCounters& errors = m.errors;
-    if (out.status().code() == absl::StatusCode::kDataLoss) {
-      errors.Record(v1::PHASE_VERIFICATION, 8);
-    } else {
-      errors.Record(out.status(), v1::PHASE_RESTORE);
-    }
-    return out;
-  }
+  if (!out.ok()) return out;
   const CompressorMetrics::CodecSeries& series =
       m.Series(CompressorMetrics::Op::kDecompress, codec);
   series.chunks.Increment();
@@ -181,24 +167,48 @@ absl::StatusOr<v1::RawChunk> DecompressBlob(v1::Blob blob) {
 
 namespace {
 
-// A pool stream that counts itself in arca_compressor_streams_running and its
-// queue depth in arca_compressor_chunks_in_flight.
+// errors_total of a failed Compress stream: its phase (compression, exit 11;
+// 130 when cancelled).
+void RecordCompressError(const absl::Status& status) {
+  CompressorServiceMetrics().errors.Record(status, v1::PHASE_COMPRESSION);
+}
+
+// errors_total of a failed Decompress stream. No phase travels with its
+// errors (the caller decides); the metric still needs one: corruption is
+// exit 8 whether the caller restores or verifies (verification), anything
+// else counts as a restore failure.
+void RecordDecompressError(const absl::Status& status) {
+  metrics::PhaseErrorCounters& errors = CompressorServiceMetrics().errors;
+  if (status.code() == absl::StatusCode::kDataLoss) {
+    errors.Record(v1::PHASE_VERIFICATION, 8);
+  } else {
+    errors.Record(status, v1::PHASE_RESTORE);
+  }
+}
+
+// A pool stream that counts itself in arca_compressor_streams_running, its
+// queue depth in arca_compressor_chunks_in_flight and its first failed chunk
+// (the one that ends the stream) in arca_compressor_errors_total.
 template <typename Req, typename Resp>
 class CountedStream final : public BidiWorkReactor<Req, Resp> {
  public:
   using Fn = absl::StatusOr<Resp> (*)(Req);
-  CountedStream(WorkerPool* pool, size_t max_in_flight, Fn fn)
+  CountedStream(WorkerPool* pool, size_t max_in_flight, Fn fn,
+                void (*record_error)(const absl::Status&))
       : BidiWorkReactor<Req, Resp>(max_in_flight),
         running_(CompressorServiceMetrics().streams_running),
         pool_(pool),
-        fn_(fn) {
+        fn_(fn),
+        record_error_(record_error) {
     this->Begin();
   }
 
  private:
   void StartWork(uint64_t seq, Req request) override {
     pool_->Submit([this, seq, request = std::move(request)]() mutable {
-      this->Complete(seq, fn_(std::move(request)));
+      absl::StatusOr<Resp> result = fn_(std::move(request));
+      if (!result.ok() && !error_counted_.exchange(true)) record_error_(result.status());
+      this->Complete(seq, std::move(result));
     });
   }
   void DepthChanged(int64_t delta) override {
@@ -208,6 +218,8 @@ class CountedStream final : public BidiWorkReactor<Req, Resp> {
   metrics::GaugeInFlight running_;
   WorkerPool* const pool_;
   const Fn fn_;
+  void (*const record_error_)(const absl::Status&);
+  std::atomic<bool> error_counted_{false};  // one error per stream
 };
 
 }  // namespace
@@ -221,12 +233,14 @@ CompressorService::~CompressorService() = default;
 
 grpc::ServerBidiReactor<v1::CompressRequest, v1::Blob>* CompressorService::Compress(
     grpc::CallbackServerContext* context) {
-  return new CountedStream<v1::CompressRequest, v1::Blob>(&pool_, max_in_flight_, &CompressChunk);
+  return new CountedStream<v1::CompressRequest, v1::Blob>(&pool_, max_in_flight_, &CompressChunk,
+                                                        &RecordCompressError);
 }
 
 grpc::ServerBidiReactor<v1::Blob, v1::RawChunk>* CompressorService::Decompress(
     grpc::CallbackServerContext* context) {
-  return new CountedStream<v1::Blob, v1::RawChunk>(&pool_, max_in_flight_, &DecompressBlob);
+  return new CountedStream<v1::Blob, v1::RawChunk>(&pool_, max_in_flight_, &DecompressBlob,
+                                                    &RecordDecompressError);
 }
 
 }  // namespace arca::services

@@ -54,12 +54,12 @@ class CompressorService final : public v1::Compressor::CallbackService {
 };
 
 // One request of each stream, without gRPC (what the workers run). Both
-// count in CompressorServiceMetrics(): a chunk in chunks/raw/stored bytes of
-// its op and codec (Compress: the requested codec, plus
+// count a successful chunk in CompressorServiceMetrics(): chunks/raw/stored
+// bytes of its op and codec (Compress: the requested codec, plus
 // incompressible_chunks_total when it was stored raw; Decompress: the blob's
-// codec), a failure in errors_total (Compress: phase compression, exit 11,
-// or 130 when cancelled; Decompress: DATA_LOSS as verification/8, others as
-// restore/13).
+// codec). Failures are counted by the service, once per failed stream (the
+// error that ends it), in errors_total: Compress phase compression, exit 11;
+// Decompress DATA_LOSS as verification/8, others as restore/13.
 absl::StatusOr<v1::Blob> CompressChunk(v1::CompressRequest request);
 absl::StatusOr<v1::RawChunk> DecompressBlob(v1::Blob blob);
 

@@ -359,10 +359,10 @@ void JobManager::SeedLastSuccess() {
         t = std::max(t, info.time_unix_ns());
       }
       for (const auto& [group, ns] : newest) {
+        const auto since_epoch = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(ns));
         metrics::NoteLastSuccess(OrchestratorServiceMetrics().jobs, group,
-                                 std::chrono::system_clock::time_point(
-                                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                         std::chrono::nanoseconds(ns))));
+                                 std::chrono::system_clock::time_point(since_epoch));
       }
       Log(absl::StrCat("last successful backup of ", newest.size(),
                        " group(s) read from uploader ", options_.uploaders[i]));

@@ -24,7 +24,8 @@ namespace arca::services {
 
 metrics::UploaderMetrics& UploaderServiceMetrics() {
   // One catalog per process, never destroyed (like the registry).
-  static metrics::UploaderMetrics* const m = new metrics::UploaderMetrics(*metrics::ProcessRegistry());
+  static metrics::UploaderMetrics* const m =
+      new metrics::UploaderMetrics(*metrics::ProcessRegistry());
   return *m;
 }
 
@@ -59,7 +60,7 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
       const uint64_t blob_size = blob.data().size();
       absl::StatusOr<v1::PutChunkAck> ack = CheckAndPut(*store_, std::move(blob), check_);
       if (!ack.ok()) {
-        metrics_.errors.Record(ack.status(), v1::PHASE_UPLOAD);
+        CountError(ack.status());
         Complete(seq, ack.status());
         return;
       }
@@ -85,7 +86,7 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
                              Complete(seq, std::move(ack));
                            } else {
                              absl::Status failed = Upload(std::move(flushed));
-                             metrics_.errors.Record(failed, v1::PHASE_UPLOAD);
+                             CountError(failed);
                              Complete(seq, std::move(failed));
                            }
                          });
@@ -101,9 +102,15 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
   void DepthChanged(int64_t delta) override {
     metrics_.chunks_in_flight.Increment(static_cast<double>(delta));
   }
+  // The stream's first failure (the one that ends it), once: a failed group
+  // flush fails every chunk waiting for it.
+  void CountError(const absl::Status& status) {
+    if (!error_counted_.exchange(true)) metrics_.errors.Record(status, v1::PHASE_UPLOAD);
+  }
 
   metrics::UploaderMetrics& metrics_;
   metrics::GaugeInFlight running_;  // arca_uploader_streams_running
+  std::atomic<bool> error_counted_{false};
   ChunkStore* const store_;
   const BlobCheck check_;
   WorkerPool* const pool_;
@@ -132,7 +139,9 @@ class GetChunksReactor final : public ServerStreamWorkReactor<Digest, v1::Blob> 
       absl::StatusOr<std::string> data = store_->Get(digest);
       if (!data.ok()) {
         // NotFound "chunk <hex> is missing from ..." / DataLoss (read error).
-        metrics_.errors.Record(data.status(), v1::PHASE_RESTORE);
+        if (!error_counted_.exchange(true)) {
+          metrics_.errors.Record(data.status(), v1::PHASE_RESTORE);
+        }
         Complete(seq, data.status());
         return;
       }
@@ -155,7 +164,8 @@ class GetChunksReactor final : public ServerStreamWorkReactor<Digest, v1::Blob> 
   }
 
   metrics::UploaderMetrics& metrics_;
-  metrics::GaugeInFlight running_;  // arca_uploader_streams_running
+  metrics::GaugeInFlight running_;          // arca_uploader_streams_running
+  std::atomic<bool> error_counted_{false};  // one error per stream
   ChunkStore* const store_;
   WorkerPool* const pool_;
 };

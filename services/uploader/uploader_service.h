@@ -123,6 +123,7 @@ class UploaderService final : public v1::Uploader::CallbackService {
 //              the blob's size); errors: phase upload (exit 12) unless the
 //              status carries another;
 //   GetChunks  read_chunks/read_bytes (stored blob bytes); errors: restore;
+//   (a stream's errors_total counts its first failure only, once per stream)
 //   CommitSnapshot  snapshots_committed; errors: commit;
 //   HasChunks  errors: upload;
 //   Verify     verify_runs per completed check, verify_failures when it

@@ -517,7 +517,11 @@ TEST_F(UploaderServiceFrameTest, MetricsCountWrittenDeduplicatedReadCommittedAnd
   (*damaged.mutable_data())[damaged.data().size() - 1] ^= 1;
   EXPECT_EQ(FromGrpcStatus(Put({damaged}, &acks)).code(), absl::StatusCode::kDataLoss);
   got.clear();
-  EXPECT_EQ(FromGrpcStatus(Get({std::string(Sha256(std::string("nope")).Raw())}, &got)).code(),
+  // Two missing chunks in one stream: one error.
+  EXPECT_EQ(FromGrpcStatus(Get({std::string(Sha256(std::string("nope")).Raw()),
+                                std::string(Sha256(std::string("nope2")).Raw())},
+                               &got))
+                .code(),
             absl::StatusCode::kNotFound);
 
   const std::vector<double> after = read();
