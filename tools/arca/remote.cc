@@ -186,12 +186,14 @@ class Remote {
     std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub_->WatchJob(ctx.get(), req);
     v1::JobEvent e;
     std::optional<v1::Job>& final_job = *final_out;
+    int warnings_shown = 0;
     while (reader->Read(&e)) {
       if (e.has_final()) {
         final_job = e.final();
       } else if (e.has_warning()) {
         progress->AddWarnings();
         display->PrintLine(WarningLine(e.warning(), json));
+        ++warnings_shown;
       } else if (e.has_progress()) {
         UpdateProgress(e.progress(), progress);
       }
@@ -219,6 +221,12 @@ class Remote {
         return 1;
       }
       final_job = job;
+    }
+    // A job that ended before the watch began is sent as its final Job only:
+    // its warnings (the same list, in order) have not been shown yet.
+    for (int i = warnings_shown; i < final_job->warnings_size(); ++i) {
+      progress->AddWarnings();
+      display->PrintLine(WarningLine(final_job->warnings(i), json));
     }
     return 0;
   }
