@@ -1,6 +1,7 @@
 #include "services/common/server.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -204,8 +205,20 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
   return started;
 }
 
+static void KeepLargeBuffersInTheHeap() {
+  // Chunks and blobs are 256 KiB to 64 MiB buffers allocated and freed per
+  // chunk. Above glibc's mmap threshold each one is a fresh mmap: page faults
+  // and zero-filling for every chunk, then munmap (perf: ~0.3 CPU s per GiB
+  // across the services). Serve them from the heap and keep up to 128 MiB of
+  // freed memory per arena instead (measured: -3 % CPU and wall of a
+  // distributed /usr/share backup; services/README.md).
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}
+
 int RunServer(const std::string& program, const ServerFlags& flags,
               const std::vector<grpc::Service*>& services) {
+  KeepLargeBuffersInTheHeap();
   if (absl::Status st = InstallSignalHandlers(); !st.ok()) {
     std::cerr << program << ": " << st.message() << "\n";
     return 1;
