@@ -18,10 +18,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "arca/v1/orchestrator.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "libs/fs/testing/awkward_tree.h"
 #include "libs/fs/testing/tree_compare.h"
@@ -395,6 +398,58 @@ TEST(OrchestratorPipeline, UnwritableRepositoryFailsInPhaseUploadWithExit12) {
   EXPECT_EQ(jobs.exit_code, 0);
   EXPECT_NE(jobs.out.find("PHASE_UPLOAD"), std::string::npos) << jobs.out;
   EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
+}
+
+TEST(OrchestratorPipeline, RemoteBackupShowsJsonProgressLinesEndingAtTheJobsCounts) {
+  const std::string src = NewTempDir("progress_src");
+  testing::AwkwardTreeOptions tree;
+  tree.large_file_bytes = 6u << 20;
+  tree.small_files = 30;
+  absl::Status made = testing::MakeAwkwardTree(src, tree);
+  ASSERT_TRUE(made.ok()) << made;
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+      PipelineCluster::Start(NewTempDir("repo") + "/repo", {.uploaders = 1, .compressors = 1});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(**cluster, 1, 1);
+  ASSERT_NE(orch, nullptr);
+
+  // Not a terminal and no --progress: nothing but the summary on stderr.
+  RunResult quiet = Remote(*orch, {"backup", src, "--json"});
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.Describe();
+  EXPECT_EQ(quiet.err.find("\"type\":\"progress\""), std::string::npos) << quiet.err;
+
+  RunResult r = Remote(*orch, {"backup", src, "--json", "--progress"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  // stdout: still exactly one JSON document, the final job.
+  google::protobuf::Struct job;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &job).ok()) << r.out;
+  const google::protobuf::Struct& stats = job.fields().at("stats").struct_value();
+  auto number = [](const google::protobuf::Value& v) {
+    return v.has_string_value() ? std::stod(v.string_value()) : v.number_value();
+  };
+  // stderr: JSON progress lines, bytes never decreasing, the last one done
+  // with the job's final counts.
+  std::vector<std::string> lines = absl::StrSplit(r.err, '\n', absl::SkipEmpty());
+  std::vector<google::protobuf::Struct> progress;
+  for (const std::string& l : lines) {
+    google::protobuf::Struct j;
+    if (!google::protobuf::util::JsonStringToMessage(l, &j).ok()) continue;
+    if (j.fields().count("type") && j.fields().at("type").string_value() == "progress") {
+      progress.push_back(j);
+    }
+  }
+  ASSERT_FALSE(progress.empty()) << r.err;
+  double last_bytes = 0;
+  for (const auto& p : progress) {
+    EXPECT_EQ(p.fields().at("command").string_value(), "backup");
+    EXPECT_GE(p.fields().at("bytes").number_value(), last_bytes);
+    last_bytes = p.fields().at("bytes").number_value();
+  }
+  const google::protobuf::Struct& last = progress.back();
+  EXPECT_TRUE(last.fields().at("done").bool_value()) << lines.back();
+  EXPECT_EQ(last.fields().at("files").number_value(), number(stats.fields().at("files")));
+  EXPECT_EQ(last.fields().at("bytes").number_value(),
+            number(stats.fields().at("bytes_collected")));
 }
 
 }  // namespace
