@@ -13,6 +13,7 @@
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "libs/metrics/testing.h"
 #include "libs/base/phase_status.h"
 #include "libs/metrics/registry.h"
 #include "prometheus/registry.h"
@@ -21,24 +22,10 @@
 namespace arca::services {
 namespace {
 
+using metrics::testing::MetricValue;
+
 // Port 1 on loopback: nothing listens, connections are refused at once.
 constexpr char kNowhere[] = "127.0.0.1:1";
-
-// The value of one counter or gauge series of the process registry (0 when
-// it does not exist). `labels`: every label of the series.
-double MetricValue(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
-  for (const prometheus::MetricFamily& family : metrics::ProcessRegistry()->Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have != labels) continue;
-      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
-                                                          : metric.counter.value;
-    }
-  }
-  return 0;
-}
 
 
 std::unique_ptr<JobManager> Manager() {

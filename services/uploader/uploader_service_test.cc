@@ -17,6 +17,7 @@
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "libs/metrics/testing.h"
 #include "libs/archive/chunk_index.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
@@ -29,33 +30,10 @@
 namespace arca::services {
 namespace {
 
+using metrics::testing::MetricValue;
+using metrics::testing::GaugeReaches;
+
 constexpr int kMaxMessage = 80 << 20;
-
-// The value of one counter or gauge series of the process registry (0 when
-// it does not exist). `labels`: every label of the series.
-double MetricValue(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
-  for (const prometheus::MetricFamily& family : metrics::ProcessRegistry()->Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have != labels) continue;
-      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
-                                                          : metric.counter.value;
-    }
-  }
-  return 0;
-}
-
-// Waits (up to 10 s) for a gauge to reach `value`: streams end their
-// accounting in OnDone, shortly after the client sees the status.
-bool GaugeReaches(const std::string& name, double value) {
-  for (int i = 0; i < 1000; ++i) {
-    if (MetricValue(name) == value) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
 
 std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
