@@ -485,6 +485,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   wopts.call_timeout = options.call_timeout;
   wopts.stall_timeout = options.stall_timeout;
   wopts.stream_deadline = std::min(absl::Now() + options.job_timeout, deadline);
+  wopts.compress_first = options.compress_first;
   metrics::ChunkerMetrics& metrics = ChunkerServiceMetrics();
   wopts.metrics = &metrics;
   RemoteChunkWriter writer(compressors.get(), uploaders.get(), calls, hash_pool, wopts);

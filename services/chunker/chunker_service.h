@@ -64,6 +64,9 @@ struct ChunkerOptions {
   int hash_threads = 0;             // 0 = hardware concurrency
   size_t max_chunks_in_flight = 0;  // 0 = 8 per compressor replica + 16
   size_t restore_read_ahead = 8;    // payload chunks fetched ahead on restore
+  // false (--hash-first): hash every chunk here before compression, so the
+  // digests never come from a compressor (RemoteChunkWriterOptions).
+  bool compress_first = true;
   std::string program = "arca-chunker";
 };
 

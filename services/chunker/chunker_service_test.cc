@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,6 +43,9 @@ std::string RandomBytes(size_t n, uint32_t seed) {
 
 class ChunkerServiceTest : public ::testing::Test {
  protected:
+  // ChunkerHashFirstTest: the chunker hashes every chunk (--hash-first).
+  virtual bool CompressFirst() const { return true; }
+
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
     root_ = std::string(tmp ? tmp : "/tmp") + "/chunker_service_test." +
@@ -64,6 +68,7 @@ class ChunkerServiceTest : public ::testing::Test {
     ChunkerOptions options;
     options.peer_tls.insecure = true;
     options.hash_threads = 2;
+    options.compress_first = CompressFirst();
     chunker_ = std::make_unique<ChunkerService>(options);
     grpc::ServerBuilder builder;
     int port = 0;
@@ -195,6 +200,74 @@ TEST_F(ChunkerServiceTest, CountersMatchTheBackupStatisticsAndTheRestore) {
 
   EXPECT_TRUE(GaugeReaches("arca_chunker_chunks_in_flight", 0));
   EXPECT_TRUE(GaugeReaches("arca_chunker_streams_running", 0));
+}
+
+TEST_F(ChunkerServiceTest, CompressFirstSwitchesToHashFirstWhenChunksRepeat) {
+  // 120 copies of one 1 MiB file (aligned to chunk boundaries, so the same
+  // chunks each time) and 2 MiB of unique data.
+  const std::string copy = RandomBytes(1 << 20, 3);
+  for (int i = 0; i < 120; ++i) Write("copy" + std::to_string(i), copy);
+  Write("unique", RandomBytes(2 << 20, 4));
+  const double raw_before =
+      MetricValue("arca_compressor_raw_bytes_total", {{"op", "compress"}, {"codec", "zstd"}});
+  grpc::Status st;
+  std::optional<v1::StageResult> result = Backup(root_ + "/src", &st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(result.has_value());
+  const v1::BackupStats& s = result->stats();
+  EXPECT_EQ(s.bytes_new_raw() + s.bytes_deduplicated(), (122ull << 20) + s.metadata_bytes())
+      << s.DebugString();
+  EXPECT_GE(s.bytes_deduplicated(), 119ull << 20);
+  const double compressed =
+      MetricValue("arca_compressor_raw_bytes_total", {{"op", "compress"}, {"codec", "zstd"}}) -
+      raw_before;
+  // Compress-first compressed the first duplicates (before the writer saw
+  // that more than 1/8 of the chunks repeat), then hash-first skipped the
+  // rest: far less than the 122 MiB a compress-everything writer would do.
+  EXPECT_GE(compressed, s.bytes_new_raw());
+  EXPECT_LT(compressed, 60.0 * (1 << 20)) << "the writer did not switch to hash-first";
+
+  // Everything restores to the same bytes.
+  v1::RestorePlan plan;
+  plan.set_job_id("r");
+  plan.set_snapshot(result->snapshot());
+  plan.set_target(root_ + "/out");
+  plan.set_collector(address_);
+  plan.add_compressors(address_);
+  plan.add_uploaders(address_);
+  grpc::ClientContext ctx;
+  auto reader = stub_->RunRestore(&ctx, plan);
+  v1::StageEvent e;
+  while (reader->Read(&e)) {
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  std::ifstream in(root_ + "/out/copy77", std::ios::binary);
+  const std::string back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(back == copy);
+}
+
+class ChunkerHashFirstTest : public ChunkerServiceTest {
+ protected:
+  bool CompressFirst() const override { return false; }
+};
+
+TEST_F(ChunkerHashFirstTest, OnlyNewChunksReachTheCompressor) {
+  const std::string copy = RandomBytes(1 << 20, 5);
+  for (int i = 0; i < 10; ++i) Write("copy" + std::to_string(i), copy);
+  Write("unique", RandomBytes(300000, 6));
+  const double raw_before =
+      MetricValue("arca_compressor_raw_bytes_total", {{"op", "compress"}, {"codec", "zstd"}});
+  grpc::Status st;
+  std::optional<v1::StageResult> result = Backup(root_ + "/src", &st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(result.has_value());
+  const v1::BackupStats& s = result->stats();
+  EXPECT_GE(s.bytes_deduplicated(), 9ull << 20);
+  // Hashed here first: duplicates never travel to a compressor.
+  EXPECT_EQ(MetricValue("arca_compressor_raw_bytes_total", {{"op", "compress"}, {"codec", "zstd"}}) -
+                raw_before,
+            s.bytes_new_raw());
+  EXPECT_GT(s.phase_seconds().at("hash_cpu"), 0);
 }
 
 TEST_F(ChunkerServiceTest, FailedBackupCountsAnErrorUnderItsPhase) {

@@ -5,7 +5,7 @@
 //           [--peer-ca F] [--peer-cert F --peer-key F] [--peer-insecure]
 //           [--hash-threads N] [--max-chunks-in-flight N]
 //           [--call-timeout-seconds N] [--job-timeout-seconds N]
-//           [--stall-timeout-seconds N]
+//           [--stall-timeout-seconds N] [--hash-first]
 // Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags or cannot listen.
 #include <iostream>
 #include <string>
@@ -27,7 +27,7 @@ int Usage(const std::string& message) {
                "[--tls-client-ca FILE]) [--drain-seconds N] [--peer-ca FILE] "
                "[--peer-cert FILE --peer-key FILE] [--peer-insecure] [--hash-threads N] "
                "[--max-chunks-in-flight N] [--call-timeout-seconds N] [--job-timeout-seconds N] "
-               "[--stall-timeout-seconds N]\n";
+               "[--stall-timeout-seconds N] [--hash-first]\n";
   return 2;
 }
 
@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   arca::services::AddPeerFlags(&spec);
   spec.value_flags.insert({"hash-threads", "max-chunks-in-flight", "call-timeout-seconds",
                            "job-timeout-seconds", "stall-timeout-seconds"});
+  spec.bool_flags.insert("hash-first");
   absl::StatusOr<arca::cli::ParsedArgs> args =
       arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
   if (!args.ok()) return Usage(std::string(args.status().message()));
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   options.call_timeout = absl::Seconds(call_timeout);
   options.job_timeout = absl::Seconds(job_timeout);
   options.stall_timeout = absl::Seconds(stall);
+  options.compress_first = !args->Has("hash-first");
   options.program = kProgram;
   arca::services::ChunkerService service(options);
   return arca::services::RunServer(kProgram, *flags, {&service});

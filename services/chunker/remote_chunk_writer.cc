@@ -13,6 +13,7 @@
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/slice.h"
 #include "libs/base/phase_status.h"
+#include "libs/hash/crc32c.h"
 #include "services/common/status_convert.h"
 
 namespace arca::services {
@@ -29,10 +30,10 @@ using google::protobuf::internal::WireFormatLite;
 }  // namespace
 
 grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKind stream,
-                                       const Digest& digest, ByteBuffer plaintext) {
+                                       const Digest* digest, ByteBuffer plaintext) {
   const uint64_t n = plaintext.size();
   v1::ChunkRef ref;
-  ref.set_digest(std::string(digest.Raw()));
+  if (digest != nullptr) ref.set_digest(std::string(digest->Raw()));
   ref.set_raw_length(n);
   const size_t ref_size = ref.ByteSizeLong();
   size_t chunk_size = 0;  // RawChunk: stream (1), ref (2), data (3)
@@ -51,6 +52,13 @@ grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKin
     if (level != 0) {
       out.WriteTag(WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_VARINT));
       out.WriteVarint32SignExtended(level);
+    }
+    if (digest == nullptr) {
+      // compute_digest (4) = true, data_crc32c (5).
+      out.WriteTag(WireFormatLite::MakeTag(4, WireFormatLite::WIRETYPE_VARINT));
+      out.WriteVarint32(1);
+      out.WriteTag(WireFormatLite::MakeTag(5, WireFormatLite::WIRETYPE_FIXED32));
+      out.WriteLittleEndian32(Crc32c(plaintext.span()));
     }
     out.WriteTag(WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
     out.WriteVarint64(chunk_size);
@@ -111,6 +119,8 @@ struct RemoteChunkWriter::Item {
   uint64_t seq = 0;
   uint64_t length = 0;
   Digest digest;
+  bool hashed = true;          // false: compress-first, digest comes with the blob
+  bool compressed_first = false;  // hashed by the compressor
   bool known = false;
   ByteBuffer plain;           // until hashed
   grpc::ByteBuffer request;   // encoded CompressRequest, until compressed (for a resend)
@@ -143,6 +153,7 @@ RemoteChunkWriter::RemoteChunkWriter(ReplicaSet* compressors, ReplicaSet* upload
       calls_(calls),
       hash_pool_(hash_pool),
       options_(options) {
+  compress_first_ = options_.compress_first;
   StartLanes();
 }
 
@@ -256,8 +267,49 @@ absl::Status RemoteChunkWriter::Consume(PendingChunk chunk) {
       options_.metrics->chunks_in_flight.Increment();
     }
   }
-  hash_pool_->Submit([this, item = std::move(item)]() mutable { Hash(std::move(item)); });
+  bool first;
+  {
+    absl::MutexLock lock(&mu_);
+    first = compress_first_;
+  }
+  if (first) {
+    hash_pool_->Submit([this, item = std::move(item)]() mutable { EncodeUnhashed(std::move(item)); });
+  } else {
+    hash_pool_->Submit([this, item = std::move(item)]() mutable { Hash(std::move(item)); });
+  }
   return absl::OkStatus();
+}
+
+void RemoteChunkWriter::EncodeUnhashed(ItemPtr item) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!error_.ok()) {
+      Done(item, true);
+      --hashing_;
+      return;
+    }
+  }
+  item->hashed = false;
+  // The encoded request (with the plaintext's CRC32C) owns the plaintext.
+  item->request = EncodeCompressRequest(options_.codec, options_.level, item->stream, nullptr,
+                                        std::move(item->plain));
+  absl::MutexLock lock(&mu_);
+  --hashing_;
+  if (!error_.ok()) {
+    Done(item, true);
+    return;
+  }
+  stats_.chunks_compressed_first++;
+  compress_queue_.push_back(std::move(item));
+}
+
+void RemoteChunkWriter::CountCompressedDuplicate() {
+  stats_.duplicates_compressed++;
+  if (compress_first_ && stats_.chunks_compressed_first >= options_.compress_first_probe &&
+      stats_.duplicates_compressed * 8 > stats_.chunks_compressed_first) {
+    compress_first_ = false;
+    stats_.switched_to_hash_first = true;
+  }
 }
 
 void RemoteChunkWriter::Hash(ItemPtr item) {
@@ -291,7 +343,7 @@ void RemoteChunkWriter::Hash(ItemPtr item) {
   }
   // The encoded compress request owns the plaintext from here on.
   item->request = EncodeCompressRequest(options_.codec, options_.level, item->stream,
-                                        item->digest, std::move(item->plain));
+                                        &item->digest, std::move(item->plain));
   absl::MutexLock lock(&mu_);
   --hashing_;
   if (!error_.ok()) {
@@ -425,8 +477,14 @@ void RemoteChunkWriter::CompressReceiver(Lane* lane) {
   while (lane->cstream->Read(&blob)) {
     absl::StatusOr<BlobView> view = ReadBlobView(&blob);
     absl::MutexLock lock(&mu_);
-    if (!view.ok() || lane->inflight.empty() ||
-        view->ref.digest() != lane->inflight.front()->digest.Raw()) {
+    auto matches = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      if (!view.ok() || lane->inflight.empty()) return false;
+      const Item& front = *lane->inflight.front();
+      if (front.hashed) return view->ref.digest() == front.digest.Raw();
+      // Compress-first: answers come in order; the digest is the compressor's.
+      return Digest::FromRaw(view->ref.digest()).ok() && view->ref.raw_length() == front.length;
+    };
+    if (!matches()) {
       Fail(WithPhase(absl::InternalError(absl::StrCat(
                          "compressor ", compressors_->address(lane->replica),
                          " answered with a blob that matches no chunk sent (",
@@ -438,6 +496,23 @@ void RemoteChunkWriter::CompressReceiver(Lane* lane) {
     lane->inflight.pop_front();
     lane->last_progress = absl::Now();
     item->request.Clear();  // the plaintext is no longer needed
+    if (!item->hashed) {
+      item->digest = *Digest::FromRaw(view->ref.digest());
+      item->hashed = true;
+      std::vector<Slot>& slots = slots_[item->stream];
+      if (slots.size() <= item->seq) slots.resize(item->seq + 1);
+      slots[item->seq] = Slot{item->digest, item->length, true};
+      stats_.chunks_total++;
+      if (!seen_.insert(item->digest).second) {  // a copy earlier in the job
+        stats_.bytes_deduplicated += item->length;
+        CountDeduplicated(item->length);
+        CountCompressedDuplicate();
+        Done(item, true);
+        blob.Clear();
+        continue;
+      }
+      item->compressed_first = true;
+    }
     item->blob_bytes = view->data_bytes;
     item->blob.Swap(&blob);
     blob.Clear();
@@ -488,6 +563,7 @@ void RemoteChunkWriter::UploadReceiver(Lane* lane) {
     if (ack.already_present()) {
       stats_.bytes_deduplicated += item->length;
       CountDeduplicated(item->length);
+      if (item->compressed_first) CountCompressedDuplicate();
     } else {
       stats_.chunks_new++;
       stats_.bytes_new_raw += item->length;

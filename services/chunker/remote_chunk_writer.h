@@ -71,6 +71,15 @@ struct RemoteChunkWriterOptions {
   absl::Duration call_timeout = absl::Seconds(60);    // HasChunks
   absl::Duration stall_timeout = absl::Seconds(120);  // no answer with work outstanding
   absl::Time stream_deadline = absl::InfiniteFuture(); // of the long-lived streams
+  // Compress first: new chunks go to the compressors unhashed, the
+  // compressor computes the digest (one SHA-256 per chunk instead of two)
+  // and the chunker deduplicates by the returned digest (within the job; the
+  // uploader's ack says whether the repository had it). Costs a needless
+  // compression per duplicate, so the writer switches to hash-first for the
+  // rest of the job once at least compress_first_probe chunks came back and
+  // more than 1/8 of them were duplicates.
+  bool compress_first = true;
+  size_t compress_first_probe = 32;
   // Live counters (not owned; null: none), updated where stats() is:
   // input_bytes and chunks when a chunk is taken (chunks also for reused
   // ones, so the total equals chunks_total), new_chunks / new_bytes when an
@@ -82,9 +91,11 @@ struct RemoteChunkWriterOptions {
 
 // The wire form of a CompressRequest {codec, level, chunk {stream, ref
 // {digest, raw_length}, data}} whose data slice is `plaintext` itself (owned
-// by the buffer from now on): no copy of the chunk before the socket.
+// by the buffer from now on): no copy of the chunk before the socket. Without
+// a digest: {compute_digest: true, data_crc32c: CRC32C of the plaintext}
+// instead of ref.digest (the compressor hashes the chunk).
 grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKind stream,
-                                       const Digest& digest, ByteBuffer plaintext);
+                                       const Digest* digest, ByteBuffer plaintext);
 
 // What the chunker needs of an encoded Blob it forwards as it is.
 struct BlobView {
@@ -104,6 +115,9 @@ struct RemoteChunkWriterStats {
   uint64_t bytes_reused = 0;
   uint64_t chunks_acked = 0;   // new chunks made durable by an uploader
   uint64_t chunks_resent = 0;  // sent again after a replica failed
+  uint64_t chunks_compressed_first = 0;  // hashed by the compressor
+  uint64_t duplicates_compressed = 0;    // of those, found already stored or seen
+  bool switched_to_hash_first = false;
   double hash_seconds = 0;
 };
 
@@ -149,6 +163,9 @@ class RemoteChunkWriter final : public ChunkConsumer {
 
   void StartLanes();
   void Hash(ItemPtr item);
+  void EncodeUnhashed(ItemPtr item);
+  // A compress-first chunk turned out to be a duplicate: maybe switch modes.
+  void CountCompressedDuplicate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HasLoop();
   void MonitorLoop();
   void CompressSender(Lane* lane);
@@ -176,6 +193,7 @@ class RemoteChunkWriter final : public ChunkConsumer {
   size_t tickets_ ABSL_GUARDED_BY(mu_) = 0;      // chunks holding data
   size_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // chunks not done yet
   size_t hashing_ ABSL_GUARDED_BY(mu_) = 0;      // tasks on the hash pool
+  bool compress_first_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<ItemPtr> has_queue_ ABSL_GUARDED_BY(mu_);
   std::deque<ItemPtr> compress_queue_ ABSL_GUARDED_BY(mu_);
   std::deque<ItemPtr> upload_queue_ ABSL_GUARDED_BY(mu_);

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/proto_buffer_writer.h"
+#include "libs/hash/crc32c.h"
 
 namespace arca::services {
 namespace {
@@ -33,8 +34,8 @@ TEST(EncodeCompressRequest, ParsesAsTheGeneratedMessage) {
   for (int level : {0, 3, -5, 19}) {
     for (const std::string& data : {std::string("x"), std::string(3 << 20, 'q')}) {
       const Digest d = Sha256(data);
-      grpc::ByteBuffer bb = EncodeCompressRequest(v1::CODEC_XZ, level, v1::STREAM_KIND_PAYLOAD, d,
-                                                  Plain(data));
+      grpc::ByteBuffer bb = EncodeCompressRequest(v1::CODEC_XZ, level, v1::STREAM_KIND_PAYLOAD,
+                                                  &d, Plain(data));
       v1::CompressRequest r = Parse<v1::CompressRequest>(&bb);
       EXPECT_EQ(r.codec(), v1::CODEC_XZ);
       EXPECT_EQ(r.level(), level);
@@ -43,6 +44,18 @@ TEST(EncodeCompressRequest, ParsesAsTheGeneratedMessage) {
       EXPECT_EQ(r.chunk().ref().raw_length(), data.size());
       EXPECT_EQ(r.chunk().data(), data);
       EXPECT_FALSE(r.chunk().known());
+      EXPECT_FALSE(r.compute_digest());
+
+      // Without a digest: the compressor is asked to hash, with the CRC32C.
+      grpc::ByteBuffer unhashed = EncodeCompressRequest(v1::CODEC_ZSTD, level,
+                                                        v1::STREAM_KIND_PAYLOAD, nullptr,
+                                                        Plain(data));
+      v1::CompressRequest u = Parse<v1::CompressRequest>(&unhashed);
+      EXPECT_TRUE(u.compute_digest());
+      EXPECT_EQ(u.data_crc32c(), Crc32c(data));
+      EXPECT_TRUE(u.chunk().ref().digest().empty());
+      EXPECT_EQ(u.chunk().ref().raw_length(), data.size());
+      EXPECT_EQ(u.chunk().data(), data);
     }
   }
 }

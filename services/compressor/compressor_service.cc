@@ -6,9 +6,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/codec/codec.h"
+#include "libs/hash/crc32c.h"
 #include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
 #include "libs/metrics/service_metrics.h"
@@ -39,9 +41,17 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
     return absl::InvalidArgumentError("compress request without a chunk: set `chunk`");
   }
   v1::RawChunk* chunk = request.mutable_chunk();
-  absl::StatusOr<Digest> digest = RefDigest(chunk->ref(), "compress request");
+  const bool compute = request.compute_digest();
+  if (compute && !chunk->ref().digest().empty()) {
+    return absl::InvalidArgumentError(
+        "compress request with both compute_digest and ref.digest: send one or the other");
+  }
+  absl::StatusOr<Digest> digest =
+      compute ? absl::StatusOr<Digest>(Digest()) : RefDigest(chunk->ref(), "compress request");
   if (!digest.ok()) return digest.status();
-  const std::string hex = digest->Hex();
+  // Names the chunk in messages: its digest, or (not hashed yet) its size.
+  const std::string hex = compute ? absl::StrCat("of ", chunk->data().size(), " bytes (no digest)")
+                                  : digest->Hex();
   if (chunk->known()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "chunk ", hex, " is marked known (already stored): do not send it to the compressor"));
@@ -74,7 +84,17 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
   if (absl::Status st = ValidateLevel(codec, request.level()); !st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("chunk ", hex, ": ", st.message()));
   }
-  const Digest actual = Sha256(Bytes(data));
+  if (compute) {
+    const uint32_t crc = Crc32c(Bytes(data));
+    if (crc != request.data_crc32c()) {
+      return absl::DataLossError(absl::StrFormat(
+          "chunk %s: CRC32C is 0x%08x but the request says 0x%08x; the chunk was damaged "
+          "before compression, resend it",
+          hex, crc, request.data_crc32c()));
+    }
+    *digest = Sha256(Bytes(data));
+  }
+  const Digest actual = compute ? *digest : Sha256(Bytes(data));
   if (actual != *digest) {
     return absl::DataLossError(absl::StrCat(
         "chunk ", hex, ": bytes do not match the digest (", data.size(), " bytes hash to ",
@@ -89,6 +109,7 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
   out.set_stream(chunk->stream());
   *out.mutable_ref() = std::move(*chunk->mutable_ref());
   out.mutable_ref()->set_raw_length(data.size());
+  if (compute) out.mutable_ref()->set_digest(std::string(digest->Raw()));
   chunk->clear_data();  // free the plaintext before the blob is queued
   out.set_data(*std::move(blob));
   return out;

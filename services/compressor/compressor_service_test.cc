@@ -16,6 +16,8 @@
 #include "libs/metrics/testing.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
+#include "libs/base/bytes.h"
+#include "libs/hash/crc32c.h"
 #include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
 #include "prometheus/registry.h"
@@ -166,6 +168,33 @@ TEST_F(CompressorServiceTest, DigestMismatchIsDataLossNamingTheDigest) {
   const std::string hex = Sha256(std::string("hello world")).Hex();
   r.mutable_chunk()->set_data("hello wOrld");
   ExpectCompressFails(r, absl::StatusCode::kDataLoss, "chunk " + hex + ": bytes do not match");
+}
+
+TEST_F(CompressorServiceTest, ComputeDigestReturnsTheSha256AndChecksTheCrc) {
+  const std::string data = RandomBytes(20000, 9);
+  v1::CompressRequest r = Request(data, v1::CODEC_ZSTD, 3);
+  r.mutable_chunk()->mutable_ref()->clear_digest();
+  r.set_compute_digest(true);
+  r.set_data_crc32c(Crc32c(data));
+  std::vector<v1::Blob> out;
+  ASSERT_TRUE(Compress({r}, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].ref().digest(), std::string(Sha256(data).Raw()));
+  EXPECT_EQ(out[0].ref().raw_length(), data.size());
+  absl::StatusOr<std::string> raw =
+      DecodeBlob(AsBytes(out[0].data()), *Digest::FromRaw(out[0].ref().digest()));
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ(*raw, data);
+
+  // Damaged on its way: the CRC32C catches it.
+  v1::CompressRequest damaged = r;
+  (*damaged.mutable_chunk()->mutable_data())[100] ^= 0x01;
+  ExpectCompressFails(damaged, absl::StatusCode::kDataLoss, "CRC32C is 0x");
+  // Both a digest and compute_digest: one or the other.
+  v1::CompressRequest both = Request(data, v1::CODEC_ZSTD, 3);
+  both.set_compute_digest(true);
+  both.set_data_crc32c(Crc32c(data));
+  ExpectCompressFails(both, absl::StatusCode::kInvalidArgument, "send one or the other");
 }
 
 TEST_F(CompressorServiceTest, BadRequestsAreInvalidArgument) {
