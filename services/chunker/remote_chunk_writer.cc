@@ -251,6 +251,7 @@ absl::Status RemoteChunkWriter::Consume(PendingChunk chunk) {
     return absl::OkStatus();
   }
   item->plain = std::move(chunk.data);
+  bool first;  // compress-first or hash-first, decided per chunk
   {
     absl::MutexLock lock(&mu_);
     auto room = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -261,16 +262,12 @@ absl::Status RemoteChunkWriter::Consume(PendingChunk chunk) {
     ++tickets_;
     ++outstanding_;
     ++hashing_;
+    first = compress_first_;
     if (options_.metrics != nullptr) {
       options_.metrics->input_bytes.Increment(static_cast<double>(item->length));
       options_.metrics->chunks.Increment();
       options_.metrics->chunks_in_flight.Increment();
     }
-  }
-  bool first;
-  {
-    absl::MutexLock lock(&mu_);
-    first = compress_first_;
   }
   if (first) {
     hash_pool_->Submit([this, item = std::move(item)]() mutable { EncodeUnhashed(std::move(item)); });

@@ -37,7 +37,7 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMe
 std::string ShortMethodName(const std::string& full_method);
 
 // "OK", "CANCELLED", ... "UNAUTHENTICATED"; "UNKNOWN" for codes outside 0..16.
-const char* GrpcCodeName(int code);
+std::string GrpcCodeName(int code);
 
 }  // namespace arca::services
 

@@ -106,10 +106,10 @@ TEST(RpcMetricsNamesTest, ShortMethodAndCodeNames) {
   EXPECT_EQ(ShortMethodName("/grpc.health.v1.Health/Check"), "Health/Check");
   EXPECT_EQ(ShortMethodName("/Plain/Call"), "Plain/Call");
   EXPECT_EQ(ShortMethodName(""), "unknown");
-  EXPECT_STREQ(GrpcCodeName(0), "OK");
-  EXPECT_STREQ(GrpcCodeName(15), "DATA_LOSS");
-  EXPECT_STREQ(GrpcCodeName(16), "UNAUTHENTICATED");
-  EXPECT_STREQ(GrpcCodeName(99), "UNKNOWN");
+  EXPECT_EQ(GrpcCodeName(0), "OK");
+  EXPECT_EQ(GrpcCodeName(15), "DATA_LOSS");
+  EXPECT_EQ(GrpcCodeName(16), "UNAUTHENTICATED");
+  EXPECT_EQ(GrpcCodeName(99), "UNKNOWN");
 }
 
 }  // namespace

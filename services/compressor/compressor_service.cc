@@ -93,9 +93,7 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
           hex, crc, request.data_crc32c()));
     }
     *digest = Sha256(Bytes(data));
-  }
-  const Digest actual = compute ? *digest : Sha256(Bytes(data));
-  if (actual != *digest) {
+  } else if (const Digest actual = Sha256(Bytes(data)); actual != *digest) {
     return absl::DataLossError(absl::StrCat(
         "chunk ", hex, ": bytes do not match the digest (", data.size(), " bytes hash to ",
         actual.Hex(), "); the chunk was damaged before compression, resend it"));
