@@ -39,7 +39,27 @@ int FreePort() {
   return port;
 }
 
-// HTTP/1.0 GET on 127.0.0.1:port; returns status code and body.
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char hex[4];
+      snprintf(hex, sizeof(hex), "%%%02X", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() <= n ? s : s.substr(s.size() - n);
+}
+
+}  // namespace
+
 absl::StatusOr<std::pair<int, std::string>> HttpGet(int port, const std::string& target) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -73,26 +93,6 @@ absl::StatusOr<std::pair<int, std::string>> HttpGet(int port, const std::string&
   const size_t body = response.find("\r\n\r\n");
   return std::make_pair(status, body == std::string::npos ? "" : response.substr(body + 4));
 }
-
-std::string UrlEncode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char hex[4];
-      snprintf(hex, sizeof(hex), "%%%02X", c);
-      out += hex;
-    }
-  }
-  return out;
-}
-
-std::string Tail(const std::string& s, size_t n) {
-  return s.size() <= n ? s : s.substr(s.size() - n);
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<PrometheusProcess>> PrometheusProcess::Start(
     const Options& options) {

@@ -15,11 +15,16 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace arca::metrics {
+
+// HTTP/1.0 GET of `target` (e.g. "/metrics") on 127.0.0.1:port: the status
+// code and the body. Unavailable when nothing answers there.
+absl::StatusOr<std::pair<int, std::string>> HttpGet(int port, const std::string& target);
 
 class PrometheusProcess {
  public:
