@@ -12,7 +12,8 @@
 // call with that status (converted by ToGrpcStatus, so the phase travels);
 // results not yet written are dropped and no further request is read. The
 // call is finished only when no work is outstanding, so work never outlives
-// the reactor. A reactor deletes itself in OnDone.
+// the reactor. A reactor deletes itself once gRPC has called OnDone and no
+// Complete is still running (Release).
 //
 // Reactions never block: the engine takes its own mutex only briefly and
 // never while calling into gRPC or StartWork.
@@ -24,6 +25,7 @@
 #ifndef ARCA_SERVICES_COMMON_WORK_STREAM_REACTOR_H_
 #define ARCA_SERVICES_COMMON_WORK_STREAM_REACTOR_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -55,6 +57,12 @@ class WorkStreamEngine {
   // Reports the result of request `seq`; exactly once per StartWork, from any
   // thread (also from inside StartWork). An error ends the call.
   void Complete(uint64_t seq, absl::StatusOr<Resp> result) {
+    // Complete runs on a thread of its own (a worker), and once it has
+    // counted its request done, another thread may finish the call and gRPC
+    // may run OnDone at once: this reference keeps the reactor alive until
+    // Complete has left (also the tail of the mutex's Unlock, which can still
+    // touch the mutex after a waiter took it over).
+    refs_.fetch_add(1, std::memory_order_relaxed);
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
@@ -67,6 +75,7 @@ class WorkStreamEngine {
       Decide(&actions);
     }
     Run(std::move(actions));
+    Release();
   }
 
  protected:
@@ -79,6 +88,13 @@ class WorkStreamEngine {
   // Called with the engine's mutex held: must be cheap and must not call
   // back into the engine.
   virtual void DepthChanged(int64_t delta) {}
+
+  // Drops a reference; the last one deletes the reactor. The transport holds
+  // one from construction and drops it in OnDone (gRPC calls no reaction
+  // after OnDone); Complete holds one while it runs.
+  void Release() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
 
   // Transport hooks, implemented by the reactor adapters below.
   virtual void IssueRead() = 0;
@@ -229,6 +245,7 @@ class WorkStreamEngine {
   }
 
   const size_t max_in_flight_;
+  std::atomic<int> refs_{1};  // see Release
   absl::Mutex mu_;
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
@@ -262,7 +279,7 @@ class BidiWorkReactor : public grpc::ServerBidiReactor<Req, Resp>,
   }
   void OnWriteDone(bool ok) override { this->WriteDone(ok); }
   void OnCancel() override { this->CallCancelled(); }
-  void OnDone() override { delete this; }
+  void OnDone() override { this->Release(); }
 
  protected:
   void IssueRead() override {
@@ -287,7 +304,7 @@ class ServerStreamWorkReactor : public grpc::ServerWriteReactor<Resp>,
 
   void OnWriteDone(bool ok) override { this->WriteDone(ok); }
   void OnCancel() override { this->CallCancelled(); }
-  void OnDone() override { delete this; }
+  void OnDone() override { this->Release(); }
 
  protected:
   // "Reading" takes the next request at once (so it recurses at most
