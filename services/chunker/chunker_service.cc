@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <thread>
 #include <atomic>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "arca/v1/collector.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
 #include "libs/archive/chunk_index.h"
 #include "libs/base/bytes.h"
 #include "libs/archive/metadata_stream.h"
@@ -511,12 +514,27 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   cctx.set_deadline(absl::ToChronoTime(wopts.stream_deadline));
   absl::Status pipeline = [&]() -> absl::Status {
     CallRegistry::Scoped reg(calls, &cctx);
-    std::unique_ptr<grpc::ClientReader<v1::CollectEvent>> reader =
-        v1::Collector::NewStub(collector->channel(0))->Collect(&cctx, creq);
-    v1::CollectEvent event;
+    // Collector.Collect read as raw messages: the file data goes from the
+    // received slices to the archive without a protobuf copy in between.
+    const grpc::internal::RpcMethod method("/arca.v1.Collector/Collect",
+                                           grpc::internal::RpcMethod::SERVER_STREAMING,
+                                           collector->channel(0));
+    std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+        grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(
+            collector->channel(0).get(), method, &cctx, creq));
+    grpc::ByteBuffer message;
+    std::vector<grpc::Slice> slices;
+    std::vector<std::span<const uint8_t>> pieces;
     absl::Status local;
-    while (reader->Read(&event)) {
-      local = applier.Apply(event);
+    while (reader->Read(&message)) {
+      local = FromGrpcStatus(message.Dump(&slices));
+      if (local.ok()) {
+        pieces.clear();
+        for (const grpc::Slice& s : slices) pieces.emplace_back(s.begin(), s.size());
+        local = applier.ApplyWire(pieces);
+      }
+      slices.clear();
+      message.Clear();
       if (!local.ok()) break;
       for (v1::Warning& w : applier.TakeWarnings()) {
         v1::StageEvent e;

@@ -9,6 +9,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "arca/v1/uploader.grpc.pb.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/method_handler.h"
+#include "grpcpp/support/slice.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/fs/exclude.h"
@@ -122,6 +125,29 @@ void CountEvent(metrics::CollectorMetrics& m, const v1::CollectEvent& event) {
     default:
       break;
   }
+}
+
+// The message as gRPC slices, without copying: one slice owns the header
+// string, one each of the data buffers, and every part is a sub-slice of
+// them (freed when gRPC has sent the message and dropped its references).
+grpc::ByteBuffer ToByteBuffer(WireMessage wire) {
+  std::vector<grpc::Slice> owners;
+  owners.reserve(1 + wire.buffers.size());
+  auto* header = new std::string(std::move(wire.header));
+  owners.emplace_back(header->data(), header->size(),
+                      [](void* p) { delete static_cast<std::string*>(p); }, header);
+  for (ByteBuffer& b : wire.buffers) {
+    auto* owned = new ByteBuffer(std::move(b));
+    owners.emplace_back(owned->data(), owned->size(),
+                        [](void* p) { delete static_cast<ByteBuffer*>(p); }, owned);
+  }
+  std::vector<grpc::Slice> slices;
+  slices.reserve(wire.parts.size());
+  for (const WireMessage::Part& p : wire.parts) {
+    const grpc::Slice& owner = owners[p.buffer == WireMessage::Part::kHeader ? 0 : p.buffer + 1];
+    slices.push_back(owner.sub(p.offset, p.offset + p.size));
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
 }  // namespace
@@ -302,6 +328,14 @@ absl::StatusOr<uint64_t> RunEstimateCollect(const v1::CollectRequest& request,
 
 CollectorService::CollectorService(CollectorOptions options) : options_(std::move(options)) {
   CollectorServiceMetrics();  // every series exists (at 0) from the start
+  // Method 0 is Collect (protos/arca/v1/collector.proto; the generated
+  // WithSplitStreamingMethod_Collect does the same with typed messages).
+  MarkMethodStreamed(
+      0, new grpc::internal::SplitServerStreamingHandler<v1::CollectRequest, grpc::ByteBuffer>(
+             [this](grpc::ServerContext* context,
+                    grpc::ServerSplitStreamer<v1::CollectRequest, grpc::ByteBuffer>* stream) {
+               return StreamCollect(context, stream);
+             }));
 }
 
 grpc::Status CollectorService::EstimateCollect(grpc::ServerContext* context,
@@ -322,12 +356,19 @@ grpc::Status CollectorService::EstimateCollect(grpc::ServerContext* context,
   return ToGrpcStatus(st);
 }
 
-grpc::Status CollectorService::Collect(grpc::ServerContext* context,
-                                       const v1::CollectRequest* request,
-                                       grpc::ServerWriter<v1::CollectEvent>* writer) {
+grpc::Status CollectorService::StreamCollect(
+    grpc::ServerContext* context,
+    grpc::ServerSplitStreamer<v1::CollectRequest, grpc::ByteBuffer>* stream) {
   const auto start = std::chrono::steady_clock::now();
   metrics::CollectorMetrics& m = CollectorServiceMetrics();
   metrics::GaugeInFlight running(m.streams_running);
+  v1::CollectRequest request;
+  if (!stream->Read(&request)) {
+    absl::Status st = Collection(
+        absl::InvalidArgumentError("Collect: no CollectRequest arrived (the client went away)"));
+    m.errors.Record(st, v1::PHASE_COLLECTION);
+    return ToGrpcStatus(st);
+  }
   CancelToken cancel;
   CallRegistry calls;
   CancelWatcher watcher([context] { return context->IsCancelled(); },
@@ -336,20 +377,21 @@ grpc::Status CollectorService::Collect(grpc::ServerContext* context,
                           calls.CancelAll(absl::CancelledError("the chunker cancelled the collection"));
                         });
   uint64_t bytes_sent = 0;
-  auto emit = [&](v1::CollectEvent& event) -> absl::Status {
-    if (!writer->Write(event)) {
+  auto emit = [&](const v1::CollectEvent& event, WireMessage wire) -> absl::Status {
+    const size_t size = wire.size();
+    if (!stream->Write(ToByteBuffer(std::move(wire)))) {
       cancel.Cancel();
       return absl::CancelledError(
           "the chunker went away: the Collect stream is closed (cancelled or its deadline passed)");
     }
-    bytes_sent += event.ByteSizeLong();
+    bytes_sent += size;
     CountEvent(m, event);
     return absl::OkStatus();
   };
-  absl::Status st = RunCollect(*request, options_, &cancel, &calls, emit);
+  absl::Status st = RunCollect(request, options_, &cancel, &calls, emit);
   m.errors.Record(st, v1::PHASE_COLLECTION);
   LogLine(options_.program,
-          absl::StrCat("job ", request->job_id(), ": collect ", request->source(),
+          absl::StrCat("job ", request.job_id(), ": collect ", request.source(),
                        st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",
                        bytes_sent, " bytes sent in ", SecondsSince(start), " s)"));
   return ToGrpcStatus(st);

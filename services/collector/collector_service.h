@@ -59,8 +59,13 @@ class CollectorService final : public v1::Collector::Service {
  public:
   explicit CollectorService(CollectorOptions options);
 
-  grpc::Status Collect(grpc::ServerContext* context, const v1::CollectRequest* request,
-                       grpc::ServerWriter<v1::CollectEvent>* writer) override;
+  // Collect is served by StreamCollect (the constructor installs it): the
+  // same RPC on the wire, but each message is written as the encoded bytes
+  // CollectEventSink produced, file data uncopied (a grpc::ByteBuffer of
+  // slices that own the sink's buffers).
+  grpc::Status StreamCollect(
+      grpc::ServerContext* context,
+      grpc::ServerSplitStreamer<v1::CollectRequest, grpc::ByteBuffer>* stream);
   grpc::Status WriteTree(grpc::ServerContext* context,
                          grpc::ServerReader<v1::WriteTreeRequest>* reader,
                          v1::WriteTreeResponse* response) override;

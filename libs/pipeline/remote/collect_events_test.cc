@@ -4,6 +4,7 @@
 // the same chunks, with and without a parent snapshot (injected chunks).
 #include "libs/pipeline/remote/collect_events.h"
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -98,18 +99,43 @@ class CollectEventsTest : public ::testing::Test {
     return out.seen;
   }
 
+  // How ThroughEvents hands the sink's messages to the applier.
+  enum class Via {
+    kParsed,  // the whole encoding parsed by protobuf, then Apply
+    kPieces,  // ApplyWire on the encoding cut into pieces at random places
+  };
+
   std::vector<Seen> ThroughEvents(ParentSnapshot* parent, v1::BackupStats* stats,
-                                  size_t batch_bytes, uint64_t* messages) {
+                                  size_t batch_bytes, uint64_t* messages,
+                                  Via via = Via::kPieces) {
     RecordingConsumer out;
     ArchiveBuilder builder(ChunkerParams::PayloadDefault(), ChunkerParams::MetadataDefault(), 0,
                            &out);
     CollectEventApplier applier(&builder);
+    std::mt19937_64 rng(11);
     CollectEventSink sink(
-        [&](v1::CollectEvent& e) {
-          // Through the wire format, as gRPC would.
-          v1::CollectEvent copy;
-          EXPECT_TRUE(copy.ParseFromString(e.SerializeAsString()));
-          return applier.Apply(copy);
+        [&](const v1::CollectEvent& event, WireMessage wire) -> absl::Status {
+          // The encoding is a valid CollectEvent with the events of `event`.
+          const std::string flat = wire.Flatten();
+          EXPECT_EQ(flat.size(), wire.size());
+          v1::CollectEvent decoded;
+          EXPECT_TRUE(decoded.ParseFromString(flat));
+          EXPECT_EQ(decoded.event_case(), event.event_case());
+          EXPECT_EQ(decoded.batch().events_size(), event.batch().events_size());
+          for (int i = 0; i < decoded.batch().events_size() && i < event.batch().events_size();
+               ++i) {
+            EXPECT_EQ(decoded.batch().events(i).event_case(), event.batch().events(i).event_case());
+          }
+          if (via == Via::kParsed) return applier.Apply(decoded);
+          // As gRPC might receive it: pieces of 1 byte to 64 KiB.
+          std::vector<std::span<const uint8_t>> pieces;
+          const auto* bytes = reinterpret_cast<const uint8_t*>(flat.data());
+          for (size_t at = 0; at < flat.size();) {
+            const size_t n = std::min<size_t>(flat.size() - at, 1 + rng() % (rng() % 2 ? 16 : 65536));
+            pieces.emplace_back(bytes + at, n);
+            at += n;
+          }
+          return applier.ApplyWire(pieces);
         },
         batch_bytes);
     *stats = Collect(&sink, parent);
@@ -137,6 +163,8 @@ TEST_F(CollectEventsTest, EventsBuildTheSameArchiveAsTheInProcessPath) {
   ASSERT_GT(direct.size(), 5u);
   EXPECT_EQ(direct, events);
   EXPECT_EQ(direct_stats.SerializeAsString(), event_stats.SerializeAsString());
+  // Decoded whole by protobuf instead: the same.
+  EXPECT_EQ(direct, ThroughEvents(nullptr, &event_stats, 1u << 20, &messages, Via::kParsed));
   // ~9 MiB of data in ~1 MiB batches (plus done), not one message per file.
   EXPECT_LT(messages, 30u);
   // Tiny batches give the same archive too.
@@ -283,6 +311,110 @@ TEST_F(ApplierTest, InvalidEntryIsAnArchiveError) {
   absl::Status st = applier_.Apply(e);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_EQ(PhaseOf(st), v1::PHASE_ARCHIVE) << st;
+}
+
+// --- ApplyWire: messages in pieces ---------------------------------------------
+
+// The messages a sink emits for: data "hello", an entry, data of `n` bytes,
+// then done.
+std::vector<std::string> SinkMessages(size_t n) {
+  std::vector<std::string> out;
+  CollectEventSink sink(
+      [&](const v1::CollectEvent&, WireMessage wire) {
+        out.push_back(wire.Flatten());
+        return absl::OkStatus();
+      },
+      1u << 20);
+  auto write = [&](const std::string& bytes) {
+    uint8_t* dst = sink.ReservePayload(bytes.size());
+    std::memcpy(dst, bytes.data(), bytes.size());
+    return sink.CommitPayload(bytes.size());
+  };
+  EXPECT_TRUE(write("hello").ok());
+  v1::Entry e;
+  e.set_path("f");
+  e.set_type(v1::ENTRY_TYPE_REGULAR);
+  e.mutable_payload()->set_offset(0);
+  e.mutable_payload()->set_length(5);
+  e.set_size(5);
+  EXPECT_TRUE(sink.AddEntry(e).ok());
+  EXPECT_TRUE(write(std::string(n, 'z')).ok());
+  EXPECT_TRUE(sink.Finish(v1::CollectDone()).ok());
+  return out;
+}
+
+absl::Status ApplyFlat(CollectEventApplier& applier, const std::string& message) {
+  std::span<const uint8_t> piece(reinterpret_cast<const uint8_t*>(message.data()),
+                                 message.size());
+  return applier.ApplyWire(std::span<const std::span<const uint8_t>>(&piece, 1));
+}
+
+TEST_F(ApplierTest, WireBatchDataReachesTheSink) {
+  std::vector<std::string> messages = SinkMessages(1000);
+  ASSERT_EQ(messages.size(), 2u);  // one batch, done
+  for (const std::string& m : messages) {
+    absl::Status st = ApplyFlat(applier_, m);
+    ASSERT_TRUE(st.ok()) << st;
+  }
+  EXPECT_TRUE(applier_.done());
+  EXPECT_EQ(applier_.entries(), 1u);
+  EXPECT_EQ(applier_.data_bytes(), 1005u);
+  EXPECT_EQ(builder_.payload_offset(), 1005u);
+}
+
+TEST_F(ApplierTest, WireMessagesCutShortAreRefusedAtEveryLength) {
+  const std::string batch = SinkMessages(300)[0];
+  for (size_t cut = 1; cut < batch.size(); ++cut) {
+    RecordingConsumer out;
+    ArchiveBuilder builder(ChunkerParams::PayloadDefault(), ChunkerParams::MetadataDefault(), 0,
+                           &out);
+    CollectEventApplier applier(&builder);
+    absl::Status st = ApplyFlat(applier, batch.substr(0, cut));
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << "cut at " << cut << ": " << st;
+    EXPECT_EQ(PhaseOf(st), v1::PHASE_COLLECTION) << st;
+  }
+}
+
+TEST_F(ApplierTest, WireGarbageIsRefusedWithoutCrashing) {
+  std::mt19937_64 rng(5);
+  const std::string batch = SinkMessages(100)[0];
+  int refused = 0;
+  for (int i = 0; i < 2000; ++i) {
+    RecordingConsumer out;
+    ArchiveBuilder builder(ChunkerParams::PayloadDefault(), ChunkerParams::MetadataDefault(), 0,
+                           &out);
+    CollectEventApplier applier(&builder);
+    std::string m = batch;
+    // Flip a few bytes of a real batch, or send random bytes.
+    if (i % 2 == 0) {
+      for (int k = 0; k < 3; ++k) m[rng() % m.size()] = static_cast<char>(rng());
+    } else {
+      m.resize(rng() % 64);
+      for (char& c : m) c = static_cast<char>(rng());
+    }
+    absl::Status st = ApplyFlat(applier, m);
+    if (!st.ok()) {
+      ++refused;
+      EXPECT_TRUE(st.code() == absl::StatusCode::kInvalidArgument) << st;
+    }
+  }
+  EXPECT_GT(refused, 1000);
+}
+
+TEST_F(ApplierTest, WireDataAfterDoneIsRefused) {
+  std::vector<std::string> messages = SinkMessages(10);
+  ASSERT_TRUE(ApplyFlat(applier_, messages[0]).ok());
+  ASSERT_TRUE(ApplyFlat(applier_, messages[1]).ok());
+  absl::Status st = ApplyFlat(applier_, messages[0]);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("an event after done"), absl::string_view::npos) << st;
+}
+
+TEST_F(ApplierTest, WireNestedBatchIsRefused) {
+  v1::CollectEvent e;
+  e.mutable_batch()->add_events()->mutable_batch();
+  absl::Status st = ApplyFlat(applier_, e.SerializeAsString());
+  EXPECT_NE(st.message().find("a batch inside a batch"), absl::string_view::npos) << st;
 }
 
 }  // namespace
