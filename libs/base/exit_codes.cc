@@ -25,6 +25,29 @@ ExitCode ExitCodeForPhase(v1::Phase phase, const absl::Status& status) {
   }
 }
 
+v1::Phase PhaseForExitCode(int exit_code) {
+  switch (static_cast<ExitCode>(exit_code)) {
+    case ExitCode::kUsage:
+    case ExitCode::kRepository:
+    case ExitCode::kNoSpace:
+      return v1::PHASE_SETUP;
+    case ExitCode::kVerification:
+      return v1::PHASE_VERIFICATION;
+    case ExitCode::kCollection:
+      return v1::PHASE_COLLECTION;
+    case ExitCode::kArchive:
+      return v1::PHASE_ARCHIVE;
+    case ExitCode::kCompression:
+      return v1::PHASE_COMPRESSION;
+    case ExitCode::kUpload:
+      return v1::PHASE_UPLOAD;
+    case ExitCode::kRestore:
+      return v1::PHASE_RESTORE;
+    default:
+      return v1::PHASE_UNSPECIFIED;
+  }
+}
+
 const char* PhaseName(v1::Phase phase) {
   switch (phase) {
     case v1::PHASE_SETUP:

@@ -32,6 +32,13 @@ enum class ExitCode : int {
 // give 1 (the caller decides between 2, 4 and 5 for setup failures).
 ExitCode ExitCodeForPhase(v1::Phase phase, const absl::Status& status);
 
+// The inverse of ExitCodeForPhase where one exists: the phase a failure with
+// `exit_code` happened in, for callers that only have the code (e.g. a job
+// outcome without a phase). 2, 4 and 5 are setup failures; 12 gives
+// PHASE_UPLOAD (commit failures share its code); 0, 1, 3, 130 and unknown
+// codes give PHASE_UNSPECIFIED.
+v1::Phase PhaseForExitCode(int exit_code);
+
 // Lower-case name used in messages and metric labels: "collection", ...
 const char* PhaseName(v1::Phase phase);
 

@@ -23,6 +23,21 @@ TEST(ExitCodes, CancellationWinsOverPhase) {
             ExitCode::kCancelled);
 }
 
+TEST(ExitCodes, PhaseForExitCodeInvertsExitCodeForPhase) {
+  const absl::Status failed = absl::UnavailableError("x");
+  for (v1::Phase phase : {v1::PHASE_COLLECTION, v1::PHASE_ARCHIVE, v1::PHASE_COMPRESSION,
+                          v1::PHASE_UPLOAD, v1::PHASE_VERIFICATION, v1::PHASE_RESTORE}) {
+    EXPECT_EQ(PhaseForExitCode(static_cast<int>(ExitCodeForPhase(phase, failed))), phase)
+        << PhaseName(phase);
+  }
+  EXPECT_EQ(PhaseForExitCode(static_cast<int>(ExitCodeForPhase(v1::PHASE_COMMIT, failed))),
+            v1::PHASE_UPLOAD);
+  for (int setup : {2, 4, 5}) EXPECT_EQ(PhaseForExitCode(setup), v1::PHASE_SETUP) << setup;
+  for (int none : {0, 1, 3, 6, 130, -1}) {
+    EXPECT_EQ(PhaseForExitCode(none), v1::PHASE_UNSPECIFIED) << none;
+  }
+}
+
 absl::StatusOr<int> Half(int x) {
   if (x % 2) return absl::InvalidArgumentError("odd");
   return x / 2;

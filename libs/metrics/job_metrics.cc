@@ -27,29 +27,6 @@ int TypeIndex(const std::string& type) {
   return 3;
 }
 
-v1::Phase InferPhase(int exit_code) {
-  switch (exit_code) {
-    case 2:
-    case 4:
-    case 5:
-      return v1::PHASE_SETUP;
-    case 8:
-      return v1::PHASE_VERIFICATION;
-    case 9:
-      return v1::PHASE_COLLECTION;
-    case 10:
-      return v1::PHASE_ARCHIVE;
-    case 11:
-      return v1::PHASE_COMPRESSION;
-    case 12:
-      return v1::PHASE_UPLOAD;
-    case 13:
-      return v1::PHASE_RESTORE;
-    default:
-      return v1::PHASE_UNSPECIFIED;
-  }
-}
-
 double Seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
@@ -142,7 +119,7 @@ void RecordJobResult(JobMetrics& m, const JobOutcome& outcome) {
   m.jobs.Add({{"type", type}, {"result", result}}).Increment();
   if (result == "failure") {
     v1::Phase phase = outcome.failed_phase;
-    if (phase == v1::PHASE_UNSPECIFIED) phase = InferPhase(outcome.exit_code);
+    if (phase == v1::PHASE_UNSPECIFIED) phase = PhaseForExitCode(outcome.exit_code);
     m.failures.Add({{"phase", PhaseName(phase)}, {"exit_code", std::to_string(outcome.exit_code)}})
         .Increment();
   }
