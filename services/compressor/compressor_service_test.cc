@@ -22,6 +22,7 @@
 #include "libs/metrics/registry.h"
 #include "prometheus/registry.h"
 #include "services/common/status_convert.h"
+#include "services/common/testing.h"
 
 namespace arca::services {
 namespace {
@@ -29,7 +30,6 @@ namespace {
 using metrics::testing::MetricValue;
 using metrics::testing::GaugeReaches;
 
-constexpr int kMaxMessage = 80 << 20;
 
 std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -62,51 +62,20 @@ class CompressorServiceTest : public ::testing::Test {
   void SetUp() override {
     service_ =
         std::make_unique<CompressorService>(CompressorOptions{.threads = 3, .max_in_flight = 4});
-    grpc::ServerBuilder builder;
-    builder.SetMaxReceiveMessageSize(kMaxMessage);
-    builder.SetMaxSendMessageSize(kMaxMessage);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(kMaxMessage);
-    args.SetMaxSendMessageSize(kMaxMessage);
-    stub_ = v1::Compressor::NewStub(server_->InProcessChannel(args));
+    server_ = std::make_unique<testing::InProcessServer>(std::vector<grpc::Service*>{service_.get()});
+    stub_ = v1::Compressor::NewStub(server_->channel());
   }
-  void TearDown() override {
-    server_->Shutdown();
-    server_->Wait();
-  }
+  void TearDown() override { server_.reset(); }
 
-  // Sends every request (from another thread), reads every response.
   grpc::Status Compress(const std::vector<v1::CompressRequest>& requests,
                         std::vector<v1::Blob>* out) {
     grpc::ClientContext ctx;
-    auto stream = stub_->Compress(&ctx);
-    std::thread writer([&] {
-      for (const auto& r : requests) {
-        if (!stream->Write(r)) break;
-      }
-      stream->WritesDone();
-    });
-    v1::Blob blob;
-    while (stream->Read(&blob)) out->push_back(blob);
-    writer.join();
-    return stream->Finish();
+    return testing::DriveBidi(stub_->Compress(&ctx).get(), requests, out);
   }
 
   grpc::Status Decompress(const std::vector<v1::Blob>& blobs, std::vector<v1::RawChunk>* out) {
     grpc::ClientContext ctx;
-    auto stream = stub_->Decompress(&ctx);
-    std::thread writer([&] {
-      for (const auto& b : blobs) {
-        if (!stream->Write(b)) break;
-      }
-      stream->WritesDone();
-    });
-    v1::RawChunk chunk;
-    while (stream->Read(&chunk)) out->push_back(chunk);
-    writer.join();
-    return stream->Finish();
+    return testing::DriveBidi(stub_->Decompress(&ctx).get(), blobs, out);
   }
 
   void ExpectCompressFails(v1::CompressRequest request, absl::StatusCode code,
@@ -120,7 +89,7 @@ class CompressorServiceTest : public ::testing::Test {
   }
 
   std::unique_ptr<CompressorService> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<testing::InProcessServer> server_;
   std::unique_ptr<v1::Compressor::Stub> stub_;
 };
 

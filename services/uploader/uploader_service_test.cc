@@ -26,6 +26,7 @@
 #include "libs/store/repository.h"
 #include "prometheus/registry.h"
 #include "services/common/status_convert.h"
+#include "services/common/testing.h"
 
 namespace arca::services {
 namespace {
@@ -33,7 +34,6 @@ namespace {
 using metrics::testing::MetricValue;
 using metrics::testing::GaugeReaches;
 
-constexpr int kMaxMessage = 80 << 20;
 
 std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -79,34 +79,14 @@ class UploaderServiceTest : public ::testing::Test {
                         .max_in_flight = 4,
                         .flush_delay = absl::Milliseconds(20),
                         .blob_check = Check()});
-    grpc::ServerBuilder builder;
-    builder.SetMaxReceiveMessageSize(kMaxMessage);
-    builder.SetMaxSendMessageSize(kMaxMessage);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(kMaxMessage);
-    args.SetMaxSendMessageSize(kMaxMessage);
-    stub_ = v1::Uploader::NewStub(server_->InProcessChannel(args));
+    server_ = std::make_unique<testing::InProcessServer>(std::vector<grpc::Service*>{service_.get()});
+    stub_ = v1::Uploader::NewStub(server_->channel());
   }
-  void TearDown() override {
-    server_->Shutdown();
-    server_->Wait();
-  }
+  void TearDown() override { server_.reset(); }
 
   grpc::Status Put(const std::vector<v1::Blob>& blobs, std::vector<v1::PutChunkAck>* acks) {
     grpc::ClientContext ctx;
-    auto stream = stub_->PutChunks(&ctx);
-    std::thread writer([&] {
-      for (const auto& b : blobs) {
-        if (!stream->Write(b)) break;
-      }
-      stream->WritesDone();
-    });
-    v1::PutChunkAck ack;
-    while (stream->Read(&ack)) acks->push_back(ack);
-    writer.join();
-    return stream->Finish();
+    return testing::DriveBidi(stub_->PutChunks(&ctx).get(), blobs, acks);
   }
 
   grpc::Status Get(const std::vector<std::string>& digests, std::vector<v1::Blob>* out) {
@@ -162,7 +142,7 @@ class UploaderServiceTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<Repository> repo_;
   std::unique_ptr<UploaderService> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<testing::InProcessServer> server_;
   std::unique_ptr<v1::Uploader::Stub> stub_;
 };
 
