@@ -10,12 +10,12 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "services/common/testing.h"
 
 namespace arca::distributed {
 
@@ -84,19 +84,11 @@ RunResult RunProgram(const std::vector<std::string>& argv,
                      absl::Duration timeout = absl::Seconds(300));
 
 // Sends every request from a second thread while reading every response;
-// returns the call's status. Works for any generated bidi stream.
+// returns the call's status. Works for any generated bidi stream (a
+// std::unique_ptr<grpc::ClientReaderWriter<Req, Resp>>).
 template <typename Req, typename Resp, typename Stream>
 grpc::Status RunBidi(Stream& stream, const std::vector<Req>& requests, std::vector<Resp>* out) {
-  std::thread writer([&] {
-    for (const Req& r : requests) {
-      if (!stream->Write(r)) break;
-    }
-    stream->WritesDone();
-  });
-  Resp response;
-  while (stream->Read(&response)) out->push_back(response);
-  writer.join();
-  return stream->Finish();
+  return services::testing::DriveBidi<Req, Resp>(stream.get(), requests, out);
 }
 
 }  // namespace arca::distributed
