@@ -63,6 +63,21 @@ v1::BackupPlan SlowPlan(PipelineCluster& c, const std::string& src) {
   return plan;
 }
 
+// Restores `snapshot` into a fresh directory and expects the tree `src` back
+// (every attribute but the root's), then a clean `arca verify`.
+void ExpectRestoresAndVerifies(PipelineCluster& c, const std::string& snapshot,
+                               const std::string& src) {
+  const std::string target = NewTempDir("restored") + "/t";
+  JobOutcome restore = c.RunRestore(c.RestorePlan(snapshot, target));
+  ASSERT_TRUE(restore.status.ok()) << restore.Describe();
+  testing::CompareOptions compare;
+  compare.compare_root_metadata = false;
+  std::vector<std::string> diffs = testing::CompareTrees(src, target, compare);
+  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
+  RunResult verify = c.Verify();
+  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+}
+
 TEST(PipelineFailure, CollectorKilledMidBackupFailsWithCollectionPhaseAndCommitsNothing) {
   const std::string src = MakeTextTree("src", 24, 1u << 20, 1);
   // A small window: the collector is held back (flow control) while the
@@ -128,15 +143,7 @@ TEST(PipelineFailure, OneOfTwoCompressorsKilledMidBackupStillSucceeds) {
             std::string::npos)
       << c.chunker().Stderr();
 
-  const std::string target = NewTempDir("restored") + "/t";
-  JobOutcome restore = c.RunRestore(c.RestorePlan(out.result->snapshot(), target));
-  ASSERT_TRUE(restore.status.ok()) << restore.Describe();
-  testing::CompareOptions compare;
-  compare.compare_root_metadata = false;
-  std::vector<std::string> diffs = testing::CompareTrees(src, target, compare);
-  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
-  RunResult verify = c.Verify();
-  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+  ExpectRestoresAndVerifies(c, out.result->snapshot(), src);
 }
 
 TEST(PipelineFailure, OneOfTwoUploadersKilledMidBackupStillSucceeds) {
@@ -160,15 +167,7 @@ TEST(PipelineFailure, OneOfTwoUploadersKilledMidBackupStillSucceeds) {
   EXPECT_NE(c.chunker().Stderr().find("down: uploader " + c.uploader(0).address()),
             std::string::npos)
       << c.chunker().Stderr();
-  const std::string target = NewTempDir("restored") + "/t";
-  JobOutcome restore = c.RunRestore(c.RestorePlan(out.result->snapshot(), target));
-  ASSERT_TRUE(restore.status.ok()) << restore.Describe();
-  testing::CompareOptions compare;
-  compare.compare_root_metadata = false;
-  std::vector<std::string> diffs = testing::CompareTrees(src, target, compare);
-  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
-  RunResult verify = c.Verify();
-  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+  ExpectRestoresAndVerifies(c, out.result->snapshot(), src);
 }
 
 TEST(PipelineFailure, OnlyCompressorKilledFailsWithCompressionPhase) {
