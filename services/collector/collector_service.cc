@@ -365,7 +365,8 @@ grpc::Status CollectorService::StreamCollect(
   v1::CollectRequest request;
   if (!stream->Read(&request)) {
     absl::Status st = Collection(
-        absl::InvalidArgumentError("Collect: no CollectRequest arrived (the client went away)"));
+        absl::InvalidArgumentError("Collect: no valid CollectRequest arrived (the client "
+                                   "went away, or sent bytes that are not a CollectRequest)"));
     m.errors.Record(st, v1::PHASE_COLLECTION);
     return ToGrpcStatus(st);
   }

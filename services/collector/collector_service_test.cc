@@ -113,6 +113,35 @@ TEST_F(CollectorServiceTest, CollectCountsEntriesByTypeAndTheJobsReadBytes) {
   EXPECT_TRUE(GaugeReaches("arca_collector_streams_running", 0));
 }
 
+TEST_F(CollectorServiceTest, CollectRequestThatDoesNotParseIsInvalidArgument) {
+  // Bytes that are not a CollectRequest (a length-delimited field 1 claiming
+  // more bytes than follow), sent by a raw client: refused, and the service
+  // keeps serving.
+  const grpc::internal::RpcMethod method("/arca.v1.Collector/Collect",
+                                         grpc::internal::RpcMethod::SERVER_STREAMING);
+  std::shared_ptr<grpc::Channel> channel = server_->InProcessChannel(grpc::ChannelArguments());
+  grpc::ClientContext ctx;
+  const std::string garbage("\x0a\x7f" "abc", 5);
+  grpc::Slice slice(garbage.data(), garbage.size());
+  grpc::ByteBuffer request(&slice, 1);
+  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+      grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel.get(), method, &ctx,
+                                                                     request));
+  grpc::ByteBuffer event;
+  EXPECT_FALSE(reader->Read(&event));
+  grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("not a CollectRequest"), std::string::npos)
+      << st.error_message();
+
+  Write("a", "still serving");
+  std::map<int, int> entries;
+  v1::BackupStats stats;
+  st = Collect(root_ + "/src", &entries, &stats);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(stats.bytes_read(), 13u);
+}
+
 TEST_F(CollectorServiceTest, WriteTreeCountsEntriesAndBytesWrittenAndErrors) {
   const double entries = MetricValue("arca_collector_written_entries_total");
   const double bytes = MetricValue("arca_collector_written_bytes_total");
