@@ -483,6 +483,7 @@ absl::StatusOr<v1::Job> JobManager::StartBackup(const v1::StartBackupRequest& re
   ReapThreads();
   std::shared_ptr<Record> rec = NewJob(v1::JOB_TYPE_BACKUP, "");
   rec->group = Repository::GroupName(plan.host(), plan.source());
+  rec->job.set_group(rec->group);
   plan.set_job_id(rec->job.id());
   Log(absl::StrCat("job ", rec->job.id(), ": backup of ", plan.host(), ":", plan.source(),
                    " on chunker ", options_.chunkers[chunker], ", collector ", plan.collector()));

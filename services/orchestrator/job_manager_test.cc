@@ -439,8 +439,10 @@ TEST(JobManagerMetrics, FailedJobCountsItsPhaseAndExitCode) {
   r.set_source("/data");
   absl::StatusOr<v1::Job> started = m->StartBackup(r);
   ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(started->group(), "testhost_data");
   v1::Job job = WaitEnd(*m, started->id());
   ASSERT_EQ(job.status().exit_code(), 9) << job.status().message();
+  EXPECT_EQ(job.group(), "testhost_data");
   EXPECT_EQ(MetricValue("arca_jobs_total", failure) - jobs, 1);
   EXPECT_EQ(MetricValue("arca_job_failures_total", collection) - failures, 1);
   EXPECT_EQ(MetricValue("arca_job_failures_total", archive) - other, 0);

@@ -185,36 +185,48 @@ TEST_F(RemoteTextfileTest, JobsOfTheOrchestratorAreWrittenAndCarriedForward) {
   const double last = Sample(text, last_series);
   EXPECT_GT(last, 0) << text;
 
-  // Collection failure on the collector (exit 9), with --host so the group is known.
+  // Collection failures on the collector (exit 9): one with --host, one
+  // without (the orchestrator picks its own host name and reports the group
+  // in Job.group), so the group is known either way.
   const std::string missing = NewTempDir("gone") + "/missing";
-  // Repository::GroupName("h1", missing): '/' becomes '_', [A-Za-z0-9.-] kept.
-  std::string h1_group = "h1";
-  for (char c : missing) {
-    if (c == '/') {
-      h1_group += '_';
-    } else if (absl::ascii_isalnum(c) || c == '.' || c == '-') {
-      h1_group += c;
-    } else {
-      h1_group += absl::StrFormat("%%%02X", static_cast<unsigned char>(c));
+  // Repository::GroupName(host, missing): '/' becomes '_', [A-Za-z0-9.-] kept.
+  auto group_of = [&](const std::string& host) {
+    std::string group = host;
+    for (char c : missing) {
+      if (c == '/') {
+        group += '_';
+      } else if (absl::ascii_isalnum(c) || c == '.' || c == '-') {
+        group += c;
+      } else {
+        group += absl::StrFormat("%%%02X", static_cast<unsigned char>(c));
+      }
     }
-  }
+    return group;
+  };
+  const std::string h1_group = group_of("h1");
   RunResult failed = Remote({"backup", missing, "--host", "h1",
                              "--metrics-textfile", prom_});
   ASSERT_EQ(failed.exit_code, 9) << failed.Describe();
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+  const std::string default_group = group_of(host);
+  RunResult failed_default = Remote({"backup", missing, "--metrics-textfile", prom_});
+  ASSERT_EQ(failed_default.exit_code, 9) << failed_default.Describe();
   RunResult verify = Remote({"verify", "--metrics-textfile", prom_});
   ASSERT_EQ(verify.exit_code, 0) << verify.Describe();
   RunResult restore = Remote({"restore", snapshot, NewTempDir("target") + "/out",
                               "--metrics-textfile", prom_});
   ASSERT_EQ(restore.exit_code, 0) << restore.Describe();
   text = ReadFile(prom_);
-  EXPECT_EQ(Sample(text, "arca_job_failures_total{exit_code=\"9\",phase=\"collection\"}"), 1)
+  EXPECT_EQ(Sample(text, "arca_job_failures_total{exit_code=\"9\",phase=\"collection\"}"), 2)
       << text;
   EXPECT_EQ(Sample(text, "arca_jobs_total{result=\"success\",type=\"backup\"}"), 1);
-  EXPECT_EQ(Sample(text, "arca_jobs_total{result=\"failure\",type=\"backup\"}"), 1);
+  EXPECT_EQ(Sample(text, "arca_jobs_total{result=\"failure\",type=\"backup\"}"), 2);
   EXPECT_EQ(Sample(text, "arca_jobs_total{result=\"success\",type=\"verify\"}"), 1);
   EXPECT_EQ(Sample(text, "arca_jobs_total{result=\"success\",type=\"restore\"}"), 1);
   EXPECT_EQ(Sample(text, last_series), last);
   EXPECT_EQ(Sample(text, "arca_last_job_exit_code{group=\"" + h1_group + "\"}"), 9) << text;
+  EXPECT_EQ(Sample(text, "arca_last_job_exit_code{group=\"" + default_group + "\"}"), 9) << text;
   check = RunProgram({"/bin/sh", "-c", "/usr/bin/promtool check metrics < '" + prom_ + "'"});
   EXPECT_EQ(check.exit_code, 0) << check.Describe() << "\n" << text;
 }

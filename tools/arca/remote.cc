@@ -318,7 +318,7 @@ class Remote {
 
   // --metrics-textfile after a followed job: its final state has the type,
   // exit code, failed phase, times and statistics. The group is the written
-  // snapshot's, else `group_hint`; the group's newest snapshot (ListSnapshots)
+  // snapshot's, else Job.group, else `group_hint`; the group's newest snapshot (ListSnapshots)
   // seeds arca_last_success_timestamp_seconds.
   void WriteTextfile(const std::string& path, const std::string& what,
                      const std::optional<v1::Job>& job, const std::string& group_hint) {
@@ -336,9 +336,12 @@ class Remote {
                                           : std::chrono::system_clock::now();
     std::optional<std::chrono::system_clock::time_point> last_success;
     if (job->type() == v1::JOB_TYPE_BACKUP) {
+      // The written snapshot's group, else the job's (orchestrators since
+      // Job.group), else what the CLI could work out itself.
       const size_t slash = job->snapshot().rfind('/');
-      outcome.group =
-          slash == std::string::npos ? group_hint : job->snapshot().substr(0, slash);
+      outcome.group = slash != std::string::npos ? job->snapshot().substr(0, slash)
+                      : !job->group().empty()    ? job->group()
+                                                 : group_hint;
       if (job->has_stats()) outcome.backup_stats = job->stats();
       if (!outcome.group.empty()) last_success = NewestSnapshot(outcome.group);
     }
@@ -441,9 +444,8 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
           absl::StrCat("invalid --change-detection '", *mode, "': use metadata or data"));
     }
   }
-  // The group is known before the job ends only with --host (the orchestrator
-  // picks the default host); without it, a failed backup's textfile series
-  // carry group="".
+  // The CLI knows the group itself only with --host (the orchestrator picks
+  // the default host); otherwise it comes from Job.group.
   const std::string group_hint =
       req.host().empty() ? "" : Repository::GroupName(req.host(), req.source());
   return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup, *args,
