@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "arca/v1/chunker.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -550,37 +551,68 @@ bool JobManager::BeginCall(const std::shared_ptr<Record>& rec, grpc::ClientConte
   return true;
 }
 
+// A call that failed this way reached no stage: the replica is down or
+// unreachable (no connection), so another replica may take the job. A stage
+// that answered attaches its phase to its errors.
+static bool Unreachable(const absl::Status& status) {
+  return absl::IsUnavailable(status) && PhaseOf(status) == v1::PHASE_UNSPECIFIED;
+}
+
 template <typename Plan, typename Method>
 void JobManager::RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunker, const Plan& plan,
                                Method method, v1::Phase transport_phase) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.job_timeout));
-  if (!BeginCall(rec, &ctx)) {
-    Finish(rec, absl::CancelledError("cancelled before it started"), transport_phase, nullptr,
-           nullptr);
-    return;
-  }
-  auto stub = v1::Chunker::NewStub(chunker_channels_[chunker]);
-  std::unique_ptr<grpc::ClientReader<v1::StageEvent>> reader = ((*stub).*method)(&ctx, plan);
-  v1::StageEvent e;
+  // The picked replica first; while a replica is unreachable before it sent
+  // anything, the next one (nothing was started on it, so this is safe).
+  absl::Status status;
   std::optional<v1::StageResult> result;
-  while (reader->Read(&e)) {
-    if (e.has_progress()) OnProgress(rec, e.progress());
-    if (e.has_warning()) OnWarning(rec, e.warning());
-    if (e.has_result()) result = e.result();
+  std::vector<std::string> unreachable;
+  for (size_t attempt = 0; attempt < chunker_channels_.size(); ++attempt) {
+    const size_t c = (chunker + attempt) % chunker_channels_.size();
+    const std::string& address = options_.chunkers[c];
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.job_timeout));
+    if (!BeginCall(rec, &ctx)) {
+      Finish(rec, absl::CancelledError("cancelled before it started"), transport_phase, nullptr,
+             nullptr);
+      return;
+    }
+    auto stub = v1::Chunker::NewStub(chunker_channels_[c]);
+    std::unique_ptr<grpc::ClientReader<v1::StageEvent>> reader = ((*stub).*method)(&ctx, plan);
+    v1::StageEvent e;
+    bool answered = false;
+    while (reader->Read(&e)) {
+      answered = true;
+      if (e.has_progress()) OnProgress(rec, e.progress());
+      if (e.has_warning()) OnWarning(rec, e.warning());
+      if (e.has_result()) result = e.result();
+    }
+    status = FromGrpcStatus(reader->Finish());
+    bool cancel_requested = false;
+    {
+      absl::MutexLock lock(&mu_);
+      rec->call = nullptr;
+      cancel_requested = rec->cancel_requested;
+    }
+    if (!status.ok() && PhaseOf(status) == v1::PHASE_UNSPECIFIED) {
+      status = absl::Status(status.code(),
+                            absl::StrCat("chunker ", address, ": ", status.message()));
+    }
+    if (answered || cancel_requested || !Unreachable(status)) break;
+    unreachable.push_back(address);
+    if (attempt + 1 < chunker_channels_.size()) {
+      Log(absl::StrCat("job ", rec->job.id(), ": ", status.message(), "; trying chunker ",
+                       options_.chunkers[(c + 1) % chunker_channels_.size()]));
+    }
   }
-  absl::Status status = FromGrpcStatus(reader->Finish());
-  {
-    absl::MutexLock lock(&mu_);
-    rec->call = nullptr;
-  }
-  if (!status.ok() && PhaseOf(status) == v1::PHASE_UNSPECIFIED) {
-    status = absl::Status(status.code(), absl::StrCat("chunker ", options_.chunkers[chunker], ": ",
-                                                      status.message()));
+  if (unreachable.size() > 1 && unreachable.size() == chunker_channels_.size()) {
+    status = absl::Status(status.code(),
+                          absl::StrCat("no chunker replica is reachable (",
+                                       absl::StrJoin(unreachable, ", "), "); last: ",
+                                       status.message()));
   }
   if (status.ok() && !result) {
-    status = WithPhase(absl::InternalError(absl::StrCat("chunker ", options_.chunkers[chunker],
-                                                        " ended the job without a result")),
+    status = WithPhase(absl::InternalError(absl::StrCat(
+                           "chunker ", options_.chunkers[chunker], " ended the job without a result")),
                        transport_phase);
   }
   Finish(rec, status, transport_phase, result ? &*result : nullptr, nullptr);
@@ -588,29 +620,46 @@ void JobManager::RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunke
 
 void JobManager::RunVerifyJob(const std::shared_ptr<Record>& rec, size_t uploader,
                               const v1::VerifyRequest& request) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.job_timeout));
-  if (!BeginCall(rec, &ctx)) {
-    Finish(rec, absl::CancelledError("cancelled before it started"), v1::PHASE_UPLOAD, nullptr,
-           nullptr);
-    return;
-  }
-  OnProgress(rec, [] {
-    v1::StageProgress p;
-    p.set_phase(v1::PHASE_VERIFICATION);
-    return p;
-  }());
-  auto stub = v1::Uploader::NewStub(uploader_channels_[uploader]);
+  // The picked uploader first, then the next while one is unreachable
+  // (verify only reads: any replica of the repository can run it).
   v1::VerifyResponse response;
-  absl::Status status = FromGrpcStatus(stub->Verify(&ctx, request, &response));
-  {
-    absl::MutexLock lock(&mu_);
-    rec->call = nullptr;
+  absl::Status status;
+  for (size_t attempt = 0; attempt < uploader_channels_.size(); ++attempt) {
+    const size_t u = (uploader + attempt) % uploader_channels_.size();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.job_timeout));
+    if (!BeginCall(rec, &ctx)) {
+      Finish(rec, absl::CancelledError("cancelled before it started"), v1::PHASE_UPLOAD, nullptr,
+             nullptr);
+      return;
+    }
+    if (attempt == 0) {
+      OnProgress(rec, [] {
+        v1::StageProgress p;
+        p.set_phase(v1::PHASE_VERIFICATION);
+        return p;
+      }());
+    }
+    auto stub = v1::Uploader::NewStub(uploader_channels_[u]);
+    status = FromGrpcStatus(stub->Verify(&ctx, request, &response));
+    bool cancel_requested = false;
+    {
+      absl::MutexLock lock(&mu_);
+      rec->call = nullptr;
+      cancel_requested = rec->cancel_requested;
+    }
+    if (!status.ok()) {
+      status = absl::Status(status.code(), absl::StrCat("verify on uploader ",
+                                                        options_.uploaders[u], ": ",
+                                                        status.message()));
+    }
+    if (cancel_requested || !Unreachable(status)) break;
+    if (attempt + 1 < uploader_channels_.size()) {
+      Log(absl::StrCat("job ", rec->job.id(), ": ", status.message(), "; trying uploader ",
+                       options_.uploaders[(u + 1) % uploader_channels_.size()]));
+    }
   }
   if (!status.ok()) {
-    status = absl::Status(
-        status.code(),
-        absl::StrCat("verify on uploader ", options_.uploaders[uploader], ": ", status.message()));
     Finish(rec, status, v1::PHASE_UPLOAD, nullptr, nullptr);
     return;
   }

@@ -10,6 +10,9 @@
 //   restore → Chunker.RunRestore(RestorePlan), likewise;
 //   verify  → Uploader.Verify on the next uploader replica (the check runs
 //             where the data is).
+// A chunker (verify: uploader) that is unreachable — UNAVAILABLE without a
+// phase, before it sent anything — is skipped for the next replica in turn;
+// the job fails only when none is reachable.
 // Bulk data never flows through here: only plans, StageEvents and results.
 //
 // Job life: PENDING (created, validated) → RUNNING (the call is issued) →

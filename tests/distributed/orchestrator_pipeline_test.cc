@@ -6,8 +6,11 @@
 // committed; the collector, the only compressor or the chunker killed
 // mid-job → 9 / 11 / 10;
 // a dead chunker → phase archive, exit 10.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -357,6 +360,64 @@ TEST(OrchestratorPipeline, DeadChunkerFailsTheBackupInPhaseArchiveWithExit10) {
   EXPECT_NE(jobs.out.find("\"failed_phase\":\"PHASE_ARCHIVE\""), std::string::npos) << jobs.out;
   EXPECT_NE(jobs.out.find("\"grpc_code\":14"), std::string::npos) << jobs.out;
   EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
+}
+
+// "127.0.0.1:PORT" where nothing listens (a port the kernel just handed out
+// and that was closed again): connecting is refused.
+std::string DeadAddress() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  close(fd);
+  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+}
+
+TEST(OrchestratorPipeline, UnreachableChunkerOrUploaderReplicaIsSkipped) {
+  const std::string src = MakeTextTree("replicas", 2, 1000);
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+      PipelineCluster::Start(NewTempDir("repo") + "/repo", {.compressors = 1});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  const std::string dead = DeadAddress();
+  // Round robin starts with the dead chunker: the first job moves on to the
+  // live one, the second goes there directly. Both succeed.
+  std::unique_ptr<ServiceProcess> orch =
+      StartOrchestrator(c, 1, 1, dead + "," + c.chunker().address());
+  ASSERT_NE(orch, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    RunResult backup = Remote(*orch, {"backup", src});
+    EXPECT_EQ(backup.exit_code, 0) << backup.Describe() << orch->Stderr();
+  }
+  EXPECT_NE(orch->Stderr().find("trying chunker " + c.chunker().address()), std::string::npos)
+      << orch->Stderr();
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 2);
+
+  // Every chunker unreachable: exit 10, naming them.
+  const std::string dead2 = DeadAddress();
+  std::unique_ptr<ServiceProcess> none = StartOrchestrator(c, 1, 1, dead + "," + dead2);
+  ASSERT_NE(none, nullptr);
+  RunResult failed = Remote(*none, {"backup", src});
+  EXPECT_EQ(failed.exit_code, 10) << failed.Describe();
+  EXPECT_NE(failed.err.find("no chunker replica is reachable (" + dead), std::string::npos)
+      << failed.err;
+
+  // Verify with a dead uploader listed first: it runs on the live one.
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> verifier = ServiceProcess::Start(
+      Runfile("services/orchestrator/orchestrator"),
+      {"--insecure", "--uploader=" + dead + "," + c.uploader(0).address()});
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  for (int i = 0; i < 2; ++i) {
+    RunResult verify = Remote(**verifier, {"verify"});
+    EXPECT_EQ(verify.exit_code, 0) << verify.Describe() << (*verifier)->Stderr();
+  }
+  EXPECT_NE((*verifier)->Stderr().find("trying uploader " + c.uploader(0).address()),
+            std::string::npos)
+      << (*verifier)->Stderr();
 }
 
 TEST(OrchestratorPipeline, UnwritableRepositoryFailsInPhaseUploadWithExit12) {
