@@ -76,14 +76,6 @@ std::unique_ptr<v1::Orchestrator::Stub> Stub(const ServiceProcess& orchestrator)
   return v1::Orchestrator::NewStub(*services::MakeChannel(orchestrator.address(), tls));
 }
 
-int VisibleSnapshots(const std::string& repo) {
-  int n = 0;
-  if (!stdfs::exists(repo + "/snapshots")) return 0;
-  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/snapshots")) {
-    if (e.path().filename() == "manifest.json") ++n;
-  }
-  return n;
-}
 
 // Flips one byte in the middle of the largest chunk file of `repo`.
 std::string CorruptLargestChunk(const std::string& repo) {
@@ -276,10 +268,20 @@ TEST(OrchestratorPipeline, CancelledBackupEndsWith130AndCommitsNothing) {
   EXPECT_EQ(job.state(), v1::JOB_STATE_CANCELLED);
   EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
 
-  // A rerun after the cancellations succeeds.
-  RunResult rerun = Remote(*orch, {"backup", src});
+  // A rerun after the cancellations succeeds, and writes only the chunks
+  // the cancelled runs had not stored (each chunk file is written once).
+  const int chunks_before = ChunkFiles(c.repo());
+  RunResult rerun = Remote(*orch, {"backup", src, "--json"});
   EXPECT_EQ(rerun.exit_code, 0) << rerun.Describe();
   EXPECT_EQ(VisibleSnapshots(c.repo()), 1);
+  google::protobuf::Struct rerun_job;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(rerun.out, &rerun_job).ok())
+      << rerun.out;
+  const google::protobuf::Value& new_chunks =
+      rerun_job.fields().at("stats").struct_value().fields().at("chunks_new");
+  const double chunks_new = new_chunks.has_string_value() ? std::stod(new_chunks.string_value())
+                                                          : new_chunks.number_value();
+  EXPECT_EQ(ChunkFiles(c.repo()) - chunks_before, chunks_new) << rerun.out;
   EXPECT_EQ(c.Verify().exit_code, 0);
 }
 

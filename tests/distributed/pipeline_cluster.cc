@@ -2,6 +2,8 @@
 
 #include <sys/wait.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "services/common/client_channel.h"
@@ -153,6 +155,26 @@ RunResult PipelineCluster::Snapshots() const {
 
 RunResult PipelineCluster::Verify() const {
   return RunProgram({ArcaBinary(), "verify", "--repo", repo_});
+}
+
+int VisibleSnapshots(const std::string& repo) {
+  namespace stdfs = std::filesystem;
+  int n = 0;
+  if (!stdfs::exists(repo + "/snapshots")) return 0;
+  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/snapshots")) {
+    if (e.path().filename() == "manifest.json") ++n;
+  }
+  return n;
+}
+
+int ChunkFiles(const std::string& repo) {
+  namespace stdfs = std::filesystem;
+  int n = 0;
+  if (!stdfs::exists(repo + "/chunks")) return 0;
+  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/chunks")) {
+    if (e.is_regular_file()) ++n;
+  }
+  return n;
 }
 
 }  // namespace arca::distributed

@@ -81,6 +81,11 @@ class PipelineCluster {
 
 std::string ArcaBinary();
 
+// What a repository directory holds, read from disk: committed snapshots
+// (their manifest.json files) and chunk files (regular files under chunks/).
+int VisibleSnapshots(const std::string& repo);
+int ChunkFiles(const std::string& repo);
+
 }  // namespace arca::distributed
 
 #endif  // ARCA_TESTS_DISTRIBUTED_PIPELINE_CLUSTER_H_

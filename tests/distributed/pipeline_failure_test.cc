@@ -40,16 +40,6 @@ std::string MakeTextTree(const std::string& name, int files, size_t bytes, uint3
   return root;
 }
 
-// Snapshots visible in the repository (a manifest.json in place).
-int VisibleSnapshots(const std::string& repo) {
-  int n = 0;
-  if (!stdfs::exists(repo + "/snapshots")) return 0;
-  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/snapshots")) {
-    if (e.path().filename() == "manifest.json") ++n;
-  }
-  return n;
-}
-
 std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
   services::ClientTlsFlags tls;
   tls.insecure = true;
@@ -113,9 +103,17 @@ TEST(PipelineFailure, CollectorKilledMidBackupFailsWithCollectionPhaseAndCommits
   ASSERT_TRUE(collector.ok()) << collector.status();
   v1::BackupPlan plan = c.BackupPlan(src);
   plan.set_collector((*collector)->address());
+  // Chunks the killed run stored stay (unreferenced until the rerun); the
+  // rerun reuses them and writes only the ones missing: each chunk file is
+  // written once.
+  const int chunks_before = ChunkFiles(c.repo());
   JobOutcome rerun = c.RunBackup(plan);
   ASSERT_TRUE(rerun.status.ok()) << rerun.Describe();
+  ASSERT_TRUE(rerun.result.has_value());
   EXPECT_EQ(VisibleSnapshots(c.repo()), 1);
+  const v1::BackupStats& stats = rerun.result->stats();
+  EXPECT_EQ(static_cast<uint64_t>(ChunkFiles(c.repo()) - chunks_before), stats.chunks_new())
+      << "stored before the rerun: " << chunks_before;
 }
 
 TEST(PipelineFailure, OneOfTwoCompressorsKilledMidBackupStillSucceeds) {

@@ -45,24 +45,7 @@ void WriteRandomFile(const std::string& path, size_t bytes, uint64_t seed) {
   std::ofstream(path, std::ios::binary) << data;
 }
 
-int VisibleSnapshots(const std::string& repo) {
-  int n = 0;
-  if (!stdfs::exists(repo + "/snapshots")) return 0;
-  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/snapshots")) {
-    if (e.path().filename() == "manifest.json") ++n;
-  }
-  return n;
-}
 
-// Regular files under REPO/chunks (chunk files; a fresh repository has none).
-int ChunkFiles(const std::string& repo) {
-  int n = 0;
-  if (!stdfs::exists(repo + "/chunks")) return 0;
-  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/chunks")) {
-    if (e.is_regular_file()) ++n;
-  }
-  return n;
-}
 
 std::unique_ptr<ServiceProcess> StartOrchestrator(PipelineCluster& c, int uploaders) {
   std::vector<std::string> args = {"--insecure", "--host=testhost",
