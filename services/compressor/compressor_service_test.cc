@@ -62,7 +62,8 @@ class CompressorServiceTest : public ::testing::Test {
   void SetUp() override {
     service_ =
         std::make_unique<CompressorService>(CompressorOptions{.threads = 3, .max_in_flight = 4});
-    server_ = std::make_unique<testing::InProcessServer>(std::vector<grpc::Service*>{service_.get()});
+    server_ =
+        std::make_unique<testing::InProcessServer>(std::vector<grpc::Service*>{service_.get()});
     stub_ = v1::Compressor::NewStub(server_->channel());
   }
   void TearDown() override { server_.reset(); }

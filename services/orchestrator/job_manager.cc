@@ -461,7 +461,7 @@ absl::StatusOr<v1::Job> JobManager::StartBackup(const v1::StartBackupRequest& re
   }
   if (absl::Status st = Need(options_.uploaders, "--uploader", "uploader"); !st.ok()) return st;
   size_t collector = 0, chunker = 0;
-  Pick(collector_channels_, &next_collector_, &collector);
+  if (absl::Status st = PickCollector(request.collector(), &collector); !st.ok()) return st;
   Pick(chunker_channels_, &next_chunker_, &chunker);
   v1::BackupPlan plan;
   plan.set_source(request.source());
@@ -500,7 +500,7 @@ absl::StatusOr<v1::Job> JobManager::StartRestore(const v1::StartRestoreRequest& 
   if (absl::Status st = Need(options_.collectors, "--collector", "collector"); !st.ok()) return st;
   if (absl::Status st = Need(options_.uploaders, "--uploader", "uploader"); !st.ok()) return st;
   size_t collector = 0, chunker = 0;
-  Pick(collector_channels_, &next_collector_, &collector);
+  if (absl::Status st = PickCollector(request.collector(), &collector); !st.ok()) return st;
   Pick(chunker_channels_, &next_chunker_, &chunker);
   v1::RestorePlan plan;
   plan.set_snapshot(request.snapshot());
@@ -541,6 +541,22 @@ absl::StatusOr<v1::Job> JobManager::StartVerify(const v1::StartVerifyRequest& re
                    " on uploader ", options_.uploaders[uploader]));
   Launch(rec, [this, rec, uploader, verify] { RunVerifyJob(rec, uploader, verify); });
   return rec->job;
+}
+
+absl::Status JobManager::PickCollector(const std::string& requested, size_t* index) {
+  if (requested.empty()) {
+    Pick(collector_channels_, &next_collector_, index);
+    return absl::OkStatus();
+  }
+  for (size_t i = 0; i < options_.collectors.size(); ++i) {
+    if (options_.collectors[i] == requested) {
+      *index = i;
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "collector '", requested, "' is not one of this orchestrator's --collector addresses (",
+      absl::StrJoin(options_.collectors, ", "), "): name one of them, or none for round robin"));
 }
 
 bool JobManager::BeginCall(const std::shared_ptr<Record>& rec, grpc::ClientContext* ctx) {
@@ -611,8 +627,8 @@ void JobManager::RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunke
                                        status.message()));
   }
   if (status.ok() && !result) {
-    status = WithPhase(absl::InternalError(absl::StrCat(
-                           "chunker ", options_.chunkers[chunker], " ended the job without a result")),
+    status = WithPhase(absl::InternalError(absl::StrCat("chunker ", options_.chunkers[chunker],
+                                                        " ended the job without a result")),
                        transport_phase);
   }
   Finish(rec, status, transport_phase, result ? &*result : nullptr, nullptr);

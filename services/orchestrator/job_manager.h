@@ -208,6 +208,10 @@ class JobManager {
   void Log(const std::string& message) const;
   std::shared_ptr<grpc::Channel> Pick(const std::vector<std::shared_ptr<grpc::Channel>>& list,
                                       std::atomic<uint64_t>* next, size_t* index);
+  // The collector of a backup or restore: `requested` (one of
+  // options_.collectors, else InvalidArgument listing them) or, when empty,
+  // the next one round robin.
+  absl::Status PickCollector(const std::string& requested, size_t* index);
   absl::StatusOr<std::shared_ptr<Record>> Find(const std::string& id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 

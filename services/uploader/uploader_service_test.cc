@@ -79,7 +79,8 @@ class UploaderServiceTest : public ::testing::Test {
                         .max_in_flight = 4,
                         .flush_delay = absl::Milliseconds(20),
                         .blob_check = Check()});
-    server_ = std::make_unique<testing::InProcessServer>(std::vector<grpc::Service*>{service_.get()});
+    server_ =
+        std::make_unique<testing::InProcessServer>(std::vector<grpc::Service*>{service_.get()});
     stub_ = v1::Uploader::NewStub(server_->channel());
   }
   void TearDown() override { server_.reset(); }

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -420,6 +421,49 @@ TEST(OrchestratorPipeline, UnreachableChunkerOrUploaderReplicaIsSkipped) {
   EXPECT_NE((*verifier)->Stderr().find("trying uploader " + c.uploader(0).address()),
             std::string::npos)
       << (*verifier)->Stderr();
+}
+
+TEST(OrchestratorPipeline, BackupAndRestoreRunOnTheCollectorTheyName) {
+  const std::string src = MakeTextTree("pinned", 2, 1000);
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+      PipelineCluster::Start(NewTempDir("repo") + "/repo", {.compressors = 1});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  // Two collectors; round robin would send the first job to the dead one.
+  const std::string dead = DeadAddress();
+  const std::string live = c.collector().address();
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> orch = ServiceProcess::Start(
+      Runfile("services/orchestrator/orchestrator"),
+      {"--insecure", "--host=testhost", "--collector=" + dead + "," + live,
+       "--chunker=" + c.chunker().address(), "--compressor=" + c.compressor(0).address(),
+       "--uploader=" + c.uploader(0).address()});
+  ASSERT_TRUE(orch.ok()) << orch.status();
+  for (int i = 0; i < 2; ++i) {
+    RunResult backup = Remote(**orch, {"backup", src, "--collector", live});
+    EXPECT_EQ(backup.exit_code, 0) << backup.Describe();
+  }
+  const std::string target = NewTempDir("pinned-restore") + "/t";
+  RunResult restore = Remote(**orch, {"restore", "latest", target, "--collector", live});
+  EXPECT_EQ(restore.exit_code, 0) << restore.Describe();
+  EXPECT_TRUE(stdfs::exists(target + "/f0.txt")) << target;
+
+  // A collector the orchestrator does not know: refused (exit 2), no job.
+  RunResult unknown = Remote(**orch, {"backup", src, "--collector", "elsewhere:1"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.Describe();
+  EXPECT_NE(unknown.err.find("is not one of this orchestrator's --collector addresses"),
+            std::string::npos)
+      << unknown.err;
+  RunResult jobs = Remote(**orch, {"jobs", "--json"});
+  ASSERT_EQ(jobs.exit_code, 0) << jobs.Describe();
+  EXPECT_EQ(jobs.out.find("job-000004"), std::string::npos) << jobs.out;
+
+  // Unpinned, round robin reaches the dead collector: exit 9.
+  RunResult first = Remote(**orch, {"backup", src});
+  RunResult second = Remote(**orch, {"backup", src});
+  EXPECT_EQ(std::min(first.exit_code, second.exit_code), 0)
+      << first.Describe() << second.Describe();
+  EXPECT_EQ(std::max(first.exit_code, second.exit_code), 9)
+      << first.Describe() << second.Describe();
 }
 
 TEST(OrchestratorPipeline, UnwritableRepositoryFailsInPhaseUploadWithExit12) {

@@ -392,7 +392,8 @@ absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int
 int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
   auto args = ParseArgs(
       argv, {{"exclude", "exclude-file", "compression", "level", "command", "critical-command",
-              "space-safety-factor", "host", "parent", "change-detection", kMetricsTextfileFlag},
+              "space-safety-factor", "host", "parent", "change-detection", "collector",
+              kMetricsTextfileFlag},
              {"json", "one-file-system", "ignore-ctime", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) {
@@ -400,6 +401,7 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
   }
   v1::StartBackupRequest req;
   req.set_source(args->positional[0]);
+  req.set_collector(args->Last("collector").value_or(""));
   for (const std::string& e : args->All("exclude")) req.add_excludes(e);
   for (const std::string& file : args->All("exclude-file")) {
     absl::StatusOr<std::vector<std::string>> pats = fs::PathMatcher::ReadPatternFile(file);
@@ -453,13 +455,14 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
 }
 
 int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"include", kMetricsTextfileFlag},
+  auto args = ParseArgs(argv, {{"include", "collector", kMetricsTextfileFlag},
                                {"json", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
   v1::StartRestoreRequest req;
   req.set_snapshot(args->positional[0]);
   req.set_target(args->positional[1]);
+  req.set_collector(args->Last("collector").value_or(""));
   for (const std::string& i : args->All("include")) req.add_includes(i);
   return r.StartAndFollow("restore", req, &v1::Orchestrator::Stub::StartRestore, *args);
 }

@@ -9,10 +9,10 @@
 //          zstd|xz|none] [--level N] [--one-file-system] [--command NAME=CMD]...
 //          [--critical-command NAME=CMD]... [--space-safety-factor F]
 //          [--host NAME] [--parent SNAPSHOT] [--change-detection metadata|data]
-//          [--ignore-ctime] [--json] [--detach] [--progress|--no-progress]
-//          [--metrics-textfile PATH]
-//   restore SNAPSHOT TARGET [--include GLOB]... [--json] [--detach] [--progress|--no-progress]
-//           [--metrics-textfile PATH]
+//          [--ignore-ctime] [--collector ADDR] [--json] [--detach]
+//          [--progress|--no-progress] [--metrics-textfile PATH]
+//   restore SNAPSHOT TARGET [--include GLOB]... [--collector ADDR] [--json] [--detach]
+//           [--progress|--no-progress] [--metrics-textfile PATH]
 //   verify [SNAPSHOT] [--workers N] [--json] [--detach] [--progress|--no-progress]
 //          [--metrics-textfile PATH]
 //   snapshots [--group G] [--json]
@@ -25,15 +25,17 @@
 // returns at once); backup prints the
 // snapshot id on stdout. They and `watch` exit with the job's exit code
 // (DESIGN.md §5); Ctrl-C asks the orchestrator to cancel the job (exit 130).
-// Paths (SOURCE, TARGET) are on the collector's node. An RPC refused by the
+// Paths (SOURCE, TARGET) are on the collector's node: --collector ADDR names
+// it (one of the orchestrator's --collector addresses; default: the next one,
+// round robin). An RPC refused by the
 // orchestrator exits 2 for bad input, an unknown job, a missing or wrong
 // token (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, UNAUTHENTICATED,
 // PERMISSION_DENIED), else 1 (e.g. the orchestrator is unreachable).
 // --metrics-textfile PATH (job_textfile.h): checked before the job is started
 // (exit 2; also with --detach, which cannot know the job's end); after the
 // job, its final state is recorded in PATH on this machine. The group of a
-// backup is its snapshot's, or GroupName(--host, SOURCE) for a backup that
-// wrote none; without --host such a failure is labelled group="".
+// backup is its snapshot's, or for a backup that wrote none Job.group (the
+// orchestrator's GroupName(host, SOURCE)).
 #ifndef ARCA_TOOLS_ARCA_REMOTE_H_
 #define ARCA_TOOLS_ARCA_REMOTE_H_
 

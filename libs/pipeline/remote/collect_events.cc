@@ -352,7 +352,9 @@ absl::Status CollectEventApplier::ApplyWire(std::span<const std::span<const uint
     while (r.remaining() > 0) {
       if (!r.ReadVarint(&tag)) return Malformed("a batch cut short");
       if (tag != kTagBatchEvents) {
-        if ((tag >> 3) == 0 || !r.SkipValue(tag & 7)) return Malformed("a batch that does not decode");
+        if ((tag >> 3) == 0 || !r.SkipValue(tag & 7)) {
+          return Malformed("a batch that does not decode");
+        }
         continue;
       }
       if (!r.ReadVarint(&length) || length > r.remaining()) {

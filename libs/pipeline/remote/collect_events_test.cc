@@ -131,7 +131,8 @@ class CollectEventsTest : public ::testing::Test {
           std::vector<std::span<const uint8_t>> pieces;
           const auto* bytes = reinterpret_cast<const uint8_t*>(flat.data());
           for (size_t at = 0; at < flat.size();) {
-            const size_t n = std::min<size_t>(flat.size() - at, 1 + rng() % (rng() % 2 ? 16 : 65536));
+            const size_t most = rng() % 2 ? 16 : 65536;
+            const size_t n = std::min<size_t>(flat.size() - at, 1 + rng() % most);
             pieces.emplace_back(bytes + at, n);
             at += n;
           }
