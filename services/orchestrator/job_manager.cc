@@ -325,6 +325,13 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(OrchestratorOptio
   for (const std::string& a : m->options_.compressors) {
     if (a.empty()) return Bad("an empty compressor address");
   }
+  if (!m->options_.state_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(m->options_.state_dir);
+    if (!store.ok()) return store.status();
+    m->store_ = *std::move(store);
+    absl::MutexLock lock(&m->mu_);
+    m->LoadJobs();
+  }
   OrchestratorServiceMetrics();  // every series exists (at 0) from the start
   if (m->options_.seed_last_success && !m->uploader_channels_.empty()) {
     JobManager* manager = m.get();
@@ -437,6 +444,10 @@ void JobManager::ReapThreads() {
   for (const auto& r : order_) finished += r->done ? 1 : 0;
   for (auto it = order_.begin(); finished > options_.max_finished_jobs && it != order_.end();) {
     if ((*it)->done) {
+      if (store_ != nullptr) {
+        absl::Status st = store_->Remove((*it)->job.id());
+        if (!st.ok()) Log(std::string(st.message()));
+      }
       jobs_.erase((*it)->job.id());
       it = order_.erase(it);
       --finished;
@@ -446,7 +457,33 @@ void JobManager::ReapThreads() {
   }
 }
 
+void JobManager::LoadJobs() {
+  JobStore::Loaded loaded = store_->Load(absl::ToUnixNanos(absl::Now()));
+  for (const std::string& note : loaded.notes) Log(note);
+  for (v1::Job& job : loaded.jobs) {
+    auto rec = std::make_shared<Record>();
+    rec->start = absl::FromUnixNanos(job.start_unix_ns());
+    rec->group = job.group();
+    rec->done = true;
+    next_id_ = std::max<uint64_t>(next_id_, JobNumber(job.id()) + 1);
+    rec->job = std::move(job);
+    jobs_[rec->job.id()] = rec;
+    order_.push_back(std::move(rec));
+  }
+  Log(absl::StrCat(loaded.jobs.size(), " job(s) read from ", store_->dir(), "; the next is job-",
+                   absl::StrFormat("%06d", next_id_)));
+  ReapThreads();  // beyond max_finished_jobs: forgotten, files removed
+}
+
+void JobManager::SaveJob(const Record& rec) {
+  if (store_ == nullptr) return;
+  if (absl::Status st = store_->Save(rec.job); !st.ok()) {
+    Log(absl::StrCat("job ", rec.job.id(), ": not recorded in --state-dir: ", st.message()));
+  }
+}
+
 void JobManager::Launch(std::shared_ptr<Record> rec, std::function<void()> body) {
+  SaveJob(*rec);
   ++running_;
   OrchestratorServiceMetrics().jobs.Running(TypeLabel(rec->job.type())).Increment();
   threads_.emplace_back(rec, std::thread(std::move(body)));
@@ -761,6 +798,7 @@ void JobManager::Finish(const std::shared_ptr<Record>& rec, const absl::Status& 
   job.set_end_unix_ns(absl::ToUnixNanos(end));
   rec->done = true;
   --running_;
+  SaveJob(*rec);
   // Metrics, before WaitIdle can see the job ended.
   metrics::OrchestratorMetrics& m = OrchestratorServiceMetrics();
   metrics::JobOutcome outcome;

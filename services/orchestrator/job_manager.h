@@ -19,7 +19,9 @@
 // SUCCEEDED | SUCCEEDED_WITH_WARNINGS (exit 3) | FAILED | CANCELLED (130).
 // The final JobStatus carries failed_phase, exit_code, grpc_code, message
 // (JobOutcome below). Finished jobs are kept in memory (the newest
-// max_finished_jobs); nothing survives a restart.
+// max_finished_jobs); with a state_dir also on disk (job_store.h), so they
+// survive a restart, and a job that was running when the previous
+// orchestrator died comes back as interrupted (FAILED, exit 1).
 //
 // Thread-safety: every public method is thread-safe. The destructor cancels
 // every running job and joins its thread.
@@ -48,6 +50,7 @@
 #include "grpcpp/client_context.h"
 #include "libs/metrics/service_metrics.h"
 #include "services/common/client_channel.h"
+#include "services/orchestrator/job_store.h"
 
 namespace arca::services {
 
@@ -65,6 +68,9 @@ struct OrchestratorOptions {
   absl::Duration call_timeout = absl::Seconds(30);  // unary calls
   absl::Duration job_timeout = absl::Hours(24);     // a job's call
   size_t max_finished_jobs = 1000;                  // kept for GetJob/ListJobs
+  // Where the job history is kept across restarts (job_store.h; --state-dir):
+  // "" = in memory only.
+  std::string state_dir;
   size_t watch_queue = 256;                         // events buffered per watcher
   std::string program = "arca-orchestrator";        // log prefix
   // Seeding arca_last_success_timestamp_seconds{group} at start (see
@@ -214,9 +220,14 @@ class JobManager {
   absl::Status PickCollector(const std::string& requested, size_t* index);
   absl::StatusOr<std::shared_ptr<Record>> Find(const std::string& id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The job history (state_dir): read at Create; SaveJob writes a job's
+  // record (a failure is logged, the job goes on).
+  void LoadJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SaveJob(const Record& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const OrchestratorOptions options_;
   std::string default_host_;
+  std::unique_ptr<JobStore> store_;  // null without state_dir
   std::vector<std::shared_ptr<grpc::Channel>> collector_channels_;
   std::vector<std::shared_ptr<grpc::Channel>> chunker_channels_;
   std::vector<std::shared_ptr<grpc::Channel>> uploader_channels_;

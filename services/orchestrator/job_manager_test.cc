@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 #include <limits>
@@ -314,8 +317,12 @@ struct FakeChunkerServer {
   std::unique_ptr<grpc::Server> server;
 };
 
-std::unique_ptr<JobManager> ManagerWithChunker(const std::string& chunker) {
+std::unique_ptr<JobManager> ManagerWithChunker(const std::string& chunker,
+                                               const std::string& state_dir = "",
+                                               size_t max_finished_jobs = 1000) {
   OrchestratorOptions o;
+  o.state_dir = state_dir;
+  o.max_finished_jobs = max_finished_jobs;
   o.collectors = {"collector-a:1", "collector-b:1"};
   o.chunkers = {chunker};
   o.compressors = {"c1:1", "c2:1"};
@@ -326,6 +333,62 @@ std::unique_ptr<JobManager> ManagerWithChunker(const std::string& chunker) {
   absl::StatusOr<std::unique_ptr<JobManager>> m = JobManager::Create(o);
   EXPECT_TRUE(m.ok()) << m.status();
   return m.ok() ? *std::move(m) : nullptr;
+}
+
+TEST(JobManager, StateDirKeepsTheHistoryAcrossRestarts) {
+  FakeChunkerServer fake(/*burst=*/0);
+  ASSERT_NE(fake.server, nullptr);
+  fake.service.release.Notify();  // every job runs to its result at once
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/state";
+  std::filesystem::remove_all(dir);
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  std::vector<v1::Job> before;
+  {
+    auto m = ManagerWithChunker(fake.address(), dir);
+    ASSERT_NE(m, nullptr);
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<v1::Job> started = m->StartBackup(r);
+      ASSERT_TRUE(started.ok()) << started.status();
+      before.push_back(WaitEnd(*m, started->id()));
+      EXPECT_NE(before.back().end_unix_ns(), 0);
+      EXPECT_EQ(before.back().snapshot(), "g/1");
+    }
+  }
+  {
+    // A new orchestrator on the same directory: the same jobs, and new ids
+    // continue after them.
+    auto m = ManagerWithChunker(fake.address(), dir);
+    ASSERT_NE(m, nullptr);
+    std::vector<v1::Job> after = m->ListJobs();
+    ASSERT_EQ(after.size(), 2u);
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(after[i].SerializeAsString(), before[i].SerializeAsString()) << i;
+    }
+    absl::StatusOr<v1::Job> third = m->StartBackup(r);
+    ASSERT_TRUE(third.ok()) << third.status();
+    EXPECT_EQ(third->id(), "job-000003");
+    WaitEnd(*m, third->id());
+  }
+  {
+    // Keeping only the newest 2 finished jobs forgets job-000001, file too.
+    auto m = ManagerWithChunker(fake.address(), dir, /*max_finished_jobs=*/2);
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(m->GetJob("job-000001").status().code(), absl::StatusCode::kNotFound);
+    EXPECT_TRUE(m->GetJob("job-000003").ok());
+    EXPECT_FALSE(std::filesystem::exists(dir + "/jobs/job-000001.json"));
+    EXPECT_TRUE(std::filesystem::exists(dir + "/jobs/job-000003.json"));
+  }
+  // An unusable directory: Create fails naming it.
+  const std::string file = dir + "/plain-file";
+  std::ofstream(file) << "x";
+  OrchestratorOptions o;
+  o.uploaders = {"u1:1"};
+  o.client_tls.insecure = true;
+  o.state_dir = file;
+  absl::StatusOr<std::unique_ptr<JobManager>> bad = JobManager::Create(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(file), std::string::npos) << bad.status();
 }
 
 TEST(JobManager, WatchersGetCurrentStateThenLiveEventsAndASlowOneIsBounded) {

@@ -7,12 +7,14 @@
 //                [--client-tls-ca F] [--client-tls-cert F --client-tls-key F]
 //                [--client-insecure] [--auth-token-file F] [--host NAME]
 //                [--job-timeout-seconds N] [--call-timeout-seconds N]
-//                [--max-finished-jobs N]
+//                [--max-finished-jobs N] [--state-dir DIR]
 // Each replica flag may repeat and takes comma-separated lists. Without
 // client TLS flags the other services are called the way this one serves:
 // plaintext with --insecure, else TLS with the system's roots.
+// --state-dir DIR keeps the job history across restarts (job_store.h).
 // Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags, an unreadable or
-// empty token file, or an address that cannot be bound.
+// empty token file, an unusable --state-dir, or an address that cannot be
+// bound.
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -70,7 +72,8 @@ int main(int argc, char** argv) {
   arca::services::AddServerFlags(&spec);
   spec.value_flags.insert({"collector", "chunker", "compressor", "uploader", "client-tls-ca",
                            "client-tls-cert", "client-tls-key", "auth-token-file", "host",
-                           "job-timeout-seconds", "call-timeout-seconds", "max-finished-jobs"});
+                           "job-timeout-seconds", "call-timeout-seconds", "max-finished-jobs",
+                           "state-dir"});
   spec.bool_flags.insert("client-insecure");
   absl::StatusOr<arca::cli::ParsedArgs> args =
       arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
@@ -116,6 +119,7 @@ int main(int argc, char** argv) {
   options.job_timeout = absl::Seconds(job_timeout);
   options.call_timeout = absl::Seconds(call_timeout);
   options.max_finished_jobs = static_cast<size_t>(max_finished);
+  options.state_dir = args->Last("state-dir").value_or("");
   options.program = kProgram;
 
   std::string token;

@@ -466,6 +466,62 @@ TEST(OrchestratorPipeline, BackupAndRestoreRunOnTheCollectorTheyName) {
       << first.Describe() << second.Describe();
 }
 
+TEST(OrchestratorPipeline, StateDirKeepsJobsAcrossARestartAndMarksTheInterruptedOne) {
+  const std::string small = MakeTextTree("state-small", 2, 1000);
+  const std::string big = MakeTextTree("state-big", 24, 1u << 20);
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
+      NewTempDir("repo") + "/repo",
+      {.compressors = 1, .compressor_threads = 1, .chunker_args = {"--max-chunks-in-flight", "4"}});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  const std::string state = NewTempDir("orchestrator-state");
+  auto start = [&] {
+    absl::StatusOr<std::unique_ptr<ServiceProcess>> p = ServiceProcess::Start(
+        Runfile("services/orchestrator/orchestrator"),
+        {"--insecure", "--host=testhost", "--state-dir=" + state,
+         "--collector=" + c.collector().address(), "--chunker=" + c.chunker().address(),
+         "--compressor=" + c.compressor(0).address(), "--uploader=" + c.uploader(0).address()});
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *std::move(p) : nullptr;
+  };
+  std::unique_ptr<ServiceProcess> orch = start();
+  ASSERT_NE(orch, nullptr);
+  RunResult first = Remote(*orch, {"backup", small});
+  ASSERT_EQ(first.exit_code, 0) << first.Describe();
+  // A slow job running when the orchestrator is killed: the chunker's call
+  // is cut, so it commits nothing.
+  const std::string running = StartSlowBackup(*orch, big);
+  ASSERT_EQ(running, "job-000002");
+  orch->Signal(SIGKILL);
+  orch.reset();
+
+  orch = start();
+  ASSERT_NE(orch, nullptr);
+  RunResult jobs = Remote(*orch, {"jobs", "--json"});
+  ASSERT_EQ(jobs.exit_code, 0) << jobs.Describe();
+  google::protobuf::Value listed;  // a JSON array of jobs
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(jobs.out, &listed).ok()) << jobs.out;
+  const auto& list = listed.list_value().values();
+  ASSERT_EQ(list.size(), 2) << jobs.out;
+  const auto& j1 = list[0].struct_value().fields();
+  const auto& j2 = list[1].struct_value().fields();
+  EXPECT_EQ(j1.at("id").string_value(), "job-000001");
+  EXPECT_EQ(j1.at("state").string_value(), "JOB_STATE_SUCCEEDED") << jobs.out;
+  EXPECT_EQ(j2.at("id").string_value(), "job-000002");
+  EXPECT_EQ(j2.at("state").string_value(), "JOB_STATE_FAILED") << jobs.out;
+  EXPECT_NE(jobs.out.find("interrupted: the orchestrator stopped while this job ran"),
+            std::string::npos)
+      << jobs.out;
+  RunResult watch = Remote(*orch, {"watch", "job-000001"});
+  EXPECT_EQ(watch.exit_code, 0) << watch.Describe();
+  // New jobs continue the numbering; the killed job left no snapshot.
+  RunResult next = Remote(*orch, {"backup", small, "--json"});
+  EXPECT_EQ(next.exit_code, 0) << next.Describe();
+  EXPECT_NE(next.out.find("\"job-000003\""), std::string::npos) << next.out;
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 2);
+  EXPECT_EQ(c.Verify().exit_code, 0);
+}
+
 TEST(OrchestratorPipeline, UnwritableRepositoryFailsInPhaseUploadWithExit12) {
   const std::string src = MakeTextTree("unwritable", 2, 1000);
   absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
