@@ -160,9 +160,9 @@ JobStore::Loaded JobStore::Load(int64_t now_unix_ns) {
     v1::JobRecord record;
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = true;
-    const bool parsed = in.good() || in.eof()
-                            ? google::protobuf::util::JsonStringToMessage(json, &record, options).ok()
-                            : false;
+    const bool read = in.good() || in.eof();
+    const bool parsed =
+        read && google::protobuf::util::JsonStringToMessage(json, &record, options).ok();
     if (parsed && record.format_version() > kJobRecordFormatVersion) {
       out.notes.push_back(absl::StrCat(path, " has format ", record.format_version(),
                                        " (this orchestrator reads ", kJobRecordFormatVersion,

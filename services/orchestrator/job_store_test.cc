@@ -84,8 +84,10 @@ TEST(JobStore, CorruptNewerAndForeignFilesAreSkipped) {
   ASSERT_TRUE((*store)->Save(MakeJob(1, v1::JOB_STATE_SUCCEEDED)).ok());
   const std::string jobs = dir + "/jobs";
   std::ofstream(jobs + "/job-000002.json") << "{ not json";
-  std::ofstream(jobs + "/job-000003.json") << R"({"formatVersion": 2, "job": {"id": "job-000003"}})";
-  std::ofstream(jobs + "/job-000004.json") << R"({"formatVersion": 1, "job": {"id": "job-000009"}})";
+  std::ofstream(jobs + "/job-000003.json")
+      << R"({"format_version": 2, "job": {"id": "job-000003"}})";
+  std::ofstream(jobs + "/job-000004.json")
+      << R"({"format_version": 1, "job": {"id": "job-000009"}})";
   std::ofstream(jobs + "/notes.txt") << "operator's file";
   std::ofstream(jobs + "/.tmp-job-000005.json.123") << "half";
   JobStore::Loaded loaded = (*store)->Load(0);
