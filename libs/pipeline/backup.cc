@@ -106,13 +106,7 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
                        const BackupOptions& options, const CancelToken* cancel) {
   BackupResult result;
   Progress* const progress = options.progress;
-  struct MarkDoneOnReturn {
-    Progress* progress;
-    ~MarkDoneOnReturn() {
-      if (progress) progress->MarkDone();
-    }
-  } mark_done{progress};
-  if (progress) progress->SetPhase(v1::PHASE_SETUP);
+  const ProgressRun progress_run(progress, v1::PHASE_SETUP);
   const auto job_start = Clock::now();
   const auto wall_start = std::chrono::system_clock::now();
   v1::BackupStats stats;

@@ -81,6 +81,23 @@ class Progress {
   std::atomic<bool> done_{false};
 };
 
+// A run's hold on its (optional) Progress: sets the first phase at the
+// start and marks the progress done when the run returns, whichever way.
+class ProgressRun {
+ public:
+  ProgressRun(Progress* progress, v1::Phase first_phase) : progress_(progress) {
+    if (progress_ != nullptr) progress_->SetPhase(first_phase);
+  }
+  ~ProgressRun() {
+    if (progress_ != nullptr) progress_->MarkDone();
+  }
+  ProgressRun(const ProgressRun&) = delete;
+  ProgressRun& operator=(const ProgressRun&) = delete;
+
+ private:
+  Progress* const progress_;
+};
+
 }  // namespace arca
 
 #endif  // ARCA_LIBS_PIPELINE_PROGRESS_H_

@@ -101,13 +101,7 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
                          const RestoreOptions& options, const CancelToken* cancel) {
   RestoreResult result;
   Progress* const progress = options.progress;
-  struct MarkDoneOnReturn {
-    Progress* progress;
-    ~MarkDoneOnReturn() {
-      if (progress) progress->MarkDone();
-    }
-  } mark_done{progress};
-  if (progress) progress->SetPhase(v1::PHASE_RESTORE);
+  const ProgressRun progress_run(progress, v1::PHASE_RESTORE);
   // Validates the patterns before anything is read (exit 2).
   absl::StatusOr<RestoreSelection> selection = RestoreSelection::Create(options.includes, "");
   if (!selection.ok()) {

@@ -30,13 +30,7 @@ struct SnapshotIndexes {
 VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
                        const CancelToken* cancel, int workers, Progress* progress) {
   VerifyResult result;
-  struct MarkDoneOnReturn {
-    Progress* progress;
-    ~MarkDoneOnReturn() {
-      if (progress) progress->MarkDone();
-    }
-  } mark_done{progress};
-  if (progress) progress->SetPhase(v1::PHASE_VERIFICATION);
+  const ProgressRun progress_run(progress, v1::PHASE_VERIFICATION);
   auto problem = [&](std::string msg) {
     if (result.status.ok()) {
       result.status = WithPhase(absl::DataLossError(msg), v1::PHASE_VERIFICATION);
