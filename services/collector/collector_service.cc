@@ -39,6 +39,35 @@ double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// The checks Collect and EstimateCollect share, in their order: the source
+// is an absolute path and the exclude patterns compile (INVALID_ARGUMENT);
+// then, once the rest of the request is checked, the source is a directory
+// (its lstat error, or FAILED_PRECONDITION). PHASE_COLLECTION attached.
+absl::StatusOr<fs::PathMatcher> SourceAndExcludes(const v1::CollectRequest& request) {
+  const std::string& source = request.source();
+  if (source.empty() || source[0] != '/') {
+    return Collection(absl::InvalidArgumentError(
+        absl::StrCat("source '", source, "' must be an absolute path on the collector's node")));
+  }
+  std::vector<std::string> patterns(request.excludes().begin(), request.excludes().end());
+  absl::StatusOr<fs::PathMatcher> excludes = fs::PathMatcher::Create(patterns);
+  if (!excludes.ok()) return Collection(excludes.status());
+  return excludes;
+}
+
+absl::Status SourceIsDirectory(fs::FileSystem* fs, const std::string& source) {
+  absl::StatusOr<fs::StatInfo> st = fs->Lstat(source);
+  if (!st.ok()) {
+    return Collection(absl::Status(
+        st.status().code(), absl::StrCat("cannot back up ", source, ": ", st.status().message())));
+  }
+  if (!S_ISDIR(st->mode)) {
+    return Collection(
+        absl::FailedPreconditionError(absl::StrCat("source ", source, " is not a directory")));
+  }
+  return absl::OkStatus();
+}
+
 // Channels to the uploaders named in the request.
 absl::StatusOr<std::unique_ptr<ReplicaSet>> Uploaders(const v1::CollectRequest& request,
                                                       const CollectorOptions& options) {
@@ -170,13 +199,8 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
         "CollectRequest.downstream (", request.downstream(),
         ") is not implemented: leave it empty and read the events from this stream")));
   }
-  if (source.empty() || source[0] != '/') {
-    return Collection(absl::InvalidArgumentError(
-        absl::StrCat("source '", source, "' must be an absolute path on the collector's node")));
-  }
-  std::vector<std::string> patterns(request.excludes().begin(), request.excludes().end());
-  absl::StatusOr<fs::PathMatcher> excludes = fs::PathMatcher::Create(patterns);
-  if (!excludes.ok()) return Collection(excludes.status());
+  absl::StatusOr<fs::PathMatcher> excludes = SourceAndExcludes(request);
+  if (!excludes.ok()) return excludes.status();
   std::vector<CommandSpec> commands;
   absl::flat_hash_set<std::string> names;
   for (const v1::Command& c : request.commands()) {
@@ -198,15 +222,7 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
         absl::StrCat("parent snapshot ", request.parent_snapshot(),
                      " given without uploaders to read it from: set CollectRequest.uploaders")));
   }
-  absl::StatusOr<fs::StatInfo> st = fs->Lstat(source);
-  if (!st.ok()) {
-    return Collection(absl::Status(
-        st.status().code(), absl::StrCat("cannot back up ", source, ": ", st.status().message())));
-  }
-  if (!S_ISDIR(st->mode)) {
-    return Collection(
-        absl::FailedPreconditionError(absl::StrCat("source ", source, " is not a directory")));
-  }
+  RETURN_IF_ERROR(SourceIsDirectory(fs, source));
 
   CollectEventSink sink(emit, options.batch_bytes);
   v1::BackupStats stats;
@@ -304,22 +320,9 @@ absl::StatusOr<uint64_t> RunEstimateCollect(const v1::CollectRequest& request,
                                             const CollectorOptions& options) {
   fs::FileSystem* fs = options.fs != nullptr ? options.fs : fs::DefaultFileSystem();
   const std::string& source = request.source();
-  if (source.empty() || source[0] != '/') {
-    return Collection(absl::InvalidArgumentError(
-        absl::StrCat("source '", source, "' must be an absolute path on the collector's node")));
-  }
-  std::vector<std::string> patterns(request.excludes().begin(), request.excludes().end());
-  absl::StatusOr<fs::PathMatcher> excludes = fs::PathMatcher::Create(patterns);
-  if (!excludes.ok()) return Collection(excludes.status());
-  absl::StatusOr<fs::StatInfo> st = fs->Lstat(source);
-  if (!st.ok()) {
-    return Collection(absl::Status(
-        st.status().code(), absl::StrCat("cannot back up ", source, ": ", st.status().message())));
-  }
-  if (!S_ISDIR(st->mode)) {
-    return Collection(
-        absl::FailedPreconditionError(absl::StrCat("source ", source, " is not a directory")));
-  }
+  absl::StatusOr<fs::PathMatcher> excludes = SourceAndExcludes(request);
+  if (!excludes.ok()) return excludes.status();
+  RETURN_IF_ERROR(SourceIsDirectory(fs, source));
   absl::StatusOr<uint64_t> bytes =
       EstimateSourceBytes(fs, source, &*excludes, request.one_file_system());
   if (!bytes.ok()) return Collection(bytes.status());
