@@ -136,6 +136,36 @@ std::unique_ptr<Repository> OpenRepo(const ParsedArgs& args, int* exit_code) {
   return std::move(*repo);
 }
 
+// The start of a backup, restore or verify, which records itself in
+// --metrics-textfile: the textfile flag and --repo are checked first (usage
+// errors, exit 2, nothing recorded); from then on the job has started, and a
+// repository that cannot be opened (exit 4) is recorded as its failure.
+struct RecordedJob {
+  std::optional<std::string> textfile;
+  std::chrono::system_clock::time_point start;
+  std::unique_ptr<Repository> repo;
+};
+
+// 0 and *job filled, or the exit code to return.
+int BeginRecordedJob(const ParsedArgs& args, const std::string& type, const std::string& group,
+                     RecordedJob* job) {
+  job->textfile = args.Last(kMetricsTextfileFlag);
+  if (absl::Status st = CheckTextfileFlag(job->textfile); !st.ok()) {
+    return UsageError(std::string(st.message()));
+  }
+  if (absl::StatusOr<std::string> path = RepoPath(args); !path.ok()) {
+    return UsageError(std::string(path.status().message()));
+  }
+  job->start = std::chrono::system_clock::now();
+  int code = 0;
+  job->repo = OpenRepo(args, &code);
+  if (!job->repo) {
+    WriteTextfileFlag(job->textfile, EarlyFailure(type, group, code, job->start), std::nullopt);
+    return code;
+  }
+  return 0;
+}
+
 int CmdInit(const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"repo", "compression", "level"}, {}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
@@ -238,8 +268,6 @@ int CmdBackup(const std::vector<std::string>& argv) {
     return UsageError("--parent needs --change-detection=metadata");
   }
 
-  int code = 0;
-  std::unique_ptr<Repository> repo;
   // Validate the codec flags before touching the repository.
   std::optional<Codec> codec;
   if (auto c = args->Last("compression")) {
@@ -249,22 +277,13 @@ int CmdBackup(const std::vector<std::string>& argv) {
   }
   absl::StatusOr<int> level = IntFlag(*args, "level", -1);
   if (!level.ok()) return UsageError(std::string(level.status().message()));
-  const std::optional<std::string> textfile = args->Last(kMetricsTextfileFlag);
-  if (absl::Status st = CheckTextfileFlag(textfile); !st.ok()) {
-    return UsageError(std::string(st.message()));
-  }
-  if (absl::StatusOr<std::string> path = RepoPath(*args); !path.ok()) {
-    return UsageError(std::string(path.status().message()));
-  }
-  // The job starts here: from now on every exit is recorded in the textfile.
-  const auto start = std::chrono::system_clock::now();
   const std::string group =
       Repository::GroupName(options.host.empty() ? Hostname() : options.host, options.source);
-  repo = OpenRepo(*args, &code);
-  if (!repo) {
-    WriteTextfileFlag(textfile, EarlyFailure("backup", group, code, start), std::nullopt);
-    return code;
-  }
+  RecordedJob job;
+  if (int code = BeginRecordedJob(*args, "backup", group, &job); code != 0) return code;
+  const std::optional<std::string>& textfile = job.textfile;
+  const auto start = job.start;
+  std::unique_ptr<Repository> repo = std::move(job.repo);
   options.codec = codec.value_or(static_cast<Codec>(repo->config().default_codec()));
   options.level = *level >= 0 ? *level
                   : codec     ? DefaultLevel(*codec)
@@ -415,20 +434,11 @@ int CmdRestore(const std::vector<std::string>& argv) {
                                {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
-  const std::optional<std::string> textfile = args->Last(kMetricsTextfileFlag);
-  if (absl::Status st = CheckTextfileFlag(textfile); !st.ok()) {
-    return UsageError(std::string(st.message()));
-  }
-  if (absl::StatusOr<std::string> path = RepoPath(*args); !path.ok()) {
-    return UsageError(std::string(path.status().message()));
-  }
-  const auto start = std::chrono::system_clock::now();
-  int code = 0;
-  auto repo = OpenRepo(*args, &code);
-  if (!repo) {
-    WriteTextfileFlag(textfile, EarlyFailure("restore", "", code, start), std::nullopt);
-    return code;
-  }
+  RecordedJob job;
+  if (int code = BeginRecordedJob(*args, "restore", "", &job); code != 0) return code;
+  const std::optional<std::string>& textfile = job.textfile;
+  const auto start = job.start;
+  std::unique_ptr<Repository> repo = std::move(job.repo);
   RestoreOptions options;
   options.target = args->positional[1];
   options.includes = args->All("include");
@@ -473,20 +483,11 @@ int CmdVerify(const std::vector<std::string>& argv) {
   if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
   absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
   if (!workers.ok()) return UsageError(std::string(workers.status().message()));
-  const std::optional<std::string> textfile = args->Last(kMetricsTextfileFlag);
-  if (absl::Status st = CheckTextfileFlag(textfile); !st.ok()) {
-    return UsageError(std::string(st.message()));
-  }
-  if (absl::StatusOr<std::string> path = RepoPath(*args); !path.ok()) {
-    return UsageError(std::string(path.status().message()));
-  }
-  const auto start = std::chrono::system_clock::now();
-  int code = 0;
-  auto repo = OpenRepo(*args, &code);
-  if (!repo) {
-    WriteTextfileFlag(textfile, EarlyFailure("verify", "", code, start), std::nullopt);
-    return code;
-  }
+  RecordedJob job;
+  if (int code = BeginRecordedJob(*args, "verify", "", &job); code != 0) return code;
+  const std::optional<std::string>& textfile = job.textfile;
+  const auto start = job.start;
+  std::unique_ptr<Repository> repo = std::move(job.repo);
   Progress progress;
   ProgressDisplay display(&progress,
                           StderrDisplayOptions("verify", args->Has("progress"),
