@@ -113,6 +113,27 @@ class ChunkerServiceTest : public ::testing::Test {
     return result;
   }
 
+  // Runs a restore of `snapshot` into `target`, as Backup.
+  std::optional<v1::StageResult> Restore(const std::string& snapshot, const std::string& target,
+                                         grpc::Status* st) {
+    v1::RestorePlan plan;
+    plan.set_job_id("r");
+    plan.set_snapshot(snapshot);
+    plan.set_target(target);
+    plan.set_collector(address_);
+    plan.add_compressors(address_);
+    plan.add_uploaders(address_);
+    grpc::ClientContext ctx;
+    auto reader = stub_->RunRestore(&ctx, plan);
+    v1::StageEvent e;
+    std::optional<v1::StageResult> result;
+    while (reader->Read(&e)) {
+      if (e.has_result()) result = e.result();
+    }
+    *st = reader->Finish();
+    return result;
+  }
+
   std::string root_;
   std::unique_ptr<Repository> repo_;
   std::unique_ptr<CollectorService> collector_;
@@ -178,21 +199,7 @@ TEST_F(ChunkerServiceTest, CountersMatchTheBackupStatisticsAndTheRestore) {
 
   // A restore: the payload bytes sent to the collector.
   before = after;
-  v1::RestorePlan plan;
-  plan.set_job_id("r");
-  plan.set_snapshot(second->snapshot());
-  plan.set_target(root_ + "/out");
-  plan.set_collector(address_);
-  plan.add_compressors(address_);
-  plan.add_uploaders(address_);
-  grpc::ClientContext ctx;
-  auto reader = stub_->RunRestore(&ctx, plan);
-  v1::StageEvent e;
-  std::optional<v1::StageResult> restored;
-  while (reader->Read(&e)) {
-    if (e.has_result()) restored = e.result();
-  }
-  st = reader->Finish();
+  std::optional<v1::StageResult> restored = Restore(second->snapshot(), root_ + "/out", &st);
   ASSERT_TRUE(st.ok()) << st.error_message();
   ASSERT_TRUE(restored.has_value());
   EXPECT_EQ(restored->bytes(), 2 * shared.size() + 200000 + 5);
@@ -228,19 +235,8 @@ TEST_F(ChunkerServiceTest, CompressFirstSwitchesToHashFirstWhenChunksRepeat) {
   EXPECT_LT(compressed, 60.0 * (1 << 20)) << "the writer did not switch to hash-first";
 
   // Everything restores to the same bytes.
-  v1::RestorePlan plan;
-  plan.set_job_id("r");
-  plan.set_snapshot(result->snapshot());
-  plan.set_target(root_ + "/out");
-  plan.set_collector(address_);
-  plan.add_compressors(address_);
-  plan.add_uploaders(address_);
-  grpc::ClientContext ctx;
-  auto reader = stub_->RunRestore(&ctx, plan);
-  v1::StageEvent e;
-  while (reader->Read(&e)) {
-  }
-  ASSERT_TRUE(reader->Finish().ok());
+  Restore(result->snapshot(), root_ + "/out", &st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
   std::ifstream in(root_ + "/out/copy77", std::ios::binary);
   const std::string back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_TRUE(back == copy);
