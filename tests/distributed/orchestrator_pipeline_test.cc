@@ -40,37 +40,6 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-// An orchestrator over the cluster's processes (`uploaders` and
-// `compressors` as in its ClusterOptions; compressors as one comma list,
-// uploaders as repeated flags: both forms are accepted).
-std::unique_ptr<ServiceProcess> StartOrchestrator(PipelineCluster& c, int uploaders,
-                                                  int compressors,
-                                                  const std::string& chunker_override = "") {
-  std::vector<std::string> args = {
-      "--insecure",
-      "--host=testhost",
-      "--collector=" + c.collector().address(),
-      "--chunker=" + (chunker_override.empty() ? c.chunker().address() : chunker_override),
-  };
-  std::string list;
-  for (int i = 0; i < compressors; ++i) {
-    list += (i ? "," : "") + c.compressor(i).address();
-  }
-  args.push_back("--compressor=" + list);
-  for (int i = 0; i < uploaders; ++i) args.push_back("--uploader=" + c.uploader(i).address());
-  absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
-      ServiceProcess::Start(Runfile("services/orchestrator/orchestrator"), args);
-  EXPECT_TRUE(p.ok()) << p.status();
-  return p.ok() ? *std::move(p) : nullptr;
-}
-
-RunResult Remote(const ServiceProcess& orchestrator, std::vector<std::string> args) {
-  std::vector<std::string> argv = {ArcaBinary(), "--orchestrator=" + orchestrator.address(),
-                                   "--insecure"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunProgram(argv, absl::Seconds(120));
-}
-
 std::unique_ptr<v1::Orchestrator::Stub> Stub(const ServiceProcess& orchestrator) {
   services::ClientTlsFlags tls;
   tls.insecure = true;
@@ -475,15 +444,7 @@ TEST(OrchestratorPipeline, StateDirKeepsJobsAcrossARestartAndMarksTheInterrupted
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   PipelineCluster& c = **cluster;
   const std::string state = NewTempDir("orchestrator-state");
-  auto start = [&] {
-    absl::StatusOr<std::unique_ptr<ServiceProcess>> p = ServiceProcess::Start(
-        Runfile("services/orchestrator/orchestrator"),
-        {"--insecure", "--host=testhost", "--state-dir=" + state,
-         "--collector=" + c.collector().address(), "--chunker=" + c.chunker().address(),
-         "--compressor=" + c.compressor(0).address(), "--uploader=" + c.uploader(0).address()});
-    EXPECT_TRUE(p.ok()) << p.status();
-    return p.ok() ? *std::move(p) : nullptr;
-  };
+  auto start = [&] { return StartOrchestrator(c, 1, 1, "", {"--state-dir=" + state}); };
   std::unique_ptr<ServiceProcess> orch = start();
   ASSERT_NE(orch, nullptr);
   RunResult first = Remote(*orch, {"backup", small});

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <filesystem>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
@@ -155,6 +156,39 @@ RunResult PipelineCluster::Snapshots() const {
 
 RunResult PipelineCluster::Verify() const {
   return RunProgram({ArcaBinary(), "verify", "--repo", repo_});
+}
+
+std::unique_ptr<ServiceProcess> StartOrchestrator(PipelineCluster& c, int uploaders,
+                                                  int compressors,
+                                                  const std::string& chunker_override,
+                                                  const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {
+      "--insecure",
+      "--host=testhost",
+      "--collector=" + c.collector().address(),
+      "--chunker=" + (chunker_override.empty() ? c.chunker().address() : chunker_override),
+  };
+  std::string list;
+  for (int i = 0; i < compressors; ++i) {
+    list += (i ? "," : "") + c.compressor(i).address();
+  }
+  args.push_back("--compressor=" + list);
+  for (int i = 0; i < uploaders; ++i) args.push_back("--uploader=" + c.uploader(i).address());
+  args.insert(args.end(), extra.begin(), extra.end());
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
+      ServiceProcess::Start(Runfile("services/orchestrator/orchestrator"), args);
+  if (!p.ok()) {
+    std::cerr << "orchestrator did not start: " << p.status() << "\n";
+    return nullptr;
+  }
+  return *std::move(p);
+}
+
+RunResult Remote(const ServiceProcess& orchestrator, std::vector<std::string> args) {
+  std::vector<std::string> argv = {ArcaBinary(), "--orchestrator=" + orchestrator.address(),
+                                   "--insecure"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(argv, absl::Seconds(120));
 }
 
 int VisibleSnapshots(const std::string& repo) {

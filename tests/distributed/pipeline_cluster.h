@@ -81,6 +81,19 @@ class PipelineCluster {
 
 std::string ArcaBinary();
 
+// An orchestrator over `c`'s processes (--insecure, --host=testhost): its
+// collector and chunker (or `chunker_override`, an address list), its first
+// `compressors` compressors as one comma list and its first `uploaders`
+// uploaders as repeated flags (both forms are accepted), then `extra` flags.
+// Null when it does not start (the reason on stderr).
+std::unique_ptr<ServiceProcess> StartOrchestrator(PipelineCluster& c, int uploaders,
+                                                  int compressors,
+                                                  const std::string& chunker_override = "",
+                                                  const std::vector<std::string>& extra = {});
+
+// `arca --orchestrator=ADDR --insecure ARGS...` (remote mode), 120 s at most.
+RunResult Remote(const ServiceProcess& orchestrator, std::vector<std::string> args);
+
 // What a repository directory holds, read from disk: committed snapshots
 // (their manifest.json files) and chunk files (regular files under chunks/).
 int VisibleSnapshots(const std::string& repo);

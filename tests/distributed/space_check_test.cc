@@ -47,25 +47,6 @@ void WriteRandomFile(const std::string& path, size_t bytes, uint64_t seed) {
 
 
 
-std::unique_ptr<ServiceProcess> StartOrchestrator(PipelineCluster& c, int uploaders) {
-  std::vector<std::string> args = {"--insecure", "--host=testhost",
-                                   "--collector=" + c.collector().address(),
-                                   "--chunker=" + c.chunker().address(),
-                                   "--compressor=" + c.compressor(0).address()};
-  for (int i = 0; i < uploaders; ++i) args.push_back("--uploader=" + c.uploader(i).address());
-  absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
-      ServiceProcess::Start(Runfile("services/orchestrator/orchestrator"), args);
-  EXPECT_TRUE(p.ok()) << p.status();
-  return p.ok() ? *std::move(p) : nullptr;
-}
-
-RunResult Remote(const ServiceProcess& orchestrator, std::vector<std::string> args) {
-  std::vector<std::string> argv = {ArcaBinary(), "--orchestrator=" + orchestrator.address(),
-                                   "--insecure"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunProgram(argv, absl::Seconds(120));
-}
-
 class SpaceCheckTest : public ::testing::Test {
  protected:
   void TearDown() override {
@@ -116,7 +97,7 @@ TEST_F(SpaceCheckTest, RepositoryOnA2MiBTmpfsRefusesA3MiBSourceWritingNothing) {
   EXPECT_FALSE(out.result.has_value());
 
   // Through the orchestrator and the CLI: exit 5, phase setup.
-  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 2);
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 2, 1);
   ASSERT_NE(orch, nullptr);
   RunResult r = Remote(*orch, {"backup", src});
   EXPECT_EQ(r.exit_code, 5) << r.Describe() << c.chunker().Stderr();
@@ -150,7 +131,7 @@ TEST_F(SpaceCheckTest, HugeSafetyFactorRefusesAndTheParentsSizeStandsInForTheWal
       PipelineCluster::Start(mnt + "/repo", {.uploaders = 1, .compressors = 1});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   PipelineCluster& c = **cluster;
-  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1);
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 1);
   ASSERT_NE(orch, nullptr);
 
   RunResult first = Remote(*orch, {"backup", src, "--change-detection", "data"});
@@ -297,7 +278,7 @@ TEST_F(SpaceCheckTest, BadInputToTheNewRpcsAndFields) {
   }
 
   // space_safety_factor: the chunker's plan and the orchestrator's request.
-  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1);
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 1);
   ASSERT_NE(orch, nullptr);
   auto orchestrator = v1::Orchestrator::NewStub(Channel(orch->address()));
   for (double f : {-1.0, 0.5, 100.5, 1e300, std::nan(""), std::numeric_limits<double>::infinity()}) {
