@@ -92,6 +92,19 @@ class ChunkerServiceTest : public ::testing::Test {
     std::ofstream(root_ + "/src/" + rel, std::ios::binary) << data;
   }
 
+  // Reads a stage stream to its end: the result event, or nullopt (status in
+  // *st).
+  static std::optional<v1::StageResult> Drain(grpc::ClientReader<v1::StageEvent>* reader,
+                                              grpc::Status* st) {
+    v1::StageEvent e;
+    std::optional<v1::StageResult> result;
+    while (reader->Read(&e)) {
+      if (e.has_result()) result = e.result();
+    }
+    *st = reader->Finish();
+    return result;
+  }
+
   // Runs a backup of `source`; the result event, or nullopt (status in *st).
   std::optional<v1::StageResult> Backup(const std::string& source, grpc::Status* st) {
     v1::BackupPlan plan;
@@ -103,14 +116,7 @@ class ChunkerServiceTest : public ::testing::Test {
     plan.add_compressors(address_);
     plan.add_uploaders(address_);
     grpc::ClientContext ctx;
-    auto reader = stub_->RunBackup(&ctx, plan);
-    v1::StageEvent e;
-    std::optional<v1::StageResult> result;
-    while (reader->Read(&e)) {
-      if (e.has_result()) result = e.result();
-    }
-    *st = reader->Finish();
-    return result;
+    return Drain(stub_->RunBackup(&ctx, plan).get(), st);
   }
 
   // Runs a restore of `snapshot` into `target`, as Backup.
@@ -124,14 +130,7 @@ class ChunkerServiceTest : public ::testing::Test {
     plan.add_compressors(address_);
     plan.add_uploaders(address_);
     grpc::ClientContext ctx;
-    auto reader = stub_->RunRestore(&ctx, plan);
-    v1::StageEvent e;
-    std::optional<v1::StageResult> result;
-    while (reader->Read(&e)) {
-      if (e.has_result()) result = e.result();
-    }
-    *st = reader->Finish();
-    return result;
+    return Drain(stub_->RunRestore(&ctx, plan).get(), st);
   }
 
   std::string root_;

@@ -54,7 +54,7 @@ struct WireMessage {
 
   // Bytes of the encoding.
   size_t size() const;
-  // The encoding in one string (tests, and messages without file data).
+  // The encoding in one string, copied (tests; gRPC sends the parts as they are).
   std::string Flatten() const;
 };
 
