@@ -22,6 +22,16 @@ absl::StatusOr<ClientTlsFlags> ParsePeerFlags(const cli::ParsedArgs& args,
     return absl::InvalidArgumentError("--peer-cert and --peer-key must be given together");
   }
   tls.insecure = args.Has("peer-insecure") || (!any_tls && server.insecure);
+  if (!tls.insecure) {
+    // One identity per process: by default the peers see this process's own
+    // certificate and are checked against its own trust bundle.
+    if (tls.cert.empty()) {
+      tls.cert = server.tls_cert;
+      tls.key = server.tls_key;
+    }
+    if (tls.ca.empty()) tls.ca = server.tls_client_ca;
+  }
+  tls.reload_seconds = server.tls_reload_seconds;
   return tls;
 }
 

@@ -1,13 +1,15 @@
 // The client side of a service that calls other services (the collector
 // calls uploaders; the chunker calls collectors, compressors and uploaders):
 //   --peer-ca FILE                   CA of the peers' server certificates
-//                                    (default: the system's roots)
-//   --peer-cert FILE --peer-key FILE client certificate, for peers started
-//                                    with --tls-client-ca
-//   --peer-insecure                  plaintext to the peers
+//                                    (default: --tls-client-ca, the bundle
+//                                    that issues the arca identities)
+//   --peer-cert FILE --peer-key FILE the identity shown to peers (default:
+//                                    --tls-cert/--tls-key, this process's
+//                                    own spiffe://TRUST_DOMAIN/arca/ROLE)
+//   --peer-insecure                  plaintext to the peers (loopback only)
 // Without any of them, peers are called the way this service serves:
-// plaintext when it runs with --insecure, TLS with the system roots
-// otherwise.
+// plaintext when it runs with --insecure, mutual TLS with its own identity
+// otherwise. The files are re-read every --tls-reload-seconds.
 #ifndef ARCA_SERVICES_CHUNKER_PEER_FLAGS_H_
 #define ARCA_SERVICES_CHUNKER_PEER_FLAGS_H_
 

@@ -1,11 +1,14 @@
 #include "services/common/client_channel.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <map>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "grpcpp/client_context.h"
@@ -13,25 +16,32 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "services/common/server.h"
 #include "services/common/status_convert.h"
+#include "services/common/tls_files.h"
 
 namespace arca::services {
 namespace {
 
-absl::StatusOr<std::string> ReadFileFlag(const char* what, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " ", path, ": cannot read the file: ", std::strerror(errno)));
+// One watcher per set of files for the whole process: channels are made
+// per job, the files' contents are the same for all of them.
+std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> WatchedFiles(
+    const ClientTlsFlags& tls) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* providers = new std::map<
+      std::string, std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider>>();
+  const std::string key =
+      absl::StrCat(tls.key, "\n", tls.cert, "\n", tls.ca, "\n", tls.reload_seconds);
+  absl::MutexLock lock(&mu);
+  auto& provider = (*providers)[key];
+  if (provider == nullptr) {
+    provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        tls.key, tls.cert, tls.ca, static_cast<unsigned int>(std::max(1, tls.reload_seconds)));
   }
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (data.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " ", path, ": the file is empty; expected PEM data"));
-  }
-  return data;
+  return provider;
 }
 
 }  // namespace
@@ -47,31 +57,50 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ad
     return absl::InvalidArgumentError(
         "plaintext (--insecure) cannot be combined with TLS files: choose one");
   }
+  if (absl::Status st = CheckPlaintextPeer("service", address, tls); !st.ok()) return st;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (tls.insecure) {
     creds = grpc::InsecureChannelCredentials();
+  } else if (!tls.cert.empty()) {
+    // A client identity: checked now, then watched for rotation.
+    absl::StatusOr<CertificateInfo> identity =
+        LoadKeyPair("client certificate", tls.cert, "client key", tls.key);
+    if (!identity.ok()) return identity.status();
+    if (!tls.ca.empty()) {
+      if (absl::Status st = CheckCaBundle("CA file", tls.ca); !st.ok()) return st;
+    }
+    grpc::experimental::TlsChannelCredentialsOptions options;
+    options.set_certificate_provider(WatchedFiles(tls));
+    options.watch_identity_key_cert_pairs();
+    if (!tls.ca.empty()) options.watch_root_certs();
+    creds = grpc::experimental::TlsCredentials(options);
+    if (!tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
   } else {
     grpc::SslCredentialsOptions options;
     if (!tls.ca.empty()) {
-      absl::StatusOr<std::string> ca = ReadFileFlag("CA file", tls.ca);
+      absl::StatusOr<std::string> ca = ReadPemFile("CA file", tls.ca);
       if (!ca.ok()) return ca.status();
       options.pem_root_certs = *std::move(ca);
-    }
-    if (!tls.cert.empty()) {
-      absl::StatusOr<std::string> cert = ReadFileFlag("client certificate", tls.cert);
-      if (!cert.ok()) return cert.status();
-      absl::StatusOr<std::string> key = ReadFileFlag("client key", tls.key);
-      if (!key.ok()) return key.status();
-      options.pem_cert_chain = *std::move(cert);
-      options.pem_private_key = *std::move(key);
     }
     creds = grpc::SslCredentials(options);
     if (!tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
   }
   return grpc::CreateCustomChannel(address, creds, args);
+}
+
+absl::Status CheckPlaintextPeer(const std::string& what, const std::string& address,
+                                const ClientTlsFlags& tls) {
+  if (!tls.insecure) return absl::OkStatus();
+  const size_t colon = address.rfind(':');
+  const std::string host = colon == std::string::npos ? address : address.substr(0, colon);
+  if (IsLoopbackHost(host)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "refusing plaintext to ", what, " ", address,
+      ": plaintext (--insecure) is only allowed to loopback addresses (127.0.0.1, [::1], "
+      "localhost); call other hosts with mutual TLS (a CA bundle, a certificate and key)"));
 }
 
 absl::StatusOr<bool> CheckServing(const std::shared_ptr<grpc::Channel>& channel,

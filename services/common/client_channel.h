@@ -21,22 +21,32 @@ struct ClientTlsFlags {
   // --tls-client-ca; both or neither.
   std::string cert;
   std::string key;
-  // Plaintext; the other fields must then be empty.
+  // Plaintext, only to loopback addresses; the other fields must then be
+  // empty.
   bool insecure = false;
   // Overrides the name checked against the server certificate (default: the
   // host part of the address). For certificates issued to a name the address
   // does not carry.
   std::string server_name;
+  // With cert and key: how often the three files are re-read (rotation of a
+  // long-lived service's identity without a restart; gRPC's
+  // FileWatcherCertificateProvider, one per set of files in the process).
+  int reload_seconds = 60;
 };
 
 // A channel to `address` ("HOST:PORT", or any gRPC target URI) with send and
 // receive limits of kMaxMessageBytes. The channel connects lazily: an
 // unreachable server shows up as UNAVAILABLE on the first call.
 // Errors: InvalidArgument for an empty address, cert without key (or the
-// reverse), TLS files together with `insecure`, or a file that cannot be read
-// (naming it).
+// reverse), TLS files together with `insecure`, plaintext to an address that
+// is not loopback, or a file that cannot be read (naming it).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
                                                            const ClientTlsFlags& tls);
+
+// InvalidArgument naming `what` and the address when `tls.insecure` and
+// `address` is not HOST:PORT with a loopback host (server.h IsLoopbackHost).
+absl::Status CheckPlaintextPeer(const std::string& what, const std::string& address,
+                                const ClientTlsFlags& tls);
 
 // Asks the server's grpc.health.v1.Health/Check about `service` ("" = the
 // server as a whole). true when SERVING, false for any other serving status.

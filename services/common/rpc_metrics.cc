@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/support/interceptor.h"
+#include "services/common/authorization.h"
 
 namespace arca::services {
 namespace {
@@ -17,10 +18,7 @@ const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
   return *buckets;
 }
 
-struct Families {
-  prometheus::Family<prometheus::Counter>* calls;
-  prometheus::Family<prometheus::Histogram>* durations;
-};
+using Families = RpcMetricFamilies;
 
 class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
@@ -79,8 +77,7 @@ std::string GrpcCodeName(int code) {
   return name.empty() ? "UNKNOWN" : name;
 }
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMetricsInterceptor(
-    prometheus::Registry& registry, const std::string& service) {
+RpcMetricFamilies RegisterRpcMetrics(prometheus::Registry& registry, const std::string& service) {
   Families families;
   families.calls = &prometheus::BuildCounter()
                         .Name(absl::StrCat("arca_", service, "_rpcs_total"))
@@ -91,7 +88,24 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMe
            .Name(absl::StrCat("arca_", service, "_rpc_duration_seconds"))
            .Help("Time from the start of an RPC to its final status (whole streams), by method")
            .Register(registry);
+  return families;
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMetricsInterceptor(
+    const RpcMetricFamilies& families) {
   return std::make_unique<RpcMetricsFactory>(families);
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMetricsInterceptor(
+    prometheus::Registry& registry, const std::string& service) {
+  return MakeRpcMetricsInterceptor(RegisterRpcMetrics(registry, service));
+}
+
+void CountRefusedRpc(const RpcMetricFamilies& families, const std::string& full_method,
+                     int grpc_code) {
+  // A refused caller chooses the method name: only known ones become labels.
+  const std::string method = IsKnownMethod(full_method) ? ShortMethodName(full_method) : "unknown";
+  families.calls->Add({{"method", method}, {"code", GrpcCodeName(grpc_code)}}).Increment();
 }
 
 }  // namespace arca::services

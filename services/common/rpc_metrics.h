@@ -27,11 +27,29 @@
 
 namespace arca::services {
 
+// The two families of one service; owned by their registry.
+struct RpcMetricFamilies {
+  prometheus::Family<prometheus::Counter>* calls = nullptr;
+  prometheus::Family<prometheus::Histogram>* durations = nullptr;
+};
+
 // Creates the two families in `registry` for `service` (lower case, e.g.
-// "uploader") and returns the interceptor factory to give to the server
-// builder. The registry must outlive the factory and every call.
+// "uploader"). The registry must outlive every user of the families.
+RpcMetricFamilies RegisterRpcMetrics(prometheus::Registry& registry, const std::string& service);
+
+// The interceptor factory to give to the server builder: every call that
+// reaches the service is counted and timed.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMetricsInterceptor(
+    const RpcMetricFamilies& families);
+
+// RegisterRpcMetrics, then the factory over those families.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMetricsInterceptor(
     prometheus::Registry& registry, const std::string& service);
+
+// Counts a call the authorizer refused before it reached the service (no
+// interceptor sees it): rpcs_total{method, code} += 1, no duration.
+void CountRefusedRpc(const RpcMetricFamilies& families, const std::string& full_method,
+                     int grpc_code);
 
 // "/arca.v1.Uploader/PutChunks" → "Uploader/PutChunks"; other shapes as given.
 std::string ShortMethodName(const std::string& full_method);

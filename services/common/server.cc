@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -18,30 +19,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include <arpa/inet.h>
+
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
 #include "libs/base/version.h"
 #include "libs/metrics/registry.h"
 #include "services/common/rpc_metrics.h"
+#include "services/common/tls_files.h"
 
 namespace arca::services {
 namespace {
-
-absl::StatusOr<std::string> ReadPemFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, " ", path, ": cannot read the file: ", std::strerror(errno)));
-  }
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (data.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, " ", path, ": the file is empty; expected PEM data"));
-  }
-  return data;
-}
 
 // The self-pipe of the termination signals: the handler only writes to it.
 int g_signal_pipe[2] = {-1, -1};
@@ -88,10 +80,12 @@ int WaitForTerminationSignal() {
 }  // namespace
 
 void AddServerFlags(cli::FlagSpec* spec) {
-  for (const char* f : {"listen", "tls-cert", "tls-key", "tls-client-ca", "drain-seconds"}) {
+  for (const char* f : {"listen", "tls-cert", "tls-key", "tls-client-ca", "drain-seconds",
+                        "tls-reload-seconds", "trust-domain"}) {
     spec->value_flags.insert(f);
   }
   spec->bool_flags.insert("insecure");
+  spec->bool_flags.insert("reflection");
   AddMetricsFlags(spec);
 }
 
@@ -135,8 +129,32 @@ absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args) {
   }
   if (!flags.insecure && flags.tls_cert.empty()) {
     return absl::InvalidArgumentError(
-        "refusing to serve plaintext: pass --tls-cert FILE --tls-key FILE "
-        "(and --tls-client-ca FILE to require client certificates), or --insecure");
+        "refusing to serve plaintext: pass --tls-cert FILE --tls-key FILE --tls-client-ca FILE "
+        "(mutual TLS), or --insecure on a loopback address");
+  }
+  if (!flags.tls_cert.empty() && flags.tls_client_ca.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert needs --tls-client-ca FILE: every service requires client certificates "
+        "(mutual TLS) to know who calls it; give the CA bundle that issues the arca identities");
+  }
+  if (flags.insecure && !IsLoopbackHost(flags.host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "refusing to serve plaintext on ", flags.listen,
+        ": --insecure is only allowed on a loopback address (127.0.0.1, [::1], localhost), "
+        "where no other host can connect; to serve other hosts use mutual TLS "
+        "(--tls-cert, --tls-key, --tls-client-ca)"));
+  }
+  flags.reflection = args.Has("reflection");
+  if (std::optional<std::string> td = args.Last("trust-domain")) flags.trust_domain = *td;
+  if (absl::Status st = CheckTrustDomain(flags.trust_domain); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--trust-domain: ", st.message()));
+  }
+  if (std::optional<std::string> reload = args.Last("tls-reload-seconds")) {
+    if (!absl::SimpleAtoi(*reload, &flags.tls_reload_seconds) || flags.tls_reload_seconds < 1 ||
+        flags.tls_reload_seconds > 86400) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid --tls-reload-seconds '", *reload, "': expected an integer in 1..86400"));
+    }
   }
   absl::StatusOr<MetricsFlags> metrics = ParseMetricsFlags(args);
   if (!metrics.ok()) return metrics.status();
@@ -151,32 +169,83 @@ absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args) {
   return flags;
 }
 
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  std::string h = host;
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  in_addr v4;
+  if (::inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  if (::inet_pton(AF_INET6, h.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const ServerFlags& flags) {
-  if (flags.insecure) return grpc::InsecureServerCredentials();
-  absl::StatusOr<std::string> cert = ReadPemFile("tls-cert", flags.tls_cert);
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPemFile("tls-key", flags.tls_key);
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions options(
-      flags.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                  : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  if (!flags.tls_client_ca.empty()) {
-    absl::StatusOr<std::string> ca = ReadPemFile("tls-client-ca", flags.tls_client_ca);
-    if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *std::move(ca);
+    const ServerFlags& flags, RefusedCallCounter count_refused) {
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (flags.insecure) {
+    // Plaintext that only loopback peers may open; unlike
+    // InsecureServerCredentials it runs the caller authorizer.
+    creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+  } else {
+    absl::StatusOr<CertificateInfo> identity =
+        LoadKeyPair("--tls-cert", flags.tls_cert, "--tls-key", flags.tls_key);
+    if (!identity.ok()) return identity.status();
+    if (flags.role) {
+      const std::string want = SpiffeId(flags.trust_domain, *flags.role);
+      if (std::find(identity->uri_sans.begin(), identity->uri_sans.end(), want) ==
+          identity->uri_sans.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--tls-cert ", flags.tls_cert, ": the certificate (", identity->subject,
+            ") is not this process's identity: it needs the URI SAN ", want,
+            identity->uri_sans.empty() ? " and has none"
+                                       : absl::StrCat(" but has ", identity->uri_sans[0]),
+            " (issue one per role: services/README.md, \"Security model\")"));
+      }
+    }
+    if (flags.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca is required with --tls-cert");
+    }
+    if (absl::Status st = CheckCaBundle("--tls-client-ca", flags.tls_client_ca); !st.ok()) return st;
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        flags.tls_key, flags.tls_cert, flags.tls_client_ca,
+        static_cast<unsigned int>(flags.tls_reload_seconds));
+    grpc::experimental::TlsServerCredentialsOptions options(provider);
+    options.watch_root_certs();
+    options.watch_identity_key_cert_pairs();
+    options.set_cert_request_type(
+        flags.auth_token.empty() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                 : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    creds = grpc::experimental::TlsServerCredentials(options);
   }
-  options.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
-  return grpc::SslServerCredentials(options);
+  AuthorizationPolicy policy;
+  policy.trust_domain = flags.trust_domain;
+  policy.token_configured = !flags.auth_token.empty();
+  policy.reflection = flags.reflection;
+  creds->SetAuthMetadataProcessor(
+      MakeCallerAuthorizer(policy, flags.auth_token, std::move(count_refused)));
+  return creds;
 }
 
 absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
                                           const std::vector<grpc::Service*>& services,
                                           const std::string& metrics_service) {
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = MakeServerCredentials(flags);
+  RefusedCallCounter count_refused;
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> rpc_metrics;
+  if (!metrics_service.empty()) {
+    RpcMetricFamilies families = RegisterRpcMetrics(*metrics::ProcessRegistry(), metrics_service);
+    count_refused = [families](const std::string& method, int code) {
+      CountRefusedRpc(families, method, code);
+    };
+    rpc_metrics = MakeRpcMetricsInterceptor(families);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
+      MakeServerCredentials(flags, std::move(count_refused));
   if (!creds.ok()) return creds.status();
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // A process-wide switch: once on, every later server of the process has
+  // reflection (the service binaries start one server).
+  if (flags.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(flags.listen, *creds, &bound_port);
@@ -185,9 +254,9 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
   // gRPC sets SO_REUSEPORT by default, which lets a second server silently
   // share a port that is already taken: refuse that instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  if (!metrics_service.empty()) {
+  if (rpc_metrics) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(MakeRpcMetricsInterceptor(*metrics::ProcessRegistry(), metrics_service));
+    creators.push_back(std::move(rpc_metrics));
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
@@ -235,7 +304,9 @@ int RunServer(const std::string& program, const ServerFlags& flags,
     }
     metrics = *std::move(m);
   }
-  absl::StatusOr<StartedServer> started = StartServer(flags, services, service);
+  ServerFlags serving = flags;
+  if (!serving.role) serving.role = RoleFromName(service);
+  absl::StatusOr<StartedServer> started = StartServer(serving, services, service);
   if (!started.ok()) {
     std::cerr << program << ": " << started.status().message() << " (exit 2)\n";
     return 2;
@@ -247,9 +318,15 @@ int RunServer(const std::string& program, const ServerFlags& flags,
   std::cout << "listening on " << started->address << std::endl;  // flushed
   LogLine(program,
           absl::StrCat("serving on ", started->address,
-                       flags.insecure                ? " (plaintext)"
-                       : flags.tls_client_ca.empty() ? " (TLS)"
-                                                     : " (TLS, client certificates required)"));
+                       flags.insecure ? " (plaintext, loopback only: every local caller trusted)"
+                                      : absl::StrCat(" (mutual TLS as ",
+                                                     serving.role ? SpiffeId(flags.trust_domain,
+                                                                             *serving.role)
+                                                                  : std::string("?"),
+                                                     flags.auth_token.empty()
+                                                         ? ""
+                                                         : "; token clients on the job API",
+                                                     ")")));
   const int signo = WaitForTerminationSignal();
   LogLine(program,
           absl::StrCat("received ", signo == SIGINT ? "SIGINT" : "SIGTERM",

@@ -6,10 +6,18 @@
 //   --listen=HOST:PORT     address to serve on; port 0 picks a free port.
 //                          Once serving, stdout gets exactly one line
 //                          "listening on HOST:PORT" (the bound port), flushed.
-//   --tls-cert FILE --tls-key FILE   serve TLS with this PEM certificate/key
-//   --tls-client-ca FILE   require client certificates signed by this CA (mTLS)
-//   --insecure             serve plaintext (loopback / tests); without it the
-//                          TLS flags are required
+//   --tls-cert FILE --tls-key FILE   this process's identity: a PEM certificate
+//                          (chain) with the URI SAN spiffe://TRUST_DOMAIN/arca/ROLE
+//                          and its key; served, and presented to peers
+//   --tls-client-ca FILE   the CA bundle that client (and peer) certificates
+//                          must chain to; required with TLS (mTLS everywhere)
+//   --tls-reload-seconds N how often the three files are checked for
+//                          rotation (default 60, 1..86400); no restart needed
+//   --trust-domain NAME    TRUST_DOMAIN of the SPIFFE IDs (default "arca")
+//   --insecure             serve plaintext, only on a loopback address
+//                          (tests, one-node set-ups); without it the TLS
+//                          flags are required
+//   --reflection           serve gRPC reflection (off by default)
 //   --drain-seconds N      on SIGTERM/SIGINT, let in-flight calls finish for
 //                          up to N seconds (default 10), then cancel them
 //   --metrics-listen=HOST:PORT  serve Prometheus metrics at /metrics (plain
@@ -21,12 +29,15 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
+#include "services/common/authorization.h"
+#include "services/common/caller_authorizer.h"
 #include "services/common/metrics_server.h"
 #include "tools/arca/cli_flags.h"
 
@@ -46,24 +57,45 @@ struct ServerFlags {
   bool insecure = false;
   int drain_seconds = 10;  // 0..3600
   MetricsFlags metrics;    // --metrics-listen; empty listen: no endpoint
+  std::string trust_domain = kDefaultTrustDomain;
+  int tls_reload_seconds = 60;  // 1..86400
+  bool reflection = false;
+  // Set by the binary, not common flags:
+  // the role the process serves as: its certificate must carry this role's
+  // SPIFFE ID (RunServer sets it from the program name);
+  std::optional<Role> role;
+  // the orchestrator's bearer token (--auth-token-file); "" = none. With a
+  // token, TLS clients may come without a certificate (job API only).
+  std::string auth_token;
 };
+
+// True for a loopback host: 127.0.0.0/8, ::1 ("[::1]" too) and "localhost".
+bool IsLoopbackHost(const std::string& host);
 
 // Adds the common flags to `spec` (a service's own flags are added by it).
 void AddServerFlags(cli::FlagSpec* spec);
 
 // Reads and validates the common flags. InvalidArgument (the binary exits 2)
 // naming the bad flag: --listen missing or not HOST:PORT with a port in
-// 0..65535; --tls-cert without --tls-key or the reverse; --tls-client-ca
-// without --tls-cert; neither TLS nor --insecure ("refusing to serve
-// plaintext: pass --tls-cert/--tls-key, or --insecure"); --insecure together
-// with TLS flags; --drain-seconds not an integer in 0..3600.
+// 0..65535; --tls-cert without --tls-key or the reverse; --tls-cert without
+// --tls-client-ca or the reverse (TLS is always mutual); neither TLS nor
+// --insecure ("refusing to serve plaintext: ..."); --insecure together with
+// TLS flags; --insecure on an address that is not loopback (what to use
+// instead); --drain-seconds not an integer in 0..3600; --tls-reload-seconds
+// not in 1..86400; an invalid --trust-domain.
 absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args);
 
-// Server credentials from the flags: plaintext for --insecure, else TLS with
-// the key pair, and with --tls-client-ca a required, verified client
-// certificate. InvalidArgument naming a file that cannot be read or is empty.
+// Server credentials from the flags, with the caller authorizer
+// (caller_authorizer.h) installed: for --insecure, gRPC's local credentials
+// (plaintext that only loopback peers may open); else mutual TLS over the
+// watched files (a client certificate chaining to --tls-client-ca is
+// required, or optional when an auth token is set: token clients then
+// come without one). `count_refused` sees every refused call (may be empty).
+// InvalidArgument naming a file that cannot be read, holds no PEM
+// certificate or key, a key that does not match its certificate, or a
+// certificate without the SPIFFE ID of flags.role.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const ServerFlags& flags);
+    const ServerFlags& flags, RefusedCallCounter count_refused = {});
 
 struct StartedServer {
   std::unique_ptr<grpc::Server> server;
@@ -72,10 +104,12 @@ struct StartedServer {
 };
 
 // Builds and starts a server for `services` (not owned; they must outlive the
-// server) with health checking (grpc.health.v1, every service SERVING) and
-// reflection enabled and kMaxMessageBytes limits. When `metrics_service` is
+// server) with health checking (grpc.health.v1, every service SERVING),
+// reflection when flags.reflection, every call authorized (authorization.h)
+// and kMaxMessageBytes limits. When `metrics_service` is
 // not empty, every RPC is counted and timed in the process registry
-// (rpc_metrics.h: arca_<metrics_service>_rpcs_total, ..._rpc_duration_seconds).
+// (rpc_metrics.h: arca_<metrics_service>_rpcs_total, ..._rpc_duration_seconds),
+// refused calls included.
 // Does not print anything.
 // Errors: those of MakeServerCredentials; Unavailable "cannot listen on X"
 // when the address cannot be bound or the TLS files are not a valid key pair.
@@ -93,7 +127,8 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
 // the server or its metrics endpoint cannot start (the message is printed on
 // stderr prefixed by `program`). Metrics are named after `program` without
 // its "arca-" prefix (arca-uploader → arca_uploader_...), registered in
-// metrics::ProcessRegistry() and served with --metrics-listen.
+// metrics::ProcessRegistry() and served with --metrics-listen. The same name
+// is the process's role (flags.role, when not set) for its certificate.
 int RunServer(const std::string& program, const ServerFlags& flags,
               const std::vector<grpc::Service*>& services);
 

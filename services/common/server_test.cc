@@ -51,16 +51,42 @@ TEST(ServerFlagsTest, RejectsBadFlags) {
   ExpectInvalid({"--listen=h:65536", "--insecure"}, "0..65535");
   ExpectInvalid({"--listen=h:-1", "--insecure"}, "0..65535");
   ExpectInvalid({"--listen=h:1"}, "refusing to serve plaintext");
+  // Plaintext only on loopback; TLS is always mutual.
+  ExpectInvalid({"--listen=h:1", "--insecure"}, "only allowed on a loopback address");
+  ExpectInvalid({"--listen=0.0.0.0:1", "--insecure"}, "only allowed on a loopback address");
+  ExpectInvalid({"--listen=[::]:1", "--insecure"}, "only allowed on a loopback address");
+  ExpectInvalid({"--listen=h:1", "--tls-cert", "c", "--tls-key", "k"},
+                "--tls-cert needs --tls-client-ca");
+  ExpectInvalid({"--listen=127.0.0.1:1", "--insecure", "--trust-domain", "A B"}, "--trust-domain");
+  ExpectInvalid({"--listen=127.0.0.1:1", "--insecure", "--tls-reload-seconds", "0"}, "1..86400");
   ExpectInvalid({"--listen=h:1", "--tls-cert", "c"}, "must be given together");
   ExpectInvalid({"--listen=h:1", "--tls-client-ca", "ca", "--insecure"}, "cannot be combined");
   ExpectInvalid({"--listen=h:1", "--tls-client-ca", "ca"}, "needs --tls-cert");
-  ExpectInvalid({"--listen=h:1", "--insecure", "--drain-seconds", "x"}, "--drain-seconds");
-  ExpectInvalid({"--listen=h:1", "--insecure", "--drain-seconds", "4000"}, "0..3600");
+  ExpectInvalid({"--listen=localhost:1", "--insecure", "--drain-seconds", "x"}, "--drain-seconds");
+  ExpectInvalid({"--listen=localhost:1", "--insecure", "--drain-seconds", "4000"}, "0..3600");
+}
+
+TEST(ServerFlagsTest, LoopbackHosts) {
+  for (const char* h : {"127.0.0.1", "127.1.2.3", "[::1]", "::1", "localhost"}) {
+    EXPECT_TRUE(IsLoopbackHost(h)) << h;
+  }
+  for (const char* h : {"0.0.0.0", "[::]", "10.0.0.1", "128.0.0.1", "example.org", "", "[::2]",
+                        "localhost.example.org"}) {
+    EXPECT_FALSE(IsLoopbackHost(h)) << h;
+  }
+  EXPECT_TRUE(CheckPlaintextPeer("uploader", "127.0.0.1:7", {.insecure = true}).ok());
+  absl::Status remote = CheckPlaintextPeer("uploader", "10.1.1.1:7", {.insecure = true});
+  EXPECT_EQ(remote.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(remote.message().find("10.1.1.1:7"), std::string::npos) << remote;
+  EXPECT_TRUE(CheckPlaintextPeer("uploader", "10.1.1.1:7", {}).ok());
+  EXPECT_EQ(MakeChannel("10.1.1.1:7", {.insecure = true}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ServerFlagsTest, MissingTlsFileIsNamed) {
   absl::StatusOr<ServerFlags> flags =
-      Parse({"--listen=127.0.0.1:0", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "k"});
+      Parse({"--listen=127.0.0.1:0", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "k",
+             "--tls-client-ca", "ca"});
   ASSERT_TRUE(flags.ok());
   auto creds = MakeServerCredentials(*flags);
   ASSERT_FALSE(creds.ok());

@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/common/client_channel.h"
 #include "services/common/server.h"
 #include "services/orchestrator/job_manager.h"
 #include "services/orchestrator/orchestrator_service.h"
@@ -108,6 +109,25 @@ int main(int argc, char** argv) {
     return Usage("--client-tls-cert and --client-tls-key go together");
   }
   tls.insecure = args->Has("client-insecure") || (!any_tls && flags->insecure);
+  if (!tls.insecure) {
+    // By default the phases see the orchestrator's own identity
+    // (spiffe://TRUST_DOMAIN/arca/orchestrator) and are checked against its
+    // trust bundle.
+    if (tls.cert.empty()) {
+      tls.cert = flags->tls_cert;
+      tls.key = flags->tls_key;
+    }
+    if (tls.ca.empty()) tls.ca = flags->tls_client_ca;
+  }
+  tls.reload_seconds = flags->tls_reload_seconds;
+  for (const auto* list :
+       {&options.collectors, &options.chunkers, &options.compressors, &options.uploaders}) {
+    for (const std::string& a : *list) {
+      if (absl::Status st = arca::services::CheckPlaintextPeer("replica", a, tls); !st.ok()) {
+        return Usage(std::string(st.message()));
+      }
+    }
+  }
   options.host = args->Last("host").value_or("");
   int job_timeout = 86400, call_timeout = 30, max_finished = 1000;
   std::string error;
@@ -135,9 +155,10 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<arca::services::JobManager>> jobs =
       arca::services::JobManager::Create(options);
   if (!jobs.ok()) return Usage(std::string(jobs.status().message()));
+  flags->auth_token = token;  // checked for every call by the caller authorizer
   int code;
   {
-    arca::services::OrchestratorService service(jobs->get(), token);
+    arca::services::OrchestratorService service(jobs->get());
     code = arca::services::RunServer(kProgram, *flags, {&service});
   }
   jobs->reset();  // cancels running jobs and joins their threads

@@ -1,9 +1,10 @@
 // The Orchestrator service (protos/arca/v1/orchestrator.proto): a thin gRPC
-// layer over JobManager (job_manager.h). Every handler first checks the
-// bearer token when one is configured (metadata `authorization: Bearer
-// <token>`; UNAUTHENTICATED otherwise, and nothing is started), then
-// converts the request, calls the manager and maps its status
-// (services/common/status_convert).
+// layer over JobManager (job_manager.h). Callers are authenticated and
+// authorized before a handler runs, by the server's caller authorizer
+// (services/common/caller_authorizer.h: a client certificate, or the bearer
+// token of --auth-token-file; UNAUTHENTICATED / PERMISSION_DENIED otherwise,
+// and nothing is started). Handlers convert the request, call the manager
+// and map its status (services/common/status_convert).
 //
 // WatchJob streams the JobWatch events until the final Job, the client goes
 // away or the server shuts down.
@@ -22,9 +23,8 @@ namespace arca::services {
 
 class OrchestratorService final : public v1::Orchestrator::Service {
  public:
-  // `jobs` is not owned and must outlive the service. `auth_token` "" means
-  // no token is required.
-  OrchestratorService(JobManager* jobs, std::string auth_token);
+  // `jobs` is not owned and must outlive the service.
+  explicit OrchestratorService(JobManager* jobs);
 
   grpc::Status StartBackup(grpc::ServerContext* context, const v1::StartBackupRequest* request,
                            v1::Job* response) override;
@@ -44,11 +44,7 @@ class OrchestratorService final : public v1::Orchestrator::Service {
                              v1::ListSnapshotsResponse* response) override;
 
  private:
-  // OK, or UNAUTHENTICATED naming what is wrong (never the token).
-  absl::Status Authorize(const grpc::ServerContext* context) const;
-
   JobManager* const jobs_;
-  const std::string auth_token_;
 };
 
 }  // namespace arca::services

@@ -341,8 +341,9 @@ TEST_F(OrchestratorApi, TlsWithClientCertificatesRefusesPlaintextAndForeignClien
   const std::string certs = NewTempDir("certs");
   RunResult made = RunProgram({"/bin/sh", Runfile("tests/distributed/make_certs.sh"), certs});
   ASSERT_EQ(made.exit_code, 0) << made.Describe();
-  auto orch = Orchestrator({"--tls-cert", certs + "/server.pem", "--tls-key", certs + "/server.key",
-                            "--tls-client-ca", certs + "/ca.pem", "--client-insecure"});
+  auto orch = Orchestrator({"--tls-cert", certs + "/orchestrator.pem", "--tls-key",
+                            certs + "/orchestrator.key", "--tls-client-ca", certs + "/ca.pem",
+                            "--client-insecure"});
   ASSERT_NE(orch, nullptr);
   const std::string addr = "--orchestrator=" + orch->address();
   RunResult plain = RunProgram({Arca(), addr, "--insecure", "jobs"}, absl::Seconds(60));
@@ -355,6 +356,16 @@ TEST_F(OrchestratorApi, TlsWithClientCertificatesRefusesPlaintextAndForeignClien
                   certs + "/other-client.pem", "--tls-key", certs + "/other-client.key", "jobs"},
                  absl::Seconds(60));
   EXPECT_EQ(foreign.exit_code, 1) << foreign.Describe();
+  // A certificate of the right CA but of another role is not a client.
+  RunResult chunker =
+      RunProgram({Arca(), addr, "--tls-ca", certs + "/ca.pem", "--tls-cert",
+                  certs + "/chunker.pem", "--tls-key", certs + "/chunker.key", "jobs"},
+                 absl::Seconds(60));
+  EXPECT_NE(chunker.exit_code, 0) << chunker.Describe();
+  EXPECT_NE(chunker.err.find("spiffe://arca/arca/chunker may not call "
+                             "/arca.v1.Orchestrator/ListJobs"),
+            std::string::npos)
+      << chunker.Describe();
   RunResult good = RunProgram({Arca(), addr, "--tls-ca", certs + "/ca.pem", "--tls-cert",
                                certs + "/client.pem", "--tls-key", certs + "/client.key", "verify"},
                               absl::Seconds(60));
@@ -367,13 +378,14 @@ TEST_F(OrchestratorApi, TlsWithClientCertificatesRefusesPlaintextAndForeignClien
 
   // The orchestrator calls an uploader that requires client certificates.
   auto tls_uploader =
-      Start("uploader", {"--repo", repo_, "--tls-cert", certs + "/server.pem", "--tls-key",
-                         certs + "/server.key", "--tls-client-ca", certs + "/ca.pem"});
+      Start("uploader", {"--repo", repo_, "--tls-cert", certs + "/uploader.pem", "--tls-key",
+                         certs + "/uploader.key", "--tls-client-ca", certs + "/ca.pem"});
   ASSERT_NE(tls_uploader, nullptr);
   auto orch2 =
       Start("orchestrator", {"--insecure", "--uploader=" + tls_uploader->address(),
                              "--client-tls-ca", certs + "/ca.pem", "--client-tls-cert",
-                             certs + "/client.pem", "--client-tls-key", certs + "/client.key"});
+                             certs + "/orchestrator.pem", "--client-tls-key",
+                             certs + "/orchestrator.key"});
   ASSERT_NE(orch2, nullptr);
   RunResult through_tls = RunProgram(
       {Arca(), "--orchestrator=" + orch2->address(), "--insecure", "verify"}, absl::Seconds(60));

@@ -1,7 +1,8 @@
 // TLS and client certificates on the real binaries: certificates made with
-// the openssl CLI; a plaintext client, a client without a certificate, one
-// with a certificate from another CA and one that does not trust the server
-// are refused; a proper client works.
+// the openssl CLI (make_certs.sh: one SPIFFE identity per role); a plaintext
+// client, a client without a certificate, one with a certificate from
+// another CA and one that does not trust the server are refused at the
+// handshake; a proper client works. Roles: security_test.cc.
 #include <string>
 #include <vector>
 
@@ -51,11 +52,12 @@ TEST_F(TlsTest, ClientCertificatesAreRequiredAndVerified) {
   const std::string repo = NewTempDir("tls-repo") + "/r";
   RunResult init = RunProgram({Runfile("tools/arca/arca"), "init", "--repo", repo});
   ASSERT_EQ(init.exit_code, 0) << init.Describe();
-  const std::vector<std::string> tls_flags = {"--tls-cert",      Cert("server.pem"),
-                                              "--tls-key",       Cert("server.key"),
+  const std::vector<std::string> tls_flags = {"--tls-cert",      Cert("compressor.pem"),
+                                              "--tls-key",       Cert("compressor.key"),
                                               "--tls-client-ca", Cert("ca.pem")};
-  std::vector<std::string> uploader_args = {"--repo", repo};
-  uploader_args.insert(uploader_args.end(), tls_flags.begin(), tls_flags.end());
+  const std::vector<std::string> uploader_args = {
+      "--repo", repo, "--tls-cert", Cert("uploader.pem"), "--tls-key", Cert("uploader.key"),
+      "--tls-client-ca", Cert("ca.pem")};
   for (const auto& [binary, args] :
        {std::pair{Runfile("services/compressor/compressor"), tls_flags},
         std::pair{Runfile("services/uploader/uploader"), uploader_args}}) {
@@ -72,11 +74,11 @@ TEST_F(TlsTest, ClientCertificatesAreRequiredAndVerified) {
         "a client certificate from another CA");
     ExpectRefused(
         address,
-        {.ca = Cert("other-ca.pem"), .cert = Cert("client.pem"), .key = Cert("client.key")},
+        {.ca = Cert("other-ca.pem"), .cert = Cert("chunker.pem"), .key = Cert("chunker.key")},
         "a client that does not trust the server's CA");
 
     const services::ClientTlsFlags good = {
-        .ca = Cert("ca.pem"), .cert = Cert("client.pem"), .key = Cert("client.key")};
+        .ca = Cert("ca.pem"), .cert = Cert("chunker.pem"), .key = Cert("chunker.key")};
     absl::Status st = Probe(address, good);
     EXPECT_TRUE(st.ok()) << st << "\n" << (*server)->Stderr();
     // The name in the certificate also works as the checked name.
@@ -89,12 +91,12 @@ TEST_F(TlsTest, ClientCertificatesAreRequiredAndVerified) {
 
 TEST_F(TlsTest, ProperClientCanCompress) {
   auto server = ServiceProcess::Start(Runfile("services/compressor/compressor"),
-                                      {"--tls-cert", Cert("server.pem"), "--tls-key",
-                                       Cert("server.key"), "--tls-client-ca", Cert("ca.pem")});
+                                      {"--tls-cert", Cert("compressor.pem"), "--tls-key",
+                                       Cert("compressor.key"), "--tls-client-ca", Cert("ca.pem")});
   ASSERT_TRUE(server.ok()) << server.status();
   auto channel = services::MakeChannel(
       (*server)->address(),
-      {.ca = Cert("ca.pem"), .cert = Cert("client.pem"), .key = Cert("client.key")});
+      {.ca = Cert("ca.pem"), .cert = Cert("chunker.pem"), .key = Cert("chunker.key")});
   ASSERT_TRUE(channel.ok());
   auto stub = v1::Compressor::NewStub(*channel);
   grpc::ClientContext ctx;
@@ -113,28 +115,32 @@ TEST_F(TlsTest, ProperClientCanCompress) {
   EXPECT_LT(blobs[0].data().size(), 1000u);
 }
 
-TEST_F(TlsTest, ServerTlsWithoutClientCertificates) {
-  auto server =
-      ServiceProcess::Start(Runfile("services/compressor/compressor"),
-                            {"--tls-cert", Cert("server.pem"), "--tls-key", Cert("server.key")});
-  ASSERT_TRUE(server.ok()) << server.status();
-  EXPECT_TRUE(Probe((*server)->address(), {.ca = Cert("ca.pem")}).ok());
-  ExpectRefused((*server)->address(), {.insecure = true}, "a plaintext client");
-  ExpectRefused((*server)->address(), {.ca = Cert("other-ca.pem")},
-                "a client that does not trust the server's CA");
+TEST_F(TlsTest, TlsWithoutClientCertificatesIsRefusedAtStart) {
+  RunResult r =
+      RunProgram({Runfile("services/compressor/compressor"), "--listen=127.0.0.1:0", "--tls-cert",
+                  Cert("compressor.pem"), "--tls-key", Cert("compressor.key")});
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("--tls-cert needs --tls-client-ca"), std::string::npos) << r.Describe();
 }
 
 TEST_F(TlsTest, UnusableTlsFilesStopTheStartWithExit2) {
   const std::string compressor = Runfile("services/compressor/compressor");
+  const std::vector<std::string> ca = {"--tls-client-ca", Cert("ca.pem")};
   RunResult r = RunProgram({compressor, "--listen=127.0.0.1:0", "--tls-cert",
-                            *certs_ + "/missing.pem", "--tls-key", Cert("server.key")});
+                            *certs_ + "/missing.pem", "--tls-key", Cert("compressor.key"), ca[0],
+                            ca[1]});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_NE(r.err.find(*certs_ + "/missing.pem"), std::string::npos) << r.Describe();
   // A key that does not belong to the certificate.
-  r = RunProgram({compressor, "--listen=127.0.0.1:0", "--tls-cert", Cert("server.pem"), "--tls-key",
-                  Cert("client.key")});
+  r = RunProgram({compressor, "--listen=127.0.0.1:0", "--tls-cert", Cert("compressor.pem"),
+                  "--tls-key", Cert("client.key"), ca[0], ca[1]});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
-  EXPECT_NE(r.err.find("cannot listen"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("does not belong to the certificate"), std::string::npos) << r.Describe();
+  // A CA bundle that holds no certificate.
+  r = RunProgram({compressor, "--listen=127.0.0.1:0", "--tls-cert", Cert("compressor.pem"),
+                  "--tls-key", Cert("compressor.key"), "--tls-client-ca", Cert("compressor.key")});
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("no PEM certificate"), std::string::npos) << r.Describe();
 }
 
 }  // namespace

@@ -1,0 +1,406 @@
+// Zero trust between the services (issue 10), on the real binaries with
+// certificates made by openssl (make_certs.sh): every service refuses a
+// client without certificate at the handshake, refuses every privileged RPC
+// to the roles the table (services/common/authorization.h) does not name
+// with PERMISSION_DENIED naming the caller and the method (and counts it),
+// serves the roles it names; plaintext is refused off loopback; the
+// orchestrator takes token and certificate clients; rotated certificates
+// are served without a restart.
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/wrappers.pb.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "gtest/gtest.h"
+#include "libs/metrics/prometheus_process.h"
+#include "services/common/authorization.h"
+#include "services/common/client_channel.h"
+#include "services/common/status_convert.h"
+#include "tests/distributed/service_process.h"
+
+namespace arca::distributed {
+namespace {
+
+using services::Role;
+
+constexpr Role kAllRoles[] = {Role::kCollector,  Role::kChunker,      Role::kCompressor,
+                              Role::kUploader,   Role::kOrchestrator, Role::kClient};
+
+// Every RPC of every arca service, by the binary that serves it.
+const std::map<std::string, std::vector<std::string>>& MethodsByService() {
+  static const auto* methods = new std::map<std::string, std::vector<std::string>>{
+      {"collector",
+       {"/arca.v1.Collector/Collect", "/arca.v1.Collector/WriteTree",
+        "/arca.v1.Collector/EstimateCollect"}},
+      {"chunker",
+       {"/arca.v1.Chunker/RunBackup", "/arca.v1.Chunker/RunRestore", "/arca.v1.Chunker/Chunk"}},
+      {"compressor", {"/arca.v1.Compressor/Compress", "/arca.v1.Compressor/Decompress"}},
+      {"uploader",
+       {"/arca.v1.Uploader/PutChunks", "/arca.v1.Uploader/HasChunks",
+        "/arca.v1.Uploader/GetChunks", "/arca.v1.Uploader/CommitSnapshot",
+        "/arca.v1.Uploader/ListSnapshots", "/arca.v1.Uploader/GetSnapshot",
+        "/arca.v1.Uploader/GetConfig", "/arca.v1.Uploader/Verify",
+        "/arca.v1.Uploader/GetSpace"}},
+      {"orchestrator",
+       {"/arca.v1.Orchestrator/StartBackup", "/arca.v1.Orchestrator/StartRestore",
+        "/arca.v1.Orchestrator/StartVerify", "/arca.v1.Orchestrator/GetJob",
+        "/arca.v1.Orchestrator/WatchJob", "/arca.v1.Orchestrator/CancelJob",
+        "/arca.v1.Orchestrator/ListJobs", "/arca.v1.Orchestrator/ListSnapshots"}},
+  };
+  return *methods;
+}
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    certs_ = new std::string(NewTempDir("certs"));
+    RunResult r = RunProgram({"/bin/sh", Runfile("tests/distributed/make_certs.sh"), *certs_});
+    ASSERT_EQ(r.exit_code, 0) << r.Describe();
+    repo_ = new std::string(NewTempDir("security-repo") + "/r");
+    RunResult init = RunProgram({Runfile("tools/arca/arca"), "init", "--repo", *repo_});
+    ASSERT_EQ(init.exit_code, 0) << init.Describe();
+  }
+  static void TearDownTestSuite() {
+    delete certs_;
+    delete repo_;
+  }
+
+  static std::string Cert(const std::string& name) { return *certs_ + "/" + name; }
+
+  // mTLS flags of a service serving as `name`, from `dir` (default: the
+  // suite's certificates).
+  static std::vector<std::string> TlsFlags(const std::string& name, std::string dir = "") {
+    if (dir.empty()) dir = *certs_;
+    return {"--tls-cert", dir + "/" + name + ".pem", "--tls-key", dir + "/" + name + ".key",
+            "--tls-client-ca", dir + "/ca.pem"};
+  }
+
+  // The TLS client flags of an identity from the suite's CA.
+  static services::ClientTlsFlags As(const std::string& name) {
+    return {.ca = Cert("ca.pem"), .cert = Cert(name + ".pem"), .key = Cert(name + ".key")};
+  }
+
+  // Starts the binary of `service` with mTLS as itself plus `extra`.
+  static std::unique_ptr<ServiceProcess> StartService(const std::string& service,
+                                                      std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = TlsFlags(service);
+    if (service == "uploader") {
+      args.push_back("--repo");
+      args.push_back(*repo_);
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = ServiceProcess::Start(Runfile("services/" + service + "/" + service), args);
+    EXPECT_TRUE(p.ok()) << service << ": " << p.status();
+    return p.ok() ? *std::move(p) : nullptr;
+  }
+
+  // One call of `method` with an empty request message, as a unary call
+  // (the authorizer decides on the call's headers, before any message).
+  static grpc::Status Call(const std::string& address, const services::ClientTlsFlags& tls,
+                           const std::string& method, const std::string& bearer = "") {
+    auto channel = services::MakeChannel(address, tls);
+    if (!channel.ok()) return services::ToGrpcStatus(channel.status());
+    grpc::TemplatedGenericStub<google::protobuf::StringValue, google::protobuf::StringValue> stub(
+        *channel);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    if (!bearer.empty()) context.AddMetadata("authorization", "Bearer " + bearer);
+    google::protobuf::StringValue request, response;
+    grpc::Status status;
+    absl::Notification done;
+    stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                   [&](grpc::Status s) {
+                     status = std::move(s);
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    return status;
+  }
+
+  static bool Refused(const grpc::Status& s) {
+    return s.error_code() == grpc::StatusCode::PERMISSION_DENIED &&
+           absl::StrContains(s.error_message(), "may not call");
+  }
+
+  static std::string* certs_;
+  static std::string* repo_;
+};
+
+std::string* SecurityTest::certs_ = nullptr;
+std::string* SecurityTest::repo_ = nullptr;
+
+// The whole table on the real binaries: for each service, each method, each
+// role, allowed exactly when the table says so.
+TEST_F(SecurityTest, EveryServiceEnforcesTheRoleTableForEveryMethod) {
+  auto uploader = StartService("uploader", {"--metrics-listen=127.0.0.1:0"});
+  ASSERT_NE(uploader, nullptr);
+  std::map<std::string, std::unique_ptr<ServiceProcess>> services;
+  for (const std::string name : {"collector", "chunker", "compressor"}) {
+    services[name] = StartService(name);
+    ASSERT_NE(services[name], nullptr);
+  }
+  services["orchestrator"] =
+      StartService("orchestrator", {"--uploader=" + uploader->address()});
+  ASSERT_NE(services["orchestrator"], nullptr);
+  std::map<std::string, const ServiceProcess*> by_name;
+  for (const auto& [name, p] : services) by_name[name] = p.get();
+  by_name["uploader"] = uploader.get();
+
+  int refused_on_uploader = 0;
+  for (const auto& [service, methods] : MethodsByService()) {
+    const std::string& address = by_name.at(service)->address();
+    for (const std::string& method : methods) {
+      const std::vector<Role> allowed = services::AllowedRoles(method);
+      for (Role role : kAllRoles) {
+        const std::string who(services::RoleName(role));
+        SCOPED_TRACE(absl::StrCat(method, " as ", who));
+        const bool may = std::find(allowed.begin(), allowed.end(), role) != allowed.end();
+        grpc::Status s = Call(address, As(who), method);
+        if (may) {
+          EXPECT_FALSE(Refused(s)) << s.error_message();
+          EXPECT_NE(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+        } else {
+          ASSERT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+          EXPECT_TRUE(Refused(s)) << s.error_message();
+          EXPECT_TRUE(absl::StrContains(s.error_message(), "spiffe://arca/arca/" + who))
+              << s.error_message();
+          EXPECT_TRUE(absl::StrContains(s.error_message(), method)) << s.error_message();
+          if (service == "uploader") ++refused_on_uploader;
+        }
+      }
+    }
+    // Health stays open to every identity.
+    for (Role role : kAllRoles) {
+      absl::StatusOr<bool> serving = services::CheckServing(
+          *services::MakeChannel(address, As(std::string(services::RoleName(role)))), "",
+          absl::Seconds(20));
+      EXPECT_TRUE(serving.ok() && *serving) << service << ": " << serving.status();
+    }
+    // Reflection is off unless asked for.
+    grpc::Status reflection =
+        Call(address, As("client"), "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
+    EXPECT_EQ(reflection.error_code(), grpc::StatusCode::PERMISSION_DENIED) << service;
+    if (service == "uploader") ++refused_on_uploader;
+  }
+  // Refused calls are counted like any other.
+  ASSERT_FALSE(uploader->metrics_address().empty());
+  int port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(
+      uploader->metrics_address().substr(uploader->metrics_address().rfind(':') + 1), &port));
+  absl::StatusOr<std::pair<int, std::string>> scrape = metrics::HttpGet(port, "/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  const std::string& text = scrape->second;
+  double denied = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StartsWith(line, "arca_uploader_rpcs_total{") &&
+        absl::StrContains(line, "code=\"PERMISSION_DENIED\"")) {
+      double v = 0;
+      ASSERT_TRUE(absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) << line;
+      denied += v;
+    }
+  }
+  EXPECT_EQ(denied, refused_on_uploader) << text;
+  EXPECT_TRUE(absl::StrContains(
+      text, "arca_uploader_rpcs_total{code=\"PERMISSION_DENIED\",method=\"Uploader/CommitSnapshot\"}"))
+      << text;
+}
+
+TEST_F(SecurityTest, NoCertificateForeignCaOrForeignTrustDomainGetsNothing) {
+  auto uploader = StartService("uploader");
+  ASSERT_NE(uploader, nullptr);
+  std::vector<std::unique_ptr<ServiceProcess>> all;
+  for (const std::string name : {"collector", "chunker", "compressor"}) {
+    all.push_back(StartService(name));
+    ASSERT_NE(all.back(), nullptr);
+  }
+  all.push_back(StartService("orchestrator", {"--uploader=" + uploader->address()}));
+  ASSERT_NE(all.back(), nullptr);
+  all.push_back(std::move(uploader));
+  for (const auto& p : all) {
+    SCOPED_TRACE(p->address());
+    // Refused at the handshake: the call never reaches the server.
+    grpc::Status plain = Call(p->address(), {.insecure = true}, "/grpc.health.v1.Health/Check");
+    EXPECT_EQ(plain.error_code(), grpc::StatusCode::UNAVAILABLE) << plain.error_message();
+    grpc::Status no_cert = Call(p->address(), {.ca = Cert("ca.pem")}, "/grpc.health.v1.Health/Check");
+    EXPECT_EQ(no_cert.error_code(), grpc::StatusCode::UNAVAILABLE) << no_cert.error_message();
+    grpc::Status other_ca = Call(
+        p->address(), {.ca = Cert("ca.pem"), .cert = Cert("other-client.pem"),
+                       .key = Cert("other-client.key")},
+        "/grpc.health.v1.Health/Check");
+    EXPECT_EQ(other_ca.error_code(), grpc::StatusCode::UNAVAILABLE) << other_ca.error_message();
+  }
+  // A chunker of another trust domain (same CA) passes the handshake but is
+  // nobody here; a certificate without SPIFFE ID is nobody either.
+  const std::string& uploader_address = all.back()->address();
+  grpc::Status foreign =
+      Call(uploader_address, As("foreign-chunker"), "/arca.v1.Uploader/CommitSnapshot");
+  EXPECT_EQ(foreign.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(absl::StrContains(foreign.error_message(), "spiffe://evil/arca/chunker"))
+      << foreign.error_message();
+  grpc::Status no_id = Call(uploader_address, As("server"), "/arca.v1.Uploader/GetChunks");
+  EXPECT_EQ(no_id.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(absl::StrContains(no_id.error_message(), "no SPIFFE ID")) << no_id.error_message();
+}
+
+TEST_F(SecurityTest, OrchestratorTakesTokenAndCertificateClients) {
+  const std::string dir = NewTempDir("token");
+  std::ofstream(dir + "/token") << "s3cret\n";
+  auto uploader = StartService("uploader");
+  ASSERT_NE(uploader, nullptr);
+  auto orch = StartService(
+      "orchestrator", {"--uploader=" + uploader->address(), "--auth-token-file", dir + "/token"});
+  ASSERT_NE(orch, nullptr);
+  const std::string list = "/arca.v1.Orchestrator/ListJobs";
+  const services::ClientTlsFlags token_client = {.ca = Cert("ca.pem")};
+  EXPECT_TRUE(Call(orch->address(), token_client, list, "s3cret").ok());
+  grpc::Status wrong = Call(orch->address(), token_client, list, "guess");
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::UNAUTHENTICATED) << wrong.error_message();
+  grpc::Status none = Call(orch->address(), token_client, list);
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED) << none.error_message();
+  EXPECT_TRUE(Call(orch->address(), As("client"), list).ok());
+  grpc::Status chunker = Call(orch->address(), As("chunker"), list);
+  EXPECT_TRUE(Refused(chunker)) << chunker.error_message();
+  // The CLI both ways; the orchestrator reaches the uploader as itself.
+  const std::string arca = Runfile("tools/arca/arca");
+  const std::string at = "--orchestrator=" + orch->address();
+  RunResult by_token = RunProgram(
+      {arca, at, "--tls-ca", Cert("ca.pem"), "--token-file", dir + "/token", "verify"});
+  EXPECT_EQ(by_token.exit_code, 0) << by_token.Describe() << orch->Stderr();
+  RunResult by_cert = RunProgram({arca, at, "--tls-ca", Cert("ca.pem"), "--tls-cert",
+                                  Cert("client.pem"), "--tls-key", Cert("client.key"), "jobs"});
+  EXPECT_EQ(by_cert.exit_code, 0) << by_cert.Describe();
+  EXPECT_TRUE(absl::StrContains(by_cert.out, "verify   succeeded")) << by_cert.out;
+  // A service without a token does not let certificate-less clients in.
+  auto strict = StartService("orchestrator", {"--uploader=" + uploader->address()});
+  ASSERT_NE(strict, nullptr);
+  grpc::Status strict_token = Call(strict->address(), token_client, list, "s3cret");
+  EXPECT_EQ(strict_token.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << strict_token.error_message();
+}
+
+TEST_F(SecurityTest, PlaintextOnlyOnLoopbackAndIdentityChecksAtStart) {
+  for (const std::string name : {"collector", "chunker", "compressor", "uploader", "orchestrator"}) {
+    SCOPED_TRACE(name);
+    std::vector<std::string> argv = {Runfile("services/" + name + "/" + name),
+                                     "--listen=0.0.0.0:0", "--insecure"};
+    if (name == "uploader") argv.insert(argv.end(), {"--repo", *repo_});
+    if (name == "orchestrator") argv.push_back("--uploader=127.0.0.1:1");
+    RunResult r = RunProgram(argv, absl::Seconds(60));
+    EXPECT_EQ(r.exit_code, 2) << r.Describe();
+    EXPECT_TRUE(absl::StrContains(r.err, "only allowed on a loopback address")) << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, "--tls-client-ca")) << r.err;
+    // TLS without client certificates is not a mode any more.
+    std::vector<std::string> one_way = {Runfile("services/" + name + "/" + name),
+                                        "--listen=127.0.0.1:0", "--tls-cert",
+                                        Cert(name + ".pem"), "--tls-key", Cert(name + ".key")};
+    if (name == "uploader") one_way.insert(one_way.end(), {"--repo", *repo_});
+    if (name == "orchestrator") one_way.push_back("--uploader=127.0.0.1:1");
+    r = RunProgram(one_way, absl::Seconds(60));
+    EXPECT_EQ(r.exit_code, 2) << r.Describe();
+    EXPECT_TRUE(absl::StrContains(r.err, "--tls-client-ca")) << r.err;
+  }
+  // Plaintext to a phase that is not on loopback: refused at start.
+  RunResult remote_peer =
+      RunProgram({Runfile("services/orchestrator/orchestrator"), "--listen=127.0.0.1:0",
+                  "--insecure", "--uploader=192.0.2.7:7402"},
+                 absl::Seconds(60));
+  EXPECT_EQ(remote_peer.exit_code, 2) << remote_peer.Describe();
+  EXPECT_TRUE(absl::StrContains(remote_peer.err, "192.0.2.7:7402")) << remote_peer.err;
+  // A certificate of another role, or without SPIFFE ID, is not this
+  // process's identity.
+  const std::string compressor = Runfile("services/compressor/compressor");
+  for (const std::string cert : {"chunker", "server"}) {
+    RunResult r = RunProgram({compressor, "--listen=127.0.0.1:0", "--tls-cert", Cert(cert + ".pem"),
+                              "--tls-key", Cert(cert + ".key"), "--tls-client-ca", Cert("ca.pem")},
+                             absl::Seconds(60));
+    EXPECT_EQ(r.exit_code, 2) << r.Describe();
+    EXPECT_TRUE(absl::StrContains(r.err, "spiffe://arca/arca/compressor")) << r.err;
+  }
+  // The trust domain is a flag.
+  RunResult td = RunProgram({compressor, "--listen=127.0.0.1:0", "--insecure",
+                             "--trust-domain", "Not/Valid"},
+                            absl::Seconds(60));
+  EXPECT_EQ(td.exit_code, 2) << td.Describe();
+  EXPECT_TRUE(absl::StrContains(td.err, "--trust-domain")) << td.err;
+}
+
+// Rotation without restart: the uploader's key pair and trust bundle are
+// replaced by ones of a new CA while it runs; after --tls-reload-seconds it
+// serves the new certificate and trusts the new clients, and once the old CA
+// leaves the bundle, old clients are refused.
+TEST_F(SecurityTest, RotatedCertificatesAreServedWithoutRestart) {
+  const std::string live = NewTempDir("live");
+  const std::string fresh = NewTempDir("fresh");
+  RunResult made = RunProgram({"/bin/sh", Runfile("tests/distributed/make_certs.sh"), fresh});
+  ASSERT_EQ(made.exit_code, 0) << made.Describe();
+  auto copy = [](const std::string& from, const std::string& to) {
+    std::ifstream in(from, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Written to a temporary name and renamed: the watcher never sees half a file.
+    std::ofstream(to + ".tmp", std::ios::binary) << data;
+    ASSERT_EQ(std::rename((to + ".tmp").c_str(), to.c_str()), 0) << to;
+  };
+  for (const std::string f : {"uploader.pem", "uploader.key", "ca.pem"}) {
+    copy(Cert(f), live + "/" + f);
+  }
+  auto p = ServiceProcess::Start(Runfile("services/uploader/uploader"),
+                                 {"--repo", *repo_, "--tls-reload-seconds", "1", "--tls-cert",
+                                  live + "/uploader.pem", "--tls-key", live + "/uploader.key",
+                                  "--tls-client-ca", live + "/ca.pem"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  const std::string address = (*p)->address();
+  const std::string method = "/arca.v1.Uploader/ListSnapshots";
+  const services::ClientTlsFlags old_client = As("chunker");
+  const services::ClientTlsFlags new_client = {.ca = fresh + "/ca.pem",
+                                               .cert = fresh + "/chunker.pem",
+                                               .key = fresh + "/chunker.key"};
+  EXPECT_TRUE(Call(address, old_client, method).ok());
+  EXPECT_EQ(Call(address, new_client, method).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // Step 1: the new identity, and a bundle of both CAs.
+  {
+    std::ifstream a(Cert("ca.pem")), b(fresh + "/ca.pem");
+    std::string bundle((std::istreambuf_iterator<char>(a)), std::istreambuf_iterator<char>());
+    bundle.append((std::istreambuf_iterator<char>(b)), std::istreambuf_iterator<char>());
+    std::ofstream(live + "/bundle.tmp") << bundle;
+  }
+  copy(fresh + "/uploader.key", live + "/uploader.key");
+  copy(fresh + "/uploader.pem", live + "/uploader.pem");
+  ASSERT_EQ(std::rename((live + "/bundle.tmp").c_str(), (live + "/ca.pem").c_str()), 0);
+  // Each call opens a new channel, so it sees what the server holds now.
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  grpc::Status s;
+  while (!(s = Call(address, new_client, method)).ok() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(s.ok()) << "the new certificate was not picked up: " << s.error_message();
+  // Old clients still trusted by the bundle, but they must trust the new CA
+  // to accept the server's new certificate.
+  services::ClientTlsFlags old_identity_new_trust = old_client;
+  old_identity_new_trust.ca = fresh + "/ca.pem";
+  EXPECT_TRUE(Call(address, old_identity_new_trust, method).ok());
+
+  // Step 2: the old CA leaves the bundle.
+  copy(fresh + "/ca.pem", live + "/ca.pem");
+  deadline = absl::Now() + absl::Seconds(30);
+  while (Call(address, old_identity_new_trust, method).ok() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(Call(address, old_identity_new_trust, method).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(Call(address, new_client, method).ok());
+  EXPECT_EQ((*p)->Stop(), 0) << (*p)->Stderr();
+}
+
+}  // namespace
+}  // namespace arca::distributed
