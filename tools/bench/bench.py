@@ -448,6 +448,53 @@ class ArcaDistributedTool(ArcaTool):
         self.orchestrator = None
 
 
+class ArcaDistributedMtlsTool(ArcaDistributedTool):
+    """The distributed backup with mutual TLS on every hop: each service
+    serves and calls as its own SPIFFE identity (certificates made once,
+    untimed, by tests/distributed/make_certs.sh), every call authorized by
+    the role table; the CLI is a client certificate."""
+    name = "arca-distributed-mtls"
+    label = "arca distributed, mTLS on every hop"
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.certs = os.path.join(tool_dir, "certs")
+        self.make_certs = os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+            "distributed", "make_certs.sh")
+
+    def Missing(self):
+        if not os.path.exists(self.make_certs):
+            return f"{self.make_certs} not found"
+        return super().Missing()
+
+    def FreshStore(self, log_dir):
+        if not os.path.exists(os.path.join(self.certs, "ca.pem")):
+            os.makedirs(self.certs, exist_ok=True)
+            subprocess.run(["/bin/sh", self.make_certs, self.certs], check=True,
+                           stdout=subprocess.DEVNULL)
+        super().FreshStore(log_dir)
+
+    def Tls(self, role):
+        c = self.certs
+        return ["--tls-cert", f"{c}/{role}.pem", "--tls-key", f"{c}/{role}.key",
+                "--tls-client-ca", f"{c}/ca.pem"]
+
+    def ServiceArgv(self, name, addresses):
+        argv = super().ServiceArgv(name, addresses)
+        argv = [a for a in argv if a not in ("--insecure", "--peer-insecure",
+                                              "--client-insecure")]
+        return argv + self.Tls(name)
+
+    def Command(self):
+        c = self.certs
+        argv = super().Command()
+        i = argv.index("--insecure")
+        return argv[:i] + ["--tls-ca", f"{c}/ca.pem", "--tls-cert",
+                           f"{c}/client.pem", "--tls-key",
+                           f"{c}/client.key"] + argv[i + 1:]
+
+
 class ArcaTextfileTool(ArcaTool):
     """The embedded backup writing its job metrics with --metrics-textfile."""
     name = "arca-textfile"
@@ -1165,7 +1212,7 @@ def MakeTools(args, work):
         "first": [ArcaTool, TarZstdTool, ResticTool, BorgTool],
         "second": [ArcaTool, TarIncrementalZstdTool, ResticTool, BorgTool,
                    FindWalkTool],
-        "distributed": [ArcaTool, ArcaDistributedTool],
+        "distributed": [ArcaTool, ArcaDistributedTool, ArcaDistributedMtlsTool],
         "metrics": [ArcaTool, ArcaTextfileTool, ArcaDistributedTool,
                     ArcaDistributedMetricsTool],
     }[args.scenario]
