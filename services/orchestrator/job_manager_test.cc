@@ -323,10 +323,10 @@ std::unique_ptr<JobManager> ManagerWithChunker(const std::string& chunker,
   OrchestratorOptions o;
   o.state_dir = state_dir;
   o.max_finished_jobs = max_finished_jobs;
-  o.collectors = {"collector-a:1", "collector-b:1"};
+  o.collectors = {"127.0.0.21:1", "127.0.0.22:1"};
   o.chunkers = {chunker};
-  o.compressors = {"c1:1", "c2:1"};
-  o.uploaders = {"u1:1"};
+  o.compressors = {"127.0.0.31:1", "127.0.0.32:1"};
+  o.uploaders = {"127.0.0.41:1"};
   o.client_tls.insecure = true;
   o.host = "testhost";
   o.watch_queue = 16;
@@ -383,7 +383,7 @@ TEST(JobManager, StateDirKeepsTheHistoryAcrossRestarts) {
   const std::string file = dir + "/plain-file";
   std::ofstream(file) << "x";
   OrchestratorOptions o;
-  o.uploaders = {"u1:1"};
+  o.uploaders = {"127.0.0.41:1"};
   o.client_tls.insecure = true;
   o.state_dir = file;
   absl::StatusOr<std::unique_ptr<JobManager>> bad = JobManager::Create(o);
@@ -408,7 +408,7 @@ TEST(JobManager, WatchersGetCurrentStateThenLiveEventsAndASlowOneIsBounded) {
   EXPECT_EQ(fake.service.plan_.job_id(), started->id());
   EXPECT_EQ(fake.service.plan_.source(), "/data");
   EXPECT_EQ(fake.service.plan_.host(), "testhost");
-  EXPECT_EQ(fake.service.plan_.collector(), "collector-a:1");
+  EXPECT_EQ(fake.service.plan_.collector(), "127.0.0.21:1");
   EXPECT_EQ(fake.service.plan_.compressors_size(), 2);
   EXPECT_EQ(fake.service.plan_.uploaders_size(), 1);
   EXPECT_TRUE(fake.service.plan_.metadata_change_detection());
@@ -461,7 +461,7 @@ TEST(JobManager, WatchersGetCurrentStateThenLiveEventsAndASlowOneIsBounded) {
   absl::StatusOr<v1::Job> second = m->StartBackup(r);
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE(m->WaitIdle(absl::Seconds(30)));
-  EXPECT_EQ(fake.service.plan_.collector(), "collector-b:1");
+  EXPECT_EQ(fake.service.plan_.collector(), "127.0.0.22:1");
 }
 
 TEST(JobManager, CancelStopsTheStageAndEndsWith130) {

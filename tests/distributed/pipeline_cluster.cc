@@ -13,19 +13,24 @@
 namespace arca::distributed {
 namespace {
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
-  services::ClientTlsFlags tls;
-  tls.insecure = true;
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> c = services::MakeChannel(address, tls);
-  return c.ok() ? *c : nullptr;
+// How a service of the cluster is told to secure its port and its calls.
+std::vector<std::string> SecurityFlags(const std::string& tls_dir, const std::string& role) {
+  if (tls_dir.empty()) return {"--insecure"};
+  return {"--tls-cert",      tls_dir + "/" + role + ".pem", "--tls-key", tls_dir + "/" + role + ".key",
+          "--tls-client-ca", tls_dir + "/ca.pem",          "--tls-reload-seconds", "1"};
+}
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
 }
 
 template <typename Plan, typename Method>
-JobOutcome Run(const std::string& address, const Plan& plan, Method method,
+JobOutcome Run(std::shared_ptr<grpc::Channel> channel, const Plan& plan, Method method,
                const std::function<bool(const v1::StageEvent&)>& on_event,
                absl::Duration timeout) {
   JobOutcome out;
-  auto stub = v1::Chunker::NewStub(Channel(address));
+  auto stub = v1::Chunker::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   std::unique_ptr<grpc::ClientReader<v1::StageEvent>> reader = ((*stub).*method)(&ctx, plan);
@@ -59,12 +64,14 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
                                                                         ClusterOptions options) {
   std::unique_ptr<PipelineCluster> c(new PipelineCluster());
   c->repo_ = repo;
+  c->tls_dir_ = options.tls_dir;
+  auto security = [&](const std::string& role) { return SecurityFlags(options.tls_dir, role); };
   RunResult init = RunProgram({ArcaBinary(), "init", "--repo", repo});
   if (init.exit_code != 0) {
     return absl::FailedPreconditionError("arca init failed: " + init.Describe());
   }
   for (int i = 0; i < options.uploaders; ++i) {
-    std::vector<std::string> args = {"--repo", repo, "--insecure"};
+    std::vector<std::string> args = Concat({"--repo", repo}, security("uploader"));
     args.insert(args.end(), options.uploader_args.begin(), options.uploader_args.end());
     args.insert(args.end(), options.all_args.begin(), options.all_args.end());
     absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
@@ -73,7 +80,7 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
     c->uploaders_.push_back(*std::move(p));
   }
   for (int i = 0; i < options.compressors; ++i) {
-    std::vector<std::string> args = {"--insecure"};
+    std::vector<std::string> args = security("compressor");
     if (options.compressor_threads > 0) {
       args.push_back("--threads");
       args.push_back(std::to_string(options.compressor_threads));
@@ -84,13 +91,13 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
     if (!p.ok()) return p.status();
     c->compressors_.push_back(*std::move(p));
   }
-  std::vector<std::string> collector_args = {"--insecure"};
+  std::vector<std::string> collector_args = security("collector");
   collector_args.insert(collector_args.end(), options.all_args.begin(), options.all_args.end());
   absl::StatusOr<std::unique_ptr<ServiceProcess>> collector =
       ServiceProcess::Start(Runfile("services/collector/collector"), collector_args);
   if (!collector.ok()) return collector.status();
   c->collector_ = *std::move(collector);
-  std::vector<std::string> chunker_args = {"--insecure"};
+  std::vector<std::string> chunker_args = security("chunker");
   chunker_args.insert(chunker_args.end(), options.chunker_args.begin(), options.chunker_args.end());
   chunker_args.insert(chunker_args.end(), options.all_args.begin(), options.all_args.end());
   absl::StatusOr<std::unique_ptr<ServiceProcess>> chunker =
@@ -127,11 +134,27 @@ v1::RestorePlan PipelineCluster::RestorePlan(const std::string& snapshot,
 JobOutcome PipelineCluster::RunBackup(const v1::BackupPlan& plan,
                                       const std::function<bool(const v1::StageEvent&)>& on_event,
                                       absl::Duration timeout) {
-  return Run(chunker_->address(), plan, &v1::Chunker::Stub::RunBackup, on_event, timeout);
+  return Run(Channel(chunker_->address()), plan, &v1::Chunker::Stub::RunBackup, on_event,
+             timeout);
 }
 
 JobOutcome PipelineCluster::RunRestore(const v1::RestorePlan& plan, absl::Duration timeout) {
-  return Run(chunker_->address(), plan, &v1::Chunker::Stub::RunRestore, nullptr, timeout);
+  return Run(Channel(chunker_->address()), plan, &v1::Chunker::Stub::RunRestore, nullptr,
+             timeout);
+}
+
+std::shared_ptr<grpc::Channel> PipelineCluster::Channel(const std::string& address) const {
+  services::ClientTlsFlags tls;
+  if (tls_dir_.empty()) {
+    tls.insecure = true;
+  } else {
+    tls.ca = tls_dir_ + "/ca.pem";
+    tls.cert = tls_dir_ + "/orchestrator.pem";
+    tls.key = tls_dir_ + "/orchestrator.key";
+    tls.reload_seconds = 1;  // as the services: rotation tests replace the files
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> c = services::MakeChannel(address, tls);
+  return c.ok() ? *c : nullptr;
 }
 
 absl::Status PipelineCluster::CheckAllServing() {

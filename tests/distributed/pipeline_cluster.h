@@ -1,7 +1,8 @@
 // The whole distributed pipeline as real processes on loopback, for the
 // pipeline_* tests: uploader replica(s) over one repository (made with the
 // real `arca init`), compressor replicas, a collector and a chunker, all
-// `--insecure --listen=127.0.0.1:0`. RunBackup / RunRestore call the
+// `--insecure --listen=127.0.0.1:0` (or mutual TLS: ClusterOptions::tls_dir).
+// RunBackup / RunRestore call the
 // chunker directly (no orchestrator) and collect its StageEvents.
 // Every process is stopped when the cluster is destroyed (ServiceProcess).
 #ifndef ARCA_TESTS_DISTRIBUTED_PIPELINE_CLUSTER_H_
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "arca/v1/chunker.grpc.pb.h"
+#include "grpcpp/channel.h"
 #include "tests/distributed/service_process.h"
 
 namespace arca::distributed {
@@ -28,6 +30,10 @@ struct ClusterOptions {
   std::vector<std::string> chunker_args;
   std::vector<std::string> uploader_args;
   std::vector<std::string> all_args;  // given to every service (e.g. --metrics-listen=...)
+  // Mutual TLS instead of --insecure: the directory of make_certs.sh's
+  // files; each service serves and calls as DIR/ROLE.pem (re-read every
+  // second), and the cluster calls the chunker as DIR/orchestrator.pem.
+  std::string tls_dir;
 };
 
 struct JobOutcome {
@@ -72,7 +78,12 @@ class PipelineCluster {
  private:
   PipelineCluster() = default;
 
+  // The channel the test uses to call `address` (plaintext, or mTLS as the
+  // orchestrator).
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address) const;
+
   std::string repo_;
+  std::string tls_dir_;
   std::vector<std::unique_ptr<ServiceProcess>> uploaders_;
   std::vector<std::unique_ptr<ServiceProcess>> compressors_;
   std::unique_ptr<ServiceProcess> collector_;

@@ -26,6 +26,7 @@
 #include "services/common/authorization.h"
 #include "services/common/client_channel.h"
 #include "services/common/status_convert.h"
+#include "tests/distributed/pipeline_cluster.h"
 #include "tests/distributed/service_process.h"
 
 namespace arca::distributed {
@@ -400,6 +401,68 @@ TEST_F(SecurityTest, RotatedCertificatesAreServedWithoutRestart) {
             grpc::StatusCode::UNAVAILABLE);
   EXPECT_TRUE(Call(address, new_client, method).ok());
   EXPECT_EQ((*p)->Stop(), 0) << (*p)->Stderr();
+}
+
+// The whole pipeline over mutual TLS (every service serving and calling as
+// its own identity, the test as the orchestrator), then every certificate of
+// the running cluster rotated to a new CA — bundle of both, new leaves, old
+// CA dropped — and a second backup and a restore through the same
+// processes.
+TEST_F(SecurityTest, BackupsRunOverMutualTlsAndSurviveRotatingEveryCertificate) {
+  const std::string live = NewTempDir("cluster-certs");
+  const std::string fresh = NewTempDir("cluster-fresh");
+  RunResult made = RunProgram({"/bin/sh", Runfile("tests/distributed/make_certs.sh"), fresh});
+  ASSERT_EQ(made.exit_code, 0) << made.Describe();
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  auto put = [](const std::string& path, const std::string& data) {
+    std::ofstream(path + ".tmp", std::ios::binary) << data;
+    ASSERT_EQ(std::rename((path + ".tmp").c_str(), path.c_str()), 0) << path;
+  };
+  const std::vector<std::string> roles = {"collector", "chunker", "compressor", "uploader",
+                                          "orchestrator"};
+  put(live + "/ca.pem", read(Cert("ca.pem")));
+  for (const std::string& r : roles) {
+    put(live + "/" + r + ".pem", read(Cert(r + ".pem")));
+    put(live + "/" + r + ".key", read(Cert(r + ".key")));
+  }
+  const std::string source = NewTempDir("mtls-source");
+  std::ofstream(source + "/a.txt") << std::string(300000, 'a') << "end\n";
+  std::ofstream(source + "/b.txt") << "second file\n";
+  auto cluster =
+      PipelineCluster::Start(NewTempDir("mtls-repo") + "/r", {.compressors = 1, .tls_dir = live});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  JobOutcome first = c.RunBackup(c.BackupPlan(source));
+  ASSERT_TRUE(first.status.ok()) << first.Describe() << c.chunker().Stderr();
+
+  // Rotation: a bundle of both CAs, then every leaf from the new CA, then
+  // the new CA alone. Between steps, more than --tls-reload-seconds (1 s).
+  put(live + "/ca.pem", read(Cert("ca.pem")) + read(fresh + "/ca.pem"));
+  absl::SleepFor(absl::Milliseconds(2500));
+  for (const std::string& r : roles) {
+    put(live + "/" + r + ".key", read(fresh + "/" + r + ".key"));
+    put(live + "/" + r + ".pem", read(fresh + "/" + r + ".pem"));
+  }
+  absl::SleepFor(absl::Milliseconds(2500));
+  put(live + "/ca.pem", read(fresh + "/ca.pem"));
+  absl::SleepFor(absl::Milliseconds(2500));
+  // The old identity is no longer accepted anywhere...
+  grpc::Status old = Call(c.uploader(0).address(), As("chunker"), "/arca.v1.Uploader/HasChunks");
+  EXPECT_EQ(old.error_code(), grpc::StatusCode::UNAVAILABLE) << old.error_message();
+  // ...and the same processes work with the new ones.
+  std::ofstream(source + "/c.txt") << "after rotation\n";
+  JobOutcome second = c.RunBackup(c.BackupPlan(source));
+  ASSERT_TRUE(second.status.ok()) << second.Describe() << c.chunker().Stderr();
+  const std::string target = NewTempDir("mtls-restore") + "/t";
+  JobOutcome restored = c.RunRestore(c.RestorePlan("latest", target));
+  ASSERT_TRUE(restored.status.ok()) << restored.Describe();
+  EXPECT_EQ(read(target + "/c.txt"), "after rotation\n");
+  EXPECT_EQ(read(target + "/a.txt"), read(source + "/a.txt"));
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 2);
+  EXPECT_TRUE(c.CheckAllServing().ok());
 }
 
 }  // namespace
