@@ -32,6 +32,7 @@ absl::StatusOr<ClientTlsFlags> ParsePeerFlags(const cli::ParsedArgs& args,
     if (tls.ca.empty()) tls.ca = server.tls_client_ca;
   }
   tls.reload_seconds = server.tls_reload_seconds;
+  tls.trust_domain = server.trust_domain;
   return tls;
 }
 

@@ -17,8 +17,10 @@
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_certificate_verifier.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "services/common/authorization.h"
 #include "services/common/server.h"
 #include "services/common/status_convert.h"
 #include "services/common/tls_files.h"
@@ -43,6 +45,40 @@ std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> WatchedFiles
   }
   return provider;
 }
+
+// Checks the server's name (as gRPC's default verifier does) and that its
+// certificate is the SPIFFE identity of the role the caller expects to
+// reach, so a certificate of another arca role cannot stand in for it.
+class ServerRoleVerifier final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  explicit ServerRoleVerifier(std::string want) : want_(std::move(want)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)> callback, grpc::Status* sync_status) override {
+    bool sync = hostname_.Verify(request, std::move(callback), sync_status);
+    // The hostname verifier is synchronous; should it ever not be, its own
+    // answer stands (and the role is still checked by the server's peers).
+    if (!sync || !sync_status->ok()) return sync;
+    for (const grpc::string_ref& uri : request->uri_names()) {
+      if (absl::string_view(uri.data(), uri.size()) == want_) return true;
+    }
+    *sync_status = grpc::Status(
+        grpc::StatusCode::UNAUTHENTICATED,
+        absl::StrCat("the server's certificate is not ", want_, " (it names ",
+                     request->uri_names().empty()
+                         ? std::string("no SPIFFE ID")
+                         : std::string(request->uri_names()[0].data(),
+                                       request->uri_names()[0].size()),
+                     ")"));
+    return true;
+  }
+
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const std::string want_;
+  grpc::experimental::HostNameCertificateVerifier hostname_;
+};
 
 }  // namespace
 
@@ -76,6 +112,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ad
     options.set_certificate_provider(WatchedFiles(tls));
     options.watch_identity_key_cert_pairs();
     if (!tls.ca.empty()) options.watch_root_certs();
+    if (tls.server_role) {
+      options.set_certificate_verifier(
+          grpc::experimental::ExternalCertificateVerifier::Create<ServerRoleVerifier>(
+              SpiffeId(tls.trust_domain, *tls.server_role)));
+    }
     creds = grpc::experimental::TlsCredentials(options);
     if (!tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
   } else {

@@ -5,11 +5,13 @@
 #define ARCA_SERVICES_COMMON_CLIENT_CHANNEL_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
+#include "services/common/authorization.h"
 
 namespace arca::services {
 
@@ -32,6 +34,14 @@ struct ClientTlsFlags {
   // long-lived service's identity without a restart; gRPC's
   // FileWatcherCertificateProvider, one per set of files in the process).
   int reload_seconds = 60;
+  // With cert and key: the arca role the server must prove, by the URI SAN
+  // spiffe://trust_domain/arca/ROLE of its certificate (in addition to the
+  // usual check of its name against the address); unset: any certificate of
+  // the bundle with the right name. Callers that know whom they call (the
+  // chunker's replicas, the orchestrator's phases, the collector's
+  // uploaders) set it.
+  std::optional<Role> server_role;
+  std::string trust_domain = kDefaultTrustDomain;
 };
 
 // A channel to `address` ("HOST:PORT", or any gRPC target URI) with send and

@@ -304,7 +304,9 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(OrchestratorOptio
                       std::vector<std::shared_ptr<grpc::Channel>>* out) -> absl::Status {
     for (const std::string& a : list) {
       if (a.empty()) return Bad(absl::StrCat("an empty ", what, " address"));
-      absl::StatusOr<std::shared_ptr<grpc::Channel>> c = MakeChannel(a, m->options_.client_tls);
+      ClientTlsFlags tls = m->options_.client_tls;
+      tls.server_role = RoleFromName(what);  // the phase must prove its role
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> c = MakeChannel(a, tls);
       if (!c.ok()) return c.status();
       out->push_back(*std::move(c));
     }

@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
     if (tls.ca.empty()) tls.ca = flags->tls_client_ca;
   }
   tls.reload_seconds = flags->tls_reload_seconds;
+  tls.trust_domain = flags->trust_domain;
   for (const auto* list :
        {&options.collectors, &options.chunkers, &options.compressors, &options.uploaders}) {
     for (const std::string& a : *list) {

@@ -248,6 +248,14 @@ TEST_F(SecurityTest, NoCertificateForeignCaOrForeignTrustDomainGetsNothing) {
   EXPECT_EQ(foreign.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_TRUE(absl::StrContains(foreign.error_message(), "spiffe://evil/arca/chunker"))
       << foreign.error_message();
+  // Clients that know whom they call check the server's role too: a
+  // compressor cannot stand in for an uploader.
+  services::ClientTlsFlags expect_uploader = As("chunker");
+  expect_uploader.server_role = Role::kUploader;
+  EXPECT_TRUE(Call(uploader_address, expect_uploader, "/arca.v1.Uploader/ListSnapshots").ok());
+  grpc::Status impostor =
+      Call(all[2]->address(), expect_uploader, "/arca.v1.Uploader/ListSnapshots");
+  EXPECT_EQ(impostor.error_code(), grpc::StatusCode::UNAVAILABLE) << impostor.error_message();
   grpc::Status no_id = Call(uploader_address, As("server"), "/arca.v1.Uploader/GetChunks");
   EXPECT_EQ(no_id.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_TRUE(absl::StrContains(no_id.error_message(), "no SPIFFE ID")) << no_id.error_message();
