@@ -239,11 +239,10 @@ absl::Status ValidateBackupPlan(const v1::BackupPlan& plan) {
   }
   absl::flat_hash_set<std::string> names;
   for (const v1::Command& c : plan.commands()) {
-    absl::StatusOr<CommandSpec> spec =
-        ParseCommandSpec(absl::StrCat(c.name(), "=", c.command_line()), c.critical());
-    if (!spec.ok()) return Setup(spec.status());
-    if (spec->name != c.name()) {
-      return BadPlan(absl::StrCat("invalid command name '", c.name(), "': use [A-Za-z0-9._-]+"));
+    // Names only: the collector takes the command line from its
+    // --commands-file (and refuses a request that carries one).
+    if (absl::Status st = ValidateCommandName(c.name()); !st.ok()) {
+      return BadPlan(std::string(st.message()));
     }
     if (!names.insert(c.name()).second) {
       return BadPlan(absl::StrCat("command name '", c.name(), "' is used twice"));

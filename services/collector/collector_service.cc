@@ -6,7 +6,6 @@
 #include <memory>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -15,6 +14,7 @@
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/fs/exclude.h"
+#include "libs/fs/path_roots.h"
 #include "libs/fs/tree_walker.h"
 #include "libs/metrics/registry.h"
 #include "libs/pipeline/backup.h"
@@ -39,20 +39,34 @@ double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// What Collect and EstimateCollect read: the source's canonical path (the
+// walk uses it, so what was checked is what is read) and the exclude
+// patterns.
+struct CheckedSource {
+  std::string canonical;
+  fs::PathMatcher excludes;
+};
+
 // The checks Collect and EstimateCollect share, in their order: the source
-// is an absolute path and the exclude patterns compile (INVALID_ARGUMENT);
-// then, once the rest of the request is checked, the source is a directory
-// (its lstat error, or FAILED_PRECONDITION). PHASE_COLLECTION attached.
-absl::StatusOr<fs::PathMatcher> SourceAndExcludes(const v1::CollectRequest& request) {
+// is an absolute path (INVALID_ARGUMENT) within one of the --source-root
+// directories (PERMISSION_DENIED, fs::ResolveWithinRoots), and the exclude
+// patterns compile (INVALID_ARGUMENT); then, once the rest of the request is
+// checked, the source is a directory (its lstat error, or
+// FAILED_PRECONDITION). PHASE_COLLECTION attached.
+absl::StatusOr<CheckedSource> SourceAndExcludes(const v1::CollectRequest& request,
+                                                const CollectorOptions& options) {
   const std::string& source = request.source();
   if (source.empty() || source[0] != '/') {
     return Collection(absl::InvalidArgumentError(
         absl::StrCat("source '", source, "' must be an absolute path on the collector's node")));
   }
+  absl::StatusOr<std::string> canonical =
+      fs::ResolveWithinRoots(source, options.source_roots, "source", "collector", "--source-root");
+  if (!canonical.ok()) return Collection(canonical.status());
   std::vector<std::string> patterns(request.excludes().begin(), request.excludes().end());
   absl::StatusOr<fs::PathMatcher> excludes = fs::PathMatcher::Create(patterns);
   if (!excludes.ok()) return Collection(excludes.status());
-  return excludes;
+  return CheckedSource{*std::move(canonical), *std::move(excludes)};
 }
 
 absl::Status SourceIsDirectory(fs::FileSystem* fs, const std::string& source) {
@@ -199,24 +213,16 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
         "CollectRequest.downstream (", request.downstream(),
         ") is not implemented: leave it empty and read the events from this stream")));
   }
-  absl::StatusOr<fs::PathMatcher> excludes = SourceAndExcludes(request);
-  if (!excludes.ok()) return excludes.status();
-  std::vector<CommandSpec> commands;
-  absl::flat_hash_set<std::string> names;
+  absl::StatusOr<CheckedSource> checked = SourceAndExcludes(request, options);
+  if (!checked.ok()) return checked.status();
+  // Commands by name only; their command lines are the node's (--commands-file).
+  std::vector<CommandSpec> requested;
   for (const v1::Command& c : request.commands()) {
-    absl::StatusOr<CommandSpec> spec =
-        ParseCommandSpec(absl::StrCat(c.name(), "=", c.command_line()), c.critical());
-    if (!spec.ok()) return Collection(spec.status());
-    if (spec->name != c.name()) {
-      return Collection(absl::InvalidArgumentError(
-          absl::StrCat("invalid command name '", c.name(), "': use [A-Za-z0-9._-]+")));
-    }
-    if (!names.insert(c.name()).second) {
-      return Collection(absl::InvalidArgumentError(
-          absl::StrCat("command name '", c.name(), "' is used twice")));
-    }
-    commands.push_back(*std::move(spec));
+    requested.push_back({c.name(), c.command_line(), c.critical()});
   }
+  absl::StatusOr<std::vector<CommandSpec>> resolved = ResolveCommands(requested, options.commands);
+  if (!resolved.ok()) return Collection(resolved.status());
+  const std::vector<CommandSpec>& commands = *resolved;
   if (!request.parent_snapshot().empty() && request.uploaders().empty()) {
     return Collection(absl::InvalidArgumentError(
         absl::StrCat("parent snapshot ", request.parent_snapshot(),
@@ -294,10 +300,10 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
 
   // --- the walk ------------------------------------------------------------------------
   fs::WalkOptions walk_options;
-  walk_options.excludes = &*excludes;
+  walk_options.excludes = &checked->excludes;
   walk_options.one_file_system = request.one_file_system();
   absl::StatusOr<std::unique_ptr<fs::TreeWalker>> walker =
-      fs::TreeWalker::Open(fs, source, walk_options);
+      fs::TreeWalker::Open(fs, checked->canonical, walk_options);
   if (!walker.ok()) return Collection(walker.status());
   ReuseOptions reuse;
   reuse.parent = parent.get();
@@ -320,11 +326,11 @@ absl::StatusOr<uint64_t> RunEstimateCollect(const v1::CollectRequest& request,
                                             const CollectorOptions& options) {
   fs::FileSystem* fs = options.fs != nullptr ? options.fs : fs::DefaultFileSystem();
   const std::string& source = request.source();
-  absl::StatusOr<fs::PathMatcher> excludes = SourceAndExcludes(request);
-  if (!excludes.ok()) return excludes.status();
+  absl::StatusOr<CheckedSource> checked = SourceAndExcludes(request, options);
+  if (!checked.ok()) return checked.status();
   RETURN_IF_ERROR(SourceIsDirectory(fs, source));
-  absl::StatusOr<uint64_t> bytes =
-      EstimateSourceBytes(fs, source, &*excludes, request.one_file_system());
+  absl::StatusOr<uint64_t> bytes = EstimateSourceBytes(fs, checked->canonical, &checked->excludes,
+                                                       request.one_file_system());
   if (!bytes.ok()) return Collection(bytes.status());
   return *bytes;
 }
@@ -417,7 +423,8 @@ grpc::Status CollectorService::WriteTree(grpc::ServerContext* context,
   }
   const v1::RestoreTarget target = msg.target();
   absl::Status st = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(std::unique_ptr<WriteTreeSession> session, WriteTreeSession::Open(target));
+    ASSIGN_OR_RETURN(std::unique_ptr<WriteTreeSession> session,
+                     WriteTreeSession::Open(target, options_.restore_roots));
     absl::Status s = [&]() -> absl::Status {
       while (reader->Read(&msg)) RETURN_IF_ERROR(session->Apply(msg));
       if (context->IsCancelled()) {

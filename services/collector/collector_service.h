@@ -20,20 +20,28 @@
 //                     or duplicate command name; parent_snapshot without
 //                     uploaders; downstream set (only reply-on-this-stream is
 //                     implemented: UNIMPLEMENTED);
+//   PERMISSION_DENIED the source (canonical: symbolic links and ".."
+//                     resolved) is outside every --source-root, or there is
+//                     none; a command with a command_line (requests send
+//                     names only); a command name not in --commands-file.
+//                     Checked before anything is read or run;
 //   NOT_FOUND         the source does not exist;
 //   FAILED_PRECONDITION  the source is not a directory, or a critical
 //                     pre-backup command failed;
 //   the parent's errors when parent_required (else a warning and every file
 //   is read); CANCELLED when the chunker cancels or goes away.
 // Unreadable files are warning events (data_missing), not errors.
-// Errors of WriteTree: see write_tree_session.h (PHASE_RESTORE); an empty
-// stream or a first message without a target is INVALID_ARGUMENT.
+// Errors of WriteTree: see write_tree_session.h (PHASE_RESTORE; a target
+// outside every --restore-root is PERMISSION_DENIED before anything is
+// written); an empty stream or a first message without a target is
+// INVALID_ARGUMENT.
 //
 // Thread-safety: thread-safe.
 #ifndef ARCA_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
 #define ARCA_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -41,6 +49,7 @@
 #include "libs/fs/file_system.h"
 #include "libs/metrics/service_metrics.h"
 #include "libs/pipeline/cancel.h"
+#include "libs/pipeline/commands.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "libs/pipeline/remote/collect_events.h"
 #include "services/common/client_channel.h"
@@ -48,6 +57,15 @@
 namespace arca::services {
 
 struct CollectorOptions {
+  // The collector's reach, set by its node's admin, never by a request:
+  // canonical directories (fs::CanonicalizeRoots) that Collect and
+  // EstimateCollect may read (--source-root) and WriteTree may write
+  // (--restore-root). Empty: every request is refused (default deny).
+  // Checked on the real file system (realpath), whatever `fs` is.
+  std::vector<std::string> source_roots;
+  std::vector<std::string> restore_roots;
+  // The pre-backup commands requests may name (--commands-file).
+  CommandCatalog commands;
   ClientTlsFlags peer_tls;  // channels to uploaders (parent snapshots)
   absl::Duration call_timeout = absl::Seconds(120);  // each call to an uploader
   size_t batch_bytes = 1u << 20;                     // Collect message size
@@ -101,7 +119,8 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
 // The whole EstimateCollect call without gRPC: validates source and
 // excludes like Collect, then EstimateSourceBytes (lstat only; commands and
 // the parent are ignored). Errors carry PHASE_COLLECTION: INVALID_ARGUMENT,
-// NOT_FOUND (source missing), FAILED_PRECONDITION (not a directory).
+// PERMISSION_DENIED (outside every --source-root), NOT_FOUND (source
+// missing), FAILED_PRECONDITION (not a directory).
 absl::StatusOr<uint64_t> RunEstimateCollect(const v1::CollectRequest& request,
                                             const CollectorOptions& options);
 

@@ -4,6 +4,7 @@
 #include "libs/archive/metadata_stream.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
+#include "libs/fs/path_roots.h"
 
 namespace arca::services {
 namespace {
@@ -13,12 +14,16 @@ absl::Status Restore(absl::Status st) { return WithPhase(std::move(st), v1::PHAS
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WriteTreeSession>> WriteTreeSession::Open(
-    const v1::RestoreTarget& target) {
+    const v1::RestoreTarget& target, const std::vector<std::string>& restore_roots) {
   if (target.target().empty() || target.target()[0] != '/') {
     return Restore(absl::InvalidArgumentError(absl::StrCat(
         "restore target '", target.target(), "' must be an absolute path on the collector's node")));
   }
-  absl::StatusOr<std::unique_ptr<TreeWriter>> writer = TreeWriter::Open(target.target());
+  // The canonical target is what is opened: what was checked is written.
+  absl::StatusOr<std::string> canonical = fs::ResolveWithinRoots(
+      target.target(), restore_roots, "restore target", "collector", "--restore-root");
+  if (!canonical.ok()) return Restore(canonical.status());
+  absl::StatusOr<std::unique_ptr<TreeWriter>> writer = TreeWriter::Open(*canonical);
   if (!writer.ok()) return Restore(writer.status());
   return std::unique_ptr<WriteTreeSession>(new WriteTreeSession(*std::move(writer)));
 }

@@ -8,7 +8,8 @@
 // one arrives, and the last one by Finish. Items may come grouped in batches.
 //
 // Errors (all with PHASE_RESTORE attached):
-//   INVALID_ARGUMENT  a target that is empty or not absolute; an item that is
+//   INVALID_ARGUMENT  a target that is empty or not absolute;
+//   PERMISSION_DENIED a target outside every --restore-root (Open); an item that is
 //                     empty, a second target, a nested batch; an entry that
 //                     fails ValidateEntry (absolute path, "..", ...); data
 //                     with no regular file open;
@@ -20,6 +21,8 @@
 #define ARCA_SERVICES_COLLECTOR_WRITE_TREE_SESSION_H_
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "arca/v1/collector.pb.h"
@@ -29,7 +32,11 @@ namespace arca::services {
 
 class WriteTreeSession {
  public:
-  static absl::StatusOr<std::unique_ptr<WriteTreeSession>> Open(const v1::RestoreTarget& target);
+  // Opens the target's canonical path (fs::CanonicalizePath) when it lies
+  // within one of the canonical `restore_roots`; PERMISSION_DENIED naming the
+  // target and the roots otherwise (every target when there are no roots).
+  static absl::StatusOr<std::unique_ptr<WriteTreeSession>> Open(
+      const v1::RestoreTarget& target, const std::vector<std::string>& restore_roots);
 
   // Applies one item (a batch: each of its items, in order).
   absl::Status Apply(const v1::WriteTreeRequest& item);

@@ -67,7 +67,9 @@ ARCA_REPO may stand for --repo. Exit codes: see README.md.
 remote mode (jobs run by the services of an orchestrator, tools/arca/remote.h):
   arca --orchestrator=ADDR [--tls-ca F] [--tls-cert F --tls-key F] [--insecure]
        [--token-file F] backup|restore|verify|snapshots|jobs|watch|cancel ...
-  (backup, restore and verify take --metrics-textfile PATH there too)
+  (backup, restore and verify take --metrics-textfile PATH there too; backup's
+  --command NAME / --critical-command NAME name commands of the collector's
+  --commands-file: no =CMD in remote mode)
 )";
 
 CancelToken g_cancel;

@@ -418,14 +418,20 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
   req.set_level(*level);
   req.set_one_file_system(args->Has("one-file-system"));
   for (const char* flag : {"command", "critical-command"}) {
+    // Names only: the command lines live in the collector's --commands-file
+    // (its node's admin decides what runs there as root).
     for (const std::string& c : args->All(flag)) {
-      absl::StatusOr<CommandSpec> spec =
-          ParseCommandSpec(c, std::string(flag) == "critical-command");
-      if (!spec.ok()) return UsageError(std::string(spec.status().message()));
+      if (c.find('=') != std::string::npos) {
+        return UsageError(absl::StrCat(
+            "invalid --", flag, " '", c, "': in remote mode give only the command's NAME; its "
+            "command line lives in the collector's --commands-file (NAME=COMMAND LINE per line)"));
+      }
+      if (absl::Status st = ValidateCommandName(c, absl::StrCat("--", flag)); !st.ok()) {
+        return UsageError(std::string(st.message()));
+      }
       v1::Command* cmd = req.add_commands();
-      cmd->set_name(spec->name);
-      cmd->set_command_line(spec->command_line);
-      cmd->set_critical(spec->critical);
+      cmd->set_name(c);
+      cmd->set_critical(std::string(flag) == "critical-command");
     }
   }
   if (auto f = args->Last("space-safety-factor")) {

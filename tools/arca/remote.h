@@ -6,8 +6,10 @@
 //
 // Global flags come before the command. Commands:
 //   backup SOURCE [--exclude GLOB]... [--exclude-file FILE]... [--compression
-//          zstd|xz|none] [--level N] [--one-file-system] [--command NAME=CMD]...
-//          [--critical-command NAME=CMD]... [--space-safety-factor F]
+//          zstd|xz|none] [--level N] [--one-file-system] [--command NAME]...
+//          [--critical-command NAME]... [--space-safety-factor F]
+//          (NAME: a command of the collector's --commands-file; NAME=CMD is a
+//          usage error, exit 2: a request never carries a command line)
 //          [--host NAME] [--parent SNAPSHOT] [--change-detection metadata|data]
 //          [--ignore-ctime] [--collector ADDR] [--json] [--detach]
 //          [--progress|--no-progress] [--metrics-textfile PATH]
