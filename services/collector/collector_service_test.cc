@@ -1,6 +1,8 @@
 // CollectorService in-process (a real gRPC server on an in-process channel):
 // what its metrics count after a Collect of a small tree, a failed Collect
-// and a WriteTree. tests/distributed runs the binaries.
+// and a WriteTree; its reach (--source-root, --restore-root, --commands-file
+// as CollectorOptions): what it refuses, and that nothing is read, written
+// or run then. tests/distributed runs the binaries.
 #include "services/collector/collector_service.h"
 
 #include <sys/stat.h>
@@ -37,13 +39,27 @@ class CollectorServiceTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(root_);
     std::filesystem::create_directories(root_ + "/src/sub");
-    service_ = std::make_unique<CollectorService>(CollectorOptions{});
+    std::filesystem::create_directories(root_ + "/restore");
+    std::filesystem::create_directories(root_ + "/outside");
+    root_ = std::filesystem::canonical(root_).string();
+    std::ofstream(root_ + "/outside/secret") << "not for the network";
+    CollectorOptions options;
+    options.source_roots = {root_ + "/src"};
+    options.restore_roots = {root_ + "/restore"};
+    options.commands = {{"marker", "touch " + root_ + "/marker-ran; echo marked"},
+                        {"hello", "echo hello"}};
+    StartServer(std::move(options));
+  }
+  void TearDown() override { StopServer(); }
+
+  void StartServer(CollectorOptions options) {
+    service_ = std::make_unique<CollectorService>(std::move(options));
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     stub_ = v1::Collector::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
   }
-  void TearDown() override {
+  void StopServer() {
     server_->Shutdown();
     server_->Wait();
   }
@@ -55,9 +71,13 @@ class CollectorServiceTest : public ::testing::Test {
   // Runs Collect; counts the entries sent by type and keeps the final stats.
   grpc::Status Collect(const std::string& source, std::map<int, int>* entries,
                        v1::BackupStats* stats) {
-    grpc::ClientContext ctx;
     v1::CollectRequest req;
     req.set_source(source);
+    return Collect(req, entries, stats);
+  }
+  grpc::Status Collect(const v1::CollectRequest& req, std::map<int, int>* entries,
+                       v1::BackupStats* stats, int* events = nullptr) {
+    grpc::ClientContext ctx;
     auto reader = stub_->Collect(&ctx, req);
     v1::CollectEvent e;
     std::function<void(const v1::CollectEvent&)> visit = [&](const v1::CollectEvent& ev) {
@@ -67,8 +87,46 @@ class CollectorServiceTest : public ::testing::Test {
         for (const auto& item : ev.batch().events()) visit(item);
       }
     };
-    while (reader->Read(&e)) visit(e);
+    while (reader->Read(&e)) {
+      if (events != nullptr) ++*events;
+      visit(e);
+    }
     return reader->Finish();
+  }
+
+  // Opens a WriteTree to `target` and sends one regular file "f" in a root
+  // directory.
+  grpc::Status WriteTree(const std::string& target, v1::WriteTreeResponse* resp) {
+    grpc::ClientContext ctx;
+    auto writer = stub_->WriteTree(&ctx, resp);
+    v1::WriteTreeRequest m;
+    m.mutable_target()->set_target(target);
+    m.mutable_target()->set_job_id("t");
+    writer->Write(m);
+    m.Clear();
+    m.mutable_entry()->set_type(v1::ENTRY_TYPE_DIRECTORY);
+    m.mutable_entry()->set_mode(0755);
+    writer->Write(m);
+    m.Clear();
+    m.mutable_entry()->set_path("f");
+    m.mutable_entry()->set_type(v1::ENTRY_TYPE_REGULAR);
+    m.mutable_entry()->set_mode(0644);
+    m.mutable_entry()->set_size(11);
+    m.mutable_entry()->mutable_payload()->set_length(11);
+    writer->Write(m);
+    m.Clear();
+    m.mutable_data()->set_data("hello world");
+    writer->Write(m);
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  grpc::Status Estimate(const std::string& source) {
+    grpc::ClientContext ctx;
+    v1::CollectRequest req;
+    req.set_source(source);
+    v1::CollectEstimate resp;
+    return stub_->EstimateCollect(&ctx, req, &resp);
   }
 
   std::string root_;
@@ -107,7 +165,7 @@ TEST_F(CollectorServiceTest, CollectCountsEntriesByTypeAndTheJobsReadBytes) {
 
   // A source that does not exist: NOT_FOUND, phase collection, exit 9.
   entries.clear();
-  st = Collect(root_ + "/missing", &entries, &stats);
+  st = Collect(root_ + "/src/missing", &entries, &stats);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
   EXPECT_EQ(MetricValue("arca_collector_errors_total", collection) - errors, 1);
   EXPECT_TRUE(GaugeReaches("arca_collector_streams_running", 0));
@@ -152,7 +210,7 @@ TEST_F(CollectorServiceTest, WriteTreeCountsEntriesAndBytesWrittenAndErrors) {
     v1::WriteTreeResponse resp;
     auto writer = stub_->WriteTree(&ctx, &resp);
     v1::WriteTreeRequest m;
-    m.mutable_target()->set_target(root_ + "/out");
+    m.mutable_target()->set_target(root_ + "/restore/out");
     m.mutable_target()->set_job_id("t");
     ASSERT_TRUE(writer->Write(m));
     m.Clear();
@@ -191,6 +249,125 @@ TEST_F(CollectorServiceTest, WriteTreeCountsEntriesAndBytesWrittenAndErrors) {
     EXPECT_EQ(MetricValue("arca_collector_errors_total", restore) - errors, 1);
   }
   EXPECT_TRUE(GaugeReaches("arca_collector_streams_running", 0));
+}
+
+// The phase and exit code a gRPC status carries (services/common).
+void ExpectRefused(const grpc::Status& st, v1::Phase phase, const std::string& fragment) {
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_EQ(PhaseOf(FromGrpcStatus(st)), phase) << st.error_message();
+  EXPECT_NE(st.error_message().find(fragment), std::string::npos) << st.error_message();
+}
+
+TEST_F(CollectorServiceTest, CollectAndEstimateOutsideTheSourceRootsArePermissionDenied) {
+  Write("a", "inside");
+  ASSERT_EQ(symlink((root_ + "/outside").c_str(), (root_ + "/src/link-out").c_str()), 0);
+  std::filesystem::create_directories(root_ + "/src2");  // a sibling with the root as prefix
+  const std::string roots = "outside the collector's --source-root directories (" + root_ +
+                            "/src): start the collector with --source-root";
+  for (const std::string& source :
+       {root_ + "/outside", root_ + "/src/../outside", root_ + "/src/link-out",
+        root_ + "/src/link-out/secret", root_ + "/src2", root_, std::string("/etc")}) {
+    SCOPED_TRACE(source);
+    std::map<int, int> entries;
+    v1::BackupStats stats;
+    int events = 0;
+    v1::CollectRequest req;
+    req.set_source(source);
+    grpc::Status st = Collect(req, &entries, &stats, &events);
+    ExpectRefused(st, v1::PHASE_COLLECTION, "source '" + source + "'");
+    EXPECT_NE(st.error_message().find(roots), std::string::npos) << st.error_message();
+    EXPECT_EQ(events, 0) << "nothing is sent for a refused source";
+    EXPECT_EQ(ExitCodeOf(FromGrpcStatus(st)), ExitCode::kCollection);
+    ExpectRefused(Estimate(source), v1::PHASE_COLLECTION, roots);
+  }
+  // Inside the root (also through "..") it is served.
+  std::map<int, int> entries;
+  v1::BackupStats stats;
+  grpc::Status st = Collect(root_ + "/src/sub/..", &entries, &stats);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(stats.bytes_read(), 6u);
+  EXPECT_TRUE(Estimate(root_ + "/src").ok());
+}
+
+TEST_F(CollectorServiceTest, WriteTreeOutsideTheRestoreRootsIsPermissionDeniedAndWritesNothing) {
+  ASSERT_EQ(symlink((root_ + "/outside").c_str(), (root_ + "/restore/link-out").c_str()), 0);
+  const std::string roots = "outside the collector's --restore-root directories (" + root_ +
+                            "/restore): start the collector with --restore-root";
+  for (const std::string& target :
+       {root_ + "/outside/t", root_ + "/restore/../outside/t", root_ + "/restore/link-out",
+        root_ + "/restore/link-out/t", root_ + "/restore/new/../../outside/t",
+        root_ + "/restore2/t", std::string("/root/.ssh")}) {
+    SCOPED_TRACE(target);
+    v1::WriteTreeResponse resp;
+    grpc::Status st = WriteTree(target, &resp);
+    ExpectRefused(st, v1::PHASE_RESTORE, "restore target '" + target + "'");
+    EXPECT_NE(st.error_message().find(roots), std::string::npos) << st.error_message();
+    EXPECT_EQ(ExitCodeOf(FromGrpcStatus(st)), ExitCode::kRestore);
+    EXPECT_EQ(resp.entries_written(), 0u);
+  }
+  // Nothing was created outside: the outside directory holds only its
+  // secret, and no sibling appeared.
+  int outside = 0;
+  for (const auto& e : std::filesystem::directory_iterator(root_ + "/outside")) {
+    EXPECT_EQ(e.path().filename(), "secret");
+    ++outside;
+  }
+  EXPECT_EQ(outside, 1);
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/restore2"));
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/restore/new"));
+  // A target that does not exist yet, inside the root, is written.
+  v1::WriteTreeResponse resp;
+  grpc::Status st = WriteTree(root_ + "/restore/deep/er", &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.bytes_written(), 11u);
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/restore/deep/er/f"));
+}
+
+TEST_F(CollectorServiceTest, WithoutRootsEveryCollectAndWriteTreeIsRefused) {
+  StopServer();
+  StartServer(CollectorOptions{});
+  Write("a", "x");
+  std::map<int, int> entries;
+  v1::BackupStats stats;
+  ExpectRefused(Collect(root_ + "/src", &entries, &stats), v1::PHASE_COLLECTION,
+                "the collector was started without --source-root, so it allows none; start the "
+                "collector with --source-root DIR");
+  ExpectRefused(Estimate(root_ + "/src"), v1::PHASE_COLLECTION, "without --source-root");
+  v1::WriteTreeResponse resp;
+  ExpectRefused(WriteTree(root_ + "/restore/t", &resp), v1::PHASE_RESTORE,
+                "the collector was started without --restore-root");
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/restore/t"));
+}
+
+TEST_F(CollectorServiceTest, CommandsComeOnlyByNameFromTheCommandsFile) {
+  Write("a", "x");
+  const std::string marker = root_ + "/marker-ran";
+  std::map<int, int> entries;
+  v1::BackupStats stats;
+  int events = 0;
+  v1::CollectRequest req;
+  req.set_source(root_ + "/src");
+  // A command line in the request: refused, even under a known name.
+  v1::Command* c = req.add_commands();
+  c->set_name("marker");
+  c->set_command_line("id > " + marker);
+  ExpectRefused(Collect(req, &entries, &stats, &events), v1::PHASE_COLLECTION,
+                "command 'marker' carries a command line: the collector runs only commands from "
+                "its --commands-file; send the name");
+  EXPECT_EQ(events, 0);
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  // A known name before an unknown one: nothing runs at all.
+  c->clear_command_line();
+  req.add_commands()->set_name("rootkit");
+  ExpectRefused(Collect(req, &entries, &stats, &events), v1::PHASE_COLLECTION,
+                "unknown command 'rootkit': the collector's --commands-file defines hello, marker");
+  EXPECT_EQ(events, 0);
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "a known command ran before the refusal";
+  // Known names only: the file's command line runs.
+  req.mutable_commands()->RemoveLast();
+  grpc::Status st = Collect(req, &entries, &stats);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(std::filesystem::exists(marker));
 }
 
 }  // namespace

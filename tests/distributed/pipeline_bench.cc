@@ -89,6 +89,7 @@ int Main(int argc, char** argv) {
   ClusterOptions copts{.uploaders = 1, .compressors = 2};
   if (const char* a = getenv("BENCH_UPLOADER_ARGS")) copts.uploader_args = absl::StrSplit(a, ' ', absl::SkipEmpty());
   if (const char* a = getenv("BENCH_CHUNKER_ARGS")) copts.chunker_args = absl::StrSplit(a, ' ', absl::SkipEmpty());
+  copts.collector_args = {"--source-root=" + source};  // besides the scratch directory
   absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
       PipelineCluster::Start(scratch + "/distributed_repo", copts);
   if (!cluster.ok()) {

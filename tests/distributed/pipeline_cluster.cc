@@ -53,6 +53,10 @@ JobOutcome Run(std::shared_ptr<grpc::Channel> channel, const Plan& plan, Method 
 
 std::string ArcaBinary() { return Runfile("tools/arca/arca"); }
 
+std::vector<std::string> CollectorRootFlags() {
+  return {"--source-root=" + TestTmpDir(), "--restore-root=" + TestTmpDir()};
+}
+
 std::string JobOutcome::Describe() const {
   std::string s = absl::StrCat("status: ", status.ToString(), "\n");
   if (result) absl::StrAppend(&s, "result: ", result->ShortDebugString(), "\n");
@@ -92,6 +96,9 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
     c->compressors_.push_back(*std::move(p));
   }
   std::vector<std::string> collector_args = security("collector");
+  for (const std::string& f : CollectorRootFlags()) collector_args.push_back(f);
+  collector_args.insert(collector_args.end(), options.collector_args.begin(),
+                        options.collector_args.end());
   collector_args.insert(collector_args.end(), options.all_args.begin(), options.all_args.end());
   absl::StatusOr<std::unique_ptr<ServiceProcess>> collector =
       ServiceProcess::Start(Runfile("services/collector/collector"), collector_args);

@@ -1,6 +1,7 @@
 // The whole distributed pipeline as real processes on loopback, for the
 // pipeline_* tests: uploader replica(s) over one repository (made with the
-// real `arca init`), compressor replicas, a collector and a chunker, all
+// real `arca init`), compressor replicas, a collector (CollectorRootFlags:
+// it may read and write below TEST_TMPDIR) and a chunker, all
 // `--insecure --listen=127.0.0.1:0` (or mutual TLS: ClusterOptions::tls_dir).
 // RunBackup / RunRestore call the
 // chunker directly (no orchestrator) and collect its StageEvents.
@@ -29,6 +30,8 @@ struct ClusterOptions {
   int compressor_threads = 0;  // 0: the binary's default
   std::vector<std::string> chunker_args;
   std::vector<std::string> uploader_args;
+  // After CollectorRootFlags() (e.g. --commands-file=F, or more roots).
+  std::vector<std::string> collector_args;
   std::vector<std::string> all_args;  // given to every service (e.g. --metrics-listen=...)
   // Mutual TLS instead of --insecure: the directory of make_certs.sh's
   // files; each service serves and calls as DIR/ROLE.pem (re-read every
@@ -91,6 +94,10 @@ class PipelineCluster {
 };
 
 std::string ArcaBinary();
+
+// The collector's reach in tests: --source-root and --restore-root at
+// TestTmpDir(), where every NewTempDir is.
+std::vector<std::string> CollectorRootFlags();
 
 // An orchestrator over `c`'s processes (--insecure, --host=testhost): its
 // collector and chunker (or `chunker_override`, an address list), its first

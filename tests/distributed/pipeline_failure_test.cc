@@ -98,8 +98,10 @@ TEST(PipelineFailure, CollectorKilledMidBackupFailsWithCollectionPhaseAndCommits
   EXPECT_TRUE(c.CheckAllServing().ok());
 
   // The chunker survives: a new collector and the same plan succeed.
+  std::vector<std::string> collector_args = CollectorRootFlags();
+  collector_args.push_back("--insecure");
   absl::StatusOr<std::unique_ptr<ServiceProcess>> collector =
-      ServiceProcess::Start(Runfile("services/collector/collector"), {"--insecure"});
+      ServiceProcess::Start(Runfile("services/collector/collector"), collector_args);
   ASSERT_TRUE(collector.ok()) << collector.status();
   v1::BackupPlan plan = c.BackupPlan(src);
   plan.set_collector((*collector)->address());

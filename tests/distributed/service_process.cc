@@ -77,6 +77,8 @@ std::string Runfile(const std::string& workspace_path) {
   return base + "/arca/" + workspace_path;
 }
 
+std::string TestTmpDir() { return TmpDir(); }
+
 std::string NewTempDir(const std::string& name) {
   static std::atomic<int> counter{0};
   const std::string dir = absl::StrCat(TmpDir(), "/", name, ".", getpid(), ".", counter++);

@@ -26,6 +26,9 @@ std::string Runfile(const std::string& workspace_path);
 // A fresh empty directory under TEST_TMPDIR.
 std::string NewTempDir(const std::string& name);
 
+// TEST_TMPDIR (/tmp without it): the directory every NewTempDir is in.
+std::string TestTmpDir();
+
 class ServiceProcess {
  public:
   // Starts `binary args... --listen=127.0.0.1:0` (no --listen is added when

@@ -137,7 +137,11 @@ class RemoteTextfileTest : public ::testing::Test {
     ASSERT_NE(compressor_, nullptr);
     chunker_ = Service::Start("chunker", {local, "--insecure", "--peer-insecure"});
     ASSERT_NE(chunker_, nullptr);
-    collector_ = Service::Start("collector", {local, "--insecure", "--peer-insecure"});
+    // The collector may read and write below TEST_TMPDIR (every NewTempDir).
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    const std::string roots = tmp ? tmp : "/tmp";
+    collector_ = Service::Start("collector", {local, "--insecure", "--peer-insecure",
+                                              "--source-root", roots, "--restore-root", roots});
     ASSERT_NE(collector_, nullptr);
     orchestrator_ = Service::Start(
         "orchestrator", {local, "--insecure", "--client-insecure", "--collector",

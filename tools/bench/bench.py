@@ -377,7 +377,11 @@ class ArcaDistributedTool(ArcaTool):
         listen = ["--listen=127.0.0.1:0", "--insecure"]
         if name == "uploader":
             return [b, "--repo", self.store] + listen
-        if name in ("collector", "chunker"):
+        if name == "collector":
+            # Its reach (default deny): the benchmark's source; no
+            # distributed restores are timed, so no --restore-root.
+            return [b] + listen + ["--peer-insecure", f"--source-root={self.source}"]
+        if name == "chunker":
             return [b] + listen + ["--peer-insecure"]
         if name == "orchestrator":
             return [b] + listen + [
