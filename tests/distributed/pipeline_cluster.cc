@@ -53,8 +53,8 @@ JobOutcome Run(std::shared_ptr<grpc::Channel> channel, const Plan& plan, Method 
 
 std::string ArcaBinary() { return Runfile("tools/arca/arca"); }
 
-std::vector<std::string> CollectorRootFlags() {
-  return {"--source-root=" + TestTmpDir(), "--restore-root=" + TestTmpDir()};
+std::vector<std::string> CollectorRootFlags(const std::string& root) {
+  return {"--source-root=" + root, "--restore-root=" + root};
 }
 
 std::string JobOutcome::Describe() const {
@@ -96,7 +96,10 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
     c->compressors_.push_back(*std::move(p));
   }
   std::vector<std::string> collector_args = security("collector");
-  for (const std::string& f : CollectorRootFlags()) collector_args.push_back(f);
+  for (const std::string& f : CollectorRootFlags(
+           options.collector_root.empty() ? TestTmpDir() : options.collector_root)) {
+    collector_args.push_back(f);
+  }
   collector_args.insert(collector_args.end(), options.collector_args.begin(),
                         options.collector_args.end());
   collector_args.insert(collector_args.end(), options.all_args.begin(), options.all_args.end());

@@ -30,7 +30,9 @@ struct ClusterOptions {
   int compressor_threads = 0;  // 0: the binary's default
   std::vector<std::string> chunker_args;
   std::vector<std::string> uploader_args;
-  // After CollectorRootFlags() (e.g. --commands-file=F, or more roots).
+  // The collector's --source-root and --restore-root (empty: TestTmpDir(),
+  // as CollectorRootFlags), then collector_args (e.g. --commands-file=F).
+  std::string collector_root;
   std::vector<std::string> collector_args;
   std::vector<std::string> all_args;  // given to every service (e.g. --metrics-listen=...)
   // Mutual TLS instead of --insecure: the directory of make_certs.sh's
@@ -96,8 +98,8 @@ class PipelineCluster {
 std::string ArcaBinary();
 
 // The collector's reach in tests: --source-root and --restore-root at
-// TestTmpDir(), where every NewTempDir is.
-std::vector<std::string> CollectorRootFlags();
+// `root` (by default TestTmpDir(), where every NewTempDir is).
+std::vector<std::string> CollectorRootFlags(const std::string& root = TestTmpDir());
 
 // An orchestrator over `c`'s processes (--insecure, --host=testhost): its
 // collector and chunker (or `chunker_override`, an address list), its first

@@ -225,17 +225,20 @@ TEST(PipelineFailure, CancelledBackupCommitsNothingAndTheNextOneWorks) {
 
 TEST(PipelineFailure, PreBackupCommandsRunOnTheCollector) {
   const std::string src = MakeTextTree("src", 2, 1000, 5);
+  // The plan names the commands; their command lines are the collector's.
+  const std::string commands = NewTempDir("commands") + "/commands";
+  std::ofstream(commands) << "# the node's commands\n"
+                          << "hello=echo hello from the collector\n"
+                          << "broken=exit 3\n";
   absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
-      PipelineCluster::Start(NewTempDir("repo") + "/repo", {.compressors = 1});
+      PipelineCluster::Start(NewTempDir("repo") + "/repo",
+                             {.compressors = 1, .collector_args = {"--commands-file=" + commands}});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   PipelineCluster& c = **cluster;
   v1::BackupPlan plan = c.BackupPlan(src);
-  v1::Command* ok = plan.add_commands();
-  ok->set_name("hello");
-  ok->set_command_line("echo hello from the collector");
+  plan.add_commands()->set_name("hello");
   v1::Command* failing = plan.add_commands();
   failing->set_name("broken");
-  failing->set_command_line("exit 3");
   JobOutcome out = c.RunBackup(plan);
   ASSERT_TRUE(out.status.ok()) << out.Describe();
   ASSERT_TRUE(out.result.has_value());
