@@ -62,6 +62,10 @@ class ChunkerServiceTest : public ::testing::Test {
     repo_ = *std::move(repo);
     CollectorOptions collector_options;
     collector_options.peer_tls.insecure = true;  // reads the parent from the uploader
+    // The collector's reach (default deny): the test's directory.
+    const std::string canonical_root = std::filesystem::canonical(root_).string();
+    collector_options.source_roots = {canonical_root};
+    collector_options.restore_roots = {canonical_root};
     collector_ = std::make_unique<CollectorService>(collector_options);
     compressor_ = std::make_unique<CompressorService>(CompressorOptions{.threads = 2});
     uploader_ = std::make_unique<UploaderService>(repo_.get(), UploaderOptions{.threads = 2});
