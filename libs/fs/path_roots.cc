@@ -110,8 +110,9 @@ absl::StatusOr<std::string> ResolveWithinRoots(const std::string& path,
       return absl::InvalidArgumentError(absl::StrCat(
           what, " '", path, "' must be an absolute path on the ", service, "'s node"));
     }
-    return absl::Status(canonical.status().code(),
-                        absl::StrCat(what, " '", path, "' refused: ", canonical.status().message()));
+    return absl::Status(
+        canonical.status().code(),
+        absl::StrCat(what, " '", path, "' refused: ", canonical.status().message()));
   }
   for (const std::string& root : roots) {
     if (IsPathWithin(*canonical, root)) return canonical;
