@@ -78,9 +78,11 @@ absl::StatusOr<std::unique_ptr<ReplicaSet>> MakeReplicas(
     const ClientTlsFlags& tls) {
   std::vector<std::string> list;
   std::vector<std::shared_ptr<grpc::Channel>> channels;
+  ClientTlsFlags as_peer = tls;
+  as_peer.server_role = RoleFromName(what);  // the replica must prove its role
   for (const std::string& a : addresses) {
     if (a.empty()) return BadPlan(absl::StrCat("an empty ", what, " address in the plan"));
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> c = MakeChannel(a, tls);
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> c = MakeChannel(a, as_peer);
     if (!c.ok()) return Setup(c.status());
     list.push_back(a);
     channels.push_back(*std::move(c));

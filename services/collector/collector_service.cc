@@ -88,7 +88,9 @@ absl::StatusOr<std::unique_ptr<ReplicaSet>> Uploaders(const v1::CollectRequest& 
   std::vector<std::string> addresses(request.uploaders().begin(), request.uploaders().end());
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (const std::string& a : addresses) {
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> c = MakeChannel(a, options.peer_tls);
+    ClientTlsFlags tls = options.peer_tls;
+    tls.server_role = Role::kUploader;  // the parent's chunks come from an uploader only
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> c = MakeChannel(a, tls);
     if (!c.ok()) return c.status();
     channels.push_back(*std::move(c));
   }

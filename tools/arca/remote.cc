@@ -582,7 +582,8 @@ int RunRemote(const std::vector<std::string>& all) {
     if (takes_value && i < all.size()) globals.push_back(all[i++]);
   }
   auto g = ParseArgs(
-      globals, {{"orchestrator", "tls-ca", "tls-cert", "tls-key", "tls-server-name", "token-file"},
+      globals, {{"orchestrator", "tls-ca", "tls-cert", "tls-key", "tls-server-name", "token-file",
+                 "trust-domain"},
                 {"insecure"}});
   if (!g.ok()) return UsageError(std::string(g.status().message()));
   std::optional<std::string> address = g->Last("orchestrator");
@@ -598,6 +599,13 @@ int RunRemote(const std::vector<std::string>& all) {
   tls.key = g->Last("tls-key").value_or("");
   tls.server_name = g->Last("tls-server-name").value_or("");
   tls.insecure = g->Has("insecure");
+  tls.trust_domain = g->Last("trust-domain").value_or(services::kDefaultTrustDomain);
+  if (absl::Status st = services::CheckTrustDomain(tls.trust_domain); !st.ok()) {
+    return UsageError(absl::StrCat("--trust-domain: ", st.message()));
+  }
+  // A client with its own certificate also checks that it reached the
+  // orchestrator (its SPIFFE ID), not another arca service.
+  if (!tls.cert.empty()) tls.server_role = services::Role::kOrchestrator;
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = services::MakeChannel(*address, tls);
   if (!channel.ok()) return UsageError(std::string(channel.status().message()));
   std::string token;
