@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "arca/v1/collector.grpc.pb.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -471,6 +472,56 @@ TEST_F(SecurityTest, BackupsRunOverMutualTlsAndSurviveRotatingEveryCertificate) 
   EXPECT_EQ(read(target + "/a.txt"), read(source + "/a.txt"));
   EXPECT_EQ(VisibleSnapshots(c.repo()), 2);
   EXPECT_TRUE(c.CheckAllServing().ok());
+
+  // Even the chunker's own identity reaches only what the collector's node
+  // allows: nothing outside its roots, no command it does not list.
+  services::ClientTlsFlags as_chunker = {.ca = live + "/ca.pem",
+                                         .cert = live + "/chunker.pem",
+                                         .key = live + "/chunker.key",
+                                         .reload_seconds = 1};
+  auto collector = v1::Collector::NewStub(*services::MakeChannel(c.collector().address(),
+                                                                 as_chunker));
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::CollectRequest request;
+    request.set_source("/etc");
+    auto reader = collector->Collect(&ctx, request);
+    v1::CollectEvent event;
+    EXPECT_FALSE(reader->Read(&event)) << "/etc was sent: " << event.ShortDebugString();
+    grpc::Status st = reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+    EXPECT_TRUE(absl::StrContains(st.error_message(), "--source-root")) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::CollectRequest request;
+    request.set_source(source);
+    v1::Command* cmd = request.add_commands();
+    cmd->set_name("shell");
+    cmd->set_command_line("id > " + source + "/pwned");
+    auto reader = collector->Collect(&ctx, request);
+    v1::CollectEvent event;
+    while (reader->Read(&event)) {
+    }
+    grpc::Status st = reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+    EXPECT_FALSE(std::ifstream(source + "/pwned").good()) << "the command ran";
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::WriteTreeResponse response;
+    auto writer = collector->WriteTree(&ctx, &response);
+    v1::WriteTreeRequest first;
+    first.mutable_target()->set_target("/root/.ssh");
+    writer->Write(first);
+    writer->WritesDone();
+    grpc::Status st = writer->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+    EXPECT_TRUE(absl::StrContains(st.error_message(), "--restore-root")) << st.error_message();
+  }
 }
 
 }  // namespace
