@@ -2,7 +2,7 @@
 //   uploader --repo DIR --listen=HOST:PORT (--insecure | --tls-cert F --tls-key F
 //            [--tls-client-ca F]) [--drain-seconds N] [--threads N]
 //            [--max-in-flight N] [--flush-mib N] [--flush-delay-ms N]
-//            [--verify-blobs=frame|full]
+//            [--verify-blobs=full|frame] [--max-clock-skew DURATION]
 // Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags or cannot listen,
 // 4 the repository is missing, incompatible or unreadable.
 #include <iostream>
@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/store/repository.h"
 #include "services/common/server.h"
+#include "services/uploader/commit_time.h"
 #include "services/uploader/uploader_service.h"
 #include "tools/arca/cli_flags.h"
 
@@ -26,7 +27,7 @@ int Usage(const std::string& message) {
             << "usage: uploader --repo DIR --listen=HOST:PORT (--insecure | --tls-cert FILE "
                "--tls-key FILE [--tls-client-ca FILE]) [--drain-seconds N] [--threads N] "
                "[--max-in-flight N] [--flush-mib N] [--flush-delay-ms N] "
-               "[--verify-blobs=frame|full]\n";
+               "[--verify-blobs=full|frame] [--max-clock-skew DURATION]\n";
   return 2;
 }
 
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
   arca::cli::FlagSpec spec;
   arca::services::AddServerFlags(&spec);
   spec.value_flags.insert({"repo", "threads", "max-in-flight", "flush-mib", "flush-delay-ms",
-                           "verify-blobs"});
+                           "verify-blobs", "max-clock-skew"});
   absl::StatusOr<arca::cli::ParsedArgs> args =
       arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
   if (!args.ok()) return Usage(std::string(args.status().message()));
@@ -67,13 +68,21 @@ int main(int argc, char** argv) {
       !ParseCount(*args, "flush-delay-ms", 0, 60000, &flush_delay_ms, &error)) {
     return Usage(error);
   }
-  arca::services::BlobCheck blob_check = arca::services::BlobCheck::kFrame;
+  // full (the default): every new blob is decoded and bound to its digest;
+  // frame: trusts the compressor (uploader_service.h, BlobCheck).
+  arca::services::BlobCheck blob_check = arca::services::BlobCheck::kFull;
   if (std::optional<std::string> v = args->Last("verify-blobs")) {
-    if (*v == "full") {
-      blob_check = arca::services::BlobCheck::kFull;
-    } else if (*v != "frame") {
-      return Usage("invalid --verify-blobs '" + *v + "': expected frame or full");
+    if (*v == "frame") {
+      blob_check = arca::services::BlobCheck::kFrame;
+    } else if (*v != "full") {
+      return Usage("invalid --verify-blobs '" + *v + "': expected full (the default) or frame");
     }
+  }
+  absl::Duration max_clock_skew = arca::services::kDefaultMaxClockSkew;
+  if (std::optional<std::string> v = args->Last("max-clock-skew")) {
+    absl::StatusOr<absl::Duration> d = arca::services::ParseDurationFlag("max-clock-skew", *v);
+    if (!d.ok()) return Usage(std::string(d.status().message()));
+    max_clock_skew = *d;
   }
   absl::StatusOr<std::unique_ptr<arca::Repository>> repo = arca::Repository::Open(*repo_dir);
   if (!repo.ok()) {
@@ -85,6 +94,7 @@ int main(int argc, char** argv) {
                                            .max_in_flight = static_cast<size_t>(max_in_flight),
                                            .flush_bytes = static_cast<uint64_t>(flush_mib) << 20,
                                            .flush_delay = absl::Milliseconds(flush_delay_ms),
-                                           .blob_check = blob_check});
+                                           .blob_check = blob_check,
+                                           .max_clock_skew = max_clock_skew});
   return arca::services::RunServer(kProgram, *flags, {&service});
 }

@@ -19,6 +19,7 @@
 #include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
 #include "services/common/work_stream_reactor.h"
+#include "services/uploader/commit_time.h"
 
 namespace arca::services {
 
@@ -271,7 +272,8 @@ v1::SnapshotInfo SnapshotInfoOf(const v1::Manifest& manifest) {
 }
 
 absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(
-    Repository& repo, const v1::CommitSnapshotRequest& request) {
+    Repository& repo, const v1::CommitSnapshotRequest& request, absl::Time now,
+    absl::Duration max_clock_skew) {
   v1::Manifest manifest = request.manifest();
   if (!request.group().empty()) manifest.set_group(request.group());
   if (!request.host().empty()) manifest.set_host(request.host());
@@ -290,6 +292,12 @@ absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(
   if (manifest.time_unix_ns() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("commit: negative time_unix_ns ", manifest.time_unix_ns()));
+  }
+  // A future-dated snapshot would be `latest` (and every later backup's
+  // parent) until its time comes.
+  if (absl::Status st = CheckSnapshotTime(manifest.time_unix_ns(), now, max_clock_skew);
+      !st.ok()) {
+    return Commit(std::move(st));
   }
   absl::StatusOr<ChunkIndex> metadata =
       DecodeIndex(request.metadata_index(), v1::STREAM_KIND_METADATA, "metadata_index");
@@ -390,6 +398,7 @@ UploaderService::UploaderService(Repository* repo, UploaderOptions options)
                          ? options.max_in_flight
                          : std::max<size_t>(8, 2 * static_cast<size_t>(pool_.threads()))),
       blob_check_(options.blob_check),
+      max_clock_skew_(options.max_clock_skew),
       batcher_(repo->chunks(),
                {.max_pending_bytes = options.flush_bytes, .max_delay = options.flush_delay}) {
   UploaderServiceMetrics();  // every series exists (at 0) from the start
@@ -436,7 +445,7 @@ grpc::ServerUnaryReactor* UploaderService::CommitSnapshot(grpc::CallbackServerCo
                                                           const v1::CommitSnapshotRequest* request,
                                                           v1::CommitSnapshotResponse* response) {
   return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
-    absl::StatusOr<v1::CommitSnapshotResponse> r = services::CommitSnapshot(*repo_, *request);
+    absl::StatusOr<v1::CommitSnapshotResponse> r = services::CommitSnapshot(*repo_, *request, absl::Now(), max_clock_skew_);
     if (!r.ok()) {
       UploaderServiceMetrics().errors.Record(r.status(), v1::PHASE_COMMIT);
       return r.status();

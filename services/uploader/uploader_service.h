@@ -3,9 +3,10 @@
 // uploader.proto. Thin: it validates and converts protos, calls libs/ on a
 // worker pool and maps the status.
 //
-// PutChunks: each blob is checked before it is stored — ParseBlobHeader and
-// DecodeBlob(data, digest) (CRC32C, decompression, SHA-256) — so a blob that
-// does not decode to its digest is DATA_LOSS and never stored. Then
+// PutChunks: each new blob is checked before it is stored — ParseBlobHeader
+// and, by default, DecodeBlob(data, digest) (CRC32C, decompression,
+// SHA-256; BlobCheck) — so a blob that does not decode to its digest is
+// DATA_LOSS and never stored. Then
 // ChunkStore::Put (idempotent: a chunk already present, or stored
 // concurrently by another replica's stream, is not written again). Acks are
 // sent in request order and only once the chunk is durable: stored chunks are
@@ -25,7 +26,9 @@
 //   NOT_FOUND         GetChunks: "chunk <hex> is missing from ..." (the first
 //                     missing digest); GetSnapshot: unknown id — no phase;
 //   FAILED_PRECONDITION  CommitSnapshot: a referenced chunk is missing
-//                     (names it) — PHASE_COMMIT;
+//                     (names it), or the snapshot's time is more than
+//                     max_clock_skew ahead of the uploader's clock (names
+//                     both times and --max-clock-skew) — PHASE_COMMIT;
 //   storage failures  (RESOURCE_EXHAUSTED, PERMISSION_DENIED, UNAVAILABLE,
 //                     INTERNAL ...) of Has/Put/Flush: PHASE_UPLOAD; of the
 //                     snapshot commit: PHASE_COMMIT (both exit 12).
@@ -51,17 +54,21 @@ namespace arca::services {
 
 // How much of a blob PutChunks checks before storing it.
 enum class BlobCheck {
-  // The header and the payload CRC32C (CheckBlobFrame): catches a blob
-  // damaged on its way from the compressor. The binding of bytes to digest
-  // is checked upstream: the compressor verifies the SHA-256 of every chunk
-  // it compresses (DATA_LOSS otherwise), like the embedded pipeline, which
-  // hashes and compresses the same buffer. The default.
-  kFrame,
-  // Also decompresses the blob and checks the SHA-256 of the plaintext
-  // against the digest (DecodeBlob): a blob from a faulty or untrusted
-  // compressor cannot enter the store under a wrong name. Costs one
-  // decompression and one SHA-256 per new chunk (services/uploader/README.md).
+  // Decompresses the blob and checks the SHA-256 of the plaintext against
+  // the digest (DecodeBlob): no peer can put bytes into the store under a
+  // name they do not hash to (a lying or broken compressor, or anyone able
+  // to call PutChunks). Only new chunks are decoded (a chunk already stored
+  // is acknowledged without decoding it), on the worker pool, in parallel
+  // with the other blobs of the stream and its group flush. The default
+  // (services/README.md has its measured cost).
   kFull,
+  // Only the header and the payload CRC32C (CheckBlobFrame): catches a blob
+  // damaged on its way, but TRUSTS THE COMPRESSOR (and every PutChunks
+  // caller) to have named the blob after its content: frame-valid garbage
+  // is stored under any digest and found only by `arca verify` or a
+  // restore. An explicit opt-out (--verify-blobs=frame) for deployments
+  // where the compressor and every caller are trusted.
+  kFrame,
 };
 
 struct UploaderOptions {
@@ -69,7 +76,10 @@ struct UploaderOptions {
   size_t max_in_flight = 0;            // per stream; 0 = max(8, 2 × threads)
   uint64_t flush_bytes = 32ull << 20;  // group flush once this much is unacked
   absl::Duration flush_delay = absl::Milliseconds(100);
-  BlobCheck blob_check = BlobCheck::kFrame;
+  BlobCheck blob_check = BlobCheck::kFull;
+  // CommitSnapshot refuses a snapshot whose time is more than this ahead of
+  // the uploader's clock (--max-clock-skew; commit_time.h).
+  absl::Duration max_clock_skew = absl::Minutes(10);
 };
 
 class UploaderService final : public v1::Uploader::CallbackService {
@@ -111,6 +121,7 @@ class UploaderService final : public v1::Uploader::CallbackService {
   WorkerPool pool_;
   size_t max_in_flight_;
   BlobCheck blob_check_;
+  absl::Duration max_clock_skew_;
   FlushBatcher batcher_;
 };
 
@@ -144,8 +155,12 @@ metrics::UploaderMetrics& UploaderServiceMetrics();
 absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, BlobCheck check);
 absl::StatusOr<v1::HasChunksResponse> HasChunks(ChunkStore& store,
                                                 const v1::HasChunksRequest& request);
+// CommitSnapshot refuses (FailedPrecondition, PHASE_COMMIT, nothing
+// written) a snapshot whose time is more than max_clock_skew after `now`.
 absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(Repository& repo,
-                                                          const v1::CommitSnapshotRequest& request);
+                                                          const v1::CommitSnapshotRequest& request,
+                                                          absl::Time now,
+                                                          absl::Duration max_clock_skew);
 absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Repository& repo,
                                                         const v1::ListSnapshotsRequest& request);
 absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(Repository& repo,

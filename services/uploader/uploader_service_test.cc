@@ -59,7 +59,7 @@ std::string Hex(const std::string& raw) { return Digest::FromRaw(raw)->Hex(); }
 
 class UploaderServiceTest : public ::testing::Test {
  protected:
-  // Most tests run the full check; UploaderServiceFrameTest the default.
+  // The default (full) check; UploaderServiceFrameTest the opt-out.
   virtual BlobCheck Check() const { return BlobCheck::kFull; }
 
   void SetUp() override {
@@ -255,14 +255,67 @@ TEST_F(UploaderServiceFrameTest, DamagedBlobsAreDataLossAndNotStored) {
 }
 
 TEST_F(UploaderServiceFrameTest, FrameCheckDoesNotBindTheBlobToItsDigest) {
-  // The documented limit of the default check (BlobCheck::kFrame): a
-  // well-formed blob under another digest is stored; the compressor's
-  // SHA-256 check upstream, --verify-blobs=full and `arca verify` catch it.
+  // The documented limit of the opt-out (BlobCheck::kFrame, which trusts
+  // the compressor): a well-formed blob under another digest is stored;
+  // only the default full check (below) or `arca verify` catch it.
   v1::Blob swapped = MakeBlob(RandomBytes(5000, 7));
   swapped.mutable_ref()->set_digest(std::string(Sha256(std::string("other")).Raw()));
   std::vector<v1::PutChunkAck> acks;
   EXPECT_TRUE(FromGrpcStatus(Put({swapped}, &acks)).ok());
   EXPECT_TRUE(Has({swapped.ref().digest()})[0]);
+}
+
+TEST(UploaderOptionsTest, TheDefaultBindsEveryBlobToItsDigest) {
+  EXPECT_EQ(UploaderOptions{}.blob_check, BlobCheck::kFull);
+  EXPECT_EQ(UploaderOptions{}.max_clock_skew, absl::Minutes(10));
+}
+
+TEST_F(UploaderServiceTest, FrameValidBlobOfOtherContentIsDataLossAndNotStored) {
+  // A lying compressor's "garbage blob": a well-formed blob of other bytes
+  // under the victim's digest.
+  const std::string victim = RandomBytes(5000, 7);
+  v1::Blob forged = MakeBlob(RandomBytes(5000, 77));
+  forged.mutable_ref()->set_digest(std::string(Sha256(victim).Raw()));
+  std::vector<v1::PutChunkAck> acks;
+  absl::Status st = FromGrpcStatus(Put({forged}, &acks));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("blob " + Sha256(victim).Hex() + ": "), std::string::npos) << st;
+  EXPECT_NE(st.message().find("not stored"), std::string::npos) << st;
+  EXPECT_TRUE(acks.empty());
+  EXPECT_FALSE(Has({forged.ref().digest()})[0]);
+}
+
+TEST_F(UploaderServiceTest, FutureDatedCommitIsRefusedAndWritesNothing) {
+  const std::vector<std::string> meta = {"meta one"};
+  const std::vector<std::string> payload = {"payload one"};
+  std::vector<v1::PutChunkAck> acks;
+  ASSERT_TRUE(Put({MakeBlob(meta[0]), MakeBlob(payload[0])}, &acks).ok());
+  v1::CommitSnapshotRequest req = CommitRequest(meta, payload);
+  // Issue 10's forged snapshot: dated 2255, it would be `latest` for ages.
+  const absl::Time y2255 =
+      absl::FromCivil(absl::CivilSecond(2255, 1, 1), absl::UTCTimeZone());
+  req.mutable_manifest()->set_time_unix_ns(absl::ToUnixNanos(y2255));
+  v1::CommitSnapshotResponse resp;
+  absl::Status st = CommitStatus(req, &resp);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_EQ(PhaseOf(st), v1::PHASE_COMMIT) << st;
+  EXPECT_EQ(ExitCodeOf(st), ExitCode::kUpload) << st;
+  EXPECT_NE(st.message().find("the snapshot's time 2255-01-01T00:00:00.000Z is "),
+            std::string::npos)
+      << st;
+  EXPECT_NE(st.message().find("ahead of the uploader's clock ("), std::string::npos) << st;
+  EXPECT_NE(st.message().find("more than --max-clock-skew=10m"), std::string::npos) << st;
+  EXPECT_TRUE(List().empty());
+
+  // Just beyond the skew: refused; within it (a clock a few minutes fast):
+  // accepted.
+  req.mutable_manifest()->set_time_unix_ns(absl::ToUnixNanos(absl::Now() + absl::Minutes(11)));
+  EXPECT_EQ(CommitStatus(req, &resp).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(List().empty());
+  req.mutable_manifest()->set_time_unix_ns(absl::ToUnixNanos(absl::Now() + absl::Minutes(5)));
+  st = CommitStatus(req, &resp);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(List().size(), 1u);
 }
 
 TEST_F(UploaderServiceTest, FullCheckSkipsDecodingChunksAlreadyStored) {
