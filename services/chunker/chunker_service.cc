@@ -68,6 +68,13 @@ absl::Status Rephase(const absl::Status& st, v1::Phase phase) {
   return WithPhase(absl::Status(st.code(), st.message()), phase);
 }
 
+// A restore's error: corruption (a chunk that does not decode or hash to
+// its digest, wherever it was decompressed) is PHASE_VERIFICATION (exit 8),
+// as in the embedded restore; the rest PHASE_RESTORE (exit 13).
+absl::Status RestorePhase(const absl::Status& st) {
+  return Rephase(st, absl::IsDataLoss(st) ? v1::PHASE_VERIFICATION : v1::PHASE_RESTORE);
+}
+
 std::chrono::system_clock::time_point In(absl::Duration d, absl::Time cap) {
   return absl::ToChronoTime(std::min(absl::Now() + d, cap));
 }
@@ -833,13 +840,13 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
   if (!st.ok() && !stream_broken) ctx.TryCancel();
   absl::Status written = FromGrpcStatus(out->Finish());
   if (calls->cancelled()) return calls->status();
-  if (!st.ok() && !stream_broken) return Rephase(st, v1::PHASE_RESTORE);
+  if (!st.ok() && !stream_broken) return RestorePhase(st);
   if (!written.ok()) {
     return Rephase(absl::Status(written.code(), absl::StrCat("collector ", plan.collector(), ": ",
                                                              written.message())),
                    v1::PHASE_RESTORE);
   }
-  if (!st.ok()) return Rephase(st, v1::PHASE_RESTORE);
+  if (!st.ok()) return RestorePhase(st);
   for (const v1::Warning& w : response.warnings()) {
     v1::StageEvent e;
     *e.mutable_warning() = w;

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <span>
+#include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -119,9 +122,16 @@ struct RemoteChunkWriter::Item {
   uint64_t seq = 0;
   uint64_t length = 0;
   Digest digest;
-  bool hashed = true;          // false: compress-first, digest comes with the blob
-  bool compressed_first = false;  // hashed by the compressor
+  bool hashed = true;          // false: compress-first, not joined yet (see JoinCompressFirst)
+  bool compressed_first = false;  // sent to the compressor before it was hashed
   bool known = false;
+  // Compress-first: the chunker's own SHA-256 (computed while the compress
+  // request is in flight) and the compressor's answer, joined by whichever
+  // arrives second.
+  bool own_digest_ready = false;
+  bool blob_back = false;
+  std::string compressor_digest;  // raw, as the compressor's blob says
+  size_t compressor = 0;          // the replica that answered (for messages)
   ByteBuffer plain;           // until hashed
   grpc::ByteBuffer request;   // encoded CompressRequest, until compressed (for a resend)
   grpc::ByteBuffer blob;      // encoded Blob from the compressor, until acked (for a resend)
@@ -290,14 +300,67 @@ void RemoteChunkWriter::EncodeUnhashed(ItemPtr item) {
   // The encoded request (with the plaintext's CRC32C) owns the plaintext.
   item->request = EncodeCompressRequest(options_.codec, options_.level, item->stream, nullptr,
                                         std::move(item->plain));
+  // References to the request's slices keep the plaintext alive for the
+  // hash below even once the compressor answered and the request is dropped.
+  std::vector<grpc::Slice> slices;
+  (void)item->request.Dump(&slices);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!error_.ok()) {
+      --hashing_;
+      Done(item, true);
+      return;
+    }
+    stats_.chunks_compressed_first++;
+    compress_queue_.push_back(item);
+  }
+  // The chunk travels to a compressor while this thread hashes it: the
+  // digest is always the chunker's own (JoinCompressFirst compares it with
+  // the compressor's).
+  const auto t0 = std::chrono::steady_clock::now();
+  const Digest digest =
+      slices.size() == 2
+          ? Sha256(std::span<const uint8_t>(slices[1].begin(), slices[1].size()))
+          : Sha256(std::span<const uint8_t>());
+  const double hash_s = SecondsSince(t0);
+  slices.clear();
   absl::MutexLock lock(&mu_);
   --hashing_;
-  if (!error_.ok()) {
+  stats_.hash_seconds += hash_s;
+  item->digest = digest;
+  item->own_digest_ready = true;
+  if (item->blob_back) JoinCompressFirst(item);
+}
+
+void RemoteChunkWriter::JoinCompressFirst(const ItemPtr& item) {
+  if (!error_.ok()) return;  // the job is stopping anyway
+  if (item->compressor_digest != item->digest.Raw()) {
+    absl::StatusOr<Digest> claimed = Digest::FromRaw(item->compressor_digest);
+    Fail(WithPhase(
+        absl::DataLossError(absl::StrCat(
+            "compressor ", compressors_->address(item->compressor), " answered chunk ",
+            item->digest.Hex(), " (", item->length, " bytes, ", v1::StreamKind_Name(item->stream),
+            " stream, SHA-256 computed by the chunker) with a blob named ",
+            claimed.ok() ? claimed->Hex() : std::string("<malformed digest>"),
+            ": the compressor's answer did not match, nothing of it was stored; the compressor "
+            "is faulty or compromised: check or replace it, then run the backup again")),
+        v1::PHASE_COMPRESSION));
+    return;
+  }
+  item->hashed = true;
+  std::vector<Slot>& slots = slots_[item->stream];
+  if (slots.size() <= item->seq) slots.resize(item->seq + 1);
+  slots[item->seq] = Slot{item->digest, item->length, true};
+  stats_.chunks_total++;
+  if (!seen_.insert(item->digest).second) {  // a copy earlier in the job
+    stats_.bytes_deduplicated += item->length;
+    CountDeduplicated(item->length);
+    CountCompressedDuplicate();
     Done(item, true);
     return;
   }
-  stats_.chunks_compressed_first++;
-  compress_queue_.push_back(std::move(item));
+  item->compressed_first = true;
+  upload_queue_.push_back(item);
 }
 
 void RemoteChunkWriter::CountCompressedDuplicate() {
@@ -477,8 +540,9 @@ void RemoteChunkWriter::CompressReceiver(Lane* lane) {
     auto matches = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       if (!view.ok() || lane->inflight.empty()) return false;
       const Item& front = *lane->inflight.front();
-      if (front.hashed) return view->ref.digest() == front.digest.Raw();
-      // Compress-first: answers come in order; the digest is the compressor's.
+      // Answers come in order. Hash-first: the digest is compared below;
+      // compress-first: with the chunker's own hash (JoinCompressFirst).
+      if (front.hashed) return true;
       return Digest::FromRaw(view->ref.digest()).ok() && view->ref.raw_length() == front.length;
     };
     if (!matches()) {
@@ -489,26 +553,33 @@ void RemoteChunkWriter::CompressReceiver(Lane* lane) {
                      v1::PHASE_COMPRESSION));
       break;
     }
+    if (const Item& front = *lane->inflight.front();
+        front.hashed && view->ref.digest() != front.digest.Raw()) {
+      absl::StatusOr<Digest> claimed = Digest::FromRaw(view->ref.digest());
+      Fail(WithPhase(
+          absl::DataLossError(absl::StrCat(
+              "compressor ", compressors_->address(lane->replica), " answered chunk ",
+              front.digest.Hex(), " with a blob named ",
+              claimed.ok() ? claimed->Hex() : std::string("<malformed digest>"),
+              ": the compressor's answer did not match, nothing of it was stored; the "
+              "compressor is faulty or compromised: check or replace it, then run the backup "
+              "again")),
+          v1::PHASE_COMPRESSION));
+      break;
+    }
     ItemPtr item = std::move(lane->inflight.front());
     lane->inflight.pop_front();
     lane->last_progress = absl::Now();
     item->request.Clear();  // the plaintext is no longer needed
+    item->compressor = lane->replica;
     if (!item->hashed) {
-      item->digest = *Digest::FromRaw(view->ref.digest());
-      item->hashed = true;
-      std::vector<Slot>& slots = slots_[item->stream];
-      if (slots.size() <= item->seq) slots.resize(item->seq + 1);
-      slots[item->seq] = Slot{item->digest, item->length, true};
-      stats_.chunks_total++;
-      if (!seen_.insert(item->digest).second) {  // a copy earlier in the job
-        stats_.bytes_deduplicated += item->length;
-        CountDeduplicated(item->length);
-        CountCompressedDuplicate();
-        Done(item, true);
-        blob.Clear();
-        continue;
-      }
-      item->compressed_first = true;
+      item->compressor_digest = view->ref.digest();
+      item->blob_bytes = view->data_bytes;
+      item->blob.Swap(&blob);
+      blob.Clear();
+      item->blob_back = true;
+      if (item->own_digest_ready) JoinCompressFirst(item);
+      continue;  // else the hash task joins it
     }
     item->blob_bytes = view->data_bytes;
     item->blob.Swap(&blob);
@@ -596,6 +667,12 @@ void RemoteChunkWriter::LaneEnded(Lane* lane, absl::Status status) {
     status = absl::UnavailableError(absl::StrCat(replicas->what(), " ", address,
                                                  " closed the stream with work outstanding"));
   }
+  if (!lane->compress && absl::IsDataLoss(status)) {
+    // Every blob an uploader gets comes from a compressor: one that does
+    // not decode to its digest is the compressor's fault.
+    Fail(WithPhase(UploaderRefusedBlob(*lane, status), v1::PHASE_COMPRESSION));
+    return;
+  }
   if (!IsReplicaFailure(status)) {
     // An answer about the chunk itself: another replica would say the same.
     Fail(WithPhase(absl::Status(status.code(), absl::StrCat(replicas->what(), " ", address, ": ",
@@ -620,6 +697,23 @@ void RemoteChunkWriter::LaneEnded(Lane* lane, absl::Status status) {
     if (other->compress == lane->compress && !other->dead) any_live = true;
   }
   if (!any_live) Fail(replicas->NoneLeft());
+}
+
+absl::Status RemoteChunkWriter::UploaderRefusedBlob(const Lane& lane,
+                                                    const absl::Status& status) const {
+  // The chunk the uploader names (its message starts "blob <hex>: ...").
+  std::string made_by = "a compressor";
+  for (const ItemPtr& item : lane.inflight) {
+    if (absl::StrContains(status.message(), item->digest.Hex())) {
+      made_by = absl::StrCat("compressor ", compressors_->address(item->compressor));
+      break;
+    }
+  }
+  return absl::DataLossError(absl::StrCat(
+      "uploader ", uploaders_->address(lane.replica), " refused a blob made by ", made_by,
+      " (it does not decode to its digest): ", status.message(),
+      "; nothing of it was stored; the compressor is faulty or compromised: check or replace "
+      "it, then run the backup again"));
 }
 
 absl::Status RemoteChunkWriter::Finish() {

@@ -11,6 +11,12 @@
 // Chunks reused from the parent (known) only have their presence checked
 // (HasChunks); a missing one is DATA_LOSS (PHASE_ARCHIVE), as in-process.
 //
+// No peer's bytes are trusted: every digest is the chunker's own SHA-256
+// (compress-first overlaps it with the compressor's round trip); a blob whose
+// digest is not the chunker's, or that an uploader refuses as DATA_LOSS (it
+// does not decode to its digest), fails the job with DATA_LOSS and
+// PHASE_COMPRESSION (exit 11) naming the chunk and the compressor.
+//
 // Replicas: one long-lived bidi stream per compressor replica and
 // `streams_per_uploader` per uploader replica, all pulling from a shared
 // queue (so a faster replica takes more chunks: load is balanced by demand,
@@ -71,10 +77,13 @@ struct RemoteChunkWriterOptions {
   absl::Duration call_timeout = absl::Seconds(60);    // HasChunks
   absl::Duration stall_timeout = absl::Seconds(120);  // no answer with work outstanding
   absl::Time stream_deadline = absl::InfiniteFuture(); // of the long-lived streams
-  // Compress first: new chunks go to the compressors unhashed, the
-  // compressor computes the digest (one SHA-256 per chunk instead of two)
-  // and the chunker deduplicates by the returned digest (within the job; the
-  // uploader's ack says whether the repository had it). Costs a needless
+  // Compress first: new chunks go to the compressors before they are
+  // hashed (with compute_digest); the chunker hashes each one on hash_pool
+  // while its request is in flight and uses only its own digest: a blob
+  // whose digest is not the chunker's fails the job (DATA_LOSS,
+  // PHASE_COMPRESSION) and nothing of it is stored. The chunker deduplicates
+  // once both are there (within the job; the uploader's ack says whether the
+  // repository had it). Costs a needless
   // compression per duplicate, so the writer switches to hash-first for the
   // rest of the job once at least compress_first_probe chunks came back and
   // more than 1/8 of them were duplicates.
@@ -115,7 +124,7 @@ struct RemoteChunkWriterStats {
   uint64_t bytes_reused = 0;
   uint64_t chunks_acked = 0;   // new chunks made durable by an uploader
   uint64_t chunks_resent = 0;  // sent again after a replica failed
-  uint64_t chunks_compressed_first = 0;  // hashed by the compressor
+  uint64_t chunks_compressed_first = 0;  // sent to a compressor before being hashed
   uint64_t duplicates_compressed = 0;    // of those, found already stored or seen
   bool switched_to_hash_first = false;
   double hash_seconds = 0;
@@ -163,7 +172,17 @@ class RemoteChunkWriter final : public ChunkConsumer {
 
   void StartLanes();
   void Hash(ItemPtr item);
+  // Compress-first: encodes the request, queues it for a compressor, then
+  // hashes the plaintext while the request is in flight.
   void EncodeUnhashed(ItemPtr item);
+  // Compress-first, once both the chunker's hash and the compressor's blob
+  // are there: DataLoss (PHASE_COMPRESSION) unless the compressor's digest
+  // is the chunker's; else deduplicate and queue the blob for an uploader.
+  void JoinCompressFirst(const ItemPtr& item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job's error when an uploader refused a blob as DATA_LOSS: names the
+  // compressor that made it.
+  absl::Status UploaderRefusedBlob(const Lane& lane, const absl::Status& status) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A compress-first chunk turned out to be a duplicate: maybe switch modes.
   void CountCompressedDuplicate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HasLoop();

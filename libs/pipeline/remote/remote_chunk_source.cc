@@ -7,7 +7,9 @@
 #include "arca/v1/compressor.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
+#include "libs/hash/digest.h"
 #include "services/common/status_convert.h"
 
 namespace arca {
@@ -97,6 +99,19 @@ absl::StatusOr<std::string> RemoteChunkSource::DecodeRemote(v1::Blob blob, const
       },
       [this] { return Stopped(); });
   if (!st.ok()) return st;
+  // The compressor is not trusted with the content: its plaintext must hash
+  // to the requested digest, as DecodeBlob checks in this process.
+  if (const Digest actual = Sha256(std::span<const uint8_t>(
+          reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
+      actual != digest) {
+    return WithPhase(
+        absl::DataLossError(absl::StrCat(
+            "chunk ", digest.Hex(), ": the compressor's Decompress answer did not match (",
+            raw.size(), " bytes that hash to ", actual.Hex(),
+            "); nothing of it was restored; the compressor is faulty or compromised: check or "
+            "replace it, or restore without it; then run a verify job")),
+        v1::PHASE_VERIFICATION);
+  }
   return raw;
 }
 

@@ -2,7 +2,9 @@
 // uploader replica (Uploader.GetChunks) and decodes it either on a
 // compressor replica (Compressor.Decompress) or in this process
 // (libs/blob DecodeBlob). Either way the plaintext is checked against its
-// digest (CRC32C, SHA-256) and its length against the index.
+// digest (CRC32C, SHA-256) and its length against the index: a compressor's
+// Decompress answer is hashed again here (no peer is trusted with the
+// content, issue 10).
 //
 // Used by the collector (the parent snapshot's metadata stream, change
 // detection) and by the chunker (restores).
@@ -39,7 +41,8 @@ class RemoteChunkSource final : public ChunkSource {
   // Errors:
   // - DataLoss "chunk <hex> is missing from the repository ..." (the uploader
   //   said NOT_FOUND), "blob <hex>: ..." (corrupt), "chunk <hex> holds n
-  //   bytes but the index says m";
+  //   bytes but the index says m", "chunk <hex>: the compressor's
+  //   Decompress answer did not match ..." (PHASE_VERIFICATION attached);
   // - Unavailable "no uploader/compressor replica left (...)" when every
   //   replica failed (with PHASE_UPLOAD / PHASE_COMPRESSION attached);
   // - Cancelled when `calls` was cancelled;
