@@ -89,9 +89,12 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
       args.push_back("--threads");
       args.push_back(std::to_string(options.compressor_threads));
     }
+    args.insert(args.end(), options.compressor_args.begin(), options.compressor_args.end());
     args.insert(args.end(), options.all_args.begin(), options.all_args.end());
-    absl::StatusOr<std::unique_ptr<ServiceProcess>> p =
-        ServiceProcess::Start(Runfile("services/compressor/compressor"), args);
+    absl::StatusOr<std::unique_ptr<ServiceProcess>> p = ServiceProcess::Start(
+        Runfile(options.compressor_binary.empty() ? "services/compressor/compressor"
+                                                  : options.compressor_binary),
+        args);
     if (!p.ok()) return p.status();
     c->compressors_.push_back(*std::move(p));
   }

@@ -28,6 +28,11 @@ struct ClusterOptions {
   int uploaders = 1;
   int compressors = 2;
   int compressor_threads = 0;  // 0: the binary's default
+  // The compressors' binary (a runfile path; empty: the real
+  // services/compressor/compressor) and extra flags for them: the
+  // zero-trust tests run tests/distributed/lying_compressor instead.
+  std::string compressor_binary;
+  std::vector<std::string> compressor_args;
   std::vector<std::string> chunker_args;
   std::vector<std::string> uploader_args;
   // The collector's --source-root and --restore-root (empty: TestTmpDir(),

@@ -59,6 +59,15 @@ v1::Blob MakeBlob(const std::string& data) {
   return blob;
 }
 
+// Regular files under the repository's chunks/ directory.
+int ChunkFileCount(const std::string& repo) {
+  int n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(repo + "/chunks")) {
+    if (e.is_regular_file()) ++n;
+  }
+  return n;
+}
+
 void InitRepo(const std::string& dir) {
   RunResult r = RunProgram({Arca(), "init", "--repo", dir});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
@@ -69,10 +78,10 @@ class UploaderProcessTest : public ::testing::Test {
   void SetUp() override {
     repo_ = NewTempDir("repo") + "/r";
     ASSERT_NO_FATAL_FAILURE(InitRepo(repo_));
-    // The full blob check, so a blob under the wrong digest is refused too;
-    // the default (frame) check is covered by uploader_service_test.
-    auto p = ServiceProcess::Start(Uploader(), {"--repo", repo_, "--insecure", "--threads", "2",
-                                                "--verify-blobs=full"});
+    // Default flags: the full blob check (a blob under the wrong digest is
+    // refused) and --max-clock-skew=10m; the frame opt-out is covered by
+    // uploader_service_test.
+    auto p = ServiceProcess::Start(Uploader(), {"--repo", repo_, "--insecure", "--threads", "2"});
     ASSERT_TRUE(p.ok()) << p.status();
     process_ = *std::move(p);
     auto channel = services::MakeChannel(process_->address(), {.insecure = true});
@@ -189,12 +198,36 @@ TEST_F(UploaderProcessTest, BlobNotDecodingToItsDigestIsDataLossAndNotStored) {
   EXPECT_FALSE(
       fs::exists(repo_ + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex));
 
-  // A valid blob under another chunk's digest.
-  v1::Blob swapped = MakeBlob("the real content");
-  swapped.mutable_ref()->set_digest(std::string(Sha256(std::string("claimed content")).Raw()));
+  // A forged blob: frame-valid (header, CRC32C fine) but of other content,
+  // under a victim's digest. Refused with the default flags.
+  const std::string victim = "the victim's content";
+  v1::Blob swapped = MakeBlob("the attacker's content");
+  swapped.mutable_ref()->set_digest(std::string(Sha256(victim).Raw()));
+  swapped.mutable_ref()->set_raw_length(0);
   st = Put({swapped}, &acks);
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("blob " + Sha256(victim).Hex() + ": "), std::string::npos) << st;
+  EXPECT_NE(st.message().find("not stored"), std::string::npos) << st;
+  EXPECT_TRUE(acks.empty());
   EXPECT_FALSE(Has({swapped.ref().digest()})[0]);
+  EXPECT_EQ(ChunkFileCount(repo_), 0);
+}
+
+TEST_F(UploaderProcessTest, FutureDatedCommitIsRefusedWithTheCommitPhase) {
+  v1::CommitSnapshotRequest commit;
+  commit.set_host("testhost");
+  commit.set_source("/data");
+  commit.mutable_manifest()->set_time_unix_ns(
+      absl::ToUnixNanos(absl::FromCivil(absl::CivilSecond(2255, 1, 1), absl::UTCTimeZone())));
+  v1::CommitSnapshotResponse response;
+  absl::Status st = Commit(commit, &response);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_EQ(PhaseOf(st), v1::PHASE_COMMIT) << st;
+  EXPECT_EQ(ExitCodeOf(st), ExitCode::kUpload) << st;
+  EXPECT_NE(st.message().find("the snapshot's time 2255-01-01T00:00:00.000Z"), std::string::npos)
+      << st;
+  EXPECT_NE(st.message().find("--max-clock-skew=10m"), std::string::npos) << st;
+  EXPECT_TRUE(List().empty());
 }
 
 TEST_F(UploaderProcessTest, GetChunksOfUnknownDigestIsNotFound) {
@@ -324,7 +357,15 @@ TEST(UploaderFlagsTest, MissingRepositoryExits4AndNoRepoFlagExits2) {
   r = RunProgram({Uploader(), "--repo", dir, "--listen=127.0.0.1:0", "--insecure",
                   "--verify-blobs=some"});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
-  EXPECT_NE(r.err.find("invalid --verify-blobs 'some': expected frame or full"), std::string::npos)
+  EXPECT_NE(r.err.find("invalid --verify-blobs 'some': expected full (the default) or frame"),
+            std::string::npos)
+      << r.Describe();
+  r = RunProgram({Uploader(), "--repo", dir, "--listen=127.0.0.1:0", "--insecure",
+                  "--max-clock-skew=soon"});
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("invalid --max-clock-skew 'soon': expected seconds (600) or a duration "
+                       "with units (10m, 600s, 1h30m)"),
+            std::string::npos)
       << r.Describe();
 }
 
