@@ -11,7 +11,10 @@
 //                       (every byte flipped, same length) under the right
 //                       digest;
 //   lying-decompressor  Compress is honest; Decompress returns other bytes
-//                       (every byte flipped) under the requested digest.
+//                       (every byte flipped) under the requested digest for
+//                       every chunk of 4 KiB or more (a careful attacker
+//                       leaves a small metadata stream alone, so that the
+//                       restore runs and writes the forged file contents).
 // Streams are answered in order, one request at a time. Exit 2 on bad flags.
 #include <iostream>
 #include <span>
@@ -74,7 +77,9 @@ class LyingCompressor final : public v1::Compressor::Service {
     while (stream->Read(&blob)) {
       absl::StatusOr<v1::RawChunk> raw = services::DecompressBlob(std::move(blob));
       if (!raw.ok()) return services::ToGrpcStatus(raw.status());
-      if (lie_ == Lie::kLyingDecompressor) raw->set_data(Flipped(raw->data()));
+      if (lie_ == Lie::kLyingDecompressor && raw->data().size() >= 4096) {
+        raw->set_data(Flipped(raw->data()));
+      }
       if (!stream->Write(*raw)) break;
     }
     return grpc::Status::OK;
