@@ -57,11 +57,11 @@ grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKin
       out.WriteVarint32SignExtended(level);
     }
     if (digest == nullptr) {
-      // compute_digest (4) = true, data_crc32c (5).
-      out.WriteTag(WireFormatLite::MakeTag(4, WireFormatLite::WIRETYPE_VARINT));
-      out.WriteVarint32(1);
+      // data_crc32c (5), caller_names_blob (6) = true.
       out.WriteTag(WireFormatLite::MakeTag(5, WireFormatLite::WIRETYPE_FIXED32));
       out.WriteLittleEndian32(Crc32c(plaintext.span()));
+      out.WriteTag(WireFormatLite::MakeTag(6, WireFormatLite::WIRETYPE_VARINT));
+      out.WriteVarint32(1);
     }
     out.WriteTag(WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
     out.WriteVarint64(chunk_size);
@@ -82,6 +82,28 @@ grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKin
       grpc::Slice(header.data(), header.size()),
       grpc::Slice(owner->data(), n, [](void* p) { delete static_cast<ByteBuffer*>(p); }, owner)};
   return grpc::ByteBuffer(slices, n == 0 ? 1 : 2);
+}
+
+grpc::ByteBuffer NameBlob(const grpc::ByteBuffer& blob, const Digest& digest) {
+  // Blob.ref (2) { digest (1) }: a parser merges a repeated message field
+  // into the one before it, so this sets ref.digest and keeps the rest.
+  std::string suffix;
+  {
+    google::protobuf::io::StringOutputStream sos(&suffix);
+    CodedOutputStream out(&sos);
+    const auto raw = digest.Raw();
+    const uint32_t ref_size = static_cast<uint32_t>(
+        1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(raw.size())) + raw.size());
+    out.WriteTag(WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    out.WriteVarint32(ref_size);
+    out.WriteTag(WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    out.WriteVarint32(static_cast<uint32_t>(raw.size()));
+    out.WriteRaw(raw.data(), static_cast<int>(raw.size()));
+  }
+  std::vector<grpc::Slice> slices;
+  (void)blob.Dump(&slices);  // references, not copies
+  slices.emplace_back(suffix.data(), suffix.size());
+  return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
 absl::StatusOr<BlobView> ReadBlobView(grpc::ByteBuffer* blob) {
@@ -334,7 +356,7 @@ void RemoteChunkWriter::EncodeUnhashed(ItemPtr item) {
 
 void RemoteChunkWriter::JoinCompressFirst(const ItemPtr& item) {
   if (!error_.ok()) return;  // the job is stopping anyway
-  if (item->compressor_digest != item->digest.Raw()) {
+  if (!item->compressor_digest.empty() && item->compressor_digest != item->digest.Raw()) {
     absl::StatusOr<Digest> claimed = Digest::FromRaw(item->compressor_digest);
     Fail(WithPhase(
         absl::DataLossError(absl::StrCat(
@@ -346,6 +368,11 @@ void RemoteChunkWriter::JoinCompressFirst(const ItemPtr& item) {
             "is faulty or compromised: check or replace it, then run the backup again")),
         v1::PHASE_COMPRESSION));
     return;
+  }
+  if (item->compressor_digest.empty()) {
+    // caller_names_blob: the blob goes to the uploader under the chunker's
+    // digest, which the uploader checks by decoding it.
+    item->blob = NameBlob(item->blob, item->digest);
   }
   item->hashed = true;
   std::vector<Slot>& slots = slots_[item->stream];
@@ -543,7 +570,9 @@ void RemoteChunkWriter::CompressReceiver(Lane* lane) {
       // Answers come in order. Hash-first: the digest is compared below;
       // compress-first: with the chunker's own hash (JoinCompressFirst).
       if (front.hashed) return true;
-      return Digest::FromRaw(view->ref.digest()).ok() && view->ref.raw_length() == front.length;
+      // (caller_names_blob: no digest; a compressor that sends one anyway
+      // must send the chunker's.)
+      return view->ref.raw_length() == front.length;
     };
     if (!matches()) {
       Fail(WithPhase(absl::InternalError(absl::StrCat(

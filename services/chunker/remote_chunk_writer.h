@@ -78,9 +78,10 @@ struct RemoteChunkWriterOptions {
   absl::Duration stall_timeout = absl::Seconds(120);  // no answer with work outstanding
   absl::Time stream_deadline = absl::InfiniteFuture(); // of the long-lived streams
   // Compress first: new chunks go to the compressors before they are
-  // hashed (with compute_digest); the chunker hashes each one on hash_pool
-  // while its request is in flight and uses only its own digest: a blob
-  // whose digest is not the chunker's fails the job (DATA_LOSS,
+  // hashed (caller_names_blob: the compressor does not hash either); the
+  // chunker hashes each one on hash_pool while its request is in flight,
+  // names the blob with its own digest (NameBlob) and trusts no other: a
+  // blob that comes back with another digest fails the job (DATA_LOSS,
   // PHASE_COMPRESSION) and nothing of it is stored. The chunker deduplicates
   // once both are there (within the job; the uploader's ack says whether the
   // repository had it). Costs a needless
@@ -101,10 +102,15 @@ struct RemoteChunkWriterOptions {
 // The wire form of a CompressRequest {codec, level, chunk {stream, ref
 // {digest, raw_length}, data}} whose data slice is `plaintext` itself (owned
 // by the buffer from now on): no copy of the chunk before the socket. Without
-// a digest: {compute_digest: true, data_crc32c: CRC32C of the plaintext}
-// instead of ref.digest (the compressor hashes the chunk).
+// a digest: {caller_names_blob: true, data_crc32c: CRC32C of the plaintext}
+// instead of ref.digest (the compressor neither hashes nor checks a digest;
+// the chunker hashes the chunk meanwhile and names the blob: NameBlob).
 grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKind stream,
                                        const Digest* digest, ByteBuffer plaintext);
+
+// The encoded Blob `blob` with ref.digest set to `digest` (other fields
+// kept): the slices of `blob` plus a few bytes, no copy of the data.
+grpc::ByteBuffer NameBlob(const grpc::ByteBuffer& blob, const Digest& digest);
 
 // What the chunker needs of an encoded Blob it forwards as it is.
 struct BlobView {

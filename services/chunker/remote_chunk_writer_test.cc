@@ -11,6 +11,7 @@
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/proto_buffer_writer.h"
 #include "libs/hash/crc32c.h"
+#include "libs/hash/digest.h"
 
 namespace arca::services {
 namespace {
@@ -46,12 +47,13 @@ TEST(EncodeCompressRequest, ParsesAsTheGeneratedMessage) {
       EXPECT_FALSE(r.chunk().known());
       EXPECT_FALSE(r.compute_digest());
 
-      // Without a digest: the compressor is asked to hash, with the CRC32C.
+      // Without a digest: the chunker names the blob; the CRC32C travels.
       grpc::ByteBuffer unhashed = EncodeCompressRequest(v1::CODEC_ZSTD, level,
                                                         v1::STREAM_KIND_PAYLOAD, nullptr,
                                                         Plain(data));
       v1::CompressRequest u = Parse<v1::CompressRequest>(&unhashed);
-      EXPECT_TRUE(u.compute_digest());
+      EXPECT_TRUE(u.caller_names_blob());
+      EXPECT_FALSE(u.compute_digest());
       EXPECT_EQ(u.data_crc32c(), Crc32c(data));
       EXPECT_TRUE(u.chunk().ref().digest().empty());
       EXPECT_EQ(u.chunk().ref().raw_length(), data.size());
@@ -76,6 +78,27 @@ TEST(ReadBlobView, ReadsRefAndDataSize) {
   EXPECT_EQ(view->data_bytes, 70000u);
   // The buffer is intact: it is forwarded as it is.
   EXPECT_EQ(Parse<v1::Blob>(&bb).data().size(), 70000u);
+}
+
+TEST(NameBlob, SetsTheDigestAndKeepsEverythingElse) {
+  v1::Blob blob;  // as a compressor answers caller_names_blob: no digest
+  blob.set_stream(v1::STREAM_KIND_PAYLOAD);
+  blob.mutable_ref()->set_raw_length(123456);
+  blob.set_data(std::string(70000, 'z'));
+  grpc::ByteBuffer bb;
+  bool own = false;
+  ASSERT_TRUE(grpc::SerializationTraits<v1::Blob>::Serialize(blob, &bb, &own).ok());
+  const Digest d = Sha256(std::string("the chunker's own hash"));
+  grpc::ByteBuffer named = NameBlob(bb, d);
+  v1::Blob parsed = Parse<v1::Blob>(&named);
+  EXPECT_EQ(parsed.ref().digest(), d.Raw());
+  EXPECT_EQ(parsed.ref().raw_length(), 123456u);
+  EXPECT_EQ(parsed.stream(), v1::STREAM_KIND_PAYLOAD);
+  EXPECT_EQ(parsed.data(), blob.data());
+  absl::StatusOr<BlobView> view = ReadBlobView(&named);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->ref.digest(), d.Raw());
+  EXPECT_EQ(view->data_bytes, 70000u);
 }
 
 TEST(ReadBlobView, RefusesWhatIsNotABlob) {

@@ -42,16 +42,23 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
   }
   v1::RawChunk* chunk = request.mutable_chunk();
   const bool compute = request.compute_digest();
-  if (compute && !chunk->ref().digest().empty()) {
+  const bool unnamed = request.caller_names_blob();
+  if (static_cast<int>(compute) + static_cast<int>(unnamed) +
+          static_cast<int>(!chunk->ref().digest().empty()) >
+      1) {
     return absl::InvalidArgumentError(
-        "compress request with both compute_digest and ref.digest: send one or the other");
+        "compress request with more than one of ref.digest, compute_digest and "
+        "caller_names_blob: send one of them");
   }
+  // Without a digest to check (compute_digest or caller_names_blob), the
+  // CRC32C of the data is checked instead.
+  const bool crc_only = compute || unnamed;
   absl::StatusOr<Digest> digest =
-      compute ? absl::StatusOr<Digest>(Digest()) : RefDigest(chunk->ref(), "compress request");
+      crc_only ? absl::StatusOr<Digest>(Digest()) : RefDigest(chunk->ref(), "compress request");
   if (!digest.ok()) return digest.status();
   // Names the chunk in messages: its digest, or (not hashed yet) its size.
-  const std::string hex = compute ? absl::StrCat("of ", chunk->data().size(), " bytes (no digest)")
-                                  : digest->Hex();
+  const std::string hex = crc_only ? absl::StrCat("of ", chunk->data().size(), " bytes (no digest)")
+                                   : digest->Hex();
   if (chunk->known()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "chunk ", hex, " is marked known (already stored): do not send it to the compressor"));
@@ -84,7 +91,7 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
   if (absl::Status st = ValidateLevel(codec, request.level()); !st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("chunk ", hex, ": ", st.message()));
   }
-  if (compute) {
+  if (crc_only) {
     const uint32_t crc = Crc32c(Bytes(data));
     if (crc != request.data_crc32c()) {
       return absl::DataLossError(absl::StrFormat(
@@ -92,7 +99,7 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
           "before compression, resend it",
           hex, crc, request.data_crc32c()));
     }
-    *digest = Sha256(Bytes(data));
+    if (compute) *digest = Sha256(Bytes(data));
   } else if (const Digest actual = Sha256(Bytes(data)); actual != *digest) {
     return absl::DataLossError(absl::StrCat(
         "chunk ", hex, ": bytes do not match the digest (", data.size(), " bytes hash to ",

@@ -8,12 +8,22 @@
 // no further request until one is written (backpressure). The first bad
 // request ends the stream with its error; the server stays up.
 //
+// Compress names a blob in one of three ways (compressor.proto): by the
+// request's ref.digest (checked: SHA-256 of the data), by compute_digest
+// (the compressor hashes; CRC32C checked) or not at all with
+// caller_names_blob (no SHA-256 here; CRC32C checked; the caller, which
+// trusts no peer's digest, names the blob). A digest the compressor returns
+// is a claim: the chunker compares it with its own and the uploader binds
+// the blob to it (issue 10).
+//
 // Errors of Compress (each carries PHASE_COMPRESSION):
-//   INVALID_ARGUMENT  missing chunk or digest (not 32 bytes), empty data,
+//   INVALID_ARGUMENT  missing chunk or digest (not 32 bytes), more than one
+//                     of digest/compute_digest/caller_names_blob, empty data,
 //                     data over 64 MiB, a chunk marked `known`, raw_length
 //                     that disagrees with the data, unknown or unspecified
 //                     codec, a level the codec does not take;
-//   DATA_LOSS         "chunk <hex>: bytes do not match the digest ...".
+//   DATA_LOSS         "chunk <hex>: bytes do not match the digest ...", or
+//                     a CRC32C that does not match the data.
 // Errors of Decompress (no phase: the caller knows whether it restores or
 // verifies, and corruption is exit 8 either way):
 //   INVALID_ARGUMENT  missing digest or empty blob;

@@ -164,7 +164,34 @@ TEST_F(CompressorServiceTest, ComputeDigestReturnsTheSha256AndChecksTheCrc) {
   v1::CompressRequest both = Request(data, v1::CODEC_ZSTD, 3);
   both.set_compute_digest(true);
   both.set_data_crc32c(Crc32c(data));
-  ExpectCompressFails(both, absl::StatusCode::kInvalidArgument, "send one or the other");
+  ExpectCompressFails(both, absl::StatusCode::kInvalidArgument, "send one of them");
+}
+
+TEST_F(CompressorServiceTest, CallerNamesBlobSkipsTheSha256AndChecksTheCrc) {
+  const std::string data = RandomBytes(20000, 10);
+  v1::CompressRequest r = Request(data, v1::CODEC_ZSTD, 3);
+  r.mutable_chunk()->mutable_ref()->clear_digest();
+  r.set_caller_names_blob(true);
+  r.set_data_crc32c(Crc32c(data));
+  std::vector<v1::Blob> out;
+  ASSERT_TRUE(Compress({r}, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].ref().digest().empty());  // the caller names it
+  EXPECT_EQ(out[0].ref().raw_length(), data.size());
+  absl::StatusOr<std::string> raw = DecodeBlob(AsBytes(out[0].data()), Sha256(data));
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ(*raw, data);
+
+  v1::CompressRequest damaged = r;
+  (*damaged.mutable_chunk()->mutable_data())[100] ^= 0x01;
+  ExpectCompressFails(damaged, absl::StatusCode::kDataLoss, "CRC32C is 0x");
+  v1::CompressRequest both = r;
+  both.set_compute_digest(true);
+  ExpectCompressFails(both, absl::StatusCode::kInvalidArgument, "send one of them");
+  v1::CompressRequest named = Request(data, v1::CODEC_ZSTD, 3);
+  named.set_caller_names_blob(true);
+  named.set_data_crc32c(Crc32c(data));
+  ExpectCompressFails(named, absl::StatusCode::kInvalidArgument, "send one of them");
 }
 
 TEST_F(CompressorServiceTest, BadRequestsAreInvalidArgument) {
