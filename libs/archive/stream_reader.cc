@@ -46,9 +46,14 @@ absl::StatusOr<const std::string*> StreamReader::Chunk(size_t i) {
         source_->GetChunk(entry.digest, expected);
     ++chunks_fetched_;
     if (!got.ok()) {
-      return absl::Status(got.status().code(),
-                          absl::StrCat("stream offset ", start, ": chunk ",
-                                       entry.digest.Hex(), ": ", got.status().message()));
+      absl::Status st(got.status().code(),
+                      absl::StrCat("stream offset ", start, ": chunk ", entry.digest.Hex(), ": ",
+                                   got.status().message()));
+      // Payloads (an attached phase: libs/base/phase_status.h) travel on.
+      got.status().ForEachPayload([&st](absl::string_view url, const absl::Cord& payload) {
+        st.SetPayload(url, payload);
+      });
+      return st;
     }
     if (*got == nullptr) {
       return absl::InternalError(absl::StrCat("stream offset ", start, ": chunk ",

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/cord.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -35,7 +36,11 @@ class MemoryChunkSource final : public ChunkSource {
                                                               uint64_t expected_length) override {
     ++calls;
     auto it = chunks_.find(digest);
-    if (it == chunks_.end()) return absl::NotFoundError("chunk not in store");
+    if (it == chunks_.end()) {
+      absl::Status st = absl::NotFoundError("chunk not in store");
+      st.SetPayload("type.test/tag", absl::Cord("kept"));  // e.g. an attached phase
+      return st;
+    }
     return it->second;
   }
   int calls = 0;
@@ -190,6 +195,8 @@ TEST(StreamReader, SourceErrorsKeepTheirCodeAndNameTheChunk) {
   EXPECT_EQ(n.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(n.status().message(),
               HasSubstr("stream offset 200: chunk " + d.Hex() + ": chunk not in store"));
+  // Payloads (the phase of libs/base/phase_status.h) travel on.
+  EXPECT_EQ(n.status().GetPayload("type.test/tag"), absl::Cord("kept"));
 }
 
 TEST(StreamReader, MetadataStreamRoundTripsThroughChunks) {

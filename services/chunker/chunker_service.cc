@@ -68,11 +68,13 @@ absl::Status Rephase(const absl::Status& st, v1::Phase phase) {
   return WithPhase(absl::Status(st.code(), st.message()), phase);
 }
 
-// A restore's error: corruption (a chunk that does not decode or hash to
-// its digest, wherever it was decompressed) is PHASE_VERIFICATION (exit 8),
-// as in the embedded restore; the rest PHASE_RESTORE (exit 13).
+// A restore's error: PHASE_RESTORE (DATA_LOSS is exit 8 there, as in the
+// embedded restore; the rest 13), except a compressor's Decompress answer
+// that does not hash to the chunk's digest, which RemoteChunkSource marks
+// PHASE_VERIFICATION (exit 8).
 absl::Status RestorePhase(const absl::Status& st) {
-  return Rephase(st, absl::IsDataLoss(st) ? v1::PHASE_VERIFICATION : v1::PHASE_RESTORE);
+  if (absl::IsDataLoss(st) && PhaseOf(st) == v1::PHASE_VERIFICATION) return st;
+  return Rephase(st, v1::PHASE_RESTORE);
 }
 
 std::chrono::system_clock::time_point In(absl::Duration d, absl::Time cap) {
