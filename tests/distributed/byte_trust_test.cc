@@ -16,6 +16,7 @@
 #include "libs/base/phase_status.h"
 #include "libs/hash/digest.h"
 #include "tests/distributed/pipeline_cluster.h"
+#include "tests/distributed/service_process.h"
 
 namespace arca::distributed {
 namespace {
@@ -126,6 +127,37 @@ TEST(ByteTrust, LyingDecompressorFailsTheRestoreWithExit8) {
       EXPECT_EQ(first, static_cast<char>(orig.get())) << e.path();
     }
   }
+}
+
+// What a user sees through the orchestrator and the CLI: `arca backup`
+// exits 11 and stores nothing; `arca restore` through a lying decompressor
+// exits 8.
+TEST(ByteTrust, TheCliExits11ForALyingCompressorAnd8ForALyingDecompressor) {
+  std::unique_ptr<PipelineCluster> liar = StartLying("garbage-blob");
+  ASSERT_NE(liar, nullptr);
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(*liar, 1, 1);
+  ASSERT_NE(orch, nullptr);
+  const std::string src = MakeTree("src");
+  RunResult backup = Remote(*orch, {"backup", src});
+  EXPECT_EQ(backup.exit_code, 11) << backup.Describe();
+  EXPECT_NE(backup.err.find("failed in phase compression"), std::string::npos) << backup.err;
+  EXPECT_NE(backup.err.find("refused a blob made by compressor"), std::string::npos)
+      << backup.err;
+  EXPECT_EQ(VisibleSnapshots(liar->repo()), 0);
+  EXPECT_EQ(ChunkFiles(liar->repo()), 0);
+
+  std::unique_ptr<PipelineCluster> decompressor = StartLying("lying-decompressor");
+  ASSERT_NE(decompressor, nullptr);
+  std::unique_ptr<ServiceProcess> orch2 = StartOrchestrator(*decompressor, 1, 1);
+  ASSERT_NE(orch2, nullptr);
+  RunResult stored = Remote(*orch2, {"backup", src});
+  ASSERT_EQ(stored.exit_code, 0) << stored.Describe();
+  RunResult restore = Remote(*orch2, {"restore", "latest", NewTempDir("restored") + "/t"});
+  EXPECT_EQ(restore.exit_code, 8) << restore.Describe();
+  EXPECT_NE(restore.err.find("failed in phase verification"), std::string::npos) << restore.err;
+  EXPECT_NE(restore.err.find("the compressor's Decompress answer did not match"),
+            std::string::npos)
+      << restore.err;
 }
 
 }  // namespace
