@@ -445,7 +445,8 @@ grpc::ServerUnaryReactor* UploaderService::CommitSnapshot(grpc::CallbackServerCo
                                                           const v1::CommitSnapshotRequest* request,
                                                           v1::CommitSnapshotResponse* response) {
   return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
-    absl::StatusOr<v1::CommitSnapshotResponse> r = services::CommitSnapshot(*repo_, *request, absl::Now(), max_clock_skew_);
+    absl::StatusOr<v1::CommitSnapshotResponse> r =
+        services::CommitSnapshot(*repo_, *request, absl::Now(), max_clock_skew_);
     if (!r.ok()) {
       UploaderServiceMetrics().errors.Record(r.status(), v1::PHASE_COMMIT);
       return r.status();

@@ -95,7 +95,8 @@ TEST(ByteTrust, CompressorAnsweringGarbageBlobsFailsTheBackupWithExit11) {
                                       c->compressor(0).address()),
             std::string::npos)
       << out.Describe();
-  EXPECT_NE(out.status.message().find("the blob holds other data than its name says"), std::string::npos)
+  EXPECT_NE(out.status.message().find("the blob holds other data than its name says"),
+            std::string::npos)
       << out.Describe();
 }
 
