@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "libs/archive/little_endian.h"
+#include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/hash/crc32c.h"
 
@@ -286,10 +287,9 @@ absl::StatusOr<bool> MetadataStreamReader::Fill(size_t n) {
     std::span<uint8_t> space(buf_.data() + buf_end_, buf_.size() - buf_end_);
     absl::StatusOr<size_t> got = source_->Read(space);
     if (!got.ok()) {
-      return Fail(absl::Status(
-          got.status().code(),
-          absl::StrCat("metadata stream: reading at byte ", offset_ + buf_end_, ": ",
-                       got.status().message())));
+      return Fail(WithMessage(got.status(), absl::StrCat("metadata stream: reading at byte ",
+                                                         offset_ + buf_end_, ": ",
+                                                         got.status().message())));
     }
     if (*got > space.size()) {
       return Fail(absl::InternalError(absl::StrCat(

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 
 namespace arca {
@@ -46,14 +47,10 @@ absl::StatusOr<const std::string*> StreamReader::Chunk(size_t i) {
         source_->GetChunk(entry.digest, expected);
     ++chunks_fetched_;
     if (!got.ok()) {
-      absl::Status st(got.status().code(),
-                      absl::StrCat("stream offset ", start, ": chunk ", entry.digest.Hex(), ": ",
-                                   got.status().message()));
-      // Payloads (an attached phase: libs/base/phase_status.h) travel on.
-      got.status().ForEachPayload([&st](absl::string_view url, const absl::Cord& payload) {
-        st.SetPayload(url, payload);
-      });
-      return st;
+      // The code and an attached phase travel on.
+      return WithMessage(got.status(), absl::StrCat("stream offset ", start, ": chunk ",
+                                                    entry.digest.Hex(), ": ",
+                                                    got.status().message()));
     }
     if (*got == nullptr) {
       return absl::InternalError(absl::StrCat("stream offset ", start, ": chunk ",

@@ -1,5 +1,6 @@
 #include "libs/base/exit_codes.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
@@ -75,6 +76,17 @@ TEST(PhaseStatus, InnermostPhaseWinsAndMapsToExitCode) {
   EXPECT_EQ(ExitCodeOf(absl::InternalError("bug")), ExitCode::kInternal);
   EXPECT_EQ(ExitCodeOf(absl::OkStatus()), ExitCode::kSuccess);
   EXPECT_TRUE(WithPhase(absl::OkStatus(), v1::PHASE_UPLOAD).ok());
+}
+
+TEST(PhaseStatus, WithMessageKeepsCodeAndPhase) {
+  absl::Status inner = WithPhase(absl::DataLossError("chunk x: bad"), v1::PHASE_VERIFICATION);
+  absl::Status outer = WithMessage(inner, absl::StrCat("stream offset 7: ", inner.message()));
+  EXPECT_EQ(outer.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(outer.message(), "stream offset 7: chunk x: bad");
+  EXPECT_EQ(PhaseOf(outer), v1::PHASE_VERIFICATION);
+  EXPECT_EQ(ExitCodeOf(outer), ExitCode::kVerification);
+  EXPECT_EQ(PhaseOf(WithMessage(absl::InternalError("a"), "b")), v1::PHASE_UNSPECIFIED);
+  EXPECT_TRUE(WithMessage(absl::OkStatus(), "ignored").ok());
 }
 
 }  // namespace

@@ -15,6 +15,14 @@ absl::Status WithPhase(absl::Status status, v1::Phase phase) {
   return status;
 }
 
+absl::Status WithMessage(const absl::Status& status, absl::string_view message) {
+  if (status.ok()) return status;
+  absl::Status out(status.code(), message);
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
 v1::Phase PhaseOf(const absl::Status& status) {
   auto payload = status.GetPayload(kPhaseUrl);
   if (!payload.has_value()) return v1::PHASE_UNSPECIFIED;

@@ -5,6 +5,7 @@
 #define ARCA_LIBS_BASE_PHASE_STATUS_H_
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "arca/v1/common.pb.h"
 #include "libs/base/exit_codes.h"
 
@@ -13,6 +14,12 @@ namespace arca {
 // Returns `status` with `phase` attached (OK stays OK). An already attached
 // phase is kept: the innermost phase that failed wins.
 absl::Status WithPhase(absl::Status status, v1::Phase phase);
+
+// `status` with `message` instead of its own: the same code and payloads
+// (an attached phase among them), for a layer that adds context to an
+// error it passes up ("stream offset N: chunk X: " + status.message()).
+// OK stays OK.
+absl::Status WithMessage(const absl::Status& status, absl::string_view message);
 
 // The attached phase, or PHASE_UNSPECIFIED.
 v1::Phase PhaseOf(const absl::Status& status);
