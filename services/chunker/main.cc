@@ -1,7 +1,7 @@
 // arca-chunker: the Chunker service as its own process (drives backups and
 // restores across the collector, compressors and uploaders).
-//   chunker --listen=HOST:PORT (--insecure | --tls-cert F --tls-key F
-//           [--tls-client-ca F]) [--drain-seconds N]
+//   chunker --listen=HOST:PORT (common server flags: services/common/server.h)
+//            [--drain-seconds N]
 //           [--peer-ca F] [--peer-cert F --peer-key F] [--peer-insecure]
 //           [--hash-threads N] [--max-chunks-in-flight N]
 //           [--call-timeout-seconds N] [--job-timeout-seconds N]
@@ -23,8 +23,7 @@ constexpr char kProgram[] = "arca-chunker";
 
 int Usage(const std::string& message) {
   std::cerr << kProgram << ": " << message << " (exit 2)\n"
-            << "usage: chunker --listen=HOST:PORT (--insecure | --tls-cert FILE --tls-key FILE "
-               "[--tls-client-ca FILE]) [--drain-seconds N] [--peer-ca FILE] "
+            << "usage: chunker " << arca::services::kServerFlagsUsage << " [--peer-ca FILE] "
                "[--peer-cert FILE --peer-key FILE] [--peer-insecure] [--hash-threads N] "
                "[--max-chunks-in-flight N] [--call-timeout-seconds N] [--job-timeout-seconds N] "
                "[--stall-timeout-seconds N] [--hash-first]\n";

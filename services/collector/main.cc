@@ -1,7 +1,7 @@
 // arca-collector: the Collector service as its own process (the node agent
 // that reads source trees and writes restored ones).
-//   collector --listen=HOST:PORT (--insecure | --tls-cert F --tls-key F
-//             [--tls-client-ca F]) [--drain-seconds N]
+//   collector --listen=HOST:PORT (common server flags: services/common/server.h)
+//              [--drain-seconds N]
 //             [--peer-ca F] [--peer-cert F --peer-key F] [--peer-insecure]
 //             [--call-timeout-seconds N]
 //             [--source-root DIR]... [--restore-root DIR]... [--commands-file FILE]
@@ -32,8 +32,7 @@ constexpr char kProgram[] = "arca-collector";
 
 int Usage(const std::string& message) {
   std::cerr << kProgram << ": " << message << " (exit 2)\n"
-            << "usage: collector --listen=HOST:PORT (--insecure | --tls-cert FILE --tls-key FILE "
-               "[--tls-client-ca FILE]) [--drain-seconds N] [--peer-ca FILE] "
+            << "usage: collector " << arca::services::kServerFlagsUsage << " [--peer-ca FILE] "
                "[--peer-cert FILE --peer-key FILE] [--peer-insecure] [--call-timeout-seconds N] "
                "[--source-root DIR]... [--restore-root DIR]... [--commands-file FILE]\n";
   return 2;

@@ -72,6 +72,12 @@ struct ServerFlags {
 // True for a loopback host: 127.0.0.0/8, ::1 ("[::1]" too) and "localhost".
 bool IsLoopbackHost(const std::string& host);
 
+// The common flags as a usage line shows them (after the binary's name).
+inline constexpr char kServerFlagsUsage[] =
+    "--listen=HOST:PORT (--insecure | --tls-cert FILE --tls-key FILE --tls-client-ca FILE) "
+    "[--trust-domain NAME] [--tls-reload-seconds N] [--reflection] [--drain-seconds N] "
+    "[--metrics-listen=HOST:PORT]";
+
 // Adds the common flags to `spec` (a service's own flags are added by it).
 void AddServerFlags(cli::FlagSpec* spec);
 

@@ -1,6 +1,6 @@
 // arca-compressor: the Compressor service as its own process.
-//   compressor --listen=HOST:PORT (--insecure | --tls-cert F --tls-key F
-//              [--tls-client-ca F]) [--drain-seconds N] [--threads N]
+//   compressor --listen=HOST:PORT (common server flags: services/common/server.h)
+//               [--drain-seconds N] [--threads N]
 //              [--max-in-flight N]
 // Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags or cannot listen.
 #include <iostream>
@@ -18,8 +18,8 @@ constexpr char kProgram[] = "arca-compressor";
 
 int Usage(const std::string& message) {
   std::cerr << kProgram << ": " << message << " (exit 2)\n"
-            << "usage: compressor --listen=HOST:PORT (--insecure | --tls-cert FILE --tls-key FILE "
-               "[--tls-client-ca FILE]) [--drain-seconds N] [--threads N] [--max-in-flight N]\n";
+            << "usage: compressor " << arca::services::kServerFlagsUsage
+            << " [--threads N] [--max-in-flight N]\n";
   return 2;
 }
 

@@ -1,7 +1,7 @@
 // arca-orchestrator: the job API (protos/arca/v1/orchestrator.proto) as its
 // own process. It plans jobs and follows them; the stages move the data.
-//   orchestrator --listen=HOST:PORT (--insecure | --tls-cert F --tls-key F
-//                [--tls-client-ca F]) [--drain-seconds N]
+//   orchestrator --listen=HOST:PORT (common server flags: services/common/server.h)
+//                 [--drain-seconds N]
 //                --uploader=ADDR[,ADDR...] [--collector=ADDR[,ADDR...]]
 //                [--chunker=ADDR[,ADDR...]] [--compressor=ADDR[,ADDR...]]
 //                [--client-tls-ca F] [--client-tls-cert F --client-tls-key F]
@@ -37,8 +37,8 @@ constexpr char kProgram[] = "arca-orchestrator";
 
 int Usage(const std::string& message) {
   std::cerr << kProgram << ": " << message << " (exit 2)\n"
-            << "usage: orchestrator --listen=HOST:PORT (--insecure | --tls-cert FILE --tls-key "
-               "FILE [--tls-client-ca FILE]) [--drain-seconds N] --uploader=ADDR[,ADDR...] "
+            << "usage: orchestrator " << arca::services::kServerFlagsUsage
+            << " --uploader=ADDR[,ADDR...] "
                "[--collector=ADDR,...] [--chunker=ADDR,...] [--compressor=ADDR,...] "
                "[--client-tls-ca FILE] [--client-tls-cert FILE --client-tls-key FILE] "
                "[--client-insecure] [--auth-token-file FILE] [--host NAME] "

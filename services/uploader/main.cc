@@ -1,6 +1,6 @@
 // arca-uploader: the Uploader service as its own process; owns one repository.
-//   uploader --repo DIR --listen=HOST:PORT (--insecure | --tls-cert F --tls-key F
-//            [--tls-client-ca F]) [--drain-seconds N] [--threads N]
+//   uploader --repo DIR --listen=HOST:PORT (common server flags: services/common/server.h)
+//             [--drain-seconds N] [--threads N]
 //            [--max-in-flight N] [--flush-mib N] [--flush-delay-ms N]
 //            [--verify-blobs=full|frame] [--max-clock-skew DURATION]
 // Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags or cannot listen,
@@ -24,8 +24,8 @@ constexpr char kProgram[] = "arca-uploader";
 
 int Usage(const std::string& message) {
   std::cerr << kProgram << ": " << message << " (exit 2)\n"
-            << "usage: uploader --repo DIR --listen=HOST:PORT (--insecure | --tls-cert FILE "
-               "--tls-key FILE [--tls-client-ca FILE]) [--drain-seconds N] [--threads N] "
+            << "usage: uploader --repo DIR " << arca::services::kServerFlagsUsage
+            << " [--threads N] "
                "[--max-in-flight N] [--flush-mib N] [--flush-delay-ms N] "
                "[--verify-blobs=full|frame] [--max-clock-skew DURATION]\n";
   return 2;
