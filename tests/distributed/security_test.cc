@@ -129,6 +129,27 @@ class SecurityTest : public ::testing::Test {
     return status;
   }
 
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  // Replaces `path` by `data` the way an operator (or cert-manager) rotates
+  // a file: written under a temporary name, then renamed over it, so a
+  // watcher never reads half a file.
+  static void ReplaceFile(const std::string& path, const std::string& data) {
+    std::ofstream(path + ".tmp", std::ios::binary) << data;
+    ASSERT_EQ(std::rename((path + ".tmp").c_str(), path.c_str()), 0) << path;
+  }
+
+  // A fresh CA and its role certificates in a new directory.
+  static std::string NewCertificates(const std::string& name) {
+    const std::string dir = NewTempDir(name);
+    RunResult made = RunProgram({"/bin/sh", Runfile("tests/distributed/make_certs.sh"), dir});
+    EXPECT_EQ(made.exit_code, 0) << made.Describe();
+    return dir;
+  }
+
   static bool Refused(const grpc::Status& s) {
     return s.error_code() == grpc::StatusCode::PERMISSION_DENIED &&
            absl::StrContains(s.error_message(), "may not call");
@@ -350,18 +371,9 @@ TEST_F(SecurityTest, PlaintextOnlyOnLoopbackAndIdentityChecksAtStart) {
 // leaves the bundle, old clients are refused.
 TEST_F(SecurityTest, RotatedCertificatesAreServedWithoutRestart) {
   const std::string live = NewTempDir("live");
-  const std::string fresh = NewTempDir("fresh");
-  RunResult made = RunProgram({"/bin/sh", Runfile("tests/distributed/make_certs.sh"), fresh});
-  ASSERT_EQ(made.exit_code, 0) << made.Describe();
-  auto copy = [](const std::string& from, const std::string& to) {
-    std::ifstream in(from, std::ios::binary);
-    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // Written to a temporary name and renamed: the watcher never sees half a file.
-    std::ofstream(to + ".tmp", std::ios::binary) << data;
-    ASSERT_EQ(std::rename((to + ".tmp").c_str(), to.c_str()), 0) << to;
-  };
+  const std::string fresh = NewCertificates("fresh");
   for (const std::string f : {"uploader.pem", "uploader.key", "ca.pem"}) {
-    copy(Cert(f), live + "/" + f);
+    ReplaceFile(live + "/" + f, ReadFile(Cert(f)));
   }
   auto p = ServiceProcess::Start(Runfile("services/uploader/uploader"),
                                  {"--repo", *repo_, "--tls-reload-seconds", "1", "--tls-cert",
@@ -378,15 +390,9 @@ TEST_F(SecurityTest, RotatedCertificatesAreServedWithoutRestart) {
   EXPECT_EQ(Call(address, new_client, method).error_code(), grpc::StatusCode::UNAVAILABLE);
 
   // Step 1: the new identity, and a bundle of both CAs.
-  {
-    std::ifstream a(Cert("ca.pem")), b(fresh + "/ca.pem");
-    std::string bundle((std::istreambuf_iterator<char>(a)), std::istreambuf_iterator<char>());
-    bundle.append((std::istreambuf_iterator<char>(b)), std::istreambuf_iterator<char>());
-    std::ofstream(live + "/bundle.tmp") << bundle;
-  }
-  copy(fresh + "/uploader.key", live + "/uploader.key");
-  copy(fresh + "/uploader.pem", live + "/uploader.pem");
-  ASSERT_EQ(std::rename((live + "/bundle.tmp").c_str(), (live + "/ca.pem").c_str()), 0);
+  ReplaceFile(live + "/uploader.key", ReadFile(fresh + "/uploader.key"));
+  ReplaceFile(live + "/uploader.pem", ReadFile(fresh + "/uploader.pem"));
+  ReplaceFile(live + "/ca.pem", ReadFile(Cert("ca.pem")) + ReadFile(fresh + "/ca.pem"));
   // Each call opens a new channel, so it sees what the server holds now.
   absl::Time deadline = absl::Now() + absl::Seconds(30);
   grpc::Status s;
@@ -401,7 +407,7 @@ TEST_F(SecurityTest, RotatedCertificatesAreServedWithoutRestart) {
   EXPECT_TRUE(Call(address, old_identity_new_trust, method).ok());
 
   // Step 2: the old CA leaves the bundle.
-  copy(fresh + "/ca.pem", live + "/ca.pem");
+  ReplaceFile(live + "/ca.pem", ReadFile(fresh + "/ca.pem"));
   deadline = absl::Now() + absl::Seconds(30);
   while (Call(address, old_identity_new_trust, method).ok() && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(200));
@@ -419,23 +425,13 @@ TEST_F(SecurityTest, RotatedCertificatesAreServedWithoutRestart) {
 // processes.
 TEST_F(SecurityTest, BackupsRunOverMutualTlsAndSurviveRotatingEveryCertificate) {
   const std::string live = NewTempDir("cluster-certs");
-  const std::string fresh = NewTempDir("cluster-fresh");
-  RunResult made = RunProgram({"/bin/sh", Runfile("tests/distributed/make_certs.sh"), fresh});
-  ASSERT_EQ(made.exit_code, 0) << made.Describe();
-  auto read = [](const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
-  auto put = [](const std::string& path, const std::string& data) {
-    std::ofstream(path + ".tmp", std::ios::binary) << data;
-    ASSERT_EQ(std::rename((path + ".tmp").c_str(), path.c_str()), 0) << path;
-  };
+  const std::string fresh = NewCertificates("cluster-fresh");
   const std::vector<std::string> roles = {"collector", "chunker", "compressor", "uploader",
                                           "orchestrator"};
-  put(live + "/ca.pem", read(Cert("ca.pem")));
+  ReplaceFile(live + "/ca.pem", ReadFile(Cert("ca.pem")));
   for (const std::string& r : roles) {
-    put(live + "/" + r + ".pem", read(Cert(r + ".pem")));
-    put(live + "/" + r + ".key", read(Cert(r + ".key")));
+    ReplaceFile(live + "/" + r + ".pem", ReadFile(Cert(r + ".pem")));
+    ReplaceFile(live + "/" + r + ".key", ReadFile(Cert(r + ".key")));
   }
   const std::string source = NewTempDir("mtls-source");
   std::ofstream(source + "/a.txt") << std::string(300000, 'a') << "end\n";
@@ -449,14 +445,14 @@ TEST_F(SecurityTest, BackupsRunOverMutualTlsAndSurviveRotatingEveryCertificate) 
 
   // Rotation: a bundle of both CAs, then every leaf from the new CA, then
   // the new CA alone. Between steps, more than --tls-reload-seconds (1 s).
-  put(live + "/ca.pem", read(Cert("ca.pem")) + read(fresh + "/ca.pem"));
+  ReplaceFile(live + "/ca.pem", ReadFile(Cert("ca.pem")) + ReadFile(fresh + "/ca.pem"));
   absl::SleepFor(absl::Milliseconds(2500));
   for (const std::string& r : roles) {
-    put(live + "/" + r + ".key", read(fresh + "/" + r + ".key"));
-    put(live + "/" + r + ".pem", read(fresh + "/" + r + ".pem"));
+    ReplaceFile(live + "/" + r + ".key", ReadFile(fresh + "/" + r + ".key"));
+    ReplaceFile(live + "/" + r + ".pem", ReadFile(fresh + "/" + r + ".pem"));
   }
   absl::SleepFor(absl::Milliseconds(2500));
-  put(live + "/ca.pem", read(fresh + "/ca.pem"));
+  ReplaceFile(live + "/ca.pem", ReadFile(fresh + "/ca.pem"));
   absl::SleepFor(absl::Milliseconds(2500));
   // The old identity is no longer accepted anywhere...
   grpc::Status old = Call(c.uploader(0).address(), As("chunker"), "/arca.v1.Uploader/HasChunks");
@@ -468,8 +464,8 @@ TEST_F(SecurityTest, BackupsRunOverMutualTlsAndSurviveRotatingEveryCertificate) 
   const std::string target = NewTempDir("mtls-restore") + "/t";
   JobOutcome restored = c.RunRestore(c.RestorePlan("latest", target));
   ASSERT_TRUE(restored.status.ok()) << restored.Describe();
-  EXPECT_EQ(read(target + "/c.txt"), "after rotation\n");
-  EXPECT_EQ(read(target + "/a.txt"), read(source + "/a.txt"));
+  EXPECT_EQ(ReadFile(target + "/c.txt"), "after rotation\n");
+  EXPECT_EQ(ReadFile(target + "/a.txt"), ReadFile(source + "/a.txt"));
   EXPECT_EQ(VisibleSnapshots(c.repo()), 2);
   EXPECT_TRUE(c.CheckAllServing().ok());
 
