@@ -223,20 +223,24 @@ class HarnessTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         rows = TableRows(p.stdout)
         dist = "arca distributed (5 services, loopback)"
-        self.assertEqual(sorted(rows), sorted(["arca", dist]))
+        mtls = "arca distributed, mTLS on every hop"
+        self.assertEqual(sorted(rows), sorted(["arca", dist, mtls]))
         self.CheckNumbers(rows["arca"], optional_columns=(7, 8))
         self.CheckNumbers(rows[dist])
+        self.CheckNumbers(rows[mtls])
         self.assertEqual(float(rows["arca"][3]), 1.0)  # the baseline
         raw = self.LoadJson()
-        run = raw["tools"]["arca-distributed"]["runs"][0]
-        self.assertEqual(
-            {n: s["exit_code_after_sigterm"]
-             for n, s in run["services"].items()},
-            {n: 0 for n in bench.SERVICE_NAMES})
-        # Both modes stored the same source: same new raw bytes.
+        for tool in ("arca-distributed", "arca-distributed-mtls"):
+            run = raw["tools"][tool]["runs"][0]
+            self.assertEqual(
+                {n: s["exit_code_after_sigterm"]
+                 for n, s in run["services"].items()},
+                {n: 0 for n in bench.SERVICE_NAMES})
+        # Every mode stored the same source: same new raw bytes.
         stats = [raw["tools"][t]["runs"][0]["stdout"]["json"]["stats"]
-                 for t in ("arca", "arca-distributed")]
+                 for t in ("arca", "arca-distributed", "arca-distributed-mtls")]
         self.assertEqual(stats[0]["bytes_new_raw"], stats[1]["bytes_new_raw"])
+        self.assertEqual(stats[0]["bytes_new_raw"], stats[2]["bytes_new_raw"])
 
     def test_metrics_scenario_with_built_services(self):
         root = os.path.dirname(os.path.dirname(HERE))
