@@ -1,11 +1,8 @@
 #include "services/common/client_channel.h"
 
 #include <algorithm>
-#include <cerrno>
+#include <functional>
 #include <map>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"

@@ -1,5 +1,6 @@
 #include "services/common/server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
@@ -9,9 +10,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -19,8 +19,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include <arpa/inet.h>
-
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -200,7 +198,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
             ") is not this process's identity: it needs the URI SAN ", want,
             identity->uri_sans.empty() ? " and has none"
                                        : absl::StrCat(" but has ", identity->uri_sans[0]),
-            " (issue one per role: services/README.md, \"Security model\")"));
+            " (issue one per role: README.md, \"Security model\")"));
       }
     }
     if (flags.tls_client_ca.empty()) {
