@@ -39,7 +39,7 @@
 #include "libs/store/repository.h"
 #include "services/chunker/remote_chunk_writer.h"
 #include "services/common/server.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 
@@ -132,7 +132,7 @@ absl::Status UploaderCall(ReplicaSet* uploaders, CallRegistry* calls, absl::Dura
         ctx.set_deadline(In(timeout, cap));
         CallRegistry::Scoped reg(calls, &ctx);
         resp->Clear();
-        absl::Status s = FromGrpcStatus(((*stub).*method)(&ctx, req, resp));
+        absl::Status s = rpc::FromGrpcStatus(((*stub).*method)(&ctx, req, resp));
         if (!s.ok()) {
           // Keep the phase the uploader attached.
           absl::Status out(s.code(), absl::StrCat(name, " on uploader ", uploaders->address(i),
@@ -332,7 +332,7 @@ absl::Status CheckRepositorySpace(const v1::BackupPlan& plan,
     absl::Status st;
     {
       CallRegistry::Scoped reg(calls, &ctx);
-      st = FromGrpcStatus(
+      st = rpc::FromGrpcStatus(
           v1::Collector::NewStub(collector->channel(0))->EstimateCollect(&ctx, req, &resp));
     }
     if (!st.ok()) {
@@ -364,7 +364,7 @@ absl::Status CheckRepositorySpace(const v1::BackupPlan& plan,
     absl::Status st;
     {
       CallRegistry::Scoped reg(calls, &ctx);
-      st = FromGrpcStatus(v1::Uploader::NewStub(uploaders->channel(i))
+      st = rpc::FromGrpcStatus(v1::Uploader::NewStub(uploaders->channel(i))
                               ->GetSpace(&ctx, v1::GetSpaceRequest(), &space));
     }
     if (!st.ok()) {
@@ -537,7 +537,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
     std::vector<std::span<const uint8_t>> pieces;
     absl::Status local;
     while (reader->Read(&message)) {
-      local = FromGrpcStatus(message.Dump(&slices));
+      local = rpc::FromGrpcStatus(message.Dump(&slices));
       if (local.ok()) {
         pieces.clear();
         for (const grpc::Slice& s : slices) pieces.emplace_back(s.begin(), s.size());
@@ -555,7 +555,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
       ticker.Set(applier.entries(), archive.payload_offset());
     }
     if (!local.ok()) cctx.TryCancel();
-    absl::Status collect = FromGrpcStatus(reader->Finish());
+    absl::Status collect = rpc::FromGrpcStatus(reader->Finish());
     if (calls->cancelled()) return calls->status();
     // The writer's failure explains why the archive stopped.
     if (absl::Status w = writer.error(); !w.ok()) return w;
@@ -681,7 +681,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
     grpc::ClientContext ctx;
     ctx.set_deadline(In(options.commit_timeout, deadline));
     CallRegistry::Scoped reg(calls, &ctx);
-    absl::Status st = FromGrpcStatus(stub->CommitSnapshot(&ctx, commit, &committed));
+    absl::Status st = rpc::FromGrpcStatus(stub->CommitSnapshot(&ctx, commit, &committed));
     if (!st.ok()) {
       if (calls->cancelled()) return calls->status();
       absl::Status out(st.code(), absl::StrCat("CommitSnapshot on uploader ",
@@ -840,7 +840,7 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
     return absl::OkStatus();
   }();
   if (!st.ok() && !stream_broken) ctx.TryCancel();
-  absl::Status written = FromGrpcStatus(out->Finish());
+  absl::Status written = rpc::FromGrpcStatus(out->Finish());
   if (calls->cancelled()) return calls->status();
   if (!st.ok() && !stream_broken) return RestorePhase(st);
   if (!written.ok()) {
@@ -904,7 +904,7 @@ grpc::Status ChunkerService::RunBackup(grpc::ServerContext* context, const v1::B
           absl::StrCat("job ", plan->job_id(), ": backup of ", plan->host(), ":", plan->source(),
                        st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " in ",
                        Seconds(Clock::now() - start), " s"));
-  return ToGrpcStatus(st);
+  return rpc::ToGrpcStatus(st);
 }
 
 grpc::Status ChunkerService::RunRestore(grpc::ServerContext* context, const v1::RestorePlan* plan,
@@ -933,7 +933,7 @@ grpc::Status ChunkerService::RunRestore(grpc::ServerContext* context, const v1::
           absl::StrCat("job ", plan->job_id(), ": restore of ", plan->snapshot(), " to ",
                        plan->target(), st.ok() ? ": done" : absl::StrCat(": ", st.ToString()),
                        " in ", Seconds(Clock::now() - start), " s"));
-  return ToGrpcStatus(st);
+  return rpc::ToGrpcStatus(st);
 }
 
 grpc::Status ChunkerService::Chunk(
@@ -944,7 +944,7 @@ grpc::Status ChunkerService::Chunk(
                                "collector's stream itself"),
       v1::PHASE_ARCHIVE);
   ChunkerServiceMetrics().errors.Record(st, v1::PHASE_ARCHIVE);
-  return ToGrpcStatus(st);
+  return rpc::ToGrpcStatus(st);
 }
 
 }  // namespace arca::services

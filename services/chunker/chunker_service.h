@@ -25,7 +25,7 @@
 // --include selection and hardlink re-homing of the embedded restore
 // (RestoreSelection); entries and file data streamed to Collector.WriteTree.
 //
-// Errors carry their phase (services/common/status_convert): setup
+// Errors carry their phase (libs/rpc/status_convert): setup
 // (validation, unknown snapshot) PHASE_SETUP; a lost or failing collector
 // PHASE_COLLECTION; archive/index errors PHASE_ARCHIVE; no compressor left
 // PHASE_COMPRESSION; no uploader left / upload errors PHASE_UPLOAD; commit

@@ -13,9 +13,9 @@
 
 #include "absl/strings/numbers.h"
 #include "services/chunker/chunker_service.h"
-#include "services/chunker/peer_flags.h"
+#include "services/common/peer_flags.h"
 #include "services/common/server.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace {
 

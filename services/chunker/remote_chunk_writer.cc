@@ -17,7 +17,7 @@
 #include "grpcpp/support/slice.h"
 #include "libs/base/phase_status.h"
 #include "libs/hash/crc32c.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 namespace {
@@ -470,7 +470,7 @@ void RemoteChunkWriter::HasLoop() {
           }
           resp.Clear();
           absl::Status s =
-              FromGrpcStatus(v1::Uploader::NewStub(uploaders_->channel(i))->HasChunks(&ctx, req, &resp));
+              rpc::FromGrpcStatus(v1::Uploader::NewStub(uploaders_->channel(i))->HasChunks(&ctx, req, &resp));
           {
             absl::MutexLock lock(&mu_);
             has_ctx_ = nullptr;
@@ -615,7 +615,7 @@ void RemoteChunkWriter::CompressReceiver(Lane* lane) {
     blob.Clear();
     upload_queue_.push_back(std::move(item));
   }
-  absl::Status st = FromGrpcStatus(lane->cstream->Finish());
+  absl::Status st = rpc::FromGrpcStatus(lane->cstream->Finish());
   absl::MutexLock lock(&mu_);
   LaneEnded(lane, std::move(st));
 }
@@ -672,7 +672,7 @@ void RemoteChunkWriter::UploadReceiver(Lane* lane) {
     }
     Done(item, true);
   }
-  absl::Status st = FromGrpcStatus(lane->ustream->Finish());
+  absl::Status st = rpc::FromGrpcStatus(lane->ustream->Finish());
   absl::MutexLock lock(&mu_);
   LaneEnded(lane, std::move(st));
 }

@@ -28,7 +28,7 @@
 #include "libs/pipeline/remote/replica_set.h"
 #include "services/collector/write_tree_session.h"
 #include "services/common/server.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 namespace {
@@ -133,7 +133,7 @@ absl::StatusOr<std::unique_ptr<ParentSnapshot>> OpenParent(const std::string& id
         CallRegistry::Scoped reg(calls, &ctx);
         v1::GetSnapshotRequest req;
         req.set_id(id);
-        return FromGrpcStatus(stub->GetSnapshot(&ctx, req, &snap));
+        return rpc::FromGrpcStatus(stub->GetSnapshot(&ctx, req, &snap));
       },
       [calls] { return calls->status(); }));
   RemoteChunkSourceOptions source_options;
@@ -364,7 +364,7 @@ grpc::Status CollectorService::EstimateCollect(grpc::ServerContext* context,
           absl::StrCat("job ", request->job_id(), ": estimate of ", request->source(),
                        st.ok() ? absl::StrCat(": ", *bytes, " bytes") : absl::StrCat(": ", st.ToString()),
                        " in ", SecondsSince(start), " s"));
-  return ToGrpcStatus(st);
+  return rpc::ToGrpcStatus(st);
 }
 
 grpc::Status CollectorService::StreamCollect(
@@ -379,7 +379,7 @@ grpc::Status CollectorService::StreamCollect(
         absl::InvalidArgumentError("Collect: no valid CollectRequest arrived (the client "
                                    "went away, or sent bytes that are not a CollectRequest)"));
     m.errors.Record(st, v1::PHASE_COLLECTION);
-    return ToGrpcStatus(st);
+    return rpc::ToGrpcStatus(st);
   }
   CancelToken cancel;
   CallRegistry calls;
@@ -406,7 +406,7 @@ grpc::Status CollectorService::StreamCollect(
           absl::StrCat("job ", request.job_id(), ": collect ", request.source(),
                        st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",
                        bytes_sent, " bytes sent in ", SecondsSince(start), " s)"));
-  return ToGrpcStatus(st);
+  return rpc::ToGrpcStatus(st);
 }
 
 grpc::Status CollectorService::WriteTree(grpc::ServerContext* context,
@@ -421,7 +421,7 @@ grpc::Status CollectorService::WriteTree(grpc::ServerContext* context,
         absl::InvalidArgumentError("WriteTree: the first message must carry the RestoreTarget"),
         v1::PHASE_RESTORE);
     m.errors.Record(st, v1::PHASE_RESTORE);
-    return ToGrpcStatus(st);
+    return rpc::ToGrpcStatus(st);
   }
   const v1::RestoreTarget target = msg.target();
   absl::Status st = [&]() -> absl::Status {
@@ -447,7 +447,7 @@ grpc::Status CollectorService::WriteTree(grpc::ServerContext* context,
                        st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",
                        response->entries_written(), " entries, ", response->bytes_written(),
                        " bytes in ", SecondsSince(start), " s)"));
-  return ToGrpcStatus(st);
+  return rpc::ToGrpcStatus(st);
 }
 
 }  // namespace arca::services

@@ -23,7 +23,7 @@
 #include "libs/base/phase_status.h"
 #include "libs/metrics/registry.h"
 #include "prometheus/registry.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 namespace {
@@ -254,7 +254,7 @@ TEST_F(CollectorServiceTest, WriteTreeCountsEntriesAndBytesWrittenAndErrors) {
 // The phase and exit code a gRPC status carries (services/common).
 void ExpectRefused(const grpc::Status& st, v1::Phase phase, const std::string& fragment) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
-  EXPECT_EQ(PhaseOf(FromGrpcStatus(st)), phase) << st.error_message();
+  EXPECT_EQ(PhaseOf(rpc::FromGrpcStatus(st)), phase) << st.error_message();
   EXPECT_NE(st.error_message().find(fragment), std::string::npos) << st.error_message();
 }
 
@@ -277,7 +277,7 @@ TEST_F(CollectorServiceTest, CollectAndEstimateOutsideTheSourceRootsArePermissio
     ExpectRefused(st, v1::PHASE_COLLECTION, "source '" + source + "'");
     EXPECT_NE(st.error_message().find(roots), std::string::npos) << st.error_message();
     EXPECT_EQ(events, 0) << "nothing is sent for a refused source";
-    EXPECT_EQ(ExitCodeOf(FromGrpcStatus(st)), ExitCode::kCollection);
+    EXPECT_EQ(ExitCodeOf(rpc::FromGrpcStatus(st)), ExitCode::kCollection);
     ExpectRefused(Estimate(source), v1::PHASE_COLLECTION, roots);
   }
   // Inside the root (also through "..") it is served.
@@ -302,7 +302,7 @@ TEST_F(CollectorServiceTest, WriteTreeOutsideTheRestoreRootsIsPermissionDeniedAn
     grpc::Status st = WriteTree(target, &resp);
     ExpectRefused(st, v1::PHASE_RESTORE, "restore target '" + target + "'");
     EXPECT_NE(st.error_message().find(roots), std::string::npos) << st.error_message();
-    EXPECT_EQ(ExitCodeOf(FromGrpcStatus(st)), ExitCode::kRestore);
+    EXPECT_EQ(ExitCodeOf(rpc::FromGrpcStatus(st)), ExitCode::kRestore);
     EXPECT_EQ(resp.entries_written(), 0u);
   }
   // Nothing was created outside: the outside directory holds only its

@@ -21,10 +21,10 @@
 #include "absl/strings/numbers.h"
 #include "libs/fs/path_roots.h"
 #include "libs/pipeline/commands.h"
-#include "services/chunker/peer_flags.h"
+#include "services/common/peer_flags.h"
 #include "services/collector/collector_service.h"
 #include "services/common/server.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace {
 

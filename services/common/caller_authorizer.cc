@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "grpc/grpc_security_constants.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 namespace {
@@ -50,7 +50,7 @@ class CallerAuthorizer final : public grpc::AuthMetadataProcessor {
     absl::Status status = Authorize(caller, method, policy_);
     if (status.ok()) return grpc::Status::OK;
     if (count_) count_(method, static_cast<int>(status.code()));
-    return ToGrpcStatus(status);
+    return rpc::ToGrpcStatus(status);
   }
 
  private:

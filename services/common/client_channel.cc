@@ -19,7 +19,7 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "services/common/authorization.h"
 #include "services/common/server.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "services/common/tls_files.h"
 
 namespace arca::services {
@@ -161,7 +161,7 @@ absl::StatusOr<bool> CheckServing(const std::shared_ptr<grpc::Channel>& channel,
                    done.Notify();
                  });
   done.WaitForNotification();
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return rpc::FromGrpcStatus(status);
   constexpr int kServing = 1;  // grpc.health.v1.HealthCheckResponse.SERVING
   return response.value() == kServing;
 }

@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "prometheus/registry.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace prometheus {
 class Exposer;

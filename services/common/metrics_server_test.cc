@@ -11,7 +11,7 @@
 #include "libs/metrics/prometheus_process.h"
 #include "libs/metrics/service_metrics.h"
 #include "prometheus/registry.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace arca::services {
 namespace {

@@ -39,7 +39,7 @@
 #include "services/common/authorization.h"
 #include "services/common/caller_authorizer.h"
 #include "services/common/metrics_server.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace arca::services {
 

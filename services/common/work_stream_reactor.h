@@ -38,7 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/support/server_callback.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "services/common/worker_pool.h"
 
 namespace arca::services {
@@ -216,7 +216,7 @@ class WorkStreamEngine {
         (failed || (input_done_ && !reading_ && ready_.empty()))) {
       finished_ = true;
       a->finish = true;
-      a->status = ToGrpcStatus(status_);
+      a->status = rpc::ToGrpcStatus(status_);
     }
   }
 
@@ -367,7 +367,7 @@ grpc::ServerBidiReactor<Req, Resp>* MakePoolBidiReactor(
 template <typename Resp>
 class FailedWriteReactor final : public grpc::ServerWriteReactor<Resp> {
  public:
-  explicit FailedWriteReactor(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  explicit FailedWriteReactor(const absl::Status& status) { this->Finish(rpc::ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
 };
 
@@ -377,7 +377,7 @@ template <typename Fn>
 grpc::ServerUnaryReactor* RunUnaryOnPool(grpc::CallbackServerContext* context, WorkerPool* pool,
                                          Fn fn) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool->Submit([reactor, fn = std::move(fn)]() mutable { reactor->Finish(ToGrpcStatus(fn())); });
+  pool->Submit([reactor, fn = std::move(fn)]() mutable { reactor->Finish(rpc::ToGrpcStatus(fn())); });
   return reactor;
 }
 

@@ -21,7 +21,7 @@
 #include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
 #include "prometheus/registry.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "services/common/testing.h"
 
 namespace arca::services {
@@ -82,7 +82,7 @@ class CompressorServiceTest : public ::testing::Test {
   void ExpectCompressFails(v1::CompressRequest request, absl::StatusCode code,
                            const std::string& fragment) {
     std::vector<v1::Blob> out;
-    absl::Status st = FromGrpcStatus(Compress({request}, &out));
+    absl::Status st = rpc::FromGrpcStatus(Compress({request}, &out));
     EXPECT_EQ(st.code(), code) << st;
     EXPECT_NE(st.message().find(fragment), std::string::npos) << st;
     EXPECT_EQ(PhaseOf(st), v1::PHASE_COMPRESSION) << st;
@@ -234,7 +234,7 @@ TEST_F(CompressorServiceTest, ErrorAfterGoodChunksEndsTheStream) {
   for (int i = 0; i < 10; ++i)
     requests.push_back(Request(TextBytes(2000 + i, i), v1::CODEC_ZSTD, 3));
   std::vector<v1::Blob> blobs;
-  absl::Status st = FromGrpcStatus(Compress(requests, &blobs));
+  absl::Status st = rpc::FromGrpcStatus(Compress(requests, &blobs));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_LE(blobs.size(), 6u);  // nothing after the bad chunk
   for (size_t i = 0; i < blobs.size(); ++i) {
@@ -254,23 +254,23 @@ TEST_F(CompressorServiceTest, DecompressCorruptBlobIsDataLoss) {
   v1::Blob bad = blobs[0];
   (*bad.mutable_data())[bad.data().size() / 2] ^= 1;
   std::vector<v1::RawChunk> out;
-  absl::Status st = FromGrpcStatus(Decompress({bad}, &out));
+  absl::Status st = rpc::FromGrpcStatus(Decompress({bad}, &out));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(st.message().find("blob " + hex), std::string::npos) << st;
 
   bad = blobs[0];
   bad.mutable_ref()->set_raw_length(1);
-  st = FromGrpcStatus(Decompress({bad}, &out));
+  st = rpc::FromGrpcStatus(Decompress({bad}, &out));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(st.message().find("ref.raw_length says 1"), std::string::npos) << st;
 
   bad = blobs[0];
   bad.mutable_ref()->clear_digest();
-  st = FromGrpcStatus(Decompress({bad}, &out));
+  st = rpc::FromGrpcStatus(Decompress({bad}, &out));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   bad = blobs[0];
   bad.clear_data();
-  st = FromGrpcStatus(Decompress({bad}, &out));
+  st = rpc::FromGrpcStatus(Decompress({bad}, &out));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(out.empty());
 }
@@ -407,13 +407,13 @@ TEST_F(CompressorServiceTest, MetricsCountChunksBytesAndErrorsExactly) {
   v1::CompressRequest bad = Request("hello world", v1::CODEC_ZSTD, 3);
   bad.mutable_chunk()->set_data("hello wOrld");
   std::vector<v1::Blob> none_out;
-  EXPECT_EQ(FromGrpcStatus(Compress({bad, bad, bad}, &none_out)).code(),
+  EXPECT_EQ(rpc::FromGrpcStatus(Compress({bad, bad, bad}, &none_out)).code(),
             absl::StatusCode::kDataLoss);
   // A corrupt blob: DATA_LOSS on Decompress, verification / 8.
   v1::Blob damaged = blobs[0];
   (*damaged.mutable_data())[damaged.data().size() / 2] ^= 1;
   std::vector<v1::RawChunk> none;
-  EXPECT_EQ(FromGrpcStatus(Decompress({damaged}, &none)).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(rpc::FromGrpcStatus(Decompress({damaged}, &none)).code(), absl::StatusCode::kDataLoss);
 
   const std::vector<double> after = read();
   std::vector<double> delta(after.size());

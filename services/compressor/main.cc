@@ -10,7 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "services/common/server.h"
 #include "services/compressor/compressor_service.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace {
 

@@ -20,7 +20,7 @@
 #include "libs/pipeline/commands.h"
 #include "libs/store/repository.h"
 #include "services/common/server.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 
@@ -355,7 +355,7 @@ void JobManager::SeedLastSuccess() {
     auto stub = v1::Uploader::NewStub(uploader_channels_[i]);
     v1::ListSnapshotsResponse response;
     absl::Status st =
-        FromGrpcStatus(stub->ListSnapshots(&ctx, v1::ListSnapshotsRequest(), &response));
+        rpc::FromGrpcStatus(stub->ListSnapshots(&ctx, v1::ListSnapshotsRequest(), &response));
     {
       absl::MutexLock lock(&mu_);
       seed_call_ = nullptr;
@@ -640,7 +640,7 @@ void JobManager::RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunke
       if (e.has_warning()) OnWarning(rec, e.warning());
       if (e.has_result()) result = e.result();
     }
-    status = FromGrpcStatus(reader->Finish());
+    status = rpc::FromGrpcStatus(reader->Finish());
     bool cancel_requested = false;
     {
       absl::MutexLock lock(&mu_);
@@ -695,7 +695,7 @@ void JobManager::RunVerifyJob(const std::shared_ptr<Record>& rec, size_t uploade
       }());
     }
     auto stub = v1::Uploader::NewStub(uploader_channels_[u]);
-    status = FromGrpcStatus(stub->Verify(&ctx, request, &response));
+    status = rpc::FromGrpcStatus(stub->Verify(&ctx, request, &response));
     bool cancel_requested = false;
     {
       absl::MutexLock lock(&mu_);
@@ -914,7 +914,7 @@ absl::StatusOr<v1::ListSnapshotsResponse> JobManager::ListSnapshots(
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
     v1::ListSnapshotsResponse response;
-    absl::Status st = FromGrpcStatus(stub->ListSnapshots(&ctx, request, &response));
+    absl::Status st = rpc::FromGrpcStatus(stub->ListSnapshots(&ctx, request, &response));
     if (st.ok()) return response;
     last = absl::Status(st.code(), absl::StrCat("ListSnapshots on uploader ", options_.uploaders[i],
                                                 ": ", st.message()));

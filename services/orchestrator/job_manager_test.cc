@@ -20,7 +20,7 @@
 #include "libs/base/phase_status.h"
 #include "libs/metrics/registry.h"
 #include "prometheus/registry.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 namespace {
@@ -258,7 +258,7 @@ class ScriptedChunker final : public v1::Chunker::Service {
   grpc::Status RunBackup(grpc::ServerContext* context, const v1::BackupPlan* plan,
                          grpc::ServerWriter<v1::StageEvent>* writer) override {
     plan_ = *plan;
-    if (!fail.ok()) return ToGrpcStatus(fail);
+    if (!fail.ok()) return rpc::ToGrpcStatus(fail);
     v1::StageEvent e;
     e.mutable_progress()->set_phase(v1::PHASE_COLLECTION);
     e.mutable_progress()->set_files_done(1);

@@ -29,7 +29,7 @@
 #include "services/common/server.h"
 #include "services/orchestrator/job_manager.h"
 #include "services/orchestrator/orchestrator_service.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace {
 

@@ -2,14 +2,14 @@
 
 #include <utility>
 
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 namespace {
 
 template <typename T>
 grpc::Status Reply(absl::StatusOr<T> result, T* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
+  if (!result.ok()) return rpc::ToGrpcStatus(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
@@ -45,7 +45,7 @@ grpc::Status OrchestratorService::WatchJob(grpc::ServerContext* context,
                                            const v1::WatchJobRequest* request,
                                            grpc::ServerWriter<v1::JobEvent>* writer) {
   absl::StatusOr<std::unique_ptr<JobWatch>> watch = jobs_->Watch(request->id());
-  if (!watch.ok()) return ToGrpcStatus(watch.status());
+  if (!watch.ok()) return rpc::ToGrpcStatus(watch.status());
   while (!context->IsCancelled()) {
     std::optional<v1::JobEvent> e = (*watch)->Next(absl::Milliseconds(250));
     if (!e) {

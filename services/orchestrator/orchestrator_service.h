@@ -4,7 +4,7 @@
 // (services/common/caller_authorizer.h: a client certificate, or the bearer
 // token of --auth-token-file; UNAUTHENTICATED / PERMISSION_DENIED otherwise,
 // and nothing is started). Handlers convert the request, call the manager
-// and map its status (services/common/status_convert).
+// and map its status (libs/rpc/status_convert).
 //
 // WatchJob streams the JobWatch events until the final Job, the client goes
 // away or the server shuts down.

@@ -16,7 +16,7 @@
 #include "services/common/server.h"
 #include "services/uploader/commit_time.h"
 #include "services/uploader/uploader_service.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace {
 

@@ -18,7 +18,7 @@
 // for their ack; no further blob is read until one is acked (backpressure).
 //
 // Errors and phases (phase attached with WithPhase, carried over gRPC by
-// services/common/status_convert):
+// libs/rpc/status_convert):
 //   INVALID_ARGUMENT  malformed requests (digest not 32 bytes, empty blob,
 //                     bad index, no host/source, bad group) — no phase;
 //   DATA_LOSS         a blob that does not decode to its digest, a corrupt

@@ -25,7 +25,7 @@
 #include "libs/metrics/registry.h"
 #include "libs/store/repository.h"
 #include "prometheus/registry.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "services/common/testing.h"
 
 namespace arca::services {
@@ -129,7 +129,7 @@ class UploaderServiceTest : public ::testing::Test {
   absl::Status CommitStatus(const v1::CommitSnapshotRequest& req,
                             v1::CommitSnapshotResponse* resp) {
     grpc::ClientContext ctx;
-    return FromGrpcStatus(stub_->CommitSnapshot(&ctx, req, resp));
+    return rpc::FromGrpcStatus(stub_->CommitSnapshot(&ctx, req, resp));
   }
 
   std::vector<v1::SnapshotInfo> List() {
@@ -201,7 +201,7 @@ TEST_F(UploaderServiceTest, BlobNotMatchingItsDigestIsDataLossAndNotStored) {
   v1::Blob bad = MakeBlob(RandomBytes(5000, 2));
   bad.mutable_ref()->set_digest(std::string(Sha256(std::string("other")).Raw()));
   std::vector<v1::PutChunkAck> acks;
-  absl::Status st = FromGrpcStatus(Put({good, bad}, &acks));
+  absl::Status st = rpc::FromGrpcStatus(Put({good, bad}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_NE(st.message().find("blob " + Hex(bad.ref().digest())), std::string::npos) << st;
   EXPECT_NE(st.message().find("not stored"), std::string::npos) << st;
@@ -211,14 +211,14 @@ TEST_F(UploaderServiceTest, BlobNotMatchingItsDigestIsDataLossAndNotStored) {
   v1::Blob garbage = good;
   garbage.set_data("not a blob at all, clearly");
   acks.clear();
-  st = FromGrpcStatus(Put({garbage}, &acks));
+  st = rpc::FromGrpcStatus(Put({garbage}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_NE(st.message().find("chunk " + Hex(good.ref().digest())), std::string::npos) << st;
 
   v1::Blob flipped = MakeBlob(RandomBytes(5000, 3));
   (*flipped.mutable_data())[40] ^= 0x10;
   acks.clear();
-  st = FromGrpcStatus(Put({flipped}, &acks));
+  st = rpc::FromGrpcStatus(Put({flipped}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_FALSE(Has({flipped.ref().digest()})[0]);
 }
@@ -231,14 +231,14 @@ class UploaderServiceFrameTest : public UploaderServiceTest {
 TEST_F(UploaderServiceFrameTest, DamagedBlobsAreDataLossAndNotStored) {
   v1::Blob good = MakeBlob(RandomBytes(5000, 4));
   std::vector<v1::PutChunkAck> acks;
-  ASSERT_TRUE(FromGrpcStatus(Put({good}, &acks)).ok());
+  ASSERT_TRUE(rpc::FromGrpcStatus(Put({good}, &acks)).ok());
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_FALSE(acks[0].already_present());
 
   v1::Blob flipped = MakeBlob(RandomBytes(5000, 5));
   (*flipped.mutable_data())[40] ^= 0x10;
   acks.clear();
-  absl::Status st = FromGrpcStatus(Put({flipped}, &acks));
+  absl::Status st = rpc::FromGrpcStatus(Put({flipped}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_NE(st.message().find("blob " + Hex(flipped.ref().digest()) + ": payload CRC32C"),
             std::string::npos)
@@ -249,7 +249,7 @@ TEST_F(UploaderServiceFrameTest, DamagedBlobsAreDataLossAndNotStored) {
   v1::Blob garbage = MakeBlob(RandomBytes(5000, 6));
   garbage.set_data("not a blob at all, clearly");
   acks.clear();
-  st = FromGrpcStatus(Put({garbage}, &acks));
+  st = rpc::FromGrpcStatus(Put({garbage}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_FALSE(Has({garbage.ref().digest()})[0]);
 }
@@ -261,7 +261,7 @@ TEST_F(UploaderServiceFrameTest, FrameCheckDoesNotBindTheBlobToItsDigest) {
   v1::Blob swapped = MakeBlob(RandomBytes(5000, 7));
   swapped.mutable_ref()->set_digest(std::string(Sha256(std::string("other")).Raw()));
   std::vector<v1::PutChunkAck> acks;
-  EXPECT_TRUE(FromGrpcStatus(Put({swapped}, &acks)).ok());
+  EXPECT_TRUE(rpc::FromGrpcStatus(Put({swapped}, &acks)).ok());
   EXPECT_TRUE(Has({swapped.ref().digest()})[0]);
 }
 
@@ -277,7 +277,7 @@ TEST_F(UploaderServiceTest, FrameValidBlobOfOtherContentIsDataLossAndNotStored) 
   v1::Blob forged = MakeBlob(RandomBytes(5000, 77));
   forged.mutable_ref()->set_digest(std::string(Sha256(victim).Raw()));
   std::vector<v1::PutChunkAck> acks;
-  absl::Status st = FromGrpcStatus(Put({forged}, &acks));
+  absl::Status st = rpc::FromGrpcStatus(Put({forged}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_NE(st.message().find("blob " + Sha256(victim).Hex() + ": "), std::string::npos) << st;
   EXPECT_NE(st.message().find("not stored"), std::string::npos) << st;
@@ -321,13 +321,13 @@ TEST_F(UploaderServiceTest, FutureDatedCommitIsRefusedAndWritesNothing) {
 TEST_F(UploaderServiceTest, FullCheckSkipsDecodingChunksAlreadyStored) {
   v1::Blob good = MakeBlob(RandomBytes(5000, 8));
   std::vector<v1::PutChunkAck> acks;
-  ASSERT_TRUE(FromGrpcStatus(Put({good}, &acks)).ok());
+  ASSERT_TRUE(rpc::FromGrpcStatus(Put({good}, &acks)).ok());
   // The same digest again with a damaged body: the stored chunk was checked
   // when it was written, so the replay is acknowledged as present.
   v1::Blob replay = good;
   (*replay.mutable_data())[40] ^= 0x10;
   acks.clear();
-  ASSERT_TRUE(FromGrpcStatus(Put({replay}, &acks)).ok());
+  ASSERT_TRUE(rpc::FromGrpcStatus(Put({replay}, &acks)).ok());
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_TRUE(acks[0].already_present());
 }
@@ -336,16 +336,16 @@ TEST_F(UploaderServiceTest, MalformedPutsAreInvalidArgument) {
   v1::Blob blob = MakeBlob("abc");
   blob.mutable_ref()->clear_digest();
   std::vector<v1::PutChunkAck> acks;
-  absl::Status st = FromGrpcStatus(Put({blob}, &acks));
+  absl::Status st = rpc::FromGrpcStatus(Put({blob}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_NE(st.message().find("without a valid digest"), std::string::npos);
   blob = MakeBlob("abc");
   blob.clear_data();
-  st = FromGrpcStatus(Put({blob}, &acks));
+  st = rpc::FromGrpcStatus(Put({blob}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   blob = MakeBlob("abc");
   blob.mutable_ref()->set_raw_length(99);
-  st = FromGrpcStatus(Put({blob}, &acks));
+  st = rpc::FromGrpcStatus(Put({blob}, &acks));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_NE(st.message().find("raw_length says 99"), std::string::npos);
 }
@@ -356,13 +356,13 @@ TEST_F(UploaderServiceTest, GetChunksOfUnknownDigestIsNotFound) {
   ASSERT_TRUE(Put({blob}, &acks).ok());
   const std::string missing(Sha256(std::string("missing")).Raw());
   std::vector<v1::Blob> got;
-  absl::Status st = FromGrpcStatus(Get({blob.ref().digest(), missing}, &got));
+  absl::Status st = rpc::FromGrpcStatus(Get({blob.ref().digest(), missing}, &got));
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
   EXPECT_NE(st.message().find(Hex(missing)), std::string::npos) << st;
   EXPECT_LE(got.size(), 1u);
 
   got.clear();
-  st = FromGrpcStatus(Get({"short"}, &got));
+  st = rpc::FromGrpcStatus(Get({"short"}, &got));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_NE(st.message().find("digest #0 is 5 bytes"), std::string::npos);
   got.clear();
@@ -376,7 +376,7 @@ TEST_F(UploaderServiceTest, HasChunksRejectsMalformedDigest) {
   req.add_digests(std::string(32, 'a'));
   req.add_digests("xyz");
   v1::HasChunksResponse resp;
-  absl::Status st = FromGrpcStatus(stub_->HasChunks(&ctx, req, &resp));
+  absl::Status st = rpc::FromGrpcStatus(stub_->HasChunks(&ctx, req, &resp));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("digest #1 is 3 bytes"), std::string::npos);
 }
@@ -472,7 +472,7 @@ TEST_F(UploaderServiceTest, GoodCommitIsListedAndReadable) {
 
   grpc::ClientContext ctx2;
   get.set_id("testhost_data/20990101T000000.000000000Z");
-  absl::Status missing = FromGrpcStatus(stub_->GetSnapshot(&ctx2, get, &snap));
+  absl::Status missing = rpc::FromGrpcStatus(stub_->GetSnapshot(&ctx2, get, &snap));
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound) << missing;
 
   grpc::ClientContext ctx3;
@@ -486,7 +486,7 @@ TEST_F(UploaderServiceTest, UnwritableRepositoryFailsThePutWithTheUploadPhase) {
   std::filesystem::rename(dir_ + "/chunks", dir_ + "/chunks.away");
   { std::ofstream(dir_ + "/chunks") << "not a directory"; }
   std::vector<v1::PutChunkAck> acks;
-  absl::Status st = FromGrpcStatus(Put({MakeBlob(RandomBytes(3000, 9))}, &acks));
+  absl::Status st = rpc::FromGrpcStatus(Put({MakeBlob(RandomBytes(3000, 9))}, &acks));
   EXPECT_FALSE(st.ok());
   EXPECT_EQ(PhaseOf(st), v1::PHASE_UPLOAD) << st;
   EXPECT_EQ(ExitCodeOf(st), ExitCode::kUpload);
@@ -527,10 +527,10 @@ TEST_F(UploaderServiceFrameTest, MetricsCountWrittenDeduplicatedReadCommittedAnd
   // missing chunk on GetChunks (NOT_FOUND: restore / 13).
   v1::Blob damaged = MakeBlob(RandomBytes(3000, 23));
   (*damaged.mutable_data())[damaged.data().size() - 1] ^= 1;
-  EXPECT_EQ(FromGrpcStatus(Put({damaged}, &acks)).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(rpc::FromGrpcStatus(Put({damaged}, &acks)).code(), absl::StatusCode::kDataLoss);
   got.clear();
   // Two missing chunks in one stream: one error.
-  EXPECT_EQ(FromGrpcStatus(Get({std::string(Sha256(std::string("nope")).Raw()),
+  EXPECT_EQ(rpc::FromGrpcStatus(Get({std::string(Sha256(std::string("nope")).Raw()),
                                 std::string(Sha256(std::string("nope2")).Raw())},
                                &got))
                 .code(),

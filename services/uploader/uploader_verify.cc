@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/pipeline/verify.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "services/uploader/uploader_service.h"
 
 namespace arca::services {
@@ -33,7 +33,7 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
         m.errors.Record(r.status(), v1::PHASE_VERIFICATION);
       }
       // Nothing of `this` is touched after Finish: OnDone may delete it.
-      Finish(ToGrpcStatus(r.status()));
+      Finish(rpc::ToGrpcStatus(r.status()));
     });
   }
 

@@ -10,13 +10,13 @@
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
 #include "services/common/client_channel.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "tests/distributed/service_process.h"
 
 namespace arca::distributed {
 namespace {
 
-using services::FromGrpcStatus;
+using rpc::FromGrpcStatus;
 
 std::string Compressor() { return Runfile("services/compressor/compressor"); }
 
@@ -71,13 +71,13 @@ class CompressorProcessTest : public ::testing::Test {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
     auto stream = stub_->Compress(&ctx);
-    return FromGrpcStatus(RunBidi<v1::CompressRequest, v1::Blob>(stream, requests, out));
+    return rpc::FromGrpcStatus(RunBidi<v1::CompressRequest, v1::Blob>(stream, requests, out));
   }
   absl::Status Decompress(const std::vector<v1::Blob>& blobs, std::vector<v1::RawChunk>* out) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
     auto stream = stub_->Decompress(&ctx);
-    return FromGrpcStatus(RunBidi<v1::Blob, v1::RawChunk>(stream, blobs, out));
+    return rpc::FromGrpcStatus(RunBidi<v1::Blob, v1::RawChunk>(stream, blobs, out));
   }
   void ExpectRejected(const v1::CompressRequest& request, absl::StatusCode code,
                       const std::string& fragment) {

@@ -26,9 +26,9 @@
 #include "libs/codec/codec.h"
 #include "libs/hash/digest.h"
 #include "services/common/server.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "services/compressor/compressor_service.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace arca::distributed {
 namespace {
@@ -57,13 +57,13 @@ class LyingCompressor final : public v1::Compressor::Service {
       const v1::Codec codec = request.codec();
       const int level = request.level();
       absl::StatusOr<v1::Blob> blob = services::CompressChunk(std::move(request));
-      if (!blob.ok()) return services::ToGrpcStatus(blob.status());
+      if (!blob.ok()) return rpc::ToGrpcStatus(blob.status());
       if (lie_ == Lie::kWrongDigest) {
         blob->mutable_ref()->set_digest(std::string(Sha256(plain + "!").Raw()));
       } else if (lie_ == Lie::kGarbageBlob) {
         absl::StatusOr<std::string> other =
             EncodeBlob(Bytes(Flipped(plain)), static_cast<Codec>(static_cast<int>(codec)), level);
-        if (!other.ok()) return services::ToGrpcStatus(other.status());
+        if (!other.ok()) return rpc::ToGrpcStatus(other.status());
         blob->set_data(*std::move(other));
       }
       if (!stream->Write(*blob)) break;
@@ -76,7 +76,7 @@ class LyingCompressor final : public v1::Compressor::Service {
     v1::Blob blob;
     while (stream->Read(&blob)) {
       absl::StatusOr<v1::RawChunk> raw = services::DecompressBlob(std::move(blob));
-      if (!raw.ok()) return services::ToGrpcStatus(raw.status());
+      if (!raw.ok()) return rpc::ToGrpcStatus(raw.status());
       if (lie_ == Lie::kLyingDecompressor && raw->data().size() >= 4096) {
         raw->set_data(Flipped(raw->data()));
       }

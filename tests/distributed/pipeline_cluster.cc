@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "services/common/client_channel.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca::distributed {
 namespace {
@@ -45,7 +45,7 @@ JobOutcome Run(std::shared_ptr<grpc::Channel> channel, const Plan& plan, Method 
       cancelled = true;
     }
   }
-  out.status = services::FromGrpcStatus(reader->Finish());
+  out.status = rpc::FromGrpcStatus(reader->Finish());
   return out;
 }
 

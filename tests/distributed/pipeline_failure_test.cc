@@ -17,7 +17,7 @@
 #include "libs/base/phase_status.h"
 #include "libs/fs/testing/tree_compare.h"
 #include "services/common/client_channel.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "tests/distributed/pipeline_cluster.h"
 
 namespace arca::distributed {
@@ -329,7 +329,7 @@ TEST(PipelineFailure, BadInputGetsClearErrorsAndServicesStayUp) {
     v1::ChunkOutput o;
     while (stream->Read(&o)) {
     }
-    absl::Status st = services::FromGrpcStatus(stream->Finish());
+    absl::Status st = rpc::FromGrpcStatus(stream->Finish());
     EXPECT_EQ(st.code(), absl::StatusCode::kUnimplemented) << st;
   }
 
@@ -343,7 +343,7 @@ TEST(PipelineFailure, BadInputGetsClearErrorsAndServicesStayUp) {
     auto reader = collector->Collect(&ctx, req);
     v1::CollectEvent e;
     EXPECT_FALSE(reader->Read(&e));
-    absl::Status st = services::FromGrpcStatus(reader->Finish());
+    absl::Status st = rpc::FromGrpcStatus(reader->Finish());
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
     EXPECT_NE(st.message().find("must be an absolute path"), std::string::npos) << st;
     EXPECT_EQ(PhaseOf(st), v1::PHASE_COLLECTION);
@@ -357,7 +357,7 @@ TEST(PipelineFailure, BadInputGetsClearErrorsAndServicesStayUp) {
     r.mutable_entry()->set_path("x");
     writer->Write(r);
     writer->WritesDone();
-    absl::Status st = services::FromGrpcStatus(writer->Finish());
+    absl::Status st = rpc::FromGrpcStatus(writer->Finish());
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
     EXPECT_NE(st.message().find("first message must carry the RestoreTarget"), std::string::npos)
         << st;
@@ -386,7 +386,7 @@ TEST(PipelineFailure, BadInputGetsClearErrorsAndServicesStayUp) {
     r.mutable_data()->set_data("evil");
     writer->Write(r);
     writer->WritesDone();
-    absl::Status st = services::FromGrpcStatus(writer->Finish());
+    absl::Status st = rpc::FromGrpcStatus(writer->Finish());
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
     EXPECT_EQ(PhaseOf(st), v1::PHASE_RESTORE) << st;
     EXPECT_FALSE(stdfs::exists(base + "/outside"));

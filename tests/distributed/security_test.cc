@@ -26,7 +26,7 @@
 #include "libs/metrics/prometheus_process.h"
 #include "services/common/authorization.h"
 #include "services/common/client_channel.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "tests/distributed/pipeline_cluster.h"
 #include "tests/distributed/service_process.h"
 
@@ -111,7 +111,7 @@ class SecurityTest : public ::testing::Test {
   static grpc::Status Call(const std::string& address, const services::ClientTlsFlags& tls,
                            const std::string& method, const std::string& bearer = "") {
     auto channel = services::MakeChannel(address, tls);
-    if (!channel.ok()) return services::ToGrpcStatus(channel.status());
+    if (!channel.ok()) return rpc::ToGrpcStatus(channel.status());
     grpc::TemplatedGenericStub<google::protobuf::StringValue, google::protobuf::StringValue> stub(
         *channel);
     grpc::ClientContext context;

@@ -24,7 +24,7 @@
 #include "gtest/gtest.h"
 #include "libs/base/phase_status.h"
 #include "services/common/client_channel.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "tests/distributed/pipeline_cluster.h"
 
 namespace arca::distributed {
@@ -233,7 +233,7 @@ TEST_F(SpaceCheckTest, BadInputToTheNewRpcsAndFields) {
   auto estimate = [&](const v1::CollectRequest& req, v1::CollectEstimate* resp) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return services::FromGrpcStatus(collector->EstimateCollect(&ctx, req, resp));
+    return rpc::FromGrpcStatus(collector->EstimateCollect(&ctx, req, resp));
   };
   v1::CollectRequest req;
   v1::CollectEstimate resp;

@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "libs/hash/digest.h"
 #include "services/common/client_channel.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "tests/distributed/service_process.h"
 
 namespace arca::distributed {

@@ -17,14 +17,14 @@
 #include "libs/hash/digest.h"
 #include "libs/store/repository.h"
 #include "services/common/client_channel.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 #include "tests/distributed/service_process.h"
 
 namespace arca::distributed {
 namespace {
 
 namespace fs = std::filesystem;
-using services::FromGrpcStatus;
+using rpc::FromGrpcStatus;
 
 std::string Uploader() { return Runfile("services/uploader/uploader"); }
 std::string Arca() { return Runfile("tools/arca/arca"); }
@@ -105,7 +105,7 @@ class UploaderProcessTest : public ::testing::Test {
   absl::Status Put(const std::vector<v1::Blob>& blobs, std::vector<v1::PutChunkAck>* acks) {
     auto ctx = Context();
     auto stream = stub_->PutChunks(ctx.get());
-    return FromGrpcStatus(RunBidi<v1::Blob, v1::PutChunkAck>(stream, blobs, acks));
+    return rpc::FromGrpcStatus(RunBidi<v1::Blob, v1::PutChunkAck>(stream, blobs, acks));
   }
   absl::Status Get(const std::vector<std::string>& digests, std::vector<v1::Blob>* out) {
     auto ctx = Context();
@@ -114,27 +114,27 @@ class UploaderProcessTest : public ::testing::Test {
     auto stream = stub_->GetChunks(ctx.get(), req);
     v1::Blob blob;
     while (stream->Read(&blob)) out->push_back(blob);
-    return FromGrpcStatus(stream->Finish());
+    return rpc::FromGrpcStatus(stream->Finish());
   }
   std::vector<bool> Has(const std::vector<std::string>& digests) {
     auto ctx = Context();
     v1::HasChunksRequest req;
     for (const auto& d : digests) req.add_digests(d);
     v1::HasChunksResponse resp;
-    absl::Status st = FromGrpcStatus(stub_->HasChunks(ctx.get(), req, &resp));
+    absl::Status st = rpc::FromGrpcStatus(stub_->HasChunks(ctx.get(), req, &resp));
     EXPECT_TRUE(st.ok()) << st;
     return {resp.present().begin(), resp.present().end()};
   }
   std::vector<v1::SnapshotInfo> List() {
     auto ctx = Context();
     v1::ListSnapshotsResponse resp;
-    absl::Status st = FromGrpcStatus(stub_->ListSnapshots(ctx.get(), {}, &resp));
+    absl::Status st = rpc::FromGrpcStatus(stub_->ListSnapshots(ctx.get(), {}, &resp));
     EXPECT_TRUE(st.ok()) << st;
     return {resp.snapshots().begin(), resp.snapshots().end()};
   }
   absl::Status Commit(const v1::CommitSnapshotRequest& req, v1::CommitSnapshotResponse* resp) {
     auto ctx = Context();
-    return FromGrpcStatus(stub_->CommitSnapshot(ctx.get(), req, resp));
+    return rpc::FromGrpcStatus(stub_->CommitSnapshot(ctx.get(), req, resp));
   }
 
   std::string repo_;

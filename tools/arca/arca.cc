@@ -29,7 +29,7 @@
 #include "libs/pipeline/restore.h"
 #include "libs/pipeline/verify.h"
 #include "libs/store/repository.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"

@@ -1,5 +1,5 @@
 #include "gtest/gtest.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 #include "tools/arca/output.h"
 
 namespace arca::cli {

@@ -25,7 +25,7 @@
 #include "libs/pipeline/commands.h"
 #include "services/common/client_channel.h"
 #include "libs/store/repository.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"

@@ -10,7 +10,7 @@
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 namespace arca {
 namespace {
@@ -47,7 +47,7 @@ absl::StatusOr<v1::Blob> RemoteChunkSource::FetchBlob(const Digest& digest) {
           while (reader->Read(&extra)) {
           }
         }
-        absl::Status s = services::FromGrpcStatus(reader->Finish());
+        absl::Status s = rpc::FromGrpcStatus(reader->Finish());
         if (!s.ok()) {
           if (s.code() == absl::StatusCode::kNotFound) {
             return absl::DataLossError(absl::StrCat(
@@ -84,7 +84,7 @@ absl::StatusOr<std::string> RemoteChunkSource::DecodeRemote(v1::Blob blob, const
         stream->WriteLast(blob, grpc::WriteOptions());
         v1::RawChunk chunk;
         bool got = stream->Read(&chunk);
-        absl::Status s = services::FromGrpcStatus(stream->Finish());
+        absl::Status s = rpc::FromGrpcStatus(stream->Finish());
         if (!s.ok()) {
           return absl::Status(s.code(), absl::StrCat("decompressing chunk ", digest.Hex(),
                                                      " on compressor ", compressors_->address(i),

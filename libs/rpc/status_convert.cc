@@ -1,4 +1,4 @@
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 #include <cstdint>
 #include <string>
@@ -11,7 +11,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
 
-namespace arca::services {
+namespace arca::rpc {
 namespace {
 
 using google::protobuf::internal::WireFormatLite;
@@ -95,4 +95,4 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return out;
 }
 
-}  // namespace arca::services
+}  // namespace arca::rpc

@@ -1,8 +1,8 @@
 // A small command-line parser for `arca SUBCOMMAND [ARGS] [--flags]`:
 // `--flag value`, `--flag=value`, repeatable flags, boolean flags, and
 // positional arguments in any order. Unknown flags are usage errors (exit 2).
-#ifndef ARCA_TOOLS_ARCA_CLI_FLAGS_H_
-#define ARCA_TOOLS_ARCA_CLI_FLAGS_H_
+#ifndef ARCA_LIBS_BASE_CLI_FLAGS_H_
+#define ARCA_LIBS_BASE_CLI_FLAGS_H_
 
 #include <map>
 #include <optional>
@@ -36,4 +36,4 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
 
 }  // namespace arca::cli
 
-#endif  // ARCA_TOOLS_ARCA_CLI_FLAGS_H_
+#endif  // ARCA_LIBS_BASE_CLI_FLAGS_H_

@@ -1,4 +1,4 @@
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -10,15 +10,15 @@
 // one to one (absl and gRPC use the same numbers).
 //
 // Thread-safety: pure functions.
-#ifndef ARCA_SERVICES_COMMON_STATUS_CONVERT_H_
-#define ARCA_SERVICES_COMMON_STATUS_CONVERT_H_
+#ifndef ARCA_LIBS_RPC_STATUS_CONVERT_H_
+#define ARCA_LIBS_RPC_STATUS_CONVERT_H_
 
 #include <string>
 
 #include "absl/status/status.h"
 #include "grpcpp/support/status.h"
 
-namespace arca::services {
+namespace arca::rpc {
 
 // OK gives grpc::Status::OK. Otherwise the same code and message, and the
 // payloads in the error details as described above.
@@ -33,6 +33,6 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 // tests); "" for OK or a status without payloads.
 std::string EncodeStatusDetails(const absl::Status& status);
 
-}  // namespace arca::services
+}  // namespace arca::rpc
 
-#endif  // ARCA_SERVICES_COMMON_STATUS_CONVERT_H_
+#endif  // ARCA_LIBS_RPC_STATUS_CONVERT_H_

@@ -1,4 +1,4 @@
-#include "services/common/status_convert.h"
+#include "libs/rpc/status_convert.h"
 
 #include <string>
 
@@ -6,7 +6,7 @@
 #include "gtest/gtest.h"
 #include "libs/base/phase_status.h"
 
-namespace arca::services {
+namespace arca::rpc {
 namespace {
 
 TEST(StatusConvertTest, OkBothWays) {
@@ -82,4 +82,4 @@ TEST(StatusConvertTest, GarbageDetailsKeepCodeAndMessage) {
 }
 
 }  // namespace
-}  // namespace arca::services
+}  // namespace arca::rpc

@@ -1,4 +1,4 @@
-#include "services/chunker/peer_flags.h"
+#include "services/common/peer_flags.h"
 
 namespace arca::services {
 

@@ -10,13 +10,13 @@
 // Without any of them, peers are called the way this service serves:
 // plaintext when it runs with --insecure, mutual TLS with its own identity
 // otherwise. The files are re-read every --tls-reload-seconds.
-#ifndef ARCA_SERVICES_CHUNKER_PEER_FLAGS_H_
-#define ARCA_SERVICES_CHUNKER_PEER_FLAGS_H_
+#ifndef ARCA_SERVICES_COMMON_PEER_FLAGS_H_
+#define ARCA_SERVICES_COMMON_PEER_FLAGS_H_
 
 #include "absl/status/statusor.h"
 #include "services/common/client_channel.h"
 #include "services/common/server.h"
-#include "tools/arca/cli_flags.h"
+#include "libs/base/cli_flags.h"
 
 namespace arca::services {
 
@@ -29,4 +29,4 @@ absl::StatusOr<ClientTlsFlags> ParsePeerFlags(const cli::ParsedArgs& args,
 
 }  // namespace arca::services
 
-#endif  // ARCA_SERVICES_CHUNKER_PEER_FLAGS_H_
+#endif  // ARCA_SERVICES_COMMON_PEER_FLAGS_H_
