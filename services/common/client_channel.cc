@@ -97,17 +97,21 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ad
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (tls.insecure) {
     creds = grpc::InsecureChannelCredentials();
-  } else if (!tls.cert.empty()) {
-    // A client identity: checked now, then watched for rotation.
-    absl::StatusOr<CertificateInfo> identity =
-        LoadKeyPair("client certificate", tls.cert, "client key", tls.key);
-    if (!identity.ok()) return identity.status();
+  } else if (!tls.cert.empty() || (tls.server_role && !tls.ca.empty())) {
+    // A client identity (checked now, then watched for rotation), or a
+    // client without one that still checks the server's role against its
+    // bundle (the CLI with a token).
+    if (!tls.cert.empty()) {
+      absl::StatusOr<CertificateInfo> identity =
+          LoadKeyPair("client certificate", tls.cert, "client key", tls.key);
+      if (!identity.ok()) return identity.status();
+    }
     if (!tls.ca.empty()) {
       if (absl::Status st = CheckCaBundle("CA file", tls.ca); !st.ok()) return st;
     }
     grpc::experimental::TlsChannelCredentialsOptions options;
     options.set_certificate_provider(WatchedFiles(tls));
-    options.watch_identity_key_cert_pairs();
+    if (!tls.cert.empty()) options.watch_identity_key_cert_pairs();
     if (!tls.ca.empty()) options.watch_root_certs();
     if (tls.server_role) {
       options.set_certificate_verifier(

@@ -34,7 +34,8 @@ struct ClientTlsFlags {
   // long-lived service's identity without a restart; gRPC's
   // FileWatcherCertificateProvider, one per set of files in the process).
   int reload_seconds = 60;
-  // With cert and key: the arca role the server must prove, by the URI SAN
+  // With cert and key, or with a CA file: the arca role the server must
+  // prove, by the URI SAN
   // spiffe://trust_domain/arca/ROLE of its certificate (in addition to the
   // usual check of its name against the address); unset: any certificate of
   // the bundle with the right name. Callers that know whom they call (the

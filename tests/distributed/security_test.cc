@@ -311,6 +311,18 @@ TEST_F(SecurityTest, OrchestratorTakesTokenAndCertificateClients) {
                                   Cert("client.pem"), "--tls-key", Cert("client.key"), "jobs"});
   EXPECT_EQ(by_cert.exit_code, 0) << by_cert.Describe();
   EXPECT_TRUE(absl::StrContains(by_cert.out, "verify   succeeded")) << by_cert.out;
+  // The token client checks that it reached the orchestrator: an uploader
+  // (same CA, same names) is not one.
+  services::ClientTlsFlags to_orchestrator = token_client;
+  to_orchestrator.server_role = Role::kOrchestrator;
+  EXPECT_TRUE(Call(orch->address(), to_orchestrator, list, "s3cret").ok());
+  grpc::Status wrong_server = Call(uploader->address(), to_orchestrator, list, "s3cret");
+  EXPECT_EQ(wrong_server.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << wrong_server.error_message();
+  RunResult cli_wrong_server =
+      RunProgram({arca, "--orchestrator=" + uploader->address(), "--tls-ca", Cert("ca.pem"),
+                  "--token-file", dir + "/token", "jobs"});
+  EXPECT_NE(cli_wrong_server.exit_code, 0) << cli_wrong_server.Describe();
   // A service without a token does not let certificate-less clients in.
   auto strict = StartService("orchestrator", {"--uploader=" + uploader->address()});
   ASSERT_NE(strict, nullptr);

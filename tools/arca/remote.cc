@@ -603,9 +603,10 @@ int RunRemote(const std::vector<std::string>& all) {
   if (absl::Status st = services::CheckTrustDomain(tls.trust_domain); !st.ok()) {
     return UsageError(absl::StrCat("--trust-domain: ", st.message()));
   }
-  // A client with its own certificate also checks that it reached the
-  // orchestrator (its SPIFFE ID), not another arca service.
-  if (!tls.cert.empty()) tls.server_role = services::Role::kOrchestrator;
+  // With TLS the CLI also checks that it reached the orchestrator (its
+  // SPIFFE ID), not another arca service (with --tls-ca; the system's roots
+  // check the name only).
+  if (!tls.insecure) tls.server_role = services::Role::kOrchestrator;
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = services::MakeChannel(*address, tls);
   if (!channel.ok()) return UsageError(std::string(channel.status().message()));
   std::string token;
