@@ -1,6 +1,9 @@
 #include "libs/fs/posix_acl.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -86,15 +89,22 @@ absl::Status ParsePosixAclXattr(
 
 std::string EncodePosixAclXattr(
     const google::protobuf::RepeatedPtrField<v1::AclEntry>& entries) {
-  std::string out;
-  out.reserve(4 + 8 * entries.size());
-  AppendLe32(&out, kVersion);
+  // The kernel accepts entries only in (tag, id) order.
+  std::vector<std::tuple<uint32_t, uint32_t, uint32_t>> sorted;  // tag, id, perm
+  sorted.reserve(entries.size());
   for (const v1::AclEntry& e : entries) {
-    AppendLe16(&out, e.tag());
-    AppendLe16(&out, e.perm());
-    AppendLe32(&out, e.tag() == kTagUser || e.tag() == kTagGroup
-                         ? e.id()
-                         : kUndefinedId);
+    sorted.emplace_back(e.tag(),
+                        e.tag() == kTagUser || e.tag() == kTagGroup ? e.id() : kUndefinedId,
+                        e.perm());
+  }
+  std::sort(sorted.begin(), sorted.end());
+  std::string out;
+  out.reserve(4 + 8 * sorted.size());
+  AppendLe32(&out, kVersion);
+  for (const auto& [tag, id, perm] : sorted) {
+    AppendLe16(&out, tag);
+    AppendLe16(&out, perm);
+    AppendLe32(&out, id);
   }
   return out;
 }

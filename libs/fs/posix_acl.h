@@ -33,8 +33,10 @@ absl::Status ParsePosixAclXattr(
     absl::string_view value,
     google::protobuf::RepeatedPtrField<v1::AclEntry>* out);
 
-// Encodes `entries` in the xattr format (ids of tags other than ACL_USER /
-// ACL_GROUP are written as ACL_UNDEFINED_ID), for setting the ACL back.
+// Encodes `entries` in the xattr format, for setting the ACL back: sorted by
+// (tag, id), the order the kernel requires, with ACL_UNDEFINED_ID as the id
+// of tags other than ACL_USER / ACL_GROUP. An empty list encodes to the
+// header alone (callers that mean "no ACL" remove the xattr instead).
 std::string EncodePosixAclXattr(
     const google::protobuf::RepeatedPtrField<v1::AclEntry>& entries);
 

@@ -2,6 +2,8 @@
 
 #include <random>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -87,6 +89,34 @@ TEST(PosixAclTest, RandomBytes) {
       EXPECT_EQ(EncodePosixAclXattr(acl).size(), bytes.size());
     }
   }
+}
+
+TEST(PosixAcl, EncodeSortsByTagAndIdAndMarksUndefinedIds) {
+  google::protobuf::RepeatedPtrField<v1::AclEntry> acl;
+  for (auto [tag, id, perm] : std::vector<std::tuple<uint32_t, uint32_t, uint32_t>>{
+           {32, 99, 4},   // other (id ignored)
+           {2, 1000, 6},  // user:1000
+           {1, 0, 7},     // user::
+           {2, 5, 4},     // user:5
+           {4, 0, 5},     // group::
+           {16, 0, 6}}) {  // mask
+    v1::AclEntry* e = acl.Add();
+    e->set_tag(tag);
+    e->set_id(id);
+    e->set_perm(perm);
+  }
+  const std::string want(
+      "\x02\x00\x00\x00"
+      "\x01\x00\x07\x00\xff\xff\xff\xff"
+      "\x02\x00\x04\x00\x05\x00\x00\x00"
+      "\x02\x00\x06\x00\xe8\x03\x00\x00"
+      "\x04\x00\x05\x00\xff\xff\xff\xff"
+      "\x10\x00\x06\x00\xff\xff\xff\xff"
+      "\x20\x00\x04\x00\xff\xff\xff\xff",
+      4 + 6 * 8);
+  EXPECT_EQ(EncodePosixAclXattr(acl), want);
+  // No entries: the header alone.
+  EXPECT_EQ(EncodePosixAclXattr({}), std::string("\x02\x00\x00\x00", 4));
 }
 
 }  // namespace

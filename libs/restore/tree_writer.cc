@@ -1,3 +1,4 @@
+#include "libs/fs/posix_acl.h"
 #include "libs/restore/tree_writer.h"
 
 #include <errno.h>
@@ -186,36 +187,6 @@ const char* TypeName(v1::EntryType t) {
 }
 
 }  // namespace
-
-std::string EncodePosixAclXattr(
-    const google::protobuf::RepeatedPtrField<v1::AclEntry>& acl) {
-  if (acl.empty()) return "";
-  std::vector<std::tuple<uint32_t, uint32_t, uint32_t>> entries;  // tag,id,perm
-  entries.reserve(acl.size());
-  for (const v1::AclEntry& e : acl) {
-    // Tags with a qualifier: ACL_USER (2), ACL_GROUP (8).
-    bool has_id = e.tag() == 2 || e.tag() == 8;
-    entries.emplace_back(e.tag(), has_id ? e.id() : 0xFFFFFFFFu, e.perm());
-  }
-  std::sort(entries.begin(), entries.end());
-  std::string out;
-  out.reserve(4 + 8 * entries.size());
-  auto put16 = [&](uint32_t v) {
-    out += static_cast<char>(v & 0xff);
-    out += static_cast<char>((v >> 8) & 0xff);
-  };
-  auto put32 = [&](uint32_t v) {
-    put16(v & 0xffff);
-    put16(v >> 16);
-  };
-  put32(2);  // POSIX_ACL_XATTR_VERSION
-  for (const auto& [tag, id, perm] : entries) {
-    put16(tag);
-    put16(perm);
-    put32(id);
-  }
-  return out;
-}
 
 absl::StatusOr<std::unique_ptr<TreeWriter>> TreeWriter::Open(
     const std::string& target) {
@@ -860,7 +831,7 @@ absl::Status TreeWriter::ApplyAcls(int fd, bool via_proc, bool is_dir,
       }
       continue;
     }
-    int err = SetXattr(fd, via_proc, k.xattr, EncodePosixAclXattr(*k.acl));
+    int err = SetXattr(fd, via_proc, k.xattr, fs::EncodePosixAclXattr(*k.acl));
     if (err == 0) continue;
     if (err == EINVAL) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -34,14 +34,6 @@
 
 namespace arca {
 
-// Encodes a POSIX ACL as the value of the Linux "system.posix_acl_access" /
-// "system.posix_acl_default" extended attribute: little-endian u32 version 2,
-// then per entry {u16 tag, u16 perm, u32 id}, with id 0xFFFFFFFF for tags
-// without a qualifier (USER_OBJ, GROUP_OBJ, MASK, OTHER). Entries are sorted
-// by (tag, id), the order the kernel requires. An empty list encodes to "".
-std::string EncodePosixAclXattr(
-    const google::protobuf::RepeatedPtrField<v1::AclEntry>& acl);
-
 class TreeWriter {
  public:
   // Creates `target` (and its parents, mode 0700) if missing and opens it.

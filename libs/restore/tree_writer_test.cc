@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/fs/posix_acl.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -249,7 +250,7 @@ TEST_F(TreeWriterTest, EveryTypeWithExactMetadata) {
   EXPECT_EQ(ReadFile(T("d/f")), "hello, world");
   EXPECT_EQ(Xattr(T("d/f"), "user.comment"), std::string("bin\0ary\xff", 8));
   EXPECT_EQ(Xattr(T("d/f"), "system.posix_acl_access"),
-            EncodePosixAclXattr(f.acl_access()));
+            fs::EncodePosixAclXattr(f.acl_access()));
   // Independent check of the encoding through libacl's getfacl.
   EXPECT_EQ(Command("getfacl -cn --absolute-names '" + T("d/f") + "'"),
             "user::rwx\nuser:12345:r--\ngroup::r-x\ngroup:54321:rw-\n"
@@ -610,27 +611,6 @@ TEST_F(TreeWriterTest, OpenCreatesParentsAndRefusesAFile) {
   EXPECT_THAT(bad.status().message(), HasSubstr("is not a directory"));
   auto empty = TreeWriter::Open("");
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
-}
-
-TEST(EncodePosixAclXattrTest, SortsAndMarksUndefinedIds) {
-  google::protobuf::RepeatedPtrField<v1::AclEntry> acl;
-  AddAcl(&acl, 32, 99, 4);   // other (id ignored)
-  AddAcl(&acl, 2, 1000, 6);  // user:1000
-  AddAcl(&acl, 1, 0, 7);     // user::
-  AddAcl(&acl, 2, 5, 4);     // user:5
-  AddAcl(&acl, 4, 0, 5);     // group::
-  AddAcl(&acl, 16, 0, 6);    // mask
-  const std::string want(
-      "\x02\x00\x00\x00"
-      "\x01\x00\x07\x00\xff\xff\xff\xff"
-      "\x02\x00\x04\x00\x05\x00\x00\x00"
-      "\x02\x00\x06\x00\xe8\x03\x00\x00"
-      "\x04\x00\x05\x00\xff\xff\xff\xff"
-      "\x10\x00\x06\x00\xff\xff\xff\xff"
-      "\x20\x00\x04\x00\xff\xff\xff\xff",
-      4 + 6 * 8);
-  EXPECT_EQ(EncodePosixAclXattr(acl), want);
-  EXPECT_EQ(EncodePosixAclXattr({}), "");
 }
 
 }  // namespace
