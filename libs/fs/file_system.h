@@ -2,7 +2,8 @@
 // directory, open a file for positional reads, read a symlink, read all
 // extended attributes. Everything the collector does to a source tree goes
 // through a FileSystem so that tests can inject faults
-// (FaultInjectionFileSystem) or substitute an in-memory tree.
+// (FaultInjectionFileSystem, a wrapper of PosixFileSystem). There is no
+// in-memory implementation yet.
 //
 // Paths are absolute (or relative to the process's working directory) byte
 // strings; they need not be UTF-8. Nothing here follows a symlink that is the

@@ -78,7 +78,7 @@ struct LocalChunkStoreOptions {
   // Open() removes temp files (".tmp-*", left by a crash) older than
   // stale_temp_age_seconds when this is true. Off by default: it reads every
   // directory of the store; `RemoveStaleTempFiles` does the same on demand
-  // (gc and verify call it).
+  // (no caller yet besides Open: the repository's gc, issue 12, is meant to).
   bool remove_stale_temp_files_on_open = false;
   int64_t stale_temp_age_seconds = 24 * 3600;
 };
