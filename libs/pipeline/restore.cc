@@ -11,7 +11,7 @@
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/fs/exclude.h"
-#include "libs/pipeline/remote/restore_selection.h"
+#include "libs/pipeline/restore_selection.h"
 #include "libs/pipeline/repository_chunk_source.h"
 #include "libs/restore/tree_writer.h"
 

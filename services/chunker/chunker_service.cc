@@ -34,7 +34,7 @@
 #include "libs/pipeline/remote/read_ahead_chunk_source.h"
 #include "libs/pipeline/remote/remote_chunk_source.h"
 #include "libs/pipeline/remote/replica_set.h"
-#include "libs/pipeline/remote/restore_selection.h"
+#include "libs/pipeline/restore_selection.h"
 #include "libs/pipeline/space_check.h"
 #include "libs/store/repository.h"
 #include "services/chunker/remote_chunk_writer.h"

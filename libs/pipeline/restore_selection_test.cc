@@ -1,4 +1,4 @@
-#include "libs/pipeline/remote/restore_selection.h"
+#include "libs/pipeline/restore_selection.h"
 
 #include <string>
 #include <vector>

@@ -16,8 +16,8 @@
 // Memory: with includes, every multiply-linked regular file's entry is kept
 // (hardlink groups), plus the directory chain of the current path.
 // Thread-safety: not thread-safe; one per restore.
-#ifndef ARCA_LIBS_PIPELINE_REMOTE_RESTORE_SELECTION_H_
-#define ARCA_LIBS_PIPELINE_REMOTE_RESTORE_SELECTION_H_
+#ifndef ARCA_LIBS_PIPELINE_RESTORE_SELECTION_H_
+#define ARCA_LIBS_PIPELINE_RESTORE_SELECTION_H_
 
 #include <string>
 #include <vector>
@@ -64,4 +64,4 @@ bool IncludedByPatterns(const fs::PathMatcher& includes, const v1::Entry& entry)
 
 }  // namespace arca
 
-#endif  // ARCA_LIBS_PIPELINE_REMOTE_RESTORE_SELECTION_H_
+#endif  // ARCA_LIBS_PIPELINE_RESTORE_SELECTION_H_
