@@ -60,13 +60,6 @@ struct BackupResult {
 BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
                        const BackupOptions& options, const CancelToken* cancel);
 
-// Bytes a backup of root would read (regular file data, sparse files by
-// allocated size), honouring excludes and one_file_system. Lstat only.
-absl::StatusOr<uint64_t> EstimateSourceBytes(fs::FileSystem* fs,
-                                             const std::string& root,
-                                             const fs::PathMatcher* excludes,
-                                             bool one_file_system);
-
 }  // namespace arca
 
 #endif  // ARCA_LIBS_PIPELINE_BACKUP_H_

@@ -17,7 +17,7 @@
 #include "libs/fs/path_roots.h"
 #include "libs/fs/tree_walker.h"
 #include "libs/metrics/registry.h"
-#include "libs/pipeline/backup.h"
+#include "libs/pipeline/source_estimate.h"
 #include "libs/pipeline/collector.h"
 #include "libs/pipeline/commands.h"
 #include "libs/pipeline/parent_snapshot.h"
