@@ -23,8 +23,7 @@ void ChunkIndex::Append(const Digest& digest, uint64_t length) {
   const uint64_t start = stream_length();
   if (length == 0 || length > std::numeric_limits<uint64_t>::max() - start) {
     std::fprintf(stderr, "ChunkIndex::Append: invalid chunk length %llu at offset %llu\n",
-                 static_cast<unsigned long long>(length),
-                 static_cast<unsigned long long>(start));
+                 static_cast<unsigned long long>(length), static_cast<unsigned long long>(start));
     std::abort();
   }
   entries_.push_back(IndexEntry{start + length, digest});
@@ -33,9 +32,8 @@ void ChunkIndex::Append(const Digest& digest, uint64_t length) {
 absl::StatusOr<ChunkRange> ChunkIndex::Find(uint64_t offset, uint64_t length) const {
   const uint64_t total = stream_length();
   if (offset > total || length > total - offset) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "range [", offset, ", +", length, ") is beyond the stream's end (", total,
-        " bytes)"));
+    return absl::OutOfRangeError(absl::StrCat("range [", offset, ", +", length,
+                                              ") is beyond the stream's end (", total, " bytes)"));
   }
   ChunkRange range;
   if (length == 0) return range;
@@ -45,9 +43,7 @@ absl::StatusOr<ChunkRange> ChunkIndex::Find(uint64_t offset, uint64_t length) co
   auto first = std::lower_bound(entries_.begin(), entries_.end(), offset, by_end);
   const uint64_t end = offset + length;
   auto last = std::lower_bound(first, entries_.end(), end,
-                               [](const IndexEntry& e, uint64_t v) {
-                                 return e.end_offset < v;
-                               });
+                               [](const IndexEntry& e, uint64_t v) { return e.end_offset < v; });
   range.first = static_cast<size_t>(first - entries_.begin());
   range.last = static_cast<size_t>(last - entries_.begin());
   range.first_start = ChunkStart(range.first);
@@ -81,8 +77,7 @@ absl::StatusOr<ChunkIndex> ChunkIndex::Decode(std::span<const uint8_t> data,
   };
   constexpr size_t kMinSize = kChunkIndexHeaderSize + kChunkIndexChecksumSize;
   if (data.size() < kMinSize) {
-    return corrupt("truncated (", data.size(), " bytes, at least ", kMinSize,
-                   " needed)");
+    return corrupt("truncated (", data.size(), " bytes, at least ", kMinSize, " needed)");
   }
   const uint8_t* p = data.data();
   if (std::memcmp(p, kChunkIndexMagic.data(), kChunkIndexMagic.size()) != 0) {
@@ -99,8 +94,8 @@ absl::StatusOr<ChunkIndex> ChunkIndex::Decode(std::span<const uint8_t> data,
   }
   const uint64_t expected_size = kMinSize + count * kChunkIndexEntrySize;
   if (data.size() != expected_size) {
-    return corrupt("size mismatch (", data.size(), " bytes, but ", count,
-                   " chunks need exactly ", expected_size, ")");
+    return corrupt("size mismatch (", data.size(), " bytes, but ", count, " chunks need exactly ",
+                   expected_size, ")");
   }
   const size_t body = data.size() - kChunkIndexChecksumSize;
   const Digest sum = Sha256(data.first(body));
@@ -109,13 +104,13 @@ absl::StatusOr<ChunkIndex> ChunkIndex::Decode(std::span<const uint8_t> data,
   }
   if (version == 0) return corrupt("invalid version 0");
   if (version > kChunkIndexVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "index ", name, ": version ", version, " is newer than this arca supports (",
-        kChunkIndexVersion, "): upgrade arca"));
+    return absl::FailedPreconditionError(absl::StrCat("index ", name, ": version ", version,
+                                                      " is newer than this arca supports (",
+                                                      kChunkIndexVersion, "): upgrade arca"));
   }
   if (kind != static_cast<uint32_t>(expected_kind)) {
-    return corrupt("unexpected stream kind ", kind, " (expected ",
-                   static_cast<int>(expected_kind), ")");
+    return corrupt("unexpected stream kind ", kind, " (expected ", static_cast<int>(expected_kind),
+                   ")");
   }
   ChunkIndex index;
   index.entries_.resize(count);
@@ -132,8 +127,7 @@ absl::StatusOr<ChunkIndex> ChunkIndex::Decode(std::span<const uint8_t> data,
     prev_end = end;
   }
   if (stream_length != prev_end) {
-    return corrupt("stream length ", stream_length, " differs from the last chunk end ",
-                   prev_end);
+    return corrupt("stream length ", stream_length, " differs from the last chunk end ", prev_end);
   }
   return index;
 }

@@ -55,9 +55,7 @@ class ChunkIndex {
   void Append(const Digest& digest, uint64_t length);
 
   size_t size() const { return entries_.size(); }
-  uint64_t stream_length() const {
-    return entries_.empty() ? 0 : entries_.back().end_offset;
-  }
+  uint64_t stream_length() const { return entries_.empty() ? 0 : entries_.back().end_offset; }
   const std::vector<IndexEntry>& entries() const { return entries_; }
 
   // Start offset and length of chunk i (i < size(), unchecked).
@@ -85,8 +83,7 @@ class ChunkIndex {
   // - FailedPrecondition "index <name>: version N is newer than this arca
   //   supports (1): upgrade arca".
   static absl::StatusOr<ChunkIndex> Decode(std::span<const uint8_t> data,
-                                           v1::StreamKind expected_kind,
-                                           absl::string_view name);
+                                           v1::StreamKind expected_kind, absl::string_view name);
 
  private:
   std::vector<IndexEntry> entries_;

@@ -68,15 +68,15 @@ TEST(ChunkIndex, FindEdgeCases) {
   // Ends: 10, 15, 35, 36, 43.
   ChunkIndex index = Make({10, 5, 20, 1, 7});
   ExpectRange(index, 0, 1, 0, 0, 0);
-  ExpectRange(index, 9, 1, 0, 0, 0);      // last byte of chunk 0
-  ExpectRange(index, 10, 1, 1, 1, 10);    // offset at a chunk boundary
-  ExpectRange(index, 9, 2, 0, 1, 0);      // straddles a boundary
-  ExpectRange(index, 10, 5, 1, 1, 10);    // exactly one chunk
+  ExpectRange(index, 9, 1, 0, 0, 0);    // last byte of chunk 0
+  ExpectRange(index, 10, 1, 1, 1, 10);  // offset at a chunk boundary
+  ExpectRange(index, 9, 2, 0, 1, 0);    // straddles a boundary
+  ExpectRange(index, 10, 5, 1, 1, 10);  // exactly one chunk
   ExpectRange(index, 10, 6, 1, 2, 10);
-  ExpectRange(index, 0, 43, 0, 4, 0);     // the whole stream
-  ExpectRange(index, 1, 41, 0, 4, 0);     // many chunks
-  ExpectRange(index, 35, 1, 3, 3, 35);    // the 1-byte chunk
-  ExpectRange(index, 42, 1, 4, 4, 36);    // last byte of the stream
+  ExpectRange(index, 0, 43, 0, 4, 0);   // the whole stream
+  ExpectRange(index, 1, 41, 0, 4, 0);   // many chunks
+  ExpectRange(index, 35, 1, 3, 3, 35);  // the 1-byte chunk
+  ExpectRange(index, 42, 1, 4, 4, 36);  // last byte of the stream
 
   for (uint64_t off : {0ull, 5ull, 10ull, 43ull}) {
     absl::StatusOr<ChunkRange> r = index.Find(off, 0);
@@ -130,7 +130,8 @@ TEST(ChunkIndex, LayoutMatchesTheDocumentedFormat) {
   ChunkIndex index = Make({10, 5});
   std::string b = index.Encode(v1::STREAM_KIND_PAYLOAD);
   EXPECT_EQ(b.substr(0, 8), "ARCAIDX1");
-  EXPECT_EQ(b.substr(8, 24), std::string("\x01\0\0\0\x02\0\0\0\x02\0\0\0\0\0\0\0\x0f\0\0\0\0\0\0\0", 24));
+  EXPECT_EQ(b.substr(8, 24),
+            std::string("\x01\0\0\0\x02\0\0\0\x02\0\0\0\0\0\0\0\x0f\0\0\0\0\0\0\0", 24));
   EXPECT_EQ(b.substr(32, 8), std::string("\x0a\0\0\0\0\0\0\0", 8));
   EXPECT_EQ(b.substr(40, 32), std::string(D(0).Raw()));
   EXPECT_EQ(b.substr(72, 8), std::string("\x0f\0\0\0\0\0\0\0", 8));
@@ -147,7 +148,8 @@ TEST(ChunkIndex, DecodeReportsEveryCorruption) {
   };
   using C = absl::StatusCode;
   std::vector<Case> cases;
-  cases.push_back({"empty", "", C::kDataLoss, "index snap/payload.aidx: truncated (0 bytes, at least 64 needed)"});
+  cases.push_back({"empty", "", C::kDataLoss,
+                   "index snap/payload.aidx: truncated (0 bytes, at least 64 needed)"});
   cases.push_back({"short", good.substr(0, 63), C::kDataLoss, "truncated (63 bytes"});
   {
     std::string s = good;
@@ -168,7 +170,8 @@ TEST(ChunkIndex, DecodeReportsEveryCorruption) {
   {
     std::string s = good;
     s[60] ^= 1;  // a digest byte
-    cases.push_back({"flipped digest", s, C::kDataLoss, "index snap/payload.aidx: checksum mismatch"});
+    cases.push_back(
+        {"flipped digest", s, C::kDataLoss, "index snap/payload.aidx: checksum mismatch"});
     s = good;
     s[good.size() - 1] ^= 1;
     cases.push_back({"flipped checksum", s, C::kDataLoss, "checksum mismatch"});
@@ -177,8 +180,9 @@ TEST(ChunkIndex, DecodeReportsEveryCorruption) {
     std::string s = good;
     SetU32(&s, 8, 2);
     Reseal(&s);
-    cases.push_back({"newer version", s, C::kFailedPrecondition,
-                     "index snap/payload.aidx: version 2 is newer than this arca supports (1): upgrade arca"});
+    cases.push_back(
+        {"newer version", s, C::kFailedPrecondition,
+         "index snap/payload.aidx: version 2 is newer than this arca supports (1): upgrade arca"});
     SetU32(&s, 8, 0);
     Reseal(&s);
     cases.push_back({"version 0", s, C::kDataLoss, "invalid version 0"});
@@ -207,8 +211,8 @@ TEST(ChunkIndex, DecodeReportsEveryCorruption) {
     std::string s = good;
     SetU64(&s, 24, 36);
     Reseal(&s);
-    cases.push_back({"stream length", s, C::kDataLoss,
-                     "stream length 36 differs from the last chunk end 35"});
+    cases.push_back(
+        {"stream length", s, C::kDataLoss, "stream length 36 differs from the last chunk end 35"});
   }
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -43,9 +43,8 @@ std::string PathProblem(std::string_view path) {
   size_t start = 0;
   while (true) {
     size_t slash = path.find('/', start);
-    std::string_view comp =
-        path.substr(start, slash == std::string_view::npos ? std::string_view::npos
-                                                           : slash - start);
+    std::string_view comp = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (comp.empty()) return "path has an empty component ('//' or trailing '/')";
     if (comp == ".") return "path has a '.' component";
     if (comp == "..") return "path has a '..' component";
@@ -68,8 +67,7 @@ absl::Status ValidateRegularPayload(const v1::Entry& entry) {
       return Invalid(entry, "extents given but the file is not marked sparse");
     }
     if (length != size) {
-      return Invalid(entry, absl::StrCat("payload length ", length,
-                                         " differs from size ", size));
+      return Invalid(entry, absl::StrCat("payload length ", length, " differs from size ", size));
     }
     return absl::OkStatus();
   }
@@ -81,8 +79,8 @@ absl::Status ValidateRegularPayload(const v1::Entry& entry) {
       return Invalid(entry, absl::StrCat("extent ", i, " is empty"));
     }
     if (e.offset() > size || e.length() > size - e.offset()) {
-      return Invalid(entry, absl::StrCat("extent ", i, " [", e.offset(), ", +",
-                                         e.length(), ") ends beyond size ", size));
+      return Invalid(entry, absl::StrCat("extent ", i, " [", e.offset(), ", +", e.length(),
+                                         ") ends beyond size ", size));
     }
     if (i > 0 && e.offset() < prev_end) {
       return Invalid(entry, absl::StrCat("extent ", i, " at ", e.offset(),
@@ -94,8 +92,8 @@ absl::Status ValidateRegularPayload(const v1::Entry& entry) {
     sum += e.length();  // <= size: extents are disjoint and within size
   }
   if (sum != length) {
-    return Invalid(entry, absl::StrCat("extents sum to ", sum,
-                                       " bytes but the payload length is ", length));
+    return Invalid(
+        entry, absl::StrCat("extents sum to ", sum, " bytes but the payload length is ", length));
   }
   return absl::OkStatus();
 }
@@ -124,12 +122,10 @@ absl::Status ValidateEntry(const v1::Entry& entry) {
   const int type = entry.type();
   if (!v1::EntryType_IsValid(type) || type == v1::ENTRY_TYPE_UNSPECIFIED ||
       type == v1::ENTRY_TYPE_SOCKET) {
-    return Invalid(entry, absl::StrCat("type ", type,
-                                       " is unspecified, unknown or a socket"));
+    return Invalid(entry, absl::StrCat("type ", type, " is unspecified, unknown or a socket"));
   }
   if ((entry.mode() & ~07777u) != 0) {
-    return Invalid(entry, absl::StrFormat("mode %o has bits outside 07777",
-                                          entry.mode()));
+    return Invalid(entry, absl::StrFormat("mode %o has bits outside 07777", entry.mode()));
   }
   if (type == v1::ENTRY_TYPE_HARDLINK) {
     const std::string& target = entry.hardlink_target();
@@ -158,8 +154,8 @@ absl::Status ValidateEntry(const v1::Entry& entry) {
   }
   if (type == v1::ENTRY_TYPE_REGULAR) {
     RETURN_IF_ERROR(ValidateRegularPayload(entry));
-  } else if (payload.length() != 0 || payload.offset() != 0 ||
-             entry.extents_size() > 0 || entry.sparse()) {
+  } else if (payload.length() != 0 || payload.offset() != 0 || entry.extents_size() > 0 ||
+             entry.sparse()) {
     return Invalid(entry, "payload, extents or sparse flag on a non-regular entry");
   }
   if (type != v1::ENTRY_TYPE_DIRECTORY && entry.acl_default_size() > 0) {
@@ -171,8 +167,7 @@ absl::Status ValidateEntry(const v1::Entry& entry) {
       return Invalid(entry, absl::StrCat("xattr ", i, " has an empty name or a NUL byte"));
     }
     if (i > 0 && !(entry.xattrs(i - 1).name() < name)) {
-      return Invalid(entry, absl::StrCat("xattr ", Quoted(name),
-                                         " is not sorted after ",
+      return Invalid(entry, absl::StrCat("xattr ", Quoted(name), " is not sorted after ",
                                          Quoted(entry.xattrs(i - 1).name())));
     }
   }
@@ -197,23 +192,21 @@ void MetadataStreamWriter::WriteHeader(std::string* out) {
 
 absl::Status MetadataStreamWriter::Append(const v1::Entry& entry, std::string* out) {
   if (state_ != State::kEntries) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "metadata stream writer: Append of entry ", Quoted(entry.path()),
-        state_ == State::kNew ? " before WriteHeader" : " after WriteTrailer"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("metadata stream writer: Append of entry ", Quoted(entry.path()),
+                     state_ == State::kNew ? " before WriteHeader" : " after WriteTrailer"));
   }
   RETURN_IF_ERROR(ValidateEntry(entry));
   if (entries_ > 0 && CompareArchiveOrder(last_path_, entry.path()) >= 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("entry ", Quoted(entry.path()), " is not after ",
-                     Quoted(last_path_),
+        absl::StrCat("entry ", Quoted(entry.path()), " is not after ", Quoted(last_path_),
                      " in archive order (depth-first, children sorted bytewise)"));
   }
   const size_t size = entry.ByteSizeLong();
   if (size == 0 || size > kMaxMetadataRecordLength) {
     return absl::InvalidArgumentError(
         absl::StrCat("entry ", Quoted(entry.path()), " serializes to ", size,
-                     " bytes; a metadata record holds 1 to ",
-                     kMaxMetadataRecordLength, " bytes"));
+                     " bytes; a metadata record holds 1 to ", kMaxMetadataRecordLength, " bytes"));
   }
   const size_t start = out->size();
   out->resize(start + kMetadataRecordPrefixSize + size);
@@ -264,8 +257,8 @@ absl::Status MetadataStreamReader::Fail(absl::Status status) {
 }
 
 absl::Status MetadataStreamReader::Corrupt(std::string_view what, uint64_t at) {
-  return Fail(absl::DataLossError(
-      absl::StrCat("metadata stream: ", AbslView(what), " at byte ", at)));
+  return Fail(
+      absl::DataLossError(absl::StrCat("metadata stream: ", AbslView(what), " at byte ", at)));
 }
 
 absl::StatusOr<bool> MetadataStreamReader::Fill(size_t n) {
@@ -287,14 +280,13 @@ absl::StatusOr<bool> MetadataStreamReader::Fill(size_t n) {
     std::span<uint8_t> space(buf_.data() + buf_end_, buf_.size() - buf_end_);
     absl::StatusOr<size_t> got = source_->Read(space);
     if (!got.ok()) {
-      return Fail(WithMessage(got.status(), absl::StrCat("metadata stream: reading at byte ",
-                                                         offset_ + buf_end_, ": ",
-                                                         got.status().message())));
+      return Fail(WithMessage(
+          got.status(), absl::StrCat("metadata stream: reading at byte ", offset_ + buf_end_, ": ",
+                                     got.status().message())));
     }
     if (*got > space.size()) {
-      return Fail(absl::InternalError(absl::StrCat(
-          "metadata stream: byte source returned ", *got, " bytes for a ",
-          space.size(), "-byte buffer")));
+      return Fail(absl::InternalError(absl::StrCat("metadata stream: byte source returned ", *got,
+                                                   " bytes for a ", space.size(), "-byte buffer")));
     }
     if (*got == 0) source_done_ = true;
     buf_end_ += *got;
@@ -317,9 +309,9 @@ absl::Status MetadataStreamReader::ReadHeader() {
   const uint32_t version = LoadU32(h + 8);
   if (version == 0) return Corrupt("invalid version 0", 8);
   if (version > kMetadataStreamVersion) {
-    return Fail(absl::FailedPreconditionError(absl::StrCat(
-        "metadata stream version ", version, " is newer than this arca supports (",
-        kMetadataStreamVersion, "): upgrade arca")));
+    return Fail(absl::FailedPreconditionError(
+        absl::StrCat("metadata stream version ", version, " is newer than this arca supports (",
+                     kMetadataStreamVersion, "): upgrade arca")));
   }
   const uint32_t flags = LoadU32(h + 12);
   if (flags != 0) {
@@ -343,13 +335,12 @@ absl::Status MetadataStreamReader::ReadTrailer() {
   const uint32_t stored_crc = LoadU32(t + 20);
   const uint32_t crc = Crc32c(Bytes(t, kMetadataStreamTrailerSize - 4));
   if (stored_crc != crc) {
-    return Corrupt(absl::StrFormat("trailer CRC mismatch (stored 0x%08x, computed 0x%08x)",
-                                   stored_crc, crc),
-                   at);
+    return Corrupt(
+        absl::StrFormat("trailer CRC mismatch (stored 0x%08x, computed 0x%08x)", stored_crc, crc),
+        at);
   }
   if (const uint32_t reserved = LoadU32(t + 4); reserved != 0) {
-    return Corrupt(absl::StrCat("trailer reserved field is ", reserved, ", expected 0"),
-                   at);
+    return Corrupt(absl::StrCat("trailer reserved field is ", reserved, ", expected 0"), at);
   }
   if (const uint64_t count = LoadU64(t + 8); count != entries_) {
     return Corrupt(absl::StrCat("entry count mismatch: the trailer says ", count,
@@ -378,8 +369,7 @@ absl::StatusOr<bool> MetadataStreamReader::Next(v1::Entry* entry) {
   ASSIGN_OR_RETURN(bool full, Fill(kMetadataRecordPrefixSize));
   if (!full) {
     if (available() == 0) {
-      return Corrupt(absl::StrCat("missing trailer (the stream ends after ", entries_,
-                                  " entries)"),
+      return Corrupt(absl::StrCat("missing trailer (the stream ends after ", entries_, " entries)"),
                      at);
     }
     return Corrupt(absl::StrCat("truncated record header (", available(), " of ",
@@ -407,9 +397,9 @@ absl::StatusOr<bool> MetadataStreamReader::Next(v1::Entry* entry) {
   const uint8_t* body = data() + kMetadataRecordPrefixSize;
   const uint32_t crc = Crc32c(Bytes(body, length));
   if (crc != stored_crc) {
-    return Corrupt(absl::StrFormat("record CRC mismatch (stored 0x%08x, computed 0x%08x)",
-                                   stored_crc, crc),
-                   at);
+    return Corrupt(
+        absl::StrFormat("record CRC mismatch (stored 0x%08x, computed 0x%08x)", stored_crc, crc),
+        at);
   }
   if (!entry->ParseFromArray(body, static_cast<int>(length))) {
     return Corrupt(absl::StrCat("unparsable entry (", length, " bytes)"), at);

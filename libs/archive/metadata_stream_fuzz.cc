@@ -46,8 +46,8 @@ std::string Repair(std::string s) {
     }
     if (len == 0 || len > kMaxMetadataRecordLength || pos + 8 + len > s.size()) break;
     Store32(&s, pos + 4, Crc(s, pos + 8, len));
-    check = Crc32cExtend(check, std::span<const uint8_t>(
-                                    reinterpret_cast<const uint8_t*>(s.data() + pos), 8));
+    check = Crc32cExtend(
+        check, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data() + pos), 8));
     pos += 8 + len;
   }
   return s;

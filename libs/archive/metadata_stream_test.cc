@@ -51,8 +51,8 @@ std::string HandStream(const std::vector<std::string>& bodies, int64_t count = -
     std::string prefix;
     PutU32(&prefix, static_cast<uint32_t>(b.size()));
     PutU32(&prefix, Crc32c(b));
-    check = Crc32cExtend(check, std::span<const uint8_t>(
-                                    reinterpret_cast<const uint8_t*>(prefix.data()), 8));
+    check = Crc32cExtend(
+        check, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(prefix.data()), 8));
     s += prefix + b;
   }
   std::string t;
@@ -304,14 +304,12 @@ struct Corruption {
 };
 
 std::vector<Corruption> Corruptions() {
-  const std::vector<v1::Entry> entries = {Dir(""), File("a", 5), Dir("b"),
-                                          File("b/c", 7)};
+  const std::vector<v1::Entry> entries = {Dir(""), File("a", 5), Dir("b"), File("b/c", 7)};
   const std::string good = Encode(entries);
   const size_t rec1 = 16 + 8 + entries[0].ByteSizeLong();  // offset of record 1
   const size_t trailer = good.size() - 24;
   std::vector<Corruption> c;
-  auto add = [&](std::string name, std::string bytes, absl::StatusCode code,
-                 std::string fragment) {
+  auto add = [&](std::string name, std::string bytes, absl::StatusCode code, std::string fragment) {
     c.push_back({std::move(name), std::move(bytes), code, std::move(fragment)});
   };
   using C = absl::StatusCode;
@@ -322,7 +320,8 @@ std::vector<Corruption> Corruptions() {
   {
     std::string s = good;
     s[3] = 'X';
-    add("bad magic", s, C::kDataLoss, "metadata stream: bad magic (not a metadata stream) at byte 0");
+    add("bad magic", s, C::kDataLoss,
+        "metadata stream: bad magic (not a metadata stream) at byte 0");
   }
   {
     std::string s = good;
@@ -350,8 +349,7 @@ std::vector<Corruption> Corruptions() {
   {
     std::string s = good;
     s[rec1 + 9] ^= 0x20;
-    add("record CRC", s, C::kDataLoss,
-        "record CRC mismatch (stored 0x");
+    add("record CRC", s, C::kDataLoss, "record CRC mismatch (stored 0x");
     add("record CRC offset", s, C::kDataLoss, ") at byte " + std::to_string(rec1));
   }
   add("truncated record", good.substr(0, rec1 + 10), C::kDataLoss,
@@ -397,8 +395,7 @@ std::vector<Corruption> Corruptions() {
       "unparsable entry (3 bytes) at byte " + std::to_string(rec1));
   add("bad entry", HandStream({Dir("").SerializeAsString(), File("../x").SerializeAsString()}),
       C::kDataLoss,
-      "invalid entry (entry \"../x\": path has a '..' component) at byte " +
-          std::to_string(rec1));
+      "invalid entry (entry \"../x\": path has a '..' component) at byte " + std::to_string(rec1));
   {
     v1::Entry sock = File("s");
     sock.set_type(v1::ENTRY_TYPE_SOCKET);
@@ -411,8 +408,8 @@ std::vector<Corruption> Corruptions() {
   add("duplicate", HandStream({File("a").SerializeAsString(), File("a").SerializeAsString()}),
       C::kDataLoss, "entry \"a\" is not after \"a\" in archive order");
   add("bytewise not component order",
-      HandStream({File("a-b").SerializeAsString(), File("a/b").SerializeAsString()}),
-      C::kDataLoss, "entry \"a/b\" is not after \"a-b\" in archive order");
+      HandStream({File("a-b").SerializeAsString(), File("a/b").SerializeAsString()}), C::kDataLoss,
+      "entry \"a/b\" is not after \"a-b\" in archive order");
   return c;
 }
 
@@ -504,22 +501,17 @@ TEST(ValidateEntry, RejectsStructuralProblems) {
     mutate(e);
     cases.push_back({std::move(name), std::move(e), std::move(fragment)});
   };
-  with("unspecified type", "type 0 is unspecified", [](v1::Entry& e) {
-    e.set_type(v1::ENTRY_TYPE_UNSPECIFIED);
-  });
-  with("unknown type", "type 42 is unspecified, unknown", [](v1::Entry& e) {
-    e.set_type(static_cast<v1::EntryType>(42));
-  });
+  with("unspecified type", "type 0 is unspecified",
+       [](v1::Entry& e) { e.set_type(v1::ENTRY_TYPE_UNSPECIFIED); });
+  with("unknown type", "type 42 is unspecified, unknown",
+       [](v1::Entry& e) { e.set_type(static_cast<v1::EntryType>(42)); });
   with("socket", "type 8 is unspecified, unknown or a socket", [](v1::Entry& e) {
     e.set_type(v1::ENTRY_TYPE_SOCKET);
     e.clear_payload();
   });
-  with("mode", "mode 100644 has bits outside 07777", [](v1::Entry& e) {
-    e.set_mode(0100644);
-  });
-  with("length != size", "payload length 99 differs from size 100", [](v1::Entry& e) {
-    e.mutable_payload()->set_length(99);
-  });
+  with("mode", "mode 100644 has bits outside 07777", [](v1::Entry& e) { e.set_mode(0100644); });
+  with("length != size", "payload length 99 differs from size 100",
+       [](v1::Entry& e) { e.mutable_payload()->set_length(99); });
   with("extents without sparse", "extents given but the file is not marked sparse",
        [](v1::Entry& e) { e.add_extents()->set_length(100); });
   auto sparse = [](std::vector<std::pair<uint64_t, uint64_t>> extents, uint64_t length) {
@@ -540,9 +532,8 @@ TEST(ValidateEntry, RejectsStructuralProblems) {
   with("empty extent", "extent 0 is empty", sparse({{0, 0}}, 0));
   with("extent sum", "extents sum to 20 bytes but the payload length is 21",
        sparse({{0, 10}, {50, 10}}, 21));
-  with("payload overflow", "payload offset + length overflows", [](v1::Entry& e) {
-    e.mutable_payload()->set_offset(~0ull);
-  });
+  with("payload overflow", "payload offset + length overflows",
+       [](v1::Entry& e) { e.mutable_payload()->set_offset(~0ull); });
   with("payload on a directory", "payload, extents or sparse flag on a non-regular",
        [](v1::Entry& e) { e.set_type(v1::ENTRY_TYPE_DIRECTORY); });
   with("symlink target on a file", "symlink target set on an entry that is not a symlink",
@@ -604,8 +595,8 @@ int ReferenceOrder(const std::string& a, const std::string& b) {
     size_t start = 0;
     while (true) {
       size_t slash = p.find('/', start);
-      out.push_back(p.substr(start, slash == std::string::npos ? std::string::npos
-                                                               : slash - start));
+      out.push_back(
+          p.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
       if (slash == std::string::npos) break;
       start = slash + 1;
     }
@@ -625,7 +616,7 @@ TEST(CompareArchiveOrder, ComponentOrder) {
   EXPECT_LT(CompareArchiveOrder("a/zzz", "ab"), 0);
   EXPECT_LT(CompareArchiveOrder("a/\xff", "a0"), 0);
   EXPECT_LT(CompareArchiveOrder("z", "\xc3\xa9"), 0);  // unsigned bytes
-  EXPECT_GT(CompareArchiveOrder("a\x01", "a/b"), 0);  // "a" < "a\x01"
+  EXPECT_GT(CompareArchiveOrder("a\x01", "a/b"), 0);   // "a" < "a\x01"
   EXPECT_EQ(CompareArchiveOrder("a/b", "a/b"), 0);
 
   std::vector<std::string> paths = {"a-b", "a/b", "", "a", "a/b/c", "b", "a b", "a/c"};
@@ -648,7 +639,8 @@ TEST(CompareArchiveOrder, MatchesComponentListComparison) {
       int len = 1 + rng() % 3;
       for (int i = 0; i < len; ++i) {
         char ch;
-        do ch = alphabet[rng() % alphabet.size()]; while (ch == '/');
+        do ch = alphabet[rng() % alphabet.size()];
+        while (ch == '/');
         p += ch;
       }
     }

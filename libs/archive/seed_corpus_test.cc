@@ -19,8 +19,8 @@ std::string Slurp(const std::filesystem::path& p) {
 
 TEST(SeedCorpus, MetadataStreamSeedsDecode) {
   int seeds = 0;
-  for (const auto& f : std::filesystem::directory_iterator(
-           "libs/archive/testdata/metadata_stream_corpus")) {
+  for (const auto& f :
+       std::filesystem::directory_iterator("libs/archive/testdata/metadata_stream_corpus")) {
     SCOPED_TRACE(f.path().string());
     const std::string bytes = Slurp(f.path());
     StringByteSource src(bytes);
@@ -36,8 +36,8 @@ TEST(SeedCorpus, MetadataStreamSeedsDecode) {
 
 TEST(SeedCorpus, ChunkIndexSeedsDecode) {
   int seeds = 0;
-  for (const auto& f : std::filesystem::directory_iterator(
-           "libs/archive/testdata/chunk_index_corpus")) {
+  for (const auto& f :
+       std::filesystem::directory_iterator("libs/archive/testdata/chunk_index_corpus")) {
     SCOPED_TRACE(f.path().string());
     const std::string bytes = Slurp(f.path());
     const v1::StreamKind kind = f.path().filename().string().starts_with("metadata")

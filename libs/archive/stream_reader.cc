@@ -10,8 +10,7 @@
 
 namespace arca {
 
-StreamReader::StreamReader(const ChunkIndex* index, ChunkSource* source,
-                           size_t cache_chunks)
+StreamReader::StreamReader(const ChunkIndex* index, ChunkSource* source, size_t cache_chunks)
     : index_(index), source_(source), cache_capacity_(std::max<size_t>(cache_chunks, 1)) {
   cache_.reserve(cache_capacity_);
 }
@@ -19,8 +18,7 @@ StreamReader::StreamReader(const ChunkIndex* index, ChunkSource* source,
 size_t StreamReader::ChunkAt(uint64_t offset) {
   const size_t n = index_->size();
   for (size_t i : {hint_, hint_ + 1}) {
-    if (i < n && index_->ChunkStart(i) <= offset &&
-        offset < index_->entries()[i].end_offset) {
+    if (i < n && index_->ChunkStart(i) <= offset && offset < index_->entries()[i].end_offset) {
       return hint_ = i;
     }
   }
@@ -48,9 +46,9 @@ absl::StatusOr<const std::string*> StreamReader::Chunk(size_t i) {
     ++chunks_fetched_;
     if (!got.ok()) {
       // The code and an attached phase travel on.
-      return WithMessage(got.status(), absl::StrCat("stream offset ", start, ": chunk ",
-                                                    entry.digest.Hex(), ": ",
-                                                    got.status().message()));
+      return WithMessage(got.status(),
+                         absl::StrCat("stream offset ", start, ": chunk ", entry.digest.Hex(), ": ",
+                                      got.status().message()));
     }
     if (*got == nullptr) {
       return absl::InternalError(absl::StrCat("stream offset ", start, ": chunk ",
@@ -62,19 +60,18 @@ absl::StatusOr<const std::string*> StreamReader::Chunk(size_t i) {
       if (cache_.size() < cache_capacity_) {
         cache_.push_back(CacheSlot{entry.digest, std::move(*got), ++use_clock_});
       } else {
-        auto lru = std::min_element(cache_.begin(), cache_.end(),
-                                    [](const CacheSlot& a, const CacheSlot& b) {
-                                      return a.last_used < b.last_used;
-                                    });
+        auto lru = std::min_element(
+            cache_.begin(), cache_.end(),
+            [](const CacheSlot& a, const CacheSlot& b) { return a.last_used < b.last_used; });
         *lru = CacheSlot{entry.digest, std::move(*got), ++use_clock_};
       }
       return data;
     }
   }
   if (data->size() != expected) {
-    return absl::DataLossError(absl::StrCat(
-        "stream offset ", start, ": chunk ", entry.digest.Hex(), " has ", data->size(),
-        " bytes, but the index says ", expected, " (corrupt index or chunk)"));
+    return absl::DataLossError(absl::StrCat("stream offset ", start, ": chunk ", entry.digest.Hex(),
+                                            " has ", data->size(), " bytes, but the index says ",
+                                            expected, " (corrupt index or chunk)"));
   }
   return data;
 }
@@ -82,9 +79,8 @@ absl::StatusOr<const std::string*> StreamReader::Chunk(size_t i) {
 absl::StatusOr<size_t> StreamReader::ReadAt(uint64_t offset, std::span<uint8_t> buf) {
   const uint64_t total = index_->stream_length();
   if (offset > total) {
-    return absl::OutOfRangeError(absl::StrCat("read at offset ", offset,
-                                              " is beyond the stream's end (", total,
-                                              " bytes)"));
+    return absl::OutOfRangeError(
+        absl::StrCat("read at offset ", offset, " is beyond the stream's end (", total, " bytes)"));
   }
   size_t done = 0;
   while (done < buf.size() && offset < total) {
@@ -96,8 +92,8 @@ absl::StatusOr<size_t> StreamReader::ReadAt(uint64_t offset, std::span<uint8_t> 
     }
     const std::string* chunk = *got;
     const uint64_t in_chunk = offset - index_->ChunkStart(i);
-    const size_t n = static_cast<size_t>(
-        std::min<uint64_t>(buf.size() - done, chunk->size() - in_chunk));
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(buf.size() - done, chunk->size() - in_chunk));
     std::memcpy(buf.data() + done, chunk->data() + in_chunk, n);
     done += n;
     offset += n;

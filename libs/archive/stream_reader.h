@@ -24,8 +24,8 @@ namespace arca {
 class ChunkSource {
  public:
   virtual ~ChunkSource() = default;
-  virtual absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(
-      const Digest& digest, uint64_t expected_length) = 0;
+  virtual absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(const Digest& digest,
+                                                                      uint64_t expected_length) = 0;
 };
 
 // Reads a stream through its index, fetching chunks from a ChunkSource and

@@ -78,9 +78,7 @@ std::string RandomBytes(size_t n, uint32_t seed) {
   return s;
 }
 
-std::span<uint8_t> Span(std::string& s) {
-  return {reinterpret_cast<uint8_t*>(s.data()), s.size()};
-}
+std::span<uint8_t> Span(std::string& s) { return {reinterpret_cast<uint8_t*>(s.data()), s.size()}; }
 
 TEST(StreamReader, SequentialReadsReturnTheStream) {
   const std::string data = RandomBytes(100000, 1);
@@ -137,7 +135,8 @@ TEST(StreamReader, SeekAndBounds) {
   EXPECT_EQ(reader.ReadAt(1000, Span(buf)).value(), 0u);
   absl::Status s = reader.Seek(1001);
   EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange);
-  EXPECT_THAT(s.message(), HasSubstr("seek to offset 1001 is beyond the stream's end (1000 bytes)"));
+  EXPECT_THAT(s.message(),
+              HasSubstr("seek to offset 1001 is beyond the stream's end (1000 bytes)"));
   absl::StatusOr<size_t> r = reader.ReadAt(5000, Span(buf));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kOutOfRange);
   EXPECT_THAT(r.status().message(), HasSubstr("read at offset 5000 is beyond"));
@@ -176,9 +175,8 @@ TEST(StreamReader, WrongChunkLengthIsDataLoss) {
   EXPECT_EQ(buf.substr(0, 100), data.substr(0, 100));
   absl::StatusOr<size_t> n = reader.Read(Span(buf));
   EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(n.status().message(),
-              HasSubstr("stream offset 100: chunk " + d.Hex() +
-                        " has 99 bytes, but the index says 100"));
+  EXPECT_THAT(n.status().message(), HasSubstr("stream offset 100: chunk " + d.Hex() +
+                                              " has 99 bytes, but the index says 100"));
   EXPECT_EQ(reader.position(), 100u);
 }
 
@@ -213,9 +211,9 @@ TEST(StreamReader, MetadataStreamRoundTripsThroughChunks) {
     ChunkIndex index = Cut(stream, RandomCuts(stream.size(), max_len, 10 + max_len), &source);
     // Through the encoded index too, as a restore would.
     std::string encoded = index.Encode(v1::STREAM_KIND_METADATA);
-    absl::StatusOr<ChunkIndex> decoded = ChunkIndex::Decode(
-        {reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size()},
-        v1::STREAM_KIND_METADATA, "test/metadata.aidx");
+    absl::StatusOr<ChunkIndex> decoded =
+        ChunkIndex::Decode({reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size()},
+                           v1::STREAM_KIND_METADATA, "test/metadata.aidx");
     ASSERT_TRUE(decoded.ok()) << decoded.status();
     StreamReader bytes(&*decoded, &source, 1);
     MetadataStreamReader reader(&bytes);

@@ -105,9 +105,16 @@ class TreeBuilder {
     if (out_.size() >= n_) return;
     v1::Entry dir = Base(path, v1::ENTRY_TYPE_DIRECTORY);
     Emit(std::move(dir));
-    std::vector<std::string> names = {
-        "a", "a-b", "a b", "\xc3\xa9t\xc3\xa9", std::string("\x01\x7f\xff", 3),
-        "new\nline", "back\\slash", std::string(255, 'n'), ".hidden", "..x"};
+    std::vector<std::string> names = {"a",
+                                      "a-b",
+                                      "a b",
+                                      "\xc3\xa9t\xc3\xa9",
+                                      std::string("\x01\x7f\xff", 3),
+                                      "new\nline",
+                                      "back\\slash",
+                                      std::string(255, 'n'),
+                                      ".hidden",
+                                      "..x"};
     const int files = depth == 1 ? 90 : 8;
     for (int i = 0; i < files; ++i) {
       char name[32];

@@ -16,8 +16,7 @@ const std::vector<std::string>& ParsedArgs::All(const std::string& flag) const {
   return it == values.end() ? kEmpty : it->second;
 }
 
-absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
-                                     const FlagSpec& spec) {
+absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const FlagSpec& spec) {
   ParsedArgs out;
   bool only_positional = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -42,22 +41,19 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
     }
     if (spec.bool_flags.count(name)) {
       if (value) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("flag --", name, " takes no value"));
+        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " takes no value"));
       }
       out.bools.insert(name);
     } else if (spec.value_flags.count(name)) {
       if (!value) {
         if (i + 1 >= args.size()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("flag --", name, " needs a value"));
+          return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
         }
         value = args[++i];
       }
       out.values[name].push_back(*value);
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag --", name, "; see `arca help`"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, "; see `arca help`"));
     }
   }
   return out;

@@ -31,8 +31,7 @@ struct ParsedArgs {
 
 // args excludes the program and subcommand names. InvalidArgument for an
 // unknown flag or a value flag without value.
-absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
-                                     const FlagSpec& spec);
+absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const FlagSpec& spec);
 
 }  // namespace arca::cli
 

@@ -20,8 +20,7 @@ TEST(ExitCodes, PhaseMapsToDesignCode) {
 }
 
 TEST(ExitCodes, CancellationWinsOverPhase) {
-  EXPECT_EQ(ExitCodeForPhase(v1::PHASE_UPLOAD, absl::CancelledError("stop")),
-            ExitCode::kCancelled);
+  EXPECT_EQ(ExitCodeForPhase(v1::PHASE_UPLOAD, absl::CancelledError("stop")), ExitCode::kCancelled);
 }
 
 TEST(ExitCodes, PhaseForExitCodeInvertsExitCodeForPhase) {
@@ -66,8 +65,7 @@ namespace arca {
 namespace {
 
 TEST(PhaseStatus, InnermostPhaseWinsAndMapsToExitCode) {
-  absl::Status s = WithPhase(absl::NotFoundError("source /x does not exist"),
-                             v1::PHASE_COLLECTION);
+  absl::Status s = WithPhase(absl::NotFoundError("source /x does not exist"), v1::PHASE_COLLECTION);
   s = WithPhase(s, v1::PHASE_ARCHIVE);  // outer layers do not override
   EXPECT_EQ(PhaseOf(s), v1::PHASE_COLLECTION);
   EXPECT_EQ(ExitCodeOf(s), ExitCode::kCollection);

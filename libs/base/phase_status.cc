@@ -32,8 +32,7 @@ v1::Phase PhaseOf(const absl::Status& status) {
     value = value * 10 + (c - '0');
     if (value > 1000) return v1::PHASE_UNSPECIFIED;
   }
-  return v1::Phase_IsValid(value) ? static_cast<v1::Phase>(value)
-                                  : v1::PHASE_UNSPECIFIED;
+  return v1::Phase_IsValid(value) ? static_cast<v1::Phase>(value) : v1::PHASE_UNSPECIFIED;
 }
 
 ExitCode ExitCodeOf(const absl::Status& status) {

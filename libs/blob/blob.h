@@ -56,8 +56,7 @@ struct BlobHeader {
 // Errors: InvalidArgument if raw is larger than kMaxBlobRawLength or the
 // level/codec/threads are invalid (see ValidateLevel); Internal if the
 // compressor fails.
-absl::StatusOr<std::string> EncodeBlob(std::span<const uint8_t> raw,
-                                       Codec codec, int level,
+absl::StatusOr<std::string> EncodeBlob(std::span<const uint8_t> raw, Codec codec, int level,
                                        int threads = 1);
 
 // Parses and checks the header of the complete blob `blob`: its size, magic,
@@ -73,15 +72,13 @@ absl::StatusOr<BlobHeader> ParseBlobHeader(std::span<const uint8_t> blob);
 // chunk's name: only DecodeBlob (SHA-256 of the plaintext) binds a blob to
 // its name. Returns the header.
 // Errors: DataLoss "blob <name.Hex()>: <what is wrong>".
-absl::StatusOr<BlobHeader> CheckBlobFrame(std::span<const uint8_t> blob,
-                                          const Digest& name);
+absl::StatusOr<BlobHeader> CheckBlobFrame(std::span<const uint8_t> blob, const Digest& name);
 
 // Fully checks and decodes a blob: the header (ParseBlobHeader), the payload
 // CRC32C, decompression to exactly raw_length bytes, and SHA-256 of the
 // result == expected. Returns the chunk's bytes.
 // Errors: DataLoss "blob <expected.Hex()>: <what is wrong>".
-absl::StatusOr<std::string> DecodeBlob(std::span<const uint8_t> blob,
-                                       const Digest& expected);
+absl::StatusOr<std::string> DecodeBlob(std::span<const uint8_t> blob, const Digest& expected);
 
 }  // namespace arca
 

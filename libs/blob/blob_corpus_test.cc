@@ -26,14 +26,12 @@ TEST(BlobCorpusTest, EverySeedDecodes) {
   for (const auto& path : files) {
     SCOPED_TRACE(path.string());
     std::ifstream in(path, std::ios::binary);
-    const std::string blob{std::istreambuf_iterator<char>(in),
-                           std::istreambuf_iterator<char>()};
+    const std::string blob{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     const std::string stem = path.stem().string();  // <what>-<hex>
     ASSERT_GT(stem.size(), 65u);
     absl::StatusOr<Digest> digest = Digest::FromHex(stem.substr(stem.size() - 64));
     ASSERT_TRUE(digest.ok()) << digest.status();
-    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(blob.data()),
-                                   blob.size());
+    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(blob.data()), blob.size());
     absl::StatusOr<BlobHeader> header = ParseBlobHeader(bytes);
     ASSERT_TRUE(header.ok()) << header.status();
     EXPECT_EQ(stem.substr(0, stem.find('-')), CodecName(header->codec));

@@ -29,8 +29,7 @@ namespace arca {
 namespace {
 
 double Seconds(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 int Main(int argc, char** argv) {
@@ -60,18 +59,15 @@ int Main(int argc, char** argv) {
   }
   if (level < 0) level = DefaultLevel(codec);
   if (roots.empty()) {
-    std::fprintf(stderr,
-                 "usage: blob_eval [--codec=C] [--level=N] [--max_mib=N] DIR...\n");
+    std::fprintf(stderr, "usage: blob_eval [--codec=C] [--level=N] [--max_mib=N] DIR...\n");
     return 2;
   }
   std::vector<std::filesystem::path> paths;
   for (const std::string& root : roots) {
     std::error_code ec;
     for (auto it = std::filesystem::recursive_directory_iterator(
-             root, std::filesystem::directory_options::skip_permission_denied,
-             ec);
-         !ec && it != std::filesystem::recursive_directory_iterator();
-         it.increment(ec)) {
+             root, std::filesystem::directory_options::skip_permission_denied, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
       if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
         paths.push_back(it->path());
       }
@@ -82,16 +78,14 @@ int Main(int argc, char** argv) {
   for (const auto& p : paths) {
     std::ifstream in(p, std::ios::binary);
     if (!in) continue;
-    std::string content{std::istreambuf_iterator<char>(in),
-                        std::istreambuf_iterator<char>()};
+    std::string content{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     if (stream.size() + content.size() > max_bytes) break;
     stream += content;
   }
   std::vector<std::span<const uint8_t>> chunks;
   {
     Chunker chunker(ChunkerParams::PayloadDefault());
-    std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(stream.data()),
-                                  stream.size());
+    std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(stream.data()), stream.size());
     while (!rest.empty()) {
       size_t n = chunker.Scan(rest);
       if (n == 0) n = rest.size();
@@ -108,8 +102,8 @@ int Main(int argc, char** argv) {
     auto start = std::chrono::steady_clock::now();
     packed.clear();
     if (!Compress(codec, level, chunk, &packed).ok()) return 1;
-    const bool keep = packed.size() + chunk.size() / 32 <= chunk.size() &&
-                      packed.size() < chunk.size();
+    const bool keep =
+        packed.size() + chunk.size() / 32 <= chunk.size() && packed.size() < chunk.size();
     whole_s += Seconds(start);
     whole_bytes += kBlobHeaderSize + (keep ? packed.size() : chunk.size());
     if (!keep) ++whole_raw;
@@ -119,26 +113,24 @@ int Main(int argc, char** argv) {
     probe_s += Seconds(start);
     if (!blob.ok()) return 1;
     probe_bytes += blob->size();
-    const bool raw = static_cast<uint8_t>((*blob)[6]) ==
-                     static_cast<uint8_t>(Codec::kNone);
+    const bool raw = static_cast<uint8_t>((*blob)[6]) == static_cast<uint8_t>(Codec::kNone);
     if (raw) ++probe_raw;
     if (raw && keep) {
       ++probe_lost;
       if (verbose) {
-        std::fprintf(stderr, "lost: chunk of %zu bytes compresses to %.3f\n",
-                     chunk.size(), double(packed.size()) / chunk.size());
+        std::fprintf(stderr, "lost: chunk of %zu bytes compresses to %.3f\n", chunk.size(),
+                     double(packed.size()) / chunk.size());
       }
     }
   }
   const double mib = stream.size() / 1048576.0;
-  std::printf("%s-%d on %.1f MiB, %zu chunks\n",
-              std::string(CodecName(codec)).c_str(), level, mib, chunks.size());
+  std::printf("%s-%d on %.1f MiB, %zu chunks\n", std::string(CodecName(codec)).c_str(), level, mib,
+              chunks.size());
   std::printf("| | time | MiB/s | stored MiB | chunks stored raw |\n|---|---|---|---|---|\n");
   std::printf("| whole | %.2f s | %.0f | %.1f | %zu |\n", whole_s, mib / whole_s,
               whole_bytes / 1048576.0, whole_raw);
-  std::printf("| probe | %.2f s | %.0f | %.1f | %zu (%zu would have compressed) |\n",
-              probe_s, mib / probe_s, probe_bytes / 1048576.0, probe_raw,
-              probe_lost);
+  std::printf("| probe | %.2f s | %.0f | %.1f | %zu (%zu would have compressed) |\n", probe_s,
+              mib / probe_s, probe_bytes / 1048576.0, probe_raw, probe_lost);
   return 0;
 }
 

@@ -30,17 +30,14 @@ void Decode(std::span<const uint8_t> in, const arca::Digest& digest) {
           "parsed stored_length matches the blob size");
     Check(header->raw_length <= arca::kMaxBlobRawLength, "raw_length bound");
   } else {
-    Check(header.status().code() == absl::StatusCode::kDataLoss,
-          "header errors are DataLoss");
+    Check(header.status().code() == absl::StatusCode::kDataLoss, "header errors are DataLoss");
   }
   absl::StatusOr<std::string> raw = arca::DecodeBlob(in, digest);
   if (raw.ok()) {
-    Check(header.ok() && raw->size() == header->raw_length,
-          "decoded size is raw_length");
+    Check(header.ok() && raw->size() == header->raw_length, "decoded size is raw_length");
     Check(arca::Sha256(*raw) == digest, "decoded bytes have the digest");
   } else {
-    Check(raw.status().code() == absl::StatusCode::kDataLoss,
-          "decode errors are DataLoss");
+    Check(raw.status().code() == absl::StatusCode::kDataLoss, "decode errors are DataLoss");
   }
 }
 
@@ -60,8 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string fixed(reinterpret_cast<const char*>(data), size);
     PutLe32(fixed, 24, arca::Crc32c(std::string_view(fixed).substr(32)));
     PutLe32(fixed, 28, arca::Crc32c(std::string_view(fixed).substr(0, 28)));
-    std::span<const uint8_t> f(reinterpret_cast<const uint8_t*>(fixed.data()),
-                               fixed.size());
+    std::span<const uint8_t> f(reinterpret_cast<const uint8_t*>(fixed.data()), fixed.size());
     Decode(f, kDigest);
     Decode(f, arca::Sha256(std::string_view(fixed).substr(32)));
   }

@@ -26,9 +26,9 @@ std::string RandomBytes(size_t n, uint64_t seed) {
 }
 
 std::string Text(size_t n, uint64_t seed) {
-  static const char* kWords[] = {"backup ", "chunk ", "the ", "repository ",
-                                 "snapshot\n", "of ", "a ", "file ",
-                                 "metadata ", "payload ", "stream ", "42 "};
+  static const char* kWords[] = {"backup ",    "chunk ",   "the ",    "repository ",
+                                 "snapshot\n", "of ",      "a ",      "file ",
+                                 "metadata ",  "payload ", "stream ", "42 "};
   std::mt19937_64 rng(seed);
   std::string s;
   while (s.size() < n) s += kWords[rng() % 12];
@@ -127,15 +127,14 @@ TEST_P(RoundTripTest, IncompressibleIsStoredRaw) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllCodecs, RoundTripTest,
-    ::testing::Values(Case{Codec::kNone, 0}, Case{Codec::kZstd, 1},
-                      Case{Codec::kZstd, 3}, Case{Codec::kZstd, 19},
-                      Case{Codec::kXz, 0}, Case{Codec::kXz, 6}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      return std::string(CodecName(info.param.codec)) +
-             std::to_string(info.param.level);
-    });
+INSTANTIATE_TEST_SUITE_P(AllCodecs, RoundTripTest,
+                         ::testing::Values(Case{Codec::kNone, 0}, Case{Codec::kZstd, 1},
+                                           Case{Codec::kZstd, 3}, Case{Codec::kZstd, 19},
+                                           Case{Codec::kXz, 0}, Case{Codec::kXz, 6}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(CodecName(info.param.codec)) +
+                                  std::to_string(info.param.level);
+                         });
 
 TEST(BlobTest, ProbeKeepsCompressibleChunks) {
   // 1 MiB of zeros except random bytes where the probe's slices look: the
@@ -147,8 +146,7 @@ TEST(BlobTest, ProbeKeepsCompressibleChunks) {
     const size_t at = (n - slice) * i / 15;
     raw.replace(at, slice, RandomBytes(slice, 100 + i));
   }
-  for (Case c : {Case{Codec::kXz, 1}, Case{Codec::kZstd, 9},
-                 Case{Codec::kZstd, 3}}) {
+  for (Case c : {Case{Codec::kXz, 1}, Case{Codec::kZstd, 9}, Case{Codec::kZstd, 3}}) {
     const std::string blob = MustEncode(raw, c.codec, c.level);
     EXPECT_EQ(StoredCodec(blob), c.codec);
     EXPECT_LT(blob.size(), n / 4);
@@ -208,8 +206,7 @@ class CorruptionTest : public ::testing::Test {
 
   // Both ParseBlobHeader (when `header` is true) and DecodeBlob fail with
   // DataLoss mentioning `what`; DecodeBlob also names the digest.
-  void ExpectDataLoss(const std::string& blob, const std::string& what,
-                      bool header = true) {
+  void ExpectDataLoss(const std::string& blob, const std::string& what, bool header = true) {
     if (header) {
       absl::StatusOr<BlobHeader> h = ParseBlobHeader(Bytes(blob));
       EXPECT_EQ(h.status().code(), absl::StatusCode::kDataLoss) << what;
@@ -218,8 +215,7 @@ class CorruptionTest : public ::testing::Test {
     }
     absl::StatusOr<std::string> d = DecodeBlob(Bytes(blob), digest_);
     EXPECT_EQ(d.status().code(), absl::StatusCode::kDataLoss) << what;
-    EXPECT_THAT(std::string(d.status().message()),
-                StartsWith("blob " + digest_.Hex() + ": "));
+    EXPECT_THAT(std::string(d.status().message()), StartsWith("blob " + digest_.Hex() + ": "));
     EXPECT_THAT(std::string(d.status().message()), HasSubstr(what));
   }
 
@@ -230,9 +226,8 @@ class CorruptionTest : public ::testing::Test {
 
 TEST_F(CorruptionTest, TooShortForAHeader) {
   for (size_t n : {0, 1, 4, 31}) {
-    ExpectDataLoss(blob_.substr(0, n),
-                   "blob header truncated: blob has " + std::to_string(n) +
-                       " bytes, the header needs 32");
+    ExpectDataLoss(blob_.substr(0, n), "blob header truncated: blob has " + std::to_string(n) +
+                                           " bytes, the header needs 32");
   }
 }
 
@@ -263,8 +258,9 @@ TEST_F(CorruptionTest, Flags) {
   std::string b = blob_;
   b[7] = 1;
   FixHeaderCrc(b);
-  ExpectDataLoss(b, "flags 0x01 are not supported in format 1 (bit 0: "
-                    "encrypted blob");
+  ExpectDataLoss(b,
+                 "flags 0x01 are not supported in format 1 (bit 0: "
+                 "encrypted blob");
   b = blob_;
   b[7] = static_cast<char>(0x80);
   FixHeaderCrc(b);
@@ -276,8 +272,7 @@ TEST_F(CorruptionTest, CodecByte) {
     std::string b = blob_;
     b[6] = static_cast<char>(codec);
     FixHeaderCrc(b);
-    ExpectDataLoss(b, "blob header invalid: unknown codec byte " +
-                          std::to_string(codec));
+    ExpectDataLoss(b, "blob header invalid: unknown codec byte " + std::to_string(codec));
   }
 }
 
@@ -296,9 +291,8 @@ TEST_F(CorruptionTest, StoredLengthField) {
   std::string b = blob_;
   PutLe(b, 16, stored + 1, 8);
   FixHeaderCrc(b);
-  ExpectDataLoss(b, "blob header truncated: stored length is " +
-                        std::to_string(stored + 1) + " bytes but only " +
-                        std::to_string(stored) + " payload bytes are present");
+  ExpectDataLoss(b, "blob header truncated: stored length is " + std::to_string(stored + 1) +
+                        " bytes but only " + std::to_string(stored) + " payload bytes are present");
   PutLe(b, 16, stored - 1, 8);
   FixHeaderCrc(b);
   ExpectDataLoss(b, "(1 trailing bytes)");
@@ -309,8 +303,7 @@ TEST_F(CorruptionTest, StoredLengthField) {
 
 TEST_F(CorruptionTest, TruncatedPayload) {
   for (size_t cut : {size_t{1}, size_t{100}, blob_.size() - 33}) {
-    ExpectDataLoss(blob_.substr(0, blob_.size() - cut),
-                   "blob header truncated: stored length is");
+    ExpectDataLoss(blob_.substr(0, blob_.size() - cut), "blob header truncated: stored length is");
   }
 }
 
@@ -371,8 +364,10 @@ TEST_F(CorruptionTest, PayloadThatDoesNotDecode) {
   b = blob_;
   PutLe(b, 8, raw_.size() + 1, 8);
   FixHeaderCrc(b);
-  ExpectDataLoss(b, "payload does not decode: zstd stream declares 20000 "
-                    "bytes, expected 20001", false);
+  ExpectDataLoss(b,
+                 "payload does not decode: zstd stream declares 20000 "
+                 "bytes, expected 20001",
+                 false);
 
   // The payload of one codec labelled as another.
   b = blob_;
@@ -389,9 +384,8 @@ TEST_F(CorruptionTest, DigestMismatch) {
   const Digest other = Sha256("something else");
   absl::StatusOr<std::string> d = DecodeBlob(Bytes(blob_), other);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(d.status().message(),
-            "blob " + other.Hex() + ": content has SHA-256 " + digest_.Hex() +
-                ": the blob holds other data than its name says");
+  EXPECT_EQ(d.status().message(), "blob " + other.Hex() + ": content has SHA-256 " + digest_.Hex() +
+                                      ": the blob holds other data than its name says");
 }
 
 TEST_F(CorruptionTest, EverySingleByteFlipIsCaught) {

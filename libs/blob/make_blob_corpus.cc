@@ -14,8 +14,8 @@ namespace arca {
 namespace {
 
 std::string Text(size_t n) {
-  static const char* kWords[] = {"backup ", "chunk ", "the ", "repository ",
-                                 "snapshot\n", "of ", "a ", "file "};
+  static const char* kWords[] = {"backup ",    "chunk ", "the ", "repository ",
+                                 "snapshot\n", "of ",    "a ",   "file "};
   std::mt19937_64 rng(n);
   std::string s;
   while (s.size() < n) s += kWords[rng() % 8];
@@ -53,15 +53,14 @@ int Main(int argc, char** argv) {
   };
   for (const Seed& s : seeds) {
     absl::StatusOr<std::string> blob = EncodeBlob(
-        {reinterpret_cast<const uint8_t*>(s.raw.data()), s.raw.size()}, s.codec,
-        s.level);
+        {reinterpret_cast<const uint8_t*>(s.raw.data()), s.raw.size()}, s.codec, s.level);
     if (!blob.ok()) {
       std::fprintf(stderr, "%s: %s\n", s.name.c_str(),
                    std::string(blob.status().message()).c_str());
       return 1;
     }
-    const std::string path = std::string(argv[1]) + "/" + s.name + "-" +
-                             Sha256(s.raw).Hex() + ".blob";
+    const std::string path =
+        std::string(argv[1]) + "/" + s.name + "-" + Sha256(s.raw).Hex() + ".blob";
     std::ofstream(path, std::ios::binary) << *blob;
     std::printf("%s (%zu bytes)\n", path.c_str(), blob->size());
   }

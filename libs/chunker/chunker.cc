@@ -28,9 +28,7 @@ constexpr std::array<uint64_t, 256> MakeGearTable(uint64_t seed) {
 constexpr std::array<uint64_t, 256> kBuiltinGear = MakeGearTable(0);
 
 // Hash limit for "the top `bits` bits of the hash are zero".
-constexpr uint64_t LimitForBits(int bits) {
-  return bits >= 64 ? 0 : uint64_t{1} << (64 - bits);
-}
+constexpr uint64_t LimitForBits(int bits) { return bits >= 64 ? 0 : uint64_t{1} << (64 - bits); }
 
 }  // namespace
 
@@ -44,36 +42,30 @@ ChunkerParams ChunkerParams::MetadataDefault() {
 
 absl::Status ChunkerParams::Validate() const {
   if (min_size < kMinChunkerMinSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("chunker min_size ", min_size, " is below the minimum ",
-                     kMinChunkerMinSize, " (64 KiB)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chunker min_size ", min_size, " is below the minimum ", kMinChunkerMinSize, " (64 KiB)"));
   }
   if (!std::has_single_bit(avg_size)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "chunker avg_size ", avg_size, " is not a power of two"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunker avg_size ", avg_size, " is not a power of two"));
   }
   if (avg_size <= min_size) {
     return absl::InvalidArgumentError(
-        absl::StrCat("chunker avg_size ", avg_size,
-                     " must be larger than min_size ", min_size));
+        absl::StrCat("chunker avg_size ", avg_size, " must be larger than min_size ", min_size));
   }
   if (max_size <= avg_size) {
     return absl::InvalidArgumentError(
-        absl::StrCat("chunker max_size ", max_size,
-                     " must be larger than avg_size ", avg_size));
+        absl::StrCat("chunker max_size ", max_size, " must be larger than avg_size ", avg_size));
   }
   if (max_size > kMaxChunkerMaxSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("chunker max_size ", max_size, " is above the maximum ",
-                     kMaxChunkerMaxSize, " (64 MiB)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chunker max_size ", max_size, " is above the maximum ", kMaxChunkerMaxSize, " (64 MiB)"));
   }
   return absl::OkStatus();
 }
 
 ChunkerParams ChunkerParams::FromProto(const v1::ChunkerParams& proto) {
-  return {.min_size = proto.min_size(),
-          .avg_size = proto.avg_size(),
-          .max_size = proto.max_size()};
+  return {.min_size = proto.min_size(), .avg_size = proto.avg_size(), .max_size = proto.max_size()};
 }
 
 v1::ChunkerParams ChunkerParams::ToProto() const {
@@ -136,7 +128,8 @@ size_t Chunker::Scan(std::span<const uint8_t> data) {
     const uint64_t limit = strict_limit_;
     while (p < stop) {
       h = (h << 1) + gear[*p++];
-      if (h < limit) [[unlikely]] goto cut;
+      if (h < limit) [[unlikely]]
+        goto cut;
     }
     len += k;
   }
@@ -147,7 +140,8 @@ size_t Chunker::Scan(std::span<const uint8_t> data) {
     const uint64_t limit = loose_limit_;
     while (p < stop) {
       h = (h << 1) + gear[*p++];
-      if (h < limit) [[unlikely]] goto cut;
+      if (h < limit) [[unlikely]]
+        goto cut;
     }
     len += k;
   }

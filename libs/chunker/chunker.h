@@ -91,11 +91,11 @@ class Chunker {
  private:
   ChunkerParams params_;
   uint64_t min_, avg_, max_;  // params_, sanitised: 1 <= min <= avg <= max
-  uint64_t hash_start_;   // min_size - 64: first chunk offset that is hashed
-  uint64_t strict_limit_;  // hash must be below this while L < avg_size
-  uint64_t loose_limit_;   // ... and below this from avg_size on
-  uint64_t length_ = 0;    // bytes of the current chunk seen so far
-  uint64_t hash_ = 0;      // gear hash of the current chunk's last 64 bytes
+  uint64_t hash_start_;       // min_size - 64: first chunk offset that is hashed
+  uint64_t strict_limit_;     // hash must be below this while L < avg_size
+  uint64_t loose_limit_;      // ... and below this from avg_size on
+  uint64_t length_ = 0;       // bytes of the current chunk seen so far
+  uint64_t hash_ = 0;         // gear hash of the current chunk's last 64 bytes
   std::array<uint64_t, 256> gear_;
 };
 

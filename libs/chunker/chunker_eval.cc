@@ -80,8 +80,7 @@ std::vector<std::span<const uint8_t>> Edited(std::span<const uint8_t> stream,
   return pieces;
 }
 
-uint64_t NewBytes(const absl::flat_hash_set<Digest>& known,
-                  const std::vector<Chunk>& chunks) {
+uint64_t NewBytes(const absl::flat_hash_set<Digest>& known, const std::vector<Chunk>& chunks) {
   uint64_t n = 0;
   for (const Chunk& c : chunks) {
     if (!known.contains(c.digest)) n += c.length;
@@ -108,10 +107,8 @@ int Main(int argc, char** argv) {
   for (const std::string& root : roots) {
     std::error_code ec;
     for (auto it = std::filesystem::recursive_directory_iterator(
-             root, std::filesystem::directory_options::skip_permission_denied,
-             ec);
-         !ec && it != std::filesystem::recursive_directory_iterator();
-         it.increment(ec)) {
+             root, std::filesystem::directory_options::skip_permission_denied, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
       if (it->is_regular_file(ec) && !it->is_symlink(ec)) paths.push_back(it->path());
     }
   }
@@ -121,22 +118,19 @@ int Main(int argc, char** argv) {
   for (const auto& p : paths) {
     std::ifstream in(p, std::ios::binary);
     if (!in) continue;
-    std::string content{std::istreambuf_iterator<char>(in),
-                        std::istreambuf_iterator<char>()};
+    std::string content{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     if (stream.size() + content.size() > max_bytes) break;
     files.push_back({stream.size(), content.size()});
     stream.insert(stream.end(), content.begin(), content.end());
   }
-  std::printf("sample: %zu files, %.1f MiB\n", files.size(),
-              stream.size() / 1048576.0);
+  std::printf("sample: %zu files, %.1f MiB\n", files.size(), stream.size() / 1048576.0);
 
   // The edits, the same for every parameter set.
   std::mt19937_64 rng(2024);
   std::vector<uint8_t> insert(100);
   for (auto& b : insert) b = static_cast<uint8_t>(rng());
   const File largest = *std::max_element(
-      files.begin(), files.end(),
-      [](const File& a, const File& b) { return a.size < b.size; });
+      files.begin(), files.end(), [](const File& a, const File& b) { return a.size < b.size; });
   const uint64_t middle = largest.offset + largest.size / 2;
   std::vector<const File*> big;
   uint64_t big_bytes = 0;
@@ -180,22 +174,18 @@ int Main(int argc, char** argv) {
         if (n == 0) break;
         rest = rest.subspan(n);
       }
-      best = std::min(best, std::chrono::duration<double>(
-                                std::chrono::steady_clock::now() - start)
-                                .count());
+      best = std::min(
+          best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     const std::vector<Chunk> original = ChunkPieces(params, {stream});
     absl::flat_hash_set<Digest> known;
     for (const Chunk& c : original) known.insert(c.digest);
-    const uint64_t one =
-        NewBytes(known, ChunkPieces(params, Edited(stream, {middle}, insert)));
-    const uint64_t many =
-        NewBytes(known, ChunkPieces(params, Edited(stream, scattered, insert)));
+    const uint64_t one = NewBytes(known, ChunkPieces(params, Edited(stream, {middle}, insert)));
+    const uint64_t many = NewBytes(known, ChunkPieces(params, Edited(stream, scattered, insert)));
     std::printf("| %u K / %u K / %u K | %.2f | %zu | %.0f KiB | %.0f KiB | %.0f KiB |\n",
-                params.min_size >> 10, params.avg_size >> 10,
-                params.max_size >> 10, stream.size() / best / 1e9,
-                original.size(), stream.size() / 1024.0 / original.size(),
-                one / 1024.0,
+                params.min_size >> 10, params.avg_size >> 10, params.max_size >> 10,
+                stream.size() / best / 1e9, original.size(),
+                stream.size() / 1024.0 / original.size(), one / 1024.0,
                 many / 1024.0 / std::max<size_t>(scattered.size(), 1));
     std::fflush(stdout);
   }

@@ -16,8 +16,7 @@ namespace {
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
-constexpr ChunkerParams kSmall = {
-    .min_size = 64 << 10, .avg_size = 256 << 10, .max_size = 1 << 20};
+constexpr ChunkerParams kSmall = {.min_size = 64 << 10, .avg_size = 256 << 10, .max_size = 1 << 20};
 
 // n bytes: little-endian splitmix64 outputs from state `seed` (the same
 // input as testdata/reference_chunker.py's test_input).
@@ -39,8 +38,7 @@ std::vector<uint8_t> TestInput(size_t n, uint64_t seed) {
 // Chunk lengths of `data` (the last one may be short), feeding Scan pieces
 // of the sizes `next_piece` returns.
 template <typename NextPiece>
-std::vector<uint64_t> ChunkLengths(Chunker& chunker,
-                                   std::span<const uint8_t> data,
+std::vector<uint64_t> ChunkLengths(Chunker& chunker, std::span<const uint8_t> data,
                                    NextPiece next_piece) {
   std::vector<uint64_t> lengths;
   uint64_t current = 0;
@@ -67,15 +65,13 @@ std::vector<uint64_t> ChunkLengths(Chunker& chunker,
   return lengths;
 }
 
-std::vector<uint64_t> ChunkAll(const ChunkerParams& params,
-                               std::span<const uint8_t> data,
+std::vector<uint64_t> ChunkAll(const ChunkerParams& params, std::span<const uint8_t> data,
                                uint64_t seed = 0) {
   Chunker chunker(params, seed);
   return ChunkLengths(chunker, data, [&] { return data.size(); });
 }
 
-void ExpectWithinBounds(const std::vector<uint64_t>& lengths,
-                        const ChunkerParams& p) {
+void ExpectWithinBounds(const std::vector<uint64_t>& lengths, const ChunkerParams& p) {
   ASSERT_FALSE(lengths.empty());
   for (size_t i = 0; i < lengths.size(); ++i) {
     EXPECT_LE(lengths[i], p.max_size) << "chunk " << i;
@@ -115,8 +111,7 @@ TEST(ChunkerParamsTest, ValidateNamesTheBadValue) {
     std::string message;
   };
   const std::vector<Bad> cases = {
-      {{1000, 256 << 10, 1 << 20},
-       "chunker min_size 1000 is below the minimum 65536 (64 KiB)"},
+      {{1000, 256 << 10, 1 << 20}, "chunker min_size 1000 is below the minimum 65536 (64 KiB)"},
       {{64 << 10, 300000, 1 << 20}, "chunker avg_size 300000 is not a power of two"},
       {{64 << 10, 0, 1 << 20}, "chunker avg_size 0 is not a power of two"},
       {{256 << 10, 256 << 10, 1 << 20},
@@ -166,23 +161,18 @@ TEST(GoldenTest, GearTable) {
 // implementation of the rule in docs/formats/chunker.md.
 TEST(GoldenTest, Boundaries) {
   const std::vector<uint8_t> data = TestInput(8 << 20, 42);
-  EXPECT_THAT(
-      ChunkAll(kSmall, data),
-      ElementsAreArray<uint64_t>(
-          {216080, 89862,  272329, 285270, 325244, 300459, 268182,
-           275275, 283943, 243829, 341440, 297349, 411252, 291946,
-           312015, 512628, 298785, 318867, 309094, 405591, 299518,
-           169062, 452530, 265104, 643342, 276851, 222761}));
+  EXPECT_THAT(ChunkAll(kSmall, data),
+              ElementsAreArray<uint64_t>({216080, 89862,  272329, 285270, 325244, 300459, 268182,
+                                          275275, 283943, 243829, 341440, 297349, 411252, 291946,
+                                          312015, 512628, 298785, 318867, 309094, 405591, 299518,
+                                          169062, 452530, 265104, 643342, 276851, 222761}));
   EXPECT_THAT(ChunkAll({256 << 10, 1 << 20, 4 << 20}, data),
+              ElementsAreArray<uint64_t>({1805588, 1804926, 1220650, 1696856, 1488058, 372530}));
+  EXPECT_THAT(ChunkAll(kSmall, data, /*seed=*/7),
               ElementsAreArray<uint64_t>(
-                  {1805588, 1804926, 1220650, 1696856, 1488058, 372530}));
-  EXPECT_THAT(
-      ChunkAll(kSmall, data, /*seed=*/7),
-      ElementsAreArray<uint64_t>(
-          {342218, 355644, 178931, 549407, 175629, 332405, 377694, 264195,
-           300483, 268368, 286281, 73154,  429529, 264146, 277899, 284304,
-           475710, 265052, 166313, 274005, 305627, 275905, 299507, 278019,
-           280067, 102802, 342949, 376476, 185889}));
+                  {342218, 355644, 178931, 549407, 175629, 332405, 377694, 264195, 300483, 268368,
+                   286281, 73154,  429529, 264146, 277899, 284304, 475710, 265052, 166313, 274005,
+                   305627, 275905, 299507, 278019, 280067, 102802, 342949, 376476, 185889}));
 }
 
 // ---- Behaviour.
@@ -205,17 +195,14 @@ TEST(ChunkerTest, PiecesDoNotMatter) {
   for (int round = 0; round < 5; ++round) {
     Chunker random_pieces(kSmall);
     const size_t scale = size_t{1} << (4 * round + 1);  // 2 .. 128 Ki
-    EXPECT_EQ(ChunkLengths(random_pieces, data,
-                           [&] { return 1 + rng() % scale; }),
-              whole)
+    EXPECT_EQ(ChunkLengths(random_pieces, data, [&] { return 1 + rng() % scale; }), whole)
         << "round " << round;
   }
 }
 
 TEST(ChunkerTest, SizesWithinBoundsOnRandomData) {
   for (const ChunkerParams& p :
-       {kSmall, ChunkerParams::PayloadDefault(),
-        ChunkerParams::MetadataDefault(),
+       {kSmall, ChunkerParams::PayloadDefault(), ChunkerParams::MetadataDefault(),
         ChunkerParams{100000, 128 << 10, 200000}}) {
     const std::vector<uint8_t> data = TestInput(24 << 20, 5);
     const std::vector<uint64_t> lengths = ChunkAll(p, data);
@@ -253,8 +240,8 @@ TEST(ChunkerTest, MaxSizeCutsExactly) {
   for (uint64_t seed = 0; seed < 8; ++seed) {
     const std::vector<uint64_t> lengths = ChunkAll(kSmall, zeros, seed);
     if (lengths[0] == kSmall.max_size) {
-      EXPECT_THAT(lengths, ElementsAreArray<uint64_t>(
-                               {1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20}));
+      EXPECT_THAT(lengths,
+                  ElementsAreArray<uint64_t>({1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20}));
       return;
     }
   }
@@ -298,14 +285,12 @@ TEST(ChunkerTest, ResetStartsANewChunk) {
   EXPECT_EQ(chunker.current_length(), 0u);
   // The rest is chunked exactly as if it were a stream of its own.
   std::span<const uint8_t> rest = std::span(data).subspan(10000);
-  EXPECT_EQ(ChunkLengths(chunker, rest, [&] { return rest.size(); }),
-            ChunkAll(kSmall, rest));
+  EXPECT_EQ(ChunkLengths(chunker, rest, [&] { return rest.size(); }), ChunkAll(kSmall, rest));
   // Reset in the middle of the hashed region too.
   Chunker c2(kSmall);
   EXPECT_EQ(c2.Scan(std::span(data).first(kSmall.min_size + 10)), 0u);
   c2.Reset();
-  EXPECT_EQ(ChunkLengths(c2, rest, [&] { return rest.size(); }),
-            ChunkAll(kSmall, rest));
+  EXPECT_EQ(ChunkLengths(c2, rest, [&] { return rest.size(); }), ChunkAll(kSmall, rest));
 }
 
 TEST(ChunkerTest, SeedChangesBoundaries) {

@@ -39,12 +39,11 @@ ZstdContexts& ThreadZstd() {
 }
 
 absl::Status ZstdError(absl::string_view what, size_t code) {
-  return absl::InternalError(
-      absl::StrCat("zstd ", what, " failed: ", ZSTD_getErrorName(code)));
+  return absl::InternalError(absl::StrCat("zstd ", what, " failed: ", ZSTD_getErrorName(code)));
 }
 
-absl::Status CompressZstd(int level, std::span<const uint8_t> input,
-                          std::string* out, int threads) {
+absl::Status CompressZstd(int level, std::span<const uint8_t> input, std::string* out,
+                          int threads) {
   ZstdContexts& z = ThreadZstd();
   if (z.cctx == nullptr) {
     z.cctx = ZSTD_createCCtx();
@@ -59,8 +58,7 @@ absl::Status CompressZstd(int level, std::span<const uint8_t> input,
   if (threads > 1 && input.size() >= kMinParallelCompressInput) {
     // A libzstd built without multithreading refuses nbWorkers: then the
     // input is simply compressed by this thread.
-    if (!ZSTD_isError(
-            ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, threads))) {
+    if (!ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, threads))) {
       // zstd's default job is several windows long, i.e. larger than a
       // chunk: split the input evenly among the workers instead.
       size_t job = (input.size() + threads - 1) / threads;
@@ -71,8 +69,7 @@ absl::Status CompressZstd(int level, std::span<const uint8_t> input,
   const size_t old_size = out->size();
   const size_t bound = ZSTD_compressBound(input.size());
   out->resize(old_size + bound);
-  rc = ZSTD_compress2(cctx, out->data() + old_size, bound, input.data(),
-                      input.size());
+  rc = ZSTD_compress2(cctx, out->data() + old_size, bound, input.data(), input.size());
   if (ZSTD_isError(rc)) {
     out->resize(old_size);
     return ZstdError("compression", rc);
@@ -81,25 +78,22 @@ absl::Status CompressZstd(int level, std::span<const uint8_t> input,
   return absl::OkStatus();
 }
 
-absl::Status DecompressZstd(std::span<const uint8_t> input,
-                            uint64_t raw_length, std::string* out) {
+absl::Status DecompressZstd(std::span<const uint8_t> input, uint64_t raw_length, std::string* out) {
   if (input.empty()) {
     return absl::DataLossError("zstd stream is empty (truncated)");
   }
   // The frame header states the content size: reject a mismatch before
   // allocating anything. (arca writes one frame; a stream of several frames
   // is only checked by decoding it.)
-  const unsigned long long declared =
-      ZSTD_getFrameContentSize(input.data(), input.size());
+  const unsigned long long declared = ZSTD_getFrameContentSize(input.data(), input.size());
   if (declared == ZSTD_CONTENTSIZE_ERROR) {
-    return absl::DataLossError(
-        "zstd stream is corrupt or truncated (bad frame header)");
+    return absl::DataLossError("zstd stream is corrupt or truncated (bad frame header)");
   }
   if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != raw_length) {
     const size_t frame = ZSTD_findFrameCompressedSize(input.data(), input.size());
     if (!ZSTD_isError(frame) && frame == input.size()) {
-      return absl::DataLossError(absl::StrCat(
-          "zstd stream declares ", declared, " bytes, expected ", raw_length));
+      return absl::DataLossError(
+          absl::StrCat("zstd stream declares ", declared, " bytes, expected ", raw_length));
     }
   }
   ZstdContexts& z = ThreadZstd();
@@ -109,22 +103,20 @@ absl::Status DecompressZstd(std::span<const uint8_t> input,
   }
   const size_t old_size = out->size();
   out->resize(old_size + raw_length);
-  const size_t rc = ZSTD_decompressDCtx(z.dctx, out->data() + old_size,
-                                        raw_length, input.data(), input.size());
+  const size_t rc =
+      ZSTD_decompressDCtx(z.dctx, out->data() + old_size, raw_length, input.data(), input.size());
   if (ZSTD_isError(rc)) {
     out->resize(old_size);
     if (ZSTD_getErrorCode(rc) == ZSTD_error_dstSize_tooSmall) {
-      return absl::DataLossError(absl::StrCat(
-          "zstd stream decodes to more than the expected ", raw_length,
-          " bytes"));
+      return absl::DataLossError(
+          absl::StrCat("zstd stream decodes to more than the expected ", raw_length, " bytes"));
     }
-    return absl::DataLossError(
-        absl::StrCat("zstd stream is corrupt: ", ZSTD_getErrorName(rc)));
+    return absl::DataLossError(absl::StrCat("zstd stream is corrupt: ", ZSTD_getErrorName(rc)));
   }
   if (rc != raw_length) {
     out->resize(old_size);
-    return absl::DataLossError(absl::StrCat(
-        "zstd stream decodes to ", rc, " bytes, expected ", raw_length));
+    return absl::DataLossError(
+        absl::StrCat("zstd stream decodes to ", rc, " bytes, expected ", raw_length));
   }
   return absl::OkStatus();
 }
@@ -178,12 +170,10 @@ const char* LzmaRetName(lzma_ret r) {
 
 // Smallest dictionary that covers `n` bytes (liblzma's minimum is 4 KiB).
 uint32_t DictFor(uint64_t n) {
-  return static_cast<uint32_t>(
-      std::bit_ceil(std::clamp<uint64_t>(n, 4096, 1u << 30)));
+  return static_cast<uint32_t>(std::bit_ceil(std::clamp<uint64_t>(n, 4096, 1u << 30)));
 }
 
-absl::Status CompressXz(int level, std::span<const uint8_t> input,
-                        std::string* out, int threads) {
+absl::Status CompressXz(int level, std::span<const uint8_t> input, std::string* out, int threads) {
   lzma_options_lzma opt;
   if (lzma_lzma_preset(&opt, static_cast<uint32_t>(level))) {
     return absl::InternalError(absl::StrCat("xz: preset ", level, " failed"));
@@ -191,15 +181,13 @@ absl::Status CompressXz(int level, std::span<const uint8_t> input,
   const bool parallel = threads > 1 && input.size() >= kMinParallelCompressInput;
   uint64_t block_size = 0;
   if (parallel) {
-    block_size = std::max<uint64_t>((input.size() + threads - 1) / threads,
-                                    1 << 20);
+    block_size = std::max<uint64_t>((input.size() + threads - 1) / threads, 1 << 20);
     opt.dict_size = std::min(opt.dict_size, DictFor(block_size));
   } else {
     // A dictionary larger than the input only costs memory and set-up time.
     opt.dict_size = std::min(opt.dict_size, DictFor(input.size()));
   }
-  lzma_filter filters[] = {{LZMA_FILTER_LZMA2, &opt},
-                           {LZMA_VLI_UNKNOWN, nullptr}};
+  lzma_filter filters[] = {{LZMA_FILTER_LZMA2, &opt}, {LZMA_VLI_UNKNOWN, nullptr}};
   XzStream& xs = parallel ? ThreadXzMtEncoder() : ThreadXzEncoder();
   lzma_stream* strm = &xs.strm;
   lzma_ret r;
@@ -217,8 +205,7 @@ absl::Status CompressXz(int level, std::span<const uint8_t> input,
   }
   if (r != LZMA_OK) {
     lzma_end(strm);
-    return absl::InternalError(
-        absl::StrCat("xz encoder set-up failed: ", LzmaRetName(r)));
+    return absl::InternalError(absl::StrCat("xz encoder set-up failed: ", LzmaRetName(r)));
   }
   const size_t old_size = out->size();
   // lzma_stream_buffer_bound is the worst case of a single-threaded stream;
@@ -235,8 +222,7 @@ absl::Status CompressXz(int level, std::span<const uint8_t> input,
     if (r != LZMA_OK) {
       out->resize(old_size);
       lzma_end(strm);
-      return absl::InternalError(
-          absl::StrCat("xz compression failed: ", LzmaRetName(r)));
+      return absl::InternalError(absl::StrCat("xz compression failed: ", LzmaRetName(r)));
     }
     if (strm->avail_out == 0) {
       const size_t used = capacity;
@@ -251,15 +237,13 @@ absl::Status CompressXz(int level, std::span<const uint8_t> input,
   return absl::OkStatus();
 }
 
-absl::Status DecompressXz(std::span<const uint8_t> input, uint64_t raw_length,
-                          std::string* out) {
+absl::Status DecompressXz(std::span<const uint8_t> input, uint64_t raw_length, std::string* out) {
   XzStream& xs = ThreadXzDecoder();
   lzma_stream* strm = &xs.strm;
   lzma_ret r = lzma_stream_decoder(strm, kXzMemlimit, 0);
   if (r != LZMA_OK) {
     lzma_end(strm);
-    return absl::InternalError(
-        absl::StrCat("xz decoder set-up failed: ", LzmaRetName(r)));
+    return absl::InternalError(absl::StrCat("xz decoder set-up failed: ", LzmaRetName(r)));
   }
   const size_t old_size = out->size();
   out->resize(old_size + raw_length);
@@ -276,8 +260,7 @@ absl::Status DecompressXz(std::span<const uint8_t> input, uint64_t raw_length,
     r = lzma_code(strm, LZMA_FINISH);
     if (r == LZMA_STREAM_END) break;
     if (r != LZMA_OK) {
-      status = absl::DataLossError(
-          absl::StrCat("xz stream is corrupt: ", LzmaRetName(r)));
+      status = absl::DataLossError(absl::StrCat("xz stream is corrupt: ", LzmaRetName(r)));
       break;
     }
     if (strm->avail_out == 0) {
@@ -289,16 +272,14 @@ absl::Status DecompressXz(std::span<const uint8_t> input, uint64_t raw_length,
   }
   if (status.ok()) {
     if (past_end && strm->avail_out == 0) {
-      status = absl::DataLossError(absl::StrCat(
-          "xz stream decodes to more than the expected ", raw_length,
-          " bytes"));
-    } else if (!past_end && strm->avail_out != 0) {
       status = absl::DataLossError(
-          absl::StrCat("xz stream decodes to ", raw_length - strm->avail_out,
-                       " bytes, expected ", raw_length));
-    } else if (strm->avail_in != 0) {
+          absl::StrCat("xz stream decodes to more than the expected ", raw_length, " bytes"));
+    } else if (!past_end && strm->avail_out != 0) {
       status = absl::DataLossError(absl::StrCat(
-          "xz stream is followed by ", strm->avail_in, " trailing bytes"));
+          "xz stream decodes to ", raw_length - strm->avail_out, " bytes, expected ", raw_length));
+    } else if (strm->avail_in != 0) {
+      status = absl::DataLossError(
+          absl::StrCat("xz stream is followed by ", strm->avail_in, " trailing bytes"));
     }
   }
   if (!status.ok()) {
@@ -311,8 +292,8 @@ absl::Status DecompressXz(std::span<const uint8_t> input, uint64_t raw_length,
 }
 
 absl::Status UnknownCodec(Codec codec) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown codec value ", static_cast<int>(codec), ": use zstd, xz or none"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown codec value ", static_cast<int>(codec), ": use zstd, xz or none"));
 }
 
 }  // namespace
@@ -368,23 +349,22 @@ absl::Status ValidateLevel(Codec codec, int level) {
   }
   if (level < lo || level > hi) {
     if (codec == Codec::kNone) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "compression level ", level,
-          " is invalid for none: it takes only level 0"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("compression level ", level, " is invalid for none: it takes only level 0"));
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat("compression level ", level, " is invalid for ",
-                     std::string(CodecName(codec)), ": use ", lo, "..", hi));
+    return absl::InvalidArgumentError(absl::StrCat("compression level ", level, " is invalid for ",
+                                                   std::string(CodecName(codec)), ": use ", lo,
+                                                   "..", hi));
   }
   return absl::OkStatus();
 }
 
-absl::Status Compress(Codec codec, int level, std::span<const uint8_t> input,
-                      std::string* out, int threads) {
+absl::Status Compress(Codec codec, int level, std::span<const uint8_t> input, std::string* out,
+                      int threads) {
   if (absl::Status s = ValidateLevel(codec, level); !s.ok()) return s;
   if (threads < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "compression threads must be at least 1, got ", threads));
+    return absl::InvalidArgumentError(
+        absl::StrCat("compression threads must be at least 1, got ", threads));
   }
   switch (codec) {
     case Codec::kNone:
@@ -398,19 +378,17 @@ absl::Status Compress(Codec codec, int level, std::span<const uint8_t> input,
   return UnknownCodec(codec);
 }
 
-absl::Status Decompress(Codec codec, std::span<const uint8_t> input,
-                        uint64_t raw_length, std::string* out) {
+absl::Status Decompress(Codec codec, std::span<const uint8_t> input, uint64_t raw_length,
+                        std::string* out) {
   if (raw_length > kMaxDecompressedLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("decompressed length ", raw_length, " exceeds the limit ",
-                     kMaxDecompressedLength));
+    return absl::InvalidArgumentError(absl::StrCat("decompressed length ", raw_length,
+                                                   " exceeds the limit ", kMaxDecompressedLength));
   }
   switch (codec) {
     case Codec::kNone:
       if (input.size() != raw_length) {
-        return absl::DataLossError(
-            absl::StrCat("uncompressed payload has ", input.size(),
-                         " bytes, expected ", raw_length));
+        return absl::DataLossError(absl::StrCat("uncompressed payload has ", input.size(),
+                                                " bytes, expected ", raw_length));
       }
       out->append(reinterpret_cast<const char*>(input.data()), input.size());
       return absl::OkStatus();

@@ -51,8 +51,8 @@ inline constexpr size_t kMinParallelCompressInput = 1 << 20;
 // for inputs of at least kMinParallelCompressInput bytes.
 // Errors: InvalidArgument for a bad level (see ValidateLevel), threads < 1 or
 // an unknown codec; Internal if the library fails (out of memory).
-absl::Status Compress(Codec codec, int level, std::span<const uint8_t> input,
-                      std::string* out, int threads = 1);
+absl::Status Compress(Codec codec, int level, std::span<const uint8_t> input, std::string* out,
+                      int threads = 1);
 
 // Largest raw_length Decompress accepts (it allocates raw_length bytes up
 // front). Callers bound it further (a blob holds at most 64 MiB).
@@ -66,8 +66,8 @@ inline constexpr uint64_t kMaxDecompressedLength = 1ull << 32;
 // codec or raw_length > kMaxDecompressedLength. An xz stream that needs more
 // than 256 MiB of decoder memory is reported as DataLoss (arca never writes
 // one).
-absl::Status Decompress(Codec codec, std::span<const uint8_t> input,
-                        uint64_t raw_length, std::string* out);
+absl::Status Decompress(Codec codec, std::span<const uint8_t> input, uint64_t raw_length,
+                        std::string* out);
 
 }  // namespace arca
 

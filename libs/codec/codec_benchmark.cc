@@ -27,13 +27,11 @@ std::string LoadText(size_t size) {
   std::string text;
   std::error_code ec;
   std::vector<std::filesystem::path> files;
-  for (auto it = std::filesystem::recursive_directory_iterator("/usr/share/doc",
-                                                               ec);
-       !ec && it != std::filesystem::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = std::filesystem::recursive_directory_iterator("/usr/share/doc", ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     const auto& p = it->path();
-    static const std::set<std::string> kBinary = {
-        ".gz", ".bz2", ".xz", ".zst", ".png", ".jpg", ".gif", ".pdf"};
+    static const std::set<std::string> kBinary = {".gz",  ".bz2", ".xz",  ".zst",
+                                                  ".png", ".jpg", ".gif", ".pdf"};
     if (it->is_regular_file(ec) && !kBinary.contains(p.extension())) {
       files.push_back(p);
     }
@@ -42,8 +40,7 @@ std::string LoadText(size_t size) {
   for (const auto& p : files) {
     if (text.size() >= size) break;
     std::ifstream in(p, std::ios::binary);
-    std::string content{std::istreambuf_iterator<char>(in),
-                        std::istreambuf_iterator<char>()};
+    std::string content{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     // Text only: skip files with a NUL byte.
     if (content.find('\0') == std::string::npos) text += content;
   }
@@ -149,8 +146,7 @@ void BM_CompressThreads(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(state.iterations() * in.size());
-  state.SetLabel(std::string(CodecName(codec)) + "-" + std::to_string(level) +
-                 " ratio " +
+  state.SetLabel(std::string(CodecName(codec)) + "-" + std::to_string(level) + " ratio " +
                  std::to_string(static_cast<double>(out.size()) / in.size()));
 }
 

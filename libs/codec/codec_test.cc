@@ -28,9 +28,9 @@ std::string RandomBytes(size_t n, uint64_t seed) {
 
 // Text-like data: words from a small vocabulary, so it compresses well.
 std::string Text(size_t n, uint64_t seed) {
-  static const char* kWords[] = {"backup ", "chunk ", "the ", "repository ",
-                                 "snapshot\n", "of ", "a ", "file ",
-                                 "metadata ", "payload ", "stream ", "42 "};
+  static const char* kWords[] = {"backup ",    "chunk ",   "the ",    "repository ",
+                                 "snapshot\n", "of ",      "a ",      "file ",
+                                 "metadata ",  "payload ", "stream ", "42 "};
   std::mt19937_64 rng(seed);
   std::string s;
   while (s.size() < n) s += kWords[rng() % 12];
@@ -38,8 +38,7 @@ std::string Text(size_t n, uint64_t seed) {
   return s;
 }
 
-std::string MustCompress(Codec c, int level, const std::string& in,
-                         int threads = 1) {
+std::string MustCompress(Codec c, int level, const std::string& in, int threads = 1) {
   std::string out;
   absl::Status s = Compress(c, level, Bytes(in), &out, threads);
   EXPECT_TRUE(s.ok()) << s;
@@ -55,10 +54,8 @@ TEST(CodecNamesTest, ParseAndName) {
   }
   absl::StatusOr<Codec> bad = ParseCodec("gzip");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(bad.status().message(),
-            "unknown compression 'gzip': use zstd, xz or none");
-  EXPECT_EQ(ParseCodec("ZSTD").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(), "unknown compression 'gzip': use zstd, xz or none");
+  EXPECT_EQ(ParseCodec("ZSTD").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseCodec("").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -129,8 +126,8 @@ class RoundTripTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RoundTripTest, VariousInputs) {
   const Case c = GetParam();
-  const std::vector<std::string> inputs = {
-      "", "x", std::string(1000, 'a'), Text(300000, 1), RandomBytes(70000, 2)};
+  const std::vector<std::string> inputs = {"", "x", std::string(1000, 'a'), Text(300000, 1),
+                                           RandomBytes(70000, 2)};
   for (const std::string& in : inputs) {
     std::string packed = "prefix";
     ASSERT_TRUE(Compress(c.codec, c.level, Bytes(in), &packed).ok());
@@ -147,16 +144,15 @@ TEST_P(RoundTripTest, VariousInputs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllCodecs, RoundTripTest,
-    ::testing::Values(Case{Codec::kNone, 0}, Case{Codec::kZstd, 1},
-                      Case{Codec::kZstd, 3}, Case{Codec::kZstd, 19},
-                      Case{Codec::kXz, 0}, Case{Codec::kXz, 6},
-                      Case{Codec::kXz, 9}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      return std::string(CodecName(info.param.codec)) +
-             std::to_string(info.param.level);
-    });
+INSTANTIATE_TEST_SUITE_P(AllCodecs, RoundTripTest,
+                         ::testing::Values(Case{Codec::kNone, 0}, Case{Codec::kZstd, 1},
+                                           Case{Codec::kZstd, 3}, Case{Codec::kZstd, 19},
+                                           Case{Codec::kXz, 0}, Case{Codec::kXz, 6},
+                                           Case{Codec::kXz, 9}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(CodecName(info.param.codec)) +
+                                  std::to_string(info.param.level);
+                         });
 
 TEST(CodecTest, MultithreadedRoundTrip) {
   const std::string in = Text(6 << 20, 3) + RandomBytes(1 << 20, 4);
@@ -208,8 +204,7 @@ TEST_P(CorruptionTest, WrongLength) {
   const Codec c = GetParam();
   const std::string in = Text(50000, 5);
   const std::string packed = MustCompress(c, DefaultLevel(c), in);
-  for (uint64_t len : {uint64_t{0}, uint64_t{49999}, uint64_t{50001},
-                       uint64_t{100000}}) {
+  for (uint64_t len : {uint64_t{0}, uint64_t{49999}, uint64_t{50001}, uint64_t{100000}}) {
     std::string out = "keep";
     absl::Status s = Decompress(c, Bytes(packed), len, &out);
     EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << len;
@@ -222,11 +217,9 @@ TEST_P(CorruptionTest, Truncated) {
   const Codec c = GetParam();
   const std::string in = Text(50000, 6);
   const std::string packed = MustCompress(c, DefaultLevel(c), in);
-  for (size_t keep : {size_t{0}, size_t{1}, size_t{5}, packed.size() / 2,
-                      packed.size() - 1}) {
+  for (size_t keep : {size_t{0}, size_t{1}, size_t{5}, packed.size() / 2, packed.size() - 1}) {
     std::string out;
-    absl::Status s =
-        Decompress(c, Bytes(packed.substr(0, keep)), in.size(), &out);
+    absl::Status s = Decompress(c, Bytes(packed.substr(0, keep)), in.size(), &out);
     EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << keep;
     EXPECT_THAT(s.message(), HasSubstr(std::string(CodecName(c)) + " stream"));
     EXPECT_TRUE(out.empty());
@@ -276,8 +269,7 @@ TEST_P(CorruptionTest, Garbage) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Compressed, CorruptionTest,
-                         ::testing::Values(Codec::kZstd, Codec::kXz),
+INSTANTIATE_TEST_SUITE_P(Compressed, CorruptionTest, ::testing::Values(Codec::kZstd, Codec::kXz),
                          [](const ::testing::TestParamInfo<Codec>& info) {
                            return std::string(CodecName(info.param));
                          });
@@ -293,8 +285,8 @@ TEST(CodecTest, XzWithHugeDictionaryIsRejectedNotAllocated) {
   const size_t at = packed.find("\x21\x01", 12);
   ASSERT_LT(at + 2, 12 + header_size - 4);
   packed[at + 2] = 40;  // 4 GiB - 1
-  const uint32_t crc = lzma_crc32(
-      reinterpret_cast<const uint8_t*>(packed.data()) + 12, header_size - 4, 0);
+  const uint32_t crc =
+      lzma_crc32(reinterpret_cast<const uint8_t*>(packed.data()) + 12, header_size - 4, 0);
   for (int i = 0; i < 4; ++i) {
     packed[12 + header_size - 4 + i] = static_cast<char>(crc >> (8 * i));
   }

@@ -20,8 +20,7 @@ constexpr size_t kInvalid = static_cast<size_t>(-1);
 // Returns the index after its closing ']', or kInvalid when it is not
 // closed or ends in a lone '\'. Sets *matched to whether byte `ch` is in the
 // class (when matched is not null).
-size_t ParseClass(absl::string_view pattern, size_t pos, unsigned char ch,
-                  bool* matched) {
+size_t ParseClass(absl::string_view pattern, size_t pos, unsigned char ch, bool* matched) {
   size_t i = pos + 1;
   bool negate = false;
   if (i < pattern.size() && (pattern[i] == '!' || pattern[i] == '^')) {
@@ -126,8 +125,7 @@ bool GlobMatch(absl::string_view pattern, absl::string_view name) {
       }
       if (c == '[') {
         bool matched = false;
-        size_t next = ParseClass(pattern, p,
-                                 static_cast<unsigned char>(name[n]), &matched);
+        size_t next = ParseClass(pattern, p, static_cast<unsigned char>(name[n]), &matched);
         if (next != kInvalid && matched) {
           p = next;
           ++n;
@@ -157,11 +155,9 @@ bool GlobMatch(absl::string_view pattern, absl::string_view name) {
   return p == pattern.size();
 }
 
-absl::StatusOr<PathMatcher::Pattern> PathMatcher::Compile(
-    const std::string& source) {
+absl::StatusOr<PathMatcher::Pattern> PathMatcher::Compile(const std::string& source) {
   auto invalid = [&source](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid pattern '", source, "': ", why));
+    return absl::InvalidArgumentError(absl::StrCat("invalid pattern '", source, "': ", why));
   };
   if (source.empty()) return invalid("the pattern is empty");
   if (source[0] == '!') {
@@ -196,8 +192,7 @@ absl::StatusOr<PathMatcher::Pattern> PathMatcher::Compile(
   for (absl::string_view part : parts) {
     Component c;
     if (p.anchored && part == "**") {
-      if (!p.components.empty() &&
-          p.components.back().kind == Component::Kind::kGlobStar) {
+      if (!p.components.empty() && p.components.back().kind == Component::Kind::kGlobStar) {
         continue;  // "**/**" is "**"
       }
       c.kind = Component::Kind::kGlobStar;
@@ -216,8 +211,7 @@ absl::StatusOr<PathMatcher::Pattern> PathMatcher::Compile(
   }
   // A trailing "/**" matches everything inside, not the directory itself:
   // "a/**" is "a", one component, then zero or more.
-  if (p.components.size() > 1 &&
-      p.components.back().kind == Component::Kind::kGlobStar) {
+  if (p.components.size() > 1 && p.components.back().kind == Component::Kind::kGlobStar) {
     Component any;
     any.kind = Component::Kind::kAny;
     p.components.insert(p.components.end() - 1, std::move(any));
@@ -225,8 +219,7 @@ absl::StatusOr<PathMatcher::Pattern> PathMatcher::Compile(
   return p;
 }
 
-absl::StatusOr<PathMatcher> PathMatcher::Create(
-    const std::vector<std::string>& patterns) {
+absl::StatusOr<PathMatcher> PathMatcher::Create(const std::vector<std::string>& patterns) {
   PathMatcher matcher;
   matcher.patterns_.reserve(patterns.size());
   for (const std::string& source : patterns) {
@@ -238,8 +231,7 @@ absl::StatusOr<PathMatcher> PathMatcher::Create(
   return matcher;
 }
 
-absl::StatusOr<std::vector<std::string>> PathMatcher::ReadPatternFile(
-    const std::string& path) {
+absl::StatusOr<std::vector<std::string>> PathMatcher::ReadPatternFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus(errno, "cannot read pattern file", path);
   std::string content;
@@ -262,12 +254,10 @@ absl::StatusOr<std::vector<std::string>> PathMatcher::ReadPatternFile(
   while (!rest.empty()) {
     size_t nl = rest.find('\n');
     absl::string_view line = rest.substr(0, nl);
-    rest = nl == absl::string_view::npos ? absl::string_view()
-                                         : rest.substr(nl + 1);
+    rest = nl == absl::string_view::npos ? absl::string_view() : rest.substr(nl + 1);
     // Trim trailing blanks unless the last one is escaped by an odd number
     // of backslashes.
-    while (!line.empty() &&
-           (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
       size_t backslashes = 0;
       for (size_t i = line.size() - 1; i > 0 && line[i - 1] == '\\'; --i) {
         ++backslashes;
@@ -294,8 +284,7 @@ bool PathMatcher::MatchComponent(const Component& c, absl::string_view name) {
   return false;
 }
 
-bool PathMatcher::MatchPattern(const Pattern& p,
-                               absl::Span<const absl::string_view> parts) {
+bool PathMatcher::MatchPattern(const Pattern& p, absl::Span<const absl::string_view> parts) {
   const std::vector<Component>& comps = p.components;
   size_t pi = 0;
   size_t ni = 0;
@@ -327,9 +316,8 @@ bool PathMatcher::MatchPattern(const Pattern& p,
 bool PathMatcher::Matches(absl::string_view rel_path, bool is_dir) const {
   if (rel_path.empty() || patterns_.empty()) return false;
   size_t last_slash = rel_path.rfind('/');
-  absl::string_view base = last_slash == absl::string_view::npos
-                               ? rel_path
-                               : rel_path.substr(last_slash + 1);
+  absl::string_view base =
+      last_slash == absl::string_view::npos ? rel_path : rel_path.substr(last_slash + 1);
   absl::InlinedVector<absl::string_view, 32> parts;
   if (any_anchored_) {
     absl::string_view s = rel_path;

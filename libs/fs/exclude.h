@@ -45,15 +45,13 @@ class PathMatcher {
 
   // Compiles `patterns`. InvalidArgument naming the pattern for an empty
   // pattern, an unclosed '[', a trailing '\', or a leading '!'.
-  static absl::StatusOr<PathMatcher> Create(
-      const std::vector<std::string>& patterns);
+  static absl::StatusOr<PathMatcher> Create(const std::vector<std::string>& patterns);
 
   // The patterns in file `path`, one per line: blank lines and lines
   // starting with '#' are ignored; trailing spaces, tabs and '\r' are
   // trimmed unless escaped with '\'. NotFound / PermissionDenied naming the
   // file when it cannot be read.
-  static absl::StatusOr<std::vector<std::string>> ReadPatternFile(
-      const std::string& path);
+  static absl::StatusOr<std::vector<std::string>> ReadPatternFile(const std::string& path);
 
   // Whether `rel_path` ('/'-separated, relative to the source root, no
   // leading '/') matches a pattern; `is_dir`: the entry is a directory. The
@@ -86,8 +84,7 @@ class PathMatcher {
 
   static absl::StatusOr<Pattern> Compile(const std::string& source);
   static bool MatchComponent(const Component& c, absl::string_view name);
-  static bool MatchPattern(const Pattern& p,
-                           absl::Span<const absl::string_view> parts);
+  static bool MatchPattern(const Pattern& p, absl::Span<const absl::string_view> parts);
 
   std::vector<Pattern> patterns_;
   bool any_anchored_ = false;

@@ -21,12 +21,8 @@ PathMatcher Make(std::vector<std::string> patterns) {
   return m.ok() ? *std::move(m) : PathMatcher();
 }
 
-bool File(const PathMatcher& m, const char* path) {
-  return m.Matches(path, /*is_dir=*/false);
-}
-bool Dir(const PathMatcher& m, const char* path) {
-  return m.Matches(path, /*is_dir=*/true);
-}
+bool File(const PathMatcher& m, const char* path) { return m.Matches(path, /*is_dir=*/false); }
+bool Dir(const PathMatcher& m, const char* path) { return m.Matches(path, /*is_dir=*/true); }
 
 TEST(GlobMatchTest, Wildcards) {
   EXPECT_TRUE(GlobMatch("*", ""));
@@ -179,8 +175,8 @@ TEST(PathMatcherTest, RootNeverMatches) {
 }
 
 TEST(PathMatcherTest, AwkwardNames) {
-  PathMatcher m = Make({"with space", "new\nline", "back\\\\slash", "\\#hash",
-                        "\\!bang", "\xc3\xa9t\xc3\xa9", "\\*star"});
+  PathMatcher m = Make({"with space", "new\nline", "back\\\\slash", "\\#hash", "\\!bang",
+                        "\xc3\xa9t\xc3\xa9", "\\*star"});
   EXPECT_TRUE(File(m, "d/with space"));
   EXPECT_TRUE(File(m, "new\nline"));
   EXPECT_TRUE(File(m, "back\\slash"));
@@ -210,23 +206,22 @@ TEST(PathMatcherTest, AnyPatternMatches) {
 
 // The examples table of docs/excludes.md, checked.
 TEST(PathMatcherTest, DocumentationExamples) {
-  const std::vector<std::pair<std::string, bool>> tree = {
-      {"build", true},
-      {"build/out.bin", false},
-      {"cache", true},
-      {"docs", true},
-      {"docs/a", true},
-      {"docs/a/page.html", false},
-      {"docs/top.html", false},
-      {"node_modules", true},
-      {"node_modules/m.js", false},
-      {"src", true},
-      {"src/build", true},
-      {"src/build/gen.c", false},
-      {"src/cache", false},
-      {"src/main.c", false},
-      {"src/main.o", false},
-      {"x.o", false}};
+  const std::vector<std::pair<std::string, bool>> tree = {{"build", true},
+                                                          {"build/out.bin", false},
+                                                          {"cache", true},
+                                                          {"docs", true},
+                                                          {"docs/a", true},
+                                                          {"docs/a/page.html", false},
+                                                          {"docs/top.html", false},
+                                                          {"node_modules", true},
+                                                          {"node_modules/m.js", false},
+                                                          {"src", true},
+                                                          {"src/build", true},
+                                                          {"src/build/gen.c", false},
+                                                          {"src/cache", false},
+                                                          {"src/main.c", false},
+                                                          {"src/main.o", false},
+                                                          {"x.o", false}};
   const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
       {"*.o", {"src/main.o", "x.o"}},
       {"/build", {"build"}},
@@ -266,10 +261,8 @@ TEST(PathMatcherTest, InvalidPatternsNameThePattern) {
            {"!negated", "negation"},
        }) {
     absl::StatusOr<PathMatcher> m = PathMatcher::Create({"ok", c.pattern});
-    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument)
-        << c.pattern;
-    EXPECT_THAT(m.status().message(),
-                HasSubstr("invalid pattern '" + c.pattern + "'"));
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << c.pattern;
+    EXPECT_THAT(m.status().message(), HasSubstr("invalid pattern '" + c.pattern + "'"));
     EXPECT_THAT(m.status().message(), HasSubstr(c.why));
   }
 }
@@ -288,12 +281,10 @@ TEST(PathMatcherTest, ReadPatternFile) {
                   "\\#literal\n"
                   "  indented\n"
                   "last-without-newline");
-  absl::StatusOr<std::vector<std::string>> patterns =
-      PathMatcher::ReadPatternFile(path);
+  absl::StatusOr<std::vector<std::string>> patterns = PathMatcher::ReadPatternFile(path);
   ASSERT_TRUE(patterns.ok()) << patterns.status();
-  EXPECT_THAT(*patterns,
-              ElementsAre("*.tmp", "/build/", "cache/", "keep\\ ", "\\#literal",
-                          "  indented", "last-without-newline"));
+  EXPECT_THAT(*patterns, ElementsAre("*.tmp", "/build/", "cache/", "keep\\ ", "\\#literal",
+                                     "  indented", "last-without-newline"));
   absl::StatusOr<PathMatcher> m = PathMatcher::Create(*patterns);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(m->Matches("a/x.tmp", false));
@@ -306,13 +297,11 @@ TEST(PathMatcherTest, ReadPatternFile) {
 
 TEST(PathMatcherTest, ReadPatternFileErrors) {
   const std::string dir = test::MakeScratchDir("patterns");
-  absl::StatusOr<std::vector<std::string>> missing =
-      PathMatcher::ReadPatternFile(dir + "/missing");
+  absl::StatusOr<std::vector<std::string>> missing = PathMatcher::ReadPatternFile(dir + "/missing");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(missing.status().message(),
               HasSubstr("cannot read pattern file " + dir + "/missing"));
-  absl::StatusOr<std::vector<std::string>> is_dir =
-      PathMatcher::ReadPatternFile(dir);
+  absl::StatusOr<std::vector<std::string>> is_dir = PathMatcher::ReadPatternFile(dir);
   EXPECT_EQ(is_dir.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(is_dir.status().message(), HasSubstr(dir));
 }

@@ -11,8 +11,7 @@ class FaultInjectionFileSystem::File final : public RandomAccessFile {
        std::unique_ptr<RandomAccessFile> base)
       : owner_(owner), path_(std::move(path)), base_(std::move(base)) {}
 
-  absl::StatusOr<size_t> ReadAt(uint64_t offset,
-                                std::span<uint8_t> buf) override {
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) override {
     ReadFault fault;
     if (!owner_->FindReadFault(path_, &fault)) {
       return base_->ReadAt(offset, buf);
@@ -37,17 +36,14 @@ class FaultInjectionFileSystem::File final : public RandomAccessFile {
   const std::unique_ptr<RandomAccessFile> base_;
 };
 
-FaultInjectionFileSystem::FaultInjectionFileSystem(FileSystem* base)
-    : base_(base) {}
+FaultInjectionFileSystem::FaultInjectionFileSystem(FileSystem* base) : base_(base) {}
 
-void FaultInjectionFileSystem::FailOpen(const std::string& path,
-                                        absl::Status status) {
+void FaultInjectionFileSystem::FailOpen(const std::string& path, absl::Status status) {
   absl::MutexLock lock(&mu_);
   open_faults_[path] = std::move(status);
 }
 
-void FaultInjectionFileSystem::FailRead(const std::string& path,
-                                        absl::Status status,
+void FaultInjectionFileSystem::FailRead(const std::string& path, absl::Status status,
                                         uint64_t after_bytes) {
   absl::MutexLock lock(&mu_);
   read_faults_[path] = ReadFault{std::move(status), after_bytes};
@@ -58,14 +54,12 @@ void FaultInjectionFileSystem::Vanish(const std::string& path) {
   vanished_.insert(path);
 }
 
-void FaultInjectionFileSystem::FailListDirectory(const std::string& path,
-                                                 absl::Status status) {
+void FaultInjectionFileSystem::FailListDirectory(const std::string& path, absl::Status status) {
   absl::MutexLock lock(&mu_);
   list_faults_[path] = std::move(status);
 }
 
-void FaultInjectionFileSystem::FailGetXattrs(const std::string& path,
-                                             absl::Status status) {
+void FaultInjectionFileSystem::FailGetXattrs(const std::string& path, absl::Status status) {
   absl::MutexLock lock(&mu_);
   xattr_faults_[path] = std::move(status);
 }
@@ -90,8 +84,7 @@ uint64_t FaultInjectionFileSystem::open_count(const std::string& path) const {
   return it == open_counts_.end() ? 0 : it->second;
 }
 
-bool FaultInjectionFileSystem::FindReadFault(const std::string& path,
-                                             ReadFault* fault) const {
+bool FaultInjectionFileSystem::FindReadFault(const std::string& path, ReadFault* fault) const {
   absl::MutexLock lock(&mu_);
   auto it = read_faults_.find(path);
   if (it == read_faults_.end()) return false;
@@ -99,13 +92,12 @@ bool FaultInjectionFileSystem::FindReadFault(const std::string& path,
   return true;
 }
 
-absl::StatusOr<StatInfo> FaultInjectionFileSystem::Lstat(
-    const std::string& path) {
+absl::StatusOr<StatInfo> FaultInjectionFileSystem::Lstat(const std::string& path) {
   return base_->Lstat(path);
 }
 
-absl::StatusOr<std::vector<std::string>>
-FaultInjectionFileSystem::ListDirectory(const std::string& path) {
+absl::StatusOr<std::vector<std::string>> FaultInjectionFileSystem::ListDirectory(
+    const std::string& path) {
   {
     absl::MutexLock lock(&mu_);
     auto it = list_faults_.find(path);
@@ -114,28 +106,25 @@ FaultInjectionFileSystem::ListDirectory(const std::string& path) {
   return base_->ListDirectory(path);
 }
 
-absl::StatusOr<std::unique_ptr<RandomAccessFile>>
-FaultInjectionFileSystem::OpenForRead(const std::string& path) {
+absl::StatusOr<std::unique_ptr<RandomAccessFile>> FaultInjectionFileSystem::OpenForRead(
+    const std::string& path) {
   {
     absl::MutexLock lock(&mu_);
     ++open_count_;
     ++open_counts_[path];
     if (vanished_.contains(path)) {
-      return absl::NotFoundError(absl::StrCat(
-          "cannot open ", path, ": No such file or directory (vanished)"));
+      return absl::NotFoundError(
+          absl::StrCat("cannot open ", path, ": No such file or directory (vanished)"));
     }
     auto it = open_faults_.find(path);
     if (it != open_faults_.end()) return it->second;
   }
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =
-      base_->OpenForRead(path);
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file = base_->OpenForRead(path);
   if (!file.ok()) return file.status();
-  return std::unique_ptr<RandomAccessFile>(
-      new File(this, path, *std::move(file)));
+  return std::unique_ptr<RandomAccessFile>(new File(this, path, *std::move(file)));
 }
 
-absl::StatusOr<std::string> FaultInjectionFileSystem::ReadLink(
-    const std::string& path) {
+absl::StatusOr<std::string> FaultInjectionFileSystem::ReadLink(const std::string& path) {
   return base_->ReadLink(path);
 }
 

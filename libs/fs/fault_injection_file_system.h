@@ -42,8 +42,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   // starts at or after `after_bytes`, or would deliver a byte at or after
   // `after_bytes` (so the bytes before it can still be read in small reads;
   // a read that ends exactly at after_bytes succeeds).
-  void FailRead(const std::string& path, absl::Status status,
-                uint64_t after_bytes = 0);
+  void FailRead(const std::string& path, absl::Status status, uint64_t after_bytes = 0);
 
   // Simulates `path` being deleted after it was listed: Lstat, ReadLink and
   // GetXattrs still pass through (the walker lists it as before), but
@@ -65,10 +64,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   uint64_t open_count(const std::string& path) const;
 
   absl::StatusOr<StatInfo> Lstat(const std::string& path) override;
-  absl::StatusOr<std::vector<std::string>> ListDirectory(
-      const std::string& path) override;
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenForRead(
-      const std::string& path) override;
+  absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenForRead(const std::string& path) override;
   absl::StatusOr<std::string> ReadLink(const std::string& path) override;
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> GetXattrs(
       const std::string& path) override;
@@ -85,14 +82,11 @@ class FaultInjectionFileSystem final : public FileSystem {
 
   FileSystem* const base_;
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, absl::Status> open_faults_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::Status> open_faults_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, ReadFault> read_faults_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> vanished_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, absl::Status> list_faults_
-      ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, absl::Status> xattr_faults_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::Status> list_faults_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::Status> xattr_faults_ ABSL_GUARDED_BY(mu_);
   uint64_t open_count_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, uint64_t> open_counts_ ABSL_GUARDED_BY(mu_);
 };

@@ -15,26 +15,23 @@ constexpr uint64_t kSequentialHintBytes = 1 << 20;
 
 }  // namespace
 
-FileContentReader::FileContentReader(std::string abs_path,
-                                     std::unique_ptr<RandomAccessFile> file,
+FileContentReader::FileContentReader(std::string abs_path, std::unique_ptr<RandomAccessFile> file,
                                      const StatInfo& opened)
     : abs_path_(std::move(abs_path)), file_(std::move(file)), opened_(opened) {}
 
 absl::StatusOr<std::unique_ptr<FileContentReader>> FileContentReader::Open(
     FileSystem* fs, const std::string& abs_path, const v1::Entry& listed) {
   if (listed.type() != v1::ENTRY_TYPE_REGULAR) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot read the content of ", abs_path, ": its entry has type ",
-        v1::EntryType_Name(listed.type()), ", not ENTRY_TYPE_REGULAR"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the content of ", abs_path, ": its entry has type ",
+                     v1::EntryType_Name(listed.type()), ", not ENTRY_TYPE_REGULAR"));
   }
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =
-      fs->OpenForRead(abs_path);
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file = fs->OpenForRead(abs_path);
   if (!file.ok()) {
     if (absl::IsFailedPrecondition(file.status())) {
       // E.g. replaced by a symlink since it was listed.
-      return absl::FailedPreconditionError(
-          absl::StrCat(abs_path, " changed between listing and reading (",
-                       file.status().message(), ")"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          abs_path, " changed between listing and reading (", file.status().message(), ")"));
     }
     return file.status();
   }
@@ -52,21 +49,18 @@ absl::StatusOr<std::unique_ptr<FileContentReader>> FileContentReader::Open(
     changed = absl::StrCat("mtime ", listed.mtime_ns(), " -> ", st->mtime_ns);
   }
   if (!changed.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        abs_path, " changed between listing and reading (", changed, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(abs_path, " changed between listing and reading (", changed, ")"));
   }
 
-  std::unique_ptr<FileContentReader> reader(
-      new FileContentReader(abs_path, *std::move(file), *st));
+  std::unique_ptr<FileContentReader> reader(new FileContentReader(abs_path, *std::move(file), *st));
   const uint64_t size = st->size;
   if (size > 0) {
     bool dense = true;
     if (st->blocks * 512 < size) {
-      absl::StatusOr<std::vector<v1::Extent>> extents =
-          reader->file_->DataExtents(size);
+      absl::StatusOr<std::vector<v1::Extent>> extents = reader->file_->DataExtents(size);
       if (!extents.ok()) return extents.status();
-      dense = extents->size() == 1 && (*extents)[0].offset() == 0 &&
-              (*extents)[0].length() == size;
+      dense = extents->size() == 1 && (*extents)[0].offset() == 0 && (*extents)[0].length() == size;
       if (!dense) {
         reader->extents_ = *std::move(extents);
         reader->sparse_ = true;
@@ -87,8 +81,7 @@ absl::StatusOr<std::unique_ptr<FileContentReader>> FileContentReader::Open(
   return reader;
 }
 
-absl::Status FileContentReader::ChangedWhileRead(
-    absl::string_view detail) const {
+absl::Status FileContentReader::ChangedWhileRead(absl::string_view detail) const {
   return absl::FailedPreconditionError(
       absl::StrCat(abs_path_, " changed while being read (", detail, ")"));
 }
@@ -98,14 +91,13 @@ absl::StatusOr<size_t> FileContentReader::Read(std::span<uint8_t> buf) {
   while (done < buf.size() && extent_index_ < extents_.size()) {
     const v1::Extent& extent = extents_[extent_index_];
     const uint64_t left = extent.length() - extent_position_;
-    const size_t want =
-        static_cast<size_t>(std::min<uint64_t>(left, buf.size() - done));
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size() - done));
     const uint64_t offset = extent.offset() + extent_position_;
     absl::StatusOr<size_t> n = file_->ReadAt(offset, buf.subspan(done, want));
     if (!n.ok()) return n.status();
     if (*n < want) {
-      return ChangedWhileRead(absl::StrCat("it ends at byte ", offset + *n,
-                                           ", listed size ", opened_.size));
+      return ChangedWhileRead(
+          absl::StrCat("it ends at byte ", offset + *n, ", listed size ", opened_.size));
     }
     done += want;
     extent_position_ += want;
@@ -121,16 +113,13 @@ absl::Status FileContentReader::CheckUnchanged() {
   absl::StatusOr<StatInfo> st = file_->Stat();
   if (!st.ok()) return st.status();
   if (st->size != opened_.size) {
-    return ChangedWhileRead(
-        absl::StrCat("size ", opened_.size, " -> ", st->size));
+    return ChangedWhileRead(absl::StrCat("size ", opened_.size, " -> ", st->size));
   }
   if (st->mtime_ns != opened_.mtime_ns) {
-    return ChangedWhileRead(
-        absl::StrCat("mtime ", opened_.mtime_ns, " -> ", st->mtime_ns));
+    return ChangedWhileRead(absl::StrCat("mtime ", opened_.mtime_ns, " -> ", st->mtime_ns));
   }
   if (st->ctime_ns != opened_.ctime_ns) {
-    return ChangedWhileRead(
-        absl::StrCat("ctime ", opened_.ctime_ns, " -> ", st->ctime_ns));
+    return ChangedWhileRead(absl::StrCat("ctime ", opened_.ctime_ns, " -> ", st->ctime_ns));
   }
   return absl::OkStatus();
 }

@@ -34,8 +34,9 @@ class FileContentReader {
   //   other OpenForRead / fstat errors as they come (e.g. PermissionDenied).
   // A file counts as sparse when it occupies less space than its size
   // (blocks*512 < size) and DataExtents then reports holes.
-  static absl::StatusOr<std::unique_ptr<FileContentReader>> Open(
-      FileSystem* fs, const std::string& abs_path, const v1::Entry& listed);
+  static absl::StatusOr<std::unique_ptr<FileContentReader>> Open(FileSystem* fs,
+                                                                 const std::string& abs_path,
+                                                                 const v1::Entry& listed);
 
   // The data regions: one {0, size} when the file is dense; empty when the
   // size is 0 or the file is all hole.
@@ -58,8 +59,7 @@ class FileContentReader {
   absl::Status CheckUnchanged();
 
  private:
-  FileContentReader(std::string abs_path,
-                    std::unique_ptr<RandomAccessFile> file,
+  FileContentReader(std::string abs_path, std::unique_ptr<RandomAccessFile> file,
                     const StatInfo& opened);
 
   absl::Status ChangedWhileRead(absl::string_view detail) const;

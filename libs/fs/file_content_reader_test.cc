@@ -33,8 +33,7 @@ class FileContentReaderTest : public ::testing::Test {
 
   // The walker's entry for dir_/rel.
   v1::Entry Listed(const std::string& rel) {
-    absl::StatusOr<std::unique_ptr<TreeWalker>> w =
-        TreeWalker::Open(&posix_, dir_, {});
+    absl::StatusOr<std::unique_ptr<TreeWalker>> w = TreeWalker::Open(&posix_, dir_, {});
     EXPECT_TRUE(w.ok()) << w.status();
     v1::Entry entry;
     while (w.ok()) {
@@ -47,8 +46,7 @@ class FileContentReaderTest : public ::testing::Test {
   }
 
   // Reads everything with `buf_size` buffers.
-  absl::StatusOr<std::string> ReadAll(FileContentReader* reader,
-                                      size_t buf_size = 1 << 20) {
+  absl::StatusOr<std::string> ReadAll(FileContentReader* reader, size_t buf_size = 1 << 20) {
     std::string out;
     std::vector<uint8_t> buf(buf_size);
     for (;;) {
@@ -75,8 +73,7 @@ TEST_F(FileContentReaderTest, DenseFileInSmallAndLargeBuffers) {
   const std::string content = RandomBytes(3 * 1000 * 1000 + 17, 1);
   test::WriteFile(P("f"), content);
   v1::Entry listed = Listed("f");
-  for (size_t buf_size :
-       {size_t{1}, size_t{4096}, size_t{1000003}, size_t{8} << 20}) {
+  for (size_t buf_size : {size_t{1}, size_t{4096}, size_t{1000003}, size_t{8} << 20}) {
     if (buf_size == 1) continue;  // 3 M syscalls: too slow to be useful
     absl::StatusOr<std::unique_ptr<FileContentReader>> reader =
         FileContentReader::Open(&posix_, P("f"), listed);
@@ -144,8 +141,7 @@ TEST_F(FileContentReaderTest, OneGibSparseFile) {
   EXPECT_LE(extents[1].offset(), off2);
   EXPECT_GE(extents[1].offset() + extents[1].length(), off2 + 6);
   EXPECT_LE((*reader)->data_length(), 2u * 65536);  // small: a block or so
-  EXPECT_EQ((*reader)->data_length(),
-            extents[0].length() + extents[1].length());
+  EXPECT_EQ((*reader)->data_length(), extents[0].length() + extents[1].length());
 
   absl::StatusOr<std::string> data = ReadAll(reader->get());
   ASSERT_TRUE(data.ok()) << data.status();
@@ -153,8 +149,7 @@ TEST_F(FileContentReaderTest, OneGibSparseFile) {
   // The data regions, concatenated; holes inside a region read as zeros.
   std::string expected(data->size(), '\0');
   expected.replace(off1 - extents[0].offset(), 5, "first");
-  expected.replace(extents[0].length() + off2 - extents[1].offset(), 6,
-                   "second");
+  expected.replace(extents[0].length() + off2 - extents[1].offset(), 6, "second");
   EXPECT_TRUE(*data == expected);
   EXPECT_TRUE((*reader)->CheckUnchanged().ok());
 }
@@ -192,15 +187,13 @@ TEST_F(FileContentReaderTest, ChangedBetweenListingAndReading) {
   // Same size and mtime, other inode.
   test::SetTimesNs(P("replaced"), 0, replaced.mtime_ns());
 
-  for (auto [name, listed, why] :
-       std::vector<std::tuple<std::string, v1::Entry, std::string>>{
+  for (auto [name, listed, why] : std::vector<std::tuple<std::string, v1::Entry, std::string>>{
            {"grown", grown, "size 5 -> 6"},
            {"touched", touched, "mtime"},
            {"replaced", replaced, "replaced by another file"}}) {
     absl::StatusOr<std::unique_ptr<FileContentReader>> reader =
         FileContentReader::Open(&posix_, P(name), listed);
-    EXPECT_EQ(reader.status().code(), absl::StatusCode::kFailedPrecondition)
-        << name;
+    EXPECT_EQ(reader.status().code(), absl::StatusCode::kFailedPrecondition) << name;
     EXPECT_THAT(std::string(reader.status().message()),
                 StartsWith(P(name) + " changed between listing and reading"));
     EXPECT_THAT(reader.status().message(), HasSubstr(why));
@@ -222,9 +215,8 @@ TEST_F(FileContentReaderTest, ChangedBetweenListingAndReading) {
   absl::StatusOr<std::unique_ptr<FileContentReader>> link =
       FileContentReader::Open(&posix_, P("touched"), link_listed);
   EXPECT_EQ(link.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(
-      std::string(link.status().message()),
-      StartsWith(P("touched") + " changed between listing and reading"));
+  EXPECT_THAT(std::string(link.status().message()),
+              StartsWith(P("touched") + " changed between listing and reading"));
 }
 
 TEST_F(FileContentReaderTest, VanishedIsNotFound) {
@@ -258,8 +250,7 @@ TEST_F(FileContentReaderTest, ShrunkWhileRead) {
   ASSERT_EQ(::truncate(P("f").c_str(), (3 << 20) / 2), 0);
   n = (*reader)->Read(buf);
   EXPECT_EQ(n.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(n.status().message()),
-              StartsWith(P("f") + " changed while being read"));
+  EXPECT_THAT(std::string(n.status().message()), StartsWith(P("f") + " changed while being read"));
 }
 
 TEST_F(FileContentReaderTest, ModifiedWhileReadFailsCheckUnchanged) {
@@ -290,8 +281,7 @@ TEST_F(FileContentReaderTest, ModifiedWhileReadFailsCheckUnchanged) {
     }
     absl::Status s = (*reader)->CheckUnchanged();
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << name;
-    EXPECT_THAT(std::string(s.message()),
-                StartsWith(P(name) + " changed while being read"));
+    EXPECT_THAT(std::string(s.message()), StartsWith(P(name) + " changed while being read"));
     EXPECT_THAT(s.message(), HasSubstr(name));
   }
 }
@@ -302,15 +292,11 @@ TEST_F(FileContentReaderTest, FaultInjection) {
   test::WriteFile(P("denied"), "x");
   FaultInjectionFileSystem fs(&posix_);
   fs.Vanish(P("gone"));
-  fs.FailRead(
-      P("bad"),
-      absl::UnavailableError("read " + P("bad") + ": Input/output error"),
-      65536);
+  fs.FailRead(P("bad"), absl::UnavailableError("read " + P("bad") + ": Input/output error"), 65536);
   fs.FailOpen(P("denied"), absl::PermissionDeniedError("open denied"));
 
   // The walker still lists the vanished file.
-  absl::StatusOr<std::unique_ptr<TreeWalker>> w =
-      TreeWalker::Open(&fs, dir_, {});
+  absl::StatusOr<std::unique_ptr<TreeWalker>> w = TreeWalker::Open(&fs, dir_, {});
   ASSERT_TRUE(w.ok());
   std::map<std::string, v1::Entry> listed;
   v1::Entry entry;

@@ -43,21 +43,18 @@ class ScopedFd {
 
 class PosixRandomAccessFile final : public RandomAccessFile {
  public:
-  PosixRandomAccessFile(std::string path, int fd)
-      : path_(std::move(path)), fd_(fd) {}
+  PosixRandomAccessFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
   ~PosixRandomAccessFile() override { ::close(fd_); }
 
-  absl::StatusOr<size_t> ReadAt(uint64_t offset,
-                                std::span<uint8_t> buf) override {
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) override {
     size_t done = 0;
     while (done < buf.size()) {
-      ssize_t n = ::pread(fd_, buf.data() + done, buf.size() - done,
-                          static_cast<off_t>(offset + done));
+      ssize_t n =
+          ::pread(fd_, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
       if (n < 0) {
         if (errno == EINTR) continue;
-        return ErrnoToStatus(
-            errno, absl::StrCat("cannot read at offset ", offset + done, " of"),
-            path_);
+        return ErrnoToStatus(errno, absl::StrCat("cannot read at offset ", offset + done, " of"),
+                             path_);
       }
       if (n == 0) break;  // end of file
       done += static_cast<size_t>(n);
@@ -91,8 +88,7 @@ class PosixRandomAccessFile final : public RandomAccessFile {
         if (errno == EINVAL || errno == EOPNOTSUPP || errno == ENOTSUP) {
           return whole();  // the file system cannot tell
         }
-        return ErrnoToStatus(errno, "cannot seek to data (SEEK_DATA) in",
-                             path_);
+        return ErrnoToStatus(errno, "cannot seek to data (SEEK_DATA) in", path_);
       }
       uint64_t start = static_cast<uint64_t>(data);
       if (start >= size) break;
@@ -103,8 +99,7 @@ class PosixRandomAccessFile final : public RandomAccessFile {
         } else if (errno == EINVAL || errno == EOPNOTSUPP || errno == ENOTSUP) {
           return whole();
         } else {
-          return ErrnoToStatus(errno, "cannot seek to hole (SEEK_HOLE) in",
-                               path_);
+          return ErrnoToStatus(errno, "cannot seek to hole (SEEK_HOLE) in", path_);
         }
       }
       uint64_t end = std::min<uint64_t>(static_cast<uint64_t>(hole), size);
@@ -112,8 +107,7 @@ class PosixRandomAccessFile final : public RandomAccessFile {
         // No progress would loop forever; trust nothing and read it all.
         return whole();
       }
-      if (!extents.empty() &&
-          extents.back().offset() + extents.back().length() == start) {
+      if (!extents.empty() && extents.back().offset() + extents.back().length() == start) {
         extents.back().set_length(end - extents.back().offset());
       } else {
         v1::Extent& e = extents.emplace_back();
@@ -125,9 +119,7 @@ class PosixRandomAccessFile final : public RandomAccessFile {
     return extents;
   }
 
-  void HintSequential() override {
-    (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
-  }
+  void HintSequential() override { (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL); }
 
  private:
   const std::string path_;
@@ -190,13 +182,11 @@ absl::StatusCode ErrnoToStatusCode(int error_number) {
   }
 }
 
-absl::Status ErrnoToStatus(int error_number, absl::string_view what,
-                           absl::string_view path) {
+absl::Status ErrnoToStatus(int error_number, absl::string_view what, absl::string_view path) {
   char buf[256];
   // GNU strerror_r returns the message (maybe not in buf).
   const char* text = ::strerror_r(error_number, buf, sizeof(buf));
-  return absl::Status(ErrnoToStatusCode(error_number),
-                      absl::StrCat(what, " ", path, ": ", text));
+  return absl::Status(ErrnoToStatusCode(error_number), absl::StrCat(what, " ", path, ": ", text));
 }
 
 StatInfo StatInfoFromStat(const struct stat& st) {
@@ -224,10 +214,8 @@ absl::StatusOr<StatInfo> PosixFileSystem::Lstat(const std::string& path) {
   return StatInfoFromStat(st);
 }
 
-absl::StatusOr<std::vector<std::string>> PosixFileSystem::ListDirectory(
-    const std::string& path) {
-  int fd =
-      ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+absl::StatusOr<std::vector<std::string>> PosixFileSystem::ListDirectory(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     return ErrnoToStatus(errno, "cannot open directory", path);
   }
@@ -250,8 +238,7 @@ absl::StatusOr<std::vector<std::string>> PosixFileSystem::ListDirectory(
       break;
     }
     const char* name = de->d_name;
-    if (name[0] == '.' &&
-        (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) {
+    if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) {
       continue;
     }
     names.emplace_back(name);
@@ -274,8 +261,7 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> PosixFileSystem::OpenForRead(
   if (fd < 0) {
     if (errno == ELOOP) {
       return absl::FailedPreconditionError(
-          absl::StrCat("cannot open ", path,
-                       " for reading: it is a symlink (not followed)"));
+          absl::StrCat("cannot open ", path, " for reading: it is a symlink (not followed)"));
     }
     return ErrnoToStatus(errno, "cannot open", path);
   }
@@ -284,8 +270,7 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> PosixFileSystem::OpenForRead(
   if (flags >= 0 && (flags & O_NONBLOCK) != 0) {
     (void)::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   }
-  return std::unique_ptr<RandomAccessFile>(
-      new PosixRandomAccessFile(path, owned.release()));
+  return std::unique_ptr<RandomAccessFile>(new PosixRandomAccessFile(path, owned.release()));
 }
 
 absl::StatusOr<std::string> PosixFileSystem::ReadLink(const std::string& path) {
@@ -308,8 +293,8 @@ absl::StatusOr<std::string> PosixFileSystem::ReadLink(const std::string& path) {
   }
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
-PosixFileSystem::GetXattrs(const std::string& path) {
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> PosixFileSystem::GetXattrs(
+    const std::string& path) {
   std::vector<std::pair<std::string, std::string>> xattrs;
   // Most files have no xattrs: one llistxattr into a stack buffer.
   char small[1024];
@@ -343,20 +328,18 @@ PosixFileSystem::GetXattrs(const std::string& path) {
       }
       if (errno == ENODATA) break;  // removed since the listing
       if (errno != ERANGE) {
-        return ErrnoToStatus(
-            errno,
-            absl::StrCat("cannot read extended attribute ",
-                         absl::string_view(name, name_len), " of"),
-            path);
+        return ErrnoToStatus(errno,
+                             absl::StrCat("cannot read extended attribute ",
+                                          absl::string_view(name, name_len), " of"),
+                             path);
       }
       ssize_t need = ::lgetxattr(path.c_str(), name, nullptr, 0);
       if (need < 0) {
         if (errno == ENODATA) break;
-        return ErrnoToStatus(
-            errno,
-            absl::StrCat("cannot read extended attribute ",
-                         absl::string_view(name, name_len), " of"),
-            path);
+        return ErrnoToStatus(errno,
+                             absl::StrCat("cannot read extended attribute ",
+                                          absl::string_view(name, name_len), " of"),
+                             path);
       }
       value.resize(static_cast<size_t>(need) + 256);
     }

@@ -58,8 +58,7 @@ class RandomAccessFile {
   // Reads up to buf.size() bytes at `offset` into `buf`; returns the number
   // of bytes read, which is smaller than buf.size() only at the end of the
   // file (0 at or past the end).
-  virtual absl::StatusOr<size_t> ReadAt(uint64_t offset,
-                                        std::span<uint8_t> buf) = 0;
+  virtual absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) = 0;
 
   // fstat of the open file.
   virtual absl::StatusOr<StatInfo> Stat() = 0;
@@ -68,8 +67,7 @@ class RandomAccessFile {
   // non-overlapping, non-empty, clipped to `size` (SEEK_DATA/SEEK_HOLE).
   // One extent {0, size} when the file system cannot tell holes from data;
   // empty when size is 0 or the first `size` bytes are all hole.
-  virtual absl::StatusOr<std::vector<v1::Extent>> DataExtents(
-      uint64_t size) = 0;
+  virtual absl::StatusOr<std::vector<v1::Extent>> DataExtents(uint64_t size) = 0;
 
   // Hint: the caller is about to read the whole file front to back
   // (posix_fadvise SEQUENTIAL). The default does nothing.
@@ -86,8 +84,7 @@ class FileSystem {
 
   // The names in directory `path`, without "." and "..", sorted bytewise.
   // kFailedPrecondition when `path` is not a directory.
-  virtual absl::StatusOr<std::vector<std::string>> ListDirectory(
-      const std::string& path) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) = 0;
 
   // Opens `path` for reading: O_RDONLY|O_NOFOLLOW|O_CLOEXEC, plus O_NOATIME
   // when permitted. A symlink gives kFailedPrecondition (it is not followed);
@@ -102,8 +99,8 @@ class FileSystem {
   // All extended attributes of `path` itself (llistxattr/lgetxattr: a
   // symlink is not followed), sorted by name, including system.posix_acl_*.
   // Empty when the file system does not support xattrs.
-  virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
-  GetXattrs(const std::string& path) = 0;
+  virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> GetXattrs(
+      const std::string& path) = 0;
 };
 
 // The real file system, through POSIX/Linux system calls. Stateless and
@@ -113,10 +110,8 @@ class PosixFileSystem final : public FileSystem {
   PosixFileSystem() = default;
 
   absl::StatusOr<StatInfo> Lstat(const std::string& path) override;
-  absl::StatusOr<std::vector<std::string>> ListDirectory(
-      const std::string& path) override;
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenForRead(
-      const std::string& path) override;
+  absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenForRead(const std::string& path) override;
   absl::StatusOr<std::string> ReadLink(const std::string& path) override;
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> GetXattrs(
       const std::string& path) override;
@@ -129,8 +124,7 @@ FileSystem* DefaultFileSystem();
 // file comment; the message is "<what> <path>: <strerror>", e.g.
 // ErrnoToStatus(ENOENT, "cannot open", "/a") → NotFound("cannot open /a: No
 // such file or directory").
-absl::Status ErrnoToStatus(int error_number, absl::string_view what,
-                           absl::string_view path);
+absl::Status ErrnoToStatus(int error_number, absl::string_view what, absl::string_view path);
 
 // The absl::StatusCode for an errno value (the mapping above).
 absl::StatusCode ErrnoToStatusCode(int error_number);

@@ -48,8 +48,7 @@ class FileSystemConformanceTest : public ::testing::TestWithParam<Impl> {
 TEST_P(FileSystemConformanceTest, LstatRegularFile) {
   const std::string path = dir_ + "/f";
   test::WriteFile(path, "hello", 04751);
-  test::SetTimesNs(path, 1000000000LL * 1600000000 + 5,
-                   1000000000LL * 1700000000 + 123456789);
+  test::SetTimesNs(path, 1000000000LL * 1600000000 + 5, 1000000000LL * 1700000000 + 123456789);
   ASSERT_EQ(::lchown(path.c_str(), 12345, 23456), 0);
   ASSERT_EQ(::chmod(path.c_str(), 04751), 0);  // chown cleared setuid
   absl::StatusOr<StatInfo> st = fs_->Lstat(path);
@@ -93,22 +92,18 @@ TEST_P(FileSystemConformanceTest, ListDirectorySortedWithoutDots) {
   test::MakeDir(dir_ + "/sub");
   absl::StatusOr<std::vector<std::string>> names = fs_->ListDirectory(dir_);
   ASSERT_TRUE(names.ok()) << names.status();
-  EXPECT_THAT(*names, ElementsAre(".hidden", "B", "a", "a b", "b", "sub", "~",
-                                  "\xc3\xa9"));
-  absl::StatusOr<std::vector<std::string>> empty =
-      fs_->ListDirectory(dir_ + "/sub");
+  EXPECT_THAT(*names, ElementsAre(".hidden", "B", "a", "a b", "b", "sub", "~", "\xc3\xa9"));
+  absl::StatusOr<std::vector<std::string>> empty = fs_->ListDirectory(dir_ + "/sub");
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_TRUE(empty->empty());
 }
 
 TEST_P(FileSystemConformanceTest, ListDirectoryErrors) {
-  absl::StatusOr<std::vector<std::string>> missing =
-      fs_->ListDirectory(dir_ + "/missing");
+  absl::StatusOr<std::vector<std::string>> missing = fs_->ListDirectory(dir_ + "/missing");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(missing.status().message(), HasSubstr(dir_ + "/missing"));
   test::WriteFile(dir_ + "/file", "x");
-  absl::StatusOr<std::vector<std::string>> file =
-      fs_->ListDirectory(dir_ + "/file");
+  absl::StatusOr<std::vector<std::string>> file = fs_->ListDirectory(dir_ + "/file");
   EXPECT_EQ(file.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(file.status().message(), HasSubstr(dir_ + "/file"));
 }
@@ -116,8 +111,7 @@ TEST_P(FileSystemConformanceTest, ListDirectoryErrors) {
 TEST_P(FileSystemConformanceTest, ReadAtReadsUpToEndOfFile) {
   const std::string path = dir_ + "/f";
   test::WriteFile(path, "0123456789");
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =
-      fs_->OpenForRead(path);
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file = fs_->OpenForRead(path);
   ASSERT_TRUE(file.ok()) << file.status();
   std::string buf(4, '\0');
   absl::StatusOr<size_t> n = (*file)->ReadAt(3, AsSpan(buf));
@@ -144,15 +138,13 @@ TEST_P(FileSystemConformanceTest, ReadAtReadsUpToEndOfFile) {
 }
 
 TEST_P(FileSystemConformanceTest, OpenForReadErrors) {
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> missing =
-      fs_->OpenForRead(dir_ + "/missing");
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> missing = fs_->OpenForRead(dir_ + "/missing");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(missing.status().message(), HasSubstr(dir_ + "/missing"));
 
   test::WriteFile(dir_ + "/target", "data");
   test::MakeSymlink("target", dir_ + "/link");
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> link =
-      fs_->OpenForRead(dir_ + "/link");
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> link = fs_->OpenForRead(dir_ + "/link");
   EXPECT_EQ(link.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(link.status().message(), HasSubstr("symlink"));
 }
@@ -160,8 +152,7 @@ TEST_P(FileSystemConformanceTest, OpenForReadErrors) {
 TEST_P(FileSystemConformanceTest, OpenForReadOfFifoDoesNotBlock) {
   const std::string path = dir_ + "/fifo";
   ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =
-      fs_->OpenForRead(path);
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file = fs_->OpenForRead(path);
   ASSERT_TRUE(file.ok()) << file.status();
   absl::StatusOr<StatInfo> st = (*file)->Stat();
   ASSERT_TRUE(st.ok());
@@ -178,11 +169,9 @@ TEST_P(FileSystemConformanceTest, DataExtentsOfSparseDenseAndEmptyFiles) {
     ASSERT_EQ(::pwrite(fd, "xyz", 3, (32 << 20) + 5), 3);
     ::close(fd);
   }
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =
-      fs_->OpenForRead(sparse);
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file = fs_->OpenForRead(sparse);
   ASSERT_TRUE(file.ok()) << file.status();
-  absl::StatusOr<std::vector<v1::Extent>> extents =
-      (*file)->DataExtents(64 << 20);
+  absl::StatusOr<std::vector<v1::Extent>> extents = (*file)->DataExtents(64 << 20);
   ASSERT_TRUE(extents.ok()) << extents.status();
   ASSERT_EQ(extents->size(), 2u);
   EXPECT_LE((*extents)[0].offset(), 1u << 20);
@@ -192,8 +181,7 @@ TEST_P(FileSystemConformanceTest, DataExtentsOfSparseDenseAndEmptyFiles) {
   EXPECT_LT((*extents)[0].length() + (*extents)[1].length(), 1u << 20);
 
   // Clipped to the size asked for.
-  absl::StatusOr<std::vector<v1::Extent>> first =
-      (*file)->DataExtents((1 << 20) + 2);
+  absl::StatusOr<std::vector<v1::Extent>> first = (*file)->DataExtents((1 << 20) + 2);
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->size(), 1u);
   EXPECT_EQ((*first)[0].offset() + (*first)[0].length(), (1u << 20) + 2);
@@ -226,9 +214,8 @@ TEST_P(FileSystemConformanceTest, DataExtentsOfSparseDenseAndEmptyFiles) {
 }
 
 TEST_P(FileSystemConformanceTest, ReadLinkAnyLength) {
-  const std::string long_target = std::string(300, 'a') + "/" +
-                                  std::string(200, 'b') + "/" +
-                                  std::string(250, 'c');
+  const std::string long_target =
+      std::string(300, 'a') + "/" + std::string(200, 'b') + "/" + std::string(250, 'c');
   test::MakeSymlink(long_target, dir_ + "/long");
   test::MakeSymlink("/absolute/target", dir_ + "/abs");
   absl::StatusOr<std::string> target = fs_->ReadLink(dir_ + "/long");
@@ -255,13 +242,11 @@ TEST_P(FileSystemConformanceTest, GetXattrsSortedAnySize) {
   test::SetXattr(path, "user.big", big);
   test::SetXattr(path, "user.empty", "");
   test::SetXattr(path, "user.bin", std::string("\0\x01\xff", 3));
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> xattrs =
-      fs_->GetXattrs(path);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> xattrs = fs_->GetXattrs(path);
   ASSERT_TRUE(xattrs.ok()) << xattrs.status();
-  EXPECT_THAT(*xattrs,
-              ElementsAre(Pair("user.alpha", "first"), Pair("user.big", big),
-                          Pair("user.bin", std::string("\0\x01\xff", 3)),
-                          Pair("user.empty", ""), Pair("user.zeta", "last")));
+  EXPECT_THAT(*xattrs, ElementsAre(Pair("user.alpha", "first"), Pair("user.big", big),
+                                   Pair("user.bin", std::string("\0\x01\xff", 3)),
+                                   Pair("user.empty", ""), Pair("user.zeta", "last")));
 }
 
 TEST_P(FileSystemConformanceTest, GetXattrsLongNameList) {
@@ -270,13 +255,11 @@ TEST_P(FileSystemConformanceTest, GetXattrsLongNameList) {
   // More than the 1 KiB first-try buffer of names.
   std::vector<std::string> names;
   for (int i = 0; i < 40; ++i) {
-    names.push_back("user." + std::string(40, 'a' + (i % 26)) +
-                    std::to_string(100 + i));
+    names.push_back("user." + std::string(40, 'a' + (i % 26)) + std::to_string(100 + i));
     test::SetXattr(path, names.back(), std::to_string(i));
   }
   std::sort(names.begin(), names.end());
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> xattrs =
-      fs_->GetXattrs(path);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> xattrs = fs_->GetXattrs(path);
   ASSERT_TRUE(xattrs.ok()) << xattrs.status();
   ASSERT_EQ(xattrs->size(), names.size());
   for (size_t i = 0; i < names.size(); ++i) {
@@ -305,12 +288,10 @@ PosixFileSystem* SharedPosix() {
 
 INSTANTIATE_TEST_SUITE_P(
     AllFileSystems, FileSystemConformanceTest,
-    ::testing::Values(Impl{"Posix",
-                           [] { return std::make_unique<PosixFileSystem>(); }},
+    ::testing::Values(Impl{"Posix", [] { return std::make_unique<PosixFileSystem>(); }},
                       Impl{"FaultInjectionWithoutFaults",
                            [] {
-                             return std::make_unique<FaultInjectionFileSystem>(
-                                 SharedPosix());
+                             return std::make_unique<FaultInjectionFileSystem>(SharedPosix());
                            }}),
     [](const ::testing::TestParamInfo<Impl>& info) { return info.param.name; });
 
@@ -345,8 +326,7 @@ class FaultInjectionTest : public ::testing::Test {
 
 TEST_F(FaultInjectionTest, FailOpenAffectsOnlyThatPath) {
   fs_.FailOpen(dir_ + "/f", absl::PermissionDeniedError("injected denial"));
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> f =
-      fs_.OpenForRead(dir_ + "/f");
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> f = fs_.OpenForRead(dir_ + "/f");
   EXPECT_EQ(f.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(f.status().message(), "injected denial");
   EXPECT_TRUE(fs_.OpenForRead(dir_ + "/g").ok());
@@ -356,8 +336,7 @@ TEST_F(FaultInjectionTest, FailOpenAffectsOnlyThatPath) {
 }
 
 TEST_F(FaultInjectionTest, FailReadAfterBytes) {
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> f =
-      fs_.OpenForRead(dir_ + "/f");
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> f = fs_.OpenForRead(dir_ + "/f");
   ASSERT_TRUE(f.ok());
   // Injected after the open: applies to the open file too.
   fs_.FailRead(dir_ + "/f", absl::UnavailableError("injected EIO"), 4);
@@ -372,8 +351,7 @@ TEST_F(FaultInjectionTest, FailReadAfterBytes) {
   EXPECT_EQ(n.status().message(), "injected EIO");
 
   fs_.FailRead(dir_ + "/g", absl::DataLossError("bad sector"));
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> g =
-      fs_.OpenForRead(dir_ + "/g");
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> g = fs_.OpenForRead(dir_ + "/g");
   ASSERT_TRUE(g.ok());
   n = (*g)->ReadAt(0, AsSpan(buf));
   EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss);
@@ -385,8 +363,7 @@ TEST_F(FaultInjectionTest, VanishedFileIsListedButCannotBeOpened) {
   ASSERT_TRUE(names.ok());
   EXPECT_THAT(*names, ElementsAre("f", "g"));
   EXPECT_TRUE(fs_.Lstat(dir_ + "/f").ok());
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> f =
-      fs_.OpenForRead(dir_ + "/f");
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> f = fs_.OpenForRead(dir_ + "/f");
   EXPECT_EQ(f.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(f.status().message(), HasSubstr(dir_ + "/f"));
   EXPECT_THAT(f.status().message(), HasSubstr("vanished"));
@@ -409,11 +386,9 @@ TEST_F(FaultInjectionTest, CountsOpens) {
 
 TEST_F(FaultInjectionTest, FailListDirectoryAndXattrs) {
   fs_.FailListDirectory(dir_, absl::PermissionDeniedError("no listing"));
-  EXPECT_EQ(fs_.ListDirectory(dir_).status().code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(fs_.ListDirectory(dir_).status().code(), absl::StatusCode::kPermissionDenied);
   fs_.FailGetXattrs(dir_ + "/f", absl::UnavailableError("no xattrs"));
-  EXPECT_EQ(fs_.GetXattrs(dir_ + "/f").status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(fs_.GetXattrs(dir_ + "/f").status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(fs_.GetXattrs(dir_ + "/g").ok());
 }
 

@@ -99,16 +99,16 @@ absl::StatusOr<std::string> ResolveWithinRoots(const std::string& path,
                                                absl::string_view what, absl::string_view service,
                                                absl::string_view flag) {
   if (roots.empty()) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        what, " '", path, "' refused: the ", service, " was started without ", flag,
-        ", so it allows none; start the ", service, " with ", flag,
-        " DIR (repeatable) naming the directories it may reach"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(what, " '", path, "' refused: the ", service, " was started without ", flag,
+                     ", so it allows none; start the ", service, " with ", flag,
+                     " DIR (repeatable) naming the directories it may reach"));
   }
   absl::StatusOr<std::string> canonical = CanonicalizePath(path);
   if (!canonical.ok()) {
     if (canonical.status().code() == absl::StatusCode::kInvalidArgument) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " '", path, "' must be an absolute path on the ", service, "'s node"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " '", path, "' must be an absolute path on the ", service, "'s node"));
     }
     return absl::Status(
         canonical.status().code(),

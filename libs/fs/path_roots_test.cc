@@ -15,8 +15,8 @@ class PathRootsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    std::filesystem::path base = std::filesystem::path(tmp ? tmp : "/tmp") /
-                                 ("path_roots_test." + std::to_string(getpid()));
+    std::filesystem::path base =
+        std::filesystem::path(tmp ? tmp : "/tmp") / ("path_roots_test." + std::to_string(getpid()));
     std::filesystem::remove_all(base);
     std::filesystem::create_directories(base / "data/sub");
     std::filesystem::create_directories(base / "data2");
@@ -103,8 +103,7 @@ TEST_F(PathRootsTest, ResolveWithinRootsAllowsOnlyPathsUnderARoot) {
         std::string("/etc"), data_ + "/new/../../outside"}) {
     absl::StatusOr<std::string> r = resolve(bad);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << bad;
-    EXPECT_NE(r.status().message().find("source '" + bad + "'"), std::string::npos)
-        << r.status();
+    EXPECT_NE(r.status().message().find("source '" + bad + "'"), std::string::npos) << r.status();
     EXPECT_NE(r.status().message().find("outside the collector's --source-root directories (" +
                                         data_ + ")"),
               std::string::npos)

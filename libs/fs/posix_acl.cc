@@ -52,19 +52,17 @@ bool KnownTag(uint32_t tag) {
 
 }  // namespace
 
-absl::Status ParsePosixAclXattr(
-    absl::string_view value,
-    google::protobuf::RepeatedPtrField<v1::AclEntry>* out) {
+absl::Status ParsePosixAclXattr(absl::string_view value,
+                                google::protobuf::RepeatedPtrField<v1::AclEntry>* out) {
   out->Clear();
   if (value.size() < 4 || (value.size() - 4) % 8 != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("malformed POSIX ACL: length ", value.size(),
-                     " is not 4 + a multiple of 8"));
+        absl::StrCat("malformed POSIX ACL: length ", value.size(), " is not 4 + a multiple of 8"));
   }
   uint32_t version = LoadLe32(value.data());
   if (version != kVersion) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "malformed POSIX ACL: version ", version, ", expected ", kVersion));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed POSIX ACL: version ", version, ", expected ", kVersion));
   }
   size_t count = (value.size() - 4) / 8;
   out->Reserve(static_cast<int>(count));
@@ -75,9 +73,9 @@ absl::Status ParsePosixAclXattr(
     uint32_t id = LoadLe32(p + 4);
     if (!KnownTag(tag) || (perm & ~7u) != 0) {
       out->Clear();
-      return absl::InvalidArgumentError(absl::StrCat(
-          "malformed POSIX ACL: entry ", i, " has tag ", tag, " and perm ",
-          perm, " (tags are 1, 2, 4, 8, 16, 32; perm at most 7)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed POSIX ACL: entry ", i, " has tag ", tag, " and perm ", perm,
+                       " (tags are 1, 2, 4, 8, 16, 32; perm at most 7)"));
     }
     v1::AclEntry* e = out->Add();
     e->set_tag(tag);
@@ -87,15 +85,13 @@ absl::Status ParsePosixAclXattr(
   return absl::OkStatus();
 }
 
-std::string EncodePosixAclXattr(
-    const google::protobuf::RepeatedPtrField<v1::AclEntry>& entries) {
+std::string EncodePosixAclXattr(const google::protobuf::RepeatedPtrField<v1::AclEntry>& entries) {
   // The kernel accepts entries only in (tag, id) order.
   std::vector<std::tuple<uint32_t, uint32_t, uint32_t>> sorted;  // tag, id, perm
   sorted.reserve(entries.size());
   for (const v1::AclEntry& e : entries) {
-    sorted.emplace_back(e.tag(),
-                        e.tag() == kTagUser || e.tag() == kTagGroup ? e.id() : kUndefinedId,
-                        e.perm());
+    sorted.emplace_back(
+        e.tag(), e.tag() == kTagUser || e.tag() == kTagGroup ? e.id() : kUndefinedId, e.perm());
   }
   std::sort(sorted.begin(), sorted.end());
   std::string out;

@@ -22,23 +22,20 @@
 namespace arca::fs {
 
 inline constexpr absl::string_view kAclAccessXattr = "system.posix_acl_access";
-inline constexpr absl::string_view kAclDefaultXattr =
-    "system.posix_acl_default";
+inline constexpr absl::string_view kAclDefaultXattr = "system.posix_acl_default";
 
 // Decodes `value` (untrusted bytes) into `out` (cleared first).
 // InvalidArgument saying what is wrong (length, version, unknown tag, bad
 // perm) when malformed; `out` is then empty. A header without entries
 // decodes to an empty list.
-absl::Status ParsePosixAclXattr(
-    absl::string_view value,
-    google::protobuf::RepeatedPtrField<v1::AclEntry>* out);
+absl::Status ParsePosixAclXattr(absl::string_view value,
+                                google::protobuf::RepeatedPtrField<v1::AclEntry>* out);
 
 // Encodes `entries` in the xattr format, for setting the ACL back: sorted by
 // (tag, id), the order the kernel requires, with ACL_UNDEFINED_ID as the id
 // of tags other than ACL_USER / ACL_GROUP. An empty list encodes to the
 // header alone (callers that mean "no ACL" remove the xattr instead).
-std::string EncodePosixAclXattr(
-    const google::protobuf::RepeatedPtrField<v1::AclEntry>& entries);
+std::string EncodePosixAclXattr(const google::protobuf::RepeatedPtrField<v1::AclEntry>& entries);
 
 }  // namespace arca::fs
 

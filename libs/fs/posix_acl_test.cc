@@ -33,8 +33,7 @@ TEST(PosixAclTest, ParsesWhatSetfaclWrites) {
   struct Want {
     uint32_t tag, id, perm;
   };
-  const Want want[] = {{1, 0, 6},     {2, 12345, 7}, {4, 0, 4},
-                       {8, 54321, 5}, {16, 0, 7},    {32, 0, 4}};
+  const Want want[] = {{1, 0, 6}, {2, 12345, 7}, {4, 0, 4}, {8, 54321, 5}, {16, 0, 7}, {32, 0, 4}};
   for (int i = 0; i < 6; ++i) {
     EXPECT_EQ(acl[i].tag(), want[i].tag) << i;
     EXPECT_EQ(acl[i].id(), want[i].id) << i;
@@ -93,13 +92,13 @@ TEST(PosixAclTest, RandomBytes) {
 
 TEST(PosixAcl, EncodeSortsByTagAndIdAndMarksUndefinedIds) {
   google::protobuf::RepeatedPtrField<v1::AclEntry> acl;
-  for (auto [tag, id, perm] : std::vector<std::tuple<uint32_t, uint32_t, uint32_t>>{
-           {32, 99, 4},   // other (id ignored)
-           {2, 1000, 6},  // user:1000
-           {1, 0, 7},     // user::
-           {2, 5, 4},     // user:5
-           {4, 0, 5},     // group::
-           {16, 0, 6}}) {  // mask
+  for (auto [tag, id, perm] :
+       std::vector<std::tuple<uint32_t, uint32_t, uint32_t>>{{32, 99, 4},    // other (id ignored)
+                                                             {2, 1000, 6},   // user:1000
+                                                             {1, 0, 7},      // user::
+                                                             {2, 5, 4},      // user:5
+                                                             {4, 0, 5},      // group::
+                                                             {16, 0, 6}}) {  // mask
     v1::AclEntry* e = acl.Add();
     e->set_tag(tag);
     e->set_id(id);

@@ -25,14 +25,13 @@ void Fail(absl::string_view call, const std::string& path) {
 std::string MakeScratchDir(absl::string_view name) {
   static std::atomic<int> counter{0};
   const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name, "-",
-                                 ::getpid(), "-", counter++);
+  std::string dir =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name, "-", ::getpid(), "-", counter++);
   if (::mkdir(dir.c_str(), 0755) != 0) Fail("mkdir", dir);
   return dir;
 }
 
-void WriteFile(const std::string& path, absl::string_view content,
-               uint32_t mode) {
+void WriteFile(const std::string& path, absl::string_view content, uint32_t mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return Fail("open", path);
   size_t done = 0;
@@ -85,10 +84,8 @@ void SetTimesNs(const std::string& path, int64_t atime_ns, int64_t mtime_ns) {
   }
 }
 
-void SetXattr(const std::string& path, const std::string& name,
-              absl::string_view value) {
-  if (::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0) !=
-      0) {
+void SetXattr(const std::string& path, const std::string& name, absl::string_view value) {
+  if (::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0) != 0) {
     Fail(absl::StrCat("lsetxattr ", name), path);
   }
 }

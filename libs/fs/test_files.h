@@ -14,16 +14,14 @@ namespace arca::fs::test {
 // A new empty directory under $TEST_TMPDIR (or /tmp), unique per call.
 std::string MakeScratchDir(absl::string_view name);
 
-void WriteFile(const std::string& path, absl::string_view content,
-               uint32_t mode = 0644);
+void WriteFile(const std::string& path, absl::string_view content, uint32_t mode = 0644);
 std::string ReadFile(const std::string& path);
 void MakeDir(const std::string& path, uint32_t mode = 0755);
 void MakeSymlink(const std::string& target, const std::string& path);
 // Sets atime and mtime (nanoseconds since the epoch) without following a
 // symlink.
 void SetTimesNs(const std::string& path, int64_t atime_ns, int64_t mtime_ns);
-void SetXattr(const std::string& path, const std::string& name,
-              absl::string_view value);
+void SetXattr(const std::string& path, const std::string& name, absl::string_view value);
 
 }  // namespace arca::fs::test
 

@@ -26,8 +26,8 @@ void FillStatFields(const StatInfo& st, v1::Entry* entry) {
 TreeWalker::TreeWalker(FileSystem* fs, std::string root, WalkOptions options)
     : fs_(fs), root_(std::move(root)), options_(options) {}
 
-absl::StatusOr<std::unique_ptr<TreeWalker>> TreeWalker::Open(
-    FileSystem* fs, std::string root, WalkOptions options) {
+absl::StatusOr<std::unique_ptr<TreeWalker>> TreeWalker::Open(FileSystem* fs, std::string root,
+                                                             WalkOptions options) {
   if (root.empty()) {
     return absl::InvalidArgumentError("source path is empty");
   }
@@ -36,11 +36,10 @@ absl::StatusOr<std::unique_ptr<TreeWalker>> TreeWalker::Open(
   absl::StatusOr<StatInfo> st = fs->Lstat(root);
   if (!st.ok()) {
     if (absl::IsNotFound(st.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("source ", root, " does not exist"));
+      return absl::NotFoundError(absl::StrCat("source ", root, " does not exist"));
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "source ", root, " cannot be read: ", st.status().message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("source ", root, " cannot be read: ", st.status().message()));
   }
   // The path used for the root's own calls: a symlink given as the source
   // is followed ("link/" resolves it) so that its directory is backed up.
@@ -53,21 +52,17 @@ absl::StatusOr<std::unique_ptr<TreeWalker>> TreeWalker::Open(
     }
   }
   if (!S_ISDIR(st->mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("source ", root, " is not a directory"));
+    return absl::FailedPreconditionError(absl::StrCat("source ", root, " is not a directory"));
   }
-  absl::StatusOr<std::vector<std::string>> names =
-      fs->ListDirectory(root_access);
+  absl::StatusOr<std::vector<std::string>> names = fs->ListDirectory(root_access);
   if (!names.ok()) {
     if (absl::IsNotFound(names.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("source ", root, " does not exist"));
+      return absl::NotFoundError(absl::StrCat("source ", root, " does not exist"));
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "source ", root, " cannot be read: ", names.status().message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("source ", root, " cannot be read: ", names.status().message()));
   }
-  std::unique_ptr<TreeWalker> walker(
-      new TreeWalker(fs, std::move(root), options));
+  std::unique_ptr<TreeWalker> walker(new TreeWalker(fs, std::move(root), options));
   walker->root_access_ = std::move(root_access);
   walker->root_stat_ = *st;
   walker->root_dev_ = st->dev;
@@ -91,8 +86,7 @@ void TreeWalker::SetAbsolutePath(absl::string_view rel_path) {
   abs_path_.append(rel_path.data(), rel_path.size());
 }
 
-void TreeWalker::Warn(absl::string_view rel_path, std::string message,
-                      bool data_missing) {
+void TreeWalker::Warn(absl::string_view rel_path, std::string message, bool data_missing) {
   v1::Warning& w = warnings_.emplace_back();
   w.set_data_missing(data_missing);
   w.set_phase(v1::PHASE_COLLECTION);
@@ -116,8 +110,7 @@ absl::StatusOr<bool> TreeWalker::Next(v1::Entry* entry) {
     abs_path_ = root_access_;
     rel_path_.clear();
     if (!FillXattrs(rel_path_, entry)) {
-      return absl::NotFoundError(
-          absl::StrCat("source ", root_, " vanished during the backup"));
+      return absl::NotFoundError(absl::StrCat("source ", root_, " vanished during the backup"));
     }
     return true;
   }
@@ -148,8 +141,7 @@ absl::StatusOr<bool> TreeWalker::Next(v1::Entry* entry) {
       continue;
     }
     const bool is_dir = S_ISDIR(st->mode);
-    if (options_.excludes != nullptr &&
-        options_.excludes->Matches(rel_path_, is_dir)) {
+    if (options_.excludes != nullptr && options_.excludes->Matches(rel_path_, is_dir)) {
       continue;
     }
     if (!FillEntry(rel_path_, *st, entry)) continue;
@@ -159,8 +151,7 @@ absl::StatusOr<bool> TreeWalker::Next(v1::Entry* entry) {
   return false;
 }
 
-bool TreeWalker::FillEntry(const std::string& rel_path, const StatInfo& st,
-                           v1::Entry* entry) {
+bool TreeWalker::FillEntry(const std::string& rel_path, const StatInfo& st, v1::Entry* entry) {
   entry->Clear();
   entry->set_path(rel_path);
   FillStatFields(st, entry);
@@ -188,11 +179,11 @@ bool TreeWalker::FillEntry(const std::string& rel_path, const StatInfo& st,
       entry->set_size(st.size);
       absl::StatusOr<std::string> target = fs_->ReadLink(abs_path_);
       if (!target.ok()) {
-        Warn(rel_path, absl::StrCat(target.status().message(),
-                                    absl::IsNotFound(target.status())
-                                        ? " (vanished after it was listed)"
-                                        : "",
-                                    "; not stored"));
+        Warn(
+            rel_path,
+            absl::StrCat(target.status().message(),
+                         absl::IsNotFound(target.status()) ? " (vanished after it was listed)" : "",
+                         "; not stored"));
         return false;
       }
       entry->set_symlink_target(*std::move(target));
@@ -210,18 +201,18 @@ bool TreeWalker::FillEntry(const std::string& rel_path, const StatInfo& st,
       entry->set_rdev(st.rdev);
       break;
     case S_IFSOCK:
-      Warn(rel_path, absl::StrCat(abs_path_,
-                                  " is a socket; sockets cannot be backed up "
-                                  "and are skipped"),
+      Warn(rel_path,
+           absl::StrCat(abs_path_,
+                        " is a socket; sockets cannot be backed up "
+                        "and are skipped"),
            /*data_missing=*/false);
       return false;
     default:
-      Warn(rel_path, absl::StrCat(abs_path_, " has unknown file type 0",
-                                  absl::Hex(type), "; skipped"));
+      Warn(rel_path,
+           absl::StrCat(abs_path_, " has unknown file type 0", absl::Hex(type), "; skipped"));
       return false;
   }
-  if (!(options_.known_xattrs && options_.known_xattrs(entry)) &&
-      !FillXattrs(rel_path, entry)) {
+  if (!(options_.known_xattrs && options_.known_xattrs(entry)) && !FillXattrs(rel_path, entry)) {
     return false;
   }
   if (record_link) links_.emplace(std::make_pair(st.dev, st.ino), rel_path);
@@ -246,12 +237,11 @@ bool TreeWalker::FillXattrs(const std::string& rel_path, v1::Entry* entry) {
   for (auto& [name, value] : *xattrs) {
     if (name == kAclAccessXattr || name == kAclDefaultXattr) {
       const bool access = name == kAclAccessXattr;
-      auto* acl =
-          access ? entry->mutable_acl_access() : entry->mutable_acl_default();
+      auto* acl = access ? entry->mutable_acl_access() : entry->mutable_acl_default();
       absl::Status parsed = ParsePosixAclXattr(value, acl);
       if (!parsed.ok()) {
-        Warn(rel_path, absl::StrCat(abs_path_, ": ", name, ": ",
-                                    parsed.message(), "; ACL not stored"));
+        Warn(rel_path,
+             absl::StrCat(abs_path_, ": ", name, ": ", parsed.message(), "; ACL not stored"));
       }
       continue;
     }
@@ -264,11 +254,9 @@ bool TreeWalker::FillXattrs(const std::string& rel_path, v1::Entry* entry) {
 
 void TreeWalker::Descend(const std::string& rel_path, const StatInfo& st) {
   if (options_.one_file_system && st.dev != root_dev_) return;
-  absl::StatusOr<std::vector<std::string>> names =
-      fs_->ListDirectory(abs_path_);
+  absl::StatusOr<std::vector<std::string>> names = fs_->ListDirectory(abs_path_);
   if (!names.ok()) {
-    Warn(rel_path, absl::StrCat(names.status().message(),
-                                "; the directory is stored empty"));
+    Warn(rel_path, absl::StrCat(names.status().message(), "; the directory is stored empty"));
     return;
   }
   if (names->empty()) return;

@@ -70,8 +70,7 @@ class TreeWalker {
   //   FailedPrecondition "source /x is not a directory" or
   //   "source /x cannot be read: ..." (also for an lstat failure);
   //   InvalidArgument for an empty root.
-  static absl::StatusOr<std::unique_ptr<TreeWalker>> Open(FileSystem* fs,
-                                                          std::string root,
+  static absl::StatusOr<std::unique_ptr<TreeWalker>> Open(FileSystem* fs, std::string root,
                                                           WalkOptions options);
 
   // Fills `*entry` (cleared first) with the next entry in archive order and
@@ -101,15 +100,13 @@ class TreeWalker {
 
   // Fills `entry` for the lstat'ed `rel_path`; false (with a warning) when
   // the entry is to be skipped. `abs_path_` holds its absolute path.
-  bool FillEntry(const std::string& rel_path, const StatInfo& st,
-                 v1::Entry* entry);
+  bool FillEntry(const std::string& rel_path, const StatInfo& st, v1::Entry* entry);
   // xattrs and ACLs of `abs_path_`; false when the entry vanished.
   bool FillXattrs(const std::string& rel_path, v1::Entry* entry);
   // Pushes a frame listing directory `rel_path` (abs path in `abs_path_`),
   // unless one_file_system stops at it; a warning if it cannot be read.
   void Descend(const std::string& rel_path, const StatInfo& st);
-  void Warn(absl::string_view rel_path, std::string message,
-            bool data_missing = true);
+  void Warn(absl::string_view rel_path, std::string message, bool data_missing = true);
   void SetAbsolutePath(absl::string_view rel_path);
 
   FileSystem* const fs_;

@@ -39,8 +39,8 @@ void Walk(benchmark::State& state, bool read) {
       ++entries;
       if (!read || entry.type() != v1::ENTRY_TYPE_REGULAR) continue;
       ++files;
-      auto reader = FileContentReader::Open(
-          DefaultFileSystem(), (*walker)->AbsolutePath(entry.path()), entry);
+      auto reader = FileContentReader::Open(DefaultFileSystem(),
+                                            (*walker)->AbsolutePath(entry.path()), entry);
       if (!reader.ok()) {
         ++skipped;
         continue;
@@ -59,9 +59,8 @@ void Walk(benchmark::State& state, bool read) {
   state.counters["bytes"] = static_cast<double>(bytes);
   state.counters["warnings"] = static_cast<double>(warnings);
   state.counters["skipped"] = static_cast<double>(skipped);
-  state.counters["entries_per_s"] =
-      benchmark::Counter(static_cast<double>(entries),
-                         benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["entries_per_s"] = benchmark::Counter(
+      static_cast<double>(entries), benchmark::Counter::kIsIterationInvariantRate);
   state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
 }
 

@@ -55,11 +55,9 @@ struct WalkResult {
   }
 };
 
-WalkResult WalkAll(FileSystem* fs, const std::string& root,
-                   WalkOptions options = {}) {
+WalkResult WalkAll(FileSystem* fs, const std::string& root, WalkOptions options = {}) {
   WalkResult result;
-  absl::StatusOr<std::unique_ptr<TreeWalker>> walker =
-      TreeWalker::Open(fs, root, options);
+  absl::StatusOr<std::unique_ptr<TreeWalker>> walker = TreeWalker::Open(fs, root, options);
   EXPECT_TRUE(walker.ok()) << walker.status();
   if (!walker.ok()) return result;
   v1::Entry entry;
@@ -85,8 +83,7 @@ void MakeSocket(const std::string& dir, const char* name) {
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, name, sizeof(addr.sun_path) - 1);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)),
-            0)
+  EXPECT_EQ(::bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)), 0)
       << std::strerror(errno);
   ::close(fd);
   ASSERT_EQ(::chdir(cwd), 0);
@@ -99,8 +96,7 @@ class TweakedFileSystem final : public FileSystem {
 
   std::function<void(const std::string&, StatInfo*)> tweak_stat;
   std::function<void(const std::string&, std::vector<std::string>*)> tweak_list;
-  std::function<void(const std::string&,
-                     std::vector<std::pair<std::string, std::string>>*)>
+  std::function<void(const std::string&, std::vector<std::pair<std::string, std::string>>*)>
       tweak_xattrs;
 
   absl::StatusOr<StatInfo> Lstat(const std::string& path) override {
@@ -108,14 +104,12 @@ class TweakedFileSystem final : public FileSystem {
     if (st.ok() && tweak_stat) tweak_stat(path, &*st);
     return st;
   }
-  absl::StatusOr<std::vector<std::string>> ListDirectory(
-      const std::string& path) override {
+  absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) override {
     absl::StatusOr<std::vector<std::string>> names = base_->ListDirectory(path);
     if (names.ok() && tweak_list) tweak_list(path, &*names);
     return names;
   }
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenForRead(
-      const std::string& path) override {
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenForRead(const std::string& path) override {
     return base_->OpenForRead(path);
   }
   absl::StatusOr<std::string> ReadLink(const std::string& path) override {
@@ -157,17 +151,14 @@ TEST_F(TreeWalkerTest, OrderAndEveryEntryType) {
   test::MakeSymlink("does/not/exist", P("dangling"));
   test::MakeSymlink("a", P("dirlink"));
   ASSERT_EQ(::mkfifo(P("fifo").c_str(), 0640), 0);
-  ASSERT_EQ(::mknod(P("null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0)
-      << std::strerror(errno);
-  ASSERT_EQ(::mknod(P("loop").c_str(), S_IFBLK | 0660, makedev(7, 0)), 0)
-      << std::strerror(errno);
+  ASSERT_EQ(::mknod(P("null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0) << std::strerror(errno);
+  ASSERT_EQ(::mknod(P("loop").c_str(), S_IFBLK | 0660, makedev(7, 0)), 0) << std::strerror(errno);
   MakeSocket(root_, "sock");
 
   WalkResult r = WalkAll(&posix_, root_);
-  EXPECT_THAT(r.Paths(),
-              ElementsAre("", "B", "a", "a/hl", "a/x", "a/z", "a.txt",
-                          "abs_link", "dangling", "dirlink", "empty", "fifo",
-                          "hl2", "loop", "null", "rel_link", "zz", "zz/hl3"));
+  EXPECT_THAT(r.Paths(), ElementsAre("", "B", "a", "a/hl", "a/x", "a/z", "a.txt", "abs_link",
+                                     "dangling", "dirlink", "empty", "fifo", "hl2", "loop", "null",
+                                     "rel_link", "zz", "zz/hl3"));
   std::map<std::string, v1::EntryType> types;
   for (const v1::Entry& e : r.entries) types[e.path()] = e.type();
   EXPECT_EQ(types[""], v1::ENTRY_TYPE_DIRECTORY);
@@ -243,9 +234,8 @@ TEST_F(TreeWalkerTest, Metadata) {
 
   WalkResult r = WalkAll(&posix_, root_);
   EXPECT_THAT(r.warnings, IsEmpty());
-  EXPECT_THAT(r.Paths(),
-              ElementsAre("", "closed", "closed/inside", "link", "none",
-                          "owned", "setgid_dir", "setuid", "sticky"));
+  EXPECT_THAT(r.Paths(), ElementsAre("", "closed", "closed/inside", "link", "none", "owned",
+                                     "setgid_dir", "setuid", "sticky"));
   EXPECT_EQ(r.Find("setuid")->mode(), 06755u);
   EXPECT_EQ(r.Find("setuid")->uid(), 12345u);
   EXPECT_EQ(r.Find("setuid")->gid(), 54321u);
@@ -268,9 +258,7 @@ TEST_F(TreeWalkerTest, Metadata) {
     EXPECT_EQ(e.dev(), st.st_dev) << e.path();
     EXPECT_EQ(e.ino(), st.st_ino) << e.path();
     EXPECT_EQ(e.nlink(), st.st_nlink) << e.path();
-    EXPECT_EQ(e.ctime_ns(),
-              st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec)
-        << e.path();
+    EXPECT_EQ(e.ctime_ns(), st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec) << e.path();
     EXPECT_EQ(e.mode(), st.st_mode & 07777) << e.path();
   }
 }
@@ -291,12 +279,10 @@ TEST_F(TreeWalkerTest, XattrsAndAcls) {
     e->set_id(id);
     e->set_perm(perm);
   }
-  test::SetXattr(P("f"), std::string(kAclAccessXattr),
-                 EncodePosixAclXattr(acl));
-  const bool have_setfacl =
-      std::system(("setfacl -d -m u:23456:r-x,g:34567:rw- '" + P("d") +
-                   "' && setfacl -m g:777:rwx '" + P("g") + "'")
-                      .c_str()) == 0;
+  test::SetXattr(P("f"), std::string(kAclAccessXattr), EncodePosixAclXattr(acl));
+  const bool have_setfacl = std::system(("setfacl -d -m u:23456:r-x,g:34567:rw- '" + P("d") +
+                                         "' && setfacl -m g:777:rwx '" + P("g") + "'")
+                                            .c_str()) == 0;
 
   WalkResult r = WalkAll(&posix_, root_);
   EXPECT_THAT(r.warnings, IsEmpty());
@@ -369,14 +355,9 @@ TEST_F(TreeWalkerTest, MalformedAclIsDroppedWithWarning) {
 }
 
 TEST_F(TreeWalkerTest, AwkwardNamesAndDeepNesting) {
-  const std::vector<std::string> names = {"caf\xc3\xa9",
-                                          "new\nline",
-                                          "back\\slash",
-                                          std::string(255, 'n'),
-                                          "\xff\xfe not utf-8",
-                                          " leading space",
-                                          "-dash",
-                                          "*star?"};
+  const std::vector<std::string> names = {
+      "caf\xc3\xa9",        "new\nline",      "back\\slash", std::string(255, 'n'),
+      "\xff\xfe not utf-8", " leading space", "-dash",       "*star?"};
   for (const std::string& name : names) test::WriteFile(P(name), name);
   std::string deep;
   for (int i = 0; i < 60; ++i) {
@@ -409,40 +390,34 @@ TEST_F(TreeWalkerTest, AwkwardNamesAndDeepNesting) {
   for (const v1::Entry& e : r.entries) {
     if (e.path().empty()) continue;
     size_t slash = e.path().rfind('/');
-    std::string parent =
-        slash == std::string::npos ? "" : e.path().substr(0, slash);
+    std::string parent = slash == std::string::npos ? "" : e.path().substr(0, slash);
     EXPECT_TRUE(seen.count(parent)) << e.path();
     seen.insert(e.path());
   }
 }
 
 TEST_F(TreeWalkerTest, Excludes) {
-  for (const char* d :
-       {"build", "src", "src/build", "src/cache", "cache", "node_modules", "x",
-        "x/node_modules", "docs", "docs/a", "docs/a/b"}) {
+  for (const char* d : {"build", "src", "src/build", "src/cache", "cache", "node_modules", "x",
+                        "x/node_modules", "docs", "docs/a", "docs/a/b"}) {
     test::MakeDir(P(d));
   }
-  for (const char* f :
-       {"build/out", "src/main.c", "src/main.o", "src/build/gen.c",
-        "src/cache/c1", "cache/c2", "node_modules/m", "x/node_modules/m",
-        "x/keep", "file.o", "docs/a/b/readme", "docs/a/b/page.html",
-        "docs/top.html", "cachefile"}) {
+  for (const char* f : {"build/out", "src/main.c", "src/main.o", "src/build/gen.c", "src/cache/c1",
+                        "cache/c2", "node_modules/m", "x/node_modules/m", "x/keep", "file.o",
+                        "docs/a/b/readme", "docs/a/b/page.html", "docs/top.html", "cachefile"}) {
     test::WriteFile(P(f), f);
   }
   test::WriteFile(P("src/cache2"), "");
   test::WriteFile(P("x/cache"), "a file named cache");  // dir-only pattern
-  absl::StatusOr<PathMatcher> matcher = PathMatcher::Create(
-      {"*.o", "/build", "cache/", "**/node_modules", "docs/**/*.html"});
+  absl::StatusOr<PathMatcher> matcher =
+      PathMatcher::Create({"*.o", "/build", "cache/", "**/node_modules", "docs/**/*.html"});
   ASSERT_TRUE(matcher.ok()) << matcher.status();
   WalkOptions options;
   options.excludes = &*matcher;
   WalkResult r = WalkAll(&posix_, root_, options);
   EXPECT_THAT(r.warnings, IsEmpty());
-  EXPECT_THAT(
-      r.Paths(),
-      ElementsAre("", "cachefile", "docs", "docs/a", "docs/a/b",
-                  "docs/a/b/readme", "src", "src/build", "src/build/gen.c",
-                  "src/cache2", "src/main.c", "x", "x/cache", "x/keep"));
+  EXPECT_THAT(r.Paths(), ElementsAre("", "cachefile", "docs", "docs/a", "docs/a/b",
+                                     "docs/a/b/readme", "src", "src/build", "src/build/gen.c",
+                                     "src/cache2", "src/main.c", "x", "x/cache", "x/keep"));
 }
 
 TEST_F(TreeWalkerTest, HardlinkTargetIsFirstNonExcludedName) {
@@ -472,8 +447,7 @@ TEST_F(TreeWalkerTest, OneFileSystemWithFakedDevice) {
     if (path.rfind(P("mnt"), 0) == 0) st->dev += 1000;
   };
   WalkResult all = WalkAll(&fs, root_);
-  EXPECT_THAT(all.Paths(), ElementsAre("", "local", "local/f", "mnt",
-                                       "mnt/deeper", "mnt/other"));
+  EXPECT_THAT(all.Paths(), ElementsAre("", "local", "local/f", "mnt", "mnt/deeper", "mnt/other"));
   WalkResult one = WalkAll(&fs, root_, {.one_file_system = true});
   EXPECT_THAT(one.Paths(), ElementsAre("", "local", "local/f", "mnt"));
   EXPECT_EQ(one.Find("mnt")->type(), v1::ENTRY_TYPE_DIRECTORY);
@@ -484,8 +458,7 @@ TEST_F(TreeWalkerTest, OneFileSystemWithRealTmpfsMount) {
   // A private mount namespace keeps the mount invisible to the rest of the
   // machine and drops it when the test process exits.
   if (::unshare(CLONE_NEWNS) != 0) {
-    GTEST_SKIP() << "unshare(CLONE_NEWNS) not permitted: "
-                 << std::strerror(errno);
+    GTEST_SKIP() << "unshare(CLONE_NEWNS) not permitted: " << std::strerror(errno);
   }
   if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     GTEST_SKIP() << "cannot make / private: " << std::strerror(errno);
@@ -509,9 +482,9 @@ TEST_F(TreeWalkerTest, UnreadableDirectoryIsEmptyWithWarning) {
   test::WriteFile(P("locked/secret"), "");
   test::WriteFile(P("z"), "");
   FaultInjectionFileSystem fs(&posix_);
-  fs.FailListDirectory(P("locked"), absl::PermissionDeniedError(
-                                        "cannot open directory " + P("locked") +
-                                        ": Permission denied"));
+  fs.FailListDirectory(
+      P("locked"),
+      absl::PermissionDeniedError("cannot open directory " + P("locked") + ": Permission denied"));
   WalkResult r = WalkAll(&fs, root_);
   EXPECT_THAT(r.Paths(), ElementsAre("", "locked", "z"));
   ASSERT_EQ(r.warnings.size(), 1u);
@@ -524,10 +497,9 @@ TEST_F(TreeWalkerTest, UnreadableXattrsKeepEntryWithWarning) {
   test::WriteFile(P("f"), "");
   test::SetXattr(P("f"), "user.x", "1");
   FaultInjectionFileSystem fs(&posix_);
-  fs.FailGetXattrs(P("f"),
-                   absl::UnavailableError("cannot list extended "
-                                          "attributes of " +
-                                          P("f") + ": Input/output error"));
+  fs.FailGetXattrs(P("f"), absl::UnavailableError("cannot list extended "
+                                                  "attributes of " +
+                                                  P("f") + ": Input/output error"));
   WalkResult r = WalkAll(&fs, root_);
   EXPECT_THAT(r.Paths(), ElementsAre("", "f"));
   EXPECT_TRUE(r.Find("f")->xattrs().empty());
@@ -552,31 +524,25 @@ TEST_F(TreeWalkerTest, EntryVanishedAfterListing) {
 }
 
 TEST_F(TreeWalkerTest, OpenErrors) {
-  absl::StatusOr<std::unique_ptr<TreeWalker>> missing =
-      TreeWalker::Open(&posix_, P("missing"), {});
+  absl::StatusOr<std::unique_ptr<TreeWalker>> missing = TreeWalker::Open(&posix_, P("missing"), {});
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(missing.status().message(),
-            "source " + P("missing") + " does not exist");
+  EXPECT_EQ(missing.status().message(), "source " + P("missing") + " does not exist");
 
   test::WriteFile(P("file"), "");
-  absl::StatusOr<std::unique_ptr<TreeWalker>> file =
-      TreeWalker::Open(&posix_, P("file"), {});
+  absl::StatusOr<std::unique_ptr<TreeWalker>> file = TreeWalker::Open(&posix_, P("file"), {});
   EXPECT_EQ(file.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(file.status().message(),
-            "source " + P("file") + " is not a directory");
+  EXPECT_EQ(file.status().message(), "source " + P("file") + " is not a directory");
 
   test::MakeDir(P("unreadable"));
   FaultInjectionFileSystem fs(&posix_);
-  fs.FailListDirectory(P("unreadable"),
-                       absl::PermissionDeniedError("Permission denied"));
+  fs.FailListDirectory(P("unreadable"), absl::PermissionDeniedError("Permission denied"));
   absl::StatusOr<std::unique_ptr<TreeWalker>> unreadable =
       TreeWalker::Open(&fs, P("unreadable"), {});
   EXPECT_EQ(unreadable.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(unreadable.status().message(),
               HasSubstr("source " + P("unreadable") + " cannot be read"));
 
-  absl::StatusOr<std::unique_ptr<TreeWalker>> empty =
-      TreeWalker::Open(&posix_, "", {});
+  absl::StatusOr<std::unique_ptr<TreeWalker>> empty = TreeWalker::Open(&posix_, "", {});
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -585,8 +551,7 @@ TEST_F(TreeWalkerTest, RootPathForms) {
   test::WriteFile(P("src/f"), "");
   test::MakeSymlink("src", P("link"));
 
-  absl::StatusOr<std::unique_ptr<TreeWalker>> w =
-      TreeWalker::Open(&posix_, P("src") + "//", {});
+  absl::StatusOr<std::unique_ptr<TreeWalker>> w = TreeWalker::Open(&posix_, P("src") + "//", {});
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ((*w)->root(), P("src"));
   EXPECT_EQ((*w)->AbsolutePath(""), P("src"));
@@ -600,8 +565,7 @@ TEST_F(TreeWalkerTest, RootPathForms) {
   ASSERT_EQ(::stat(P("src").c_str(), &st), 0);
   EXPECT_EQ(r.Find("")->ino(), st.st_ino);
 
-  absl::StatusOr<std::unique_ptr<TreeWalker>> slash =
-      TreeWalker::Open(&posix_, "/", {});
+  absl::StatusOr<std::unique_ptr<TreeWalker>> slash = TreeWalker::Open(&posix_, "/", {});
   ASSERT_TRUE(slash.ok()) << slash.status();
   EXPECT_EQ((*slash)->root(), "/");
   EXPECT_EQ((*slash)->AbsolutePath("etc"), "/etc");
@@ -612,8 +576,7 @@ TEST_F(TreeWalkerTest, ReusedEntryIsClearedBetweenCalls) {
   test::WriteFile(P("a"), "content");
   test::SetXattr(P("a"), "user.k", "v");
   test::MakeSymlink("target", P("b"));
-  absl::StatusOr<std::unique_ptr<TreeWalker>> w =
-      TreeWalker::Open(&posix_, root_, {});
+  absl::StatusOr<std::unique_ptr<TreeWalker>> w = TreeWalker::Open(&posix_, root_, {});
   ASSERT_TRUE(w.ok());
   v1::Entry entry;
   ASSERT_TRUE(*(*w)->Next(&entry));  // root

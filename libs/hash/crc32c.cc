@@ -1,9 +1,9 @@
 #include "libs/hash/crc32c.h"
 
+#include <nmmintrin.h>
+
 #include <array>
 #include <cstring>
-
-#include <nmmintrin.h>
 
 namespace arca {
 namespace {
@@ -27,8 +27,7 @@ uint32_t ExtendSoftware(uint32_t crc, const uint8_t* p, size_t n) {
   return crc;
 }
 
-__attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t crc,
-                                                          const uint8_t* p,
+__attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t crc, const uint8_t* p,
                                                           size_t n) {
   uint64_t c = crc;
   while (n >= 8) {

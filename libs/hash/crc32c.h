@@ -12,12 +12,10 @@ namespace arca {
 // Extends `crc` (0 to start) with `data`. Crc32c("123456789") == 0xE3069283.
 uint32_t Crc32cExtend(uint32_t crc, std::span<const uint8_t> data);
 
-inline uint32_t Crc32c(std::span<const uint8_t> data) {
-  return Crc32cExtend(0, data);
-}
+inline uint32_t Crc32c(std::span<const uint8_t> data) { return Crc32cExtend(0, data); }
 inline uint32_t Crc32c(std::string_view data) {
-  return Crc32c(std::span<const uint8_t>(
-      reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+  return Crc32c(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
 }
 
 }  // namespace arca

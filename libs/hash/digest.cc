@@ -28,15 +28,14 @@ std::string Digest::Hex() const {
 
 absl::StatusOr<Digest> Digest::FromHex(absl::string_view hex) {
   if (hex.size() != 64) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "digest '", hex.substr(0, 80), "' is not 64 hex characters"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("digest '", hex.substr(0, 80), "' is not 64 hex characters"));
   }
   Digest d;
   for (size_t i = 0; i < 32; ++i) {
     int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("digest '", hex, "' has a non-hex character"));
+      return absl::InvalidArgumentError(absl::StrCat("digest '", hex, "' has a non-hex character"));
     }
     d.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
   }
@@ -56,8 +55,7 @@ absl::StatusOr<Digest> Digest::FromRaw(absl::string_view raw) {
 Digest Sha256(std::span<const uint8_t> data) {
   Digest d;
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), d.bytes.data(), &len, EVP_sha256(),
-             nullptr);
+  EVP_Digest(data.data(), data.size(), d.bytes.data(), &len, EVP_sha256(), nullptr);
   return d;
 }
 

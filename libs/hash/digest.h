@@ -46,8 +46,8 @@ struct Digest {
 // SHA-256 of `data`.
 Digest Sha256(std::span<const uint8_t> data);
 inline Digest Sha256(std::string_view data) {
-  return Sha256(std::span<const uint8_t>(
-      reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+  return Sha256(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
 }
 
 // Incremental SHA-256.
@@ -60,8 +60,7 @@ class Sha256Hasher {
 
   void Update(std::span<const uint8_t> data);
   void Update(std::string_view data) {
-    Update(std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+    Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
   }
   // Returns the digest and resets the hasher for reuse.
   Digest Finish();

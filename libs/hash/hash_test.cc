@@ -18,8 +18,8 @@ TEST(Crc32c, ExtendEqualsWhole) {
   for (size_t cut = 0; cut <= s.size(); ++cut) {
     std::string_view a(s.data(), cut), b(s.data() + cut, s.size() - cut);
     uint32_t c = Crc32c(a);
-    c = Crc32cExtend(c, std::span<const uint8_t>(
-                            reinterpret_cast<const uint8_t*>(b.data()), b.size()));
+    c = Crc32cExtend(
+        c, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()));
     EXPECT_EQ(c, whole) << cut;
   }
 }
@@ -45,15 +45,13 @@ TEST(Digest, HexRoundTripAndErrors) {
   auto back = Digest::FromHex(d.Hex());
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, d);
-  EXPECT_EQ(Digest::FromHex("abc").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Digest::FromHex("abc").status().code(), absl::StatusCode::kInvalidArgument);
   std::string bad = d.Hex();
   bad[5] = 'z';
   auto st = Digest::FromHex(bad).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("non-hex"), std::string::npos);
-  EXPECT_EQ(Digest::FromRaw("short").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Digest::FromRaw("short").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

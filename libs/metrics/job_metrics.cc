@@ -17,8 +17,10 @@ using prometheus::Registry;
 constexpr const char* kTypes[] = {"backup", "restore", "verify", "other"};
 constexpr const char* kResults[] = {"success", "partial", "failure", "cancelled"};
 constexpr const char* kPhaseSecondsKeys[] = {
-    "setup",  "collection", "archive", "compression", "upload", "commit", "verification",
-    "restore", "collection_and_archive", "hash_cpu", "compression_cpu", "upload_drain"};
+    "setup",        "collection",      "archive",
+    "compression",  "upload",          "commit",
+    "verification", "restore",         "collection_and_archive",
+    "hash_cpu",     "compression_cpu", "upload_drain"};
 
 int TypeIndex(const std::string& type) {
   for (int i = 0; i < 3; ++i) {
@@ -69,8 +71,8 @@ JobMetrics::JobMetrics(Registry& r)
                                "wrote a snapshot (exit 0 or 3).")),
       last_duration(GaugeFamily(r, "arca_last_job_duration_seconds",
                                 "Wall time of the last backup of the group.")),
-      last_exit_code(GaugeFamily(r, "arca_last_job_exit_code",
-                                 "Exit code of the last backup of the group.")),
+      last_exit_code(
+          GaugeFamily(r, "arca_last_job_exit_code", "Exit code of the last backup of the group.")),
       collected_bytes(SimpleCounter(r, "arca_job_collected_bytes_total",
                                     "Payload bytes collected by backups (read or reused).")),
       read_bytes(SimpleCounter(r, "arca_job_read_bytes_total",

@@ -62,32 +62,33 @@ struct JobMetrics {
   // GaugeInFlight (service_metrics.h) or Increment/Decrement.
   prometheus::Gauge& Running(const std::string& type) const;
 
-  prometheus::Family<prometheus::Counter>& jobs;           // arca_jobs_total
-  prometheus::Family<prometheus::Counter>& failures;       // arca_job_failures_total
-  prometheus::Family<prometheus::Gauge>& running;          // arca_jobs_running
-  prometheus::Family<prometheus::Histogram>& duration;     // arca_job_duration_seconds
+  prometheus::Family<prometheus::Counter>& jobs;              // arca_jobs_total
+  prometheus::Family<prometheus::Counter>& failures;          // arca_job_failures_total
+  prometheus::Family<prometheus::Gauge>& running;             // arca_jobs_running
+  prometheus::Family<prometheus::Histogram>& duration;        // arca_job_duration_seconds
   prometheus::Family<prometheus::Histogram>& phase_duration;  // arca_job_phase_duration_seconds
-  prometheus::Family<prometheus::Gauge>& last_success;     // arca_last_success_timestamp_seconds
-  prometheus::Family<prometheus::Gauge>& last_duration;    // arca_last_job_duration_seconds
-  prometheus::Family<prometheus::Gauge>& last_exit_code;   // arca_last_job_exit_code
+  prometheus::Family<prometheus::Gauge>& last_success;        // arca_last_success_timestamp_seconds
+  prometheus::Family<prometheus::Gauge>& last_duration;       // arca_last_job_duration_seconds
+  prometheus::Family<prometheus::Gauge>& last_exit_code;      // arca_last_job_exit_code
 
   // Backup statistics (BackupStats field in parentheses).
-  prometheus::Counter& collected_bytes;     // arca_job_collected_bytes_total (bytes_collected)
-  prometheus::Counter& read_bytes;          // arca_job_read_bytes_total (bytes_read)
-  prometheus::Counter& reused_bytes;        // arca_job_reused_bytes_total (bytes_reused)
-  prometheus::Counter& new_bytes;           // arca_job_new_bytes_total (bytes_new_raw)
-  prometheus::Counter& stored_bytes;        // arca_job_stored_bytes_total (bytes_new_stored)
-  prometheus::Counter& deduplicated_bytes;  // arca_job_deduplicated_bytes_total (bytes_deduplicated)
-  prometheus::Counter& padding_bytes;       // arca_job_padding_bytes_total (padding_bytes)
-  prometheus::Counter& metadata_bytes;      // arca_job_metadata_bytes_total (metadata_bytes)
-  prometheus::Counter& files;               // arca_job_files_total (files)
-  prometheus::Counter& new_files;           // arca_job_new_files_total (files_new)
-  prometheus::Counter& reused_files;        // arca_job_reused_files_total (files_reused)
-  prometheus::Counter& skipped_files;       // arca_job_skipped_files_total (files_skipped)
-  prometheus::Counter& directories;         // arca_job_directories_total (directories)
-  prometheus::Counter& other_entries;       // arca_job_other_entries_total (other_entries)
-  prometheus::Counter& chunks;              // arca_job_chunks_total (chunks_total)
-  prometheus::Counter& new_chunks;          // arca_job_new_chunks_total (chunks_new)
+  prometheus::Counter& collected_bytes;  // arca_job_collected_bytes_total (bytes_collected)
+  prometheus::Counter& read_bytes;       // arca_job_read_bytes_total (bytes_read)
+  prometheus::Counter& reused_bytes;     // arca_job_reused_bytes_total (bytes_reused)
+  prometheus::Counter& new_bytes;        // arca_job_new_bytes_total (bytes_new_raw)
+  prometheus::Counter& stored_bytes;     // arca_job_stored_bytes_total (bytes_new_stored)
+  prometheus::Counter&
+      deduplicated_bytes;               // arca_job_deduplicated_bytes_total (bytes_deduplicated)
+  prometheus::Counter& padding_bytes;   // arca_job_padding_bytes_total (padding_bytes)
+  prometheus::Counter& metadata_bytes;  // arca_job_metadata_bytes_total (metadata_bytes)
+  prometheus::Counter& files;           // arca_job_files_total (files)
+  prometheus::Counter& new_files;       // arca_job_new_files_total (files_new)
+  prometheus::Counter& reused_files;    // arca_job_reused_files_total (files_reused)
+  prometheus::Counter& skipped_files;   // arca_job_skipped_files_total (files_skipped)
+  prometheus::Counter& directories;     // arca_job_directories_total (directories)
+  prometheus::Counter& other_entries;   // arca_job_other_entries_total (other_entries)
+  prometheus::Counter& chunks;          // arca_job_chunks_total (chunks_total)
+  prometheus::Counter& new_chunks;      // arca_job_new_chunks_total (chunks_new)
 
  private:
   std::array<prometheus::Gauge*, 4> running_;  // backup, restore, verify, other

@@ -87,7 +87,8 @@ TEST(CatalogTest, IndexedAccessorsMapUnknownValuesToTheCatchAllSeries) {
   collector.Entries(v1::ENTRY_TYPE_DIRECTORY).Increment(2);
   collector.Entries(static_cast<v1::EntryType>(99)).Increment();
   CompressorMetrics compressor(r);
-  compressor.Series(CompressorMetrics::Op::kDecompress, static_cast<v1::Codec>(42)).chunks.Increment();
+  compressor.Series(CompressorMetrics::Op::kDecompress, static_cast<v1::Codec>(42))
+      .chunks.Increment();
   compressor.Incompressible(v1::CODEC_XZ).Increment(3);
   ChunkerMetrics chunker(r);
   chunker.PhaseDuration(v1::PHASE_SETUP).Observe(1);
@@ -96,7 +97,8 @@ TEST(CatalogTest, IndexedAccessorsMapUnknownValuesToTheCatchAllSeries) {
   EXPECT_THAT(text, HasSubstr("arca_collector_entries_total{type=\"other\"} 1"));
   EXPECT_THAT(text, HasSubstr("arca_compressor_chunks_total{codec=\"none\",op=\"decompress\"} 1"));
   EXPECT_THAT(text, HasSubstr("arca_compressor_incompressible_chunks_total{codec=\"xz\"} 3"));
-  EXPECT_THAT(text, HasSubstr("arca_chunker_phase_duration_seconds_count{phase=\"unspecified\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("arca_chunker_phase_duration_seconds_count{phase=\"unspecified\"} 1"));
 }
 
 TEST(PhaseErrorCountersTest, RecordsStatusByAttachedPhaseOrDefault) {
@@ -111,7 +113,8 @@ TEST(PhaseErrorCountersTest, RecordsStatusByAttachedPhaseOrDefault) {
   EXPECT_THAT(text, HasSubstr("arca_uploader_errors_total{exit_code=\"12\",phase=\"commit\"} 1"));
   EXPECT_THAT(text, HasSubstr("arca_uploader_errors_total{exit_code=\"12\",phase=\"upload\"} 1"));
   EXPECT_THAT(text, HasSubstr("arca_uploader_errors_total{exit_code=\"130\",phase=\"upload\"} 1"));
-  EXPECT_THAT(text, HasSubstr("arca_uploader_errors_total{exit_code=\"8\",phase=\"verification\"} 0"));
+  EXPECT_THAT(text,
+              HasSubstr("arca_uploader_errors_total{exit_code=\"8\",phase=\"verification\"} 0"));
 }
 
 TEST(GaugeInFlightTest, CountsWhileAlive) {
@@ -129,7 +132,8 @@ TEST(ScopedTimerTest, ObservesOnce) {
   prometheus::Registry r;
   ChunkerMetrics m(r);
   { ScopedTimer t(m.PhaseDuration(v1::PHASE_RESTORE)); }
-  EXPECT_THAT(Text(r), HasSubstr("arca_chunker_phase_duration_seconds_count{phase=\"restore\"} 1\n"));
+  EXPECT_THAT(Text(r),
+              HasSubstr("arca_chunker_phase_duration_seconds_count{phase=\"restore\"} 1\n"));
 }
 
 TEST(CatalogTest, LeavesRpcSeriesToTheInterceptor) {
@@ -152,14 +156,13 @@ TEST(JobMetricsTest, PrecreatesAlertSeriesAtZero) {
   prometheus::Registry r;
   JobMetrics m(r);
   const std::string text = Text(r);
-  for (const char* series :
-       {"arca_job_failures_total{exit_code=\"9\",phase=\"collection\"} 0",
-        "arca_job_failures_total{exit_code=\"8\",phase=\"verification\"} 0",
-        "arca_job_failures_total{exit_code=\"4\",phase=\"setup\"} 0",
-        "arca_job_failures_total{exit_code=\"12\",phase=\"commit\"} 0",
-        "arca_jobs_total{result=\"failure\",type=\"verify\"} 0",
-        "arca_jobs_total{result=\"cancelled\",type=\"restore\"} 0",
-        "arca_jobs_running{type=\"backup\"} 0"}) {
+  for (const char* series : {"arca_job_failures_total{exit_code=\"9\",phase=\"collection\"} 0",
+                             "arca_job_failures_total{exit_code=\"8\",phase=\"verification\"} 0",
+                             "arca_job_failures_total{exit_code=\"4\",phase=\"setup\"} 0",
+                             "arca_job_failures_total{exit_code=\"12\",phase=\"commit\"} 0",
+                             "arca_jobs_total{result=\"failure\",type=\"verify\"} 0",
+                             "arca_jobs_total{result=\"cancelled\",type=\"restore\"} 0",
+                             "arca_jobs_running{type=\"backup\"} 0"}) {
     EXPECT_THAT(text, HasSubstr(series));
   }
   EXPECT_THAT(text, Not(HasSubstr("arca_last_success_timestamp_seconds{")));
@@ -238,17 +241,16 @@ TEST(JobMetricsTest, FailureKeepsLastSuccessAndCountsPhase) {
   partial.end = At(400);
   RecordJobResult(m, partial);
   const std::string text = Text(r);
-  for (const char* series :
-       {"arca_jobs_total{result=\"failure\",type=\"backup\"} 1\n",
-        "arca_job_failures_total{exit_code=\"9\",phase=\"collection\"} 1\n",
-        "arca_jobs_total{result=\"failure\",type=\"verify\"} 1\n",
-        "arca_job_failures_total{exit_code=\"8\",phase=\"verification\"} 1\n",
-        "arca_jobs_total{result=\"cancelled\",type=\"restore\"} 1\n",
-        "arca_jobs_total{result=\"partial\",type=\"backup\"} 1\n",
-        "arca_last_success_timestamp_seconds{group=\"home\"} 200\n",
-        "arca_last_success_timestamp_seconds{group=\"etc\"} 400\n",
-        "arca_last_job_exit_code{group=\"home\"} 9\n",
-        "arca_last_job_duration_seconds{group=\"home\"} 10\n"}) {
+  for (const char* series : {"arca_jobs_total{result=\"failure\",type=\"backup\"} 1\n",
+                             "arca_job_failures_total{exit_code=\"9\",phase=\"collection\"} 1\n",
+                             "arca_jobs_total{result=\"failure\",type=\"verify\"} 1\n",
+                             "arca_job_failures_total{exit_code=\"8\",phase=\"verification\"} 1\n",
+                             "arca_jobs_total{result=\"cancelled\",type=\"restore\"} 1\n",
+                             "arca_jobs_total{result=\"partial\",type=\"backup\"} 1\n",
+                             "arca_last_success_timestamp_seconds{group=\"home\"} 200\n",
+                             "arca_last_success_timestamp_seconds{group=\"etc\"} 400\n",
+                             "arca_last_job_exit_code{group=\"home\"} 9\n",
+                             "arca_last_job_duration_seconds{group=\"home\"} 10\n"}) {
     EXPECT_THAT(text, HasSubstr(series));
   }
   EXPECT_THAT(text, Not(HasSubstr("exit_code=\"130\"")));

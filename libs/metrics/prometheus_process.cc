@@ -39,7 +39,6 @@ int FreePort() {
   return port;
 }
 
-
 std::string UrlEncode(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
@@ -72,8 +71,7 @@ absl::StatusOr<std::pair<int, std::string>> HttpGet(int port, const std::string&
     return absl::UnavailableError(
         absl::StrCat("cannot connect to 127.0.0.1:", port, ": ", std::strerror(err)));
   }
-  const std::string request =
-      absl::StrCat("GET ", target, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  const std::string request = absl::StrCat("GET ", target, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
   size_t done = 0;
   while (done < request.size()) {
     const ssize_t n = write(fd, request.data() + done, request.size() - done);
@@ -194,8 +192,7 @@ absl::StatusOr<std::vector<PrometheusProcess::Sample>> PrometheusProcess::Query(
         absl::StrCat("query '", promql, "': not JSON: ", Tail(response->second, 500)));
   }
   const auto& f = json.fields();
-  if (response->first != 200 || !f.count("status") ||
-      f.at("status").string_value() != "success") {
+  if (response->first != 200 || !f.count("status") || f.at("status").string_value() != "success") {
     const std::string error = f.count("error") ? f.at("error").string_value() : response->second;
     return absl::InvalidArgumentError(absl::StrCat("query '", promql, "': ", error));
   }
@@ -211,8 +208,8 @@ absl::StatusOr<std::vector<PrometheusProcess::Sample>> PrometheusProcess::Query(
       }
     }
     if (fields.count("value") && fields.at("value").list_value().values_size() == 2) {
-      sample.value = std::strtod(
-          fields.at("value").list_value().values(1).string_value().c_str(), nullptr);
+      sample.value =
+          std::strtod(fields.at("value").list_value().values(1).string_value().c_str(), nullptr);
     }
     samples.push_back(std::move(sample));
   }

@@ -35,7 +35,7 @@ class PrometheusProcess {
   struct Options {
     std::string work_dir;  // config, TSDB and log go here (e.g. TEST_TMPDIR/prom)
     std::vector<Target> targets;
-    int scrape_interval_ms = 500;  // also the rule evaluation interval
+    int scrape_interval_ms = 500;         // also the rule evaluation interval
     std::vector<std::string> rule_files;  // absolute paths, loaded as rule_files
     std::string binary = "/usr/bin/prometheus";
   };

@@ -24,10 +24,10 @@ const prometheus::Histogram::BucketBoundaries& JobDurationBuckets() {
 
 const std::vector<PhaseExit>& AllPhaseExits() {
   static const auto* pairs = new std::vector<PhaseExit>{
-      {v1::PHASE_UNSPECIFIED, 1}, {v1::PHASE_SETUP, 1},         {v1::PHASE_SETUP, 2},
-      {v1::PHASE_SETUP, 4},       {v1::PHASE_SETUP, 5},         {v1::PHASE_COLLECTION, 9},
-      {v1::PHASE_ARCHIVE, 10},    {v1::PHASE_COMPRESSION, 11},  {v1::PHASE_UPLOAD, 12},
-      {v1::PHASE_COMMIT, 12},     {v1::PHASE_VERIFICATION, 8},  {v1::PHASE_RESTORE, 13},
+      {v1::PHASE_UNSPECIFIED, 1}, {v1::PHASE_SETUP, 1},        {v1::PHASE_SETUP, 2},
+      {v1::PHASE_SETUP, 4},       {v1::PHASE_SETUP, 5},        {v1::PHASE_COLLECTION, 9},
+      {v1::PHASE_ARCHIVE, 10},    {v1::PHASE_COMPRESSION, 11}, {v1::PHASE_UPLOAD, 12},
+      {v1::PHASE_COMMIT, 12},     {v1::PHASE_VERIFICATION, 8}, {v1::PHASE_RESTORE, 13},
   };
   return *pairs;
 }

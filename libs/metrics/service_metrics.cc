@@ -43,10 +43,10 @@ const char* CodecLabel(int index) {
 
 PhaseErrorCounters Errors(Registry& r, const std::string& service,
                           const std::vector<v1::Phase>& phases) {
-  return PhaseErrorCounters(r, "arca_" + service + "_errors_total",
-                            "Failed " + service +
-                                " calls by pipeline phase and exit code (DESIGN.md section 5).",
-                            PhaseExitsOf(phases));
+  return PhaseErrorCounters(
+      r, "arca_" + service + "_errors_total",
+      "Failed " + service + " calls by pipeline phase and exit code (DESIGN.md section 5).",
+      PhaseExitsOf(phases));
 }
 
 }  // namespace
@@ -68,8 +68,8 @@ CollectorMetrics::CollectorMetrics(Registry& r)
       streams_running(SimpleGauge(r, "arca_collector_streams_running",
                                   "Collect and WriteTree streams in progress.")),
       errors(Errors(r, "collector", {v1::PHASE_COLLECTION, v1::PHASE_RESTORE})) {
-  Family<Counter>& entries = CounterFamily(r, "arca_collector_entries_total",
-                                           "Entries sent to the chunker, by type.");
+  Family<Counter>& entries =
+      CounterFamily(r, "arca_collector_entries_total", "Entries sent to the chunker, by type.");
   for (size_t i = 0; i < entries_.size(); ++i) {
     entries_[i] = &entries.Add({{"type", EntryTypeLabel(static_cast<int>(i))}});
   }
@@ -86,8 +86,7 @@ ChunkerMetrics::ChunkerMetrics(Registry& r)
       chunks(SimpleCounter(r, "arca_chunker_chunks_total", "Chunks cut.")),
       new_chunks(SimpleCounter(r, "arca_chunker_new_chunks_total",
                                "Chunks not yet in the repository (sent to be stored).")),
-      new_bytes(SimpleCounter(r, "arca_chunker_new_bytes_total",
-                              "Plaintext bytes of new chunks.")),
+      new_bytes(SimpleCounter(r, "arca_chunker_new_bytes_total", "Plaintext bytes of new chunks.")),
       deduplicated_bytes(SimpleCounter(r, "arca_chunker_deduplicated_bytes_total",
                                        "Plaintext bytes of chunks already in the repository.")),
       reused_bytes(SimpleCounter(r, "arca_chunker_reused_bytes_total",
@@ -104,8 +103,8 @@ ChunkerMetrics::ChunkerMetrics(Registry& r)
       errors(Errors(r, "chunker",
                     {v1::PHASE_COLLECTION, v1::PHASE_ARCHIVE, v1::PHASE_COMPRESSION,
                      v1::PHASE_UPLOAD, v1::PHASE_COMMIT, v1::PHASE_RESTORE})) {
-  Family<Histogram>& phases = HistogramFamily(
-      r, "arca_chunker_phase_duration_seconds", "Wall time of job phases run by the chunker.");
+  Family<Histogram>& phases = HistogramFamily(r, "arca_chunker_phase_duration_seconds",
+                                              "Wall time of job phases run by the chunker.");
   Histogram& unspecified = phases.Add({{"phase", "unspecified"}}, JobDurationBuckets());
   for (size_t i = 0; i < phase_duration_.size(); ++i) {
     const auto phase = static_cast<v1::Phase>(i);
@@ -137,9 +136,9 @@ CompressorMetrics::CompressorMetrics(Registry& r)
       errors(Errors(r, "compressor", {v1::PHASE_COMPRESSION})) {
   Family<Counter>& chunks =
       CounterFamily(r, "arca_compressor_chunks_total", "Chunks processed, by op and codec.");
-  Family<Counter>& raw = CounterFamily(
-      r, "arca_compressor_raw_bytes_total",
-      "Plaintext bytes: input of compress, output of decompress, by op and codec.");
+  Family<Counter>& raw =
+      CounterFamily(r, "arca_compressor_raw_bytes_total",
+                    "Plaintext bytes: input of compress, output of decompress, by op and codec.");
   Family<Counter>& stored = CounterFamily(
       r, "arca_compressor_stored_bytes_total",
       "Encoded blob bytes: output of compress, input of decompress, by op and codec.");
@@ -201,9 +200,9 @@ UploaderMetrics::UploaderMetrics(Registry& r)
                                    "Chunks received and not yet acknowledged (queue depth).")),
       streams_running(SimpleGauge(r, "arca_uploader_streams_running",
                                   "PutChunks and GetChunks streams in progress.")),
-      errors(Errors(r, "uploader",
-                    {v1::PHASE_UPLOAD, v1::PHASE_COMMIT, v1::PHASE_VERIFICATION,
-                     v1::PHASE_RESTORE})) {}
+      errors(Errors(
+          r, "uploader",
+          {v1::PHASE_UPLOAD, v1::PHASE_COMMIT, v1::PHASE_VERIFICATION, v1::PHASE_RESTORE})) {}
 
 OrchestratorMetrics::OrchestratorMetrics(Registry& r) : jobs(r) {}
 

@@ -105,7 +105,7 @@ struct CompressorMetrics {
 
  private:
   static int CodecIndex(v1::Codec codec);  // none 0, zstd 1, xz 2
-  std::vector<CodecSeries> series_;  // [op * 3 + codec index]
+  std::vector<CodecSeries> series_;        // [op * 3 + codec index]
   std::array<prometheus::Counter*, 3> incompressible_;
 };
 
@@ -113,8 +113,8 @@ struct CompressorMetrics {
 struct UploaderMetrics {
   explicit UploaderMetrics(prometheus::Registry& registry);
 
-  prometheus::Counter& written_chunks;       // arca_uploader_written_chunks_total
-  prometheus::Counter& written_bytes;        // arca_uploader_written_bytes_total (stored blob bytes)
+  prometheus::Counter& written_chunks;  // arca_uploader_written_chunks_total
+  prometheus::Counter& written_bytes;   // arca_uploader_written_bytes_total (stored blob bytes)
   prometheus::Counter& deduplicated_chunks;  // arca_uploader_deduplicated_chunks_total
   prometheus::Counter& deduplicated_bytes;   // arca_uploader_deduplicated_bytes_total
   prometheus::Counter& read_chunks;          // arca_uploader_read_chunks_total (GetChunks)

@@ -13,8 +13,7 @@ namespace arca::metrics::testing {
 
 // The value of the counter or gauge series `name` whose labels are exactly
 // `labels` (0 when there is no such series). Histograms and summaries: 0.
-double MetricValue(const std::string& name,
-                   const std::map<std::string, std::string>& labels = {},
+double MetricValue(const std::string& name, const std::map<std::string, std::string>& labels = {},
                    const prometheus::Registry* registry = nullptr);  // null: ProcessRegistry()
 
 // Polls (every 10 ms, up to 10 s) until the unlabelled gauge `name` of the

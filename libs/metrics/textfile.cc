@@ -116,8 +116,7 @@ class TextParser {
     } else if (rest == "untyped") {
       type = MetricType::Untyped;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unsupported type '", rest, "' of ", name));
+      return absl::InvalidArgumentError(absl::StrCat("unsupported type '", rest, "' of ", name));
     }
     if (index_.count(name) > 0) {
       return absl::InvalidArgumentError(absl::StrCat("second TYPE line for ", name));
@@ -262,7 +261,7 @@ class TextParser {
   }
 
   std::vector<MetricFamily> families_;
-  std::map<std::string, size_t> index_;   // family name → families_ index
+  std::map<std::string, size_t> index_;  // family name → families_ index
   std::map<std::string, std::string> help_;
   std::map<std::string, size_t> series_;  // family + label key → metric index
 };
@@ -301,9 +300,10 @@ absl::Status ReadPrevious(const std::string& path, bool* exists, std::string* co
   }
   struct stat st;
   if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "metrics textfile ", path, " exists and is not a regular file; remove it or choose "
-        "another --metrics-textfile"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("metrics textfile ", path,
+                     " exists and is not a regular file; remove it or choose "
+                     "another --metrics-textfile"));
   }
   char buf[65536];
   while (true) {
@@ -399,23 +399,24 @@ absl::Status OpenTextfileDir(const std::string& path, std::string* dir, std::str
   *dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   *base = slash == std::string::npos ? path : path.substr(slash + 1);
   if (base->empty() || *base == "." || *base == "..") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics textfile path '", path, "' names a directory; pass a file such as "
-        "/var/lib/node_exporter/textfile/arca.prom"));
+    return absl::InvalidArgumentError(absl::StrCat("metrics textfile path '", path,
+                                                   "' names a directory; pass a file such as "
+                                                   "/var/lib/node_exporter/textfile/arca.prom"));
   }
   *dir_fd = open(dir->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (*dir_fd < 0) {
-    return ErrnoError(errno, absl::StrCat("cannot open directory ", *dir, " of metrics textfile ",
-                                          path, "; create it or choose another --metrics-textfile"));
+    return ErrnoError(errno,
+                      absl::StrCat("cannot open directory ", *dir, " of metrics textfile ", path,
+                                   "; create it or choose another --metrics-textfile"));
   }
   return absl::OkStatus();
 }
 
 absl::Status TempFileError(int err, const std::string& dir, const std::string& path) {
-  return ErrnoError(err, absl::StrCat("cannot create a temporary file in ", dir,
-                                      " for metrics textfile ", path,
-                                      "; make the directory writable or choose another "
-                                      "--metrics-textfile"));
+  return ErrnoError(
+      err, absl::StrCat("cannot create a temporary file in ", dir, " for metrics textfile ", path,
+                        "; make the directory writable or choose another "
+                        "--metrics-textfile"));
 }
 
 }  // namespace
@@ -427,9 +428,10 @@ absl::Status CheckMetricsTextfilePath(const std::string& path) {
   Fd dir_fd(raw_dir_fd);
   struct stat st;
   if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "metrics textfile ", path, " exists and is not a regular file; remove it or choose "
-        "another --metrics-textfile"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("metrics textfile ", path,
+                     " exists and is not a regular file; remove it or choose "
+                     "another --metrics-textfile"));
   }
   std::string tmp = absl::StrCat(dir, "/.", base, ".tmp.XXXXXX");
   const int fd = mkstemp(tmp.data());
@@ -439,10 +441,10 @@ absl::Status CheckMetricsTextfilePath(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status WriteJobTextfile(const std::string& path, const JobOutcome& outcome,
-                              std::optional<std::chrono::system_clock::time_point>
-                                  group_last_success,
-                              const TextfileOptions& options) {
+absl::Status WriteJobTextfile(
+    const std::string& path, const JobOutcome& outcome,
+    std::optional<std::chrono::system_clock::time_point> group_last_success,
+    const TextfileOptions& options) {
   prometheus::Registry registry;
   JobMetrics metrics(registry);
   RecordJobResult(metrics, outcome);
@@ -461,8 +463,8 @@ absl::Status WriteMetricsTextfile(const prometheus::Registry& registry, const st
   // Serialises read-merge-write of concurrent writers (threads and processes).
   while (flock(dir_fd.get(), LOCK_EX) != 0) {
     if (errno != EINTR) {
-      return ErrnoError(errno, absl::StrCat("cannot lock directory ", dir,
-                                            " to write metrics textfile ", path));
+      return ErrnoError(
+          errno, absl::StrCat("cannot lock directory ", dir, " to write metrics textfile ", path));
     }
   }
 
@@ -475,8 +477,8 @@ absl::Status WriteMetricsTextfile(const prometheus::Registry& registry, const st
       std::string warning;
       const std::string marker_line = std::string(kTextfileMarker) + "\n";
       if (previous.rfind(marker_line, 0) != 0) {
-        warning = absl::StrCat("metrics textfile ", path,
-                               " was not written by arca (no '", kTextfileMarker,
+        warning = absl::StrCat("metrics textfile ", path, " was not written by arca (no '",
+                               kTextfileMarker,
                                "' first line); replacing it without carrying values forward");
       } else {
         absl::StatusOr<std::vector<MetricFamily>> parsed = ParseMetricsText(previous);
@@ -497,14 +499,14 @@ absl::Status WriteMetricsTextfile(const prometheus::Registry& registry, const st
       }
     }
   }
-  const std::string text = absl::StrCat(kTextfileMarker, "\n",
-                                        prometheus::TextSerializer().Serialize(families));
+  const std::string text =
+      absl::StrCat(kTextfileMarker, "\n", prometheus::TextSerializer().Serialize(families));
 
   std::string tmp = absl::StrCat(dir, "/.", base, ".tmp.XXXXXX");
   Fd fd(mkstemp(tmp.data()));
   if (fd.get() < 0) return TempFileError(errno, dir, path);
-  absl::Status st = WriteAll(fd.get(), text, absl::StrCat("cannot write ", tmp,
-                                                          " (metrics textfile ", path, ")"));
+  absl::Status st = WriteAll(fd.get(), text,
+                             absl::StrCat("cannot write ", tmp, " (metrics textfile ", path, ")"));
   if (st.ok() && fchmod(fd.get(), 0644) != 0) {
     st = ErrnoError(errno, absl::StrCat("cannot chmod ", tmp, " (metrics textfile ", path, ")"));
   }

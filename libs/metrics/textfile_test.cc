@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -71,7 +71,7 @@ std::chrono::system_clock::time_point At(double seconds) {
 
 // One cron-style run of the CLI: a fresh registry, one backup, the textfile.
 absl::Status RunCli(const std::string& path, int exit_code, double end, uint64_t bytes,
-                 std::vector<std::string>* warnings = nullptr) {
+                    std::vector<std::string>* warnings = nullptr) {
   prometheus::Registry registry;
   JobMetrics m(registry);
   JobOutcome o;
@@ -160,7 +160,8 @@ TEST(TextfileTest, PathThatIsADirectoryIsAClearErrorAndNothingIsLeft) {
   ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
   absl::Status st = RunCli(path, 0, 1000, 1);
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(st.message(), HasSubstr("metrics textfile " + path + " exists and is not a regular file"));
+  EXPECT_THAT(st.message(),
+              HasSubstr("metrics textfile " + path + " exists and is not a regular file"));
   prometheus::Registry empty;
   TextfileOptions no_carry;
   no_carry.carry_forward = false;
@@ -179,8 +180,8 @@ TEST(TextfileTest, PathWithoutFileNameIsInvalid) {
 
 TEST(TextfileTest, CountersAndLastSuccessSurviveAFailedRun) {
   const std::string path = TestDir("carry") + "/arca.prom";
-  ASSERT_TRUE(RunCli(path, 0, 1000, 100).ok());   // run 1: success
-  ASSERT_TRUE(RunCli(path, 9, 2000, 30).ok());    // run 2: collection failed
+  ASSERT_TRUE(RunCli(path, 0, 1000, 100).ok());  // run 1: success
+  ASSERT_TRUE(RunCli(path, 9, 2000, 30).ok());   // run 2: collection failed
   std::string text = ReadFile(path);
   EXPECT_THAT(text, HasSubstr("arca_jobs_total{result=\"success\",type=\"backup\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("arca_jobs_total{result=\"failure\",type=\"backup\"} 1\n"));
@@ -192,7 +193,7 @@ TEST(TextfileTest, CountersAndLastSuccessSurviveAFailedRun) {
   EXPECT_THAT(text, HasSubstr("arca_job_duration_seconds_sum{type=\"backup\"} 20\n"));
   EXPECT_THAT(text, HasSubstr("arca_job_duration_seconds_bucket{type=\"backup\",le=\"15\"} 2\n"));
 
-  ASSERT_TRUE(RunCli(path, 0, 3000, 5).ok());     // run 3: success again
+  ASSERT_TRUE(RunCli(path, 0, 3000, 5).ok());  // run 3: success again
   text = ReadFile(path);
   EXPECT_THAT(text, HasSubstr("arca_jobs_total{result=\"success\",type=\"backup\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("arca_job_failures_total{exit_code=\"9\",phase=\"collection\"} 1\n"));
@@ -221,7 +222,8 @@ TEST(TextfileTest, OtherGroupsAreKept) {
 TEST(TextfileTest, ForeignOrGarbageFileIsReplacedWithAWarning) {
   const std::string dir = TestDir("garbage");
   const std::string path = dir + "/arca.prom";
-  std::ofstream(path) << "# TYPE arca_jobs_total counter\narca_jobs_total{result=\"success\",type=\"backup\"} 50\n";
+  std::ofstream(path)
+      << "# TYPE arca_jobs_total counter\narca_jobs_total{result=\"success\",type=\"backup\"} 50\n";
   std::vector<std::string> warnings;
   ASSERT_TRUE(RunCli(path, 0, 1000, 1, &warnings).ok());
   ASSERT_EQ(warnings.size(), 1u);

@@ -7,8 +7,8 @@
 
 namespace arca {
 
-StreamCutter::StreamCutter(v1::StreamKind kind, const ChunkerParams& params,
-                           uint64_t chunker_seed, ChunkConsumer* out)
+StreamCutter::StreamCutter(v1::StreamKind kind, const ChunkerParams& params, uint64_t chunker_seed,
+                           ChunkConsumer* out)
     : kind_(kind),
       params_(params),
       chunker_(params, chunker_seed),
@@ -24,8 +24,8 @@ uint8_t* StreamCutter::Reserve(size_t n) {
 absl::Status StreamCutter::Commit(size_t n) {
   current_.set_size(current_.size() + n);
   while (scanned_ < current_.size()) {
-    size_t k = chunker_.Scan(std::span<const uint8_t>(
-        current_.data() + scanned_, current_.size() - scanned_));
+    size_t k = chunker_.Scan(
+        std::span<const uint8_t>(current_.data() + scanned_, current_.size() - scanned_));
     if (k == 0) {
       scanned_ = current_.size();
       break;
@@ -69,8 +69,7 @@ absl::Status StreamCutter::Finish() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> StreamCutter::InjectKnown(const Digest& digest,
-                                                   uint64_t length) {
+absl::StatusOr<uint64_t> StreamCutter::InjectKnown(const Digest& digest, uint64_t length) {
   RETURN_IF_ERROR(ForceBoundary());
   const uint64_t at = emitted_;
   PendingChunk chunk;
@@ -85,8 +84,7 @@ absl::StatusOr<uint64_t> StreamCutter::InjectKnown(const Digest& digest,
   return at;
 }
 
-ArchiveBuilder::ArchiveBuilder(const ChunkerParams& payload,
-                               const ChunkerParams& metadata,
+ArchiveBuilder::ArchiveBuilder(const ChunkerParams& payload, const ChunkerParams& metadata,
                                uint64_t chunker_seed, ChunkConsumer* out)
     : payload_(v1::STREAM_KIND_PAYLOAD, payload, chunker_seed, out),
       metadata_(v1::STREAM_KIND_METADATA, metadata, chunker_seed, out) {

@@ -25,8 +25,7 @@ namespace arca {
 class ByteBuffer {
  public:
   ByteBuffer() = default;
-  explicit ByteBuffer(size_t capacity)
-      : data_(new uint8_t[capacity]), capacity_(capacity) {}
+  explicit ByteBuffer(size_t capacity) : data_(new uint8_t[capacity]), capacity_(capacity) {}
   uint8_t* data() { return data_.get(); }
   const uint8_t* data() const { return data_.get(); }
   size_t size() const { return size_; }
@@ -43,8 +42,8 @@ class ByteBuffer {
 // One chunk of one stream, before hashing and compression.
 struct PendingChunk {
   v1::StreamKind stream = v1::STREAM_KIND_UNSPECIFIED;
-  uint64_t seq = 0;      // index of the chunk in its stream
-  uint64_t offset = 0;   // stream offset of its first byte
+  uint64_t seq = 0;     // index of the chunk in its stream
+  uint64_t offset = 0;  // stream offset of its first byte
   ByteBuffer data;
   // A chunk reused from the parent snapshot (change detection): only its
   // identity travels; data is empty and the chunk is already stored.
@@ -66,8 +65,8 @@ class ChunkConsumer {
 // Cuts one stream into chunks.
 class StreamCutter {
  public:
-  StreamCutter(v1::StreamKind kind, const ChunkerParams& params,
-               uint64_t chunker_seed, ChunkConsumer* out);
+  StreamCutter(v1::StreamKind kind, const ChunkerParams& params, uint64_t chunker_seed,
+               ChunkConsumer* out);
 
   // A writable region of n bytes (n <= kMaxReserve) at the stream's end;
   // valid until the next call. Then Commit(k) with k <= n bytes written.
@@ -97,15 +96,15 @@ class StreamCutter {
   Chunker chunker_;
   ChunkConsumer* out_;
   ByteBuffer current_;
-  size_t scanned_ = 0;   // bytes of current_ already seen by the chunker
-  uint64_t emitted_ = 0; // stream bytes in emitted chunks
+  size_t scanned_ = 0;    // bytes of current_ already seen by the chunker
+  uint64_t emitted_ = 0;  // stream bytes in emitted chunks
   uint64_t seq_ = 0;
 };
 
 class ArchiveBuilder final : public ArchiveSink {
  public:
-  ArchiveBuilder(const ChunkerParams& payload, const ChunkerParams& metadata,
-                 uint64_t chunker_seed, ChunkConsumer* out);
+  ArchiveBuilder(const ChunkerParams& payload, const ChunkerParams& metadata, uint64_t chunker_seed,
+                 ChunkConsumer* out);
 
   // The payload stream: file data is written here, then the file's entry
   // (with its PayloadRef) is added with AddEntry.

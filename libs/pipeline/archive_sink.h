@@ -27,8 +27,7 @@ class ArchiveSink {
   virtual absl::Status ForcePayloadBoundary() = 0;
   // Appends a stored chunk of the parent snapshot by digest (after a forced
   // boundary); returns the payload offset where it starts.
-  virtual absl::StatusOr<uint64_t> InjectPayloadChunk(const Digest& digest,
-                                                      uint64_t length) = 0;
+  virtual absl::StatusOr<uint64_t> InjectPayloadChunk(const Digest& digest, uint64_t length) = 0;
   // Appends an entry to the metadata stream.
   virtual absl::Status AddEntry(const v1::Entry& entry) = 0;
 

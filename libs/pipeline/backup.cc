@@ -31,9 +31,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 std::string Hostname() {
   char buf[256] = {0};
@@ -73,8 +71,8 @@ BackupResult FailPhase(BackupResult result, absl::Status status) {
 
 }  // namespace
 
-BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
-                       const BackupOptions& options, const CancelToken* cancel) {
+BackupResult RunBackup(Repository& repo, fs::FileSystem* fs, const BackupOptions& options,
+                       const CancelToken* cancel) {
   BackupResult result;
   Progress* const progress = options.progress;
   const ProgressRun progress_run(progress, v1::PHASE_SETUP);
@@ -88,36 +86,36 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   }
   if (options.space_safety_factor < 1.0 || options.space_safety_factor > 100) {
     return Fail(result, ExitCode::kUsage,
-                absl::InvalidArgumentError(absl::StrCat(
-                    "invalid --space-safety-factor ", options.space_safety_factor,
-                    ": use a number between 1 and 100")));
+                absl::InvalidArgumentError(absl::StrCat("invalid --space-safety-factor ",
+                                                        options.space_safety_factor,
+                                                        ": use a number between 1 and 100")));
   }
   absl::StatusOr<fs::PathMatcher> excludes = fs::PathMatcher::Create(options.excludes);
   if (!excludes.ok()) return Fail(result, ExitCode::kUsage, excludes.status());
   absl::flat_hash_set<std::string> command_names;
   for (const CommandSpec& c : options.commands) {
     if (!command_names.insert(c.name).second) {
-      return Fail(result, ExitCode::kUsage,
-                  absl::InvalidArgumentError(absl::StrCat(
-                      "command name '", c.name, "' is used twice")));
+      return Fail(
+          result, ExitCode::kUsage,
+          absl::InvalidArgumentError(absl::StrCat("command name '", c.name, "' is used twice")));
     }
   }
   if (options.source.empty() || options.source[0] != '/') {
     return Fail(result, ExitCode::kUsage,
-                absl::InvalidArgumentError(absl::StrCat(
-                    "source '", options.source, "' must be an absolute path")));
+                absl::InvalidArgumentError(
+                    absl::StrCat("source '", options.source, "' must be an absolute path")));
   }
   absl::StatusOr<fs::StatInfo> src = fs->Lstat(options.source);
   if (!src.ok()) {
     return FailPhase(result, WithPhase(absl::Status(src.status().code(),
-                         absl::StrCat("cannot back up ", options.source, ": ",
-                                      src.status().message())),
-                         v1::PHASE_COLLECTION));
+                                                    absl::StrCat("cannot back up ", options.source,
+                                                                 ": ", src.status().message())),
+                                       v1::PHASE_COLLECTION));
   }
   if (!S_ISDIR(src->mode)) {
     return FailPhase(result, WithPhase(absl::FailedPreconditionError(absl::StrCat(
-                         "source ", options.source, " is not a directory")),
-                         v1::PHASE_COLLECTION));
+                                           "source ", options.source, " is not a directory")),
+                                       v1::PHASE_COLLECTION));
   }
   const std::string host = options.host.empty() ? Hostname() : options.host;
 
@@ -135,16 +133,13 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
       problem = std::string(out.status().message());
     } else if (out->exit_status != 0) {
       problem = absl::StrCat("exited with status ", out->exit_status,
-                             out->stderr_tail.empty() ? "" : ": ",
-                             out->stderr_tail);
+                             out->stderr_tail.empty() ? "" : ": ", out->stderr_tail);
     }
     if (!problem.empty()) {
-      std::string msg = absl::StrCat(spec.critical ? "critical " : "",
-                                     "command '", spec.name, "' (",
-                                     spec.command_line, ") ", problem);
+      std::string msg = absl::StrCat(spec.critical ? "critical " : "", "command '", spec.name,
+                                     "' (", spec.command_line, ") ", problem);
       if (spec.critical) {
-        return FailPhase(result, WithPhase(absl::FailedPreconditionError(
-                                               msg + "; backup stopped"),
+        return FailPhase(result, WithPhase(absl::FailedPreconditionError(msg + "; backup stopped"),
                                            v1::PHASE_COLLECTION));
       }
       result.warnings.push_back(
@@ -164,30 +159,31 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
       absl::StatusOr<std::vector<v1::Manifest>> previous = repo.ListSnapshots(group);
       if (previous.ok() && !previous->empty()) parent_id = previous->back().id();
       if (!previous.ok()) {
-        v1::Warning w = MakeDataMissingWarning(v1::PHASE_ARCHIVE, "",
-                                    absl::StrCat("cannot list earlier snapshots (",
-                                                 previous.status().message(),
-                                                 "): every file is read"));
+        v1::Warning w = MakeDataMissingWarning(
+            v1::PHASE_ARCHIVE, "",
+            absl::StrCat("cannot list earlier snapshots (", previous.status().message(),
+                         "): every file is read"));
         w.set_data_missing(false);
         result.warnings.push_back(std::move(w));
       }
     }
     if (!parent_id.empty()) {
-      absl::StatusOr<std::unique_ptr<ParentSnapshot>> opened = ParentSnapshot::Open(repo, parent_id);
+      absl::StatusOr<std::unique_ptr<ParentSnapshot>> opened =
+          ParentSnapshot::Open(repo, parent_id);
       if (opened.ok()) {
         parent = std::move(*opened);
         absl::StatusOr<LoadedSnapshot> loaded = repo.LoadSnapshot(parent->id());
         if (loaded.ok()) parent_stats = loaded->manifest.stats();
       } else if (!options.parent.empty()) {
-        return Fail(result, ExitCode::kUsage,
-                    absl::Status(opened.status().code(),
-                                 absl::StrCat("--parent ", options.parent, ": ",
-                                              opened.status().message())));
+        return Fail(
+            result, ExitCode::kUsage,
+            absl::Status(opened.status().code(), absl::StrCat("--parent ", options.parent, ": ",
+                                                              opened.status().message())));
       } else {
-        v1::Warning w = MakeDataMissingWarning(v1::PHASE_ARCHIVE, "",
-                                    absl::StrCat("parent snapshot ", parent_id, " is unusable (",
-                                                 opened.status().message(),
-                                                 "): every file is read"));
+        v1::Warning w = MakeDataMissingWarning(
+            v1::PHASE_ARCHIVE, "",
+            absl::StrCat("parent snapshot ", parent_id, " is unusable (", opened.status().message(),
+                         "): every file is read"));
         w.set_data_missing(false);
         result.warnings.push_back(std::move(w));
       }
@@ -210,14 +206,14 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   absl::StatusOr<uint64_t> free_bytes = repo.FreeBytes();
   if (!free_bytes.ok()) return Fail(result, ExitCode::kRepository, free_bytes.status());
   const SpaceEstimate estimate{*to_collect, ratio.ok() ? *ratio : 1.0};
-  if (absl::Status st = CheckFreeSpace(estimate, *free_bytes, options.space_safety_factor,
-                                       repo.path());
+  if (absl::Status st =
+          CheckFreeSpace(estimate, *free_bytes, options.space_safety_factor, repo.path());
       !st.ok()) {
     return Fail(result, absl::IsResourceExhausted(st) ? ExitCode::kNoSpace : ExitCode::kUsage, st);
   }
 
-  absl::StatusOr<std::unique_ptr<WriterLock>> lock = repo.LockForWrite(
-      absl::StrCat("backup of ", host, ":", options.source));
+  absl::StatusOr<std::unique_ptr<WriterLock>> lock =
+      repo.LockForWrite(absl::StrCat("backup of ", host, ":", options.source));
   if (!lock.ok()) return Fail(result, ExitCode::kRepository, lock.status());
 
   // --- the pipeline ------------------------------------------------------------
@@ -228,8 +224,8 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
     if (absl::Status st = p->Validate(); !st.ok()) {
       return Fail(result, ExitCode::kRepository,
                   absl::FailedPreconditionError(absl::StrCat(
-                      "repository ", repo.path(), " has invalid chunker parameters in its config: ",
-                      st.message())));
+                      "repository ", repo.path(),
+                      " has invalid chunker parameters in its config: ", st.message())));
     }
   }
   int workers = options.workers > 0
@@ -272,11 +268,10 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
       cr->set_duration_seconds(c.output.duration_seconds);
       cr->mutable_payload()->set_offset(archive.payload_offset());
       cr->mutable_payload()->set_length(c.output.stdout_data.size());
-      RETURN_IF_ERROR(WithPhase(
-          archive.AppendPayload(std::span<const uint8_t>(
-              reinterpret_cast<const uint8_t*>(c.output.stdout_data.data()),
-              c.output.stdout_data.size())),
-          v1::PHASE_ARCHIVE));
+      RETURN_IF_ERROR(WithPhase(archive.AppendPayload(std::span<const uint8_t>(
+                                    reinterpret_cast<const uint8_t*>(c.output.stdout_data.data()),
+                                    c.output.stdout_data.size())),
+                                v1::PHASE_ARCHIVE));
     }
     fs::WalkOptions walk_options;
     walk_options.excludes = &*excludes;
@@ -328,7 +323,8 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   absl::StatusOr<ChunkIndex> meta_index = writer.BuildIndex(v1::STREAM_KIND_METADATA);
   absl::StatusOr<ChunkIndex> payload_index = writer.BuildIndex(v1::STREAM_KIND_PAYLOAD);
   if (!meta_index.ok()) return FailPhase(result, WithPhase(meta_index.status(), v1::PHASE_ARCHIVE));
-  if (!payload_index.ok()) return FailPhase(result, WithPhase(payload_index.status(), v1::PHASE_ARCHIVE));
+  if (!payload_index.ok())
+    return FailPhase(result, WithPhase(payload_index.status(), v1::PHASE_ARCHIVE));
   if (absl::Status st = repo.chunks()->Flush(); !st.ok()) {
     return FailPhase(result, WithPhase(st, v1::PHASE_UPLOAD));
   }
@@ -339,8 +335,8 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   stats.set_bytes_new_raw(ws.bytes_new_raw);
   stats.set_bytes_new_stored(ws.bytes_new_stored);
   stats.set_bytes_deduplicated(ws.bytes_deduplicated);
-  stats.set_compression_ratio(ws.bytes_new_raw == 0 ? 1.0
-                                  : static_cast<double>(ws.bytes_new_stored) / ws.bytes_new_raw);
+  stats.set_compression_ratio(
+      ws.bytes_new_raw == 0 ? 1.0 : static_cast<double>(ws.bytes_new_stored) / ws.bytes_new_raw);
   auto& phases = *stats.mutable_phase_seconds();
   phases["collection_and_archive"] = collect_seconds;
   phases["hash_cpu"] = ws.hash_seconds;
@@ -351,12 +347,13 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
   m.set_group(group);
   m.set_host(host);
   m.add_sources(options.source);
-  m.set_time_unix_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         wall_start.time_since_epoch()).count());
+  m.set_time_unix_ns(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count());
   (*m.mutable_options())["compression"] = std::string(CodecName(options.codec));
   (*m.mutable_options())["level"] = std::to_string(options.level);
   (*m.mutable_options())["one_file_system"] = options.one_file_system ? "true" : "false";
-  (*m.mutable_options())["change_detection"] = options.metadata_change_detection ? "metadata" : "data";
+  (*m.mutable_options())["change_detection"] =
+      options.metadata_change_detection ? "metadata" : "data";
   if (options.ignore_ctime) (*m.mutable_options())["ignore_ctime"] = "true";
   if (!options.excludes.empty()) {
     (*m.mutable_options())["excludes"] = absl::StrJoin(options.excludes, "\n");

@@ -22,15 +22,15 @@
 namespace arca {
 
 struct BackupOptions {
-  std::string source;                  // absolute path of a directory
-  std::vector<std::string> excludes;   // glob patterns (docs/excludes.md)
+  std::string source;                 // absolute path of a directory
+  std::vector<std::string> excludes;  // glob patterns (docs/excludes.md)
   bool one_file_system = false;
   Codec codec = Codec::kZstd;
   int level = 3;
   std::vector<CommandSpec> commands;
   double space_safety_factor = 1.5;
-  int workers = 0;                     // compression/upload threads; 0 = cores
-  std::string host;                    // "" = gethostname()
+  int workers = 0;   // compression/upload threads; 0 = cores
+  std::string host;  // "" = gethostname()
   // Change detection (docs/change-detection.md): reuse the parent
   // snapshot's chunks for files whose metadata did not change.
   bool metadata_change_detection = true;  // false: --change-detection=data
@@ -47,9 +47,9 @@ struct BackupOptions {
 };
 
 struct BackupResult {
-  absl::Status status;           // OK, or the failure (phase attached)
+  absl::Status status;                      // OK, or the failure (phase attached)
   ExitCode exit_code = ExitCode::kSuccess;  // 0, 3 (warnings), or the failure's code
-  v1::Manifest manifest;         // the committed snapshot (when written)
+  v1::Manifest manifest;                    // the committed snapshot (when written)
   std::vector<v1::Warning> warnings;
 };
 
@@ -57,8 +57,8 @@ struct BackupResult {
 // result with its exit code: 2 invalid options, 4 repository, 5 not enough
 // space, 9 collection, 10 archive, 11 compression, 12 upload/commit,
 // 130 cancelled. A snapshot is visible only when the result is 0 or 3.
-BackupResult RunBackup(Repository& repo, fs::FileSystem* fs,
-                       const BackupOptions& options, const CancelToken* cancel);
+BackupResult RunBackup(Repository& repo, fs::FileSystem* fs, const BackupOptions& options,
+                       const CancelToken* cancel);
 
 }  // namespace arca
 

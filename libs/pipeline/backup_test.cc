@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cstring>
-
 #include <filesystem>
 #include <fstream>
 
@@ -88,8 +87,7 @@ TEST_F(BackupTest, UnreadableAndVanishedFilesGiveExit3WithPaths) {
   EXPECT_EQ(r.manifest.stats().files_skipped(), 2u);
   EXPECT_EQ(r.manifest.warnings_size(), 2);
   // The snapshot holds everything else, and verifies.
-  EXPECT_EQ(Paths(r.manifest.id()),
-            (std::vector<std::string>{"", "dir", "good.txt", "zlast.txt"}));
+  EXPECT_EQ(Paths(r.manifest.id()), (std::vector<std::string>{"", "dir", "good.txt", "zlast.txt"}));
   EXPECT_EQ(RunVerify(*repo_, "", nullptr).exit_code, ExitCode::kSuccess);
 }
 

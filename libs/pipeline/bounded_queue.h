@@ -51,9 +51,7 @@ class BoundedQueue {
   bool CanPush() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return closed_ || items_.size() < capacity_;
   }
-  bool CanPop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return closed_ || !items_.empty();
-  }
+  bool CanPop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !items_.empty(); }
 
   const size_t capacity_;
   mutable absl::Mutex mu_;

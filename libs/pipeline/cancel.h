@@ -15,8 +15,7 @@ class CancelToken {
   bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
   // Cancelled "<what> cancelled" when cancelled, else OK.
   absl::Status Check(const char* what) const {
-    return cancelled() ? absl::CancelledError(std::string(what) + " cancelled")
-                       : absl::OkStatus();
+    return cancelled() ? absl::CancelledError(std::string(what) + " cancelled") : absl::OkStatus();
   }
 
  private:

@@ -6,9 +6,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <cstring>
 #include <random>
 #include <set>
 
@@ -51,7 +51,8 @@ class ChangeDetectionTest : public ::testing::Test {
   std::string RandomData(size_t n) {
     std::string s(n, '\0');
     // Half random, half text: some chunks compress, none are all-equal.
-    for (size_t i = 0; i < n; ++i) s[i] = (i / 4096) % 2 ? static_cast<char>(rng_()) : 'a' + rng_() % 26;
+    for (size_t i = 0; i < n; ++i)
+      s[i] = (i / 4096) % 2 ? static_cast<char>(rng_()) : 'a' + rng_() % 26;
     return s;
   }
 
@@ -61,9 +62,12 @@ class ChangeDetectionTest : public ::testing::Test {
 
   size_t RandomSize() {
     switch (rng_() % 10) {
-      case 0: return 0;
-      case 1: return 1u << 20 | (rng_() % (3u << 20));  // large: aligned chunks
-      default: return rng_() % 20000;
+      case 0:
+        return 0;
+      case 1:
+        return 1u << 20 | (rng_() % (3u << 20));  // large: aligned chunks
+      default:
+        return rng_() % 20000;
     }
   }
 
@@ -246,9 +250,11 @@ TEST_F(ChangeDetectionTest, SameSizeAndMtimeButNewCtimeIsDetectedUnlessIgnored) 
 
   options_.ignore_ctime = true;
   BackupResult ignored = Backup();
-  EXPECT_EQ(ignored.manifest.stats().files_read(), 0u) << "with --ignore-ctime the change is missed";
+  EXPECT_EQ(ignored.manifest.stats().files_read(), 0u)
+      << "with --ignore-ctime the change is missed";
   std::string out = base_ + "/ignored";
-  ASSERT_TRUE(RunRestore(*repo_, ignored.manifest.id(), RestoreOptions{out, {}}, nullptr).status.ok());
+  ASSERT_TRUE(
+      RunRestore(*repo_, ignored.manifest.id(), RestoreOptions{out, {}}, nullptr).status.ok());
   std::ifstream in(out + "/victim.txt");
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(content, "original content\n");

@@ -11,8 +11,7 @@ namespace arca {
 namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -74,12 +73,10 @@ absl::Status ChunkWriter::Process(PendingChunk chunk) {
   auto t2 = std::chrono::steady_clock::now();
   absl::StatusOr<std::string> blob = EncodeBlob(chunk.data.span(), codec_, level_);
   if (!blob.ok()) {
-    return WithPhase(
-        absl::Status(blob.status().code(),
-                     absl::StrCat("compressing chunk ", digest.Hex(), " (",
-                                  length, " bytes) failed: ",
-                                  blob.status().message())),
-        v1::PHASE_COMPRESSION);
+    return WithPhase(absl::Status(blob.status().code(),
+                                  absl::StrCat("compressing chunk ", digest.Hex(), " (", length,
+                                               " bytes) failed: ", blob.status().message())),
+                     v1::PHASE_COMPRESSION);
   }
   double compress_s = SecondsSince(t2);
   chunk.data = ByteBuffer();  // release the plaintext before the write
@@ -106,8 +103,8 @@ absl::StatusOr<ChunkIndex> ChunkWriter::BuildIndex(v1::StreamKind stream) const 
   const std::vector<Slot>& slots = slots_[stream];
   for (size_t i = 0; i < slots.size(); ++i) {
     if (!slots[i].filled) {
-      return absl::InternalError(absl::StrCat(
-          "chunk ", i, " of stream ", stream, " was never processed"));
+      return absl::InternalError(
+          absl::StrCat("chunk ", i, " of stream ", stream, " was never processed"));
     }
     index.Append(slots[i].digest, slots[i].length);
   }

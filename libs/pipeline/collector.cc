@@ -14,9 +14,7 @@
 
 namespace arca {
 
-
-v1::Warning MakeDataMissingWarning(v1::Phase phase, const std::string& path,
-                        std::string message) {
+v1::Warning MakeDataMissingWarning(v1::Phase phase, const std::string& path, std::string message) {
   v1::Warning w;
   w.set_data_missing(true);
   w.set_phase(phase);
@@ -24,8 +22,6 @@ v1::Warning MakeDataMissingWarning(v1::Phase phase, const std::string& path,
   w.set_message(std::move(message));
   return w;
 }
-
-
 
 // The collection phase for one tree, feeding the archive phase; with a
 // parent snapshot it also decides which files are reused without being read
@@ -48,10 +44,13 @@ v1::Warning MakeDataMissingWarning(v1::Phase phase, const std::string& path,
 // tree is walked in the parent's order.
 class TreeCollector::Impl {
  public:
-  Impl(fs::FileSystem* fs, ArchiveSink* archive, const CancelToken* cancel,
-                v1::BackupStats* stats, std::vector<v1::Warning>* warnings,
-                ReuseOptions reuse)
-      : fs_(fs), archive_(archive), cancel_(cancel), stats_(stats), warnings_(warnings),
+  Impl(fs::FileSystem* fs, ArchiveSink* archive, const CancelToken* cancel, v1::BackupStats* stats,
+       std::vector<v1::Warning>* warnings, ReuseOptions reuse)
+      : fs_(fs),
+        archive_(archive),
+        cancel_(cancel),
+        stats_(stats),
+        warnings_(warnings),
         reuse_(reuse) {}
 
   void set_progress(Progress* progress) { progress_ = progress; }
@@ -78,7 +77,7 @@ class TreeCollector::Impl {
 
  private:
   static constexpr uint64_t kPaddingDivisor = 64;
-  
+
   enum class Kind { kPlain, kReuse, kRead };
   struct Pending {
     v1::Entry entry;
@@ -189,8 +188,8 @@ class TreeCollector::Impl {
       const Pending& p = window_[i];
       if (p.kind != Kind::kReuse) continue;
       for (size_t k = p.first_chunk; k <= p.last_chunk; ++k) {
-        covered[k] += Overlap(p.p_off, p.p_off + p.p_len, idx.ChunkStart(k),
-                              idx.entries()[k].end_offset);
+        covered[k] +=
+            Overlap(p.p_off, p.p_off + p.p_len, idx.ChunkStart(k), idx.entries()[k].end_offset);
         users[k].push_back(i);
       }
     }
@@ -209,8 +208,8 @@ class TreeCollector::Impl {
         if (p.kind != Kind::kReuse) continue;
         p.kind = Kind::kRead;  // read it after all
         for (size_t j = p.first_chunk; j <= p.last_chunk; ++j) {
-          covered[j] -= Overlap(p.p_off, p.p_off + p.p_len, idx.ChunkStart(j),
-                                idx.entries()[j].end_offset);
+          covered[j] -=
+              Overlap(p.p_off, p.p_off + p.p_len, idx.ChunkStart(j), idx.entries()[j].end_offset);
           if (j != k) check.push_back(j);
         }
       }
@@ -279,10 +278,10 @@ class TreeCollector::Impl {
     switch (entry.type()) {
       case v1::ENTRY_TYPE_HARDLINK:
         if (omitted_.contains(entry.hardlink_target())) {
-          warnings_->push_back(MakeDataMissingWarning(
-              v1::PHASE_COLLECTION, entry.path(),
-              absl::StrCat("hardlink to '", entry.hardlink_target(),
-                           "' not stored: that file could not be read")));
+          warnings_->push_back(
+              MakeDataMissingWarning(v1::PHASE_COLLECTION, entry.path(),
+                                     absl::StrCat("hardlink to '", entry.hardlink_target(),
+                                                  "' not stored: that file could not be read")));
           stats_->set_files_skipped(stats_->files_skipped() + 1);
           if (progress_) progress_->AddWarnings();
           return absl::OkStatus();
@@ -359,8 +358,8 @@ class TreeCollector::Impl {
       entry.set_nlink(st->nlink);
     }
     *stored = false;
-    warnings_->push_back(MakeDataMissingWarning(v1::PHASE_COLLECTION, entry.path(),
-                                     absl::StrCat("not stored: ", file_error.message())));
+    warnings_->push_back(MakeDataMissingWarning(
+        v1::PHASE_COLLECTION, entry.path(), absl::StrCat("not stored: ", file_error.message())));
     if (progress_) progress_->AddWarnings();
     return absl::OkStatus();
   }
@@ -404,8 +403,8 @@ class TreeCollector::Impl {
       }
     }
     if (total != expected) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          abs, " changed while being read (", total, " of ", expected, " bytes)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(abs, " changed while being read (", total, " of ", expected, " bytes)"));
     }
     RETURN_IF_ERROR(reader->CheckUnchanged());
     if (align) {
@@ -443,9 +442,9 @@ class TreeCollector::Impl {
   uint64_t attempt_bytes_ = 0;  // bytes of the current read counted in progress_
 };
 
-TreeCollector::TreeCollector(fs::FileSystem* fs, ArchiveSink* archive,
-                             const CancelToken* cancel, v1::BackupStats* stats,
-                             std::vector<v1::Warning>* warnings, ReuseOptions reuse)
+TreeCollector::TreeCollector(fs::FileSystem* fs, ArchiveSink* archive, const CancelToken* cancel,
+                             v1::BackupStats* stats, std::vector<v1::Warning>* warnings,
+                             ReuseOptions reuse)
     : impl_(std::make_unique<Impl>(fs, archive, cancel, stats, warnings, reuse)) {}
 
 TreeCollector::~TreeCollector() = default;

@@ -25,7 +25,6 @@
 
 namespace arca {
 
-
 // Change detection settings for one backup (docs/change-detection.md).
 struct ReuseOptions {
   ParentSnapshot* parent = nullptr;  // null: every file is read
@@ -39,16 +38,14 @@ struct ReuseOptions {
 };
 
 // A warning about source data missing from the snapshot (exit 3).
-v1::Warning MakeDataMissingWarning(v1::Phase phase, const std::string& path,
-                                   std::string message);
+v1::Warning MakeDataMissingWarning(v1::Phase phase, const std::string& path, std::string message);
 
 // Collects one tree into a sink. Not thread-safe. Stats and warnings are
 // added to the caller's objects.
 class TreeCollector {
  public:
   TreeCollector(fs::FileSystem* fs, ArchiveSink* archive, const CancelToken* cancel,
-                v1::BackupStats* stats, std::vector<v1::Warning>* warnings,
-                ReuseOptions reuse);
+                v1::BackupStats* stats, std::vector<v1::Warning>* warnings, ReuseOptions reuse);
   ~TreeCollector();
 
   // Walks everything. Errors stop the backup and carry their phase;

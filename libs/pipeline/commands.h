@@ -14,19 +14,17 @@
 namespace arca {
 
 struct CommandSpec {
-  std::string name;          // [A-Za-z0-9._-]+, unique per backup
+  std::string name;  // [A-Za-z0-9._-]+, unique per backup
   std::string command_line;
   bool critical = false;
 };
 
 // Parses "NAME=CMD". InvalidArgument naming the bad value.
-absl::StatusOr<CommandSpec> ParseCommandSpec(absl::string_view spec,
-                                             bool critical);
+absl::StatusOr<CommandSpec> ParseCommandSpec(absl::string_view spec, bool critical);
 
 // Checks a command name: [A-Za-z0-9._-]+, not "." or "..". InvalidArgument
 // "invalid <what> name '<name>': ..." otherwise.
-absl::Status ValidateCommandName(absl::string_view name,
-                                 absl::string_view what = "command");
+absl::Status ValidateCommandName(absl::string_view name, absl::string_view what = "command");
 
 // A node's pre-backup commands by name (the collector's --commands-file):
 // name -> command line. Requests name them; only the node's admin writes
@@ -48,11 +46,11 @@ absl::StatusOr<CommandCatalog> ParseCommandsFile(absl::string_view content,
 // runs only commands from its --commands-file") or names a command the
 // catalog does not have; InvalidArgument for a bad or repeated name. All are
 // checked before any is returned, so nothing runs unless every one is known.
-absl::StatusOr<std::vector<CommandSpec>> ResolveCommands(
-    const std::vector<CommandSpec>& requested, const CommandCatalog& catalog);
+absl::StatusOr<std::vector<CommandSpec>> ResolveCommands(const std::vector<CommandSpec>& requested,
+                                                         const CommandCatalog& catalog);
 
 struct CommandOutput {
-  int exit_status = 0;    // exit code, or 128+signal
+  int exit_status = 0;  // exit code, or 128+signal
   std::string stdout_data;
   std::string stderr_tail;  // last 4 KiB of stderr, for messages
   double duration_seconds = 0;
@@ -62,8 +60,7 @@ struct CommandOutput {
 // max_output bytes: more is an error) and stderr. A command that cannot be
 // started → Unavailable; an exit status != 0 is not an error here (the
 // caller decides by `critical`).
-absl::StatusOr<CommandOutput> RunCommand(const CommandSpec& spec,
-                                         size_t max_output = 64u << 20);
+absl::StatusOr<CommandOutput> RunCommand(const CommandSpec& spec, size_t max_output = 64u << 20);
 
 }  // namespace arca
 

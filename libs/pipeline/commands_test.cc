@@ -31,9 +31,8 @@ TEST(ParseCommandsFile, ReadsNamesAndCommandLinesSkippingCommentsAndBlanks) {
       "eq=echo a=b",
       "/etc/arca/commands");
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(*c, (CommandCatalog{{"packages", "dpkg -l | sort"},
-                                {"uname", "uname -a"},
-                                {"eq", "echo a=b"}}));
+  EXPECT_EQ(*c, (CommandCatalog{
+                    {"packages", "dpkg -l | sort"}, {"uname", "uname -a"}, {"eq", "echo a=b"}}));
   EXPECT_TRUE(ParseCommandsFile("", "f")->empty());
 }
 
@@ -94,8 +93,7 @@ TEST(ResolveCommands, RefusesCommandLinesUnknownNamesAndRepeats) {
 }
 
 TEST(RunCommand, CapturesStdoutStderrAndStatus) {
-  absl::StatusOr<CommandOutput> out =
-      RunCommand({"t", "echo hello; echo oops >&2; exit 7", false});
+  absl::StatusOr<CommandOutput> out = RunCommand({"t", "echo hello; echo oops >&2; exit 7", false});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->stdout_data, "hello\n");
   EXPECT_EQ(out->stderr_tail, "oops\n");
@@ -109,8 +107,7 @@ TEST(RunCommand, SignalGives128PlusSignal) {
 }
 
 TEST(RunCommand, OutputLimitIsAnError) {
-  absl::StatusOr<CommandOutput> out =
-      RunCommand({"big", "head -c 100000 /dev/zero", false}, 1000);
+  absl::StatusOr<CommandOutput> out = RunCommand({"big", "head -c 100000 /dev/zero", false}, 1000);
   EXPECT_EQ(out.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(out.status().message().find("big"), std::string::npos);
 }

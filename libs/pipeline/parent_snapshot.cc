@@ -1,8 +1,8 @@
 #include "libs/pipeline/parent_snapshot.h"
-#include "libs/base/bytes.h"
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "libs/base/bytes.h"
 #include "libs/base/status_macros.h"
 
 namespace arca {
@@ -53,8 +53,8 @@ absl::StatusOr<const v1::Entry*> ParentSnapshot::Find(absl::string_view path) {
   while (!done_ && (!has_current_ || CompareArchiveOrder(current_.path(), want) < 0)) {
     absl::StatusOr<bool> more = reader_.Next(&current_);
     if (!more.ok()) {
-      return absl::DataLossError(absl::StrCat("parent snapshot ", id_, ": ",
-                                              more.status().message()));
+      return absl::DataLossError(
+          absl::StrCat("parent snapshot ", id_, ": ", more.status().message()));
     }
     has_current_ = *more;
     done_ = !*more;

@@ -24,7 +24,7 @@ class ParentSnapshot {
   // NotFound for an unknown id; DataLoss when its manifest or indexes are
   // damaged.
   static absl::StatusOr<std::unique_ptr<ParentSnapshot>> Open(Repository& repo,
-                                                             absl::string_view id);
+                                                              absl::string_view id);
   // The same from a snapshot's encoded indexes and any chunk source (e.g.
   // one that fetches chunks from an uploader service).
   static absl::StatusOr<std::unique_ptr<ParentSnapshot>> FromIndexes(

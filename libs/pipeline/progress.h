@@ -33,8 +33,8 @@ struct ProgressSample {
   uint64_t entries = 0;      // metadata entries stored / restored / parsed
   uint64_t chunks_done = 0;  // verify: unique chunks checked
   uint64_t chunks_total = 0;
-  uint64_t warnings = 0;     // warnings so far (backup, restore) or problems (verify)
-  bool done = false;         // the run returned
+  uint64_t warnings = 0;  // warnings so far (backup, restore) or problems (verify)
+  bool done = false;      // the run returned
 };
 
 class Progress {

@@ -13,8 +13,8 @@
 #include "libs/chunker/chunker.h"
 #include "libs/fs/fault_injection_file_system.h"
 #include "libs/pipeline/backup.h"
-#include "libs/pipeline/source_estimate.h"
 #include "libs/pipeline/restore.h"
+#include "libs/pipeline/source_estimate.h"
 #include "libs/pipeline/verify.h"
 
 namespace arca {

@@ -15,14 +15,12 @@ absl::StatusOr<std::shared_ptr<const std::string>> RepositoryChunkSource::GetChu
     return blob.status();
   }
   absl::StatusOr<std::string> raw = DecodeBlob(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob->data()),
-                               blob->size()),
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob->data()), blob->size()),
       digest);
   if (!raw.ok()) return raw.status();
   if (raw->size() != expected_length) {
-    return absl::DataLossError(absl::StrCat(
-        "chunk ", digest.Hex(), " holds ", raw->size(),
-        " bytes but the index says ", expected_length));
+    return absl::DataLossError(absl::StrCat("chunk ", digest.Hex(), " holds ", raw->size(),
+                                            " bytes but the index says ", expected_length));
   }
   return std::make_shared<const std::string>(std::move(*raw));
 }

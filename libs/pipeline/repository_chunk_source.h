@@ -18,8 +18,8 @@ class RepositoryChunkSource final : public ChunkSource {
   // DataLoss "chunk <hex> ..." when the chunk is missing, corrupt, or not
   // expected_length bytes long: every error here means the repository lost
   // data (exit 8).
-  absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(
-      const Digest& digest, uint64_t expected_length) override;
+  absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(const Digest& digest,
+                                                              uint64_t expected_length) override;
 
  private:
   ChunkStore* store_;

@@ -1,5 +1,4 @@
 #include "libs/pipeline/restore.h"
-#include "libs/base/bytes.h"
 
 #include <algorithm>
 
@@ -8,11 +7,12 @@
 #include "libs/archive/chunk_index.h"
 #include "libs/archive/metadata_stream.h"
 #include "libs/archive/stream_reader.h"
+#include "libs/base/bytes.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/fs/exclude.h"
-#include "libs/pipeline/restore_selection.h"
 #include "libs/pipeline/repository_chunk_source.h"
+#include "libs/pipeline/restore_selection.h"
 #include "libs/restore/tree_writer.h"
 
 namespace arca {
@@ -30,12 +30,10 @@ absl::StatusOr<OpenSnapshot> Open(Repository& repo, absl::string_view snapshot) 
   ASSIGN_OR_RETURN(out.loaded, repo.LoadSnapshot(std::string(snapshot)));
   const std::string& id = out.loaded.manifest.id();
   ASSIGN_OR_RETURN(out.metadata_index,
-                   ChunkIndex::Decode(AsBytes(out.loaded.metadata_index),
-                                      v1::STREAM_KIND_METADATA,
+                   ChunkIndex::Decode(AsBytes(out.loaded.metadata_index), v1::STREAM_KIND_METADATA,
                                       absl::StrCat(id, "/metadata.aidx")));
   ASSIGN_OR_RETURN(out.payload_index,
-                   ChunkIndex::Decode(AsBytes(out.loaded.payload_index),
-                                      v1::STREAM_KIND_PAYLOAD,
+                   ChunkIndex::Decode(AsBytes(out.loaded.payload_index), v1::STREAM_KIND_PAYLOAD,
                                       absl::StrCat(id, "/payload.aidx")));
   return out;
 }
@@ -51,8 +49,6 @@ RestoreResult Fail(RestoreResult r, absl::Status st) {
   r.status = WithPhase(std::move(st), v1::PHASE_RESTORE);
   return r;
 }
-
-
 
 }  // namespace
 
@@ -70,8 +66,7 @@ absl::Status ForEachEntry(Repository& repo, absl::string_view snapshot,
   }
 }
 
-absl::StatusOr<std::string> ReadCommandOutput(Repository& repo,
-                                              absl::string_view snapshot,
+absl::StatusOr<std::string> ReadCommandOutput(Repository& repo, absl::string_view snapshot,
                                               absl::string_view name) {
   ASSIGN_OR_RETURN(OpenSnapshot snap, Open(repo, snapshot));
   for (const v1::CommandResult& c : snap.loaded.manifest.commands()) {
@@ -81,9 +76,10 @@ absl::StatusOr<std::string> ReadCommandOutput(Repository& repo,
     std::string out(c.payload().length(), '\0');
     uint64_t done = 0;
     while (done < out.size()) {
-      ASSIGN_OR_RETURN(size_t n, payload.ReadAt(c.payload().offset() + done,
-                                                std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()) + done,
-                                                                   out.size() - done)));
+      ASSIGN_OR_RETURN(
+          size_t n, payload.ReadAt(c.payload().offset() + done,
+                                   std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()) + done,
+                                                      out.size() - done)));
       if (n == 0) {
         return absl::DataLossError(absl::StrCat("output of command '", name, "' in snapshot ",
                                                 snap.loaded.manifest.id(), " ends early"));
@@ -141,9 +137,9 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
       size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
       ASSIGN_OR_RETURN(size_t n, payload.ReadAt(off, std::span<uint8_t>(buf.data(), want)));
       if (n == 0) {
-        return absl::DataLossError(absl::StrCat(
-            "payload of '", e.path(), "' ends early at stream offset ", off,
-            " in snapshot ", result.snapshot_id));
+        return absl::DataLossError(absl::StrCat("payload of '", e.path(),
+                                                "' ends early at stream offset ", off,
+                                                " in snapshot ", result.snapshot_id));
       }
       RETURN_IF_ERROR((*writer)->WriteData(std::span<const uint8_t>(buf.data(), n)));
       off += n;

@@ -46,8 +46,7 @@ absl::Status ForEachEntry(Repository& repo, absl::string_view snapshot,
 
 // The stored output of pre-backup command `name` (backup --command).
 // NotFound if the snapshot or command is unknown; DataLoss on corruption.
-absl::StatusOr<std::string> ReadCommandOutput(Repository& repo,
-                                              absl::string_view snapshot,
+absl::StatusOr<std::string> ReadCommandOutput(Repository& repo, absl::string_view snapshot,
                                               absl::string_view name);
 
 }  // namespace arca

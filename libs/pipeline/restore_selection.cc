@@ -28,8 +28,8 @@ bool IncludedByPatterns(const fs::PathMatcher& m, const v1::Entry& e) {
   }
 }
 
-absl::StatusOr<RestoreSelection> RestoreSelection::Create(
-    const std::vector<std::string>& includes, std::string snapshot_id) {
+absl::StatusOr<RestoreSelection> RestoreSelection::Create(const std::vector<std::string>& includes,
+                                                          std::string snapshot_id) {
   absl::StatusOr<fs::PathMatcher> m = fs::PathMatcher::Create(includes);
   if (!m.ok()) return m.status();
   return RestoreSelection(*std::move(m), std::move(snapshot_id));
@@ -65,9 +65,9 @@ absl::Status RestoreSelection::Select(const v1::Entry& in, std::vector<v1::Entry
       // The first name was not restored: write this name as the file.
       auto it = linked_files_.find(in.hardlink_target());
       if (it == linked_files_.end()) {
-        return absl::DataLossError(absl::StrCat(
-            "hardlink '", in.path(), "' points to '", in.hardlink_target(),
-            "', which is not an earlier file of snapshot ", snapshot_id_));
+        return absl::DataLossError(
+            absl::StrCat("hardlink '", in.path(), "' points to '", in.hardlink_target(),
+                         "', which is not an earlier file of snapshot ", snapshot_id_));
       }
       v1::Entry file = it->second;
       file.set_path(in.path());

@@ -64,8 +64,8 @@ TEST(RestoreSelection, WithoutIncludesEverythingPassesUnchanged) {
 TEST(RestoreSelection, IncludedEntriesGetTheirAncestorsFirst) {
   absl::StatusOr<RestoreSelection> sel = RestoreSelection::Create({"a/b/c"}, "s");
   ASSERT_TRUE(sel.ok());
-  std::vector<v1::Entry> out = SelectAll(*sel, {Dir(""), Dir("a"), File("a/x"), Dir("a/b"),
-                                          Dir("a/b/c"), File("a/b/c/f"), Dir("z")});
+  std::vector<v1::Entry> out = SelectAll(
+      *sel, {Dir(""), Dir("a"), File("a/x"), Dir("a/b"), Dir("a/b/c"), File("a/b/c/f"), Dir("z")});
   EXPECT_EQ(Paths(out), (std::vector<std::string>{"", "a", "a/b", "a/b/c", "a/b/c/f"}));
 }
 
@@ -74,7 +74,7 @@ TEST(RestoreSelection, HardlinkWhoseFirstNameIsFilteredOutBecomesTheFile) {
   ASSERT_TRUE(sel.ok());
   std::vector<v1::Entry> out =
       SelectAll(*sel, {Dir(""), Dir("drop"), File("drop/first", 3, 77), Dir("keep"),
-                 Link("keep/second", "drop/first"), Link("keep/third", "drop/first")});
+                       Link("keep/second", "drop/first"), Link("keep/third", "drop/first")});
   EXPECT_EQ(Paths(out), (std::vector<std::string>{"", "keep", "keep/second", "keep/third"}));
   EXPECT_EQ(out[2].type(), v1::ENTRY_TYPE_REGULAR);
   EXPECT_EQ(out[2].payload().offset(), 77u);

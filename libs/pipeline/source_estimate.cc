@@ -11,8 +11,7 @@
 
 namespace arca {
 
-absl::StatusOr<uint64_t> EstimateSourceBytes(fs::FileSystem* fs,
-                                             const std::string& root,
+absl::StatusOr<uint64_t> EstimateSourceBytes(fs::FileSystem* fs, const std::string& root,
                                              const fs::PathMatcher* excludes,
                                              bool one_file_system) {
   ASSIGN_OR_RETURN(fs::StatInfo root_st, fs->Lstat(root));

@@ -20,10 +20,8 @@ namespace arca {
 // allocated size), honouring excludes and one_file_system. Lstat only;
 // directories that cannot be listed and entries that vanish are skipped
 // (the walk itself reports them). Errors: Lstat of `root`'s status.
-absl::StatusOr<uint64_t> EstimateSourceBytes(fs::FileSystem* fs,
-                                             const std::string& root,
-                                             const fs::PathMatcher* excludes,
-                                             bool one_file_system);
+absl::StatusOr<uint64_t> EstimateSourceBytes(fs::FileSystem* fs, const std::string& root,
+                                             const fs::PathMatcher* excludes, bool one_file_system);
 
 }  // namespace arca
 

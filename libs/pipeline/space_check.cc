@@ -9,8 +9,8 @@ namespace arca {
 
 absl::Status ValidateSpaceSafetyFactor(double factor, absl::string_view field) {
   if (std::isfinite(factor) && factor >= 1.0 && factor <= 100) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("invalid ", field, " ", factor,
-                                                 ": use a number between 1 and 100"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid ", field, " ", factor, ": use a number between 1 and 100"));
 }
 
 double BytesNeeded(const SpaceEstimate& estimate, double safety_factor) {
@@ -30,8 +30,7 @@ std::string HumanBytes(double b) {
 
 absl::Status CheckFreeSpace(const SpaceEstimate& estimate, uint64_t free_bytes,
                             double safety_factor, absl::string_view repo_label) {
-  if (absl::Status st = ValidateSpaceSafetyFactor(safety_factor, "space safety factor");
-      !st.ok()) {
+  if (absl::Status st = ValidateSpaceSafetyFactor(safety_factor, "space safety factor"); !st.ok()) {
     return WithPhase(st, v1::PHASE_SETUP);
   }
   const double needed = BytesNeeded(estimate, safety_factor);

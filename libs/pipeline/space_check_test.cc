@@ -42,9 +42,9 @@ TEST(SpaceCheckTest, SafetyFactorScalesTheNeed) {
 }
 
 TEST(SpaceCheckTest, InvalidFactorIsInvalidArgumentNeverOk) {
-  for (double f : {0.0, 0.99, -1.0, 100.5, 1e300, std::nan(""),
-                   std::numeric_limits<double>::infinity(),
-                   -std::numeric_limits<double>::infinity()}) {
+  for (double f :
+       {0.0, 0.99, -1.0, 100.5, 1e300, std::nan(""), std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity()}) {
     absl::Status v = ValidateSpaceSafetyFactor(f, "plan.space_safety_factor");
     EXPECT_EQ(v.code(), absl::StatusCode::kInvalidArgument) << f;
     EXPECT_NE(v.message().find("plan.space_safety_factor"), absl::string_view::npos) << v;

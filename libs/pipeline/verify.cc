@@ -1,5 +1,4 @@
 #include "libs/pipeline/verify.h"
-#include "libs/base/bytes.h"
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +11,7 @@
 #include "libs/archive/chunk_index.h"
 #include "libs/archive/metadata_stream.h"
 #include "libs/archive/stream_reader.h"
+#include "libs/base/bytes.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/pipeline/repository_chunk_source.h"
@@ -27,8 +27,8 @@ struct SnapshotIndexes {
 
 }  // namespace
 
-VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
-                       const CancelToken* cancel, int workers, Progress* progress) {
+VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const CancelToken* cancel,
+                       int workers, Progress* progress) {
   VerifyResult result;
   const ProgressRun progress_run(progress, v1::PHASE_VERIFICATION);
   auto problem = [&](std::string msg) {
@@ -67,15 +67,14 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
     }
     SnapshotIndexes s;
     s.id = id;
-    absl::StatusOr<ChunkIndex> mi = ChunkIndex::Decode(
-        AsBytes(loaded->metadata_index), v1::STREAM_KIND_METADATA,
-        absl::StrCat(id, "/metadata.aidx"));
+    absl::StatusOr<ChunkIndex> mi =
+        ChunkIndex::Decode(AsBytes(loaded->metadata_index), v1::STREAM_KIND_METADATA,
+                           absl::StrCat(id, "/metadata.aidx"));
     absl::StatusOr<ChunkIndex> pi = ChunkIndex::Decode(
-        AsBytes(loaded->payload_index), v1::STREAM_KIND_PAYLOAD,
-        absl::StrCat(id, "/payload.aidx"));
+        AsBytes(loaded->payload_index), v1::STREAM_KIND_PAYLOAD, absl::StrCat(id, "/payload.aidx"));
     if (!mi.ok() || !pi.ok()) {
-      problem(absl::StrCat("snapshot ", id, ": ",
-                           (!mi.ok() ? mi.status() : pi.status()).message()));
+      problem(
+          absl::StrCat("snapshot ", id, ": ", (!mi.ok() ? mi.status() : pi.status()).message()));
       continue;
     }
     for (const v1::IndexFileInfo& info : loaded->manifest.indexes()) {
@@ -114,8 +113,8 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
   absl::Mutex mu;
   std::map<Digest, std::string> bad;  // digest → what is wrong
   std::atomic<uint64_t> bytes{0};
-  int n = workers > 0 ? workers
-                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int n =
+      workers > 0 ? workers : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   std::vector<std::thread> threads;
   for (int t = 0; t < n; ++t) {
     threads.emplace_back([&] {
@@ -165,8 +164,8 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
       auto it = bad.find(s.metadata.entries()[i].digest);
       if (it != bad.end()) {
         meta_bad = true;
-        problem(absl::StrCat("snapshot ", s.id, ": metadata chunk ", it->first.Hex(),
-                             ": ", it->second));
+        problem(absl::StrCat("snapshot ", s.id, ": metadata chunk ", it->first.Hex(), ": ",
+                             it->second));
       }
     }
     if (meta_bad) continue;  // the stream cannot be parsed past it
@@ -186,10 +185,9 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
       uint64_t start = e.payload().offset();
       uint64_t end = start + e.payload().length();
       if (end < start || end > s.payload.stream_length()) {
-        problem(absl::StrCat("snapshot ", s.id, ": file '", e.path(),
-                             "' refers to payload bytes ", start, "-", end,
-                             " beyond the payload stream (", s.payload.stream_length(),
-                             " bytes)"));
+        problem(absl::StrCat("snapshot ", s.id, ": file '", e.path(), "' refers to payload bytes ",
+                             start, "-", end, " beyond the payload stream (",
+                             s.payload.stream_length(), " bytes)"));
         continue;
       }
       for (size_t k = 0; k < bad_ranges.size(); ++k) {

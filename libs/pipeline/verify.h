@@ -20,8 +20,8 @@ struct VerifyResult {
   absl::Status status;                      // first problem, or OK
   ExitCode exit_code = ExitCode::kSuccess;  // 0, 2 unknown snapshot, 8 corruption, 130
   uint64_t snapshots = 0;
-  uint64_t chunks = 0;       // unique chunks checked
-  uint64_t bytes = 0;        // plaintext bytes checked
+  uint64_t chunks = 0;  // unique chunks checked
+  uint64_t bytes = 0;   // plaintext bytes checked
   uint64_t entries = 0;
   // One line per problem, naming the snapshot and the file or digest.
   std::vector<std::string> problems;
@@ -32,9 +32,8 @@ struct VerifyResult {
 // verification; chunks_done / bytes_done of chunks_total / bytes_total
 // (unique chunks and their plaintext bytes, known once the indexes are
 // read), entries parsed, problems as warnings; marked done on return.
-VerifyResult RunVerify(Repository& repo, absl::string_view snapshot,
-                       const CancelToken* cancel, int workers = 0,
-                       Progress* progress = nullptr);
+VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const CancelToken* cancel,
+                       int workers = 0, Progress* progress = nullptr);
 
 }  // namespace arca
 

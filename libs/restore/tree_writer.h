@@ -42,8 +42,7 @@ class TreeWriter {
   // Errors: FailedPrecondition if `target` exists and is not a directory;
   // the errno-derived code (e.g. PermissionDenied) if it cannot be created
   // or opened. The message names the path.
-  static absl::StatusOr<std::unique_ptr<TreeWriter>> Open(
-      const std::string& target);
+  static absl::StatusOr<std::unique_ptr<TreeWriter>> Open(const std::string& target);
 
   ~TreeWriter();
   TreeWriter(const TreeWriter&) = delete;
@@ -133,8 +132,7 @@ class TreeWriter {
   // Makes the top of the stack the directory `components` (relative to the
   // root), opening (and with `create`, creating 0700 / replacing a
   // non-directory) each component below the common prefix.
-  absl::Status ChangeDir(const std::vector<std::string>& components,
-                         bool create);
+  absl::Status ChangeDir(const std::vector<std::string>& components, bool create);
   void PopTo(size_t depth);
   int top_fd() const { return stack_.back().fd; }
   std::string StackPath() const;
@@ -142,28 +140,24 @@ class TreeWriter {
   // Removes whatever non-directory is at `name` in the current directory; an
   // existing directory is left (and reported via *is_dir) or, with
   // `remove_empty_dir`, removed when empty.
-  absl::Status ClearName(const std::string& name, const std::string& path,
-                         bool* is_dir, bool remove_empty_dir);
+  absl::Status ClearName(const std::string& name, const std::string& path, bool* is_dir,
+                         bool remove_empty_dir);
 
   absl::Status BeginRegular(const std::string& name);
-  absl::Status BeginDirectory(const std::string& name,
-                              const std::vector<std::string>& components);
+  absl::Status BeginDirectory(const std::string& name, const std::vector<std::string>& components);
   absl::Status BeginHardlink(const std::string& name);
   absl::Status BeginNode(const std::string& name, mode_t type);
 
   absl::Status FinishRegular();
   absl::Status FinishNamed();  // symlink, fifo, devices
-  absl::Status ApplyDirMetadata(int fd, const v1::Entry& entry,
-                                const std::string& shown);
+  absl::Status ApplyDirMetadata(int fd, const v1::Entry& entry, const std::string& shown);
 
   // Metadata helpers; `shown` is the path for messages.
-  absl::Status ApplyXattrs(int fd, bool via_proc, const v1::Entry& entry,
-                           const std::string& shown);
+  absl::Status ApplyXattrs(int fd, bool via_proc, const v1::Entry& entry, const std::string& shown);
   // Returns 0 or the errno of the failed call.
-  int SetXattr(int fd, bool via_proc, const std::string& name,
-               const std::string& value);
-  absl::Status ApplyAcls(int fd, bool via_proc, bool is_dir, bool inherited,
-                         const v1::Entry& entry, const std::string& shown);
+  int SetXattr(int fd, bool via_proc, const std::string& name, const std::string& value);
+  absl::Status ApplyAcls(int fd, bool via_proc, bool is_dir, bool inherited, const v1::Entry& entry,
+                         const std::string& shown);
   void RememberInode(dev_t dev, ino_t ino);
   void Warn(const std::string& path, const std::string& message);
 

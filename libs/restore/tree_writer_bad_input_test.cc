@@ -53,9 +53,8 @@ class BadInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    base_ = absl::StrCat(
-        tmp != nullptr ? tmp : "/tmp", "/",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    base_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_EQ(std::system(("rm -rf '" + base_ + "'").c_str()), 0);
     target_ = base_ + "/outer/target";
     auto w = TreeWriter::Open(target_);
@@ -70,9 +69,8 @@ class BadInputTest : public ::testing::Test {
   void ExpectRefused(const std::string& path, const std::string& shown) {
     absl::Status s = w_->BeginEntry(Make(path, v1::ENTRY_TYPE_REGULAR));
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << shown;
-    EXPECT_THAT(s.message(),
-                HasSubstr(absl::StrCat("refusing to restore '", shown,
-                                       "': it would write outside ", target_)));
+    EXPECT_THAT(s.message(), HasSubstr(absl::StrCat("refusing to restore '", shown,
+                                                    "': it would write outside ", target_)));
   }
 
   std::string base_, target_;
@@ -104,9 +102,8 @@ TEST_F(BadInputTest, RefusesHardlinkTargetsThatLeaveTheTarget) {
   ASSERT_TRUE(w_->BeginEntry(Make("f", v1::ENTRY_TYPE_REGULAR)).ok());
   ASSERT_TRUE(w_->FinishEntry().ok());
   for (const std::string& t :
-       {std::string("../outer_file"), std::string("/etc/passwd"),
-        std::string("a/../../etc/passwd"), std::string("f/.."),
-        std::string("f\0", 2)}) {
+       {std::string("../outer_file"), std::string("/etc/passwd"), std::string("a/../../etc/passwd"),
+        std::string("f/.."), std::string("f\0", 2)}) {
     v1::Entry h = Make("h", v1::ENTRY_TYPE_HARDLINK);
     h.set_hardlink_target(t);
     absl::Status s = w_->BeginEntry(h);
@@ -125,8 +122,7 @@ TEST_F(BadInputTest, RefusesHardlinkTargetsThatLeaveTheTarget) {
 
 TEST_F(BadInputTest, RefusesUnrestorableTypesAndRoots) {
   for (int type : {0, 8, 99, -1}) {
-    absl::Status s =
-        w_->BeginEntry(Make("x", static_cast<v1::EntryType>(type)));
+    absl::Status s = w_->BeginEntry(Make("x", static_cast<v1::EntryType>(type)));
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << type;
     EXPECT_THAT(s.message(), HasSubstr("is not restorable")) << type;
   }
@@ -216,8 +212,7 @@ uint64_t Next(uint64_t& s) {
 // the target, whatever is refused says why, and nothing crashes.
 TEST_F(BadInputTest, RandomHostileEntriesStayInside) {
   const std::vector<std::string> parts = {
-      "a",    "b",    "..",  ".", "", "c d", "/", std::string("\0", 1),
-      "x\ny", "\xff", "dir", "f"};
+      "a", "b", "..", ".", "", "c d", "/", std::string("\0", 1), "x\ny", "\xff", "dir", "f"};
   uint64_t seed = 12345;
   int accepted = 0, refused = 0;
   for (int round = 0; round < 40; ++round) {

@@ -37,12 +37,9 @@ std::string Scratch(const std::string& name) {
   return dir;
 }
 
-int64_t Ns(const struct timespec& ts) {
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
+int64_t Ns(const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
 
-void DecodeAcl(const std::string& v,
-               google::protobuf::RepeatedPtrField<v1::AclEntry>* out) {
+void DecodeAcl(const std::string& v, google::protobuf::RepeatedPtrField<v1::AclEntry>* out) {
   auto u16 = [&](size_t i) {
     return static_cast<uint32_t>(static_cast<uint8_t>(v[i])) |
            static_cast<uint32_t>(static_cast<uint8_t>(v[i + 1])) << 8;
@@ -51,8 +48,7 @@ void DecodeAcl(const std::string& v,
     v1::AclEntry* a = out->Add();
     a->set_tag(u16(i));
     a->set_perm(u16(i + 2));
-    if (a->tag() == 2 || a->tag() == 8)
-      a->set_id(u16(i + 4) | u16(i + 6) << 16);
+    if (a->tag() == 2 || a->tag() == 8) a->set_id(u16(i + 4) | u16(i + 6) << 16);
   }
 }
 
@@ -73,8 +69,7 @@ class HandWalker {
   uint64_t sparse_files() const { return sparse_files_; }
 
  private:
-  absl::Status Node(int parent, const std::string& name,
-                    const std::string& rel) {
+  absl::Status Node(int parent, const std::string& name, const std::string& rel) {
     struct stat st;
     if (fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       return absl::InternalError(absl::StrCat("lstat ", rel));
@@ -97,8 +92,7 @@ class HandWalker {
       absl::Status s = w_.BeginEntry(e);
       if (s.ok()) s = w_.FinishEntry();
       if (!s.ok()) return s;
-      int fd =
-          openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      int fd = openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       if (fd < 0) return absl::InternalError(absl::StrCat("open ", rel));
       std::vector<std::string> names;
       DIR* d = fdopendir(dup(fd));
@@ -117,8 +111,7 @@ class HandWalker {
     }
     if (S_ISREG(st.st_mode)) {
       if (st.st_nlink > 1) {
-        auto [it, inserted] =
-            first_name_.try_emplace(std::make_pair(st.st_dev, st.st_ino), rel);
+        auto [it, inserted] = first_name_.try_emplace(std::make_pair(st.st_dev, st.st_ino), rel);
         if (!inserted) {
           e.set_type(v1::ENTRY_TYPE_HARDLINK);
           e.set_hardlink_target(it->second);
@@ -133,16 +126,14 @@ class HandWalker {
     if (S_ISLNK(st.st_mode)) {
       e.set_type(v1::ENTRY_TYPE_SYMLINK);
       std::string target(4096, '\0');
-      ssize_t n =
-          readlinkat(parent, name.c_str(), target.data(), target.size());
+      ssize_t n = readlinkat(parent, name.c_str(), target.data(), target.size());
       target.resize(n < 0 ? 0 : static_cast<size_t>(n));
       e.set_symlink_target(target);
       e.set_size(st.st_size);
     } else if (S_ISFIFO(st.st_mode)) {
       e.set_type(v1::ENTRY_TYPE_FIFO);
     } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      e.set_type(S_ISCHR(st.st_mode) ? v1::ENTRY_TYPE_CHAR_DEVICE
-                                     : v1::ENTRY_TYPE_BLOCK_DEVICE);
+      e.set_type(S_ISCHR(st.st_mode) ? v1::ENTRY_TYPE_CHAR_DEVICE : v1::ENTRY_TYPE_BLOCK_DEVICE);
       e.set_rdev(st.st_rdev);
     } else {
       return absl::OkStatus();  // sockets are not stored
@@ -180,16 +171,14 @@ class HandWalker {
     std::string buf(piece_, '\0');
     for (const auto& [off, len] : regions) {
       for (off_t done = 0; s.ok() && done < len;) {
-        size_t n = static_cast<size_t>(
-            std::min<off_t>(static_cast<off_t>(piece_), len - done));
+        size_t n = static_cast<size_t>(std::min<off_t>(static_cast<off_t>(piece_), len - done));
         ssize_t r = pread(fd, buf.data(), n, off + done);
         if (r <= 0) {
           s = absl::InternalError(absl::StrCat("read ", e->path()));
           break;
         }
-        s = w_.WriteData(std::span<const uint8_t>(
-            reinterpret_cast<const uint8_t*>(buf.data()),
-            static_cast<size_t>(r)));
+        s = w_.WriteData(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buf.data()),
+                                                  static_cast<size_t>(r)));
         done += r;
       }
     }
@@ -204,8 +193,7 @@ class HandWalker {
     char names[4096];
     ssize_t n = listxattr(proc.c_str(), names, sizeof(names));
     std::vector<std::string> list;
-    for (ssize_t i = 0; i < n;
-         i += static_cast<ssize_t>(strlen(names + i)) + 1) {
+    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(strlen(names + i)) + 1) {
       list.push_back(names + i);
     }
     std::sort(list.begin(), list.end());
@@ -233,9 +221,8 @@ class HandWalker {
   uint64_t sparse_files_ = 0;
 };
 
-absl::Status Restore(const std::string& src, const std::string& dst,
-                     size_t piece, std::vector<v1::Warning>* warnings,
-                     uint64_t* sparse_files = nullptr) {
+absl::Status Restore(const std::string& src, const std::string& dst, size_t piece,
+                     std::vector<v1::Warning>* warnings, uint64_t* sparse_files = nullptr) {
   auto w = TreeWriter::Open(dst);
   if (!w.ok()) return w.status();
   HandWalker walker(**w, piece);
@@ -246,9 +233,7 @@ absl::Status Restore(const std::string& src, const std::string& dst,
   return s;
 }
 
-std::string Lines(const std::vector<std::string>& v) {
-  return absl::StrJoin(v, "\n");
-}
+std::string Lines(const std::vector<std::string>& v) { return absl::StrJoin(v, "\n"); }
 
 TEST(TreeWriterRoundTripTest, AwkwardTreeIsRestoredExactly) {
   const std::string src = Scratch("rt_src");
@@ -296,8 +281,7 @@ TEST(TreeWriterRoundTripTest, ComparisonSeesADamagedRestore) {
   ASSERT_THAT(testing::CompareTrees(src, dst), IsEmpty());
   ASSERT_EQ(chmod((dst + "/perms/setuid").c_str(), 0755), 0);
   EXPECT_THAT(testing::CompareTrees(src, dst),
-              ::testing::ElementsAre(
-                  "mode: 'perms/setuid': expected 4755, actual 0755"));
+              ::testing::ElementsAre("mode: 'perms/setuid': expected 4755, actual 0755"));
 }
 
 TEST(TreeWriterRoundTripTest, RealTreeUsrIncludeLinux) {

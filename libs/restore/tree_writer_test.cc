@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "libs/fs/posix_acl.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/fs/posix_acl.h"
 
 namespace arca {
 namespace {
@@ -24,8 +24,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-constexpr int64_t kMtime =
-    1234567890123456789;  // 2009-02-13 23:31:30.123456789
+constexpr int64_t kMtime = 1234567890123456789;  // 2009-02-13 23:31:30.123456789
 constexpr int64_t kAtime = 1111111111222222222;
 
 std::string Scratch(const std::string& name) {
@@ -54,15 +53,14 @@ v1::Entry Dir(const std::string& path, uint32_t mode = 0755) {
   return Make(path, v1::ENTRY_TYPE_DIRECTORY, mode);
 }
 
-v1::Entry File(const std::string& path, const std::string& content,
-               uint32_t mode = 0644) {
+v1::Entry File(const std::string& path, const std::string& content, uint32_t mode = 0644) {
   v1::Entry e = Make(path, v1::ENTRY_TYPE_REGULAR, mode);
   e.set_size(content.size());
   return e;
 }
 
-void AddAcl(google::protobuf::RepeatedPtrField<v1::AclEntry>* acl, uint32_t tag,
-            uint32_t id, uint32_t perm) {
+void AddAcl(google::protobuf::RepeatedPtrField<v1::AclEntry>* acl, uint32_t tag, uint32_t id,
+            uint32_t perm) {
   v1::AclEntry* a = acl->Add();
   a->set_tag(tag);
   a->set_id(id);
@@ -70,8 +68,8 @@ void AddAcl(google::protobuf::RepeatedPtrField<v1::AclEntry>* acl, uint32_t tag,
 }
 
 // BeginEntry + WriteData (in pieces of `piece` bytes) + FinishEntry.
-absl::Status Put(TreeWriter& w, const v1::Entry& e,
-                 const std::string& data = "", size_t piece = 3) {
+absl::Status Put(TreeWriter& w, const v1::Entry& e, const std::string& data = "",
+                 size_t piece = 3) {
   absl::Status s = w.BeginEntry(e);
   if (!s.ok()) return s;
   for (size_t off = 0; off < data.size(); off += piece) {
@@ -244,13 +242,11 @@ TEST_F(TreeWriterTest, EveryTypeWithExactMetadata) {
   EXPECT_EQ(st.st_gid, 54321u);
   EXPECT_EQ(st.st_size, 12);
   EXPECT_EQ(MtimeNs(st), kMtime);
-  EXPECT_EQ(int64_t{st.st_atim.tv_sec} * 1000000000 + st.st_atim.tv_nsec,
-            kAtime);
+  EXPECT_EQ(int64_t{st.st_atim.tv_sec} * 1000000000 + st.st_atim.tv_nsec, kAtime);
   EXPECT_EQ(st.st_nlink, 2u);
   EXPECT_EQ(ReadFile(T("d/f")), "hello, world");
   EXPECT_EQ(Xattr(T("d/f"), "user.comment"), std::string("bin\0ary\xff", 8));
-  EXPECT_EQ(Xattr(T("d/f"), "system.posix_acl_access"),
-            fs::EncodePosixAclXattr(f.acl_access()));
+  EXPECT_EQ(Xattr(T("d/f"), "system.posix_acl_access"), fs::EncodePosixAclXattr(f.acl_access()));
   // Independent check of the encoding through libacl's getfacl.
   EXPECT_EQ(Command("getfacl -cn --absolute-names '" + T("d/f") + "'"),
             "user::rwx\nuser:12345:r--\ngroup::r-x\ngroup:54321:rw-\n"
@@ -443,11 +439,11 @@ TEST_F(TreeWriterTest, MissingParentsAreCreatedAndFixedLater) {
 }
 
 TEST_F(TreeWriterTest, ExistingDirectoryIsReusedAndNonEmptyOneBlocksAFile) {
-  ASSERT_EQ(std::system(("mkdir -p " + T("keep") + " " + T("busy") +
-                         " && echo old > " + T("keep/old") + " && echo z > " +
-                         T("busy/z") + " && mkdir " + T("emptydir"))
-                            .c_str()),
-            0);
+  ASSERT_EQ(
+      std::system(("mkdir -p " + T("keep") + " " + T("busy") + " && echo old > " + T("keep/old") +
+                   " && echo z > " + T("busy/z") + " && mkdir " + T("emptydir"))
+                      .c_str()),
+      0);
   auto w = OpenWriter();
   ASSERT_TRUE(Put(*w, Dir("keep", 0705)).ok());
   ASSERT_TRUE(Put(*w, File("keep/new", "n"), "n").ok());
@@ -493,8 +489,7 @@ TEST_F(TreeWriterTest, RefusedXattrBecomesAWarning) {
   ASSERT_THAT(warnings, SizeIs(1));
   EXPECT_EQ(warnings[0].phase(), v1::PHASE_RESTORE);
   EXPECT_EQ(warnings[0].path(), "l");
-  EXPECT_THAT(warnings[0].message(),
-              HasSubstr("'user.not_on_symlinks' not restored"));
+  EXPECT_THAT(warnings[0].message(), HasSubstr("'user.not_on_symlinks' not restored"));
   EXPECT_THAT(w->TakeWarnings(), IsEmpty());
   EXPECT_TRUE(S_ISLNK(Lstat(T("l")).st_mode));
 }
@@ -597,8 +592,7 @@ TEST_F(TreeWriterTest, CallOrderErrors) {
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(w->Finish().ok());
   EXPECT_EQ(w->Finish().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(w->BeginEntry(File("c", "")).code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(w->BeginEntry(File("c", "")).code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(TreeWriterTest, OpenCreatesParentsAndRefusesAFile) {

@@ -42,8 +42,7 @@ class ChunkStore {
   // returns. Errors: ResourceExhausted (no space, names the path),
   // PermissionDenied "the repository at X is not writable: ...",
   // Unavailable (transient, retry) naming the path.
-  virtual absl::StatusOr<bool> Put(const Digest& digest,
-                                   std::string_view blob) = 0;
+  virtual absl::StatusOr<bool> Put(const Digest& digest, std::string_view blob) = 0;
 
   // The blob stored under `digest`. NotFound "chunk <hex> is missing from
   // <store>"; DataLoss if it cannot be read (I/O error).
@@ -58,8 +57,7 @@ class ChunkStore {
   // first non-OK status of `fn`. Files that are not valid chunk names (temp
   // files) are ignored. Chunks Put or Removed during the call may or may not
   // be reported.
-  virtual absl::Status ForEach(
-      const std::function<absl::Status(const Digest&, uint64_t)>& fn) = 0;
+  virtual absl::Status ForEach(const std::function<absl::Status(const Digest&, uint64_t)>& fn) = 0;
 
   // Deletes the chunk (for gc and tests). NotFound if absent.
   virtual absl::Status Remove(const Digest& digest) = 0;
@@ -95,19 +93,17 @@ class LocalChunkStore final : public ChunkStore {
  public:
   // Opens the store in `dir`, which must exist (NotFound otherwise, and
   // FailedPrecondition if it is not a directory).
-  static absl::StatusOr<std::unique_ptr<LocalChunkStore>> Open(
-      const std::string& dir, LocalChunkStoreOptions options = {});
+  static absl::StatusOr<std::unique_ptr<LocalChunkStore>> Open(const std::string& dir,
+                                                               LocalChunkStoreOptions options = {});
   // Pending (unflushed) temp files are removed, not published: call Flush()
   // first to keep them.
   ~LocalChunkStore() override;
 
   absl::StatusOr<bool> Has(const Digest& digest) override;
-  absl::StatusOr<bool> Put(const Digest& digest,
-                           std::string_view blob) override;
+  absl::StatusOr<bool> Put(const Digest& digest, std::string_view blob) override;
   absl::StatusOr<std::string> Get(const Digest& digest) override;
   absl::Status Flush() override;
-  absl::Status ForEach(
-      const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
+  absl::Status ForEach(const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
   absl::Status Remove(const Digest& digest) override;
 
   // Removes temp files (names starting ".tmp-") whose mtime is more than
@@ -161,12 +157,10 @@ class MemoryChunkStore final : public ChunkStore {
   MemoryChunkStore() = default;
 
   absl::StatusOr<bool> Has(const Digest& digest) override;
-  absl::StatusOr<bool> Put(const Digest& digest,
-                           std::string_view blob) override;
+  absl::StatusOr<bool> Put(const Digest& digest, std::string_view blob) override;
   absl::StatusOr<std::string> Get(const Digest& digest) override;
   absl::Status Flush() override { return absl::OkStatus(); }
-  absl::Status ForEach(
-      const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
+  absl::Status ForEach(const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
   absl::Status Remove(const Digest& digest) override;
 
   // Replaces a stored blob (tests: simulate corruption). NotFound if absent.
@@ -202,12 +196,10 @@ class FaultInjectionChunkStore final : public ChunkStore {
   uint64_t flushes() const;
 
   absl::StatusOr<bool> Has(const Digest& digest) override;
-  absl::StatusOr<bool> Put(const Digest& digest,
-                           std::string_view blob) override;
+  absl::StatusOr<bool> Put(const Digest& digest, std::string_view blob) override;
   absl::StatusOr<std::string> Get(const Digest& digest) override;
   absl::Status Flush() override;
-  absl::Status ForEach(
-      const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
+  absl::Status ForEach(const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
   absl::Status Remove(const Digest& digest) override;
 
  private:

@@ -23,13 +23,11 @@
 namespace {
 
 double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since)
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
 // Returns the total seconds, or a negative value on failure.
-double Run(const std::string& dir, bool per_file, int count, size_t kib,
-           int threads) {
+double Run(const std::string& dir, bool per_file, int count, size_t kib, int threads) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   arca::LocalChunkStoreOptions options;
@@ -71,15 +69,14 @@ double Run(const std::string& dir, bool per_file, int count, size_t kib,
   double flush_seconds = Seconds(flush_start);
   double total = Seconds(start);
   if (!st.ok() || failures > 0) {
-    std::fprintf(stderr, "failed: %s, %d put failures\n", st.ToString().c_str(),
-                 failures.load());
+    std::fprintf(stderr, "failed: %s, %d put failures\n", st.ToString().c_str(), failures.load());
     return -1;
   }
-  std::printf("%-22s %5d x %4zu KiB, %d threads: puts %.2f s, final flush %.2f s, "
-              "total %.2f s (%.0f MB/s)\n",
-              per_file ? "per-file fdatasync" : "syncfs", count, kib, threads,
-              put_seconds, flush_seconds, total,
-              count * kib * 1024.0 / total / 1e6);
+  std::printf(
+      "%-22s %5d x %4zu KiB, %d threads: puts %.2f s, final flush %.2f s, "
+      "total %.2f s (%.0f MB/s)\n",
+      per_file ? "per-file fdatasync" : "syncfs", count, kib, threads, put_seconds, flush_seconds,
+      total, count * kib * 1024.0 / total / 1e6);
   store->reset();
   std::filesystem::remove_all(dir);
   return total;
@@ -99,9 +96,8 @@ void RunNoSync(const std::string& dir, int count, size_t kib) {
     std::fclose(f);
   }
   double total = Seconds(start);
-  std::printf("%-22s %5d x %4zu KiB, 1 thread:  total %.2f s (%.0f MB/s)\n",
-              "no sync (reference)", count, kib, total,
-              count * kib * 1024.0 / total / 1e6);
+  std::printf("%-22s %5d x %4zu KiB, 1 thread:  total %.2f s (%.0f MB/s)\n", "no sync (reference)",
+              count, kib, total, count * kib * 1024.0 / total / 1e6);
   std::filesystem::remove_all(dir);
 }
 
@@ -130,8 +126,8 @@ int main(int argc, char** argv) {
   for (bool per_file : {false, true}) {
     std::vector<double>& v = times[per_file];
     std::sort(v.begin(), v.end());
-    std::printf("median of %d: %-20s %.2f s\n", rounds,
-                per_file ? "per-file fdatasync" : "syncfs", v[v.size() / 2]);
+    std::printf("median of %d: %-20s %.2f s\n", rounds, per_file ? "per-file fdatasync" : "syncfs",
+                v[v.size() / 2]);
   }
   return 0;
 }

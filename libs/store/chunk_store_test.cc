@@ -285,12 +285,11 @@ TEST_P(ChunkStoreConformance, ReadersSeeWholeBlobsWhileOthersWriteAndFlush) {
   EXPECT_EQ(bad.load(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllImplementations, ChunkStoreConformance,
-    ::testing::ValuesIn(Implementations()),
-    [](const ::testing::TestParamInfo<Implementation>& info) {
-      return info.param.name;
-    });
+INSTANTIATE_TEST_SUITE_P(AllImplementations, ChunkStoreConformance,
+                         ::testing::ValuesIn(Implementations()),
+                         [](const ::testing::TestParamInfo<Implementation>& info) {
+                           return info.param.name;
+                         });
 
 // ---------------------------------------------------------------------------
 // LocalChunkStore specifics.
@@ -327,18 +326,16 @@ TEST(LocalChunkStoreTest, ChunkBecomesVisibleUnderItsNameOnlyAtFlush) {
   const Digest d = D(blob);
   const std::string hex = d.Hex();
   ASSERT_TRUE(store->Put(d, blob).value());
-  const std::string final_path = absl::StrCat(dir, "/", hex.substr(0, 2), "/",
-                                              hex.substr(2, 2), "/", hex);
+  const std::string final_path =
+      absl::StrCat(dir, "/", hex.substr(0, 2), "/", hex.substr(2, 2), "/", hex);
   EXPECT_EQ(store->ChunkPath(d), final_path);
   EXPECT_FALSE(fs::exists(final_path));
   std::vector<std::string> files = FilesUnder(dir);
   ASSERT_EQ(files.size(), 1u);
-  EXPECT_THAT(files[0], HasSubstr(absl::StrCat(hex.substr(0, 2), "/",
-                                               hex.substr(2, 2), "/.tmp-")));
+  EXPECT_THAT(files[0], HasSubstr(absl::StrCat(hex.substr(0, 2), "/", hex.substr(2, 2), "/.tmp-")));
   ASSERT_TRUE(store->Flush().ok());
   EXPECT_TRUE(fs::exists(final_path));
-  EXPECT_EQ(FilesUnder(dir),
-            std::vector<std::string>{final_path.substr(dir.size() + 1)});
+  EXPECT_EQ(FilesUnder(dir), std::vector<std::string>{final_path.substr(dir.size() + 1)});
   // Another store (another process) sees it.
   auto reopened = LocalChunkStore::Open(dir).value();
   EXPECT_EQ(reopened->Get(d).value(), blob);
@@ -389,17 +386,18 @@ TEST(LocalChunkStoreTest, CrashLeftoversAreIgnoredAndRemovedWhenStale) {
   std::ofstream(dir + "/00/00/" + D("y").Hex()) << "misplaced chunk";
   std::ofstream(leaf + "/" + std::string(64, 'A')) << "upper-case name";
   // Age one of the temp files by two days.
-  struct timespec old[2] = {{time(nullptr) - 48 * 3600, 0},
-                            {time(nullptr) - 48 * 3600, 0}};
+  struct timespec old[2] = {{time(nullptr) - 48 * 3600, 0}, {time(nullptr) - 48 * 3600, 0}};
   ASSERT_EQ(utimensat(AT_FDCWD, (leaf + "/.tmp-0123456789abcdef").c_str(), old, 0), 0);
 
   std::map<Digest, uint64_t> seen;
-  ASSERT_TRUE(store->ForEach([&](const Digest& d, uint64_t size) {
-    seen[d] = size;
-    return absl::OkStatus();
-  }).ok());
-  EXPECT_EQ(seen, (std::map<Digest, uint64_t>{{D(kept), kept.size()},
-                                              {D(pending), pending.size()}}));
+  ASSERT_TRUE(store
+                  ->ForEach([&](const Digest& d, uint64_t size) {
+                    seen[d] = size;
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(seen,
+            (std::map<Digest, uint64_t>{{D(kept), kept.size()}, {D(pending), pending.size()}}));
 
   EXPECT_EQ(store->RemoveStaleTempFiles(24 * 3600).value(), 1u);
   EXPECT_FALSE(fs::exists(leaf + "/.tmp-0123456789abcdef"));
@@ -426,9 +424,8 @@ TEST(LocalChunkStoreTest, MissingChunkMessageNamesRepositoryAndPath) {
   const Digest d = D("absent");
   absl::Status st = store->Get(d).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(st.message(),
-              HasSubstr(absl::StrCat("chunk ", d.Hex(), " is missing from ", repo,
-                                     " (expected at ", store->ChunkPath(d), ")")));
+  EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("chunk ", d.Hex(), " is missing from ", repo,
+                                                   " (expected at ", store->ChunkPath(d), ")")));
 }
 
 TEST(LocalChunkStoreTest, UnreadableChunkIsAnErrorNotData) {
@@ -462,8 +459,7 @@ TEST(LocalChunkStoreTest, NotWritableRepositoryIsPermissionDenied) {
     absl::StatusOr<bool> put = store->Put(D("x"), "x");
     bool ok = put.status().code() == absl::StatusCode::kPermissionDenied &&
               put.status().message().find(absl::StrCat(
-                  "the repository at ", repo, " is not writable")) !=
-                  std::string_view::npos;
+                  "the repository at ", repo, " is not writable")) != std::string_view::npos;
     if (!ok) fprintf(stderr, "got: %s\n", put.status().ToString().c_str());
     _exit(ok ? 0 : 1);
   }

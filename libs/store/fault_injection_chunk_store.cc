@@ -5,8 +5,7 @@
 
 namespace arca {
 
-FaultInjectionChunkStore::FaultInjectionChunkStore(ChunkStore* base)
-    : base_(base) {}
+FaultInjectionChunkStore::FaultInjectionChunkStore(ChunkStore* base) : base_(base) {}
 
 void FaultInjectionChunkStore::FailPutsAfter(int n, absl::Status status) {
   absl::MutexLock l(&mu_);
@@ -14,8 +13,7 @@ void FaultInjectionChunkStore::FailPutsAfter(int n, absl::Status status) {
   put_status_ = std::move(status);
 }
 
-void FaultInjectionChunkStore::FailGet(const Digest& digest,
-                                       absl::Status status) {
+void FaultInjectionChunkStore::FailGet(const Digest& digest, absl::Status status) {
   absl::MutexLock l(&mu_);
   get_faults_[digest] = std::move(status);
 }
@@ -62,13 +60,12 @@ absl::StatusOr<bool> FaultInjectionChunkStore::Has(const Digest& digest) {
   return base_->Has(digest);
 }
 
-absl::StatusOr<bool> FaultInjectionChunkStore::Put(const Digest& digest,
-                                                   std::string_view blob) {
+absl::StatusOr<bool> FaultInjectionChunkStore::Put(const Digest& digest, std::string_view blob) {
   {
     absl::MutexLock l(&mu_);
     ++puts_;
-    if (fail_puts_after_ >= 0 &&
-        puts_ > static_cast<uint64_t>(fail_puts_after_) && !put_status_.ok()) {
+    if (fail_puts_after_ >= 0 && puts_ > static_cast<uint64_t>(fail_puts_after_) &&
+        !put_status_.ok()) {
       return put_status_;
     }
   }

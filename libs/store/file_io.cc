@@ -1,15 +1,13 @@
 #include "libs/store/file_io.h"
 
-#include <algorithm>
-
 #include <dirent.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -24,34 +22,31 @@ std::string S(absl::string_view v) { return std::string(v); }
 
 absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path,
                          absl::string_view repo, bool write) {
-  const std::string detail =
-      absl::StrCat(what, " ", S(path), ": ", std::strerror(err));
+  const std::string detail = absl::StrCat(what, " ", S(path), ": ", std::strerror(err));
   switch (err) {
     case ENOSPC:
     case EDQUOT:
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "no space left for the repository at ", S(repo), ": ", detail,
-          "; free some space (or prune old snapshots) and retry"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("no space left for the repository at ", S(repo), ": ", detail,
+                       "; free some space (or prune old snapshots) and retry"));
     case EACCES:
     case EPERM:
     case EROFS:
       if (write) {
         return absl::PermissionDeniedError(
-            absl::StrCat("the repository at ", S(repo), " is not writable: ",
-                         detail, "; check its permissions and mount options"));
+            absl::StrCat("the repository at ", S(repo), " is not writable: ", detail,
+                         "; check its permissions and mount options"));
       }
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot read the repository at ", S(repo), ": ", detail,
-                       "; check its permissions"));
+      return absl::PermissionDeniedError(absl::StrCat("cannot read the repository at ", S(repo),
+                                                      ": ", detail, "; check its permissions"));
     case EIO:
       if (write) {
-        return absl::UnavailableError(absl::StrCat(
-            "I/O error in the repository at ", S(repo), ": ", detail,
-            "; check the device and retry"));
+        return absl::UnavailableError(absl::StrCat("I/O error in the repository at ", S(repo), ": ",
+                                                   detail, "; check the device and retry"));
       }
-      return absl::DataLossError(absl::StrCat(
-          "I/O error in the repository at ", S(repo), ": ", detail,
-          "; the data may be damaged, run `arca verify`"));
+      return absl::DataLossError(absl::StrCat("I/O error in the repository at ", S(repo), ": ",
+                                              detail,
+                                              "; the data may be damaged, run `arca verify`"));
     case ENOENT:
       return absl::NotFoundError(detail);
     case EINTR:
@@ -60,17 +55,15 @@ absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path
     case ENFILE:
     case ENOMEM:
     case EBUSY:
-      return absl::UnavailableError(
-          absl::StrCat("temporary failure in the repository at ", S(repo),
-                       ": ", detail, "; retry"));
+      return absl::UnavailableError(absl::StrCat("temporary failure in the repository at ", S(repo),
+                                                 ": ", detail, "; retry"));
     default:
-      return absl::InternalError(absl::StrCat(
-          "unexpected error in the repository at ", S(repo), ": ", detail));
+      return absl::InternalError(
+          absl::StrCat("unexpected error in the repository at ", S(repo), ": ", detail));
   }
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
-                                          absl::string_view repo) {
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, absl::string_view repo) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open", path, repo, false);
   struct stat st;
@@ -82,8 +75,7 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
     return absl::DataLossError(
-        absl::StrCat(path, " is not a regular file; the repository at ",
-                     S(repo), " is damaged"));
+        absl::StrCat(path, " is not a regular file; the repository at ", S(repo), " is damaged"));
   }
   std::string out;
   out.resize(static_cast<size_t>(st.st_size));
@@ -138,8 +130,7 @@ absl::Status WriteNewFileDurably(const std::string& path, absl::string_view data
 }
 
 absl::Status WriteFileAtomically(const std::string& dir, absl::string_view name,
-                                 absl::string_view data, absl::string_view repo,
-                                 int mode) {
+                                 absl::string_view data, absl::string_view repo, int mode) {
   const std::string tmp = absl::StrCat(dir, "/", S(kTempPrefix), RandomHex16());
   const std::string final_path = absl::StrCat(dir, "/", S(name));
   absl::Status st = WriteNewFileDurably(tmp, data, repo, mode);

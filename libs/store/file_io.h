@@ -8,10 +8,10 @@
 
 #include <string>
 #include <vector>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace arca {
 
@@ -31,16 +31,14 @@ absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path
 
 // Reads the whole regular file at `path`. NotFound if it does not exist,
 // DataLoss on EIO, other codes per ErrnoStatus.
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
-                                          absl::string_view repo);
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, absl::string_view repo);
 
 // Writes `data` to `dir`/.tmp-<random>, fdatasyncs it, renames it to
 // `dir`/`name` (replacing an existing file) and fsyncs `dir`. A reader never
 // sees a partial file; after return the file is durable. The temp file is
 // removed on failure. `mode` is the new file's permission bits.
 absl::Status WriteFileAtomically(const std::string& dir, absl::string_view name,
-                                 absl::string_view data, absl::string_view repo,
-                                 int mode = 0644);
+                                 absl::string_view data, absl::string_view repo, int mode = 0644);
 
 // Writes `data` to a new file `path` (O_EXCL) and fdatasyncs it.
 absl::Status WriteNewFileDurably(const std::string& path, absl::string_view data,

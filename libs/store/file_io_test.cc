@@ -27,7 +27,8 @@ TEST(ErrnoStatusTest, MapsErrnoToCodesThatSayWhatToDo) {
   for (int err : {EACCES, EPERM, EROFS}) {
     absl::Status st = ErrnoStatus(err, "create", "/r/chunks/ab", "/r", true);
     EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied);
-    EXPECT_THAT(st.message(), HasSubstr("the repository at /r is not writable: create /r/chunks/ab"));
+    EXPECT_THAT(st.message(),
+                HasSubstr("the repository at /r is not writable: create /r/chunks/ab"));
   }
   absl::Status read = ErrnoStatus(EACCES, "open", "/r/config", "/r", false);
   EXPECT_EQ(read.code(), absl::StatusCode::kPermissionDenied);

@@ -20,9 +20,7 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-std::string ByteHex(uint8_t b) {
-  return std::string{kHex[b >> 4], kHex[b & 15]};
-}
+std::string ByteHex(uint8_t b) { return std::string{kHex[b >> 4], kHex[b & 15]}; }
 
 bool IsLowerHex(std::string_view s) {
   for (char c : s) {
@@ -37,15 +35,12 @@ int HexNibble(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
 bool ParseChunkName(std::string_view name, Digest* out) {
   if (name.size() != 64 || !IsLowerHex(name)) return false;
   for (size_t i = 0; i < 32; ++i) {
-    out->bytes[i] =
-        static_cast<uint8_t>(HexNibble(name[2 * i]) << 4 | HexNibble(name[2 * i + 1]));
+    out->bytes[i] = static_cast<uint8_t>(HexNibble(name[2 * i]) << 4 | HexNibble(name[2 * i + 1]));
   }
   return true;
 }
 
-bool IsByteDirName(std::string_view name) {
-  return name.size() == 2 && IsLowerHex(name);
-}
+bool IsByteDirName(std::string_view name) { return name.size() == 2 && IsLowerHex(name); }
 
 std::string RepoOf(const std::string& dir) {
   std::string d = dir;
@@ -57,7 +52,6 @@ std::string RepoOf(const std::string& dir) {
   }
   return d;
 }
-
 
 }  // namespace
 
@@ -77,9 +71,9 @@ absl::StatusOr<std::unique_ptr<LocalChunkStore>> LocalChunkStore::Open(
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
     if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat(
-          "chunk directory ", dir, " does not exist; the repository at ",
-          RepoOf(dir), " is incomplete or not an arca repository"));
+      return absl::NotFoundError(absl::StrCat("chunk directory ", dir,
+                                              " does not exist; the repository at ", RepoOf(dir),
+                                              " is incomplete or not an arca repository"));
     }
     return ErrnoStatus(errno, "stat", dir, RepoOf(dir), false);
   }
@@ -90,16 +84,14 @@ absl::StatusOr<std::unique_ptr<LocalChunkStore>> LocalChunkStore::Open(
   if (options.max_pending_bytes == 0) options.max_pending_bytes = 1;
   std::unique_ptr<LocalChunkStore> store(new LocalChunkStore(dir, options));
   if (options.remove_stale_temp_files_on_open) {
-    ASSIGN_OR_RETURN(uint64_t removed,
-                     store->RemoveStaleTempFiles(options.stale_temp_age_seconds));
+    ASSIGN_OR_RETURN(uint64_t removed, store->RemoveStaleTempFiles(options.stale_temp_age_seconds));
     (void)removed;
   }
   return store;
 }
 
 std::string LocalChunkStore::LeafDir(const Digest& digest) const {
-  return absl::StrCat(dir_, "/", ByteHex(digest.bytes[0]), "/",
-                      ByteHex(digest.bytes[1]));
+  return absl::StrCat(dir_, "/", ByteHex(digest.bytes[0]), "/", ByteHex(digest.bytes[1]));
 }
 
 std::string LocalChunkStore::ChunkPath(const Digest& digest) const {
@@ -155,10 +147,8 @@ absl::StatusOr<bool> LocalChunkStore::Has(const Digest& digest) {
   return HasFinal(digest);
 }
 
-absl::Status LocalChunkStore::WriteTemp(const std::string& temp_path,
-                                        std::string_view blob) {
-  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                  0444);
+absl::Status LocalChunkStore::WriteTemp(const std::string& temp_path, std::string_view blob) {
+  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
   if (fd < 0) {
     if (errno == EEXIST) {
       return absl::AlreadyExistsError(absl::StrCat(temp_path, " exists"));
@@ -186,8 +176,7 @@ absl::Status LocalChunkStore::WriteTemp(const std::string& temp_path,
   return st;
 }
 
-absl::StatusOr<bool> LocalChunkStore::Put(const Digest& digest,
-                                          std::string_view blob) {
+absl::StatusOr<bool> LocalChunkStore::Put(const Digest& digest, std::string_view blob) {
   {
     absl::MutexLock l(&mu_);
     while (in_flight_.contains(digest)) in_flight_done_.Wait(&mu_);
@@ -207,8 +196,7 @@ absl::StatusOr<bool> LocalChunkStore::Put(const Digest& digest,
   std::string temp_path;
   absl::Status st;
   for (int attempt = 0; attempt < 4; ++attempt) {
-    temp_path = absl::StrCat(LeafDir(digest), "/", kTempPrefix,
-                             RandomHex16());
+    temp_path = absl::StrCat(LeafDir(digest), "/", kTempPrefix, RandomHex16());
     st = WriteTemp(temp_path, blob);
     if (!absl::IsAlreadyExists(st)) break;  // else: name taken, draw another
   }
@@ -242,8 +230,7 @@ absl::StatusOr<std::string> LocalChunkStore::Get(const Digest& digest) {
   const std::string path = ChunkPath(digest);
   absl::StatusOr<std::string> blob = ReadWholeFile(path, repo_);
   if (absl::IsNotFound(blob.status())) {
-    return absl::NotFoundError(absl::StrCat("chunk ", digest.Hex(),
-                                            " is missing from ", repo_,
+    return absl::NotFoundError(absl::StrCat("chunk ", digest.Hex(), " is missing from ", repo_,
                                             " (expected at ", path, ")"));
   }
   return blob;  // other errors name the path, which holds the digest
@@ -340,8 +327,7 @@ absl::Status LocalChunkStore::ForEach(
       for (const std::string& name : names) {
         Digest digest;
         if (!ParseChunkName(name, &digest)) continue;
-        if (std::string_view(name).substr(0, 2) != a ||
-            std::string_view(name).substr(2, 2) != b) {
+        if (std::string_view(name).substr(0, 2) != a || std::string_view(name).substr(2, 2) != b) {
           continue;  // misplaced: not a chunk of this layout
         }
         if (pending.contains(digest)) continue;  // reported below
@@ -377,17 +363,15 @@ absl::Status LocalChunkStore::Remove(const Digest& digest) {
   const std::string path = ChunkPath(digest);
   if (::unlink(path.c_str()) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) {
-      return absl::NotFoundError(absl::StrCat(
-          "chunk ", digest.Hex(), " is missing from ", repo_, " (expected at ",
-          path, "); nothing to remove"));
+      return absl::NotFoundError(absl::StrCat("chunk ", digest.Hex(), " is missing from ", repo_,
+                                              " (expected at ", path, "); nothing to remove"));
     }
     return ErrnoStatus(errno, "remove", path, repo_, true);
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> LocalChunkStore::RemoveStaleTempFiles(
-    int64_t min_age_seconds) {
+absl::StatusOr<uint64_t> LocalChunkStore::RemoveStaleTempFiles(int64_t min_age_seconds) {
   absl::flat_hash_set<std::string> ours;
   {
     absl::MutexLock l(&mu_);

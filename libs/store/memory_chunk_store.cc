@@ -12,8 +12,7 @@ absl::StatusOr<bool> MemoryChunkStore::Has(const Digest& digest) {
   return chunks_.contains(digest);
 }
 
-absl::StatusOr<bool> MemoryChunkStore::Put(const Digest& digest,
-                                           std::string_view blob) {
+absl::StatusOr<bool> MemoryChunkStore::Put(const Digest& digest, std::string_view blob) {
   absl::MutexLock l(&mu_);
   return chunks_.try_emplace(digest, blob).second;
 }
@@ -22,8 +21,8 @@ absl::StatusOr<std::string> MemoryChunkStore::Get(const Digest& digest) {
   absl::MutexLock l(&mu_);
   auto it = chunks_.find(digest);
   if (it == chunks_.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "chunk ", digest.Hex(), " is missing from the in-memory chunk store"));
+    return absl::NotFoundError(
+        absl::StrCat("chunk ", digest.Hex(), " is missing from the in-memory chunk store"));
   }
   return it->second;
 }
@@ -45,8 +44,7 @@ absl::Status MemoryChunkStore::Remove(const Digest& digest) {
   absl::MutexLock l(&mu_);
   if (chunks_.erase(digest) == 0) {
     return absl::NotFoundError(absl::StrCat(
-        "chunk ", digest.Hex(),
-        " is missing from the in-memory chunk store; nothing to remove"));
+        "chunk ", digest.Hex(), " is missing from the in-memory chunk store; nothing to remove"));
   }
   return absl::OkStatus();
 }
@@ -55,8 +53,8 @@ absl::Status MemoryChunkStore::Corrupt(const Digest& digest, std::string blob) {
   absl::MutexLock l(&mu_);
   auto it = chunks_.find(digest);
   if (it == chunks_.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "chunk ", digest.Hex(), " is missing from the in-memory chunk store"));
+    return absl::NotFoundError(
+        absl::StrCat("chunk ", digest.Hex(), " is missing from the in-memory chunk store"));
   }
   it->second = std::move(blob);
   return absl::OkStatus();

@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -46,8 +46,8 @@ std::string StripTrailingSlashes(std::string dir) {
 }
 
 bool IsNameByte(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '.' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-';
 }
 
 void AppendEscaped(unsigned char c, std::string* out) {
@@ -61,8 +61,7 @@ void AppendEscaped(unsigned char c, std::string* out) {
 // not hidden (temp names start with '.'), not too long.
 bool IsValidGroup(std::string_view g) {
   if (g.empty() || g.size() > 255 || g[0] == '.') return false;
-  return g.find('/') == std::string_view::npos &&
-         g.find('\0') == std::string_view::npos;
+  return g.find('/') == std::string_view::npos && g.find('\0') == std::string_view::npos;
 }
 
 // "YYYYMMDDTHHMMSS.nnnnnnnnnZ".
@@ -77,8 +76,8 @@ bool IsValidTimeName(std::string_view t) {
 
 absl::StatusOr<std::string> TimeName(int64_t unix_ns) {
   if (unix_ns < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "snapshot time ", unix_ns, " ns is before 1970; pass 0 for now"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("snapshot time ", unix_ns, " ns is before 1970; pass 0 for now"));
   }
   time_t secs = static_cast<time_t>(unix_ns / 1000000000);
   int64_t nanos = unix_ns % 1000000000;
@@ -88,31 +87,27 @@ absl::StatusOr<std::string> TimeName(int64_t unix_ns) {
         absl::StrCat("snapshot time ", unix_ns, " ns is out of range"));
   }
   char buf[96];
-  std::snprintf(buf, sizeof(buf), "%04d%02d%02dT%02d%02d%02d.%09lldZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<long long>(nanos));
+  std::snprintf(buf, sizeof(buf), "%04d%02d%02dT%02d%02d%02d.%09lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(nanos));
   return std::string(buf);
 }
-
 
 bool Exists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-std::string RandomId128() {
-  return absl::StrCat(RandomHex16(), RandomHex16());
-}
+std::string RandomId128() { return absl::StrCat(RandomHex16(), RandomHex16()); }
 
 absl::Status ValidateChunker(const v1::ChunkerParams& p, std::string_view what) {
   if (p.min_size() == 0 && p.avg_size() == 0 && p.max_size() == 0) {
     return absl::OkStatus();  // unset: the chunker's defaults
   }
-  if (p.min_size() == 0 || p.min_size() > p.avg_size() ||
-      p.avg_size() > p.max_size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        S(what), " chunker sizes must satisfy 0 < min <= avg <= max, got min ",
-        p.min_size(), ", avg ", p.avg_size(), ", max ", p.max_size()));
+  if (p.min_size() == 0 || p.min_size() > p.avg_size() || p.avg_size() > p.max_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(S(what), " chunker sizes must satisfy 0 < min <= avg <= max, got min ",
+                     p.min_size(), ", avg ", p.avg_size(), ", max ", p.max_size()));
   }
   return absl::OkStatus();
 }
@@ -130,9 +125,8 @@ absl::StatusOr<std::string> ToJson(const Message& message) {
   std::string out;
   auto st = google::protobuf::util::MessageToJsonString(message, &out, options);
   if (!st.ok()) {
-    return absl::InternalError(absl::StrCat("cannot print ",
-                                            message.GetTypeName(), " as JSON: ",
-                                            ProtoStatusMessage(st)));
+    return absl::InternalError(
+        absl::StrCat("cannot print ", message.GetTypeName(), " as JSON: ", ProtoStatusMessage(st)));
   }
   out.push_back('\n');
   return out;
@@ -159,49 +153,46 @@ absl::StatusOr<std::string> ManifestToJson(const v1::Manifest& manifest) {
   return ToJson(manifest);
 }
 
-absl::StatusOr<v1::Manifest> ManifestFromJson(std::string_view json,
-                                              std::string_view name) {
+absl::StatusOr<v1::Manifest> ManifestFromJson(std::string_view json, std::string_view name) {
   v1::Manifest m;
   if (std::string err = FromJson(json, &m); !err.empty()) {
-    return absl::DataLossError(absl::StrCat(
-        "manifest ", S(name), " is corrupt (not a valid arca manifest: ",
-        absl::CHexEscape(err.substr(0, 300)), "); run `arca verify`"));
+    return absl::DataLossError(
+        absl::StrCat("manifest ", S(name), " is corrupt (not a valid arca manifest: ",
+                     absl::CHexEscape(err.substr(0, 300)), "); run `arca verify`"));
   }
   if (m.format_version() == 0) {
-    return absl::DataLossError(absl::StrCat(
-        "manifest ", S(name), " is corrupt: it has no format_version"));
+    return absl::DataLossError(
+        absl::StrCat("manifest ", S(name), " is corrupt: it has no format_version"));
   }
   if (m.format_version() > kRepositoryFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "manifest ", S(name), " has format ", m.format_version(),
-        ", which is not supported by this arca (supports ",
-        kRepositoryFormatVersion, "); upgrade arca"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("manifest ", S(name), " has format ", m.format_version(),
+                     ", which is not supported by this arca (supports ", kRepositoryFormatVersion,
+                     "); upgrade arca"));
   }
   return m;
 }
 
-absl::StatusOr<std::string> RepositoryConfigToJson(
-    const v1::RepositoryConfig& config) {
+absl::StatusOr<std::string> RepositoryConfigToJson(const v1::RepositoryConfig& config) {
   return ToJson(config);
 }
 
-absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(
-    std::string_view json, std::string_view name) {
+absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(std::string_view json,
+                                                              std::string_view name) {
   v1::RepositoryConfig c;
   if (std::string err = FromJson(json, &c); !err.empty()) {
     return absl::DataLossError(absl::StrCat(
-        "repository config ", S(name), " is corrupt (not a valid arca config: ",
-        absl::CHexEscape(err.substr(0, 300)), ")"));
+        "repository config ", S(name),
+        " is corrupt (not a valid arca config: ", absl::CHexEscape(err.substr(0, 300)), ")"));
   }
   if (c.format_version() == 0) {
-    return absl::DataLossError(absl::StrCat(
-        "repository config ", S(name), " is corrupt: it has no format_version"));
+    return absl::DataLossError(
+        absl::StrCat("repository config ", S(name), " is corrupt: it has no format_version"));
   }
   if (c.format_version() != kRepositoryFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "repository format ", c.format_version(),
-        " is not supported by this arca (supports ", kRepositoryFormatVersion,
-        "): ", S(name)));
+    return absl::FailedPreconditionError(absl::StrCat("repository format ", c.format_version(),
+                                                      " is not supported by this arca (supports ",
+                                                      kRepositoryFormatVersion, "): ", S(name)));
   }
   return c;
 }
@@ -209,8 +200,7 @@ absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(
 // ---------------------------------------------------------------------------
 // Group names.
 
-std::string Repository::GroupName(std::string_view host,
-                                  std::string_view source) {
+std::string Repository::GroupName(std::string_view host, std::string_view source) {
   std::string out;
   for (unsigned char c : host) {
     if (IsNameByte(c) && !(out.empty() && c == '.')) {  // never a hidden name
@@ -248,8 +238,8 @@ Repository::Repository(std::string path, v1::RepositoryConfig config,
                        std::unique_ptr<LocalChunkStore> chunks)
     : path_(std::move(path)), config_(std::move(config)), chunks_(std::move(chunks)) {}
 
-absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(
-    const std::string& dir_in, v1::RepositoryConfig config) {
+absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(const std::string& dir_in,
+                                                             v1::RepositoryConfig config) {
   const std::string dir = StripTrailingSlashes(dir_in);
   RETURN_IF_ERROR(ValidateChunker(config.payload_chunker(), "payload"));
   RETURN_IF_ERROR(ValidateChunker(config.metadata_chunker(), "metadata"));
@@ -257,17 +247,18 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
       return absl::FailedPreconditionError(
-          absl::StrCat(dir, " is not a directory: choose a new or empty directory "
-                            "for the repository"));
+          absl::StrCat(dir,
+                       " is not a directory: choose a new or empty directory "
+                       "for the repository"));
     }
     if (Exists(absl::StrCat(dir, "/", kConfigName))) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          dir, " already contains an arca repository: use it with --repo ", dir));
+      return absl::FailedPreconditionError(
+          absl::StrCat(dir, " already contains an arca repository: use it with --repo ", dir));
     }
     ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(dir, dir));
     if (!names.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          dir, " is not empty: choose a new or empty directory for the repository"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(dir, " is not empty: choose a new or empty directory for the repository"));
     }
   } else if (errno == ENOENT) {
     std::error_code ec;
@@ -292,13 +283,13 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(
   return Open(dir);
 }
 
-absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(
-    const std::string& dir_in, LocalChunkStoreOptions options) {
+absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(const std::string& dir_in,
+                                                             LocalChunkStoreOptions options) {
   const std::string dir = StripTrailingSlashes(dir_in);
   const std::string config_path = absl::StrCat(dir, "/", kConfigName);
   auto no_repository = [&] {
-    return absl::NotFoundError(absl::StrCat(
-        "no arca repository at ", dir, ": run `arca init --repo ", dir, "`"));
+    return absl::NotFoundError(
+        absl::StrCat("no arca repository at ", dir, ": run `arca init --repo ", dir, "`"));
   };
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
@@ -309,18 +300,15 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(
   absl::StatusOr<std::string> json = ReadWholeFile(config_path, dir);
   if (absl::IsNotFound(json.status())) return no_repository();
   if (!json.ok()) return json.status();
-  ASSIGN_OR_RETURN(v1::RepositoryConfig config,
-                   RepositoryConfigFromJson(*json, config_path));
+  ASSIGN_OR_RETURN(v1::RepositoryConfig config, RepositoryConfigFromJson(*json, config_path));
   absl::StatusOr<std::unique_ptr<LocalChunkStore>> chunks =
       LocalChunkStore::Open(absl::StrCat(dir, "/chunks"), options);
-  if (absl::IsNotFound(chunks.status()) ||
-      absl::IsFailedPrecondition(chunks.status())) {
-    return absl::DataLossError(absl::StrCat(
-        "the repository at ", dir, " is damaged: ", chunks.status().message()));
+  if (absl::IsNotFound(chunks.status()) || absl::IsFailedPrecondition(chunks.status())) {
+    return absl::DataLossError(
+        absl::StrCat("the repository at ", dir, " is damaged: ", chunks.status().message()));
   }
   if (!chunks.ok()) return chunks.status();
-  return std::unique_ptr<Repository>(
-      new Repository(dir, std::move(config), std::move(*chunks)));
+  return std::unique_ptr<Repository>(new Repository(dir, std::move(config), std::move(*chunks)));
 }
 
 // ---------------------------------------------------------------------------
@@ -330,8 +318,7 @@ std::string Repository::SnapshotDir(std::string_view id) const {
   return absl::StrCat(path_, "/snapshots/", S(id));
 }
 
-absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(
-    std::string_view group) {
+absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(std::string_view group) {
   std::vector<std::string> groups;
   if (group.empty()) {
     ASSIGN_OR_RETURN(std::vector<std::string> names,
@@ -342,8 +329,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(
   } else {
     if (!IsValidGroup(group)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("'", absl::CHexEscape(S(group)),
-                       "' is not a snapshot group name"));
+          absl::StrCat("'", absl::CHexEscape(S(group)), "' is not a snapshot group name"));
     }
     groups.push_back(S(group));
   }
@@ -360,36 +346,33 @@ absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(
       ASSIGN_OR_RETURN(v1::Manifest m, ManifestFromJson(*json, mpath));
       const std::string id = absl::StrCat(g, "/", t);
       if (m.id() != id) {
-        return absl::DataLossError(absl::StrCat(
-            "manifest ", mpath, " is corrupt: it names snapshot '",
-            absl::CHexEscape(m.id()), "' but is stored as '", id, "'"));
+        return absl::DataLossError(
+            absl::StrCat("manifest ", mpath, " is corrupt: it names snapshot '",
+                         absl::CHexEscape(m.id()), "' but is stored as '", id, "'"));
       }
-      if (!m.repository_id().empty() &&
-          m.repository_id() != config_.repository_id()) {
-        return absl::DataLossError(absl::StrCat(
-            "manifest ", mpath, " belongs to repository ",
-            absl::CHexEscape(m.repository_id()), ", not to ", path_, " (",
-            config_.repository_id(), "); it was copied from another repository"));
+      if (!m.repository_id().empty() && m.repository_id() != config_.repository_id()) {
+        return absl::DataLossError(absl::StrCat("manifest ", mpath, " belongs to repository ",
+                                                absl::CHexEscape(m.repository_id()), ", not to ",
+                                                path_, " (", config_.repository_id(),
+                                                "); it was copied from another repository"));
       }
       out.push_back(std::move(m));
     }
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const v1::Manifest& a, const v1::Manifest& b) {
-                     if (a.time_unix_ns() != b.time_unix_ns()) {
-                       return a.time_unix_ns() < b.time_unix_ns();
-                     }
-                     return a.id() < b.id();
-                   });
+  std::stable_sort(out.begin(), out.end(), [](const v1::Manifest& a, const v1::Manifest& b) {
+    if (a.time_unix_ns() != b.time_unix_ns()) {
+      return a.time_unix_ns() < b.time_unix_ns();
+    }
+    return a.id() < b.id();
+  });
   return out;
 }
 
-absl::StatusOr<std::string> Repository::ResolveSnapshotId(
-    std::string_view id_or_latest) {
+absl::StatusOr<std::string> Repository::ResolveSnapshotId(std::string_view id_or_latest) {
   auto not_found = [&] {
-    return absl::NotFoundError(absl::StrCat(
-        "no snapshot '", absl::CHexEscape(S(id_or_latest)), "' in ", path_,
-        ": run `arca snapshots --repo ", path_, "` to list them"));
+    return absl::NotFoundError(absl::StrCat("no snapshot '", absl::CHexEscape(S(id_or_latest)),
+                                            "' in ", path_, ": run `arca snapshots --repo ", path_,
+                                            "` to list them"));
   };
   if (id_or_latest == "latest") {
     ASSIGN_OR_RETURN(std::vector<v1::Manifest> all, ListSnapshots(""));
@@ -413,23 +396,22 @@ absl::StatusOr<std::string> Repository::ResolveSnapshotId(
   return S(id_or_latest);
 }
 
-absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(
-    std::string_view id_or_latest) {
+absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(std::string_view id_or_latest) {
   ASSIGN_OR_RETURN(std::string id, ResolveSnapshotId(id_or_latest));
   LoadedSnapshot out;
   out.dir = SnapshotDir(id);
   const std::string mpath = absl::StrCat(out.dir, "/", kManifestName);
   absl::StatusOr<std::string> json = ReadWholeFile(mpath, path_);
   if (absl::IsNotFound(json.status())) {
-    return absl::NotFoundError(absl::StrCat(
-        "no snapshot '", id, "' in ", path_, " (it was removed meanwhile)"));
+    return absl::NotFoundError(
+        absl::StrCat("no snapshot '", id, "' in ", path_, " (it was removed meanwhile)"));
   }
   if (!json.ok()) return json.status();
   ASSIGN_OR_RETURN(out.manifest, ManifestFromJson(*json, mpath));
   if (out.manifest.id() != id) {
-    return absl::DataLossError(absl::StrCat(
-        "snapshot ", id, ": manifest ", mpath, " is corrupt: it names snapshot '",
-        absl::CHexEscape(out.manifest.id()), "'"));
+    return absl::DataLossError(absl::StrCat("snapshot ", id, ": manifest ", mpath,
+                                            " is corrupt: it names snapshot '",
+                                            absl::CHexEscape(out.manifest.id()), "'"));
   }
   for (v1::StreamKind kind : {v1::STREAM_KIND_METADATA, v1::STREAM_KIND_PAYLOAD}) {
     const char* what = kind == v1::STREAM_KIND_METADATA ? "metadata" : "payload";
@@ -441,59 +423,57 @@ absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(
       }
     }
     if (info == nullptr) {
-      return absl::DataLossError(absl::StrCat("snapshot ", id, ": manifest ", mpath,
-                                              " lists no ", what, " index"));
+      return absl::DataLossError(
+          absl::StrCat("snapshot ", id, ": manifest ", mpath, " lists no ", what, " index"));
     }
     const std::string& name = info->name();
     if (name.empty() || name[0] == '.' || name.find('/') != std::string::npos ||
         name.find('\0') != std::string::npos || name == kManifestName) {
-      return absl::DataLossError(absl::StrCat(
-          "snapshot ", id, ": manifest ", mpath, " names an invalid ", what,
-          " index file '", absl::CHexEscape(name), "'"));
+      return absl::DataLossError(absl::StrCat("snapshot ", id, ": manifest ", mpath,
+                                              " names an invalid ", what, " index file '",
+                                              absl::CHexEscape(name), "'"));
     }
     const std::string ipath = absl::StrCat(out.dir, "/", name);
     absl::StatusOr<std::string> data = ReadWholeFile(ipath, path_);
     if (absl::IsNotFound(data.status())) {
-      return absl::DataLossError(absl::StrCat("snapshot ", id, ": index file ",
-                                              ipath, " is missing"));
+      return absl::DataLossError(
+          absl::StrCat("snapshot ", id, ": index file ", ipath, " is missing"));
     }
     if (!data.ok()) {
       return absl::Status(data.status().code(),
                           absl::StrCat("snapshot ", id, ": ", data.status().message()));
     }
     if (data->size() != info->size()) {
-      return absl::DataLossError(absl::StrCat(
-          "snapshot ", id, ": index file ", ipath, " has ", data->size(),
-          " bytes but the manifest says ", info->size(),
-          " (truncated or modified); run `arca verify`"));
+      return absl::DataLossError(absl::StrCat("snapshot ", id, ": index file ", ipath, " has ",
+                                              data->size(), " bytes but the manifest says ",
+                                              info->size(),
+                                              " (truncated or modified); run `arca verify`"));
     }
     const std::string sha = Sha256(*data).Hex();
     if (sha != info->sha256()) {
       return absl::DataLossError(absl::StrCat(
-          "snapshot ", id, ": index file ", ipath, " has SHA-256 ", sha,
-          " but the manifest says ", absl::CHexEscape(info->sha256()),
-          " (modified or corrupt); run `arca verify`"));
+          "snapshot ", id, ": index file ", ipath, " has SHA-256 ", sha, " but the manifest says ",
+          absl::CHexEscape(info->sha256()), " (modified or corrupt); run `arca verify`"));
     }
-    (kind == v1::STREAM_KIND_METADATA ? out.metadata_index : out.payload_index) =
-        std::move(*data);
+    (kind == v1::STREAM_KIND_METADATA ? out.metadata_index : out.payload_index) = std::move(*data);
   }
   return out;
 }
 
-absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(
-    v1::Manifest manifest, std::string_view metadata_index,
-    std::string_view payload_index) {
+absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
+                                                        std::string_view metadata_index,
+                                                        std::string_view payload_index) {
   // Every referenced chunk must be durable before the manifest exists.
   RETURN_IF_ERROR(chunks_->Flush());
   if (manifest.group().empty()) {
-    manifest.set_group(GroupName(
-        manifest.host(), manifest.sources().empty() ? "" : manifest.sources(0)));
+    manifest.set_group(
+        GroupName(manifest.host(), manifest.sources().empty() ? "" : manifest.sources(0)));
   }
   const std::string group = manifest.group();
   if (!IsValidGroup(group)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", absl::CHexEscape(group),
-        "' is not a valid snapshot group name (use Repository::GroupName)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", absl::CHexEscape(group),
+                     "' is not a valid snapshot group name (use Repository::GroupName)"));
   }
   int64_t time_ns = manifest.time_unix_ns() == 0 ? NowUnixNs() : manifest.time_unix_ns();
   ASSIGN_OR_RETURN(std::string time_name, TimeName(time_ns));
@@ -534,8 +514,9 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(
     const char* name;
     std::string_view data;
   };
-  for (const IndexFile& f : {IndexFile{v1::STREAM_KIND_METADATA, kMetadataIndexName, metadata_index},
-                             IndexFile{v1::STREAM_KIND_PAYLOAD, kPayloadIndexName, payload_index}}) {
+  for (const IndexFile& f :
+       {IndexFile{v1::STREAM_KIND_METADATA, kMetadataIndexName, metadata_index},
+        IndexFile{v1::STREAM_KIND_PAYLOAD, kPayloadIndexName, payload_index}}) {
     v1::IndexFileInfo* info = nullptr;
     for (v1::IndexFileInfo& i : *manifest.mutable_indexes()) {
       if (i.stream() == f.kind) {
@@ -551,8 +532,8 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(
     info->set_size(f.data.size());
     info->set_sha256(Sha256(f.data).Hex());
     const std::string ipath = absl::StrCat(sdir, "/", f.name);
-    absl::Status st = WriteNewFileDurably(ipath, absl::string_view(f.data.data(), f.data.size()),
-                                          path_, 0444);
+    absl::Status st =
+        WriteNewFileDurably(ipath, absl::string_view(f.data.data(), f.data.size()), path_, 0444);
     if (!st.ok()) return cleanup(st);
     written.push_back(ipath);
   }
@@ -571,8 +552,7 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(
   manifest.set_repository_id(config_.repository_id());
   absl::StatusOr<std::string> json = ManifestToJson(manifest);
   if (!json.ok()) return cleanup(json.status());
-  if (absl::Status st = WriteFileAtomically(sdir, kManifestName, *json, path_, 0444);
-      !st.ok()) {
+  if (absl::Status st = WriteFileAtomically(sdir, kManifestName, *json, path_, 0444); !st.ok()) {
     return cleanup(st);
   }
   return manifest;
@@ -606,8 +586,7 @@ absl::StatusOr<double> Repository::ObservedCompressionRatio() {
 
 WriterLock::~WriterLock() { ::unlink(path_.c_str()); }
 
-absl::StatusOr<std::unique_ptr<WriterLock>> Repository::LockForWrite(
-    std::string_view description) {
+absl::StatusOr<std::unique_ptr<WriterLock>> Repository::LockForWrite(std::string_view description) {
   const std::string locks_dir = absl::StrCat(path_, "/locks");
   if (::mkdir(locks_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoStatus(errno, "create directory", locks_dir, path_, true);
@@ -618,8 +597,7 @@ absl::StatusOr<std::unique_ptr<WriterLock>> Repository::LockForWrite(
   const int64_t pid = ::getpid();
   const std::string name = absl::StrCat(start, "-", pid, "-", RandomHex16(), ".lock");
   const std::string content =
-      absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(host),
-                   "\nstart_unix_ns=", start,
+      absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(host), "\nstart_unix_ns=", start,
                    "\ndescription=", absl::CEscape(S(description)), "\n");
   RETURN_IF_ERROR(WriteFileAtomically(locks_dir, name, content, path_));
   return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start);
@@ -635,8 +613,7 @@ absl::StatusOr<std::vector<WriterLockInfo>> Repository::ListWriterLocks() {
     info.path = absl::StrCat(locks_dir, "/", n);
     struct stat st;
     if (::stat(info.path.c_str(), &st) != 0) continue;  // released meanwhile
-    info.start_unix_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
-                         st.st_mtim.tv_nsec;
+    info.start_unix_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
     absl::StatusOr<std::string> text = ReadWholeFile(info.path, path_);
     if (text.ok()) {
       for (absl::string_view line : absl::StrSplit(*text, '\n')) {

@@ -77,16 +77,16 @@ class Repository {
   // "DIR is not empty", "DIR is not a directory"; InvalidArgument for
   // inconsistent chunker parameters (min > avg or avg > max); write errors as
   // for ChunkStore::Put.
-  static absl::StatusOr<std::unique_ptr<Repository>> Init(
-      const std::string& dir, v1::RepositoryConfig config);
+  static absl::StatusOr<std::unique_ptr<Repository>> Init(const std::string& dir,
+                                                          v1::RepositoryConfig config);
 
   // Opens the repository in `dir`.
   // Errors: NotFound "no arca repository at DIR: run `arca init --repo DIR`";
   // FailedPrecondition "repository format N is not supported by this arca
   // (supports 1)"; DataLoss naming DIR/config when it cannot be parsed, or
   // when DIR/chunks is missing; PermissionDenied if it cannot be read.
-  static absl::StatusOr<std::unique_ptr<Repository>> Open(
-      const std::string& dir, LocalChunkStoreOptions options = {});
+  static absl::StatusOr<std::unique_ptr<Repository>> Open(const std::string& dir,
+                                                          LocalChunkStoreOptions options = {});
 
   const v1::RepositoryConfig& config() const { return config_; }
   // The directory as given to Init/Open (without trailing '/').
@@ -115,8 +115,7 @@ class Repository {
   // Errors: DataLoss naming the manifest file when one cannot be parsed or
   // its id does not match its directory; InvalidArgument for a `group` that
   // is not a valid group name.
-  absl::StatusOr<std::vector<v1::Manifest>> ListSnapshots(
-      std::string_view group = "");
+  absl::StatusOr<std::vector<v1::Manifest>> ListSnapshots(std::string_view group = "");
 
   // Resolves "<group>/<time>" (as printed by backup), "latest" (newest of
   // all groups) or "<group>/latest" to the id of a visible snapshot.
@@ -163,8 +162,7 @@ class Repository {
   // chunk whose file is newer than the oldest lock's start, so a backup that
   // relies on a chunk existing is safe against a gc running at the same time.
   // Errors: write errors naming the path.
-  absl::StatusOr<std::unique_ptr<WriterLock>> LockForWrite(
-      std::string_view description);
+  absl::StatusOr<std::unique_ptr<WriterLock>> LockForWrite(std::string_view description);
 
   // The lock files in REPO/locks/, oldest start first.
   absl::StatusOr<std::vector<WriterLockInfo>> ListWriterLocks();
@@ -185,16 +183,14 @@ absl::StatusOr<std::string> ManifestToJson(const v1::Manifest& manifest);
 // Parses a manifest; unknown fields are ignored. `name` (a path) is named in
 // errors: DataLoss if it is not a valid manifest or has no format_version,
 // FailedPrecondition if its format_version is newer than 1.
-absl::StatusOr<v1::Manifest> ManifestFromJson(std::string_view json,
-                                              std::string_view name);
+absl::StatusOr<v1::Manifest> ManifestFromJson(std::string_view json, std::string_view name);
 
 // The same for REPO/config: DataLoss "repository config NAME is corrupt: ..."
 // or FailedPrecondition "repository format N is not supported by this arca
 // (supports 1)".
-absl::StatusOr<std::string> RepositoryConfigToJson(
-    const v1::RepositoryConfig& config);
-absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(
-    std::string_view json, std::string_view name);
+absl::StatusOr<std::string> RepositoryConfigToJson(const v1::RepositoryConfig& config);
+absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(std::string_view json,
+                                                              std::string_view name);
 
 // The format version this code reads and writes.
 inline constexpr uint32_t kRepositoryFormatVersion = 1;

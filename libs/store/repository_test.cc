@@ -10,10 +10,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <regex>
 #include <set>
 #include <string>
@@ -69,8 +69,8 @@ std::unique_ptr<Repository> NewRepo(const std::string& name) {
 }
 
 // A manifest as the backup pipeline hands it to CommitSnapshot.
-v1::Manifest Draft(const std::string& host, const std::string& source,
-                   int64_t time_ns, uint64_t new_raw = 0, uint64_t new_stored = 0) {
+v1::Manifest Draft(const std::string& host, const std::string& source, int64_t time_ns,
+                   uint64_t new_raw = 0, uint64_t new_stored = 0) {
   v1::Manifest m;
   m.set_host(host);
   m.add_sources(source);
@@ -106,8 +106,7 @@ TEST(RepositoryInitTest, CreatesLayoutAndConfigThatOpenReadsBack) {
   }
   const v1::RepositoryConfig& c = (*repo)->config();
   EXPECT_EQ(c.format_version(), 1u);
-  EXPECT_TRUE(std::regex_match(c.repository_id(), std::regex("[0-9a-f]{32}")))
-      << c.repository_id();
+  EXPECT_TRUE(std::regex_match(c.repository_id(), std::regex("[0-9a-f]{32}"))) << c.repository_id();
   EXPECT_GT(c.created_unix_ns(), 1600000000LL * 1000000000);
   EXPECT_EQ(c.payload_chunker().avg_size(), 1u << 20);
   EXPECT_EQ((*repo)->path(), dir);
@@ -196,9 +195,9 @@ TEST(RepositoryOpenTest, CorruptConfigIsDataLossNamingTheFile) {
   const std::string config = repo->path() + "/config";
   const std::string good = ReadFile(config);
   for (const std::string& bad :
-       {std::string("garbage"), good.substr(0, good.size() / 2), std::string(""),
-        std::string("{}"), std::string("{\"format_version\": \"x\"}"),
-        std::string("[1,2,3]"), std::string("\xff\xfe\x00", 3)}) {
+       {std::string("garbage"), good.substr(0, good.size() / 2), std::string(""), std::string("{}"),
+        std::string("{\"format_version\": \"x\"}"), std::string("[1,2,3]"),
+        std::string("\xff\xfe\x00", 3)}) {
     WriteFile(config, bad);
     auto opened = Repository::Open(repo->path());
     ASSERT_EQ(opened.status().code(), absl::StatusCode::kDataLoss) << bad;
@@ -235,7 +234,7 @@ TEST(RepositorySnapshotTest, CommitThenListAndLoad) {
   EXPECT_EQ(m->indexes(0).name(), "metadata.aidx");
   EXPECT_EQ(m->indexes(0).size(), 4u);
   EXPECT_EQ(m->indexes(0).sha256(), Sha256("META").Hex());
-  EXPECT_EQ(m->indexes(0).chunk_count(), 3u);     // kept from the caller
+  EXPECT_EQ(m->indexes(0).chunk_count(), 3u);  // kept from the caller
   EXPECT_EQ(m->indexes(0).stream_length(), 3000u);
   EXPECT_EQ(m->indexes(1).name(), "payload.aidx");
   EXPECT_EQ(m->indexes(1).stream(), v1::STREAM_KIND_PAYLOAD);
@@ -300,7 +299,8 @@ TEST(RepositorySnapshotTest, CommitFillsTimeAndGroupWhenMissing) {
   draft.clear_group();
   draft.clear_indexes();  // entries are created when the caller gives none
   const int64_t before = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::system_clock::now().time_since_epoch()).count();
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
   auto m = repo->CommitSnapshot(draft, "m", "p");
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->group(), "host_data");
@@ -352,9 +352,9 @@ TEST(RepositorySnapshotTest, ResolveLatestGroupLatestAndUnknown) {
   auto repo = NewRepo("resolve");
   auto none = repo->ResolveSnapshotId("latest");
   ASSERT_EQ(none.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(none.status().message(),
-              HasSubstr(absl::StrCat("no snapshot 'latest' in ", repo->path(),
-                                     ": run `arca snapshots")));
+  EXPECT_THAT(
+      none.status().message(),
+      HasSubstr(absl::StrCat("no snapshot 'latest' in ", repo->path(), ": run `arca snapshots")));
   auto a1 = repo->CommitSnapshot(Draft("a", "/x", kT0), "m", "p");
   auto b1 = repo->CommitSnapshot(Draft("b", "/x", kT0 + 10), "m", "p");
   auto a2 = repo->CommitSnapshot(Draft("a", "/x", kT0 + 5), "m", "p");
@@ -362,15 +362,22 @@ TEST(RepositorySnapshotTest, ResolveLatestGroupLatestAndUnknown) {
   EXPECT_EQ(repo->ResolveSnapshotId("latest").value(), b1->id());
   EXPECT_EQ(repo->ResolveSnapshotId("a_x/latest").value(), a2->id());
   EXPECT_EQ(repo->ResolveSnapshotId(a1->id()).value(), a1->id());
-  const std::vector<std::string> bad_ids = {
-      "nope", "a_x/nope", "zz/latest", "a_x/20990101T000000.000000000Z",
-      "../../etc/passwd", "a_x/../b_x/latest", "", "/", "a_x/",
-      std::string("a_x/\0", 5)};
+  const std::vector<std::string> bad_ids = {"nope",
+                                            "a_x/nope",
+                                            "zz/latest",
+                                            "a_x/20990101T000000.000000000Z",
+                                            "../../etc/passwd",
+                                            "a_x/../b_x/latest",
+                                            "",
+                                            "/",
+                                            "a_x/",
+                                            std::string("a_x/\0", 5)};
   for (const std::string& bad : bad_ids) {
     auto r = repo->ResolveSnapshotId(bad);
     ASSERT_EQ(r.status().code(), absl::StatusCode::kNotFound) << bad;
     EXPECT_THAT(r.status().message(), HasSubstr("no snapshot '"));
-    EXPECT_THAT(r.status().message(), HasSubstr(absl::StrCat("' in ", repo->path(), ": run `arca snapshots")));
+    EXPECT_THAT(r.status().message(),
+                HasSubstr(absl::StrCat("' in ", repo->path(), ": run `arca snapshots")));
   }
   EXPECT_THAT(repo->ResolveSnapshotId("nope").status().message(), HasSubstr("'nope'"));
 }
@@ -379,8 +386,8 @@ class LoadCorruptionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     repo_ = NewRepo("corrupt");
-    auto m = repo_->CommitSnapshot(Draft("h", "/s", kT0), "metadata index bytes",
-                                   "payload index bytes");
+    auto m =
+        repo_->CommitSnapshot(Draft("h", "/s", kT0), "metadata index bytes", "payload index bytes");
     ASSERT_TRUE(m.ok());
     id_ = m->id();
     dir_ = repo_->path() + "/snapshots/" + id_;
@@ -397,8 +404,8 @@ TEST_F(LoadCorruptionTest, ModifiedIndexIsDataLoss) {
   WriteFile(dir_ + "/payload.aidx", data);
   absl::Status st = Load();
   ASSERT_EQ(st.code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("snapshot ", id_, ": index file ",
-                                                   dir_, "/payload.aidx has SHA-256")));
+  EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("snapshot ", id_, ": index file ", dir_,
+                                                   "/payload.aidx has SHA-256")));
   EXPECT_THAT(st.message(), HasSubstr("(modified or corrupt)"));
 }
 
@@ -476,12 +483,12 @@ TEST(GroupNameTest, ReadableForOrdinaryPaths) {
 }
 
 TEST(GroupNameTest, InjectiveAndAlwaysAValidDirectoryName) {
-  const std::vector<std::string> hosts = {"", "a", "a_b", "a/b", "a%5Fb", "a+b", ".", "..",
-                                          "h", "h_", "_h", "%", "é", "a b"};
-  const std::vector<std::string> sources = {"", "/", "//", "b", "/b", "b/c", "/b/c", "/b_c",
-                                            "_b", "/_b", "/b%5Fc", "%2F", "/+", "+",
-                                            "/..", "/.", "/é/ü", std::string("/\xff\x00", 3),
-                                            "/a\nb", "/trailing/"};
+  const std::vector<std::string> hosts = {"",   "a", "a_b", "a/b", "a%5Fb", "a+b", ".",
+                                          "..", "h", "h_",  "_h",  "%",     "é",   "a b"};
+  const std::vector<std::string> sources = {
+      "",      "/",         "//",  "b",  "/b", "b/c", "/b/c", "/b_c", "_b",
+      "/_b",   "/b%5Fc",    "%2F", "/+", "+",  "/..", "/.",   "/é/ü", std::string("/\xff\x00", 3),
+      "/a\nb", "/trailing/"};
   std::map<std::string, std::pair<std::string, std::string>> seen;
   for (const auto& h : hosts) {
     for (const auto& s : sources) {
@@ -494,8 +501,8 @@ TEST(GroupNameTest, InjectiveAndAlwaysAValidDirectoryName) {
       EXPECT_EQ(g.find('/'), std::string::npos) << g;
       EXPECT_EQ(g.find('\0'), std::string::npos) << g;
       EXPECT_LE(g.size(), 255u);
-      for (char c : g) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) ||
-                                   std::strchr("._-%+~", c)) << g;
+      for (char c : g)
+        EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._-%+~", c)) << g;
     }
   }
 }

@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
           m[rng() % m.size()] = static_cast<char>((rng() & 1) ? 0xff : 0x00);
           break;
         case 3:  // extend with random bytes
-          for (int k = static_cast<int>(rng() % 64); k >= 0; --k) m.push_back(static_cast<char>(rng()));
+          for (int k = static_cast<int>(rng() % 64); k >= 0; --k)
+            m.push_back(static_cast<char>(rng()));
           break;
         default: {  // overwrite 8 bytes (a length or offset field) with random data
           size_t at = rng() % m.size();

@@ -1,12 +1,12 @@
 #include "services/chunker/chunker_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
 #include <thread>
-#include <atomic>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -17,9 +17,9 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/slice.h"
 #include "libs/archive/chunk_index.h"
-#include "libs/base/bytes.h"
 #include "libs/archive/metadata_stream.h"
 #include "libs/archive/stream_reader.h"
+#include "libs/base/bytes.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/chunker/chunker.h"
@@ -36,10 +36,10 @@
 #include "libs/pipeline/remote/replica_set.h"
 #include "libs/pipeline/restore_selection.h"
 #include "libs/pipeline/space_check.h"
+#include "libs/rpc/status_convert.h"
 #include "libs/store/repository.h"
 #include "services/chunker/remote_chunk_writer.h"
 #include "services/common/server.h"
-#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 
@@ -83,8 +83,7 @@ std::chrono::system_clock::time_point In(absl::Duration d, absl::Time cap) {
 
 absl::StatusOr<std::unique_ptr<ReplicaSet>> MakeReplicas(
     const std::string& what, v1::Phase phase,
-    const google::protobuf::RepeatedPtrField<std::string>& addresses,
-    const ClientTlsFlags& tls) {
+    const google::protobuf::RepeatedPtrField<std::string>& addresses, const ClientTlsFlags& tls) {
   std::vector<std::string> list;
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   ClientTlsFlags as_peer = tls;
@@ -109,8 +108,8 @@ struct StageReplicas {
 template <typename Plan>
 absl::StatusOr<StageReplicas> MakeStageReplicas(const Plan& plan, const ChunkerOptions& options) {
   StageReplicas r;
-  ASSIGN_OR_RETURN(r.uploaders, MakeReplicas("uploader", v1::PHASE_UPLOAD, plan.uploaders(),
-                                             options.peer_tls));
+  ASSIGN_OR_RETURN(r.uploaders,
+                   MakeReplicas("uploader", v1::PHASE_UPLOAD, plan.uploaders(), options.peer_tls));
   ASSIGN_OR_RETURN(r.compressors, MakeReplicas("compressor", v1::PHASE_COMPRESSION,
                                                plan.compressors(), options.peer_tls));
   google::protobuf::RepeatedPtrField<std::string> collector_list;
@@ -184,8 +183,7 @@ class ProgressTicker {
   void SetTotal(uint64_t bytes) { total_.store(bytes); }
 
  private:
-  static v1::StageEvent Progress(v1::Phase phase, uint64_t files, uint64_t bytes,
-                                 uint64_t total) {
+  static v1::StageEvent Progress(v1::Phase phase, uint64_t files, uint64_t bytes, uint64_t total) {
     v1::StageEvent e;
     e.mutable_progress()->set_phase(phase);
     e.mutable_progress()->set_files_done(files);
@@ -203,7 +201,6 @@ class ProgressTicker {
   std::thread thread_;
 };
 
-
 // --- backup -------------------------------------------------------------------------
 
 struct CodecChoice {
@@ -217,8 +214,9 @@ absl::Status ValidateBackupPlan(const v1::BackupPlan& plan) {
                                 "' must be an absolute path on the collector's node"));
   }
   if (plan.host().empty()) {
-    return BadPlan("plan.host is empty: set the host name of the collector's node (it names the "
-                   "snapshot group)");
+    return BadPlan(
+        "plan.host is empty: set the host name of the collector's node (it names the "
+        "snapshot group)");
   }
   if (plan.collector().empty()) return BadPlan("plan.collector is empty: give a collector address");
   if (plan.compressors().empty()) {
@@ -240,8 +238,8 @@ absl::Status ValidateBackupPlan(const v1::BackupPlan& plan) {
     if (absl::Status st =
             ValidateSpaceSafetyFactor(plan.space_safety_factor(), "plan.space_safety_factor");
         !st.ok()) {
-      return BadPlan(absl::StrCat(st.message(), " (or 0 for the default ",
-                                  kDefaultSpaceSafetyFactor, ")"));
+      return BadPlan(
+          absl::StrCat(st.message(), " (or 0 for the default ", kDefaultSpaceSafetyFactor, ")"));
     }
   }
   std::vector<std::string> excludes(plan.excludes().begin(), plan.excludes().end());
@@ -266,12 +264,11 @@ absl::StatusOr<CodecChoice> ChooseCodec(const v1::BackupPlan& plan,
                                         const v1::RepositoryConfig& config) {
   CodecChoice c;
   if (plan.codec() == v1::CODEC_UNSPECIFIED) {
-    c.codec = config.default_codec() == v1::CODEC_UNSPECIFIED ? v1::CODEC_ZSTD
-                                                                : config.default_codec();
-    c.level = plan.level() != 0 ? plan.level()
-              : config.default_codec() == v1::CODEC_UNSPECIFIED
-                  ? DefaultLevel(Codec::kZstd)
-                  : config.default_level();
+    c.codec =
+        config.default_codec() == v1::CODEC_UNSPECIFIED ? v1::CODEC_ZSTD : config.default_codec();
+    c.level = plan.level() != 0                                 ? plan.level()
+              : config.default_codec() == v1::CODEC_UNSPECIFIED ? DefaultLevel(Codec::kZstd)
+                                                                : config.default_level();
   } else {
     c.codec = plan.codec();
     c.level = plan.level() != 0 ? plan.level() : DefaultLevel(static_cast<Codec>(c.codec));
@@ -306,16 +303,14 @@ void Notice(const StageEventSink& events, std::vector<v1::Warning>* warnings,
 // FAILED_PRECONDITION + PHASE_SETUP when an uploader cannot stat its
 // repository (exit 4); no uploader answering: PHASE_UPLOAD.
 // `*bytes_to_collect` gets the estimate (0 when there is none).
-absl::Status CheckRepositorySpace(const v1::BackupPlan& plan,
-                                  std::optional<uint64_t> parent_bytes, ReplicaSet* uploaders,
-                                  ReplicaSet* collector, CallRegistry* calls,
+absl::Status CheckRepositorySpace(const v1::BackupPlan& plan, std::optional<uint64_t> parent_bytes,
+                                  ReplicaSet* uploaders, ReplicaSet* collector, CallRegistry* calls,
                                   const ChunkerOptions& options, absl::Time deadline,
-                                  const StageEventSink& events,
-                                  std::vector<v1::Warning>* warnings,
+                                  const StageEventSink& events, std::vector<v1::Warning>* warnings,
                                   uint64_t* bytes_to_collect) {
   *bytes_to_collect = 0;
-  const double factor = plan.space_safety_factor() == 0 ? kDefaultSpaceSafetyFactor
-                                                        : plan.space_safety_factor();
+  const double factor =
+      plan.space_safety_factor() == 0 ? kDefaultSpaceSafetyFactor : plan.space_safety_factor();
   SpaceEstimate estimate;
   if (parent_bytes) {
     estimate.bytes_to_collect = *parent_bytes;
@@ -365,15 +360,14 @@ absl::Status CheckRepositorySpace(const v1::BackupPlan& plan,
     {
       CallRegistry::Scoped reg(calls, &ctx);
       st = rpc::FromGrpcStatus(v1::Uploader::NewStub(uploaders->channel(i))
-                              ->GetSpace(&ctx, v1::GetSpaceRequest(), &space));
+                                   ->GetSpace(&ctx, v1::GetSpaceRequest(), &space));
     }
     if (!st.ok()) {
       if (calls->cancelled()) return calls->status();
-      const std::string what = absl::StrCat("GetSpace on uploader ", uploaders->address(i), ": ",
-                                            st.message());
+      const std::string what =
+          absl::StrCat("GetSpace on uploader ", uploaders->address(i), ": ", st.message());
       if (absl::IsUnimplemented(st)) {
-        Notice(events, warnings,
-               absl::StrCat(what, ": its free space is not checked"));
+        Notice(events, warnings, absl::StrCat(what, ": its free space is not checked"));
         continue;
       }
       if (IsReplicaFailure(st)) {
@@ -418,10 +412,10 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
 
   // --- setup: repository configuration ------------------------------------------
   v1::RepositoryConfig config;
-  RETURN_IF_ERROR(WithPhase(
-      UploaderCall(uploaders.get(), calls, options.call_timeout, deadline, "GetConfig",
-                   &v1::Uploader::Stub::GetConfig, v1::GetConfigRequest(), &config),
-      v1::PHASE_UPLOAD));
+  RETURN_IF_ERROR(
+      WithPhase(UploaderCall(uploaders.get(), calls, options.call_timeout, deadline, "GetConfig",
+                             &v1::Uploader::Stub::GetConfig, v1::GetConfigRequest(), &config),
+                v1::PHASE_UPLOAD));
   const ChunkerParams payload_params = ChunkerParams::FromProto(config.payload_chunker());
   const ChunkerParams metadata_params = ChunkerParams::FromProto(config.metadata_chunker());
   for (const ChunkerParams* p : {&payload_params, &metadata_params}) {
@@ -446,8 +440,8 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
                                      "GetSnapshot", &v1::Uploader::Stub::GetSnapshot, req, &resp);
       if (!st.ok()) {
         if (IsReplicaFailure(st)) return WithPhase(st, v1::PHASE_UPLOAD);
-        return Setup(absl::Status(st.code(), absl::StrCat("plan.parent ", plan.parent(), ": ",
-                                                          st.message())));
+        return Setup(absl::Status(st.code(),
+                                  absl::StrCat("plan.parent ", plan.parent(), ": ", st.message())));
       }
       parent_id = resp.snapshot().id();
       parent_bytes = resp.snapshot().stats().bytes_collected();
@@ -455,9 +449,9 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
       v1::ListSnapshotsRequest req;
       req.set_group(group);
       v1::ListSnapshotsResponse resp;
-      absl::Status st = UploaderCall(uploaders.get(), calls, options.call_timeout, deadline,
-                                     "ListSnapshots", &v1::Uploader::Stub::ListSnapshots, req,
-                                     &resp);
+      absl::Status st =
+          UploaderCall(uploaders.get(), calls, options.call_timeout, deadline, "ListSnapshots",
+                       &v1::Uploader::Stub::ListSnapshots, req, &resp);
       if (!st.ok()) {
         if (calls->cancelled()) return calls->status();
         v1::Warning w = MakeDataMissingWarning(
@@ -492,9 +486,8 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   RemoteChunkWriterOptions wopts;
   wopts.codec = codec.codec;
   wopts.level = codec.level;
-  wopts.max_chunks_in_flight = options.max_chunks_in_flight != 0
-                                   ? options.max_chunks_in_flight
-                                   : 8 * compressors->size() + 16;
+  wopts.max_chunks_in_flight = options.max_chunks_in_flight != 0 ? options.max_chunks_in_flight
+                                                                 : 8 * compressors->size() + 16;
   wopts.call_timeout = options.call_timeout;
   wopts.stall_timeout = options.stall_timeout;
   wopts.stream_deadline = std::min(absl::Now() + options.job_timeout, deadline);
@@ -530,8 +523,8 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
                                            grpc::internal::RpcMethod::SERVER_STREAMING,
                                            collector->channel(0));
     std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
-        grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(
-            collector->channel(0).get(), method, &cctx, creq));
+        grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(collector->channel(0).get(),
+                                                                      method, &cctx, creq));
     grpc::ByteBuffer message;
     std::vector<grpc::Slice> slices;
     std::vector<std::span<const uint8_t>> pieces;
@@ -561,15 +554,14 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
     if (absl::Status w = writer.error(); !w.ok()) return w;
     if (!local.ok()) return local;
     if (!collect.ok()) {
-      return WithPhase(absl::Status(collect.code(),
-                                    absl::StrCat("collector ", plan.collector(), ": ",
-                                                 collect.message())),
-                       PhaseOf(collect) != v1::PHASE_UNSPECIFIED ? PhaseOf(collect)
-                                                                 : v1::PHASE_COLLECTION);
+      return WithPhase(
+          absl::Status(collect.code(),
+                       absl::StrCat("collector ", plan.collector(), ": ", collect.message())),
+          PhaseOf(collect) != v1::PHASE_UNSPECIFIED ? PhaseOf(collect) : v1::PHASE_COLLECTION);
     }
     if (!applier.done()) {
-      return WithPhase(absl::UnavailableError(absl::StrCat(
-                           "collector ", plan.collector(), " ended the stream without `done`")),
+      return WithPhase(absl::UnavailableError(absl::StrCat("collector ", plan.collector(),
+                                                           " ended the stream without `done`")),
                        v1::PHASE_COLLECTION);
     }
     for (v1::Warning& w : applier.TakeWarnings()) {
@@ -704,8 +696,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
 // --- restore -------------------------------------------------------------------------
 
 absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& options,
-                           CallRegistry* calls, absl::Time deadline,
-                           const StageEventSink& events) {
+                           CallRegistry* calls, absl::Time deadline, const StageEventSink& events) {
   if (plan.snapshot().empty()) {
     return BadPlan("plan.snapshot is empty: give a snapshot id or \"latest\"");
   }
@@ -812,9 +803,9 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
           const size_t want = static_cast<size_t>(std::min<uint64_t>(left, kBatchBytes));
           std::string* data = batch.mutable_batch()->add_items()->mutable_data()->mutable_data();
           data->resize(want);
-          ASSIGN_OR_RETURN(size_t n, payload.ReadAt(off, std::span<uint8_t>(
-                                                             reinterpret_cast<uint8_t*>(data->data()),
-                                                             want)));
+          ASSIGN_OR_RETURN(
+              size_t n, payload.ReadAt(off, std::span<uint8_t>(
+                                                reinterpret_cast<uint8_t*>(data->data()), want)));
           if (n == 0) {
             return absl::DataLossError(absl::StrCat("payload of '", entry.path(),
                                                     "' ends early at stream offset ", off,

@@ -115,8 +115,7 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
                           WorkerPool* hash_pool, CallRegistry* calls, absl::Time deadline,
                           const StageEventSink& events);
 absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& options,
-                           CallRegistry* calls, absl::Time deadline,
-                           const StageEventSink& events);
+                           CallRegistry* calls, absl::Time deadline, const StageEventSink& events);
 
 }  // namespace arca::services
 

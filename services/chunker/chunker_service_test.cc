@@ -19,9 +19,9 @@
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "libs/metrics/testing.h"
 #include "libs/chunker/chunker.h"
 #include "libs/metrics/registry.h"
+#include "libs/metrics/testing.h"
 #include "libs/store/repository.h"
 #include "prometheus/registry.h"
 #include "services/collector/collector_service.h"
@@ -31,8 +31,8 @@
 namespace arca::services {
 namespace {
 
-using metrics::testing::MetricValue;
 using metrics::testing::GaugeReaches;
+using metrics::testing::MetricValue;
 
 std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -263,9 +263,10 @@ TEST_F(ChunkerHashFirstTest, OnlyNewChunksReachTheCompressor) {
   const v1::BackupStats& s = result->stats();
   EXPECT_GE(s.bytes_deduplicated(), 9ull << 20);
   // Hashed here first: duplicates never travel to a compressor.
-  EXPECT_EQ(MetricValue("arca_compressor_raw_bytes_total", {{"op", "compress"}, {"codec", "zstd"}}) -
-                raw_before,
-            s.bytes_new_raw());
+  EXPECT_EQ(
+      MetricValue("arca_compressor_raw_bytes_total", {{"op", "compress"}, {"codec", "zstd"}}) -
+          raw_before,
+      s.bytes_new_raw());
   EXPECT_GT(s.phase_seconds().at("hash_cpu"), 0);
 }
 

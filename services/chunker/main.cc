@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "libs/base/cli_flags.h"
 #include "services/chunker/chunker_service.h"
 #include "services/common/peer_flags.h"
 #include "services/common/server.h"
-#include "libs/base/cli_flags.h"
 
 namespace {
 
@@ -23,7 +23,8 @@ constexpr char kProgram[] = "arca-chunker";
 
 int Usage(const std::string& message) {
   std::cerr << kProgram << ": " << message << " (exit 2)\n"
-            << "usage: chunker " << arca::services::kServerFlagsUsage << " [--peer-ca FILE] "
+            << "usage: chunker " << arca::services::kServerFlagsUsage
+            << " [--peer-ca FILE] "
                "[--peer-cert FILE --peer-key FILE] [--peer-insecure] [--hash-threads N] "
                "[--max-chunks-in-flight N] [--call-timeout-seconds N] [--job-timeout-seconds N] "
                "[--stall-timeout-seconds N] [--hash-first]\n";
@@ -35,8 +36,8 @@ bool ParseInt(const arca::cli::ParsedArgs& args, const std::string& flag, int mi
   std::optional<std::string> v = args.Last(flag);
   if (!v) return true;
   if (!absl::SimpleAtoi(*v, out) || *out < min || *out > max) {
-    *error = "invalid --" + flag + " '" + *v + "': expected an integer in " +
-             std::to_string(min) + ".." + std::to_string(max);
+    *error = "invalid --" + flag + " '" + *v + "': expected an integer in " + std::to_string(min) +
+             ".." + std::to_string(max);
     return false;
   }
   return true;
@@ -57,7 +58,8 @@ int main(int argc, char** argv) {
   if (!args->positional.empty()) return Usage("unexpected argument '" + args->positional[0] + "'");
   absl::StatusOr<arca::services::ServerFlags> flags = arca::services::ParseServerFlags(*args);
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
-  absl::StatusOr<arca::services::ClientTlsFlags> peer = arca::services::ParsePeerFlags(*args, *flags);
+  absl::StatusOr<arca::services::ClientTlsFlags> peer =
+      arca::services::ParsePeerFlags(*args, *flags);
   if (!peer.ok()) return Usage(std::string(peer.status().message()));
   arca::services::ChunkerOptions options;
   options.peer_tls = *peer;

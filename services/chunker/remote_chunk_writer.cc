@@ -26,9 +26,9 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedInputStream;
 using google::protobuf::io::CodedOutputStream;
-using google::protobuf::internal::WireFormatLite;
 
 }  // namespace
 
@@ -80,7 +80,8 @@ grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKin
   auto* owner = new ByteBuffer(std::move(plaintext));
   grpc::Slice slices[2] = {
       grpc::Slice(header.data(), header.size()),
-      grpc::Slice(owner->data(), n, [](void* p) { delete static_cast<ByteBuffer*>(p); }, owner)};
+      grpc::Slice(
+          owner->data(), n, [](void* p) { delete static_cast<ByteBuffer*>(p); }, owner)};
   return grpc::ByteBuffer(slices, n == 0 ? 1 : 2);
 }
 
@@ -116,7 +117,8 @@ absl::StatusOr<BlobView> ReadBlobView(grpc::ByteBuffer* blob) {
     const uint32_t tag = in.ReadTag();
     if (tag == 0) break;
     const int field = WireFormatLite::GetTagFieldNumber(tag);
-    const bool len = WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+    const bool len =
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
     if (field == 2 && len) {  // ref
       uint32_t size = 0;
       std::string ref;
@@ -144,7 +146,7 @@ struct RemoteChunkWriter::Item {
   uint64_t seq = 0;
   uint64_t length = 0;
   Digest digest;
-  bool hashed = true;          // false: compress-first, not joined yet (see JoinCompressFirst)
+  bool hashed = true;             // false: compress-first, not joined yet (see JoinCompressFirst)
   bool compressed_first = false;  // sent to the compressor before it was hashed
   bool known = false;
   // Compress-first: the chunker's own SHA-256 (computed while the compress
@@ -154,10 +156,10 @@ struct RemoteChunkWriter::Item {
   bool blob_back = false;
   std::string compressor_digest;  // raw, as the compressor's blob says
   size_t compressor = 0;          // the replica that answered (for messages)
-  ByteBuffer plain;           // until hashed
-  grpc::ByteBuffer request;   // encoded CompressRequest, until compressed (for a resend)
-  grpc::ByteBuffer blob;      // encoded Blob from the compressor, until acked (for a resend)
-  uint64_t blob_bytes = 0;    // stored size of the blob
+  ByteBuffer plain;               // until hashed
+  grpc::ByteBuffer request;       // encoded CompressRequest, until compressed (for a resend)
+  grpc::ByteBuffer blob;          // encoded Blob from the compressor, until acked (for a resend)
+  uint64_t blob_bytes = 0;        // stored size of the blob
 };
 
 struct RemoteChunkWriter::Lane {
@@ -172,8 +174,8 @@ struct RemoteChunkWriter::Lane {
   std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, v1::PutChunkAck>> ustream;
   // Guarded by the writer's mu_.
   std::deque<ItemPtr> inflight;
-  bool dead = false;    // no more work for this stream
-  bool ended = false;   // its receiver returned
+  bool dead = false;   // no more work for this stream
+  bool ended = false;  // its receiver returned
   absl::Time last_progress;
 };
 
@@ -302,7 +304,8 @@ absl::Status RemoteChunkWriter::Consume(PendingChunk chunk) {
     }
   }
   if (first) {
-    hash_pool_->Submit([this, item = std::move(item)]() mutable { EncodeUnhashed(std::move(item)); });
+    hash_pool_->Submit(
+        [this, item = std::move(item)]() mutable { EncodeUnhashed(std::move(item)); });
   } else {
     hash_pool_->Submit([this, item = std::move(item)]() mutable { Hash(std::move(item)); });
   }
@@ -340,10 +343,9 @@ void RemoteChunkWriter::EncodeUnhashed(ItemPtr item) {
   // digest is always the chunker's own (JoinCompressFirst compares it with
   // the compressor's).
   const auto t0 = std::chrono::steady_clock::now();
-  const Digest digest =
-      slices.size() == 2
-          ? Sha256(std::span<const uint8_t>(slices[1].begin(), slices[1].size()))
-          : Sha256(std::span<const uint8_t>());
+  const Digest digest = slices.size() == 2
+                            ? Sha256(std::span<const uint8_t>(slices[1].begin(), slices[1].size()))
+                            : Sha256(std::span<const uint8_t>());
   const double hash_s = SecondsSince(t0);
   slices.clear();
   absl::MutexLock lock(&mu_);
@@ -429,8 +431,8 @@ void RemoteChunkWriter::Hash(ItemPtr item) {
     }
   }
   // The encoded compress request owns the plaintext from here on.
-  item->request = EncodeCompressRequest(options_.codec, options_.level, item->stream,
-                                        &item->digest, std::move(item->plain));
+  item->request = EncodeCompressRequest(options_.codec, options_.level, item->stream, &item->digest,
+                                        std::move(item->plain));
   absl::MutexLock lock(&mu_);
   --hashing_;
   if (!error_.ok()) {
@@ -469,8 +471,8 @@ void RemoteChunkWriter::HasLoop() {
             has_ctx_ = &ctx;
           }
           resp.Clear();
-          absl::Status s =
-              rpc::FromGrpcStatus(v1::Uploader::NewStub(uploaders_->channel(i))->HasChunks(&ctx, req, &resp));
+          absl::Status s = rpc::FromGrpcStatus(
+              v1::Uploader::NewStub(uploaders_->channel(i))->HasChunks(&ctx, req, &resp));
           {
             absl::MutexLock lock(&mu_);
             has_ctx_ = nullptr;
@@ -575,10 +577,10 @@ void RemoteChunkWriter::CompressReceiver(Lane* lane) {
       return view->ref.raw_length() == front.length;
     };
     if (!matches()) {
-      Fail(WithPhase(absl::InternalError(absl::StrCat(
-                         "compressor ", compressors_->address(lane->replica),
-                         " answered with a blob that matches no chunk sent (",
-                         view.ok() ? "out of order?" : view.status().message(), ")")),
+      Fail(WithPhase(absl::InternalError(
+                         absl::StrCat("compressor ", compressors_->address(lane->replica),
+                                      " answered with a blob that matches no chunk sent (",
+                                      view.ok() ? "out of order?" : view.status().message(), ")")),
                      v1::PHASE_COMPRESSION));
       break;
     }
@@ -647,9 +649,9 @@ void RemoteChunkWriter::UploadReceiver(Lane* lane) {
   while (lane->ustream->Read(&ack)) {
     absl::MutexLock lock(&mu_);
     if (lane->inflight.empty() || ack.digest() != lane->inflight.front()->digest.Raw()) {
-      Fail(WithPhase(absl::InternalError(absl::StrCat(
-                         "uploader ", uploaders_->address(lane->replica),
-                         " acknowledged a chunk that was not sent (out of order?)")),
+      Fail(WithPhase(absl::InternalError(
+                         absl::StrCat("uploader ", uploaders_->address(lane->replica),
+                                      " acknowledged a chunk that was not sent (out of order?)")),
                      v1::PHASE_UPLOAD));
       break;
     }
@@ -693,8 +695,8 @@ void RemoteChunkWriter::LaneEnded(Lane* lane, absl::Status status) {
     return;
   }
   if (status.ok()) {
-    status = absl::UnavailableError(absl::StrCat(replicas->what(), " ", address,
-                                                 " closed the stream with work outstanding"));
+    status = absl::UnavailableError(
+        absl::StrCat(replicas->what(), " ", address, " closed the stream with work outstanding"));
   }
   if (!lane->compress && absl::IsDataLoss(status)) {
     // Every blob an uploader gets comes from a compressor: one that does
@@ -750,9 +752,8 @@ absl::Status RemoteChunkWriter::Finish() {
   {
     absl::MutexLock lock(&mu_);
     finishing_ = true;
-    auto done = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return !error_.ok() || outstanding_ == 0;
-    };
+    auto done = [this]()
+                    ABSL_NO_THREAD_SAFETY_ANALYSIS { return !error_.ok() || outstanding_ == 0; };
     mu_.Await(absl::Condition(&done));
     st = error_;
   }

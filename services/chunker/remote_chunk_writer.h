@@ -74,9 +74,9 @@ struct RemoteChunkWriterOptions {
   size_t per_uploader_in_flight = 16;   // blobs outstanding on one stream
   size_t streams_per_uploader = 2;
   size_t has_batch = 256;
-  absl::Duration call_timeout = absl::Seconds(60);    // HasChunks
-  absl::Duration stall_timeout = absl::Seconds(120);  // no answer with work outstanding
-  absl::Time stream_deadline = absl::InfiniteFuture(); // of the long-lived streams
+  absl::Duration call_timeout = absl::Seconds(60);      // HasChunks
+  absl::Duration stall_timeout = absl::Seconds(120);    // no answer with work outstanding
+  absl::Time stream_deadline = absl::InfiniteFuture();  // of the long-lived streams
   // Compress first: new chunks go to the compressors before they are
   // hashed (caller_names_blob: the compressor does not hash either); the
   // chunker hashes each one on hash_pool while its request is in flight,
@@ -128,8 +128,8 @@ struct RemoteChunkWriterStats {
   uint64_t bytes_deduplicated = 0;
   uint64_t chunks_reused = 0;  // known chunks of the parent snapshot
   uint64_t bytes_reused = 0;
-  uint64_t chunks_acked = 0;   // new chunks made durable by an uploader
-  uint64_t chunks_resent = 0;  // sent again after a replica failed
+  uint64_t chunks_acked = 0;             // new chunks made durable by an uploader
+  uint64_t chunks_resent = 0;            // sent again after a replica failed
   uint64_t chunks_compressed_first = 0;  // sent to a compressor before being hashed
   uint64_t duplicates_compressed = 0;    // of those, found already stored or seen
   bool switched_to_hash_first = false;
@@ -226,7 +226,7 @@ class RemoteChunkWriter final : public ChunkConsumer {
   std::vector<Slot> slots_[3] ABSL_GUARDED_BY(mu_);
   RemoteChunkWriterStats stats_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* has_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;  // HasChunks in flight
-  std::vector<std::unique_ptr<Lane>> lanes_;  // fixed after StartLanes
+  std::vector<std::unique_ptr<Lane>> lanes_;                     // fixed after StartLanes
   std::vector<std::thread> threads_;
   bool joined_ = false;
 };

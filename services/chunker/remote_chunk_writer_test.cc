@@ -7,9 +7,9 @@
 #include <cstring>
 #include <string>
 
-#include "gtest/gtest.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/proto_buffer_writer.h"
+#include "gtest/gtest.h"
 #include "libs/hash/crc32c.h"
 #include "libs/hash/digest.h"
 
@@ -35,8 +35,8 @@ TEST(EncodeCompressRequest, ParsesAsTheGeneratedMessage) {
   for (int level : {0, 3, -5, 19}) {
     for (const std::string& data : {std::string("x"), std::string(3 << 20, 'q')}) {
       const Digest d = Sha256(data);
-      grpc::ByteBuffer bb = EncodeCompressRequest(v1::CODEC_XZ, level, v1::STREAM_KIND_PAYLOAD,
-                                                  &d, Plain(data));
+      grpc::ByteBuffer bb =
+          EncodeCompressRequest(v1::CODEC_XZ, level, v1::STREAM_KIND_PAYLOAD, &d, Plain(data));
       v1::CompressRequest r = Parse<v1::CompressRequest>(&bb);
       EXPECT_EQ(r.codec(), v1::CODEC_XZ);
       EXPECT_EQ(r.level(), level);
@@ -48,9 +48,8 @@ TEST(EncodeCompressRequest, ParsesAsTheGeneratedMessage) {
       EXPECT_FALSE(r.compute_digest());
 
       // Without a digest: the chunker names the blob; the CRC32C travels.
-      grpc::ByteBuffer unhashed = EncodeCompressRequest(v1::CODEC_ZSTD, level,
-                                                        v1::STREAM_KIND_PAYLOAD, nullptr,
-                                                        Plain(data));
+      grpc::ByteBuffer unhashed = EncodeCompressRequest(
+          v1::CODEC_ZSTD, level, v1::STREAM_KIND_PAYLOAD, nullptr, Plain(data));
       v1::CompressRequest u = Parse<v1::CompressRequest>(&unhashed);
       EXPECT_TRUE(u.caller_names_blob());
       EXPECT_FALSE(u.compute_digest());
@@ -102,9 +101,11 @@ TEST(NameBlob, SetsTheDigestAndKeepsEverythingElse) {
 }
 
 TEST(ReadBlobView, RefusesWhatIsNotABlob) {
-  for (const std::string& bytes :
-       {std::string(), std::string("\x1a\x05" "abc", 5), std::string("\x12\x7f", 2),
-        std::string("\xff\xff\xff", 3)}) {
+  for (const std::string& bytes : {std::string(),
+                                   std::string("\x1a\x05"
+                                               "abc",
+                                               5),
+                                   std::string("\x12\x7f", 2), std::string("\xff\xff\xff", 3)}) {
     grpc::Slice s(bytes.data(), bytes.size());
     grpc::ByteBuffer bb(&s, 1);
     absl::StatusOr<BlobView> view = ReadBlobView(&bb);

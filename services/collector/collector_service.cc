@@ -11,24 +11,24 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/method_handler.h"
 #include "grpcpp/support/slice.h"
+#include "libs/archive/chunk_index.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/fs/exclude.h"
 #include "libs/fs/path_roots.h"
 #include "libs/fs/tree_walker.h"
 #include "libs/metrics/registry.h"
-#include "libs/pipeline/source_estimate.h"
 #include "libs/pipeline/collector.h"
 #include "libs/pipeline/commands.h"
 #include "libs/pipeline/parent_snapshot.h"
 #include "libs/pipeline/remote/cancel_watcher.h"
-#include "libs/archive/chunk_index.h"
 #include "libs/pipeline/remote/read_ahead_chunk_source.h"
 #include "libs/pipeline/remote/remote_chunk_source.h"
 #include "libs/pipeline/remote/replica_set.h"
+#include "libs/pipeline/source_estimate.h"
+#include "libs/rpc/status_convert.h"
 #include "services/collector/write_tree_session.h"
 #include "services/common/server.h"
-#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 namespace {
@@ -143,10 +143,10 @@ absl::StatusOr<std::unique_ptr<ParentSnapshot>> OpenParent(const std::string& id
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(meta.data()), meta.size()),
       v1::STREAM_KIND_METADATA, absl::StrCat(id, "/metadata.aidx"));
   if (!meta_index.ok()) return meta_index.status();
-  return ParentSnapshot::FromIndexes(
-      snap.snapshot().id().empty() ? id : snap.snapshot().id(), meta, snap.payload_index().data(),
-      std::make_unique<ParentChunkSource>(*std::move(meta_index), uploaders, calls,
-                                          source_options));
+  return ParentSnapshot::FromIndexes(snap.snapshot().id().empty() ? id : snap.snapshot().id(), meta,
+                                     snap.payload_index().data(),
+                                     std::make_unique<ParentChunkSource>(
+                                         *std::move(meta_index), uploaders, calls, source_options));
 }
 
 // Counts what one Collect event sends: entries by type (live), and from the
@@ -179,12 +179,12 @@ grpc::ByteBuffer ToByteBuffer(WireMessage wire) {
   std::vector<grpc::Slice> owners;
   owners.reserve(1 + wire.buffers.size());
   auto* header = new std::string(std::move(wire.header));
-  owners.emplace_back(header->data(), header->size(),
-                      [](void* p) { delete static_cast<std::string*>(p); }, header);
+  owners.emplace_back(
+      header->data(), header->size(), [](void* p) { delete static_cast<std::string*>(p); }, header);
   for (ByteBuffer& b : wire.buffers) {
     auto* owned = new ByteBuffer(std::move(b));
-    owners.emplace_back(owned->data(), owned->size(),
-                        [](void* p) { delete static_cast<ByteBuffer*>(p); }, owned);
+    owners.emplace_back(
+        owned->data(), owned->size(), [](void* p) { delete static_cast<ByteBuffer*>(p); }, owned);
   }
   std::vector<grpc::Slice> slices;
   slices.reserve(wire.parts.size());
@@ -211,9 +211,9 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
   const std::string& source = request.source();
   // --- validate -----------------------------------------------------------------
   if (!request.downstream().empty()) {
-    return Collection(absl::UnimplementedError(absl::StrCat(
-        "CollectRequest.downstream (", request.downstream(),
-        ") is not implemented: leave it empty and read the events from this stream")));
+    return Collection(absl::UnimplementedError(
+        absl::StrCat("CollectRequest.downstream (", request.downstream(),
+                     ") is not implemented: leave it empty and read the events from this stream")));
   }
   absl::StatusOr<CheckedSource> checked = SourceAndExcludes(request, options);
   if (!checked.ok()) return checked.status();
@@ -255,7 +255,8 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
       if (spec.critical) {
         return Collection(absl::FailedPreconditionError(msg + "; backup stopped"));
       }
-      warnings.push_back(MakeDataMissingWarning(v1::PHASE_COLLECTION, "commands/" + spec.name, msg));
+      warnings.push_back(
+          MakeDataMissingWarning(v1::PHASE_COLLECTION, "commands/" + spec.name, msg));
       if (!out.ok()) continue;
     }
     v1::CommandResult cr;
@@ -287,8 +288,8 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
       return Collection(cancel->Check("collection"));
     } else if (request.parent_required()) {
       return Collection(absl::Status(
-          p.status().code(), absl::StrCat("parent snapshot ", request.parent_snapshot(), ": ",
-                                          p.status().message())));
+          p.status().code(),
+          absl::StrCat("parent snapshot ", request.parent_snapshot(), ": ", p.status().message())));
     } else {
       v1::Warning w = MakeDataMissingWarning(
           v1::PHASE_ARCHIVE, "",
@@ -331,8 +332,8 @@ absl::StatusOr<uint64_t> RunEstimateCollect(const v1::CollectRequest& request,
   absl::StatusOr<CheckedSource> checked = SourceAndExcludes(request, options);
   if (!checked.ok()) return checked.status();
   RETURN_IF_ERROR(SourceIsDirectory(fs, source));
-  absl::StatusOr<uint64_t> bytes = EstimateSourceBytes(fs, checked->canonical, &checked->excludes,
-                                                       request.one_file_system());
+  absl::StatusOr<uint64_t> bytes =
+      EstimateSourceBytes(fs, checked->canonical, &checked->excludes, request.one_file_system());
   if (!bytes.ok()) return Collection(bytes.status());
   return *bytes;
 }
@@ -361,9 +362,10 @@ grpc::Status CollectorService::EstimateCollect(grpc::ServerContext* context,
   if (st.ok()) response->set_bytes(*bytes);
   CollectorServiceMetrics().errors.Record(st, v1::PHASE_COLLECTION);
   LogLine(options_.program,
-          absl::StrCat("job ", request->job_id(), ": estimate of ", request->source(),
-                       st.ok() ? absl::StrCat(": ", *bytes, " bytes") : absl::StrCat(": ", st.ToString()),
-                       " in ", SecondsSince(start), " s"));
+          absl::StrCat(
+              "job ", request->job_id(), ": estimate of ", request->source(),
+              st.ok() ? absl::StrCat(": ", *bytes, " bytes") : absl::StrCat(": ", st.ToString()),
+              " in ", SecondsSince(start), " s"));
   return rpc::ToGrpcStatus(st);
 }
 
@@ -383,11 +385,12 @@ grpc::Status CollectorService::StreamCollect(
   }
   CancelToken cancel;
   CallRegistry calls;
-  CancelWatcher watcher([context] { return context->IsCancelled(); },
-                        [&] {
-                          cancel.Cancel();
-                          calls.CancelAll(absl::CancelledError("the chunker cancelled the collection"));
-                        });
+  CancelWatcher watcher(
+      [context] { return context->IsCancelled(); },
+      [&] {
+        cancel.Cancel();
+        calls.CancelAll(absl::CancelledError("the chunker cancelled the collection"));
+      });
   uint64_t bytes_sent = 0;
   auto emit = [&](const v1::CollectEvent& event, WireMessage wire) -> absl::Status {
     const size_t size = wire.size();
@@ -404,8 +407,8 @@ grpc::Status CollectorService::StreamCollect(
   m.errors.Record(st, v1::PHASE_COLLECTION);
   LogLine(options_.program,
           absl::StrCat("job ", request.job_id(), ": collect ", request.source(),
-                       st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",
-                       bytes_sent, " bytes sent in ", SecondsSince(start), " s)"));
+                       st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (", bytes_sent,
+                       " bytes sent in ", SecondsSince(start), " s)"));
   return rpc::ToGrpcStatus(st);
 }
 

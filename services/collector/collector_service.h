@@ -66,7 +66,7 @@ struct CollectorOptions {
   std::vector<std::string> restore_roots;
   // The pre-backup commands requests may name (--commands-file).
   CommandCatalog commands;
-  ClientTlsFlags peer_tls;  // channels to uploaders (parent snapshots)
+  ClientTlsFlags peer_tls;                           // channels to uploaders (parent snapshots)
   absl::Duration call_timeout = absl::Seconds(120);  // each call to an uploader
   size_t batch_bytes = 1u << 20;                     // Collect message size
   fs::FileSystem* fs = nullptr;                      // null: the real file system

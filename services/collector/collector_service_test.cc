@@ -19,17 +19,17 @@
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "libs/metrics/testing.h"
 #include "libs/base/phase_status.h"
 #include "libs/metrics/registry.h"
-#include "prometheus/registry.h"
+#include "libs/metrics/testing.h"
 #include "libs/rpc/status_convert.h"
+#include "prometheus/registry.h"
 
 namespace arca::services {
 namespace {
 
-using metrics::testing::MetricValue;
 using metrics::testing::GaugeReaches;
+using metrics::testing::MetricValue;
 
 class CollectorServiceTest : public ::testing::Test {
  protected:
@@ -179,12 +179,15 @@ TEST_F(CollectorServiceTest, CollectRequestThatDoesNotParseIsInvalidArgument) {
                                          grpc::internal::RpcMethod::SERVER_STREAMING);
   std::shared_ptr<grpc::Channel> channel = server_->InProcessChannel(grpc::ChannelArguments());
   grpc::ClientContext ctx;
-  const std::string garbage("\x0a\x7f" "abc", 5);
+  const std::string garbage(
+      "\x0a\x7f"
+      "abc",
+      5);
   grpc::Slice slice(garbage.data(), garbage.size());
   grpc::ByteBuffer request(&slice, 1);
   std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
       grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel.get(), method, &ctx,
-                                                                     request));
+                                                                    request));
   grpc::ByteBuffer event;
   EXPECT_FALSE(reader->Read(&event));
   grpc::Status st = reader->Finish();

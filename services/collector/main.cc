@@ -19,12 +19,12 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "libs/base/cli_flags.h"
 #include "libs/fs/path_roots.h"
 #include "libs/pipeline/commands.h"
-#include "services/common/peer_flags.h"
 #include "services/collector/collector_service.h"
+#include "services/common/peer_flags.h"
 #include "services/common/server.h"
-#include "libs/base/cli_flags.h"
 
 namespace {
 
@@ -32,7 +32,8 @@ constexpr char kProgram[] = "arca-collector";
 
 int Usage(const std::string& message) {
   std::cerr << kProgram << ": " << message << " (exit 2)\n"
-            << "usage: collector " << arca::services::kServerFlagsUsage << " [--peer-ca FILE] "
+            << "usage: collector " << arca::services::kServerFlagsUsage
+            << " [--peer-ca FILE] "
                "[--peer-cert FILE --peer-key FILE] [--peer-insecure] [--call-timeout-seconds N] "
                "[--source-root DIR]... [--restore-root DIR]... [--commands-file FILE]\n";
   return 2;
@@ -72,7 +73,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<arca::services::ServerFlags> flags = arca::services::ParseServerFlags(*args);
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
   arca::services::CollectorOptions options;
-  absl::StatusOr<arca::services::ClientTlsFlags> peer = arca::services::ParsePeerFlags(*args, *flags);
+  absl::StatusOr<arca::services::ClientTlsFlags> peer =
+      arca::services::ParsePeerFlags(*args, *flags);
   if (!peer.ok()) return Usage(std::string(peer.status().message()));
   options.peer_tls = *peer;
   if (std::optional<std::string> t = args->Last("call-timeout-seconds")) {

@@ -16,8 +16,9 @@ absl::Status Restore(absl::Status st) { return WithPhase(std::move(st), v1::PHAS
 absl::StatusOr<std::unique_ptr<WriteTreeSession>> WriteTreeSession::Open(
     const v1::RestoreTarget& target, const std::vector<std::string>& restore_roots) {
   if (target.target().empty() || target.target()[0] != '/') {
-    return Restore(absl::InvalidArgumentError(absl::StrCat(
-        "restore target '", target.target(), "' must be an absolute path on the collector's node")));
+    return Restore(absl::InvalidArgumentError(
+        absl::StrCat("restore target '", target.target(),
+                     "' must be an absolute path on the collector's node")));
   }
   // The canonical target is what is opened: what was checked is written.
   absl::StatusOr<std::string> canonical = fs::ResolveWithinRoots(
@@ -48,8 +49,8 @@ absl::Status WriteTreeSession::ApplyOne(const v1::WriteTreeRequest& item) {
       }
       const v1::Entry& e = item.entry();
       if (absl::Status st = ValidateEntry(e); !st.ok()) {
-        return Restore(absl::InvalidArgumentError(
-            absl::StrCat("WriteTree: refusing entry: ", st.message())));
+        return Restore(
+            absl::InvalidArgumentError(absl::StrCat("WriteTree: refusing entry: ", st.message())));
       }
       RETURN_IF_ERROR(Restore(writer_->BeginEntry(e)));
       in_entry_ = true;

@@ -101,8 +101,7 @@ std::string SpiffeId(absl::string_view trust_domain, Role role) {
   return absl::StrCat("spiffe://", trust_domain, "/arca/", RoleName(role));
 }
 
-absl::StatusOr<Role> RoleFromSpiffeId(absl::string_view spiffe_id,
-                                      absl::string_view trust_domain) {
+absl::StatusOr<Role> RoleFromSpiffeId(absl::string_view spiffe_id, absl::string_view trust_domain) {
   absl::string_view rest = spiffe_id;
   const std::string prefix = absl::StrCat("spiffe://", trust_domain, "/arca/");
   if (absl::ConsumePrefix(&rest, prefix)) {
@@ -110,7 +109,8 @@ absl::StatusOr<Role> RoleFromSpiffeId(absl::string_view spiffe_id,
   }
   return absl::PermissionDeniedError(absl::StrCat(
       "the certificate's SPIFFE ID '", spiffe_id, "' is not an arca identity of trust domain '",
-      trust_domain, "' (expected spiffe://", trust_domain, "/arca/ROLE, ROLE one of collector, "
+      trust_domain, "' (expected spiffe://", trust_domain,
+      "/arca/ROLE, ROLE one of collector, "
       "chunker, compressor, uploader, orchestrator, client)"));
 }
 
@@ -147,10 +147,9 @@ absl::Status Authorize(const Caller& caller, absl::string_view full_method,
   if (job_api && policy.token_configured && caller.valid_token) return absl::OkStatus();
   if (job_api && policy.token_configured && caller.kind != Caller::Kind::kCertificate) {
     return absl::UnauthenticatedError(
-        caller.sent_token
-            ? "the bearer token is not valid for this orchestrator"
-            : "no authorization metadata: send 'authorization: Bearer <token>' "
-              "(arca --token-file) or use a client certificate");
+        caller.sent_token ? "the bearer token is not valid for this orchestrator"
+                          : "no authorization metadata: send 'authorization: Bearer <token>' "
+                            "(arca --token-file) or use a client certificate");
   }
   if (absl::StartsWith(full_method, kHealthPrefix)) return absl::OkStatus();
   if (absl::StartsWith(full_method, kReflectionPrefix) && policy.reflection) {
@@ -159,23 +158,23 @@ absl::Status Authorize(const Caller& caller, absl::string_view full_method,
   if (caller.kind == Caller::Kind::kLocal) return absl::OkStatus();
 
   const std::vector<Role> allowed = AllowedRoles(full_method);
-  const std::string denied = absl::StrCat("permission denied: ", caller.Describe(),
-                                          " may not call ", full_method, " (allowed: ",
-                                          RoleList(allowed), ")");
+  const std::string denied =
+      absl::StrCat("permission denied: ", caller.Describe(), " may not call ", full_method,
+                   " (allowed: ", RoleList(allowed), ")");
   if (caller.kind == Caller::Kind::kAnonymous) {
     return absl::PermissionDeniedError(
-        absl::StrCat(denied, "; present a client certificate with the SPIFFE ID of a role "
-                             "that may call it"));
+        absl::StrCat(denied,
+                     "; present a client certificate with the SPIFFE ID of a role "
+                     "that may call it"));
   }
   if (caller.spiffe_id.empty()) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        denied, "; the certificate needs the URI SAN spiffe://", policy.trust_domain,
-        "/arca/ROLE"));
+    return absl::PermissionDeniedError(absl::StrCat(denied,
+                                                    "; the certificate needs the URI SAN spiffe://",
+                                                    policy.trust_domain, "/arca/ROLE"));
   }
   absl::StatusOr<Role> role = RoleFromSpiffeId(caller.spiffe_id, policy.trust_domain);
   if (!role.ok()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(denied, "; ", role.status().message()));
+    return absl::PermissionDeniedError(absl::StrCat(denied, "; ", role.status().message()));
   }
   for (Role r : allowed) {
     if (r == *role) return absl::OkStatus();

@@ -59,8 +59,7 @@ std::string SpiffeId(absl::string_view trust_domain, Role role);
 // The role a SPIFFE ID names in `trust_domain`. PermissionDenied naming the
 // ID when it is not exactly spiffe://TRUST_DOMAIN/arca/ROLE (another trust
 // domain, another path, an unknown role).
-absl::StatusOr<Role> RoleFromSpiffeId(absl::string_view spiffe_id,
-                                      absl::string_view trust_domain);
+absl::StatusOr<Role> RoleFromSpiffeId(absl::string_view spiffe_id, absl::string_view trust_domain);
 
 // The caller of one RPC, as the transport established it.
 struct Caller {

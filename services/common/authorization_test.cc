@@ -63,8 +63,7 @@ TEST(Authorization, EveryPrivilegedMethodAllowsExactlyItsRoles) {
       {"/arca.v1.Uploader/CommitSnapshot", {Role::kChunker}},
       {"/arca.v1.Uploader/GetChunks", {Role::kChunker, Role::kOrchestrator, Role::kCollector}},
       {"/arca.v1.Uploader/GetSnapshot", {Role::kChunker, Role::kOrchestrator, Role::kCollector}},
-      {"/arca.v1.Uploader/ListSnapshots",
-       {Role::kChunker, Role::kOrchestrator, Role::kCollector}},
+      {"/arca.v1.Uploader/ListSnapshots", {Role::kChunker, Role::kOrchestrator, Role::kCollector}},
       {"/arca.v1.Uploader/GetSpace", {Role::kChunker, Role::kOrchestrator, Role::kCollector}},
       {"/arca.v1.Uploader/GetConfig", {Role::kChunker, Role::kOrchestrator, Role::kCollector}},
       {"/arca.v1.Uploader/Verify", {Role::kOrchestrator}},
@@ -110,16 +109,14 @@ TEST(Authorization, HealthIsOpenReflectionOnlyWhenServed) {
   AuthorizationPolicy policy;
   Caller anonymous;
   EXPECT_TRUE(Authorize(anonymous, "/grpc.health.v1.Health/Check", policy).ok());
-  EXPECT_TRUE(
-      Authorize(WithCertificate(SpiffeId("arca", Role::kCompressor)),
-                "/grpc.health.v1.Health/Watch", policy)
-          .ok());
+  EXPECT_TRUE(Authorize(WithCertificate(SpiffeId("arca", Role::kCompressor)),
+                        "/grpc.health.v1.Health/Watch", policy)
+                  .ok());
   const std::string reflection = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
   EXPECT_EQ(Authorize(WithCertificate(SpiffeId("arca", Role::kClient)), reflection, policy).code(),
             absl::StatusCode::kPermissionDenied);
   policy.reflection = true;
-  EXPECT_TRUE(
-      Authorize(WithCertificate(SpiffeId("arca", Role::kClient)), reflection, policy).ok());
+  EXPECT_TRUE(Authorize(WithCertificate(SpiffeId("arca", Role::kClient)), reflection, policy).ok());
 }
 
 TEST(Authorization, TokensOpenOnlyTheJobApi) {

@@ -78,8 +78,8 @@ Caller CallerOf(const grpc::AuthContext& context,
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
     caller.sent_token = true;
     absl::string_view value(it->second.data(), it->second.size());
-    caller.valid_token = !token.empty() && absl::ConsumePrefix(&value, "Bearer ") &&
-                         SameSecret(value, token);
+    caller.valid_token =
+        !token.empty() && absl::ConsumePrefix(&value, "Bearer ") && SameSecret(value, token);
   }
   return caller;
 }

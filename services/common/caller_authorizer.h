@@ -34,8 +34,9 @@ Caller CallerOf(const grpc::AuthContext& context,
 
 // `policy.token_configured` must equal !token.empty(). `count_refused` may
 // be empty.
-std::shared_ptr<grpc::AuthMetadataProcessor> MakeCallerAuthorizer(
-    AuthorizationPolicy policy, std::string token, RefusedCallCounter count_refused);
+std::shared_ptr<grpc::AuthMetadataProcessor> MakeCallerAuthorizer(AuthorizationPolicy policy,
+                                                                  std::string token,
+                                                                  RefusedCallCounter count_refused);
 
 }  // namespace arca::services
 

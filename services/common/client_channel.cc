@@ -17,9 +17,9 @@
 #include "grpcpp/security/tls_certificate_verifier.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "libs/rpc/status_convert.h"
 #include "services/common/authorization.h"
 #include "services/common/server.h"
-#include "libs/rpc/status_convert.h"
 #include "services/common/tls_files.h"
 
 namespace arca::services {
@@ -30,8 +30,9 @@ namespace {
 std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> WatchedFiles(
     const ClientTlsFlags& tls) {
   static absl::Mutex mu(absl::kConstInit);
-  static auto* providers = new std::map<
-      std::string, std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider>>();
+  static auto* providers =
+      new std::map<std::string,
+                   std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider>>();
   const std::string key =
       absl::StrCat(tls.key, "\n", tls.cert, "\n", tls.ca, "\n", tls.reload_seconds);
   absl::MutexLock lock(&mu);
@@ -62,10 +63,9 @@ class ServerRoleVerifier final : public grpc::experimental::ExternalCertificateV
     *sync_status = grpc::Status(
         grpc::StatusCode::UNAUTHENTICATED,
         absl::StrCat("the server's certificate is not ", want_, " (it names ",
-                     request->uri_names().empty()
-                         ? std::string("no SPIFFE ID")
-                         : std::string(request->uri_names()[0].data(),
-                                       request->uri_names()[0].size()),
+                     request->uri_names().empty() ? std::string("no SPIFFE ID")
+                                                  : std::string(request->uri_names()[0].data(),
+                                                                request->uri_names()[0].size()),
                      ")"));
     return true;
   }

@@ -22,16 +22,16 @@ absl::StatusOr<MetricsFlags> ParseMetricsFlags(const cli::ParsedArgs& args) {
   flags.listen = *listen;
   const size_t colon = listen->rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == listen->size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid --metrics-listen '", *listen, "': expected HOST:PORT, e.g. 0.0.0.0:9464"));
+    return absl::InvalidArgumentError(absl::StrCat("invalid --metrics-listen '", *listen,
+                                                   "': expected HOST:PORT, e.g. 0.0.0.0:9464"));
   }
   flags.host = listen->substr(0, colon);
   const std::string port = listen->substr(colon + 1);
   int port_value = -1;
   if (port.find_first_not_of("0123456789") != std::string::npos ||
       !absl::SimpleAtoi(port, &port_value) || port_value < 0 || port_value > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid --metrics-listen '", *listen, "': the port must be a number in 0..65535"));
+    return absl::InvalidArgumentError(absl::StrCat("invalid --metrics-listen '", *listen,
+                                                   "': the port must be a number in 0..65535"));
   }
   flags.port = port_value;
   return flags;
@@ -75,9 +75,9 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     }
     server->port_ = ports.front();
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot serve metrics on ", bind, ": ", e.what(),
-        " (is the port taken or the address not local? see --metrics-listen)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", bind, ": ", e.what(),
+                     " (is the port taken or the address not local? see --metrics-listen)"));
   }
   server->address_ = absl::StrCat(flags.host, ":", server->port_);
   return server;

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "prometheus/registry.h"
 #include "libs/base/cli_flags.h"
+#include "prometheus/registry.h"
 
 namespace prometheus {
 class Exposer;
@@ -59,7 +59,7 @@ class MetricsServer {
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
-  int port() const { return port_; }                     // the bound port
+  int port() const { return port_; }                       // the bound port
   const std::string& address() const { return address_; }  // "HOST:PORT", bound port
 
  private:

@@ -7,11 +7,11 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/base/cli_flags.h"
 #include "libs/metrics/job_metrics.h"
 #include "libs/metrics/prometheus_process.h"
 #include "libs/metrics/service_metrics.h"
 #include "prometheus/registry.h"
-#include "libs/base/cli_flags.h"
 
 namespace arca::services {
 namespace {
@@ -49,12 +49,12 @@ TEST(MetricsFlagsTest, ParsesHostAndPort) {
 }
 
 TEST(MetricsFlagsTest, RejectsMalformedAddresses) {
-  for (const char* bad : {"9464", ":9464", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
-                          "127.0.0.1:9x"}) {
+  for (const char* bad :
+       {"9464", ":9464", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:9x"}) {
     auto flags = Parse({std::string("--metrics-listen=") + bad});
     EXPECT_EQ(flags.status().code(), absl::StatusCode::kInvalidArgument) << bad;
-    EXPECT_THAT(flags.status().message(), HasSubstr("invalid --metrics-listen '" +
-                                                    std::string(bad) + "'"));
+    EXPECT_THAT(flags.status().message(),
+                HasSubstr("invalid --metrics-listen '" + std::string(bad) + "'"));
   }
 }
 
@@ -97,15 +97,13 @@ TEST(MetricsServerTest, TakenPortIsAnErrorNotAnException) {
 
 TEST(MetricsServerTest, NonLocalAddressIsAnError) {
   auto registry = std::make_shared<prometheus::Registry>();
-  auto server =
-      MetricsServer::Start({"192.0.2.1:0", "192.0.2.1", 0}, registry, "chunker", "t");
+  auto server = MetricsServer::Start({"192.0.2.1:0", "192.0.2.1", 0}, registry, "chunker", "t");
   EXPECT_EQ(server.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(server.status().message(), HasSubstr("cannot serve metrics on 192.0.2.1:0"));
 }
 
 TEST(MetricsServerTest, EmptyListenIsInvalid) {
-  auto server =
-      MetricsServer::Start({}, std::make_shared<prometheus::Registry>(), "chunker", "t");
+  auto server = MetricsServer::Start({}, std::make_shared<prometheus::Registry>(), "chunker", "t");
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -120,8 +118,8 @@ TEST(MetricsServerTest, RealPrometheusScrapesAndAlerts) {
   collector.read_bytes.Increment(4096);
   auto orchestrator_registry = std::make_shared<prometheus::Registry>();
   metrics::OrchestratorMetrics orchestrator(*orchestrator_registry);
-  auto collector_server = MetricsServer::Start({"127.0.0.1:0", "127.0.0.1", 0},
-                                               collector_registry, "collector", "t");
+  auto collector_server =
+      MetricsServer::Start({"127.0.0.1:0", "127.0.0.1", 0}, collector_registry, "collector", "t");
   ASSERT_TRUE(collector_server.ok()) << collector_server.status();
   auto orchestrator_server = MetricsServer::Start({"127.0.0.1:0", "127.0.0.1", 0},
                                                   orchestrator_registry, "orchestrator", "t");

@@ -14,9 +14,9 @@
 #define ARCA_SERVICES_COMMON_PEER_FLAGS_H_
 
 #include "absl/status/statusor.h"
+#include "libs/base/cli_flags.h"
 #include "services/common/client_channel.h"
 #include "services/common/server.h"
-#include "libs/base/cli_flags.h"
 
 namespace arca::services {
 

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "gmock/gmock.h"
-#include "grpcpp/grpcpp.h"
 #include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
 #include "grpcpp/support/stub_options.h"
 #include "gtest/gtest.h"
 #include "prometheus/text_serializer.h"
@@ -66,21 +66,18 @@ class RpcMetricsTest : public ::testing::Test {
     bool done = false;
     std::mutex mu;
     std::condition_variable cv;
-    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
-                   [&](grpc::Status s) {
-                     std::lock_guard<std::mutex> lock(mu);
-                     status = s;
-                     done = true;
-                     cv.notify_one();
-                   });
+    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+      std::lock_guard<std::mutex> lock(mu);
+      status = s;
+      done = true;
+      cv.notify_one();
+    });
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return done; });
     return status;
   }
 
-  std::string Exposition() {
-    return prometheus::TextSerializer().Serialize(registry_.Collect());
-  }
+  std::string Exposition() { return prometheus::TextSerializer().Serialize(registry_.Collect()); }
 
   EchoService echo_;
   prometheus::Registry registry_;

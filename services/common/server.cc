@@ -150,8 +150,8 @@ absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args) {
   if (std::optional<std::string> reload = args.Last("tls-reload-seconds")) {
     if (!absl::SimpleAtoi(*reload, &flags.tls_reload_seconds) || flags.tls_reload_seconds < 1 ||
         flags.tls_reload_seconds > 86400) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid --tls-reload-seconds '", *reload, "': expected an integer in 1..86400"));
+      return absl::InvalidArgumentError(absl::StrCat("invalid --tls-reload-seconds '", *reload,
+                                                     "': expected an integer in 1..86400"));
     }
   }
   absl::StatusOr<MetricsFlags> metrics = ParseMetricsFlags(args);
@@ -204,16 +204,17 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     if (flags.tls_client_ca.empty()) {
       return absl::InvalidArgumentError("--tls-client-ca is required with --tls-cert");
     }
-    if (absl::Status st = CheckCaBundle("--tls-client-ca", flags.tls_client_ca); !st.ok()) return st;
+    if (absl::Status st = CheckCaBundle("--tls-client-ca", flags.tls_client_ca); !st.ok())
+      return st;
     auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
         flags.tls_key, flags.tls_cert, flags.tls_client_ca,
         static_cast<unsigned int>(flags.tls_reload_seconds));
     grpc::experimental::TlsServerCredentialsOptions options(provider);
     options.watch_root_certs();
     options.watch_identity_key_cert_pairs();
-    options.set_cert_request_type(
-        flags.auth_token.empty() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                 : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    options.set_cert_request_type(flags.auth_token.empty()
+                                      ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                      : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
     creds = grpc::experimental::TlsServerCredentials(options);
   }
   AuthorizationPolicy policy;
@@ -290,8 +291,7 @@ int RunServer(const std::string& program, const ServerFlags& flags,
     std::cerr << program << ": " << st.message() << "\n";
     return 1;
   }
-  const std::string service =
-      absl::StartsWith(program, "arca-") ? program.substr(5) : program;
+  const std::string service = absl::StartsWith(program, "arca-") ? program.substr(5) : program;
   std::unique_ptr<MetricsServer> metrics;
   if (!flags.metrics.listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsServer>> m =
@@ -314,17 +314,16 @@ int RunServer(const std::string& program, const ServerFlags& flags,
     LogLine(program, absl::StrCat("metrics on http://", metrics->address(), "/metrics"));
   }
   std::cout << "listening on " << started->address << std::endl;  // flushed
-  LogLine(program,
-          absl::StrCat("serving on ", started->address,
-                       flags.insecure ? " (plaintext, loopback only: every local caller trusted)"
-                                      : absl::StrCat(" (mutual TLS as ",
-                                                     serving.role ? SpiffeId(flags.trust_domain,
-                                                                             *serving.role)
-                                                                  : std::string("?"),
-                                                     flags.auth_token.empty()
-                                                         ? ""
-                                                         : "; token clients on the job API",
-                                                     ")")));
+  LogLine(
+      program,
+      absl::StrCat(
+          "serving on ", started->address,
+          flags.insecure
+              ? " (plaintext, loopback only: every local caller trusted)"
+              : absl::StrCat(
+                    " (mutual TLS as ",
+                    serving.role ? SpiffeId(flags.trust_domain, *serving.role) : std::string("?"),
+                    flags.auth_token.empty() ? "" : "; token clients on the job API", ")")));
   const int signo = WaitForTerminationSignal();
   LogLine(program,
           absl::StrCat("received ", signo == SIGINT ? "SIGINT" : "SIGTERM",

@@ -36,10 +36,10 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
+#include "libs/base/cli_flags.h"
 #include "services/common/authorization.h"
 #include "services/common/caller_authorizer.h"
 #include "services/common/metrics_server.h"
-#include "libs/base/cli_flags.h"
 
 namespace arca::services {
 

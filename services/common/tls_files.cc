@@ -74,8 +74,8 @@ absl::StatusOr<CertificateInfo> LoadKeyPair(const std::string& cert_flag,
   }
   if (X509_check_private_key(leaf.get(), key.get()) != 1) {
     return Bad(key_flag, key_path,
-               absl::StrCat("the key does not belong to the certificate in ", cert_path,
-                            " (", cert_flag, "); give the matching pair"));
+               absl::StrCat("the key does not belong to the certificate in ", cert_path, " (",
+                            cert_flag, "); give the matching pair"));
   }
   CertificateInfo info;
   char subject[512];

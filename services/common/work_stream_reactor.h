@@ -256,7 +256,7 @@ class WorkStreamEngine {
   size_t issuing_ ABSL_GUARDED_BY(mu_) = 0;    // chosen by Decide, not yet performed
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_write_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t reported_depth_ ABSL_GUARDED_BY(mu_) = 0;  // last total given to DepthChanged
+  int64_t reported_depth_ ABSL_GUARDED_BY(mu_) = 0;      // last total given to DepthChanged
   std::map<uint64_t, Resp> ready_ ABSL_GUARDED_BY(mu_);  // done, waiting to be written
   Resp write_message_;  // the write in flight; touched only by the writer
 };
@@ -367,7 +367,9 @@ grpc::ServerBidiReactor<Req, Resp>* MakePoolBidiReactor(
 template <typename Resp>
 class FailedWriteReactor final : public grpc::ServerWriteReactor<Resp> {
  public:
-  explicit FailedWriteReactor(const absl::Status& status) { this->Finish(rpc::ToGrpcStatus(status)); }
+  explicit FailedWriteReactor(const absl::Status& status) {
+    this->Finish(rpc::ToGrpcStatus(status));
+  }
   void OnDone() override { delete this; }
 };
 
@@ -377,7 +379,8 @@ template <typename Fn>
 grpc::ServerUnaryReactor* RunUnaryOnPool(grpc::CallbackServerContext* context, WorkerPool* pool,
                                          Fn fn) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool->Submit([reactor, fn = std::move(fn)]() mutable { reactor->Finish(rpc::ToGrpcStatus(fn())); });
+  pool->Submit(
+      [reactor, fn = std::move(fn)]() mutable { reactor->Finish(rpc::ToGrpcStatus(fn())); });
   return reactor;
 }
 

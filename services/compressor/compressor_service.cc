@@ -57,8 +57,8 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
       crc_only ? absl::StatusOr<Digest>(Digest()) : RefDigest(chunk->ref(), "compress request");
   if (!digest.ok()) return digest.status();
   // Names the chunk in messages: its digest, or (not hashed yet) its size.
-  const std::string hex = crc_only ? absl::StrCat("of ", chunk->data().size(), " bytes (no digest)")
-                                   : digest->Hex();
+  const std::string hex =
+      crc_only ? absl::StrCat("of ", chunk->data().size(), " bytes (no digest)") : digest->Hex();
   if (chunk->known()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "chunk ", hex, " is marked known (already stored): do not send it to the compressor"));
@@ -125,8 +125,7 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
 CompressorMetrics& CompressorServiceMetrics() {
   // One catalog per process, on the process registry (never destroyed, like
   // the registry, so workers may count during static destruction).
-  static CompressorMetrics* const metrics =
-      new CompressorMetrics(*metrics::ProcessRegistry());
+  static CompressorMetrics* const metrics = new CompressorMetrics(*metrics::ProcessRegistry());
   return *metrics;
 }
 
@@ -260,13 +259,13 @@ CompressorService::~CompressorService() = default;
 grpc::ServerBidiReactor<v1::CompressRequest, v1::Blob>* CompressorService::Compress(
     grpc::CallbackServerContext* context) {
   return new CountedStream<v1::CompressRequest, v1::Blob>(&pool_, max_in_flight_, &CompressChunk,
-                                                        &RecordCompressError);
+                                                          &RecordCompressError);
 }
 
 grpc::ServerBidiReactor<v1::Blob, v1::RawChunk>* CompressorService::Decompress(
     grpc::CallbackServerContext* context) {
   return new CountedStream<v1::Blob, v1::RawChunk>(&pool_, max_in_flight_, &DecompressBlob,
-                                                    &RecordDecompressError);
+                                                   &RecordDecompressError);
 }
 
 }  // namespace arca::services

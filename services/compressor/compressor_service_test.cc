@@ -13,23 +13,22 @@
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "libs/metrics/testing.h"
+#include "libs/base/bytes.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
-#include "libs/base/bytes.h"
 #include "libs/hash/crc32c.h"
 #include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
-#include "prometheus/registry.h"
+#include "libs/metrics/testing.h"
 #include "libs/rpc/status_convert.h"
+#include "prometheus/registry.h"
 #include "services/common/testing.h"
 
 namespace arca::services {
 namespace {
 
-using metrics::testing::MetricValue;
 using metrics::testing::GaugeReaches;
-
+using metrics::testing::MetricValue;
 
 std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

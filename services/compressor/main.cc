@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "libs/base/cli_flags.h"
 #include "services/common/server.h"
 #include "services/compressor/compressor_service.h"
-#include "libs/base/cli_flags.h"
 
 namespace {
 

@@ -18,9 +18,9 @@
 #include "libs/metrics/job_metrics.h"
 #include "libs/metrics/registry.h"
 #include "libs/pipeline/commands.h"
+#include "libs/rpc/status_convert.h"
 #include "libs/store/repository.h"
 #include "services/common/server.h"
-#include "libs/rpc/status_convert.h"
 
 namespace arca::services {
 
@@ -373,8 +373,8 @@ void JobManager::SeedLastSuccess() {
         metrics::NoteLastSuccess(OrchestratorServiceMetrics().jobs, group,
                                  std::chrono::system_clock::time_point(since_epoch));
       }
-      Log(absl::StrCat("last successful backup of ", newest.size(),
-                       " group(s) read from uploader ", options_.uploaders[i]));
+      Log(absl::StrCat("last successful backup of ", newest.size(), " group(s) read from uploader ",
+                       options_.uploaders[i]));
       return;
     }
     if (!logged) {
@@ -648,8 +648,8 @@ void JobManager::RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunke
       cancel_requested = rec->cancel_requested;
     }
     if (!status.ok() && PhaseOf(status) == v1::PHASE_UNSPECIFIED) {
-      status = absl::Status(status.code(),
-                            absl::StrCat("chunker ", address, ": ", status.message()));
+      status =
+          absl::Status(status.code(), absl::StrCat("chunker ", address, ": ", status.message()));
     }
     if (answered || cancel_requested || !Unreachable(status)) break;
     unreachable.push_back(address);
@@ -659,10 +659,9 @@ void JobManager::RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunke
     }
   }
   if (unreachable.size() > 1 && unreachable.size() == chunker_channels_.size()) {
-    status = absl::Status(status.code(),
-                          absl::StrCat("no chunker replica is reachable (",
-                                       absl::StrJoin(unreachable, ", "), "); last: ",
-                                       status.message()));
+    status = absl::Status(status.code(), absl::StrCat("no chunker replica is reachable (",
+                                                      absl::StrJoin(unreachable, ", "),
+                                                      "); last: ", status.message()));
   }
   if (status.ok() && !result) {
     status = WithPhase(absl::InternalError(absl::StrCat("chunker ", options_.chunkers[chunker],
@@ -703,9 +702,9 @@ void JobManager::RunVerifyJob(const std::shared_ptr<Record>& rec, size_t uploade
       cancel_requested = rec->cancel_requested;
     }
     if (!status.ok()) {
-      status = absl::Status(status.code(), absl::StrCat("verify on uploader ",
-                                                        options_.uploaders[u], ": ",
-                                                        status.message()));
+      status = absl::Status(
+          status.code(),
+          absl::StrCat("verify on uploader ", options_.uploaders[u], ": ", status.message()));
     }
     if (cancel_requested || !Unreachable(status)) break;
     if (attempt + 1 < uploader_channels_.size()) {

@@ -71,8 +71,8 @@ struct OrchestratorOptions {
   // Where the job history is kept across restarts (job_store.h; --state-dir):
   // "" = in memory only.
   std::string state_dir;
-  size_t watch_queue = 256;                         // events buffered per watcher
-  std::string program = "arca-orchestrator";        // log prefix
+  size_t watch_queue = 256;                   // events buffered per watcher
+  std::string program = "arca-orchestrator";  // log prefix
   // Seeding arca_last_success_timestamp_seconds{group} at start (see
   // JobManager::Create): off, or how long to wait between attempts.
   bool seed_last_success = true;
@@ -104,8 +104,8 @@ metrics::OrchestratorMetrics& OrchestratorServiceMetrics();
 // INVALID_ARGUMENT / NOT_FOUND, 4 for FAILED_PRECONDITION, 5 for
 // RESOURCE_EXHAUSTED, 1 otherwise; DATA_LOSS without a phase or with
 // PHASE_RESTORE / PHASE_VERIFICATION (corrupt repository data, as in the
-// embedded restore) gives 8; without a phase INVALID_ARGUMENT / NOT_FOUND 2. `cancel_requested` (CancelJob) turns any
-// failure into 130. OK gives exit 0 (the caller applies a result's 3).
+// embedded restore) gives 8; without a phase INVALID_ARGUMENT / NOT_FOUND 2. `cancel_requested`
+// (CancelJob) turns any failure into 130. OK gives exit 0 (the caller applies a result's 3).
 v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
                           bool cancel_requested);
 

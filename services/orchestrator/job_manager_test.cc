@@ -7,20 +7,20 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <thread>
-#include <limits>
 
 #include "absl/synchronization/notification.h"
 #include "arca/v1/chunker.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "libs/metrics/testing.h"
 #include "libs/base/phase_status.h"
 #include "libs/metrics/registry.h"
-#include "prometheus/registry.h"
+#include "libs/metrics/testing.h"
 #include "libs/rpc/status_convert.h"
+#include "prometheus/registry.h"
 
 namespace arca::services {
 namespace {
@@ -29,7 +29,6 @@ using metrics::testing::MetricValue;
 
 // Port 1 on loopback: nothing listens, connections are refused at once.
 constexpr char kNowhere[] = "127.0.0.1:1";
-
 
 std::unique_ptr<JobManager> Manager() {
   OrchestratorOptions o;
@@ -487,13 +486,11 @@ TEST(JobManager, CancelStopsTheStageAndEndsWith130) {
 
 TEST(JobManagerMetrics, FailedJobCountsItsPhaseAndExitCode) {
   FakeChunkerServer fake(/*burst=*/0);
-  fake.service.fail =
-      WithPhase(absl::UnavailableError("collector gone"), v1::PHASE_COLLECTION);
+  fake.service.fail = WithPhase(absl::UnavailableError("collector gone"), v1::PHASE_COLLECTION);
   auto m = ManagerWithChunker(fake.address());
   ASSERT_NE(m, nullptr);
   const std::map<std::string, std::string> failure{{"type", "backup"}, {"result", "failure"}};
-  const std::map<std::string, std::string> collection{{"phase", "collection"},
-                                                      {"exit_code", "9"}};
+  const std::map<std::string, std::string> collection{{"phase", "collection"}, {"exit_code", "9"}};
   const std::map<std::string, std::string> archive{{"phase", "archive"}, {"exit_code", "10"}};
   const double jobs = MetricValue("arca_jobs_total", failure);
   const double failures = MetricValue("arca_job_failures_total", collection);

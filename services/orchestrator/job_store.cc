@@ -90,17 +90,17 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& dir)
   std::error_code ec;
   stdfs::create_directories(jobs, ec);
   if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--state-dir ", dir, ": cannot create ", jobs, ": ", ec.message(),
-        "; give a directory the orchestrator can write"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--state-dir ", dir, ": cannot create ", jobs, ": ", ec.message(),
+                     "; give a directory the orchestrator can write"));
   }
   // Writable? (access(2) says yes to root on a read-only file system.)
   const std::string probe = absl::StrCat(jobs, "/", kTempPrefix, "probe.", getpid());
   const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--state-dir ", dir, ": cannot write in ", jobs, ": ", std::strerror(errno),
-        "; give a directory the orchestrator can write"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--state-dir ", dir, ": cannot write in ", jobs, ": ", std::strerror(errno),
+                     "; give a directory the orchestrator can write"));
   }
   close(fd);
   unlink(probe.c_str());
@@ -142,8 +142,8 @@ JobStore::Loaded JobStore::Load(int64_t now_unix_ns) {
     names.push_back(e.path().filename().string());
   }
   if (ec) {
-    out.notes.push_back(absl::StrCat("cannot list ", jobs_dir_, ": ", ec.message(),
-                                     "; no job history loaded"));
+    out.notes.push_back(
+        absl::StrCat("cannot list ", jobs_dir_, ": ", ec.message(), "; no job history loaded"));
     return out;
   }
   for (const std::string& name : names) {
@@ -172,8 +172,8 @@ JobStore::Loaded JobStore::Load(int64_t now_unix_ns) {
     if (!parsed || record.format_version() == 0 || record.job().id() != id) {
       const std::string corrupt = path + ".corrupt";
       rename(path.c_str(), corrupt.c_str());
-      out.notes.push_back(absl::StrCat(path, " is not a job record of ", id, ": moved to ",
-                                       corrupt, " and not loaded"));
+      out.notes.push_back(absl::StrCat(path, " is not a job record of ", id, ": moved to ", corrupt,
+                                       " and not loaded"));
       continue;
     }
     v1::Job job = record.job();
@@ -189,10 +189,11 @@ JobStore::Loaded JobStore::Load(int64_t now_unix_ns) {
           "start the job again");
       job.set_end_unix_ns(now_unix_ns);
       if (absl::Status st = Save(job); !st.ok()) {
-        out.notes.push_back(absl::StrCat("job ", id, " was interrupted; recording that failed: ",
-                                         st.message()));
+        out.notes.push_back(
+            absl::StrCat("job ", id, " was interrupted; recording that failed: ", st.message()));
       } else {
-        out.notes.push_back(absl::StrCat("job ", id, " was interrupted by the previous "
+        out.notes.push_back(absl::StrCat("job ", id,
+                                         " was interrupted by the previous "
                                          "orchestrator's end: recorded as FAILED"));
       }
     }

@@ -36,8 +36,8 @@ class JobStore {
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& dir);
 
   struct Loaded {
-    std::vector<v1::Job> jobs;        // by id, oldest first; every one ended
-    std::vector<std::string> notes;   // what was repaired or skipped, for the log
+    std::vector<v1::Job> jobs;       // by id, oldest first; every one ended
+    std::vector<std::string> notes;  // what was repaired or skipped, for the log
   };
   // Every job file of the directory (see the file comment). `now_unix_ns`
   // is the end time given to interrupted jobs.

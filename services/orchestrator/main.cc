@@ -25,11 +25,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "libs/base/cli_flags.h"
 #include "services/common/client_channel.h"
 #include "services/common/server.h"
 #include "services/orchestrator/job_manager.h"
 #include "services/orchestrator/orchestrator_service.h"
-#include "libs/base/cli_flags.h"
 
 namespace {
 

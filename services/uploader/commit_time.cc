@@ -36,8 +36,8 @@ absl::Status CheckSnapshotTime(int64_t time_unix_ns, absl::Time now, absl::Durat
   if (time - now <= max_skew) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "commit: the snapshot's time ", Rfc3339(time), " is ", absl::FormatDuration(time - now),
-      " ahead of the uploader's clock (", Rfc3339(now), "), more than --max-clock-skew=",
-      absl::FormatDuration(max_skew),
+      " ahead of the uploader's clock (", Rfc3339(now),
+      "), more than --max-clock-skew=", absl::FormatDuration(max_skew),
       ": fix the clock of the host that made the snapshot (or the uploader's), or raise "
       "--max-clock-skew; no snapshot was written"));
 }

@@ -47,8 +47,8 @@ TEST(CheckSnapshotTime, RefusesBeyondTheSkewNamingBothClocksAndTheFlag) {
             "the clock of the host that made the snapshot (or the uploader's), or raise "
             "--max-clock-skew; no snapshot was written");
   // A snapshot dated 2255 (issue 10's forged `latest`).
-  const int64_t y2255 = absl::ToUnixNanos(absl::FromCivil(absl::CivilSecond(2255, 1, 1),
-                                                          absl::UTCTimeZone()));
+  const int64_t y2255 =
+      absl::ToUnixNanos(absl::FromCivil(absl::CivilSecond(2255, 1, 1), absl::UTCTimeZone()));
   EXPECT_EQ(CheckSnapshotTime(y2255, now, absl::Minutes(10)).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(CheckSnapshotTime(absl::ToUnixNanos(now) + 1, now, absl::ZeroDuration()).code(),

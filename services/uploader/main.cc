@@ -12,11 +12,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "libs/base/cli_flags.h"
 #include "libs/store/repository.h"
 #include "services/common/server.h"
 #include "services/uploader/commit_time.h"
 #include "services/uploader/uploader_service.h"
-#include "libs/base/cli_flags.h"
 
 namespace {
 

@@ -2,10 +2,9 @@
 
 #include <sys/statvfs.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-
-#include <atomic>
 #include <span>
 #include <string>
 #include <utility>
@@ -70,27 +69,27 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
       // When every slot of this stream waits for its ack, nothing more will
       // arrive before a flush: flush now rather than after the delay.
       const bool stream_full = awaiting_ack_.fetch_add(1) + 1 >= max_in_flight_;
-      batcher_->AfterPut(bytes, stream_full || input_closed_.load(),
-                         [this, seq, ack = *std::move(ack), bytes, present,
-                          blob_size](absl::Status flushed) mutable {
-                           awaiting_ack_.fetch_sub(1);
-                           if (flushed.ok()) {
-                             // Counted once durable, as the ack says.
-                             if (present) {
-                               metrics_.deduplicated_chunks.Increment();
-                               metrics_.deduplicated_bytes.Increment(
-                                   static_cast<double>(blob_size));
-                             } else {
-                               metrics_.written_chunks.Increment();
-                               metrics_.written_bytes.Increment(static_cast<double>(bytes));
-                             }
-                             Complete(seq, std::move(ack));
-                           } else {
-                             absl::Status failed = Upload(std::move(flushed));
-                             CountError(failed);
-                             Complete(seq, std::move(failed));
-                           }
-                         });
+      batcher_->AfterPut(
+          bytes, stream_full || input_closed_.load(),
+          [this, seq, ack = *std::move(ack), bytes, present,
+           blob_size](absl::Status flushed) mutable {
+            awaiting_ack_.fetch_sub(1);
+            if (flushed.ok()) {
+              // Counted once durable, as the ack says.
+              if (present) {
+                metrics_.deduplicated_chunks.Increment();
+                metrics_.deduplicated_bytes.Increment(static_cast<double>(blob_size));
+              } else {
+                metrics_.written_chunks.Increment();
+                metrics_.written_bytes.Increment(static_cast<double>(bytes));
+              }
+              Complete(seq, std::move(ack));
+            } else {
+              absl::Status failed = Upload(std::move(flushed));
+              CountError(failed);
+              Complete(seq, std::move(failed));
+            }
+          });
     });
   }
 
@@ -271,9 +270,10 @@ v1::SnapshotInfo SnapshotInfoOf(const v1::Manifest& manifest) {
   return info;
 }
 
-absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(
-    Repository& repo, const v1::CommitSnapshotRequest& request, absl::Time now,
-    absl::Duration max_clock_skew) {
+absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(Repository& repo,
+                                                          const v1::CommitSnapshotRequest& request,
+                                                          absl::Time now,
+                                                          absl::Duration max_clock_skew) {
   v1::Manifest manifest = request.manifest();
   if (!request.group().empty()) manifest.set_group(request.group());
   if (!request.host().empty()) manifest.set_host(request.host());
@@ -295,8 +295,7 @@ absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(
   }
   // A future-dated snapshot would be `latest` (and every later backup's
   // parent) until its time comes.
-  if (absl::Status st = CheckSnapshotTime(manifest.time_unix_ns(), now, max_clock_skew);
-      !st.ok()) {
+  if (absl::Status st = CheckSnapshotTime(manifest.time_unix_ns(), now, max_clock_skew); !st.ok()) {
     return Commit(std::move(st));
   }
   absl::StatusOr<ChunkIndex> metadata =
@@ -377,10 +376,10 @@ absl::StatusOr<v1::GetSpaceResponse> GetSpace(Repository& repo) {
   struct statvfs vfs;
   if (::statvfs(repo.path().c_str(), &vfs) != 0) {
     const int e = errno;
-    return absl::Status(absl::ErrnoToStatusCode(e),
-                        absl::StrCat("statvfs of the repository ", repo.path(), " failed: ",
-                                     std::strerror(e),
-                                     "; check that the directory exists and is readable"));
+    return absl::Status(
+        absl::ErrnoToStatusCode(e),
+        absl::StrCat("statvfs of the repository ", repo.path(), " failed: ", std::strerror(e),
+                     "; check that the directory exists and is readable"));
   }
   v1::GetSpaceResponse response;
   response.set_free_bytes(static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize);

@@ -6,9 +6,9 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <map>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -17,23 +17,22 @@
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "libs/metrics/testing.h"
 #include "libs/archive/chunk_index.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
+#include "libs/metrics/testing.h"
+#include "libs/rpc/status_convert.h"
 #include "libs/store/repository.h"
 #include "prometheus/registry.h"
-#include "libs/rpc/status_convert.h"
 #include "services/common/testing.h"
 
 namespace arca::services {
 namespace {
 
-using metrics::testing::MetricValue;
 using metrics::testing::GaugeReaches;
-
+using metrics::testing::MetricValue;
 
 std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -74,11 +73,10 @@ class UploaderServiceTest : public ::testing::Test {
     ASSERT_TRUE(repo.ok()) << repo.status();
     repo_ = std::move(*repo);
     service_ = std::make_unique<UploaderService>(
-        repo_.get(),
-        UploaderOptions{.threads = 3,
-                        .max_in_flight = 4,
-                        .flush_delay = absl::Milliseconds(20),
-                        .blob_check = Check()});
+        repo_.get(), UploaderOptions{.threads = 3,
+                                     .max_in_flight = 4,
+                                     .flush_delay = absl::Milliseconds(20),
+                                     .blob_check = Check()});
     server_ =
         std::make_unique<testing::InProcessServer>(std::vector<grpc::Service*>{service_.get()});
     stub_ = v1::Uploader::NewStub(server_->channel());
@@ -292,8 +290,7 @@ TEST_F(UploaderServiceTest, FutureDatedCommitIsRefusedAndWritesNothing) {
   ASSERT_TRUE(Put({MakeBlob(meta[0]), MakeBlob(payload[0])}, &acks).ok());
   v1::CommitSnapshotRequest req = CommitRequest(meta, payload);
   // Issue 10's forged snapshot: dated 2255, it would be `latest` for ages.
-  const absl::Time y2255 =
-      absl::FromCivil(absl::CivilSecond(2255, 1, 1), absl::UTCTimeZone());
+  const absl::Time y2255 = absl::FromCivil(absl::CivilSecond(2255, 1, 1), absl::UTCTimeZone());
   req.mutable_manifest()->set_time_unix_ns(absl::ToUnixNanos(y2255));
   v1::CommitSnapshotResponse resp;
   absl::Status st = CommitStatus(req, &resp);
@@ -531,8 +528,8 @@ TEST_F(UploaderServiceFrameTest, MetricsCountWrittenDeduplicatedReadCommittedAnd
   got.clear();
   // Two missing chunks in one stream: one error.
   EXPECT_EQ(rpc::FromGrpcStatus(Get({std::string(Sha256(std::string("nope")).Raw()),
-                                std::string(Sha256(std::string("nope2")).Raw())},
-                               &got))
+                                     std::string(Sha256(std::string("nope2")).Raw())},
+                                    &got))
                 .code(),
             absl::StatusCode::kNotFound);
 

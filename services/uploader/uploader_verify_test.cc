@@ -5,18 +5,18 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <map>
-#include <thread>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
+#include <thread>
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "libs/metrics/testing.h"
 #include "libs/chunker/chunker.h"
 #include "libs/fs/file_system.h"
 #include "libs/metrics/registry.h"
+#include "libs/metrics/testing.h"
 #include "libs/pipeline/backup.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/store/repository.h"

@@ -53,11 +53,9 @@ void ExpectFailedCompressionAndNothingStored(PipelineCluster& c, const JobOutcom
   EXPECT_EQ(out.status.code(), absl::StatusCode::kDataLoss) << out.Describe();
   EXPECT_EQ(PhaseOf(out.status), v1::PHASE_COMPRESSION) << out.Describe();
   EXPECT_EQ(ExitCodeOf(out.status), ExitCode::kCompression) << out.Describe();
-  EXPECT_NE(out.status.message().find("compressor " + c.compressor(0).address()),
-            std::string::npos)
+  EXPECT_NE(out.status.message().find("compressor " + c.compressor(0).address()), std::string::npos)
       << out.Describe();
-  EXPECT_NE(out.status.message().find("check or replace it"), std::string::npos)
-      << out.Describe();
+  EXPECT_NE(out.status.message().find("check or replace it"), std::string::npos) << out.Describe();
   EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
   EXPECT_EQ(ChunkFiles(c.repo()), 0) << "a blob of the lying compressor was stored";
   EXPECT_TRUE(c.CheckAllServing().ok());
@@ -68,8 +66,7 @@ TEST(ByteTrust, CompressorNamingBlobsAfterOtherBytesFailsTheBackupWithExit11) {
   ASSERT_NE(c, nullptr);
   JobOutcome out = c->RunBackup(c->BackupPlan(MakeTree("src")));
   ExpectFailedCompressionAndNothingStored(*c, out);
-  EXPECT_NE(out.status.message().find("the compressor's answer did not match"),
-            std::string::npos)
+  EXPECT_NE(out.status.message().find("the compressor's answer did not match"), std::string::npos)
       << out.Describe();
   EXPECT_NE(out.status.message().find("SHA-256 computed by the chunker"), std::string::npos)
       << out.Describe();
@@ -80,8 +77,7 @@ TEST(ByteTrust, CompressorNamingBlobsAfterOtherBytesFailsHashFirstBackupsToo) {
   ASSERT_NE(c, nullptr);
   JobOutcome out = c->RunBackup(c->BackupPlan(MakeTree("src")));
   ExpectFailedCompressionAndNothingStored(*c, out);
-  EXPECT_NE(out.status.message().find("the compressor's answer did not match"),
-            std::string::npos)
+  EXPECT_NE(out.status.message().find("the compressor's answer did not match"), std::string::npos)
       << out.Describe();
 }
 
@@ -90,10 +86,10 @@ TEST(ByteTrust, CompressorAnsweringGarbageBlobsFailsTheBackupWithExit11) {
   ASSERT_NE(c, nullptr);
   JobOutcome out = c->RunBackup(c->BackupPlan(MakeTree("src")));
   ExpectFailedCompressionAndNothingStored(*c, out);
-  EXPECT_NE(out.status.message().find("uploader " + c->uploader(0).address() +
-                                      " refused a blob made by compressor " +
-                                      c->compressor(0).address()),
-            std::string::npos)
+  EXPECT_NE(
+      out.status.message().find("uploader " + c->uploader(0).address() +
+                                " refused a blob made by compressor " + c->compressor(0).address()),
+      std::string::npos)
       << out.Describe();
   EXPECT_NE(out.status.message().find("the blob holds other data than its name says"),
             std::string::npos)
@@ -142,8 +138,7 @@ TEST(ByteTrust, TheCliExits11ForALyingCompressorAnd8ForALyingDecompressor) {
   RunResult backup = Remote(*orch, {"backup", src});
   EXPECT_EQ(backup.exit_code, 11) << backup.Describe();
   EXPECT_NE(backup.err.find("failed in phase compression"), std::string::npos) << backup.err;
-  EXPECT_NE(backup.err.find("refused a blob made by compressor"), std::string::npos)
-      << backup.err;
+  EXPECT_NE(backup.err.find("refused a blob made by compressor"), std::string::npos) << backup.err;
   EXPECT_EQ(VisibleSnapshots(liar->repo()), 0);
   EXPECT_EQ(ChunkFiles(liar->repo()), 0);
 
@@ -156,8 +151,7 @@ TEST(ByteTrust, TheCliExits11ForALyingCompressorAnd8ForALyingDecompressor) {
   RunResult restore = Remote(*orch2, {"restore", "latest", NewTempDir("restored") + "/t"});
   EXPECT_EQ(restore.exit_code, 8) << restore.Describe();
   EXPECT_NE(restore.err.find("failed in phase verification"), std::string::npos) << restore.err;
-  EXPECT_NE(restore.err.find("the compressor's Decompress answer did not match"),
-            std::string::npos)
+  EXPECT_NE(restore.err.find("the compressor's Decompress answer did not match"), std::string::npos)
       << restore.err;
 }
 

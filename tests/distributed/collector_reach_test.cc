@@ -88,10 +88,10 @@ class CollectorReachCluster : public ::testing::Test {
     const std::string commands = base + "/commands";
     WriteFile(commands, "# the node's commands\nhello=echo hello from the node\nmarker=touch " +
                             marker_ + "\n");
-    absl::StatusOr<std::unique_ptr<PipelineCluster>> c = PipelineCluster::Start(
-        base + "/repo", {.compressors = 1,
-                         .collector_root = root_,
-                         .collector_args = {"--commands-file=" + commands}});
+    absl::StatusOr<std::unique_ptr<PipelineCluster>> c =
+        PipelineCluster::Start(base + "/repo", {.compressors = 1,
+                                                .collector_root = root_,
+                                                .collector_args = {"--commands-file=" + commands}});
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = *std::move(c);
     orch_ = StartOrchestrator(*cluster_, 1, 1);
@@ -107,9 +107,8 @@ class CollectorReachCluster : public ::testing::Test {
 
 TEST_F(CollectorReachCluster, BackupOutsideTheSourceRootFailsWithExit9) {
   ASSERT_EQ(symlink(outside_.c_str(), (root_ + "/src/link-out").c_str()), 0);
-  for (const std::string& source :
-       {outside_, root_ + "/src/../../outside", root_ + "/src/link-out", root_ + "2",
-        std::string("/etc")}) {
+  for (const std::string& source : {outside_, root_ + "/src/../../outside", root_ + "/src/link-out",
+                                    root_ + "2", std::string("/etc")}) {
     RunResult backup = Remote(*orch_, {"backup", source});
     EXPECT_EQ(backup.exit_code, 9) << backup.Describe();
     EXPECT_NE(backup.err.find("failed in phase collection"), std::string::npos) << backup.err;
@@ -131,15 +130,15 @@ TEST_F(CollectorReachCluster, RestoreOutsideTheRestoreRootFailsWithExit13AndWrit
   ASSERT_EQ(backup.exit_code, 0) << backup.Describe();
   const std::string id(absl::StripAsciiWhitespace(backup.out));
   ASSERT_EQ(symlink(outside_.c_str(), (root_ + "/link-out").c_str()), 0);
-  for (const std::string& target : {outside_ + "/t", root_ + "/../outside/t",
-                                    root_ + "/link-out/t", root_ + "2/t"}) {
+  for (const std::string& target :
+       {outside_ + "/t", root_ + "/../outside/t", root_ + "/link-out/t", root_ + "2/t"}) {
     RunResult restore = Remote(*orch_, {"restore", id, target});
     EXPECT_EQ(restore.exit_code, 13) << restore.Describe();
     EXPECT_NE(restore.err.find("restore target '" + target + "'"), std::string::npos)
         << restore.err;
-    EXPECT_NE(restore.err.find("outside the collector's --restore-root directories (" + root_ +
-                               ")"),
-              std::string::npos)
+    EXPECT_NE(
+        restore.err.find("outside the collector's --restore-root directories (" + root_ + ")"),
+        std::string::npos)
         << restore.err;
   }
   EXPECT_FALSE(stdfs::exists(outside_ + "/t"));
@@ -154,15 +153,14 @@ TEST_F(CollectorReachCluster, CommandsRunByNameFromTheCommandsFile) {
   RunResult backup = Remote(*orch_, {"backup", root_ + "/src", "--command", "hello"});
   ASSERT_EQ(backup.exit_code, 0) << backup.Describe() << cluster_->collector().Stderr();
   const std::string id(absl::StripAsciiWhitespace(backup.out));
-  RunResult cat = RunProgram(
-      {ArcaBinary(), "cat", id, "--command", "hello", "--repo", cluster_->repo()});
+  RunResult cat =
+      RunProgram({ArcaBinary(), "cat", id, "--command", "hello", "--repo", cluster_->repo()});
   EXPECT_EQ(cat.exit_code, 0) << cat.Describe();
   EXPECT_EQ(cat.out, "hello from the node\n");
 
   // An unknown name after a known one: exit 9 and nothing ran.
-  RunResult unknown =
-      Remote(*orch_, {"backup", root_ + "/src", "--command", "marker", "--critical-command",
-                      "rootkit"});
+  RunResult unknown = Remote(
+      *orch_, {"backup", root_ + "/src", "--command", "marker", "--critical-command", "rootkit"});
   EXPECT_EQ(unknown.exit_code, 9) << unknown.Describe();
   EXPECT_NE(unknown.err.find("unknown command 'rootkit': the collector's --commands-file "
                              "defines hello, marker; nothing was run"),

@@ -9,8 +9,8 @@
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
-#include "services/common/client_channel.h"
 #include "libs/rpc/status_convert.h"
+#include "services/common/client_channel.h"
 #include "tests/distributed/service_process.h"
 
 namespace arca::distributed {

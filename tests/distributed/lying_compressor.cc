@@ -22,13 +22,13 @@
 #include <vector>
 
 #include "arca/v1/compressor.grpc.pb.h"
+#include "libs/base/cli_flags.h"
 #include "libs/blob/blob.h"
 #include "libs/codec/codec.h"
 #include "libs/hash/digest.h"
-#include "services/common/server.h"
 #include "libs/rpc/status_convert.h"
+#include "services/common/server.h"
 #include "services/compressor/compressor_service.h"
-#include "libs/base/cli_flags.h"
 
 namespace arca::distributed {
 namespace {

@@ -358,8 +358,8 @@ TEST_F(OrchestratorApi, TlsWithClientCertificatesRefusesPlaintextAndForeignClien
   EXPECT_EQ(foreign.exit_code, 1) << foreign.Describe();
   // A certificate of the right CA but of another role is not a client.
   RunResult chunker =
-      RunProgram({Arca(), addr, "--tls-ca", certs + "/ca.pem", "--tls-cert",
-                  certs + "/chunker.pem", "--tls-key", certs + "/chunker.key", "jobs"},
+      RunProgram({Arca(), addr, "--tls-ca", certs + "/ca.pem", "--tls-cert", certs + "/chunker.pem",
+                  "--tls-key", certs + "/chunker.key", "jobs"},
                  absl::Seconds(60));
   EXPECT_NE(chunker.exit_code, 0) << chunker.Describe();
   EXPECT_NE(chunker.err.find("spiffe://arca/arca/chunker may not call "
@@ -381,11 +381,10 @@ TEST_F(OrchestratorApi, TlsWithClientCertificatesRefusesPlaintextAndForeignClien
       Start("uploader", {"--repo", repo_, "--tls-cert", certs + "/uploader.pem", "--tls-key",
                          certs + "/uploader.key", "--tls-client-ca", certs + "/ca.pem"});
   ASSERT_NE(tls_uploader, nullptr);
-  auto orch2 =
-      Start("orchestrator", {"--insecure", "--uploader=" + tls_uploader->address(),
-                             "--client-tls-ca", certs + "/ca.pem", "--client-tls-cert",
-                             certs + "/orchestrator.pem", "--client-tls-key",
-                             certs + "/orchestrator.key"});
+  auto orch2 = Start("orchestrator",
+                     {"--insecure", "--uploader=" + tls_uploader->address(), "--client-tls-ca",
+                      certs + "/ca.pem", "--client-tls-cert", certs + "/orchestrator.pem",
+                      "--client-tls-key", certs + "/orchestrator.key"});
   ASSERT_NE(orch2, nullptr);
   RunResult through_tls = RunProgram(
       {Arca(), "--orchestrator=" + orch2->address(), "--insecure", "verify"}, absl::Seconds(60));

@@ -22,13 +22,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "arca/v1/orchestrator.grpc.pb.h"
-#include "grpcpp/grpcpp.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "libs/fs/testing/awkward_tree.h"
 #include "libs/fs/testing/tree_compare.h"
@@ -45,7 +45,6 @@ std::unique_ptr<v1::Orchestrator::Stub> Stub(const ServiceProcess& orchestrator)
   tls.insecure = true;
   return v1::Orchestrator::NewStub(*services::MakeChannel(orchestrator.address(), tls));
 }
-
 
 // Flips one byte in the middle of the largest chunk file of `repo`.
 std::string CorruptLargestChunk(const std::string& repo) {
@@ -245,8 +244,7 @@ TEST(OrchestratorPipeline, CancelledBackupEndsWith130AndCommitsNothing) {
   EXPECT_EQ(rerun.exit_code, 0) << rerun.Describe();
   EXPECT_EQ(VisibleSnapshots(c.repo()), 1);
   google::protobuf::Struct rerun_job;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(rerun.out, &rerun_job).ok())
-      << rerun.out;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(rerun.out, &rerun_job).ok()) << rerun.out;
   const google::protobuf::Value& new_chunks =
       rerun_job.fields().at("stats").struct_value().fields().at("chunks_new");
   const double chunks_new = new_chunks.has_string_value() ? std::stod(new_chunks.string_value())
@@ -285,14 +283,14 @@ TEST(OrchestratorPipeline, KilledCollectorOnlyCompressorOrChunkerGiveExit9And11A
     const char* phase;
   };
   // The chunker itself dying mid-job is UNAVAILABLE without a phase → archive, 10.
-  for (const Case& k : {
-           Case{"collector", [](PipelineCluster& c) -> ServiceProcess& { return c.collector(); },
-                2, 9, "collection"},
-           Case{"the only compressor",
-                [](PipelineCluster& c) -> ServiceProcess& { return c.compressor(0); }, 1, 11,
-                "compression"},
-           Case{"chunker", [](PipelineCluster& c) -> ServiceProcess& { return c.chunker(); }, 2,
-                10, "archive"}}) {
+  for (const Case& k :
+       {Case{"collector", [](PipelineCluster& c) -> ServiceProcess& { return c.collector(); }, 2, 9,
+             "collection"},
+        Case{"the only compressor",
+             [](PipelineCluster& c) -> ServiceProcess& { return c.compressor(0); }, 1, 11,
+             "compression"},
+        Case{"chunker", [](PipelineCluster& c) -> ServiceProcess& { return c.chunker(); }, 2, 10,
+             "archive"}}) {
     SCOPED_TRACE(k.victim);
     absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
         NewTempDir("repo") + "/repo", {.compressors = k.compressors,
@@ -379,9 +377,9 @@ TEST(OrchestratorPipeline, UnreachableChunkerOrUploaderReplicaIsSkipped) {
       << failed.err;
 
   // Verify with a dead uploader listed first: it runs on the live one.
-  absl::StatusOr<std::unique_ptr<ServiceProcess>> verifier = ServiceProcess::Start(
-      Runfile("services/orchestrator/orchestrator"),
-      {"--insecure", "--uploader=" + dead + "," + c.uploader(0).address()});
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> verifier =
+      ServiceProcess::Start(Runfile("services/orchestrator/orchestrator"),
+                            {"--insecure", "--uploader=" + dead + "," + c.uploader(0).address()});
   ASSERT_TRUE(verifier.ok()) << verifier.status();
   for (int i = 0; i < 2; ++i) {
     RunResult verify = Remote(**verifier, {"verify"});
@@ -554,8 +552,7 @@ TEST(OrchestratorPipeline, RemoteBackupShowsJsonProgressLinesEndingAtTheJobsCoun
   const google::protobuf::Struct& last = progress.back();
   EXPECT_TRUE(last.fields().at("done").bool_value()) << lines.back();
   EXPECT_EQ(last.fields().at("files").number_value(), number(stats.fields().at("files")));
-  EXPECT_EQ(last.fields().at("bytes").number_value(),
-            number(stats.fields().at("bytes_collected")));
+  EXPECT_EQ(last.fields().at("bytes").number_value(), number(stats.fields().at("bytes_collected")));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 //     bazel-bin/tests/distributed/pipeline_bench SOURCE [SCRATCH_DIR]
 // For each mode: first backup, unchanged re-backup, restore. Source files are
 // read once beforehand so both modes start with a warm page cache.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,7 +14,6 @@
 #include <iostream>
 #include <string>
 #include <vector>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -25,8 +26,7 @@ namespace {
 namespace stdfs = std::filesystem;
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 uint64_t WarmUp(const std::string& root) {
@@ -77,8 +77,8 @@ int Main(int argc, char** argv) {
   RunResult e2 = RunProgram({ArcaBinary(), "backup", source, "--repo", erepo, "--host", "bench"});
   const double e2_s = Now() - t;
   t = Now();
-  RunResult er = RunProgram({ArcaBinary(), "restore", "latest", scratch + "/embedded_restore",
-                             "--repo", erepo});
+  RunResult er = RunProgram(
+      {ArcaBinary(), "restore", "latest", scratch + "/embedded_restore", "--repo", erepo});
   const double er_s = Now() - t;
   if (e1.exit_code != 0 || e2.exit_code != 0 || er.exit_code != 0) {
     std::cerr << e1.Describe() << e2.Describe() << er.Describe();
@@ -87,8 +87,10 @@ int Main(int argc, char** argv) {
 
   // --- distributed ------------------------------------------------------------------
   ClusterOptions copts{.uploaders = 1, .compressors = 2};
-  if (const char* a = getenv("BENCH_UPLOADER_ARGS")) copts.uploader_args = absl::StrSplit(a, ' ', absl::SkipEmpty());
-  if (const char* a = getenv("BENCH_CHUNKER_ARGS")) copts.chunker_args = absl::StrSplit(a, ' ', absl::SkipEmpty());
+  if (const char* a = getenv("BENCH_UPLOADER_ARGS"))
+    copts.uploader_args = absl::StrSplit(a, ' ', absl::SkipEmpty());
+  if (const char* a = getenv("BENCH_CHUNKER_ARGS"))
+    copts.chunker_args = absl::StrSplit(a, ' ', absl::SkipEmpty());
   copts.collector_args = {"--source-root=" + source};  // besides the scratch directory
   absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
       PipelineCluster::Start(scratch + "/distributed_repo", copts);
@@ -100,16 +102,17 @@ int Main(int argc, char** argv) {
   if (getenv("BENCH_PAUSE") != nullptr) {
     // Time to attach a profiler: perf record -g -p <pids>.
     std::cout << "pids: " << c.collector().pid() << "," << c.chunker().pid() << ","
-              << c.compressor(0).pid() << "," << c.compressor(1).pid() << ","
-              << c.uploader(0).pid() << std::endl;
+              << c.compressor(0).pid() << "," << c.compressor(1).pid() << "," << c.uploader(0).pid()
+              << std::endl;
     sleep(4);
   }
   v1::BackupPlan plan = c.BackupPlan(source);
   plan.set_host("bench");
   auto cpu = [&] {
-    return std::vector<double>{CpuSeconds(c.collector().pid()), CpuSeconds(c.chunker().pid()),
-                               CpuSeconds(c.compressor(0).pid()) + CpuSeconds(c.compressor(1).pid()),
-                               CpuSeconds(c.uploader(0).pid())};
+    return std::vector<double>{
+        CpuSeconds(c.collector().pid()), CpuSeconds(c.chunker().pid()),
+        CpuSeconds(c.compressor(0).pid()) + CpuSeconds(c.compressor(1).pid()),
+        CpuSeconds(c.uploader(0).pid())};
   };
   std::vector<double> cpu0 = cpu();
   t = Now();
@@ -144,8 +147,7 @@ int Main(int argc, char** argv) {
   std::cout << absl::StrFormat(
       "first backup CPU seconds: collector %.2f, chunker %.2f, compressors %.2f, uploader %.2f\n",
       cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2], cpu1[3] - cpu0[3]);
-  std::cout << "distributed first backup stats: " << d1.result->stats().ShortDebugString()
-            << "\n";
+  std::cout << "distributed first backup stats: " << d1.result->stats().ShortDebugString() << "\n";
   std::cout << "distributed re-backup stats: " << d2.result->stats().ShortDebugString() << "\n";
   stdfs::remove_all(scratch);
   return 0;

@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
-#include "services/common/client_channel.h"
 #include "libs/rpc/status_convert.h"
+#include "services/common/client_channel.h"
 
 namespace arca::distributed {
 namespace {
@@ -16,8 +16,14 @@ namespace {
 // How a service of the cluster is told to secure its port and its calls.
 std::vector<std::string> SecurityFlags(const std::string& tls_dir, const std::string& role) {
   if (tls_dir.empty()) return {"--insecure"};
-  return {"--tls-cert",      tls_dir + "/" + role + ".pem", "--tls-key", tls_dir + "/" + role + ".key",
-          "--tls-client-ca", tls_dir + "/ca.pem",          "--tls-reload-seconds", "1"};
+  return {"--tls-cert",
+          tls_dir + "/" + role + ".pem",
+          "--tls-key",
+          tls_dir + "/" + role + ".key",
+          "--tls-client-ca",
+          tls_dir + "/ca.pem",
+          "--tls-reload-seconds",
+          "1"};
 }
 
 std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -27,8 +33,7 @@ std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<st
 
 template <typename Plan, typename Method>
 JobOutcome Run(std::shared_ptr<grpc::Channel> channel, const Plan& plan, Method method,
-               const std::function<bool(const v1::StageEvent&)>& on_event,
-               absl::Duration timeout) {
+               const std::function<bool(const v1::StageEvent&)>& on_event, absl::Duration timeout) {
   JobOutcome out;
   auto stub = v1::Chunker::NewStub(channel);
   grpc::ClientContext ctx;
@@ -60,7 +65,8 @@ std::vector<std::string> CollectorRootFlags(const std::string& root) {
 std::string JobOutcome::Describe() const {
   std::string s = absl::StrCat("status: ", status.ToString(), "\n");
   if (result) absl::StrAppend(&s, "result: ", result->ShortDebugString(), "\n");
-  for (const v1::Warning& w : warnings) absl::StrAppend(&s, "warning: ", w.ShortDebugString(), "\n");
+  for (const v1::Warning& w : warnings)
+    absl::StrAppend(&s, "warning: ", w.ShortDebugString(), "\n");
   return s;
 }
 
@@ -99,8 +105,8 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
     c->compressors_.push_back(*std::move(p));
   }
   std::vector<std::string> collector_args = security("collector");
-  for (const std::string& f : CollectorRootFlags(
-           options.collector_root.empty() ? TestTmpDir() : options.collector_root)) {
+  for (const std::string& f :
+       CollectorRootFlags(options.collector_root.empty() ? TestTmpDir() : options.collector_root)) {
     collector_args.push_back(f);
   }
   collector_args.insert(collector_args.end(), options.collector_args.begin(),
@@ -147,13 +153,11 @@ v1::RestorePlan PipelineCluster::RestorePlan(const std::string& snapshot,
 JobOutcome PipelineCluster::RunBackup(const v1::BackupPlan& plan,
                                       const std::function<bool(const v1::StageEvent&)>& on_event,
                                       absl::Duration timeout) {
-  return Run(Channel(chunker_->address()), plan, &v1::Chunker::Stub::RunBackup, on_event,
-             timeout);
+  return Run(Channel(chunker_->address()), plan, &v1::Chunker::Stub::RunBackup, on_event, timeout);
 }
 
 JobOutcome PipelineCluster::RunRestore(const v1::RestorePlan& plan, absl::Duration timeout) {
-  return Run(Channel(chunker_->address()), plan, &v1::Chunker::Stub::RunRestore, nullptr,
-             timeout);
+  return Run(Channel(chunker_->address()), plan, &v1::Chunker::Stub::RunRestore, nullptr, timeout);
 }
 
 std::shared_ptr<grpc::Channel> PipelineCluster::Channel(const std::string& address) const {

@@ -47,8 +47,8 @@ struct ClusterOptions {
 };
 
 struct JobOutcome {
-  absl::Status status;                   // the RPC's status (phase restored)
-  std::vector<v1::StageEvent> events;    // every event, in order
+  absl::Status status;                 // the RPC's status (phase restored)
+  std::vector<v1::StageEvent> events;  // every event, in order
   std::optional<v1::StageResult> result;
   std::vector<v1::Warning> warnings;
   std::string Describe() const;
@@ -75,8 +75,7 @@ class PipelineCluster {
   JobOutcome RunBackup(const v1::BackupPlan& plan,
                        const std::function<bool(const v1::StageEvent&)>& on_event = nullptr,
                        absl::Duration timeout = absl::Seconds(120));
-  JobOutcome RunRestore(const v1::RestorePlan& plan,
-                        absl::Duration timeout = absl::Seconds(120));
+  JobOutcome RunRestore(const v1::RestorePlan& plan, absl::Duration timeout = absl::Seconds(120));
 
   // Health of every process still running (OK when all are SERVING).
   absl::Status CheckAllServing();

@@ -16,8 +16,8 @@
 #include "gtest/gtest.h"
 #include "libs/base/phase_status.h"
 #include "libs/fs/testing/tree_compare.h"
-#include "services/common/client_channel.h"
 #include "libs/rpc/status_convert.h"
+#include "services/common/client_channel.h"
 #include "tests/distributed/pipeline_cluster.h"
 
 namespace arca::distributed {
@@ -149,8 +149,7 @@ TEST(PipelineFailure, OneOfTwoCompressorsKilledMidBackupStillSucceeds) {
 TEST(PipelineFailure, OneOfTwoUploadersKilledMidBackupStillSucceeds) {
   const std::string src = MakeTextTree("src", 16, 1u << 20, 7);
   absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
-      NewTempDir("repo") + "/repo",
-      {.uploaders = 2, .compressors = 2, .compressor_threads = 1});
+      NewTempDir("repo") + "/repo", {.uploaders = 2, .compressors = 2, .compressor_threads = 1});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   PipelineCluster& c = **cluster;
   bool killed = false;
@@ -245,8 +244,8 @@ TEST(PipelineFailure, PreBackupCommandsRunOnTheCollector) {
   EXPECT_EQ(out.result->exit_code(), 3) << "a failed command means data is missing";
   ASSERT_EQ(out.warnings.size(), 1u) << out.Describe();
   EXPECT_EQ(out.warnings[0].path(), "commands/broken");
-  RunResult cat = RunProgram({ArcaBinary(), "cat", out.result->snapshot(), "--command", "hello",
-                              "--repo", c.repo()});
+  RunResult cat = RunProgram(
+      {ArcaBinary(), "cat", out.result->snapshot(), "--command", "hello", "--repo", c.repo()});
   EXPECT_EQ(cat.exit_code, 0) << cat.Describe();
   EXPECT_EQ(cat.out, "hello from the collector\n");
 
@@ -309,7 +308,8 @@ TEST(PipelineFailure, BadInputGetsClearErrorsAndServicesStayUp) {
 
   // --- Chunker.RunRestore ------------------------------------------------------------
   const std::string target = NewTempDir("t") + "/t";
-  JobOutcome unknown = c.RunRestore(c.RestorePlan("no_such_group/20200101T000000.000000000Z", target));
+  JobOutcome unknown =
+      c.RunRestore(c.RestorePlan("no_such_group/20200101T000000.000000000Z", target));
   ExpectError(unknown, absl::StatusCode::kNotFound, "no_such_group");
   JobOutcome none_yet = c.RunRestore(c.RestorePlan("latest", target));
   EXPECT_EQ(none_yet.status.code(), absl::StatusCode::kNotFound) << none_yet.Describe();

@@ -36,19 +36,18 @@ double Sum(const std::vector<PrometheusProcess::Sample>& samples) {
 class PrometheusTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
-        NewTempDir("repo") + "/repo", {.uploaders = 1, .compressors = 2, .all_args = {kMetricsListen}});
+    absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+        PipelineCluster::Start(NewTempDir("repo") + "/repo",
+                               {.uploaders = 1, .compressors = 2, .all_args = {kMetricsListen}});
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     PipelineCluster& c = *cluster_;
-    absl::StatusOr<std::unique_ptr<ServiceProcess>> orch =
-        ServiceProcess::Start(Runfile("services/orchestrator/orchestrator"),
-                              {"--insecure", "--host=promhost", kMetricsListen,
-                               "--collector=" + c.collector().address(),
-                               "--chunker=" + c.chunker().address(),
-                               "--compressor=" + c.compressor(0).address() + "," +
-                                   c.compressor(1).address(),
-                               "--uploader=" + c.uploader(0).address()});
+    absl::StatusOr<std::unique_ptr<ServiceProcess>> orch = ServiceProcess::Start(
+        Runfile("services/orchestrator/orchestrator"),
+        {"--insecure", "--host=promhost", kMetricsListen, "--collector=" + c.collector().address(),
+         "--chunker=" + c.chunker().address(),
+         "--compressor=" + c.compressor(0).address() + "," + c.compressor(1).address(),
+         "--uploader=" + c.uploader(0).address()});
     ASSERT_TRUE(orch.ok()) << orch.status();
     orchestrator_ = *std::move(orch);
 
@@ -57,9 +56,12 @@ class PrometheusTest : public ::testing::Test {
     options.scrape_interval_ms = 500;
     options.rule_files = {Runfile("deploy/prometheus/alerts.yml")};
     const std::vector<std::pair<std::string, const ServiceProcess*>> targets = {
-        {"arca-orchestrator", orchestrator_.get()}, {"arca-collector", &c.collector()},
-        {"arca-chunker", &c.chunker()},             {"arca-compressor", &c.compressor(0)},
-        {"arca-compressor", &c.compressor(1)},      {"arca-uploader", &c.uploader(0)}};
+        {"arca-orchestrator", orchestrator_.get()},
+        {"arca-collector", &c.collector()},
+        {"arca-chunker", &c.chunker()},
+        {"arca-compressor", &c.compressor(0)},
+        {"arca-compressor", &c.compressor(1)},
+        {"arca-uploader", &c.uploader(0)}};
     for (const auto& [job, process] : targets) {
       ASSERT_FALSE(process->metrics_address().empty())
           << job << " printed no 'metrics listening on' line";
@@ -159,8 +161,11 @@ TEST_F(PrometheusTest, BackupCountersMatchTheJobAndACollectionFailureIsCountedAs
   ExpectEventually("sum(arca_uploader_written_bytes_total)", stats.bytes_new_stored());
   ExpectEventually("sum(arca_uploader_written_chunks_total)", stats.chunks_new());
   // Every service served RPCs, counted by the interceptor with a method label.
-  ExpectEventually(R"(count(sum by (job) (arca_uploader_rpcs_total{method="Uploader/PutChunks",code="OK"}) > 0))", 1);
-  ExpectEventually(R"(sum(arca_orchestrator_rpcs_total{method="Orchestrator/StartBackup",code="OK"}))", 1);
+  ExpectEventually(
+      R"(count(sum by (job) (arca_uploader_rpcs_total{method="Uploader/PutChunks",code="OK"}) > 0))",
+      1);
+  ExpectEventually(
+      R"(sum(arca_orchestrator_rpcs_total{method="Orchestrator/StartBackup",code="OK"}))", 1);
 
   // An injected collection failure: the source does not exist.
   RunResult missing = Remote({"backup", src + "/does-not-exist"});

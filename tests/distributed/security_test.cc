@@ -12,21 +12,21 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "arca/v1/collector.grpc.pb.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "arca/v1/collector.grpc.pb.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "gtest/gtest.h"
 #include "libs/metrics/prometheus_process.h"
+#include "libs/rpc/status_convert.h"
 #include "services/common/authorization.h"
 #include "services/common/client_channel.h"
-#include "libs/rpc/status_convert.h"
 #include "tests/distributed/pipeline_cluster.h"
 #include "tests/distributed/service_process.h"
 
@@ -35,8 +35,8 @@ namespace {
 
 using services::Role;
 
-constexpr Role kAllRoles[] = {Role::kCollector,  Role::kChunker,      Role::kCompressor,
-                              Role::kUploader,   Role::kOrchestrator, Role::kClient};
+constexpr Role kAllRoles[] = {Role::kCollector, Role::kChunker,      Role::kCompressor,
+                              Role::kUploader,  Role::kOrchestrator, Role::kClient};
 
 // Every RPC of every arca service, by the binary that serves it.
 const std::map<std::string, std::vector<std::string>>& MethodsByService() {
@@ -48,10 +48,9 @@ const std::map<std::string, std::vector<std::string>>& MethodsByService() {
        {"/arca.v1.Chunker/RunBackup", "/arca.v1.Chunker/RunRestore", "/arca.v1.Chunker/Chunk"}},
       {"compressor", {"/arca.v1.Compressor/Compress", "/arca.v1.Compressor/Decompress"}},
       {"uploader",
-       {"/arca.v1.Uploader/PutChunks", "/arca.v1.Uploader/HasChunks",
-        "/arca.v1.Uploader/GetChunks", "/arca.v1.Uploader/CommitSnapshot",
-        "/arca.v1.Uploader/ListSnapshots", "/arca.v1.Uploader/GetSnapshot",
-        "/arca.v1.Uploader/GetConfig", "/arca.v1.Uploader/Verify",
+       {"/arca.v1.Uploader/PutChunks", "/arca.v1.Uploader/HasChunks", "/arca.v1.Uploader/GetChunks",
+        "/arca.v1.Uploader/CommitSnapshot", "/arca.v1.Uploader/ListSnapshots",
+        "/arca.v1.Uploader/GetSnapshot", "/arca.v1.Uploader/GetConfig", "/arca.v1.Uploader/Verify",
         "/arca.v1.Uploader/GetSpace"}},
       {"orchestrator",
        {"/arca.v1.Orchestrator/StartBackup", "/arca.v1.Orchestrator/StartRestore",
@@ -83,7 +82,8 @@ class SecurityTest : public ::testing::Test {
   // suite's certificates).
   static std::vector<std::string> TlsFlags(const std::string& name, std::string dir = "") {
     if (dir.empty()) dir = *certs_;
-    return {"--tls-cert", dir + "/" + name + ".pem", "--tls-key", dir + "/" + name + ".key",
+    return {"--tls-cert",      dir + "/" + name + ".pem",
+            "--tls-key",       dir + "/" + name + ".key",
             "--tls-client-ca", dir + "/ca.pem"};
   }
 
@@ -120,11 +120,10 @@ class SecurityTest : public ::testing::Test {
     google::protobuf::StringValue request, response;
     grpc::Status status;
     absl::Notification done;
-    stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
-                   [&](grpc::Status s) {
-                     status = std::move(s);
-                     done.Notify();
-                   });
+    stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+      status = std::move(s);
+      done.Notify();
+    });
     done.WaitForNotification();
     return status;
   }
@@ -172,8 +171,7 @@ TEST_F(SecurityTest, EveryServiceEnforcesTheRoleTableForEveryMethod) {
     services[name] = StartService(name);
     ASSERT_NE(services[name], nullptr);
   }
-  services["orchestrator"] =
-      StartService("orchestrator", {"--uploader=" + uploader->address()});
+  services["orchestrator"] = StartService("orchestrator", {"--uploader=" + uploader->address()});
   ASSERT_NE(services["orchestrator"], nullptr);
   std::map<std::string, const ServiceProcess*> by_name;
   for (const auto& [name, p] : services) by_name[name] = p.get();
@@ -210,8 +208,8 @@ TEST_F(SecurityTest, EveryServiceEnforcesTheRoleTableForEveryMethod) {
       EXPECT_TRUE(serving.ok() && *serving) << service << ": " << serving.status();
     }
     // Reflection is off unless asked for.
-    grpc::Status reflection =
-        Call(address, As("client"), "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
+    grpc::Status reflection = Call(
+        address, As("client"), "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
     EXPECT_EQ(reflection.error_code(), grpc::StatusCode::PERMISSION_DENIED) << service;
     if (service == "uploader") ++refused_on_uploader;
   }
@@ -234,7 +232,8 @@ TEST_F(SecurityTest, EveryServiceEnforcesTheRoleTableForEveryMethod) {
   }
   EXPECT_EQ(denied, refused_on_uploader) << text;
   EXPECT_TRUE(absl::StrContains(
-      text, "arca_uploader_rpcs_total{code=\"PERMISSION_DENIED\",method=\"Uploader/CommitSnapshot\"}"))
+      text,
+      "arca_uploader_rpcs_total{code=\"PERMISSION_DENIED\",method=\"Uploader/CommitSnapshot\"}"))
       << text;
 }
 
@@ -254,11 +253,12 @@ TEST_F(SecurityTest, NoCertificateForeignCaOrForeignTrustDomainGetsNothing) {
     // Refused at the handshake: the call never reaches the server.
     grpc::Status plain = Call(p->address(), {.insecure = true}, "/grpc.health.v1.Health/Check");
     EXPECT_EQ(plain.error_code(), grpc::StatusCode::UNAVAILABLE) << plain.error_message();
-    grpc::Status no_cert = Call(p->address(), {.ca = Cert("ca.pem")}, "/grpc.health.v1.Health/Check");
+    grpc::Status no_cert =
+        Call(p->address(), {.ca = Cert("ca.pem")}, "/grpc.health.v1.Health/Check");
     EXPECT_EQ(no_cert.error_code(), grpc::StatusCode::UNAVAILABLE) << no_cert.error_message();
     grpc::Status other_ca = Call(
-        p->address(), {.ca = Cert("ca.pem"), .cert = Cert("other-client.pem"),
-                       .key = Cert("other-client.key")},
+        p->address(),
+        {.ca = Cert("ca.pem"), .cert = Cert("other-client.pem"), .key = Cert("other-client.key")},
         "/grpc.health.v1.Health/Check");
     EXPECT_EQ(other_ca.error_code(), grpc::StatusCode::UNAVAILABLE) << other_ca.error_message();
   }
@@ -304,8 +304,8 @@ TEST_F(SecurityTest, OrchestratorTakesTokenAndCertificateClients) {
   // The CLI both ways; the orchestrator reaches the uploader as itself.
   const std::string arca = Runfile("tools/arca/arca");
   const std::string at = "--orchestrator=" + orch->address();
-  RunResult by_token = RunProgram(
-      {arca, at, "--tls-ca", Cert("ca.pem"), "--token-file", dir + "/token", "verify"});
+  RunResult by_token =
+      RunProgram({arca, at, "--tls-ca", Cert("ca.pem"), "--token-file", dir + "/token", "verify"});
   EXPECT_EQ(by_token.exit_code, 0) << by_token.Describe() << orch->Stderr();
   RunResult by_cert = RunProgram({arca, at, "--tls-ca", Cert("ca.pem"), "--tls-cert",
                                   Cert("client.pem"), "--tls-key", Cert("client.key"), "jobs"});
@@ -332,10 +332,11 @@ TEST_F(SecurityTest, OrchestratorTakesTokenAndCertificateClients) {
 }
 
 TEST_F(SecurityTest, PlaintextOnlyOnLoopbackAndIdentityChecksAtStart) {
-  for (const std::string name : {"collector", "chunker", "compressor", "uploader", "orchestrator"}) {
+  for (const std::string name :
+       {"collector", "chunker", "compressor", "uploader", "orchestrator"}) {
     SCOPED_TRACE(name);
-    std::vector<std::string> argv = {Runfile("services/" + name + "/" + name),
-                                     "--listen=0.0.0.0:0", "--insecure"};
+    std::vector<std::string> argv = {Runfile("services/" + name + "/" + name), "--listen=0.0.0.0:0",
+                                     "--insecure"};
     if (name == "uploader") argv.insert(argv.end(), {"--repo", *repo_});
     if (name == "orchestrator") argv.push_back("--uploader=127.0.0.1:1");
     RunResult r = RunProgram(argv, absl::Seconds(60));
@@ -344,8 +345,11 @@ TEST_F(SecurityTest, PlaintextOnlyOnLoopbackAndIdentityChecksAtStart) {
     EXPECT_TRUE(absl::StrContains(r.err, "--tls-client-ca")) << r.err;
     // TLS without client certificates is not a mode any more.
     std::vector<std::string> one_way = {Runfile("services/" + name + "/" + name),
-                                        "--listen=127.0.0.1:0", "--tls-cert",
-                                        Cert(name + ".pem"), "--tls-key", Cert(name + ".key")};
+                                        "--listen=127.0.0.1:0",
+                                        "--tls-cert",
+                                        Cert(name + ".pem"),
+                                        "--tls-key",
+                                        Cert(name + ".key")};
     if (name == "uploader") one_way.insert(one_way.end(), {"--repo", *repo_});
     if (name == "orchestrator") one_way.push_back("--uploader=127.0.0.1:1");
     r = RunProgram(one_way, absl::Seconds(60));
@@ -370,9 +374,9 @@ TEST_F(SecurityTest, PlaintextOnlyOnLoopbackAndIdentityChecksAtStart) {
     EXPECT_TRUE(absl::StrContains(r.err, "spiffe://arca/arca/compressor")) << r.err;
   }
   // The trust domain is a flag.
-  RunResult td = RunProgram({compressor, "--listen=127.0.0.1:0", "--insecure",
-                             "--trust-domain", "Not/Valid"},
-                            absl::Seconds(60));
+  RunResult td =
+      RunProgram({compressor, "--listen=127.0.0.1:0", "--insecure", "--trust-domain", "Not/Valid"},
+                 absl::Seconds(60));
   EXPECT_EQ(td.exit_code, 2) << td.Describe();
   EXPECT_TRUE(absl::StrContains(td.err, "--trust-domain")) << td.err;
 }
@@ -387,17 +391,16 @@ TEST_F(SecurityTest, RotatedCertificatesAreServedWithoutRestart) {
   for (const std::string f : {"uploader.pem", "uploader.key", "ca.pem"}) {
     ReplaceFile(live + "/" + f, ReadFile(Cert(f)));
   }
-  auto p = ServiceProcess::Start(Runfile("services/uploader/uploader"),
-                                 {"--repo", *repo_, "--tls-reload-seconds", "1", "--tls-cert",
-                                  live + "/uploader.pem", "--tls-key", live + "/uploader.key",
-                                  "--tls-client-ca", live + "/ca.pem"});
+  auto p = ServiceProcess::Start(
+      Runfile("services/uploader/uploader"),
+      {"--repo", *repo_, "--tls-reload-seconds", "1", "--tls-cert", live + "/uploader.pem",
+       "--tls-key", live + "/uploader.key", "--tls-client-ca", live + "/ca.pem"});
   ASSERT_TRUE(p.ok()) << p.status();
   const std::string address = (*p)->address();
   const std::string method = "/arca.v1.Uploader/ListSnapshots";
   const services::ClientTlsFlags old_client = As("chunker");
-  const services::ClientTlsFlags new_client = {.ca = fresh + "/ca.pem",
-                                               .cert = fresh + "/chunker.pem",
-                                               .key = fresh + "/chunker.key"};
+  const services::ClientTlsFlags new_client = {
+      .ca = fresh + "/ca.pem", .cert = fresh + "/chunker.pem", .key = fresh + "/chunker.key"};
   EXPECT_TRUE(Call(address, old_client, method).ok());
   EXPECT_EQ(Call(address, new_client, method).error_code(), grpc::StatusCode::UNAVAILABLE);
 
@@ -487,8 +490,8 @@ TEST_F(SecurityTest, BackupsRunOverMutualTlsAndSurviveRotatingEveryCertificate) 
                                          .cert = live + "/chunker.pem",
                                          .key = live + "/chunker.key",
                                          .reload_seconds = 1};
-  auto collector = v1::Collector::NewStub(*services::MakeChannel(c.collector().address(),
-                                                                 as_chunker));
+  auto collector =
+      v1::Collector::NewStub(*services::MakeChannel(c.collector().address(), as_chunker));
   {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));

@@ -23,8 +23,8 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "libs/base/phase_status.h"
-#include "services/common/client_channel.h"
 #include "libs/rpc/status_convert.h"
+#include "services/common/client_channel.h"
 #include "tests/distributed/pipeline_cluster.h"
 
 namespace arca::distributed {
@@ -44,8 +44,6 @@ void WriteRandomFile(const std::string& path, size_t bytes, uint64_t seed) {
   for (char& c : data) c = static_cast<char>(rng());
   std::ofstream(path, std::ios::binary) << data;
 }
-
-
 
 class SpaceCheckTest : public ::testing::Test {
  protected:
@@ -157,8 +155,8 @@ TEST_F(SpaceCheckTest, HugeSafetyFactorRefusesAndTheParentsSizeStandsInForTheWal
       << walked.Describe();
 
   // An exclude is honoured by the estimate: without b.bin it is 1 MiB again.
-  RunResult excluded = Remote(*orch, {"backup", src, "--change-detection", "data",
-                                      "--exclude", "b.bin", "--space-safety-factor", "100"});
+  RunResult excluded = Remote(*orch, {"backup", src, "--change-detection", "data", "--exclude",
+                                      "b.bin", "--space-safety-factor", "100"});
   EXPECT_EQ(excluded.exit_code, 5) << excluded.Describe();
   EXPECT_NE(excluded.err.find(absl::StrCat(1u << 20, " bytes to collect")), std::string::npos)
       << excluded.Describe();
@@ -186,8 +184,8 @@ TEST_F(SpaceCheckTest, TheSmallestUploaderReplicaDecides) {
   // system.
   const std::string copy = mnt + "/repo";
   stdfs::copy(c.repo(), copy, stdfs::copy_options::recursive);
-  absl::StatusOr<std::unique_ptr<ServiceProcess>> small = ServiceProcess::Start(
-      Runfile("services/uploader/uploader"), {"--repo", copy, "--insecure"});
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> small =
+      ServiceProcess::Start(Runfile("services/uploader/uploader"), {"--repo", copy, "--insecure"});
   ASSERT_TRUE(small.ok()) << small.status();
 
   v1::BackupPlan plan = c.BackupPlan(src);
@@ -281,7 +279,8 @@ TEST_F(SpaceCheckTest, BadInputToTheNewRpcsAndFields) {
   std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 1);
   ASSERT_NE(orch, nullptr);
   auto orchestrator = v1::Orchestrator::NewStub(Channel(orch->address()));
-  for (double f : {-1.0, 0.5, 100.5, 1e300, std::nan(""), std::numeric_limits<double>::infinity()}) {
+  for (double f :
+       {-1.0, 0.5, 100.5, 1e300, std::nan(""), std::numeric_limits<double>::infinity()}) {
     v1::BackupPlan plan = c.BackupPlan(src);
     plan.set_space_safety_factor(f);
     JobOutcome out = c.RunBackup(plan);

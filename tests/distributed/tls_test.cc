@@ -9,8 +9,8 @@
 #include "arca/v1/compressor.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "libs/hash/digest.h"
-#include "services/common/client_channel.h"
 #include "libs/rpc/status_convert.h"
+#include "services/common/client_channel.h"
 #include "tests/distributed/service_process.h"
 
 namespace arca::distributed {
@@ -55,9 +55,10 @@ TEST_F(TlsTest, ClientCertificatesAreRequiredAndVerified) {
   const std::vector<std::string> tls_flags = {"--tls-cert",      Cert("compressor.pem"),
                                               "--tls-key",       Cert("compressor.key"),
                                               "--tls-client-ca", Cert("ca.pem")};
-  const std::vector<std::string> uploader_args = {
-      "--repo", repo, "--tls-cert", Cert("uploader.pem"), "--tls-key", Cert("uploader.key"),
-      "--tls-client-ca", Cert("ca.pem")};
+  const std::vector<std::string> uploader_args = {"--repo",          repo,
+                                                  "--tls-cert",      Cert("uploader.pem"),
+                                                  "--tls-key",       Cert("uploader.key"),
+                                                  "--tls-client-ca", Cert("ca.pem")};
   for (const auto& [binary, args] :
        {std::pair{Runfile("services/compressor/compressor"), tls_flags},
         std::pair{Runfile("services/uploader/uploader"), uploader_args}}) {
@@ -126,9 +127,9 @@ TEST_F(TlsTest, TlsWithoutClientCertificatesIsRefusedAtStart) {
 TEST_F(TlsTest, UnusableTlsFilesStopTheStartWithExit2) {
   const std::string compressor = Runfile("services/compressor/compressor");
   const std::vector<std::string> ca = {"--tls-client-ca", Cert("ca.pem")};
-  RunResult r = RunProgram({compressor, "--listen=127.0.0.1:0", "--tls-cert",
-                            *certs_ + "/missing.pem", "--tls-key", Cert("compressor.key"), ca[0],
-                            ca[1]});
+  RunResult r =
+      RunProgram({compressor, "--listen=127.0.0.1:0", "--tls-cert", *certs_ + "/missing.pem",
+                  "--tls-key", Cert("compressor.key"), ca[0], ca[1]});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_NE(r.err.find(*certs_ + "/missing.pem"), std::string::npos) << r.Describe();
   // A key that does not belong to the certificate.

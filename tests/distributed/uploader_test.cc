@@ -15,9 +15,9 @@
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
+#include "libs/rpc/status_convert.h"
 #include "libs/store/repository.h"
 #include "services/common/client_channel.h"
-#include "libs/rpc/status_convert.h"
 #include "tests/distributed/service_process.h"
 
 namespace arca::distributed {
@@ -354,14 +354,14 @@ TEST(UploaderFlagsTest, MissingRepositoryExits4AndNoRepoFlagExits2) {
   r = RunProgram({Uploader(), "--listen=127.0.0.1:0", "--insecure"});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_NE(r.err.find("--repo DIR is required"), std::string::npos) << r.Describe();
-  r = RunProgram({Uploader(), "--repo", dir, "--listen=127.0.0.1:0", "--insecure",
-                  "--verify-blobs=some"});
+  r = RunProgram(
+      {Uploader(), "--repo", dir, "--listen=127.0.0.1:0", "--insecure", "--verify-blobs=some"});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_NE(r.err.find("invalid --verify-blobs 'some': expected full (the default) or frame"),
             std::string::npos)
       << r.Describe();
-  r = RunProgram({Uploader(), "--repo", dir, "--listen=127.0.0.1:0", "--insecure",
-                  "--max-clock-skew=soon"});
+  r = RunProgram(
+      {Uploader(), "--repo", dir, "--listen=127.0.0.1:0", "--insecure", "--max-clock-skew=soon"});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_NE(r.err.find("invalid --max-clock-skew 'soon': expected seconds (600) or a duration "
                        "with units (10m, 600s, 1h30m)"),

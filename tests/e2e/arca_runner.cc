@@ -93,7 +93,8 @@ RunResult Spawn(const std::string& program, const std::vector<std::string>& args
 std::string RunResult::Describe() const {
   std::ostringstream s;
   s << "exit " << exit_code << "\n--- stdout ---\n"
-    << out.substr(0, 4000) << "\n--- stderr ---\n" << err.substr(0, 4000);
+    << out.substr(0, 4000) << "\n--- stderr ---\n"
+    << err.substr(0, 4000);
   return s.str();
 }
 
@@ -107,8 +108,7 @@ std::string ArcaBinary() {
   return base + "/arca/tools/arca/arca";
 }
 
-RunResult RunArca(const std::vector<std::string>& args,
-                  const std::vector<std::string>& extra_env) {
+RunResult RunArca(const std::vector<std::string>& args, const std::vector<std::string>& extra_env) {
   return Spawn(ArcaBinary(), args, extra_env, false);
 }
 
@@ -120,8 +120,8 @@ RunResult RunProgram(const std::vector<std::string>& argv) {
 std::string NewTempDir(const std::string& name) {
   static std::atomic<int> counter{0};
   const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name + "." +
-                    std::to_string(getpid()) + "." + std::to_string(counter++);
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name + "." + std::to_string(getpid()) +
+                    "." + std::to_string(counter++);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
@@ -147,9 +147,7 @@ std::string JsonStringValue(const std::string& json, const std::string& key) {
   return json.substr(pos + 1, end - pos - 1);
 }
 
-std::string FirstLine(const std::string& text) {
-  return text.substr(0, text.find('\n'));
-}
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);

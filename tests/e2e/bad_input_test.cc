@@ -134,8 +134,9 @@ TEST_F(BadInputTest, CorruptManifestIsCorruptionNotACrash) {
   std::string id = BackupOk();
   std::string manifest = SnapshotFile(id, "manifest.json");
   std::string data = ReadFile(manifest);
-  for (const std::string& bad : {data.substr(0, data.size() / 2), std::string("\x00\xff garbage", 10),
-                                 std::string("[]"), std::string("{\"indexes\": 7}")}) {
+  for (const std::string& bad :
+       {data.substr(0, data.size() / 2), std::string("\x00\xff garbage", 10), std::string("[]"),
+        std::string("{\"indexes\": 7}")}) {
     WriteFile(manifest, bad);
     RunResult verify = RunArca({"verify", "--repo", repo_});
     EXPECT_EQ(verify.exit_code, 8) << verify.Describe();
@@ -157,14 +158,14 @@ TEST_F(BadInputTest, CommandsStoredCriticalFailureStopsOrdinaryWarns) {
   EXPECT_EQ(RunArca({"cat", id, "--command", "kernel", "--repo", repo_}).out, "Linux\n");
   EXPECT_EQ(RunArca({"cat", id, "--command", "nope", "--repo", repo_}).exit_code, 2);
 
-  RunResult critical = RunArca({"backup", src_, "--repo", repo_, "--critical-command",
-                                "check=echo broken >&2; exit 4"});
+  RunResult critical = RunArca(
+      {"backup", src_, "--repo", repo_, "--critical-command", "check=echo broken >&2; exit 4"});
   EXPECT_EQ(critical.exit_code, 9) << critical.Describe();
   EXPECT_NE(critical.err.find("check"), std::string::npos) << critical.Describe();
   EXPECT_NE(critical.err.find("broken"), std::string::npos) << critical.Describe();
 
-  RunResult warn = RunArca({"backup", src_, "--repo", repo_, "--command", "flaky=exit 1",
-                            "--json"});
+  RunResult warn =
+      RunArca({"backup", src_, "--repo", repo_, "--command", "flaky=exit 1", "--json"});
   EXPECT_EQ(warn.exit_code, 3) << warn.Describe();
   EXPECT_NE(warn.out.find("commands/flaky"), std::string::npos) << warn.Describe();
   EXPECT_FALSE(JsonStringValue(warn.out, "snapshot").empty()) << "the snapshot is still written";

@@ -71,7 +71,8 @@ void WriteSnapshot(Repository& repo, const std::string& name) {
   evil.mutable_payload()->set_offset(0);
   evil.mutable_payload()->set_length(5);
   ASSERT_TRUE(writer.Process(Chunk(v1::STREAM_KIND_PAYLOAD, "evil\n")).ok());
-  ASSERT_TRUE(writer.Process(Chunk(v1::STREAM_KIND_METADATA, RawMetadataStream({root, evil}))).ok());
+  ASSERT_TRUE(
+      writer.Process(Chunk(v1::STREAM_KIND_METADATA, RawMetadataStream({root, evil}))).ok());
   absl::StatusOr<ChunkIndex> mi = writer.BuildIndex(v1::STREAM_KIND_METADATA);
   absl::StatusOr<ChunkIndex> pi = writer.BuildIndex(v1::STREAM_KIND_PAYLOAD);
   ASSERT_TRUE(mi.ok() && pi.ok());
@@ -90,8 +91,8 @@ void WriteSnapshot(Repository& repo, const std::string& name) {
   b->set_stream(v1::STREAM_KIND_PAYLOAD);
   b->set_chunk_count(pi->size());
   b->set_stream_length(pi->stream_length());
-  absl::StatusOr<v1::Manifest> done = repo.CommitSnapshot(
-      m, mi->Encode(v1::STREAM_KIND_METADATA), pi->Encode(v1::STREAM_KIND_PAYLOAD));
+  absl::StatusOr<v1::Manifest> done = repo.CommitSnapshot(m, mi->Encode(v1::STREAM_KIND_METADATA),
+                                                          pi->Encode(v1::STREAM_KIND_PAYLOAD));
   ASSERT_TRUE(done.ok()) << done.status();
 }
 

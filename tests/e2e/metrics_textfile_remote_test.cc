@@ -18,8 +18,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
@@ -159,8 +159,7 @@ class RemoteTextfileTest : public ::testing::Test {
   }
 
   RunResult Remote(std::vector<std::string> args) {
-    args.insert(args.begin(),
-                {"--orchestrator=" + orchestrator_->address(), "--insecure"});
+    args.insert(args.begin(), {"--orchestrator=" + orchestrator_->address(), "--insecure"});
     return RunArca(args);
   }
 
@@ -176,7 +175,8 @@ TEST_F(RemoteTextfileTest, JobsOfTheOrchestratorAreWrittenAndCarriedForward) {
       RunProgram({"/bin/sh", "-c", "/usr/bin/promtool check metrics < '" + prom_ + "'"});
   EXPECT_EQ(check.exit_code, 0) << check.Describe() << "\n" << text;
   // The final job document (stdout) has the statistics.
-  EXPECT_EQ(Sample(text, "arca_job_collected_bytes_total"), JsonNumber(backup.out, "bytes_collected"));
+  EXPECT_EQ(Sample(text, "arca_job_collected_bytes_total"),
+            JsonNumber(backup.out, "bytes_collected"));
   EXPECT_EQ(Sample(text, "arca_job_collected_bytes_total"), 200006);
   EXPECT_EQ(Sample(text, "arca_job_new_chunks_total"), JsonNumber(backup.out, "chunks_new"));
   EXPECT_EQ(Sample(text, "arca_job_files_total"), 2);
@@ -208,8 +208,7 @@ TEST_F(RemoteTextfileTest, JobsOfTheOrchestratorAreWrittenAndCarriedForward) {
     return group;
   };
   const std::string h1_group = group_of("h1");
-  RunResult failed = Remote({"backup", missing, "--host", "h1",
-                             "--metrics-textfile", prom_});
+  RunResult failed = Remote({"backup", missing, "--host", "h1", "--metrics-textfile", prom_});
   ASSERT_EQ(failed.exit_code, 9) << failed.Describe();
   char host[256] = {};
   ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
@@ -218,8 +217,8 @@ TEST_F(RemoteTextfileTest, JobsOfTheOrchestratorAreWrittenAndCarriedForward) {
   ASSERT_EQ(failed_default.exit_code, 9) << failed_default.Describe();
   RunResult verify = Remote({"verify", "--metrics-textfile", prom_});
   ASSERT_EQ(verify.exit_code, 0) << verify.Describe();
-  RunResult restore = Remote({"restore", snapshot, NewTempDir("target") + "/out",
-                              "--metrics-textfile", prom_});
+  RunResult restore =
+      Remote({"restore", snapshot, NewTempDir("target") + "/out", "--metrics-textfile", prom_});
   ASSERT_EQ(restore.exit_code, 0) << restore.Describe();
   text = ReadFile(prom_);
   EXPECT_EQ(Sample(text, "arca_job_failures_total{exit_code=\"9\",phase=\"collection\"}"), 2)

@@ -53,8 +53,7 @@ RunResult PromtoolCheck(const std::string& path) {
 }
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string Group(const std::string& snapshot_id) {
@@ -119,8 +118,8 @@ TEST_F(MetricsTextfileTest, BackupFilePassesPromtoolAndMatchesTheJsonStatistics)
 
   const std::string group = Group(JsonStringValue(r.out, "snapshot"));
   ASSERT_FALSE(group.empty()) << r.out;
-  const double last = Sample(
-      text, absl::StrCat("arca_last_success_timestamp_seconds{group=\"", group, "\"}"));
+  const double last =
+      Sample(text, absl::StrCat("arca_last_success_timestamp_seconds{group=\"", group, "\"}"));
   EXPECT_GE(last, before - 1) << text;
   EXPECT_LE(last, after + 1) << text;
   EXPECT_EQ(Sample(text, absl::StrCat("arca_last_job_exit_code{group=\"", group, "\"}")), 0);
@@ -132,7 +131,8 @@ TEST_F(MetricsTextfileTest, BackupFilePassesPromtoolAndMatchesTheJsonStatistics)
 }
 
 TEST_F(MetricsTextfileTest, FailedBackupCarriesTheFirstGroupForwardAndOtherJobsAdd) {
-  RunResult first = RunArca({"backup", src_, "--repo", repo_, "--json", "--metrics-textfile", prom_});
+  RunResult first =
+      RunArca({"backup", src_, "--repo", repo_, "--json", "--metrics-textfile", prom_});
   ASSERT_EQ(first.exit_code, 0) << first.Describe();
   const std::string group = Group(JsonStringValue(first.out, "snapshot"));
   const std::string last_series =
@@ -141,8 +141,8 @@ TEST_F(MetricsTextfileTest, FailedBackupCarriesTheFirstGroupForwardAndOtherJobsA
   ASSERT_FALSE(last_line.empty()) << ReadFile(prom_);
 
   // A missing source: collection fails (exit 9).
-  RunResult failed = RunArca({"backup", NewTempDir("gone") + "/missing", "--repo", repo_,
-                              "--metrics-textfile", prom_});
+  RunResult failed = RunArca(
+      {"backup", NewTempDir("gone") + "/missing", "--repo", repo_, "--metrics-textfile", prom_});
   ASSERT_EQ(failed.exit_code, 9) << failed.Describe();
   std::string text = ReadFile(prom_);
   EXPECT_EQ(SampleLine(text, last_series), last_line) << "the first group's success is kept";
@@ -189,8 +189,8 @@ TEST_F(MetricsTextfileTest, LostTextfileIsSeededFromTheRepository) {
   RunResult failed = RunArca({"backup", src_, "--repo", repo_, "--metrics-textfile", prom_});
   ASSERT_EQ(failed.exit_code, 9) << failed.Describe();
   const std::string text = ReadFile(prom_);
-  const double last = Sample(
-      text, absl::StrCat("arca_last_success_timestamp_seconds{group=\"", group, "\"}"));
+  const double last =
+      Sample(text, absl::StrCat("arca_last_success_timestamp_seconds{group=\"", group, "\"}"));
   EXPECT_GE(last, before - 1) << text;
   EXPECT_LE(last, after + 1) << text;
   EXPECT_EQ(Sample(text, absl::StrCat("arca_last_job_exit_code{group=\"", group, "\"}")), 9);

@@ -88,8 +88,8 @@ TEST_F(ProgressE2eTest, BackupJsonProgressEndsAtTheFinalCountsAndStdoutStaysOneD
 TEST_F(ProgressE2eTest, RestoreAndVerifyJsonProgressEndAtTheirResults) {
   RunResult b = RunArca({"backup", src_, "--repo", repo_});
   ASSERT_EQ(b.exit_code, 0) << b.Describe();
-  RunResult r = RunArca({"restore", "latest", NewTempDir("target") + "/t", "--repo", repo_,
-                         "--progress", "--json"});
+  RunResult r = RunArca(
+      {"restore", "latest", NewTempDir("target") + "/t", "--repo", repo_, "--progress", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   ASSERT_EQ(Lines(r.out).size(), 1u) << r.out;
   google::protobuf::Struct doc = Parse(r.out);

@@ -93,8 +93,8 @@ TEST(RoundTrip, IncludeRestoresOnlyMatchingSubtrees) {
   std::string repo = InitRepo();
   std::string id = Backup(repo, src);
   std::string target = NewTempDir("inc_target");
-  RunResult r = RunArca({"restore", id, target, "--repo", repo, "--include", "keep",
-                         "--include", "*.conf"});
+  RunResult r =
+      RunArca({"restore", id, target, "--repo", repo, "--include", "keep", "--include", "*.conf"});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(ReadFile(target + "/keep/a.txt"), "a");
   EXPECT_EQ(ReadFile(target + "/top.conf"), "c");

@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "arca/v1/repository.pb.h"
+#include "libs/base/cli_flags.h"
 #include "libs/base/exit_codes.h"
 #include "libs/base/phase_status.h"
 #include "libs/chunker/chunker.h"
@@ -29,7 +30,6 @@
 #include "libs/pipeline/restore.h"
 #include "libs/pipeline/verify.h"
 #include "libs/store/repository.h"
-#include "libs/base/cli_flags.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
@@ -99,7 +99,8 @@ absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int
   if (!v) return fallback;
   int out;
   if (!absl::SimpleAtoi(*v, &out)) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid --", name, " '", *v, "': not an integer"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --", name, " '", *v, "': not an integer"));
   }
   return out;
 }
@@ -188,8 +189,8 @@ int CmdInit(const std::vector<std::string>& argv) {
   config.set_default_level(*level);
   absl::StatusOr<std::unique_ptr<Repository>> repo = Repository::Init(*path, config);
   if (!repo.ok()) return Report(repo.status(), ExitCode::kRepository);
-  std::cout << "initialised arca repository " << (*repo)->config().repository_id()
-            << " at " << *path << "\n";
+  std::cout << "initialised arca repository " << (*repo)->config().repository_id() << " at "
+            << *path << "\n";
   return 0;
 }
 
@@ -197,26 +198,27 @@ std::string StatsSummary(const v1::BackupStats& s) {
   double secs = s.duration_seconds() > 0 ? s.duration_seconds() : 1e-9;
   return absl::StrCat(
       "files ", s.files(), ", directories ", s.directories(), ", other ", s.other_entries(),
-      s.files_skipped() ? absl::StrCat(", skipped ", s.files_skipped()) : "", "\n",
-      "read ", HumanBytes(s.bytes_collected()), " in ", absl::StrFormat("%.2f", s.duration_seconds()),
-      " s (", HumanBytes(static_cast<uint64_t>(s.bytes_collected() / secs)), "/s)\n",
-      "new chunks ", s.chunks_new(), " of ", s.chunks_total(), ": ",
-      HumanBytes(s.bytes_new_raw()), " -> ", HumanBytes(s.bytes_new_stored()), " stored (ratio ",
+      s.files_skipped() ? absl::StrCat(", skipped ", s.files_skipped()) : "", "\n", "read ",
+      HumanBytes(s.bytes_collected()), " in ", absl::StrFormat("%.2f", s.duration_seconds()),
+      " s (", HumanBytes(static_cast<uint64_t>(s.bytes_collected() / secs)), "/s)\n", "new chunks ",
+      s.chunks_new(), " of ", s.chunks_total(), ": ", HumanBytes(s.bytes_new_raw()), " -> ",
+      HumanBytes(s.bytes_new_stored()), " stored (ratio ",
       absl::StrFormat("%.3f", s.compression_ratio()), "), deduplicated ",
       HumanBytes(s.bytes_deduplicated()), "\n",
-      s.parent_snapshot().empty() ? std::string("")
+      s.parent_snapshot().empty()
+          ? std::string("")
           : absl::StrCat("parent ", s.parent_snapshot(), ": reused ", s.files_reused(), " files (",
-                         HumanBytes(s.bytes_reused()), ") without reading them, read ", s.files_read(),
-                         " (", s.files_new(), " new), padding ", HumanBytes(s.padding_bytes()), "\n"));
+                         HumanBytes(s.bytes_reused()), ") without reading them, read ",
+                         s.files_read(), " (", s.files_new(), " new), padding ",
+                         HumanBytes(s.padding_bytes()), "\n"));
 }
 
 int CmdBackup(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level",
-                                "command", "critical-command", "space-safety-factor",
-                                "workers", "host", "parent", "change-detection",
-                                kMetricsTextfileFlag},
-                               {"json", "one-file-system", "ignore-ctime", "progress",
-                                "no-progress"}});
+  auto args =
+      ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level", "command",
+                        "critical-command", "space-safety-factor", "workers", "host", "parent",
+                        "change-detection", kMetricsTextfileFlag},
+                       {"json", "one-file-system", "ignore-ctime", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) return UsageError("backup needs exactly one SOURCE directory");
   const bool json = args->Has("json");
@@ -228,7 +230,8 @@ int CmdBackup(const std::vector<std::string>& argv) {
     options.source = resolved;
   } else {
     // Let the collection phase report it (exit 9) with its own message.
-    options.source = src[0] == '/' ? src : absl::StrCat(getcwd(resolved, sizeof(resolved)), "/", src);
+    options.source =
+        src[0] == '/' ? src : absl::StrCat(getcwd(resolved, sizeof(resolved)), "/", src);
   }
   options.excludes = args->All("exclude");
   for (const std::string& file : args->All("exclude-file")) {
@@ -263,7 +266,8 @@ int CmdBackup(const std::vector<std::string>& argv) {
     if (*mode == "data") {
       options.metadata_change_detection = false;
     } else if (*mode != "metadata") {
-      return UsageError(absl::StrCat("invalid --change-detection '", *mode, "': use metadata or data"));
+      return UsageError(
+          absl::StrCat("invalid --change-detection '", *mode, "': use metadata or data"));
     }
   }
   if (!options.metadata_change_detection && !options.parent.empty()) {
@@ -324,9 +328,12 @@ int CmdBackup(const std::vector<std::string>& argv) {
       absl::StrAppend(&warnings, warnings.empty() ? "" : ",", WarningJson(w));
     }
     std::cout << "{\"snapshot\":" << JsonString(r.manifest.id())
-              << ",\"exit_code\":" << static_cast<int>(r.exit_code)
-              << ",\"error\":" << (r.status.ok() ? "null" : JsonString(std::string(r.status.message())))
-              << ",\"failed_phase\":" << (r.status.ok() ? "null" : absl::StrCat("\"", std::string(PhaseName(PhaseOf(r.status))), "\""))
+              << ",\"exit_code\":" << static_cast<int>(r.exit_code) << ",\"error\":"
+              << (r.status.ok() ? "null" : JsonString(std::string(r.status.message())))
+              << ",\"failed_phase\":"
+              << (r.status.ok()
+                      ? "null"
+                      : absl::StrCat("\"", std::string(PhaseName(PhaseOf(r.status))), "\""))
               << ",\"stats\":" << (r.status.ok() ? ProtoJson(r.manifest.stats()) : "null")
               << ",\"warnings\":[" << warnings << "]}\n";
   } else {
@@ -345,7 +352,8 @@ int CmdBackup(const std::vector<std::string>& argv) {
       if (PhaseOf(r.status) != v1::PHASE_UNSPECIFIED) {
         std::cerr << " in phase " << PhaseName(PhaseOf(r.status));
       }
-      std::cerr << ": " << r.status.message() << " (exit " << static_cast<int>(r.exit_code) << ")\n";
+      std::cerr << ": " << r.status.message() << " (exit " << static_cast<int>(r.exit_code)
+                << ")\n";
     }
   }
   return Exit(r.exit_code);
@@ -357,7 +365,8 @@ int CmdSnapshots(const std::vector<std::string>& argv) {
   int code = 0;
   auto repo = OpenRepo(*args, &code);
   if (!repo) return code;
-  absl::StatusOr<std::vector<v1::Manifest>> list = repo->ListSnapshots(args->Last("group").value_or(""));
+  absl::StatusOr<std::vector<v1::Manifest>> list =
+      repo->ListSnapshots(args->Last("group").value_or(""));
   if (!list.ok()) return Report(list.status(), ExitCode::kVerification);
   if (args->Has("json")) {
     std::cout << "[";
@@ -369,11 +378,12 @@ int CmdSnapshots(const std::vector<std::string>& argv) {
     std::cout << "\n]\n";
     return 0;
   }
-  std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s\n", "ID", "TIME (UTC)", "FILES", "SIZE", "ADDED");
+  std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s\n", "ID", "TIME (UTC)", "FILES", "SIZE",
+                               "ADDED");
   for (const v1::Manifest& m : *list) {
-    std::cout << absl::StrFormat("%-60s %-29s %8d %10s %10s\n", m.id(), TimeString(m.time_unix_ns()),
-                                 m.stats().files(), HumanBytes(m.stats().bytes_collected()),
-                                 HumanBytes(m.stats().bytes_new_stored()));
+    std::cout << absl::StrFormat(
+        "%-60s %-29s %8d %10s %10s\n", m.id(), TimeString(m.time_unix_ns()), m.stats().files(),
+        HumanBytes(m.stats().bytes_collected()), HumanBytes(m.stats().bytes_new_stored()));
   }
   return 0;
 }
@@ -392,12 +402,12 @@ int CmdLs(const std::vector<std::string>& argv) {
     if (json) {
       std::cout << (first ? "\n" : ",\n") << EntryJson(e);
     } else {
-      std::string line = absl::StrFormat("%s %5d/%-5d %12d %s %s", ModeString(e.type(), e.mode()),
-                                         e.uid(), e.gid(), e.size(),
-                                         TimeString(e.mtime_ns()).substr(0, 19),
-                                         e.path().empty() ? "." : e.path());
+      std::string line = absl::StrFormat(
+          "%s %5d/%-5d %12d %s %s", ModeString(e.type(), e.mode()), e.uid(), e.gid(), e.size(),
+          TimeString(e.mtime_ns()).substr(0, 19), e.path().empty() ? "." : e.path());
       if (e.type() == v1::ENTRY_TYPE_SYMLINK) absl::StrAppend(&line, " -> ", e.symlink_target());
-      if (e.type() == v1::ENTRY_TYPE_HARDLINK) absl::StrAppend(&line, " link to ", e.hardlink_target());
+      if (e.type() == v1::ENTRY_TYPE_HARDLINK)
+        absl::StrAppend(&line, " link to ", e.hardlink_target());
       std::cout << line << "\n";
     }
     first = false;
@@ -405,8 +415,8 @@ int CmdLs(const std::vector<std::string>& argv) {
   });
   if (json) std::cout << "\n]\n";
   if (!st.ok()) {
-    return Report(st, st.code() == absl::StatusCode::kNotFound ? ExitCode::kUsage
-                                                               : ExitCode::kVerification);
+    return Report(
+        st, st.code() == absl::StatusCode::kNotFound ? ExitCode::kUsage : ExitCode::kVerification);
   }
   return 0;
 }
@@ -432,8 +442,8 @@ int CmdCat(const std::vector<std::string>& argv) {
 }
 
 int CmdRestore(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "include", kMetricsTextfileFlag},
-                               {"json", "progress", "no-progress"}});
+  auto args = ParseArgs(
+      argv, {{"repo", "include", kMetricsTextfileFlag}, {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
   RecordedJob job;
@@ -446,9 +456,9 @@ int CmdRestore(const std::vector<std::string>& argv) {
   options.includes = args->All("include");
   Progress progress;
   options.progress = &progress;
-  ProgressDisplay display(&progress,
-                          StderrDisplayOptions("restore", args->Has("progress"),
-                                               args->Has("no-progress"), args->Has("json")));
+  ProgressDisplay display(
+      &progress, StderrDisplayOptions("restore", args->Has("progress"), args->Has("no-progress"),
+                                      args->Has("json")));
   display.Start();
   RestoreResult r = RunRestore(*repo, args->positional[0], options, &g_cancel);
   display.Finish(r.status.ok());
@@ -464,8 +474,8 @@ int CmdRestore(const std::vector<std::string>& argv) {
     std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";
   }
   if (args->Has("json")) {
-    std::cout << "{\"snapshot\":" << JsonString(r.snapshot_id) << ",\"exit_code\":"
-              << static_cast<int>(r.exit_code) << ",\"entries\":" << r.entries
+    std::cout << "{\"snapshot\":" << JsonString(r.snapshot_id)
+              << ",\"exit_code\":" << static_cast<int>(r.exit_code) << ",\"entries\":" << r.entries
               << ",\"bytes\":" << r.bytes << ",\"error\":"
               << (r.status.ok() ? "null" : JsonString(std::string(r.status.message())));
     if (textfile_warning) std::cout << ",\"metrics_warning\":" << JsonString(*textfile_warning);
@@ -479,8 +489,8 @@ int CmdRestore(const std::vector<std::string>& argv) {
 }
 
 int CmdVerify(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "workers", kMetricsTextfileFlag},
-                               {"json", "progress", "no-progress"}});
+  auto args = ParseArgs(
+      argv, {{"repo", "workers", kMetricsTextfileFlag}, {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
   absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
@@ -491,12 +501,12 @@ int CmdVerify(const std::vector<std::string>& argv) {
   const auto start = job.start;
   std::unique_ptr<Repository> repo = std::move(job.repo);
   Progress progress;
-  ProgressDisplay display(&progress,
-                          StderrDisplayOptions("verify", args->Has("progress"),
-                                               args->Has("no-progress"), args->Has("json")));
+  ProgressDisplay display(
+      &progress, StderrDisplayOptions("verify", args->Has("progress"), args->Has("no-progress"),
+                                      args->Has("json")));
   display.Start();
-  VerifyResult r = RunVerify(*repo, args->positional.empty() ? "" : args->positional[0],
-                             &g_cancel, *workers, &progress);
+  VerifyResult r = RunVerify(*repo, args->positional.empty() ? "" : args->positional[0], &g_cancel,
+                             *workers, &progress);
   // Problems found still mean every chunk was read.
   display.Finish(r.exit_code == ExitCode::kSuccess || !r.problems.empty());
   metrics::JobOutcome outcome;
@@ -514,9 +524,10 @@ int CmdVerify(const std::vector<std::string>& argv) {
     for (const std::string& p : r.problems) {
       absl::StrAppend(&problems, problems.empty() ? "" : ",", JsonString(p));
     }
-    std::cout << "{\"exit_code\":" << static_cast<int>(r.exit_code) << ",\"snapshots\":"
-              << r.snapshots << ",\"chunks\":" << r.chunks << ",\"bytes\":" << r.bytes
-              << ",\"entries\":" << r.entries << ",\"problems\":[" << problems << "]";
+    std::cout << "{\"exit_code\":" << static_cast<int>(r.exit_code)
+              << ",\"snapshots\":" << r.snapshots << ",\"chunks\":" << r.chunks
+              << ",\"bytes\":" << r.bytes << ",\"entries\":" << r.entries << ",\"problems\":["
+              << problems << "]";
     if (textfile_warning) std::cout << ",\"metrics_warning\":" << JsonString(*textfile_warning);
     std::cout << "}\n";
     return Exit(r.exit_code);
@@ -555,14 +566,22 @@ int Main(int argc, char** argv) {
     return 0;
   }
   int code;
-  if (cmd == "init") code = CmdInit(rest);
-  else if (cmd == "backup") code = CmdBackup(rest);
-  else if (cmd == "snapshots") code = CmdSnapshots(rest);
-  else if (cmd == "ls") code = CmdLs(rest);
-  else if (cmd == "cat") code = CmdCat(rest);
-  else if (cmd == "restore") code = CmdRestore(rest);
-  else if (cmd == "verify") code = CmdVerify(rest);
-  else return UsageError(absl::StrCat("unknown command '", cmd, "'\n", kUsage));
+  if (cmd == "init")
+    code = CmdInit(rest);
+  else if (cmd == "backup")
+    code = CmdBackup(rest);
+  else if (cmd == "snapshots")
+    code = CmdSnapshots(rest);
+  else if (cmd == "ls")
+    code = CmdLs(rest);
+  else if (cmd == "cat")
+    code = CmdCat(rest);
+  else if (cmd == "restore")
+    code = CmdRestore(rest);
+  else if (cmd == "verify")
+    code = CmdVerify(rest);
+  else
+    return UsageError(absl::StrCat("unknown command '", cmd, "'\n", kUsage));
   if (g_cancel.cancelled() && code != 0) return Exit(ExitCode::kCancelled);
   return code;
 }

@@ -37,8 +37,8 @@ std::optional<std::string> WriteTextfileFlag(
   return message;
 }
 
-std::optional<std::chrono::system_clock::time_point> NewestSnapshotTime(
-    Repository& repo, const std::string& group) {
+std::optional<std::chrono::system_clock::time_point> NewestSnapshotTime(Repository& repo,
+                                                                        const std::string& group) {
   if (group.empty()) return std::nullopt;
   absl::StatusOr<std::vector<v1::Manifest>> list = repo.ListSnapshots(group);
   if (!list.ok() || list->empty()) return std::nullopt;

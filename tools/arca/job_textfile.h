@@ -46,8 +46,8 @@ std::optional<std::string> WriteTextfileFlag(
 // arca_last_success_timestamp_seconds{group}, so the gauge survives a lost
 // textfile). nullopt when the group has no snapshot or cannot be listed
 // (a listing error is not the job's business here; verify reports it).
-std::optional<std::chrono::system_clock::time_point> NewestSnapshotTime(
-    Repository& repo, const std::string& group);
+std::optional<std::chrono::system_clock::time_point> NewestSnapshotTime(Repository& repo,
+                                                                        const std::string& group);
 
 // The exit code the process ends with: 130 when the run was cancelled and
 // `code` is a failure, else `code` (the rule of arca.cc's Main, so the

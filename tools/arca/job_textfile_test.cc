@@ -36,8 +36,7 @@ TEST(JobTextfileTest, CheckAcceptsNoFlagAndAWritableDirectory) {
 TEST(JobTextfileTest, CheckNamesTheFlagAndThePath) {
   absl::Status empty = CheckTextfileFlag(std::string());
   EXPECT_EQ(empty.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(empty.message().find("--metrics-textfile: empty path"), std::string::npos)
-      << empty;
+  EXPECT_NE(empty.message().find("--metrics-textfile: empty path"), std::string::npos) << empty;
   const std::string missing = TempDir("m") + "/no/such/arca.prom";
   absl::Status st = CheckTextfileFlag(missing);
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;

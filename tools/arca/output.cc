@@ -20,10 +20,17 @@ std::string JsonString(const std::string& s) {
       ++i;
     } else if (c < 0x20) {
       switch (c) {
-        case '\n': out += "\\n"; break;
-        case '\t': out += "\\t"; break;
-        case '\r': out += "\\r"; break;
-        default: out += absl::StrFormat("\\u%04x", c);
+        case '\n':
+          out += "\\n";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        default:
+          out += absl::StrFormat("\\u%04x", c);
       }
       ++i;
     } else if (c < 0x80) {
@@ -73,13 +80,26 @@ std::string HumanBytes(uint64_t bytes) {
 std::string ModeString(v1::EntryType type, uint32_t mode) {
   std::string s = "----------";
   switch (type) {
-    case v1::ENTRY_TYPE_DIRECTORY: s[0] = 'd'; break;
-    case v1::ENTRY_TYPE_SYMLINK: s[0] = 'l'; break;
-    case v1::ENTRY_TYPE_HARDLINK: s[0] = 'h'; break;
-    case v1::ENTRY_TYPE_FIFO: s[0] = 'p'; break;
-    case v1::ENTRY_TYPE_CHAR_DEVICE: s[0] = 'c'; break;
-    case v1::ENTRY_TYPE_BLOCK_DEVICE: s[0] = 'b'; break;
-    default: break;
+    case v1::ENTRY_TYPE_DIRECTORY:
+      s[0] = 'd';
+      break;
+    case v1::ENTRY_TYPE_SYMLINK:
+      s[0] = 'l';
+      break;
+    case v1::ENTRY_TYPE_HARDLINK:
+      s[0] = 'h';
+      break;
+    case v1::ENTRY_TYPE_FIFO:
+      s[0] = 'p';
+      break;
+    case v1::ENTRY_TYPE_CHAR_DEVICE:
+      s[0] = 'c';
+      break;
+    case v1::ENTRY_TYPE_BLOCK_DEVICE:
+      s[0] = 'b';
+      break;
+    default:
+      break;
   }
   const char* rwx = "rwxrwxrwx";
   for (int i = 0; i < 9; ++i) {
@@ -107,22 +127,30 @@ std::string TimeString(int64_t unix_ns) {
 
 std::string EntryTypeName(v1::EntryType type) {
   switch (type) {
-    case v1::ENTRY_TYPE_REGULAR: return "file";
-    case v1::ENTRY_TYPE_DIRECTORY: return "dir";
-    case v1::ENTRY_TYPE_SYMLINK: return "symlink";
-    case v1::ENTRY_TYPE_HARDLINK: return "hardlink";
-    case v1::ENTRY_TYPE_FIFO: return "fifo";
-    case v1::ENTRY_TYPE_CHAR_DEVICE: return "chardev";
-    case v1::ENTRY_TYPE_BLOCK_DEVICE: return "blockdev";
-    default: return "unknown";
+    case v1::ENTRY_TYPE_REGULAR:
+      return "file";
+    case v1::ENTRY_TYPE_DIRECTORY:
+      return "dir";
+    case v1::ENTRY_TYPE_SYMLINK:
+      return "symlink";
+    case v1::ENTRY_TYPE_HARDLINK:
+      return "hardlink";
+    case v1::ENTRY_TYPE_FIFO:
+      return "fifo";
+    case v1::ENTRY_TYPE_CHAR_DEVICE:
+      return "chardev";
+    case v1::ENTRY_TYPE_BLOCK_DEVICE:
+      return "blockdev";
+    default:
+      return "unknown";
   }
 }
 
 std::string EntryJson(const v1::Entry& e) {
-  std::string out = absl::StrCat(
-      "{\"path\":", JsonString(e.path()), ",\"type\":\"", EntryTypeName(e.type()),
-      "\",\"mode\":", e.mode(), ",\"uid\":", e.uid(), ",\"gid\":", e.gid(),
-      ",\"size\":", e.size(), ",\"mtime_ns\":", e.mtime_ns());
+  std::string out =
+      absl::StrCat("{\"path\":", JsonString(e.path()), ",\"type\":\"", EntryTypeName(e.type()),
+                   "\",\"mode\":", e.mode(), ",\"uid\":", e.uid(), ",\"gid\":", e.gid(),
+                   ",\"size\":", e.size(), ",\"mtime_ns\":", e.mtime_ns());
   if (e.type() == v1::ENTRY_TYPE_SYMLINK) {
     absl::StrAppend(&out, ",\"target\":", JsonString(e.symlink_target()));
   }
@@ -140,8 +168,8 @@ std::string EntryJson(const v1::Entry& e) {
 }
 
 std::string WarningJson(const v1::Warning& w) {
-  return absl::StrCat("{\"phase\":\"", PhaseName(w.phase()), "\",\"path\":",
-                      JsonString(w.path()), ",\"message\":", JsonString(w.message()), "}");
+  return absl::StrCat("{\"phase\":\"", PhaseName(w.phase()), "\",\"path\":", JsonString(w.path()),
+                      ",\"message\":", JsonString(w.message()), "}");
 }
 
 }  // namespace arca::cli

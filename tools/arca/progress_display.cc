@@ -61,8 +61,8 @@ std::optional<absl::Duration> EstimateEta(const ProgressSample& s, double bytes_
 
 std::optional<double> Percent(const ProgressSample& s) {
   if (s.bytes_total == 0) return std::nullopt;
-  return std::min(100.0, 100.0 * static_cast<double>(s.bytes_done) /
-                             static_cast<double>(s.bytes_total));
+  return std::min(100.0,
+                  100.0 * static_cast<double>(s.bytes_done) / static_cast<double>(s.bytes_total));
 }
 
 namespace {
@@ -139,8 +139,8 @@ std::string FormatProgressJson(absl::string_view command, const ProgressSample& 
   std::optional<absl::Duration> eta = EstimateEta(s, bytes_per_second);
   std::optional<double> pct = Percent(s);
   return absl::StrCat(
-      "{\"type\":\"progress\",\"command\":", JsonString(std::string(command)),
-      ",\"phase\":\"", PhaseLabel(s.phase), "\",\"done\":", s.done ? "true" : "false",
+      "{\"type\":\"progress\",\"command\":", JsonString(std::string(command)), ",\"phase\":\"",
+      PhaseLabel(s.phase), "\",\"done\":", s.done ? "true" : "false",
       ",\"elapsed_seconds\":", absl::StrFormat("%.3f", absl::ToDoubleSeconds(elapsed)),
       ",\"files\":", s.files_done, ",\"files_total\":", JsonOptional(s.files_total),
       ",\"bytes\":", s.bytes_done, ",\"bytes_total\":", JsonOptional(s.bytes_total),

@@ -98,7 +98,8 @@ TEST(ProgressFormat, LineShowsEverythingItKnows) {
   v.bytes_done = 1000;
   v.bytes_total = 4000;
   v.done = true;
-  EXPECT_EQ(FormatProgressLine("verify", v, 0, 79), "verify done  10/40 chunks  1000 B/3.9 KiB  25%");
+  EXPECT_EQ(FormatProgressLine("verify", v, 0, 79),
+            "verify done  10/40 chunks  1000 B/3.9 KiB  25%");
   EXPECT_EQ(FormatProgressLine("verify", v, 0, 79, /*stopped=*/true),
             "verify stopped  10/40 chunks  1000 B/3.9 KiB  25%");
   v.done = false;
@@ -117,7 +118,8 @@ TEST(ProgressFormat, LineFitsEightyColumnsWhateverTheNumbers) {
     std::string line = FormatProgressLine("restore", s, 1023.0 * (1 << 20), width);
     EXPECT_LE(line.size(), width) << line;
     EXPECT_EQ(line, std::string("restore collection  123456789012/999999999999 files  "
-                                "1000.0 TiB/1023.0 TiB").substr(0, width));
+                                "1000.0 TiB/1023.0 TiB")
+                        .substr(0, width));
   }
   EXPECT_EQ(FormatProgressLine("restore", s, 1023.0 * (1 << 20), 200),
             "restore collection  123456789012/999999999999 files  1000.0 TiB/1023.0 TiB  97%  "
@@ -190,8 +192,7 @@ TEST(ProgressDisplay, LineIsRewrittenInPlaceAndWarningsGetTheirOwnLine) {
   h.progress.AddBytes(1000);
   h.Advance(absl::Seconds(1));
   h.display->Tick();
-  EXPECT_EQ(h.out,
-            "\rbackup collection  1 files  2.0 KiB/3.9 KiB  50%  1000 B/s  ETA 2s\033[K");
+  EXPECT_EQ(h.out, "\rbackup collection  1 files  2.0 KiB/3.9 KiB  50%  1000 B/s  ETA 2s\033[K");
   h.out.clear();
   h.display->PrintLine("warning: a: unreadable");
   // Cleared, printed on its own line, then the progress line again.

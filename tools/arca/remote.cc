@@ -19,13 +19,13 @@
 #include "absl/time/clock.h"
 #include "arca/v1/orchestrator.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "libs/base/cli_flags.h"
 #include "libs/base/exit_codes.h"
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
 #include "libs/pipeline/commands.h"
-#include "services/common/client_channel.h"
 #include "libs/store/repository.h"
-#include "libs/base/cli_flags.h"
+#include "services/common/client_channel.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
@@ -104,8 +104,8 @@ class Remote {
   // Follows a job to its end and returns its exit code. The job's progress
   // events drive a ProgressDisplay (progress_display.h) named `command`.
   // *final_out (if given): the job as it ended, when it could be learnt.
-  int Follow(const std::string& id, bool json, const std::string& command,
-             const ParsedArgs& flags, std::optional<v1::Job>* final_out = nullptr) {
+  int Follow(const std::string& id, bool json, const std::string& command, const ParsedArgs& flags,
+             std::optional<v1::Job>* final_out = nullptr) {
     Progress progress;
     ProgressDisplay display(&progress, StderrDisplayOptions(command, flags.Has("progress"),
                                                             flags.Has("no-progress"), json));
@@ -178,8 +178,8 @@ class Remote {
   // Reads the job's events until its end. *final_job: the job as it ended
   // (unset when it could not be learnt; the return value is then the exit
   // code of that error).
-  int FollowStream(const std::string& id, bool json, Progress* progress,
-                   ProgressDisplay* display, std::optional<v1::Job>* final_out) {
+  int FollowStream(const std::string& id, bool json, Progress* progress, ProgressDisplay* display,
+                   std::optional<v1::Job>* final_out) {
     v1::WatchJobRequest req;
     req.set_id(id);
     auto ctx = Context(absl::InfiniteDuration());
@@ -332,8 +332,8 @@ class Remote {
     outcome.exit_code = static_cast<int>(job->status().exit_code());
     outcome.failed_phase = job->status().failed_phase();
     outcome.start = FromUnixNs(job->start_unix_ns());
-    outcome.end = job->end_unix_ns() != 0 ? FromUnixNs(job->end_unix_ns())
-                                          : std::chrono::system_clock::now();
+    outcome.end =
+        job->end_unix_ns() != 0 ? FromUnixNs(job->end_unix_ns()) : std::chrono::system_clock::now();
     std::optional<std::chrono::system_clock::time_point> last_success;
     if (job->type() == v1::JOB_TYPE_BACKUP) {
       // The written snapshot's group, else the job's (orchestrators since
@@ -423,7 +423,8 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
     for (const std::string& c : args->All(flag)) {
       if (c.find('=') != std::string::npos) {
         return UsageError(absl::StrCat(
-            "invalid --", flag, " '", c, "': in remote mode give only the command's NAME; its "
+            "invalid --", flag, " '", c,
+            "': in remote mode give only the command's NAME; its "
             "command line lives in the collector's --commands-file (NAME=COMMAND LINE per line)"));
       }
       if (absl::Status st = ValidateCommandName(c, absl::StrCat("--", flag)); !st.ok()) {
@@ -456,8 +457,7 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
   // the default host); otherwise it comes from Job.group.
   const std::string group_hint =
       req.host().empty() ? "" : Repository::GroupName(req.host(), req.source());
-  return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup, *args,
-                          group_hint);
+  return r.StartAndFollow("backup", req, &v1::Orchestrator::Stub::StartBackup, *args, group_hint);
 }
 
 int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
@@ -474,8 +474,8 @@ int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
 }
 
 int CmdVerify(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"workers", kMetricsTextfileFlag},
-                               {"json", "detach", "progress", "no-progress"}});
+  auto args = ParseArgs(
+      argv, {{"workers", kMetricsTextfileFlag}, {"json", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
   absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
@@ -581,10 +581,9 @@ int RunRemote(const std::vector<std::string>& all) {
     ++i;
     if (takes_value && i < all.size()) globals.push_back(all[i++]);
   }
-  auto g = ParseArgs(
-      globals, {{"orchestrator", "tls-ca", "tls-cert", "tls-key", "tls-server-name", "token-file",
-                 "trust-domain"},
-                {"insecure"}});
+  auto g = ParseArgs(globals, {{"orchestrator", "tls-ca", "tls-cert", "tls-key", "tls-server-name",
+                                "token-file", "trust-domain"},
+                               {"insecure"}});
   if (!g.ok()) return UsageError(std::string(g.status().message()));
   std::optional<std::string> address = g->Last("orchestrator");
   if (!address || address->empty()) {

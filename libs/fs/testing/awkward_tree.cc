@@ -21,9 +21,8 @@ namespace {
 
 absl::Status Errno(const std::string& what, const std::string& path) {
   int err = errno;
-  return absl::Status(
-      absl::ErrnoToStatusCode(err),
-      absl::StrCat("MakeAwkwardTree: ", what, " ", path, ": ", strerror(err)));
+  return absl::Status(absl::ErrnoToStatusCode(err),
+                      absl::StrCat("MakeAwkwardTree: ", what, " ", path, ": ", strerror(err)));
 }
 
 // splitmix64: small, fast, deterministic.
@@ -54,8 +53,7 @@ class Prng {
 
 class Builder {
  public:
-  Builder(std::string root, const AwkwardTreeOptions& opts)
-      : root_(std::move(root)), opts_(opts) {}
+  Builder(std::string root, const AwkwardTreeOptions& opts) : root_(std::move(root)), opts_(opts) {}
 
   absl::Status Build() {
     RETURN_IF_ERROR(MkdirP(root_));
@@ -86,9 +84,7 @@ class Builder {
     mode_t mode;  // final mode of a directory (set in Times)
   };
 
-  std::string P(const std::string& rel) const {
-    return rel.empty() ? root_ : root_ + "/" + rel;
-  }
+  std::string P(const std::string& rel) const { return rel.empty() ? root_ : root_ + "/" + rel; }
 
   void Note(const std::string& line) {
     if (opts_.notes != nullptr) opts_.notes->push_back(line);
@@ -112,10 +108,8 @@ class Builder {
     return absl::OkStatus();
   }
 
-  absl::Status File(const std::string& rel, const std::string& content,
-                    mode_t mode = 0644) {
-    int fd =
-        open(P(rel).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  absl::Status File(const std::string& rel, const std::string& content, mode_t mode = 0644) {
+    int fd = open(P(rel).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Errno("create", P(rel));
     size_t off = 0;
     while (off < content.size()) {
@@ -144,8 +138,7 @@ class Builder {
                                  "large/near_duplicate.bin"};
     int fds[3];
     for (int i = 0; i < 3; ++i) {
-      fds[i] = open(P(names[i]).c_str(),
-                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      fds[i] = open(P(names[i]).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       if (fds[i] < 0) {
         absl::Status s = Errno("create", P(names[i]));
         for (int j = 0; j < i; ++j) close(fds[j]);
@@ -158,8 +151,7 @@ class Builder {
     const uint64_t mid = size / 2;
     absl::Status status;
     for (uint64_t off = 0; off < size && status.ok(); off += buf.size()) {
-      size_t len =
-          static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
+      size_t len = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
       prng.Fill(buf.data(), len);
       for (int i = 0; i < 3 && status.ok(); ++i) {
         std::string chunk = buf.substr(0, len);
@@ -180,8 +172,7 @@ class Builder {
 
   absl::Status Small() {
     RETURN_IF_ERROR(Dir("small"));
-    for (int d = 0; d < 4; ++d)
-      RETURN_IF_ERROR(Dir(absl::StrCat("small/d", d)));
+    for (int d = 0; d < 4; ++d) RETURN_IF_ERROR(Dir(absl::StrCat("small/d", d)));
     Prng prng(opts_.seed ^ 0x5111);
     for (int i = 0; i < opts_.small_files; ++i) {
       size_t len = static_cast<size_t>((i * 397) % 4097);
@@ -191,8 +182,7 @@ class Builder {
         content[k] = static_cast<char>('a' + prng.Next() % 26);
         if (k % 64 == 63) content[k] = '\n';
       }
-      RETURN_IF_ERROR(
-          File(absl::StrFormat("small/d%d/f%04d.txt", i % 4, i), content));
+      RETURN_IF_ERROR(File(absl::StrFormat("small/d%d/f%04d.txt", i % 4, i), content));
     }
     return absl::OkStatus();
   }
@@ -323,8 +313,7 @@ class Builder {
     return s;
   }
 
-  absl::Status SetXattr(const std::string& rel, const char* name,
-                        const std::string& value) {
+  absl::Status SetXattr(const std::string& rel, const char* name, const std::string& value) {
     if (lsetxattr(P(rel).c_str(), name, value.data(), value.size(), 0) != 0) {
       if (errno == ENOTSUP) {
         Note(absl::StrCat(rel, ": the file system refuses xattr ", name));
@@ -339,14 +328,12 @@ class Builder {
     RETURN_IF_ERROR(Dir("xattrs"));
     RETURN_IF_ERROR(File("xattrs/file", "has xattrs\n"));
     RETURN_IF_ERROR(SetXattr("xattrs/file", "user.comment", "a comment"));
-    RETURN_IF_ERROR(SetXattr("xattrs/file", "user.binary",
-                             std::string("\0\x01\xff\n binary", 10)));
+    RETURN_IF_ERROR(SetXattr("xattrs/file", "user.binary", std::string("\0\x01\xff\n binary", 10)));
     RETURN_IF_ERROR(Dir("xattrs/dir"));
     return SetXattr("xattrs/dir", "user.dirnote", "on a directory");
   }
 
-  absl::Status SetAcl(const std::string& rel, acl_type_t type,
-                      const char* text) {
+  absl::Status SetAcl(const std::string& rel, acl_type_t type, const char* text) {
     acl_t acl = acl_from_text(text);
     if (acl == nullptr) return Errno("acl_from_text for", P(rel));
     int rc = acl_set_file(P(rel).c_str(), type, acl);
@@ -367,14 +354,11 @@ class Builder {
     RETURN_IF_ERROR(Dir("acl"));
     RETURN_IF_ERROR(File("acl/file", "has an access ACL\n", 0640));
     RETURN_IF_ERROR(
-        SetAcl("acl/file", ACL_TYPE_ACCESS,
-               "u::rw-,u:12345:r--,g::r--,g:54321:rw-,m::rw-,o::---"));
+        SetAcl("acl/file", ACL_TYPE_ACCESS, "u::rw-,u:12345:r--,g::r--,g:54321:rw-,m::rw-,o::---"));
     RETURN_IF_ERROR(Dir("acl/dir", 0750));
-    RETURN_IF_ERROR(SetAcl("acl/dir", ACL_TYPE_ACCESS,
-                           "u::rwx,u:12345:r-x,g::r-x,m::r-x,o::---"));
+    RETURN_IF_ERROR(SetAcl("acl/dir", ACL_TYPE_ACCESS, "u::rwx,u:12345:r-x,g::r-x,m::r-x,o::---"));
     RETURN_IF_ERROR(
-        SetAcl("acl/dir", ACL_TYPE_DEFAULT,
-               "u::rwx,u:12345:rwx,g::r-x,g:54321:r-x,m::rwx,o::---"));
+        SetAcl("acl/dir", ACL_TYPE_DEFAULT, "u::rwx,u:12345:rwx,g::r-x,g:54321:r-x,m::rwx,o::---"));
     // Created after the default ACL: inherits an access ACL from it.
     return File("acl/dir/inherited.txt", "inherited ACL\n", 0640);
   }
@@ -398,11 +382,10 @@ class Builder {
     // symlinks first, directories deepest first, the root last.
     std::vector<Made> dirs, others;
     for (const Made& m : made_) (m.dir ? dirs : others).push_back(m);
-    std::stable_sort(
-        dirs.begin(), dirs.end(), [](const Made& a, const Made& b) {
-          return std::count(a.rel.begin(), a.rel.end(), '/') + !a.rel.empty() >
-                 std::count(b.rel.begin(), b.rel.end(), '/') + !b.rel.empty();
-        });
+    std::stable_sort(dirs.begin(), dirs.end(), [](const Made& a, const Made& b) {
+      return std::count(a.rel.begin(), a.rel.end(), '/') + !a.rel.empty() >
+             std::count(b.rel.begin(), b.rel.end(), '/') + !b.rel.empty();
+    });
     int64_t k = 0;
     auto next_time = [&k](struct timespec ts[2]) {
       ts[0].tv_sec = 1234567890 + k;
@@ -437,8 +420,7 @@ class Builder {
 
 }  // namespace
 
-absl::Status MakeAwkwardTree(const std::string& root,
-                             const AwkwardTreeOptions& opts) {
+absl::Status MakeAwkwardTree(const std::string& root, const AwkwardTreeOptions& opts) {
   return Builder(root, opts).Build();
 }
 

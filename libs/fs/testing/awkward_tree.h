@@ -67,8 +67,7 @@ struct AwkwardTreeOptions {
 // Errors: the errno-derived code of the first call that failed, naming the
 // path. Device nodes that mknod may not create (EPERM) and xattrs or ACLs the
 // file system refuses (ENOTSUP) are skipped with a note instead.
-absl::Status MakeAwkwardTree(const std::string& root,
-                             const AwkwardTreeOptions& opts = {});
+absl::Status MakeAwkwardTree(const std::string& root, const AwkwardTreeOptions& opts = {});
 
 }  // namespace arca::testing
 

@@ -88,16 +88,13 @@ std::string Join(const std::string& dir, const std::string& name) {
 }
 
 bool Compared(const std::string& name) {
-  return absl::StartsWith(name, "user.") ||
-         absl::StartsWith(name, "security.") ||
-         absl::StartsWith(name, "trusted.") ||
-         name == "system.posix_acl_access" ||
+  return absl::StartsWith(name, "user.") || absl::StartsWith(name, "security.") ||
+         absl::StartsWith(name, "trusted.") || name == "system.posix_acl_access" ||
          name == "system.posix_acl_default";
 }
 
 // Reads the compared xattrs of the node behind an O_PATH descriptor.
-bool ReadXattrs(int path_fd, std::map<std::string, std::string>* out,
-                std::string* error) {
+bool ReadXattrs(int path_fd, std::map<std::string, std::string>* out, std::string* error) {
   const std::string proc = absl::StrCat("/proc/self/fd/", path_fd);
   ssize_t n = listxattr(proc.c_str(), nullptr, 0);
   if (n < 0) {
@@ -161,8 +158,7 @@ std::string CompareContent(int efd, int afd, off_t size) {
   while (pos < size) {
     off_t next = std::min(NextData(efd, pos, size), NextData(afd, pos, size));
     if (next >= size) break;  // holes in both up to the end
-    size_t len = static_cast<size_t>(
-        std::min<off_t>(static_cast<off_t>(kChunk), size - next));
+    size_t len = static_cast<size_t>(std::min<off_t>(static_cast<off_t>(kChunk), size - next));
     if (!ReadAllAt(efd, eb.data(), len, next)) {
       return absl::StrCat("cannot read expected at offset ", next);
     }
@@ -211,12 +207,10 @@ class Comparer {
     Fd e(open(expected_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     Fd a(open(actual_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (e.get() < 0) {
-      Add(absl::StrCat("error: cannot open expected root ", expected_root, ": ",
-                       strerror(errno)));
+      Add(absl::StrCat("error: cannot open expected root ", expected_root, ": ", strerror(errno)));
     }
     if (a.get() < 0) {
-      Add(absl::StrCat("error: cannot open actual root ", actual_root, ": ",
-                       strerror(errno)));
+      Add(absl::StrCat("error: cannot open actual root ", actual_root, ": ", strerror(errno)));
     }
     if (e.get() < 0 || a.get() < 0) return;
     if (opts_.compare_root_metadata) {
@@ -238,8 +232,8 @@ class Comparer {
 
   bool Ignored(const std::string& rel) const {
     for (const std::string& ig : opts_.ignore_paths) {
-      if (rel == ig || (absl::StartsWith(rel, ig) && rel.size() > ig.size() &&
-                        rel[ig.size()] == '/')) {
+      if (rel == ig ||
+          (absl::StartsWith(rel, ig) && rel.size() > ig.size() && rel[ig.size()] == '/')) {
         return true;
       }
     }
@@ -252,8 +246,7 @@ class Comparer {
     int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR* d = fd < 0 ? nullptr : fdopendir(fd);
     if (d == nullptr) {
-      Add(absl::StrCat("error: cannot list ", which, " ", Shown(rel), ": ",
-                       strerror(errno)));
+      Add(absl::StrCat("error: cannot list ", which, " ", Shown(rel), ": ", strerror(errno)));
       if (fd >= 0) close(fd);
       return false;
     }
@@ -269,8 +262,7 @@ class Comparer {
 
   void CompareDir(int efd, int afd, const std::string& rel) {
     std::vector<std::string> en, an;
-    if (!ListDir(efd, rel, "expected", &en) ||
-        !ListDir(afd, rel, "actual", &an)) {
+    if (!ListDir(efd, rel, "expected", &en) || !ListDir(afd, rel, "actual", &an)) {
       return;
     }
     size_t i = 0, j = 0;
@@ -302,24 +294,20 @@ class Comparer {
     }
   }
 
-  void CompareNode(int efd, int afd, const std::string& name,
-                   const std::string& rel) {
+  void CompareNode(int efd, int afd, const std::string& name, const std::string& rel) {
     Fd ep(openat(efd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     Fd ap(openat(afd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     struct stat es, as;
     if (ep.get() < 0 || fstat(ep.get(), &es) != 0) {
-      Add(absl::StrCat("error: cannot stat expected ", Shown(rel), ": ",
-                       strerror(errno)));
+      Add(absl::StrCat("error: cannot stat expected ", Shown(rel), ": ", strerror(errno)));
       return;
     }
     if (ap.get() < 0 || fstat(ap.get(), &as) != 0) {
-      Add(absl::StrCat("error: cannot stat actual ", Shown(rel), ": ",
-                       strerror(errno)));
+      Add(absl::StrCat("error: cannot stat actual ", Shown(rel), ": ", strerror(errno)));
       return;
     }
     if ((es.st_mode & S_IFMT) != (as.st_mode & S_IFMT)) {
-      Add(absl::StrCat("type: ", Shown(rel), ": expected ",
-                       TypeName(es.st_mode), ", actual ",
+      Add(absl::StrCat("type: ", Shown(rel), ": expected ", TypeName(es.st_mode), ", actual ",
                        TypeName(as.st_mode)));
       return;
     }
@@ -333,23 +321,19 @@ class Comparer {
     } else if (S_ISLNK(es.st_mode)) {
       std::string et = ReadLink(efd, name), at = ReadLink(afd, name);
       if (et != at) {
-        Add(absl::StrCat("symlink: ", Shown(rel), ": expected target ",
-                         Printable(et), ", actual ", Printable(at)));
+        Add(absl::StrCat("symlink: ", Shown(rel), ": expected target ", Printable(et), ", actual ",
+                         Printable(at)));
       }
     } else if (S_ISCHR(es.st_mode) || S_ISBLK(es.st_mode)) {
       if (es.st_rdev != as.st_rdev) {
-        Add(absl::StrFormat("rdev: %s: expected %u,%u, actual %u,%u",
-                            Shown(rel), major(es.st_rdev), minor(es.st_rdev),
-                            major(as.st_rdev), minor(as.st_rdev)));
+        Add(absl::StrFormat("rdev: %s: expected %u,%u, actual %u,%u", Shown(rel), major(es.st_rdev),
+                            minor(es.st_rdev), major(as.st_rdev), minor(as.st_rdev)));
       }
     } else if (S_ISDIR(es.st_mode)) {
-      Fd ed(openat(efd, name.c_str(),
-                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      Fd ad(openat(afd, name.c_str(),
-                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      Fd ed(openat(efd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      Fd ad(openat(afd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (ed.get() < 0 || ad.get() < 0) {
-        Add(absl::StrCat("error: cannot open directory ", Shown(rel), ": ",
-                         strerror(errno)));
+        Add(absl::StrCat("error: cannot open directory ", Shown(rel), ": ", strerror(errno)));
         return;
       }
       CompareDir(ed.get(), ad.get(), rel);
@@ -364,31 +348,28 @@ class Comparer {
     return buf;
   }
 
-  void CompareMetadata(const std::string& rel, const struct stat& es,
-                       const struct stat& as, int ep, int ap) {
+  void CompareMetadata(const std::string& rel, const struct stat& es, const struct stat& as, int ep,
+                       int ap) {
     const bool link = S_ISLNK(es.st_mode);
     if (!link && (es.st_mode & 07777) != (as.st_mode & 07777)) {
-      Add(absl::StrFormat("mode: %s: expected %04o, actual %04o", Shown(rel),
-                          es.st_mode & 07777, as.st_mode & 07777));
+      Add(absl::StrFormat("mode: %s: expected %04o, actual %04o", Shown(rel), es.st_mode & 07777,
+                          as.st_mode & 07777));
     }
     if (es.st_uid != as.st_uid) {
-      Add(absl::StrFormat("uid: %s: expected %u, actual %u", Shown(rel),
-                          es.st_uid, as.st_uid));
+      Add(absl::StrFormat("uid: %s: expected %u, actual %u", Shown(rel), es.st_uid, as.st_uid));
     }
     if (es.st_gid != as.st_gid) {
-      Add(absl::StrFormat("gid: %s: expected %u, actual %u", Shown(rel),
-                          es.st_gid, as.st_gid));
+      Add(absl::StrFormat("gid: %s: expected %u, actual %u", Shown(rel), es.st_gid, as.st_gid));
     }
     if ((!link || opts_.symlink_mtime) &&
-        (es.st_mtim.tv_sec != as.st_mtim.tv_sec ||
-         es.st_mtim.tv_nsec != as.st_mtim.tv_nsec)) {
-      Add(absl::StrFormat("mtime: %s: expected %d.%09d, actual %d.%09d",
-                          Shown(rel), es.st_mtim.tv_sec, es.st_mtim.tv_nsec,
-                          as.st_mtim.tv_sec, as.st_mtim.tv_nsec));
+        (es.st_mtim.tv_sec != as.st_mtim.tv_sec || es.st_mtim.tv_nsec != as.st_mtim.tv_nsec)) {
+      Add(absl::StrFormat("mtime: %s: expected %d.%09d, actual %d.%09d", Shown(rel),
+                          es.st_mtim.tv_sec, es.st_mtim.tv_nsec, as.st_mtim.tv_sec,
+                          as.st_mtim.tv_nsec));
     }
     if ((S_ISREG(es.st_mode) || link) && es.st_size != as.st_size) {
-      Add(absl::StrFormat("size: %s: expected %d bytes, actual %d", Shown(rel),
-                          es.st_size, as.st_size));
+      Add(absl::StrFormat("size: %s: expected %d bytes, actual %d", Shown(rel), es.st_size,
+                          as.st_size));
     }
     std::map<std::string, std::string> ex, ax;
     std::string err;
@@ -406,38 +387,33 @@ class Comparer {
     for (const auto& [n, v] : ex) {
       auto it = ax.find(n);
       if (it == ax.end()) {
-        Add(absl::StrCat(kind(n), Shown(rel), ": ", n,
-                         " is missing in actual (expected ", Printable(v),
-                         ")"));
+        Add(absl::StrCat(kind(n), Shown(rel), ": ", n, " is missing in actual (expected ",
+                         Printable(v), ")"));
       } else if (it->second != v) {
-        Add(absl::StrCat(kind(n), Shown(rel), ": ", n, " expected ",
-                         Printable(v), ", actual ", Printable(it->second)));
+        Add(absl::StrCat(kind(n), Shown(rel), ": ", n, " expected ", Printable(v), ", actual ",
+                         Printable(it->second)));
       }
     }
     for (const auto& [n, v] : ax) {
       if (!ex.contains(n)) {
-        Add(absl::StrCat(kind(n), Shown(rel), ": ", n, " is only in actual (",
-                         Printable(v), ")"));
+        Add(absl::StrCat(kind(n), Shown(rel), ": ", n, " is only in actual (", Printable(v), ")"));
       }
     }
   }
 
-  void CompareRegular(int efd, int afd, const std::string& name,
-                      const std::string& rel, const struct stat& es,
-                      const struct stat& as) {
-    if (es.st_blocks * 512 < es.st_size / 2 &&
-        !(as.st_blocks * 512 < as.st_size / 2)) {
-      Add(absl::StrFormat(
-          "sparse: %s: expected is sparse (%d of %d bytes allocated), actual "
-          "allocates %d",
-          Shown(rel), es.st_blocks * 512, es.st_size, as.st_blocks * 512));
+  void CompareRegular(int efd, int afd, const std::string& name, const std::string& rel,
+                      const struct stat& es, const struct stat& as) {
+    if (es.st_blocks * 512 < es.st_size / 2 && !(as.st_blocks * 512 < as.st_size / 2)) {
+      Add(
+          absl::StrFormat("sparse: %s: expected is sparse (%d of %d bytes allocated), actual "
+                          "allocates %d",
+                          Shown(rel), es.st_blocks * 512, es.st_size, as.st_blocks * 512));
     }
     if (es.st_size != as.st_size) return;  // reported as size
     Fd e(openat(efd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     Fd a(openat(afd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (e.get() < 0 || a.get() < 0) {
-      Add(absl::StrCat("error: cannot open ", Shown(rel),
-                       " to compare: ", strerror(errno)));
+      Add(absl::StrCat("error: cannot open ", Shown(rel), " to compare: ", strerror(errno)));
       return;
     }
     std::string problem = CompareContent(e.get(), a.get(), es.st_size);
@@ -462,8 +438,7 @@ class Comparer {
       std::vector<std::string> e = expected_links_.Others(p);
       std::vector<std::string> a = actual_links_.Others(p);
       if (e != a) {
-        Add(absl::StrCat("hardlink: ", Shown(p),
-                         ": in expected it shares its inode with ", list(e),
+        Add(absl::StrCat("hardlink: ", Shown(p), ": in expected it shares its inode with ", list(e),
                          ", in actual with ", list(a)));
       }
     }
@@ -478,8 +453,7 @@ class Comparer {
 }  // namespace
 
 std::vector<std::string> CompareTrees(const std::string& expected_root,
-                                      const std::string& actual_root,
-                                      const CompareOptions& opts) {
+                                      const std::string& actual_root, const CompareOptions& opts) {
   Comparer c(opts);
   c.Run(expected_root, actual_root);
   return c.Take();

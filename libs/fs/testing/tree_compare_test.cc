@@ -32,15 +32,12 @@ std::string Scratch(const std::string& name) {
   return dir;
 }
 
-void Shell(const std::string& cmd) {
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-}
+void Shell(const std::string& cmd) { ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd; }
 
 void WriteFile(const std::string& path, const std::string& content) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   ASSERT_GE(fd, 0) << path;
-  ASSERT_EQ(write(fd, content.data(), content.size()),
-            static_cast<ssize_t>(content.size()));
+  ASSERT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
   close(fd);
 }
 
@@ -49,16 +46,14 @@ void CopyTimes(const std::string& src, const std::string& dst) {
   struct stat st;
   ASSERT_EQ(lstat(src.c_str(), &st), 0) << src;
   struct timespec ts[2] = {st.st_atim, st.st_mtim};
-  ASSERT_EQ(utimensat(AT_FDCWD, dst.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0)
-      << dst;
+  ASSERT_EQ(utimensat(AT_FDCWD, dst.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0) << dst;
 }
 
 // A small tree with one of most kinds, and its `cp -a` copy.
 class CompareTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string name =
-        ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     e_ = Scratch(name + "_expected");
     a_ = Scratch(name + "_actual");
     Shell("mkdir -p " + e_ + "/d");
@@ -77,8 +72,7 @@ class CompareTest : public ::testing::Test {
     close(fd);
     ASSERT_EQ(setxattr((e_ + "/f").c_str(), "user.k", "v", 1, 0), 0);
     Shell("setfacl -m u:12345:r " + e_ + "/d/g");
-    Shell("touch -d '2009-02-13 23:31:30.123456789' " + e_ + "/f " + e_ +
-          "/d " + e_);
+    Shell("touch -d '2009-02-13 23:31:30.123456789' " + e_ + "/f " + e_ + "/d " + e_);
     Shell("cp -a --sparse=always " + e_ + " " + a_);
     ASSERT_THAT(CompareTrees(e_, a_), IsEmpty());
   }
@@ -97,9 +91,8 @@ TEST_F(CompareTest, IdenticalCopyHasNoDifference) {
 TEST_F(CompareTest, Missing) {
   ASSERT_EQ(unlink(A("d/g").c_str()), 0);
   CopyTimes(E("d"), A("d"));
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("missing: 'd/g' (regular file) is in expected but "
-                          "not in actual"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("missing: 'd/g' (regular file) is in expected but "
+                                                "not in actual"));
 }
 
 TEST_F(CompareTest, MissingDirectoryIsOneLine) {
@@ -107,17 +100,15 @@ TEST_F(CompareTest, MissingDirectoryIsOneLine) {
   CopyTimes(E(""), A(""));
   // Only the directory is reported, not each entry below it; links are
   // compared among paths present in both trees, so h1 adds no line.
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("missing: 'd' (directory) is in expected but not "
-                          "in actual"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("missing: 'd' (directory) is in expected but not "
+                                                "in actual"));
 }
 
 TEST_F(CompareTest, Extra) {
   WriteFile(A("d/new"), "");
   CopyTimes(E("d"), A("d"));
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("extra: 'd/new' (regular file) is in actual but "
-                          "not in expected"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("extra: 'd/new' (regular file) is in actual but "
+                                                "not in expected"));
 }
 
 TEST_F(CompareTest, Type) {
@@ -130,28 +121,24 @@ TEST_F(CompareTest, Type) {
 
 TEST_F(CompareTest, Mode) {
   ASSERT_EQ(chmod(A("f").c_str(), 04644), 0);
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("mode: 'f': expected 0644, actual 4644"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("mode: 'f': expected 0644, actual 4644"));
 }
 
 TEST_F(CompareTest, Uid) {
   ASSERT_EQ(lchown(A("d/g").c_str(), 12345, -1), 0);
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("uid: 'd/g': expected 0, actual 12345"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("uid: 'd/g': expected 0, actual 12345"));
 }
 
 TEST_F(CompareTest, Gid) {
   ASSERT_EQ(lchown(A("l").c_str(), -1, 54321), 0);
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("gid: 'l': expected 0, actual 54321"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("gid: 'l': expected 0, actual 54321"));
 }
 
 TEST_F(CompareTest, MtimeNanoseconds) {
   Shell("touch -d '2009-02-13 23:31:30.123456788' " + A("f"));
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre(StartsWith("mtime: 'f': expected 1234567890."
-                                     "123456789, actual 1234567890."
-                                     "123456788")));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre(StartsWith("mtime: 'f': expected 1234567890."
+                                                           "123456789, actual 1234567890."
+                                                           "123456788")));
 }
 
 TEST_F(CompareTest, DirectoryMtime) {
@@ -164,15 +151,13 @@ TEST_F(CompareTest, SymlinkMtimeOnlyWhenAsked) {
   EXPECT_THAT(CompareTrees(e_, a_), IsEmpty());
   CompareOptions opts;
   opts.symlink_mtime = true;
-  EXPECT_THAT(CompareTrees(e_, a_, opts),
-              ElementsAre(StartsWith("mtime: 'l':")));
+  EXPECT_THAT(CompareTrees(e_, a_, opts), ElementsAre(StartsWith("mtime: 'l':")));
 }
 
 TEST_F(CompareTest, Size) {
   WriteFile(A("f"), "0123456789abcdefEXTRA");
   CopyTimes(E("f"), A("f"));
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("size: 'f': expected 16 bytes, actual 21"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("size: 'f': expected 16 bytes, actual 21"));
 }
 
 TEST_F(CompareTest, ContentSameSize) {
@@ -180,8 +165,7 @@ TEST_F(CompareTest, ContentSameSize) {
   ASSERT_EQ(pwrite(fd, "X", 1, 10), 1);
   close(fd);
   CopyTimes(E("f"), A("f"));
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("content: 'f': first difference at byte 10"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("content: 'f': first difference at byte 10"));
 }
 
 TEST_F(CompareTest, ContentInsideAHoleOfExpected) {
@@ -208,8 +192,7 @@ TEST_F(CompareTest, Rdev) {
   ASSERT_EQ(chmod(A("null").c_str(), 0666), 0);  // undo the umask
   CopyTimes(E("null"), A("null"));
   CopyTimes(E(""), A(""));
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("rdev: 'null': expected 1,3, actual 1,5"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("rdev: 'null': expected 1,3, actual 1,5"));
 }
 
 TEST_F(CompareTest, XattrValueMissingAndExtra) {
@@ -217,36 +200,31 @@ TEST_F(CompareTest, XattrValueMissingAndExtra) {
   ASSERT_EQ(setxattr(A("d").c_str(), "user.only", "1", 1, 0), 0);
   ASSERT_EQ(removexattr(A("f").c_str(), "user.k"), 0);
   ASSERT_EQ(setxattr(A("f").c_str(), "user.k2", "v", 1, 0), 0);
-  EXPECT_THAT(
-      CompareTrees(e_, a_),
-      ElementsAre("xattr: 'd': user.only is only in actual (\"1\")",
-                  "xattr: 'f': user.k is missing in actual (expected \"v\")",
-                  "xattr: 'f': user.k2 is only in actual (\"v\")"));
+  EXPECT_THAT(CompareTrees(e_, a_),
+              ElementsAre("xattr: 'd': user.only is only in actual (\"1\")",
+                          "xattr: 'f': user.k is missing in actual (expected \"v\")",
+                          "xattr: 'f': user.k2 is only in actual (\"v\")"));
   ASSERT_EQ(removexattr(A("f").c_str(), "user.k2"), 0);
   ASSERT_EQ(removexattr(A("d").c_str(), "user.only"), 0);
   ASSERT_EQ(setxattr(A("f").c_str(), "user.k", "w", 1, 0), 0);
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("xattr: 'f': user.k expected \"v\", actual \"w\""));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("xattr: 'f': user.k expected \"v\", actual \"w\""));
 }
 
 TEST_F(CompareTest, Acl) {
   Shell("setfacl -m u:12345:rw " + A("d/g"));
   std::vector<std::string> diffs = CompareTrees(e_, a_);
   // rw for the user widens the mask, which shows in the group mode bits too.
-  EXPECT_THAT(diffs, ::testing::Contains(
-                         StartsWith("acl: 'd/g': system.posix_acl_access "
-                                    "expected")));
+  EXPECT_THAT(diffs, ::testing::Contains(StartsWith("acl: 'd/g': system.posix_acl_access "
+                                                    "expected")));
   Shell("setfacl -b " + A("d/g") + " && chmod 0644 " + A("d/g"));
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre(StartsWith("acl: 'd/g': system.posix_acl_access is "
-                                     "missing in actual")));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre(StartsWith("acl: 'd/g': system.posix_acl_access is "
+                                                           "missing in actual")));
 }
 
 TEST_F(CompareTest, DefaultAclOnDirectory) {
   Shell("setfacl -d -m u:12345:rx " + A("d"));
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre(StartsWith("acl: 'd': system.posix_acl_default is "
-                                     "only in actual")));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre(StartsWith("acl: 'd': system.posix_acl_default is "
+                                                           "only in actual")));
 }
 
 TEST_F(CompareTest, HardlinkBroken) {
@@ -254,11 +232,10 @@ TEST_F(CompareTest, HardlinkBroken) {
   ASSERT_EQ(unlink(A("d/h2").c_str()), 0);
   Shell("cp -a " + A("h1") + " " + A("d/h2"));
   CopyTimes(E("d"), A("d"));
-  EXPECT_THAT(CompareTrees(e_, a_),
-              ElementsAre("hardlink: 'd/h2': in expected it shares its inode "
-                          "with ['h1'], in actual with []",
-                          "hardlink: 'h1': in expected it shares its inode "
-                          "with ['d/h2'], in actual with []"));
+  EXPECT_THAT(CompareTrees(e_, a_), ElementsAre("hardlink: 'd/h2': in expected it shares its inode "
+                                                "with ['h1'], in actual with []",
+                                                "hardlink: 'h1': in expected it shares its inode "
+                                                "with ['d/h2'], in actual with []"));
 }
 
 TEST_F(CompareTest, HardlinkAdded) {
@@ -266,9 +243,8 @@ TEST_F(CompareTest, HardlinkAdded) {
   ASSERT_EQ(link(A("f").c_str(), A("d/g").c_str()), 0);
   CopyTimes(E("d"), A("d"));
   std::vector<std::string> diffs = CompareTrees(e_, a_);
-  EXPECT_THAT(diffs, ::testing::Contains(
-                         "hardlink: 'f': in expected it shares its inode with "
-                         "[], in actual with ['d/g']"));
+  EXPECT_THAT(diffs, ::testing::Contains("hardlink: 'f': in expected it shares its inode with "
+                                         "[], in actual with ['d/g']"));
 }
 
 TEST_F(CompareTest, SparseFileFilledIn) {
@@ -394,8 +370,7 @@ TEST_F(AwkwardTreeTest, EveryCaseIsPresent) {
   EXPECT_TRUE(S_ISREG(L("names/back\\slash").st_mode));
   EXPECT_TRUE(S_ISREG(L("names/" + std::string(255, 'n')).st_mode));
   std::string deep = "deep";
-  for (int i = 0; i < 60; ++i)
-    deep += "/l" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+  for (int i = 0; i < 60; ++i) deep += "/l" + std::string(i < 10 ? "0" : "") + std::to_string(i);
   EXPECT_TRUE(S_ISREG(L(deep + "/bottom.txt").st_mode));
   EXPECT_EQ(L("perms/setuid").st_mode & 07777, 04755u);
   EXPECT_EQ(L("perms/setgid").st_mode & 07777, 02755u);
@@ -419,8 +394,7 @@ TEST_F(AwkwardTreeTest, EveryCaseIsPresent) {
   EXPECT_EQ(Xattr("xattrs/dir", "user.dirnote"), "on a directory");
   EXPECT_NE(Xattr("acl/file", "system.posix_acl_access"), "<none>");
   EXPECT_NE(Xattr("acl/dir", "system.posix_acl_default"), "<none>");
-  EXPECT_NE(Xattr("acl/dir/inherited.txt", "system.posix_acl_access"),
-            "<none>");
+  EXPECT_NE(Xattr("acl/dir/inherited.txt", "system.posix_acl_access"), "<none>");
   EXPECT_EQ(L("empty_file").st_mtim.tv_sec, 1234567890);
   EXPECT_EQ(L("empty_file").st_mtim.tv_nsec, 123456789);
   struct stat root;
@@ -429,14 +403,11 @@ TEST_F(AwkwardTreeTest, EveryCaseIsPresent) {
 }
 
 TEST_F(AwkwardTreeTest, DuplicatesAndNearDuplicate) {
-  EXPECT_THAT(
-      CompareTrees(P("large"), P("large"), {.compare_root_metadata = false}),
-      IsEmpty());
+  EXPECT_THAT(CompareTrees(P("large"), P("large"), {.compare_root_metadata = false}), IsEmpty());
   auto read = [](const std::string& path) {
     std::string out(3 << 20, '\0');
     int fd = open(path.c_str(), O_RDONLY);
-    EXPECT_EQ(pread(fd, out.data(), out.size(), 0),
-              static_cast<ssize_t>(out.size()));
+    EXPECT_EQ(pread(fd, out.data(), out.size(), 0), static_cast<ssize_t>(out.size()));
     close(fd);
     return out;
   };
@@ -460,12 +431,10 @@ TEST_F(AwkwardTreeTest, EqualsItselfAndItsCpCopy) {
   EXPECT_THAT(CompareTrees(*root_, copy), IsEmpty());
   // And a change deep down is found.
   std::string deep = "deep";
-  for (int i = 0; i < 60; ++i)
-    deep += "/l" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+  for (int i = 0; i < 60; ++i) deep += "/l" + std::string(i < 10 ? "0" : "") + std::to_string(i);
   ASSERT_EQ(chmod((copy + "/" + deep + "/bottom.txt").c_str(), 0600), 0);
   EXPECT_THAT(CompareTrees(*root_, copy),
-              ElementsAre("mode: '" + deep +
-                          "/bottom.txt': expected 0644, actual 0600"));
+              ElementsAre("mode: '" + deep + "/bottom.txt': expected 0644, actual 0600"));
 }
 
 TEST(AwkwardTreeDeterminismTest, SameSeedSameTree) {
@@ -481,8 +450,7 @@ TEST(AwkwardTreeDeterminismTest, SameSeedSameTree) {
   const std::string c = Scratch("det_c");
   opts.seed = 2;
   ASSERT_TRUE(MakeAwkwardTree(c, opts).ok());
-  EXPECT_THAT(CompareTrees(a, c),
-              ::testing::Contains(StartsWith("content: 'large/random.bin'")));
+  EXPECT_THAT(CompareTrees(a, c), ::testing::Contains(StartsWith("content: 'large/random.bin'")));
 }
 
 }  // namespace

@@ -15,9 +15,9 @@ namespace {
 constexpr uint64_t kMaxInjectLength = uint64_t{64} << 20;
 
 absl::Status Malformed(std::string message) {
-  return WithPhase(absl::InvalidArgumentError(absl::StrCat(
-                       "malformed collector stream: ", message,
-                       " (collector and chunker versions disagree, or a bug)")),
+  return WithPhase(absl::InvalidArgumentError(
+                       absl::StrCat("malformed collector stream: ", message,
+                                    " (collector and chunker versions disagree, or a bug)")),
                    v1::PHASE_COLLECTION);
 }
 
@@ -93,7 +93,7 @@ absl::Status CollectEventSink::ForcePayloadBoundary() {
 }
 
 absl::StatusOr<uint64_t> CollectEventSink::InjectPayloadChunk(const Digest& digest,
-                                                             uint64_t length) {
+                                                              uint64_t length) {
   const uint64_t at = payload_offset_;
   v1::InjectChunk* inject = NewEvent()->mutable_inject();
   inject->set_digest(std::string(digest.Raw()));
@@ -145,9 +145,7 @@ constexpr uint8_t kTagBatchEvents = (1 << 3) | 2;
 constexpr uint8_t kTagEventData = (2 << 3) | 2;
 constexpr uint8_t kTagFileDataData = (1 << 3) | 2;
 
-size_t VarintSize(uint64_t v) {
-  return google::protobuf::io::CodedOutputStream::VarintSize64(v);
-}
+size_t VarintSize(uint64_t v) { return google::protobuf::io::CodedOutputStream::VarintSize64(v); }
 
 // Size of a length-delimited field of `n` bytes (one-byte tag).
 size_t FieldSize(uint64_t n) { return 1 + VarintSize(n) + n; }
@@ -302,11 +300,16 @@ class CollectEventApplier::PieceReader {
   bool SkipValue(uint64_t type) {
     uint64_t v = 0;
     switch (type) {
-      case 0: return ReadVarint(&v);
-      case 1: return Skip(8);
-      case 2: return ReadVarint(&v) && Skip(v);
-      case 5: return Skip(4);
-      default: return false;
+      case 0:
+        return ReadVarint(&v);
+      case 1:
+        return Skip(8);
+      case 2:
+        return ReadVarint(&v) && Skip(v);
+      case 5:
+        return Skip(4);
+      default:
+        return false;
     }
   }
 
@@ -449,8 +452,8 @@ absl::Status CollectEventApplier::ApplyOne(v1::CollectEvent& event) {
       const v1::InjectChunk& in = event.inject();
       absl::StatusOr<Digest> digest = Digest::FromRaw(in.digest());
       if (!digest.ok()) {
-        return Malformed(absl::StrCat("inject with a digest of ", in.digest().size(),
-                                      " bytes (32 expected)"));
+        return Malformed(
+            absl::StrCat("inject with a digest of ", in.digest().size(), " bytes (32 expected)"));
       }
       if (in.length() == 0 || in.length() > kMaxInjectLength) {
         return Malformed(absl::StrCat("inject of chunk ", digest->Hex(), " with length ",

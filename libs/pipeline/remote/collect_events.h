@@ -110,8 +110,8 @@ class CollectEventSink final : public ArchiveSink {
   size_t warnings_sent_ = 0;
   v1::CollectEvent batch_;  // data events are placeholders: their bytes are in data_
   size_t pending_bytes_ = 0;
-  bool data_open_ = false;         // the batch's last event is data that may grow
-  std::vector<DataRange> data_;    // one per data event of the batch, in order
+  bool data_open_ = false;           // the batch's last event is data that may grow
+  std::vector<DataRange> data_;      // one per data event of the batch, in order
   std::vector<ByteBuffer> buffers_;  // the batch's file data; back() takes reserves
   uint64_t payload_offset_ = 0;
   uint64_t entries_ = 0;

@@ -37,8 +37,8 @@ struct Seen {
   friend bool operator==(const Seen&, const Seen&) = default;
   friend std::ostream& operator<<(std::ostream& os, const Seen& s) {
     return os << "{stream " << s.stream << " #" << s.seq << " @" << s.offset << " "
-              << s.digest.Hex().substr(0, 12) << " len " << s.length
-              << (s.known ? " known" : "") << "}";
+              << s.digest.Hex().substr(0, 12) << " len " << s.length << (s.known ? " known" : "")
+              << "}";
   }
 };
 
@@ -63,7 +63,8 @@ class CollectEventsTest : public ::testing::Test {
     std::mt19937_64 rng(7);
     auto data = [&](size_t n) {
       std::string s(n, '\0');
-      for (size_t i = 0; i < n; ++i) s[i] = (i / 4096) % 2 ? static_cast<char>(rng()) : 'a' + rng() % 26;
+      for (size_t i = 0; i < n; ++i)
+        s[i] = (i / 4096) % 2 ? static_cast<char>(rng()) : 'a' + rng() % 26;
       return s;
     };
     for (int i = 0; i < 300; ++i) {
@@ -106,8 +107,7 @@ class CollectEventsTest : public ::testing::Test {
   };
 
   std::vector<Seen> ThroughEvents(ParentSnapshot* parent, v1::BackupStats* stats,
-                                  size_t batch_bytes, uint64_t* messages,
-                                  Via via = Via::kPieces) {
+                                  size_t batch_bytes, uint64_t* messages, Via via = Via::kPieces) {
     RecordingConsumer out;
     ArchiveBuilder builder(ChunkerParams::PayloadDefault(), ChunkerParams::MetadataDefault(), 0,
                            &out);
@@ -345,8 +345,7 @@ std::vector<std::string> SinkMessages(size_t n) {
 }
 
 absl::Status ApplyFlat(CollectEventApplier& applier, const std::string& message) {
-  std::span<const uint8_t> piece(reinterpret_cast<const uint8_t*>(message.data()),
-                                 message.size());
+  std::span<const uint8_t> piece(reinterpret_cast<const uint8_t*>(message.data()), message.size());
   return applier.ApplyWire(std::span<const std::span<const uint8_t>>(&piece, 1));
 }
 

@@ -26,9 +26,8 @@ void ReadAheadChunkSource::Loop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](ReadAheadChunkSource* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return s->stop_ || !s->queue_.empty();
-          },
+          +[](ReadAheadChunkSource* s)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->stop_ || !s->queue_.empty(); },
           this));
       if (stop_) return;
       pos = queue_.front();

@@ -33,15 +33,14 @@ namespace arca {
 class ReadAheadChunkSource final : public ChunkSource {
  public:
   // depth >= 1 chunks ahead, fetched by `threads` >= 1 threads.
-  ReadAheadChunkSource(const ChunkIndex* index, ChunkSource* inner, size_t depth,
-                       size_t threads);
+  ReadAheadChunkSource(const ChunkIndex* index, ChunkSource* inner, size_t depth, size_t threads);
   // Waits for the fetches in flight (bounded by the inner source's own
   // deadlines), then joins the threads.
   ~ReadAheadChunkSource() override;
 
   // The inner source's result for the chunk (fetched ahead when possible).
-  absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(
-      const Digest& digest, uint64_t expected_length) override;
+  absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(const Digest& digest,
+                                                              uint64_t expected_length) override;
 
   // The next read will be at stream `offset`: start fetching from the chunk
   // holding it. Offsets outside the stream are ignored.
@@ -54,8 +53,7 @@ class ReadAheadChunkSource final : public ChunkSource {
   struct Slot {
     bool started = false;
     bool done = false;
-    absl::StatusOr<std::shared_ptr<const std::string>> result =
-        absl::UnknownError("not fetched");
+    absl::StatusOr<std::shared_ptr<const std::string>> result = absl::UnknownError("not fetched");
   };
 
   void Loop();

@@ -50,13 +50,13 @@ absl::StatusOr<v1::Blob> RemoteChunkSource::FetchBlob(const Digest& digest) {
         absl::Status s = rpc::FromGrpcStatus(reader->Finish());
         if (!s.ok()) {
           if (s.code() == absl::StatusCode::kNotFound) {
-            return absl::DataLossError(absl::StrCat(
-                "chunk ", digest.Hex(), " is missing from the repository (uploader ",
-                uploaders_->address(i), ": ", s.message(), "): run a verify job"));
+            return absl::DataLossError(
+                absl::StrCat("chunk ", digest.Hex(), " is missing from the repository (uploader ",
+                             uploaders_->address(i), ": ", s.message(), "): run a verify job"));
           }
-          return absl::Status(s.code(), absl::StrCat("fetching chunk ", digest.Hex(),
-                                                     " from uploader ", uploaders_->address(i),
-                                                     ": ", s.message()));
+          return absl::Status(s.code(),
+                              absl::StrCat("fetching chunk ", digest.Hex(), " from uploader ",
+                                           uploaders_->address(i), ": ", s.message()));
         }
         if (!got || blob.ref().digest() != digest.Raw()) {
           return absl::DataLossError(absl::StrCat("uploader ", uploaders_->address(i),
@@ -86,9 +86,9 @@ absl::StatusOr<std::string> RemoteChunkSource::DecodeRemote(v1::Blob blob, const
         bool got = stream->Read(&chunk);
         absl::Status s = rpc::FromGrpcStatus(stream->Finish());
         if (!s.ok()) {
-          return absl::Status(s.code(), absl::StrCat("decompressing chunk ", digest.Hex(),
-                                                     " on compressor ", compressors_->address(i),
-                                                     ": ", s.message()));
+          return absl::Status(s.code(),
+                              absl::StrCat("decompressing chunk ", digest.Hex(), " on compressor ",
+                                           compressors_->address(i), ": ", s.message()));
         }
         if (!got || chunk.ref().digest() != digest.Raw()) {
           return absl::DataLossError(absl::StrCat("compressor ", compressors_->address(i),
@@ -101,8 +101,8 @@ absl::StatusOr<std::string> RemoteChunkSource::DecodeRemote(v1::Blob blob, const
   if (!st.ok()) return st;
   // The compressor is not trusted with the content: its plaintext must hash
   // to the requested digest, as DecodeBlob checks in this process.
-  if (const Digest actual = Sha256(std::span<const uint8_t>(
-          reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
+  if (const Digest actual = Sha256(
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
       actual != digest) {
     return WithPhase(
         absl::DataLossError(absl::StrCat(
@@ -123,8 +123,8 @@ absl::StatusOr<std::shared_ptr<const std::string>> RemoteChunkSource::GetChunk(
   if (compressors_ != nullptr && compressors_->size() > 0) {
     raw = DecodeRemote(*std::move(blob), digest);
   } else {
-    raw = DecodeBlob(std::span<const uint8_t>(
-                         reinterpret_cast<const uint8_t*>(blob->data().data()), blob->data().size()),
+    raw = DecodeBlob(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob->data().data()),
+                                              blob->data().size()),
                      digest);
   }
   if (!raw.ok()) return raw.status();

@@ -47,8 +47,8 @@ class RemoteChunkSource final : public ChunkSource {
   //   replica failed (with PHASE_UPLOAD / PHASE_COMPRESSION attached);
   // - Cancelled when `calls` was cancelled;
   // - other errors of the services as they sent them.
-  absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(
-      const Digest& digest, uint64_t expected_length) override;
+  absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(const Digest& digest,
+                                                              uint64_t expected_length) override;
 
   // The stored blob of a chunk (as in the repository), from an uploader.
   absl::StatusOr<v1::Blob> FetchBlob(const Digest& digest);

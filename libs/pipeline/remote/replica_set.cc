@@ -66,9 +66,9 @@ absl::Status ReplicaSet::NoneLeft() const {
   for (size_t i = 0; i < down_.size(); ++i) {
     parts.push_back(absl::StrCat(addresses_[i], ": ", down_[i].empty() ? "live" : down_[i]));
   }
-  return WithPhase(absl::UnavailableError(absl::StrCat(
-                       "no ", what_, " replica left (", absl::StrJoin(parts, "; "),
-                       "): start one or check the addresses given for this phase")),
+  return WithPhase(absl::UnavailableError(
+                       absl::StrCat("no ", what_, " replica left (", absl::StrJoin(parts, "; "),
+                                    "): start one or check the addresses given for this phase")),
                    phase_);
 }
 
