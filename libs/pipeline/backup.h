@@ -1,7 +1,6 @@
 // Embedded backup: runs every phase of the pipeline in this process
 // (collection → archive → compression → upload → commit) over a local
-// repository. The phase classes are the logic of the five services; the
-// distributed binaries wrap the same classes.
+// repository: the one backup job (backup_job.h) with the local ports.
 #ifndef ARCA_LIBS_PIPELINE_BACKUP_H_
 #define ARCA_LIBS_PIPELINE_BACKUP_H_
 
@@ -9,11 +8,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "arca/v1/chunker.pb.h"
 #include "arca/v1/repository.pb.h"
 #include "libs/base/exit_codes.h"
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
 #include "libs/fs/file_system.h"
+#include "libs/pipeline/backup_job.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/commands.h"
 #include "libs/pipeline/progress.h"
@@ -46,14 +47,14 @@ struct BackupOptions {
   Progress* progress = nullptr;
 };
 
-struct BackupResult {
-  absl::Status status;                      // OK, or the failure (phase attached)
-  ExitCode exit_code = ExitCode::kSuccess;  // 0, 3 (warnings), or the failure's code
-  v1::Manifest manifest;                    // the committed snapshot (when written)
-  std::vector<v1::Warning> warnings;
-};
+// The plan these options describe (backup_plan.h): host "" becomes this
+// machine's name, the commands keep their command lines.
+v1::BackupPlan ToBackupPlan(const BackupOptions& options);
 
-// Backs up options.source into repo. Never throws; every failure is in the
+using BackupResult = BackupJobResult;
+
+// Backs up options.source into repo: the backup job (backup_job.h) over the
+// local ports (local_backup_ports.h). Never throws; every failure is in the
 // result with its exit code: 2 invalid options, 4 repository, 5 not enough
 // space, 9 collection, 10 archive, 11 compression, 12 upload/commit,
 // 130 cancelled. A snapshot is visible only when the result is 0 or 3.
