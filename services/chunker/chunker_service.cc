@@ -38,6 +38,10 @@
 #include "libs/pipeline/space_check.h"
 #include "libs/rpc/status_convert.h"
 #include "libs/store/repository.h"
+#include "libs/pipeline/backup_job.h"
+#include "libs/pipeline/backup_plan.h"
+#include "libs/pipeline/progress.h"
+#include "services/chunker/remote_backup_ports.h"
 #include "services/chunker/remote_chunk_writer.h"
 #include "services/common/server.h"
 
@@ -77,9 +81,6 @@ absl::Status RestorePhase(const absl::Status& st) {
   return Rephase(st, v1::PHASE_RESTORE);
 }
 
-std::chrono::system_clock::time_point In(absl::Duration d, absl::Time cap) {
-  return absl::ToChronoTime(std::min(absl::Now() + d, cap));
-}
 
 absl::StatusOr<std::unique_ptr<ReplicaSet>> MakeReplicas(
     const std::string& what, v1::Phase phase,
@@ -119,46 +120,23 @@ absl::StatusOr<StageReplicas> MakeStageReplicas(const Plan& plan, const ChunkerO
   return r;
 }
 
-// A unary call to any live uploader (failover on replica failures).
-template <typename Req, typename Resp, typename Method>
-absl::Status UploaderCall(ReplicaSet* uploaders, CallRegistry* calls, absl::Duration timeout,
-                          absl::Time cap, const char* name, Method method, const Req& req,
-                          Resp* resp) {
-  return uploaders->Run(
-      [&](size_t i) -> absl::Status {
-        auto stub = v1::Uploader::NewStub(uploaders->channel(i));
-        grpc::ClientContext ctx;
-        ctx.set_deadline(In(timeout, cap));
-        CallRegistry::Scoped reg(calls, &ctx);
-        resp->Clear();
-        absl::Status s = rpc::FromGrpcStatus(((*stub).*method)(&ctx, req, resp));
-        if (!s.ok()) {
-          // Keep the phase the uploader attached.
-          absl::Status out(s.code(), absl::StrCat(name, " on uploader ", uploaders->address(i),
-                                                  ": ", s.message()));
-          if (PhaseOf(s) != v1::PHASE_UNSPECIFIED) out = WithPhase(out, PhaseOf(s));
-          return out;
-        }
-        return absl::OkStatus();
-      },
-      [calls] { return calls->status(); });
-}
-
-// Sends a progress event every `interval` (from its own thread) while the
-// job runs; the job updates the counters.
+// Sends the job's Progress as a StageEvent every `interval` (from its own
+// thread) while the job runs. A caller that went away cancels the job.
 class ProgressTicker {
  public:
-  ProgressTicker(const StageEventSink& events, CallRegistry* calls, absl::Duration interval,
-                 v1::Phase phase)
-      : phase_(phase) {
-    thread_ = std::thread([this, &events, calls, interval] {
+  ProgressTicker(const StageEventSink& events, const Progress* progress, CallRegistry* calls,
+                 CancelToken* cancel, absl::Duration interval)
+      : events_(events), progress_(progress) {
+    thread_ = std::thread([this, calls, cancel, interval] {
       absl::MutexLock lock(&mu_);
       while (!stop_) {
         mu_.AwaitWithTimeout(absl::Condition(&stop_), interval);
         if (stop_) break;
-        if (bytes_.load() == 0 && files_.load() == 0) continue;
-        if (!events(Progress(phase_.load(), files_.load(), bytes_.load(), total_.load()))) {
+        const ProgressSample p = progress_->Read();
+        if (p.bytes_done == 0 && p.files_done == 0) continue;
+        if (!events_(Event(p))) {
           calls->CancelAll(absl::CancelledError("the caller of the job went away"));
+          if (cancel != nullptr) cancel->Cancel();
         }
       }
     });
@@ -171,31 +149,20 @@ class ProgressTicker {
     thread_.join();
   }
   // Sends the current counters now (e.g. at the end of a phase).
-  void EmitNow(const StageEventSink& events) {
-    events(Progress(phase_.load(), files_.load(), bytes_.load(), total_.load()));
-  }
-  void Set(uint64_t files, uint64_t bytes) {
-    files_.store(files);
-    bytes_.store(bytes);
-  }
-  void SetPhase(v1::Phase phase) { phase_.store(phase); }
-  // StageProgress.bytes_total (0 = unknown).
-  void SetTotal(uint64_t bytes) { total_.store(bytes); }
+  void EmitNow() { events_(Event(progress_->Read())); }
 
  private:
-  static v1::StageEvent Progress(v1::Phase phase, uint64_t files, uint64_t bytes, uint64_t total) {
+  static v1::StageEvent Event(const ProgressSample& p) {
     v1::StageEvent e;
-    e.mutable_progress()->set_phase(phase);
-    e.mutable_progress()->set_files_done(files);
-    e.mutable_progress()->set_bytes_done(bytes);
-    e.mutable_progress()->set_bytes_total(total);
+    e.mutable_progress()->set_phase(p.phase);
+    e.mutable_progress()->set_files_done(p.files_done);
+    e.mutable_progress()->set_bytes_done(p.bytes_done);
+    e.mutable_progress()->set_bytes_total(p.bytes_total);
     return e;
   }
 
-  std::atomic<v1::Phase> phase_;
-  std::atomic<uint64_t> files_{0};
-  std::atomic<uint64_t> bytes_{0};
-  std::atomic<uint64_t> total_{0};
+  const StageEventSink& events_;
+  const Progress* progress_;
   absl::Mutex mu_;
   bool stop_ = false;
   std::thread thread_;
@@ -203,289 +170,28 @@ class ProgressTicker {
 
 // --- backup -------------------------------------------------------------------------
 
-struct CodecChoice {
-  v1::Codec codec;
-  int level;
-};
-
-absl::Status ValidateBackupPlan(const v1::BackupPlan& plan) {
-  if (plan.source().empty() || plan.source()[0] != '/') {
-    return BadPlan(absl::StrCat("plan.source '", plan.source(),
-                                "' must be an absolute path on the collector's node"));
-  }
-  if (plan.host().empty()) {
-    return BadPlan(
-        "plan.host is empty: set the host name of the collector's node (it names the "
-        "snapshot group)");
-  }
-  if (plan.collector().empty()) return BadPlan("plan.collector is empty: give a collector address");
-  if (plan.compressors().empty()) {
-    return BadPlan("plan.compressors is empty: give at least one compressor address");
-  }
-  if (plan.uploaders().empty()) {
-    return BadPlan("plan.uploaders is empty: give at least one uploader address");
-  }
-  const int codec = static_cast<int>(plan.codec());
-  if (codec != v1::CODEC_UNSPECIFIED && codec != v1::CODEC_NONE && codec != v1::CODEC_ZSTD &&
-      codec != v1::CODEC_XZ) {
-    return BadPlan(absl::StrCat("plan.codec ", codec, " is unknown: use zstd, xz or none"));
-  }
-  if (plan.level() < 0 || plan.level() > 22) {
-    return BadPlan(absl::StrCat("plan.level ", plan.level(), " is out of range"));
-  }
-  if (plan.space_safety_factor() != 0) {
-    // NaN and infinities included.
-    if (absl::Status st =
-            ValidateSpaceSafetyFactor(plan.space_safety_factor(), "plan.space_safety_factor");
-        !st.ok()) {
-      return BadPlan(
-          absl::StrCat(st.message(), " (or 0 for the default ", kDefaultSpaceSafetyFactor, ")"));
-    }
-  }
-  std::vector<std::string> excludes(plan.excludes().begin(), plan.excludes().end());
-  if (absl::StatusOr<fs::PathMatcher> m = fs::PathMatcher::Create(excludes); !m.ok()) {
-    return Setup(m.status());
-  }
-  absl::flat_hash_set<std::string> names;
-  for (const v1::Command& c : plan.commands()) {
-    // Names only: the collector takes the command line from its
-    // --commands-file (and refuses a request that carries one).
-    if (absl::Status st = ValidateCommandName(c.name()); !st.ok()) {
-      return BadPlan(std::string(st.message()));
-    }
-    if (!names.insert(c.name()).second) {
-      return BadPlan(absl::StrCat("command name '", c.name(), "' is used twice"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<CodecChoice> ChooseCodec(const v1::BackupPlan& plan,
-                                        const v1::RepositoryConfig& config) {
-  CodecChoice c;
-  if (plan.codec() == v1::CODEC_UNSPECIFIED) {
-    c.codec =
-        config.default_codec() == v1::CODEC_UNSPECIFIED ? v1::CODEC_ZSTD : config.default_codec();
-    c.level = plan.level() != 0                                 ? plan.level()
-              : config.default_codec() == v1::CODEC_UNSPECIFIED ? DefaultLevel(Codec::kZstd)
-                                                                : config.default_level();
-  } else {
-    c.codec = plan.codec();
-    c.level = plan.level() != 0 ? plan.level() : DefaultLevel(static_cast<Codec>(c.codec));
-  }
-  if (absl::Status st = ValidateLevel(static_cast<Codec>(c.codec), c.level); !st.ok()) {
-    return BadPlan(absl::StrCat("plan.level: ", st.message()));
-  }
-  return c;
-}
-
-// A warning that is not a loss of data.
-void Notice(const StageEventSink& events, std::vector<v1::Warning>* warnings,
-            const std::string& message) {
-  v1::Warning w = MakeDataMissingWarning(v1::PHASE_SETUP, "", message);
-  w.set_data_missing(false);
-  v1::StageEvent e;
-  *e.mutable_warning() = w;
-  events(e);
-  warnings->push_back(std::move(w));
-}
-
-// The free-space check of the embedded backup (libs/pipeline/space_check.h),
-// done before anything is written. Bytes to collect: with a parent snapshot
-// its bytes_collected (as the embedded backup does: no second walk),
-// otherwise Collector.EstimateCollect (an lstat walk on the collector's
-// node). Free space: Uploader.GetSpace of every uploader replica, the
-// smallest wins (a chunk may land on any of them); the compression ratio is
-// the largest they report. A replica that is down is left out (the pipeline
-// would not use it either); a service too old to answer (UNIMPLEMENTED) is
-// a warning and no check. Errors: RESOURCE_EXHAUSTED + PHASE_SETUP (exit 5)
-// when the space is short; the collector's errors (PHASE_COLLECTION);
-// FAILED_PRECONDITION + PHASE_SETUP when an uploader cannot stat its
-// repository (exit 4); no uploader answering: PHASE_UPLOAD.
-// `*bytes_to_collect` gets the estimate (0 when there is none).
-absl::Status CheckRepositorySpace(const v1::BackupPlan& plan, std::optional<uint64_t> parent_bytes,
-                                  ReplicaSet* uploaders, ReplicaSet* collector, CallRegistry* calls,
-                                  const ChunkerOptions& options, absl::Time deadline,
-                                  const StageEventSink& events, std::vector<v1::Warning>* warnings,
-                                  uint64_t* bytes_to_collect) {
-  *bytes_to_collect = 0;
-  const double factor =
-      plan.space_safety_factor() == 0 ? kDefaultSpaceSafetyFactor : plan.space_safety_factor();
-  SpaceEstimate estimate;
-  if (parent_bytes) {
-    estimate.bytes_to_collect = *parent_bytes;
-  } else {
-    v1::CollectRequest req;
-    req.set_job_id(plan.job_id());
-    req.set_source(plan.source());
-    *req.mutable_excludes() = plan.excludes();
-    req.set_one_file_system(plan.one_file_system());
-    v1::CollectEstimate resp;
-    grpc::ClientContext ctx;
-    // A walk of a large tree may outlast a unary call's timeout.
-    ctx.set_deadline(In(options.job_timeout, deadline));
-    absl::Status st;
-    {
-      CallRegistry::Scoped reg(calls, &ctx);
-      st = rpc::FromGrpcStatus(
-          v1::Collector::NewStub(collector->channel(0))->EstimateCollect(&ctx, req, &resp));
-    }
-    if (!st.ok()) {
-      if (calls->cancelled()) return calls->status();
-      if (absl::IsUnimplemented(st)) {
-        Notice(events, warnings,
-               absl::StrCat("collector ", plan.collector(),
-                            " cannot estimate the source (EstimateCollect: ", st.message(),
-                            "): the free-space check is skipped"));
-        return absl::OkStatus();
-      }
-      return WithPhase(
-          absl::Status(st.code(), absl::StrCat("collector ", plan.collector(), ": ", st.message())),
-          PhaseOf(st) != v1::PHASE_UNSPECIFIED ? PhaseOf(st) : v1::PHASE_COLLECTION);
-    }
-    estimate.bytes_to_collect = resp.bytes();
-  }
-  *bytes_to_collect = estimate.bytes_to_collect;
-
-  std::optional<uint64_t> min_free;
-  std::string label;
-  double ratio = 0;
-  absl::Status last_failure;
-  for (size_t i = 0; i < uploaders->size(); ++i) {
-    if (uploaders->down(i)) continue;
-    v1::GetSpaceResponse space;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(In(options.call_timeout, deadline));
-    absl::Status st;
-    {
-      CallRegistry::Scoped reg(calls, &ctx);
-      st = rpc::FromGrpcStatus(v1::Uploader::NewStub(uploaders->channel(i))
-                                   ->GetSpace(&ctx, v1::GetSpaceRequest(), &space));
-    }
-    if (!st.ok()) {
-      if (calls->cancelled()) return calls->status();
-      const std::string what =
-          absl::StrCat("GetSpace on uploader ", uploaders->address(i), ": ", st.message());
-      if (absl::IsUnimplemented(st)) {
-        Notice(events, warnings, absl::StrCat(what, ": its free space is not checked"));
-        continue;
-      }
-      if (IsReplicaFailure(st)) {
-        uploaders->MarkDown(i, st);
-        last_failure = absl::Status(st.code(), what);
-        continue;
-      }
-      return Setup(absl::FailedPreconditionError(
-          absl::StrCat(what, "; the repository's free space cannot be checked")));
-    }
-    ratio = std::max(ratio, space.compression_ratio());
-    if (!min_free || space.free_bytes() < *min_free) {
-      min_free = space.free_bytes();
-      label = absl::StrCat(space.path(), " (uploader ", uploaders->address(i), ")");
-    }
-  }
-  if (!min_free) {
-    if (!last_failure.ok()) {
-      if (uploaders->live() == 0) return uploaders->NoneLeft();
-      return WithPhase(last_failure, v1::PHASE_UPLOAD);
-    }
-    return absl::OkStatus();  // no uploader can tell (warned above)
-  }
-  // A ratio of 0 (nothing stored yet, or an uploader that left it unset)
-  // is replaced by 1, like the embedded backup's default.
-  estimate.compression_ratio = ratio > 0 ? ratio : 1.0;
-  return CheckFreeSpace(estimate, *min_free, factor, label);
+RemoteCallTimeouts Timeouts(const ChunkerOptions& options, absl::Time deadline) {
+  RemoteCallTimeouts t;
+  t.call = options.call_timeout;
+  t.commit = options.commit_timeout;
+  t.job = options.job_timeout;
+  t.deadline = deadline;
+  return t;
 }
 
 }  // namespace
 
-absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& options,
-                          WorkerPool* hash_pool, CallRegistry* calls, absl::Time deadline,
-                          const StageEventSink& events) {
-  const auto job_start = Clock::now();
-  const auto wall_start = std::chrono::system_clock::now();
-  RETURN_IF_ERROR(ValidateBackupPlan(plan));
+absl::Status RunDistributedBackup(const v1::BackupPlan& plan, const ChunkerOptions& options,
+                                  WorkerPool* hash_pool, CallRegistry* calls, CancelToken* cancel,
+                                  absl::Time deadline, const StageEventSink& events) {
+  RETURN_IF_ERROR(CheckDistributedBackupPlan(plan));
   ASSIGN_OR_RETURN(StageReplicas replicas, MakeStageReplicas(plan, options));
-  std::unique_ptr<ReplicaSet> uploaders = std::move(replicas.uploaders);
-  std::unique_ptr<ReplicaSet> compressors = std::move(replicas.compressors);
-  std::unique_ptr<ReplicaSet> collector = std::move(replicas.collector);
-
-  // --- setup: repository configuration ------------------------------------------
-  v1::RepositoryConfig config;
-  RETURN_IF_ERROR(
-      WithPhase(UploaderCall(uploaders.get(), calls, options.call_timeout, deadline, "GetConfig",
-                             &v1::Uploader::Stub::GetConfig, v1::GetConfigRequest(), &config),
-                v1::PHASE_UPLOAD));
-  const ChunkerParams payload_params = ChunkerParams::FromProto(config.payload_chunker());
-  const ChunkerParams metadata_params = ChunkerParams::FromProto(config.metadata_chunker());
-  for (const ChunkerParams* p : {&payload_params, &metadata_params}) {
-    if (absl::Status st = p->Validate(); !st.ok()) {
-      return Setup(absl::FailedPreconditionError(absl::StrCat(
-          "the repository has invalid chunker parameters in its config: ", st.message())));
-    }
-  }
-  ASSIGN_OR_RETURN(CodecChoice codec, ChooseCodec(plan, config));
-
-  // --- setup: the parent snapshot --------------------------------------------------
-  const std::string group = Repository::GroupName(plan.host(), plan.source());
-  std::vector<v1::Warning> warnings;
-  std::string parent_id;
-  std::optional<uint64_t> parent_bytes;  // the parent's bytes_collected
-  if (plan.metadata_change_detection()) {
-    if (!plan.parent().empty()) {
-      v1::GetSnapshotRequest req;
-      req.set_id(plan.parent());
-      v1::GetSnapshotResponse resp;
-      absl::Status st = UploaderCall(uploaders.get(), calls, options.call_timeout, deadline,
-                                     "GetSnapshot", &v1::Uploader::Stub::GetSnapshot, req, &resp);
-      if (!st.ok()) {
-        if (IsReplicaFailure(st)) return WithPhase(st, v1::PHASE_UPLOAD);
-        return Setup(absl::Status(st.code(),
-                                  absl::StrCat("plan.parent ", plan.parent(), ": ", st.message())));
-      }
-      parent_id = resp.snapshot().id();
-      parent_bytes = resp.snapshot().stats().bytes_collected();
-    } else {
-      v1::ListSnapshotsRequest req;
-      req.set_group(group);
-      v1::ListSnapshotsResponse resp;
-      absl::Status st =
-          UploaderCall(uploaders.get(), calls, options.call_timeout, deadline, "ListSnapshots",
-                       &v1::Uploader::Stub::ListSnapshots, req, &resp);
-      if (!st.ok()) {
-        if (calls->cancelled()) return calls->status();
-        v1::Warning w = MakeDataMissingWarning(
-            v1::PHASE_ARCHIVE, "",
-            absl::StrCat("cannot list earlier snapshots (", st.message(), "): every file is read"));
-        w.set_data_missing(false);
-        warnings.push_back(std::move(w));
-      } else {
-        int64_t newest = 0;
-        for (const v1::SnapshotInfo& s : resp.snapshots()) {
-          if (s.group() == group && (parent_id.empty() || s.time_unix_ns() >= newest)) {
-            parent_id = s.id();
-            parent_bytes = s.stats().bytes_collected();
-            newest = s.time_unix_ns();
-          }
-        }
-      }
-    }
-  }
-  for (const v1::Warning& w : warnings) {
-    v1::StageEvent e;
-    *e.mutable_warning() = w;
-    events(e);
-  }
-
-  // --- setup: free space (nothing is written before this passes) ----------------------
-  uint64_t bytes_to_collect = 0;
-  RETURN_IF_ERROR(CheckRepositorySpace(plan, parent_bytes, uploaders.get(), collector.get(), calls,
-                                       options, deadline, events, &warnings, &bytes_to_collect));
-
-  // --- the pipeline: collector → archive → compressors → uploaders ------------------
+  ReplicaSet* const uploaders = replicas.uploaders.get();
+  ReplicaSet* const compressors = replicas.compressors.get();
+  const RemoteCallTimeouts timeouts = Timeouts(options, deadline);
+  RemoteSnapshotRepository repository(uploaders, calls, timeouts, plan.job_id());
+  RemoteEntrySource entries(plan, replicas.collector.get(), calls, timeouts);
   RemoteChunkWriterOptions wopts;
-  wopts.codec = codec.codec;
-  wopts.level = codec.level;
   wopts.max_chunks_in_flight = options.max_chunks_in_flight != 0 ? options.max_chunks_in_flight
                                                                  : 8 * compressors->size() + 16;
   wopts.call_timeout = options.call_timeout;
@@ -494,209 +200,70 @@ absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& opti
   wopts.compress_first = options.compress_first;
   metrics::ChunkerMetrics& metrics = ChunkerServiceMetrics();
   wopts.metrics = &metrics;
-  RemoteChunkWriter writer(compressors.get(), uploaders.get(), calls, hash_pool, wopts);
-  ArchiveBuilder archive(payload_params, metadata_params, config.chunker_seed(), &writer);
-  CollectEventApplier applier(&archive);
+  RemoteChunkDestination chunks(compressors, uploaders, calls, hash_pool, wopts);
 
-  v1::CollectRequest creq;
-  creq.set_job_id(plan.job_id());
-  creq.set_source(plan.source());
-  *creq.mutable_excludes() = plan.excludes();
-  creq.set_one_file_system(plan.one_file_system());
-  *creq.mutable_commands() = plan.commands();
-  creq.set_parent_snapshot(parent_id);
-  *creq.mutable_uploaders() = plan.uploaders();
-  creq.set_ignore_ctime(plan.ignore_ctime());
-  creq.set_parent_required(!plan.parent().empty());
-  creq.set_align_threshold(payload_params.avg_size);
-
-  const auto collect_start = Clock::now();
-  ProgressTicker ticker(events, calls, options.progress_interval, v1::PHASE_ARCHIVE);
-  ticker.SetTotal(bytes_to_collect);  // as the embedded backup's progress
-  grpc::ClientContext cctx;
-  cctx.set_deadline(absl::ToChronoTime(wopts.stream_deadline));
-  absl::Status pipeline = [&]() -> absl::Status {
-    CallRegistry::Scoped reg(calls, &cctx);
-    // Collector.Collect read as raw messages: the file data goes from the
-    // received slices to the archive without a protobuf copy in between.
-    const grpc::internal::RpcMethod method("/arca.v1.Collector/Collect",
-                                           grpc::internal::RpcMethod::SERVER_STREAMING,
-                                           collector->channel(0));
-    std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
-        grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(collector->channel(0).get(),
-                                                                      method, &cctx, creq));
-    grpc::ByteBuffer message;
-    std::vector<grpc::Slice> slices;
-    std::vector<std::span<const uint8_t>> pieces;
-    absl::Status local;
-    while (reader->Read(&message)) {
-      local = rpc::FromGrpcStatus(message.Dump(&slices));
-      if (local.ok()) {
-        pieces.clear();
-        for (const grpc::Slice& s : slices) pieces.emplace_back(s.begin(), s.size());
-        local = applier.ApplyWire(pieces);
-      }
-      slices.clear();
-      message.Clear();
-      if (!local.ok()) break;
-      for (v1::Warning& w : applier.TakeWarnings()) {
-        v1::StageEvent e;
-        *e.mutable_warning() = w;
-        events(e);
-        warnings.push_back(std::move(w));
-      }
-      ticker.Set(applier.entries(), archive.payload_offset());
-    }
-    if (!local.ok()) cctx.TryCancel();
-    absl::Status collect = rpc::FromGrpcStatus(reader->Finish());
-    if (calls->cancelled()) return calls->status();
-    // The writer's failure explains why the archive stopped.
-    if (absl::Status w = writer.error(); !w.ok()) return w;
-    if (!local.ok()) return local;
-    if (!collect.ok()) {
-      return WithPhase(
-          absl::Status(collect.code(),
-                       absl::StrCat("collector ", plan.collector(), ": ", collect.message())),
-          PhaseOf(collect) != v1::PHASE_UNSPECIFIED ? PhaseOf(collect) : v1::PHASE_COLLECTION);
-    }
-    if (!applier.done()) {
-      return WithPhase(absl::UnavailableError(absl::StrCat("collector ", plan.collector(),
-                                                           " ended the stream without `done`")),
-                       v1::PHASE_COLLECTION);
-    }
-    for (v1::Warning& w : applier.TakeWarnings()) {
-      v1::StageEvent e;
-      *e.mutable_warning() = w;
-      events(e);
-      warnings.push_back(std::move(w));
-    }
-    RETURN_IF_ERROR(WithPhase(archive.Finish(), v1::PHASE_ARCHIVE));
-    return absl::OkStatus();
-  }();
-  auto log_writer = [&](const char* when) {
-    const RemoteChunkWriterStats ws = writer.stats();
+  Progress progress;
+  BackupJobOptions job;
+  job.pipeline = "distributed";
+  job.progress = &progress;
+  job.cancel = cancel;
+  job.on_warning = [&events](const v1::Warning& w) {
+    v1::StageEvent e;
+    *e.mutable_warning() = w;
+    events(e);
+  };
+  BackupJobResult result;
+  {
+    ProgressTicker ticker(events, &progress, calls, cancel, options.progress_interval);
+    result = RunBackupJob(plan, BackupPorts{&repository, &entries, &chunks}, job);
+    if (result.status.ok()) ticker.EmitNow();
+  }
+  if (const RemoteChunkWriter* writer = chunks.writer(); writer != nullptr) {
+    const RemoteChunkWriterStats ws = writer->stats();
     std::vector<std::string> down;
-    for (ReplicaSet* r : {compressors.get(), uploaders.get()}) {
+    for (ReplicaSet* r : {compressors, uploaders}) {
       for (size_t i = 0; i < r->size(); ++i) {
         if (r->down(i)) down.push_back(absl::StrCat(r->what(), " ", r->address(i)));
       }
     }
     LogLine(options.program,
-            absl::StrCat("job ", plan.job_id(), ": ", when, ": ", ws.chunks_total, " chunks (",
-                         ws.chunks_new, " new, ", ws.chunks_reused, " reused from the parent), ",
-                         ws.chunks_resent, " resent after replica failures",
-                         down.empty() ? "" : "; down: ", absl::StrJoin(down, ", ")));
-  };
-  if (!pipeline.ok()) {
-    if (absl::IsAborted(pipeline) && !writer.error().ok()) pipeline = writer.error();
-    writer.Abort(pipeline);
-    log_writer("stopped");
+            absl::StrCat("job ", plan.job_id(), ": ",
+                         result.status.ok() ? "chunks stored" : "stopped", ": ", ws.chunks_total,
+                         " chunks (", ws.chunks_new, " new, ", ws.chunks_reused,
+                         " reused from the parent), ", ws.chunks_resent,
+                         " resent after replica failures", down.empty() ? "" : "; down: ",
+                         absl::StrJoin(down, ", ")));
+  }
+  if (!result.status.ok()) {
     if (calls->cancelled()) return calls->status();
-    return pipeline;
+    return result.status;
   }
-  const double collect_seconds = Seconds(Clock::now() - collect_start);
-  ticker.Set(applier.entries(), archive.payload_offset());
-  ticker.EmitNow(events);  // the whole source is archived
-  ticker.SetPhase(v1::PHASE_UPLOAD);
-  const auto drain_start = Clock::now();
-  if (absl::Status st = writer.Finish(); !st.ok()) {
-    log_writer("stopped");
-    if (calls->cancelled()) return calls->status();
-    return st;
-  }
-  log_writer("chunks stored");
-  const double drain_seconds = Seconds(Clock::now() - drain_start);
-
-  // --- commit ----------------------------------------------------------------------
-  const auto commit_start = Clock::now();
-  ASSIGN_OR_RETURN(ChunkIndex meta_index, writer.BuildIndex(v1::STREAM_KIND_METADATA));
-  ASSIGN_OR_RETURN(ChunkIndex payload_index, writer.BuildIndex(v1::STREAM_KIND_PAYLOAD));
-  v1::BackupStats stats = applier.done_event().stats();
-  if (!parent_id.empty() && stats.parent_snapshot().empty()) {
-    // The collector could not use it (a warning says why).
-  }
-  const RemoteChunkWriterStats ws = writer.stats();
-  stats.set_metadata_bytes(archive.metadata_length());
-  stats.set_chunks_total(ws.chunks_total);
-  stats.set_chunks_new(ws.chunks_new);
-  stats.set_bytes_new_raw(ws.bytes_new_raw);
-  stats.set_bytes_new_stored(ws.bytes_new_stored);
-  stats.set_bytes_deduplicated(ws.bytes_deduplicated);
-  stats.set_compression_ratio(
-      ws.bytes_new_raw == 0 ? 1.0 : static_cast<double>(ws.bytes_new_stored) / ws.bytes_new_raw);
-  auto& phases = *stats.mutable_phase_seconds();
-  phases["collection_and_archive"] = collect_seconds;
-  phases["hash_cpu"] = ws.hash_seconds;
-  phases["upload_drain"] = drain_seconds;
-
-  v1::Manifest m;
-  m.set_group(group);
-  m.set_host(plan.host());
-  m.add_sources(plan.source());
-  m.set_time_unix_ns(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count());
-  auto& opts = *m.mutable_options();
-  opts["compression"] = std::string(CodecName(static_cast<Codec>(codec.codec)));
-  opts["level"] = std::to_string(codec.level);
-  opts["one_file_system"] = plan.one_file_system() ? "true" : "false";
-  opts["change_detection"] = plan.metadata_change_detection() ? "metadata" : "data";
-  if (plan.ignore_ctime()) opts["ignore_ctime"] = "true";
-  if (!plan.excludes().empty()) opts["excludes"] = absl::StrJoin(plan.excludes(), "\n");
-  opts["pipeline"] = "distributed";
-  if (!plan.job_id().empty()) opts["job_id"] = plan.job_id();
-  for (const v1::Warning& w : warnings) *m.add_warnings() = w;
-  for (v1::CommandResult& c : applier.TakeCommands()) *m.add_commands() = std::move(c);
-  phases["commit"] = Seconds(Clock::now() - commit_start);
-  stats.set_duration_seconds(Seconds(Clock::now() - job_start));
   // Once per job: reuse and padding are known from the collector's
   // CollectDone (the live counters are in RemoteChunkWriter).
+  const v1::BackupStats& stats = result.manifest.stats();
   metrics.reused_bytes.Increment(static_cast<double>(stats.bytes_reused()));
   metrics.padding_bytes.Increment(static_cast<double>(stats.padding_bytes()));
-  metrics.PhaseDuration(v1::PHASE_ARCHIVE).Observe(collect_seconds);
-  metrics.PhaseDuration(v1::PHASE_UPLOAD).Observe(drain_seconds);
-  *m.mutable_stats() = stats;
-
-  if (calls->cancelled()) return calls->status();
-  v1::CommitSnapshotRequest commit;
-  commit.set_job_id(plan.job_id());
-  commit.mutable_metadata_index()->set_stream(v1::STREAM_KIND_METADATA);
-  commit.mutable_metadata_index()->set_data(meta_index.Encode(v1::STREAM_KIND_METADATA));
-  commit.mutable_payload_index()->set_stream(v1::STREAM_KIND_PAYLOAD);
-  commit.mutable_payload_index()->set_data(payload_index.Encode(v1::STREAM_KIND_PAYLOAD));
-  *commit.mutable_manifest() = m;
-  // One attempt: a commit that failed half-way must not be repeated elsewhere.
-  std::optional<size_t> at = uploaders->Pick();
-  if (!at) return uploaders->NoneLeft();
-  v1::CommitSnapshotResponse committed;
-  {
-    auto stub = v1::Uploader::NewStub(uploaders->channel(*at));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(In(options.commit_timeout, deadline));
-    CallRegistry::Scoped reg(calls, &ctx);
-    absl::Status st = rpc::FromGrpcStatus(stub->CommitSnapshot(&ctx, commit, &committed));
-    if (!st.ok()) {
-      if (calls->cancelled()) return calls->status();
-      absl::Status out(st.code(), absl::StrCat("CommitSnapshot on uploader ",
-                                               uploaders->address(*at), ": ", st.message()));
-      return WithPhase(out, PhaseOf(st) != v1::PHASE_UNSPECIFIED ? PhaseOf(st) : v1::PHASE_UPLOAD);
-    }
-  }
-  metrics.PhaseDuration(v1::PHASE_COMMIT).Observe(Seconds(Clock::now() - commit_start));
-  bool partial = false;
-  for (const v1::Warning& w : warnings) partial |= w.data_missing();
-  v1::StageEvent result;
-  v1::StageResult* r = result.mutable_result();
-  r->set_snapshot(committed.snapshot().id());
-  *r->mutable_stats() = committed.has_manifest() ? committed.manifest().stats() : stats;
-  r->set_exit_code(partial ? static_cast<int>(ExitCode::kPartial) : 0);
-  events(result);
+  auto phase_seconds = [&stats](const char* key) {
+    auto it = stats.phase_seconds().find(key);
+    return it == stats.phase_seconds().end() ? 0.0 : it->second;
+  };
+  metrics.PhaseDuration(v1::PHASE_ARCHIVE).Observe(phase_seconds("collection_and_archive"));
+  metrics.PhaseDuration(v1::PHASE_UPLOAD).Observe(phase_seconds("upload_drain"));
+  metrics.PhaseDuration(v1::PHASE_COMMIT).Observe(phase_seconds("commit"));
+  v1::StageEvent event;
+  v1::StageResult* r = event.mutable_result();
+  r->set_snapshot(result.manifest.id());
+  *r->mutable_stats() = stats;
+  r->set_exit_code(static_cast<int>(result.exit_code));
+  events(event);
   return absl::OkStatus();
 }
 
 // --- restore -------------------------------------------------------------------------
 
-absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& options,
-                           CallRegistry* calls, absl::Time deadline, const StageEventSink& events) {
+absl::Status RunDistributedRestore(const v1::RestorePlan& plan, const ChunkerOptions& options,
+                                   CallRegistry* calls, CancelToken* cancel, absl::Time deadline,
+                                   const StageEventSink& events) {
   if (plan.snapshot().empty()) {
     return BadPlan("plan.snapshot is empty: give a snapshot id or \"latest\"");
   }
@@ -749,7 +316,7 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
   MetadataStreamReader reader(&meta);
 
   grpc::ClientContext ctx;
-  ctx.set_deadline(In(options.job_timeout, deadline));
+  ctx.set_deadline(DeadlineIn(options.job_timeout, deadline));
   CallRegistry::Scoped reg(calls, &ctx);
   v1::WriteTreeResponse response;
   std::unique_ptr<grpc::ClientWriter<v1::WriteTreeRequest>> out =
@@ -757,7 +324,9 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
   uint64_t entries = 0;
   uint64_t bytes = 0;
   prometheus::Counter& restored = ChunkerServiceMetrics().restored_bytes;
-  ProgressTicker ticker(events, calls, options.progress_interval, v1::PHASE_RESTORE);
+  Progress progress;
+  progress.SetPhase(v1::PHASE_RESTORE);
+  ProgressTicker ticker(events, &progress, calls, cancel, options.progress_interval);
   constexpr size_t kBatchBytes = 1u << 20;
   v1::WriteTreeRequest batch;
   size_t batch_bytes = 0;
@@ -822,11 +391,13 @@ absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& op
         ++entries;
         if (batch_bytes >= kBatchBytes) RETURN_IF_ERROR(flush());
       }
-      ticker.Set(entries, bytes);
+      progress.SetFiles(entries);
+      progress.SetBytes(bytes);
     }
     RETURN_IF_ERROR(flush());
-    ticker.Set(entries, bytes);
-    ticker.EmitNow(events);
+    progress.SetFiles(entries);
+    progress.SetBytes(bytes);
+    ticker.EmitNow();
     if (!out->WritesDone()) stream_broken = true;
     return absl::OkStatus();
   }();
@@ -878,10 +449,12 @@ grpc::Status ChunkerService::RunBackup(grpc::ServerContext* context, const v1::B
   metrics::ChunkerMetrics& metrics = ChunkerServiceMetrics();
   metrics::GaugeInFlight running(metrics.streams_running);
   CallRegistry calls;
+  CancelToken cancel;
   CancelWatcher watcher([context] { return context->IsCancelled(); },
                         [&] {
                           calls.CancelAll(absl::CancelledError(
                               "the backup was cancelled by the caller of RunBackup"));
+                          cancel.Cancel();
                         });
   absl::Mutex write_mu;
   StageEventSink events = [&](const v1::StageEvent& e) {
@@ -889,7 +462,8 @@ grpc::Status ChunkerService::RunBackup(grpc::ServerContext* context, const v1::B
     return writer->Write(e);
   };
   absl::Status st =
-      RunBackupJob(*plan, options_, &hash_pool_, &calls, CallerDeadline(context), events);
+      RunDistributedBackup(*plan, options_, &hash_pool_, &calls, &cancel, CallerDeadline(context),
+                           events);
   metrics.errors.Record(st, v1::PHASE_ARCHIVE);
   LogLine(options_.program,
           absl::StrCat("job ", plan->job_id(), ": backup of ", plan->host(), ":", plan->source(),
@@ -904,17 +478,19 @@ grpc::Status ChunkerService::RunRestore(grpc::ServerContext* context, const v1::
   metrics::ChunkerMetrics& metrics = ChunkerServiceMetrics();
   metrics::GaugeInFlight running(metrics.streams_running);
   CallRegistry calls;
+  CancelToken cancel;
   CancelWatcher watcher([context] { return context->IsCancelled(); },
                         [&] {
                           calls.CancelAll(absl::CancelledError(
                               "the restore was cancelled by the caller of RunRestore"));
+                          cancel.Cancel();
                         });
   absl::Mutex write_mu;
   StageEventSink events = [&](const v1::StageEvent& e) {
     absl::MutexLock lock(&write_mu);
     return writer->Write(e);
   };
-  absl::Status st = RunRestoreJob(*plan, options_, &calls, CallerDeadline(context), events);
+  absl::Status st = RunDistributedRestore(*plan, options_, &calls, &cancel, CallerDeadline(context), events);
   {
     const double seconds = Seconds(Clock::now() - start);
     if (st.ok()) metrics.PhaseDuration(v1::PHASE_RESTORE).Observe(seconds);

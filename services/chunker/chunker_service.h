@@ -48,6 +48,7 @@
 #include "absl/time/time.h"
 #include "arca/v1/chunker.grpc.pb.h"
 #include "libs/metrics/service_metrics.h"
+#include "libs/pipeline/cancel.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "services/common/client_channel.h"
 #include "services/common/worker_pool.h"
@@ -98,7 +99,7 @@ class ChunkerService final : public v1::Chunker::Service {
 //   once per successful backup, from its BackupStats: reused_bytes
 //   (bytes_reused) and padding_bytes, and phase_duration_seconds for archive
 //   (collection_and_archive), upload (the drain) and commit;
-//   live, in RunRestoreJob: restored_bytes (payload bytes sent to WriteTree);
+//   live, in RunDistributedRestore: restored_bytes (payload bytes sent to WriteTree);
 //   RunRestore: phase_duration_seconds{phase="restore"} of a successful one;
 //   the RPCs: streams_running (RunBackup, RunRestore) and errors_total of a
 //   failed call (its phase; else archive for RunBackup and Chunk, restore for
@@ -111,11 +112,15 @@ metrics::ChunkerMetrics& ChunkerServiceMetrics();
 
 // The jobs without the server side of gRPC (they call the other services).
 // `calls` cancels them; `deadline` bounds the job's streams.
-absl::Status RunBackupJob(const v1::BackupPlan& plan, const ChunkerOptions& options,
-                          WorkerPool* hash_pool, CallRegistry* calls, absl::Time deadline,
-                          const StageEventSink& events);
-absl::Status RunRestoreJob(const v1::RestorePlan& plan, const ChunkerOptions& options,
-                           CallRegistry* calls, absl::Time deadline, const StageEventSink& events);
+// RunDistributedBackup is the backup job (libs/pipeline/backup_job.h) over
+// the gRPC ports (remote_backup_ports.h). `calls` and `cancel` cancel them
+// (cancel them together); `deadline` bounds the job's streams.
+absl::Status RunDistributedBackup(const v1::BackupPlan& plan, const ChunkerOptions& options,
+                                  WorkerPool* hash_pool, CallRegistry* calls, CancelToken* cancel,
+                                  absl::Time deadline, const StageEventSink& events);
+absl::Status RunDistributedRestore(const v1::RestorePlan& plan, const ChunkerOptions& options,
+                                   CallRegistry* calls, CancelToken* cancel, absl::Time deadline,
+                                   const StageEventSink& events);
 
 }  // namespace arca::services
 

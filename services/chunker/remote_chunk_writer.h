@@ -60,6 +60,7 @@
 #include "libs/hash/digest.h"
 #include "libs/metrics/service_metrics.h"
 #include "libs/pipeline/archive_builder.h"
+#include "libs/pipeline/backup_ports.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "libs/pipeline/remote/replica_set.h"
 #include "services/common/worker_pool.h"
@@ -136,7 +137,7 @@ struct RemoteChunkWriterStats {
   double hash_seconds = 0;
 };
 
-class RemoteChunkWriter final : public ChunkConsumer {
+class RemoteChunkWriter final : public ChunkSink {
  public:
   // compressors, uploaders, calls and hash_pool are not owned and must
   // outlive the writer. Opens the streams (lazily connected).
@@ -152,19 +153,21 @@ class RemoteChunkWriter final : public ChunkConsumer {
 
   // Waits until every chunk is durable (or the first error), then closes
   // the streams. Returns the first error, with its phase.
-  absl::Status Finish();
+  absl::Status Finish() override;
 
   // Stops everything: the first error becomes `why`; every stream is
   // cancelled. Idempotent.
-  void Abort(absl::Status why);
+  void Abort(absl::Status why) override;
 
   // The first error so far (OK if none).
-  absl::Status error() const;
+  absl::Status error() const override;
 
   // The index of a stream once Finish succeeded. Internal error for a gap.
-  absl::StatusOr<ChunkIndex> BuildIndex(v1::StreamKind stream) const;
+  absl::StatusOr<ChunkIndex> BuildIndex(v1::StreamKind stream) const override;
 
   RemoteChunkWriterStats stats() const;
+  // The part of stats() every chunk sink reports.
+  ChunkSinkTotals totals() const override;
 
  private:
   struct Item;

@@ -18,6 +18,7 @@
 #include "libs/fs/path_roots.h"
 #include "libs/fs/tree_walker.h"
 #include "libs/metrics/registry.h"
+#include "libs/pipeline/collection.h"
 #include "libs/pipeline/collector.h"
 #include "libs/pipeline/commands.h"
 #include "libs/pipeline/parent_snapshot.h"
@@ -232,48 +233,8 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
   }
   RETURN_IF_ERROR(SourceIsDirectory(fs, source));
 
-  CollectEventSink sink(emit, options.batch_bytes);
-  v1::BackupStats stats;
-  std::vector<v1::Warning> warnings;
-  sink.WatchWarnings(&warnings);
-  uint64_t command_bytes = 0;
-
-  // --- pre-backup commands: their outputs go first into the payload stream ----------
-  for (const CommandSpec& spec : commands) {
-    if (cancel->cancelled()) return Collection(cancel->Check("collection"));
-    absl::StatusOr<CommandOutput> out = RunCommand(spec);
-    std::string problem;
-    if (!out.ok()) {
-      problem = std::string(out.status().message());
-    } else if (out->exit_status != 0) {
-      problem = absl::StrCat("exited with status ", out->exit_status,
-                             out->stderr_tail.empty() ? "" : ": ", out->stderr_tail);
-    }
-    if (!problem.empty()) {
-      std::string msg = absl::StrCat(spec.critical ? "critical " : "", "command '", spec.name,
-                                     "' (", spec.command_line, ") ", problem);
-      if (spec.critical) {
-        return Collection(absl::FailedPreconditionError(msg + "; backup stopped"));
-      }
-      warnings.push_back(
-          MakeDataMissingWarning(v1::PHASE_COLLECTION, "commands/" + spec.name, msg));
-      if (!out.ok()) continue;
-    }
-    v1::CommandResult cr;
-    cr.set_name(spec.name);
-    cr.set_command_line(spec.command_line);
-    cr.set_critical(spec.critical);
-    cr.set_exit_status(out->exit_status);
-    cr.set_duration_seconds(out->duration_seconds);
-    cr.mutable_payload()->set_offset(sink.payload_offset());
-    cr.mutable_payload()->set_length(out->stdout_data.size());
-    RETURN_IF_ERROR(Collection(sink.AppendPayload(std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(out->stdout_data.data()), out->stdout_data.size()))));
-    command_bytes += out->stdout_data.size();
-    RETURN_IF_ERROR(Collection(sink.AddCommand(cr)));
-  }
-
   // --- the parent snapshot (change detection) -----------------------------------
+  std::vector<v1::Warning> parent_warnings;
   std::unique_ptr<ReplicaSet> uploaders;
   std::unique_ptr<ParentSnapshot> parent;
   if (!request.parent_snapshot().empty()) {
@@ -296,32 +257,34 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
           absl::StrCat("parent snapshot ", request.parent_snapshot(), " is unusable (",
                        p.status().message(), "): every file is read"));
       w.set_data_missing(false);
-      warnings.push_back(std::move(w));
+      parent_warnings.push_back(std::move(w));
     }
   }
-  if (parent) stats.set_parent_snapshot(parent->id());
 
-  // --- the walk ------------------------------------------------------------------------
-  fs::WalkOptions walk_options;
-  walk_options.excludes = &checked->excludes;
-  walk_options.one_file_system = request.one_file_system();
-  absl::StatusOr<std::unique_ptr<fs::TreeWalker>> walker =
-      fs::TreeWalker::Open(fs, checked->canonical, walk_options);
-  if (!walker.ok()) return Collection(walker.status());
-  ReuseOptions reuse;
-  reuse.parent = parent.get();
-  reuse.ignore_ctime = request.ignore_ctime();
-  reuse.align_threshold = request.align_threshold() != 0 ? request.align_threshold() : (1u << 20);
-  TreeCollector collector(fs, &sink, cancel, &stats, &warnings, reuse);
-  absl::Status run = collector.Run(**walker);
+  // --- commands and the walk (libs/pipeline/collection.h) --------------------------
+  CollectEventSink sink(emit, options.batch_bytes);
+  CollectionOutput output;
+  output.warnings = std::move(parent_warnings);
+  sink.WatchWarnings(&output.warnings);
+  CollectionPlan plan;
+  plan.source = checked->canonical;
+  plan.excludes = &checked->excludes;
+  plan.one_file_system = request.one_file_system();
+  plan.commands = commands;
+  plan.parent = parent.get();
+  plan.ignore_ctime = request.ignore_ctime();
+  plan.align_threshold = request.align_threshold() != 0 ? request.align_threshold() : (1u << 20);
+  absl::Status run = RunCollection(
+      plan, fs, &sink, [&sink](const v1::CommandResult& c) { return sink.AddCommand(c); }, cancel,
+      nullptr, &output);
   if (!run.ok()) {
     if (cancel->cancelled()) return Collection(cancel->Check("collection"));
     return Collection(run);
   }
   v1::CollectDone done;
   done.set_entries(sink.entries());
-  done.set_bytes(stats.bytes_read() + command_bytes);
-  *done.mutable_stats() = stats;
+  done.set_bytes(output.stats.bytes_read() + output.command_bytes);
+  *done.mutable_stats() = output.stats;
   return Collection(sink.Finish(std::move(done)));
 }
 

@@ -1,0 +1,273 @@
+#include "services/chunker/remote_backup_ports.h"
+
+#include <algorithm>
+#include <span>
+
+#include "arca/v1/collector.grpc.pb.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
+#include "libs/base/status_macros.h"
+#include "libs/pipeline/remote/collect_events.h"
+
+namespace arca::services {
+namespace {
+
+absl::Status Setup(absl::Status st) { return WithPhase(std::move(st), v1::PHASE_SETUP); }
+
+// A warning that is not a loss of data.
+v1::Warning Notice(const std::string& message) {
+  v1::Warning w;
+  w.set_phase(v1::PHASE_SETUP);
+  w.set_message(message);
+  w.set_data_missing(false);
+  return w;
+}
+
+SnapshotSummary Summary(const v1::SnapshotInfo& s) {
+  return SnapshotSummary{s.id(), s.stats().bytes_collected(), s.time_unix_ns()};
+}
+
+}  // namespace
+
+std::chrono::system_clock::time_point DeadlineIn(absl::Duration d, absl::Time cap) {
+  return absl::ToChronoTime(std::min(absl::Now() + d, cap));
+}
+
+// --- RemoteSnapshotRepository ------------------------------------------------------------
+
+absl::StatusOr<v1::RepositoryConfig> RemoteSnapshotRepository::Config() {
+  v1::RepositoryConfig config;
+  RETURN_IF_ERROR(WithPhase(UploaderCall(uploaders_, calls_, timeouts_.call, timeouts_.deadline,
+                                         "GetConfig", &v1::Uploader::Stub::GetConfig,
+                                         v1::GetConfigRequest(), &config),
+                            v1::PHASE_UPLOAD));
+  return config;
+}
+
+absl::StatusOr<SnapshotSummary> RemoteSnapshotRepository::GetSnapshot(const std::string& id) {
+  v1::GetSnapshotRequest req;
+  req.set_id(id);
+  v1::GetSnapshotResponse resp;
+  absl::Status st = UploaderCall(uploaders_, calls_, timeouts_.call, timeouts_.deadline,
+                                 "GetSnapshot", &v1::Uploader::Stub::GetSnapshot, req, &resp);
+  if (!st.ok()) {
+    if (IsReplicaFailure(st) || calls_->cancelled()) return WithPhase(st, v1::PHASE_UPLOAD);
+    return absl::Status(st.code(), st.message());  // an answer about the snapshot
+  }
+  return Summary(resp.snapshot());
+}
+
+absl::StatusOr<std::optional<SnapshotSummary>> RemoteSnapshotRepository::LatestSnapshot(
+    const std::string& group) {
+  v1::ListSnapshotsRequest req;
+  req.set_group(group);
+  v1::ListSnapshotsResponse resp;
+  RETURN_IF_ERROR(UploaderCall(uploaders_, calls_, timeouts_.call, timeouts_.deadline,
+                               "ListSnapshots", &v1::Uploader::Stub::ListSnapshots, req, &resp));
+  std::optional<SnapshotSummary> newest;
+  for (const v1::SnapshotInfo& s : resp.snapshots()) {
+    if (s.group() == group && (!newest || s.time_unix_ns() >= newest->time_unix_ns)) {
+      newest = Summary(s);
+    }
+  }
+  return newest;
+}
+
+absl::StatusOr<std::optional<SpaceReport>> RemoteSnapshotRepository::Space(
+    std::vector<v1::Warning>* notices) {
+  std::optional<SpaceReport> report;
+  double ratio = 0;
+  absl::Status last_failure;
+  for (size_t i = 0; i < uploaders_->size(); ++i) {
+    if (uploaders_->down(i)) continue;
+    v1::GetSpaceResponse space;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(timeouts_.call, timeouts_.deadline));
+    absl::Status st;
+    {
+      CallRegistry::Scoped reg(calls_, &ctx);
+      st = rpc::FromGrpcStatus(v1::Uploader::NewStub(uploaders_->channel(i))
+                                   ->GetSpace(&ctx, v1::GetSpaceRequest(), &space));
+    }
+    if (!st.ok()) {
+      if (calls_->cancelled()) return calls_->status();
+      const std::string what =
+          absl::StrCat("GetSpace on uploader ", uploaders_->address(i), ": ", st.message());
+      if (absl::IsUnimplemented(st)) {
+        notices->push_back(Notice(absl::StrCat(what, ": its free space is not checked")));
+        continue;
+      }
+      if (IsReplicaFailure(st)) {
+        uploaders_->MarkDown(i, st);
+        last_failure = absl::Status(st.code(), what);
+        continue;
+      }
+      return Setup(absl::FailedPreconditionError(
+          absl::StrCat(what, "; the repository's free space cannot be checked")));
+    }
+    ratio = std::max(ratio, space.compression_ratio());
+    if (!report || space.free_bytes() < report->free_bytes) {
+      report = SpaceReport{space.free_bytes(), 1.0,
+                           absl::StrCat(space.path(), " (uploader ", uploaders_->address(i), ")")};
+    }
+  }
+  if (!report) {
+    if (!last_failure.ok()) {
+      if (uploaders_->live() == 0) return uploaders_->NoneLeft();
+      return WithPhase(last_failure, v1::PHASE_UPLOAD);
+    }
+    return std::nullopt;  // no uploader can tell (the notices say why)
+  }
+  // A ratio of 0 (nothing stored yet, or an uploader that left it unset) is
+  // replaced by 1, as in a local repository.
+  report->compression_ratio = ratio > 0 ? ratio : 1.0;
+  return report;
+}
+
+absl::Status RemoteSnapshotRepository::BeginWrite(const std::string& /*description*/) {
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Manifest> RemoteSnapshotRepository::Commit(const v1::Manifest& manifest,
+                                                              std::string metadata_index,
+                                                              std::string payload_index) {
+  v1::CommitSnapshotRequest commit;
+  commit.set_job_id(job_id_);
+  commit.mutable_metadata_index()->set_stream(v1::STREAM_KIND_METADATA);
+  commit.mutable_metadata_index()->set_data(std::move(metadata_index));
+  commit.mutable_payload_index()->set_stream(v1::STREAM_KIND_PAYLOAD);
+  commit.mutable_payload_index()->set_data(std::move(payload_index));
+  *commit.mutable_manifest() = manifest;
+  // One attempt: a commit that failed half-way must not be repeated elsewhere.
+  std::optional<size_t> at = uploaders_->Pick();
+  if (!at) return uploaders_->NoneLeft();
+  v1::CommitSnapshotResponse committed;
+  auto stub = v1::Uploader::NewStub(uploaders_->channel(*at));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(DeadlineIn(timeouts_.commit, timeouts_.deadline));
+  CallRegistry::Scoped reg(calls_, &ctx);
+  absl::Status st = rpc::FromGrpcStatus(stub->CommitSnapshot(&ctx, commit, &committed));
+  if (!st.ok()) {
+    if (calls_->cancelled()) return calls_->status();
+    absl::Status out(st.code(), absl::StrCat("CommitSnapshot on uploader ",
+                                             uploaders_->address(*at), ": ", st.message()));
+    return WithPhase(out, PhaseOf(st) != v1::PHASE_UNSPECIFIED ? PhaseOf(st) : v1::PHASE_UPLOAD);
+  }
+  v1::Manifest written = committed.has_manifest() ? committed.manifest() : manifest;
+  if (written.id().empty()) written.set_id(committed.snapshot().id());
+  return written;
+}
+
+// --- RemoteEntrySource -------------------------------------------------------------------
+
+v1::CollectRequest RemoteEntrySource::Request() const {
+  v1::CollectRequest req;
+  req.set_job_id(plan_.job_id());
+  req.set_source(plan_.source());
+  *req.mutable_excludes() = plan_.excludes();
+  req.set_one_file_system(plan_.one_file_system());
+  return req;
+}
+
+absl::Status RemoteEntrySource::Named(const absl::Status& st) const {
+  return WithPhase(
+      absl::Status(st.code(), absl::StrCat("collector ", plan_.collector(), ": ", st.message())),
+      PhaseOf(st) != v1::PHASE_UNSPECIFIED ? PhaseOf(st) : v1::PHASE_COLLECTION);
+}
+
+absl::StatusOr<uint64_t> RemoteEntrySource::EstimateBytes() {
+  v1::CollectEstimate resp;
+  grpc::ClientContext ctx;
+  // A walk of a large tree may outlast a unary call's timeout.
+  ctx.set_deadline(DeadlineIn(timeouts_.job, timeouts_.deadline));
+  absl::Status st;
+  {
+    CallRegistry::Scoped reg(calls_, &ctx);
+    st = rpc::FromGrpcStatus(
+        v1::Collector::NewStub(collector_->channel(0))->EstimateCollect(&ctx, Request(), &resp));
+  }
+  if (st.ok()) return resp.bytes();
+  if (calls_->cancelled()) return calls_->status();
+  if (absl::IsUnimplemented(st)) {
+    return absl::UnimplementedError(absl::StrCat("collector ", plan_.collector(),
+                                                 " cannot estimate the source (EstimateCollect: ",
+                                                 st.message(), ")"));
+  }
+  return Named(st);
+}
+
+absl::StatusOr<CollectResult> RemoteEntrySource::Collect(
+    const CollectParams& params, ArchiveSink* archive, Progress* progress,
+    const std::function<void(const v1::Warning&)>& on_warning) {
+  v1::CollectRequest creq = Request();
+  *creq.mutable_commands() = plan_.commands();
+  creq.set_parent_snapshot(params.parent_id);
+  *creq.mutable_uploaders() = plan_.uploaders();
+  creq.set_ignore_ctime(plan_.ignore_ctime());
+  creq.set_parent_required(params.parent_required);
+  creq.set_align_threshold(params.align_threshold);
+
+  CollectEventApplier applier(archive);
+  grpc::ClientContext cctx;
+  cctx.set_deadline(DeadlineIn(timeouts_.job, timeouts_.deadline));
+  CallRegistry::Scoped reg(calls_, &cctx);
+  // Collector.Collect read as raw messages: the file data goes from the
+  // received slices to the archive without a protobuf copy in between.
+  const grpc::internal::RpcMethod method("/arca.v1.Collector/Collect",
+                                         grpc::internal::RpcMethod::SERVER_STREAMING,
+                                         collector_->channel(0));
+  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+      grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(collector_->channel(0).get(),
+                                                                    method, &cctx, creq));
+  grpc::ByteBuffer message;
+  std::vector<grpc::Slice> slices;
+  std::vector<std::span<const uint8_t>> pieces;
+  absl::Status local;
+  auto forward_warnings = [&] {
+    for (const v1::Warning& w : applier.TakeWarnings()) on_warning(w);
+  };
+  while (reader->Read(&message)) {
+    local = rpc::FromGrpcStatus(message.Dump(&slices));
+    if (local.ok()) {
+      pieces.clear();
+      for (const grpc::Slice& s : slices) pieces.emplace_back(s.begin(), s.size());
+      local = applier.ApplyWire(pieces);
+    }
+    slices.clear();
+    message.Clear();
+    if (!local.ok()) break;
+    forward_warnings();
+    progress->SetFiles(applier.entries());
+    progress->SetBytes(archive->payload_offset());
+  }
+  if (!local.ok()) cctx.TryCancel();
+  absl::Status collect = rpc::FromGrpcStatus(reader->Finish());
+  if (calls_->cancelled()) return calls_->status();
+  if (!local.ok()) return local;
+  if (!collect.ok()) return Named(collect);
+  if (!applier.done()) {
+    return WithPhase(absl::UnavailableError(absl::StrCat("collector ", plan_.collector(),
+                                                         " ended the stream without `done`")),
+                     v1::PHASE_COLLECTION);
+  }
+  forward_warnings();
+  progress->SetFiles(applier.entries());
+  progress->SetBytes(archive->payload_offset());
+  CollectResult result;
+  result.stats = applier.done_event().stats();
+  result.commands = applier.TakeCommands();
+  return result;
+}
+
+// --- RemoteChunkDestination --------------------------------------------------------------
+
+absl::StatusOr<ChunkSink*> RemoteChunkDestination::Open(v1::Codec codec, int level) {
+  RemoteChunkWriterOptions options = options_;
+  options.codec = codec;
+  options.level = level;
+  writer_ = std::make_unique<RemoteChunkWriter>(compressors_, uploaders_, calls_, hash_pool_,
+                                                options);
+  return writer_.get();
+}
+
+}  // namespace arca::services

@@ -1,0 +1,154 @@
+// The gRPC ports of the backup job (libs/pipeline/backup_ports.h): the
+// distributed pipeline as the chunker drives it.
+//
+//   RemoteSnapshotRepository  the repository behind the uploader replicas
+//                             (GetConfig, GetSnapshot, ListSnapshots,
+//                             GetSpace, CommitSnapshot; failover on replica
+//                             failures, one attempt for the commit)
+//   RemoteEntrySource         a collector replica: EstimateCollect, and
+//                             Collect read as raw messages and applied to the
+//                             archive (CollectEventApplier)
+//   RemoteChunkDestination    RemoteChunkWriter over the compressor and
+//                             uploader replicas
+//
+// Every call has a deadline (the job's, capped by the caller's) and is
+// registered in the job's CallRegistry, so cancelling the job cancels it.
+#ifndef ARCA_SERVICES_CHUNKER_REMOTE_BACKUP_PORTS_H_
+#define ARCA_SERVICES_CHUNKER_REMOTE_BACKUP_PORTS_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "arca/v1/chunker.pb.h"
+#include "arca/v1/uploader.grpc.pb.h"
+#include "libs/base/phase_status.h"
+#include "libs/pipeline/backup_ports.h"
+#include "libs/pipeline/remote/call_registry.h"
+#include "libs/pipeline/remote/replica_set.h"
+#include "libs/rpc/status_convert.h"
+#include "services/chunker/remote_chunk_writer.h"
+
+namespace arca::services {
+
+// now + d, capped at `cap`.
+std::chrono::system_clock::time_point DeadlineIn(absl::Duration d, absl::Time cap);
+
+// A unary call to any live uploader (failover on replica failures). The
+// error names the call and the uploader and keeps the phase the uploader
+// attached.
+template <typename Req, typename Resp, typename Method>
+absl::Status UploaderCall(ReplicaSet* uploaders, CallRegistry* calls, absl::Duration timeout,
+                          absl::Time cap, const char* name, Method method, const Req& req,
+                          Resp* resp) {
+  return uploaders->Run(
+      [&](size_t i) -> absl::Status {
+        auto stub = v1::Uploader::NewStub(uploaders->channel(i));
+        grpc::ClientContext ctx;
+        ctx.set_deadline(DeadlineIn(timeout, cap));
+        CallRegistry::Scoped reg(calls, &ctx);
+        resp->Clear();
+        absl::Status s = rpc::FromGrpcStatus(((*stub).*method)(&ctx, req, resp));
+        if (!s.ok()) {
+          absl::Status out(s.code(), absl::StrCat(name, " on uploader ", uploaders->address(i),
+                                                  ": ", s.message()));
+          if (PhaseOf(s) != v1::PHASE_UNSPECIFIED) out = WithPhase(out, PhaseOf(s));
+          return out;
+        }
+        return absl::OkStatus();
+      },
+      [calls] { return calls->status(); });
+}
+
+// Timeouts of the remote ports.
+struct RemoteCallTimeouts {
+  absl::Duration call = absl::Seconds(60);    // unary calls
+  absl::Duration commit = absl::Minutes(10);  // CommitSnapshot
+  absl::Duration job = absl::Hours(24);       // the Collect stream, EstimateCollect
+  absl::Time deadline = absl::InfiniteFuture();  // the caller's: caps every call
+};
+
+class RemoteSnapshotRepository final : public SnapshotRepository {
+ public:
+  // uploaders and calls are not owned.
+  RemoteSnapshotRepository(ReplicaSet* uploaders, CallRegistry* calls, RemoteCallTimeouts timeouts,
+                           std::string job_id)
+      : uploaders_(uploaders), calls_(calls), timeouts_(timeouts), job_id_(std::move(job_id)) {}
+
+  absl::StatusOr<v1::RepositoryConfig> Config() override;
+  absl::StatusOr<SnapshotSummary> GetSnapshot(const std::string& id) override;
+  absl::StatusOr<std::optional<SnapshotSummary>> LatestSnapshot(const std::string& group) override;
+  // The smallest free space of the live uploader replicas (a chunk may land
+  // on any of them) and the largest compression ratio they report. A replica
+  // that is down is left out; one too old to answer (UNIMPLEMENTED) is a
+  // notice. FAILED_PRECONDITION + PHASE_SETUP when an uploader cannot stat
+  // its repository (exit 4); no uploader answering: PHASE_UPLOAD.
+  absl::StatusOr<std::optional<SpaceReport>> Space(std::vector<v1::Warning>* notices) override;
+  // Nothing to take here: the uploaders own their repositories (they hold
+  // no writer lock for a distributed job yet; see docs/formats/repository.md).
+  absl::Status BeginWrite(const std::string& description) override;
+  absl::StatusOr<v1::Manifest> Commit(const v1::Manifest& manifest, std::string metadata_index,
+                                      std::string payload_index) override;
+
+ private:
+  ReplicaSet* uploaders_;
+  CallRegistry* calls_;
+  RemoteCallTimeouts timeouts_;
+  std::string job_id_;
+};
+
+class RemoteEntrySource final : public EntrySource {
+ public:
+  // The plan's source, excludes, one_file_system, commands (by name),
+  // ignore_ctime and uploaders (the collector reads the parent through
+  // them); collector and calls not owned.
+  RemoteEntrySource(const v1::BackupPlan& plan, ReplicaSet* collector, CallRegistry* calls,
+                    RemoteCallTimeouts timeouts)
+      : plan_(plan), collector_(collector), calls_(calls), timeouts_(timeouts) {}
+
+  absl::StatusOr<uint64_t> EstimateBytes() override;
+  absl::StatusOr<CollectResult> Collect(
+      const CollectParams& params, ArchiveSink* archive, Progress* progress,
+      const std::function<void(const v1::Warning&)>& on_warning) override;
+
+ private:
+  v1::CollectRequest Request() const;
+  absl::Status Named(const absl::Status& st) const;
+
+  const v1::BackupPlan& plan_;
+  ReplicaSet* collector_;
+  CallRegistry* calls_;
+  RemoteCallTimeouts timeouts_;
+};
+
+class RemoteChunkDestination final : public ChunkDestination {
+ public:
+  // Everything not owned; `options` without codec and level (Open sets them).
+  RemoteChunkDestination(ReplicaSet* compressors, ReplicaSet* uploaders, CallRegistry* calls,
+                         WorkerPool* hash_pool, RemoteChunkWriterOptions options)
+      : compressors_(compressors),
+        uploaders_(uploaders),
+        calls_(calls),
+        hash_pool_(hash_pool),
+        options_(options) {}
+
+  absl::StatusOr<ChunkSink*> Open(v1::Codec codec, int level) override;
+  // The writer Open made (null before): its detailed statistics.
+  RemoteChunkWriter* writer() const { return writer_.get(); }
+
+ private:
+  ReplicaSet* compressors_;
+  ReplicaSet* uploaders_;
+  CallRegistry* calls_;
+  WorkerPool* hash_pool_;
+  RemoteChunkWriterOptions options_;
+  std::unique_ptr<RemoteChunkWriter> writer_;
+};
+
+}  // namespace arca::services
+
+#endif  // ARCA_SERVICES_CHUNKER_REMOTE_BACKUP_PORTS_H_
