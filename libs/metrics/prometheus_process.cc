@@ -3,10 +3,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "libs/base/subprocess.h"
 
 namespace arca::metrics {
 namespace {
@@ -128,33 +127,38 @@ absl::StatusOr<std::unique_ptr<PrometheusProcess>> PrometheusProcess::Start(
         absl::StrCat("--web.listen-address=127.0.0.1:", p->port_),
         "--log.level=warn",
     };
+    // One descriptor for stdout and stderr (2>&1 into the log).
     const int log_fd = open(p->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    p->pid_ = fork();
-    if (p->pid_ == 0) {
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-      std::vector<char*> argv;
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
+    if (log_fd < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot create ", p->log_path_, ": ", std::strerror(errno)));
     }
+    SubprocessOptions spawn;
+    spawn.argv = args;
+    spawn.stdout_output = SubprocessOutput::Fd(log_fd);
+    spawn.stderr_output = SubprocessOutput::Fd(log_fd);
+    absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(spawn);
     close(log_fd);
-    if (p->pid_ < 0) return absl::UnavailableError("fork failed");
+    if (!process.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot start prometheus: ", process.status().message()));
+    }
+    p->process_ = std::move(*process);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(p->pid_, &status, WNOHANG) == p->pid_) {
-        p->pid_ = -1;
-        last = absl::UnavailableError(
-            absl::StrCat("prometheus exited (status ", status, "): ", Tail(p->log(), 2000)));
+      absl::StatusOr<SubprocessResult> exited = p->process_->Wait(absl::ZeroDuration());
+      if (exited.status().code() != absl::StatusCode::kDeadlineExceeded) {
+        last = absl::UnavailableError(absl::StrCat(
+            "prometheus exited (",
+            exited.ok() ? absl::StrCat("status ", exited->exit_code) : exited.status().ToString(),
+            "): ", Tail(p->log(), 2000)));
         break;
       }
       absl::StatusOr<std::pair<int, std::string>> ready = HttpGet(p->port_, "/-/ready");
       if (ready.ok() && ready->first == 200) return p;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    if (p->pid_ > 0) {
+    if (!p->process_->reaped()) {
       last = absl::UnavailableError(
           absl::StrCat("prometheus not ready after 30 s: ", Tail(p->log(), 2000)));
     }
@@ -163,15 +167,7 @@ absl::StatusOr<std::unique_ptr<PrometheusProcess>> PrometheusProcess::Start(
 }
 
 PrometheusProcess::~PrometheusProcess() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
+  if (process_ != nullptr) process_->Terminate(absl::Seconds(10)).IgnoreError();
 }
 
 std::string PrometheusProcess::log() const {

@@ -8,8 +8,6 @@
 #ifndef ARCA_LIBS_METRICS_PROMETHEUS_PROCESS_H_
 #define ARCA_LIBS_METRICS_PROMETHEUS_PROCESS_H_
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <functional>
 #include <map>
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "libs/base/subprocess.h"
 
 namespace arca::metrics {
 
@@ -72,7 +71,7 @@ class PrometheusProcess {
  private:
   PrometheusProcess() = default;
 
-  pid_t pid_ = -1;
+  std::unique_ptr<Subprocess> process_;
   int port_ = 0;
   std::string log_path_;
 };

@@ -1,23 +1,13 @@
 #include "libs/pipeline/commands.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
-#include <cstring>
 #include <set>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-
-extern char** environ;
+#include "libs/base/subprocess.h"
 
 namespace arca {
 
@@ -108,82 +98,24 @@ absl::StatusOr<std::vector<CommandSpec>> ResolveCommands(const std::vector<Comma
 }
 
 absl::StatusOr<CommandOutput> RunCommand(const CommandSpec& spec, size_t max_output) {
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-    return absl::UnavailableError(absl::StrCat("pipe: ", strerror(errno)));
-  }
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return absl::UnavailableError(absl::StrCat("pipe: ", strerror(errno)));
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  const char* argv[] = {"/bin/sh", "-c", spec.command_line.c_str(), nullptr};
-  auto start = std::chrono::steady_clock::now();
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, "/bin/sh", &actions, nullptr, const_cast<char* const*>(argv), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  if (rc != 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
+  SubprocessOptions options;
+  options.argv = {"/bin/sh", "-c", spec.command_line};
+  options.stdout_output = SubprocessOutput::Capture(max_output);
+  options.stderr_output = SubprocessOutput::Capture(4096, SubprocessOutput::Keep::kTail);
+  absl::StatusOr<SubprocessResult> run = RunSubprocess(options);  // no timeout
+  if (!run.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("cannot start command '", spec.name, "' (/bin/sh): ", strerror(rc)));
+        absl::StrCat("cannot start command '", spec.name, "': ", run.status().message()));
   }
-
-  CommandOutput result;
-  std::string err_all;
-  bool too_big = false;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-        continue;
-      }
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-        continue;
-      }
-      if (i == 0) {
-        if (result.stdout_data.size() + n > max_output) {
-          too_big = true;
-        } else {
-          result.stdout_data.append(buf, n);
-        }
-      } else {
-        err_all.append(buf, n);
-        if (err_all.size() > 8192) err_all.erase(0, err_all.size() - 4096);
-      }
-    }
-  }
-  int wstatus = 0;
-  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  result.duration_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.exit_status = WIFEXITED(wstatus)     ? WEXITSTATUS(wstatus)
-                       : WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus)
-                                              : 1;
-  result.stderr_tail = err_all.size() > 4096 ? err_all.substr(err_all.size() - 4096) : err_all;
-  if (too_big) {
+  if (run->stdout_truncated()) {
     return absl::ResourceExhaustedError(absl::StrCat("command '", spec.name, "' wrote more than ",
                                                      max_output, " bytes to stdout: not stored"));
   }
+  CommandOutput result;
+  result.exit_status = run->exit_code;
+  result.stdout_data = std::move(run->stdout_data);
+  result.stderr_tail = std::move(run->stderr_data);
+  result.duration_seconds = absl::ToDoubleSeconds(run->duration);
   return result;
 }
 

@@ -56,10 +56,12 @@ struct CommandOutput {
   double duration_seconds = 0;
 };
 
-// Runs the command (stdin /dev/null), capturing stdout (at most
-// max_output bytes: more is an error) and stderr. A command that cannot be
-// started → Unavailable; an exit status != 0 is not an error here (the
-// caller decides by `critical`).
+// Runs `/bin/sh -c command_line` (stdin /dev/null, no timeout; through
+// libs/base/subprocess), capturing stdout (at most max_output bytes: more
+// is ResourceExhausted, after the command has ended) and the last 4 KiB of
+// stderr. A command that cannot be started → Unavailable; an exit status != 0
+// is not an error here (the caller decides by `critical`). Safe to call from
+// several threads at once.
 absl::StatusOr<CommandOutput> RunCommand(const CommandSpec& spec, size_t max_output = 64u << 20);
 
 }  // namespace arca

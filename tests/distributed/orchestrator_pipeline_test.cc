@@ -11,7 +11,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +29,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "libs/base/subprocess.h"
 #include "libs/fs/testing/awkward_tree.h"
 #include "libs/fs/testing/tree_compare.h"
 #include "services/common/client_channel.h"
@@ -195,16 +195,12 @@ TEST(OrchestratorPipeline, CancelledBackupEndsWith130AndCommitsNothing) {
   // Ctrl-C on a following `arca backup`: the CLI cancels its job, exit 130.
   const std::string arca = ArcaBinary();
   const std::string flag = "--orchestrator=" + orch->address();
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execl(arca.c_str(), arca.c_str(), flag.c_str(), "--insecure", "backup", src.c_str(),
-          "--compression", "xz", "--level", "6", static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  SubprocessOptions cli;
+  cli.argv = {arca, flag, "--insecure", "backup", src, "--compression", "xz", "--level", "6"};
+  cli.stdout_output = SubprocessOutput::Null();
+  cli.stderr_output = SubprocessOutput::Null();
+  absl::StatusOr<std::unique_ptr<Subprocess>> backup = Subprocess::Start(cli);
+  ASSERT_TRUE(backup.ok()) << backup.status();
   for (int i = 0; i < 200; ++i) {
     grpc::ClientContext ctx;
     v1::GetJobRequest req;
@@ -216,18 +212,15 @@ TEST(OrchestratorPipeline, CancelledBackupEndsWith130AndCommitsNothing) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   EXPECT_EQ(job.state(), v1::JOB_STATE_RUNNING) << job.ShortDebugString();
-  kill(pid, SIGINT);
-  int status = 0;
-  for (int i = 0; i < 600 && waitpid(pid, &status, WNOHANG) == 0; ++i) {
-    absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE((*backup)->Signal(SIGINT).ok());
+  absl::StatusOr<SubprocessResult> ended = (*backup)->Wait(absl::Seconds(30));
+  if (!ended.ok()) {
+    ADD_FAILURE() << "arca did not end after SIGINT: " << ended.status();
+    ended = (*backup)->Terminate(absl::ZeroDuration());
   }
-  if (waitpid(pid, &status, WNOHANG) == 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    ADD_FAILURE() << "arca did not end after SIGINT";
-  }
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 130);
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  ASSERT_EQ(ended->term_signal, 0);
+  EXPECT_EQ(ended->exit_code, 130);
   {
     grpc::ClientContext ctx;
     v1::GetJobRequest req;

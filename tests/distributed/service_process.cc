@@ -1,64 +1,24 @@
 #include "tests/distributed/service_process.h"
 
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/base/subprocess.h"
 
 namespace arca::distributed {
 namespace {
-
-std::vector<char*> Argv(std::vector<std::string>& strings) {
-  std::vector<char*> argv;
-  for (std::string& s : strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  return argv;
-}
-
-// fork + exec with stdin from /dev/null, stdout to out_fd, stderr to err_fd;
-// the child dies with the test process. Only async-signal-safe calls in the
-// child (the test is multi-threaded).
-pid_t Spawn(std::vector<std::string> args, int out_fd, int err_fd, bool search_path) {
-  std::vector<char*> argv = Argv(args);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid != 0) return pid;
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(127);
-  int null_fd = open("/dev/null", O_RDONLY);
-  if (null_fd >= 0) dup2(null_fd, 0);
-  dup2(out_fd, 1);
-  dup2(err_fd, 2);
-  // Default signal dispositions and mask for the service.
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (search_path) {
-    execvp(argv[0], argv.data());
-  } else {
-    execv(argv[0], argv.data());
-  }
-  _exit(127);
-}
-
-int DecodeWaitStatus(int status) {
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 std::string TmpDir() {
   const char* tmp = std::getenv("TEST_TMPDIR");
@@ -100,18 +60,15 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
   process->stderr_path_ =
       absl::StrCat(TmpDir(), "/", std::filesystem::path(binary).filename().string(), ".", getpid(),
                    ".", counter++, ".stderr");
-  int err_fd = open(process->stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  int out_pipe[2];
-  if (err_fd < 0 || pipe2(out_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("cannot set up the child's output: ", strerror(errno)));
-  }
-  process->pid_ = Spawn(args, out_pipe[1], err_fd, false);
-  close(out_pipe[1]);
-  close(err_fd);
-  process->stdout_fd_ = out_pipe[0];
-  if (process->pid_ < 0) {
-    return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
-  }
+  SubprocessOptions spawn;
+  spawn.argv = std::move(args);
+  spawn.kill_with_parent = true;
+  spawn.stdout_output = SubprocessOutput::Pipe();
+  spawn.stderr_output = SubprocessOutput::File(process->stderr_path_);
+  absl::StatusOr<std::unique_ptr<Subprocess>> child = Subprocess::Start(spawn);
+  if (!child.ok()) return child.status();
+  process->process_ = std::move(*child);
+  const int stdout_fd = process->process_->stdout_fd();
 
   // Read stdout until the "listening on HOST:PORT" line.
   const absl::Time deadline = absl::Now() + timeout;
@@ -139,12 +96,12 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
                                                       absl::FormatDuration(timeout), "; stderr:\n",
                                                       process->Stderr()));
     }
-    pollfd pfd = {process->stdout_fd_, POLLIN, 0};
+    pollfd pfd = {stdout_fd, POLLIN, 0};
     int n = poll(&pfd, 1, wait_ms);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) continue;
     char buf[4096];
-    ssize_t got = read(process->stdout_fd_, buf, sizeof(buf));
+    ssize_t got = read(stdout_fd, buf, sizeof(buf));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       const int code = process->WaitExit(absl::Seconds(30));
@@ -156,36 +113,21 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
 }
 
 ServiceProcess::~ServiceProcess() {
-  if (exit_code_ < 0 && pid_ > 0) Stop(absl::Seconds(10));
-  if (stdout_fd_ >= 0) close(stdout_fd_);
+  if (process_ != nullptr && !process_->reaped()) Stop(absl::Seconds(10));
 }
 
-void ServiceProcess::Signal(int signo) {
-  if (exit_code_ < 0 && pid_ > 0) kill(pid_, signo);
-}
+pid_t ServiceProcess::pid() const { return process_->pid(); }
+
+void ServiceProcess::Signal(int signo) { process_->Signal(signo).IgnoreError(); }
 
 int ServiceProcess::WaitExit(absl::Duration timeout) {
-  if (exit_code_ >= 0 || pid_ <= 0) return exit_code_;
-  const absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    int status = 0;
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      exit_code_ = DecodeWaitStatus(status);
-      return exit_code_;
-    }
-    if (r < 0 && errno != EINTR) return -1;
-    if (absl::Now() >= deadline) return -1;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  absl::StatusOr<SubprocessResult> result = process_->Wait(timeout);
+  return result.ok() ? result->exit_code : -1;
 }
 
 int ServiceProcess::Stop(absl::Duration timeout) {
-  if (exit_code_ >= 0 || pid_ <= 0) return exit_code_;
-  kill(pid_, SIGTERM);
-  if (WaitExit(timeout) >= 0) return exit_code_;
-  kill(pid_, SIGKILL);
-  return WaitExit(absl::Seconds(60));
+  absl::StatusOr<SubprocessResult> result = process_->Terminate(timeout);
+  return result.ok() ? result->exit_code : -1;
 }
 
 std::string ServiceProcess::Stderr() const {
@@ -203,59 +145,21 @@ std::string RunResult::Describe() const {
 
 RunResult RunProgram(const std::vector<std::string>& argv, absl::Duration timeout) {
   RunResult r;
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
-    r.err = "pipe failed";
+  SubprocessOptions options;
+  options.argv = argv;
+  options.kill_with_parent = true;
+  options.stdout_output = SubprocessOutput::Capture();
+  options.stderr_output = SubprocessOutput::Capture();
+  // SIGKILL at the timeout, no grace.
+  absl::StatusOr<SubprocessResult> result = RunSubprocess(options, timeout, absl::ZeroDuration());
+  if (!result.ok()) {
+    r.err = std::string(result.status().message());
     return r;
   }
-  const bool search_path = argv[0].find('/') == std::string::npos;
-  const pid_t pid = Spawn(argv, out_pipe[1], err_pipe[1], search_path);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  if (pid < 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    r.err = "fork failed";
-    return r;
-  }
-  const absl::Time deadline = absl::Now() + timeout;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&r.out, &r.err};
-  int open_fds = 2;
-  bool killed = false;
-  char buf[65536];
-  while (open_fds > 0) {
-    int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    if (wait_ms <= 0) {
-      if (!killed) kill(pid, SIGKILL);
-      killed = true;
-      wait_ms = 1000;
-    }
-    if (poll(fds, 2, wait_ms) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      }
-    }
-  }
-  for (pollfd& f : fds) {
-    if (f.fd >= 0) close(f.fd);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = DecodeWaitStatus(status);
-  if (killed) r.err += "\n(killed after the timeout)";
+  r.exit_code = result->exit_code;
+  r.out = std::move(result->stdout_data);
+  r.err = std::move(result->stderr_data);
+  if (result->timed_out) r.err += "\n(killed after the timeout)";
   return r;
 }
 

@@ -2,7 +2,8 @@
 // dependency of the test) as a child process on a loopback port, find its
 // address from its "listening on HOST:PORT" line, and make sure it never
 // outlives the test (SIGTERM, then SIGKILL, in the destructor; the child also
-// gets SIGKILL if the test process dies: PR_SET_PDEATHSIG).
+// gets SIGKILL if the test process dies: PR_SET_PDEATHSIG). Processes are
+// started with libs/base/subprocess.
 #ifndef ARCA_TESTS_DISTRIBUTED_SERVICE_PROCESS_H_
 #define ARCA_TESTS_DISTRIBUTED_SERVICE_PROCESS_H_
 
@@ -15,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "libs/base/subprocess.h"
 #include "services/common/testing.h"
 
 namespace arca::distributed {
@@ -34,9 +36,10 @@ class ServiceProcess {
   // Starts `binary args... --listen=127.0.0.1:0` (no --listen is added when
   // args already has one) with stdout on a pipe and stderr appended to a log
   // file, and waits (up to `timeout`) for its "listening on" line.
-  // Errors: FailedPrecondition when the process exits first (with its exit
-  // code and stderr), DeadlineExceeded when it prints nothing in time (the
-  // process is killed).
+  // Errors: those of Subprocess::Start when it cannot be started (e.g.
+  // NotFound for a missing binary), FailedPrecondition when the process
+  // exits first (with its exit code and stderr), DeadlineExceeded when it
+  // prints nothing in time (the process is killed).
   static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(
       const std::string& binary, std::vector<std::string> args,
       absl::Duration timeout = absl::Seconds(60));
@@ -50,7 +53,7 @@ class ServiceProcess {
   // The /metrics endpoint ("HOST:PORT") when started with --metrics-listen
   // (its "metrics listening on" line), else "".
   const std::string& metrics_address() const { return metrics_address_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const;
 
   // Sends `signo` (no wait).
   void Signal(int signo);
@@ -66,9 +69,7 @@ class ServiceProcess {
  private:
   ServiceProcess() = default;
 
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  int exit_code_ = -1;  // once reaped
+  std::unique_ptr<Subprocess> process_;  // its stdout is a pipe read by Start
   std::string address_;
   std::string metrics_address_;
   std::string stderr_path_;
@@ -82,7 +83,8 @@ struct RunResult {
 };
 
 // Runs argv (argv[0] is a path, or a name looked up in PATH) to completion,
-// killing it after `timeout`.
+// killing it (SIGKILL) after `timeout`. When it cannot be started:
+// exit_code -1 and the reason in `err`.
 RunResult RunProgram(const std::vector<std::string>& argv,
                      absl::Duration timeout = absl::Seconds(300));
 

@@ -1,9 +1,5 @@
 #include "tests/e2e/arca_runner.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,78 +9,29 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <utility>
 
 #include "gtest/gtest.h"
-
-extern char** environ;
+#include "libs/base/subprocess.h"
 
 namespace arca::e2e {
 namespace {
 
-RunResult Spawn(const std::string& program, const std::vector<std::string>& args,
-                const std::vector<std::string>& extra_env, bool search_path) {
+RunResult Run(std::vector<std::string> argv, const std::vector<std::string>& extra_env) {
   RunResult r;
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
-    r.err = "pipe failed";
+  SubprocessOptions options;
+  options.argv = std::move(argv);
+  if (!extra_env.empty()) options.environment = EnvironmentWith(extra_env);
+  options.stdout_output = SubprocessOutput::Capture();
+  options.stderr_output = SubprocessOutput::Capture();
+  absl::StatusOr<SubprocessResult> result = RunSubprocess(options);
+  if (!result.ok()) {
+    r.err = std::string(result.status().message());
     return r;
   }
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.push_back(*e);
-  for (const std::string& e : extra_env) env_strings.push_back(e);
-  std::vector<char*> envp;
-  for (std::string& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_strings = {program};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_strings) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  pid_t pid;
-  int rc = search_path
-               ? posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), envp.data())
-               : posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  if (rc != 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    r.err = "spawn failed: " + std::string(strerror(rc));
-    return r;
-  }
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&r.out, &r.err};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        sinks[i]->append(buf, n);
-      }
-    }
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.exit_code = result->exit_code;
+  r.out = std::move(result->stdout_data);
+  r.err = std::move(result->stderr_data);
   return r;
 }
 
@@ -109,13 +56,12 @@ std::string ArcaBinary() {
 }
 
 RunResult RunArca(const std::vector<std::string>& args, const std::vector<std::string>& extra_env) {
-  return Spawn(ArcaBinary(), args, extra_env, false);
+  std::vector<std::string> argv = {ArcaBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(std::move(argv), extra_env);
 }
 
-RunResult RunProgram(const std::vector<std::string>& argv) {
-  std::vector<std::string> rest(argv.begin() + 1, argv.end());
-  return Spawn(argv[0], rest, {}, true);
-}
+RunResult RunProgram(const std::vector<std::string>& argv) { return Run(argv, {}); }
 
 std::string NewTempDir(const std::string& name) {
   static std::atomic<int> counter{0};

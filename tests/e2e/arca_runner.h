@@ -20,11 +20,14 @@ struct RunResult {
 // Path of the arca binary in the test's runfiles.
 std::string ArcaBinary();
 
-// Runs `arca args...`. extra_env entries are "NAME=value".
+// Runs `arca args...` (stdin /dev/null, no timeout) through
+// libs/base/subprocess. extra_env entries are "NAME=value": they replace or
+// add to the test's environment. When the program cannot be started:
+// exit_code -1 and the reason in `err`.
 RunResult RunArca(const std::vector<std::string>& args,
                   const std::vector<std::string>& extra_env = {});
 
-// Runs any program (argv[0] is looked up in PATH).
+// Runs any program (argv[0] without a '/' is looked up in PATH).
 RunResult RunProgram(const std::vector<std::string>& argv);
 
 // A fresh empty directory under TEST_TMPDIR.

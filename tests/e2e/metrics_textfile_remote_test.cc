@@ -4,9 +4,6 @@
 // (type, exit code, failed phase, times, statistics) and carried forward
 // like the embedded CLI's.
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -23,9 +20,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "libs/base/subprocess.h"
 #include "tests/e2e/arca_runner.h"
-
-extern char** environ;
 
 namespace arca::e2e {
 namespace {
@@ -56,23 +52,18 @@ class Service {
   static std::unique_ptr<Service> Start(const std::string& name, std::vector<std::string> args) {
     auto s = std::unique_ptr<Service>(new Service);
     s->log_ = NewTempDir(name) + "/log";
-    std::vector<std::string> argv_s = {ServiceBinary(name)};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, s->log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    const int rc = posix_spawn(&s->pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot start " << argv_s[0] << ": " << strerror(rc);
+    SubprocessOptions spawn;
+    spawn.argv = {ServiceBinary(name)};
+    spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
+    // Both appending to one new file, so that neither overwrites the other.
+    spawn.stdout_output = SubprocessOutput::File(s->log_, /*append=*/true);
+    spawn.stderr_output = SubprocessOutput::File(s->log_, /*append=*/true);
+    absl::StatusOr<std::unique_ptr<Subprocess>> child = Subprocess::Start(spawn);
+    if (!child.ok()) {
+      ADD_FAILURE() << child.status();
       return nullptr;
     }
+    s->process_ = std::move(*child);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       std::string log = ReadFileQuiet(s->log_);
@@ -82,8 +73,7 @@ class Service {
         s->address_ = log.substr(at + 13, end - at - 13);
         return s;
       }
-      if (waitpid(s->pid_, nullptr, WNOHANG) == s->pid_) {
-        s->pid_ = -1;
+      if (s->process_->Wait(absl::ZeroDuration()).ok()) {
         ADD_FAILURE() << name << " exited early:\n" << log;
         return nullptr;
       }
@@ -94,10 +84,7 @@ class Service {
   }
 
   ~Service() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
+    if (process_ != nullptr) process_->Terminate(absl::Seconds(30)).IgnoreError();
   }
 
   const std::string& address() const { return address_; }
@@ -115,7 +102,7 @@ class Service {
     return out;
   }
 
-  pid_t pid_ = -1;
+  std::unique_ptr<Subprocess> process_;
   std::string log_;
   std::string address_;
 };
