@@ -2,8 +2,7 @@
 
 namespace arca {
 
-ExitCode ExitCodeForPhase(v1::Phase phase, const absl::Status& status) {
-  if (status.code() == absl::StatusCode::kCancelled) return ExitCode::kCancelled;
+ExitCode ExitCodeForPhase(v1::Phase phase) {
   switch (phase) {
     case v1::PHASE_COLLECTION:
       return ExitCode::kCollection;

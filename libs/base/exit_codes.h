@@ -1,11 +1,11 @@
 // Exit codes of the CLI and job status (DESIGN.md §5) and the mapping of a
-// failed phase to its code.
+// failed phase to its code. The one policy mapping a failed absl::Status to
+// an exit code is ExitCodeOf in libs/base/phase_status.h.
 #ifndef ARCA_LIBS_BASE_EXIT_CODES_H_
 #define ARCA_LIBS_BASE_EXIT_CODES_H_
 
 #include <string_view>
 
-#include "absl/status/status.h"
 #include "arca/v1/common.pb.h"
 
 namespace arca {
@@ -27,10 +27,12 @@ enum class ExitCode : int {
   kCancelled = 130,
 };
 
-// Exit code for a failure in `phase`, e.g. PHASE_COLLECTION → 9.
-// A kCancelled status always gives 130; PHASE_SETUP and PHASE_UNSPECIFIED
-// give 1 (the caller decides between 2, 4 and 5 for setup failures).
-ExitCode ExitCodeForPhase(v1::Phase phase, const absl::Status& status);
+// The exit code of a failure in `phase`, e.g. PHASE_COLLECTION → 9: the
+// per-phase column of the policy. PHASE_SETUP and PHASE_UNSPECIFIED give 1.
+// Not a status mapping: a failed status goes through ExitCodeOf
+// (libs/base/phase_status.h), which applies cancellation, the setup codes
+// 2 / 4 / 5 and corruption (8) before falling back to this.
+ExitCode ExitCodeForPhase(v1::Phase phase);
 
 // The inverse of ExitCodeForPhase where one exists: the phase a failure with
 // `exit_code` happened in, for callers that only have the code (e.g. a job

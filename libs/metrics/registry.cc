@@ -87,9 +87,10 @@ void PhaseErrorCounters::Record(v1::Phase phase, int exit_code) {
 
 void PhaseErrorCounters::Record(const absl::Status& status, v1::Phase default_phase) {
   if (status.ok()) return;
-  v1::Phase phase = PhaseOf(status);
-  if (phase == v1::PHASE_UNSPECIFIED) phase = default_phase;
-  Record(phase, static_cast<int>(ExitCodeForPhase(phase, status)));
+  // The failure happened in this service: its phase unless one is attached,
+  // then the exit-code policy (phase_status.h).
+  const absl::Status phased = WithPhase(status, default_phase);
+  Record(FailedPhaseOf(phased), static_cast<int>(ExitCodeOf(phased)));
 }
 
 }  // namespace arca::metrics

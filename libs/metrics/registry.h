@@ -60,9 +60,11 @@ struct PhaseExit {
   int exit_code;
 };
 
-// The pairs ExitCodeForPhase can produce for each phase (cancellation, 130,
-// excluded): setup 1/2/4/5, collection 9, archive 10, compression 11,
-// upload 12, commit 12, verification 8, restore 13, unspecified 1.
+// The usual pairs of each phase under the exit-code policy (ExitCodeOf,
+// libs/base/phase_status.h; cancellation, 130, excluded): setup 1/2/4/5,
+// collection 9, archive 10, compression 11, upload 12, commit 12,
+// verification 8, restore 13, unspecified 1. Rarer pairs (restore 8:
+// corrupt data met by a restore) are created on first use.
 const std::vector<PhaseExit>& AllPhaseExits();
 
 // Just the pairs of `phases` from AllPhaseExits().
@@ -80,8 +82,10 @@ class PhaseErrorCounters {
   // Counts one failure. Looks the label pair up (error path only).
   void Record(v1::Phase phase, int exit_code);
   // Counts a failed status: phase from PhaseOf(status), or `default_phase`
-  // when none is attached; exit code from ExitCodeForPhase (130 when
-  // cancelled). OK statuses are not counted.
+  // when none is attached; exit code from ExitCodeOf (libs/base/
+  // phase_status.h) of the status with that phase: 130 when cancelled, 2 / 4
+  // / 5 for setup failures, 8 for DATA_LOSS in restore or verification, else
+  // the phase's code. OK statuses are not counted.
   void Record(const absl::Status& status, v1::Phase default_phase);
 
   prometheus::Counter& Get(v1::Phase phase, int exit_code);

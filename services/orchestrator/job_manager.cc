@@ -197,68 +197,19 @@ v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
   }
   out.set_grpc_code(static_cast<int>(status.code()));
   out.set_message(std::string(status.message()));
-  v1::Phase phase = PhaseOf(status);
   if (cancel_requested) {
     out.set_message(
         status.code() == absl::StatusCode::kCancelled
             ? "cancelled (CancelJob)"
             : absl::StrCat("cancelled (CancelJob); the stage ended with: ", status.message()));
-    out.set_failed_phase(phase);
+    out.set_failed_phase(PhaseOf(status));
     out.set_exit_code(v1::EXIT_CODE_CANCELLED);
     out.set_grpc_code(static_cast<int>(absl::StatusCode::kCancelled));
     return out;
   }
-  const absl::StatusCode code = status.code();
-  int exit_code = 1;
-  if (phase == v1::PHASE_UNSPECIFIED) {
-    switch (code) {
-      case absl::StatusCode::kDataLoss:
-        exit_code = 8;
-        break;
-      case absl::StatusCode::kInvalidArgument:
-      case absl::StatusCode::kNotFound:
-        phase = v1::PHASE_SETUP;
-        exit_code = 2;
-        break;
-      case absl::StatusCode::kUnavailable:
-      case absl::StatusCode::kDeadlineExceeded:
-      case absl::StatusCode::kCancelled:  // the service cut the call (shutdown)
-      case absl::StatusCode::kUnknown:
-      case absl::StatusCode::kInternal:
-      case absl::StatusCode::kAborted:
-        phase = transport_phase;
-        exit_code = static_cast<int>(ExitCodeForPhase(phase, absl::UnavailableError("transport")));
-        break;
-      default:
-        exit_code = 1;
-    }
-  } else if (phase == v1::PHASE_SETUP) {
-    switch (code) {
-      case absl::StatusCode::kInvalidArgument:
-      case absl::StatusCode::kNotFound:
-        exit_code = 2;
-        break;
-      case absl::StatusCode::kFailedPrecondition:
-        exit_code = 4;
-        break;
-      case absl::StatusCode::kResourceExhausted:
-        exit_code = 5;
-        break;
-      default:
-        exit_code = 1;
-    }
-  } else if (code == absl::StatusCode::kDataLoss &&
-             (phase == v1::PHASE_RESTORE || phase == v1::PHASE_VERIFICATION)) {
-    // Corrupt repository data found while reading it: 8, as the embedded
-    // restore and verify say.
-    exit_code = 8;
-  } else {
-    // A stage's own CANCELLED (not ours) is a failure of that stage.
-    exit_code = static_cast<int>(ExitCodeForPhase(
-        phase, code == absl::StatusCode::kCancelled ? absl::UnavailableError("cut") : status));
-  }
-  out.set_failed_phase(phase);
-  out.set_exit_code(static_cast<v1::ExitCode>(exit_code));
+  // The exit-code policy: libs/base/phase_status.h.
+  out.set_failed_phase(FailedPhaseOf(status, transport_phase));
+  out.set_exit_code(static_cast<v1::ExitCode>(ExitCodeOf(status, transport_phase)));
   return out;
 }
 

@@ -96,16 +96,13 @@ metrics::OrchestratorMetrics& OrchestratorServiceMetrics();
 // The status part of a job's end: which phase failed, the exit code of
 // DESIGN.md §5. `status` is the outcome of the job's call with its phase
 // restored (FromGrpcStatus); `transport_phase` is the phase of the service
-// that was called, used when the status carries no phase and the service
-// was unreachable, died or cut the call (UNAVAILABLE, DEADLINE_EXCEEDED,
-// CANCELLED without a cancel request, UNKNOWN, INTERNAL): chunker of a
-// backup → PHASE_ARCHIVE (10), of a restore → PHASE_RESTORE (13), uploader
-// of a verify → PHASE_UPLOAD (12). PHASE_SETUP failures give 2 for
-// INVALID_ARGUMENT / NOT_FOUND, 4 for FAILED_PRECONDITION, 5 for
-// RESOURCE_EXHAUSTED, 1 otherwise; DATA_LOSS without a phase or with
-// PHASE_RESTORE / PHASE_VERIFICATION (corrupt repository data, as in the
-// embedded restore) gives 8; without a phase INVALID_ARGUMENT / NOT_FOUND 2. `cancel_requested`
-// (CancelJob) turns any failure into 130. OK gives exit 0 (the caller applies a result's 3).
+// that was called (chunker of a backup → PHASE_ARCHIVE, of a restore →
+// PHASE_RESTORE, uploader of a verify → PHASE_UPLOAD). failed_phase and
+// exit_code follow the exit-code policy, FailedPhaseOf / ExitCodeOf(status,
+// transport_phase) in libs/base/phase_status.h; this adds only what is the
+// job's own: `cancel_requested` (CancelJob) turns any failure into 130
+// (grpc_code CANCELLED, failed_phase as attached), and the message and
+// grpc_code of the status. OK gives exit 0 (the caller applies a result's 3).
 v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
                           bool cancel_requested);
 

@@ -303,13 +303,15 @@ int CmdBackup(const std::vector<std::string>& argv) {
   BackupResult r = RunBackup(*repo, fs::DefaultFileSystem(), options, &g_cancel);
   display.Finish(r.status.ok());
   const int exit_code = FinalExitCode(static_cast<int>(r.exit_code), g_cancel.cancelled());
+  // The phase the exit-code policy reports with r.exit_code (ExitCodeOf): the
+  // attached one, or setup for a phase-less INVALID_ARGUMENT / NOT_FOUND.
   std::optional<std::string> textfile_warning;
   if (textfile) {
     metrics::JobOutcome outcome;
     outcome.type = "backup";
     outcome.group = r.manifest.group().empty() ? group : r.manifest.group();
     outcome.exit_code = exit_code;
-    outcome.failed_phase = r.status.ok() ? v1::PHASE_UNSPECIFIED : PhaseOf(r.status);
+    outcome.failed_phase = r.status.ok() ? v1::PHASE_UNSPECIFIED : FailedPhaseOf(r.status);
     outcome.start = start;
     outcome.end = std::chrono::system_clock::now();
     if (r.manifest.has_stats()) outcome.backup_stats = r.manifest.stats();
@@ -333,7 +335,7 @@ int CmdBackup(const std::vector<std::string>& argv) {
               << ",\"failed_phase\":"
               << (r.status.ok()
                       ? "null"
-                      : absl::StrCat("\"", std::string(PhaseName(PhaseOf(r.status))), "\""))
+                      : absl::StrCat("\"", std::string(PhaseName(FailedPhaseOf(r.status))), "\""))
               << ",\"stats\":" << (r.status.ok() ? ProtoJson(r.manifest.stats()) : "null")
               << ",\"warnings\":[" << warnings << "]}\n";
   } else {
@@ -349,8 +351,8 @@ int CmdBackup(const std::vector<std::string>& argv) {
       }
     } else {
       std::cerr << "arca: backup failed";
-      if (PhaseOf(r.status) != v1::PHASE_UNSPECIFIED) {
-        std::cerr << " in phase " << PhaseName(PhaseOf(r.status));
+      if (FailedPhaseOf(r.status) != v1::PHASE_UNSPECIFIED) {
+        std::cerr << " in phase " << PhaseName(FailedPhaseOf(r.status));
       }
       std::cerr << ": " << r.status.message() << " (exit " << static_cast<int>(r.exit_code)
                 << ")\n";
