@@ -1,7 +1,9 @@
 // The orchestrator's job logic (protos/arca/v1/orchestrator.proto) without
-// the server side of gRPC: validates requests, creates jobs, runs each on a
-// thread of its own, follows the stage that does the work, fans its events
-// out to watchers and maps the outcome to a JobStatus (DESIGN.md §5).
+// the server side of gRPC: validates requests (job_requests.h), creates jobs
+// (job_table.h), runs each on a thread of its own and follows the stage that
+// does the work (job_runner.cc), fans its events out to watchers
+// (job_watch.h), maps the outcome to a JobStatus (job_status.h, DESIGN.md
+// §5) and counts it (job_metrics.h). JobManager is the facade over them.
 //
 //   backup  → Chunker.RunBackup(BackupPlan) on the next chunker replica
 //             (round robin), with the next collector replica and the full
@@ -31,16 +33,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -48,9 +48,11 @@
 #include "arca/v1/orchestrator.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
-#include "libs/metrics/service_metrics.h"
 #include "services/common/client_channel.h"
-#include "services/orchestrator/job_store.h"
+#include "services/orchestrator/job_metrics.h"
+#include "services/orchestrator/job_status.h"
+#include "services/orchestrator/job_table.h"
+#include "services/orchestrator/job_watch.h"
 
 namespace arca::services {
 
@@ -77,64 +79,6 @@ struct OrchestratorOptions {
   // JobManager::Create): off, or how long to wait between attempts.
   bool seed_last_success = true;
   absl::Duration seed_retry = absl::Seconds(5);
-};
-
-// The orchestrator's catalog (arca_jobs_total, arca_job_failures_total,
-// arca_jobs_running, arca_last_success_timestamp_seconds, ...; JobMetrics)
-// on metrics::ProcessRegistry(), created on first use and shared by every
-// JobManager of the process. A JobManager counts:
-//   arca_jobs_running{type}  +1 from the job's creation to its end;
-//   RecordJobResult          when any job ends: type backup|restore|verify,
-//                            exit code and failed phase of its JobStatus,
-//                            start/end, for backups the group (the group of
-//                            the snapshot written, else
-//                            Repository::GroupName(host, source)) and the
-//                            BackupStats of the chunker's result;
-//   NoteLastSuccess          at start, the newest snapshot of every group.
-metrics::OrchestratorMetrics& OrchestratorServiceMetrics();
-
-// The status part of a job's end: which phase failed, the exit code of
-// DESIGN.md §5. `status` is the outcome of the job's call with its phase
-// restored (FromGrpcStatus); `transport_phase` is the phase of the service
-// that was called (chunker of a backup → PHASE_ARCHIVE, of a restore →
-// PHASE_RESTORE, uploader of a verify → PHASE_UPLOAD). failed_phase and
-// exit_code follow the exit-code policy, FailedPhaseOf / ExitCodeOf(status,
-// transport_phase) in libs/base/phase_status.h; this adds only what is the
-// job's own: `cancel_requested` (CancelJob) turns any failure into 130
-// (grpc_code CANCELLED, failed_phase as attached), and the message and
-// grpc_code of the status. OK gives exit 0 (the caller applies a result's 3).
-v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
-                          bool cancel_requested);
-
-class JobManager;
-
-// One WatchJob subscription. Events: the job's current state first (its
-// latest Progress and the warnings so far; only the final Job when it has
-// already ended), then live Progress and Warning events, and last the final
-// Job. At most OrchestratorOptions::watch_queue events wait per watcher: when
-// a slow watcher's queue is full, a newer Progress replaces the queued one
-// and further warnings are dropped (the final Job still lists them all).
-// Not thread-safe itself (one reader); must not outlive its JobManager.
-class JobWatch {
- public:
-  ~JobWatch();
-  JobWatch(const JobWatch&) = delete;
-  JobWatch& operator=(const JobWatch&) = delete;
-
-  // The next event, waiting up to `timeout`; nullopt on timeout or after
-  // the final event was returned (then finished() is true).
-  std::optional<v1::JobEvent> Next(absl::Duration timeout);
-  bool finished() const { return finished_; }
-
- private:
-  friend class JobManager;
-  struct State;
-  JobWatch(JobManager* manager, std::shared_ptr<State> state)
-      : manager_(manager), state_(std::move(state)) {}
-
-  JobManager* manager_;
-  std::shared_ptr<State> state_;
-  bool finished_ = false;
 };
 
 class JobManager {
@@ -181,33 +125,39 @@ class JobManager {
   bool WaitIdle(absl::Duration timeout);
 
  private:
-  friend class JobWatch;
-  struct Record;
+  explicit JobManager(OrchestratorOptions options)
+      : options_(std::move(options)), table_([this](const std::string& m) { Log(m); }) {}
 
-  explicit JobManager(OrchestratorOptions options) : options_(std::move(options)) {}
-
-  std::shared_ptr<Record> NewJob(v1::JobType type, const std::string& snapshot)
+  // --- The runner (job_runner.cc): drives one job's call on its thread. ---
+  // Saves the new job, counts it running and starts its thread.
+  void Launch(std::shared_ptr<JobRecord> rec, std::function<void()> body)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Launch(std::shared_ptr<Record> rec, std::function<void()> body)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunBackupJob(const std::shared_ptr<JobRecord>& rec, size_t chunker,
+                    const v1::BackupPlan& plan);
+  void RunRestoreJob(const std::shared_ptr<JobRecord>& rec, size_t chunker,
+                     const v1::RestorePlan& plan);
   // Runs a chunker job's server stream to its end and finishes the job.
   template <typename Plan, typename Method>
-  void RunChunkerJob(const std::shared_ptr<Record>& rec, size_t chunker, const Plan& plan,
+  void RunChunkerJob(const std::shared_ptr<JobRecord>& rec, size_t chunker, const Plan& plan,
                      Method method, v1::Phase transport_phase);
-  void RunVerifyJob(const std::shared_ptr<Record>& rec, size_t uploader,
+  void RunVerifyJob(const std::shared_ptr<JobRecord>& rec, size_t uploader,
                     const v1::VerifyRequest& request);
   // Issues the call: RUNNING, or false when the job was cancelled first.
-  bool BeginCall(const std::shared_ptr<Record>& rec, grpc::ClientContext* ctx);
-  void Publish(const std::shared_ptr<Record>& rec, const v1::JobEvent& event);
-  void OnProgress(const std::shared_ptr<Record>& rec, const v1::StageProgress& p);
-  void OnWarning(const std::shared_ptr<Record>& rec, const v1::Warning& w);
-  void Finish(const std::shared_ptr<Record>& rec, const absl::Status& status,
+  bool BeginCall(const std::shared_ptr<JobRecord>& rec, grpc::ClientContext* ctx);
+  void OnProgress(const std::shared_ptr<JobRecord>& rec, const v1::StageProgress& p);
+  void OnWarning(const std::shared_ptr<JobRecord>& rec, const v1::Warning& w);
+  // The job's end: JobStatus, state, record saved, metrics, final event.
+  void Finish(const std::shared_ptr<JobRecord>& rec, const absl::Status& status,
               v1::Phase transport_phase, const v1::StageResult* result,
               const v1::VerifyResponse* verify);
+  // Joins the threads of ended jobs, then forgets the oldest finished jobs
+  // beyond max_finished_jobs.
   void ReapThreads() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- The facade (job_manager.cc). ---
   // The seeding thread's body (see Create).
   void SeedLastSuccess();
-  void Unsubscribe(JobWatch::State* state);
+  void Unsubscribe(WatchQueue* queue);
   void Log(const std::string& message) const;
   std::shared_ptr<grpc::Channel> Pick(const std::vector<std::shared_ptr<grpc::Channel>>& list,
                                       std::atomic<uint64_t>* next, size_t* index);
@@ -215,16 +165,9 @@ class JobManager {
   // options_.collectors, else InvalidArgument listing them) or, when empty,
   // the next one round robin.
   absl::Status PickCollector(const std::string& requested, size_t* index);
-  absl::StatusOr<std::shared_ptr<Record>> Find(const std::string& id) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // The job history (state_dir): read at Create; SaveJob writes a job's
-  // record (a failure is logged, the job goes on).
-  void LoadJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SaveJob(const Record& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const OrchestratorOptions options_;
   std::string default_host_;
-  std::unique_ptr<JobStore> store_;  // null without state_dir
   std::vector<std::shared_ptr<grpc::Channel>> collector_channels_;
   std::vector<std::shared_ptr<grpc::Channel>> chunker_channels_;
   std::vector<std::shared_ptr<grpc::Channel>> uploader_channels_;
@@ -233,12 +176,10 @@ class JobManager {
   std::atomic<uint64_t> next_uploader_{0};
 
   mutable absl::Mutex mu_;
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  JobTable table_ ABSL_GUARDED_BY(mu_);  // and every JobRecord in it
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   size_t running_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, std::shared_ptr<Record>> jobs_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::shared_ptr<Record>> order_ ABSL_GUARDED_BY(mu_);  // creation order
-  std::vector<std::pair<std::shared_ptr<Record>, std::thread>> threads_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::shared_ptr<JobRecord>, std::thread>> threads_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* seed_call_ ABSL_GUARDED_BY(mu_) = nullptr;  // for the destructor
   std::thread seed_thread_;
 };

@@ -1,0 +1,255 @@
+// JobManager's runner: a job's thread issues its call (Chunker.RunBackup /
+// RunRestore, Uploader.Verify), moves on to the next replica while one is
+// unreachable, turns the stage's events into progress and warnings for the
+// job and its watchers, and finishes the job. The facade is job_manager.cc.
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "arca/v1/chunker.grpc.pb.h"
+#include "arca/v1/uploader.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "libs/base/phase_status.h"
+#include "libs/rpc/status_convert.h"
+#include "services/orchestrator/job_manager.h"
+
+namespace arca::services {
+namespace {
+
+constexpr size_t kMaxJobWarnings = 10000;
+
+// A call that failed this way reached no stage: the replica is down or
+// unreachable (no connection), so another replica may take the job. A stage
+// that answered attaches its phase to its errors.
+bool Unreachable(const absl::Status& status) {
+  return absl::IsUnavailable(status) && PhaseOf(status) == v1::PHASE_UNSPECIFIED;
+}
+
+}  // namespace
+
+void JobManager::Launch(std::shared_ptr<JobRecord> rec, std::function<void()> body) {
+  table_.Save(*rec);
+  ++running_;
+  CountJobStart(rec->job.type());
+  threads_.emplace_back(rec, std::thread(std::move(body)));
+}
+
+void JobManager::ReapThreads() {
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (it->first->done) {
+      // The thread only returns after marking the job done.
+      it->second.join();
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Forget the oldest finished jobs beyond the limit.
+  table_.ForgetFinished(options_.max_finished_jobs);
+}
+
+bool JobManager::BeginCall(const std::shared_ptr<JobRecord>& rec, grpc::ClientContext* ctx) {
+  absl::MutexLock lock(&mu_);
+  if (rec->cancel_requested) return false;
+  rec->call = ctx;
+  rec->job.set_state(v1::JOB_STATE_RUNNING);
+  return true;
+}
+
+template <typename Plan, typename Method>
+void JobManager::RunChunkerJob(const std::shared_ptr<JobRecord>& rec, size_t chunker,
+                               const Plan& plan, Method method, v1::Phase transport_phase) {
+  // The picked replica first; while a replica is unreachable before it sent
+  // anything, the next one (nothing was started on it, so this is safe).
+  absl::Status status;
+  std::optional<v1::StageResult> result;
+  std::vector<std::string> unreachable;
+  for (size_t attempt = 0; attempt < chunker_channels_.size(); ++attempt) {
+    const size_t c = (chunker + attempt) % chunker_channels_.size();
+    const std::string& address = options_.chunkers[c];
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.job_timeout));
+    if (!BeginCall(rec, &ctx)) {
+      Finish(rec, absl::CancelledError("cancelled before it started"), transport_phase, nullptr,
+             nullptr);
+      return;
+    }
+    auto stub = v1::Chunker::NewStub(chunker_channels_[c]);
+    std::unique_ptr<grpc::ClientReader<v1::StageEvent>> reader = ((*stub).*method)(&ctx, plan);
+    v1::StageEvent e;
+    bool answered = false;
+    while (reader->Read(&e)) {
+      answered = true;
+      if (e.has_progress()) OnProgress(rec, e.progress());
+      if (e.has_warning()) OnWarning(rec, e.warning());
+      if (e.has_result()) result = e.result();
+    }
+    status = rpc::FromGrpcStatus(reader->Finish());
+    bool cancel_requested = false;
+    {
+      absl::MutexLock lock(&mu_);
+      rec->call = nullptr;
+      cancel_requested = rec->cancel_requested;
+    }
+    if (!status.ok() && PhaseOf(status) == v1::PHASE_UNSPECIFIED) {
+      status =
+          absl::Status(status.code(), absl::StrCat("chunker ", address, ": ", status.message()));
+    }
+    if (answered || cancel_requested || !Unreachable(status)) break;
+    unreachable.push_back(address);
+    if (attempt + 1 < chunker_channels_.size()) {
+      Log(absl::StrCat("job ", rec->job.id(), ": ", status.message(), "; trying chunker ",
+                       options_.chunkers[(c + 1) % chunker_channels_.size()]));
+    }
+  }
+  if (unreachable.size() > 1 && unreachable.size() == chunker_channels_.size()) {
+    status = absl::Status(status.code(), absl::StrCat("no chunker replica is reachable (",
+                                                      absl::StrJoin(unreachable, ", "),
+                                                      "); last: ", status.message()));
+  }
+  if (status.ok() && !result) {
+    status = WithPhase(absl::InternalError(absl::StrCat("chunker ", options_.chunkers[chunker],
+                                                        " ended the job without a result")),
+                       transport_phase);
+  }
+  Finish(rec, status, transport_phase, result ? &*result : nullptr, nullptr);
+}
+
+void JobManager::RunBackupJob(const std::shared_ptr<JobRecord>& rec, size_t chunker,
+                              const v1::BackupPlan& plan) {
+  RunChunkerJob(rec, chunker, plan, &v1::Chunker::Stub::RunBackup, v1::PHASE_ARCHIVE);
+}
+
+void JobManager::RunRestoreJob(const std::shared_ptr<JobRecord>& rec, size_t chunker,
+                               const v1::RestorePlan& plan) {
+  RunChunkerJob(rec, chunker, plan, &v1::Chunker::Stub::RunRestore, v1::PHASE_RESTORE);
+}
+
+void JobManager::RunVerifyJob(const std::shared_ptr<JobRecord>& rec, size_t uploader,
+                              const v1::VerifyRequest& request) {
+  // The picked uploader first, then the next while one is unreachable
+  // (verify only reads: any replica of the repository can run it).
+  v1::VerifyResponse response;
+  absl::Status status;
+  for (size_t attempt = 0; attempt < uploader_channels_.size(); ++attempt) {
+    const size_t u = (uploader + attempt) % uploader_channels_.size();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.job_timeout));
+    if (!BeginCall(rec, &ctx)) {
+      Finish(rec, absl::CancelledError("cancelled before it started"), v1::PHASE_UPLOAD, nullptr,
+             nullptr);
+      return;
+    }
+    if (attempt == 0) {
+      OnProgress(rec, [] {
+        v1::StageProgress p;
+        p.set_phase(v1::PHASE_VERIFICATION);
+        return p;
+      }());
+    }
+    auto stub = v1::Uploader::NewStub(uploader_channels_[u]);
+    status = rpc::FromGrpcStatus(stub->Verify(&ctx, request, &response));
+    bool cancel_requested = false;
+    {
+      absl::MutexLock lock(&mu_);
+      rec->call = nullptr;
+      cancel_requested = rec->cancel_requested;
+    }
+    if (!status.ok()) {
+      status = absl::Status(
+          status.code(),
+          absl::StrCat("verify on uploader ", options_.uploaders[u], ": ", status.message()));
+    }
+    if (cancel_requested || !Unreachable(status)) break;
+    if (attempt + 1 < uploader_channels_.size()) {
+      Log(absl::StrCat("job ", rec->job.id(), ": ", status.message(), "; trying uploader ",
+                       options_.uploaders[(u + 1) % uploader_channels_.size()]));
+    }
+  }
+  if (!status.ok()) {
+    Finish(rec, status, v1::PHASE_UPLOAD, nullptr, nullptr);
+    return;
+  }
+  for (const std::string& p : response.problems()) {
+    v1::Warning w;
+    w.set_phase(v1::PHASE_VERIFICATION);
+    w.set_message(p);
+    w.set_data_missing(true);
+    OnWarning(rec, w);
+  }
+  if (response.exit_code() == v1::EXIT_CODE_VERIFICATION) {
+    status =
+        WithPhase(absl::DataLossError(absl::StrCat(
+                      "verification failed: ", response.problems_size(), " problem(s)",
+                      response.problems().empty() ? std::string() : ": " + response.problems(0))),
+                  v1::PHASE_VERIFICATION);
+  } else if (response.exit_code() != 0) {
+    status = absl::InternalError(
+        absl::StrCat("uploader answered Verify with exit code ", response.exit_code()));
+  }
+  Finish(rec, status, v1::PHASE_UPLOAD, nullptr, &response);
+}
+
+void JobManager::OnProgress(const std::shared_ptr<JobRecord>& rec, const v1::StageProgress& p) {
+  absl::MutexLock lock(&mu_);
+  v1::Progress* progress = rec->job.mutable_progress();
+  progress->set_phase(p.phase());
+  progress->set_files_done(p.files_done());
+  progress->set_bytes_done(p.bytes_done());
+  progress->set_bytes_total(p.bytes_total());
+  const double secs = absl::ToDoubleSeconds(absl::Now() - rec->start);
+  progress->set_bytes_per_second(secs > 0 ? static_cast<double>(p.bytes_done()) / secs : 0);
+  v1::JobEvent e;
+  *e.mutable_progress() = *progress;
+  PublishToWatchers(rec->watchers, e, options_.watch_queue);
+}
+
+void JobManager::OnWarning(const std::shared_ptr<JobRecord>& rec, const v1::Warning& w) {
+  absl::MutexLock lock(&mu_);
+  if (static_cast<size_t>(rec->job.warnings_size()) < kMaxJobWarnings) {
+    *rec->job.add_warnings() = w;
+  }
+  v1::JobEvent e;
+  *e.mutable_warning() = w;
+  PublishToWatchers(rec->watchers, e, options_.watch_queue);
+}
+
+void JobManager::Finish(const std::shared_ptr<JobRecord>& rec, const absl::Status& status,
+                        v1::Phase transport_phase, const v1::StageResult* result,
+                        const v1::VerifyResponse* verify) {
+  absl::MutexLock lock(&mu_);
+  v1::Job& job = rec->job;
+  *job.mutable_status() = JobStatusOf(status, transport_phase, rec->cancel_requested);
+  if (result != nullptr) {
+    *job.mutable_result() = *result;
+    if (!result->snapshot().empty()) job.set_snapshot(result->snapshot());
+    if (result->has_stats()) *job.mutable_stats() = result->stats();
+  }
+  if (verify != nullptr) *job.mutable_verify() = *verify;
+  if (!status.ok()) {
+    job.set_state(job.status().exit_code() == v1::EXIT_CODE_CANCELLED ? v1::JOB_STATE_CANCELLED
+                                                                      : v1::JOB_STATE_FAILED);
+  } else if (result != nullptr && result->exit_code() == v1::EXIT_CODE_PARTIAL) {
+    job.mutable_status()->set_exit_code(v1::EXIT_CODE_PARTIAL);
+    job.mutable_status()->set_message("snapshot written, but some source data is missing from it");
+    job.set_state(v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS);
+  } else {
+    job.set_state(v1::JOB_STATE_SUCCEEDED);
+  }
+  const absl::Time end = absl::Now();
+  job.set_end_unix_ns(absl::ToUnixNanos(end));
+  rec->done = true;
+  --running_;
+  table_.Save(*rec);
+  // Metrics, before WaitIdle can see the job ended.
+  CountJobEnd(job, rec->group, rec->start, end, result);
+  for (const std::shared_ptr<WatchQueue>& w : rec->watchers) w->final_job = job;
+  Log(absl::StrCat("job ", job.id(), ": ", v1::JobState_Name(job.state()), ", exit ",
+                   static_cast<int>(job.status().exit_code()),
+                   job.status().message().empty() ? "" : ": " + job.status().message()));
+}
+
+}  // namespace arca::services
