@@ -2,24 +2,17 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <utility>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "google/protobuf/util/json_util.h"
 #include "libs/base/status_macros.h"
 #include "libs/hash/digest.h"
 #include "libs/store/file_io.h"
@@ -45,54 +38,6 @@ std::string StripTrailingSlashes(std::string dir) {
   return dir;
 }
 
-bool IsNameByte(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '-';
-}
-
-void AppendEscaped(unsigned char c, std::string* out) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  out->push_back('%');
-  out->push_back(kHex[c >> 4]);
-  out->push_back(kHex[c & 15]);
-}
-
-// A group is one directory name we created (or a user typed): no '/', no NUL,
-// not hidden (temp names start with '.'), not too long.
-bool IsValidGroup(std::string_view g) {
-  if (g.empty() || g.size() > 255 || g[0] == '.') return false;
-  return g.find('/') == std::string_view::npos && g.find('\0') == std::string_view::npos;
-}
-
-// "YYYYMMDDTHHMMSS.nnnnnnnnnZ".
-bool IsValidTimeName(std::string_view t) {
-  if (t.size() != 26 || t[8] != 'T' || t[15] != '.' || t[25] != 'Z') return false;
-  for (size_t i = 0; i < 25; ++i) {
-    if (i == 8 || i == 15) continue;
-    if (t[i] < '0' || t[i] > '9') return false;
-  }
-  return true;
-}
-
-absl::StatusOr<std::string> TimeName(int64_t unix_ns) {
-  if (unix_ns < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("snapshot time ", unix_ns, " ns is before 1970; pass 0 for now"));
-  }
-  time_t secs = static_cast<time_t>(unix_ns / 1000000000);
-  int64_t nanos = unix_ns % 1000000000;
-  struct tm tm;
-  if (gmtime_r(&secs, &tm) == nullptr || tm.tm_year + 1900 > 9999) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("snapshot time ", unix_ns, " ns is out of range"));
-  }
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), "%04d%02d%02dT%02d%02d%02d.%09lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(nanos));
-  return std::string(buf);
-}
-
 bool Exists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
@@ -112,123 +57,10 @@ absl::Status ValidateChunker(const v1::ChunkerParams& p, std::string_view what) 
   return absl::OkStatus();
 }
 
-std::string ProtoStatusMessage(const google::protobuf::util::Status& st) {
-  return std::string(st.message().data(), st.message().size());
-}
-
-template <typename Message>
-absl::StatusOr<std::string> ToJson(const Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
-  options.preserve_proto_field_names = true;
-  std::string out;
-  auto st = google::protobuf::util::MessageToJsonString(message, &out, options);
-  if (!st.ok()) {
-    return absl::InternalError(
-        absl::StrCat("cannot print ", message.GetTypeName(), " as JSON: ", ProtoStatusMessage(st)));
-  }
-  out.push_back('\n');
-  return out;
-}
-
-// Parses JSON into `message`; returns the parser's error text or "".
-template <typename Message>
-std::string FromJson(std::string_view json, Message* message) {
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  auto st = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), message, options);
-  if (st.ok()) return "";
-  std::string msg = ProtoStatusMessage(st);
-  return msg.empty() ? "parse error" : msg;
-}
-
 }  // namespace
 
-// ---------------------------------------------------------------------------
-// JSON.
-
-absl::StatusOr<std::string> ManifestToJson(const v1::Manifest& manifest) {
-  return ToJson(manifest);
-}
-
-absl::StatusOr<v1::Manifest> ManifestFromJson(std::string_view json, std::string_view name) {
-  v1::Manifest m;
-  if (std::string err = FromJson(json, &m); !err.empty()) {
-    return absl::DataLossError(
-        absl::StrCat("manifest ", S(name), " is corrupt (not a valid arca manifest: ",
-                     absl::CHexEscape(err.substr(0, 300)), "); run `arca verify`"));
-  }
-  if (m.format_version() == 0) {
-    return absl::DataLossError(
-        absl::StrCat("manifest ", S(name), " is corrupt: it has no format_version"));
-  }
-  if (m.format_version() > kRepositoryFormatVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("manifest ", S(name), " has format ", m.format_version(),
-                     ", which is not supported by this arca (supports ", kRepositoryFormatVersion,
-                     "); upgrade arca"));
-  }
-  return m;
-}
-
-absl::StatusOr<std::string> RepositoryConfigToJson(const v1::RepositoryConfig& config) {
-  return ToJson(config);
-}
-
-absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(std::string_view json,
-                                                              std::string_view name) {
-  v1::RepositoryConfig c;
-  if (std::string err = FromJson(json, &c); !err.empty()) {
-    return absl::DataLossError(absl::StrCat(
-        "repository config ", S(name),
-        " is corrupt (not a valid arca config: ", absl::CHexEscape(err.substr(0, 300)), ")"));
-  }
-  if (c.format_version() == 0) {
-    return absl::DataLossError(
-        absl::StrCat("repository config ", S(name), " is corrupt: it has no format_version"));
-  }
-  if (c.format_version() != kRepositoryFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("repository format ", c.format_version(),
-                                                      " is not supported by this arca (supports ",
-                                                      kRepositoryFormatVersion, "): ", S(name)));
-  }
-  return c;
-}
-
-// ---------------------------------------------------------------------------
-// Group names.
-
 std::string Repository::GroupName(std::string_view host, std::string_view source) {
-  std::string out;
-  for (unsigned char c : host) {
-    if (IsNameByte(c) && !(out.empty() && c == '.')) {  // never a hidden name
-      out.push_back(static_cast<char>(c));
-    } else {
-      AppendEscaped(c, &out);
-    }
-  }
-  if (!source.empty() && source[0] == '/') {
-    out.push_back('_');
-    source.remove_prefix(1);
-  } else {
-    out.push_back('+');
-  }
-  for (unsigned char c : source) {
-    if (c == '/') {
-      out.push_back('_');
-    } else if (IsNameByte(c)) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      AppendEscaped(c, &out);
-    }
-  }
-  if (out.size() > 200) {
-    const std::string hash = Sha256(out).Hex().substr(0, 32);
-    out = absl::StrCat(out.substr(0, 160), "~", hash);
-  }
-  return out;
+  return SnapshotGroupName(host, source);
 }
 
 // ---------------------------------------------------------------------------
@@ -324,10 +156,10 @@ absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(std::string_
     ASSIGN_OR_RETURN(std::vector<std::string> names,
                      ListDirNames(absl::StrCat(path_, "/snapshots"), path_));
     for (std::string& n : names) {
-      if (IsValidGroup(n)) groups.push_back(std::move(n));
+      if (IsValidGroupName(n)) groups.push_back(std::move(n));
     }
   } else {
-    if (!IsValidGroup(group)) {
+    if (!IsValidGroupName(group)) {
       return absl::InvalidArgumentError(
           absl::StrCat("'", absl::CHexEscape(S(group)), "' is not a snapshot group name"));
     }
@@ -338,7 +170,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(std::string_
     const std::string gdir = absl::StrCat(path_, "/snapshots/", g);
     ASSIGN_OR_RETURN(std::vector<std::string> times, ListDirNames(gdir, path_));
     for (const std::string& t : times) {
-      if (!IsValidTimeName(t)) continue;  // temp names and strangers
+      if (!IsValidSnapshotTimeName(t)) continue;  // temp names and strangers
       const std::string mpath = absl::StrCat(gdir, "/", t, "/", kManifestName);
       absl::StatusOr<std::string> json = ReadWholeFile(mpath, path_);
       if (absl::IsNotFound(json.status())) continue;  // incomplete snapshot
@@ -383,13 +215,13 @@ absl::StatusOr<std::string> Repository::ResolveSnapshotId(std::string_view id_or
   if (slash == std::string_view::npos) return not_found();
   const std::string_view group = id_or_latest.substr(0, slash);
   const std::string_view time = id_or_latest.substr(slash + 1);
-  if (!IsValidGroup(group)) return not_found();
+  if (!IsValidGroupName(group)) return not_found();
   if (time == "latest") {
     ASSIGN_OR_RETURN(std::vector<v1::Manifest> all, ListSnapshots(group));
     if (all.empty()) return not_found();
     return all.back().id();
   }
-  if (!IsValidTimeName(time)) return not_found();
+  if (!IsValidSnapshotTimeName(time)) return not_found();
   if (!Exists(absl::StrCat(SnapshotDir(id_or_latest), "/", kManifestName))) {
     return not_found();
   }
@@ -470,13 +302,13 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
         GroupName(manifest.host(), manifest.sources().empty() ? "" : manifest.sources(0)));
   }
   const std::string group = manifest.group();
-  if (!IsValidGroup(group)) {
+  if (!IsValidGroupName(group)) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", absl::CHexEscape(group),
                      "' is not a valid snapshot group name (use Repository::GroupName)"));
   }
   int64_t time_ns = manifest.time_unix_ns() == 0 ? NowUnixNs() : manifest.time_unix_ns();
-  ASSIGN_OR_RETURN(std::string time_name, TimeName(time_ns));
+  ASSIGN_OR_RETURN(std::string time_name, SnapshotTimeName(time_ns));
 
   const std::string snapshots_dir = absl::StrCat(path_, "/snapshots");
   const std::string gdir = absl::StrCat(snapshots_dir, "/", group);
@@ -498,7 +330,7 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
       return ErrnoStatus(errno, "create directory", sdir, path_, true);
     }
     ++time_ns;
-    ASSIGN_OR_RETURN(time_name, TimeName(time_ns));
+    ASSIGN_OR_RETURN(time_name, SnapshotTimeName(time_ns));
   }
   const std::string id = absl::StrCat(group, "/", time_name);
 
@@ -584,61 +416,12 @@ absl::StatusOr<double> Repository::ObservedCompressionRatio() {
   return static_cast<double>(stored) / static_cast<double>(raw);
 }
 
-WriterLock::~WriterLock() { ::unlink(path_.c_str()); }
-
 absl::StatusOr<std::unique_ptr<WriterLock>> Repository::LockForWrite(std::string_view description) {
-  const std::string locks_dir = absl::StrCat(path_, "/locks");
-  if (::mkdir(locks_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoStatus(errno, "create directory", locks_dir, path_, true);
-  }
-  char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
-  const int64_t start = NowUnixNs();
-  const int64_t pid = ::getpid();
-  const std::string name = absl::StrCat(start, "-", pid, "-", RandomHex16(), ".lock");
-  const std::string content =
-      absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(host), "\nstart_unix_ns=", start,
-                   "\ndescription=", absl::CEscape(S(description)), "\n");
-  RETURN_IF_ERROR(WriteFileAtomically(locks_dir, name, content, path_));
-  return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start);
+  return CreateWriterLock(path_, description);
 }
 
 absl::StatusOr<std::vector<WriterLockInfo>> Repository::ListWriterLocks() {
-  const std::string locks_dir = absl::StrCat(path_, "/locks");
-  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(locks_dir, path_));
-  std::vector<WriterLockInfo> out;
-  for (const std::string& n : names) {
-    if (!absl::EndsWith(n, ".lock") || absl::StartsWith(n, ".")) continue;
-    WriterLockInfo info;
-    info.path = absl::StrCat(locks_dir, "/", n);
-    struct stat st;
-    if (::stat(info.path.c_str(), &st) != 0) continue;  // released meanwhile
-    info.start_unix_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    absl::StatusOr<std::string> text = ReadWholeFile(info.path, path_);
-    if (text.ok()) {
-      for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-        const size_t eq = line.find('=');
-        if (eq == std::string_view::npos) continue;
-        const absl::string_view key = line.substr(0, eq);
-        const std::string value(line.substr(eq + 1));
-        int64_t v = 0;
-        if (key == "pid" && absl::SimpleAtoi(value, &v)) info.pid = v;
-        if (key == "start_unix_ns" && absl::SimpleAtoi(value, &v)) {
-          info.start_unix_ns = v;
-        }
-        std::string unescaped;
-        if (key == "host" && absl::CUnescape(value, &unescaped)) info.host = unescaped;
-        if (key == "description" && absl::CUnescape(value, &unescaped)) {
-          info.description = unescaped;
-        }
-      }
-    }
-    out.push_back(std::move(info));
-  }
-  std::sort(out.begin(), out.end(), [](const WriterLockInfo& a, const WriterLockInfo& b) {
-    return a.start_unix_ns < b.start_unix_ns;
-  });
-  return out;
+  return ListWriterLocksIn(path_);
 }
 
 }  // namespace arca

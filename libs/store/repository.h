@@ -26,6 +26,9 @@
 #include "absl/status/statusor.h"
 #include "arca/v1/repository.pb.h"
 #include "libs/store/chunk_store.h"
+#include "libs/store/repository_json.h"
+#include "libs/store/snapshot_names.h"
+#include "libs/store/writer_lock.h"
 
 namespace arca {
 
@@ -36,34 +39,6 @@ struct LoadedSnapshot {
   std::string metadata_index;  // bytes of metadata.aidx
   std::string payload_index;   // bytes of payload.aidx
   std::string dir;             // REPO/snapshots/<group>/<time>
-};
-
-// A running writer registered in REPO/locks/. The destructor removes the lock
-// file. Locks do not exclude each other: they tell garbage collection which
-// chunks may still be about to be referenced (see LockForWrite).
-class WriterLock {
- public:
-  WriterLock(std::string path, int64_t start_unix_ns)
-      : path_(std::move(path)), start_unix_ns_(start_unix_ns) {}
-  ~WriterLock();
-  WriterLock(const WriterLock&) = delete;
-  WriterLock& operator=(const WriterLock&) = delete;
-
-  const std::string& path() const { return path_; }
-  int64_t start_unix_ns() const { return start_unix_ns_; }
-
- private:
-  std::string path_;
-  int64_t start_unix_ns_;
-};
-
-// What a lock file says (Repository::ListWriterLocks).
-struct WriterLockInfo {
-  std::string path;
-  int64_t pid = 0;
-  std::string host;
-  int64_t start_unix_ns = 0;  // the file's mtime if the file is unreadable
-  std::string description;
 };
 
 class Repository {
@@ -176,24 +151,6 @@ class Repository {
   const v1::RepositoryConfig config_;
   const std::unique_ptr<LocalChunkStore> chunks_;
 };
-
-// JSON of a manifest (protobuf JSON mapping, proto field names, every field
-// printed, pretty). Internal error only if the message cannot be printed.
-absl::StatusOr<std::string> ManifestToJson(const v1::Manifest& manifest);
-// Parses a manifest; unknown fields are ignored. `name` (a path) is named in
-// errors: DataLoss if it is not a valid manifest or has no format_version,
-// FailedPrecondition if its format_version is newer than 1.
-absl::StatusOr<v1::Manifest> ManifestFromJson(std::string_view json, std::string_view name);
-
-// The same for REPO/config: DataLoss "repository config NAME is corrupt: ..."
-// or FailedPrecondition "repository format N is not supported by this arca
-// (supports 1)".
-absl::StatusOr<std::string> RepositoryConfigToJson(const v1::RepositoryConfig& config);
-absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(std::string_view json,
-                                                              std::string_view name);
-
-// The format version this code reads and writes.
-inline constexpr uint32_t kRepositoryFormatVersion = 1;
 
 }  // namespace arca
 

@@ -1,0 +1,89 @@
+#include "libs/store/writer_lock.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "libs/base/status_macros.h"
+#include "libs/store/file_io.h"
+
+namespace arca {
+namespace {
+
+std::string S(std::string_view v) { return std::string(v); }
+
+int64_t NowUnixNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+WriterLock::~WriterLock() { ::unlink(path_.c_str()); }
+
+absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(const std::string& repo,
+                                                             std::string_view description) {
+  const std::string locks_dir = absl::StrCat(repo, "/locks");
+  if (::mkdir(locks_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, "create directory", locks_dir, repo, true);
+  }
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  const int64_t start = NowUnixNs();
+  const int64_t pid = ::getpid();
+  const std::string name = absl::StrCat(start, "-", pid, "-", RandomHex16(), ".lock");
+  const std::string content =
+      absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(host), "\nstart_unix_ns=", start,
+                   "\ndescription=", absl::CEscape(S(description)), "\n");
+  RETURN_IF_ERROR(WriteFileAtomically(locks_dir, name, content, repo));
+  return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start);
+}
+
+absl::StatusOr<std::vector<WriterLockInfo>> ListWriterLocksIn(const std::string& repo) {
+  const std::string locks_dir = absl::StrCat(repo, "/locks");
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(locks_dir, repo));
+  std::vector<WriterLockInfo> out;
+  for (const std::string& n : names) {
+    if (!absl::EndsWith(n, ".lock") || absl::StartsWith(n, ".")) continue;
+    WriterLockInfo info;
+    info.path = absl::StrCat(locks_dir, "/", n);
+    struct stat st;
+    if (::stat(info.path.c_str(), &st) != 0) continue;  // released meanwhile
+    info.start_unix_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    absl::StatusOr<std::string> text = ReadWholeFile(info.path, repo);
+    if (text.ok()) {
+      for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+        const size_t eq = line.find('=');
+        if (eq == std::string_view::npos) continue;
+        const absl::string_view key = line.substr(0, eq);
+        const std::string value(line.substr(eq + 1));
+        int64_t v = 0;
+        if (key == "pid" && absl::SimpleAtoi(value, &v)) info.pid = v;
+        if (key == "start_unix_ns" && absl::SimpleAtoi(value, &v)) {
+          info.start_unix_ns = v;
+        }
+        std::string unescaped;
+        if (key == "host" && absl::CUnescape(value, &unescaped)) info.host = unescaped;
+        if (key == "description" && absl::CUnescape(value, &unescaped)) {
+          info.description = unescaped;
+        }
+      }
+    }
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(), [](const WriterLockInfo& a, const WriterLockInfo& b) {
+    return a.start_unix_ns < b.start_unix_ns;
+  });
+  return out;
+}
+
+}  // namespace arca
