@@ -1,15 +1,13 @@
 #include "libs/restore/tree_writer.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -22,31 +20,6 @@ namespace {
 
 constexpr char kAclAccess[] = "system.posix_acl_access";
 constexpr char kAclDefault[] = "system.posix_acl_default";
-
-// Owns a file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // A path for messages: bytes as they are, control characters escaped.
 std::string Shown(absl::string_view path) {
@@ -65,7 +38,7 @@ std::string Shown(absl::string_view path) {
 }
 
 // What the operator can do about a failed call.
-const char* Advice(int err) {
+const char* Advice(int err, absl::StatusCode code) {
   switch (err) {
     case ENOSPC:
     case EDQUOT:
@@ -77,17 +50,36 @@ const char* Advice(int err) {
       return "the target file system is read-only; choose another target";
     case ENAMETOOLONG:
       return "the target file system does not accept this name";
+    case 0:
+      break;
+    default:
+      return "check the target file system";
+  }
+  switch (code) {  // a status without an errno (fs::StatusErrno gives 0)
+    case absl::StatusCode::kResourceExhausted:
+      return "free space on the target file system and retry";
+    case absl::StatusCode::kPermissionDenied:
+      return "run the restore as root or choose a target you may write";
     default:
       return "check the target file system";
   }
 }
 
-absl::Status ErrnoError(int err, const std::string& what) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat(what, ": ", strerror(err), "; ", Advice(err)));
+// The system error behind a failed file-system call: strerror of its errno,
+// or its message when it carries none.
+std::string SystemError(const absl::Status& status) {
+  const int err = fs::StatusErrno(status);
+  if (err != 0) return strerror(err);
+  return std::string(status.message());
 }
 
-std::string ProcPath(int fd) { return absl::StrCat("/proc/self/fd/", fd); }
+// A failed file-system call, as the restore reports it: the code of the
+// call's status (the errno mapping of writable_file_system.h), "<what>:
+// <system error>; <advice>". `what` names the restored path and the target.
+absl::Status FsError(const absl::Status& status, const std::string& what) {
+  return absl::Status(status.code(), absl::StrCat(what, ": ", SystemError(status), "; ",
+                                                  Advice(fs::StatusErrno(status), status.code())));
+}
 
 // Splits a stored path into components; "" is the root (no components).
 absl::StatusOr<std::vector<std::string>> SplitStoredPath(const std::string& path,
@@ -115,49 +107,14 @@ absl::StatusOr<std::vector<std::string>> SplitStoredPath(const std::string& path
   return out;
 }
 
-struct timespec ToTimespec(int64_t ns) {
-  int64_t sec = ns / 1000000000;
-  int64_t rem = ns % 1000000000;
-  if (rem < 0) {
-    rem += 1000000000;
-    --sec;
-  }
-  struct timespec ts;
-  ts.tv_sec = static_cast<time_t>(sec);
-  ts.tv_nsec = static_cast<long>(rem);
-  return ts;
-}
-
 // atime 0 means "not captured": leave it as the restore set it.
-void EntryTimes(const v1::Entry& e, struct timespec ts[2]) {
-  if (e.atime_ns() == 0) {
-    ts[0].tv_sec = 0;
-    ts[0].tv_nsec = UTIME_OMIT;
-  } else {
-    ts[0] = ToTimespec(e.atime_ns());
-  }
-  ts[1] = ToTimespec(e.mtime_ns());
+std::optional<int64_t> EntryAtime(const v1::Entry& e) {
+  if (e.atime_ns() == 0) return std::nullopt;
+  return e.atime_ns();
 }
 
 bool IsXattrWarning(int err) {
   return err == ENOTSUP || err == EPERM || err == E2BIG || err == ERANGE;
-}
-
-absl::Status PwriteAll(int fd, const uint8_t* data, size_t len, uint64_t off,
-                       const std::string& shown) {
-  while (len > 0) {
-    ssize_t n = pwrite(fd, data, len, static_cast<off_t>(off));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int saved_errno = errno;
-      return ErrnoError(saved_errno, absl::StrCat("cannot write ", len, " bytes at offset ", off,
-                                                  " of '", shown, "'"));
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-    off += static_cast<uint64_t>(n);
-  }
-  return absl::OkStatus();
 }
 
 const char* TypeName(v1::EntryType t) {
@@ -185,59 +142,68 @@ const char* TypeName(v1::EntryType t) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TreeWriter>> TreeWriter::Open(const std::string& target) {
+absl::StatusOr<std::unique_ptr<TreeWriter>> TreeWriter::Open(const std::string& target,
+                                                             fs::WritableFileSystem* file_system) {
   if (target.empty()) {
     return absl::InvalidArgumentError("restore target is empty; name a directory to restore into");
   }
-  struct stat st;
-  if (stat(target.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
+  fs::WritableFileSystem* const wfs =
+      file_system != nullptr ? file_system : fs::DefaultWritableFileSystem();
+  absl::StatusOr<std::optional<fs::StatInfo>> st = wfs->Stat(target);
+  if (!st.ok()) {
+    return FsError(st.status(), absl::StrCat("cannot inspect restore target ", target));
+  }
+  if (st->has_value()) {
+    if (!S_ISDIR((*st)->mode)) {
       return absl::FailedPreconditionError(
           absl::StrCat("restore target ", target,
                        " exists and is not a directory; remove it or choose "
                        "another target"));
     }
-  } else if (errno == ENOENT) {
+  } else {
     // mkdir -p, 0700: the root entry's metadata fixes the last one at Finish.
     for (size_t pos = 1; pos <= target.size(); ++pos) {
       if (pos != target.size() && target[pos] != '/') continue;
       std::string prefix = target.substr(0, pos);
-      if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-        const int saved_errno = errno;
-        return ErrnoError(saved_errno, absl::StrCat("cannot create directory ", prefix,
-                                                    " for restore target ", target));
+      absl::Status made = wfs->MakeDirectory(prefix, 0700);
+      if (!made.ok() && fs::StatusErrno(made) != EEXIST) {
+        return FsError(
+            made, absl::StrCat("cannot create directory ", prefix, " for restore target ", target));
       }
     }
-  } else {
-    return ErrnoError(errno, absl::StrCat("cannot inspect restore target ", target));
   }
-  int fd = open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOTDIR) {
+  absl::StatusOr<std::unique_ptr<fs::WritableDirectory>> root = wfs->OpenDirectory(target);
+  if (!root.ok()) {
+    if (fs::StatusErrno(root.status()) == ENOTDIR) {
       return absl::FailedPreconditionError(
           absl::StrCat("restore target ", target,
                        " is not a directory; remove it or choose another "
                        "target"));
     }
-    return ErrnoError(errno, absl::StrCat("cannot open restore target ", target));
+    return FsError(root.status(), absl::StrCat("cannot open restore target ", target));
   }
-  return std::unique_ptr<TreeWriter>(new TreeWriter(target, fd));
+  return std::unique_ptr<TreeWriter>(new TreeWriter(target, *std::move(root)));
 }
 
-TreeWriter::TreeWriter(std::string target, int root_fd) : target_(std::move(target)) {
+namespace {
+
+// A default ACL is in effect in `dir` (a size query: errors mean no).
+bool HasDefaultAcl(fs::WritableDirectory& dir) {
+  absl::StatusOr<size_t> size = dir.XattrSize(kAclDefault);
+  return size.ok() && *size > 0;
+}
+
+}  // namespace
+
+TreeWriter::TreeWriter(std::string target, std::unique_ptr<fs::WritableDirectory> root_dir)
+    : target_(std::move(target)) {
   DirLevel root;
-  root.fd = root_fd;
-  char probe;
-  root.inherits_acl = fgetxattr(root_fd, kAclDefault, &probe, 0) > 0;  // size query
+  root.dir = std::move(root_dir);
+  root.inherits_acl = HasDefaultAcl(*root.dir);
   stack_.push_back(std::move(root));
 }
 
-TreeWriter::~TreeWriter() {
-  if (file_.fd >= 0) close(file_.fd);
-  for (DirLevel& level : stack_) {
-    if (level.fd >= 0) close(level.fd);
-  }
-}
+TreeWriter::~TreeWriter() = default;
 
 std::string TreeWriter::StackPath() const {
   std::string out;
@@ -249,10 +215,7 @@ std::string TreeWriter::StackPath() const {
 }
 
 void TreeWriter::PopTo(size_t depth) {
-  while (stack_.size() > depth + 1) {
-    close(stack_.back().fd);
-    stack_.pop_back();
-  }
+  while (stack_.size() > depth + 1) stack_.pop_back();
 }
 
 absl::Status TreeWriter::ChangeDir(const std::vector<std::string>& components, bool create) {
@@ -264,46 +227,45 @@ absl::Status TreeWriter::ChangeDir(const std::vector<std::string>& components, b
   PopTo(common);
   for (size_t i = common; i < components.size(); ++i) {
     const std::string& name = components[i];
-    int parent = top_fd();
+    fs::WritableDirectory& parent = top();
     auto shown = [&]() {
       std::string p = StackPath();
       return Shown(p.empty() ? name : absl::StrCat(p, "/", name));
     };
-    int fd = openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && create) {
-      int err = errno;
+    absl::StatusOr<std::unique_ptr<fs::WritableDirectory>> dir = parent.OpenDirectory(name);
+    if (!dir.ok() && create) {
+      const int err = fs::StatusErrno(dir.status());
       bool replace = false;
       if (err == ELOOP || err == ENOTDIR) {
-        struct stat st;
-        if (fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+        absl::StatusOr<std::optional<fs::StatInfo>> st = parent.Lstat(name);
+        if (st.ok() && st->has_value() && !S_ISDIR((*st)->mode)) {
           replace = true;  // a symlink or file where a directory must be
         }
       }
-      if (replace && unlinkat(parent, name.c_str(), 0) != 0) {
-        const int saved_errno = errno;
-        return ErrnoError(saved_errno, absl::StrCat("cannot remove '", shown(), "' in ", target_,
-                                                    " to make room for a directory"));
+      if (replace) {
+        absl::Status removed = parent.Unlink(name);
+        if (!removed.ok()) {
+          return FsError(removed, absl::StrCat("cannot remove '", shown(), "' in ", target_,
+                                               " to make room for a directory"));
+        }
       }
       if (replace || err == ENOENT) {
-        if (mkdirat(parent, name.c_str(), 0700) != 0 && errno != EEXIST) {
-          return ErrnoError(errno,
-                            absl::StrCat("cannot create directory '", shown(), "' in ", target_));
+        absl::Status made = parent.MakeDirectory(name, 0700);
+        if (!made.ok() && fs::StatusErrno(made) != EEXIST) {
+          return FsError(made,
+                         absl::StrCat("cannot create directory '", shown(), "' in ", target_));
         }
-        fd = openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      } else {
-        errno = err;
+        dir = parent.OpenDirectory(name);
       }
     }
-    if (fd < 0) {
-      const int saved_errno = errno;
-      return ErrnoError(saved_errno,
-                        absl::StrCat("cannot open directory '", shown(), "' in ", target_));
+    if (!dir.ok()) {
+      return FsError(dir.status(),
+                     absl::StrCat("cannot open directory '", shown(), "' in ", target_));
     }
     DirLevel level;
     level.name = name;
-    level.fd = fd;
-    char probe;
-    level.inherits_acl = fgetxattr(fd, kAclDefault, &probe, 0) > 0;
+    level.dir = *std::move(dir);
+    level.inherits_acl = HasDefaultAcl(*level.dir);
     stack_.push_back(std::move(level));
   }
   return absl::OkStatus();
@@ -312,33 +274,31 @@ absl::Status TreeWriter::ChangeDir(const std::vector<std::string>& components, b
 absl::Status TreeWriter::ClearName(const std::string& name, const std::string& path, bool* is_dir,
                                    bool remove_empty_dir) {
   if (is_dir != nullptr) *is_dir = false;
-  struct stat st;
-  if (fstatat(top_fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno, absl::StrCat("cannot inspect '", Shown(path), "' in ", target_));
+  absl::StatusOr<std::optional<fs::StatInfo>> st = top().Lstat(name);
+  if (!st.ok()) {
+    return FsError(st.status(), absl::StrCat("cannot inspect '", Shown(path), "' in ", target_));
   }
-  if (S_ISDIR(st.st_mode)) {
+  if (!st->has_value()) return absl::OkStatus();
+  if (S_ISDIR((*st)->mode)) {
     if (is_dir != nullptr) {
       *is_dir = true;
       return absl::OkStatus();
     }
-    int err = ENOTEMPTY;
+    std::string why = strerror(ENOTEMPTY);
     if (remove_empty_dir) {
-      if (unlinkat(top_fd(), name.c_str(), AT_REMOVEDIR) == 0) {
-        return absl::OkStatus();
-      }
-      err = errno;
+      absl::Status removed = top().RemoveDirectory(name);
+      if (removed.ok()) return absl::OkStatus();
+      why = SystemError(removed);
     }
     return absl::FailedPreconditionError(
         absl::StrCat("a directory stands at '", Shown(path), "' in ", target_,
-                     " where the snapshot has a non-directory and it cannot be removed (",
-                     strerror(err), "); remove it, or restore into an empty directory"));
+                     " where the snapshot has a non-directory and it cannot be removed (", why,
+                     "); remove it, or restore into an empty directory"));
   }
-  if (unlinkat(top_fd(), name.c_str(), 0) != 0 && errno != ENOENT) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno,
-                      absl::StrCat("cannot remove existing '", Shown(path), "' in ", target_));
+  absl::Status removed = top().Unlink(name);
+  if (!removed.ok() && fs::StatusErrno(removed) != ENOENT) {
+    return FsError(removed,
+                   absl::StrCat("cannot remove existing '", Shown(path), "' in ", target_));
   }
   return absl::OkStatus();
 }
@@ -420,8 +380,7 @@ absl::Status TreeWriter::BeginEntry(const v1::Entry& entry) {
       break;
   }
   if (!status.ok()) {
-    if (file_.fd >= 0) close(file_.fd);
-    file_ = OpenFile();
+    file_ = OpenFile();  // closes a file BeginRegular opened
     return status;
   }
   in_entry_ = true;
@@ -448,15 +407,13 @@ absl::Status TreeWriter::BeginRegular(const std::string& name) {
     }
   }
   RETURN_IF_ERROR(ClearName(name, e.path(), nullptr, /*remove_empty_dir=*/true));
-  int fd =
-      openat(top_fd(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno,
-                      absl::StrCat("cannot create file '", Shown(e.path()), "' in ", target_));
+  absl::StatusOr<std::unique_ptr<fs::WritableFile>> file = top().CreateFile(name, 0600);
+  if (!file.ok()) {
+    return FsError(file.status(),
+                   absl::StrCat("cannot create file '", Shown(e.path()), "' in ", target_));
   }
   file_ = OpenFile();
-  file_.fd = fd;
+  file_.file = *std::move(file);
   file_.declared = declared;
   return absl::OkStatus();
 }
@@ -465,9 +422,12 @@ absl::Status TreeWriter::BeginDirectory(const std::string& name,
                                         const std::vector<std::string>& components) {
   bool is_dir = false;
   RETURN_IF_ERROR(ClearName(name, current_.path(), &is_dir, false));
-  if (!is_dir && mkdirat(top_fd(), name.c_str(), 0700) != 0) {
-    return ErrnoError(
-        errno, absl::StrCat("cannot create directory '", Shown(current_.path()), "' in ", target_));
+  if (!is_dir) {
+    absl::Status made = top().MakeDirectory(name, 0700);
+    if (!made.ok()) {
+      return FsError(made, absl::StrCat("cannot create directory '", Shown(current_.path()),
+                                        "' in ", target_));
+    }
   }
   PendingDir pending;
   pending.entry = current_;
@@ -485,45 +445,45 @@ absl::Status TreeWriter::BeginHardlink(const std::string& name) {
         "': the link target must be another file of the snapshot; the "
         "snapshot is damaged"));
   }
-  // Walk to the target's directory with O_PATH descriptors, one at a time.
+  // Walk to the target's directory with lookup-only (O_PATH) handles, one at
+  // a time.
   std::string tname = tc.back();
   tc.pop_back();
-  Fd owned;
-  int tdir = stack_[0].fd;
+  std::unique_ptr<fs::WritableDirectory> owned;
+  fs::WritableDirectory* tdir = stack_[0].dir.get();
   for (const std::string& comp : tc) {
-    int fd = openat(tdir, comp.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-      const int saved_errno = errno;
+    absl::StatusOr<std::unique_ptr<fs::WritableDirectory>> next =
+        tdir->OpenDirectory(comp, fs::DirectoryAccess::kLookupOnly);
+    if (!next.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "cannot restore hardlink '", Shown(e.path()), "': its target '",
-          Shown(e.hardlink_target()), "' was not restored earlier (", strerror(saved_errno),
+          Shown(e.hardlink_target()), "' was not restored earlier (", SystemError(next.status()),
           "); restore the first name of the hardlink group too"));
     }
-    owned = Fd(fd);
-    tdir = fd;
+    owned = *std::move(next);
+    tdir = owned.get();
   }
-  struct stat st;
-  if (fstatat(tdir, tname.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode) ||
-      !link_inodes_.contains(std::make_pair(st.st_dev, st.st_ino))) {
+  absl::StatusOr<std::optional<fs::StatInfo>> st = tdir->Lstat(tname);
+  if (!st.ok() || !st->has_value() || S_ISDIR((*st)->mode) ||
+      !link_inodes_.contains(std::make_pair((*st)->dev, (*st)->ino))) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot restore hardlink '", Shown(e.path()), "': its target '", Shown(e.hardlink_target()),
         "' was not restored earlier by this restore; restore the first name "
         "of the hardlink group too"));
   }
   RETURN_IF_ERROR(ClearName(name, e.path(), nullptr, true));
-  if (linkat(tdir, tname.c_str(), top_fd(), name.c_str(), 0) != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno,
-                      absl::StrCat("cannot create hardlink '", Shown(e.path()), "' to '",
-                                   Shown(e.hardlink_target()), "' in ", target_));
+  absl::Status linked = top().Link(*tdir, tname, name);
+  if (!linked.ok()) {
+    return FsError(linked, absl::StrCat("cannot create hardlink '", Shown(e.path()), "' to '",
+                                        Shown(e.hardlink_target()), "' in ", target_));
   }
   return absl::OkStatus();
 }
 
-absl::Status TreeWriter::BeginNode(const std::string& name, mode_t type) {
+absl::Status TreeWriter::BeginNode(const std::string& name, uint32_t type) {
   const v1::Entry& e = current_;
   RETURN_IF_ERROR(ClearName(name, e.path(), nullptr, true));
-  int rc = 0;
+  absl::Status made;
   if (type == S_IFLNK) {
     const std::string& t = e.symlink_target();
     if (t.empty() || t.find('\0') != std::string::npos) {
@@ -532,12 +492,12 @@ absl::Status TreeWriter::BeginNode(const std::string& name, mode_t type) {
                        "': its target is empty or holds a NUL byte; the snapshot is "
                        "damaged"));
     }
-    rc = symlinkat(t.c_str(), top_fd(), name.c_str());
+    made = top().CreateSymlink(name, t);
   } else if (type == S_IFIFO) {
-    rc = mkfifoat(top_fd(), name.c_str(), 0600);
+    made = top().CreateFifo(name, 0600);
   } else {
-    rc = mknodat(top_fd(), name.c_str(), type | 0600, static_cast<dev_t>(e.rdev()));
-    if (rc != 0 && errno == EPERM) {
+    made = top().CreateDevice(name, type, 0600, e.rdev());
+    if (!made.ok() && fs::StatusErrno(made) == EPERM) {
       Warn(e.path(), absl::StrFormat("device node not restored: creating a %s "
                                      "(%d,%d) needs root (CAP_MKNOD)",
                                      TypeName(e.type()), major(e.rdev()), minor(e.rdev())));
@@ -545,16 +505,25 @@ absl::Status TreeWriter::BeginNode(const std::string& name, mode_t type) {
       return absl::OkStatus();
     }
   }
-  if (rc != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno, absl::StrCat("cannot create ", TypeName(e.type()), " '",
-                                                Shown(e.path()), "' in ", target_));
+  if (!made.ok()) {
+    return FsError(made, absl::StrCat("cannot create ", TypeName(e.type()), " '", Shown(e.path()),
+                                      "' in ", target_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TreeWriter::WriteAll(std::span<const uint8_t> data, uint64_t offset,
+                                  const std::string& shown) {
+  absl::Status written = file_.file->WriteAt(offset, data);
+  if (!written.ok()) {
+    return FsError(written, absl::StrCat("cannot write ", data.size(), " bytes at offset ", offset,
+                                         " of '", shown, "'"));
   }
   return absl::OkStatus();
 }
 
 absl::Status TreeWriter::WriteData(std::span<const uint8_t> data) {
-  if (!in_entry_ || current_.type() != v1::ENTRY_TYPE_REGULAR || file_.fd < 0) {
+  if (!in_entry_ || current_.type() != v1::ENTRY_TYPE_REGULAR || file_.file == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("WriteData without an open regular file (current entry '",
                      Shown(current_.path()), "'); call BeginEntry first"));
@@ -569,7 +538,7 @@ absl::Status TreeWriter::WriteData(std::span<const uint8_t> data) {
   }
   const std::string shown = Shown(e.path());
   if (!e.sparse()) {
-    RETURN_IF_ERROR(PwriteAll(file_.fd, data.data(), data.size(), file_.received, shown));
+    RETURN_IF_ERROR(WriteAll(data, file_.received, shown));
     file_.received += data.size();
     bytes_written_ += data.size();
     return absl::OkStatus();
@@ -582,7 +551,7 @@ absl::Status TreeWriter::WriteData(std::span<const uint8_t> data) {
     // declared covers every byte, so an extent with room exists here.
     const v1::Extent& x = e.extents(file_.extent);
     size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), x.length() - file_.in_extent));
-    RETURN_IF_ERROR(PwriteAll(file_.fd, data.data(), n, x.offset() + file_.in_extent, shown));
+    RETURN_IF_ERROR(WriteAll(data.first(n), x.offset() + file_.in_extent, shown));
     file_.in_extent += n;
     file_.received += n;
     bytes_written_ += n;
@@ -614,8 +583,19 @@ absl::Status TreeWriter::FinishEntry() {
   return status;
 }
 
+absl::Status TreeWriter::SetOwner(fs::WritableNode& node, const v1::Entry& e,
+                                  const std::string& what) {
+  absl::Status owned = node.SetOwner(e.uid(), e.gid());
+  if (owned.ok()) return absl::OkStatus();
+  if (fs::StatusErrno(owned) != EPERM) return FsError(owned, what);
+  Warn(e.path(), absl::StrFormat("owner %d:%d not restored: %s (needs root)", e.uid(), e.gid(),
+                                 strerror(EPERM)));
+  return absl::OkStatus();
+}
+
 absl::Status TreeWriter::FinishRegular() {
-  Fd fd(std::exchange(file_.fd, -1));
+  // Closed on every return below; Close reports the error of the last one.
+  std::unique_ptr<fs::WritableFile> file = std::move(file_.file);
   const v1::Entry& e = current_;
   const std::string shown = Shown(e.path());
   if (file_.received != file_.declared) {
@@ -624,39 +604,24 @@ absl::Status TreeWriter::FinishRegular() {
                                             " data bytes; the snapshot's payload is incomplete "
                                             "(run arca verify)"));
   }
-  if (ftruncate(fd.get(), static_cast<off_t>(e.size())) != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno,
-                      absl::StrCat("cannot set the size of '", shown, "' to ", e.size()));
+  if (absl::Status s = file->Truncate(e.size()); !s.ok()) {
+    return FsError(s, absl::StrCat("cannot set the size of '", shown, "' to ", e.size()));
   }
-  if (fchown(fd.get(), e.uid(), e.gid()) != 0) {
-    if (errno != EPERM) {
-      const int saved_errno = errno;
-      return ErrnoError(saved_errno, absl::StrCat("cannot set the owner of '", shown, "'"));
-    }
-    Warn(e.path(), absl::StrFormat("owner %d:%d not restored: %s (needs root)", e.uid(), e.gid(),
-                                   strerror(EPERM)));
+  RETURN_IF_ERROR(SetOwner(*file, e, absl::StrCat("cannot set the owner of '", shown, "'")));
+  RETURN_IF_ERROR(ApplyXattrs(*file, e, shown));
+  RETURN_IF_ERROR(ApplyAcls(*file, false, stack_.back().inherits_acl, e, shown));
+  if (absl::Status s = file->SetMode(e.mode() & 07777); !s.ok()) {
+    return FsError(s, absl::StrFormat("cannot set mode %04o of '%s'", e.mode() & 07777, shown));
   }
-  RETURN_IF_ERROR(ApplyXattrs(fd.get(), false, e, shown));
-  RETURN_IF_ERROR(ApplyAcls(fd.get(), false, false, stack_.back().inherits_acl, e, shown));
-  if (fchmod(fd.get(), e.mode() & 07777) != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno,
-                      absl::StrFormat("cannot set mode %04o of '%s'", e.mode() & 07777, shown));
-  }
-  struct timespec ts[2];
-  EntryTimes(e, ts);
-  if (futimens(fd.get(), ts) != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno, absl::StrCat("cannot set the times of '", shown, "'"));
+  if (absl::Status s = file->SetTimes(EntryAtime(e), e.mtime_ns()); !s.ok()) {
+    return FsError(s, absl::StrCat("cannot set the times of '", shown, "'"));
   }
   if (e.nlink() != 1) {
-    struct stat st;
-    if (fstat(fd.get(), &st) == 0) RememberInode(st.st_dev, st.st_ino);
+    absl::StatusOr<fs::StatInfo> st = file->Stat();
+    if (st.ok()) RememberInode(st->dev, st->ino);
   }
-  if (close(fd.release()) != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno, absl::StrCat("cannot close '", shown, "' after writing it"));
+  if (absl::Status s = file->Close(); !s.ok()) {
+    return FsError(s, absl::StrCat("cannot close '", shown, "' after writing it"));
   }
   return absl::OkStatus();
 }
@@ -664,65 +629,42 @@ absl::Status TreeWriter::FinishRegular() {
 absl::Status TreeWriter::FinishNamed() {
   const v1::Entry& e = current_;
   const std::string shown = Shown(e.path());
-  const char* name = current_name_.c_str();
   const bool is_link = e.type() == v1::ENTRY_TYPE_SYMLINK;
-  // An O_PATH descriptor of the node itself (never followed); xattrs and the
-  // mode reach it through /proc/self/fd/N.
-  Fd fd(openat(top_fd(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (fd.get() < 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno, absl::StrCat("cannot open ", TypeName(e.type()), " '", shown,
-                                                "' just restored"));
+  // The node itself (never followed): an O_PATH handle for the POSIX file
+  // system.
+  absl::StatusOr<std::unique_ptr<fs::WritableNode>> node = top().OpenNode(current_name_);
+  if (!node.ok()) {
+    return FsError(node.status(), absl::StrCat("cannot open ", TypeName(e.type()), " '", shown,
+                                               "' just restored"));
   }
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno, absl::StrCat("cannot stat '", shown, "'"));
-  }
-  mode_t want = is_link                                  ? S_IFLNK
-                : e.type() == v1::ENTRY_TYPE_FIFO        ? S_IFIFO
-                : e.type() == v1::ENTRY_TYPE_CHAR_DEVICE ? S_IFCHR
-                                                         : S_IFBLK;
-  if ((st.st_mode & S_IFMT) != want) {
+  absl::StatusOr<fs::StatInfo> st = (*node)->Stat();
+  if (!st.ok()) return FsError(st.status(), absl::StrCat("cannot stat '", shown, "'"));
+  uint32_t want = is_link                                  ? S_IFLNK
+                  : e.type() == v1::ENTRY_TYPE_FIFO        ? S_IFIFO
+                  : e.type() == v1::ENTRY_TYPE_CHAR_DEVICE ? S_IFCHR
+                                                           : S_IFBLK;
+  if ((st->mode & S_IFMT) != want) {
     return absl::AbortedError(
         absl::StrCat("'", shown, "' in ", target_,
                      " changed type while it was restored; something else writes to the "
                      "target: stop it and restore again"));
   }
-  if (fchownat(top_fd(), name, e.uid(), e.gid(), AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno != EPERM) {
-      const int saved_errno = errno;
-      return ErrnoError(saved_errno, absl::StrCat("cannot set the owner of '", shown, "'"));
-    }
-    Warn(e.path(), absl::StrFormat("owner %d:%d not restored: %s (needs root)", e.uid(), e.gid(),
-                                   strerror(EPERM)));
-  }
-  RETURN_IF_ERROR(ApplyXattrs(fd.get(), true, e, shown));
+  RETURN_IF_ERROR(SetOwner(**node, e, absl::StrCat("cannot set the owner of '", shown, "'")));
+  RETURN_IF_ERROR(ApplyXattrs(**node, e, shown));
   if (!is_link) {
-    RETURN_IF_ERROR(ApplyAcls(fd.get(), true, false, stack_.back().inherits_acl, e, shown));
-    if (chmod(ProcPath(fd.get()).c_str(), e.mode() & 07777) != 0) {
-      const int saved_errno = errno;
-      return ErrnoError(saved_errno,
-                        absl::StrFormat("cannot set mode %04o of '%s'", e.mode() & 07777, shown));
+    RETURN_IF_ERROR(ApplyAcls(**node, false, stack_.back().inherits_acl, e, shown));
+    if (absl::Status s = (*node)->SetMode(e.mode() & 07777); !s.ok()) {
+      return FsError(s, absl::StrFormat("cannot set mode %04o of '%s'", e.mode() & 07777, shown));
     }
   }
-  struct timespec ts[2];
-  EntryTimes(e, ts);
-  if (utimensat(top_fd(), name, ts, AT_SYMLINK_NOFOLLOW) != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno, absl::StrCat("cannot set the times of '", shown, "'"));
+  if (absl::Status s = (*node)->SetTimes(EntryAtime(e), e.mtime_ns()); !s.ok()) {
+    return FsError(s, absl::StrCat("cannot set the times of '", shown, "'"));
   }
-  if (e.nlink() != 1 && !is_link) RememberInode(st.st_dev, st.st_ino);
+  if (e.nlink() != 1 && !is_link) RememberInode(st->dev, st->ino);
   return absl::OkStatus();
 }
 
-int TreeWriter::SetXattr(int fd, bool via_proc, const std::string& name, const std::string& value) {
-  int rc = via_proc ? setxattr(ProcPath(fd).c_str(), name.c_str(), value.data(), value.size(), 0)
-                    : fsetxattr(fd, name.c_str(), value.data(), value.size(), 0);
-  return rc == 0 ? 0 : errno;
-}
-
-absl::Status TreeWriter::ApplyXattrs(int fd, bool via_proc, const v1::Entry& e,
+absl::Status TreeWriter::ApplyXattrs(fs::WritableNode& node, const v1::Entry& e,
                                      const std::string& shown) {
   for (const v1::Xattr& x : e.xattrs()) {
     if (x.name().empty() || x.name().find('\0') != std::string::npos) {
@@ -731,21 +673,21 @@ absl::Status TreeWriter::ApplyXattrs(int fd, bool via_proc, const v1::Entry& e,
                        "': an extended attribute name is empty "
                        "or holds a NUL byte; the snapshot is damaged"));
     }
-    int err = SetXattr(fd, via_proc, x.name(), x.value());
-    if (err == 0) continue;
-    if (!IsXattrWarning(err)) {
-      return ErrnoError(err, absl::StrCat("cannot set extended attribute '", Shown(x.name()),
-                                          "' on '", shown, "'"));
+    absl::Status set = node.SetXattr(x.name(), x.value());
+    if (set.ok()) continue;
+    if (!IsXattrWarning(fs::StatusErrno(set))) {
+      return FsError(set, absl::StrCat("cannot set extended attribute '", Shown(x.name()), "' on '",
+                                       shown, "'"));
     }
     Warn(e.path(),
-         absl::StrCat("extended attribute '", Shown(x.name()), "' not restored: ", strerror(err),
+         absl::StrCat("extended attribute '", Shown(x.name()), "' not restored: ", SystemError(set),
                       " (the target file system or the node type "
                       "does not accept it)"));
   }
   return absl::OkStatus();
 }
 
-absl::Status TreeWriter::ApplyAcls(int fd, bool via_proc, bool is_dir, bool inherited,
+absl::Status TreeWriter::ApplyAcls(fs::WritableNode& node, bool is_dir, bool inherited,
                                    const v1::Entry& e, const std::string& shown) {
   struct Kind {
     const char* xattr;
@@ -765,55 +707,44 @@ absl::Status TreeWriter::ApplyAcls(int fd, bool via_proc, bool is_dir, bool inhe
       if (!inherited) continue;
       // Remove what a default ACL of the parent (or an earlier tree) put
       // there: the snapshot says there is none.
-      int rc = via_proc ? removexattr(ProcPath(fd).c_str(), k.xattr) : fremovexattr(fd, k.xattr);
-      if (rc != 0 && errno != ENODATA && errno != ENOTSUP) {
-        const int saved_errno = errno;
-        return ErrnoError(saved_errno,
-                          absl::StrCat("cannot remove inherited ", k.xattr, " from '", shown, "'"));
+      absl::Status removed = node.RemoveXattr(k.xattr);
+      const int err = fs::StatusErrno(removed);
+      if (!removed.ok() && err != ENODATA && err != ENOTSUP) {
+        return FsError(removed,
+                       absl::StrCat("cannot remove inherited ", k.xattr, " from '", shown, "'"));
       }
       continue;
     }
-    int err = SetXattr(fd, via_proc, k.xattr, fs::EncodePosixAclXattr(*k.acl));
-    if (err == 0) continue;
+    absl::Status set = node.SetXattr(k.xattr, fs::EncodePosixAclXattr(*k.acl));
+    if (set.ok()) continue;
+    const int err = fs::StatusErrno(set);
     if (err == EINVAL) {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot restore the ", k.xattr, " ACL of '", shown,
                        "': the kernel rejects it as invalid; the snapshot is damaged"));
     }
     if (!IsXattrWarning(err)) {
-      return ErrnoError(err, absl::StrCat("cannot set the ", k.xattr, " ACL of '", shown, "'"));
+      return FsError(set, absl::StrCat("cannot set the ", k.xattr, " ACL of '", shown, "'"));
     }
-    Warn(e.path(), absl::StrCat("POSIX ACL (", k.xattr, ") not restored: ", strerror(err),
+    Warn(e.path(), absl::StrCat("POSIX ACL (", k.xattr, ") not restored: ", SystemError(set),
                                 " (the target file system does not support "
                                 "ACLs)"));
   }
   return absl::OkStatus();
 }
 
-absl::Status TreeWriter::ApplyDirMetadata(int fd, const v1::Entry& e, const std::string& shown) {
-  if (fchown(fd, e.uid(), e.gid()) != 0) {
-    if (errno != EPERM) {
-      const int saved_errno = errno;
-      return ErrnoError(saved_errno, absl::StrCat("cannot set the owner of "
-                                                  "directory '",
-                                                  shown, "'"));
-    }
-    Warn(e.path(), absl::StrFormat("owner %d:%d not restored: %s (needs root)", e.uid(), e.gid(),
-                                   strerror(EPERM)));
+absl::Status TreeWriter::ApplyDirMetadata(fs::WritableDirectory& dir, const v1::Entry& e,
+                                          const std::string& shown) {
+  RETURN_IF_ERROR(
+      SetOwner(dir, e, absl::StrCat("cannot set the owner of directory '", shown, "'")));
+  RETURN_IF_ERROR(ApplyXattrs(dir, e, shown));
+  RETURN_IF_ERROR(ApplyAcls(dir, true, /*inherited=*/true, e, shown));
+  if (absl::Status s = dir.SetMode(e.mode() & 07777); !s.ok()) {
+    return FsError(
+        s, absl::StrFormat("cannot set mode %04o of directory '%s'", e.mode() & 07777, shown));
   }
-  RETURN_IF_ERROR(ApplyXattrs(fd, false, e, shown));
-  RETURN_IF_ERROR(ApplyAcls(fd, false, true, /*inherited=*/true, e, shown));
-  if (fchmod(fd, e.mode() & 07777) != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno, absl::StrFormat("cannot set mode %04o of "
-                                                   "directory '%s'",
-                                                   e.mode() & 07777, shown));
-  }
-  struct timespec ts[2];
-  EntryTimes(e, ts);
-  if (futimens(fd, ts) != 0) {
-    const int saved_errno = errno;
-    return ErrnoError(saved_errno, absl::StrCat("cannot set the times of directory '", shown, "'"));
+  if (absl::Status s = dir.SetTimes(EntryAtime(e), e.mtime_ns()); !s.ok()) {
+    return FsError(s, absl::StrCat("cannot set the times of directory '", shown, "'"));
   }
   return absl::OkStatus();
 }
@@ -835,17 +766,17 @@ absl::Status TreeWriter::Finish() {
   for (const PendingDir& d : pending_dirs_) {
     ASSIGN_OR_RETURN(std::vector<std::string> comps, SplitStoredPath(d.entry.path(), target_));
     RETURN_IF_ERROR(ChangeDir(comps, /*create=*/false));
-    RETURN_IF_ERROR(ApplyDirMetadata(top_fd(), d.entry, Shown(d.entry.path())));
+    RETURN_IF_ERROR(ApplyDirMetadata(top(), d.entry, Shown(d.entry.path())));
   }
   pending_dirs_.clear();
   PopTo(0);
   if (have_root_entry_) {
-    RETURN_IF_ERROR(ApplyDirMetadata(stack_[0].fd, root_entry_, ""));
+    RETURN_IF_ERROR(ApplyDirMetadata(*stack_[0].dir, root_entry_, ""));
   }
   return absl::OkStatus();
 }
 
-void TreeWriter::RememberInode(dev_t dev, ino_t ino) {
+void TreeWriter::RememberInode(uint64_t dev, uint64_t ino) {
   link_inodes_.insert(std::make_pair(dev, ino));
 }
 

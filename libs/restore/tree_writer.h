@@ -1,24 +1,31 @@
 // TreeWriter: writes a tree of v1::Entry records (the metadata stream of a
 // snapshot) and their file contents under a target directory, safely.
 //
-// Safety: every file-system call is relative to an open directory file
-// descriptor (openat, mkdirat, symlinkat, linkat, mknodat, fchownat,
-// utimensat, ...) with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW, so the writer never
-// follows a symlink, neither one it created itself nor one it found in the
-// target. Stored paths are validated before use: a path with an empty, "." or
-// ".." component, a leading '/' or a NUL byte is refused. An existing
+// Every file-system call goes through a fs::WritableFileSystem
+// (libs/fs/writable_file_system.h): the real one (PosixWritableFileSystem,
+// the default) or a fault-injecting wrapper in tests.
+//
+// Safety: every file-system call is relative to an open directory handle
+// (openat, mkdirat, symlinkat, linkat, mknodat, fchownat, utimensat, ... in
+// the POSIX implementation) with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW, so the
+// writer never follows a symlink, neither one it created itself nor one it
+// found in the target. Stored paths are validated before use: a path with an
+// empty, "." or ".." component, a leading '/' or a NUL byte is refused. An existing
 // non-directory at a path is unlinked before the new entry is created with
 // O_EXCL, so an existing hardlink or symlink in the target is never written
 // through. Paths longer than PATH_MAX work (each call sees one component).
 //
-// Open directory descriptors are bounded by the depth of the current path:
-// the writer keeps a stack of descriptors along the path of the last entry.
+// Open directory handles are bounded by the depth of the current path: the
+// writer keeps a stack of handles along the path of the last entry.
+//
+// Errors from the file system keep the code of the failed call (ENOSPC/EDQUOT
+// → ResourceExhausted, EACCES/EPERM → PermissionDenied, EIO → Unavailable,
+// ...; see writable_file_system.h) and say "<what> '<restored path>' [in
+// <target>]: <system error>; <what to do>".
 //
 // Thread-safety: a TreeWriter is not thread-safe; use one per thread.
 #ifndef ARCA_LIBS_RESTORE_TREE_WRITER_H_
 #define ARCA_LIBS_RESTORE_TREE_WRITER_H_
-
-#include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
@@ -31,18 +38,22 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "arca/v1/common.pb.h"
+#include "libs/fs/writable_file_system.h"
 
 namespace arca {
 
 class TreeWriter {
  public:
-  // Creates `target` (and its parents, mode 0700) if missing and opens it.
-  // `target` itself is the operator's path and may be a symlink to a
+  // Creates `target` (and its parents, mode 0700) if missing and opens it,
+  // through `file_system` (not owned; it must outlive the writer), or
+  // through fs::DefaultWritableFileSystem() (the real file system) when
+  // null. `target` itself is the operator's path and may be a symlink to a
   // directory; nothing below it is ever followed.
   // Errors: FailedPrecondition if `target` exists and is not a directory;
   // the errno-derived code (e.g. PermissionDenied) if it cannot be created
   // or opened. The message names the path.
-  static absl::StatusOr<std::unique_ptr<TreeWriter>> Open(const std::string& target);
+  static absl::StatusOr<std::unique_ptr<TreeWriter>> Open(
+      const std::string& target, fs::WritableFileSystem* file_system = nullptr);
 
   ~TreeWriter();
   TreeWriter(const TreeWriter&) = delete;
@@ -76,7 +87,8 @@ class TreeWriter {
   // have any size and may span extents.
   // Errors: FailedPrecondition if no regular file is open; DataLoss if the
   // bytes exceed what the entry declares; ResourceExhausted when the target
-  // file system is full.
+  // file system is full (ENOSPC, EDQUOT), Unavailable on EIO; the message
+  // names the entry's path.
   absl::Status WriteData(std::span<const uint8_t> data);
 
   // Completes the current entry. For a regular file: DataLoss unless every
@@ -89,7 +101,8 @@ class TreeWriter {
   // their children neither disturb the mtime nor meet a read-only directory.
   // Hardlinks share their first name's inode: nothing more to apply.
   // A refused chown (EPERM, not root) or xattr/ACL (namespace not supported
-  // by the target file system) becomes a warning; other failures are errors.
+  // by the target file system) becomes a warning; other failures are errors,
+  // a failed close of the file (EIO, ENOSPC on some file systems) included.
   absl::Status FinishEntry();
 
   // Applies the metadata of every directory, deepest first, then the root's.
@@ -110,7 +123,7 @@ class TreeWriter {
  private:
   struct DirLevel {
     std::string name;  // component name; "" for the root
-    int fd = -1;
+    std::unique_ptr<fs::WritableDirectory> dir;
     // A default ACL is in effect here: new children inherit ACL entries
     // that the archive does not hold, and must have them removed.
     bool inherits_acl = false;
@@ -120,21 +133,21 @@ class TreeWriter {
     size_t depth = 0;  // number of path components
   };
   struct OpenFile {
-    int fd = -1;
-    uint64_t declared = 0;  // bytes WriteData must deliver
+    std::unique_ptr<fs::WritableFile> file;  // null when none is open
+    uint64_t declared = 0;                   // bytes WriteData must deliver
     uint64_t received = 0;
     int extent = 0;          // index into entry.extents (sparse)
     uint64_t in_extent = 0;  // bytes received within that extent
   };
 
-  TreeWriter(std::string target, int root_fd);
+  TreeWriter(std::string target, std::unique_ptr<fs::WritableDirectory> root_dir);
 
   // Makes the top of the stack the directory `components` (relative to the
   // root), opening (and with `create`, creating 0700 / replacing a
   // non-directory) each component below the common prefix.
   absl::Status ChangeDir(const std::vector<std::string>& components, bool create);
   void PopTo(size_t depth);
-  int top_fd() const { return stack_.back().fd; }
+  fs::WritableDirectory& top() const { return *stack_.back().dir; }
   std::string StackPath() const;
 
   // Removes whatever non-directory is at `name` in the current directory; an
@@ -146,19 +159,24 @@ class TreeWriter {
   absl::Status BeginRegular(const std::string& name);
   absl::Status BeginDirectory(const std::string& name, const std::vector<std::string>& components);
   absl::Status BeginHardlink(const std::string& name);
-  absl::Status BeginNode(const std::string& name, mode_t type);
+  absl::Status BeginNode(const std::string& name, uint32_t type);  // S_IF*
 
   absl::Status FinishRegular();
   absl::Status FinishNamed();  // symlink, fifo, devices
-  absl::Status ApplyDirMetadata(int fd, const v1::Entry& entry, const std::string& shown);
+  absl::Status ApplyDirMetadata(fs::WritableDirectory& dir, const v1::Entry& entry,
+                                const std::string& shown);
+
+  // pwrite of `data` at `offset` of the open file.
+  absl::Status WriteAll(std::span<const uint8_t> data, uint64_t offset, const std::string& shown);
 
   // Metadata helpers; `shown` is the path for messages.
-  absl::Status ApplyXattrs(int fd, bool via_proc, const v1::Entry& entry, const std::string& shown);
-  // Returns 0 or the errno of the failed call.
-  int SetXattr(int fd, bool via_proc, const std::string& name, const std::string& value);
-  absl::Status ApplyAcls(int fd, bool via_proc, bool is_dir, bool inherited, const v1::Entry& entry,
-                         const std::string& shown);
-  void RememberInode(dev_t dev, ino_t ino);
+  // chown; EPERM becomes a warning, other failures an error saying `what`.
+  absl::Status SetOwner(fs::WritableNode& node, const v1::Entry& entry, const std::string& what);
+  absl::Status ApplyXattrs(fs::WritableNode& node, const v1::Entry& entry,
+                           const std::string& shown);
+  absl::Status ApplyAcls(fs::WritableNode& node, bool is_dir, bool inherited,
+                         const v1::Entry& entry, const std::string& shown);
+  void RememberInode(uint64_t dev, uint64_t ino);
   void Warn(const std::string& path, const std::string& message);
 
   std::string target_;
@@ -177,7 +195,7 @@ class TreeWriter {
   v1::Entry root_entry_;
 
   // Inodes restored by this writer that hardlinks may point at.
-  absl::flat_hash_set<std::pair<dev_t, ino_t>> link_inodes_;
+  absl::flat_hash_set<std::pair<uint64_t, uint64_t>> link_inodes_;
 
   std::vector<v1::Warning> warnings_;
   uint64_t entries_written_ = 0;
