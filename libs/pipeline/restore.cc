@@ -125,7 +125,8 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
   StreamReader meta(&snap->metadata_index, &source);
   StreamReader payload(&snap->payload_index, &source, 8);
   MetadataStreamReader reader(&meta);
-  absl::StatusOr<std::unique_ptr<TreeWriter>> writer = TreeWriter::Open(options.target);
+  absl::StatusOr<std::unique_ptr<TreeWriter>> writer =
+      TreeWriter::Open(options.target, options.file_system);
   if (!writer.ok()) return Fail(result, writer.status());
 
   std::vector<uint8_t> buf(1u << 20);

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "arca/v1/common.pb.h"
 #include "libs/base/exit_codes.h"
+#include "libs/fs/writable_file_system.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/progress.h"
 #include "libs/store/repository.h"
@@ -24,6 +25,10 @@ struct RestoreOptions {
   // statistics when everything is restored (unknown with includes); marked
   // done on return. Not owned.
   Progress* progress = nullptr;
+  // The file system the tree is written to (TreeWriter::Open's), or null
+  // for the real one (fs::DefaultWritableFileSystem()); tests pass a
+  // fs::FaultInjectionWritableFileSystem. Not owned.
+  fs::WritableFileSystem* file_system = nullptr;
 };
 
 struct RestoreResult {
