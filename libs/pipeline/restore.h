@@ -12,6 +12,7 @@
 #include "libs/fs/writable_file_system.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/progress.h"
+#include "libs/pipeline/restore_job.h"
 #include "libs/store/repository.h"
 
 namespace arca {
@@ -31,16 +32,9 @@ struct RestoreOptions {
   fs::WritableFileSystem* file_system = nullptr;
 };
 
-struct RestoreResult {
-  absl::Status status;
-  ExitCode exit_code = ExitCode::kSuccess;  // 2 bad options / unknown snapshot,
-                                            // 8 corrupt data, 13 write failure, 130
-  std::string snapshot_id;
-  uint64_t entries = 0;
-  uint64_t bytes = 0;
-  std::vector<v1::Warning> warnings;
-};
 
+// The restore job (restore_job.h) over the local ports
+// (local_restore_ports.h).
 RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
                          const RestoreOptions& options, const CancelToken* cancel);
 

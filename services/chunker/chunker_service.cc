@@ -42,7 +42,9 @@
 #include "libs/pipeline/backup_plan.h"
 #include "libs/pipeline/progress.h"
 #include "services/chunker/remote_backup_ports.h"
+#include "libs/pipeline/restore_job.h"
 #include "services/chunker/remote_chunk_writer.h"
+#include "services/chunker/remote_restore_ports.h"
 #include "services/common/server.h"
 
 namespace arca::services {
@@ -65,22 +67,6 @@ absl::Status Setup(absl::Status st) { return WithPhase(std::move(st), v1::PHASE_
 absl::Status BadPlan(const std::string& message) {
   return Setup(absl::InvalidArgumentError(message));
 }
-
-// The same code and message with `phase` as the only phase.
-absl::Status Rephase(const absl::Status& st, v1::Phase phase) {
-  if (st.ok()) return st;
-  return WithPhase(absl::Status(st.code(), st.message()), phase);
-}
-
-// A restore's error: PHASE_RESTORE (DATA_LOSS is exit 8 there, as in the
-// embedded restore; the rest 13), except a compressor's Decompress answer
-// that does not hash to the chunk's digest, which RemoteChunkSource marks
-// PHASE_VERIFICATION (exit 8).
-absl::Status RestorePhase(const absl::Status& st) {
-  if (absl::IsDataLoss(st) && PhaseOf(st) == v1::PHASE_VERIFICATION) return st;
-  return Rephase(st, v1::PHASE_RESTORE);
-}
-
 
 absl::StatusOr<std::unique_ptr<ReplicaSet>> MakeReplicas(
     const std::string& what, v1::Phase phase,
@@ -275,154 +261,39 @@ absl::Status RunDistributedRestore(const v1::RestorePlan& plan, const ChunkerOpt
   if (plan.uploaders().empty()) {
     return BadPlan("plan.uploaders is empty: give at least one uploader address");
   }
-  std::vector<std::string> includes(plan.includes().begin(), plan.includes().end());
-  absl::StatusOr<RestoreSelection> selection = RestoreSelection::Create(includes, "");
-  if (!selection.ok()) return Setup(selection.status());
   ASSIGN_OR_RETURN(StageReplicas replicas, MakeStageReplicas(plan, options));
-  std::unique_ptr<ReplicaSet> uploaders = std::move(replicas.uploaders);
-  std::unique_ptr<ReplicaSet> compressors = std::move(replicas.compressors);
-  std::unique_ptr<ReplicaSet> collector = std::move(replicas.collector);
-
-  v1::GetSnapshotRequest sreq;
-  sreq.set_id(plan.snapshot());
-  v1::GetSnapshotResponse snap;
-  if (absl::Status st = UploaderCall(uploaders.get(), calls, options.call_timeout, deadline,
-                                     "GetSnapshot", &v1::Uploader::Stub::GetSnapshot, sreq, &snap);
-      !st.ok()) {
-    if (calls->cancelled()) return calls->status();
-    if (absl::IsNotFound(st) || absl::IsInvalidArgument(st)) return Rephase(st, v1::PHASE_SETUP);
-    return Rephase(st, v1::PHASE_RESTORE);
-  }
-  const std::string id = snap.snapshot().id();
-  ASSIGN_OR_RETURN(selection, RestoreSelection::Create(includes, id));
-  absl::StatusOr<ChunkIndex> meta_index =
-      ChunkIndex::Decode(AsBytes(snap.metadata_index().data()), v1::STREAM_KIND_METADATA,
-                         absl::StrCat(id, "/metadata.aidx"));
-  if (!meta_index.ok()) return Rephase(meta_index.status(), v1::PHASE_RESTORE);
-  absl::StatusOr<ChunkIndex> payload_index =
-      ChunkIndex::Decode(AsBytes(snap.payload_index().data()), v1::STREAM_KIND_PAYLOAD,
-                         absl::StrCat(id, "/payload.aidx"));
-  if (!payload_index.ok()) return Rephase(payload_index.status(), v1::PHASE_RESTORE);
-
-  RemoteChunkSourceOptions source_options;
-  source_options.call_timeout = options.call_timeout;
-  RemoteChunkSource source(uploaders.get(), compressors->size() > 0 ? compressors.get() : nullptr,
-                           calls, source_options);
-  ReadAheadChunkSource meta_ahead(&*meta_index, &source, 2, 1);
-  ReadAheadChunkSource payload_ahead(&*payload_index, &source, options.restore_read_ahead,
-                                     std::max<size_t>(options.restore_read_ahead / 2, 1));
-  StreamReader meta(&*meta_index, &meta_ahead);
-  StreamReader payload(&*payload_index, &payload_ahead, 8);
-  MetadataStreamReader reader(&meta);
-
-  grpc::ClientContext ctx;
-  ctx.set_deadline(DeadlineIn(options.job_timeout, deadline));
-  CallRegistry::Scoped reg(calls, &ctx);
-  v1::WriteTreeResponse response;
-  std::unique_ptr<grpc::ClientWriter<v1::WriteTreeRequest>> out =
-      v1::Collector::NewStub(collector->channel(0))->WriteTree(&ctx, &response);
-  uint64_t entries = 0;
-  uint64_t bytes = 0;
-  prometheus::Counter& restored = ChunkerServiceMetrics().restored_bytes;
+  const RemoteCallTimeouts timeouts = Timeouts(options, deadline);
+  RemoteSnapshotSource snapshots(replicas.uploaders.get(), replicas.compressors.get(), calls,
+                                 timeouts, options.restore_read_ahead);
+  RemoteTreeTarget target(plan, replicas.collector.get(), calls, timeouts,
+                          &ChunkerServiceMetrics().restored_bytes);
   Progress progress;
-  progress.SetPhase(v1::PHASE_RESTORE);
-  ProgressTicker ticker(events, &progress, calls, cancel, options.progress_interval);
-  constexpr size_t kBatchBytes = 1u << 20;
-  v1::WriteTreeRequest batch;
-  size_t batch_bytes = 0;
-  bool stream_broken = false;
-  auto send = [&](const v1::WriteTreeRequest& msg) -> absl::Status {
-    if (!out->Write(msg)) {
-      stream_broken = true;
-      return absl::UnavailableError("the WriteTree stream broke");  // Finish says why
-    }
-    return absl::OkStatus();
-  };
-  auto flush = [&]() -> absl::Status {
-    if (batch.batch().items_size() == 0) return absl::OkStatus();
-    absl::Status st = send(batch);
-    batch.Clear();
-    batch_bytes = 0;
-    return st;
-  };
-  absl::Status st = [&]() -> absl::Status {
-    v1::WriteTreeRequest first;
-    v1::RestoreTarget* t = first.mutable_target();
-    t->set_job_id(plan.job_id());
-    t->set_target(plan.target());
-    *t->mutable_includes() = plan.includes();
-    t->set_numeric_owner(true);
-    RETURN_IF_ERROR(send(first));
-    v1::Entry entry;
-    std::vector<v1::Entry> selected;
-    while (true) {
-      if (calls->cancelled()) return calls->status();
-      ASSIGN_OR_RETURN(bool more, reader.Next(&entry));
-      if (!more) break;
-      selected.clear();
-      RETURN_IF_ERROR(selection->Select(entry, &selected));
-      for (v1::Entry& e : selected) {
-        const bool regular = e.type() == v1::ENTRY_TYPE_REGULAR;
-        uint64_t off = e.payload().offset();
-        uint64_t left = regular ? e.payload().length() : 0;
-        batch_bytes += e.ByteSizeLong();
-        *batch.mutable_batch()->add_items()->mutable_entry() = std::move(e);
-        if (left > 0) payload_ahead.ExpectOffset(off);
-        while (left > 0) {
-          const size_t want = static_cast<size_t>(std::min<uint64_t>(left, kBatchBytes));
-          std::string* data = batch.mutable_batch()->add_items()->mutable_data()->mutable_data();
-          data->resize(want);
-          ASSIGN_OR_RETURN(
-              size_t n, payload.ReadAt(off, std::span<uint8_t>(
-                                                reinterpret_cast<uint8_t*>(data->data()), want)));
-          if (n == 0) {
-            return absl::DataLossError(absl::StrCat("payload of '", entry.path(),
-                                                    "' ends early at stream offset ", off,
-                                                    " in snapshot ", id));
-          }
-          data->resize(n);
-          off += n;
-          left -= n;
-          bytes += n;
-          restored.Increment(static_cast<double>(n));
-          batch_bytes += n;
-          if (batch_bytes >= kBatchBytes) RETURN_IF_ERROR(flush());
-        }
-        ++entries;
-        if (batch_bytes >= kBatchBytes) RETURN_IF_ERROR(flush());
-      }
-      progress.SetFiles(entries);
-      progress.SetBytes(bytes);
-    }
-    RETURN_IF_ERROR(flush());
-    progress.SetFiles(entries);
-    progress.SetBytes(bytes);
-    ticker.EmitNow();
-    if (!out->WritesDone()) stream_broken = true;
-    return absl::OkStatus();
-  }();
-  if (!st.ok() && !stream_broken) ctx.TryCancel();
-  absl::Status written = rpc::FromGrpcStatus(out->Finish());
-  if (calls->cancelled()) return calls->status();
-  if (!st.ok() && !stream_broken) return RestorePhase(st);
-  if (!written.ok()) {
-    return Rephase(absl::Status(written.code(), absl::StrCat("collector ", plan.collector(), ": ",
-                                                             written.message())),
-                   v1::PHASE_RESTORE);
+  RestoreJobOptions job;
+  job.includes.assign(plan.includes().begin(), plan.includes().end());
+  job.progress = &progress;
+  job.cancel = cancel;
+  RestoreResult result;
+  {
+    ProgressTicker ticker(events, &progress, calls, cancel, options.progress_interval);
+    result = RunRestoreJob(plan.snapshot(), RestorePorts{&snapshots, &target}, job);
+    if (result.status.ok()) ticker.EmitNow();
   }
-  if (!st.ok()) return RestorePhase(st);
-  for (const v1::Warning& w : response.warnings()) {
+  if (!result.status.ok()) {
+    if (calls->cancelled()) return calls->status();
+    return result.status;
+  }
+  for (const v1::Warning& w : result.warnings) {
     v1::StageEvent e;
     *e.mutable_warning() = w;
     events(e);
   }
-  v1::StageEvent result;
-  v1::StageResult* r = result.mutable_result();
-  r->set_snapshot(id);
-  r->set_entries(response.entries_written());
-  r->set_bytes(response.bytes_written());
+  v1::StageEvent event;
+  v1::StageResult* r = event.mutable_result();
+  r->set_snapshot(result.snapshot_id);
+  r->set_entries(result.entries);
+  r->set_bytes(result.bytes);
   r->set_exit_code(0);
-  events(result);
+  events(event);
   return absl::OkStatus();
 }
 

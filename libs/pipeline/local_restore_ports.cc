@@ -1,0 +1,45 @@
+#include "libs/pipeline/local_restore_ports.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/base/bytes.h"
+#include "libs/base/status_macros.h"
+
+namespace arca {
+
+absl::StatusOr<const RestoreSnapshot*> LocalSnapshotSource::Open(
+    const std::string& id_or_latest) {
+  ASSIGN_OR_RETURN(LoadedSnapshot loaded, repo_->LoadSnapshot(id_or_latest));
+  RestoreSnapshot s;
+  s.id = loaded.manifest.id();
+  s.stats = loaded.manifest.stats();
+  ASSIGN_OR_RETURN(s.metadata_index,
+                   ChunkIndex::Decode(AsBytes(loaded.metadata_index), v1::STREAM_KIND_METADATA,
+                                      absl::StrCat(s.id, "/metadata.aidx")));
+  ASSIGN_OR_RETURN(s.payload_index,
+                   ChunkIndex::Decode(AsBytes(loaded.payload_index), v1::STREAM_KIND_PAYLOAD,
+                                      absl::StrCat(s.id, "/payload.aidx")));
+  snapshot_ = std::move(s);
+  return &*snapshot_;
+}
+
+absl::Status LocalTreeTarget::Start(const std::string& /*snapshot_id*/) {
+  ASSIGN_OR_RETURN(writer_, TreeWriter::Open(target_, fs_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TreeTargetResult> LocalTreeTarget::Finish() {
+  absl::Status st = writer_->Finish();
+  TreeTargetResult r;
+  r.entries_written = writer_->entries_written();
+  r.bytes_written = writer_->bytes_written();
+  r.warnings = writer_->TakeWarnings();
+  RETURN_IF_ERROR(st);
+  return r;
+}
+
+absl::Status LocalTreeTarget::Abort(const absl::Status& /*why*/) {
+  writer_.reset();  // closes every descriptor; what was written stays
+  return absl::OkStatus();
+}
+
+}  // namespace arca

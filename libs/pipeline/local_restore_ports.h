@@ -1,0 +1,58 @@
+// The local ports of the restore job (restore_ports.h): embedded mode.
+//
+//   LocalSnapshotSource  a snapshot of a Repository on this machine
+//   LocalTreeTarget      a TreeWriter (libs/restore) writing here, through a
+//                        WritableFileSystem (POSIX by default)
+#ifndef ARCA_LIBS_PIPELINE_LOCAL_RESTORE_PORTS_H_
+#define ARCA_LIBS_PIPELINE_LOCAL_RESTORE_PORTS_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "libs/fs/writable_file_system.h"
+#include "libs/pipeline/repository_chunk_source.h"
+#include "libs/pipeline/restore_ports.h"
+#include "libs/restore/tree_writer.h"
+#include "libs/store/repository.h"
+
+namespace arca {
+
+class LocalSnapshotSource final : public SnapshotSource {
+ public:
+  explicit LocalSnapshotSource(Repository* repo) : repo_(repo), chunks_(repo->chunks()) {}
+
+  absl::StatusOr<const RestoreSnapshot*> Open(const std::string& id_or_latest) override;
+  ChunkSource* metadata_chunks() override { return &chunks_; }
+  ChunkSource* payload_chunks() override { return &chunks_; }
+
+ private:
+  Repository* repo_;
+  RepositoryChunkSource chunks_;
+  std::optional<RestoreSnapshot> snapshot_;
+};
+
+class LocalTreeTarget final : public TreeTarget {
+ public:
+  // `fs` null: the POSIX file system; not owned.
+  LocalTreeTarget(std::string target, fs::WritableFileSystem* fs)
+      : target_(std::move(target)), fs_(fs) {}
+
+  absl::Status Start(const std::string& snapshot_id) override;
+  absl::Status BeginEntry(const v1::Entry& entry) override { return writer_->BeginEntry(entry); }
+  absl::Status WriteData(std::span<const uint8_t> data) override {
+    return writer_->WriteData(data);
+  }
+  absl::Status FinishEntry() override { return writer_->FinishEntry(); }
+  absl::StatusOr<TreeTargetResult> Finish() override;
+  absl::Status Abort(const absl::Status& why) override;
+
+ private:
+  std::string target_;
+  fs::WritableFileSystem* fs_;
+  std::unique_ptr<TreeWriter> writer_;
+};
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_PIPELINE_LOCAL_RESTORE_PORTS_H_

@@ -1,0 +1,76 @@
+// The ports of the restore job (restore_job.h): where a snapshot is read
+// from and where the restored tree is written, each with a local
+// implementation (local_restore_ports.h: a local repository, a TreeWriter in
+// this process) and a gRPC one (services/chunker/remote_restore_ports.h:
+// uploader and compressor replicas, a collector's WriteTree). The job never
+// knows which mode it runs in.
+//
+// Thread-safety: the job calls each port from one thread.
+#ifndef ARCA_LIBS_PIPELINE_RESTORE_PORTS_H_
+#define ARCA_LIBS_PIPELINE_RESTORE_PORTS_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "arca/v1/common.pb.h"
+#include "arca/v1/repository.pb.h"
+#include "libs/archive/chunk_index.h"
+#include "libs/archive/stream_reader.h"
+
+namespace arca {
+
+// A snapshot opened for reading.
+struct RestoreSnapshot {
+  std::string id;
+  v1::BackupStats stats;
+  ChunkIndex metadata_index;
+  ChunkIndex payload_index;
+};
+
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  // The snapshot `id_or_latest` with its indexes decoded; owned by the port
+  // (valid until it is destroyed; Open is called once). NOT_FOUND or
+  // INVALID_ARGUMENT when there is no such snapshot; DATA_LOSS when its
+  // manifest or indexes are damaged.
+  virtual absl::StatusOr<const RestoreSnapshot*> Open(const std::string& id_or_latest) = 0;
+  // The chunks of the opened snapshot's metadata and payload streams
+  // (owned by the port). DATA_LOSS for a missing or corrupt chunk.
+  virtual ChunkSource* metadata_chunks() = 0;
+  virtual ChunkSource* payload_chunks() = 0;
+  // Hint: the payload will be read next at `offset` (the restore skips the
+  // data of entries it does not select). The default does nothing.
+  virtual void ExpectPayloadOffset(uint64_t /*offset*/) {}
+};
+
+struct TreeTargetResult {
+  uint64_t entries_written = 0;
+  uint64_t bytes_written = 0;
+  std::vector<v1::Warning> warnings;  // problems that did not stop the restore
+};
+
+// The TreeWriter contract (libs/restore/tree_writer.h), wherever the tree is.
+class TreeTarget {
+ public:
+  virtual ~TreeTarget() = default;
+  // Opens (creates) the target directory for `snapshot_id`.
+  virtual absl::Status Start(const std::string& snapshot_id) = 0;
+  virtual absl::Status BeginEntry(const v1::Entry& entry) = 0;
+  virtual absl::Status WriteData(std::span<const uint8_t> data) = 0;
+  virtual absl::Status FinishEntry() = 0;
+  // After the last entry: applies what is pending (directory metadata) and
+  // reports what was written.
+  virtual absl::StatusOr<TreeTargetResult> Finish() = 0;
+  // The restore stopped (`why`): releases what Start opened; the error the
+  // target itself had, if it explains the stop better (else OK).
+  virtual absl::Status Abort(const absl::Status& why) = 0;
+};
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_PIPELINE_RESTORE_PORTS_H_
