@@ -30,6 +30,18 @@ v1::Warning Notice(v1::Phase phase, std::string message) {
   return w;
 }
 
+const char* ParentField(PlanFieldNames names) {
+  switch (names) {
+    case PlanFieldNames::kFlags:
+      return "--parent";
+    case PlanFieldNames::kPlan:
+      return "plan.parent";
+    case PlanFieldNames::kRequest:
+      break;
+  }
+  return "parent";
+}
+
 class Job {
  public:
   Job(const v1::BackupPlan& plan, const BackupPorts& ports, const BackupJobOptions& options)
@@ -65,7 +77,7 @@ class Job {
   absl::Status Body() {
     const auto job_start = Clock::now();
     const auto wall_start = std::chrono::system_clock::now();
-    RETURN_IF_ERROR(CheckBackupPlan(plan_));
+    RETURN_IF_ERROR(CheckBackupPlan(plan_, options_.field_names));
 
     // --- setup: the repository's configuration ----------------------------------------
     ASSIGN_OR_RETURN(v1::RepositoryConfig config, ports_.repository->Config());
@@ -89,12 +101,12 @@ class Job {
         absl::StatusOr<SnapshotSummary> s = ports_.repository->GetSnapshot(plan_.parent());
         if (!s.ok()) {
           if (PhaseOf(s.status()) != v1::PHASE_UNSPECIFIED) return s.status();
-          return WithPhase(
-              absl::Status(s.status().code() == absl::StatusCode::kNotFound
-                               ? absl::StatusCode::kNotFound
-                               : absl::StatusCode::kInvalidArgument,
-                           absl::StrCat("parent ", plan_.parent(), ": ", s.status().message())),
-              v1::PHASE_SETUP);
+          return WithPhase(absl::Status(s.status().code() == absl::StatusCode::kNotFound
+                                            ? absl::StatusCode::kNotFound
+                                            : absl::StatusCode::kInvalidArgument,
+                                        absl::StrCat(ParentField(options_.field_names), " ",
+                                                     plan_.parent(), ": ", s.status().message())),
+                           v1::PHASE_SETUP);
         }
         parent = *s;
       } else {

@@ -17,6 +17,7 @@
 #include "arca/v1/chunker.pb.h"
 #include "arca/v1/repository.pb.h"
 #include "libs/base/exit_codes.h"
+#include "libs/pipeline/backup_plan.h"
 #include "libs/pipeline/backup_ports.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/progress.h"
@@ -39,6 +40,8 @@ struct BackupJobOptions {
   // Every warning as it happens (also in the result), or null.
   std::function<void(const v1::Warning&)> on_warning;
   const CancelToken* cancel = nullptr;  // null: cannot be cancelled
+  // How messages name the plan's fields (backup_plan.h).
+  PlanFieldNames field_names = PlanFieldNames::kFlags;
 };
 
 struct BackupJobResult {

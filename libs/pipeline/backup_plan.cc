@@ -20,32 +20,49 @@ absl::Status Bad(const std::string& message) {
 
 }  // namespace
 
-absl::Status CheckBackupPlan(const v1::BackupPlan& plan) {
+absl::Status CheckBackupPlan(const v1::BackupPlan& plan, PlanFieldNames names) {
+  // How a message names a field: the CLI's flag, plan.NAME or NAME.
+  auto field = [names](const char* flag, const char* name) {
+    switch (names) {
+      case PlanFieldNames::kFlags:
+        return std::string(flag);
+      case PlanFieldNames::kPlan:
+        return absl::StrCat("plan.", name);
+      case PlanFieldNames::kRequest:
+        break;
+    }
+    return std::string(name);
+  };
   if (plan.source().empty() || plan.source()[0] != '/') {
-    return Bad(absl::StrCat("source '", plan.source(), "' must be an absolute path"));
+    return Bad(absl::StrCat(field("source", "source"), " '", plan.source(),
+                            "' must be an absolute path",
+                            names == PlanFieldNames::kFlags ? "" : " on the collector's node"));
   }
   if (plan.host().empty()) {
-    return Bad(
-        "host is empty: set the host name of the source's node (it names the snapshot "
-        "group)");
+    return Bad(absl::StrCat(field("--host", "host"),
+                            " is empty: set the host name of the source's node (it names the "
+                            "snapshot group)"));
   }
   const int codec = static_cast<int>(plan.codec());
   if (codec != v1::CODEC_UNSPECIFIED && codec != v1::CODEC_NONE && codec != v1::CODEC_ZSTD &&
       codec != v1::CODEC_XZ) {
-    return Bad(absl::StrCat("codec ", codec, " is unknown: use zstd, xz or none"));
+    return Bad(absl::StrCat(field("--compression", "codec"), " ", codec,
+                            " is unknown: use zstd, xz or none"));
   }
   if (plan.level() < 0 || plan.level() > 22) {
-    return Bad(absl::StrCat("compression level ", plan.level(), " is out of range"));
+    return Bad(absl::StrCat(field("--level", "level"), " ", plan.level(),
+                            " is out of range: use 0 (the codec's default) or a level the codec "
+                            "takes"));
   }
   if (plan.codec() != v1::CODEC_UNSPECIFIED && plan.level() != 0) {
     if (absl::Status st = ValidateLevel(static_cast<Codec>(plan.codec()), plan.level()); !st.ok()) {
-      return Bad(std::string(st.message()));
+      return Bad(absl::StrCat(field("--level", "level"), ": ", st.message()));
     }
   }
   if (plan.space_safety_factor() != 0) {
     // NaN and infinities included.
-    if (absl::Status st =
-            ValidateSpaceSafetyFactor(plan.space_safety_factor(), "--space-safety-factor");
+    if (absl::Status st = ValidateSpaceSafetyFactor(
+            plan.space_safety_factor(), field("--space-safety-factor", "space_safety_factor"));
         !st.ok()) {
       return Bad(
           absl::StrCat(st.message(), " (or 0 for the default ", kDefaultSpaceSafetyFactor, ")"));
@@ -53,27 +70,28 @@ absl::Status CheckBackupPlan(const v1::BackupPlan& plan) {
   }
   std::vector<std::string> excludes(plan.excludes().begin(), plan.excludes().end());
   if (absl::StatusOr<fs::PathMatcher> m = fs::PathMatcher::Create(excludes); !m.ok()) {
-    return Bad(std::string(m.status().message()));
+    return Bad(absl::StrCat(field("--exclude", "excludes"), ": ", m.status().message()));
   }
-  absl::flat_hash_set<std::string> names;
+  absl::flat_hash_set<std::string> command_names;
   for (const v1::Command& c : plan.commands()) {
     if (absl::Status st = ValidateCommandName(c.name()); !st.ok()) {
-      return Bad(std::string(st.message()));
+      return Bad(absl::StrCat(field("--command", "commands"), ": ", st.message()));
     }
-    if (!names.insert(c.name()).second) {
-      return Bad(absl::StrCat("command name '", c.name(), "' is used twice"));
+    if (!command_names.insert(c.name()).second) {
+      return Bad(absl::StrCat(field("--command", "commands"), ": the name '", c.name(),
+                              "' is used twice"));
     }
   }
   if (!plan.metadata_change_detection() && !plan.parent().empty()) {
-    return Bad(absl::StrCat("parent ", plan.parent(),
-                            " given with change detection off: a parent needs "
-                            "--change-detection=metadata"));
+    return Bad(absl::StrCat(field("--parent", "parent"), " ", plan.parent(),
+                            " given with change detection off: a parent needs metadata "
+                            "change detection"));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckDistributedBackupPlan(const v1::BackupPlan& plan) {
-  if (absl::Status st = CheckBackupPlan(plan); !st.ok()) return st;
+  if (absl::Status st = CheckBackupPlan(plan, PlanFieldNames::kPlan); !st.ok()) return st;
   if (plan.collector().empty()) return Bad("plan.collector is empty: give a collector address");
   if (plan.compressors().empty()) {
     return Bad("plan.compressors is empty: give at least one compressor address");
@@ -84,13 +102,6 @@ absl::Status CheckDistributedBackupPlan(const v1::BackupPlan& plan) {
   for (const auto* list : {&plan.compressors(), &plan.uploaders()}) {
     for (const std::string& a : *list) {
       if (a.empty()) return Bad("an empty compressor or uploader address in the plan");
-    }
-  }
-  for (const v1::Command& c : plan.commands()) {
-    if (!c.command_line().empty()) {
-      return Bad(absl::StrCat("command '", c.name(),
-                              "' carries a command line: the distributed plan names commands "
-                              "only (the collector runs those of its --commands-file)"));
     }
   }
   return absl::OkStatus();

@@ -18,7 +18,13 @@ namespace arca {
 // or in 1..100, exclude patterns valid, command names valid and unique. Not the addresses of the
 // distributed plan (CheckDistributedBackupPlan). INVALID_ARGUMENT with PHASE_SETUP (exit 2), the
 // message naming the field.
-absl::Status CheckBackupPlan(const v1::BackupPlan& plan);
+//
+// `names` picks how messages name a field: the CLI's flags ("--level"), the
+// plan's fields ("plan.level": the chunker's RunBackup) or the job API's
+// request fields ("level": the orchestrator's StartBackup).
+enum class PlanFieldNames { kFlags, kPlan, kRequest };
+absl::Status CheckBackupPlan(const v1::BackupPlan& plan,
+                             PlanFieldNames names = PlanFieldNames::kFlags);
 
 // CheckBackupPlan plus what the distributed pipeline needs: the collector, at least one compressor
 // and one uploader, commands by name only (the collector's --commands-file holds the command

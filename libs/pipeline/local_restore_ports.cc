@@ -6,8 +6,7 @@
 
 namespace arca {
 
-absl::StatusOr<const RestoreSnapshot*> LocalSnapshotSource::Open(
-    const std::string& id_or_latest) {
+absl::StatusOr<const RestoreSnapshot*> LocalSnapshotSource::Open(const std::string& id_or_latest) {
   ASSIGN_OR_RETURN(LoadedSnapshot loaded, repo_->LoadSnapshot(id_or_latest));
   RestoreSnapshot s;
   s.id = loaded.manifest.id();

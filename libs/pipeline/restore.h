@@ -32,7 +32,6 @@ struct RestoreOptions {
   fs::WritableFileSystem* file_system = nullptr;
 };
 
-
 // The restore job (restore_job.h) over the local ports
 // (local_restore_ports.h).
 RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,

@@ -27,22 +27,22 @@
 #include "libs/fs/exclude.h"
 #include "libs/metrics/registry.h"
 #include "libs/pipeline/archive_builder.h"
+#include "libs/pipeline/backup_job.h"
+#include "libs/pipeline/backup_plan.h"
 #include "libs/pipeline/collector.h"
 #include "libs/pipeline/commands.h"
+#include "libs/pipeline/progress.h"
 #include "libs/pipeline/remote/cancel_watcher.h"
 #include "libs/pipeline/remote/collect_events.h"
 #include "libs/pipeline/remote/read_ahead_chunk_source.h"
 #include "libs/pipeline/remote/remote_chunk_source.h"
 #include "libs/pipeline/remote/replica_set.h"
+#include "libs/pipeline/restore_job.h"
 #include "libs/pipeline/restore_selection.h"
 #include "libs/pipeline/space_check.h"
 #include "libs/rpc/status_convert.h"
 #include "libs/store/repository.h"
-#include "libs/pipeline/backup_job.h"
-#include "libs/pipeline/backup_plan.h"
-#include "libs/pipeline/progress.h"
 #include "services/chunker/remote_backup_ports.h"
-#include "libs/pipeline/restore_job.h"
 #include "services/chunker/remote_chunk_writer.h"
 #include "services/chunker/remote_restore_ports.h"
 #include "services/common/server.h"
@@ -191,6 +191,7 @@ absl::Status RunDistributedBackup(const v1::BackupPlan& plan, const ChunkerOptio
   Progress progress;
   BackupJobOptions job;
   job.pipeline = "distributed";
+  job.field_names = PlanFieldNames::kPlan;
   job.progress = &progress;
   job.cancel = cancel;
   job.on_warning = [&events](const v1::Warning& w) {
@@ -213,12 +214,11 @@ absl::Status RunDistributedBackup(const v1::BackupPlan& plan, const ChunkerOptio
       }
     }
     LogLine(options.program,
-            absl::StrCat("job ", plan.job_id(), ": ",
-                         result.status.ok() ? "chunks stored" : "stopped", ": ", ws.chunks_total,
-                         " chunks (", ws.chunks_new, " new, ", ws.chunks_reused,
-                         " reused from the parent), ", ws.chunks_resent,
-                         " resent after replica failures", down.empty() ? "" : "; down: ",
-                         absl::StrJoin(down, ", ")));
+            absl::StrCat(
+                "job ", plan.job_id(), ": ", result.status.ok() ? "chunks stored" : "stopped", ": ",
+                ws.chunks_total, " chunks (", ws.chunks_new, " new, ", ws.chunks_reused,
+                " reused from the parent), ", ws.chunks_resent, " resent after replica failures",
+                down.empty() ? "" : "; down: ", absl::StrJoin(down, ", ")));
   }
   if (!result.status.ok()) {
     if (calls->cancelled()) return calls->status();
@@ -332,9 +332,8 @@ grpc::Status ChunkerService::RunBackup(grpc::ServerContext* context, const v1::B
     absl::MutexLock lock(&write_mu);
     return writer->Write(e);
   };
-  absl::Status st =
-      RunDistributedBackup(*plan, options_, &hash_pool_, &calls, &cancel, CallerDeadline(context),
-                           events);
+  absl::Status st = RunDistributedBackup(*plan, options_, &hash_pool_, &calls, &cancel,
+                                         CallerDeadline(context), events);
   metrics.errors.Record(st, v1::PHASE_ARCHIVE);
   LogLine(options_.program,
           absl::StrCat("job ", plan->job_id(), ": backup of ", plan->host(), ":", plan->source(),
@@ -361,7 +360,8 @@ grpc::Status ChunkerService::RunRestore(grpc::ServerContext* context, const v1::
     absl::MutexLock lock(&write_mu);
     return writer->Write(e);
   };
-  absl::Status st = RunDistributedRestore(*plan, options_, &calls, &cancel, CallerDeadline(context), events);
+  absl::Status st =
+      RunDistributedRestore(*plan, options_, &calls, &cancel, CallerDeadline(context), events);
   {
     const double seconds = Seconds(Clock::now() - start);
     if (st.ok()) metrics.PhaseDuration(v1::PHASE_RESTORE).Observe(seconds);

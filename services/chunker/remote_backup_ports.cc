@@ -37,10 +37,10 @@ std::chrono::system_clock::time_point DeadlineIn(absl::Duration d, absl::Time ca
 
 absl::StatusOr<v1::RepositoryConfig> RemoteSnapshotRepository::Config() {
   v1::RepositoryConfig config;
-  RETURN_IF_ERROR(WithPhase(UploaderCall(uploaders_, calls_, timeouts_.call, timeouts_.deadline,
-                                         "GetConfig", &v1::Uploader::Stub::GetConfig,
-                                         v1::GetConfigRequest(), &config),
-                            v1::PHASE_UPLOAD));
+  RETURN_IF_ERROR(
+      WithPhase(UploaderCall(uploaders_, calls_, timeouts_.call, timeouts_.deadline, "GetConfig",
+                             &v1::Uploader::Stub::GetConfig, v1::GetConfigRequest(), &config),
+                v1::PHASE_UPLOAD));
   return config;
 }
 
@@ -189,9 +189,9 @@ absl::StatusOr<uint64_t> RemoteEntrySource::EstimateBytes() {
   if (st.ok()) return resp.bytes();
   if (calls_->cancelled()) return calls_->status();
   if (absl::IsUnimplemented(st)) {
-    return absl::UnimplementedError(absl::StrCat("collector ", plan_.collector(),
-                                                 " cannot estimate the source (EstimateCollect: ",
-                                                 st.message(), ")"));
+    return absl::UnimplementedError(
+        absl::StrCat("collector ", plan_.collector(),
+                     " cannot estimate the source (EstimateCollect: ", st.message(), ")"));
   }
   return Named(st);
 }
@@ -265,8 +265,8 @@ absl::StatusOr<ChunkSink*> RemoteChunkDestination::Open(v1::Codec codec, int lev
   RemoteChunkWriterOptions options = options_;
   options.codec = codec;
   options.level = level;
-  writer_ = std::make_unique<RemoteChunkWriter>(compressors_, uploaders_, calls_, hash_pool_,
-                                                options);
+  writer_ =
+      std::make_unique<RemoteChunkWriter>(compressors_, uploaders_, calls_, hash_pool_, options);
   return writer_.get();
 }
 

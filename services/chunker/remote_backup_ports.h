@@ -66,9 +66,9 @@ absl::Status UploaderCall(ReplicaSet* uploaders, CallRegistry* calls, absl::Dura
 
 // Timeouts of the remote ports.
 struct RemoteCallTimeouts {
-  absl::Duration call = absl::Seconds(60);    // unary calls
-  absl::Duration commit = absl::Minutes(10);  // CommitSnapshot
-  absl::Duration job = absl::Hours(24);       // the Collect stream, EstimateCollect
+  absl::Duration call = absl::Seconds(60);       // unary calls
+  absl::Duration commit = absl::Minutes(10);     // CommitSnapshot
+  absl::Duration job = absl::Hours(24);          // the Collect stream, EstimateCollect
   absl::Time deadline = absl::InfiniteFuture();  // the caller's: caps every call
 };
 

@@ -33,8 +33,7 @@ RemoteSnapshotSource::RemoteSnapshotSource(ReplicaSet* uploaders, ReplicaSet* co
       source_(uploaders, compressors->size() > 0 ? compressors : nullptr, calls,
               SourceOptions(timeouts)) {}
 
-absl::StatusOr<const RestoreSnapshot*> RemoteSnapshotSource::Open(
-    const std::string& id_or_latest) {
+absl::StatusOr<const RestoreSnapshot*> RemoteSnapshotSource::Open(const std::string& id_or_latest) {
   v1::GetSnapshotRequest req;
   req.set_id(id_or_latest);
   v1::GetSnapshotResponse snap;
@@ -43,9 +42,9 @@ absl::StatusOr<const RestoreSnapshot*> RemoteSnapshotSource::Open(
   RestoreSnapshot s;
   s.id = snap.snapshot().id();
   s.stats = snap.snapshot().stats();
-  ASSIGN_OR_RETURN(s.metadata_index,
-                   ChunkIndex::Decode(AsBytes(snap.metadata_index().data()),
-                                      v1::STREAM_KIND_METADATA, absl::StrCat(s.id, "/metadata.aidx")));
+  ASSIGN_OR_RETURN(s.metadata_index, ChunkIndex::Decode(AsBytes(snap.metadata_index().data()),
+                                                        v1::STREAM_KIND_METADATA,
+                                                        absl::StrCat(s.id, "/metadata.aidx")));
   ASSIGN_OR_RETURN(s.payload_index,
                    ChunkIndex::Decode(AsBytes(snap.payload_index().data()), v1::STREAM_KIND_PAYLOAD,
                                       absl::StrCat(s.id, "/payload.aidx")));
@@ -59,7 +58,8 @@ absl::StatusOr<const RestoreSnapshot*> RemoteSnapshotSource::Open(
 // --- RemoteTreeTarget -------------------------------------------------------------------------
 
 RemoteTreeTarget::~RemoteTreeTarget() {
-  if (stream_ != nullptr && !closed_) Abort(absl::CancelledError("the restore stopped")).IgnoreError();
+  if (stream_ != nullptr && !closed_)
+    Abort(absl::CancelledError("the restore stopped")).IgnoreError();
 }
 
 absl::Status RemoteTreeTarget::Start(const std::string& /*snapshot_id*/) {
@@ -111,8 +111,9 @@ absl::Status RemoteTreeTarget::FinishEntry() {
 }
 
 absl::Status RemoteTreeTarget::Close() {
-  if (closed_) return absl::UnavailableError(
-      absl::StrCat("collector ", plan_.collector(), ": the WriteTree stream is closed"));
+  if (closed_)
+    return absl::UnavailableError(
+        absl::StrCat("collector ", plan_.collector(), ": the WriteTree stream is closed"));
   closed_ = true;
   absl::Status st = rpc::FromGrpcStatus(stream_->Finish());
   registered_.reset();

@@ -17,12 +17,12 @@
 
 #include "arca/v1/chunker.pb.h"
 #include "arca/v1/collector.grpc.pb.h"
-#include "prometheus/counter.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "libs/pipeline/remote/read_ahead_chunk_source.h"
 #include "libs/pipeline/remote/remote_chunk_source.h"
 #include "libs/pipeline/remote/replica_set.h"
 #include "libs/pipeline/restore_ports.h"
+#include "prometheus/counter.h"
 #include "services/chunker/remote_backup_ports.h"
 
 namespace arca::services {

@@ -10,6 +10,7 @@
 #include "arca/v1/chunker.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "libs/pipeline/backup_plan.h"
 #include "libs/rpc/status_convert.h"
 #include "libs/store/repository.h"
 #include "services/common/server.h"
@@ -171,6 +172,9 @@ absl::StatusOr<v1::Job> JobManager::StartBackup(const v1::StartBackupRequest& re
   plan.set_collector(options_.collectors[collector]);
   for (const std::string& a : options_.compressors) plan.add_compressors(a);
   for (const std::string& a : options_.uploaders) plan.add_uploaders(a);
+  if (absl::Status st = CheckBackupPlan(plan, PlanFieldNames::kRequest); !st.ok()) {
+    return absl::InvalidArgumentError(st.message());
+  }
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");

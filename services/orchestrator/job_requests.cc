@@ -43,60 +43,25 @@ absl::Status CheckPatterns(const char* field, const std::vector<std::string>& pa
 }  // namespace
 
 absl::Status ValidateBackupRequest(const v1::StartBackupRequest& r) {
+  // What only a request can get wrong (sizes, NUL bytes, fields the plan
+  // has not); the plan built from it is checked by CheckBackupPlan
+  // (libs/pipeline/backup_plan.h), like every other backup plan.
   if (absl::Status st =
           CheckPath("source", r.source(), "the absolute path of the tree on the collector's node");
       !st.ok()) {
     return st;
   }
-  std::vector<std::string> excludes(r.excludes().begin(), r.excludes().end());
-  if (absl::Status st = CheckPatterns("excludes", excludes); !st.ok()) return st;
-  const int codec = static_cast<int>(r.codec());
-  if (codec != v1::CODEC_UNSPECIFIED && codec != v1::CODEC_NONE && codec != v1::CODEC_ZSTD &&
-      codec != v1::CODEC_XZ) {
-    return Bad(absl::StrCat("codec ", codec,
-                            " is unknown: use zstd, xz, none or unspecified "
-                            "(the repository's default)"));
-  }
-  if (r.level() < 0) {
-    return Bad(absl::StrCat("level ", r.level(),
-                            " is negative: use 0 (the codec's default) or a "
-                            "level the codec takes"));
-  }
-  if (r.level() != 0) {
-    // Without a codec the repository's default codec applies; zstd's range
-    // (1..22) is the widest, the chunker checks the final choice.
-    const Codec c = codec == v1::CODEC_UNSPECIFIED ? Codec::kZstd : static_cast<Codec>(codec);
-    if (absl::Status st = ValidateLevel(c, r.level()); !st.ok()) {
-      return Bad(absl::StrCat("level: ", st.message()));
-    }
-  }
-  if (r.space_safety_factor() != 0 &&
-      !(r.space_safety_factor() >= 1.0 && r.space_safety_factor() <= 100)) {
-    return Bad(absl::StrCat("space_safety_factor ", r.space_safety_factor(),
-                            " must be 0 (default) or between 1 and 100"));
+  if (r.excludes_size() > static_cast<int>(kMaxListItems)) {
+    return Bad(absl::StrCat("excludes: ", r.excludes_size(), " patterns, at most ", kMaxListItems));
   }
   if (!r.group().empty()) {
     return Bad(
         "group is not supported in distributed mode: the snapshot group is derived from "
         "host and source (set host instead)");
   }
-  if (r.change_detection_data() && !r.parent().empty()) {
-    return Bad("parent needs metadata change detection: drop change_detection_data or parent");
-  }
   if (r.parent().size() > kMaxRequestPathBytes) return Bad("parent is too long");
   if (r.host().size() > 255) return Bad("host is longer than 255 bytes");
   if (r.commands_size() > 100) return Bad("more than 100 commands");
-  absl::flat_hash_set<std::string> names;
-  for (const v1::Command& c : r.commands()) {
-    // Names only: the collector takes the command line from its
-    // --commands-file (and refuses a request that carries one).
-    if (absl::Status st = ValidateCommandName(c.name()); !st.ok()) {
-      return Bad(absl::StrCat("commands: ", st.message()));
-    }
-    if (!names.insert(c.name()).second) {
-      return Bad(absl::StrCat("commands: the name '", c.name(), "' is used twice"));
-    }
-  }
   return absl::OkStatus();
 }
 

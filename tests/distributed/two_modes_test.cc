@@ -8,8 +8,8 @@
 // options["pipeline"] and ["job_id"]); the phase_seconds keys must be the
 // same. The exit codes of failing jobs must agree too (one exit-code policy:
 // libs/base/phase_status.h).
-#include <sys/stat.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -69,9 +69,8 @@ class TwoModes : public ::testing::Test {
     const std::string commands = dir + "/commands";
     std::ofstream(commands) << kCommandsFile;
     absl::StatusOr<std::unique_ptr<PipelineCluster>> c = PipelineCluster::Start(
-        dir + "/distributed", {.uploaders = 1,
-                               .compressors = 2,
-                               .collector_args = {"--commands-file=" + commands}});
+        dir + "/distributed",
+        {.uploaders = 1, .compressors = 2, .collector_args = {"--commands-file=" + commands}});
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = c->release();
     embedded_repo_ = new std::string(dir + "/embedded");
@@ -93,7 +92,7 @@ class TwoModes : public ::testing::Test {
   }
 
   static ModeRun Embedded(const Scenario& s) {
-    std::vector<std::string> argv = {ArcaBinary(), "backup", "--repo", *embedded_repo_,
+    std::vector<std::string> argv = {ArcaBinary(), "backup", "--repo",  *embedded_repo_,
                                      "--json",     "--host", "testhost"};
     for (const std::string& e : s.excludes) argv.push_back("--exclude=" + e);
     for (const auto& [name, critical] : s.commands) {
@@ -252,9 +251,7 @@ TEST_F(TwoModes, AwkwardTreeThenChangeDetectionRounds) {
 
   // One file changed, one touched (ctime and mtime move), one added, one
   // removed.
-  {
-    std::ofstream(s.source + "/changed-file", std::ios::trunc) << "first version";
-  }
+  { std::ofstream(s.source + "/changed-file", std::ios::trunc) << "first version"; }
   Both(s, 0);
   std::ofstream(s.source + "/changed-file", std::ios::trunc) << "second, longer version";
   std::ofstream(s.source + "/added-file") << "new";
