@@ -51,8 +51,8 @@ absl::Status CheckBackupPlan(const v1::BackupPlan& plan, PlanFieldNames names) {
   }
   if (plan.level() < 0 || plan.level() > 22) {
     return Bad(absl::StrCat(field("--level", "level"), " ", plan.level(),
-                            " is out of range: use 0 (the codec's default) or a level the codec "
-                            "takes"));
+                            plan.level() < 0 ? " is negative" : " is out of range",
+                            ": use 0 (the codec's default) or a level the codec takes"));
   }
   if (plan.codec() != v1::CODEC_UNSPECIFIED && plan.level() != 0) {
     if (absl::Status st = ValidateLevel(static_cast<Codec>(plan.codec()), plan.level()); !st.ok()) {

@@ -148,15 +148,6 @@ std::shared_ptr<grpc::Channel> JobManager::Pick(
 
 absl::StatusOr<v1::Job> JobManager::StartBackup(const v1::StartBackupRequest& request) {
   if (absl::Status st = ValidateBackupRequest(request); !st.ok()) return st;
-  if (absl::Status st = Need(options_.chunkers, "--chunker", "chunker"); !st.ok()) return st;
-  if (absl::Status st = Need(options_.collectors, "--collector", "collector"); !st.ok()) return st;
-  if (absl::Status st = Need(options_.compressors, "--compressor", "compressor"); !st.ok()) {
-    return st;
-  }
-  if (absl::Status st = Need(options_.uploaders, "--uploader", "uploader"); !st.ok()) return st;
-  size_t collector = 0, chunker = 0;
-  if (absl::Status st = PickCollector(request.collector(), &collector); !st.ok()) return st;
-  Pick(chunker_channels_, &next_chunker_, &chunker);
   v1::BackupPlan plan;
   plan.set_source(request.source());
   *plan.mutable_excludes() = request.excludes();
@@ -169,12 +160,21 @@ absl::StatusOr<v1::Job> JobManager::StartBackup(const v1::StartBackupRequest& re
   plan.set_parent(request.parent());
   plan.set_ignore_ctime(request.ignore_ctime());
   plan.set_space_safety_factor(request.space_safety_factor());
-  plan.set_collector(options_.collectors[collector]);
-  for (const std::string& a : options_.compressors) plan.add_compressors(a);
-  for (const std::string& a : options_.uploaders) plan.add_uploaders(a);
   if (absl::Status st = CheckBackupPlan(plan, PlanFieldNames::kRequest); !st.ok()) {
     return absl::InvalidArgumentError(st.message());
   }
+  if (absl::Status st = Need(options_.chunkers, "--chunker", "chunker"); !st.ok()) return st;
+  if (absl::Status st = Need(options_.collectors, "--collector", "collector"); !st.ok()) return st;
+  if (absl::Status st = Need(options_.compressors, "--compressor", "compressor"); !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = Need(options_.uploaders, "--uploader", "uploader"); !st.ok()) return st;
+  size_t collector = 0, chunker = 0;
+  if (absl::Status st = PickCollector(request.collector(), &collector); !st.ok()) return st;
+  Pick(chunker_channels_, &next_chunker_, &chunker);
+  plan.set_collector(options_.collectors[collector]);
+  for (const std::string& a : options_.compressors) plan.add_compressors(a);
+  for (const std::string& a : options_.uploaders) plan.add_uploaders(a);
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
