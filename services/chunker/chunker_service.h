@@ -51,7 +51,7 @@
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "services/common/client_channel.h"
-#include "services/common/worker_pool.h"
+#include "libs/base/worker_pool.h"
 
 namespace arca::services {
 

@@ -63,7 +63,7 @@
 #include "libs/pipeline/backup_ports.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "libs/pipeline/remote/replica_set.h"
-#include "services/common/worker_pool.h"
+#include "libs/base/worker_pool.h"
 
 namespace arca::services {
 

@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "services/common/client_channel.h"
-#include "services/common/worker_pool.h"
+#include "libs/base/worker_pool.h"
 
 namespace arca::services {
 namespace {

@@ -39,7 +39,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/support/server_callback.h"
 #include "libs/rpc/status_convert.h"
-#include "services/common/worker_pool.h"
+#include "libs/base/worker_pool.h"
 
 namespace arca::services {
 

@@ -39,7 +39,7 @@
 #include "absl/status/statusor.h"
 #include "arca/v1/compressor.grpc.pb.h"
 #include "libs/metrics/service_metrics.h"
-#include "services/common/worker_pool.h"
+#include "libs/base/worker_pool.h"
 
 namespace arca::services {
 

@@ -47,7 +47,7 @@
 #include "libs/metrics/service_metrics.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/store/repository.h"
-#include "services/common/worker_pool.h"
+#include "libs/base/worker_pool.h"
 #include "services/uploader/flush_batcher.h"
 
 namespace arca::services {

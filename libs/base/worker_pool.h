@@ -4,11 +4,12 @@
 //
 // The task queue itself is unbounded; callers bound their own work (each
 // stream reactor keeps at most `max_in_flight` tasks queued or running, see
-// work_stream_reactor.h), which bounds the queue by streams × max_in_flight.
+// services/common/work_stream_reactor.h), which bounds the queue by streams ×
+// max_in_flight.
 //
 // Thread-safety: Submit may be called from any thread, including from a task.
-#ifndef ARCA_SERVICES_COMMON_WORKER_POOL_H_
-#define ARCA_SERVICES_COMMON_WORKER_POOL_H_
+#ifndef ARCA_LIBS_BASE_WORKER_POOL_H_
+#define ARCA_LIBS_BASE_WORKER_POOL_H_
 
 #include <cstddef>
 #include <deque>
@@ -19,7 +20,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 
-namespace arca::services {
+namespace arca {
 
 class WorkerPool {
  public:
@@ -45,6 +46,6 @@ class WorkerPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace arca::services
+}  // namespace arca
 
-#endif  // ARCA_SERVICES_COMMON_WORKER_POOL_H_
+#endif  // ARCA_LIBS_BASE_WORKER_POOL_H_

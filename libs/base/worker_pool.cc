@@ -1,8 +1,8 @@
-#include "services/common/worker_pool.h"
+#include "libs/base/worker_pool.h"
 
 #include <utility>
 
-namespace arca::services {
+namespace arca {
 
 WorkerPool::WorkerPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
@@ -46,4 +46,4 @@ void WorkerPool::Loop() {
   }
 }
 
-}  // namespace arca::services
+}  // namespace arca
