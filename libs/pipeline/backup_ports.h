@@ -114,6 +114,19 @@ struct ChunkSinkTotals {
   double hash_seconds = 0;  // CPU time hashing, summed over threads
 };
 
+// The totals of any sink's own statistics struct with these fields.
+template <typename Stats>
+ChunkSinkTotals TotalsOf(const Stats& s) {
+  ChunkSinkTotals t;
+  t.chunks_total = s.chunks_total;
+  t.chunks_new = s.chunks_new;
+  t.bytes_new_raw = s.bytes_new_raw;
+  t.bytes_new_stored = s.bytes_new_stored;
+  t.bytes_deduplicated = s.bytes_deduplicated;
+  t.hash_seconds = s.hash_seconds;
+  return t;
+}
+
 // The chunks of one job: takes them from the archive (Consume, may block:
 // backpressure), makes them durable, and then knows each stream's index.
 class ChunkSink : public ChunkConsumer {

@@ -197,17 +197,7 @@ absl::StatusOr<ChunkIndex> LocalChunkSink::BuildIndex(v1::StreamKind stream) con
   return writer_.BuildIndex(stream);
 }
 
-ChunkSinkTotals LocalChunkSink::totals() const {
-  const ChunkWriterStats s = writer_.stats();
-  ChunkSinkTotals t;
-  t.chunks_total = s.chunks_total;
-  t.chunks_new = s.chunks_new;
-  t.bytes_new_raw = s.bytes_new_raw;
-  t.bytes_new_stored = s.bytes_new_stored;
-  t.bytes_deduplicated = s.bytes_deduplicated;
-  t.hash_seconds = s.hash_seconds;
-  return t;
-}
+ChunkSinkTotals LocalChunkSink::totals() const { return TotalsOf(writer_.stats()); }
 
 absl::StatusOr<ChunkSink*> LocalChunkDestination::Open(v1::Codec codec, int level) {
   const int workers =

@@ -828,16 +828,6 @@ RemoteChunkWriterStats RemoteChunkWriter::stats() const {
   return stats_;
 }
 
-ChunkSinkTotals RemoteChunkWriter::totals() const {
-  const RemoteChunkWriterStats s = stats();
-  ChunkSinkTotals t;
-  t.chunks_total = s.chunks_total;
-  t.chunks_new = s.chunks_new;
-  t.bytes_new_raw = s.bytes_new_raw;
-  t.bytes_new_stored = s.bytes_new_stored;
-  t.bytes_deduplicated = s.bytes_deduplicated;
-  t.hash_seconds = s.hash_seconds;
-  return t;
-}
+ChunkSinkTotals RemoteChunkWriter::totals() const { return TotalsOf(stats()); }
 
 }  // namespace arca::services
