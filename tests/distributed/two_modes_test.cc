@@ -317,6 +317,10 @@ TEST_F(TwoModes, FailuresInEachPhaseGiveTheSameExitCode) {
   s.level = 0;
   s.parent = "testhost_nothing/20200101T000000.000000000Z";
   Both(s, 2);
+
+  // Setup: a parent with change detection off (2).
+  s.data_change_detection = true;
+  Both(s, 2);
 }
 
 }  // namespace

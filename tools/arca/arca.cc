@@ -270,9 +270,6 @@ int CmdBackup(const std::vector<std::string>& argv) {
           absl::StrCat("invalid --change-detection '", *mode, "': use metadata or data"));
     }
   }
-  if (!options.metadata_change_detection && !options.parent.empty()) {
-    return UsageError("--parent needs --change-detection=metadata");
-  }
 
   // Validate the codec flags before touching the repository.
   std::optional<Codec> codec;
