@@ -390,6 +390,47 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
   return manifest;
 }
 
+absl::Status Repository::ForgetSnapshot(std::string_view id) {
+  const size_t slash = id.find('/');
+  const std::string_view group = slash == std::string_view::npos ? "" : id.substr(0, slash);
+  const std::string_view time = slash == std::string_view::npos ? "" : id.substr(slash + 1);
+  if (!IsValidGroupName(group) || !IsValidSnapshotTimeName(time)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", absl::CHexEscape(S(id)),
+                     "' is not a snapshot id: forget takes GROUP/TIME as printed by "
+                     "`arca snapshots`"));
+  }
+  const std::string gdir = absl::StrCat(path_, "/snapshots/", S(group));
+  const std::string sdir = absl::StrCat(gdir, "/", S(time));
+  auto not_found = [&] {
+    return absl::NotFoundError(
+        absl::StrCat("no snapshot '", S(id), "' in ", path_, ": run `arca snapshots`"));
+  };
+  // Only a visible (complete) snapshot is forgotten; a directory without a
+  // manifest may be a backup that is still committing.
+  struct stat st;
+  const std::string mpath = absl::StrCat(sdir, "/", kManifestName);
+  if (::lstat(mpath.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return not_found();
+    return ErrnoStatus(errno, absl::StrCat("forget snapshot ", S(id), ": stat"), mpath, path_,
+                       false);
+  }
+  const std::string hidden = absl::StrCat(gdir, "/", S(kForgetPrefix), S(time), "-", RandomHex16());
+  if (::rename(sdir.c_str(), hidden.c_str()) != 0) {
+    if (errno == ENOENT) return not_found();  // another forget won
+    return ErrnoStatus(errno, absl::StrCat("forget snapshot ", S(id), ": rename to ", hidden), sdir,
+                       path_, true);
+  }
+  if (absl::Status synced = SyncDirectory(gdir, path_); !synced.ok()) {
+    return absl::Status(synced.code(),
+                        absl::StrCat("forget snapshot ", S(id), ": ", synced.message()));
+  }
+  // The snapshot is forgotten; what is left is garbage under a hidden name.
+  std::error_code ec;
+  std::filesystem::remove_all(hidden, ec);
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------
 // Space, ratio, locks.
 

@@ -123,6 +123,23 @@ class Repository {
                                               std::string_view metadata_index,
                                               std::string_view payload_index);
 
+  // Forgets the visible snapshot `id` ("<group>/<time>" exactly; not
+  // "latest"): its record disappears in one step, chunks are never touched
+  // (`arca gc` frees the ones no snapshot references). Protocol:
+  // rename(snapshots/<group>/<time>, snapshots/<group>/.forget-<time>-<16 hex>),
+  // fsync of the group directory (from here on the snapshot is gone for
+  // every reader, also after a crash), then the hidden directory is deleted.
+  // A crash or an error while deleting leaves the hidden directory, which
+  // every reader ignores and gc removes; such an error is not reported (the
+  // snapshot is forgotten). The group directory stays, even when empty (a
+  // backup may be creating a snapshot in it).
+  // Errors: InvalidArgument "'x' is not a snapshot id ..." for anything but
+  // <group>/<time>; NotFound "no snapshot 'x' in REPO" when the directory or
+  // its manifest.json is missing (also an incomplete snapshot, which is left
+  // alone, and a snapshot another process forgot first); rename/fsync errors
+  // (PermissionDenied, Unavailable, ...) naming the snapshot and the path.
+  absl::Status ForgetSnapshot(std::string_view id);
+
   // Free bytes for unprivileged users on the repository's file system
   // (statvfs f_bavail * f_frsize).
   absl::StatusOr<uint64_t> FreeBytes() const;

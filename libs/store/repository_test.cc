@@ -17,6 +17,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -638,6 +639,184 @@ TEST(RepositoryTest, UnwritableSnapshotDirectoryFailsTheCommitCleanly) {
   if (WEXITSTATUS(status) == 2) GTEST_SKIP() << "cannot drop capabilities";
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(repo->ListSnapshots()->size(), 1u);
+}
+
+// ---------------------------------------------------------------------------
+// Forget.
+
+size_t CountFiles(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file();
+  return n;
+}
+
+TEST(RepositoryForgetTest, RemovesTheRecordAndNoChunk) {
+  auto repo = NewRepo("forget");
+  ASSERT_TRUE(repo->chunks()->Put(Sha256("c1"), "c1").ok());
+  auto a = repo->CommitSnapshot(Draft("h", "/s", kT0), "m", "p");
+  auto b = repo->CommitSnapshot(Draft("h", "/s", kT0 + 1), "m", "p");
+  auto other = repo->CommitSnapshot(Draft("h", "/t", kT0), "m", "p");
+  ASSERT_TRUE(a.ok() && b.ok() && other.ok());
+  const size_t chunks_before = CountFiles(repo->path() + "/chunks");
+  ASSERT_EQ(chunks_before, 1u);
+
+  ASSERT_TRUE(repo->ForgetSnapshot(a->id()).ok());
+  auto list = repo->ListSnapshots();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].id(), other->id());
+  EXPECT_EQ((*list)[1].id(), b->id());
+  EXPECT_FALSE(fs::exists(repo->path() + "/snapshots/" + a->id()));
+  // Nothing is left in the group but the other snapshot: no hidden directory.
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(repo->path() + "/snapshots/h_s")) {
+    names.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"20240102T030405.123456790Z"});
+  EXPECT_EQ(CountFiles(repo->path() + "/chunks"), chunks_before);
+  EXPECT_EQ(repo->chunks()->Get(Sha256("c1")).value(), "c1");
+  EXPECT_TRUE(repo->LoadSnapshot(b->id()).ok());
+  EXPECT_EQ(repo->LoadSnapshot(a->id()).status().code(), absl::StatusCode::kNotFound);
+
+  // The last snapshot of a group: the group directory stays (a backup may be
+  // creating a snapshot in it), and lists as empty.
+  ASSERT_TRUE(repo->ForgetSnapshot(b->id()).ok());
+  EXPECT_TRUE(fs::is_directory(repo->path() + "/snapshots/h_s"));
+  EXPECT_TRUE(repo->ListSnapshots("h_s")->empty());
+  EXPECT_EQ(repo->ResolveSnapshotId("h_s/latest").status().code(), absl::StatusCode::kNotFound);
+  // A new backup of the group still works.
+  EXPECT_TRUE(repo->CommitSnapshot(Draft("h", "/s", kT0 + 5), "m", "p").ok());
+}
+
+TEST(RepositoryForgetTest, MissingSnapshotIsNotFound) {
+  auto repo = NewRepo("forgetmissing");
+  auto a = repo->CommitSnapshot(Draft("h", "/s", kT0), "m", "p");
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(repo->ForgetSnapshot(a->id()).ok());
+  for (const std::string& id : {a->id(), std::string("h_s/20300101T000000.000000000Z"),
+                                std::string("nogroup/20300101T000000.000000000Z")}) {
+    absl::Status st = repo->ForgetSnapshot(id);
+    EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << id;
+    EXPECT_EQ(st.message(),
+              absl::StrCat("no snapshot '", id, "' in ", repo->path(), ": run `arca snapshots`"));
+  }
+}
+
+TEST(RepositoryForgetTest, MalformedIdsAreInvalidArgumentAndTouchNothing) {
+  auto repo = NewRepo("forgetbad");
+  auto a = repo->CommitSnapshot(Draft("h", "/s", kT0), "m", "p");
+  ASSERT_TRUE(a.ok());
+  for (const std::string& id :
+       {std::string("latest"), std::string("h_s/latest"), std::string("h_s"), std::string(""),
+        std::string("h_s/"), std::string("../h_s/20240102T030405.123456789Z"),
+        std::string("h_s/20240102T030405.123456789Z/manifest.json"),
+        std::string(".h/20240102T030405.123456789Z"), std::string("h_s/..")}) {
+    absl::Status st = repo->ForgetSnapshot(id);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << id;
+    EXPECT_THAT(st.message(), HasSubstr("is not a snapshot id")) << id;
+  }
+  EXPECT_EQ(repo->ListSnapshots()->size(), 1u);
+}
+
+TEST(RepositoryForgetTest, IncompleteSnapshotIsNotFoundAndLeftAlone) {
+  auto repo = NewRepo("forgetincomplete");
+  const std::string crashed = repo->path() + "/snapshots/h_s/20250101T000000.000000000Z";
+  fs::create_directories(crashed);
+  std::ofstream(crashed + "/metadata.aidx") << "m";
+  absl::Status st = repo->ForgetSnapshot("h_s/20250101T000000.000000000Z");
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(fs::exists(crashed + "/metadata.aidx"));
+}
+
+// What a crash between the rename and the deletion leaves (the rename is
+// durable, the hidden directory still holds everything), and a deletion that
+// stopped half-way: every reader ignores both.
+TEST(RepositoryForgetTest, LeftoverHiddenDirectoriesAreIgnored) {
+  auto repo = NewRepo("forgetcrash");
+  auto a = repo->CommitSnapshot(Draft("h", "/s", kT0), "m", "p");
+  auto b = repo->CommitSnapshot(Draft("h", "/s", kT0 + 1), "m", "p");
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string gdir = repo->path() + "/snapshots/h_s";
+  const std::string hidden = gdir + "/.forget-20240102T030405.123456789Z-0123456789abcdef";
+  fs::rename(repo->path() + "/snapshots/" + a->id(), hidden);
+  const std::string half = gdir + "/.forget-20240102T030405.123456790Z-fedcba9876543210";
+  fs::create_directories(half);
+  fs::copy_file(hidden + "/manifest.json", half + "/manifest.json");
+
+  auto list = repo->ListSnapshots();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].id(), b->id());
+  EXPECT_EQ(repo->ResolveSnapshotId("latest").value(), b->id());
+  EXPECT_EQ(repo->ResolveSnapshotId("h_s/latest").value(), b->id());
+  EXPECT_EQ(repo->LoadSnapshot(a->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo->ForgetSnapshot(a->id()).code(), absl::StatusCode::kNotFound);
+  // Hidden names are not ids either.
+  EXPECT_EQ(repo->ForgetSnapshot("h_s/.forget-20240102T030405.123456789Z-0123456789abcdef").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      repo->LoadSnapshot("h_s/.forget-20240102T030405.123456789Z-0123456789abcdef").status().code(),
+      absl::StatusCode::kNotFound);
+  // The time name is free again: a new snapshot at that time takes it.
+  auto again = repo->CommitSnapshot(Draft("h", "/s", kT0), "m", "p");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id(), a->id());
+  EXPECT_TRUE(fs::exists(hidden + "/manifest.json"));  // gc's to remove
+}
+
+TEST(RepositoryForgetTest, UnwritableGroupFailsNamingTheSnapshotAndKeepsIt) {
+  auto repo = NewRepo("forgetreadonly");
+  auto a = repo->CommitSnapshot(Draft("h", "/s", kT0), "m", "p");
+  ASSERT_TRUE(a.ok());
+  const std::string gdir = repo->path() + "/snapshots/h_s";
+  ASSERT_EQ(chmod(gdir.c_str(), 0555), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {};
+    if (syscall(SYS_capset, &header, data) != 0) _exit(2);
+    absl::Status st = repo->ForgetSnapshot(a->id());
+    const std::string msg(st.message());
+    bool ok = st.code() == absl::StatusCode::kPermissionDenied &&
+              msg.find(absl::StrCat("forget snapshot ", a->id())) != std::string::npos &&
+              msg.find(gdir) != std::string::npos &&
+              msg.find(absl::StrCat("the repository at ", repo->path(), " is not writable")) !=
+                  std::string::npos;
+    if (!ok) fprintf(stderr, "got: %s\n", st.ToString().c_str());
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  chmod(gdir.c_str(), 0755);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 2) GTEST_SKIP() << "cannot drop capabilities";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(repo->ListSnapshots()->size(), 1u);
+}
+
+TEST(RepositoryForgetTest, ConcurrentForgetsOfOneSnapshotSucceedOnce) {
+  auto repo = NewRepo("forgetrace");
+  for (int round = 0; round < 20; ++round) {
+    auto a = repo->CommitSnapshot(Draft("h", "/s", kT0 + round), "m", "p");
+    ASSERT_TRUE(a.ok());
+    std::vector<absl::Status> results(4);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&, i] { results[i] = repo->ForgetSnapshot(a->id()); });
+    }
+    for (std::thread& t : threads) t.join();
+    int ok = 0;
+    for (const absl::Status& st : results) {
+      if (st.ok()) {
+        ++ok;
+      } else {
+        EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+      }
+    }
+    EXPECT_EQ(ok, 1);
+  }
+  EXPECT_TRUE(repo->ListSnapshots()->empty());
 }
 
 // ---------------------------------------------------------------------------

@@ -28,6 +28,11 @@ bool IsValidSnapshotTimeName(std::string_view time);
 // a year after 9999.
 absl::StatusOr<std::string> SnapshotTimeName(int64_t unix_ns);
 
+// Name prefix of a forgotten snapshot's directory while it is deleted:
+// snapshots/<group>/.forget-<time>-<16 hex> (Repository::ForgetSnapshot).
+// Hidden, so never a valid time name; leftovers are gc's to remove.
+inline constexpr std::string_view kForgetPrefix = ".forget-";
+
 }  // namespace arca
 
 #endif  // ARCA_LIBS_STORE_SNAPSHOT_NAMES_H_
