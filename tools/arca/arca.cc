@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -30,6 +32,7 @@
 #include "libs/pipeline/restore.h"
 #include "libs/pipeline/verify.h"
 #include "libs/store/repository.h"
+#include "libs/store/retention.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
@@ -55,6 +58,14 @@ commands:
           [--metrics-textfile PATH]
   verify [SNAPSHOT] --repo DIR [--workers N] [--json] [--progress|--no-progress]
          [--metrics-textfile PATH]
+  forget --repo DIR [--group G] [--keep-last N] [--keep-hourly N] [--keep-daily N]
+         [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION]
+         [--dry-run] [--json]
+         (remove snapshot records by policy, per group, restic's rules in UTC; N is a
+         count or "unlimited"; DURATION is numbers with units y m w d h in that
+         order, e.g. 30d, 12h, 2w, 1y2m, relative to the group's newest snapshot.
+         At least one rule is required. Chunks stay: then run `arca gc` to free
+         the chunks no snapshot references)
 
 Progress (backup, restore, verify): a live line on stderr when it is a terminal
 (JSON lines with --json); --progress forces it, --no-progress turns it off.
@@ -543,6 +554,154 @@ int CmdVerify(const std::vector<std::string>& argv) {
   return Exit(r.exit_code);
 }
 
+// --keep-last etc.: a count >= 0, or "unlimited" / -1.
+absl::StatusOr<int> KeepCountFlag(const ParsedArgs& args, const std::string& name) {
+  auto v = args.Last(name);
+  if (!v) return 0;
+  if (*v == "unlimited") return kRetentionUnlimited;
+  int out;
+  if (!absl::SimpleAtoi(*v, &out) || out < kRetentionUnlimited) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --", name, " '", *v, "': use a count >= 0, or unlimited (also -1)"));
+  }
+  return out;
+}
+
+int CmdForget(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"repo", "group", "keep-last", "keep-hourly", "keep-daily",
+                                "keep-weekly", "keep-monthly", "keep-yearly", "keep-within"},
+                               {"dry-run", "json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (!args->positional.empty()) {
+    return UsageError("forget takes no arguments: it chooses snapshots by --keep-* rules");
+  }
+  RetentionPolicy policy;
+  for (auto [flag, field] :
+       {std::pair{"keep-last", &policy.keep_last}, std::pair{"keep-hourly", &policy.keep_hourly},
+        std::pair{"keep-daily", &policy.keep_daily}, std::pair{"keep-weekly", &policy.keep_weekly},
+        std::pair{"keep-monthly", &policy.keep_monthly},
+        std::pair{"keep-yearly", &policy.keep_yearly}}) {
+    absl::StatusOr<int> n = KeepCountFlag(*args, flag);
+    if (!n.ok()) return UsageError(std::string(n.status().message()));
+    *field = *n;
+  }
+  if (auto within = args->Last("keep-within")) {
+    absl::StatusOr<RetentionDuration> d = ParseRetentionDuration(*within);
+    if (!d.ok()) {
+      return UsageError(absl::StrCat("invalid --keep-within: ", d.status().message()));
+    }
+    policy.keep_within = *d;
+  }
+  if (!ValidateRetentionPolicy(policy).ok()) {
+    return UsageError(
+        "forget needs at least one rule: --keep-last, --keep-hourly, --keep-daily, "
+        "--keep-weekly, --keep-monthly, --keep-yearly (a count other than 0) or --keep-within "
+        "(a duration other than 0); arca refuses to remove every snapshot");
+  }
+  const bool dry_run = args->Has("dry-run");
+  const bool json = args->Has("json");
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  absl::StatusOr<std::vector<v1::Manifest>> list =
+      repo->ListSnapshots(args->Last("group").value_or(""));
+  if (!list.ok()) {
+    return Report(list.status(), list.status().code() == absl::StatusCode::kInvalidArgument
+                                     ? ExitCode::kUsage
+                                     : ExitCode::kVerification);
+  }
+  std::vector<RetentionSnapshot> snapshots;
+  for (const v1::Manifest& m : *list) snapshots.push_back({m.id(), m.group(), m.time_unix_ns()});
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  absl::StatusOr<std::vector<RetentionGroup>> groups =
+      ApplyRetention(std::move(snapshots), policy, now);
+  if (!groups.ok()) return Report(groups.status(), ExitCode::kUsage);
+
+  // Remove first, then print what happened (a failure stops the removals:
+  // the rest stay, and the output says which were removed).
+  size_t total = 0, to_remove = 0, removed = 0;
+  absl::Status failure;
+  std::set<std::string> gone;
+  for (const RetentionGroup& g : *groups) {
+    for (const RetentionDecision& d : g.decisions) {
+      ++total;
+      if (d.keep) continue;
+      ++to_remove;
+      if (dry_run || !failure.ok()) continue;
+      absl::Status st = repo->ForgetSnapshot(d.snapshot.id);
+      if (st.ok() || absl::IsNotFound(st)) {  // not found: another forget was first
+        ++removed;
+        gone.insert(d.snapshot.id);
+      } else {
+        failure = st;
+      }
+    }
+  }
+  const std::string describe = DescribeRetentionPolicy(policy);
+  if (json) {
+    std::string items;
+    for (const RetentionGroup& g : *groups) {
+      for (const RetentionDecision& d : g.decisions) {
+        std::string reasons;
+        for (const KeepReason& r : d.reasons) {
+          absl::StrAppend(&reasons, reasons.empty() ? "" : ",",
+                          JsonString(KeepReasonText(r, policy)));
+        }
+        absl::StrAppend(&items, items.empty() ? "\n" : ",\n", "{\"id\":", JsonString(d.snapshot.id),
+                        ",\"group\":", JsonString(g.group),
+                        ",\"time_unix_ns\":", d.snapshot.time_unix_ns,
+                        ",\"time\":", JsonString(TimeString(d.snapshot.time_unix_ns)),
+                        ",\"kept\":", d.keep ? "true" : "false",
+                        ",\"removed\":", gone.count(d.snapshot.id) ? "true" : "false",
+                        ",\"reasons\":[", reasons, "]}");
+      }
+    }
+    std::cout << "{\"dry_run\":" << (dry_run ? "true" : "false")
+              << ",\"policy\":" << JsonString(describe) << ",\"snapshots\":[" << items
+              << "\n],\"kept\":" << (total - to_remove) << ",\"to_remove\":" << to_remove
+              << ",\"removed\":" << removed << ",\"error\":"
+              << (failure.ok() ? "null" : JsonString(std::string(failure.message()))) << "}\n";
+  } else {
+    std::cout << "policy: " << describe << "\n";
+    for (const RetentionGroup& g : *groups) {
+      size_t kept = 0;
+      for (const RetentionDecision& d : g.decisions) kept += d.keep;
+      std::cout << "\ngroup " << g.group << ": keep " << kept << " of " << g.decisions.size()
+                << " snapshot(s)\n";
+      std::cout << absl::StrFormat("%-60s %-29s %-8s %s\n", "ID", "TIME (UTC)", "ACTION",
+                                   "REASONS");
+      for (const RetentionDecision& d : g.decisions) {
+        std::vector<std::string> reasons;
+        for (const KeepReason& r : d.reasons) reasons.push_back(KeepReasonText(r, policy));
+        const char* action = d.keep                      ? "keep"
+                             : gone.count(d.snapshot.id) ? "removed"
+                             : dry_run                   ? "remove"
+                                                         : "not removed";
+        std::cout << absl::StrFormat("%-60s %-29s %-8s %s\n", d.snapshot.id,
+                                     TimeString(d.snapshot.time_unix_ns), action,
+                                     absl::StrJoin(reasons, ", "));
+      }
+    }
+    if (dry_run) {
+      std::cerr << "dry run: would remove " << to_remove << " of " << total
+                << " snapshot(s); nothing was changed\n";
+    } else if (failure.ok()) {
+      std::cerr << "removed " << removed << " of " << total << " snapshot(s)"
+                << (removed > 0 ? "; run `arca gc` to free the chunks no snapshot references" : "")
+                << "\n";
+    }
+  }
+  if (!failure.ok()) {
+    if (!json) {
+      std::cerr << "removed " << removed << " of " << to_remove << " snapshot(s) before an error\n";
+    }
+    return Report(failure, ExitCode::kRepository);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -579,6 +738,8 @@ int Main(int argc, char** argv) {
     code = CmdRestore(rest);
   else if (cmd == "verify")
     code = CmdVerify(rest);
+  else if (cmd == "forget")
+    code = CmdForget(rest);
   else
     return UsageError(absl::StrCat("unknown command '", cmd, "'\n", kUsage));
   if (g_cancel.cancelled() && code != 0) return Exit(ExitCode::kCancelled);
