@@ -124,8 +124,42 @@ absl::StatusOr<std::optional<SpaceReport>> RemoteSnapshotRepository::Space(
   return report;
 }
 
-absl::Status RemoteSnapshotRepository::BeginWrite(const std::string& /*description*/) {
+absl::Status RemoteSnapshotRepository::BeginWrite(const std::string& description) {
+  v1::HoldWriteRequest req;
+  req.set_job_id(job_id_);
+  req.set_description(absl::StrCat(description, " (job ", job_id_, ")"));
+  for (size_t i = 0; i < uploaders_->size(); ++i) {
+    if (uploaders_->down(i)) continue;
+    Hold hold;
+    hold.context = std::make_unique<grpc::ClientContext>();
+    hold.context->set_deadline(DeadlineIn(timeouts_.job, timeouts_.deadline));
+    hold.reader = v1::Uploader::NewStub(uploaders_->channel(i))->HoldWrite(hold.context.get(), req);
+    v1::HoldWriteEvent event;
+    if (hold.reader->Read(&event)) {
+      holds_.push_back(std::move(hold));
+      continue;
+    }
+    absl::Status st = rpc::FromGrpcStatus(hold.reader->Finish());
+    if (calls_->cancelled()) return calls_->status();
+    if (st.ok()) st = absl::UnavailableError("the stream ended without naming the lock");
+    if (absl::IsUnimplemented(st)) continue;  // an older uploader: no lock, no gc either
+    const std::string what =
+        absl::StrCat("HoldWrite on uploader ", uploaders_->address(i), ": ", st.message());
+    if (IsReplicaFailure(st)) {
+      uploaders_->MarkDown(i, absl::Status(st.code(), what));
+      continue;
+    }
+    return WithPhase(absl::FailedPreconditionError(what), v1::PHASE_SETUP);
+  }
+  if (uploaders_->live() == 0) return uploaders_->NoneLeft();
   return absl::OkStatus();
+}
+
+RemoteSnapshotRepository::~RemoteSnapshotRepository() {
+  for (Hold& h : holds_) {
+    h.context->TryCancel();
+    (void)h.reader->Finish();
+  }
 }
 
 absl::StatusOr<v1::Manifest> RemoteSnapshotRepository::Commit(const v1::Manifest& manifest,

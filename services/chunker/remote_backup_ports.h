@@ -88,9 +88,13 @@ class RemoteSnapshotRepository final : public SnapshotRepository {
   // notice. FAILED_PRECONDITION + PHASE_SETUP when an uploader cannot stat
   // its repository (exit 4); no uploader answering: PHASE_UPLOAD.
   absl::StatusOr<std::optional<SpaceReport>> Space(std::vector<v1::Warning>* notices) override;
-  // Nothing to take here: the uploaders own their repositories (they hold
-  // no writer lock for a distributed job yet; see docs/formats/repository.md).
+  // Registers the job as a writer on every live uploader replica
+  // (Uploader.HoldWrite: a lock file in the repository for as long as the
+  // call is open); released when the port is destroyed. A replica that is
+  // down is skipped, one too old to know HoldWrite (UNIMPLEMENTED) too; any
+  // other refusal is FAILED_PRECONDITION + PHASE_SETUP (exit 4).
   absl::Status BeginWrite(const std::string& description) override;
+  ~RemoteSnapshotRepository() override;
   absl::StatusOr<v1::Manifest> Commit(const v1::Manifest& manifest, std::string metadata_index,
                                       std::string payload_index) override;
 
@@ -99,6 +103,11 @@ class RemoteSnapshotRepository final : public SnapshotRepository {
   CallRegistry* calls_;
   RemoteCallTimeouts timeouts_;
   std::string job_id_;
+  struct Hold {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::HoldWriteEvent>> reader;
+  };
+  std::vector<Hold> holds_;
 };
 
 class RemoteEntrySource final : public EntrySource {

@@ -43,6 +43,7 @@ const std::vector<Rule>& Table() {
       {"/arca.v1.Uploader/PutChunks", {R::kChunker}},
       {"/arca.v1.Uploader/HasChunks", {R::kChunker}},
       {"/arca.v1.Uploader/CommitSnapshot", {R::kChunker}},
+      {"/arca.v1.Uploader/HoldWrite", {R::kChunker}},
       {"/arca.v1.Uploader/GetChunks", {R::kChunker, R::kOrchestrator, R::kCollector}},
       {"/arca.v1.Uploader/GetSnapshot", {R::kChunker, R::kOrchestrator, R::kCollector}},
       {"/arca.v1.Uploader/GetConfig", {R::kChunker, R::kOrchestrator, R::kCollector}},

@@ -390,6 +390,38 @@ absl::StatusOr<v1::GetSpaceResponse> GetSpace(Repository& repo) {
   return response;
 }
 
+namespace {
+
+// HoldWrite: one event naming the lock, then nothing until the caller ends
+// the call; the lock file goes with the reactor.
+class HoldWriteReactor final : public grpc::ServerWriteReactor<v1::HoldWriteEvent> {
+ public:
+  explicit HoldWriteReactor(std::unique_ptr<WriterLock> lock) : lock_(std::move(lock)) {
+    const std::string& path = lock_->path();
+    event_.set_lock(path.substr(path.find_last_of('/') + 1));
+    event_.set_start_unix_ns(lock_->start_unix_ns());
+    StartWrite(&event_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
+    // Else: held until the caller cancels (OnCancel).
+  }
+  void OnCancel() override { FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "released")); }
+  void OnDone() override { delete this; }
+
+ private:
+  void FinishOnce(grpc::Status status) {
+    if (finished_.exchange(true)) return;
+    Finish(std::move(status));
+  }
+
+  std::unique_ptr<WriterLock> lock_;
+  v1::HoldWriteEvent event_;
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace
+
 UploaderService::UploaderService(Repository* repo, UploaderOptions options)
     : repo_(repo),
       pool_(options.threads),
@@ -476,6 +508,24 @@ grpc::ServerUnaryReactor* UploaderService::GetSnapshot(grpc::CallbackServerConte
     *response = *std::move(r);
     return absl::OkStatus();
   });
+}
+
+grpc::ServerWriteReactor<v1::HoldWriteEvent>* UploaderService::HoldWrite(
+    grpc::CallbackServerContext* context, const v1::HoldWriteRequest* request) {
+  // A lock file is a small create + fsync: done here, not on the pool, so
+  // that the lock exists before the first event says so.
+  absl::StatusOr<std::unique_ptr<WriterLock>> lock = repo_->LockForWrite(
+      request->description().empty() ? absl::StrCat("distributed backup, job ", request->job_id())
+                                     : request->description().substr(0, 512));
+  if (!lock.ok()) {
+    absl::Status st = WithPhase(
+        absl::FailedPreconditionError(absl::StrCat(
+            "cannot register the job as a writer of the repository: ", lock.status().message())),
+        v1::PHASE_SETUP);
+    UploaderServiceMetrics().errors.Record(st, v1::PHASE_SETUP);
+    return new FailedWriteReactor<v1::HoldWriteEvent>(st);
+  }
+  return new HoldWriteReactor(*std::move(lock));
 }
 
 grpc::ServerUnaryReactor* UploaderService::GetSpace(grpc::CallbackServerContext* context,

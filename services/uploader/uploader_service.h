@@ -44,10 +44,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "arca/v1/uploader.grpc.pb.h"
+#include "libs/base/worker_pool.h"
 #include "libs/metrics/service_metrics.h"
 #include "libs/pipeline/cancel.h"
 #include "libs/store/repository.h"
-#include "libs/base/worker_pool.h"
 #include "services/uploader/flush_batcher.h"
 
 namespace arca::services {
@@ -112,6 +112,8 @@ class UploaderService final : public v1::Uploader::CallbackService {
   grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
                                    const v1::VerifyRequest* request,
                                    v1::VerifyResponse* response) override;
+  grpc::ServerWriteReactor<v1::HoldWriteEvent>* HoldWrite(
+      grpc::CallbackServerContext* context, const v1::HoldWriteRequest* request) override;
   grpc::ServerUnaryReactor* GetSpace(grpc::CallbackServerContext* context,
                                      const v1::GetSpaceRequest* request,
                                      v1::GetSpaceResponse* response) override;

@@ -138,6 +138,11 @@ class TwoModes : public ::testing::Test {
     JobOutcome o = cluster_->RunBackup(plan);
     ModeRun out;
     out.describe = o.Describe();
+    // The job's writer lock (Uploader.HoldWrite) is gone once it ended.
+    const std::string locks = cluster_->repo() + "/locks";
+    auto no_lock = [&locks] { return !stdfs::exists(locks) || stdfs::is_empty(locks); };
+    for (int i = 0; i < 100 && !no_lock(); ++i) absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(no_lock()) << "a writer lock was left";
     if (!o.status.ok()) {
       out.exit_code = static_cast<int>(ExitCodeOf(o.status));
       return out;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/time/clock.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "libs/archive/chunk_index.h"
@@ -228,6 +229,40 @@ TEST_F(UploaderProcessTest, FutureDatedCommitIsRefusedWithTheCommitPhase) {
       << st;
   EXPECT_NE(st.message().find("--max-clock-skew=10m"), std::string::npos) << st;
   EXPECT_TRUE(List().empty());
+}
+
+// Lock files under REPO/locks/.
+std::vector<std::string> LockFiles(const std::string& repo) {
+  std::vector<std::string> out;
+  if (!fs::exists(repo + "/locks")) return out;
+  for (const auto& e : fs::directory_iterator(repo + "/locks")) {
+    out.push_back(e.path().filename().string());
+  }
+  return out;
+}
+
+TEST_F(UploaderProcessTest, HoldWriteKeepsALockWhileTheCallIsOpen) {
+  ASSERT_TRUE(LockFiles(repo_).empty());
+  auto ctx = Context();
+  v1::HoldWriteRequest req;
+  req.set_job_id("job-1");
+  req.set_description("backup of h:/src");
+  auto stream = stub_->HoldWrite(ctx.get(), req);
+  v1::HoldWriteEvent event;
+  ASSERT_TRUE(stream->Read(&event)) << FromGrpcStatus(stream->Finish());
+  EXPECT_GT(event.start_unix_ns(), 0);
+  std::vector<std::string> locks = LockFiles(repo_);
+  ASSERT_EQ(locks.size(), 1u);
+  EXPECT_EQ(locks[0], event.lock());
+  EXPECT_NE(ReadFile(repo_ + "/locks/" + locks[0]).find("backup of h:/src"), std::string::npos);
+  // Still held a while later.
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(LockFiles(repo_).size(), 1u);
+  // Ending the call releases it.
+  ctx->TryCancel();
+  stream->Finish();
+  for (int i = 0; i < 100 && !LockFiles(repo_).empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_TRUE(LockFiles(repo_).empty());
 }
 
 TEST_F(UploaderProcessTest, GetChunksOfUnknownDigestIsNotFound) {
