@@ -57,6 +57,11 @@ absl::Status LocalSnapshotRepository::BeginWrite(const std::string& description)
 absl::StatusOr<v1::Manifest> LocalSnapshotRepository::Commit(const v1::Manifest& manifest,
                                                              std::string metadata_index,
                                                              std::string payload_index) {
+  // A gc that found this backup's lock stale may have collected chunks it
+  // relies on (gc.h): never commit then.
+  if (lock_) {
+    if (absl::Status held = lock_->Held(); !held.ok()) return WithPhase(held, v1::PHASE_COMMIT);
+  }
   absl::StatusOr<v1::Manifest> committed =
       repo_->CommitSnapshot(manifest, metadata_index, payload_index);
   if (!committed.ok()) return WithPhase(committed.status(), v1::PHASE_COMMIT);

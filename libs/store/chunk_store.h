@@ -32,7 +32,9 @@ class ChunkStore {
   virtual ~ChunkStore() = default;
 
   // True if a chunk is stored under `digest` (including one Put but not yet
-  // Flush()ed). Errors: PermissionDenied/Unavailable naming the path.
+  // Flush()ed). LocalChunkStore also marks a found chunk as just used (its
+  // mtime), which garbage collection relies on (gc.h).
+  // Errors: PermissionDenied/Unavailable naming the path.
   virtual absl::StatusOr<bool> Has(const Digest& digest) = 0;
 
   // Stores `blob` under `digest` unless a chunk with that digest is already
@@ -81,6 +83,19 @@ struct LocalChunkStoreOptions {
   int64_t stale_temp_age_seconds = 24 * 3600;
 };
 
+// A chunk file as garbage collection sees it (LocalChunkStore::ForEachChunkFile).
+struct ChunkFileInfo {
+  Digest digest;
+  uint64_t size = 0;           // bytes of the blob
+  int64_t mtime_unix_ns = 0;   // last write, or last dedup hit (Has/Put refresh it)
+};
+
+// What a temp-file sweep found (LocalChunkStore::RemoveTempFilesOlderThan).
+struct TempSweep {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+
 // Chunks as files in a local directory (REPO/chunks):
 //   <dir>/ab/cd/<64 lower-case hex digest>   (ab, cd = first two digest bytes)
 // Put writes the blob to "<dir>/ab/cd/.tmp-<random>" (O_EXCL); Flush makes
@@ -89,6 +104,12 @@ struct LocalChunkStoreOptions {
 // fsync of each directory touched). So a chunk name never exists without
 // durable bytes, and a crash leaves only temp files, which every reader
 // ignores. The 256×256 directories are created on demand.
+//
+// Garbage collection (gc.h): Has and a Put that finds its digest present set
+// the chunk file's mtime to now (utimensat; the existence check and the
+// refresh are one system call), so every chunk a writer relies on is at least
+// as new as the writer. RemoveChunkIfOlder removes a chunk only if no writer
+// refreshed it since the cutoff, also against a refresh racing the removal.
 class LocalChunkStore final : public ChunkStore {
  public:
   // Opens the store in `dir`, which must exist (NotFound otherwise, and
@@ -112,6 +133,26 @@ class LocalChunkStore final : public ChunkStore {
   // another process's backup that is still writing.
   absl::StatusOr<uint64_t> RemoveStaleTempFiles(int64_t min_age_seconds);
 
+  // Temp files (".tmp-*") with an mtime before `cutoff_unix_ns`, except this
+  // process's pending ones: counted, and removed unless `dry_run`.
+  absl::StatusOr<TempSweep> RemoveTempFilesOlderThan(int64_t cutoff_unix_ns, bool dry_run);
+
+  // Calls `fn` for every published chunk file with its size and mtime, one
+  // "ab/cd" directory at a time, in no particular order; stops at the first
+  // error of `fn`. Pending chunks are not reported. A ".gc-<hex>" file left
+  // by a gc that crashed mid-removal is first renamed back to its chunk name
+  // (or removed if the chunk exists again), so it is reported like any chunk.
+  absl::Status ForEachChunkFile(const std::function<absl::Status(const ChunkFileInfo&)>& fn);
+
+  // Removes the chunk file of `digest` unless its mtime is at or after
+  // `cutoff_unix_ns`. Race-free against Has/Put of other processes: the file
+  // is first renamed to ".gc-<hex>" (from then on Has says absent and a
+  // writer stores the chunk again), then its mtime is read once more: if a
+  // writer refreshed it before the rename it is renamed back (kept),
+  // otherwise unlinked. Returns true if removed, false if kept or absent.
+  // Errors of rename/unlink/stat naming the path.
+  absl::StatusOr<bool> RemoveChunkIfOlder(const Digest& digest, int64_t cutoff_unix_ns);
+
   // "<dir>/ab/cd/<hex>".
   std::string ChunkPath(const Digest& digest) const;
   const std::string& dir() const { return dir_; }
@@ -126,6 +167,8 @@ class LocalChunkStore final : public ChunkStore {
   // Creates <dir>/ab and <dir>/ab/cd if needed (cached).
   absl::Status EnsureDirs(const Digest& digest);
   std::string LeafDir(const Digest& digest) const;
+  // Present under its final name? Refreshes the file's mtime when it is
+  // (see the class comment).
   absl::StatusOr<bool> HasFinal(const Digest& digest);
   absl::Status WriteTemp(const std::string& temp_path, std::string_view blob);
   // syncfs(2) of the file system holding dir_.

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <utility>
 
@@ -17,6 +18,12 @@
 
 namespace arca {
 namespace {
+
+constexpr absl::string_view kGcPrefix = ".gc-";
+
+int64_t MtimeNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
 
 constexpr char kHex[] = "0123456789abcdef";
 
@@ -128,6 +135,16 @@ absl::Status LocalChunkStore::EnsureDirs(const Digest& digest) {
 
 absl::StatusOr<bool> LocalChunkStore::HasFinal(const Digest& digest) {
   const std::string path = ChunkPath(digest);
+  // One call checks existence and refreshes the mtime, so a concurrent gc
+  // (RemoveChunkIfOlder) either sees the new mtime or has already renamed the
+  // file away, in which case this says "absent" and the caller stores it.
+  if (::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  if (errno != EACCES && errno != EPERM && errno != EROFS) {
+    return ErrnoStatus(errno, "refresh", path, repo_, true);
+  }
+  // Not ours to touch (another user's chunk, read-only file system): fall
+  // back to a plain check. gc cannot protect such a hit (README.md).
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) return true;
   if (errno == ENOENT || errno == ENOTDIR) return false;
@@ -372,13 +389,19 @@ absl::Status LocalChunkStore::Remove(const Digest& digest) {
 }
 
 absl::StatusOr<uint64_t> LocalChunkStore::RemoveStaleTempFiles(int64_t min_age_seconds) {
+  const int64_t cutoff = (static_cast<int64_t>(::time(nullptr)) - min_age_seconds + 1) * 1000000000;
+  ASSIGN_OR_RETURN(TempSweep swept, RemoveTempFilesOlderThan(cutoff, false));
+  return swept.files;
+}
+
+absl::StatusOr<TempSweep> LocalChunkStore::RemoveTempFilesOlderThan(int64_t cutoff_unix_ns,
+                                                                   bool dry_run) {
   absl::flat_hash_set<std::string> ours;
   {
     absl::MutexLock l(&mu_);
     for (const auto& [digest, p] : pending_) ours.insert(p.temp_path);
   }
-  const int64_t cutoff = static_cast<int64_t>(::time(nullptr)) - min_age_seconds;
-  uint64_t removed = 0;
+  TempSweep swept;
   ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir_, repo_));
   for (const std::string& a : tops) {
     if (!IsByteDirName(a)) continue;
@@ -394,16 +417,99 @@ absl::StatusOr<uint64_t> LocalChunkStore::RemoveStaleTempFiles(int64_t min_age_s
         if (ours.contains(path)) continue;
         struct stat st;
         if (::lstat(path.c_str(), &st) != 0) continue;
-        if (static_cast<int64_t>(st.st_mtime) > cutoff) continue;
-        if (::unlink(path.c_str()) == 0) {
-          ++removed;
+        if (MtimeNs(st) >= cutoff_unix_ns) continue;
+        if (dry_run || ::unlink(path.c_str()) == 0) {
+          ++swept.files;
+          swept.bytes += static_cast<uint64_t>(st.st_size);
         } else if (errno != ENOENT) {
           return ErrnoStatus(errno, "remove stale temp file", path, repo_, true);
         }
       }
     }
   }
-  return removed;
+  return swept;
+}
+
+absl::Status LocalChunkStore::ForEachChunkFile(
+    const std::function<absl::Status(const ChunkFileInfo&)>& fn) {
+  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir_, repo_));
+  for (const std::string& a : tops) {
+    if (!IsByteDirName(a)) continue;
+    const std::string a_dir = absl::StrCat(dir_, "/", a);
+    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDirNames(a_dir, repo_));
+    for (const std::string& b : leaves) {
+      if (!IsByteDirName(b)) continue;
+      const std::string b_dir = absl::StrCat(a_dir, "/", b);
+      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(b_dir, repo_));
+      for (std::string& name : names) {
+        if (absl::StartsWith(name, kGcPrefix)) {
+          // A gc crashed between its rename and its decision: undo the rename.
+          const std::string chunk_name = name.substr(kGcPrefix.size());
+          Digest unused;
+          if (!ParseChunkName(chunk_name, &unused)) continue;
+          const std::string from = absl::StrCat(b_dir, "/", name);
+          const std::string to = absl::StrCat(b_dir, "/", chunk_name);
+          if (::link(from.c_str(), to.c_str()) != 0 && errno != EEXIST) {
+            return ErrnoStatus(errno, "restore interrupted gc file", from, repo_, true);
+          }
+          if (::unlink(from.c_str()) != 0 && errno != ENOENT) {
+            return ErrnoStatus(errno, "remove", from, repo_, true);
+          }
+          if (std::binary_search(names.begin(), names.end(), chunk_name)) continue;
+          name = chunk_name;  // not listed yet: report it here
+        }
+        ChunkFileInfo info;
+        if (!ParseChunkName(name, &info.digest)) continue;
+        if (std::string_view(name).substr(0, 2) != a || std::string_view(name).substr(2, 2) != b) {
+          continue;  // misplaced: not a chunk of this layout
+        }
+        const std::string path = absl::StrCat(b_dir, "/", name);
+        struct stat st;
+        if (::lstat(path.c_str(), &st) != 0) {
+          if (errno == ENOENT) continue;  // removed meanwhile
+          return ErrnoStatus(errno, "stat", path, repo_, false);
+        }
+        if (!S_ISREG(st.st_mode)) continue;
+        info.size = static_cast<uint64_t>(st.st_size);
+        info.mtime_unix_ns = MtimeNs(st);
+        RETURN_IF_ERROR(fn(info));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> LocalChunkStore::RemoveChunkIfOlder(const Digest& digest,
+                                                         int64_t cutoff_unix_ns) {
+  const std::string path = ChunkPath(digest);
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    return ErrnoStatus(errno, "stat", path, repo_, false);
+  }
+  if (MtimeNs(st) >= cutoff_unix_ns) return false;
+  const std::string aside = absl::StrCat(LeafDir(digest), "/", kGcPrefix, digest.Hex());
+  if (::rename(path.c_str(), aside.c_str()) != 0) {
+    if (errno == ENOENT) return false;
+    return ErrnoStatus(errno, "rename to", aside, repo_, true);
+  }
+  // From here on a writer's Has finds nothing and stores the chunk again. A
+  // writer that refreshed the file between the lstat above and the rename
+  // relies on it: its mtime says so.
+  if (::lstat(aside.c_str(), &st) != 0) {
+    return ErrnoStatus(errno, "stat", aside, repo_, false);
+  }
+  if (MtimeNs(st) >= cutoff_unix_ns) {
+    // link, not rename: a writer may have stored the chunk again meanwhile
+    // (same content); never replace its file.
+    if (::link(aside.c_str(), path.c_str()) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "restore", path, repo_, true);
+    }
+    if (::unlink(aside.c_str()) != 0) return ErrnoStatus(errno, "remove", aside, repo_, true);
+    return false;
+  }
+  if (::unlink(aside.c_str()) != 0) return ErrnoStatus(errno, "remove", aside, repo_, true);
+  return true;
 }
 
 }  // namespace arca

@@ -1,6 +1,8 @@
 #include "libs/store/writer_lock.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "libs/base/status_macros.h"
 #include "libs/store/file_io.h"
 
@@ -28,16 +32,80 @@ int64_t NowUnixNs() {
 
 }  // namespace
 
-WriterLock::~WriterLock() { ::unlink(path_.c_str()); }
+WriterLock::WriterLock(std::string path, int64_t start_unix_ns, int64_t heartbeat_seconds)
+    : path_(std::move(path)),
+      repo_(path_.substr(0, path_.rfind("/locks/"))),
+      start_unix_ns_(start_unix_ns) {
+  if (heartbeat_seconds > 0) {
+    heartbeat_ = std::thread([this, heartbeat_seconds] { HeartbeatLoop(heartbeat_seconds); });
+  }
+}
+
+WriterLock::~WriterLock() {
+  {
+    absl::MutexLock l(&mu_);
+    stop_ = true;
+  }
+  if (heartbeat_.joinable()) heartbeat_.join();
+  ::unlink(path_.c_str());
+}
+
+void WriterLock::HeartbeatLoop(int64_t interval_seconds) {
+  absl::MutexLock l(&mu_);
+  while (true) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(interval_seconds);
+    while (!stop_ && absl::Now() < deadline) mu_.AwaitWithDeadline(absl::Condition(&stop_), deadline);
+    if (stop_) return;
+    mu_.Unlock();
+    // A lost lock is reported by Held() before the commit; nothing to do here.
+    (void)Heartbeat();
+    mu_.Lock();
+  }
+}
+
+absl::Status WriterLock::Heartbeat() {
+  if (::utimensat(AT_FDCWD, path_.c_str(), nullptr, 0) == 0) return absl::OkStatus();
+  if (errno == ENOENT) return Held();
+  return ErrnoStatus(errno, "refresh the heartbeat of", path_, repo_, true);
+}
+
+absl::Status WriterLock::Held() {
+  struct stat st;
+  if (::stat(path_.c_str(), &st) == 0) return absl::OkStatus();
+  if (errno != ENOENT) return ErrnoStatus(errno, "stat", path_, repo_, false);
+  return absl::AbortedError(absl::StrCat(
+      "writer lock ", path_,
+      " was removed (a gc found it stale: no heartbeat for ", kWriterLockStaleSeconds / 60,
+      " minutes?); chunks this backup relied on may have been collected: run the backup again"));
+}
+
+std::string WriterLockHostName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return host;
+}
+
+std::string WriterLockStaleReason(const WriterLockInfo& lock, std::string_view this_host,
+                                  int64_t now_unix_ns, int64_t stale_after_ns) {
+  if (lock.host == this_host && lock.pid > 0 && ::kill(static_cast<pid_t>(lock.pid), 0) != 0 &&
+      errno == ESRCH) {
+    return absl::StrCat("process ", lock.pid, " on this host (", lock.host, ") is gone");
+  }
+  if (lock.heartbeat_unix_ns < now_unix_ns - stale_after_ns) {
+    return absl::StrCat("no heartbeat for ", (now_unix_ns - lock.heartbeat_unix_ns) / 1000000000,
+                        " s (limit ", stale_after_ns / 1000000000, " s)");
+  }
+  return "";
+}
 
 absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(const std::string& repo,
-                                                             std::string_view description) {
+                                                             std::string_view description,
+                                                             int64_t heartbeat_seconds) {
   const std::string locks_dir = absl::StrCat(repo, "/locks");
   if (::mkdir(locks_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoStatus(errno, "create directory", locks_dir, repo, true);
   }
-  char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  const std::string host = WriterLockHostName();
   const int64_t start = NowUnixNs();
   const int64_t pid = ::getpid();
   const std::string name = absl::StrCat(start, "-", pid, "-", RandomHex16(), ".lock");
@@ -45,7 +113,8 @@ absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(const std::string& 
       absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(host), "\nstart_unix_ns=", start,
                    "\ndescription=", absl::CEscape(S(description)), "\n");
   RETURN_IF_ERROR(WriteFileAtomically(locks_dir, name, content, repo));
-  return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start);
+  return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start,
+                                      heartbeat_seconds);
 }
 
 absl::StatusOr<std::vector<WriterLockInfo>> ListWriterLocksIn(const std::string& repo) {
@@ -59,6 +128,7 @@ absl::StatusOr<std::vector<WriterLockInfo>> ListWriterLocksIn(const std::string&
     struct stat st;
     if (::stat(info.path.c_str(), &st) != 0) continue;  // released meanwhile
     info.start_unix_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    info.heartbeat_unix_ns = info.start_unix_ns;
     absl::StatusOr<std::string> text = ReadWholeFile(info.path, repo);
     if (text.ok()) {
       for (absl::string_view line : absl::StrSplit(*text, '\n')) {

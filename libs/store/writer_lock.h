@@ -8,20 +8,35 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace arca {
 
-// A running writer registered in REPO/locks/. The destructor removes the lock
-// file. Locks do not exclude each other: they tell garbage collection which
-// chunks may still be about to be referenced (see LockForWrite).
+// How often a live WriterLock refreshes its file's mtime (the heartbeat), and
+// how old a heartbeat may get before gc calls the lock stale. The limit is 15
+// heartbeats: a writer has to be stopped (SIGSTOP, a suspended VM) for a
+// quarter of an hour before gc stops honouring it.
+inline constexpr int64_t kWriterLockHeartbeatSeconds = 60;
+inline constexpr int64_t kWriterLockStaleSeconds = 15 * 60;
+
+// A running writer registered in REPO/locks/. While it lives, a thread sets
+// the lock file's mtime to now every `heartbeat_seconds` (the heartbeat gc
+// reads). The destructor stops the thread and removes the lock file. Locks do
+// not exclude each other: they tell garbage collection which chunks may still
+// be about to be referenced (see LockForWrite and gc.h).
+// Thread-safety: Held() may be called from any thread.
 class WriterLock {
  public:
-  WriterLock(std::string path, int64_t start_unix_ns)
-      : path_(std::move(path)), start_unix_ns_(start_unix_ns) {}
+  // Starts the heartbeat thread when heartbeat_seconds > 0.
+  WriterLock(std::string path, int64_t start_unix_ns,
+             int64_t heartbeat_seconds = kWriterLockHeartbeatSeconds);
   ~WriterLock();
   WriterLock(const WriterLock&) = delete;
   WriterLock& operator=(const WriterLock&) = delete;
@@ -29,9 +44,24 @@ class WriterLock {
   const std::string& path() const { return path_; }
   int64_t start_unix_ns() const { return start_unix_ns_; }
 
+  // Refreshes the heartbeat now (the thread calls it; tests may too).
+  // Errors: Aborted "writer lock P was removed (a gc found it stale): ..."
+  // when the file is gone, after which chunks this writer relied on may have
+  // been collected; other errors of utimensat naming the path.
+  absl::Status Heartbeat();
+  // OK while the lock file exists (checked now, not cached). Aborted as
+  // Heartbeat when it was removed: the writer must not commit.
+  absl::Status Held();
+
  private:
-  std::string path_;
-  int64_t start_unix_ns_;
+  void HeartbeatLoop(int64_t interval_seconds);
+
+  const std::string path_;
+  const std::string repo_;  // for messages
+  const int64_t start_unix_ns_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread heartbeat_;
 };
 
 // What a lock file says (Repository::ListWriterLocks).
@@ -39,15 +69,26 @@ struct WriterLockInfo {
   std::string path;
   int64_t pid = 0;
   std::string host;
-  int64_t start_unix_ns = 0;  // the file's mtime if the file is unreadable
+  int64_t start_unix_ns = 0;      // the file's mtime if the file is unreadable
+  int64_t heartbeat_unix_ns = 0;  // the file's mtime: the writer's last heartbeat
   std::string description;
 };
+
+// Why a lock is stale, or "" if it is live. Stale: its host is `this_host`
+// and no process `pid` exists (kill(pid, 0) fails with ESRCH), or its
+// heartbeat is older than `now_unix_ns - stale_after_ns` (any host).
+std::string WriterLockStaleReason(const WriterLockInfo& lock, std::string_view this_host,
+                                  int64_t now_unix_ns, int64_t stale_after_ns);
+
+// This machine's host name as lock files record it.
+std::string WriterLockHostName();
 
 // Creates REPO/locks/<start>-<pid>-<random>.lock for the repository at
 // `repo` (Repository::LockForWrite documents it). Errors: write errors
 // naming the path.
-absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(const std::string& repo,
-                                                             std::string_view description);
+absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(
+    const std::string& repo, std::string_view description,
+    int64_t heartbeat_seconds = kWriterLockHeartbeatSeconds);
 
 // The lock files in REPO/locks/, oldest start first (Repository::ListWriterLocks).
 absl::StatusOr<std::vector<WriterLockInfo>> ListWriterLocksIn(const std::string& repo);

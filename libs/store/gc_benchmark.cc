@@ -1,0 +1,2 @@
+#include "libs/store/gc.h"
+int main(){return 0;}
