@@ -138,6 +138,12 @@ absl::Status SweepSnapshotDirs(const std::string& repo, int64_t cutoff, bool dry
   return absl::OkStatus();
 }
 
+bool SnapshotStillThere(const std::string& repo, const std::string& id) {
+  struct stat st;
+  const std::string manifest = absl::StrCat(repo, "/snapshots/", id, "/", kManifestFile);
+  return ::lstat(manifest.c_str(), &st) == 0 || errno != ENOENT;
+}
+
 }  // namespace
 
 absl::StatusOr<GcStats> RunGc(Repository& repo, const GcOptions& options) {
@@ -172,7 +178,9 @@ absl::StatusOr<GcStats> RunGc(Repository& repo, const GcOptions& options) {
   ASSIGN_OR_RETURN(std::vector<v1::Manifest> manifests, repo.ListSnapshots());
   for (const v1::Manifest& m : manifests) {
     absl::StatusOr<LoadedSnapshot> loaded = repo.LoadSnapshot(m.id());
-    if (absl::IsNotFound(loaded.status())) continue;  // forgotten meanwhile
+    // Forgotten since it was listed (`arca forget` renames the directory
+    // away, so its files vanish midway): nothing to keep for it.
+    if (!loaded.ok() && !SnapshotStillThere(path, m.id())) continue;
     if (!loaded.ok()) {
       return absl::Status(loaded.status().code(),
                           absl::StrCat("gc stopped before removing anything: ",
@@ -227,9 +235,13 @@ absl::StatusOr<GcStats> RunGc(Repository& repo, const GcOptions& options) {
   ASSIGN_OR_RETURN(TempSweep chunk_temps, store->RemoveTempFilesOlderThan(cutoff, options.dry_run));
   stats.temp_files_removed += chunk_temps.files;
   stats.temp_bytes_removed += chunk_temps.bytes;
-  RETURN_IF_ERROR(SweepTempFilesIn(path, path, cutoff, options.dry_run, &stats));
-  RETURN_IF_ERROR(SweepTempFilesIn(absl::StrCat(path, "/locks"), path, cutoff, options.dry_run,
-                                   &stats));
+  // A lock's temp file exists before the lock is visible (and REPO/.tmp-* is
+  // not a writer's at all): only a writer stuck longer than the stale-lock
+  // limit can lose it, and then it fails to register instead of writing.
+  const int64_t lock_temp_cutoff = std::min(cutoff, now - options.stale_lock_ns);
+  RETURN_IF_ERROR(SweepTempFilesIn(path, path, lock_temp_cutoff, options.dry_run, &stats));
+  RETURN_IF_ERROR(SweepTempFilesIn(absl::StrCat(path, "/locks"), path, lock_temp_cutoff,
+                                   options.dry_run, &stats));
   RETURN_IF_ERROR(SweepSnapshotDirs(path, cutoff, options.dry_run, &stats));
   stats.sweep_seconds = SecondsSince(sweep_start);
   stats.seconds = SecondsSince(t0);

@@ -31,6 +31,7 @@
 #include "libs/pipeline/progress.h"
 #include "libs/pipeline/restore.h"
 #include "libs/pipeline/verify.h"
+#include "libs/store/gc.h"
 #include "libs/store/repository.h"
 #include "libs/store/retention.h"
 #include "tools/arca/job_textfile.h"
@@ -66,6 +67,9 @@ commands:
          order, e.g. 30d, 12h, 2w, 1y2m, relative to the group's newest snapshot.
          At least one rule is required. Chunks stay: then run `arca gc` to free
          the chunks no snapshot references)
+  gc --repo DIR [--dry-run] [--json] [--stale-lock-minutes N] [--clock-slack-seconds N]
+     (remove chunks no snapshot references, crash leftovers and stale locks;
+     safe while backups run: see docs/formats/repository.md)
 
 Progress (backup, restore, verify): a live line on stderr when it is a terminal
 (JSON lines with --json); --progress forces it, --no-progress turns it off.
@@ -698,6 +702,76 @@ int CmdForget(const std::vector<std::string>& argv) {
       std::cerr << "removed " << removed << " of " << to_remove << " snapshot(s) before an error\n";
     }
     return Report(failure, ExitCode::kRepository);
+std::string JsonStrings(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonString(v[i]));
+  return out + "]";
+}
+
+int CmdGc(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"repo", "stale-lock-minutes", "clock-slack-seconds"}, {"json", "dry-run"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (!args->positional.empty()) return UsageError("gc takes no arguments");
+  absl::StatusOr<int> stale_minutes =
+      IntFlag(*args, "stale-lock-minutes", static_cast<int>(kWriterLockStaleSeconds / 60));
+  if (!stale_minutes.ok()) return UsageError(std::string(stale_minutes.status().message()));
+  if (*stale_minutes < 2) {
+    // Below two heartbeats a live writer could be declared stale.
+    return UsageError(absl::StrCat("invalid --stale-lock-minutes ", *stale_minutes,
+                                   ": use at least 2 (writers heartbeat every ",
+                                   kWriterLockHeartbeatSeconds, " s)"));
+  }
+  absl::StatusOr<int> slack = IntFlag(*args, "clock-slack-seconds", 300);
+  if (!slack.ok()) return UsageError(std::string(slack.status().message()));
+  if (*slack < 1) {
+    // File times come from the kernel's coarse clock, a tick behind the
+    // writers' start times: no slack at all is never safe.
+    return UsageError("invalid --clock-slack-seconds: use 1 or more");
+  }
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  GcOptions options;
+  options.clock_slack_ns = int64_t{*slack} * 1000000000;
+  options.dry_run = args->Has("dry-run");
+  options.stale_lock_ns = int64_t{*stale_minutes} * 60 * 1000000000;
+  absl::StatusOr<GcStats> st = RunGc(*repo, options);
+  if (!st.ok()) return Report(st.status(), ExitCode::kRepository);
+  const GcStats& s = *st;
+  if (args->Has("json")) {
+    std::cout << absl::StrFormat(
+        "{\"dry_run\":%s,\"snapshots\":%d,\"chunks_marked\":%d,\"chunks_kept\":%d,"
+        "\"bytes_kept\":%d,\"chunks_kept_recent\":%d,\"chunks_removed\":%d,"
+        "\"bytes_removed\":%d,\"chunks_missing\":%d,\"temp_files_removed\":%d,"
+        "\"temp_bytes_removed\":%d,\"live_locks\":%d,\"stale_locks_removed\":%s,"
+        "\"orphans_removed\":%s,\"cutoff_unix_ns\":%d,\"seconds\":%.3f,"
+        "\"mark_seconds\":%.3f,\"sweep_seconds\":%.3f}\n",
+        options.dry_run ? "true" : "false", s.snapshots, s.chunks_marked, s.chunks_kept,
+        s.bytes_kept, s.chunks_kept_recent, s.chunks_removed, s.bytes_removed, s.chunks_missing,
+        s.temp_files_removed, s.temp_bytes_removed, s.live_locks,
+        JsonStrings(s.stale_locks_removed), JsonStrings(s.orphans_removed), s.cutoff_unix_ns,
+        s.seconds, s.mark_seconds, s.sweep_seconds);
+  } else {
+    const char* verb = options.dry_run ? "would remove" : "removed";
+    for (const std::string& l : s.stale_locks_removed) {
+      std::cout << verb << " stale lock " << l << "\n";
+    }
+    for (const std::string& o : s.orphans_removed) {
+      std::cout << verb << " orphan snapshot directory " << o << "\n";
+    }
+    std::cout << absl::StrFormat(
+        "%s%d snapshots reference %d chunks; kept %d chunks (%s, %d of them unreferenced but "
+        "newer than %s), %s %d chunks (%s), %d temp files (%s), %d stale locks, %d orphan "
+        "directories; %d live writers; %.1f s\n",
+        options.dry_run ? "dry run: " : "", s.snapshots, s.chunks_marked, s.chunks_kept,
+        HumanBytes(s.bytes_kept), s.chunks_kept_recent, TimeString(s.cutoff_unix_ns), verb,
+        s.chunks_removed, HumanBytes(s.bytes_removed), s.temp_files_removed,
+        HumanBytes(s.temp_bytes_removed), s.stale_locks_removed.size(), s.orphans_removed.size(),
+        s.live_locks, s.seconds);
+  }
+  if (s.chunks_missing > 0) {
+    std::cerr << "arca: " << s.chunks_missing
+              << " referenced chunk(s) have no chunk file: run `arca verify`\n";
   }
   return 0;
 }
@@ -740,6 +814,8 @@ int Main(int argc, char** argv) {
     code = CmdVerify(rest);
   else if (cmd == "forget")
     code = CmdForget(rest);
+  else if (cmd == "gc")
+    code = CmdGc(rest);
   else
     return UsageError(absl::StrCat("unknown command '", cmd, "'\n", kUsage));
   if (g_cancel.cancelled() && code != 0) return Exit(ExitCode::kCancelled);
