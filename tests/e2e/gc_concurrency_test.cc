@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <random>
 #include <string>
 #include <thread>
@@ -56,7 +57,7 @@ TEST(GcConcurrency, GcLoopBesideBackupLoopLeavesEverySnapshotWhole) {
     WriteFile(src + "/changing.bin", RandomBytes(2 << 20, 100 + i));
     RunResult r = RunArca({"backup", src, "--repo", repo, "--json"});
     ASSERT_EQ(r.exit_code, 0) << "backup " << i << " beside gc: " << r.Describe();
-    ids.push_back(JsonStringValue(r.out, "id"));
+    ids.push_back(JsonStringValue(r.out, "snapshot"));
     ASSERT_FALSE(ids.back().empty()) << r.out;
     if (ids.size() > 3) {  // keep the newest three
       std::filesystem::path dir = repo + "/snapshots/" + ids[ids.size() - 4];
@@ -65,6 +66,8 @@ TEST(GcConcurrency, GcLoopBesideBackupLoopLeavesEverySnapshotWhole) {
   }
   stop = true;
   gc.join();
+  std::cout << ids.size() << " backups, " << gc_runs.load() << " gc runs removed "
+            << removed.load() << " chunks\n";
   EXPECT_EQ(gc_failures.load(), 0);
   EXPECT_GT(gc_runs.load(), 3);
   EXPECT_GT(removed.load(), 0) << "gc never collected a forgotten snapshot's chunks";
