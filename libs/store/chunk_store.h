@@ -77,8 +77,8 @@ struct LocalChunkStoreOptions {
   uint64_t max_pending_bytes = 256ull << 20;
   // Open() removes temp files (".tmp-*", left by a crash) older than
   // stale_temp_age_seconds when this is true. Off by default: it reads every
-  // directory of the store; `RemoveStaleTempFiles` does the same on demand
-  // (no caller yet besides Open: the repository's gc, issue 12, is meant to).
+  // directory of the store; `RemoveStaleTempFiles` does the same on demand.
+  // `arca gc` removes them by its own cutoff (RemoveTempFilesOlderThan).
   bool remove_stale_temp_files_on_open = false;
   int64_t stale_temp_age_seconds = 24 * 3600;
 };
@@ -86,8 +86,8 @@ struct LocalChunkStoreOptions {
 // A chunk file as garbage collection sees it (LocalChunkStore::ForEachChunkFile).
 struct ChunkFileInfo {
   Digest digest;
-  uint64_t size = 0;           // bytes of the blob
-  int64_t mtime_unix_ns = 0;   // last write, or last dedup hit (Has/Put refresh it)
+  uint64_t size = 0;          // bytes of the blob
+  int64_t mtime_unix_ns = 0;  // last write, or last dedup hit (Has/Put refresh it)
 };
 
 // What a temp-file sweep found (LocalChunkStore::RemoveTempFilesOlderThan).

@@ -229,7 +229,8 @@ absl::StatusOr<GcStats> RunGc(Repository& repo, const GcOptions& options) {
     stats.bytes_kept += f.size;
     return absl::OkStatus();
   }));
-  stats.chunks_missing = stats.chunks_marked - std::min<uint64_t>(present_marked, stats.chunks_marked);
+  stats.chunks_missing =
+      stats.chunks_marked - std::min<uint64_t>(present_marked, stats.chunks_marked);
 
   // 4. Temp files and orphan snapshot directories.
   ASSIGN_OR_RETURN(TempSweep chunk_temps, store->RemoveTempFilesOlderThan(cutoff, options.dry_run));

@@ -49,14 +49,14 @@ struct GcOptions {
 };
 
 struct GcStats {
-  uint64_t snapshots = 0;           // committed snapshots marked
-  uint64_t chunks_marked = 0;       // distinct digests they reference
-  uint64_t chunks_kept = 0;         // chunk files kept (referenced or too new)
+  uint64_t snapshots = 0;      // committed snapshots marked
+  uint64_t chunks_marked = 0;  // distinct digests they reference
+  uint64_t chunks_kept = 0;    // chunk files kept (referenced or too new)
   uint64_t bytes_kept = 0;
   uint64_t chunks_kept_recent = 0;  // of chunks_kept: unreferenced but not before the cutoff
   uint64_t chunks_removed = 0;      // removed (dry run: would be)
   uint64_t bytes_removed = 0;
-  uint64_t chunks_missing = 0;      // marked but without a chunk file (run verify)
+  uint64_t chunks_missing = 0;  // marked but without a chunk file (run verify)
   uint64_t temp_files_removed = 0;
   uint64_t temp_bytes_removed = 0;
   uint64_t live_locks = 0;

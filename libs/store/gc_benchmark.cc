@@ -90,10 +90,11 @@ int Setup(const std::string& dir, uint64_t chunks, uint64_t snapshots) {
       return 1;
     }
   }
-  std::printf("setup: %lu chunk files, %lu snapshots, %lu index entries, %lu garbage chunks, "
-              "%.1f s\n",
-              chunks, snapshots, entries, chunks - live,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  std::printf(
+      "setup: %lu chunk files, %lu snapshots, %lu index entries, %lu garbage chunks, "
+      "%.1f s\n",
+      chunks, snapshots, entries, chunks - live,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
 
@@ -135,6 +136,7 @@ int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "run") {
     return arca::Run(argv[2], argc > 3 && std::string(argv[3]) == "--dry-run");
   }
-  std::fprintf(stderr, "usage: gc_benchmark setup DIR [CHUNKS] [SNAPSHOTS] | run DIR [--dry-run]\n");
+  std::fprintf(stderr,
+               "usage: gc_benchmark setup DIR [CHUNKS] [SNAPSHOTS] | run DIR [--dry-run]\n");
   return 2;
 }

@@ -223,10 +223,10 @@ TEST_F(GcTest, StaleLocksAreRemovedAndNotHonoured) {
   o.now_unix_ns = now;
   const GcStats s = Gc(o);
   EXPECT_EQ(s.live_locks, 0u);
-  EXPECT_THAT(s.stale_locks_removed,
-              ::testing::UnorderedElementsAre(
-                  HasSubstr(absl::StrCat("process ", child, " on this host")),
-                  HasSubstr("no heartbeat for 1200 s (limit 900 s)")));
+  EXPECT_THAT(
+      s.stale_locks_removed,
+      ::testing::UnorderedElementsAre(HasSubstr(absl::StrCat("process ", child, " on this host")),
+                                      HasSubstr("no heartbeat for 1200 s (limit 900 s)")));
   EXPECT_FALSE(Exists(dead));
   EXPECT_FALSE(Exists(silent));
   EXPECT_EQ(s.cutoff_unix_ns, now - 5 * kMinute);

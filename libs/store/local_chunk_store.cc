@@ -395,7 +395,7 @@ absl::StatusOr<uint64_t> LocalChunkStore::RemoveStaleTempFiles(int64_t min_age_s
 }
 
 absl::StatusOr<TempSweep> LocalChunkStore::RemoveTempFilesOlderThan(int64_t cutoff_unix_ns,
-                                                                   bool dry_run) {
+                                                                    bool dry_run) {
   absl::flat_hash_set<std::string> ours;
   {
     absl::MutexLock l(&mu_);

@@ -149,10 +149,12 @@ class Repository {
   absl::StatusOr<double> ObservedCompressionRatio();
 
   // Registers a running writer: creates REPO/locks/<start>-<pid>-<random>.lock
-  // holding pid, host, start time and `description`; the returned object's
-  // destructor removes it. Garbage collection (future) must never delete a
-  // chunk whose file is newer than the oldest lock's start, so a backup that
-  // relies on a chunk existing is safe against a gc running at the same time.
+  // holding pid, host, start time and `description`; the returned object
+  // refreshes its mtime every kWriterLockHeartbeatSeconds and its destructor
+  // removes it. Garbage collection (gc.h) never deletes an unreferenced chunk
+  // whose mtime is not before the oldest live lock's start (minus a clock
+  // slack), so a backup that relies on a chunk existing is safe against a gc
+  // running at the same time.
   // Errors: write errors naming the path.
   absl::StatusOr<std::unique_ptr<WriterLock>> LockForWrite(std::string_view description);
 

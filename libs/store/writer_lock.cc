@@ -54,7 +54,8 @@ void WriterLock::HeartbeatLoop(int64_t interval_seconds) {
   absl::MutexLock l(&mu_);
   while (true) {
     const absl::Time deadline = absl::Now() + absl::Seconds(interval_seconds);
-    while (!stop_ && absl::Now() < deadline) mu_.AwaitWithDeadline(absl::Condition(&stop_), deadline);
+    while (!stop_ && absl::Now() < deadline)
+      mu_.AwaitWithDeadline(absl::Condition(&stop_), deadline);
     if (stop_) return;
     mu_.Unlock();
     // A lost lock is reported by Held() before the commit; nothing to do here.
@@ -74,8 +75,8 @@ absl::Status WriterLock::Held() {
   if (::stat(path_.c_str(), &st) == 0) return absl::OkStatus();
   if (errno != ENOENT) return ErrnoStatus(errno, "stat", path_, repo_, false);
   return absl::AbortedError(absl::StrCat(
-      "writer lock ", path_,
-      " was removed (a gc found it stale: no heartbeat for ", kWriterLockStaleSeconds / 60,
+      "writer lock ", path_, " was removed (a gc found it stale: no heartbeat for ",
+      kWriterLockStaleSeconds / 60,
       " minutes?); chunks this backup relied on may have been collected: run the backup again"));
 }
 
@@ -113,8 +114,7 @@ absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(const std::string& 
       absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(host), "\nstart_unix_ns=", start,
                    "\ndescription=", absl::CEscape(S(description)), "\n");
   RETURN_IF_ERROR(WriteFileAtomically(locks_dir, name, content, repo));
-  return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start,
-                                      heartbeat_seconds);
+  return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start, heartbeat_seconds);
 }
 
 absl::StatusOr<std::vector<WriterLockInfo>> ListWriterLocksIn(const std::string& repo) {

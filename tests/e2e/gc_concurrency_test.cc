@@ -66,8 +66,8 @@ TEST(GcConcurrency, GcLoopBesideBackupLoopLeavesEverySnapshotWhole) {
   }
   stop = true;
   gc.join();
-  std::cout << ids.size() << " backups, " << gc_runs.load() << " gc runs removed "
-            << removed.load() << " chunks\n";
+  std::cout << ids.size() << " backups, " << gc_runs.load() << " gc runs removed " << removed.load()
+            << " chunks\n";
   EXPECT_EQ(gc_failures.load(), 0);
   EXPECT_GT(gc_runs.load(), 3);
   EXPECT_GT(removed.load(), 0) << "gc never collected a forgotten snapshot's chunks";

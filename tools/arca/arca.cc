@@ -709,7 +709,8 @@ std::string JsonStrings(const std::vector<std::string>& v) {
 }
 
 int CmdGc(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "stale-lock-minutes", "clock-slack-seconds"}, {"json", "dry-run"}});
+  auto args =
+      ParseArgs(argv, {{"repo", "stale-lock-minutes", "clock-slack-seconds"}, {"json", "dry-run"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) return UsageError("gc takes no arguments");
   absl::StatusOr<int> stale_minutes =
