@@ -702,6 +702,10 @@ int CmdForget(const std::vector<std::string>& argv) {
       std::cerr << "removed " << removed << " of " << to_remove << " snapshot(s) before an error\n";
     }
     return Report(failure, ExitCode::kRepository);
+  }
+  return 0;
+}
+
 std::string JsonStrings(const std::vector<std::string>& v) {
   std::string out = "[";
   for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonString(v[i]));
