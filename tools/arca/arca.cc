@@ -31,6 +31,7 @@
 #include "libs/pipeline/progress.h"
 #include "libs/pipeline/restore.h"
 #include "libs/pipeline/verify.h"
+#include "libs/store/forget.h"
 #include "libs/store/gc.h"
 #include "libs/store/repository.h"
 #include "libs/store/retention.h"
@@ -607,42 +608,22 @@ int CmdForget(const std::vector<std::string>& argv) {
   int code = 0;
   auto repo = OpenRepo(*args, &code);
   if (!repo) return code;
-  absl::StatusOr<std::vector<v1::Manifest>> list =
-      repo->ListSnapshots(args->Last("group").value_or(""));
-  if (!list.ok()) {
-    return Report(list.status(), list.status().code() == absl::StatusCode::kInvalidArgument
-                                     ? ExitCode::kUsage
-                                     : ExitCode::kVerification);
-  }
-  std::vector<RetentionSnapshot> snapshots;
-  for (const v1::Manifest& m : *list) snapshots.push_back({m.id(), m.group(), m.time_unix_ns()});
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  absl::StatusOr<std::vector<RetentionGroup>> groups =
-      ApplyRetention(std::move(snapshots), policy, now);
-  if (!groups.ok()) return Report(groups.status(), ExitCode::kUsage);
-
-  // Remove first, then print what happened (a failure stops the removals:
-  // the rest stay, and the output says which were removed).
-  size_t total = 0, to_remove = 0, removed = 0;
-  absl::Status failure;
-  std::set<std::string> gone;
-  for (const RetentionGroup& g : *groups) {
-    for (const RetentionDecision& d : g.decisions) {
-      ++total;
-      if (d.keep) continue;
-      ++to_remove;
-      if (dry_run || !failure.ok()) continue;
-      absl::Status st = repo->ForgetSnapshot(d.snapshot.id);
-      if (st.ok() || absl::IsNotFound(st)) {  // not found: another forget was first
-        ++removed;
-        gone.insert(d.snapshot.id);
-      } else {
-        failure = st;
-      }
-    }
+  absl::StatusOr<ForgetOutcome> outcome =
+      ForgetByPolicy(*repo, args->Last("group").value_or(""), policy, dry_run, now);
+  if (!outcome.ok()) {
+    return Report(outcome.status(), outcome.status().code() == absl::StatusCode::kInvalidArgument
+                                        ? ExitCode::kUsage
+                                        : ExitCode::kVerification);
   }
+  // The removals ran first; what happened is printed now (a failure stopped
+  // the removals: the rest stay, and the output says which were removed).
+  const std::vector<RetentionGroup>* groups = &outcome->groups;
+  const std::set<std::string>& gone = outcome->removed;
+  const size_t total = outcome->total, to_remove = outcome->to_remove, removed = gone.size();
+  const absl::Status& failure = outcome->failure;
   const std::string describe = DescribeRetentionPolicy(policy);
   if (json) {
     std::string items;

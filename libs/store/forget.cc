@@ -1,0 +1,36 @@
+#include "libs/store/forget.h"
+
+#include <utility>
+
+#include "libs/base/status_macros.h"
+
+namespace arca {
+
+absl::StatusOr<ForgetOutcome> ForgetByPolicy(Repository& repo, const std::string& group,
+                                             const RetentionPolicy& policy, bool dry_run,
+                                             int64_t now_unix_ns) {
+  RETURN_IF_ERROR(ValidateRetentionPolicy(policy));
+  ASSIGN_OR_RETURN(std::vector<v1::Manifest> list, repo.ListSnapshots(group));
+  std::vector<RetentionSnapshot> snapshots;
+  snapshots.reserve(list.size());
+  for (const v1::Manifest& m : list) snapshots.push_back({m.id(), m.group(), m.time_unix_ns()});
+  ForgetOutcome out;
+  ASSIGN_OR_RETURN(out.groups, ApplyRetention(std::move(snapshots), policy, now_unix_ns));
+  for (const RetentionGroup& g : out.groups) {
+    for (const RetentionDecision& d : g.decisions) {
+      ++out.total;
+      if (d.keep) continue;
+      ++out.to_remove;
+      if (dry_run || !out.failure.ok()) continue;
+      absl::Status st = repo.ForgetSnapshot(d.snapshot.id);
+      if (st.ok() || absl::IsNotFound(st)) {  // not found: another forget was first
+        out.removed.insert(d.snapshot.id);
+      } else {
+        out.failure = st;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace arca
