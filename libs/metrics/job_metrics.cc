@@ -14,7 +14,8 @@ using prometheus::Gauge;
 using prometheus::Histogram;
 using prometheus::Registry;
 
-constexpr const char* kTypes[] = {"backup", "restore", "verify", "other"};
+constexpr const char* kTypes[] = {"backup", "restore", "verify", "forget", "gc", "other"};
+constexpr int kOther = 5;
 constexpr const char* kResults[] = {"success", "partial", "failure", "cancelled"};
 constexpr const char* kPhaseSecondsKeys[] = {
     "setup",        "collection",      "archive",
@@ -23,10 +24,10 @@ constexpr const char* kPhaseSecondsKeys[] = {
     "hash_cpu",     "compression_cpu", "upload_drain"};
 
 int TypeIndex(const std::string& type) {
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < kOther; ++i) {
     if (type == kTypes[i]) return i;
   }
-  return 3;
+  return kOther;
 }
 
 double Seconds(std::chrono::system_clock::time_point t) {
@@ -73,6 +74,9 @@ JobMetrics::JobMetrics(Registry& r)
                                 "Wall time of the last backup of the group.")),
       last_exit_code(
           GaugeFamily(r, "arca_last_job_exit_code", "Exit code of the last backup of the group.")),
+      last_gc_success(GaugeFamily(r, "arca_last_gc_success_timestamp_seconds",
+                                  "Unix time of the end of the last garbage collection that "
+                                  "succeeded (not a dry run).")),
       collected_bytes(SimpleCounter(r, "arca_job_collected_bytes_total",
                                     "Payload bytes collected by backups (read or reused).")),
       read_bytes(SimpleCounter(r, "arca_job_read_bytes_total",
@@ -102,9 +106,9 @@ JobMetrics::JobMetrics(Registry& r)
       chunks(SimpleCounter(r, "arca_job_chunks_total", "Chunks referenced by backups.")),
       new_chunks(SimpleCounter(r, "arca_job_new_chunks_total",
                                "Chunks written to the repository by backups.")) {
-  for (int t = 0; t < 4; ++t) {
+  for (int t = 0; t <= kOther; ++t) {
     running_[t] = &running.Add({{"type", kTypes[t]}});
-    if (t == 3) break;  // "other" has no precreated jobs_total series
+    if (t == kOther) break;  // "other" has no precreated jobs_total series
     duration.Add({{"type", kTypes[t]}}, JobDurationBuckets());
     for (const char* result : kResults) jobs.Add({{"type", kTypes[t]}, {"result", result}});
   }
@@ -164,6 +168,10 @@ void RecordJobResult(JobMetrics& m, const JobOutcome& outcome) {
       RaiseTo(m.last_success.Add({{"group", outcome.group}}), Seconds(outcome.end));
     }
   }
+}
+
+void NoteGcSuccess(JobMetrics& m, std::chrono::system_clock::time_point time) {
+  RaiseTo(m.last_gc_success.Add({}), Seconds(time));
 }
 
 void NoteLastSuccess(JobMetrics& m, const std::string& group,

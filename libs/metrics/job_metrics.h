@@ -4,7 +4,7 @@
 // with RecordJobResult, so the two exports carry the same series.
 //
 // Series (all created at 0 by the constructor unless noted):
-//   arca_jobs_total{type,result}              type backup|restore|verify,
+//   arca_jobs_total{type,result}              type backup|restore|verify|forget|gc,
 //                                             result success|partial|failure|cancelled
 //   arca_job_failures_total{phase,exit_code}  every pair of AllPhaseExits()
 //   arca_jobs_running{type}                   gauge
@@ -16,6 +16,8 @@
 //                                             the first success of the group
 //   arca_last_job_duration_seconds{group}     gauge, backups; created by the
 //   arca_last_job_exit_code{group}            first backup of the group
+//   arca_last_gc_success_timestamp_seconds    gauge; created by the first gc
+//                                             that succeeded (NoteGcSuccess)
 //
 // Thread-safety: all functions may be called concurrently; a JobMetrics must
 // outlive its users and its registry must outlive it.
@@ -70,6 +72,7 @@ struct JobMetrics {
   prometheus::Family<prometheus::Gauge>& last_success;        // arca_last_success_timestamp_seconds
   prometheus::Family<prometheus::Gauge>& last_duration;       // arca_last_job_duration_seconds
   prometheus::Family<prometheus::Gauge>& last_exit_code;      // arca_last_job_exit_code
+  prometheus::Family<prometheus::Gauge>& last_gc_success;  // arca_last_gc_success_timestamp_seconds
 
   // Backup statistics (BackupStats field in parentheses).
   prometheus::Counter& collected_bytes;  // arca_job_collected_bytes_total (bytes_collected)
@@ -91,7 +94,7 @@ struct JobMetrics {
   prometheus::Counter& new_chunks;      // arca_job_new_chunks_total (chunks_new)
 
  private:
-  std::array<prometheus::Gauge*, 4> running_;  // backup, restore, verify, other
+  std::array<prometheus::Gauge*, 6> running_;  // backup, restore, verify, forget, gc, other
 };
 
 // Counts a finished job: arca_jobs_total{type,result}; on failure
@@ -111,6 +114,10 @@ void RecordJobResult(JobMetrics& metrics, const JobOutcome& outcome);
 // holds a later time. For callers that know the group's last successful
 // backup from the repository (e.g. a cron run whose previous textfile is
 // gone, or a freshly started orchestrator).
+// Sets arca_last_gc_success_timestamp_seconds to `time` unless it is
+// already later (a gc that removed what it should, not a dry run).
+void NoteGcSuccess(JobMetrics& metrics, std::chrono::system_clock::time_point time);
+
 void NoteLastSuccess(JobMetrics& metrics, const std::string& group,
                      std::chrono::system_clock::time_point time);
 

@@ -2,9 +2,29 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "libs/base/status_macros.h"
 
 namespace arca {
+
+absl::StatusOr<RetentionPolicy> PolicyFromProto(const v1::RetentionPolicy& p) {
+  RetentionPolicy policy;
+  policy.keep_last = p.keep_last();
+  policy.keep_hourly = p.keep_hourly();
+  policy.keep_daily = p.keep_daily();
+  policy.keep_weekly = p.keep_weekly();
+  policy.keep_monthly = p.keep_monthly();
+  policy.keep_yearly = p.keep_yearly();
+  if (!p.keep_within().empty()) {
+    absl::StatusOr<RetentionDuration> d = ParseRetentionDuration(p.keep_within());
+    if (!d.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("policy.keep_within: ", d.status().message()));
+    }
+    policy.keep_within = *d;
+  }
+  RETURN_IF_ERROR(ValidateRetentionPolicy(policy));
+  return policy;
+}
 
 absl::StatusOr<ForgetOutcome> ForgetByPolicy(Repository& repo, const std::string& group,
                                              const RetentionPolicy& policy, bool dry_run,

@@ -12,10 +12,16 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "arca/v1/uploader.pb.h"
 #include "libs/store/repository.h"
 #include "libs/store/retention.h"
 
 namespace arca {
+
+// The policy of a request (protos/arca/v1/uploader.proto RetentionPolicy).
+// InvalidArgument naming the field for a bad keep_within or a count below
+// -1, or an empty policy.
+absl::StatusOr<RetentionPolicy> PolicyFromProto(const v1::RetentionPolicy& p);
 
 struct ForgetOutcome {
   std::vector<RetentionGroup> groups;  // every snapshot's decision

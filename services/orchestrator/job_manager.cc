@@ -12,7 +12,9 @@
 #include "grpcpp/grpcpp.h"
 #include "libs/pipeline/backup_plan.h"
 #include "libs/rpc/status_convert.h"
+#include "libs/store/forget.h"
 #include "libs/store/repository.h"
+#include "libs/store/retention.h"
 #include "services/common/server.h"
 #include "services/orchestrator/job_requests.h"
 
@@ -233,6 +235,53 @@ absl::StatusOr<v1::Job> JobManager::StartVerify(const v1::StartVerifyRequest& re
                    request.snapshot().empty() ? "every snapshot" : request.snapshot(),
                    " on uploader ", options_.uploaders[uploader]));
   Launch(rec, [this, rec, uploader, verify] { RunVerifyJob(rec, uploader, verify); });
+  return rec->job;
+}
+
+absl::StatusOr<v1::Job> JobManager::StartForget(const v1::StartForgetRequest& request) {
+  if (absl::Status st = ValidateForgetRequest(request); !st.ok()) return st;
+  // The uploader's own rules, so that a bad policy creates no job.
+  if (absl::StatusOr<RetentionPolicy> p = PolicyFromProto(request.policy()); !p.ok()) {
+    return absl::InvalidArgumentError(p.status().message());
+  }
+  if (absl::Status st = Need(options_.uploaders, "--uploader", "uploader"); !st.ok()) return st;
+  size_t uploader = 0;
+  Pick(uploader_channels_, &next_uploader_, &uploader);
+  v1::ForgetRequest forget;
+  forget.set_group(request.group());
+  *forget.mutable_policy() = request.policy();
+  forget.set_dry_run(request.dry_run());
+  std::optional<v1::GcRequest> gc;
+  if (request.prune()) gc.emplace();
+
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
+  ReapThreads();
+  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_FORGET, "");
+  Log(absl::StrCat("job ", rec->job.id(), ": forget",
+                   request.group().empty() ? "" : " in group " + request.group(),
+                   request.prune() ? " and prune" : "", " on uploader ",
+                   options_.uploaders[uploader]));
+  Launch(rec, [this, rec, uploader, forget, gc] { RunMaintenanceJob(rec, uploader, forget, gc); });
+  return rec->job;
+}
+
+absl::StatusOr<v1::Job> JobManager::StartGc(const v1::StartGcRequest& request) {
+  if (absl::Status st = ValidateGcRequest(request); !st.ok()) return st;
+  if (absl::Status st = Need(options_.uploaders, "--uploader", "uploader"); !st.ok()) return st;
+  size_t uploader = 0;
+  Pick(uploader_channels_, &next_uploader_, &uploader);
+  v1::GcRequest gc;
+  gc.set_dry_run(request.dry_run());
+  gc.set_stale_lock_minutes(request.stale_lock_minutes());
+
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
+  ReapThreads();
+  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_GC, "");
+  Log(absl::StrCat("job ", rec->job.id(), ": gc", request.dry_run() ? " (dry run)" : "",
+                   " on uploader ", options_.uploaders[uploader]));
+  Launch(rec, [this, rec, uploader, gc] { RunMaintenanceJob(rec, uploader, std::nullopt, gc); });
   return rec->job;
 }
 

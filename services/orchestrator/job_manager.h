@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -46,6 +47,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "arca/v1/orchestrator.grpc.pb.h"
+#include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "services/common/client_channel.h"
@@ -104,6 +106,8 @@ class JobManager {
   absl::StatusOr<v1::Job> StartBackup(const v1::StartBackupRequest& request);
   absl::StatusOr<v1::Job> StartRestore(const v1::StartRestoreRequest& request);
   absl::StatusOr<v1::Job> StartVerify(const v1::StartVerifyRequest& request);
+  absl::StatusOr<v1::Job> StartForget(const v1::StartForgetRequest& request);
+  absl::StatusOr<v1::Job> StartGc(const v1::StartGcRequest& request);
 
   // InvalidArgument for an empty id, NotFound for an unknown one.
   absl::StatusOr<v1::Job> GetJob(const std::string& id) const;
@@ -140,6 +144,15 @@ class JobManager {
   template <typename Plan, typename Method>
   void RunChunkerJob(const std::shared_ptr<JobRecord>& rec, size_t chunker, const Plan& plan,
                      Method method, v1::Phase transport_phase);
+  // Forget (then gc with prune) or gc alone, on `uploader` (then the next
+  // while one is unreachable).
+  void RunMaintenanceJob(const std::shared_ptr<JobRecord>& rec, size_t uploader,
+                         std::optional<v1::ForgetRequest> forget, std::optional<v1::GcRequest> gc);
+  // One unary call to the uploaders, from `uploader` on while one is
+  // unreachable; the error names the uploader.
+  absl::Status CallUploaders(
+      const std::shared_ptr<JobRecord>& rec, size_t uploader, const char* what,
+      const std::function<grpc::Status(v1::Uploader::Stub&, grpc::ClientContext*)>& call);
   void RunVerifyJob(const std::shared_ptr<JobRecord>& rec, size_t uploader,
                     const v1::VerifyRequest& request);
   // Issues the call: RUNNING, or false when the job was cancelled first.

@@ -25,6 +25,10 @@ const char* JobTypeLabel(v1::JobType type) {
       return "restore";
     case v1::JOB_TYPE_VERIFY:
       return "verify";
+    case v1::JOB_TYPE_FORGET:
+      return "forget";
+    case v1::JOB_TYPE_GC:
+      return "gc";
     default:
       return "other";
   }

@@ -88,4 +88,23 @@ absl::Status ValidateVerifyRequest(const v1::StartVerifyRequest& r) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateForgetRequest(const v1::StartForgetRequest& r) {
+  if (r.group().size() > kMaxRequestPathBytes) return Bad("group is too long");
+  if (r.dry_run() && r.prune()) {
+    return Bad("prune with dry_run: a dry run removes nothing, so there is nothing to prune");
+  }
+  // The policy itself is checked by the uploader's rules (PolicyFromProto)
+  // before the job is created: see JobManager::StartForget.
+  return absl::OkStatus();
+}
+
+absl::Status ValidateGcRequest(const v1::StartGcRequest& r) {
+  const int m = r.stale_lock_minutes();
+  if (m != 0 && (m < 2 || m > 100000)) {
+    return Bad(absl::StrCat("stale_lock_minutes ", m,
+                            " is out of range: use 0 (the default) or 2..100000"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace arca::services

@@ -28,6 +28,8 @@ absl::Status ValidateRestoreRequest(const v1::StartRestoreRequest& r);
 
 // OK, or InvalidArgument: an over-long snapshot; workers outside 0..256.
 absl::Status ValidateVerifyRequest(const v1::StartVerifyRequest& r);
+absl::Status ValidateForgetRequest(const v1::StartForgetRequest& r);
+absl::Status ValidateGcRequest(const v1::StartGcRequest& r);
 
 }  // namespace arca::services
 

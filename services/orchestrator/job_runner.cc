@@ -193,6 +193,92 @@ void JobManager::RunVerifyJob(const std::shared_ptr<JobRecord>& rec, size_t uplo
   Finish(rec, status, v1::PHASE_UPLOAD, nullptr, &response);
 }
 
+absl::Status JobManager::CallUploaders(
+    const std::shared_ptr<JobRecord>& rec, size_t uploader, const char* what,
+    const std::function<grpc::Status(v1::Uploader::Stub&, grpc::ClientContext*)>& call) {
+  // The picked uploader first, then the next while one is unreachable
+  // (forget and gc may be repeated: forgetting a forgotten snapshot and
+  // collecting twice are harmless).
+  absl::Status status;
+  for (size_t attempt = 0; attempt < uploader_channels_.size(); ++attempt) {
+    const size_t u = (uploader + attempt) % uploader_channels_.size();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.job_timeout));
+    if (!BeginCall(rec, &ctx)) return absl::CancelledError("cancelled before it started");
+    auto stub = v1::Uploader::NewStub(uploader_channels_[u]);
+    status = rpc::FromGrpcStatus(call(*stub, &ctx));
+    bool cancel_requested = false;
+    {
+      absl::MutexLock lock(&mu_);
+      rec->call = nullptr;
+      cancel_requested = rec->cancel_requested;
+    }
+    if (!status.ok()) {
+      status = absl::Status(
+          status.code(),
+          absl::StrCat(what, " on uploader ", options_.uploaders[u], ": ", status.message()));
+    }
+    if (cancel_requested || !Unreachable(status)) break;
+    if (attempt + 1 < uploader_channels_.size()) {
+      Log(absl::StrCat("job ", rec->job.id(), ": ", status.message(), "; trying uploader ",
+                       options_.uploaders[(u + 1) % uploader_channels_.size()]));
+    }
+  }
+  return status;
+}
+
+void JobManager::RunMaintenanceJob(const std::shared_ptr<JobRecord>& rec, size_t uploader,
+                                   std::optional<v1::ForgetRequest> forget,
+                                   std::optional<v1::GcRequest> gc) {
+  absl::Status status;
+  if (forget) {
+    v1::ForgetResponse response;
+    status = CallUploaders(rec, uploader, "Forget",
+                           [&](v1::Uploader::Stub& stub, grpc::ClientContext* ctx) {
+                             return stub.Forget(ctx, *forget, &response);
+                           });
+    if (status.ok()) {
+      absl::MutexLock lock(&mu_);
+      *rec->job.mutable_forget() = response;
+    }
+  }
+  if (status.ok() && gc) {
+    v1::GcResponse response;
+    status =
+        CallUploaders(rec, uploader, "Gc", [&](v1::Uploader::Stub& stub, grpc::ClientContext* ctx) {
+          return stub.Gc(ctx, *gc, &response);
+        });
+    if (status.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        *rec->job.mutable_gc() = response;
+      }
+      if (!gc->dry_run()) {
+        metrics::NoteGcSuccess(OrchestratorServiceMetrics().jobs, std::chrono::system_clock::now());
+      }
+      if (response.chunks_missing() > 0) {
+        v1::Warning w;
+        w.set_phase(v1::PHASE_VERIFICATION);
+        w.set_message(absl::StrCat(response.chunks_missing(),
+                                   " referenced chunk(s) have no chunk file: run a verify job"));
+        OnWarning(rec, w);
+      }
+    }
+  }
+  // As `arca forget` / `arca gc` say it: a refused request 2, a repository
+  // error 4 (a corrupt snapshot stops gc before it removes anything);
+  // unreachable uploaders are the upload phase's (12); cancelled 130.
+  if (!status.ok() && !Unreachable(status) && !absl::IsCancelled(status)) {
+    status =
+        WithPhase(absl::IsInvalidArgument(status)
+                      ? status
+                      : absl::FailedPreconditionError(absl::StrCat(
+                            status.message(), " (", absl::StatusCodeToString(status.code()), ")")),
+                  v1::PHASE_SETUP);
+  }
+  Finish(rec, status, v1::PHASE_UPLOAD, nullptr, nullptr);
+}
+
 void JobManager::OnProgress(const std::shared_ptr<JobRecord>& rec, const v1::StageProgress& p) {
   absl::MutexLock lock(&mu_);
   v1::Progress* progress = rec->job.mutable_progress();

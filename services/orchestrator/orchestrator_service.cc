@@ -30,6 +30,17 @@ grpc::Status OrchestratorService::StartRestore(grpc::ServerContext* context,
   return Reply(jobs_->StartRestore(*request), response);
 }
 
+grpc::Status OrchestratorService::StartForget(grpc::ServerContext* context,
+                                              const v1::StartForgetRequest* request,
+                                              v1::Job* response) {
+  return Reply(jobs_->StartForget(*request), response);
+}
+
+grpc::Status OrchestratorService::StartGc(grpc::ServerContext* context,
+                                          const v1::StartGcRequest* request, v1::Job* response) {
+  return Reply(jobs_->StartGc(*request), response);
+}
+
 grpc::Status OrchestratorService::StartVerify(grpc::ServerContext* context,
                                               const v1::StartVerifyRequest* request,
                                               v1::Job* response) {

@@ -30,6 +30,10 @@ class OrchestratorService final : public v1::Orchestrator::Service {
                            v1::Job* response) override;
   grpc::Status StartRestore(grpc::ServerContext* context, const v1::StartRestoreRequest* request,
                             v1::Job* response) override;
+  grpc::Status StartForget(grpc::ServerContext* context, const v1::StartForgetRequest* request,
+                           v1::Job* response) override;
+  grpc::Status StartGc(grpc::ServerContext* context, const v1::StartGcRequest* request,
+                       v1::Job* response) override;
   grpc::Status StartVerify(grpc::ServerContext* context, const v1::StartVerifyRequest* request,
                            v1::Job* response) override;
   grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,

@@ -19,6 +19,7 @@
 #include "libs/metrics/registry.h"
 #include "services/common/work_stream_reactor.h"
 #include "services/uploader/commit_time.h"
+#include "services/uploader/uploader_maintenance.h"
 
 namespace arca::services {
 
@@ -504,6 +505,30 @@ grpc::ServerUnaryReactor* UploaderService::GetSnapshot(grpc::CallbackServerConte
                                                        v1::GetSnapshotResponse* response) {
   return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
     absl::StatusOr<v1::GetSnapshotResponse> r = services::GetSnapshot(*repo_, *request);
+    if (!r.ok()) return r.status();
+    *response = *std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* UploaderService::Forget(grpc::CallbackServerContext* context,
+                                                  const v1::ForgetRequest* request,
+                                                  v1::ForgetResponse* response) {
+  return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
+    absl::StatusOr<v1::ForgetResponse> r =
+        ForgetSnapshots(*repo_, *request, absl::ToUnixNanos(absl::Now()));
+    if (!r.ok()) return r.status();
+    *response = *std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* UploaderService::Gc(grpc::CallbackServerContext* context,
+                                              const v1::GcRequest* request,
+                                              v1::GcResponse* response) {
+  // A long walk of the repository: on the pool, never on a reaction thread.
+  return RunUnaryOnPool(context, &pool_, [this, request, response]() -> absl::Status {
+    absl::StatusOr<v1::GcResponse> r = CollectGarbage(*repo_, *request);
     if (!r.ok()) return r.status();
     *response = *std::move(r);
     return absl::OkStatus();

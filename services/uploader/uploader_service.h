@@ -112,6 +112,11 @@ class UploaderService final : public v1::Uploader::CallbackService {
   grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
                                    const v1::VerifyRequest* request,
                                    v1::VerifyResponse* response) override;
+  grpc::ServerUnaryReactor* Forget(grpc::CallbackServerContext* context,
+                                   const v1::ForgetRequest* request,
+                                   v1::ForgetResponse* response) override;
+  grpc::ServerUnaryReactor* Gc(grpc::CallbackServerContext* context, const v1::GcRequest* request,
+                               v1::GcResponse* response) override;
   grpc::ServerWriteReactor<v1::HoldWriteEvent>* HoldWrite(
       grpc::CallbackServerContext* context, const v1::HoldWriteRequest* request) override;
   grpc::ServerUnaryReactor* GetSpace(grpc::CallbackServerContext* context,
