@@ -46,6 +46,7 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs, const BackupOptions
   job.pipeline = "embedded";
   job.progress = options.progress;
   job.cancel = cancel;
+  job.space_check = options.space_check;
   return RunBackupJob(plan, BackupPorts{&repository, &entries, &chunks}, job);
 }
 

@@ -30,6 +30,7 @@ struct BackupOptions {
   int level = 3;
   std::vector<CommandSpec> commands;
   double space_safety_factor = 1.5;
+  bool space_check = true;  // false: --no-space-check (BackupJobOptions::space_check)
   int workers = 0;   // compression/upload threads; 0 = cores
   std::string host;  // "" = gethostname()
   // Change detection (docs/change-detection.md): reuse the parent
@@ -40,7 +41,7 @@ struct BackupOptions {
   size_t change_window_entries = 32768;  // see ReuseOptions::window_entries
   // Live counters (progress.h), or null. Phase setup → collection (the whole
   // pipeline) → commit; bytes_total is the source estimate of the space
-  // check (with a parent: the parent's bytes_collected); at the end
+  // check (with a parent: the bytes of the files that changed since it); at the end
   // files_done = stats.files, bytes_done = stats.bytes_collected, warnings =
   // warnings.size() (when the pipeline ran), and it is marked done on every
   // return. Not owned.

@@ -74,6 +74,50 @@ class Job {
     progress_->SetWarnings(result_.warnings.size());
   }
 
+  // Bytes to collect: with a parent, only the files the collection will read
+  // (EntrySource::EstimateBytes with the parent); a source that cannot
+  // compare with a parent falls back to the parent's bytes_collected, one
+  // whose parent cannot be read to a full estimate. Without a parent, a
+  // metadata walk of the whole source.
+  absl::StatusOr<std::optional<uint64_t>> BytesToCollect(
+      const std::optional<SnapshotSummary>& parent) {
+    if (parent) {
+      absl::StatusOr<uint64_t> changed = ports_.entries->EstimateBytes(parent->id);
+      if (changed.ok()) return std::optional<uint64_t>(*changed);
+      if (Cancelled()) return changed.status();
+      if (absl::IsUnimplemented(changed.status())) {
+        return std::optional<uint64_t>(parent->bytes_collected);
+      }
+      if (!absl::IsNotFound(changed.status()) && !absl::IsDataLoss(changed.status())) {
+        return changed.status();
+      }
+      // The collection will warn that the parent is unusable and read everything.
+    }
+    absl::StatusOr<uint64_t> estimate = ports_.entries->EstimateBytes("");
+    if (estimate.ok()) return std::optional<uint64_t>(*estimate);
+    if (absl::IsUnimplemented(estimate.status()) && !Cancelled()) {
+      Warn(Notice(v1::PHASE_SETUP, absl::StrCat(estimate.status().message(),
+                                                ": the free-space check is skipped")));
+      return std::optional<uint64_t>();
+    }
+    return estimate.status();
+  }
+
+  // The free-space check (space_check.h): exit 5 when the repository has
+  // less room than the estimate needs.
+  absl::Status CheckSpace(const std::optional<SnapshotSummary>& parent) {
+    ASSIGN_OR_RETURN(std::optional<uint64_t> to_collect, BytesToCollect(parent));
+    if (!to_collect) return absl::OkStatus();
+    progress_->SetBytesTotal(*to_collect);
+    std::vector<v1::Warning> notices;
+    ASSIGN_OR_RETURN(std::optional<SpaceReport> space, ports_.repository->Space(&notices));
+    for (v1::Warning& w : notices) Warn(std::move(w));
+    if (!space) return absl::OkStatus();
+    const SpaceEstimate estimate{*to_collect,
+                                 space->compression_ratio > 0 ? space->compression_ratio : 1.0};
+    return CheckFreeSpace(estimate, space->free_bytes, SpaceSafetyFactor(plan_), space->label);
+  }
+
   absl::Status Body() {
     const auto job_start = Clock::now();
     const auto wall_start = std::chrono::system_clock::now();
@@ -124,35 +168,7 @@ class Job {
     }
 
     // --- setup: free space (nothing is written before this passes) -----------------------
-    // Bytes to collect: a metadata walk of the source; with a parent, the
-    // parent's collected bytes stand in (no second walk: an upper bound of
-    // what an incremental backup stores).
-    std::optional<uint64_t> to_collect;
-    if (parent) {
-      to_collect = parent->bytes_collected;
-    } else {
-      absl::StatusOr<uint64_t> estimate = ports_.entries->EstimateBytes();
-      if (estimate.ok()) {
-        to_collect = *estimate;
-      } else if (absl::IsUnimplemented(estimate.status()) && !Cancelled()) {
-        Warn(Notice(v1::PHASE_SETUP, absl::StrCat(estimate.status().message(),
-                                                  ": the free-space check is skipped")));
-      } else {
-        return estimate.status();
-      }
-    }
-    if (to_collect) {
-      progress_->SetBytesTotal(*to_collect);
-      std::vector<v1::Warning> notices;
-      ASSIGN_OR_RETURN(std::optional<SpaceReport> space, ports_.repository->Space(&notices));
-      for (v1::Warning& w : notices) Warn(std::move(w));
-      if (space) {
-        const SpaceEstimate estimate{*to_collect,
-                                     space->compression_ratio > 0 ? space->compression_ratio : 1.0};
-        RETURN_IF_ERROR(
-            CheckFreeSpace(estimate, space->free_bytes, SpaceSafetyFactor(plan_), space->label));
-      }
-    }
+    if (options_.space_check) RETURN_IF_ERROR(CheckSpace(parent));
     RETURN_IF_ERROR(ports_.repository->BeginWrite(
         absl::StrCat("backup of ", plan_.host(), ":", plan_.source())));
 

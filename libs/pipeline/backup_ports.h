@@ -92,10 +92,15 @@ struct CollectResult {
 class EntrySource {
  public:
   virtual ~EntrySource() = default;
-  // Bytes a full read of the source would collect (an lstat walk), for the
-  // free-space check. UNIMPLEMENTED: the source cannot tell (the check is
-  // skipped with a notice).
-  virtual absl::StatusOr<uint64_t> EstimateBytes() = 0;
+  // Bytes the collection will read, for the free-space check. `parent_id`
+  // "": a full read of the source (an lstat walk). Otherwise the snapshot
+  // the collection will reuse unchanged files from: only new and changed
+  // regular files count (a stat-only walk in step with the parent's
+  // metadata). UNIMPLEMENTED: the source cannot tell (without a parent the
+  // check is skipped with a notice; with one the job falls back to the
+  // parent's bytes_collected). NOT_FOUND or DATA_LOSS: the parent cannot be
+  // read (the job then estimates without it).
+  virtual absl::StatusOr<uint64_t> EstimateBytes(const std::string& parent_id) = 0;
   // Runs the commands and the walk of the plan into `archive`, updating
   // `progress` (files and bytes; not owned, never null) and handing every
   // warning to `on_warning` as it happens.

@@ -7,6 +7,7 @@
 #include "libs/base/status_macros.h"
 #include "libs/pipeline/collection.h"
 #include "libs/pipeline/collector.h"
+#include "libs/pipeline/incremental_estimate.h"
 #include "libs/pipeline/parent_snapshot.h"
 #include "libs/pipeline/source_estimate.h"
 
@@ -84,8 +85,21 @@ absl::StatusOr<const fs::PathMatcher*> LocalEntrySource::Excludes() {
   return &*excludes_;
 }
 
-absl::StatusOr<uint64_t> LocalEntrySource::EstimateBytes() {
+absl::StatusOr<uint64_t> LocalEntrySource::EstimateBytes(const std::string& parent_id) {
   ASSIGN_OR_RETURN(const fs::PathMatcher* excludes, Excludes());
+  if (!parent_id.empty()) {
+    absl::StatusOr<std::unique_ptr<ParentSnapshot>> parent = ParentSnapshot::Open(*repo_, parent_id);
+    if (!parent.ok()) return WithPhase(parent.status(), v1::PHASE_SETUP);
+    absl::StatusOr<IncrementalEstimate> changed =
+        EstimateChangedBytes(fs_, plan_.source(), excludes, plan_.one_file_system(), parent->get(),
+                             plan_.ignore_ctime(), cancel_);
+    if (!changed.ok()) {
+      return WithPhase(changed.status(), absl::IsDataLoss(changed.status())
+                                             ? v1::PHASE_SETUP
+                                             : v1::PHASE_COLLECTION);
+    }
+    return changed->bytes_to_read;
+  }
   absl::StatusOr<uint64_t> bytes =
       EstimateSourceBytes(fs_, plan_.source(), excludes, plan_.one_file_system());
   if (!bytes.ok()) return WithPhase(bytes.status(), v1::PHASE_COLLECTION);

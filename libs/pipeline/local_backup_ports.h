@@ -56,7 +56,7 @@ class LocalEntrySource final : public EntrySource {
   LocalEntrySource(const v1::BackupPlan& plan, fs::FileSystem* fs, Repository* repo,
                    const CancelToken* cancel, size_t window_entries);
 
-  absl::StatusOr<uint64_t> EstimateBytes() override;
+  absl::StatusOr<uint64_t> EstimateBytes(const std::string& parent_id) override;
   absl::StatusOr<CollectResult> Collect(
       const CollectParams& params, ArchiveSink* archive, Progress* progress,
       const std::function<void(const v1::Warning&)>& on_warning) override;

@@ -209,7 +209,14 @@ absl::Status RemoteEntrySource::Named(const absl::Status& st) const {
       PhaseOf(st) != v1::PHASE_UNSPECIFIED ? PhaseOf(st) : v1::PHASE_COLLECTION);
 }
 
-absl::StatusOr<uint64_t> RemoteEntrySource::EstimateBytes() {
+absl::StatusOr<uint64_t> RemoteEntrySource::EstimateBytes(const std::string& parent_id) {
+  // EstimateCollect walks without a parent (the collector's
+  // RunEstimateCollect ignores CollectRequest.parent_snapshot): the job
+  // falls back to the parent's bytes_collected.
+  if (!parent_id.empty()) {
+    return absl::UnimplementedError(absl::StrCat(
+        "collector ", plan_.collector(), " cannot estimate against parent ", parent_id));
+  }
   v1::CollectEstimate resp;
   grpc::ClientContext ctx;
   // A walk of a large tree may outlast a unary call's timeout.

@@ -119,7 +119,7 @@ class RemoteEntrySource final : public EntrySource {
                     RemoteCallTimeouts timeouts)
       : plan_(plan), collector_(collector), calls_(calls), timeouts_(timeouts) {}
 
-  absl::StatusOr<uint64_t> EstimateBytes() override;
+  absl::StatusOr<uint64_t> EstimateBytes(const std::string& parent_id) override;
   absl::StatusOr<CollectResult> Collect(
       const CollectParams& params, ArchiveSink* archive, Progress* progress,
       const std::function<void(const v1::Warning&)>& on_warning) override;

@@ -50,7 +50,7 @@ commands:
   backup SOURCE --repo DIR [--exclude GLOB]... [--exclude-file FILE]...
          [--compression zstd|xz|none] [--level N] [--one-file-system]
          [--command NAME=CMD]... [--critical-command NAME=CMD]...
-         [--space-safety-factor F] [--workers N] [--host NAME] [--json]
+         [--space-safety-factor F] [--no-space-check] [--workers N] [--host NAME] [--json]
          [--change-detection metadata|data] [--parent SNAPSHOT] [--ignore-ctime]
          [--progress|--no-progress] [--metrics-textfile PATH]
   snapshots --repo DIR [--json]
@@ -234,7 +234,8 @@ int CmdBackup(const std::vector<std::string>& argv) {
       ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level", "command",
                         "critical-command", "space-safety-factor", "workers", "host", "parent",
                         "change-detection", kMetricsTextfileFlag},
-                       {"json", "one-file-system", "ignore-ctime", "progress", "no-progress"}});
+                       {"json", "one-file-system", "ignore-ctime", "progress", "no-progress",
+                        "no-space-check"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) return UsageError("backup needs exactly one SOURCE directory");
   const bool json = args->Has("json");
@@ -271,6 +272,7 @@ int CmdBackup(const std::vector<std::string>& argv) {
       return UsageError(absl::StrCat("invalid --space-safety-factor '", *f, "': not a number"));
     }
   }
+  options.space_check = !args->Has("no-space-check");
   absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
   if (!workers.ok()) return UsageError(std::string(workers.status().message()));
   if (*workers < 0 || *workers > 256) return UsageError("invalid --workers: use 0..256");
