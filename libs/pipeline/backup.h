@@ -41,7 +41,8 @@ struct BackupOptions {
   size_t change_window_entries = 32768;  // see ReuseOptions::window_entries
   // Live counters (progress.h), or null. Phase setup → collection (the whole
   // pipeline) → commit; bytes_total is the source estimate of the space
-  // check (with a parent: the bytes of the files that changed since it); at the end
+  // check (with a parent: its bytes_collected, or the new and changed
+  // files when that is refused); at the end
   // files_done = stats.files, bytes_done = stats.bytes_collected, warnings =
   // warnings.size() (when the pipeline ran), and it is marked done on every
   // return. Not owned.

@@ -74,25 +74,9 @@ class Job {
     progress_->SetWarnings(result_.warnings.size());
   }
 
-  // Bytes to collect: with a parent, only the files the collection will read
-  // (EntrySource::EstimateBytes with the parent); a source that cannot
-  // compare with a parent falls back to the parent's bytes_collected, one
-  // whose parent cannot be read to a full estimate. Without a parent, a
-  // metadata walk of the whole source.
-  absl::StatusOr<std::optional<uint64_t>> BytesToCollect(
-      const std::optional<SnapshotSummary>& parent) {
-    if (parent) {
-      absl::StatusOr<uint64_t> changed = ports_.entries->EstimateBytes(parent->id);
-      if (changed.ok()) return std::optional<uint64_t>(*changed);
-      if (Cancelled()) return changed.status();
-      if (absl::IsUnimplemented(changed.status())) {
-        return std::optional<uint64_t>(parent->bytes_collected);
-      }
-      if (!absl::IsNotFound(changed.status()) && !absl::IsDataLoss(changed.status())) {
-        return changed.status();
-      }
-      // The collection will warn that the parent is unusable and read everything.
-    }
+  // Bytes a full read of the source collects (a metadata walk); nullopt when
+  // the source cannot tell (a notice: the check is skipped).
+  absl::StatusOr<std::optional<uint64_t>> FullEstimate() {
     absl::StatusOr<uint64_t> estimate = ports_.entries->EstimateBytes("");
     if (estimate.ok()) return std::optional<uint64_t>(*estimate);
     if (absl::IsUnimplemented(estimate.status()) && !Cancelled()) {
@@ -103,19 +87,50 @@ class Job {
     return estimate.status();
   }
 
-  // The free-space check (space_check.h): exit 5 when the repository has
-  // less room than the estimate needs.
+  // The free-space check (space_check.h, docs/architecture.md §11): exit 5
+  // when the repository has less room than the estimate needs. Without a
+  // parent the estimate is a metadata walk of the whole source. With one it
+  // is first the parent's bytes_collected (no walk: the common case costs
+  // nothing); only when that is refused does a second, precise estimate run
+  // (EstimateBytes with the parent: the new and changed files, what the
+  // collection will read), and its verdict is final. A source that cannot
+  // compare with a parent keeps the first verdict; one whose parent cannot
+  // be read is estimated in full (the collection reads everything too).
   absl::Status CheckSpace(const std::optional<SnapshotSummary>& parent) {
-    ASSIGN_OR_RETURN(std::optional<uint64_t> to_collect, BytesToCollect(parent));
-    if (!to_collect) return absl::OkStatus();
+    std::optional<uint64_t> to_collect;
+    if (parent) {
+      to_collect = parent->bytes_collected;
+    } else {
+      ASSIGN_OR_RETURN(to_collect, FullEstimate());
+      if (!to_collect) return absl::OkStatus();
+    }
     progress_->SetBytesTotal(*to_collect);
     std::vector<v1::Warning> notices;
     ASSIGN_OR_RETURN(std::optional<SpaceReport> space, ports_.repository->Space(&notices));
     for (v1::Warning& w : notices) Warn(std::move(w));
     if (!space) return absl::OkStatus();
-    const SpaceEstimate estimate{*to_collect,
-                                 space->compression_ratio > 0 ? space->compression_ratio : 1.0};
-    return CheckFreeSpace(estimate, space->free_bytes, SpaceSafetyFactor(plan_), space->label);
+    const double ratio = space->compression_ratio > 0 ? space->compression_ratio : 1.0;
+    const double factor = SpaceSafetyFactor(plan_);
+    absl::Status verdict =
+        CheckFreeSpace(SpaceEstimate{*to_collect, ratio}, space->free_bytes, factor, space->label);
+    if (verdict.ok() || !parent || !absl::IsResourceExhausted(verdict)) return verdict;
+
+    absl::StatusOr<uint64_t> changed = ports_.entries->EstimateBytes(parent->id);
+    if (changed.ok()) {
+      to_collect = *changed;
+    } else if (Cancelled()) {
+      return changed.status();
+    } else if (absl::IsUnimplemented(changed.status())) {
+      return verdict;
+    } else if (absl::IsNotFound(changed.status()) || absl::IsDataLoss(changed.status())) {
+      ASSIGN_OR_RETURN(to_collect, FullEstimate());
+      if (!to_collect) return absl::OkStatus();
+    } else {
+      return changed.status();
+    }
+    progress_->SetBytesTotal(*to_collect);
+    return CheckFreeSpace(SpaceEstimate{*to_collect, ratio}, space->free_bytes, factor,
+                          space->label);
   }
 
   absl::Status Body() {

@@ -96,9 +96,11 @@ class EntrySource {
   // "": a full read of the source (an lstat walk). Otherwise the snapshot
   // the collection will reuse unchanged files from: only new and changed
   // regular files count (a stat-only walk in step with the parent's
-  // metadata). UNIMPLEMENTED: the source cannot tell (without a parent the
-  // check is skipped with a notice; with one the job falls back to the
-  // parent's bytes_collected). NOT_FOUND or DATA_LOSS: the parent cannot be
+  // metadata). The job asks with a parent only when the parent's
+  // bytes_collected fails the check (that walk costs about as much as the
+  // collection's own). UNIMPLEMENTED: the source cannot tell (without a
+  // parent the check is skipped with a notice; with one the parent's
+  // bytes_collected decides). NOT_FOUND or DATA_LOSS: the parent cannot be
   // read (the job then estimates without it).
   virtual absl::StatusOr<uint64_t> EstimateBytes(const std::string& parent_id) = 0;
   // Runs the commands and the walk of the plan into `archive`, updating

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -14,6 +15,7 @@
 #include "libs/base/bytes.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
+#include "libs/pipeline/hardlink_check.h"
 #include "libs/pipeline/repository_chunk_source.h"
 
 namespace arca {
@@ -171,6 +173,7 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const Cance
     if (meta_bad) continue;  // the stream cannot be parsed past it
     StreamReader meta(&s.metadata, &source);
     MetadataStreamReader reader(&meta);
+    HardlinkCheck hardlinks;
     v1::Entry e;
     while (true) {
       absl::StatusOr<bool> more = reader.Next(&e);
@@ -181,6 +184,9 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const Cance
       if (!*more) break;
       ++result.entries;
       if (progress) progress->AddEntries();
+      if (std::optional<std::string> broken = hardlinks.Add(e)) {
+        problem(absl::StrCat("snapshot ", s.id, ": ", *broken));
+      }
       if (e.type() != v1::ENTRY_TYPE_REGULAR || e.payload().length() == 0) continue;
       uint64_t start = e.payload().offset();
       uint64_t end = start + e.payload().length();
