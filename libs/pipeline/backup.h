@@ -31,8 +31,8 @@ struct BackupOptions {
   std::vector<CommandSpec> commands;
   double space_safety_factor = 1.5;
   bool space_check = true;  // false: --no-space-check (BackupJobOptions::space_check)
-  int workers = 0;   // compression/upload threads; 0 = cores
-  std::string host;  // "" = gethostname()
+  int workers = 0;          // compression/upload threads; 0 = cores
+  std::string host;         // "" = gethostname()
   // Change detection (docs/change-detection.md): reuse the parent
   // snapshot's chunks for files whose metadata did not change.
   bool metadata_change_detection = true;  // false: --change-detection=data

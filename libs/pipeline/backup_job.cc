@@ -80,8 +80,8 @@ class Job {
     absl::StatusOr<uint64_t> estimate = ports_.entries->EstimateBytes("");
     if (estimate.ok()) return std::optional<uint64_t>(*estimate);
     if (absl::IsUnimplemented(estimate.status()) && !Cancelled()) {
-      Warn(Notice(v1::PHASE_SETUP, absl::StrCat(estimate.status().message(),
-                                                ": the free-space check is skipped")));
+      Warn(Notice(v1::PHASE_SETUP,
+                  absl::StrCat(estimate.status().message(), ": the free-space check is skipped")));
       return std::optional<uint64_t>();
     }
     return estimate.status();

@@ -32,9 +32,9 @@ std::optional<std::string> HardlinkCheck::Add(const v1::Entry& entry) {
   std::optional<std::string> problem;
   if (entry.type() == v1::ENTRY_TYPE_HARDLINK) {
     auto it = types_.find(absl::HashOf(entry.hardlink_target()));
-    const std::string prefix = absl::StrCat("hardlink '", absl::CHexEscape(entry.path()),
-                                            "' points at '",
-                                            absl::CHexEscape(entry.hardlink_target()), "', which ");
+    const std::string prefix =
+        absl::StrCat("hardlink '", absl::CHexEscape(entry.path()), "' points at '",
+                     absl::CHexEscape(entry.hardlink_target()), "', which ");
     if (it == types_.end()) {
       problem = absl::StrCat(prefix, "is missing from the snapshot");
     } else if (it->second != v1::ENTRY_TYPE_REGULAR) {

@@ -8,12 +8,9 @@
 
 namespace arca {
 
-absl::StatusOr<IncrementalEstimate> EstimateChangedBytes(fs::FileSystem* fs,
-                                                         const std::string& root,
-                                                         const fs::PathMatcher* excludes,
-                                                         bool one_file_system,
-                                                         ParentSnapshot* parent, bool ignore_ctime,
-                                                         const CancelToken* cancel) {
+absl::StatusOr<IncrementalEstimate> EstimateChangedBytes(
+    fs::FileSystem* fs, const std::string& root, const fs::PathMatcher* excludes,
+    bool one_file_system, ParentSnapshot* parent, bool ignore_ctime, const CancelToken* cancel) {
   fs::WalkOptions options;
   options.excludes = excludes;
   options.one_file_system = one_file_system;

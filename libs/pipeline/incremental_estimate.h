@@ -39,12 +39,9 @@ struct IncrementalEstimate {
 // entries are skipped (the collection reports them). Errors: the root
 // cannot be walked (TreeWalker::Open's status), DataLoss from a damaged
 // parent metadata stream, CANCELLED when `cancel` (may be null) fires.
-absl::StatusOr<IncrementalEstimate> EstimateChangedBytes(fs::FileSystem* fs,
-                                                         const std::string& root,
-                                                         const fs::PathMatcher* excludes,
-                                                         bool one_file_system,
-                                                         ParentSnapshot* parent, bool ignore_ctime,
-                                                         const CancelToken* cancel);
+absl::StatusOr<IncrementalEstimate> EstimateChangedBytes(
+    fs::FileSystem* fs, const std::string& root, const fs::PathMatcher* excludes,
+    bool one_file_system, ParentSnapshot* parent, bool ignore_ctime, const CancelToken* cancel);
 
 }  // namespace arca
 

@@ -88,15 +88,15 @@ absl::StatusOr<const fs::PathMatcher*> LocalEntrySource::Excludes() {
 absl::StatusOr<uint64_t> LocalEntrySource::EstimateBytes(const std::string& parent_id) {
   ASSIGN_OR_RETURN(const fs::PathMatcher* excludes, Excludes());
   if (!parent_id.empty()) {
-    absl::StatusOr<std::unique_ptr<ParentSnapshot>> parent = ParentSnapshot::Open(*repo_, parent_id);
+    absl::StatusOr<std::unique_ptr<ParentSnapshot>> parent =
+        ParentSnapshot::Open(*repo_, parent_id);
     if (!parent.ok()) return WithPhase(parent.status(), v1::PHASE_SETUP);
     absl::StatusOr<IncrementalEstimate> changed =
         EstimateChangedBytes(fs_, plan_.source(), excludes, plan_.one_file_system(), parent->get(),
                              plan_.ignore_ctime(), cancel_);
     if (!changed.ok()) {
-      return WithPhase(changed.status(), absl::IsDataLoss(changed.status())
-                                             ? v1::PHASE_SETUP
-                                             : v1::PHASE_COLLECTION);
+      return WithPhase(changed.status(),
+                       absl::IsDataLoss(changed.status()) ? v1::PHASE_SETUP : v1::PHASE_COLLECTION);
     }
     return changed->bytes_to_read;
   }

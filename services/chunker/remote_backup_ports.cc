@@ -214,8 +214,8 @@ absl::StatusOr<uint64_t> RemoteEntrySource::EstimateBytes(const std::string& par
   // RunEstimateCollect ignores CollectRequest.parent_snapshot): the job
   // falls back to the parent's bytes_collected.
   if (!parent_id.empty()) {
-    return absl::UnimplementedError(absl::StrCat(
-        "collector ", plan_.collector(), " cannot estimate against parent ", parent_id));
+    return absl::UnimplementedError(absl::StrCat("collector ", plan_.collector(),
+                                                 " cannot estimate against parent ", parent_id));
   }
   v1::CollectEstimate resp;
   grpc::ClientContext ctx;

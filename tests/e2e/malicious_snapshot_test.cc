@@ -205,7 +205,8 @@ v1::Entry Symlink(const std::string& path) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, BrokenHardlinkTest,
     ::testing::Values(
-        BrokenHardlink{"Missing", {FiveByteFile("a-file")}, "a-gone", "is missing from the snapshot"},
+        BrokenHardlink{
+            "Missing", {FiveByteFile("a-file")}, "a-gone", "is missing from the snapshot"},
         BrokenHardlink{"Directory", {Dir("a-dir")}, "a-dir", "is a directory, not a regular file"},
         BrokenHardlink{"Symlink", {Symlink("a-sym")}, "a-sym", "is a symlink, not a regular file"}),
     [](const ::testing::TestParamInfo<BrokenHardlink>& info) { return info.param.name; });

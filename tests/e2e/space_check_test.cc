@@ -67,12 +67,12 @@ TEST_F(EmbeddedSpaceCheckTest, FullDiskUnchangedRebackupAndNoSpaceCheck) {
   EXPECT_EQ(unchanged.exit_code, 0) << unchanged.Describe();
 
   // Every byte read again (--change-detection data): refused, then forced.
-  RunResult data = RunArca(
-      {"backup", src, "--repo", repo, "--no-progress", "--change-detection", "data"});
+  RunResult data =
+      RunArca({"backup", src, "--repo", repo, "--no-progress", "--change-detection", "data"});
   EXPECT_EQ(data.exit_code, 5) << data.Describe();
   EXPECT_NE(data.err.find("not enough free space in"), std::string::npos) << data.Describe();
-  RunResult forced = RunArca({"backup", src, "--repo", repo, "--no-progress",
-                              "--change-detection", "data", "--no-space-check"});
+  RunResult forced = RunArca({"backup", src, "--repo", repo, "--no-progress", "--change-detection",
+                              "data", "--no-space-check"});
   EXPECT_EQ(forced.exit_code, 0) << forced.Describe();
 
   // A new 3 MiB file: the estimate is the new file alone, which does not fit.

@@ -230,12 +230,11 @@ std::string StatsSummary(const v1::BackupStats& s) {
 }
 
 int CmdBackup(const std::vector<std::string>& argv) {
-  auto args =
-      ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level", "command",
-                        "critical-command", "space-safety-factor", "workers", "host", "parent",
-                        "change-detection", kMetricsTextfileFlag},
-                       {"json", "one-file-system", "ignore-ctime", "progress", "no-progress",
-                        "no-space-check"}});
+  auto args = ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level",
+                                "command", "critical-command", "space-safety-factor", "workers",
+                                "host", "parent", "change-detection", kMetricsTextfileFlag},
+                               {"json", "one-file-system", "ignore-ctime", "progress",
+                                "no-progress", "no-space-check"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) return UsageError("backup needs exactly one SOURCE directory");
   const bool json = args->Has("json");
