@@ -252,7 +252,10 @@ absl::StatusOr<v1::Job> JobManager::StartForget(const v1::StartForgetRequest& re
   *forget.mutable_policy() = request.policy();
   forget.set_dry_run(request.dry_run());
   std::optional<v1::GcRequest> gc;
-  if (request.prune()) gc.emplace();
+  if (request.prune()) {
+    gc.emplace();
+    gc->set_clock_slack_seconds(request.clock_slack_seconds());
+  }
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
@@ -274,6 +277,7 @@ absl::StatusOr<v1::Job> JobManager::StartGc(const v1::StartGcRequest& request) {
   v1::GcRequest gc;
   gc.set_dry_run(request.dry_run());
   gc.set_stale_lock_minutes(request.stale_lock_minutes());
+  gc.set_clock_slack_seconds(request.clock_slack_seconds());
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");

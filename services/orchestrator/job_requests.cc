@@ -93,6 +93,11 @@ absl::Status ValidateForgetRequest(const v1::StartForgetRequest& r) {
   if (r.dry_run() && r.prune()) {
     return Bad("prune with dry_run: a dry run removes nothing, so there is nothing to prune");
   }
+  const int slack = r.clock_slack_seconds();
+  if (slack != 0 && (slack < 1 || slack > 86400)) {
+    return Bad(absl::StrCat("clock_slack_seconds ", slack,
+                            " is out of range: use 0 (the default) or 1..86400"));
+  }
   // The policy itself is checked by the uploader's rules (PolicyFromProto)
   // before the job is created: see JobManager::StartForget.
   return absl::OkStatus();
@@ -103,6 +108,11 @@ absl::Status ValidateGcRequest(const v1::StartGcRequest& r) {
   if (m != 0 && (m < 2 || m > 100000)) {
     return Bad(absl::StrCat("stale_lock_minutes ", m,
                             " is out of range: use 0 (the default) or 2..100000"));
+  }
+  const int slack = r.clock_slack_seconds();
+  if (slack != 0 && (slack < 1 || slack > 86400)) {
+    return Bad(absl::StrCat("clock_slack_seconds ", slack,
+                            " is out of range: use 0 (the default) or 1..86400"));
   }
   return absl::OkStatus();
 }

@@ -40,9 +40,15 @@ absl::StatusOr<v1::GcResponse> CollectGarbage(Repository& repo, const v1::GcRequ
     return absl::InvalidArgumentError(absl::StrCat(
         "stale_lock_minutes ", minutes, " is out of range: use 0 (the default) or 2..100000"));
   }
+  const int slack = request.clock_slack_seconds();
+  if (slack != 0 && (slack < 1 || slack > 86400)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "clock_slack_seconds ", slack, " is out of range: use 0 (the default) or 1..86400"));
+  }
   GcOptions options;
   options.dry_run = request.dry_run();
   if (minutes != 0) options.stale_lock_ns = int64_t{minutes} * 60 * 1000000000;
+  if (slack != 0) options.clock_slack_ns = int64_t{slack} * 1000000000;
   ASSIGN_OR_RETURN(GcStats s, RunGc(repo, options));
   v1::GcResponse r;
   r.set_snapshots(s.snapshots);

@@ -82,10 +82,12 @@ ARCA_REPO may stand for --repo. Exit codes: see README.md.
 
 remote mode (jobs run by the services of an orchestrator, tools/arca/remote.h):
   arca --orchestrator=ADDR [--tls-ca F] [--tls-cert F --tls-key F] [--insecure]
-       [--token-file F] backup|restore|verify|snapshots|jobs|watch|cancel ...
+       [--token-file F] backup|restore|verify|forget|gc|snapshots|jobs|watch|cancel ...
   (backup, restore and verify take --metrics-textfile PATH there too; backup's
   --command NAME / --critical-command NAME name commands of the collector's
-  --commands-file: no =CMD in remote mode)
+  --commands-file: no =CMD in remote mode; forget takes the --keep-* flags,
+  --group, --dry-run and --prune (a gc in the same job), gc --dry-run and
+  --stale-lock-minutes: both run on an uploader, where the repository is)
 )";
 
 CancelToken g_cancel;

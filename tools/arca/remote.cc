@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "arca/v1/orchestrator.grpc.pb.h"
@@ -73,6 +74,10 @@ std::string JobTypeName(v1::JobType t) {
       return "restore";
     case v1::JOB_TYPE_VERIFY:
       return "verify";
+    case v1::JOB_TYPE_FORGET:
+      return "forget";
+    case v1::JOB_TYPE_GC:
+      return "gc";
     default:
       return "job";
   }
@@ -263,6 +268,29 @@ class Remote {
         case v1::JOB_TYPE_RESTORE:
           std::cerr << "restored " << job.result().entries() << " entries, "
                     << HumanBytes(job.result().bytes()) << " from " << job.snapshot() << "\n";
+          break;
+        case v1::JOB_TYPE_FORGET:
+        case v1::JOB_TYPE_GC:
+          if (job.has_forget()) {
+            const v1::ForgetResponse& f = job.forget();
+            for (const v1::ForgetDecision& d : f.snapshots()) {
+              std::cout << absl::StrFormat(
+                  "%-60s %-8s %s\n", d.id(),
+                  d.kept() ? "keep" : (d.removed() ? "removed" : (f.dry_run() ? "remove" : "kept")),
+                  absl::StrJoin(d.reasons(), ", "));
+            }
+            std::cerr << (f.dry_run() ? "dry run: would remove " : "removed ")
+                      << (f.dry_run() ? f.to_remove() : f.removed()) << " of " << f.snapshots_size()
+                      << " snapshot(s) (" << f.policy() << ")\n";
+          }
+          if (job.has_gc()) {
+            const v1::GcResponse& g = job.gc();
+            std::cerr << (g.dry_run() ? "gc dry run: would remove " : "gc removed ")
+                      << g.chunks_removed() << " chunk(s), " << HumanBytes(g.bytes_removed())
+                      << "; kept " << g.chunks_kept() << " (" << HumanBytes(g.bytes_kept()) << "), "
+                      << g.temp_files_removed() << " temp file(s), " << g.orphans_removed_size()
+                      << " orphan(s), " << g.stale_locks_removed_size() << " stale lock(s)\n";
+          }
           break;
         case v1::JOB_TYPE_VERIFY:
           std::cerr << "verified " << job.verify().snapshots()
@@ -486,6 +514,66 @@ int CmdVerify(Remote& r, const std::vector<std::string>& argv) {
   return r.StartAndFollow("verify", req, &v1::Orchestrator::Stub::StartVerify, *args);
 }
 
+// A count flag of forget: N >= 0, or "unlimited" (-1).
+absl::StatusOr<int> KeepCount(const ParsedArgs& args, const std::string& name) {
+  auto v = args.Last(name);
+  if (!v) return 0;
+  if (*v == "unlimited") return -1;
+  int out;
+  if (!absl::SimpleAtoi(*v, &out) || out < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --", name, " '", *v, "': use a count >= 0, or unlimited (also -1)"));
+  }
+  return out;
+}
+
+int CmdForget(Remote& r, const std::vector<std::string>& argv) {
+  auto args =
+      ParseArgs(argv, {{"group", "keep-last", "keep-hourly", "keep-daily", "keep-weekly",
+                        "keep-monthly", "keep-yearly", "keep-within", "clock-slack-seconds"},
+                       {"dry-run", "prune", "json", "detach", "progress", "no-progress"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (!args->positional.empty()) {
+    return UsageError("forget takes no arguments: it chooses snapshots by --keep-* rules");
+  }
+  v1::StartForgetRequest req;
+  req.set_group(args->Last("group").value_or(""));
+  v1::RetentionPolicy* p = req.mutable_policy();
+  for (auto [flag, set] : {std::pair{"keep-last", &v1::RetentionPolicy::set_keep_last},
+                           std::pair{"keep-hourly", &v1::RetentionPolicy::set_keep_hourly},
+                           std::pair{"keep-daily", &v1::RetentionPolicy::set_keep_daily},
+                           std::pair{"keep-weekly", &v1::RetentionPolicy::set_keep_weekly},
+                           std::pair{"keep-monthly", &v1::RetentionPolicy::set_keep_monthly},
+                           std::pair{"keep-yearly", &v1::RetentionPolicy::set_keep_yearly}}) {
+    absl::StatusOr<int> n = KeepCount(*args, flag);
+    if (!n.ok()) return UsageError(std::string(n.status().message()));
+    (p->*set)(*n);
+  }
+  p->set_keep_within(args->Last("keep-within").value_or(""));
+  req.set_dry_run(args->Has("dry-run"));
+  req.set_prune(args->Has("prune"));
+  absl::StatusOr<int> slack = IntFlag(*args, "clock-slack-seconds", 0);
+  if (!slack.ok()) return UsageError(std::string(slack.status().message()));
+  req.set_clock_slack_seconds(*slack);
+  return r.StartAndFollow("forget", req, &v1::Orchestrator::Stub::StartForget, *args);
+}
+
+int CmdGc(Remote& r, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"stale-lock-minutes", "clock-slack-seconds"},
+                               {"dry-run", "json", "detach", "progress", "no-progress"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (!args->positional.empty()) return UsageError("gc takes no arguments");
+  absl::StatusOr<int> minutes = IntFlag(*args, "stale-lock-minutes", 0);
+  if (!minutes.ok()) return UsageError(std::string(minutes.status().message()));
+  v1::StartGcRequest req;
+  req.set_dry_run(args->Has("dry-run"));
+  req.set_stale_lock_minutes(*minutes);
+  absl::StatusOr<int> slack = IntFlag(*args, "clock-slack-seconds", 0);
+  if (!slack.ok()) return UsageError(std::string(slack.status().message()));
+  req.set_clock_slack_seconds(*slack);
+  return r.StartAndFollow("gc", req, &v1::Orchestrator::Stub::StartGc, *args);
+}
+
 int CmdSnapshots(Remote& r, const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"group"}, {"json"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
@@ -628,13 +716,16 @@ int RunRemote(const std::vector<std::string>& all) {
   if (cmd == "backup") return CmdBackup(remote, rest);
   if (cmd == "restore") return CmdRestore(remote, rest);
   if (cmd == "verify") return CmdVerify(remote, rest);
+  if (cmd == "forget") return CmdForget(remote, rest);
+  if (cmd == "gc") return CmdGc(remote, rest);
   if (cmd == "snapshots") return CmdSnapshots(remote, rest);
   if (cmd == "jobs") return CmdJobs(remote, rest);
   if (cmd == "watch") return CmdWatch(remote, rest);
   if (cmd == "cancel") return CmdCancel(remote, rest);
-  return UsageError(absl::StrCat("unknown remote command '", cmd,
-                                 "': use backup, restore, verify, snapshots, jobs, watch or "
-                                 "cancel"));
+  return UsageError(
+      absl::StrCat("unknown remote command '", cmd,
+                   "': use backup, restore, verify, forget, gc, snapshots, jobs, watch or "
+                   "cancel"));
 }
 
 }  // namespace arca::cli
