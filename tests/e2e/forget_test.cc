@@ -2,6 +2,8 @@
 // backups (times are the backups' own "now"; the policy itself is unit-tested
 // with synthetic times in libs/store/retention_test.cc), dry run, JSON shape,
 // and that forgetting leaves every kept snapshot restorable and verifiable.
+#include <unistd.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -136,6 +138,57 @@ TEST_F(ForgetTest, KeepLastTwoRemovesTheOldestTwoAndTheRestStillRestores) {
   EXPECT_EQ(SnapshotIds().back(), FirstLine(next.out));
 }
 
+TEST_F(ForgetTest, PruneRunsTheGcAfterForgettingAndPrintsBothSummaries) {
+  // gc keeps chunks newer than its start minus the clock slack: wait past a
+  // one-second slack so the forgotten snapshots' own chunks may go.
+  sleep(2);
+  RunResult r = RunArca({"forget", "--repo", repo_, "--keep-last", "2", "--prune",
+                         "--clock-slack-seconds", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  google::protobuf::Struct doc = Parse(r.out);
+  EXPECT_EQ(doc.fields().at("removed").number_value(), 2);
+  EXPECT_TRUE(doc.fields().at("gc_error").has_null_value());
+  const auto& gc = doc.fields().at("gc").struct_value().fields();
+  EXPECT_FALSE(gc.at("dry_run").bool_value());
+  EXPECT_EQ(gc.at("snapshots").number_value(), 2);
+  // data0.bin and data1.bin (and the first two metadata streams) were only
+  // in the forgotten snapshots.
+  EXPECT_GE(gc.at("chunks_removed").number_value(), 2) << r.out;
+  EXPECT_EQ(gc.at("chunks_missing").number_value(), 0);
+  EXPECT_LT(ListFiles(repo_ + "/chunks").size(), chunks_.size());
+  for (int i = 2; i < 4; ++i) {
+    const std::string target = NewTempDir("restore" + std::to_string(i));
+    RunResult restore = RunArca({"restore", ids_[i], target, "--repo", repo_});
+    ASSERT_EQ(restore.exit_code, 0) << restore.Describe();
+    EXPECT_EQ(ReadFile(target + "/data" + std::to_string(i) + ".bin"),
+              std::string(100000 + i, 'a' + i));
+  }
+  RunResult verify = RunArca({"verify", "--repo", repo_});
+  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+
+  // Text: the forget table, then the gc summary; nothing left to forget.
+  RunResult text = RunArca({"forget", "--repo", repo_, "--keep-last", "2", "--prune"});
+  ASSERT_EQ(text.exit_code, 0) << text.Describe();
+  EXPECT_NE(text.out.find("policy: keep 2 last snapshots"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("gc: 2 snapshots reference"), std::string::npos) << text.out;
+  EXPECT_EQ(text.err.find("run `arca gc`"), std::string::npos) << text.err;
+}
+
+TEST_F(ForgetTest, PruneInADryRunRunsNoGcAndGcFlagsNeedPrune) {
+  RunResult r =
+      RunArca({"forget", "--repo", repo_, "--keep-last", "1", "--prune", "--dry-run", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  google::protobuf::Struct doc = Parse(r.out);
+  EXPECT_TRUE(doc.fields().at("gc").has_null_value()) << r.out;
+  EXPECT_EQ(ListFiles(repo_ + "/chunks"), chunks_);
+  EXPECT_EQ(SnapshotIds().size(), 4u);
+  RunResult bad =
+      RunArca({"forget", "--repo", repo_, "--keep-last", "1", "--clock-slack-seconds", "1"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.Describe();
+  EXPECT_NE(bad.err.find("need --prune"), std::string::npos) << bad.err;
+  EXPECT_EQ(SnapshotIds().size(), 4u);
+}
+
 TEST_F(ForgetTest, JsonListsRemovedSnapshots) {
   RunResult r = RunArca({"forget", "--repo", repo_, "--keep-last", "1", "--keep-within", "1y",
                          "--group", group_, "--json"});
@@ -172,7 +225,8 @@ TEST_F(ForgetTest, BadFlagsAreUsageErrorsAndTouchNothing) {
            {"forget", "--repo", repo_, "--keep-within", "1x"},
            {"forget", "--repo", repo_, "--keep-daily", "-2"},
            {"forget", "--repo", repo_, "--keep-daily", "many"},
-           {"forget", "--repo", repo_, "--keep-last", "1", "--prune"},
+           {"forget", "--repo", repo_, "--keep-last", "1", "--prune", "--clock-slack-seconds", "0"},
+           {"forget", "--repo", repo_, "--keep-last", "1", "--stale-lock-minutes", "60"},
            {"forget", ids_[0], "--repo", repo_, "--keep-last", "1"},
            {"forget", "--repo", repo_, "--keep-last", "1", "--group", ".hidden"},
        }) {

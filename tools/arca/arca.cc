@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -62,12 +63,12 @@ commands:
          [--metrics-textfile PATH]
   forget --repo DIR [--group G] [--keep-last N] [--keep-hourly N] [--keep-daily N]
          [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION]
-         [--dry-run] [--json]
+         [--dry-run] [--json] [--prune [--stale-lock-minutes N] [--clock-slack-seconds N]]
          (remove snapshot records by policy, per group, restic's rules in UTC; N is a
          count or "unlimited"; DURATION is numbers with units y m w d h in that
          order, e.g. 30d, 12h, 2w, 1y2m, relative to the group's newest snapshot.
-         At least one rule is required. Chunks stay: then run `arca gc` to free
-         the chunks no snapshot references)
+         At least one rule is required. Chunks stay: --prune then runs `arca gc`
+         (not in a dry run) to free the chunks no snapshot references)
   gc --repo DIR [--dry-run] [--json] [--stale-lock-minutes N] [--clock-slack-seconds N]
      (remove chunks no snapshot references, crash leftovers and stale locks;
      safe while backups run: see docs/formats/repository.md)
@@ -562,6 +563,78 @@ int CmdVerify(const std::vector<std::string>& argv) {
   return Exit(r.exit_code);
 }
 
+std::string JsonStrings(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonString(v[i]));
+  return out + "]";
+}
+
+// --stale-lock-minutes and --clock-slack-seconds (gc, forget --prune) into
+// `options`; a usage error's exit code, else 0.
+int GcOptionsFromFlags(const ParsedArgs& args, GcOptions* options) {
+  absl::StatusOr<int> stale_minutes =
+      IntFlag(args, "stale-lock-minutes", static_cast<int>(kWriterLockStaleSeconds / 60));
+  if (!stale_minutes.ok()) return UsageError(std::string(stale_minutes.status().message()));
+  if (*stale_minutes < 2) {
+    // Below two heartbeats a live writer could be declared stale.
+    return UsageError(absl::StrCat("invalid --stale-lock-minutes ", *stale_minutes,
+                                   ": use at least 2 (writers heartbeat every ",
+                                   kWriterLockHeartbeatSeconds, " s)"));
+  }
+  absl::StatusOr<int> slack = IntFlag(args, "clock-slack-seconds", 300);
+  if (!slack.ok()) return UsageError(std::string(slack.status().message()));
+  if (*slack < 1) {
+    // File times come from the kernel's coarse clock, a tick behind the
+    // writers' start times: no slack at all is never safe.
+    return UsageError("invalid --clock-slack-seconds: use 1 or more");
+  }
+  options->clock_slack_ns = int64_t{*slack} * 1000000000;
+  options->stale_lock_ns = int64_t{*stale_minutes} * 60 * 1000000000;
+  return 0;
+}
+
+// The gc summary as one JSON object (arca gc --json; "gc" of forget --prune).
+std::string GcJson(const GcStats& s, const GcOptions& options) {
+  return absl::StrFormat(
+      "{\"dry_run\":%s,\"snapshots\":%d,\"chunks_marked\":%d,\"chunks_kept\":%d,"
+      "\"bytes_kept\":%d,\"chunks_kept_recent\":%d,\"chunks_removed\":%d,"
+      "\"bytes_removed\":%d,\"chunks_missing\":%d,\"temp_files_removed\":%d,"
+      "\"temp_bytes_removed\":%d,\"live_locks\":%d,\"stale_locks_removed\":%s,"
+      "\"orphans_removed\":%s,\"cutoff_unix_ns\":%d,\"seconds\":%.3f,"
+      "\"mark_seconds\":%.3f,\"sweep_seconds\":%.3f}",
+      options.dry_run ? "true" : "false", s.snapshots, s.chunks_marked, s.chunks_kept, s.bytes_kept,
+      s.chunks_kept_recent, s.chunks_removed, s.bytes_removed, s.chunks_missing,
+      s.temp_files_removed, s.temp_bytes_removed, s.live_locks, JsonStrings(s.stale_locks_removed),
+      JsonStrings(s.orphans_removed), s.cutoff_unix_ns, s.seconds, s.mark_seconds, s.sweep_seconds);
+}
+
+// The gc summary for people, on stdout.
+void PrintGcText(const GcStats& s, const GcOptions& options) {
+  const char* verb = options.dry_run ? "would remove" : "removed";
+  for (const std::string& l : s.stale_locks_removed) {
+    std::cout << verb << " stale lock " << l << "\n";
+  }
+  for (const std::string& o : s.orphans_removed) {
+    std::cout << verb << " orphan snapshot directory " << o << "\n";
+  }
+  std::cout << absl::StrFormat(
+      "%s%d snapshots reference %d chunks; kept %d chunks (%s, %d of them unreferenced but "
+      "newer than %s), %s %d chunks (%s), %d temp files (%s), %d stale locks, %d orphan "
+      "directories; %d live writers; %.1f s\n",
+      options.dry_run ? "dry run: " : "", s.snapshots, s.chunks_marked, s.chunks_kept,
+      HumanBytes(s.bytes_kept), s.chunks_kept_recent, TimeString(s.cutoff_unix_ns), verb,
+      s.chunks_removed, HumanBytes(s.bytes_removed), s.temp_files_removed,
+      HumanBytes(s.temp_bytes_removed), s.stale_locks_removed.size(), s.orphans_removed.size(),
+      s.live_locks, s.seconds);
+}
+
+void WarnMissingChunks(const GcStats& s) {
+  if (s.chunks_missing > 0) {
+    std::cerr << "arca: " << s.chunks_missing
+              << " referenced chunk(s) have no chunk file: run `arca verify`\n";
+  }
+}
+
 // --keep-last etc.: a count >= 0, or "unlimited" / -1.
 absl::StatusOr<int> KeepCountFlag(const ParsedArgs& args, const std::string& name) {
   auto v = args.Last(name);
@@ -577,8 +650,9 @@ absl::StatusOr<int> KeepCountFlag(const ParsedArgs& args, const std::string& nam
 
 int CmdForget(const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"repo", "group", "keep-last", "keep-hourly", "keep-daily",
-                                "keep-weekly", "keep-monthly", "keep-yearly", "keep-within"},
-                               {"dry-run", "json"}});
+                                "keep-weekly", "keep-monthly", "keep-yearly", "keep-within",
+                                "stale-lock-minutes", "clock-slack-seconds"},
+                               {"dry-run", "json", "prune"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) {
     return UsageError("forget takes no arguments: it chooses snapshots by --keep-* rules");
@@ -608,6 +682,12 @@ int CmdForget(const std::vector<std::string>& argv) {
   }
   const bool dry_run = args->Has("dry-run");
   const bool json = args->Has("json");
+  const bool prune = args->Has("prune");
+  GcOptions gc_options;
+  if (int code = GcOptionsFromFlags(*args, &gc_options); code != 0) return code;
+  if (!prune && (args->Last("stale-lock-minutes") || args->Last("clock-slack-seconds"))) {
+    return UsageError("--stale-lock-minutes and --clock-slack-seconds need --prune");
+  }
   int code = 0;
   auto repo = OpenRepo(*args, &code);
   if (!repo) return code;
@@ -627,6 +707,18 @@ int CmdForget(const std::vector<std::string>& argv) {
   const std::set<std::string>& gone = outcome->removed;
   const size_t total = outcome->total, to_remove = outcome->to_remove, removed = gone.size();
   const absl::Status& failure = outcome->failure;
+  // --prune: the gc after a successful forget (not in a dry run: it could
+  // not count what the forgotten snapshots alone hold).
+  std::optional<GcStats> gc;
+  absl::Status gc_failure;
+  if (prune && !dry_run && failure.ok()) {
+    absl::StatusOr<GcStats> st = RunGc(*repo, gc_options);
+    if (st.ok()) {
+      gc = *st;
+    } else {
+      gc_failure = st.status();
+    }
+  }
   const std::string describe = DescribeRetentionPolicy(policy);
   if (json) {
     std::string items;
@@ -650,7 +742,12 @@ int CmdForget(const std::vector<std::string>& argv) {
               << ",\"policy\":" << JsonString(describe) << ",\"snapshots\":[" << items
               << "\n],\"kept\":" << (total - to_remove) << ",\"to_remove\":" << to_remove
               << ",\"removed\":" << removed << ",\"error\":"
-              << (failure.ok() ? "null" : JsonString(std::string(failure.message()))) << "}\n";
+              << (failure.ok() ? "null" : JsonString(std::string(failure.message())));
+    if (prune) {
+      std::cout << ",\"gc\":" << (gc ? GcJson(*gc, gc_options) : "null") << ",\"gc_error\":"
+                << (gc_failure.ok() ? "null" : JsonString(std::string(gc_failure.message())));
+    }
+    std::cout << "}\n";
   } else {
     std::cout << "policy: " << describe << "\n";
     for (const RetentionGroup& g : *groups) {
@@ -675,25 +772,31 @@ int CmdForget(const std::vector<std::string>& argv) {
     if (dry_run) {
       std::cerr << "dry run: would remove " << to_remove << " of " << total
                 << " snapshot(s); nothing was changed\n";
+      if (prune) std::cerr << "dry run: --prune did not run the gc\n";
     } else if (failure.ok()) {
       std::cerr << "removed " << removed << " of " << total << " snapshot(s)"
-                << (removed > 0 ? "; run `arca gc` to free the chunks no snapshot references" : "")
+                << (removed > 0 && !prune
+                        ? "; run `arca gc` to free the chunks no snapshot references"
+                        : "")
                 << "\n";
+      if (gc) {
+        std::cout << "\ngc: ";
+        PrintGcText(*gc, gc_options);
+      }
     }
   }
+  if (gc) WarnMissingChunks(*gc);
   if (!failure.ok()) {
     if (!json) {
       std::cerr << "removed " << removed << " of " << to_remove << " snapshot(s) before an error\n";
     }
     return Report(failure, ExitCode::kRepository);
   }
+  if (!gc_failure.ok()) {
+    if (!json) std::cerr << "the snapshots were forgotten, but the gc failed\n";
+    return Report(gc_failure, ExitCode::kRepository);
+  }
   return 0;
-}
-
-std::string JsonStrings(const std::vector<std::string>& v) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonString(v[i]));
-  return out + "]";
 }
 
 int CmdGc(const std::vector<std::string>& argv) {
@@ -701,67 +804,20 @@ int CmdGc(const std::vector<std::string>& argv) {
       ParseArgs(argv, {{"repo", "stale-lock-minutes", "clock-slack-seconds"}, {"json", "dry-run"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) return UsageError("gc takes no arguments");
-  absl::StatusOr<int> stale_minutes =
-      IntFlag(*args, "stale-lock-minutes", static_cast<int>(kWriterLockStaleSeconds / 60));
-  if (!stale_minutes.ok()) return UsageError(std::string(stale_minutes.status().message()));
-  if (*stale_minutes < 2) {
-    // Below two heartbeats a live writer could be declared stale.
-    return UsageError(absl::StrCat("invalid --stale-lock-minutes ", *stale_minutes,
-                                   ": use at least 2 (writers heartbeat every ",
-                                   kWriterLockHeartbeatSeconds, " s)"));
-  }
-  absl::StatusOr<int> slack = IntFlag(*args, "clock-slack-seconds", 300);
-  if (!slack.ok()) return UsageError(std::string(slack.status().message()));
-  if (*slack < 1) {
-    // File times come from the kernel's coarse clock, a tick behind the
-    // writers' start times: no slack at all is never safe.
-    return UsageError("invalid --clock-slack-seconds: use 1 or more");
-  }
+  GcOptions options;
+  if (int code = GcOptionsFromFlags(*args, &options); code != 0) return code;
+  options.dry_run = args->Has("dry-run");
   int code = 0;
   auto repo = OpenRepo(*args, &code);
   if (!repo) return code;
-  GcOptions options;
-  options.clock_slack_ns = int64_t{*slack} * 1000000000;
-  options.dry_run = args->Has("dry-run");
-  options.stale_lock_ns = int64_t{*stale_minutes} * 60 * 1000000000;
   absl::StatusOr<GcStats> st = RunGc(*repo, options);
   if (!st.ok()) return Report(st.status(), ExitCode::kRepository);
-  const GcStats& s = *st;
   if (args->Has("json")) {
-    std::cout << absl::StrFormat(
-        "{\"dry_run\":%s,\"snapshots\":%d,\"chunks_marked\":%d,\"chunks_kept\":%d,"
-        "\"bytes_kept\":%d,\"chunks_kept_recent\":%d,\"chunks_removed\":%d,"
-        "\"bytes_removed\":%d,\"chunks_missing\":%d,\"temp_files_removed\":%d,"
-        "\"temp_bytes_removed\":%d,\"live_locks\":%d,\"stale_locks_removed\":%s,"
-        "\"orphans_removed\":%s,\"cutoff_unix_ns\":%d,\"seconds\":%.3f,"
-        "\"mark_seconds\":%.3f,\"sweep_seconds\":%.3f}\n",
-        options.dry_run ? "true" : "false", s.snapshots, s.chunks_marked, s.chunks_kept,
-        s.bytes_kept, s.chunks_kept_recent, s.chunks_removed, s.bytes_removed, s.chunks_missing,
-        s.temp_files_removed, s.temp_bytes_removed, s.live_locks,
-        JsonStrings(s.stale_locks_removed), JsonStrings(s.orphans_removed), s.cutoff_unix_ns,
-        s.seconds, s.mark_seconds, s.sweep_seconds);
+    std::cout << GcJson(*st, options) << "\n";
   } else {
-    const char* verb = options.dry_run ? "would remove" : "removed";
-    for (const std::string& l : s.stale_locks_removed) {
-      std::cout << verb << " stale lock " << l << "\n";
-    }
-    for (const std::string& o : s.orphans_removed) {
-      std::cout << verb << " orphan snapshot directory " << o << "\n";
-    }
-    std::cout << absl::StrFormat(
-        "%s%d snapshots reference %d chunks; kept %d chunks (%s, %d of them unreferenced but "
-        "newer than %s), %s %d chunks (%s), %d temp files (%s), %d stale locks, %d orphan "
-        "directories; %d live writers; %.1f s\n",
-        options.dry_run ? "dry run: " : "", s.snapshots, s.chunks_marked, s.chunks_kept,
-        HumanBytes(s.bytes_kept), s.chunks_kept_recent, TimeString(s.cutoff_unix_ns), verb,
-        s.chunks_removed, HumanBytes(s.bytes_removed), s.temp_files_removed,
-        HumanBytes(s.temp_bytes_removed), s.stale_locks_removed.size(), s.orphans_removed.size(),
-        s.live_locks, s.seconds);
+    PrintGcText(*st, options);
   }
-  if (s.chunks_missing > 0) {
-    std::cerr << "arca: " << s.chunks_missing
-              << " referenced chunk(s) have no chunk file: run `arca verify`\n";
-  }
+  WarnMissingChunks(*st);
   return 0;
 }
 
