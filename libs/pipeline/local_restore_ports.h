@@ -44,6 +44,9 @@ class LocalTreeTarget final : public TreeTarget {
     return writer_->WriteData(data);
   }
   absl::Status FinishEntry() override { return writer_->FinishEntry(); }
+  absl::Status AbandonEntry(const absl::Status& /*why*/) override {
+    return writer_->AbandonEntry();
+  }
   absl::StatusOr<TreeTargetResult> Finish() override;
   absl::Status Abort(const absl::Status& why) override;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/archive/metadata_stream.h"
 #include "libs/archive/stream_reader.h"
@@ -67,25 +68,49 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
   if (absl::Status st = ports.target->Start(s.id); !st.ok()) return finish(RestorePhase(st));
 
   std::vector<uint8_t> buf(1u << 20);
-  auto write_payload = [&](const v1::Entry& e) -> absl::Status {
+  // Writes the data of regular file `e`. A payload that cannot be read
+  // (DATA_LOSS: a missing or corrupt chunk, a stream that ends early) is
+  // damage, not a stop: *damage says why and the bytes before it are
+  // written. Other errors (the target's, a cancellation) are returned.
+  auto write_payload = [&](const v1::Entry& e, absl::Status* damage) -> absl::Status {
     uint64_t off = e.payload().offset();
     uint64_t left = e.payload().length();
     if (left > 0) ports.snapshots->ExpectPayloadOffset(off);
     while (left > 0) {
       if (cancel != nullptr && cancel->cancelled()) return cancel->Check("restore");
       const size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-      ASSIGN_OR_RETURN(size_t n, payload.ReadAt(off, std::span<uint8_t>(buf.data(), want)));
-      if (n == 0) {
-        return absl::DataLossError(absl::StrCat("payload of '", e.path(),
-                                                "' ends early at stream offset ", off,
-                                                " in snapshot ", s.id));
+      absl::StatusOr<size_t> n = payload.ReadAt(off, std::span<uint8_t>(buf.data(), want));
+      if (!n.ok() && !absl::IsDataLoss(n.status())) return n.status();
+      if (!n.ok() || *n == 0) {
+        *damage = !n.ok() ? n.status()
+                          : absl::DataLossError(absl::StrCat("the payload stream ends early at "
+                                                             "offset ",
+                                                             off));
+        *damage = absl::DataLossError(
+            absl::StrCat("not restored: its data is damaged from byte ", off - e.payload().offset(),
+                         " of ", e.payload().length(), " on (", damage->message(),
+                         "); the file holds only the ", off - e.payload().offset(),
+                         " bytes before it and none of its metadata; back the file up again"));
+        return absl::OkStatus();
       }
-      RETURN_IF_ERROR(ports.target->WriteData(std::span<const uint8_t>(buf.data(), n)));
-      off += n;
-      left -= n;
-      progress->AddBytes(n);
+      RETURN_IF_ERROR(ports.target->WriteData(std::span<const uint8_t>(buf.data(), *n)));
+      off += *n;
+      left -= *n;
+      progress->AddBytes(*n);
     }
     return absl::OkStatus();
+  };
+  // Paths of the files given up, for hardlinks to them.
+  absl::flat_hash_set<std::string> damaged_paths;
+  auto record_damage = [&](const std::string& path, const absl::Status& why) {
+    v1::Warning w;
+    w.set_phase(v1::PHASE_RESTORE);
+    w.set_path(path);
+    w.set_message(std::string(why.message()));
+    w.set_data_missing(true);
+    result.damaged_files.push_back(std::move(w));
+    damaged_paths.insert(path);
+    progress->AddWarnings();
   };
 
   v1::Entry entry;
@@ -93,16 +118,32 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
   absl::Status st = [&]() -> absl::Status {
     while (true) {
       if (cancel != nullptr && cancel->cancelled()) return cancel->Check("restore");
+      // Damage to the metadata stream stops the restore: nothing after it
+      // can be trusted or even found.
       ASSIGN_OR_RETURN(bool more, reader.Next(&entry));
       if (!more) break;
       selected.clear();
       RETURN_IF_ERROR(selection->Select(entry, &selected));
       for (const v1::Entry& e : selected) {
         RETURN_IF_ERROR(ports.target->BeginEntry(e));
-        if (e.type() == v1::ENTRY_TYPE_REGULAR) RETURN_IF_ERROR(write_payload(e));
+        if (e.type() == v1::ENTRY_TYPE_REGULAR) {
+          absl::Status damage;
+          RETURN_IF_ERROR(write_payload(e, &damage));
+          if (!damage.ok()) {
+            RETURN_IF_ERROR(ports.target->AbandonEntry(
+                absl::DataLossError(absl::StrCat("'", e.path(), "' ", damage.message()))));
+            record_damage(e.path(), damage);
+            continue;
+          }
+        }
         RETURN_IF_ERROR(ports.target->FinishEntry());
         progress->AddEntries();
         if (e.type() == v1::ENTRY_TYPE_REGULAR) progress->AddFiles();
+        if (e.type() == v1::ENTRY_TYPE_HARDLINK && damaged_paths.contains(e.hardlink_target())) {
+          record_damage(e.path(), absl::DataLossError(absl::StrCat(
+                                      "a hardlink to '", e.hardlink_target(),
+                                      "', whose data is damaged: it shares that partial file")));
+        }
       }
     }
     return absl::OkStatus();
@@ -120,7 +161,16 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
   result.entries = written->entries_written;
   result.bytes = written->bytes_written;
   result.warnings = std::move(written->warnings);
-  progress->SetWarnings(result.warnings.size());
+  progress->SetWarnings(result.warnings.size() + result.damaged_files.size());
+  if (!result.damaged_files.empty()) {
+    const v1::Warning& first = result.damaged_files.front();
+    return finish(WithPhase(
+        absl::DataLossError(absl::StrCat(result.damaged_files.size(), " file(s) of snapshot ", s.id,
+                                         " could not be restored (the rest was): the first, '",
+                                         first.path(), "', ", first.message(),
+                                         "; run `arca verify` to see every damaged chunk")),
+        v1::PHASE_RESTORE));
+  }
   return finish(absl::OkStatus());
 }
 

@@ -34,15 +34,27 @@ struct RestoreJobOptions {
   const CancelToken* cancel = nullptr;  // null: cannot be cancelled
 };
 
+// What happens to damage (docs/architecture.md §9): a regular file whose data
+// cannot be read (DATA_LOSS from the payload: a missing or corrupt chunk)
+// is given up (TreeTarget::AbandonEntry: locally its intact prefix stays,
+// without its metadata) and listed in RestoreResult::damaged_files; the
+// restore goes on with the next entry and ends with DATA_LOSS, exit 8.
+// Damage to the metadata stream or the indexes stops the restore (exit 8),
+// as does a target that cannot abandon an entry (the remote one); a write
+// failure on the target stops it with exit 13.
 struct RestoreResult {
   absl::Status status;
-  // 2 bad includes / unknown snapshot, 8 corrupt data, 13 write failure,
-  // 130 cancelled: ExitCodeOf(status).
+  // 2 bad includes / unknown snapshot, 8 corrupt data (damaged files listed
+  // below, or a stop), 13 write failure, 130 cancelled: ExitCodeOf(status).
   ExitCode exit_code = ExitCode::kSuccess;
   std::string snapshot_id;
   uint64_t entries = 0;  // entries written
   uint64_t bytes = 0;    // file data written
   std::vector<v1::Warning> warnings;
+  // Files not restored because their data is damaged, in archive order:
+  // phase PHASE_RESTORE, data_missing true, the path, and a message naming
+  // the stream offset and the digest of the bad chunk.
+  std::vector<v1::Warning> damaged_files;
 };
 
 RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& ports,

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "arca/v1/common.pb.h"
 #include "arca/v1/repository.pb.h"
 #include "libs/archive/chunk_index.h"
@@ -63,6 +64,19 @@ class TreeTarget {
   virtual absl::Status BeginEntry(const v1::Entry& entry) = 0;
   virtual absl::Status WriteData(std::span<const uint8_t> data) = 0;
   virtual absl::Status FinishEntry() = 0;
+  // The current entry's data could not be read (`why`, DATA_LOSS: a missing
+  // or corrupt chunk): gives the entry up instead of finishing it, so that
+  // the restore goes on with the next one (LocalTreeTarget: the intact
+  // prefix stays, without the entry's metadata; TreeWriter::AbandonEntry).
+  // The default is for targets whose protocol cannot express an abandoned
+  // entry (the collector's WriteTree has no message for it): a DATA_LOSS
+  // naming `why` that stops the restore as before.
+  virtual absl::Status AbandonEntry(const absl::Status& why) {
+    return absl::DataLossError(
+        absl::StrCat(why.message(),
+                     "; this restore target cannot skip a damaged file, so the restore stopped "
+                     "here (an embedded `arca restore` restores past damaged files)"));
+  }
   // After the last entry: applies what is pending (directory metadata) and
   // reports what was written.
   virtual absl::StatusOr<TreeTargetResult> Finish() = 0;

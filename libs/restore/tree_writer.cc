@@ -583,6 +583,26 @@ absl::Status TreeWriter::FinishEntry() {
   return status;
 }
 
+absl::Status TreeWriter::AbandonEntry() {
+  if (!in_entry_) {
+    return absl::FailedPreconditionError("AbandonEntry without BeginEntry; call BeginEntry first");
+  }
+  in_entry_ = false;
+  if (current_.type() != v1::ENTRY_TYPE_REGULAR || file_.file == nullptr) {
+    return absl::OkStatus();
+  }
+  std::unique_ptr<fs::WritableFile> file = std::move(file_.file);
+  if (current_.nlink() != 1) {
+    absl::StatusOr<fs::StatInfo> st = file->Stat();
+    if (st.ok()) RememberInode(st->dev, st->ino);
+  }
+  if (absl::Status s = file->Close(); !s.ok()) {
+    return FsError(
+        s, absl::StrCat("cannot close '", Shown(current_.path()), "' after writing part of it"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status TreeWriter::SetOwner(fs::WritableNode& node, const v1::Entry& e,
                                   const std::string& what) {
   absl::Status owned = node.SetOwner(e.uid(), e.gid());

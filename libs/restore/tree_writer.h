@@ -105,6 +105,18 @@ class TreeWriter {
   // a failed close of the file (EIO, ENOSPC on some file systems) included.
   absl::Status FinishEntry();
 
+  // Gives up the current entry instead of finishing it: the restore job calls
+  // it when the entry's data cannot be read from a damaged snapshot, and
+  // goes on with the next entry. A regular file keeps the bytes written so
+  // far (the intact prefix, shorter than the entry declares) and none of the
+  // entry's metadata: mode 0600, the restoring user as owner, the time of
+  // the restore as mtime, so it does not look complete; hardlinks to it that
+  // come later link to that partial file. Other types: nothing more is
+  // applied. The entry does not count in entries_written().
+  // Errors: FailedPrecondition without BeginEntry; a failed close (errno
+  // code, the message names the path).
+  absl::Status AbandonEntry();
+
   // Applies the metadata of every directory, deepest first, then the root's.
   // Must be called once, after the last FinishEntry.
   // Errors: FailedPrecondition if an entry is still open or Finish was

@@ -492,16 +492,30 @@ int CmdRestore(const std::vector<std::string>& argv) {
   for (const v1::Warning& w : r.warnings) {
     std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";
   }
+  for (const v1::Warning& w : r.damaged_files) {
+    std::cerr << "damaged: " << w.path() << ": " << w.message() << "\n";
+  }
   if (args->Has("json")) {
+    std::string damaged;
+    for (const v1::Warning& w : r.damaged_files) {
+      absl::StrAppend(&damaged, damaged.empty() ? "" : ",", "{\"path\":", JsonString(w.path()),
+                      ",\"message\":", JsonString(w.message()), "}");
+    }
     std::cout << "{\"snapshot\":" << JsonString(r.snapshot_id)
               << ",\"exit_code\":" << static_cast<int>(r.exit_code) << ",\"entries\":" << r.entries
-              << ",\"bytes\":" << r.bytes << ",\"error\":"
+              << ",\"bytes\":" << r.bytes << ",\"damaged_files\":[" << damaged << "]"
+              << ",\"error\":"
               << (r.status.ok() ? "null" : JsonString(std::string(r.status.message())));
     if (textfile_warning) std::cout << ",\"metrics_warning\":" << JsonString(*textfile_warning);
     std::cout << "}\n";
   } else if (r.status.ok()) {
     std::cerr << "restored " << r.entries << " entries, " << HumanBytes(r.bytes) << " from "
               << r.snapshot_id << " to " << options.target << "\n";
+  } else if (!r.damaged_files.empty()) {
+    std::cerr << "restored " << r.entries << " entries, " << HumanBytes(r.bytes) << " from "
+              << r.snapshot_id << " to " << options.target << "; " << r.damaged_files.size()
+              << " damaged file(s) NOT restored (listed above; each keeps only its intact "
+                 "beginning)\n";
   }
   if (!r.status.ok() && !args->Has("json")) return Report(r.status, r.exit_code);
   return Exit(r.exit_code);
