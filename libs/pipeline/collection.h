@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "arca/v1/common.pb.h"
 #include "arca/v1/repository.pb.h"
 #include "libs/fs/exclude.h"
@@ -37,6 +38,8 @@ struct CollectionPlan {
   bool ignore_ctime = false;
   uint64_t align_threshold = 1u << 20;  // see ReuseOptions
   size_t window_entries = 32768;        // see ReuseOptions
+  // See ReuseOptions::chunk_present; null: parent chunks assumed stored.
+  std::function<absl::StatusOr<bool>(const Digest&)> parent_chunk_present;
 };
 
 // What the collection reports besides the sink's bytes.

@@ -109,7 +109,13 @@ class TreeCollector::Impl {
       } else if (UnchangedSince(entry, *b, reuse_.ignore_ctime)) {
         const ChunkIndex& idx = reuse_.parent->payload_index();
         absl::StatusOr<ChunkRange> r = idx.Find(b->payload().offset(), b->payload().length());
-        if (r.ok() && !r->empty) {
+        bool stored = r.ok() && !r->empty;
+        if (stored) {
+          absl::StatusOr<bool> present = ParentChunksStored(r->first, r->last);
+          if (!present.ok()) return WithPhase(present.status(), v1::PHASE_UPLOAD);
+          stored = *present;
+        }
+        if (stored) {
           p.kind = Kind::kReuse;
           p.p_off = b->payload().offset();
           p.p_len = b->payload().length();
@@ -128,6 +134,22 @@ class TreeCollector::Impl {
       return ResolveWindow(/*final=*/false);
     }
     return absl::OkStatus();
+  }
+
+  // Whether every parent chunk first..last is still stored. Consecutive
+  // small files share chunks: the last answer is remembered.
+  absl::StatusOr<bool> ParentChunksStored(size_t first, size_t last) {
+    if (!reuse_.chunk_present) return true;
+    const ChunkIndex& idx = reuse_.parent->payload_index();
+    for (size_t i = first; i <= last; ++i) {
+      if (!have_checked_ || checked_index_ != i) {
+        ASSIGN_OR_RETURN(checked_present_, reuse_.chunk_present(idx.entries()[i].digest));
+        checked_index_ = i;
+        have_checked_ = true;
+      }
+      if (!checked_present_) return false;
+    }
+    return true;
   }
 
   static uint64_t Overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) {
@@ -440,6 +462,10 @@ class TreeCollector::Impl {
   uint64_t reused_payload_bytes_ = 0;
   Progress* progress_ = nullptr;
   uint64_t attempt_bytes_ = 0;  // bytes of the current read counted in progress_
+  // ParentChunksStored's last answer.
+  bool have_checked_ = false;
+  size_t checked_index_ = 0;
+  bool checked_present_ = false;
 };
 
 TreeCollector::TreeCollector(fs::FileSystem* fs, ArchiveSink* archive, const CancelToken* cancel,

@@ -7,6 +7,7 @@
 #define ARCA_LIBS_PIPELINE_COLLECTOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -35,6 +36,12 @@ struct ReuseOptions {
   // Entries held back while their reuse is decided (bounds memory: ~0.5 KiB
   // each).
   size_t window_entries = 32768;
+  // Whether a parent chunk is still stored (ChunkStore::Has), asked before
+  // an unchanged file reuses it: a chunk moved aside after failing
+  // verification (or lost) makes the file be read again, so the backup
+  // stores the data again (self-healing). Null: every parent chunk is
+  // assumed stored (the chunk writer still refuses a missing one).
+  std::function<absl::StatusOr<bool>(const Digest&)> chunk_present;
 };
 
 // A warning about source data missing from the snapshot (exit 3).

@@ -138,6 +138,10 @@ absl::StatusOr<CollectResult> LocalEntrySource::Collect(
     plan.commands.push_back({c.name(), c.command_line(), c.critical()});
   }
   plan.parent = parent.get();
+  if (parent != nullptr) {
+    ChunkStore* const chunks = repo_->chunks();
+    plan.parent_chunk_present = [chunks](const Digest& d) { return chunks->Has(d); };
+  }
   plan.ignore_ctime = plan_.ignore_ctime();
   plan.align_threshold = params.align_threshold;
   plan.window_entries = window_entries_;

@@ -17,8 +17,23 @@ absl::StatusOr<std::shared_ptr<const std::string>> RepositoryChunkSource::GetChu
   absl::StatusOr<std::string> raw = DecodeBlob(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob->data()), blob->size()),
       digest);
-  if (!raw.ok()) return raw.status();
+  if (!raw.ok()) {
+    if (!absl::IsDataLoss(raw.status())) return raw.status();
+    // Self-healing: the next backup of this data must not deduplicate
+    // against the damaged blob.
+    absl::StatusOr<std::string> aside = store_->MoveAside(digest);
+    if (aside.ok()) {
+      return absl::DataLossError(absl::StrCat(raw.status().message(), "; moved aside as ", *aside,
+                                              ": the next backup of this data stores it again"));
+    }
+    if (absl::IsUnimplemented(aside.status()) || absl::IsNotFound(aside.status())) {
+      return raw.status();
+    }
+    return absl::DataLossError(absl::StrCat(
+        raw.status().message(), "; could not move it aside: ", aside.status().message()));
+  }
   if (raw->size() != expected_length) {
+    // The blob is what its name says (SHA-256): the index is wrong, not it.
     return absl::DataLossError(absl::StrCat("chunk ", digest.Hex(), " holds ", raw->size(),
                                             " bytes but the index says ", expected_length));
   }

@@ -17,7 +17,9 @@ class RepositoryChunkSource final : public ChunkSource {
 
   // DataLoss "chunk <hex> ..." when the chunk is missing, corrupt, or not
   // expected_length bytes long: every error here means the repository lost
-  // data (exit 8).
+  // data (exit 8). A blob that was read but fails verification is moved
+  // aside (ChunkStore::MoveAside: chunks/ab/cd/<hex>.bad locally), so the
+  // next backup of that data stores it again; the message says where.
   absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(const Digest& digest,
                                                               uint64_t expected_length) override;
 

@@ -200,8 +200,19 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const Cance
         if (start < bad_ranges[k].second && bad_ranges[k].first < end) {
           problem(absl::StrCat("snapshot ", s.id, ": file '", e.path(),
                                "' is damaged: its data is in bad chunk ", bad_digests[k]));
+          std::vector<std::string>& files = result.damaged_files[s.id];
+          if (files.empty() || files.back() != e.path()) files.push_back(e.path());
         }
       }
+    }
+  }
+  if (LocalChunkStore* local = repo.local_chunks(); local != nullptr) {
+    absl::StatusOr<std::vector<LocalChunkStore::BadChunkFile>> moved = local->ListBadChunks();
+    if (!moved.ok()) {
+      problem(std::string(moved.status().message()));
+    } else {
+      for (const LocalChunkStore::BadChunkFile& f : *moved)
+        result.bad_chunk_files.push_back(f.path);
     }
   }
   if (!result.problems.empty()) result.exit_code = ExitCode::kVerification;

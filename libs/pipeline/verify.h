@@ -1,10 +1,13 @@
 // `arca verify`: proves a repository (or one snapshot) is intact. Re-reads
 // every referenced chunk (CRC32C, decompression, SHA-256, length), checks
 // each snapshot's manifest and index checksums, parses every metadata
-// stream and checks every payload reference against its stream.
+// stream and checks every payload reference against its stream. A chunk
+// that fails is moved aside (RepositoryChunkSource: self-healing), so the
+// next backup of its data stores it again.
 #ifndef ARCA_LIBS_PIPELINE_VERIFY_H_
 #define ARCA_LIBS_PIPELINE_VERIFY_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,14 @@ struct VerifyResult {
   uint64_t entries = 0;
   // One line per problem, naming the snapshot and the file or digest.
   std::vector<std::string> problems;
+  // Snapshot id → paths of its files whose data lies in a missing or
+  // corrupt chunk (in archive order); only snapshots with damaged files.
+  std::map<std::string, std::vector<std::string>> damaged_files;
+  // Chunk files moved aside after failing verification (this run or an
+  // earlier one: chunks/ab/cd/<hex>.bad), kept for inspection. Not a problem
+  // by themselves: once a backup stored the data again, the snapshots that
+  // reference the digest verify.
+  std::vector<std::string> bad_chunk_files;
 };
 
 // snapshot: an id, "latest", or "" for every snapshot. workers: decoding

@@ -22,6 +22,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/hash/digest.h"
 
@@ -63,6 +64,17 @@ class ChunkStore {
 
   // Deletes the chunk (for gc and tests). NotFound if absent.
   virtual absl::Status Remove(const Digest& digest) = 0;
+
+  // Self-healing: the blob stored under `digest` failed verification (CRC32C,
+  // decompression, SHA-256 or length); moves it aside so that from now on Has
+  // says absent and the next Put of that digest stores the content again,
+  // while the damaged bytes are kept for inspection. Returns where it went
+  // (for messages). NotFound if absent (e.g. moved aside by another reader);
+  // Unimplemented for stores that cannot (the default).
+  virtual absl::StatusOr<std::string> MoveAside(const Digest& digest) {
+    return absl::UnimplementedError(
+        absl::StrCat("this chunk store cannot move chunk ", digest.Hex(), " aside"));
+  }
 };
 
 struct LocalChunkStoreOptions {
@@ -153,6 +165,22 @@ class LocalChunkStore final : public ChunkStore {
   // Errors of rename/unlink/stat naming the path.
   absl::StatusOr<bool> RemoveChunkIfOlder(const Digest& digest, int64_t cutoff_unix_ns);
 
+  // Renames "<dir>/ab/cd/<hex>" to "<dir>/ab/cd/<hex>.bad" (replacing an
+  // older .bad of the same digest) and returns the new path. Every reader,
+  // ForEach, ForEachChunkFile and so gc ignore .bad files; gc leaves them
+  // (docs/formats/repository.md, "Damaged chunks"). NotFound if absent.
+  absl::StatusOr<std::string> MoveAside(const Digest& digest) override;
+
+  // A chunk file moved aside by MoveAside.
+  struct BadChunkFile {
+    Digest digest;
+    std::string path;
+    uint64_t size = 0;
+    int64_t mtime_unix_ns = 0;  // when it was moved aside (rename keeps the mtime: last use)
+  };
+  // Every "<hex>.bad" file of the store, sorted by digest.
+  absl::StatusOr<std::vector<BadChunkFile>> ListBadChunks();
+
   // "<dir>/ab/cd/<hex>".
   std::string ChunkPath(const Digest& digest) const;
   const std::string& dir() const { return dir_; }
@@ -205,13 +233,18 @@ class MemoryChunkStore final : public ChunkStore {
   absl::Status Flush() override { return absl::OkStatus(); }
   absl::Status ForEach(const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
   absl::Status Remove(const Digest& digest) override;
+  // Keeps the blob in a separate map (bad_chunks()).
+  absl::StatusOr<std::string> MoveAside(const Digest& digest) override;
 
   // Replaces a stored blob (tests: simulate corruption). NotFound if absent.
   absl::Status Corrupt(const Digest& digest, std::string blob);
+  // Digests moved aside.
+  std::vector<Digest> bad_chunks();
 
  private:
   absl::Mutex mu_;
   absl::flat_hash_map<Digest, std::string> chunks_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Digest, std::string> bad_ ABSL_GUARDED_BY(mu_);
 };
 
 // Decorator that forwards to `base` (not owned, must outlive it) and fails
@@ -244,6 +277,7 @@ class FaultInjectionChunkStore final : public ChunkStore {
   absl::Status Flush() override;
   absl::Status ForEach(const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
   absl::Status Remove(const Digest& digest) override;
+  absl::StatusOr<std::string> MoveAside(const Digest& digest) override;
 
  private:
   ChunkStore* const base_;

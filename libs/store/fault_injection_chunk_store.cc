@@ -100,4 +100,8 @@ absl::Status FaultInjectionChunkStore::Remove(const Digest& digest) {
   return base_->Remove(digest);
 }
 
+absl::StatusOr<std::string> FaultInjectionChunkStore::MoveAside(const Digest& digest) {
+  return base_->MoveAside(digest);
+}
+
 }  // namespace arca

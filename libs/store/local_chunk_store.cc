@@ -20,6 +20,7 @@ namespace arca {
 namespace {
 
 constexpr absl::string_view kGcPrefix = ".gc-";
+constexpr absl::string_view kBadSuffix = ".bad";
 
 int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
@@ -247,10 +248,65 @@ absl::StatusOr<std::string> LocalChunkStore::Get(const Digest& digest) {
   const std::string path = ChunkPath(digest);
   absl::StatusOr<std::string> blob = ReadWholeFile(path, repo_);
   if (absl::IsNotFound(blob.status())) {
+    const std::string bad = absl::StrCat(path, kBadSuffix);
+    if (::access(bad.c_str(), F_OK) == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("chunk ", digest.Hex(), " is missing from ", repo_,
+                       ": it failed verification and was "
+                       "moved aside as ",
+                       bad,
+                       "; back up the files that hold it again (the next backup of "
+                       "that data stores it again)"));
+    }
     return absl::NotFoundError(absl::StrCat("chunk ", digest.Hex(), " is missing from ", repo_,
                                             " (expected at ", path, ")"));
   }
   return blob;  // other errors name the path, which holds the digest
+}
+
+absl::StatusOr<std::string> LocalChunkStore::MoveAside(const Digest& digest) {
+  const std::string path = ChunkPath(digest);
+  const std::string bad = absl::StrCat(path, kBadSuffix);
+  if (::rename(path.c_str(), bad.c_str()) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return absl::NotFoundError(absl::StrCat("chunk ", digest.Hex(), " is missing from ", repo_,
+                                              " (expected at ", path, "); nothing to move aside"));
+    }
+    return ErrnoStatus(errno, "rename to", bad, repo_, true);
+  }
+  return bad;
+}
+
+absl::StatusOr<std::vector<LocalChunkStore::BadChunkFile>> LocalChunkStore::ListBadChunks() {
+  std::vector<BadChunkFile> out;
+  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir_, repo_));
+  for (const std::string& a : tops) {
+    if (!IsByteDirName(a)) continue;
+    const std::string a_dir = absl::StrCat(dir_, "/", a);
+    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDirNames(a_dir, repo_));
+    for (const std::string& b : leaves) {
+      if (!IsByteDirName(b)) continue;
+      const std::string b_dir = absl::StrCat(a_dir, "/", b);
+      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(b_dir, repo_));
+      for (const std::string& name : names) {
+        if (!absl::EndsWith(name, kBadSuffix)) continue;
+        BadChunkFile f;
+        if (!ParseChunkName(std::string_view(name).substr(0, name.size() - kBadSuffix.size()),
+                            &f.digest)) {
+          continue;
+        }
+        f.path = absl::StrCat(b_dir, "/", name);
+        struct stat st;
+        if (::lstat(f.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        f.size = static_cast<uint64_t>(st.st_size);
+        f.mtime_unix_ns = MtimeNs(st);
+        out.push_back(std::move(f));
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const BadChunkFile& x, const BadChunkFile& y) { return x.digest < y.digest; });
+  return out;
 }
 
 absl::Status LocalChunkStore::SyncFileSystem() {

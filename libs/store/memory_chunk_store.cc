@@ -1,4 +1,5 @@
 // MemoryChunkStore: see chunk_store.h.
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +39,26 @@ absl::Status MemoryChunkStore::ForEach(
   }
   for (const auto& [digest, size] : all) RETURN_IF_ERROR(fn(digest, size));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> MemoryChunkStore::MoveAside(const Digest& digest) {
+  absl::MutexLock l(&mu_);
+  auto it = chunks_.find(digest);
+  if (it == chunks_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "chunk ", digest.Hex(), " is missing from the in-memory chunk store; nothing to move"));
+  }
+  bad_[digest] = std::move(it->second);
+  chunks_.erase(it);
+  return absl::StrCat("in-memory bad chunk ", digest.Hex());
+}
+
+std::vector<Digest> MemoryChunkStore::bad_chunks() {
+  absl::MutexLock l(&mu_);
+  std::vector<Digest> out;
+  for (const auto& [digest, blob] : bad_) out.push_back(digest);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 absl::Status MemoryChunkStore::Remove(const Digest& digest) {

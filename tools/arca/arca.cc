@@ -460,6 +460,12 @@ int CmdCat(const std::vector<std::string>& argv) {
   return 0;
 }
 
+std::string JsonStrings(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonString(v[i]));
+  return out + "]";
+}
+
 int CmdRestore(const std::vector<std::string>& argv) {
   auto args = ParseArgs(
       argv, {{"repo", "include", kMetricsTextfileFlag}, {"json", "progress", "no-progress"}});
@@ -557,15 +563,32 @@ int CmdVerify(const std::vector<std::string>& argv) {
     for (const std::string& p : r.problems) {
       absl::StrAppend(&problems, problems.empty() ? "" : ",", JsonString(p));
     }
+    std::string damaged;  // snapshot id → paths
+    for (const auto& [id, paths] : r.damaged_files) {
+      absl::StrAppend(&damaged, damaged.empty() ? "" : ",", JsonString(id), ":",
+                      JsonStrings(paths));
+    }
     std::cout << "{\"exit_code\":" << static_cast<int>(r.exit_code)
               << ",\"snapshots\":" << r.snapshots << ",\"chunks\":" << r.chunks
               << ",\"bytes\":" << r.bytes << ",\"entries\":" << r.entries << ",\"problems\":["
-              << problems << "]";
+              << problems << "],\"damaged_files\":{" << damaged
+              << "},\"bad_chunk_files\":" << JsonStrings(r.bad_chunk_files);
     if (textfile_warning) std::cout << ",\"metrics_warning\":" << JsonString(*textfile_warning);
     std::cout << "}\n";
     return Exit(r.exit_code);
   }
   for (const std::string& p : r.problems) std::cerr << "corrupt: " << p << "\n";
+  for (const auto& [id, paths] : r.damaged_files) {
+    std::cerr << "snapshot " << id << ": " << paths.size()
+              << " damaged file(s) (back them up again to heal the repository):\n";
+    for (const std::string& p : paths) std::cerr << "  " << p << "\n";
+  }
+  if (!r.bad_chunk_files.empty()) {
+    std::cerr << r.bad_chunk_files.size()
+              << " chunk file(s) moved aside after failing verification, kept for inspection "
+                 "(gc leaves them; delete them when done):\n";
+    for (const std::string& p : r.bad_chunk_files) std::cerr << "  " << p << "\n";
+  }
   if (r.exit_code == ExitCode::kSuccess) {
     std::cerr << "verified " << r.snapshots << " snapshot(s): " << r.chunks << " chunks, "
               << HumanBytes(r.bytes) << ", " << r.entries << " entries: no problems\n";
@@ -575,12 +598,6 @@ int CmdVerify(const std::vector<std::string>& argv) {
     std::cerr << "verification FAILED: " << r.problems.size() << " problem(s) (exit 8)\n";
   }
   return Exit(r.exit_code);
-}
-
-std::string JsonStrings(const std::vector<std::string>& v) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonString(v[i]));
-  return out + "]";
 }
 
 // --stale-lock-minutes and --clock-slack-seconds (gc, forget --prune) into
