@@ -86,11 +86,17 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
                           : absl::DataLossError(absl::StrCat("the payload stream ends early at "
                                                              "offset ",
                                                              off));
-        *damage = absl::DataLossError(
-            absl::StrCat("not restored: its data is damaged from byte ", off - e.payload().offset(),
-                         " of ", e.payload().length(), " on (", damage->message(),
-                         "); the file holds only the ", off - e.payload().offset(),
-                         " bytes before it and none of its metadata; back the file up again"));
+        // A decoded chunk that does not hash to its digest keeps
+        // PHASE_VERIFICATION (a faulty or lying compressor: exit 8 either way).
+        const v1::Phase phase =
+            PhaseOf(*damage) == v1::PHASE_VERIFICATION ? v1::PHASE_VERIFICATION : v1::PHASE_RESTORE;
+        *damage = WithPhase(
+            absl::DataLossError(absl::StrCat(
+                "not restored: its data is damaged from byte ", off - e.payload().offset(), " of ",
+                e.payload().length(), " on (", damage->message(), "); the file holds only the ",
+                off - e.payload().offset(),
+                " bytes before it and none of its metadata; back the file up again")),
+            phase);
         return absl::OkStatus();
       }
       RETURN_IF_ERROR(ports.target->WriteData(std::span<const uint8_t>(buf.data(), *n)));
@@ -102,7 +108,9 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
   };
   // Paths of the files given up, for hardlinks to them.
   absl::flat_hash_set<std::string> damaged_paths;
+  v1::Phase damage_phase = v1::PHASE_RESTORE;
   auto record_damage = [&](const std::string& path, const absl::Status& why) {
+    if (PhaseOf(why) == v1::PHASE_VERIFICATION) damage_phase = v1::PHASE_VERIFICATION;
     v1::Warning w;
     w.set_phase(v1::PHASE_RESTORE);
     w.set_path(path);
@@ -131,7 +139,7 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
           RETURN_IF_ERROR(write_payload(e, &damage));
           if (!damage.ok()) {
             RETURN_IF_ERROR(ports.target->AbandonEntry(
-                absl::DataLossError(absl::StrCat("'", e.path(), "' ", damage.message()))));
+                WithMessage(damage, absl::StrCat("'", e.path(), "' ", damage.message()))));
             record_damage(e.path(), damage);
             continue;
           }
@@ -169,7 +177,7 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
                                          " could not be restored (the rest was): the first, '",
                                          first.path(), "', ", first.message(),
                                          "; run `arca verify` to see every damaged chunk")),
-        v1::PHASE_RESTORE));
+        damage_phase));
   }
   return finish(absl::OkStatus());
 }

@@ -21,6 +21,7 @@
 #include "arca/v1/repository.pb.h"
 #include "libs/archive/chunk_index.h"
 #include "libs/archive/stream_reader.h"
+#include "libs/base/phase_status.h"
 
 namespace arca {
 
@@ -72,10 +73,11 @@ class TreeTarget {
   // entry (the collector's WriteTree has no message for it): a DATA_LOSS
   // naming `why` that stops the restore as before.
   virtual absl::Status AbandonEntry(const absl::Status& why) {
-    return absl::DataLossError(
-        absl::StrCat(why.message(),
-                     "; this restore target cannot skip a damaged file, so the restore stopped "
-                     "here (an embedded `arca restore` restores past damaged files)"));
+    // The same code and phase (PHASE_VERIFICATION for a lying decoder).
+    return WithMessage(why, absl::StrCat(why.message(),
+                                         "; this restore target cannot skip a damaged file, so "
+                                         "the restore stopped here (an embedded `arca restore` "
+                                         "restores past damaged files)"));
   }
   // After the last entry: applies what is pending (directory metadata) and
   // reports what was written.
