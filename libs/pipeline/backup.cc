@@ -33,6 +33,7 @@ v1::BackupPlan ToBackupPlan(const BackupOptions& options) {
   plan.set_parent(options.parent);
   plan.set_ignore_ctime(options.ignore_ctime);
   plan.set_space_safety_factor(options.space_safety_factor);
+  plan.set_skip_space_check(!options.space_check);
   return plan;
 }
 
@@ -46,7 +47,6 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs, const BackupOptions
   job.pipeline = "embedded";
   job.progress = options.progress;
   job.cancel = cancel;
-  job.space_check = options.space_check;
   return RunBackupJob(plan, BackupPorts{&repository, &entries, &chunks}, job);
 }
 

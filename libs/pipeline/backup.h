@@ -30,7 +30,7 @@ struct BackupOptions {
   int level = 3;
   std::vector<CommandSpec> commands;
   double space_safety_factor = 1.5;
-  bool space_check = true;  // false: --no-space-check (BackupJobOptions::space_check)
+  bool space_check = true;  // false: --no-space-check (BackupPlan.skip_space_check)
   int workers = 0;          // compression/upload threads; 0 = cores
   std::string host;         // "" = gethostname()
   // Change detection (docs/change-detection.md): reuse the parent

@@ -183,7 +183,7 @@ class Job {
     }
 
     // --- setup: free space (nothing is written before this passes) -----------------------
-    if (options_.space_check) RETURN_IF_ERROR(CheckSpace(parent));
+    if (!plan_.skip_space_check()) RETURN_IF_ERROR(CheckSpace(parent));
     RETURN_IF_ERROR(ports_.repository->BeginWrite(
         absl::StrCat("backup of ", plan_.host(), ":", plan_.source())));
 

@@ -42,10 +42,6 @@ struct BackupJobOptions {
   const CancelToken* cancel = nullptr;  // null: cannot be cancelled
   // How messages name the plan's fields (backup_plan.h).
   PlanFieldNames field_names = PlanFieldNames::kFlags;
-  // false: no free-space check at all (no estimate walk, no exit 5;
-  // `arca backup --no-space-check`). The plan's space_safety_factor is
-  // still validated.
-  bool space_check = true;
 };
 
 struct BackupJobResult {

@@ -162,6 +162,7 @@ absl::StatusOr<v1::Job> JobManager::StartBackup(const v1::StartBackupRequest& re
   plan.set_parent(request.parent());
   plan.set_ignore_ctime(request.ignore_ctime());
   plan.set_space_safety_factor(request.space_safety_factor());
+  plan.set_skip_space_check(request.skip_space_check());
   if (absl::Status st = CheckBackupPlan(plan, PlanFieldNames::kRequest); !st.ok()) {
     return absl::InvalidArgumentError(st.message());
   }

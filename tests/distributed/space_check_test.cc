@@ -168,6 +168,13 @@ TEST_F(SpaceCheckTest, HugeSafetyFactorRefusesAndTheParentsSizeStandsInForTheWal
   RunResult second = Remote(*orch, {"backup", src});
   EXPECT_EQ(second.exit_code, 0) << second.Describe() << c.chunker().Stderr();
   EXPECT_EQ(VisibleSnapshots(c.repo()), 2);
+
+  // --no-space-check (BackupPlan.skip_space_check): the same refused
+  // factor, and the backup runs.
+  RunResult unchecked = Remote(*orch, {"backup", src, "--change-detection", "data",
+                                       "--space-safety-factor", "100", "--no-space-check"});
+  EXPECT_EQ(unchecked.exit_code, 0) << unchecked.Describe() << c.chunker().Stderr();
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 3);
   EXPECT_TRUE(c.CheckAllServing().ok());
 }
 

@@ -418,11 +418,11 @@ absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int
 }
 
 int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(
-      argv, {{"exclude", "exclude-file", "compression", "level", "command", "critical-command",
-              "space-safety-factor", "host", "parent", "change-detection", "collector",
-              kMetricsTextfileFlag},
-             {"json", "one-file-system", "ignore-ctime", "detach", "progress", "no-progress"}});
+  auto args = ParseArgs(argv, {{"exclude", "exclude-file", "compression", "level", "command",
+                                "critical-command", "space-safety-factor", "host", "parent",
+                                "change-detection", "collector", kMetricsTextfileFlag},
+                               {"json", "one-file-system", "ignore-ctime", "detach", "progress",
+                                "no-progress", "no-space-check"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) {
     return UsageError("backup needs exactly one SOURCE (an absolute path on the collector's node)");
@@ -470,6 +470,7 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
     }
     req.set_space_safety_factor(factor);
   }
+  req.set_skip_space_check(args->Has("no-space-check"));
   req.set_host(args->Last("host").value_or(""));
   req.set_parent(args->Last("parent").value_or(""));
   req.set_ignore_ctime(args->Has("ignore-ctime"));
