@@ -131,7 +131,14 @@ absl::Status WriteNewFileDurably(const std::string& path, absl::string_view data
 
 absl::Status WriteFileAtomically(const std::string& dir, absl::string_view name,
                                  absl::string_view data, absl::string_view repo, int mode) {
-  const std::string tmp = absl::StrCat(dir, "/", S(kTempPrefix), RandomHex16());
+  return WriteFileAtomicallyVia(dir, absl::StrCat(S(kTempPrefix), RandomHex16()), name, data, repo,
+                                mode);
+}
+
+absl::Status WriteFileAtomicallyVia(const std::string& dir, absl::string_view temp_name,
+                                    absl::string_view name, absl::string_view data,
+                                    absl::string_view repo, int mode) {
+  const std::string tmp = absl::StrCat(dir, "/", S(temp_name));
   const std::string final_path = absl::StrCat(dir, "/", S(name));
   absl::Status st = WriteNewFileDurably(tmp, data, repo, mode);
   if (!st.ok()) return st;

@@ -39,6 +39,12 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path, absl::string_
 // removed on failure. `mode` is the new file's permission bits.
 absl::Status WriteFileAtomically(const std::string& dir, absl::string_view name,
                                  absl::string_view data, absl::string_view repo, int mode = 0644);
+// The same through the temp file `dir`/`temp_name` (which should start with
+// kTempPrefix and must not exist), for callers whose temp names say who
+// wrote them (CreateWriterLock).
+absl::Status WriteFileAtomicallyVia(const std::string& dir, absl::string_view temp_name,
+                                    absl::string_view name, absl::string_view data,
+                                    absl::string_view repo, int mode = 0644);
 
 // Writes `data` to a new file `path` (O_EXCL) and fdatasyncs it.
 absl::Status WriteNewFileDurably(const std::string& path, absl::string_view data,

@@ -78,15 +78,21 @@ std::span<const uint8_t> Bytes(const std::string& s) {
 }
 
 // Removes (or counts) temp files directly in `dir` older than the cutoff.
+// With `lock_temps_host` (REPO/locks/), also a lock's temp file of any age
+// whose writer is gone from this host (WriterLockTempDeadReason).
 absl::Status SweepTempFilesIn(const std::string& dir, const std::string& repo, int64_t cutoff,
-                              bool dry_run, GcStats* stats) {
+                              bool dry_run, GcStats* stats,
+                              const std::string* lock_temps_host = nullptr) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(dir, repo));
   for (const std::string& n : names) {
     if (!absl::StartsWith(n, kTempPrefix)) continue;
     const std::string path = absl::StrCat(dir, "/", n);
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (ChangeNs(st) >= cutoff) continue;
+    if (ChangeNs(st) >= cutoff &&
+        (lock_temps_host == nullptr || WriterLockTempDeadReason(n, *lock_temps_host).empty())) {
+      continue;
+    }
     if (!dry_run && ::unlink(path.c_str()) != 0) {
       if (errno == ENOENT) continue;
       return ErrnoStatus(errno, "remove temp file", path, repo, true);
@@ -239,10 +245,13 @@ absl::StatusOr<GcStats> RunGc(Repository& repo, const GcOptions& options) {
   // A lock's temp file exists before the lock is visible (and REPO/.tmp-* is
   // not a writer's at all): only a writer stuck longer than the stale-lock
   // limit can lose it, and then it fails to register instead of writing.
+  // A lock temp file named for a process of this host that is gone goes at
+  // any age, as its lock would (WriterLockTempName); old-style names and
+  // other hosts' wait for the limit.
   const int64_t lock_temp_cutoff = std::min(cutoff, now - options.stale_lock_ns);
   RETURN_IF_ERROR(SweepTempFilesIn(path, path, lock_temp_cutoff, options.dry_run, &stats));
   RETURN_IF_ERROR(SweepTempFilesIn(absl::StrCat(path, "/locks"), path, lock_temp_cutoff,
-                                   options.dry_run, &stats));
+                                   options.dry_run, &stats, &host));
   RETURN_IF_ERROR(SweepSnapshotDirs(path, cutoff, options.dry_run, &stats));
   stats.sweep_seconds = SecondsSince(sweep_start);
   stats.seconds = SecondsSince(t0);

@@ -261,6 +261,61 @@ TEST_F(GcTest, RemovesOldTempFilesOnly) {
   EXPECT_FALSE(Exists(dir_ + "/locks/.tmp-lock"));
 }
 
+TEST_F(GcTest, LockTempFileOfADeadWriterOfThisHostGoesAtAnyAge) {
+  const int64_t now = NowNs();
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // now a dead pid
+  const std::string host = WriterLockHostName();
+  const std::string locks = dir_ + "/locks/";
+  const std::string dead = locks + WriterLockTempName(child, host);
+  const std::string live = locks + WriterLockTempName(::getpid(), host);
+  const std::string other = locks + WriterLockTempName(child, "elsewhere.example");
+  const std::string old_style = locks + ".tmp-0123456789abcdef";
+  for (const std::string& p : {dead, live, other, old_style}) WriteFile(p, "");  // killed early
+  EXPECT_THAT(fs::path(dead).filename().string(),
+              ::testing::StartsWith(absl::StrCat(".tmp-", child, "-")));
+  GcOptions o;
+  o.now_unix_ns = now;
+  GcStats s = Gc(o);
+  EXPECT_EQ(s.temp_files_removed, 1u);
+  EXPECT_FALSE(Exists(dead));
+  EXPECT_TRUE(Exists(live));
+  EXPECT_TRUE(Exists(other));
+  EXPECT_TRUE(Exists(old_style));
+
+  // Older than the stale-lock limit: everything goes, the live pid's too (as
+  // a lock whose heartbeat stopped).
+  o.now_unix_ns = now + 20 * kMinute;
+  s = Gc(o);
+  EXPECT_EQ(s.temp_files_removed, 3u);
+  EXPECT_FALSE(Exists(live));
+  EXPECT_FALSE(Exists(other));
+  EXPECT_FALSE(Exists(old_style));
+}
+
+TEST_F(GcTest, DryRunCountsADeadWritersLockTempFile) {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  const std::string dead = dir_ + "/locks/" + WriterLockTempName(child, WriterLockHostName());
+  WriteFile(dead, "");
+  GcOptions o;
+  o.dry_run = true;
+  EXPECT_EQ(Gc(o).temp_files_removed, 1u);
+  EXPECT_TRUE(Exists(dead));
+}
+
+TEST_F(GcTest, CreateWriterLockLeavesNoTempFile) {
+  auto lock = CreateWriterLock(dir_, "test", 0);
+  ASSERT_TRUE(lock.ok()) << lock.status();
+  for (const auto& e : fs::directory_iterator(dir_ + "/locks")) {
+    EXPECT_THAT(e.path().filename().string(), ::testing::EndsWith(".lock"));
+  }
+}
+
 TEST_F(GcTest, RemovesOrphanSnapshotDirectories) {
   PutChunks({1, 2});
   const std::string id = Commit({1}, {2});
@@ -363,6 +418,32 @@ TEST(WriterLockTest, HeartbeatRefreshesTheLockFile) {
   EXPECT_EQ(held.code(), absl::StatusCode::kAborted);
   EXPECT_THAT(held.message(), HasSubstr("was removed"));
   EXPECT_EQ((*lock)->Heartbeat().code(), absl::StatusCode::kAborted);
+}
+
+TEST(WriterLockTest, TempNameRecordsPidAndAFileNameSafeHost) {
+  EXPECT_EQ(WriterLockTempHostTag("build-3.example.com"), "build-3.example.com");
+  for (const std::string host : {std::string("a/b"), std::string("h_1"), std::string(""),
+                                 std::string(65, 'x'), std::string("caf\xc3\xa9")}) {
+    const std::string tag = WriterLockTempHostTag(host);
+    EXPECT_THAT(tag, ::testing::MatchesRegex("_[0-9a-f]{16}")) << host;
+    EXPECT_EQ(tag, WriterLockTempHostTag(host));  // stable
+  }
+  EXPECT_NE(WriterLockTempHostTag("a/b"), WriterLockTempHostTag("a/c"));
+  EXPECT_THAT(WriterLockTempName(42, "my-host"),
+              ::testing::MatchesRegex("\\.tmp-42-my-host-[0-9a-f]{16}"));
+  EXPECT_THAT(WriterLockTempName(42, "a/b"),
+              ::testing::MatchesRegex("\\.tmp-42-_[0-9a-f]{16}-[0-9a-f]{16}"));
+  // 999999999 is no pid here.
+  EXPECT_THAT(WriterLockTempDeadReason(WriterLockTempName(999999999, "my-host"), "my-host"),
+              HasSubstr("process 999999999 on this host (my-host) is gone"));
+  EXPECT_THAT(WriterLockTempDeadReason(WriterLockTempName(999999999, "a/b"), "a/b"),
+              HasSubstr("is gone"));
+  EXPECT_EQ(WriterLockTempDeadReason(WriterLockTempName(999999999, "my-host"), "other"), "");
+  EXPECT_EQ(WriterLockTempDeadReason(WriterLockTempName(::getpid(), "me"), "me"), "");
+  for (const char* name : {".tmp-0123456789abcdef", ".tmp-x1-me-0123456789abcdef", ".tmp-1--ab",
+                           ".tmp--me-ab", ".tmp-0-me-ab", "x.tmp-999999999-me-ab"}) {
+    EXPECT_EQ(WriterLockTempDeadReason(name, "me"), "") << name;
+  }
 }
 
 TEST(WriterLockTest, StaleReason) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -99,6 +100,48 @@ std::string WriterLockStaleReason(const WriterLockInfo& lock, std::string_view t
   return "";
 }
 
+std::string WriterLockTempHostTag(std::string_view host) {
+  const bool safe =
+      !host.empty() && host.size() <= 64 && std::all_of(host.begin(), host.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+      });
+  if (safe) return S(host);
+  uint64_t h = 14695981039346656037ull;  // FNV-1a 64
+  for (char c : host) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "_";
+  for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kHex[(h >> shift) & 15]);
+  return out;
+}
+
+std::string WriterLockTempName(int64_t pid, std::string_view host) {
+  return absl::StrCat(kTempPrefix, pid, "-", WriterLockTempHostTag(host), "-", RandomHex16());
+}
+
+std::string WriterLockTempDeadReason(std::string_view name_sv, std::string_view this_host) {
+  const absl::string_view name(name_sv.data(), name_sv.size());
+  if (!absl::StartsWith(name, kTempPrefix)) return "";
+  const absl::string_view rest = name.substr(kTempPrefix.size());
+  const size_t first = rest.find('-');
+  const size_t last = rest.rfind('-');
+  if (first == absl::string_view::npos || last <= first + 1) return "";  // old style
+  int64_t pid = 0;
+  const absl::string_view pid_text = rest.substr(0, first);
+  if (pid_text.empty() ||
+      !std::all_of(pid_text.begin(), pid_text.end(),
+                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
+      !absl::SimpleAtoi(pid_text, &pid) || pid <= 0) {
+    return "";
+  }
+  const absl::string_view tag = rest.substr(first + 1, last - first - 1);
+  if (tag != WriterLockTempHostTag(this_host)) return "";
+  if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) return "";
+  return absl::StrCat("process ", pid, " on this host (", S(this_host), ") is gone");
+}
+
 absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(const std::string& repo,
                                                              std::string_view description,
                                                              int64_t heartbeat_seconds) {
@@ -113,7 +156,8 @@ absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(const std::string& 
   const std::string content =
       absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(host), "\nstart_unix_ns=", start,
                    "\ndescription=", absl::CEscape(S(description)), "\n");
-  RETURN_IF_ERROR(WriteFileAtomically(locks_dir, name, content, repo));
+  RETURN_IF_ERROR(
+      WriteFileAtomicallyVia(locks_dir, WriterLockTempName(pid, host), name, content, repo));
   return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start, heartbeat_seconds);
 }
 

@@ -83,9 +83,28 @@ std::string WriterLockStaleReason(const WriterLockInfo& lock, std::string_view t
 // This machine's host name as lock files record it.
 std::string WriterLockHostName();
 
+// The host as the name of a lock's temp file records it: the host name itself
+// when it is 1 to 64 characters of [A-Za-z0-9.-] (file-name safe, no "_"),
+// else "_" and 16 hex digits of its 64-bit FNV-1a hash (stable across
+// processes and builds). "-" inside a host is fine: the pid comes before the
+// first "-" and the random part after the last.
+std::string WriterLockTempHostTag(std::string_view host);
+
+// The name of the temp file CreateWriterLock writes a lock through:
+// ".tmp-<pid>-<host tag>-<16 hex random>". It exists before the lock is
+// renamed into place; a writer killed meanwhile leaves it behind.
+std::string WriterLockTempName(int64_t pid, std::string_view host);
+
+// Why gc may remove the lock temp file `name` (in REPO/locks/) at any age, or
+// "" if it must wait for the stale-lock limit: the name is a
+// WriterLockTempName of `this_host` whose process is gone (kill(pid, 0) fails
+// with ESRCH) — the rule locks follow. Old-style names (".tmp-<random>"),
+// other hosts' names and live pids give "".
+std::string WriterLockTempDeadReason(std::string_view name, std::string_view this_host);
+
 // Creates REPO/locks/<start>-<pid>-<random>.lock for the repository at
-// `repo` (Repository::LockForWrite documents it). Errors: write errors
-// naming the path.
+// `repo` (Repository::LockForWrite documents it) through the temp file
+// REPO/locks/WriterLockTempName(). Errors: write errors naming the path.
 absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(
     const std::string& repo, std::string_view description,
     int64_t heartbeat_seconds = kWriterLockHeartbeatSeconds);
