@@ -36,12 +36,13 @@ struct RestoreJobOptions {
 
 // What happens to damage (docs/architecture.md §9): a regular file whose data
 // cannot be read (DATA_LOSS from the payload: a missing or corrupt chunk)
-// is given up (TreeTarget::AbandonEntry: locally its intact prefix stays,
-// without its metadata) and listed in RestoreResult::damaged_files; the
-// restore goes on with the next entry and ends with DATA_LOSS, exit 8.
-// Damage to the metadata stream or the indexes stops the restore (exit 8),
-// as does a target that cannot abandon an entry (the remote one); a write
-// failure on the target stops it with exit 13.
+// is given up (TreeTarget::AbandonEntry: its intact prefix stays, without
+// its metadata, locally or on the collector through a WriteTree `abandon`
+// item) and listed in RestoreResult::damaged_files; the restore goes on with
+// the next entry and ends with DATA_LOSS, exit 8. Damage to the metadata
+// stream or the indexes stops the restore (exit 8), as does a target that
+// cannot abandon an entry; a write failure on the target stops it with
+// exit 13.
 struct RestoreResult {
   absl::Status status;
   // 2 bad includes / unknown snapshot, 8 corrupt data (damaged files listed

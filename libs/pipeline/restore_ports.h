@@ -69,9 +69,10 @@ class TreeTarget {
   // or corrupt chunk): gives the entry up instead of finishing it, so that
   // the restore goes on with the next one (LocalTreeTarget: the intact
   // prefix stays, without the entry's metadata; TreeWriter::AbandonEntry).
-  // The default is for targets whose protocol cannot express an abandoned
-  // entry (the collector's WriteTree has no message for it): a DATA_LOSS
-  // naming `why` that stops the restore as before.
+  // RemoteTreeTarget sends a WriteTree `abandon` item (the collector's
+  // TreeWriter::AbandonEntry). The default is for targets whose protocol
+  // cannot express an abandoned entry: a DATA_LOSS naming `why` that stops
+  // the restore.
   virtual absl::Status AbandonEntry(const absl::Status& why) {
     // The same code and phase (PHASE_VERIFICATION for a lying decoder).
     return WithMessage(why, absl::StrCat(why.message(),

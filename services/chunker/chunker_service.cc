@@ -276,17 +276,19 @@ absl::Status RunDistributedRestore(const v1::RestorePlan& plan, const ChunkerOpt
   {
     ProgressTicker ticker(events, &progress, calls, cancel, options.progress_interval);
     result = RunRestoreJob(plan.snapshot(), RestorePorts{&snapshots, &target}, job);
-    if (result.status.ok()) ticker.EmitNow();
+    if (result.status.ok() || !result.damaged_files.empty()) ticker.EmitNow();
   }
-  if (!result.status.ok()) {
-    if (calls->cancelled()) return calls->status();
-    return result.status;
+  if (!result.status.ok() && calls->cancelled()) return calls->status();
+  // Damaged files (a restore past damage: the rest of the tree was written)
+  // are warnings with data_missing, sent before the status (DATA_LOSS, exit 8).
+  for (const std::vector<v1::Warning>* list : {&result.warnings, &result.damaged_files}) {
+    for (const v1::Warning& w : *list) {
+      v1::StageEvent e;
+      *e.mutable_warning() = w;
+      events(e);
+    }
   }
-  for (const v1::Warning& w : result.warnings) {
-    v1::StageEvent e;
-    *e.mutable_warning() = w;
-    events(e);
-  }
+  if (!result.status.ok()) return result.status;
   v1::StageEvent event;
   v1::StageResult* r = event.mutable_result();
   r->set_snapshot(result.snapshot_id);

@@ -110,6 +110,14 @@ absl::Status RemoteTreeTarget::FinishEntry() {
   return absl::OkStatus();
 }
 
+absl::Status RemoteTreeTarget::AbandonEntry(const absl::Status& why) {
+  v1::WriteTreeRequest* item = batch_.mutable_batch()->add_items();
+  item->set_abandon(std::string(why.message()));
+  batch_bytes_ += item->ByteSizeLong();
+  if (batch_bytes_ >= kBatchBytes) return Flush();
+  return absl::OkStatus();
+}
+
 absl::Status RemoteTreeTarget::Close() {
   if (closed_)
     return absl::UnavailableError(

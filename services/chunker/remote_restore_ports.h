@@ -7,7 +7,8 @@
 //                         order
 //   RemoteTreeTarget      a collector's WriteTree stream: entries and file
 //                         data in batches of about 1 MiB; the collector writes
-//                         them with its TreeWriter
+//                         them with its TreeWriter; a file whose data is
+//                         damaged is given up with an `abandon` item
 #ifndef ARCA_SERVICES_CHUNKER_REMOTE_RESTORE_PORTS_H_
 #define ARCA_SERVICES_CHUNKER_REMOTE_RESTORE_PORTS_H_
 
@@ -66,6 +67,9 @@ class RemoteTreeTarget final : public TreeTarget {
   absl::Status BeginEntry(const v1::Entry& entry) override;
   absl::Status WriteData(std::span<const uint8_t> data) override;
   absl::Status FinishEntry() override;
+  // Appends an `abandon` item (the reason) to the batch: the collector gives
+  // the file up (TreeWriter::AbandonEntry) and the restore goes on.
+  absl::Status AbandonEntry(const absl::Status& why) override;
   absl::StatusOr<TreeTargetResult> Finish() override;
   absl::Status Abort(const absl::Status& why) override;
 

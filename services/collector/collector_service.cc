@@ -409,10 +409,14 @@ grpc::Status CollectorService::WriteTree(grpc::ServerContext* context,
   m.written_bytes.Increment(static_cast<double>(response->bytes_written()));
   m.errors.Record(st, v1::PHASE_RESTORE);
   LogLine(options_.program,
-          absl::StrCat("job ", target.job_id(), ": write tree ", target.target(),
-                       st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",
-                       response->entries_written(), " entries, ", response->bytes_written(),
-                       " bytes in ", SecondsSince(start), " s)"));
+          absl::StrCat(
+              "job ", target.job_id(), ": write tree ", target.target(),
+              st.ok() ? ": done" : absl::StrCat(": ", st.ToString()), " (",
+              response->entries_written(), " entries, ", response->bytes_written(), " bytes",
+              response->entries_abandoned() > 0
+                  ? absl::StrCat(", ", response->entries_abandoned(), " damaged files given up")
+                  : "",
+              " in ", SecondsSince(start), " s)"));
   return rpc::ToGrpcStatus(st);
 }
 

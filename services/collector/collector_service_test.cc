@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -252,6 +253,76 @@ TEST_F(CollectorServiceTest, WriteTreeCountsEntriesAndBytesWrittenAndErrors) {
     EXPECT_EQ(MetricValue("arca_collector_errors_total", restore) - errors, 1);
   }
   EXPECT_TRUE(GaugeReaches("arca_collector_streams_running", 0));
+}
+
+// A damaged file given up by the chunker (`abandon`): its prefix stays, the
+// stream goes on; `abandon` with no regular file open is refused.
+TEST_F(CollectorServiceTest, WriteTreeAbandonGivesUpTheCurrentFileAndRefusesOtherwise) {
+  auto entry = [](const std::string& path, v1::EntryType type, uint64_t size) {
+    v1::WriteTreeRequest m;
+    m.mutable_entry()->set_path(path);
+    m.mutable_entry()->set_type(type);
+    m.mutable_entry()->set_mode(type == v1::ENTRY_TYPE_DIRECTORY ? 0755 : 0644);
+    m.mutable_entry()->set_size(size);
+    m.mutable_entry()->mutable_payload()->set_length(size);
+    return m;
+  };
+  auto data = [](const std::string& d) {
+    v1::WriteTreeRequest m;
+    m.mutable_data()->set_data(d);
+    return m;
+  };
+  auto abandon = [](const std::string& why) {
+    v1::WriteTreeRequest m;
+    m.set_abandon(why);
+    return m;
+  };
+  const std::string out = root_ + "/restore/abandoned";
+  {
+    grpc::ClientContext ctx;
+    v1::WriteTreeResponse resp;
+    auto writer = stub_->WriteTree(&ctx, &resp);
+    v1::WriteTreeRequest m;
+    m.mutable_target()->set_target(out);
+    ASSERT_TRUE(writer->Write(m));
+    ASSERT_TRUE(writer->Write(entry("", v1::ENTRY_TYPE_DIRECTORY, 0)));
+    ASSERT_TRUE(writer->Write(entry("bad", v1::ENTRY_TYPE_REGULAR, 11)));
+    ASSERT_TRUE(writer->Write(data("hello")));
+    ASSERT_TRUE(writer->Write(abandon("chunk damaged")));
+    v1::WriteTreeRequest batch;
+    *batch.mutable_batch()->add_items() = entry("good", v1::ENTRY_TYPE_REGULAR, 3);
+    *batch.mutable_batch()->add_items() = data("abc");
+    ASSERT_TRUE(writer->Write(batch));
+    writer->WritesDone();
+    grpc::Status st = writer->Finish();
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.entries_abandoned(), 1u);
+    EXPECT_EQ(resp.bytes_written(), 8u);
+    EXPECT_EQ(std::filesystem::file_size(out + "/bad"), 5u);
+    EXPECT_EQ(std::filesystem::file_size(out + "/good"), 3u);
+  }
+  // Malformed: abandon first, after a directory, twice for one file.
+  const std::vector<std::vector<v1::WriteTreeRequest>> bad = {
+      {abandon("x")},
+      {entry("", v1::ENTRY_TYPE_DIRECTORY, 0), abandon("x")},
+      {entry("f", v1::ENTRY_TYPE_REGULAR, 3), abandon("x"), abandon("y")},
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    SCOPED_TRACE(i);
+    grpc::ClientContext ctx;
+    v1::WriteTreeResponse resp;
+    auto writer = stub_->WriteTree(&ctx, &resp);
+    v1::WriteTreeRequest m;
+    m.mutable_target()->set_target(root_ + "/restore/malformed" + std::to_string(i));
+    writer->Write(m);
+    for (const v1::WriteTreeRequest& item : bad[i]) writer->Write(item);
+    writer->WritesDone();
+    grpc::Status st = writer->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find("abandon without a regular file entry"), std::string::npos)
+        << st.error_message();
+    EXPECT_EQ(PhaseOf(rpc::FromGrpcStatus(st)), v1::PHASE_RESTORE);
+  }
 }
 
 // The phase and exit code a gRPC status carries (services/common).

@@ -66,6 +66,16 @@ absl::Status WriteTreeSession::ApplyOne(const v1::WriteTreeRequest& item) {
       return Restore(writer_->WriteData(
           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(d.data()), d.size())));
     }
+    case v1::WriteTreeRequest::kAbandon: {
+      if (!in_file_) {
+        return Restore(absl::InvalidArgumentError(
+            "WriteTree: abandon without a regular file entry before it"));
+      }
+      in_entry_ = in_file_ = false;
+      RETURN_IF_ERROR(Restore(writer_->AbandonEntry()));
+      ++abandoned_;
+      return absl::OkStatus();
+    }
     case v1::WriteTreeRequest::kTarget:
       return Restore(absl::InvalidArgumentError(
           "WriteTree: a second restore target; only the first message carries one"));
@@ -90,6 +100,7 @@ v1::WriteTreeResponse WriteTreeSession::Response() {
   v1::WriteTreeResponse r;
   r.set_entries_written(writer_->entries_written());
   r.set_bytes_written(writer_->bytes_written());
+  r.set_entries_abandoned(abandoned_);
   for (const v1::Warning& w : warnings_) *r.add_warnings() = w;
   return r;
 }

@@ -6,13 +6,16 @@
 // data (FileData items, any sizes, the file's payload bytes in order: for a
 // sparse file the bytes of its extents). An entry is finished when the next
 // one arrives, and the last one by Finish. Items may come grouped in batches.
+// An `abandon` item gives the current regular file up instead (its data is
+// damaged in the snapshot: TreeWriter::AbandonEntry keeps the bytes written so
+// far, without the entry's metadata); counted in entries_abandoned.
 //
 // Errors (all with PHASE_RESTORE attached):
 //   INVALID_ARGUMENT  a target that is empty or not absolute;
 //   PERMISSION_DENIED a target outside every --restore-root (Open); an item that is
 //                     empty, a second target, a nested batch; an entry that
 //                     fails ValidateEntry (absolute path, "..", ...); data
-//                     with no regular file open;
+//                     or `abandon` with no regular file open;
 //   TreeWriter's own errors (DATA_LOSS: more or fewer bytes than declared;
 //   FAILED_PRECONDITION, PERMISSION_DENIED, RESOURCE_EXHAUSTED ...).
 //
@@ -20,6 +23,7 @@
 #ifndef ARCA_SERVICES_COLLECTOR_WRITE_TREE_SESSION_H_
 #define ARCA_SERVICES_COLLECTOR_WRITE_TREE_SESSION_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,7 +47,7 @@ class WriteTreeSession {
   // Finishes the last entry and applies the directories' metadata.
   absl::Status Finish();
 
-  // Entries and bytes written, and the warnings so far.
+  // Entries and bytes written, entries abandoned, and the warnings so far.
   v1::WriteTreeResponse Response();
 
  private:
@@ -53,6 +57,7 @@ class WriteTreeSession {
   std::unique_ptr<TreeWriter> writer_;
   bool in_entry_ = false;
   bool in_file_ = false;
+  uint64_t abandoned_ = 0;
   std::vector<v1::Warning> warnings_;
 };
 
