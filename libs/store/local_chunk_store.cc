@@ -50,6 +50,30 @@ bool ParseChunkName(std::string_view name, Digest* out) {
 
 bool IsByteDirName(std::string_view name) { return name.size() == 2 && IsLowerHex(name); }
 
+// The leaf directories of the chunk layout: calls fn(a, b, path of
+// DIR/a/b, its entry names as ListDirNames returns them) for every DIR/a/b
+// whose two levels are byte-named ("ab/cd"); other names are not the
+// layout's and are skipped. Stops at fn's first error.
+absl::Status ForEachLeafDir(
+    const std::string& dir, const std::string& repo,
+    const std::function<absl::Status(std::string_view a, std::string_view b,
+                                     const std::string& b_dir, std::vector<std::string>& names)>&
+        fn) {
+  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir, repo));
+  for (const std::string& a : tops) {
+    if (!IsByteDirName(a)) continue;
+    const std::string a_dir = absl::StrCat(dir, "/", a);
+    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDirNames(a_dir, repo));
+    for (const std::string& b : leaves) {
+      if (!IsByteDirName(b)) continue;
+      const std::string b_dir = absl::StrCat(a_dir, "/", b);
+      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(b_dir, repo));
+      RETURN_IF_ERROR(fn(a, b, b_dir, names));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string RepoOf(const std::string& dir) {
   std::string d = dir;
   while (d.size() > 1 && d.back() == '/') d.pop_back();
@@ -279,31 +303,26 @@ absl::StatusOr<std::string> LocalChunkStore::MoveAside(const Digest& digest) {
 
 absl::StatusOr<std::vector<LocalChunkStore::BadChunkFile>> LocalChunkStore::ListBadChunks() {
   std::vector<BadChunkFile> out;
-  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir_, repo_));
-  for (const std::string& a : tops) {
-    if (!IsByteDirName(a)) continue;
-    const std::string a_dir = absl::StrCat(dir_, "/", a);
-    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDirNames(a_dir, repo_));
-    for (const std::string& b : leaves) {
-      if (!IsByteDirName(b)) continue;
-      const std::string b_dir = absl::StrCat(a_dir, "/", b);
-      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(b_dir, repo_));
-      for (const std::string& name : names) {
-        if (!absl::EndsWith(name, kBadSuffix)) continue;
-        BadChunkFile f;
-        if (!ParseChunkName(std::string_view(name).substr(0, name.size() - kBadSuffix.size()),
-                            &f.digest)) {
-          continue;
+  RETURN_IF_ERROR(ForEachLeafDir(
+      dir_, repo_,
+      [&](std::string_view a, std::string_view b, const std::string& b_dir,
+          std::vector<std::string>& names) -> absl::Status {
+        for (const std::string& name : names) {
+          if (!absl::EndsWith(name, kBadSuffix)) continue;
+          BadChunkFile f;
+          if (!ParseChunkName(std::string_view(name).substr(0, name.size() - kBadSuffix.size()),
+                              &f.digest)) {
+            continue;
+          }
+          f.path = absl::StrCat(b_dir, "/", name);
+          struct stat st;
+          if (::lstat(f.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+          f.size = static_cast<uint64_t>(st.st_size);
+          f.mtime_unix_ns = MtimeNs(st);
+          out.push_back(std::move(f));
         }
-        f.path = absl::StrCat(b_dir, "/", name);
-        struct stat st;
-        if (::lstat(f.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        f.size = static_cast<uint64_t>(st.st_size);
-        f.mtime_unix_ns = MtimeNs(st);
-        out.push_back(std::move(f));
-      }
-    }
-  }
+        return absl::OkStatus();
+      }));
   std::sort(out.begin(), out.end(),
             [](const BadChunkFile& x, const BadChunkFile& y) { return x.digest < y.digest; });
   return out;
@@ -388,33 +407,29 @@ absl::Status LocalChunkStore::ForEach(
     absl::MutexLock l(&mu_);
     for (const auto& [digest, p] : pending_) pending.emplace(digest, p.size);
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir_, repo_));
-  for (const std::string& a : tops) {
-    if (!IsByteDirName(a)) continue;
-    const std::string a_dir = absl::StrCat(dir_, "/", a);
-    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDirNames(a_dir, repo_));
-    for (const std::string& b : leaves) {
-      if (!IsByteDirName(b)) continue;
-      const std::string b_dir = absl::StrCat(a_dir, "/", b);
-      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(b_dir, repo_));
-      for (const std::string& name : names) {
-        Digest digest;
-        if (!ParseChunkName(name, &digest)) continue;
-        if (std::string_view(name).substr(0, 2) != a || std::string_view(name).substr(2, 2) != b) {
-          continue;  // misplaced: not a chunk of this layout
-        }
-        if (pending.contains(digest)) continue;  // reported below
-        const std::string path = absl::StrCat(b_dir, "/", name);
-        struct stat st;
-        if (::stat(path.c_str(), &st) != 0) {
-          if (errno == ENOENT) continue;  // removed meanwhile
-          return ErrnoStatus(errno, "stat", path, repo_, false);
-        }
-        if (!S_ISREG(st.st_mode)) continue;
-        RETURN_IF_ERROR(fn(digest, static_cast<uint64_t>(st.st_size)));
-      }
-    }
-  }
+  RETURN_IF_ERROR(
+      ForEachLeafDir(dir_, repo_,
+                     [&](std::string_view a, std::string_view b, const std::string& b_dir,
+                         std::vector<std::string>& names) -> absl::Status {
+                       for (const std::string& name : names) {
+                         Digest digest;
+                         if (!ParseChunkName(name, &digest)) continue;
+                         if (std::string_view(name).substr(0, 2) != a ||
+                             std::string_view(name).substr(2, 2) != b) {
+                           continue;  // misplaced: not a chunk of this layout
+                         }
+                         if (pending.contains(digest)) continue;  // reported below
+                         const std::string path = absl::StrCat(b_dir, "/", name);
+                         struct stat st;
+                         if (::stat(path.c_str(), &st) != 0) {
+                           if (errno == ENOENT) continue;  // removed meanwhile
+                           return ErrnoStatus(errno, "stat", path, repo_, false);
+                         }
+                         if (!S_ISREG(st.st_mode)) continue;
+                         RETURN_IF_ERROR(fn(digest, static_cast<uint64_t>(st.st_size)));
+                       }
+                       return absl::OkStatus();
+                     }));
   for (const auto& [digest, size] : pending) RETURN_IF_ERROR(fn(digest, size));
   return absl::OkStatus();
 }
@@ -458,80 +473,71 @@ absl::StatusOr<TempSweep> LocalChunkStore::RemoveTempFilesOlderThan(int64_t cuto
     for (const auto& [digest, p] : pending_) ours.insert(p.temp_path);
   }
   TempSweep swept;
-  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir_, repo_));
-  for (const std::string& a : tops) {
-    if (!IsByteDirName(a)) continue;
-    const std::string a_dir = absl::StrCat(dir_, "/", a);
-    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDirNames(a_dir, repo_));
-    for (const std::string& b : leaves) {
-      if (!IsByteDirName(b)) continue;
-      const std::string b_dir = absl::StrCat(a_dir, "/", b);
-      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(b_dir, repo_));
-      for (const std::string& name : names) {
-        if (!absl::StartsWith(name, kTempPrefix)) continue;
-        const std::string path = absl::StrCat(b_dir, "/", name);
-        if (ours.contains(path)) continue;
-        struct stat st;
-        if (::lstat(path.c_str(), &st) != 0) continue;
-        if (MtimeNs(st) >= cutoff_unix_ns) continue;
-        if (dry_run || ::unlink(path.c_str()) == 0) {
-          ++swept.files;
-          swept.bytes += static_cast<uint64_t>(st.st_size);
-        } else if (errno != ENOENT) {
-          return ErrnoStatus(errno, "remove stale temp file", path, repo_, true);
-        }
-      }
-    }
-  }
+  RETURN_IF_ERROR(
+      ForEachLeafDir(dir_, repo_,
+                     [&](std::string_view a, std::string_view b, const std::string& b_dir,
+                         std::vector<std::string>& names) -> absl::Status {
+                       for (const std::string& name : names) {
+                         if (!absl::StartsWith(name, kTempPrefix)) continue;
+                         const std::string path = absl::StrCat(b_dir, "/", name);
+                         if (ours.contains(path)) continue;
+                         struct stat st;
+                         if (::lstat(path.c_str(), &st) != 0) continue;
+                         if (MtimeNs(st) >= cutoff_unix_ns) continue;
+                         if (dry_run || ::unlink(path.c_str()) == 0) {
+                           ++swept.files;
+                           swept.bytes += static_cast<uint64_t>(st.st_size);
+                         } else if (errno != ENOENT) {
+                           return ErrnoStatus(errno, "remove stale temp file", path, repo_, true);
+                         }
+                       }
+                       return absl::OkStatus();
+                     }));
   return swept;
 }
 
 absl::Status LocalChunkStore::ForEachChunkFile(
     const std::function<absl::Status(const ChunkFileInfo&)>& fn) {
-  ASSIGN_OR_RETURN(std::vector<std::string> tops, ListDirNames(dir_, repo_));
-  for (const std::string& a : tops) {
-    if (!IsByteDirName(a)) continue;
-    const std::string a_dir = absl::StrCat(dir_, "/", a);
-    ASSIGN_OR_RETURN(std::vector<std::string> leaves, ListDirNames(a_dir, repo_));
-    for (const std::string& b : leaves) {
-      if (!IsByteDirName(b)) continue;
-      const std::string b_dir = absl::StrCat(a_dir, "/", b);
-      ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(b_dir, repo_));
-      for (std::string& name : names) {
-        if (absl::StartsWith(name, kGcPrefix)) {
-          // A gc crashed between its rename and its decision: undo the rename.
-          const std::string chunk_name = name.substr(kGcPrefix.size());
-          Digest unused;
-          if (!ParseChunkName(chunk_name, &unused)) continue;
-          const std::string from = absl::StrCat(b_dir, "/", name);
-          const std::string to = absl::StrCat(b_dir, "/", chunk_name);
-          if (::link(from.c_str(), to.c_str()) != 0 && errno != EEXIST) {
-            return ErrnoStatus(errno, "restore interrupted gc file", from, repo_, true);
+  RETURN_IF_ERROR(ForEachLeafDir(
+      dir_, repo_,
+      [&](std::string_view a, std::string_view b, const std::string& b_dir,
+          std::vector<std::string>& names) -> absl::Status {
+        for (std::string& name : names) {
+          if (absl::StartsWith(name, kGcPrefix)) {
+            // A gc crashed between its rename and its decision: undo the rename.
+            const std::string chunk_name = name.substr(kGcPrefix.size());
+            Digest unused;
+            if (!ParseChunkName(chunk_name, &unused)) continue;
+            const std::string from = absl::StrCat(b_dir, "/", name);
+            const std::string to = absl::StrCat(b_dir, "/", chunk_name);
+            if (::link(from.c_str(), to.c_str()) != 0 && errno != EEXIST) {
+              return ErrnoStatus(errno, "restore interrupted gc file", from, repo_, true);
+            }
+            if (::unlink(from.c_str()) != 0 && errno != ENOENT) {
+              return ErrnoStatus(errno, "remove", from, repo_, true);
+            }
+            if (std::binary_search(names.begin(), names.end(), chunk_name)) continue;
+            name = chunk_name;  // not listed yet: report it here
           }
-          if (::unlink(from.c_str()) != 0 && errno != ENOENT) {
-            return ErrnoStatus(errno, "remove", from, repo_, true);
+          ChunkFileInfo info;
+          if (!ParseChunkName(name, &info.digest)) continue;
+          if (std::string_view(name).substr(0, 2) != a ||
+              std::string_view(name).substr(2, 2) != b) {
+            continue;  // misplaced: not a chunk of this layout
           }
-          if (std::binary_search(names.begin(), names.end(), chunk_name)) continue;
-          name = chunk_name;  // not listed yet: report it here
+          const std::string path = absl::StrCat(b_dir, "/", name);
+          struct stat st;
+          if (::lstat(path.c_str(), &st) != 0) {
+            if (errno == ENOENT) continue;  // removed meanwhile
+            return ErrnoStatus(errno, "stat", path, repo_, false);
+          }
+          if (!S_ISREG(st.st_mode)) continue;
+          info.size = static_cast<uint64_t>(st.st_size);
+          info.mtime_unix_ns = MtimeNs(st);
+          RETURN_IF_ERROR(fn(info));
         }
-        ChunkFileInfo info;
-        if (!ParseChunkName(name, &info.digest)) continue;
-        if (std::string_view(name).substr(0, 2) != a || std::string_view(name).substr(2, 2) != b) {
-          continue;  // misplaced: not a chunk of this layout
-        }
-        const std::string path = absl::StrCat(b_dir, "/", name);
-        struct stat st;
-        if (::lstat(path.c_str(), &st) != 0) {
-          if (errno == ENOENT) continue;  // removed meanwhile
-          return ErrnoStatus(errno, "stat", path, repo_, false);
-        }
-        if (!S_ISREG(st.st_mode)) continue;
-        info.size = static_cast<uint64_t>(st.st_size);
-        info.mtime_unix_ns = MtimeNs(st);
-        RETURN_IF_ERROR(fn(info));
-      }
-    }
-  }
+        return absl::OkStatus();
+      }));
   return absl::OkStatus();
 }
 
