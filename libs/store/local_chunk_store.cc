@@ -13,14 +13,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libs/base/status_macros.h"
+#include "libs/store/chunk_file_name.h"
 #include "libs/store/chunk_store.h"
 #include "libs/store/file_io.h"
 
 namespace arca {
 namespace {
-
-constexpr absl::string_view kGcPrefix = ".gc-";
-constexpr absl::string_view kBadSuffix = ".bad";
 
 int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
@@ -33,17 +31,6 @@ std::string ByteHex(uint8_t b) { return std::string{kHex[b >> 4], kHex[b & 15]};
 bool IsLowerHex(std::string_view s) {
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
-int HexNibble(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
-
-// Parses a valid chunk file name (64 lower-case hex) or returns false.
-bool ParseChunkName(std::string_view name, Digest* out) {
-  if (name.size() != 64 || !IsLowerHex(name)) return false;
-  for (size_t i = 0; i < 32; ++i) {
-    out->bytes[i] = static_cast<uint8_t>(HexNibble(name[2 * i]) << 4 | HexNibble(name[2 * i + 1]));
   }
   return true;
 }
@@ -272,7 +259,8 @@ absl::StatusOr<std::string> LocalChunkStore::Get(const Digest& digest) {
   const std::string path = ChunkPath(digest);
   absl::StatusOr<std::string> blob = ReadWholeFile(path, repo_);
   if (absl::IsNotFound(blob.status())) {
-    const std::string bad = absl::StrCat(path, kBadSuffix);
+    const std::string bad =
+        absl::StrCat(LeafDir(digest), "/", FormatChunkFileName(ChunkFileKind::kBad, digest));
     if (::access(bad.c_str(), F_OK) == 0) {
       return absl::NotFoundError(
           absl::StrCat("chunk ", digest.Hex(), " is missing from ", repo_,
@@ -290,7 +278,8 @@ absl::StatusOr<std::string> LocalChunkStore::Get(const Digest& digest) {
 
 absl::StatusOr<std::string> LocalChunkStore::MoveAside(const Digest& digest) {
   const std::string path = ChunkPath(digest);
-  const std::string bad = absl::StrCat(path, kBadSuffix);
+  const std::string bad =
+      absl::StrCat(LeafDir(digest), "/", FormatChunkFileName(ChunkFileKind::kBad, digest));
   if (::rename(path.c_str(), bad.c_str()) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) {
       return absl::NotFoundError(absl::StrCat("chunk ", digest.Hex(), " is missing from ", repo_,
@@ -303,26 +292,24 @@ absl::StatusOr<std::string> LocalChunkStore::MoveAside(const Digest& digest) {
 
 absl::StatusOr<std::vector<LocalChunkStore::BadChunkFile>> LocalChunkStore::ListBadChunks() {
   std::vector<BadChunkFile> out;
-  RETURN_IF_ERROR(ForEachLeafDir(
-      dir_, repo_,
-      [&](std::string_view a, std::string_view b, const std::string& b_dir,
-          std::vector<std::string>& names) -> absl::Status {
-        for (const std::string& name : names) {
-          if (!absl::EndsWith(name, kBadSuffix)) continue;
-          BadChunkFile f;
-          if (!ParseChunkName(std::string_view(name).substr(0, name.size() - kBadSuffix.size()),
-                              &f.digest)) {
-            continue;
-          }
-          f.path = absl::StrCat(b_dir, "/", name);
-          struct stat st;
-          if (::lstat(f.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-          f.size = static_cast<uint64_t>(st.st_size);
-          f.mtime_unix_ns = MtimeNs(st);
-          out.push_back(std::move(f));
-        }
-        return absl::OkStatus();
-      }));
+  RETURN_IF_ERROR(
+      ForEachLeafDir(dir_, repo_,
+                     [&](std::string_view a, std::string_view b, const std::string& b_dir,
+                         std::vector<std::string>& names) -> absl::Status {
+                       for (const std::string& name : names) {
+                         const ChunkFileName parsed = ParseChunkFileName(name);
+                         if (parsed.kind != ChunkFileKind::kBad) continue;
+                         BadChunkFile f;
+                         f.digest = parsed.digest;
+                         f.path = absl::StrCat(b_dir, "/", name);
+                         struct stat st;
+                         if (::lstat(f.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+                         f.size = static_cast<uint64_t>(st.st_size);
+                         f.mtime_unix_ns = MtimeNs(st);
+                         out.push_back(std::move(f));
+                       }
+                       return absl::OkStatus();
+                     }));
   std::sort(out.begin(), out.end(),
             [](const BadChunkFile& x, const BadChunkFile& y) { return x.digest < y.digest; });
   return out;
@@ -412,8 +399,9 @@ absl::Status LocalChunkStore::ForEach(
                      [&](std::string_view a, std::string_view b, const std::string& b_dir,
                          std::vector<std::string>& names) -> absl::Status {
                        for (const std::string& name : names) {
-                         Digest digest;
-                         if (!ParseChunkName(name, &digest)) continue;
+                         const ChunkFileName parsed = ParseChunkFileName(name);
+                         if (parsed.kind != ChunkFileKind::kChunk) continue;
+                         const Digest& digest = parsed.digest;
                          if (std::string_view(name).substr(0, 2) != a ||
                              std::string_view(name).substr(2, 2) != b) {
                            continue;  // misplaced: not a chunk of this layout
@@ -478,7 +466,7 @@ absl::StatusOr<TempSweep> LocalChunkStore::RemoveTempFilesOlderThan(int64_t cuto
                      [&](std::string_view a, std::string_view b, const std::string& b_dir,
                          std::vector<std::string>& names) -> absl::Status {
                        for (const std::string& name : names) {
-                         if (!absl::StartsWith(name, kTempPrefix)) continue;
+                         if (ParseChunkFileName(name).kind != ChunkFileKind::kTemp) continue;
                          const std::string path = absl::StrCat(b_dir, "/", name);
                          if (ours.contains(path)) continue;
                          struct stat st;
@@ -503,11 +491,11 @@ absl::Status LocalChunkStore::ForEachChunkFile(
       [&](std::string_view a, std::string_view b, const std::string& b_dir,
           std::vector<std::string>& names) -> absl::Status {
         for (std::string& name : names) {
-          if (absl::StartsWith(name, kGcPrefix)) {
+          ChunkFileName parsed = ParseChunkFileName(name);
+          if (parsed.kind == ChunkFileKind::kGcAside) {
             // A gc crashed between its rename and its decision: undo the rename.
-            const std::string chunk_name = name.substr(kGcPrefix.size());
-            Digest unused;
-            if (!ParseChunkName(chunk_name, &unused)) continue;
+            const std::string chunk_name =
+                FormatChunkFileName(ChunkFileKind::kChunk, parsed.digest);
             const std::string from = absl::StrCat(b_dir, "/", name);
             const std::string to = absl::StrCat(b_dir, "/", chunk_name);
             if (::link(from.c_str(), to.c_str()) != 0 && errno != EEXIST) {
@@ -518,9 +506,11 @@ absl::Status LocalChunkStore::ForEachChunkFile(
             }
             if (std::binary_search(names.begin(), names.end(), chunk_name)) continue;
             name = chunk_name;  // not listed yet: report it here
+            parsed.kind = ChunkFileKind::kChunk;
           }
+          if (parsed.kind != ChunkFileKind::kChunk) continue;
           ChunkFileInfo info;
-          if (!ParseChunkName(name, &info.digest)) continue;
+          info.digest = parsed.digest;
           if (std::string_view(name).substr(0, 2) != a ||
               std::string_view(name).substr(2, 2) != b) {
             continue;  // misplaced: not a chunk of this layout
@@ -550,7 +540,8 @@ absl::StatusOr<bool> LocalChunkStore::RemoveChunkIfOlder(const Digest& digest,
     return ErrnoStatus(errno, "stat", path, repo_, false);
   }
   if (MtimeNs(st) >= cutoff_unix_ns) return false;
-  const std::string aside = absl::StrCat(LeafDir(digest), "/", kGcPrefix, digest.Hex());
+  const std::string aside =
+      absl::StrCat(LeafDir(digest), "/", FormatChunkFileName(ChunkFileKind::kGcAside, digest));
   if (::rename(path.c_str(), aside.c_str()) != 0) {
     if (errno == ENOENT) return false;
     return ErrnoStatus(errno, "rename to", aside, repo_, true);

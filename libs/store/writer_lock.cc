@@ -121,25 +121,57 @@ std::string WriterLockTempName(int64_t pid, std::string_view host) {
   return absl::StrCat(kTempPrefix, pid, "-", WriterLockTempHostTag(host), "-", RandomHex16());
 }
 
-std::string WriterLockTempDeadReason(std::string_view name_sv, std::string_view this_host) {
+std::optional<WriterLockTempNameParts> ParseWriterLockTempName(std::string_view name_sv) {
   const absl::string_view name(name_sv.data(), name_sv.size());
-  if (!absl::StartsWith(name, kTempPrefix)) return "";
+  if (!absl::StartsWith(name, kTempPrefix)) return std::nullopt;
   const absl::string_view rest = name.substr(kTempPrefix.size());
   const size_t first = rest.find('-');
   const size_t last = rest.rfind('-');
-  if (first == absl::string_view::npos || last <= first + 1) return "";  // old style
-  int64_t pid = 0;
+  if (first == absl::string_view::npos || last <= first + 1 || last + 1 == rest.size()) {
+    return std::nullopt;  // old style, or an empty part
+  }
   const absl::string_view pid_text = rest.substr(0, first);
+  WriterLockTempNameParts parts;
   if (pid_text.empty() ||
       !std::all_of(pid_text.begin(), pid_text.end(),
                    [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
-      !absl::SimpleAtoi(pid_text, &pid) || pid <= 0) {
-    return "";
+      !absl::SimpleAtoi(pid_text, &parts.pid) || parts.pid <= 0) {
+    return std::nullopt;
   }
-  const absl::string_view tag = rest.substr(first + 1, last - first - 1);
-  if (tag != WriterLockTempHostTag(this_host)) return "";
-  if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) return "";
-  return absl::StrCat("process ", pid, " on this host (", S(this_host), ") is gone");
+  parts.host_tag = std::string(rest.substr(first + 1, last - first - 1));
+  parts.random = std::string(rest.substr(last + 1));
+  return parts;
+}
+
+std::string WriterLockTempDeadReason(std::string_view name, std::string_view this_host) {
+  const std::optional<WriterLockTempNameParts> parts = ParseWriterLockTempName(name);
+  if (!parts.has_value() || parts->host_tag != WriterLockTempHostTag(this_host)) return "";
+  if (::kill(static_cast<pid_t>(parts->pid), 0) == 0 || errno != ESRCH) return "";
+  return absl::StrCat("process ", parts->pid, " on this host (", S(this_host), ") is gone");
+}
+
+std::string FormatWriterLockText(int64_t pid, std::string_view host, int64_t start_unix_ns,
+                                 std::string_view description) {
+  return absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(S(host)),
+                      "\nstart_unix_ns=", start_unix_ns,
+                      "\ndescription=", absl::CEscape(S(description)), "\n");
+}
+
+void ParseWriterLockText(std::string_view text, WriterLockInfo* info) {
+  for (absl::string_view line : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {
+    const size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) continue;
+    const absl::string_view key = line.substr(0, eq);
+    const std::string value(line.substr(eq + 1));
+    int64_t v = 0;
+    std::string unescaped;
+    if (key == "pid" && absl::SimpleAtoi(value, &v)) info->pid = v;
+    if (key == "start_unix_ns" && absl::SimpleAtoi(value, &v)) info->start_unix_ns = v;
+    if (key == "host" && absl::CUnescape(value, &unescaped)) info->host = unescaped;
+    if (key == "description" && absl::CUnescape(value, &unescaped)) {
+      info->description = unescaped;
+    }
+  }
 }
 
 absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(const std::string& repo,
@@ -153,9 +185,7 @@ absl::StatusOr<std::unique_ptr<WriterLock>> CreateWriterLock(const std::string& 
   const int64_t start = NowUnixNs();
   const int64_t pid = ::getpid();
   const std::string name = absl::StrCat(start, "-", pid, "-", RandomHex16(), ".lock");
-  const std::string content =
-      absl::StrCat("pid=", pid, "\nhost=", absl::CEscape(host), "\nstart_unix_ns=", start,
-                   "\ndescription=", absl::CEscape(S(description)), "\n");
+  const std::string content = FormatWriterLockText(pid, host, start, description);
   RETURN_IF_ERROR(
       WriteFileAtomicallyVia(locks_dir, WriterLockTempName(pid, host), name, content, repo));
   return std::make_unique<WriterLock>(absl::StrCat(locks_dir, "/", name), start, heartbeat_seconds);
@@ -174,24 +204,7 @@ absl::StatusOr<std::vector<WriterLockInfo>> ListWriterLocksIn(const std::string&
     info.start_unix_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
     info.heartbeat_unix_ns = info.start_unix_ns;
     absl::StatusOr<std::string> text = ReadWholeFile(info.path, repo);
-    if (text.ok()) {
-      for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-        const size_t eq = line.find('=');
-        if (eq == std::string_view::npos) continue;
-        const absl::string_view key = line.substr(0, eq);
-        const std::string value(line.substr(eq + 1));
-        int64_t v = 0;
-        if (key == "pid" && absl::SimpleAtoi(value, &v)) info.pid = v;
-        if (key == "start_unix_ns" && absl::SimpleAtoi(value, &v)) {
-          info.start_unix_ns = v;
-        }
-        std::string unescaped;
-        if (key == "host" && absl::CUnescape(value, &unescaped)) info.host = unescaped;
-        if (key == "description" && absl::CUnescape(value, &unescaped)) {
-          info.description = unescaped;
-        }
-      }
-    }
+    if (text.ok()) ParseWriterLockText(*text, &info);
     out.push_back(std::move(info));
   }
   std::sort(out.begin(), out.end(), [](const WriterLockInfo& a, const WriterLockInfo& b) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -74,6 +75,18 @@ struct WriterLockInfo {
   std::string description;
 };
 
+// The text of a lock file: "pid=", "host=" (C-escaped), "start_unix_ns=",
+// "description=" (C-escaped), one per line.
+std::string FormatWriterLockText(int64_t pid, std::string_view host, int64_t start_unix_ns,
+                                 std::string_view description);
+
+// Reads the fields of a lock file's text into `info` (pid, host,
+// start_unix_ns, description): every line "key=value" with a known key and a
+// valid value sets that field (the last one wins); other lines, unknown keys
+// and invalid values are ignored, leaving the field as it was. Never fails: a
+// lock file is evidence of a writer even when its text is damaged.
+void ParseWriterLockText(std::string_view text, WriterLockInfo* info);
+
 // Why a lock is stale, or "" if it is live. Stale: its host is `this_host`
 // and no process `pid` exists (kill(pid, 0) fails with ESRCH), or its
 // heartbeat is older than `now_unix_ns - stale_after_ns` (any host).
@@ -94,6 +107,16 @@ std::string WriterLockTempHostTag(std::string_view host);
 // ".tmp-<pid>-<host tag>-<16 hex random>". It exists before the lock is
 // renamed into place; a writer killed meanwhile leaves it behind.
 std::string WriterLockTempName(int64_t pid, std::string_view host);
+
+// The parts of a WriterLockTempName: ".tmp-<pid>-<host tag>-<random>".
+struct WriterLockTempNameParts {
+  int64_t pid = 0;       // > 0
+  std::string host_tag;  // non-empty, may hold "-"
+  std::string random;    // non-empty, no "-"
+};
+// Splits `name`; nullopt when it is not of that form (an old-style
+// ".tmp-<random>", a pid that is not positive decimal digits, ...).
+std::optional<WriterLockTempNameParts> ParseWriterLockTempName(std::string_view name);
 
 // Why gc may remove the lock temp file `name` (in REPO/locks/) at any age, or
 // "" if it must wait for the stale-lock limit: the name is a
