@@ -6,7 +6,7 @@
 
 namespace arca {
 namespace {
-constexpr char kPhaseUrl[] = "type.arca.dev/arca.v1.Phase";
+constexpr const char* kPhaseUrl = kPhasePayloadUrl;
 }  // namespace
 
 absl::Status WithPhase(absl::Status status, v1::Phase phase) {

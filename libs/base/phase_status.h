@@ -12,6 +12,11 @@
 
 namespace arca {
 
+// The absl payload URL under which WithPhase attaches the phase (its value:
+// the Phase number in decimal). On the wire it travels as a
+// google.rpc.ErrorInfo instead (libs/rpc/status_convert.h).
+inline constexpr char kPhasePayloadUrl[] = "type.arca.dev/arca.v1.Phase";
+
 // Returns `status` with `phase` attached (OK stays OK). An already attached
 // phase is kept: the innermost phase that failed wins.
 absl::Status WithPhase(absl::Status status, v1::Phase phase);

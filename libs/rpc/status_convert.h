@@ -5,9 +5,15 @@
 // Wire form: a failed status carries, in its error details (trailing metadata
 // `grpc-status-details-bin`), a serialized google.rpc.Status {code, message,
 // details} whose details hold one google.protobuf.Any per absl payload:
-// type_url = the payload's URL (the phase: "type.arca.dev/arca.v1.Phase"),
-// value = the payload's bytes (the phase: its number in decimal). Codes map
-// one to one (absl and gRPC use the same numbers).
+// - the phase (libs/base/phase_status.h) as a google.rpc.ErrorInfo
+//   (type.googleapis.com/google.rpc.ErrorInfo), which generic gRPC clients
+//   decode: reason = the Phase enum name ("PHASE_ARCHIVE"), domain =
+//   "arca.dev", metadata {"phase": the same name, "exit_code": the exit code
+//   ExitCodeOf gives the status, in decimal};
+// - any other payload: type_url = the payload's URL, value = its bytes.
+// Reading also accepts the form of earlier versions (the phase as an Any
+// "type.arca.dev/arca.v1.Phase" whose value is its number in decimal).
+// Codes map one to one (absl and gRPC use the same numbers).
 //
 // Thread-safety: pure functions.
 #ifndef ARCA_LIBS_RPC_STATUS_CONVERT_H_

@@ -37,6 +37,49 @@ TEST(StatusConvertTest, PhaseSurvivesTheRoundTrip) {
   EXPECT_EQ(ExitCodeOf(back), ExitCode::kUpload);
 }
 
+TEST(StatusConvertTest, PhaseTravelsAsErrorInfo) {
+  const std::string details =
+      EncodeStatusDetails(WithPhase(absl::DataLossError("chunk x is corrupt"), v1::PHASE_UPLOAD));
+  // A generic client finds a google.rpc.ErrorInfo with the phase's name as
+  // the reason, the arca domain and the exit code (12: upload).
+  EXPECT_NE(details.find("type.googleapis.com/google.rpc.ErrorInfo"), std::string::npos);
+  EXPECT_NE(details.find("PHASE_UPLOAD"), std::string::npos);
+  EXPECT_NE(details.find("arca.dev"), std::string::npos);
+  EXPECT_NE(details.find("exit_code"), std::string::npos);
+  EXPECT_NE(details.find("12"), std::string::npos);
+  EXPECT_EQ(details.find("type.arca.dev/arca.v1.Phase"), std::string::npos);
+}
+
+TEST(StatusConvertTest, EarlierPhaseFormIsStillRead) {
+  // What versions before the ErrorInfo wrote: the phase payload as an Any
+  // (URL kPhasePayloadUrl, value the number). The encoder now turns that URL
+  // into an ErrorInfo, so encode it under another URL of the same length
+  // and patch the bytes.
+  const std::string to = kPhasePayloadUrl;
+  absl::Status carrier = absl::InternalError("boom");
+  const std::string fake = std::string(to).replace(0, 4, "TYPE");
+  carrier.SetPayload(fake, absl::Cord(std::to_string(static_cast<int>(v1::PHASE_COMPRESSION))));
+  std::string bytes = EncodeStatusDetails(carrier);
+  const size_t at = bytes.find(fake);
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, fake.size(), to);
+  absl::Status back = FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "boom", bytes));
+  EXPECT_EQ(PhaseOf(back), v1::PHASE_COMPRESSION);
+}
+
+TEST(StatusConvertTest, ForeignErrorInfoIsIgnored) {
+  // An ErrorInfo of another domain does not become a phase.
+  const std::string ours =
+      EncodeStatusDetails(WithPhase(absl::InternalError("m"), v1::PHASE_ARCHIVE));
+  std::string foreign = ours;
+  const size_t at = foreign.find("arca.dev");
+  ASSERT_NE(at, std::string::npos);
+  foreign.replace(at, 8, "evil.dev");
+  absl::Status back = FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "m", foreign));
+  EXPECT_EQ(back.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(PhaseOf(back), v1::PHASE_UNSPECIFIED);
+}
+
 TEST(StatusConvertTest, EveryPayloadIsCarried) {
   absl::Status st = absl::DataLossError("bad");
   st.SetPayload("type.example/one", absl::Cord("1"));
