@@ -362,8 +362,9 @@ TEST(Stress, ThreeBackupLoopsBesideAForgetPruneLoop) {
     RunResult r = RunArca({"backup", srcs[ver.tree], "--repo", ref, "--json", "--no-progress"});
     ASSERT_EQ(r.exit_code, 0) << r.Describe();
   }
-  const double chunk_bytes = Bytes(repo + "/chunks"), ref_chunk_bytes = Bytes(ref + "/chunks");
-  const double repo_bytes = Bytes(repo), ref_bytes = Bytes(ref);
+  // Whole bytes in the messages (a double would print as 1.9e+07).
+  const uint64_t chunk_bytes = Bytes(repo + "/chunks"), ref_chunk_bytes = Bytes(ref + "/chunks");
+  const uint64_t repo_bytes = Bytes(repo), ref_bytes = Bytes(ref);
   EXPECT_LE(chunk_bytes, ref_chunk_bytes * 1.05)
       << "stressed repository keeps garbage: chunks " << chunk_bytes << " bytes vs fresh "
       << ref_chunk_bytes;
@@ -379,9 +380,10 @@ TEST(Stress, ThreeBackupLoopsBesideAForgetPruneLoop) {
             << "/" << backups[2] << ", parent races " << races << ", forgets " << forgets
             << " (snapshots forgotten " << snapshots_forgotten << "), gcs " << gcs
             << ", chunks removed " << chunks_removed << "; chunk bytes " << chunk_bytes
-            << " vs fresh " << ref_chunk_bytes << " (" << (chunk_bytes / ref_chunk_bytes - 1) * 100
+            << " vs fresh " << ref_chunk_bytes << " ("
+            << (static_cast<double>(chunk_bytes) / ref_chunk_bytes - 1) * 100
             << " %), repository bytes " << repo_bytes << " vs fresh " << ref_bytes << " ("
-            << (repo_bytes / ref_bytes - 1) * 100 << " %)\n";
+            << (static_cast<double>(repo_bytes) / ref_bytes - 1) * 100 << " %)\n";
 
   for (const std::string& d : scratch) fsys::remove_all(d);
   for (const std::string& d : srcs) fsys::remove_all(d);
