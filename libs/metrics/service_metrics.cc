@@ -204,6 +204,11 @@ UploaderMetrics::UploaderMetrics(Registry& r)
           r, "uploader",
           {v1::PHASE_UPLOAD, v1::PHASE_COMMIT, v1::PHASE_VERIFICATION, v1::PHASE_RESTORE})) {}
 
-OrchestratorMetrics::OrchestratorMetrics(Registry& r) : jobs(r) {}
+OrchestratorMetrics::OrchestratorMetrics(Registry& r)
+    : jobs(r),
+      queued(GaugeFamily(r, "arca_jobs_queued",
+                         "Jobs waiting for a free slot of --max-running-jobs, by type.")) {
+  for (const char* type : {"backup", "restore", "verify", "forget", "gc"}) Queued(type);
+}
 
 }  // namespace arca::metrics

@@ -135,6 +135,9 @@ struct OrchestratorMetrics {
   explicit OrchestratorMetrics(prometheus::Registry& registry);
 
   JobMetrics jobs;
+  // arca_jobs_queued{type}: jobs waiting for --max-running-jobs (QUEUED).
+  prometheus::Family<prometheus::Gauge>& queued;
+  prometheus::Gauge& Queued(const std::string& type) const { return queued.Add({{"type", type}}); }
 };
 
 // RAII: +1 on a gauge for the lifetime of the object (streams running,

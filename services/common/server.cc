@@ -285,7 +285,7 @@ static void KeepLargeBuffersInTheHeap() {
 }
 
 int RunServer(const std::string& program, const ServerFlags& flags,
-              const std::vector<grpc::Service*>& services) {
+              const std::vector<grpc::Service*>& services, const std::function<void()>& on_signal) {
   KeepLargeBuffersInTheHeap();
   if (absl::Status st = InstallSignalHandlers(); !st.ok()) {
     std::cerr << program << ": " << st.message() << "\n";
@@ -331,6 +331,7 @@ int RunServer(const std::string& program, const ServerFlags& flags,
   if (grpc::HealthCheckServiceInterface* health = started->server->GetHealthCheckService()) {
     health->Shutdown();  // NOT_SERVING: load balancers stop sending new calls
   }
+  if (on_signal) on_signal();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(flags.drain_seconds);
   started->server->Shutdown(deadline);

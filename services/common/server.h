@@ -28,6 +28,7 @@
 #define ARCA_SERVICES_COMMON_SERVER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -135,8 +136,12 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
 // its "arca-" prefix (arca-uploader → arca_uploader_...), registered in
 // metrics::ProcessRegistry() and served with --metrics-listen. The same name
 // is the process's role (flags.role, when not set) for its certificate.
+// `on_signal`, when set, runs after the signal and before the drain: the
+// orchestrator ends its jobs there, so that WatchJob streams still open
+// deliver each job's final state before the server stops.
 int RunServer(const std::string& program, const ServerFlags& flags,
-              const std::vector<grpc::Service*>& services);
+              const std::vector<grpc::Service*>& services,
+              const std::function<void()>& on_signal = {});
 
 // One log line on stderr: "<UTC time> <program>: <message>". Thread-safe.
 void LogLine(const std::string& program, const std::string& message);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,12 +11,14 @@
 #include "arca/v1/chunker.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "libs/base/status_macros.h"
 #include "libs/pipeline/backup_plan.h"
 #include "libs/rpc/status_convert.h"
 #include "libs/store/forget.h"
 #include "libs/store/repository.h"
 #include "libs/store/retention.h"
 #include "services/common/server.h"
+#include "services/orchestrator/job_query.h"
 #include "services/orchestrator/job_requests.h"
 
 namespace arca::services {
@@ -121,13 +124,30 @@ void JobManager::SeedLastSuccess() {
   }
 }
 
-JobManager::~JobManager() {
+JobManager::~JobManager() { Shutdown(); }
+
+void JobManager::Shutdown() {
   std::vector<std::pair<std::shared_ptr<JobRecord>, std::thread>> threads;
   {
     absl::MutexLock lock(&mu_);
+    const bool first = !shutting_down_;
     shutting_down_ = true;
+    if (first && (running_ > 0 || !queue_.empty())) {
+      Log(absl::StrCat("shutting down: ending ", running_, " running and ", queue_.size(),
+                       " queued job(s)"));
+    }
+    // Queued jobs never started: they end now. Running ones end when their
+    // cancelled call returns (their thread calls Finish).
+    while (!queue_.empty()) {
+      std::shared_ptr<JobRecord> rec = queue_.front();
+      queue_.pop_front();
+      rec->shutdown = true;
+      FinishLocked(rec, absl::UnavailableError("the orchestrator shut down"), v1::PHASE_UNSPECIFIED,
+                   nullptr, nullptr);
+    }
     for (const std::shared_ptr<JobRecord>& rec : table_.records()) {
       if (!rec->done) {
+        rec->shutdown = true;
         rec->cancel_requested = true;
         if (rec->call != nullptr) rec->call->TryCancel();
       }
@@ -181,10 +201,12 @@ absl::StatusOr<v1::Job> JobManager::StartBackup(const v1::StartBackupRequest& re
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
+  if (std::optional<v1::Job> job = Replay(request.request_id())) return *job;
   ReapThreads();
-  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_BACKUP, "");
+  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_BACKUP, "", request.request_id());
   rec->group = Repository::GroupName(plan.host(), plan.source());
   rec->job.set_group(rec->group);
+  *rec->job.mutable_labels() = request.labels();
   plan.set_job_id(rec->job.id());
   Log(absl::StrCat("job ", rec->job.id(), ": backup of ", plan.host(), ":", plan.source(),
                    " on chunker ", options_.chunkers[chunker], ", collector ", plan.collector()));
@@ -210,8 +232,10 @@ absl::StatusOr<v1::Job> JobManager::StartRestore(const v1::StartRestoreRequest& 
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
+  if (std::optional<v1::Job> job = Replay(request.request_id())) return *job;
   ReapThreads();
-  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_RESTORE, request.snapshot());
+  std::shared_ptr<JobRecord> rec =
+      table_.Add(v1::JOB_TYPE_RESTORE, request.snapshot(), request.request_id());
   plan.set_job_id(rec->job.id());
   Log(absl::StrCat("job ", rec->job.id(), ": restore of ", plan.snapshot(), " to ", plan.target(),
                    " on chunker ", options_.chunkers[chunker]));
@@ -230,8 +254,10 @@ absl::StatusOr<v1::Job> JobManager::StartVerify(const v1::StartVerifyRequest& re
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
+  if (std::optional<v1::Job> job = Replay(request.request_id())) return *job;
   ReapThreads();
-  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_VERIFY, request.snapshot());
+  std::shared_ptr<JobRecord> rec =
+      table_.Add(v1::JOB_TYPE_VERIFY, request.snapshot(), request.request_id());
   Log(absl::StrCat("job ", rec->job.id(), ": verify of ",
                    request.snapshot().empty() ? "every snapshot" : request.snapshot(),
                    " on uploader ", options_.uploaders[uploader]));
@@ -260,8 +286,9 @@ absl::StatusOr<v1::Job> JobManager::StartForget(const v1::StartForgetRequest& re
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
+  if (std::optional<v1::Job> job = Replay(request.request_id())) return *job;
   ReapThreads();
-  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_FORGET, "");
+  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_FORGET, "", request.request_id());
   Log(absl::StrCat("job ", rec->job.id(), ": forget",
                    request.group().empty() ? "" : " in group " + request.group(),
                    request.prune() ? " and prune" : "", " on uploader ",
@@ -282,8 +309,9 @@ absl::StatusOr<v1::Job> JobManager::StartGc(const v1::StartGcRequest& request) {
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the orchestrator is shutting down");
+  if (std::optional<v1::Job> job = Replay(request.request_id())) return *job;
   ReapThreads();
-  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_GC, "");
+  std::shared_ptr<JobRecord> rec = table_.Add(v1::JOB_TYPE_GC, "", request.request_id());
   Log(absl::StrCat("job ", rec->job.id(), ": gc", request.dry_run() ? " (dry run)" : "",
                    " on uploader ", options_.uploaders[uploader]));
   Launch(rec, [this, rec, uploader, gc] { RunMaintenanceJob(rec, uploader, std::nullopt, gc); });
@@ -306,19 +334,83 @@ absl::Status JobManager::PickCollector(const std::string& requested, size_t* ind
       absl::StrJoin(options_.collectors, ", "), "): name one of them, or none for round robin"));
 }
 
-absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& id) const {
+std::optional<v1::Job> JobManager::Replay(const std::string& request_id) const {
+  std::shared_ptr<JobRecord> rec = table_.FindByRequestId(request_id);
+  if (rec == nullptr) return std::nullopt;
+  Log(absl::StrCat("request_id ", request_id, " again: answering with job ", rec->job.id()));
+  return JobInView(rec->job, v1::JOB_VIEW_FULL, v1::JOB_VIEW_FULL);
+}
+
+absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& id, v1::JobView view) const {
   absl::ReaderMutexLock lock(&mu_);
   absl::StatusOr<std::shared_ptr<JobRecord>> rec = table_.Find(id);
   if (!rec.ok()) return rec.status();
-  return (*rec)->job;
+  if (view == v1::JOB_VIEW_BASIC) return JobInView((*rec)->job, view, view);
+  return table_.Full(**rec);
 }
 
-std::vector<v1::Job> JobManager::ListJobs() const {
+absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(
+    const v1::ListJobsRequest& request) const {
+  if (request.page_size() < 0) {
+    return Bad(absl::StrCat("page_size ", request.page_size(), " is negative: use 0..",
+                            kMaxJobPageSize, " (0 = ", kDefaultJobPageSize, ")"));
+  }
+  const int page_size = request.page_size() == 0 ? kDefaultJobPageSize
+                                                 : std::min(request.page_size(), kMaxJobPageSize);
+  absl::StatusOr<JobFilter> filter = JobFilter::Parse(request.filter());
+  if (!filter.ok()) return filter.status();
+  absl::StatusOr<bool> descending = ParseJobOrderDescending(request.order_by());
+  if (!descending.ok()) return descending.status();
+  if (request.view() != v1::JOB_VIEW_UNSPECIFIED && request.view() != v1::JOB_VIEW_BASIC &&
+      request.view() != v1::JOB_VIEW_FULL) {
+    return Bad(absl::StrCat("view ", static_cast<int>(request.view()), " is not a JobView"));
+  }
+  std::optional<JobPageCursor> cursor;
+  if (!request.page_token().empty()) {
+    absl::StatusOr<JobPageCursor> c = DecodeJobPageToken(request.page_token(), request);
+    if (!c.ok()) return c.status();
+    cursor = *c;
+  }
+  using Key = std::pair<int64_t, std::string>;
+  auto after_cursor = [&](const Key& k) {
+    if (!cursor) return true;
+    const Key c{cursor->create_unix_ns, cursor->id};
+    return *descending ? k < c : c < k;
+  };
   absl::ReaderMutexLock lock(&mu_);
-  std::vector<v1::Job> out;
-  out.reserve(table_.records().size());
-  for (const auto& r : table_.records()) out.push_back(r->job);
-  return out;
+  std::vector<std::pair<Key, const JobRecord*>> matching;
+  for (const auto& r : table_.records()) {
+    if (filter->Matches(r->job)) {
+      matching.push_back({Key{JobCreateUnixNs(r->job), r->job.id()}, r.get()});
+    }
+  }
+  std::sort(matching.begin(), matching.end(), [&](const auto& a, const auto& b) {
+    return *descending ? b.first < a.first : a.first < b.first;
+  });
+  v1::ListJobsResponse response;
+  response.set_total_size(static_cast<int32_t>(matching.size()));
+  size_t bytes = 0;
+  for (size_t i = 0; i < matching.size(); ++i) {
+    const auto& [key, rec] = matching[i];
+    if (!after_cursor(key)) continue;
+    if (response.jobs_size() == page_size) {
+      response.set_next_page_token(
+          EncodeJobPageToken({matching[i - 1].first.first, matching[i - 1].first.second}, request));
+      break;
+    }
+    v1::Job job = request.view() == v1::JOB_VIEW_FULL
+                      ? table_.Full(*rec)
+                      : JobInView(rec->job, v1::JOB_VIEW_BASIC, v1::JOB_VIEW_BASIC);
+    const size_t size = job.ByteSizeLong();
+    if (response.jobs_size() > 0 && bytes + size > kMaxJobPageBytes) {
+      response.set_next_page_token(
+          EncodeJobPageToken({matching[i - 1].first.first, matching[i - 1].first.second}, request));
+      break;
+    }
+    bytes += size;
+    *response.add_jobs() = std::move(job);
+  }
+  return response;
 }
 
 absl::StatusOr<v1::Job> JobManager::CancelJob(const std::string& id) {
@@ -326,37 +418,39 @@ absl::StatusOr<v1::Job> JobManager::CancelJob(const std::string& id) {
   absl::StatusOr<std::shared_ptr<JobRecord>> rec = table_.Find(id);
   if (!rec.ok()) return rec.status();
   JobRecord& r = **rec;
-  if (r.done) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job ", id, " has already ended (", v1::JobState_Name(r.job.state()), ")"));
-  }
-  if (!r.cancel_requested) {
-    r.cancel_requested = true;
-    if (r.call != nullptr) r.call->TryCancel();
-    Log(absl::StrCat("job ", id, ": cancel requested"));
+  if (r.done || r.cancel_requested) return JobInView(r.job, v1::JOB_VIEW_FULL, v1::JOB_VIEW_FULL);
+  r.cancel_requested = true;
+  Log(absl::StrCat("job ", r.job.id(), ": cancel requested"));
+  if (r.queued) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (it->get() == &r) {
+        queue_.erase(it);
+        break;
+      }
+    }
+    FinishLocked(*rec, absl::CancelledError("cancelled while queued"), v1::PHASE_UNSPECIFIED,
+                 nullptr, nullptr);
+  } else if (r.call != nullptr) {
+    r.call->TryCancel();
   }
   return r.job;
 }
 
-absl::StatusOr<std::unique_ptr<JobWatch>> JobManager::Watch(const std::string& id) {
+absl::StatusOr<std::unique_ptr<JobWatch>> JobManager::Watch(const std::string& id,
+                                                            uint64_t after_sequence) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<std::shared_ptr<JobRecord>> rec = table_.Find(id);
   if (!rec.ok()) return rec.status();
   JobRecord& r = **rec;
   auto state = std::make_shared<WatchQueue>();
   if (r.done) {
-    state->final_job = r.job;
+    state->final_job = table_.Full(r);
+    state->final_sequence = r.last_sequence;
   } else {
-    if (r.job.has_progress()) {
-      v1::JobEvent e;
-      *e.mutable_progress() = r.job.progress();
-      state->queue.push_back(std::move(e));
-    }
-    for (const v1::Warning& w : r.job.warnings()) {
+    for (const v1::JobEvent& e : r.recent) {
+      if (e.sequence() <= after_sequence) continue;
       if (state->queue.size() >= options_.watch_queue) break;
-      v1::JobEvent e;
-      *e.mutable_warning() = w;
-      state->queue.push_back(std::move(e));
+      state->queue.push_back(e);
     }
     r.watchers.push_back(state);
   }
@@ -381,16 +475,50 @@ absl::StatusOr<v1::ListSnapshotsResponse> JobManager::ListSnapshots(
     const v1::ListSnapshotsRequest& request) {
   if (absl::Status st = Need(options_.uploaders, "--uploader", "uploader"); !st.ok()) return st;
   if (request.group().size() > kMaxRequestPathBytes) return Bad("group is too long");
+  if (request.page_size() < 0) return Bad("page_size is negative: use 0..1000 (0 = 100)");
+  v1::ListSnapshotsRequest paged = request;
+  paged.set_page_size(request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000));
+  v1::ListSnapshotsResponse response;
+  RETURN_IF_ERROR(
+      CallAnyUploader("ListSnapshots", [&](v1::Uploader::Stub& stub, grpc::ClientContext* ctx) {
+        return stub.ListSnapshots(ctx, paged, &response);
+      }));
+  return response;
+}
+
+absl::StatusOr<v1::GetSnapshotResponse> JobManager::GetSnapshot(
+    const v1::GetSnapshotRequest& request) {
+  if (absl::Status st = Need(options_.uploaders, "--uploader", "uploader"); !st.ok()) return st;
+  if (request.id().empty()) {
+    return Bad(
+        "id is empty: give a snapshot id (see ListSnapshots), \"latest\" or "
+        "\"GROUP/latest\"");
+  }
+  if (request.id().size() > kMaxRequestPathBytes) return Bad("id is too long");
+  v1::GetSnapshotRequest manifest_only = request;
+  manifest_only.set_manifest_only(true);
+  v1::GetSnapshotResponse response;
+  RETURN_IF_ERROR(
+      CallAnyUploader("GetSnapshot", [&](v1::Uploader::Stub& stub, grpc::ClientContext* ctx) {
+        return stub.GetSnapshot(ctx, manifest_only, &response);
+      }));
+  response.clear_metadata_index();  // an uploader of an earlier version sends them
+  response.clear_payload_index();
+  return response;
+}
+
+absl::Status JobManager::CallAnyUploader(
+    const char* what,
+    const std::function<grpc::Status(v1::Uploader::Stub&, grpc::ClientContext*)>& call) {
   absl::Status last;
   for (size_t i = 0; i < uploader_channels_.size(); ++i) {
     auto stub = v1::Uploader::NewStub(uploader_channels_[i]);
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
-    v1::ListSnapshotsResponse response;
-    absl::Status st = rpc::FromGrpcStatus(stub->ListSnapshots(&ctx, request, &response));
-    if (st.ok()) return response;
-    last = absl::Status(st.code(), absl::StrCat("ListSnapshots on uploader ", options_.uploaders[i],
-                                                ": ", st.message()));
+    absl::Status st = rpc::FromGrpcStatus(call(*stub, &ctx));
+    if (st.ok()) return st;
+    last = absl::Status(
+        st.code(), absl::StrCat(what, " on uploader ", options_.uploaders[i], ": ", st.message()));
     if (!absl::IsUnavailable(st) && !absl::IsDeadlineExceeded(st)) return last;
   }
   return last;
@@ -398,7 +526,8 @@ absl::StatusOr<v1::ListSnapshotsResponse> JobManager::ListSnapshots(
 
 bool JobManager::WaitIdle(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_ == 0; };
+  auto idle = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_ == 0 && queue_.empty(); };
   return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
 }
 

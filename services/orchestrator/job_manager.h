@@ -17,13 +17,18 @@
 // the job fails only when none is reachable.
 // Bulk data never flows through here: only plans, StageEvents and results.
 //
-// Job life: PENDING (created, validated) → RUNNING (the call is issued) →
-// SUCCEEDED | SUCCEEDED_WITH_WARNINGS (exit 3) | FAILED | CANCELLED (130).
-// The final JobStatus carries failed_phase, exit_code, grpc_code, message
-// (JobOutcome below). Finished jobs are kept in memory (the newest
-// max_finished_jobs); with a state_dir also on disk (job_store.h), so they
-// survive a restart, and a job that was running when the previous
-// orchestrator died comes back as interrupted (FAILED, exit 1).
+// Job life: QUEUED (while max_running_jobs are running) → PENDING
+// (admitted) → RUNNING (the call is issued) → SUCCEEDED |
+// SUCCEEDED_WITH_WARNINGS (exit 3) | FAILED | CANCELLED (130). The final
+// JobStatus carries failed_phase, exit_code, grpc_code, message. A Start*
+// request with a request_id that a kept job already has returns that job
+// (idempotent retries). Finished jobs are kept in memory (the newest
+// max_finished_jobs, their lists trimmed to 64 KiB: job_query.h); with a
+// state_dir also on disk in full (job_store.h), so they survive a restart,
+// and a job that was running when the previous orchestrator died comes back
+// as interrupted (FAILED, exit 1). Shutdown() ends running jobs the same
+// way (FAILED, "the orchestrator shut down") and hands watchers that final
+// job.
 //
 // Thread-safety: every public method is thread-safe. The destructor cancels
 // every running job and joins its thread.
@@ -33,6 +38,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -72,6 +78,8 @@ struct OrchestratorOptions {
   absl::Duration call_timeout = absl::Seconds(30);  // unary calls
   absl::Duration job_timeout = absl::Hours(24);     // a job's call
   size_t max_finished_jobs = 1000;                  // kept for GetJob/ListJobs
+  // Jobs running at once (0 = no limit); the others wait QUEUED, in order.
+  size_t max_running_jobs = 16;
   // Where the job history is kept across restarts (job_store.h; --state-dir):
   // "" = in memory only.
   std::string state_dir;
@@ -101,31 +109,48 @@ class JobManager {
   // relative source/target, missing snapshot, negative or too large level,
   // workers or safety factor, unknown codec, bad exclude pattern or command;
   // FailedPrecondition when a needed kind of service was not configured),
-  // then create the job (PENDING) and start its thread. Nothing is started
-  // when validation fails. Returns the job as created.
+  // bad request_id or labels), then create the job (PENDING, or QUEUED
+  // while max_running_jobs run) and start its thread. Nothing is started
+  // when validation fails. A request_id that a kept job already has returns
+  // that job (as it is now) and starts nothing. Returns the job as created.
+  // Unavailable after Shutdown().
   absl::StatusOr<v1::Job> StartBackup(const v1::StartBackupRequest& request);
   absl::StatusOr<v1::Job> StartRestore(const v1::StartRestoreRequest& request);
   absl::StatusOr<v1::Job> StartVerify(const v1::StartVerifyRequest& request);
   absl::StatusOr<v1::Job> StartForget(const v1::StartForgetRequest& request);
   absl::StatusOr<v1::Job> StartGc(const v1::StartGcRequest& request);
 
-  // InvalidArgument for an empty id, NotFound for an unknown one.
-  absl::StatusOr<v1::Job> GetJob(const std::string& id) const;
-  // Every job kept, oldest first.
-  std::vector<v1::Job> ListJobs() const;
+  // By id or unique prefix (JobTable::Find), in `view` (UNSPECIFIED: FULL).
+  // InvalidArgument for an empty or ambiguous id, NotFound for an unknown one.
+  absl::StatusOr<v1::Job> GetJob(const std::string& id, v1::JobView view = v1::JOB_VIEW_FULL) const;
+  // A page of the jobs kept (orchestrator.proto ListJobsRequest).
+  // InvalidArgument naming the field for a bad filter, order_by, page_size
+  // or page_token.
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) const;
   // Cancels the job's call (the stage stops; the job ends CANCELLED, exit
-  // 130). Returns the job as it is now (possibly still RUNNING for a moment).
-  // InvalidArgument / NotFound as GetJob; FailedPrecondition when the job
-  // has already ended.
+  // 130); a QUEUED job ends CANCELLED at once. Returns the job as it is now
+  // (possibly still RUNNING for a moment). Idempotent: a job already
+  // cancelled or ended is returned as it is. Errors as GetJob.
   absl::StatusOr<v1::Job> CancelJob(const std::string& id);
-  // A subscription to the job's events (see JobWatch). Errors as GetJob.
-  absl::StatusOr<std::unique_ptr<JobWatch>> Watch(const std::string& id);
+  // A subscription to the job's events after `after_sequence` (see
+  // JobWatch). Errors as GetJob.
+  absl::StatusOr<std::unique_ptr<JobWatch>> Watch(const std::string& id,
+                                                  uint64_t after_sequence = 0);
 
   // Uploader.ListSnapshots on the first uploader that answers (the next one
-  // is tried when one is UNAVAILABLE). FailedPrecondition without uploaders.
+  // is tried when one is UNAVAILABLE), a page of at most page_size (0 = 100,
+  // at most 1000). FailedPrecondition without uploaders.
   absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(const v1::ListSnapshotsRequest& request);
+  // Uploader.GetSnapshot (manifest only) likewise.
+  absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(const v1::GetSnapshotRequest& request);
 
-  // Blocks until no job is running (tests). False after `timeout`.
+  // Refuses new jobs (Unavailable), ends queued jobs and cancels running
+  // ones, recording each as FAILED "the orchestrator shut down" (exit 1,
+  // UNAVAILABLE) and handing watchers that final job; returns when every
+  // job thread has ended. Idempotent; the destructor calls it.
+  void Shutdown();
+
+  // Blocks until no job is running or queued (tests). False after `timeout`.
   bool WaitIdle(absl::Duration timeout);
 
  private:
@@ -133,8 +158,20 @@ class JobManager {
       : options_(std::move(options)), table_([this](const std::string& m) { Log(m); }) {}
 
   // --- The runner (job_runner.cc): drives one job's call on its thread. ---
-  // Saves the new job, counts it running and starts its thread.
+  // Saves the new job; starts it (StartThread) or, while max_running_jobs
+  // run, queues it (QUEUED).
   void Launch(std::shared_ptr<JobRecord> rec, std::function<void()> body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts the job running and starts its thread.
+  void StartThread(const std::shared_ptr<JobRecord>& rec, std::function<void()> body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts queued jobs while there is room.
+  void AdmitQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets the event's sequence, keeps it in the job's recent events and hands
+  // it to the watchers.
+  void PublishEvent(JobRecord& rec, v1::JobEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job that a kept job with this request_id is, if any.
+  std::optional<v1::Job> Replay(const std::string& request_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunBackupJob(const std::shared_ptr<JobRecord>& rec, size_t chunker,
                     const v1::BackupPlan& plan);
@@ -153,16 +190,26 @@ class JobManager {
   absl::Status CallUploaders(
       const std::shared_ptr<JobRecord>& rec, size_t uploader, const char* what,
       const std::function<grpc::Status(v1::Uploader::Stub&, grpc::ClientContext*)>& call);
+  // One unary call outside a job (ListSnapshots, GetSnapshot): the
+  // uploaders in order until one answers other than UNAVAILABLE /
+  // DEADLINE_EXCEEDED; the error names the uploader.
+  absl::Status CallAnyUploader(
+      const char* what,
+      const std::function<grpc::Status(v1::Uploader::Stub&, grpc::ClientContext*)>& call);
   void RunVerifyJob(const std::shared_ptr<JobRecord>& rec, size_t uploader,
                     const v1::VerifyRequest& request);
   // Issues the call: RUNNING, or false when the job was cancelled first.
   bool BeginCall(const std::shared_ptr<JobRecord>& rec, grpc::ClientContext* ctx);
   void OnProgress(const std::shared_ptr<JobRecord>& rec, const v1::StageProgress& p);
   void OnWarning(const std::shared_ptr<JobRecord>& rec, const v1::Warning& w);
-  // The job's end: JobStatus, state, record saved, metrics, final event.
+  // The job's end: JobStatus, state, record saved, metrics, final event;
+  // then queued jobs are admitted.
   void Finish(const std::shared_ptr<JobRecord>& rec, const absl::Status& status,
               v1::Phase transport_phase, const v1::StageResult* result,
               const v1::VerifyResponse* verify);
+  void FinishLocked(const std::shared_ptr<JobRecord>& rec, const absl::Status& status,
+                    v1::Phase transport_phase, const v1::StageResult* result,
+                    const v1::VerifyResponse* verify) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Joins the threads of ended jobs, then forgets the oldest finished jobs
   // beyond max_finished_jobs.
   void ReapThreads() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -192,6 +239,7 @@ class JobManager {
   JobTable table_ ABSL_GUARDED_BY(mu_);  // and every JobRecord in it
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   size_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::shared_ptr<JobRecord>> queue_ ABSL_GUARDED_BY(mu_);  // QUEUED, oldest first
   std::vector<std::pair<std::shared_ptr<JobRecord>, std::thread>> threads_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* seed_call_ ABSL_GUARDED_BY(mu_) = nullptr;  // for the destructor
   std::thread seed_thread_;

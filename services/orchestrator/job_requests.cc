@@ -1,11 +1,14 @@
 #include "services/orchestrator/job_requests.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "libs/base/labels.h"
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
 #include "libs/pipeline/commands.h"
@@ -42,6 +45,19 @@ absl::Status CheckPatterns(const char* field, const std::vector<std::string>& pa
 
 }  // namespace
 
+absl::Status ValidateRequestId(const std::string& request_id) {
+  if (request_id.empty()) return absl::OkStatus();
+  const bool ok =
+      request_id.size() <= 64 && std::all_of(request_id.begin(), request_id.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+               c == '.' || c == ':';
+      });
+  if (ok) return absl::OkStatus();
+  return Bad(
+      "request_id: at most 64 characters of [A-Za-z0-9_.:-] (a UUID fits), or empty for a "
+      "request that is never retried");
+}
+
 absl::Status ValidateBackupRequest(const v1::StartBackupRequest& r) {
   // What only a request can get wrong (sizes, NUL bytes, fields the plan
   // has not); the plan built from it is checked by CheckBackupPlan
@@ -62,7 +78,8 @@ absl::Status ValidateBackupRequest(const v1::StartBackupRequest& r) {
   if (r.parent().size() > kMaxRequestPathBytes) return Bad("parent is too long");
   if (r.host().size() > 255) return Bad("host is longer than 255 bytes");
   if (r.commands_size() > 100) return Bad("more than 100 commands");
-  return absl::OkStatus();
+  if (absl::Status st = CheckLabels(r.labels(), "labels"); !st.ok()) return st;
+  return ValidateRequestId(r.request_id());
 }
 
 absl::Status ValidateRestoreRequest(const v1::StartRestoreRequest& r) {
@@ -76,7 +93,8 @@ absl::Status ValidateRestoreRequest(const v1::StartRestoreRequest& r) {
     return st;
   }
   std::vector<std::string> includes(r.includes().begin(), r.includes().end());
-  return CheckPatterns("includes", includes);
+  if (absl::Status st = CheckPatterns("includes", includes); !st.ok()) return st;
+  return ValidateRequestId(r.request_id());
 }
 
 absl::Status ValidateVerifyRequest(const v1::StartVerifyRequest& r) {
@@ -85,7 +103,7 @@ absl::Status ValidateVerifyRequest(const v1::StartVerifyRequest& r) {
     return Bad(absl::StrCat("workers ", r.workers(), " is out of range: use 0..", kMaxWorkers,
                             " (0 = the uploader's cores)"));
   }
-  return absl::OkStatus();
+  return ValidateRequestId(r.request_id());
 }
 
 absl::Status ValidateForgetRequest(const v1::StartForgetRequest& r) {
@@ -100,7 +118,7 @@ absl::Status ValidateForgetRequest(const v1::StartForgetRequest& r) {
   }
   // The policy itself is checked by the uploader's rules (PolicyFromProto)
   // before the job is created: see JobManager::StartForget.
-  return absl::OkStatus();
+  return ValidateRequestId(r.request_id());
 }
 
 absl::Status ValidateGcRequest(const v1::StartGcRequest& r) {
@@ -114,7 +132,7 @@ absl::Status ValidateGcRequest(const v1::StartGcRequest& r) {
     return Bad(absl::StrCat("clock_slack_seconds ", slack,
                             " is out of range: use 0 (the default) or 1..86400"));
   }
-  return absl::OkStatus();
+  return ValidateRequestId(r.request_id());
 }
 
 }  // namespace arca::services

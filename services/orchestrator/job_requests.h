@@ -4,6 +4,7 @@
 #define ARCA_SERVICES_ORCHESTRATOR_JOB_REQUESTS_H_
 
 #include <cstddef>
+#include <string>
 
 #include "absl/status/status.h"
 #include "arca/v1/orchestrator.pb.h"
@@ -20,7 +21,11 @@ inline constexpr size_t kMaxRequestPathBytes = 4096;
 // source in distributed mode); parent with change_detection_data; an
 // over-long parent or host (255); more than 100 commands, a bad or
 // duplicate command name.
+// Also labels (libs/base/labels.h) and request_id, as every Start request.
 absl::Status ValidateBackupRequest(const v1::StartBackupRequest& r);
+
+// A Start request's request_id: empty, or 1..64 of [A-Za-z0-9_.:-].
+absl::Status ValidateRequestId(const std::string& request_id);
 
 // OK, or InvalidArgument: an empty or over-long snapshot; an empty,
 // relative, over-long or NUL-containing target; a bad include pattern.

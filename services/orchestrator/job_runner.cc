@@ -11,15 +11,17 @@
 #include "absl/strings/str_join.h"
 #include "arca/v1/chunker.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
+#include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "libs/base/phase_status.h"
 #include "libs/rpc/status_convert.h"
 #include "services/orchestrator/job_manager.h"
+#include "services/orchestrator/job_query.h"
 
 namespace arca::services {
 namespace {
 
-constexpr size_t kMaxJobWarnings = 10000;
+using google::protobuf::util::TimeUtil;
 
 // A call that failed this way reached no stage: the replica is down or
 // unreachable (no connection), so another replica may take the job. A stage
@@ -31,10 +33,56 @@ bool Unreachable(const absl::Status& status) {
 }  // namespace
 
 void JobManager::Launch(std::shared_ptr<JobRecord> rec, std::function<void()> body) {
+  if (options_.max_running_jobs > 0 && running_ >= options_.max_running_jobs) {
+    rec->queued = true;
+    rec->body = std::move(body);
+    rec->job.set_state(v1::JOB_STATE_QUEUED);
+    queue_.push_back(rec);
+    OrchestratorServiceMetrics().Queued(JobTypeLabel(rec->job.type())).Increment();
+    Log(absl::StrCat("job ", rec->job.id(), ": queued (", running_, " of --max-running-jobs=",
+                     options_.max_running_jobs, " running, ", queue_.size(), " queued)"));
+    table_.Save(*rec);
+    return;
+  }
   table_.Save(*rec);
+  StartThread(rec, std::move(body));
+}
+
+void JobManager::StartThread(const std::shared_ptr<JobRecord>& rec, std::function<void()> body) {
   ++running_;
   CountJobStart(rec->job.type());
+  const absl::Time now = absl::Now();
+  *rec->job.mutable_start_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  *rec->job.mutable_update_time() = rec->job.start_time();
   threads_.emplace_back(rec, std::thread(std::move(body)));
+}
+
+void JobManager::AdmitQueued() {
+  while (!queue_.empty() && !shutting_down_ &&
+         (options_.max_running_jobs == 0 || running_ < options_.max_running_jobs)) {
+    std::shared_ptr<JobRecord> rec = queue_.front();
+    queue_.pop_front();
+    OrchestratorServiceMetrics().Queued(JobTypeLabel(rec->job.type())).Decrement();
+    rec->queued = false;
+    rec->job.set_state(v1::JOB_STATE_PENDING);
+    Log(absl::StrCat("job ", rec->job.id(), ": admitted after ",
+                     absl::FormatDuration(absl::Trunc(absl::Now() - rec->start, absl::Seconds(1))),
+                     " in the queue"));
+    StartThread(rec, std::move(rec->body));
+    rec->body = nullptr;
+  }
+}
+
+void JobManager::PublishEvent(JobRecord& rec, v1::JobEvent event) {
+  event.set_sequence(++rec.last_sequence);
+  *rec.job.mutable_update_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
+  if (event.has_progress() && !rec.recent.empty() && rec.recent.back().has_progress()) {
+    rec.recent.back() = event;  // coalesced: the newest progress is what matters
+  } else {
+    rec.recent.push_back(event);
+    if (rec.recent.size() > kRecentJobEvents) rec.recent.pop_front();
+  }
+  PublishToWatchers(rec.watchers, event, options_.watch_queue);
 }
 
 void JobManager::ReapThreads() {
@@ -56,6 +104,8 @@ bool JobManager::BeginCall(const std::shared_ptr<JobRecord>& rec, grpc::ClientCo
   if (rec->cancel_requested) return false;
   rec->call = ctx;
   rec->job.set_state(v1::JOB_STATE_RUNNING);
+  *rec->job.mutable_update_time() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
   return true;
 }
 
@@ -290,25 +340,42 @@ void JobManager::OnProgress(const std::shared_ptr<JobRecord>& rec, const v1::Sta
   progress->set_bytes_per_second(secs > 0 ? static_cast<double>(p.bytes_done()) / secs : 0);
   v1::JobEvent e;
   *e.mutable_progress() = *progress;
-  PublishToWatchers(rec->watchers, e, options_.watch_queue);
+  PublishEvent(*rec, std::move(e));
 }
 
 void JobManager::OnWarning(const std::shared_ptr<JobRecord>& rec, const v1::Warning& w) {
   absl::MutexLock lock(&mu_);
-  if (static_cast<size_t>(rec->job.warnings_size()) < kMaxJobWarnings) {
+  rec->job.set_warning_count(rec->job.warning_count() + 1);
+  const size_t bytes = WarningBytes(w);
+  if (rec->warning_bytes + bytes <= kJobListBudgetBytes) {
+    rec->warning_bytes += bytes;
     *rec->job.add_warnings() = w;
   }
   v1::JobEvent e;
   *e.mutable_warning() = w;
-  PublishToWatchers(rec->watchers, e, options_.watch_queue);
+  PublishEvent(*rec, std::move(e));
 }
 
 void JobManager::Finish(const std::shared_ptr<JobRecord>& rec, const absl::Status& status,
                         v1::Phase transport_phase, const v1::StageResult* result,
                         const v1::VerifyResponse* verify) {
   absl::MutexLock lock(&mu_);
+  FinishLocked(rec, status, transport_phase, result, verify);
+  AdmitQueued();
+}
+
+void JobManager::FinishLocked(const std::shared_ptr<JobRecord>& rec, const absl::Status& status,
+                              v1::Phase transport_phase, const v1::StageResult* result,
+                              const v1::VerifyResponse* verify) {
   v1::Job& job = rec->job;
-  *job.mutable_status() = JobStatusOf(status, transport_phase, rec->cancel_requested);
+  const bool was_running = !rec->queued;
+  if (rec->queued) {
+    OrchestratorServiceMetrics().Queued(JobTypeLabel(job.type())).Decrement();
+    rec->queued = false;
+    rec->body = nullptr;
+  }
+  *job.mutable_status() =
+      JobStatusOf(status, transport_phase, rec->cancel_requested, rec->shutdown && !status.ok());
   if (result != nullptr) {
     *job.mutable_result() = *result;
     if (!result->snapshot().empty()) job.set_snapshot(result->snapshot());
@@ -325,14 +392,23 @@ void JobManager::Finish(const std::shared_ptr<JobRecord>& rec, const absl::Statu
   } else {
     job.set_state(v1::JOB_STATE_SUCCEEDED);
   }
+  TrimJobLists(&job, kJobListBudgetBytes);
   const absl::Time end = absl::Now();
   job.set_end_unix_ns(absl::ToUnixNanos(end));
+  *job.mutable_end_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(end));
+  *job.mutable_update_time() = job.end_time();
   rec->done = true;
-  --running_;
-  table_.Save(*rec);
+  const uint64_t final_sequence = ++rec->last_sequence;
   // Metrics, before WaitIdle can see the job ended.
-  CountJobEnd(job, rec->group, rec->start, end, result);
-  for (const std::shared_ptr<WatchQueue>& w : rec->watchers) w->final_job = job;
+  if (was_running) {
+    --running_;
+    CountJobEnd(job, rec->group, rec->start, end, result);
+  }
+  for (const std::shared_ptr<WatchQueue>& w : rec->watchers) {
+    w->final_job = job;
+    w->final_sequence = final_sequence;
+  }
+  table_.SaveFinished(*rec);  // in full on disk; lists trimmed in memory
   Log(absl::StrCat("job ", job.id(), ": ", v1::JobState_Name(job.state()), ", exit ",
                    static_cast<int>(job.status().exit_code()),
                    job.status().message().empty() ? "" : ": " + job.status().message()));

@@ -9,8 +9,15 @@
 namespace arca::services {
 
 v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
-                          bool cancel_requested) {
+                          bool cancel_requested, bool shutdown) {
   v1::JobStatus out;
+  if (shutdown) {
+    out.set_failed_phase(PhaseOf(status));
+    out.set_exit_code(v1::EXIT_CODE_INTERNAL);
+    out.set_grpc_code(static_cast<int>(absl::StatusCode::kUnavailable));
+    out.set_message(kShutdownMessage);
+    return out;
+  }
   if (status.ok()) {
     out.set_exit_code(v1::EXIT_CODE_SUCCESS);
     return out;

@@ -17,9 +17,18 @@ namespace arca::services {
 // transport_phase) in libs/base/phase_status.h; this adds only what is the
 // job's own: `cancel_requested` (CancelJob) turns any failure into 130
 // (grpc_code CANCELLED, failed_phase as attached), and the message and
-// grpc_code of the status. OK gives exit 0 (the caller applies a result's 3).
+// grpc_code of the status; `shutdown` (the orchestrator ended the job
+// because it shuts down) gives exit 1, grpc_code UNAVAILABLE and a message
+// saying so, whatever the stage answered. OK gives exit 0 (the caller
+// applies a result's 3).
 v1::JobStatus JobStatusOf(const absl::Status& status, v1::Phase transport_phase,
-                          bool cancel_requested);
+                          bool cancel_requested, bool shutdown = false);
+
+// The message of a job ended by the orchestrator's shutdown.
+inline constexpr char kShutdownMessage[] =
+    "interrupted: the orchestrator shut down while this job ran (SIGTERM or a restart); its "
+    "stage call was cancelled with it, so a backup committed nothing unless `snapshots` lists "
+    "it: start the job again";
 
 }  // namespace arca::services
 

@@ -15,11 +15,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/orchestrator/job_id.h"
+#include "services/orchestrator/job_query.h"
 
 namespace arca::services {
 namespace {
 
 namespace stdfs = std::filesystem;
+using google::protobuf::util::TimeUtil;
 
 constexpr char kTempPrefix[] = ".tmp-";
 constexpr char kSuffix[] = ".json";
@@ -75,16 +79,6 @@ bool Ended(v1::JobState s) {
 
 }  // namespace
 
-uint64_t JobNumber(const std::string& id) {
-  uint64_t n = 0;
-  if (!absl::StartsWith(id, "job-") || id.size() == 4 ||
-      !std::all_of(id.begin() + 4, id.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      !absl::SimpleAtoi(id.substr(4), &n)) {
-    return 0;
-  }
-  return n;
-}
-
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& dir) {
   const std::string jobs = dir + "/jobs";
   std::error_code ec;
@@ -112,8 +106,9 @@ std::string JobStore::PathOf(const std::string& id) const {
 }
 
 absl::Status JobStore::Save(const v1::Job& job) {
-  if (JobNumber(job.id()) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("job id '", job.id(), "' is not job-<number>"));
+  if (!IsJobIdShape(job.id())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job id '", job.id().substr(0, 100), "' cannot name a job file"));
   }
   v1::JobRecord record;
   record.set_format_version(kJobRecordFormatVersion);
@@ -126,6 +121,22 @@ absl::Status JobStore::Save(const v1::Job& job) {
     return absl::InternalError(absl::StrCat("cannot encode job ", job.id(), " as JSON"));
   }
   return WriteAtomically(jobs_dir_, PathOf(job.id()), json);
+}
+
+absl::StatusOr<v1::Job> JobStore::Read(const std::string& id) const {
+  if (!IsJobIdShape(id)) return absl::InvalidArgumentError("not a job id");
+  const std::string path = PathOf(id);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  v1::JobRecord record;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(json, &record, options).ok() ||
+      record.job().id() != id) {
+    return absl::DataLossError(absl::StrCat(path, " is not a job record of ", id));
+  }
+  return record.job();
 }
 
 absl::Status JobStore::Remove(const std::string& id) {
@@ -154,7 +165,7 @@ JobStore::Loaded JobStore::Load(int64_t now_unix_ns) {
     }
     if (!absl::EndsWith(name, kSuffix)) continue;  // *.corrupt and anything else
     const std::string id = name.substr(0, name.size() - std::strlen(kSuffix));
-    if (JobNumber(id) == 0) continue;
+    if (!IsJobIdShape(id)) continue;
     std::ifstream in(path, std::ios::binary);
     std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     v1::JobRecord record;
@@ -177,6 +188,13 @@ JobStore::Loaded JobStore::Load(int64_t now_unix_ns) {
       continue;
     }
     v1::Job job = record.job();
+    if (record.format_version() == 1 && !job.has_create_time()) {
+      // Format 1 had only start_unix_ns (the creation) and end_unix_ns.
+      *job.mutable_create_time() = TimeUtil::NanosecondsToTimestamp(job.start_unix_ns());
+      if (job.end_unix_ns() != 0) {
+        *job.mutable_end_time() = TimeUtil::NanosecondsToTimestamp(job.end_unix_ns());
+      }
+    }
     if (!Ended(job.state())) {
       job.set_state(v1::JOB_STATE_FAILED);
       v1::JobStatus* status = job.mutable_status();
@@ -188,6 +206,8 @@ JobStore::Loaded JobStore::Load(int64_t now_unix_ns) {
           "cancelled with it, so a backup committed nothing unless `snapshots` lists it: "
           "start the job again");
       job.set_end_unix_ns(now_unix_ns);
+      *job.mutable_end_time() = TimeUtil::NanosecondsToTimestamp(now_unix_ns);
+      *job.mutable_update_time() = job.end_time();
       if (absl::Status st = Save(job); !st.ok()) {
         out.notes.push_back(
             absl::StrCat("job ", id, " was interrupted; recording that failed: ", st.message()));
@@ -200,7 +220,8 @@ JobStore::Loaded JobStore::Load(int64_t now_unix_ns) {
     out.jobs.push_back(std::move(job));
   }
   std::sort(out.jobs.begin(), out.jobs.end(), [](const v1::Job& a, const v1::Job& b) {
-    return JobNumber(a.id()) < JobNumber(b.id());
+    const int64_t ta = JobCreateUnixNs(a), tb = JobCreateUnixNs(b);
+    return ta != tb ? ta < tb : a.id() < b.id();
   });
   return out;
 }

@@ -9,7 +9,8 @@
 //   is recorded as interrupted: FAILED, exit 1, UNAVAILABLE, with a message
 //   saying so (and the file is rewritten);
 // - a file that does not parse is renamed to <name>.corrupt and skipped;
-// - a file of a newer format is left alone and skipped.
+// - a file of a newer format is left alone and skipped;
+// - a file whose name is not a job id (job_id.h) is ignored.
 // Problems are returned as notes for the log, never as errors: one bad file
 // does not stop the orchestrator.
 //
@@ -27,7 +28,9 @@
 
 namespace arca::services {
 
-inline constexpr uint32_t kJobRecordFormatVersion = 1;
+// 2: ids "job-<ULID>" and Timestamp fields. Format 1 records (ids
+// "job-000042", only start_unix_ns / end_unix_ns) are still read.
+inline constexpr uint32_t kJobRecordFormatVersion = 2;
 
 class JobStore {
  public:
@@ -45,6 +48,9 @@ class JobStore {
 
   // Writes the job's file (replacing it). The error names the file.
   absl::Status Save(const v1::Job& job);
+  // The job as its file holds it (the full record: a finished job in memory
+  // keeps less, job_query.h). NotFound / DataLoss naming the file.
+  absl::StatusOr<v1::Job> Read(const std::string& id) const;
   // Removes the job's file; a missing file is not an error.
   absl::Status Remove(const std::string& id);
 
@@ -56,10 +62,6 @@ class JobStore {
 
   std::string jobs_dir_;
 };
-
-// The numeric part of a job id "job-000042" (42), or 0 when it has another
-// shape.
-uint64_t JobNumber(const std::string& id);
 
 }  // namespace arca::services
 

@@ -85,7 +85,7 @@ TEST(JobStore, CorruptNewerAndForeignFilesAreSkipped) {
   const std::string jobs = dir + "/jobs";
   std::ofstream(jobs + "/job-000002.json") << "{ not json";
   std::ofstream(jobs + "/job-000003.json")
-      << R"({"format_version": 2, "job": {"id": "job-000003"}})";
+      << R"({"format_version": 3, "job": {"id": "job-000003"}})";
   std::ofstream(jobs + "/job-000004.json")
       << R"({"format_version": 1, "job": {"id": "job-000009"}})";
   std::ofstream(jobs + "/notes.txt") << "operator's file";
@@ -111,12 +111,22 @@ TEST(JobStore, UnusableDirectoryIsRefusedWithItsName) {
   EXPECT_NE(store.status().message().find(file), std::string::npos) << store.status();
 }
 
-TEST(JobStore, JobNumberParsesOnlyJobIds) {
-  EXPECT_EQ(JobNumber("job-000042"), 42u);
-  EXPECT_EQ(JobNumber("job-1234567"), 1234567u);
-  EXPECT_EQ(JobNumber("job-"), 0u);
-  EXPECT_EQ(JobNumber("job-12a"), 0u);
-  EXPECT_EQ(JobNumber("task-000001"), 0u);
+TEST(JobStore, ReadGivesTheFullRecord) {
+  const std::string dir = NewDir("read");
+  absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(dir);
+  ASSERT_TRUE(store.ok());
+  v1::Job job;
+  job.set_id("job-01jx0000000000000000000000");
+  job.set_state(v1::JOB_STATE_SUCCEEDED);
+  job.set_warning_count(2);
+  job.add_warnings()->set_message("one");
+  job.add_warnings()->set_message("two");
+  ASSERT_TRUE((*store)->Save(job).ok());
+  absl::StatusOr<v1::Job> read = (*store)->Read(job.id());
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->warnings_size(), 2);
+  EXPECT_EQ((*store)->Read("job-unknown").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*store)->Read("../etc/passwd").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -4,10 +4,25 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/orchestrator/job_id.h"
+#include "services/orchestrator/job_query.h"
 
 namespace arca::services {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr size_t kMinPrefixChars = 6;
+
+std::string Shown(const std::string& id) {
+  return id.size() > 100 ? id.substr(0, 100) + "..." : id;
+}
+
+}  // namespace
 
 void JobTable::Load(std::unique_ptr<JobStore> store, size_t max_finished) {
   store_ = std::move(store);
@@ -15,40 +30,79 @@ void JobTable::Load(std::unique_ptr<JobStore> store, size_t max_finished) {
   for (const std::string& note : loaded.notes) log_(note);
   for (v1::Job& job : loaded.jobs) {
     auto rec = std::make_shared<JobRecord>();
-    rec->start = absl::FromUnixNanos(job.start_unix_ns());
+    rec->start = absl::FromUnixNanos(JobCreateUnixNs(job));
     rec->group = job.group();
     rec->done = true;
-    next_id_ = std::max<uint64_t>(next_id_, JobNumber(job.id()) + 1);
     rec->job = std::move(job);
+    const size_t before = rec->job.ByteSizeLong();
+    TrimWarnings(&rec->job, kFinishedJobMemoryBudgetBytes);
+    TrimJobLists(&rec->job, kFinishedJobMemoryBudgetBytes);
+    rec->trimmed = rec->job.ByteSizeLong() != before;
     jobs_[rec->job.id()] = rec;
+    if (!rec->job.request_id().empty()) by_request_id_[rec->job.request_id()] = rec;
     order_.push_back(std::move(rec));
   }
-  log_(absl::StrCat(loaded.jobs.size(), " job(s) read from ", store_->dir(), "; the next is job-",
-                    absl::StrFormat("%06d", next_id_)));
+  log_(absl::StrCat(loaded.jobs.size(), " job(s) read from ", store_->dir()));
   ForgetFinished(max_finished);  // beyond max_finished_jobs: forgotten, files removed
 }
 
-std::shared_ptr<JobRecord> JobTable::Add(v1::JobType type, const std::string& snapshot) {
+std::shared_ptr<JobRecord> JobTable::Add(v1::JobType type, const std::string& snapshot,
+                                         const std::string& request_id) {
   auto rec = std::make_shared<JobRecord>();
   rec->start = absl::Now();
-  rec->job.set_id(absl::StrFormat("job-%06d", next_id_++));
+  rec->job.set_id(NewJobId(rec->start));
   rec->job.set_type(type);
   rec->job.set_state(v1::JOB_STATE_PENDING);
   rec->job.set_snapshot(snapshot);
+  rec->job.set_request_id(request_id);
   rec->job.set_start_unix_ns(absl::ToUnixNanos(rec->start));
+  *rec->job.mutable_create_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(rec->start));
+  *rec->job.mutable_update_time() = rec->job.create_time();
   jobs_[rec->job.id()] = rec;
+  if (!request_id.empty()) by_request_id_[request_id] = rec;
   order_.push_back(rec);
   return rec;
 }
 
+std::shared_ptr<JobRecord> JobTable::FindByRequestId(const std::string& request_id) const {
+  if (request_id.empty()) return nullptr;
+  auto it = by_request_id_.find(request_id);
+  return it == by_request_id_.end() ? nullptr : it->second;
+}
+
 absl::StatusOr<std::shared_ptr<JobRecord>> JobTable::Find(const std::string& id) const {
   if (id.empty()) return absl::InvalidArgumentError("id is empty: give a job id (see ListJobs)");
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "no job '", id.size() > 100 ? id.substr(0, 100) + "..." : id, "': see ListJobs"));
+  if (auto it = jobs_.find(id); it != jobs_.end()) return it->second;
+  const std::string prefix =
+      absl::StartsWith(id, kJobIdPrefix) ? id : absl::StrCat(kJobIdPrefix, id);
+  std::vector<std::shared_ptr<JobRecord>> found;
+  if (prefix.size() >= kJobIdPrefixSize + kMinPrefixChars) {
+    for (const auto& r : order_) {
+      if (absl::StartsWith(r->job.id(), prefix)) found.push_back(r);
+    }
   }
-  return it->second;
+  if (found.size() == 1) return found[0];
+  if (found.size() > 1) {
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < found.size() && i < 5; ++i) ids.push_back(found[i]->job.id());
+    return absl::InvalidArgumentError(absl::StrCat(
+        "id: '", Shown(id), "' matches ", found.size(), " jobs (", absl::StrJoin(ids, ", "),
+        found.size() > 5 ? ", ..." : "", "): give more characters"));
+  }
+  return absl::NotFoundError(absl::StrCat("no job '", Shown(id),
+                                          "': see ListJobs (a short id needs at least ",
+                                          kMinPrefixChars, " characters after \"job-\")"));
+}
+
+v1::Job JobTable::Full(const JobRecord& rec) const {
+  if (!rec.trimmed || store_ == nullptr) return rec.job;
+  absl::StatusOr<v1::Job> full = store_->Read(rec.job.id());
+  if (!full.ok()) {
+    log_(absl::StrCat("job ", rec.job.id(), ": full record unreadable (", full.status().message(),
+                      "); answering with the part kept in memory"));
+    return rec.job;
+  }
+  return *std::move(full);
 }
 
 void JobTable::Save(const JobRecord& rec) {
@@ -56,6 +110,14 @@ void JobTable::Save(const JobRecord& rec) {
   if (absl::Status st = store_->Save(rec.job); !st.ok()) {
     log_(absl::StrCat("job ", rec.job.id(), ": not recorded in --state-dir: ", st.message()));
   }
+}
+
+void JobTable::SaveFinished(JobRecord& rec) {
+  Save(rec);
+  const size_t before = rec.job.ByteSizeLong();
+  TrimWarnings(&rec.job, kFinishedJobMemoryBudgetBytes);
+  TrimJobLists(&rec.job, kFinishedJobMemoryBudgetBytes);
+  rec.trimmed = store_ != nullptr && rec.job.ByteSizeLong() != before;
 }
 
 void JobTable::ForgetFinished(size_t max_finished) {
@@ -66,6 +128,10 @@ void JobTable::ForgetFinished(size_t max_finished) {
       if (store_ != nullptr) {
         absl::Status st = store_->Remove((*it)->job.id());
         if (!st.ok()) log_(std::string(st.message()));
+      }
+      const std::string& request_id = (*it)->job.request_id();
+      if (auto r = by_request_id_.find(request_id); r != by_request_id_.end() && r->second == *it) {
+        by_request_id_.erase(r);
       }
       jobs_.erase((*it)->job.id());
       it = order_.erase(it);

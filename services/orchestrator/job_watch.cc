@@ -33,6 +33,7 @@ std::optional<v1::JobEvent> JobWatch::Next(absl::Duration timeout) {
   if (s->final_job) {
     v1::JobEvent e;
     *e.mutable_final() = *s->final_job;
+    e.set_sequence(s->final_sequence);
     s->final_returned = true;
     finished_ = true;
     return e;

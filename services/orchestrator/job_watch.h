@@ -22,6 +22,7 @@ namespace arca::services {
 struct WatchQueue {
   std::deque<v1::JobEvent> queue;
   std::optional<v1::Job> final_job;  // set when the job ends
+  uint64_t final_sequence = 0;       // the final event's sequence
   bool final_returned = false;
   uint64_t dropped = 0;  // events a full queue did not take
 };
@@ -33,12 +34,14 @@ struct WatchQueue {
 void PublishToWatchers(const std::vector<std::shared_ptr<WatchQueue>>& watchers,
                        const v1::JobEvent& event, size_t limit);
 
-// One WatchJob subscription. Events: the job's current state first (its
-// latest Progress and the warnings so far; only the final Job when it has
-// already ended), then live Progress and Warning events, and last the final
-// Job. At most OrchestratorOptions::watch_queue events wait per watcher: when
-// a slow watcher's queue is full, a newer Progress replaces the queued one
-// and further warnings are dropped (the final Job still lists them all).
+// One WatchJob subscription. Events: the job's recent events first (the
+// last kRecentJobEvents, progress coalesced, those after the watcher's
+// after_sequence; only the final Job when it has already ended), then live
+// Progress and Warning events, and last the final Job. Every event carries
+// its sequence number. At most OrchestratorOptions::watch_queue events wait
+// per watcher: when a slow watcher's queue is full, a newer Progress
+// replaces the queued one and further warnings are dropped (the final Job
+// still lists the warnings kept).
 // Not thread-safe itself (one reader); must not outlive its JobManager.
 class JobWatch {
  public:

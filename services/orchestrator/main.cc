@@ -7,11 +7,12 @@
 //                [--client-tls-ca F] [--client-tls-cert F --client-tls-key F]
 //                [--client-insecure] [--auth-token-file F] [--host NAME]
 //                [--job-timeout-seconds N] [--call-timeout-seconds N]
-//                [--max-finished-jobs N] [--state-dir DIR]
+//                [--max-finished-jobs N] [--max-running-jobs N] [--state-dir DIR]
 // Each replica flag may repeat and takes comma-separated lists. Without
 // client TLS flags the other services are called the way this one serves:
 // plaintext with --insecure, else TLS with the system's roots.
 // --state-dir DIR keeps the job history across restarts (job_store.h).
+// --max-running-jobs N (default 16, 0 = no limit): further jobs wait QUEUED.
 // Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags, an unreadable or
 // empty token file, an unusable --state-dir, or an address that cannot be
 // bound.
@@ -42,7 +43,8 @@ int Usage(const std::string& message) {
                "[--collector=ADDR,...] [--chunker=ADDR,...] [--compressor=ADDR,...] "
                "[--client-tls-ca FILE] [--client-tls-cert FILE --client-tls-key FILE] "
                "[--client-insecure] [--auth-token-file FILE] [--host NAME] "
-               "[--job-timeout-seconds N] [--call-timeout-seconds N] [--max-finished-jobs N]\n";
+               "[--job-timeout-seconds N] [--call-timeout-seconds N] [--max-finished-jobs N] "
+               "[--max-running-jobs N] [--state-dir DIR]\n";
   return 2;
 }
 
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
   spec.value_flags.insert({"collector", "chunker", "compressor", "uploader", "client-tls-ca",
                            "client-tls-cert", "client-tls-key", "auth-token-file", "host",
                            "job-timeout-seconds", "call-timeout-seconds", "max-finished-jobs",
-                           "state-dir"});
+                           "max-running-jobs", "state-dir"});
   spec.bool_flags.insert("client-insecure");
   absl::StatusOr<arca::cli::ParsedArgs> args =
       arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
@@ -130,16 +132,18 @@ int main(int argc, char** argv) {
     }
   }
   options.host = args->Last("host").value_or("");
-  int job_timeout = 86400, call_timeout = 30, max_finished = 1000;
+  int job_timeout = 86400, call_timeout = 30, max_finished = 1000, max_running = 16;
   std::string error;
   if (!ParseInt(*args, "job-timeout-seconds", 1, 30 * 86400, &job_timeout, &error) ||
       !ParseInt(*args, "call-timeout-seconds", 1, 86400, &call_timeout, &error) ||
-      !ParseInt(*args, "max-finished-jobs", 1, 1000000, &max_finished, &error)) {
+      !ParseInt(*args, "max-finished-jobs", 1, 1000000, &max_finished, &error) ||
+      !ParseInt(*args, "max-running-jobs", 0, 10000, &max_running, &error)) {
     return Usage(error);
   }
   options.job_timeout = absl::Seconds(job_timeout);
   options.call_timeout = absl::Seconds(call_timeout);
   options.max_finished_jobs = static_cast<size_t>(max_finished);
+  options.max_running_jobs = static_cast<size_t>(max_running);
   options.state_dir = args->Last("state-dir").value_or("");
   options.program = kProgram;
 
@@ -160,7 +164,12 @@ int main(int argc, char** argv) {
   int code;
   {
     arca::services::OrchestratorService service(jobs->get());
-    code = arca::services::RunServer(kProgram, *flags, {&service});
+    // On SIGTERM the jobs end first (recorded as interrupted by the
+    // shutdown), so that open WatchJob streams deliver their final state
+    // during the drain.
+    arca::services::JobManager* manager = jobs->get();
+    code =
+        arca::services::RunServer(kProgram, *flags, {&service}, [manager] { manager->Shutdown(); });
   }
   jobs->reset();  // cancels running jobs and joins their threads
   return code;

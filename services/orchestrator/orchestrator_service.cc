@@ -49,13 +49,14 @@ grpc::Status OrchestratorService::StartVerify(grpc::ServerContext* context,
 
 grpc::Status OrchestratorService::GetJob(grpc::ServerContext* context,
                                          const v1::GetJobRequest* request, v1::Job* response) {
-  return Reply(jobs_->GetJob(request->id()), response);
+  return Reply(jobs_->GetJob(request->id(), request->view()), response);
 }
 
 grpc::Status OrchestratorService::WatchJob(grpc::ServerContext* context,
                                            const v1::WatchJobRequest* request,
                                            grpc::ServerWriter<v1::JobEvent>* writer) {
-  absl::StatusOr<std::unique_ptr<JobWatch>> watch = jobs_->Watch(request->id());
+  absl::StatusOr<std::unique_ptr<JobWatch>> watch =
+      jobs_->Watch(request->id(), request->after_sequence());
   if (!watch.ok()) return rpc::ToGrpcStatus(watch.status());
   while (!context->IsCancelled()) {
     std::optional<v1::JobEvent> e = (*watch)->Next(absl::Milliseconds(250));
@@ -79,8 +80,13 @@ grpc::Status OrchestratorService::CancelJob(grpc::ServerContext* context,
 grpc::Status OrchestratorService::ListJobs(grpc::ServerContext* context,
                                            const v1::ListJobsRequest* request,
                                            v1::ListJobsResponse* response) {
-  for (v1::Job& job : jobs_->ListJobs()) *response->add_jobs() = std::move(job);
-  return grpc::Status::OK;
+  return Reply(jobs_->ListJobs(*request), response);
+}
+
+grpc::Status OrchestratorService::GetSnapshot(grpc::ServerContext* context,
+                                              const v1::GetSnapshotRequest* request,
+                                              v1::GetSnapshotResponse* response) {
+  return Reply(jobs_->GetSnapshot(*request), response);
 }
 
 grpc::Status OrchestratorService::ListSnapshots(grpc::ServerContext* context,

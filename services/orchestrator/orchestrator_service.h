@@ -46,6 +46,8 @@ class OrchestratorService final : public v1::Orchestrator::Service {
                         v1::ListJobsResponse* response) override;
   grpc::Status ListSnapshots(grpc::ServerContext* context, const v1::ListSnapshotsRequest* request,
                              v1::ListSnapshotsResponse* response) override;
+  grpc::Status GetSnapshot(grpc::ServerContext* context, const v1::GetSnapshotRequest* request,
+                           v1::GetSnapshotResponse* response) override;
 
  private:
   JobManager* const jobs_;

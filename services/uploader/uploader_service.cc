@@ -17,6 +17,7 @@
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
+#include "libs/store/snapshot_page.h"
 #include "services/common/work_stream_reactor.h"
 #include "services/uploader/commit_time.h"
 #include "services/uploader/uploader_maintenance.h"
@@ -349,15 +350,38 @@ absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Repository& repo,
                                                         const v1::ListSnapshotsRequest& request) {
   absl::StatusOr<std::vector<v1::Manifest>> manifests = repo.ListSnapshots(request.group());
   if (!manifests.ok()) return manifests.status();
-  v1::ListSnapshotsResponse response;
-  for (const v1::Manifest& m : *manifests) *response.add_snapshots() = SnapshotInfoOf(m);
-  return response;
+  std::vector<v1::SnapshotInfo> all;
+  all.reserve(manifests->size());
+  for (const v1::Manifest& m : *manifests) all.push_back(SnapshotInfoOf(m));
+  if (request.page_size() == 0 && request.page_token().empty()) {
+    v1::ListSnapshotsResponse response;  // every one, oldest first (as before paging)
+    for (v1::SnapshotInfo& s : all) *response.add_snapshots() = std::move(s);
+    return response;
+  }
+  return PageOfSnapshots(std::move(all), request);
 }
 
 absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(Repository& repo,
                                                     const v1::GetSnapshotRequest& request) {
   if (request.id().empty()) {
     return absl::InvalidArgumentError("GetSnapshot: no id: pass a snapshot id or \"latest\"");
+  }
+  if (request.manifest_only()) {
+    absl::StatusOr<std::string> id = repo.ResolveSnapshotId(request.id());
+    if (!id.ok()) return id.status();
+    absl::StatusOr<std::vector<v1::Manifest>> manifests = repo.ListSnapshots();
+    if (!manifests.ok()) return manifests.status();
+    for (const v1::Manifest& m : *manifests) {
+      if (m.id() != *id) continue;
+      absl::StatusOr<std::string> json = ManifestToJson(m);
+      if (!json.ok()) return json.status();
+      v1::GetSnapshotResponse response;
+      *response.mutable_snapshot() = SnapshotInfoOf(m);
+      response.set_manifest_json(*std::move(json));
+      return response;
+    }
+    return absl::NotFoundError(
+        absl::StrCat("snapshot ", *id, " disappeared (forgotten meanwhile)"));
   }
   absl::StatusOr<LoadedSnapshot> loaded = repo.LoadSnapshot(request.id());
   if (!loaded.ok()) return loaded.status();

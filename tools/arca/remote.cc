@@ -1,6 +1,7 @@
 #include "tools/arca/remote.h"
 
 #include <signal.h>
+#include <sys/random.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -22,6 +24,7 @@
 #include "grpcpp/grpcpp.h"
 #include "libs/base/cli_flags.h"
 #include "libs/base/exit_codes.h"
+#include "libs/base/labels.h"
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
 #include "libs/pipeline/commands.h"
@@ -37,6 +40,22 @@ namespace {
 std::atomic<bool> g_interrupted{false};
 
 void OnInterrupt(int) { g_interrupted.store(true); }
+
+// A random UUID (version 4) for a Start request's request_id.
+std::string NewRequestId() {
+  uint8_t b[16];
+  size_t got = 0;
+  while (got < sizeof(b)) {
+    const ssize_t n = ::getrandom(b + got, sizeof(b) - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+  std::string hex =
+      absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(b), sizeof(b)));
+  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                      hex.substr(16, 4), "-", hex.substr(20));
+}
 
 int UsageError(const std::string& message) {
   std::cerr << "arca: " << message << " (exit 2)\n";
@@ -187,23 +206,31 @@ class Remote {
                    std::optional<v1::Job>* final_out) {
     v1::WatchJobRequest req;
     req.set_id(id);
-    auto ctx = Context(absl::InfiniteDuration());
-    std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub_->WatchJob(ctx.get(), req);
-    v1::JobEvent e;
     std::optional<v1::Job>& final_job = *final_out;
     int warnings_shown = 0;
-    while (reader->Read(&e)) {
-      if (e.has_final()) {
-        final_job = e.final();
-      } else if (e.has_warning()) {
-        progress->AddWarnings();
-        display->PrintLine(WarningLine(e.warning(), json));
-        ++warnings_shown;
-      } else if (e.has_progress()) {
-        UpdateProgress(e.progress(), progress);
+    grpc::Status s;
+    // A stream that breaks (an orchestrator restart, a network blip) is
+    // resumed after the last event seen, a few times.
+    for (int attempt = 0; attempt < 6 && !final_job; ++attempt) {
+      if (attempt > 0) absl::SleepFor(absl::Seconds(attempt));
+      auto ctx = Context(absl::InfiniteDuration());
+      std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub_->WatchJob(ctx.get(), req);
+      v1::JobEvent e;
+      while (reader->Read(&e)) {
+        if (e.sequence() > req.after_sequence()) req.set_after_sequence(e.sequence());
+        if (e.has_final()) {
+          final_job = e.final();
+        } else if (e.has_warning()) {
+          progress->AddWarnings();
+          display->PrintLine(WarningLine(e.warning(), json));
+          ++warnings_shown;
+        } else if (e.has_progress()) {
+          UpdateProgress(e.progress(), progress);
+        }
       }
+      s = reader->Finish();
+      if (s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
     }
-    grpc::Status s = reader->Finish();
     if (!final_job) {
       // The stream broke: ask once more.
       v1::GetJobRequest get;
@@ -329,9 +356,22 @@ class Remote {
     if (absl::Status st = CheckTextfileFlag(textfile); !st.ok()) {
       return UsageError(std::string(st.message()));
     }
+    // Retried when the call's fate is unknown (UNAVAILABLE, DEADLINE_EXCEEDED):
+    // the request_id makes the orchestrator answer a retry with the job the
+    // first attempt created, never a second job.
+    Req req = request;
+    if (req.request_id().empty()) req.set_request_id(NewRequestId());
     v1::Job job;
-    auto ctx = Context(absl::Seconds(30));
-    grpc::Status s = ((*stub_).*method)(ctx.get(), request, &job);
+    grpc::Status s;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (attempt > 0) absl::SleepFor(absl::Seconds(attempt));
+      auto ctx = Context(absl::Seconds(30));
+      s = ((*stub_).*method)(ctx.get(), req, &job);
+      if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+          s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+        break;
+      }
+    }
     if (!s.ok()) return RpcError("cannot start the " + what, s, address_);
     if (detach) {
       std::cout << job.id() << "\n";
@@ -382,15 +422,34 @@ class Remote {
             std::chrono::nanoseconds(ns)));
   }
 
-  // Time of the newest snapshot of `group` known to the orchestrator.
-  std::optional<std::chrono::system_clock::time_point> NewestSnapshot(const std::string& group) {
+  // Every snapshot of `group` ("" = all), page after page; the error is
+  // the gRPC status of the page that failed.
+  absl::StatusOr<std::vector<v1::SnapshotInfo>> AllSnapshots(const std::string& group,
+                                                             grpc::Status* failed = nullptr) {
+    std::vector<v1::SnapshotInfo> out;
     v1::ListSnapshotsRequest req;
     req.set_group(group);
-    v1::ListSnapshotsResponse resp;
-    auto ctx = Context(absl::Seconds(30));
-    if (!stub_->ListSnapshots(ctx.get(), req, &resp).ok()) return std::nullopt;
+    req.set_page_size(1000);
+    do {
+      v1::ListSnapshotsResponse resp;
+      auto ctx = Context(absl::Seconds(60));
+      grpc::Status s = stub_->ListSnapshots(ctx.get(), req, &resp);
+      if (!s.ok()) {
+        if (failed != nullptr) *failed = s;
+        return absl::UnavailableError(s.error_message());
+      }
+      for (v1::SnapshotInfo& m : *resp.mutable_snapshots()) out.push_back(std::move(m));
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+    return out;
+  }
+
+  // Time of the newest snapshot of `group` known to the orchestrator.
+  std::optional<std::chrono::system_clock::time_point> NewestSnapshot(const std::string& group) {
+    absl::StatusOr<std::vector<v1::SnapshotInfo>> all = AllSnapshots(group);
+    if (!all.ok()) return std::nullopt;
     int64_t newest = 0;
-    for (const v1::SnapshotInfo& m : resp.snapshots()) {
+    for (const v1::SnapshotInfo& m : *all) {
       newest = std::max<int64_t>(newest, m.time_unix_ns());
     }
     if (newest <= 0) return std::nullopt;
@@ -420,7 +479,7 @@ absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int
 int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"exclude", "exclude-file", "compression", "level", "command",
                                 "critical-command", "space-safety-factor", "host", "parent",
-                                "change-detection", "collector", kMetricsTextfileFlag},
+                                "change-detection", "collector", "label", kMetricsTextfileFlag},
                                {"json", "one-file-system", "ignore-ctime", "detach", "progress",
                                 "no-progress", "no-space-check"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
@@ -430,6 +489,16 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
   v1::StartBackupRequest req;
   req.set_source(args->positional[0]);
   req.set_collector(args->Last("collector").value_or(""));
+  for (const std::string& label : args->All("label")) {
+    const size_t eq = label.find('=');
+    if (eq == std::string::npos) {
+      return UsageError(absl::StrCat("--label '", label, "': expected KEY=VALUE"));
+    }
+    (*req.mutable_labels())[label.substr(0, eq)] = label.substr(eq + 1);
+  }
+  if (absl::Status st = CheckLabels(req.labels(), "--label"); !st.ok()) {
+    return UsageError(std::string(st.message()));
+  }
   for (const std::string& e : args->All("exclude")) req.add_excludes(e);
   for (const std::string& file : args->All("exclude-file")) {
     absl::StatusOr<std::vector<std::string>> pats = fs::PathMatcher::ReadPatternFile(file);
@@ -579,23 +648,26 @@ int CmdSnapshots(Remote& r, const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"group"}, {"json"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) return UsageError("snapshots takes no arguments");
-  v1::ListSnapshotsRequest req;
-  req.set_group(args->Last("group").value_or(""));
-  v1::ListSnapshotsResponse resp;
-  auto ctx = r.Context(absl::Seconds(60));
-  grpc::Status s = r.stub()->ListSnapshots(ctx.get(), req, &resp);
-  if (!s.ok()) return RpcError("ListSnapshots", s, r.address());
+  grpc::Status failed;
+  absl::StatusOr<std::vector<v1::SnapshotInfo>> all =
+      r.AllSnapshots(args->Last("group").value_or(""), &failed);
+  if (!all.ok()) return RpcError("ListSnapshots", failed, r.address());
+  // Oldest first, as the embedded `arca snapshots` prints them.
+  std::stable_sort(all->begin(), all->end(),
+                   [](const v1::SnapshotInfo& a, const v1::SnapshotInfo& b) {
+                     return a.time_unix_ns() < b.time_unix_ns();
+                   });
   if (args->Has("json")) {
     std::cout << "[";
-    for (int i = 0; i < resp.snapshots_size(); ++i) {
-      std::cout << (i ? ",\n" : "\n") << ProtoJson(resp.snapshots(i));
+    for (size_t i = 0; i < all->size(); ++i) {
+      std::cout << (i ? ",\n" : "\n") << ProtoJson((*all)[i]);
     }
     std::cout << "\n]\n";
     return 0;
   }
   std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s\n", "ID", "TIME (UTC)", "FILES", "SIZE",
                                "ADDED");
-  for (const v1::SnapshotInfo& m : resp.snapshots()) {
+  for (const v1::SnapshotInfo& m : *all) {
     std::cout << absl::StrFormat(
         "%-60s %-29s %8d %10s %10s\n", m.id(), TimeString(m.time_unix_ns()), m.stats().files(),
         HumanBytes(m.stats().bytes_collected()), HumanBytes(m.stats().bytes_new_stored()));
@@ -604,29 +676,39 @@ int CmdSnapshots(Remote& r, const std::vector<std::string>& argv) {
 }
 
 int CmdJobs(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{}, {"json"}});
+  auto args = ParseArgs(argv, {{"filter", "limit"}, {"json", "newest-first"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) return UsageError("jobs takes no arguments");
-  v1::ListJobsResponse resp;
-  auto ctx = r.Context(absl::Seconds(30));
-  grpc::Status s = r.stub()->ListJobs(ctx.get(), v1::ListJobsRequest(), &resp);
-  if (!s.ok()) return RpcError("ListJobs", s, r.address());
+  absl::StatusOr<int> limit = IntFlag(*args, "limit", 0);
+  if (!limit.ok() || *limit < 0) return UsageError("--limit takes a number of jobs (0 = all)");
+  v1::ListJobsRequest req;
+  req.set_filter(args->Last("filter").value_or(""));
+  if (args->Has("newest-first")) req.set_order_by("create_time desc");
+  req.set_page_size(500);
+  std::vector<v1::Job> jobs;
+  do {
+    v1::ListJobsResponse resp;
+    auto ctx = r.Context(absl::Seconds(30));
+    grpc::Status s = r.stub()->ListJobs(ctx.get(), req, &resp);
+    if (!s.ok()) return RpcError("ListJobs", s, r.address());
+    for (v1::Job& j : *resp.mutable_jobs()) {
+      if (*limit > 0 && static_cast<int>(jobs.size()) == *limit) break;
+      jobs.push_back(std::move(j));
+    }
+    req.set_page_token(resp.next_page_token());
+  } while (!req.page_token().empty() && (*limit == 0 || static_cast<int>(jobs.size()) < *limit));
   if (args->Has("json")) {
     std::cout << "[";
-    for (int i = 0; i < resp.jobs_size(); ++i) {
-      v1::Job j = resp.jobs(i);
-      j.clear_warnings();
-      std::cout << (i ? ",\n" : "\n") << ProtoJson(j);
-    }
+    for (size_t i = 0; i < jobs.size(); ++i) std::cout << (i ? ",\n" : "\n") << ProtoJson(jobs[i]);
     std::cout << "\n]\n";
     return 0;
   }
-  std::cout << absl::StrFormat("%-12s %-8s %-24s %5s %-13s %-29s %s\n", "ID", "TYPE", "STATE",
-                               "EXIT", "PHASE", "STARTED (UTC)", "SNAPSHOT");
-  for (const v1::Job& j : resp.jobs()) {
+  std::cout << absl::StrFormat("%-30s %-8s %-24s %5s %-13s %-29s %s\n", "ID", "TYPE", "STATE",
+                               "EXIT", "PHASE", "CREATED (UTC)", "SNAPSHOT");
+  for (const v1::Job& j : jobs) {
     const bool ended = j.end_unix_ns() != 0;
     std::cout << absl::StrFormat(
-        "%-12s %-8s %-24s %5s %-13s %-29s %s\n", j.id(), JobTypeName(j.type()),
+        "%-30s %-8s %-24s %5s %-13s %-29s %s\n", j.id(), JobTypeName(j.type()),
         StateName(j.state()), ended ? std::to_string(j.status().exit_code()) : "-",
         j.status().failed_phase() == v1::PHASE_UNSPECIFIED ? "-"
                                                            : PhaseName(j.status().failed_phase()),

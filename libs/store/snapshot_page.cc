@@ -1,0 +1,64 @@
+#include "libs/store/snapshot_page.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace arca {
+namespace {
+
+std::string TokenPrefix(const v1::ListSnapshotsRequest& request) {
+  return absl::StrCat("s1|", request.group().size(), ":", request.group(), "|");
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ListSnapshotsResponse> PageOfSnapshots(std::vector<v1::SnapshotInfo> all,
+                                                          const v1::ListSnapshotsRequest& request) {
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size ", request.page_size(),
+                                                   " is negative: use 0..", kMaxSnapshotPageSize));
+  }
+  std::string after;
+  bool has_after = false;
+  if (!request.page_token().empty()) {
+    std::string raw;
+    const std::string prefix = TokenPrefix(request);
+    if (request.page_token().size() > 8192 ||
+        !absl::WebSafeBase64Unescape(request.page_token(), &raw) ||
+        !absl::StartsWith(raw, prefix)) {
+      return absl::InvalidArgumentError(
+          "page_token: not a next_page_token of ListSnapshots for this group: pass it as "
+          "returned, with the same group");
+    }
+    after = raw.substr(prefix.size());
+    has_after = true;
+  }
+  std::sort(all.begin(), all.end(),
+            [](const v1::SnapshotInfo& a, const v1::SnapshotInfo& b) { return a.id() < b.id(); });
+  const size_t limit =
+      request.page_size() == 0
+          ? all.size()
+          : static_cast<size_t>(std::min(request.page_size(), kMaxSnapshotPageSize));
+  v1::ListSnapshotsResponse response;
+  auto it = has_after ? std::upper_bound(all.begin(), all.end(), after,
+                                         [](const std::string& id, const v1::SnapshotInfo& s) {
+                                           return id < s.id();
+                                         })
+                      : all.begin();
+  for (; it != all.end(); ++it) {
+    if (static_cast<size_t>(response.snapshots_size()) == limit) {
+      response.set_next_page_token(absl::WebSafeBase64Escape(
+          absl::StrCat(TokenPrefix(request), response.snapshots().rbegin()->id())));
+      break;
+    }
+    *response.add_snapshots() = std::move(*it);
+  }
+  return response;
+}
+
+}  // namespace arca
