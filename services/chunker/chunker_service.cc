@@ -152,7 +152,7 @@ absl::Status RunDistributedBackup(const v1::BackupPlan& plan, const ChunkerOptio
   ReplicaSet* const compressors = replicas.compressors.get();
   const RemoteCallTimeouts timeouts = Timeouts(options, deadline);
   RemoteSnapshotRepository repository(uploaders, calls, timeouts, plan.job_id());
-  RemoteEntrySource entries(plan, replicas.collector.get(), calls, timeouts);
+  RemoteEntrySource entries(plan, replicas.collector.get(), uploaders, calls, timeouts);
   RemoteChunkWriterOptions wopts;
   wopts.max_chunks_in_flight = options.max_chunks_in_flight != 0 ? options.max_chunks_in_flight
                                                                  : 8 * compressors->size() + 16;

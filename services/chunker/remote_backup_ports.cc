@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <span>
 
+#include "absl/container/flat_hash_set.h"
 #include "arca/v1/collector.grpc.pb.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/slice.h"
+#include "libs/archive/chunk_index.h"
+#include "libs/base/bytes.h"
 #include "libs/base/status_macros.h"
+#include "libs/hash/digest.h"
 #include "libs/pipeline/remote/collect_events.h"
 
 namespace arca::services {
@@ -237,6 +241,70 @@ absl::StatusOr<uint64_t> RemoteEntrySource::EstimateBytes(const std::string& par
   return Named(st);
 }
 
+absl::Status RemoteEntrySource::ListMissingParentChunks(
+    const std::string& parent_id, v1::CollectRequest* req,
+    const std::function<void(const v1::Warning&)>& on_warning) {
+  v1::GetSnapshotRequest sreq;
+  sreq.set_id(parent_id);
+  v1::GetSnapshotResponse snap;
+  absl::Status st = UploaderCall(uploaders_, calls_, timeouts_.call, timeouts_.deadline,
+                                 "GetSnapshot", &v1::Uploader::Stub::GetSnapshot, sreq, &snap);
+  if (!st.ok()) {
+    if (calls_->cancelled()) return calls_->status();
+    if (IsReplicaFailure(st)) return WithPhase(st, v1::PHASE_UPLOAD);
+    return absl::OkStatus();  // an unusable parent: the collector says so
+  }
+  absl::StatusOr<ChunkIndex> index =
+      ChunkIndex::Decode(AsBytes(snap.payload_index().data()), v1::STREAM_KIND_PAYLOAD,
+                         absl::StrCat(parent_id, "/payload.aidx"));
+  if (!index.ok()) return absl::OkStatus();  // likewise
+  absl::flat_hash_set<Digest> seen;
+  std::vector<Digest> distinct;
+  for (const IndexEntry& e : index->entries()) {
+    if (seen.insert(e.digest).second) distinct.push_back(e.digest);
+  }
+  std::vector<Digest> missing;
+  for (size_t at = 0; at < distinct.size() && missing.size() <= kMaxMissingParentChunks;
+       at += kHasChunksBatch) {
+    const size_t end = std::min(distinct.size(), at + kHasChunksBatch);
+    v1::HasChunksRequest hreq;
+    for (size_t i = at; i < end; ++i) hreq.add_digests(std::string(distinct[i].Raw()));
+    v1::HasChunksResponse hresp;
+    st = UploaderCall(uploaders_, calls_, timeouts_.call, timeouts_.deadline, "HasChunks",
+                      &v1::Uploader::Stub::HasChunks, hreq, &hresp);
+    if (!st.ok()) {
+      if (calls_->cancelled()) return calls_->status();
+      return WithPhase(
+          absl::Status(st.code(), absl::StrCat("checking the chunks of parent snapshot ", parent_id,
+                                               ": ", st.message())),
+          v1::PHASE_UPLOAD);
+    }
+    if (hresp.present_size() != hreq.digests_size()) {
+      return WithPhase(absl::InternalError(absl::StrCat("HasChunks answered ", hresp.present_size(),
+                                                        " of ", hreq.digests_size(),
+                                                        " digests of parent snapshot ", parent_id)),
+                       v1::PHASE_UPLOAD);
+    }
+    for (size_t i = at; i < end; ++i) {
+      if (!hresp.present(static_cast<int>(i - at))) missing.push_back(distinct[i]);
+    }
+  }
+  if (missing.size() > kMaxMissingParentChunks) {
+    req->set_parent_chunks_unusable(true);
+    v1::Warning w;
+    w.set_phase(v1::PHASE_ARCHIVE);
+    w.set_data_missing(false);
+    w.set_message(absl::StrCat("parent snapshot ", parent_id, ": more than ",
+                               kMaxMissingParentChunks, " of its ", distinct.size(),
+                               " payload chunks are missing from the repository (moved aside by "
+                               "a verify, or lost): no file reuses them, every file is read"));
+    on_warning(w);
+    return absl::OkStatus();
+  }
+  for (const Digest& d : missing) req->add_missing_parent_chunks(std::string(d.Raw()));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CollectResult> RemoteEntrySource::Collect(
     const CollectParams& params, ArchiveSink* archive, Progress* progress,
     const std::function<void(const v1::Warning&)>& on_warning) {
@@ -247,6 +315,9 @@ absl::StatusOr<CollectResult> RemoteEntrySource::Collect(
   creq.set_ignore_ctime(plan_.ignore_ctime());
   creq.set_parent_required(params.parent_required);
   creq.set_align_threshold(params.align_threshold);
+  if (!params.parent_id.empty()) {
+    RETURN_IF_ERROR(ListMissingParentChunks(params.parent_id, &creq, on_warning));
+  }
 
   CollectEventApplier applier(archive);
   grpc::ClientContext cctx;

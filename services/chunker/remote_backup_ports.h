@@ -64,6 +64,10 @@ absl::Status UploaderCall(ReplicaSet* uploaders, CallRegistry* calls, absl::Dura
       [calls] { return calls->status(); });
 }
 
+// Digests per Uploader.HasChunks call when the parent's chunks are checked
+// (32 bytes each: 128 KiB a request).
+inline constexpr size_t kHasChunksBatch = 4096;
+
 // Timeouts of the remote ports.
 struct RemoteCallTimeouts {
   absl::Duration call = absl::Seconds(60);       // unary calls
@@ -114,10 +118,15 @@ class RemoteEntrySource final : public EntrySource {
  public:
   // The plan's source, excludes, one_file_system, commands (by name),
   // ignore_ctime and uploaders (the collector reads the parent through
-  // them); collector and calls not owned.
-  RemoteEntrySource(const v1::BackupPlan& plan, ReplicaSet* collector, CallRegistry* calls,
-                    RemoteCallTimeouts timeouts)
-      : plan_(plan), collector_(collector), calls_(calls), timeouts_(timeouts) {}
+  // them); collector, uploaders and calls not owned. `uploaders` are asked
+  // which parent chunks are missing before Collect (self-healing).
+  RemoteEntrySource(const v1::BackupPlan& plan, ReplicaSet* collector, ReplicaSet* uploaders,
+                    CallRegistry* calls, RemoteCallTimeouts timeouts)
+      : plan_(plan),
+        collector_(collector),
+        uploaders_(uploaders),
+        calls_(calls),
+        timeouts_(timeouts) {}
 
   absl::StatusOr<uint64_t> EstimateBytes(const std::string& parent_id) override;
   absl::StatusOr<CollectResult> Collect(
@@ -127,9 +136,21 @@ class RemoteEntrySource final : public EntrySource {
  private:
   v1::CollectRequest Request() const;
   absl::Status Named(const absl::Status& st) const;
+  // Self-healing, as ChunkStore::Has does for the embedded collection: asks
+  // the uploaders (HasChunks, kHasChunksBatch digests a call) which of the
+  // parent's distinct payload chunks are missing (moved aside by a verify,
+  // or lost) and lists them in `req->missing_parent_chunks`, so the
+  // collector reads the files that would reuse them. More than
+  // kMaxMissingParentChunks: `parent_chunks_unusable` and a warning. A
+  // parent whose indexes cannot be read is left to the collector (its
+  // warning, or its error when the parent is required). Errors: the
+  // uploaders' (PHASE_UPLOAD), CANCELLED.
+  absl::Status ListMissingParentChunks(const std::string& parent_id, v1::CollectRequest* req,
+                                       const std::function<void(const v1::Warning&)>& on_warning);
 
   const v1::BackupPlan& plan_;
   ReplicaSet* collector_;
+  ReplicaSet* uploaders_;
   CallRegistry* calls_;
   RemoteCallTimeouts timeouts_;
 };

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -17,6 +18,7 @@
 #include "libs/fs/exclude.h"
 #include "libs/fs/path_roots.h"
 #include "libs/fs/tree_walker.h"
+#include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
 #include "libs/pipeline/collection.h"
 #include "libs/pipeline/collector.h"
@@ -231,6 +233,24 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
         absl::StrCat("parent snapshot ", request.parent_snapshot(),
                      " given without uploaders to read it from: set CollectRequest.uploaders")));
   }
+  // The parent chunks the chunker found missing (self-healing): sent by a
+  // trusted role, still checked.
+  if (request.missing_parent_chunks_size() > static_cast<int>(kMaxMissingParentChunks)) {
+    return Collection(absl::InvalidArgumentError(absl::StrCat(
+        "CollectRequest.missing_parent_chunks lists ", request.missing_parent_chunks_size(),
+        " digests; at most ", kMaxMissingParentChunks,
+        " are allowed (set parent_chunks_unusable instead)")));
+  }
+  absl::flat_hash_set<Digest> missing_parent_chunks;
+  for (int i = 0; i < request.missing_parent_chunks_size(); ++i) {
+    absl::StatusOr<Digest> d = Digest::FromRaw(request.missing_parent_chunks(i));
+    if (!d.ok()) {
+      return Collection(absl::InvalidArgumentError(absl::StrCat(
+          "CollectRequest.missing_parent_chunks #", i, " is ",
+          request.missing_parent_chunks(i).size(), " bytes; expected a 32-byte SHA-256 digest")));
+    }
+    missing_parent_chunks.insert(*d);
+  }
   RETURN_IF_ERROR(SourceIsDirectory(fs, source));
 
   // --- the parent snapshot (change detection) -----------------------------------
@@ -272,6 +292,14 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
   plan.one_file_system = request.one_file_system();
   plan.commands = commands;
   plan.parent = parent.get();
+  if (parent != nullptr && request.parent_chunks_unusable()) {
+    // Too many parent chunks missing to list: none is reused.
+    plan.parent_chunk_present = [](const Digest&) -> absl::StatusOr<bool> { return false; };
+  } else if (parent != nullptr && !missing_parent_chunks.empty()) {
+    plan.parent_chunk_present = [&missing_parent_chunks](const Digest& d) -> absl::StatusOr<bool> {
+      return !missing_parent_chunks.contains(d);
+    };
+  }
   plan.ignore_ctime = request.ignore_ctime();
   plan.align_threshold = request.align_threshold() != 0 ? request.align_threshold() : (1u << 20);
   absl::Status run = RunCollection(

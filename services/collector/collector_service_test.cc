@@ -363,6 +363,38 @@ TEST_F(CollectorServiceTest, CollectAndEstimateOutsideTheSourceRootsArePermissio
   EXPECT_TRUE(Estimate(root_ + "/src").ok());
 }
 
+TEST_F(CollectorServiceTest, MissingParentChunksMustBe32ByteDigestsAndAtMost65536) {
+  Write("a", "data");
+  auto expect_invalid = [&](const v1::CollectRequest& req, const std::string& what) {
+    std::map<int, int> entries;
+    v1::BackupStats stats;
+    int events = 0;
+    grpc::Status st = Collect(req, &entries, &stats, &events);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find(what), std::string::npos) << st.error_message();
+    EXPECT_EQ(PhaseOf(rpc::FromGrpcStatus(st)), v1::PHASE_COLLECTION);
+    EXPECT_EQ(events, 0) << "refused before anything is read";
+  };
+  v1::CollectRequest req;
+  req.set_source(root_ + "/src");
+  req.add_missing_parent_chunks(std::string(32, 'x'));
+  req.add_missing_parent_chunks("short");
+  expect_invalid(req, "CollectRequest.missing_parent_chunks #1 is 5 bytes; expected a 32-byte");
+  req.clear_missing_parent_chunks();
+  for (size_t i = 0; i <= kMaxMissingParentChunks; ++i) {
+    req.add_missing_parent_chunks(std::string(32, 'x'));
+  }
+  expect_invalid(req, "lists 65537 digests; at most 65536");
+  // Well-formed, without a parent: ignored.
+  req.clear_missing_parent_chunks();
+  req.add_missing_parent_chunks(std::string(32, 'x'));
+  std::map<int, int> entries;
+  v1::BackupStats stats;
+  grpc::Status st = Collect(req, &entries, &stats);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(stats.bytes_read(), 4u);
+}
+
 TEST_F(CollectorServiceTest, WriteTreeOutsideTheRestoreRootsIsPermissionDeniedAndWritesNothing) {
   ASSERT_EQ(symlink((root_ + "/outside").c_str(), (root_ + "/restore/link-out").c_str()), 0);
   const std::string roots = "outside the collector's --restore-root directories (" + root_ +

@@ -29,7 +29,8 @@ std::string ReadAll(const std::string& path) {
 
 // Flips a bit in the middle of the largest chunk file: data of one of the
 // big files (and perhaps of a neighbour, when the chunk straddles two).
-void CorruptLargestChunk(const std::string& repo) {
+// Its path in *victim (when not null).
+void CorruptLargestChunk(const std::string& repo, std::string* victim_out = nullptr) {
   std::string victim;
   uintmax_t size = 0;
   for (const auto& e : stdfs::recursive_directory_iterator(repo + "/chunks")) {
@@ -42,6 +43,7 @@ void CorruptLargestChunk(const std::string& repo) {
   std::string data = ReadAll(victim);
   data[data.size() / 2] ^= 0x01;
   std::ofstream(victim, std::ios::binary | std::ios::trunc) << data;
+  if (victim_out != nullptr) *victim_out = victim;
 }
 
 class RestoreDamageTest : public ::testing::Test {
@@ -61,7 +63,7 @@ class RestoreDamageTest : public ::testing::Test {
     }
     JobOutcome backup = cluster_->RunBackup(cluster_->BackupPlan(src_));
     ASSERT_TRUE(backup.status.ok()) << backup.Describe();
-    CorruptLargestChunk(cluster_->repo());
+    CorruptLargestChunk(cluster_->repo(), &victim_);
   }
 
   // The damaged files are cut short (their intact prefix), every other one
@@ -83,8 +85,17 @@ class RestoreDamageTest : public ::testing::Test {
     }
   }
 
+  // Every file restored byte for byte.
+  void ExpectIdentical(const std::string& target) {
+    for (const std::string& name : files_) {
+      SCOPED_TRACE(name);
+      EXPECT_EQ(ReadAll(target + "/" + name), ReadAll(src_ + "/" + name));
+    }
+  }
+
   std::unique_ptr<PipelineCluster> cluster_;
   std::string src_;
+  std::string victim_;  // the corrupt chunk file
   std::vector<std::string> files_;
 };
 
@@ -121,6 +132,36 @@ TEST_F(RestoreDamageTest, TheCliRestoresPastADamagedFileAndExits8) {
     if (shown.find(name + ": not restored") != std::string::npos) damaged.push_back(name);
   }
   ExpectRestored(target, damaged);
+}
+
+// Self-healing in distributed mode, as tests/e2e/damage_test in embedded
+// mode: verify moves the corrupt chunk aside, and the next backup with the
+// default change detection (the unchanged files would reuse it) reads the
+// files that relied on it again and stores the chunk again, instead of
+// failing with "chunk ... of the parent snapshot is missing".
+TEST_F(RestoreDamageTest, AfterVerifyMovedAChunkAsideTheNextBackupHealsTheRepository) {
+  RunResult verify = cluster_->Verify();
+  EXPECT_EQ(verify.exit_code, 8) << verify.Describe();
+  ASSERT_FALSE(stdfs::exists(victim_));
+  ASSERT_TRUE(stdfs::exists(victim_ + ".bad"));
+
+  JobOutcome again = cluster_->RunBackup(cluster_->BackupPlan(src_));
+  ASSERT_TRUE(again.status.ok()) << again.Describe() << cluster_->chunker().Stderr();
+  EXPECT_EQ(ExitCodeOf(again.status), ExitCode::kSuccess);
+  ASSERT_TRUE(again.result.has_value());
+  const v1::BackupStats& stats = again.result->stats();
+  EXPECT_FALSE(stats.parent_snapshot().empty()) << again.Describe();
+  EXPECT_GE(stats.files_read(), 1u) << again.Describe();    // the file(s) of the bad chunk
+  EXPECT_GE(stats.files_reused(), 1u) << again.Describe();  // and not the others
+  EXPECT_TRUE(again.warnings.empty()) << again.Describe();
+  EXPECT_TRUE(stdfs::exists(victim_)) << "the chunk is stored again";
+
+  RunResult healed = cluster_->Verify();
+  EXPECT_EQ(healed.exit_code, 0) << healed.Describe();
+  const std::string target = NewTempDir("restored") + "/t";
+  JobOutcome restore = cluster_->RunRestore(cluster_->RestorePlan("latest", target));
+  ASSERT_TRUE(restore.status.ok()) << restore.Describe();
+  ExpectIdentical(target);
 }
 
 }  // namespace

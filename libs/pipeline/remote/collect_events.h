@@ -37,6 +37,11 @@
 
 namespace arca {
 
+// CollectRequest.missing_parent_chunks lists at most this many digests (2 MiB
+// of them); when more parent chunks are missing the chunker sets
+// parent_chunks_unusable instead, and the collector refuses a longer list.
+inline constexpr size_t kMaxMissingParentChunks = 65536;
+
 // One message of the Collect stream (a CollectEvent) in its protobuf wire
 // encoding, in pieces: the encoding is the concatenation of `parts`, in
 // order. File data is not copied into it: its parts point into `buffers`,
