@@ -88,6 +88,7 @@ absl::Status RunCollection(const CollectionPlan& plan, fs::FileSystem* fs, Archi
   reuse.align_threshold = plan.align_threshold;
   reuse.window_entries = std::max<size_t>(2, plan.window_entries);
   reuse.chunk_present = plan.parent_chunk_present;
+  reuse.parent_required = plan.parent_required;
   TreeCollector collector(fs, sink, cancel, &output->stats, &output->warnings, reuse);
   collector.set_progress(progress);
   absl::Status run = collector.Run(**walker);

@@ -40,6 +40,9 @@ struct CollectionPlan {
   size_t window_entries = 32768;        // see ReuseOptions
   // See ReuseOptions::chunk_present; null: parent chunks assumed stored.
   std::function<absl::StatusOr<bool>(const Digest&)> parent_chunk_present;
+  // See ReuseOptions::parent_required: a damaged parent metadata stream is
+  // an error (true) or a warning after which every file is read (false).
+  bool parent_required = false;
 };
 
 // What the collection reports besides the sink's bytes.

@@ -100,9 +100,7 @@ class TreeCollector::Impl {
     }
     Pending p;
     if (has_data) {
-      absl::StatusOr<const v1::Entry*> before = reuse_.parent->Find(entry.path());
-      if (!before.ok()) return WithPhase(before.status(), v1::PHASE_ARCHIVE);
-      const v1::Entry* b = *before;
+      ASSIGN_OR_RETURN(const v1::Entry* b, FindInParent(entry.path()));
       p.kind = Kind::kRead;
       if (b == nullptr || b->type() != v1::ENTRY_TYPE_REGULAR) {
         stats_->set_files_new(stats_->files_new() + 1);
@@ -134,6 +132,29 @@ class TreeCollector::Impl {
       return ResolveWindow(/*final=*/false);
     }
     return absl::OkStatus();
+  }
+
+  // The parent's entry at `path` (ParentSnapshot::Find), or nullptr. A
+  // damaged metadata stream stops the backup only when the parent is
+  // required; otherwise it is a warning, once, and from then on the parent
+  // has no entries (every later file is read).
+  absl::StatusOr<const v1::Entry*> FindInParent(const std::string& path) {
+    if (parent_damaged_) return nullptr;
+    absl::StatusOr<const v1::Entry*> before = reuse_.parent->Find(path);
+    if (before.ok()) return before;
+    if (reuse_.parent_required || !absl::IsDataLoss(before.status())) {
+      return WithPhase(before.status(), v1::PHASE_ARCHIVE);
+    }
+    parent_damaged_ = true;
+    v1::Warning w = MakeDataMissingWarning(
+        v1::PHASE_ARCHIVE, path,
+        absl::StrCat(before.status().message(),
+                     ": the parent's metadata is unreadable from here on, so every file from "
+                     "this one on is read (run a verify)"));
+    w.set_data_missing(false);
+    warnings_->push_back(std::move(w));
+    if (progress_) progress_->AddWarnings();
+    return nullptr;
   }
 
   // Whether every parent chunk first..last is still stored. Consecutive
@@ -466,6 +487,7 @@ class TreeCollector::Impl {
   bool have_checked_ = false;
   size_t checked_index_ = 0;
   bool checked_present_ = false;
+  bool parent_damaged_ = false;  // the parent's metadata stream failed (FindInParent)
 };
 
 TreeCollector::TreeCollector(fs::FileSystem* fs, ArchiveSink* archive, const CancelToken* cancel,

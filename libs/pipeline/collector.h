@@ -42,6 +42,12 @@ struct ReuseOptions {
   // stores the data again (self-healing). Null: every parent chunk is
   // assumed stored (the chunk writer still refuses a missing one).
   std::function<absl::StatusOr<bool>(const Digest&)> chunk_present;
+  // The operator named the parent. When its metadata stream turns out to be
+  // damaged (ParentSnapshot::Find: DataLoss) the backup fails (PHASE_ARCHIVE);
+  // otherwise a warning (not data_missing) names the parent and the chunk,
+  // and every file from that path on is read (files before it were reused
+  // as usual), so the snapshot is complete.
+  bool parent_required = false;
 };
 
 // A warning about source data missing from the snapshot (exit 3).

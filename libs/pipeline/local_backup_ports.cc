@@ -142,6 +142,7 @@ absl::StatusOr<CollectResult> LocalEntrySource::Collect(
     ChunkStore* const chunks = repo_->chunks();
     plan.parent_chunk_present = [chunks](const Digest& d) { return chunks->Has(d); };
   }
+  plan.parent_required = params.parent_required;
   plan.ignore_ctime = plan_.ignore_ctime();
   plan.align_threshold = params.align_threshold;
   plan.window_entries = window_entries_;

@@ -49,12 +49,21 @@ absl::StatusOr<std::unique_ptr<ParentSnapshot>> ParentSnapshot::FromIndexes(
 }
 
 absl::StatusOr<const v1::Entry*> ParentSnapshot::Find(absl::string_view path) {
+  if (!error_.ok()) return error_;
   std::string_view want(path.data(), path.size());
   while (!done_ && (!has_current_ || CompareArchiveOrder(current_.path(), want) < 0)) {
     absl::StatusOr<bool> more = reader_.Next(&current_);
     if (!more.ok()) {
-      return absl::DataLossError(
-          absl::StrCat("parent snapshot ", id_, ": ", more.status().message()));
+      // A damaged or missing chunk (or records that do not decode) is
+      // DataLoss; anything else (an uploader unreachable, cancelled) keeps
+      // its code. Either way the stream cannot go on from here.
+      const absl::Status& st = more.status();
+      const absl::StatusCode code =
+          absl::IsDataLoss(st) || absl::IsNotFound(st) || absl::IsInvalidArgument(st)
+              ? absl::StatusCode::kDataLoss
+              : st.code();
+      error_ = absl::Status(code, absl::StrCat("parent snapshot ", id_, ": ", st.message()));
+      return error_;
     }
     has_current_ = *more;
     done_ = !*more;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "arca/v1/common.pb.h"
 #include "libs/archive/chunk_index.h"
@@ -37,7 +38,11 @@ class ParentSnapshot {
   // The parent's entry at `path`, or nullptr when it has none. Successive
   // calls must ask for paths in strictly increasing archive order (the walk
   // order); the returned entry is valid until the next call. DataLoss when
-  // the parent's metadata stream is damaged.
+  // the parent's metadata stream is damaged (a chunk missing, moved aside
+  // or corrupt, or records that do not decode; the message names the
+  // parent and the chunk); another code when its chunks cannot be fetched
+  // (e.g. UNAVAILABLE, CANCELLED). After an error every later call returns
+  // the same error.
   absl::StatusOr<const v1::Entry*> Find(absl::string_view path);
 
  private:
@@ -53,6 +58,7 @@ class ParentSnapshot {
   v1::Entry current_;
   bool has_current_ = false;
   bool done_ = false;
+  absl::Status error_;  // the first error of Find: sticky
 };
 
 // True when `now` (from the walk) may reuse the payload of `before` (the

@@ -300,6 +300,7 @@ absl::Status RunCollect(const v1::CollectRequest& request, const CollectorOption
       return !missing_parent_chunks.contains(d);
     };
   }
+  plan.parent_required = request.parent_required();
   plan.ignore_ctime = request.ignore_ctime();
   plan.align_threshold = request.align_threshold() != 0 ? request.align_threshold() : (1u << 20);
   absl::Status run = RunCollection(

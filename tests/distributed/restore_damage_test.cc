@@ -46,6 +46,32 @@ void CorruptLargestChunk(const std::string& repo, std::string* victim_out = null
   if (victim_out != nullptr) *victim_out = victim;
 }
 
+// The chunk file of the first metadata chunk of the (only) snapshot in
+// `repo` (docs/formats/index.md: chunk 0's digest is at bytes 40..72 of
+// metadata.aidx).
+std::string FirstMetadataChunkFile(const std::string& repo) {
+  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/snapshots")) {
+    if (e.path().filename() != "metadata.aidx") continue;
+    const std::string index = ReadAll(e.path().string());
+    if (index.size() < 72) return "";
+    static const char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (size_t i = 40; i < 72; ++i) {
+      const auto b = static_cast<unsigned char>(index[i]);
+      hex += kHex[b >> 4];
+      hex += kHex[b & 15];
+    }
+    return repo + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
+  }
+  return "";
+}
+
+void FlipMiddleBit(const std::string& path) {
+  std::string data = ReadAll(path);
+  data[data.size() / 2] ^= 0x01;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
 class RestoreDamageTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -63,6 +89,8 @@ class RestoreDamageTest : public ::testing::Test {
     }
     JobOutcome backup = cluster_->RunBackup(cluster_->BackupPlan(src_));
     ASSERT_TRUE(backup.status.ok()) << backup.Describe();
+    ASSERT_TRUE(backup.result.has_value());
+    snapshot_ = backup.result->snapshot();
     CorruptLargestChunk(cluster_->repo(), &victim_);
   }
 
@@ -95,7 +123,8 @@ class RestoreDamageTest : public ::testing::Test {
 
   std::unique_ptr<PipelineCluster> cluster_;
   std::string src_;
-  std::string victim_;  // the corrupt chunk file
+  std::string snapshot_;  // the first backup's
+  std::string victim_;    // the corrupt chunk file
   std::vector<std::string> files_;
 };
 
@@ -156,6 +185,62 @@ TEST_F(RestoreDamageTest, AfterVerifyMovedAChunkAsideTheNextBackupHealsTheReposi
   EXPECT_TRUE(again.warnings.empty()) << again.Describe();
   EXPECT_TRUE(stdfs::exists(victim_)) << "the chunk is stored again";
 
+  RunResult healed = cluster_->Verify();
+  EXPECT_EQ(healed.exit_code, 0) << healed.Describe();
+  const std::string target = NewTempDir("restored") + "/t";
+  JobOutcome restore = cluster_->RunRestore(cluster_->RestorePlan("latest", target));
+  ASSERT_TRUE(restore.status.ok()) << restore.Describe();
+  ExpectIdentical(target);
+}
+
+// A damaged chunk in the parent's metadata stream, as in tests/e2e/
+// damage_test: the backup that chose the parent itself warns (naming the
+// parent and the chunk) and reads every file; an explicit parent still fails.
+TEST_F(RestoreDamageTest, ADamagedParentMetadataChunkIsAWarningUnlessTheParentIsExplicit) {
+  FlipMiddleBit(victim_);  // the payload chunk SetUp damaged is whole again
+  const std::string meta = FirstMetadataChunkFile(cluster_->repo());
+  ASSERT_FALSE(meta.empty());
+  ASSERT_TRUE(stdfs::exists(meta)) << meta;
+  const std::string digest = stdfs::path(meta).filename().string();
+  FlipMiddleBit(meta);
+
+  v1::BackupPlan explicit_parent = cluster_->BackupPlan(src_);
+  explicit_parent.set_parent(snapshot_);
+  JobOutcome pinned = cluster_->RunBackup(explicit_parent);
+  EXPECT_EQ(pinned.status.code(), absl::StatusCode::kDataLoss) << pinned.Describe();
+  EXPECT_EQ(ExitCodeOf(pinned.status), ExitCode::kArchive) << pinned.Describe();
+  EXPECT_NE(pinned.status.message().find("parent snapshot " + snapshot_), std::string::npos)
+      << pinned.Describe();
+  EXPECT_NE(pinned.status.message().find(digest), std::string::npos) << pinned.Describe();
+
+  JobOutcome again = cluster_->RunBackup(cluster_->BackupPlan(src_));
+  ASSERT_TRUE(again.status.ok()) << again.Describe() << cluster_->collector().Stderr();
+  ASSERT_TRUE(again.result.has_value());
+  ASSERT_EQ(again.warnings.size(), 1u) << again.Describe();
+  const v1::Warning& w = again.warnings[0];
+  EXPECT_FALSE(w.data_missing()) << w.ShortDebugString();
+  EXPECT_NE(w.message().find("parent snapshot " + snapshot_), std::string::npos)
+      << w.ShortDebugString();
+  EXPECT_NE(w.message().find(digest), std::string::npos) << w.ShortDebugString();
+  EXPECT_NE(w.message().find("every file from this one on is read"), std::string::npos)
+      << w.ShortDebugString();
+  EXPECT_EQ(again.result->stats().files_reused(), 0u) << again.Describe();
+  EXPECT_EQ(again.result->stats().files_read(), files_.size()) << again.Describe();
+
+  // Unlike a local read (RepositoryChunkSource), the collector's read
+  // through Uploader.GetChunks does not move the corrupt chunk aside, and
+  // this backup wrote the same metadata (an unchanged tree): it deduplicated
+  // against the chunk still there, as found. A verify moves it aside ...
+  EXPECT_TRUE(stdfs::exists(meta));
+  RunResult verify = cluster_->Verify();
+  EXPECT_EQ(verify.exit_code, 8) << verify.Describe();
+  EXPECT_TRUE(stdfs::exists(meta + ".bad"));
+  // ... and the next backup (whose parent now misses that chunk) warns
+  // again, stores it again, and the repository is whole.
+  JobOutcome healing = cluster_->RunBackup(cluster_->BackupPlan(src_));
+  ASSERT_TRUE(healing.status.ok()) << healing.Describe();
+  EXPECT_EQ(healing.warnings.size(), 1u) << healing.Describe();
+  EXPECT_TRUE(stdfs::exists(meta));
   RunResult healed = cluster_->Verify();
   EXPECT_EQ(healed.exit_code, 0) << healed.Describe();
   const std::string target = NewTempDir("restored") + "/t";
