@@ -18,7 +18,9 @@
 // Errors of Collect (all with PHASE_COLLECTION unless said otherwise):
 //   INVALID_ARGUMENT  source empty or relative; a bad exclude pattern; a bad
 //                     or duplicate command name; parent_snapshot without
-//                     uploaders; downstream set (only reply-on-this-stream is
+//                     uploaders; a missing_parent_chunks digest that is not
+//                     32 bytes, or more than kMaxMissingParentChunks of them;
+//                     downstream set (only reply-on-this-stream is
 //                     implemented: UNIMPLEMENTED);
 //   PERMISSION_DENIED the source (canonical: symbolic links and ".."
 //                     resolved) is outside every --source-root, or there is
@@ -29,7 +31,11 @@
 //   FAILED_PRECONDITION  the source is not a directory, or a critical
 //                     pre-backup command failed;
 //   the parent's errors when parent_required (else a warning and every file
-//   is read); CANCELLED when the chunker cancels or goes away.
+//   is read; a parent metadata stream found damaged during the walk likewise:
+//   DATA_LOSS with PHASE_ARCHIVE when required, else a warning and every
+//   later file is read); CANCELLED when the chunker cancels or goes away.
+// Self-healing: unchanged files that would reuse a chunk listed in
+// missing_parent_chunks are read (none reused with parent_chunks_unusable).
 // Unreadable files are warning events (data_missing), not errors.
 // Errors of WriteTree: see write_tree_session.h (PHASE_RESTORE; a target
 // outside every --restore-root is PERMISSION_DENIED before anything is
