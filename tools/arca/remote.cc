@@ -734,6 +734,12 @@ int CmdCancel(Remote& r, const std::vector<std::string>& argv) {
   auto ctx = r.Context(absl::Seconds(30));
   grpc::Status s = r.stub()->CancelJob(ctx.get(), req, &job);
   if (!s.ok()) return RpcError("CancelJob", s, r.address());
+  if (job.end_unix_ns() != 0) {
+    std::cerr << JobTypeName(job.type()) << " job " << job.id() << " has already ended ("
+              << StateName(job.state()) << ", exit " << static_cast<int>(job.status().exit_code())
+              << "): nothing to cancel\n";
+    return 0;
+  }
   std::cerr << "cancel requested for " << JobTypeName(job.type()) << " job " << job.id()
             << " (follow it with `arca watch " << job.id() << "`)\n";
   return 0;
