@@ -80,5 +80,6 @@ int main(int argc, char** argv) {
   options.compress_first = !args->Has("hash-first");
   options.program = kProgram;
   arca::services::ChunkerService service(options);
-  return arca::services::RunServer(kProgram, *flags, {&service});
+  return arca::services::RunServer(kProgram, *flags, {&service},
+                                   {.health_names = {arca::v1::Chunker::service_full_name()}});
 }

@@ -105,5 +105,6 @@ int main(int argc, char** argv) {
   }
   options.program = kProgram;
   arca::services::CollectorService service(options);
-  return arca::services::RunServer(kProgram, *flags, {&service});
+  return arca::services::RunServer(kProgram, *flags, {&service},
+                                   {.health_names = {arca::v1::Collector::service_full_name()}});
 }

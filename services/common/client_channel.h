@@ -43,6 +43,10 @@ struct ClientTlsFlags {
   // uploaders) set it.
   std::optional<Role> server_role;
   std::string trust_domain = kDefaultTrustDomain;
+  // Not TLS, but a property of the channel: the longest wait between
+  // reconnection attempts to a server that is down (zero: gRPC's default,
+  // up to 120 s). Probes that must notice a server coming back set it.
+  absl::Duration max_reconnect_backoff = absl::ZeroDuration();
 };
 
 // A channel to `address` ("HOST:PORT", or any gRPC target URI) with send and

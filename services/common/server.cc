@@ -20,7 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
@@ -75,11 +75,39 @@ int WaitForTerminationSignal() {
   }
 }
 
+// Splits "HOST:PORT" of `flag`; InvalidArgument naming the flag otherwise.
+absl::Status SplitHostPort(const std::string& flag, const std::string& value, std::string* host,
+                           int* port) {
+  const size_t colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == value.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --", flag, " '", value, "': expected HOST:PORT, e.g. 0.0.0.0:7400"));
+  }
+  *host = value.substr(0, colon);
+  const std::string digits = value.substr(colon + 1);
+  if (digits.find_first_not_of("0123456789") != std::string::npos ||
+      !absl::SimpleAtoi(digits, port) || *port < 0 || *port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --", flag, " '", value, "': the port must be a number in 0..65535"));
+  }
+  return absl::OkStatus();
+}
+
+// Removes every server builder plugin (reflection registers itself as one for
+// every server of the process): the probe server hosts health only.
+class NoPlugins final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->clear();
+  }
+};
+
 }  // namespace
 
 void AddServerFlags(cli::FlagSpec* spec) {
   for (const char* f : {"listen", "tls-cert", "tls-key", "tls-client-ca", "drain-seconds",
-                        "tls-reload-seconds", "trust-domain"}) {
+                        "tls-reload-seconds", "trust-domain", "health-listen"}) {
     spec->value_flags.insert(f);
   }
   spec->bool_flags.insert("insecure");
@@ -94,20 +122,21 @@ absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args) {
     return absl::InvalidArgumentError("--listen=HOST:PORT is required (e.g. --listen=127.0.0.1:0)");
   }
   flags.listen = *listen;
-  const size_t colon = listen->rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == listen->size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid --listen '", *listen, "': expected HOST:PORT, e.g. 0.0.0.0:7400"));
+  if (absl::Status st = SplitHostPort("listen", *listen, &flags.host, &flags.port); !st.ok()) {
+    return st;
   }
-  flags.host = listen->substr(0, colon);
-  const std::string port = listen->substr(colon + 1);
-  int port_value = -1;
-  if (port.find_first_not_of("0123456789") != std::string::npos ||
-      !absl::SimpleAtoi(port, &port_value) || port_value < 0 || port_value > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid --listen '", *listen, "': the port must be a number in 0..65535"));
+  if (std::optional<std::string> health = args.Last("health-listen")) {
+    int health_port = 0;
+    if (absl::Status st = SplitHostPort("health-listen", *health, &flags.health_host, &health_port);
+        !st.ok()) {
+      return st;
+    }
+    if (*health == *listen && health_port != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--health-listen ", *health, " is the --listen address: give the probes their own port"));
+    }
+    flags.health_listen = *health;
   }
-  flags.port = port_value;
   flags.tls_cert = args.Last("tls-cert").value_or("");
   flags.tls_key = args.Last("tls-key").value_or("");
   flags.tls_client_ca = args.Last("tls-client-ca").value_or("");
@@ -228,7 +257,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 
 absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
                                           const std::vector<grpc::Service*>& services,
-                                          const std::string& metrics_service) {
+                                          const std::string& metrics_service,
+                                          const std::vector<std::string>& health_names) {
   RefusedCallCounter count_refused;
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> rpc_metrics;
   if (!metrics_service.empty()) {
@@ -241,7 +271,12 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
       MakeServerCredentials(flags, std::move(count_refused));
   if (!creds.ok()) return creds.status();
-  grpc::EnableDefaultHealthCheckService(true);
+  // Health is served by HealthService (health_service.h) over one table, so
+  // that the probe server below can answer the same statuses.
+  grpc::EnableDefaultHealthCheckService(false);
+  StartedServer started;
+  started.health = std::make_shared<HealthStatusTable>();
+  started.health_service = std::make_unique<HealthService>(started.health.get());
   // A process-wide switch: once on, every later server of the process has
   // reflection (the service binaries start one server).
   if (flags.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -259,7 +294,7 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
-  StartedServer started;
+  builder.RegisterService(started.health_service.get());
   started.server = builder.BuildAndStart();
   if (started.server == nullptr || bound_port == 0) {
     if (started.server) started.server->Shutdown();
@@ -270,6 +305,28 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
   }
   started.port = bound_port;
   started.address = absl::StrCat(flags.host, ":", bound_port);
+  if (!flags.health_listen.empty()) {
+    started.probe_health_service = std::make_unique<HealthService>(started.health.get());
+    grpc::ServerBuilder probe;
+    int probe_port = 0;
+    // Plaintext on purpose: kubelet's gRPC probe has no TLS. Only the health
+    // service is registered, so nothing else is reachable on this port.
+    probe.AddListeningPort(flags.health_listen, grpc::InsecureServerCredentials(), &probe_port);
+    probe.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    probe.SetOption(std::make_unique<NoPlugins>());
+    probe.RegisterService(started.probe_health_service.get());
+    started.health_server = probe.BuildAndStart();
+    if (started.health_server == nullptr || probe_port == 0) {
+      if (started.health_server) started.health_server->Shutdown();
+      started.server->Shutdown();
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", flags.health_listen,
+                                                 " (--health-listen): the address is in use or "
+                                                 "invalid; check --health-listen"));
+    }
+    started.health_address = absl::StrCat(flags.health_host, ":", probe_port);
+  }
+  started.health->Set("", true);
+  for (const std::string& name : health_names) started.health->Set(name, true);
   return started;
 }
 
@@ -285,7 +342,7 @@ static void KeepLargeBuffersInTheHeap() {
 }
 
 int RunServer(const std::string& program, const ServerFlags& flags,
-              const std::vector<grpc::Service*>& services, const std::function<void()>& on_signal) {
+              const std::vector<grpc::Service*>& services, const ServeOptions& options) {
   KeepLargeBuffersInTheHeap();
   if (absl::Status st = InstallSignalHandlers(); !st.ok()) {
     std::cerr << program << ": " << st.message() << "\n";
@@ -304,7 +361,8 @@ int RunServer(const std::string& program, const ServerFlags& flags,
   }
   ServerFlags serving = flags;
   if (!serving.role) serving.role = RoleFromName(service);
-  absl::StatusOr<StartedServer> started = StartServer(serving, services, service);
+  absl::StatusOr<StartedServer> started =
+      StartServer(serving, services, service, options.health_names);
   if (!started.ok()) {
     std::cerr << program << ": " << started.status().message() << " (exit 2)\n";
     return 2;
@@ -312,6 +370,11 @@ int RunServer(const std::string& program, const ServerFlags& flags,
   if (metrics) {
     std::cout << "metrics listening on " << metrics->address() << "\n";
     LogLine(program, absl::StrCat("metrics on http://", metrics->address(), "/metrics"));
+  }
+  if (started->health_server) {
+    std::cout << "health listening on " << started->health_address << "\n";
+    LogLine(program, absl::StrCat("health checks (only) on ", started->health_address,
+                                  " (plaintext, for probes)"));
   }
   std::cout << "listening on " << started->address << std::endl;  // flushed
   LogLine(
@@ -324,18 +387,23 @@ int RunServer(const std::string& program, const ServerFlags& flags,
                     " (mutual TLS as ",
                     serving.role ? SpiffeId(flags.trust_domain, *serving.role) : std::string("?"),
                     flags.auth_token.empty() ? "" : "; token clients on the job API", ")")));
+  if (options.on_serving) options.on_serving(started->health);
   const int signo = WaitForTerminationSignal();
   LogLine(program,
           absl::StrCat("received ", signo == SIGINT ? "SIGINT" : "SIGTERM",
                        ": draining in-flight calls for up to ", flags.drain_seconds, " s"));
-  if (grpc::HealthCheckServiceInterface* health = started->server->GetHealthCheckService()) {
-    health->Shutdown();  // NOT_SERVING: load balancers stop sending new calls
-  }
-  if (on_signal) on_signal();
+  // NOT_SERVING on both servers: load balancers and probes stop sending new
+  // calls; the probe server keeps answering that during the drain.
+  started->health->Shutdown();
+  if (options.on_signal) options.on_signal();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(flags.drain_seconds);
   started->server->Shutdown(deadline);
   started->server->Wait();
+  if (started->health_server) {
+    started->health_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    started->health_server->Wait();
+  }
   metrics.reset();  // after the drain: a last scrape sees the final counts
   LogLine(program, "stopped");
   return 0;

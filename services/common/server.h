@@ -24,6 +24,12 @@
 //                          HTTP, port 0 picks one; metrics_server.h). Once
 //                          serving, stdout gets "metrics listening on
 //                          HOST:PORT" before the "listening on" line.
+//   --health-listen=HOST:PORT  a second, plaintext gRPC server with only
+//                          grpc.health.v1.Health (the statuses of the main
+//                          server) for probes that cannot do mutual TLS
+//                          (kubelet). Port 0 picks one; once serving, stdout
+//                          gets "health listening on HOST:PORT" before the
+//                          "listening on" line.
 #ifndef ARCA_SERVICES_COMMON_SERVER_H_
 #define ARCA_SERVICES_COMMON_SERVER_H_
 
@@ -40,6 +46,7 @@
 #include "libs/base/cli_flags.h"
 #include "services/common/authorization.h"
 #include "services/common/caller_authorizer.h"
+#include "services/common/health_service.h"
 #include "services/common/metrics_server.h"
 
 namespace arca::services {
@@ -56,8 +63,10 @@ struct ServerFlags {
   std::string tls_key;
   std::string tls_client_ca;
   bool insecure = false;
-  int drain_seconds = 10;  // 0..3600
-  MetricsFlags metrics;    // --metrics-listen; empty listen: no endpoint
+  int drain_seconds = 10;     // 0..3600
+  MetricsFlags metrics;       // --metrics-listen; empty listen: no endpoint
+  std::string health_listen;  // --health-listen "HOST:PORT"; empty: no health server
+  std::string health_host;    // its HOST part
   std::string trust_domain = kDefaultTrustDomain;
   int tls_reload_seconds = 60;  // 1..86400
   bool reflection = false;
@@ -77,7 +86,7 @@ bool IsLoopbackHost(const std::string& host);
 inline constexpr char kServerFlagsUsage[] =
     "--listen=HOST:PORT (--insecure | --tls-cert FILE --tls-key FILE --tls-client-ca FILE) "
     "[--trust-domain NAME] [--tls-reload-seconds N] [--reflection] [--drain-seconds N] "
-    "[--metrics-listen=HOST:PORT]";
+    "[--metrics-listen=HOST:PORT] [--health-listen=HOST:PORT]";
 
 // Adds the common flags to `spec` (a service's own flags are added by it).
 void AddServerFlags(cli::FlagSpec* spec);
@@ -89,7 +98,8 @@ void AddServerFlags(cli::FlagSpec* spec);
 // --insecure ("refusing to serve plaintext: ..."); --insecure together with
 // TLS flags; --insecure on an address that is not loopback (what to use
 // instead); --drain-seconds not an integer in 0..3600; --tls-reload-seconds
-// not in 1..86400; an invalid --trust-domain.
+// not in 1..86400; an invalid --trust-domain; --health-listen not HOST:PORT
+// or equal to --listen.
 absl::StatusOr<ServerFlags> ParseServerFlags(const cli::ParsedArgs& args);
 
 // Server credentials from the flags, with the caller authorizer
@@ -105,29 +115,62 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const ServerFlags& flags, RefusedCallCounter count_refused = {});
 
 struct StartedServer {
+  // The statuses both servers serve ("" and each hosted service's full name
+  // SERVING once started). Declared before the servers: destroyed after them.
+  std::shared_ptr<HealthStatusTable> health;
+  std::unique_ptr<HealthService> health_service;        // on `server`
+  std::unique_ptr<HealthService> probe_health_service;  // on `health_server`
   std::unique_ptr<grpc::Server> server;
   int port = 0;         // the bound port
   std::string address;  // "HOST:PORT" with the bound port
+  // With --health-listen: the plaintext server with only the health service.
+  std::unique_ptr<grpc::Server> health_server;
+  std::string health_address;  // "HOST:PORT" with the bound port, or ""
 };
 
 // Builds and starts a server for `services` (not owned; they must outlive the
-// server) with health checking (grpc.health.v1, every service SERVING),
+// server) with health checking (grpc.health.v1 over StartedServer::health:
+// "" and every name of `health_names` — the full names of the hosted
+// services, e.g. "arca.v1.Collector" — SERVING; any other name NOT_FOUND),
 // reflection when flags.reflection, every call authorized (authorization.h)
 // and kMaxMessageBytes limits. When `metrics_service` is
 // not empty, every RPC is counted and timed in the process registry
 // (rpc_metrics.h: arca_<metrics_service>_rpcs_total, ..._rpc_duration_seconds),
 // refused calls included.
+// With flags.health_listen, also a plaintext server on that address hosting
+// only the health service over the same table (no other method, no
+// reflection: anything else is UNIMPLEMENTED), allowed under mutual TLS: it
+// tells nothing but serving statuses.
 // Does not print anything.
 // Errors: those of MakeServerCredentials; Unavailable "cannot listen on X"
-// when the address cannot be bound or the TLS files are not a valid key pair.
+// when the address cannot be bound or the TLS files are not a valid key pair;
+// Unavailable "cannot listen on X (--health-listen)" for the health address.
 absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
                                           const std::vector<grpc::Service*>& services,
-                                          const std::string& metrics_service = "");
+                                          const std::string& metrics_service = "",
+                                          const std::vector<std::string>& health_names = {});
+
+// What a binary adds to RunServer besides its services.
+struct ServeOptions {
+  // Full names of the hosted services for health checks ("arca.v1.Chunker";
+  // the generated `arca::v1::Chunker::service_full_name()`).
+  std::vector<std::string> health_names;
+  // Called once serving (after the "listening on" line) with the health
+  // table, which it may keep and update (the orchestrator's phase health);
+  // updates after the shutdown starts are ignored.
+  std::function<void(std::shared_ptr<HealthStatusTable>)> on_serving;
+  // Called after the signal, once the services are NOT_SERVING, before the
+  // drain: the orchestrator ends its jobs there, so that WatchJob streams
+  // still open deliver each job's final state before the server stops.
+  std::function<void()> on_signal;
+};
 
 // The whole life of a service binary after flag parsing: installs the
 // SIGTERM/SIGINT handlers (they only write a byte to a self-pipe), starts the
-// server (StartServer), prints "listening on HOST:PORT" on stdout, waits for
-// a signal, then marks every service NOT_SERVING, calls
+// server (StartServer), prints "health listening on HOST:PORT" (with
+// --health-listen) and "listening on HOST:PORT" on stdout, calls
+// options.on_serving, waits for a signal, then marks every service
+// NOT_SERVING (on both servers), calls
 // Shutdown(now + drain_seconds) so in-flight calls can finish (calls still
 // running at the deadline are cancelled) and waits for the server to stop.
 // Returns the process exit code: 0 after a signal-initiated shutdown, 2 when
@@ -136,12 +179,9 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
 // its "arca-" prefix (arca-uploader → arca_uploader_...), registered in
 // metrics::ProcessRegistry() and served with --metrics-listen. The same name
 // is the process's role (flags.role, when not set) for its certificate.
-// `on_signal`, when set, runs after the signal and before the drain: the
-// orchestrator ends its jobs there, so that WatchJob streams still open
-// deliver each job's final state before the server stops.
+// The health server stops after the main one.
 int RunServer(const std::string& program, const ServerFlags& flags,
-              const std::vector<grpc::Service*>& services,
-              const std::function<void()>& on_signal = {});
+              const std::vector<grpc::Service*>& services, const ServeOptions& options = {});
 
 // One log line on stderr: "<UTC time> <program>: <message>". Thread-safe.
 void LogLine(const std::string& program, const std::string& message);

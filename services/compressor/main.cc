@@ -55,5 +55,6 @@ int main(int argc, char** argv) {
   }
   arca::services::CompressorService service(
       {.threads = threads, .max_in_flight = static_cast<size_t>(max_in_flight)});
-  return arca::services::RunServer(kProgram, *flags, {&service});
+  return arca::services::RunServer(kProgram, *flags, {&service},
+                                   {.health_names = {arca::v1::Compressor::service_full_name()}});
 }

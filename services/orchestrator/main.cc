@@ -8,11 +8,15 @@
 //                [--client-insecure] [--auth-token-file F] [--host NAME]
 //                [--job-timeout-seconds N] [--call-timeout-seconds N]
 //                [--max-finished-jobs N] [--max-running-jobs N] [--state-dir DIR]
+//                [--health-check-seconds N]
 // Each replica flag may repeat and takes comma-separated lists. Without
 // client TLS flags the other services are called the way this one serves:
 // plaintext with --insecure, else TLS with the system's roots.
 // --state-dir DIR keeps the job history across restarts (job_store.h).
 // --max-running-jobs N (default 16, 0 = no limit): further jobs wait QUEUED.
+// --health-check-seconds N (default 10, 1..3600): how often every replica is
+// health-checked; the orchestrator is NOT_SERVING while a configured phase
+// has no reachable replica (phase_health.h).
 // Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags, an unreadable or
 // empty token file, an unusable --state-dir, or an address that cannot be
 // bound.
@@ -31,6 +35,7 @@
 #include "services/common/server.h"
 #include "services/orchestrator/job_manager.h"
 #include "services/orchestrator/orchestrator_service.h"
+#include "services/orchestrator/phase_health.h"
 
 namespace {
 
@@ -44,7 +49,7 @@ int Usage(const std::string& message) {
                "[--client-tls-ca FILE] [--client-tls-cert FILE --client-tls-key FILE] "
                "[--client-insecure] [--auth-token-file FILE] [--host NAME] "
                "[--job-timeout-seconds N] [--call-timeout-seconds N] [--max-finished-jobs N] "
-               "[--max-running-jobs N] [--state-dir DIR]\n";
+               "[--max-running-jobs N] [--state-dir DIR] [--health-check-seconds N]\n";
   return 2;
 }
 
@@ -76,7 +81,7 @@ int main(int argc, char** argv) {
   spec.value_flags.insert({"collector", "chunker", "compressor", "uploader", "client-tls-ca",
                            "client-tls-cert", "client-tls-key", "auth-token-file", "host",
                            "job-timeout-seconds", "call-timeout-seconds", "max-finished-jobs",
-                           "max-running-jobs", "state-dir"});
+                           "max-running-jobs", "state-dir", "health-check-seconds"});
   spec.bool_flags.insert("client-insecure");
   absl::StatusOr<arca::cli::ParsedArgs> args =
       arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
@@ -132,9 +137,11 @@ int main(int argc, char** argv) {
     }
   }
   options.host = args->Last("host").value_or("");
-  int job_timeout = 86400, call_timeout = 30, max_finished = 1000, max_running = 16;
+  int job_timeout = 86400, call_timeout = 30, max_finished = 1000, max_running = 16,
+      health_check = 10;
   std::string error;
   if (!ParseInt(*args, "job-timeout-seconds", 1, 30 * 86400, &job_timeout, &error) ||
+      !ParseInt(*args, "health-check-seconds", 1, 3600, &health_check, &error) ||
       !ParseInt(*args, "call-timeout-seconds", 1, 86400, &call_timeout, &error) ||
       !ParseInt(*args, "max-finished-jobs", 1, 1000000, &max_finished, &error) ||
       !ParseInt(*args, "max-running-jobs", 0, 10000, &max_running, &error)) {
@@ -157,6 +164,20 @@ int main(int argc, char** argv) {
     if (token.empty()) return Usage(absl::StrCat("--auth-token-file '", *file, "' is empty"));
   }
 
+  arca::services::PhaseHealthOptions health_options;
+  using arca::services::Role;
+  health_options.phases = {{Role::kCollector, options.collectors},
+                           {Role::kChunker, options.chunkers},
+                           {Role::kCompressor, options.compressors},
+                           {Role::kUploader, options.uploaders}};
+  health_options.tls = options.client_tls;
+  health_options.interval = absl::Seconds(health_check);
+  health_options.health_names = {"", arca::v1::Orchestrator::service_full_name()};
+  health_options.program = kProgram;
+  absl::StatusOr<std::unique_ptr<arca::services::PhaseHealth>> phase_health =
+      arca::services::PhaseHealth::Create(std::move(health_options));
+  if (!phase_health.ok()) return Usage(std::string(phase_health.status().message()));
+
   absl::StatusOr<std::unique_ptr<arca::services::JobManager>> jobs =
       arca::services::JobManager::Create(options);
   if (!jobs.ok()) return Usage(std::string(jobs.status().message()));
@@ -164,13 +185,19 @@ int main(int argc, char** argv) {
   int code;
   {
     arca::services::OrchestratorService service(jobs->get());
+    arca::services::ServeOptions serve;
+    serve.health_names = {arca::v1::Orchestrator::service_full_name()};
+    serve.on_serving = [&](std::shared_ptr<arca::services::HealthStatusTable> table) {
+      (*phase_health)->Start(std::move(table));
+    };
     // On SIGTERM the jobs end first (recorded as interrupted by the
     // shutdown), so that open WatchJob streams deliver their final state
     // during the drain.
     arca::services::JobManager* manager = jobs->get();
-    code =
-        arca::services::RunServer(kProgram, *flags, {&service}, [manager] { manager->Shutdown(); });
+    serve.on_signal = [manager] { manager->Shutdown(); };
+    code = arca::services::RunServer(kProgram, *flags, {&service}, serve);
   }
-  jobs->reset();  // cancels running jobs and joins their threads
+  phase_health->reset();  // stops the health checks
+  jobs->reset();          // cancels running jobs and joins their threads
   return code;
 }

@@ -96,5 +96,6 @@ int main(int argc, char** argv) {
                                            .flush_delay = absl::Milliseconds(flush_delay_ms),
                                            .blob_check = blob_check,
                                            .max_clock_skew = max_clock_skew});
-  return arca::services::RunServer(kProgram, *flags, {&service});
+  return arca::services::RunServer(kProgram, *flags, {&service},
+                                   {.health_names = {arca::v1::Uploader::service_full_name()}});
 }

@@ -120,7 +120,8 @@ int Main(int argc, char** argv) {
     return 2;
   }
   LyingCompressor service(lie);
-  return services::RunServer(kProgram, *flags, {&service});
+  return services::RunServer(kProgram, *flags, {&service},
+                             {.health_names = {v1::Compressor::service_full_name()}});
 }
 
 }  // namespace

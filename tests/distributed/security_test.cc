@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "arca/v1/collector.grpc.pb.h"
 #include "google/protobuf/wrappers.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
@@ -237,6 +238,181 @@ TEST_F(SecurityTest, EveryServiceEnforcesTheRoleTableForEveryMethod) {
       text,
       "arca_uploader_rpcs_total{code=\"PERMISSION_DENIED\",method=\"Uploader/CommitSnapshot\"}"))
       << text;
+}
+
+// Polls Health/Check of `service` until it says `serving` (true: SERVING)
+// or `limit` passes; the last answer when it never does.
+absl::StatusOr<bool> AwaitServing(const std::shared_ptr<grpc::Channel>& channel,
+                                  const std::string& service, bool serving, absl::Duration limit) {
+  const absl::Time deadline = absl::Now() + limit;
+  while (true) {
+    absl::StatusOr<bool> now = services::CheckServing(channel, service, absl::Seconds(5));
+    if ((now.ok() && *now == serving) || absl::Now() > deadline) return now;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+const std::map<std::string, std::string>& FullServiceNames() {
+  static const auto* names =
+      new std::map<std::string, std::string>{{"collector", "arca.v1.Collector"},
+                                             {"chunker", "arca.v1.Chunker"},
+                                             {"compressor", "arca.v1.Compressor"},
+                                             {"uploader", "arca.v1.Uploader"},
+                                             {"orchestrator", "arca.v1.Orchestrator"}};
+  return *names;
+}
+
+// Probes (kubelet's grpc.service, grpc-health-probe) ask for a service by
+// its full name, and cannot do mutual TLS: every service answers its own
+// name, and --health-listen serves the same statuses in plaintext with
+// nothing else reachable there.
+TEST_F(SecurityTest, HealthAnswersEachServiceNameAndProbesGetAHealthOnlyPlaintextPort) {
+  const std::string probe = "--health-listen=127.0.0.1:0";
+  auto uploader = StartService("uploader", {probe});
+  ASSERT_NE(uploader, nullptr);
+  std::map<std::string, std::unique_ptr<ServiceProcess>> services;
+  for (const std::string name : {"collector", "chunker"}) {
+    services[name] = StartService(name, {probe});
+    ASSERT_NE(services[name], nullptr);
+  }
+  // With reflection on: still not on the probe port.
+  services["compressor"] = StartService("compressor", {probe, "--reflection"});
+  ASSERT_NE(services["compressor"], nullptr);
+  services["orchestrator"] =
+      StartService("orchestrator", {probe, "--uploader=" + uploader->address()});
+  ASSERT_NE(services["orchestrator"], nullptr);
+  services["uploader"] = std::move(uploader);
+  for (const auto& [name, p] : services) {
+    SCOPED_TRACE(name);
+    const std::string& own = FullServiceNames().at(name);
+    const std::string other =
+        name == "uploader" ? FullServiceNames().at("chunker") : FullServiceNames().at("uploader");
+    auto tls = services::MakeChannel(p->address(), As("client"));
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    ASSERT_FALSE(p->health_address().empty());
+    auto plain = services::MakeChannel(p->health_address(), {.insecure = true});
+    ASSERT_TRUE(plain.ok()) << plain.status();
+    for (const auto& channel : {*tls, *plain}) {
+      for (const std::string& service : {std::string(), own}) {
+        absl::StatusOr<bool> serving = services::CheckServing(channel, service, absl::Seconds(20));
+        EXPECT_TRUE(serving.ok() && *serving) << "'" << service << "': " << serving.status();
+      }
+      for (const std::string& service : {std::string("arca.v1.Nope"), other}) {
+        absl::StatusOr<bool> unknown = services::CheckServing(channel, service, absl::Seconds(20));
+        EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound)
+            << service << ": " << unknown.status();
+      }
+    }
+    // Only health on the probe port: the service's own RPCs and reflection
+    // are not there, whatever the caller.
+    for (const std::string& method :
+         {MethodsByService().at(name)[0],
+          std::string("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")}) {
+      grpc::Status there = Call(p->health_address(), {.insecure = true}, method);
+      EXPECT_EQ(there.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+          << method << ": " << there.error_message();
+    }
+    // The main port still refuses plaintext at the handshake.
+    grpc::Status main_plain =
+        Call(p->address(), {.insecure = true}, "/grpc.health.v1.Health/Check");
+    EXPECT_EQ(main_plain.error_code(), grpc::StatusCode::UNAVAILABLE) << main_plain.error_message();
+  }
+  // Reflection is served on the main port of the one that asked for it.
+  grpc::Status reflection = Call(services["compressor"]->address(), As("client"),
+                                 "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
+  EXPECT_NE(reflection.error_code(), grpc::StatusCode::UNIMPLEMENTED) << reflection.error_message();
+  // A probe port that is the main port is refused at start.
+  RunResult same = RunProgram({Runfile("services/compressor/compressor"), "--listen=127.0.0.1:7399",
+                               "--health-listen=127.0.0.1:7399", "--insecure"},
+                              absl::Seconds(30));
+  EXPECT_EQ(same.exit_code, 2) << same.Describe();
+  EXPECT_TRUE(absl::StrContains(same.err, "--health-listen")) << same.Describe();
+}
+
+// The orchestrator is ready only while every configured phase has a
+// replica that answers: NOT_SERVING (on both ports, to Check and Watch)
+// once its only uploader is gone, SERVING again when one is back.
+TEST_F(SecurityTest, OrchestratorIsNotServingWhileAPhaseHasNoReachableReplica) {
+  auto uploader = StartService("uploader");
+  ASSERT_NE(uploader, nullptr);
+  const std::string uploader_address = uploader->address();
+  auto orch =
+      StartService("orchestrator", {"--uploader=" + uploader_address, "--health-check-seconds=1",
+                                    "--health-listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"});
+  ASSERT_NE(orch, nullptr);
+  auto tls = services::MakeChannel(orch->address(), As("client"));
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  auto plain = services::MakeChannel(orch->health_address(), {.insecure = true});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  const std::string own = "arca.v1.Orchestrator";
+  absl::StatusOr<bool> up = AwaitServing(*tls, own, true, absl::Seconds(30));
+  ASSERT_TRUE(up.ok() && *up) << up.status();
+
+  auto gauge = [&]() -> std::string {
+    int port = 0;
+    const std::string& m = orch->metrics_address();
+    if (!absl::SimpleAtoi(m.substr(m.rfind(':') + 1), &port)) return "no metrics address";
+    absl::StatusOr<std::pair<int, std::string>> scrape = metrics::HttpGet(port, "/metrics");
+    if (!scrape.ok()) return std::string(scrape.status().message());
+    for (absl::string_view line : absl::StrSplit(scrape->second, '\n')) {
+      if (absl::StartsWith(line, "arca_orchestrator_phase_replicas_reachable{")) {
+        return std::string(line);
+      }
+    }
+    return "no gauge";
+  };
+  EXPECT_EQ(gauge(), "arca_orchestrator_phase_replicas_reachable{phase=\"uploader\"} 1");
+
+  // A watcher on the probe port sees every change.
+  grpc::health::v1::Health::Stub stub(*plain);
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+  grpc::health::v1::HealthCheckRequest watch_request;
+  watch_request.set_service(own);
+  auto watch = stub.Watch(&watch_context, watch_request);
+  grpc::health::v1::HealthCheckResponse seen;
+  ASSERT_TRUE(watch->Read(&seen));
+  EXPECT_EQ(seen.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  EXPECT_EQ(uploader->Stop(), 0);
+  uploader.reset();
+  for (const auto& channel : {*tls, *plain}) {
+    for (const std::string& service : {std::string(), own}) {
+      absl::StatusOr<bool> down = AwaitServing(channel, service, false, absl::Seconds(30));
+      EXPECT_TRUE(down.ok() && !*down) << "'" << service << "': " << down.status();
+    }
+  }
+  ASSERT_TRUE(watch->Read(&seen));
+  EXPECT_EQ(seen.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(gauge(), "arca_orchestrator_phase_replicas_reachable{phase=\"uploader\"} 0");
+  EXPECT_TRUE(absl::StrContains(
+      orch->Stderr(), "NOT_SERVING: no reachable replica of uploader: " + uploader_address))
+      << orch->Stderr();
+  // The job API itself keeps answering (the state is for probes).
+  EXPECT_TRUE(Call(orch->address(), As("client"), "/arca.v1.Orchestrator/ListJobs").ok());
+
+  // An uploader back on the same address: SERVING again.
+  uploader = StartService("uploader", {"--listen=" + uploader_address});
+  ASSERT_NE(uploader, nullptr);
+  for (const auto& channel : {*tls, *plain}) {
+    for (const std::string& service : {std::string(), own}) {
+      absl::StatusOr<bool> back = AwaitServing(channel, service, true, absl::Seconds(30));
+      EXPECT_TRUE(back.ok() && *back) << "'" << service << "': " << back.status();
+    }
+  }
+  ASSERT_TRUE(watch->Read(&seen));
+  EXPECT_EQ(seen.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_TRUE(
+      absl::StrContains(orch->Stderr(), "SERVING: every configured phase has a reachable replica"))
+      << orch->Stderr();
+  // On SIGTERM the watcher gets NOT_SERVING and its stream ends.
+  orch->Signal(SIGTERM);
+  ASSERT_TRUE(watch->Read(&seen));
+  EXPECT_EQ(seen.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(watch->Read(&seen));
+  grpc::Status ended = watch->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+  EXPECT_EQ(orch->WaitExit(absl::Seconds(30)), 0);
 }
 
 TEST_F(SecurityTest, NoCertificateForeignCaOrForeignTrustDomainGetsNothing) {

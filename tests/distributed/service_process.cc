@@ -79,12 +79,16 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
       const std::string line = out.substr(0, nl);
       constexpr char kPrefix[] = "listening on ";
       constexpr char kMetricsPrefix[] = "metrics listening on ";
+      constexpr char kHealthPrefix[] = "health listening on ";
       if (absl::StartsWith(line, kPrefix)) {
         process->address_ = line.substr(sizeof(kPrefix) - 1);
         return process;
       }
       if (absl::StartsWith(line, kMetricsPrefix)) {
         process->metrics_address_ = line.substr(sizeof(kMetricsPrefix) - 1);
+      }
+      if (absl::StartsWith(line, kHealthPrefix)) {
+        process->health_address_ = line.substr(sizeof(kHealthPrefix) - 1);
       }
       out.erase(0, nl + 1);
       continue;

@@ -53,6 +53,9 @@ class ServiceProcess {
   // The /metrics endpoint ("HOST:PORT") when started with --metrics-listen
   // (its "metrics listening on" line), else "".
   const std::string& metrics_address() const { return metrics_address_; }
+  // The plaintext health-only server ("HOST:PORT") when started with
+  // --health-listen (its "health listening on" line), else "".
+  const std::string& health_address() const { return health_address_; }
   pid_t pid() const;
 
   // Sends `signo` (no wait).
@@ -72,6 +75,7 @@ class ServiceProcess {
   std::unique_ptr<Subprocess> process_;  // its stdout is a pipe read by Start
   std::string address_;
   std::string metrics_address_;
+  std::string health_address_;
   std::string stderr_path_;
 };
 
