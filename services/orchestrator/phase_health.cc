@@ -1,6 +1,7 @@
 #include "services/orchestrator/phase_health.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
