@@ -361,7 +361,14 @@ TEST_F(SecurityTest, OrchestratorIsNotServingWhileAPhaseHasNoReachableReplica) {
     }
     return "no gauge";
   };
-  EXPECT_EQ(gauge(), "arca_orchestrator_phase_replicas_reachable{phase=\"uploader\"} 1");
+  // The gauge is 0 until the first round of checks has ended (a moment
+  // after start): wait for it.
+  const std::string reachable = "arca_orchestrator_phase_replicas_reachable{phase=\"uploader\"} 1";
+  for (absl::Time end = absl::Now() + absl::Seconds(30);
+       gauge() != reachable && absl::Now() < end;) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(gauge(), reachable);
 
   // A watcher on the probe port sees every change.
   grpc::health::v1::Health::Stub stub(*plain);
