@@ -14,6 +14,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # tests
   acl attr prometheus python3 procps
+  # tests/python: the outside Python client (stubs from protoc + grpc_python_plugin)
+  python3-grpcio python3-protobuf
   # benchmarks (peers)
   zstd xz-utils restic borgbackup time
 )
