@@ -27,6 +27,7 @@
 #include "grpcpp/server_builder.h"
 #include "libs/base/version.h"
 #include "libs/metrics/registry.h"
+#include "services/common/request_parse_interceptor.h"
 #include "services/common/rpc_metrics.h"
 #include "services/common/tls_files.h"
 
@@ -288,9 +289,12 @@ absl::StatusOr<StartedServer> StartServer(const ServerFlags& flags,
   // gRPC sets SO_REUSEPORT by default, which lets a second server silently
   // share a port that is already taken: refuse that instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  if (rpc_metrics) {
+  {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(std::move(rpc_metrics));
+    // The metrics interceptor comes after the parse one: it counts the code
+    // the caller gets.
+    creators.push_back(MakeRequestParseInterceptor());
+    if (rpc_metrics) creators.push_back(std::move(rpc_metrics));
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   for (grpc::Service* service : services) builder.RegisterService(service);

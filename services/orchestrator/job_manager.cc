@@ -11,6 +11,7 @@
 #include "arca/v1/chunker.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
 #include "libs/pipeline/backup_plan.h"
 #include "libs/rpc/status_convert.h"
@@ -517,8 +518,9 @@ absl::Status JobManager::CallAnyUploader(
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
     absl::Status st = rpc::FromGrpcStatus(call(*stub, &ctx));
     if (st.ok()) return st;
-    last = absl::Status(
-        st.code(), absl::StrCat(what, " on uploader ", options_.uploaders[i], ": ", st.message()));
+    // The uploader's phase (error details) is kept with the added context.
+    last = WithMessage(
+        st, absl::StrCat(what, " on uploader ", options_.uploaders[i], ": ", st.message()));
     if (!absl::IsUnavailable(st) && !absl::IsDeadlineExceeded(st)) return last;
   }
   return last;

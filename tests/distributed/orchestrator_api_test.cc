@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "arca/v1/orchestrator.grpc.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "services/common/client_channel.h"
@@ -149,6 +151,25 @@ TEST_F(OrchestratorApi, BadInputToEveryRpcGetsClearErrorsAndTheServiceStaysUp) {
     grpc::ClientContext ctx;
     expect(stub->StartBackup(&ctx, v1::StartBackupRequest(), &job),
            grpc::StatusCode::INVALID_ARGUMENT, "source is empty");
+  }
+  // Bytes that are no protobuf message at all (an unterminated varint):
+  // INVALID_ARGUMENT naming the method, not gRPC's empty INTERNAL.
+  for (const char* method : {"/arca.v1.Orchestrator/StartBackup", "/arca.v1.Orchestrator/GetJob",
+                             "/arca.v1.Orchestrator/ListJobs"}) {
+    grpc::GenericStub generic(Insecure(orch->address()));
+    grpc::Slice slice(std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 12));
+    grpc::ByteBuffer request(&slice, 1), response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    absl::Notification done;
+    grpc::Status status;
+    generic.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+      status = s;
+      done.Notify();
+    });
+    done.WaitForNotification();
+    expect(status, grpc::StatusCode::INVALID_ARGUMENT,
+           std::string("the request to ") + method + " is not a valid protobuf message");
   }
   {
     grpc::ClientContext ctx;
