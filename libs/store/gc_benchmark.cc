@@ -2,6 +2,7 @@
 //
 //   bazel run //libs/store:gc_benchmark -- setup DIR [CHUNKS] [SNAPSHOTS]
 //   bazel run //libs/store:gc_benchmark -- run DIR [--dry-run]
+//   bazel run //libs/store:gc_benchmark -- garbage DIR [CHUNKS] [AGE_SECONDS]
 //
 // setup creates a repository with CHUNKS (default 1,000,000) empty chunk
 // files (gc never reads a chunk: only names and times matter) and SNAPSHOTS
@@ -13,14 +14,21 @@
 // run does one gc with its clock an hour ahead (so the garbage is old enough)
 // in a fresh process and prints the statistics, the time and the peak RSS
 // (getrusage ru_maxrss).
+// garbage (re)creates the garbage chunk files of a repository made by setup
+// with the same CHUNKS (those a gc removed) and sets the mtime of all of them
+// AGE_SECONDS (default 86,400) into the past, so that a real `arca gc` with
+// its default clock slack collects the same garbage again
+// (tools/bench/bench.py --scenario gc runs it before every timed gc).
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -33,6 +41,37 @@ namespace arca {
 namespace {
 
 Digest ChunkDigest(uint64_t i) { return Sha256(absl::StrCat("bench chunk ", i)); }
+
+// Creates the empty chunk file of ChunkDigest(i) under `chunk_dir` (and its
+// two directory levels) unless it exists; with `mtime` set, sets its times
+// to it. Sets *created when the file was new. False after printing the error.
+bool MakeChunkFile(const std::string& chunk_dir, uint64_t i, const struct timespec* mtime,
+                   bool* created) {
+  const std::string hex = ChunkDigest(i).Hex();
+  const std::string a = absl::StrCat(chunk_dir, "/", hex.substr(0, 2));
+  const std::string b = absl::StrCat(a, "/", hex.substr(2, 2));
+  const std::string path = absl::StrCat(b, "/", hex);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0 && errno == ENOENT) {
+    ::mkdir(a.c_str(), 0755);
+    ::mkdir(b.c_str(), 0755);
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  }
+  *created = fd >= 0;
+  if (fd >= 0) ::close(fd);
+  if (fd < 0 && errno != EEXIST) {
+    std::perror(path.c_str());
+    return false;
+  }
+  if (mtime != nullptr) {
+    const struct timespec times[2] = {*mtime, *mtime};
+    if (::utimensat(AT_FDCWD, path.c_str(), times, 0) != 0) {
+      std::perror(path.c_str());
+      return false;
+    }
+  }
+  return true;
+}
 
 int Setup(const std::string& dir, uint64_t chunks, uint64_t snapshots) {
   v1::RepositoryConfig config;
@@ -51,21 +90,8 @@ int Setup(const std::string& dir, uint64_t chunks, uint64_t snapshots) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string chunk_dir = dir + "/chunks";
   for (uint64_t i = 0; i < chunks; ++i) {
-    const std::string hex = ChunkDigest(i).Hex();
-    const std::string a = absl::StrCat(chunk_dir, "/", hex.substr(0, 2));
-    const std::string b = absl::StrCat(a, "/", hex.substr(2, 2));
-    const std::string path = absl::StrCat(b, "/", hex);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
-    if (fd < 0) {
-      ::mkdir(a.c_str(), 0755);
-      ::mkdir(b.c_str(), 0755);
-      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
-    }
-    if (fd < 0) {
-      std::perror(path.c_str());
-      return 1;
-    }
-    ::close(fd);
+    bool created;
+    if (!MakeChunkFile(chunk_dir, i, nullptr, &created)) return 1;
     if ((i + 1) % 100000 == 0) std::fprintf(stderr, "%lu chunk files\n", i + 1);
   }
   const uint64_t live = chunks * 9 / 10;
@@ -95,6 +121,21 @@ int Setup(const std::string& dir, uint64_t chunks, uint64_t snapshots) {
       "%.1f s\n",
       chunks, snapshots, entries, chunks - live,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+}
+
+int Garbage(const std::string& dir, uint64_t chunks, int64_t age_seconds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const struct timespec mtime = {::time(nullptr) - age_seconds, 0};
+  uint64_t created = 0;
+  for (uint64_t i = chunks * 9 / 10; i < chunks; ++i) {
+    bool c;
+    if (!MakeChunkFile(dir + "/chunks", i, &mtime, &c)) return 1;
+    created += c ? 1 : 0;
+  }
+  std::printf("garbage: %lu garbage chunk files (%lu created), mtime %ld s ago, %.1f s\n",
+              chunks - chunks * 9 / 10, created, static_cast<long>(age_seconds),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
 
@@ -136,7 +177,12 @@ int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "run") {
     return arca::Run(argv[2], argc > 3 && std::string(argv[3]) == "--dry-run");
   }
+  if (argc >= 3 && std::string(argv[1]) == "garbage") {
+    return arca::Garbage(argv[2], argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1000000,
+                         argc > 4 ? std::strtoll(argv[4], nullptr, 10) : 86400);
+  }
   std::fprintf(stderr,
-               "usage: gc_benchmark setup DIR [CHUNKS] [SNAPSHOTS] | run DIR [--dry-run]\n");
+               "usage: gc_benchmark setup DIR [CHUNKS] [SNAPSHOTS] | run DIR [--dry-run] | "
+               "garbage DIR [CHUNKS] [AGE_SECONDS]\n");
   return 2;
 }
