@@ -5,7 +5,10 @@ Scenario `distributed` instead compares arca's embedded backup with the same
 backup through the five arca services on loopback; scenario `metrics` runs
 both with metrics off and on (embedded: --metrics-textfile; distributed:
 --metrics-listen on every service, each endpoint scraped once a second during
-the run) to show what the metrics cost.
+the run) to show what the metrics cost. Scenario `gc` times `arca gc` on a
+synthetic repository of N chunks and 100 snapshots (10 % garbage) against
+`restic prune` on a restic repository of N data blobs and 100 snapshots
+(10 % unreferenced after `restic forget`).
 
 Runs every tool N times on the same source directory in one invocation,
 interleaving the tools per round (round 1: A B C D, round 2: B C D A, ...),
@@ -45,6 +48,11 @@ SERVICE_STOP_TIMEOUT_S = 30.0  # SIGTERM -> SIGKILL
 
 
 SCRAPE_INTERVAL_S = 1.0  # scenario metrics: like a Prometheus scrape_interval
+GC_SNAPSHOTS = 100  # scenario gc: snapshots left for the gc / prune
+GC_GARBAGE_SNAPSHOTS = 10  # gc, restic: oldest snapshots, then forgotten
+GC_GARBAGE_AGE_S = 86400  # gc, arca: mtime of the garbage chunk files
+GC_TARGET_WALL_S = 60.0  # gc: the issue's target at 1,000,000 chunks
+GC_TARGET_RSS_BYTES = 200 * 1000 * 1000  # gc: "200 MB"
 
 
 def ServicesScenario(args):
@@ -848,6 +856,227 @@ def WarmPageCache(source):
             "exit_code": rc}
 
 
+class ArcaGcTool(ArcaTool):
+    """`gc`: arca gc on the synthetic repository of gc_benchmark.
+
+    Untimed once: `gc_benchmark setup REPO N 100`. Untimed before every run:
+    `gc_benchmark garbage REPO N`, which re-creates the garbage chunk files
+    the previous gc removed and dates all of them a day back, so every run
+    collects the same N/10 chunks with arca's default clock slack (5 min).
+    Copying the repository instead would cost minutes per run at 1M files.
+    """
+    name = "arca"
+    label = "arca gc"
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.gc_benchmark = args.gc_benchmark
+        self.binaries = (self.binary, self.gc_benchmark)
+        self.setup_info = {}
+        self.prepare_s = None
+
+    def SetupCommands(self):
+        return [[self.gc_benchmark, "setup", self.store, str(self.args.blobs),
+                 str(GC_SNAPSHOTS)]]
+
+    def GarbageCommand(self):
+        return [self.gc_benchmark, "garbage", self.store,
+                str(self.args.blobs), str(GC_GARBAGE_AGE_S)]
+
+    def Prepare(self, log_dir):
+        start = time.monotonic()
+        self.FreshStore(log_dir)
+        self.setup_info = {"seconds": time.monotonic() - start,
+                           "chunk_files": self.args.blobs,
+                           "snapshots": GC_SNAPSHOTS,
+                           "garbage_chunks": self.args.blobs
+                           - self.args.blobs * 9 // 10}
+
+    def BeforeTimedRun(self):
+        start = time.monotonic()
+        rc = subprocess.run(self.GarbageCommand(), env=self.Env(),
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE).returncode
+        if rc != 0:
+            raise StepError(Shell(self.GarbageCommand()), rc, "")
+        self.prepare_s = time.monotonic() - start
+
+    def Command(self):
+        return [self.binary, "gc", "--repo", self.store, "--json"]
+
+    def AfterTimedRun(self, measurement):
+        measurement["prepare_s"] = self.prepare_s
+
+    def Removed(self, measurement):
+        doc = measurement.get("stdout", {}).get("json")
+        return doc.get("chunks_removed") if isinstance(doc, dict) else None
+
+
+class ResticGcTool(ResticTool):
+    """`gc`: restic prune of a repository with N data blobs, 100 snapshots.
+
+    Untimed once, into a template repository: N files of unique small
+    content (one data blob each) in directories of D files; the last N/10
+    files (garbage/) are backed up in the 10 oldest snapshots, the first
+    9N/10 (live/) in 100 snapshots that slide over them like gc_benchmark's
+    (snapshot s holds the directories of files [s·step, s·step + 5.5·step),
+    step = 9N/1000, `--parent` the previous one, so only new files are
+    read); then `restic forget` of the 10 oldest leaves N/10 data blobs
+    unreferenced. Untimed before every run: `cp -a` of the template (a few
+    hundred pack files). Timed: `restic prune --no-cache` (default flags
+    otherwise: --max-unused 5%).
+    """
+    name = "restic"
+    label = "restic prune"
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.template = os.path.join(tool_dir, "template")
+        self.src = os.path.join(tool_dir, "src")
+        self.setup_info = {}
+        self.prepare_s = None
+
+    def SetupCommands(self):
+        return [["restic", "init", "--repo", self.template,
+                 "--repository-version", "2", "--cache-dir", self.cache]]
+
+    def Layout(self):
+        """(live, step, window, dir_size) of the synthetic blob layout."""
+        n = self.args.blobs
+        live = n * 9 // 10
+        step = max(1, live // GC_SNAPSHOTS)
+        window = step * 11 // 2
+        return live, step, window, max(1, min(1000, step))
+
+    def MakeFiles(self, kind, first, end, dir_size):
+        """Files first..end-1 under src/KIND/dNNNNNNN; returns the dirs."""
+        dirs = []
+        for i in range(first, end):
+            d = os.path.join(self.src, kind, f"d{(i - first) // dir_size:07d}")
+            if (i - first) % dir_size == 0:
+                os.makedirs(d)
+                dirs.append(d)
+            with open(os.path.join(d, f"f{i}"), "w") as f:
+                f.write(f"arca bench gc blob {i}\n")
+        return dirs
+
+    def Backup(self, paths, parent, log_dir, label):
+        argv = ["restic", "backup", "--repo", self.template, "--cache-dir",
+                self.cache, "--host", "bench", "--json", "--quiet"]
+        if parent:
+            argv += ["--parent", parent]
+        out_path = os.path.join(log_dir, f"{label}.stdout")
+        err_path = os.path.join(log_dir, f"{label}.stderr")
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            rc = subprocess.run(argv + paths, env=self.Env(),
+                                stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=err).returncode
+        if rc != 0:
+            raise StepError(Shell(argv) + " DIR...", rc, Tail(err_path))
+        with open(out_path) as f:
+            for line in reversed(f.read().splitlines()):
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(doc, dict) and doc.get("snapshot_id"):
+                    return doc["snapshot_id"]
+        raise StepError(Shell(argv), 0, "no snapshot_id in the --json output")
+
+    def Prepare(self, log_dir):
+        n = self.args.blobs
+        live, step, window, dir_size = self.Layout()
+        t0 = time.monotonic()
+        RemoveTree(self.template)
+        RemoveTree(self.src)
+        for i, argv in enumerate(self.SetupCommands()):
+            RunUntimed(argv, self.Env(), log_dir, f"{self.name}-setup{i}")
+        garbage_dirs = self.MakeFiles("garbage", live, n, dir_size)
+        live_dirs = self.MakeFiles("live", 0, live, dir_size)
+        os.sync()
+        t1 = time.monotonic()
+        Log(f"  restic: {n} files in {t1 - t0:.1f} s; "
+            f"{GC_GARBAGE_SNAPSHOTS + GC_SNAPSHOTS} backups ...")
+        forget = []
+        groups = min(GC_GARBAGE_SNAPSHOTS, len(garbage_dirs))
+        for g in range(groups):
+            part = garbage_dirs[g * len(garbage_dirs) // groups:
+                                (g + 1) * len(garbage_dirs) // groups]
+            forget.append(self.Backup(part, None, log_dir,
+                                      f"restic-setup-garbage{g}"))
+        parent = None
+        for s in range(GC_SNAPSHOTS):
+            lo = s * step
+            hi = min(live, lo + window)
+            if lo >= hi:
+                break
+            part = live_dirs[lo // dir_size:(hi - 1) // dir_size + 1]
+            parent = self.Backup(part, parent, log_dir, f"restic-setup-live{s}")
+            if (s + 1) % 10 == 0:
+                Log(f"  restic: {s + 1} live snapshots, "
+                    f"{time.monotonic() - t1:.0f} s")
+        t2 = time.monotonic()
+        RunUntimed(["restic", "forget", "--repo", self.template,
+                    "--cache-dir", self.cache] + forget, self.Env(), log_dir,
+                   "restic-setup-forget")
+        blobs = subprocess.run(
+            ["restic", "list", "blobs", "--repo", self.template,
+             "--cache-dir", self.cache], env=self.Env(), capture_output=True,
+            text=True).stdout.split()
+        RemoveTree(self.src)  # not needed by prune; frees N inodes
+        RemoveTree(self.cache)
+        t3 = time.monotonic()
+        self.setup_info = {
+            "seconds": t3 - t0, "make_files_s": t1 - t0,
+            "backups_s": t2 - t1, "forget_list_cleanup_s": t3 - t2,
+            "data_blobs": blobs[0::2].count("data"),
+            "tree_blobs": blobs[0::2].count("tree"),
+            "snapshots": GC_SNAPSHOTS, "forgotten_snapshots": len(forget),
+            "dir_size": dir_size,
+        }
+
+    def BeforeTimedRun(self):
+        start = time.monotonic()
+        RemoveTree(self.store)
+        argv = ["cp", "-a", self.template, self.store]
+        rc = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE).returncode
+        if rc != 0:
+            raise StepError(Shell(argv), rc, "")
+        self.prepare_s = time.monotonic() - start
+
+    def Command(self):
+        return ["restic", "prune", "--repo", self.store, "--no-cache"]
+
+    def AfterTimedRun(self, measurement):
+        measurement["prepare_s"] = self.prepare_s
+
+    def ParseStdout(self, path):
+        """The summary lines of prune ("to delete: N blobs / SIZE", ...)."""
+        keep = ("to repack:", "this removes:", "to delete:", "total prune:",
+                "remaining:", "unused size after prune:")
+        lines = {}
+        try:
+            with open(path, errors="replace") as f:
+                for line in f:
+                    for k in keep:
+                        if line.strip().startswith(k):
+                            lines[k.rstrip(":")] = line.strip()[len(k):].strip()
+        except OSError:
+            pass
+        return {"prune": lines}
+
+    def Removed(self, measurement):
+        text = measurement.get("stdout", {}).get("prune", {}).get(
+            "total prune", "")
+        try:
+            return int(text.split()[0])
+        except (IndexError, ValueError):
+            return None
+
+
 # --------------------------------------------------------------------------
 # Measurement.
 # --------------------------------------------------------------------------
@@ -918,6 +1147,19 @@ def RunBenchmark(args, tools, work, log_dir):
             if m["exit_code"] != 0:
                 Fail(tool, "first backup", m["exit_code"],
                      m.get("stderr_tail", ""))
+
+    if args.scenario == "gc":
+        # The synthetic repositories, once per tool (untimed).
+        for tool in list(active):
+            Log(f"setup: {tool.name} repository of {args.blobs} "
+                "chunks/blobs (untimed) ...")
+            try:
+                tool.Prepare(log_dir)
+            except StepError as e:
+                Fail(tool, f"setup: {e.what}", e.returncode, e.stderr_tail)
+                continue
+            results[tool.name]["setup"] = tool.setup_info
+            Log(f"  {tool.name}: setup {tool.setup_info['seconds']:.1f} s")
 
     for r in range(args.runs):
         order = RotatedOrder([t for t in tools if t in active], r)
@@ -1211,6 +1453,147 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
     return "\n".join(out), summaries
 
 
+def GcReport(args, machine, tools, skipped, results, started, work):
+    """The report of scenario `gc`: its own columns and the target check."""
+    summaries = {t.name: Summarize(t, results[t.name], args.scenario)
+                 for t in tools}
+    base = summaries.get("restic", {})
+    out = [f"# arca bench: scenario `gc`", ""]
+    mem = machine.get("mem_total_bytes")
+    out.append(f"- date: {started} (UTC)")
+    out.append(f"- machine: {machine.get('nproc')} CPUs "
+               f"({machine.get('cpu_model', '?')}), "
+               f"{Fmt(mem / 2**30 if mem else None, 1)} GiB RAM, "
+               f"Linux {machine.get('kernel')}; load average at start "
+               f"{machine.get('loadavg_start')}, at end {LoadAverage()}")
+    out.append(f"- size: {args.blobs} chunks (arca) / data blobs (restic), "
+               f"{GC_SNAPSHOTS} snapshots, 10 % of them garbage; runs: "
+               f"{args.runs} per tool, interleaved per round; `sync` "
+               "(untimed) before and after every timed run")
+    for t in tools:
+        info = results[t.name].get("setup") or {}
+        prep = Median([m.get("prepare_s") for m in results[t.name]["runs"]])
+        if isinstance(t, ArcaGcTool) and info:
+            out.append(
+                f"- arca setup (untimed, once): `gc_benchmark setup`: "
+                f"{info['chunk_files']} empty chunk files, "
+                f"{info['snapshots']} snapshots (snapshot s references "
+                "chunks [s·step, s·step + 5.5·step) of the first 90 %), "
+                f"{info['garbage_chunks']} garbage chunks, "
+                f"{info['seconds']:.1f} s; before every run `gc_benchmark "
+                "garbage` re-creates the garbage the previous gc removed "
+                f"and dates it {GC_GARBAGE_AGE_S} s back (median "
+                f"{Fmt(prep, 1)} s, untimed); `arca gc` runs with its "
+                "default clock slack (5 min)")
+        elif isinstance(t, ResticGcTool) and info:
+            out.append(
+                f"- restic setup (untimed, once, into a template): "
+                f"{args.blobs} small files of unique content in "
+                f"directories of {info['dir_size']} "
+                f"({info['make_files_s']:.1f} s), "
+                f"{info['forgotten_snapshots'] + info['snapshots']} backups "
+                f"({info['backups_s']:.1f} s: {info['forgotten_snapshots']} "
+                "of the garbage files, then 100 sliding over the rest like "
+                "arca's, each with `--parent` the previous one), `restic "
+                f"forget` of the {info['forgotten_snapshots']} oldest, "
+                "`restic list blobs`, removal of the files "
+                f"({info['forget_list_cleanup_s']:.1f} s); total "
+                f"{info['seconds']:.1f} s; the repository holds "
+                f"{info['data_blobs']} data + {info['tree_blobs']} tree "
+                f"blobs; before every run `cp -a` of the template (median "
+                f"{Fmt(prep, 1)} s, untimed); prune runs with `--no-cache` "
+                "(local repository: no cache to warm or to invalidate "
+                "between runs) and default flags")
+    out.append("- peak RSS: `/usr/bin/time -f %M` of the command; CPU is "
+               "user+sys; repo MiB: `du -sb` after the run (arca's chunk "
+               "files are empty: only gc's metadata work is measured)")
+    out.append("- not identical work: restic reads and decrypts its index "
+               "and tree blobs, deletes whole pack files (repacking packs "
+               "more than 5 % unused) and rewrites its index; arca reads "
+               "100 snapshots' indexes and lists and removes chunk files")
+    for name, reason in skipped:
+        out.append(f"- **skipped {name}**: {reason}")
+    out.append("")
+    head = ["tool", "median wall s", "min s", "max s", "× restic (wall)",
+            "median CPU s", "median peak RSS MiB", "× restic (RSS)",
+            "objects removed", "repo MiB"]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for t in tools:
+        s = summaries[t.name]
+        res = results[t.name]
+        label = t.label
+        if res["failed"]:
+            label += f" (FAILED: {res['failed']['what']})"
+        w, rss = s["wall_median"], s["rss_median_kib"]
+        bw, brss = base.get("wall_median"), base.get("rss_median_kib")
+        ok = [m for m in res["runs"] if m["exit_code"] == 0]
+        removed = sorted({t.Removed(m) for m in ok} - {None})
+        lines.append("| " + " | ".join([
+            label, Fmt(w, 3), Fmt(s["wall_min"], 3), Fmt(s["wall_max"], 3),
+            Fmt(w / bw if w is not None and bw else None),
+            Fmt(s["cpu_median"]), Fmt(KibToMib(rss), 1),
+            Fmt(rss / brss if rss is not None and brss else None),
+            "/".join(str(x) for x in removed) or "—",
+            Fmt(None if s["store_bytes"] is None else s["store_bytes"] / MIB,
+                1)]) + " |")
+    out.append("\n".join(lines))
+    out.append("")
+    a = summaries.get("arca")
+    if a and a["wall_median"] is not None:
+        w, rss = a["wall_median"], a["rss_median_kib"] * 1024
+        verdict = lambda good: "met" if good else "NOT met"
+        out.append(
+            f"Target (issue: 1,000,000 chunks, 100 snapshots, ≤ "
+            f"{GC_TARGET_WALL_S:.0f} s and ≤ 200 MB): arca gc median wall "
+            f"{w:.2f} s ({verdict(w <= GC_TARGET_WALL_S)}), median peak RSS "
+            f"{rss / 1e6:.1f} MB = {rss / MIB:.1f} MiB "
+            f"({verdict(rss <= GC_TARGET_RSS_BYTES)})"
+            + ("" if args.blobs == 1000000 else
+               f"; **this run has {args.blobs} chunks, not 1,000,000**"))
+        doc = next((m["stdout"]["json"] for m in reversed(
+                    results["arca"]["runs"]) if m["exit_code"] == 0 and
+                    isinstance(m.get("stdout", {}).get("json"), dict)), None)
+        if doc:
+            out.append("")
+            out.append("arca gc `--json` of its last successful run: " +
+                       ", ".join(f"{k}={doc[k]}" for k in (
+                           "snapshots", "chunks_marked", "chunks_kept",
+                           "chunks_kept_recent", "chunks_removed",
+                           "chunks_missing", "seconds", "mark_seconds",
+                           "sweep_seconds") if k in doc))
+    for m in reversed(results.get("restic", {}).get("runs", [])):
+        prune = m.get("stdout", {}).get("prune")
+        if m["exit_code"] == 0 and prune:
+            out.append("")
+            out.append("restic prune summary of its last successful run: " +
+                       "; ".join(f"{k}: {v}" for k, v in prune.items()))
+            break
+    out.append("")
+    out.append("Commands (timed; setup commands untimed; the work "
+               f"directory {work} is removed at the end unless --keep):")
+    out.append("")
+    out.append("```")
+    for t in tools:
+        env = " ".join(f"{k}={shlex.quote(v)}"
+                       for k, v in t.EnvDisplay().items())
+        out.append(f"# {t.name}: {t.Version()}")
+        for argv in t.SetupCommands():
+            out.append(f"setup: {env + ' ' if env else ''}{Shell(argv)}")
+        if isinstance(t, ArcaGcTool):
+            out.append(f"before each run: {Shell(t.GarbageCommand())}")
+        else:
+            out.append("setup: (files) restic backup --host bench --json "
+                       "--quiet [--parent PREV] DIR... (110 times); restic "
+                       "forget ID... (the 10 oldest)")
+            out.append(f"before each run: cp -a {t.template} {t.store}")
+        out.append(f"timed: {env + ' ' if env else ''}"
+                   f"{GNU_TIME} -f '{TIME_FORMAT}' -o FILE "
+                   f"{Shell(t.Command())}")
+    out.append("```")
+    return "\n".join(out), summaries
+
+
 def MakeTools(args, work):
     classes = {
         "first": [ArcaTool, TarZstdTool, ResticTool, BorgTool],
@@ -1219,6 +1602,7 @@ def MakeTools(args, work):
         "distributed": [ArcaTool, ArcaDistributedTool, ArcaDistributedMtlsTool],
         "metrics": [ArcaTool, ArcaTextfileTool, ArcaDistributedTool,
                     ArcaDistributedMetricsTool],
+        "gc": [ArcaGcTool, ResticGcTool],
     }[args.scenario]
     wanted = None
     if args.tools:
@@ -1248,14 +1632,16 @@ def ParseArgs(argv):
         description="Run whole backup commands (arca and peers) side by side "
                     "on one directory and print a Markdown table.")
     p.add_argument("--scenario",
-                   choices=["first", "second", "distributed", "metrics"],
+                   choices=["first", "second", "distributed", "metrics",
+                            "gc"],
                    required=True,
                    help="first: first backup into an empty repository; "
                         "second: unchanged re-backup into the same "
                         "repository, plus a find metadata walk; "
                         "distributed: arca's first backup embedded and "
                         "through the five services on loopback; metrics: "
-                        "the same two with metrics off and on")
+                        "the same two with metrics off and on; gc: arca gc "
+                        "against restic prune on synthetic repositories")
     p.add_argument("--source", default="/usr/share",
                    help="directory to back up (default: %(default)s)")
     p.add_argument("--runs", type=int, default=3,
@@ -1278,9 +1664,24 @@ def ParseArgs(argv):
     p.add_argument("--keep", action="store_true",
                    help="keep the repositories and logs")
     p.add_argument("--json-out", help="write all raw measurements here")
+    p.add_argument("--blobs", type=int, default=1000000,
+                   help="gc: chunks (arca) and data blobs (restic) of the "
+                        "synthetic repositories (default: %(default)s)")
+    p.add_argument("--gc-benchmark",
+                   help="gc: the gc_benchmark binary (default: "
+                        "libs/store/gc_benchmark beside --arca's bin tree)")
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be >= 1")
+    if args.blobs < 1000:
+        p.error("--blobs must be >= 1000")
+    if args.gc_benchmark is None:
+        bin_dir = args.arca
+        for _ in range(3):  # BIN/tools/arca/arca -> BIN
+            bin_dir = os.path.dirname(os.path.abspath(bin_dir))
+        args.gc_benchmark = os.path.join(bin_dir, "libs", "store",
+                                         "gc_benchmark")
+    args.gc_benchmark = os.path.abspath(args.gc_benchmark)
     args.source = os.path.abspath(args.source)
     args.workdir = os.path.abspath(args.workdir)
     args.arca = os.path.abspath(args.arca)
@@ -1295,6 +1696,15 @@ def ParseArgs(argv):
     if not os.access(GNU_TIME, os.X_OK):
         p.error(f"{GNU_TIME} (GNU time, Debian package `time`) is required")
     return args
+
+
+def CheckInodes(work, blobs):
+    """gc: the two synthetic repositories need about 2 × blobs inodes."""
+    need = 2 * blobs + 70000  # + arca's 65,536 leaf directories at most
+    free = os.statvfs(work).f_favail
+    if free < need:
+        raise SystemExit(f"bench.py: {work} has {free} free inodes; "
+                         f"--blobs {blobs} needs about {need}")
 
 
 def main(argv):
@@ -1321,13 +1731,22 @@ def main(argv):
             Log("bench.py: no tool can run")
             return 2
         machine = MachineInfo()
-        Log(f"counting {args.source} ...")
-        source_info = SourceInfo(args.source)
-        Log(f"warming the page cache (tar of {args.source}, untimed) ...")
-        warm = WarmPageCache(args.source)
+        source_info = warm = None
+        if args.scenario == "gc":
+            CheckInodes(work, args.blobs)
+        else:
+            Log(f"counting {args.source} ...")
+            source_info = SourceInfo(args.source)
+            Log(f"warming the page cache (tar of {args.source}, untimed) ...")
+            warm = WarmPageCache(args.source)
         results = RunBenchmark(args, tools, work, log_dir)
-        report, summaries = Report(args, machine, source_info, warm, tools,
-                                   skipped, results, started, work)
+        if args.scenario == "gc":
+            report, summaries = GcReport(args, machine, tools, skipped,
+                                         results, started, work)
+        else:
+            report, summaries = Report(args, machine, source_info, warm,
+                                       tools, skipped, results, started,
+                                       work)
         print(report, flush=True)
         if args.json_out:
             doc = {
