@@ -48,8 +48,6 @@ SERVICE_STOP_TIMEOUT_S = 30.0  # SIGTERM -> SIGKILL
 
 
 SCRAPE_INTERVAL_S = 1.0  # scenario metrics: like a Prometheus scrape_interval
-GC_SNAPSHOTS = 100  # scenario gc: snapshots left for the gc / prune
-GC_GARBAGE_SNAPSHOTS = 10  # gc, restic: oldest snapshots, then forgotten
 GC_GARBAGE_AGE_S = 86400  # gc, arca: mtime of the garbage chunk files
 GC_TARGET_WALL_S = 60.0  # gc: the issue's target at 1,000,000 chunks
 GC_TARGET_RSS_BYTES = 200 * 1000 * 1000  # gc: "200 MB"
@@ -877,7 +875,7 @@ class ArcaGcTool(ArcaTool):
 
     def SetupCommands(self):
         return [[self.gc_benchmark, "setup", self.store, str(self.args.blobs),
-                 str(GC_SNAPSHOTS)]]
+                 str(self.args.snapshots)]]
 
     def GarbageCommand(self):
         return [self.gc_benchmark, "garbage", self.store,
@@ -888,7 +886,7 @@ class ArcaGcTool(ArcaTool):
         self.FreshStore(log_dir)
         self.setup_info = {"seconds": time.monotonic() - start,
                            "chunk_files": self.args.blobs,
-                           "snapshots": GC_SNAPSHOTS,
+                           "snapshots": self.args.snapshots,
                            "garbage_chunks": self.args.blobs
                            - self.args.blobs * 9 // 10}
 
@@ -914,18 +912,18 @@ class ArcaGcTool(ArcaTool):
 
 
 class ResticGcTool(ResticTool):
-    """`gc`: restic prune of a repository with N data blobs, 100 snapshots.
+    """`gc`: restic prune of a repository with N data blobs, S snapshots.
 
     Untimed once, into a template repository: N files of unique small
     content (one data blob each) in directories of D files; the last N/10
-    files (garbage/) are backed up in the 10 oldest snapshots, the first
-    9N/10 (live/) in 100 snapshots that slide over them like gc_benchmark's
+    files (garbage/) are backed up in the S/10 oldest snapshots, the first
+    9N/10 (live/) in S snapshots that slide over them like gc_benchmark's
     (snapshot s holds the directories of files [s·step, s·step + 5.5·step),
-    step = 9N/1000, `--parent` the previous one, so only new files are
-    read); then `restic forget` of the 10 oldest leaves N/10 data blobs
+    step = 0.9 N / S, `--parent` the previous one, so only new files are
+    read); then `restic forget` of the S/10 oldest leaves N/10 data blobs
     unreferenced. Untimed before every run: `cp -a` of the template (a few
     hundred pack files). Timed: `restic prune --no-cache` (default flags
-    otherwise: --max-unused 5%).
+    otherwise: --max-unused 5%). S = --snapshots (100).
     """
     name = "restic"
     label = "restic prune"
@@ -941,11 +939,15 @@ class ResticGcTool(ResticTool):
         return [["restic", "init", "--repo", self.template,
                  "--repository-version", "2", "--cache-dir", self.cache]]
 
+    def GarbageSnapshots(self):
+        """The oldest snapshots, of the garbage files, forgotten later."""
+        return max(1, self.args.snapshots // 10)
+
     def Layout(self):
         """(live, step, window, dir_size) of the synthetic blob layout."""
         n = self.args.blobs
         live = n * 9 // 10
-        step = max(1, live // GC_SNAPSHOTS)
+        step = max(1, live // self.args.snapshots)
         window = step * 11 // 2
         return live, step, window, max(1, min(1000, step))
 
@@ -997,16 +999,16 @@ class ResticGcTool(ResticTool):
         os.sync()
         t1 = time.monotonic()
         Log(f"  restic: {n} files in {t1 - t0:.1f} s; "
-            f"{GC_GARBAGE_SNAPSHOTS + GC_SNAPSHOTS} backups ...")
+            f"{self.GarbageSnapshots() + self.args.snapshots} backups ...")
         forget = []
-        groups = min(GC_GARBAGE_SNAPSHOTS, len(garbage_dirs))
+        groups = min(self.GarbageSnapshots(), len(garbage_dirs))
         for g in range(groups):
             part = garbage_dirs[g * len(garbage_dirs) // groups:
                                 (g + 1) * len(garbage_dirs) // groups]
             forget.append(self.Backup(part, None, log_dir,
                                       f"restic-setup-garbage{g}"))
         parent = None
-        for s in range(GC_SNAPSHOTS):
+        for s in range(self.args.snapshots):
             lo = s * step
             hi = min(live, lo + window)
             if lo >= hi:
@@ -1024,7 +1026,8 @@ class ResticGcTool(ResticTool):
             ["restic", "list", "blobs", "--repo", self.template,
              "--cache-dir", self.cache], env=self.Env(), capture_output=True,
             text=True).stdout.split()
-        RemoveTree(self.src)  # not needed by prune; frees N inodes
+        # src stays until the work directory goes: removing N files costs
+        # minutes here (README.md) and the table need not wait for it.
         RemoveTree(self.cache)
         t3 = time.monotonic()
         self.setup_info = {
@@ -1032,7 +1035,8 @@ class ResticGcTool(ResticTool):
             "backups_s": t2 - t1, "forget_list_cleanup_s": t3 - t2,
             "data_blobs": blobs[0::2].count("data"),
             "tree_blobs": blobs[0::2].count("tree"),
-            "snapshots": GC_SNAPSHOTS, "forgotten_snapshots": len(forget),
+            "snapshots": self.args.snapshots,
+            "forgotten_snapshots": len(forget),
             "dir_size": dir_size,
         }
 
@@ -1467,7 +1471,7 @@ def GcReport(args, machine, tools, skipped, results, started, work):
                f"Linux {machine.get('kernel')}; load average at start "
                f"{machine.get('loadavg_start')}, at end {LoadAverage()}")
     out.append(f"- size: {args.blobs} chunks (arca) / data blobs (restic), "
-               f"{GC_SNAPSHOTS} snapshots, 10 % of them garbage; runs: "
+               f"{args.snapshots} snapshots, 10 % of them garbage; runs: "
                f"{args.runs} per tool, interleaved per round; `sync` "
                "(untimed) before and after every timed run")
     for t in tools:
@@ -1493,10 +1497,11 @@ def GcReport(args, machine, tools, skipped, results, started, work):
                 f"({info['make_files_s']:.1f} s), "
                 f"{info['forgotten_snapshots'] + info['snapshots']} backups "
                 f"({info['backups_s']:.1f} s: {info['forgotten_snapshots']} "
-                "of the garbage files, then 100 sliding over the rest like "
+                f"of the garbage files, then {info['snapshots']} sliding over "
+                "the rest like "
                 "arca's, each with `--parent` the previous one), `restic "
                 f"forget` of the {info['forgotten_snapshots']} oldest, "
-                "`restic list blobs`, removal of the files "
+                "`restic list blobs`, removal of the cache "
                 f"({info['forget_list_cleanup_s']:.1f} s); total "
                 f"{info['seconds']:.1f} s; the repository holds "
                 f"{info['data_blobs']} data + {info['tree_blobs']} tree "
@@ -1549,8 +1554,9 @@ def GcReport(args, machine, tools, skipped, results, started, work):
             f"{w:.2f} s ({verdict(w <= GC_TARGET_WALL_S)}), median peak RSS "
             f"{rss / 1e6:.1f} MB = {rss / MIB:.1f} MiB "
             f"({verdict(rss <= GC_TARGET_RSS_BYTES)})"
-            + ("" if args.blobs == 1000000 else
-               f"; **this run has {args.blobs} chunks, not 1,000,000**"))
+            + ("" if (args.blobs, args.snapshots) == (1000000, 100) else
+               f"; **this run has {args.blobs} chunks and "
+               f"{args.snapshots} snapshots, not 1,000,000 and 100**"))
         doc = next((m["stdout"]["json"] for m in reversed(
                     results["arca"]["runs"]) if m["exit_code"] == 0 and
                     isinstance(m.get("stdout", {}).get("json"), dict)), None)
@@ -1583,9 +1589,12 @@ def GcReport(args, machine, tools, skipped, results, started, work):
         if isinstance(t, ArcaGcTool):
             out.append(f"before each run: {Shell(t.GarbageCommand())}")
         else:
-            out.append("setup: (files) restic backup --host bench --json "
-                       "--quiet [--parent PREV] DIR... (110 times); restic "
-                       "forget ID... (the 10 oldest)")
+            out.append("setup: (files) restic backup --repo "
+                       f"{t.template} --host bench --json --quiet "
+                       "[--parent PREV] DIR... "
+                       f"({t.GarbageSnapshots() + args.snapshots} times); "
+                       "restic forget ID... (the "
+                       f"{t.GarbageSnapshots()} oldest)")
             out.append(f"before each run: cp -a {t.template} {t.store}")
         out.append(f"timed: {env + ' ' if env else ''}"
                    f"{GNU_TIME} -f '{TIME_FORMAT}' -o FILE "
@@ -1667,6 +1676,9 @@ def ParseArgs(argv):
     p.add_argument("--blobs", type=int, default=1000000,
                    help="gc: chunks (arca) and data blobs (restic) of the "
                         "synthetic repositories (default: %(default)s)")
+    p.add_argument("--snapshots", type=int, default=100,
+                   help="gc: snapshots left in each repository (default: "
+                        "%(default)s; fewer only to keep tests short)")
     p.add_argument("--gc-benchmark",
                    help="gc: the gc_benchmark binary (default: "
                         "libs/store/gc_benchmark beside --arca's bin tree)")
@@ -1675,6 +1687,8 @@ def ParseArgs(argv):
         p.error("--runs must be >= 1")
     if args.blobs < 1000:
         p.error("--blobs must be >= 1000")
+    if not 1 <= args.snapshots <= args.blobs // 100:
+        p.error("--snapshots must be between 1 and --blobs / 100")
     if args.gc_benchmark is None:
         bin_dir = args.arca
         for _ in range(3):  # BIN/tools/arca/arca -> BIN

@@ -274,6 +274,47 @@ class HarnessTest(unittest.TestCase):
         cmd = raw["tools"]["arca-textfile"]["command"]
         self.assertIn("--metrics-textfile", cmd)
 
+    def test_gc_scenario_collects_the_same_garbage_every_run(self):
+        root = os.path.dirname(os.path.dirname(HERE))
+        arca = os.path.join(root, "bazel-out/k8-opt/bin/tools/arca/arca")
+        gc_benchmark = os.path.join(root,
+                                    "bazel-out/k8-opt/bin/libs/store/gc_benchmark")
+        if not all(os.access(b, os.X_OK) for b in (arca, gc_benchmark)):
+            self.skipTest("arca or gc_benchmark is not built (bazel build -c "
+                          "opt //tools/arca //libs/store:gc_benchmark)")
+        # Small: 2000 chunks/blobs, 5 snapshots (restic: 6 backups).
+        p = self.Run("--scenario", "gc", "--arca", arca, "--blobs", "2000",
+                     "--snapshots", "5", "--runs", "2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = TableRows(p.stdout)
+        expected = ["arca gc"] + (["restic prune"] if Have("restic") else [])
+        self.assertEqual(sorted(rows), sorted(expected))
+        raw = self.LoadJson()
+        arca_runs = raw["tools"]["arca"]["runs"]
+        self.assertEqual([r["stdout"]["json"]["chunks_removed"]
+                          for r in arca_runs], [200, 200])
+        self.assertEqual([r["stdout"]["json"]["chunks_marked"]
+                          for r in arca_runs], [1800, 1800])
+        self.assertEqual(rows["arca gc"][7], "200")  # objects removed
+        self.CheckNumbers(rows["arca gc"][:7], optional_columns=(3, 6))
+        self.assertIn("Target (issue: 1,000,000 chunks", p.stdout)
+        self.assertIn("this run has 2000 chunks and 5 snapshots", p.stdout)
+        if Have("restic"):
+            setup = raw["tools"]["restic"]["setup"]
+            self.assertEqual(setup["data_blobs"], 2000)
+            self.assertEqual(setup["forgotten_snapshots"], 1)
+            self.CheckNumbers(rows["restic prune"][:7])
+            self.assertEqual(float(rows["restic prune"][3]), 1.0)  # baseline
+            # Every prune started from the same template: same summary.
+            prunes = [r["stdout"]["prune"]
+                      for r in raw["tools"]["restic"]["runs"]]
+            self.assertEqual(prunes[0], prunes[1])
+            # The 200 garbage data blobs and the forgotten snapshot's trees.
+            self.assertGreaterEqual(int(prunes[0]["to delete"].split()[0]),
+                                    200)
+        else:
+            self.assertIn("**skipped restic**", p.stdout)
+
     def test_distributed_setup_failure_stops_started_services(self):
         # Test doubles for the services: four that print their address and
         # sleep (recording their pid), and an orchestrator that fails.
