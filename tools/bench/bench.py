@@ -1545,7 +1545,7 @@ def GcReport(args, machine, tools, skipped, results, started, work):
     out.append("\n".join(lines))
     out.append("")
     a = summaries.get("arca")
-    if a and a["wall_median"] is not None:
+    if a and a["wall_median"] is not None and a["rss_median_kib"]:
         w, rss = a["wall_median"], a["rss_median_kib"] * 1024
         verdict = lambda good: "met" if good else "NOT met"
         out.append(
