@@ -1512,10 +1512,12 @@ def GcReport(args, machine, tools, skipped, results, started, work):
     out.append("- peak RSS: `/usr/bin/time -f %M` of the command; CPU is "
                "user+sys; repo MiB: `du -sb` after the run (arca's chunk "
                "files are empty: only gc's metadata work is measured)")
-    out.append("- not identical work: restic reads and decrypts its index "
-               "and tree blobs, deletes whole pack files (repacking packs "
-               "more than 5 % unused) and rewrites its index; arca reads "
-               "100 snapshots' indexes and lists and removes chunk files")
+    if any(isinstance(t, ResticGcTool) for t in tools):
+        out.append("- not identical work: restic reads and decrypts its index "
+                   "and tree blobs, deletes whole pack files, repacks packs "
+                   "more than 5 % unused and (by default) small ones, and "
+                   "rewrites its index; arca reads the snapshots' indexes "
+                   "and lists and removes chunk files")
     for name, reason in skipped:
         out.append(f"- **skipped {name}**: {reason}")
     out.append("")
