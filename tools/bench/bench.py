@@ -1511,7 +1511,9 @@ def GcReport(args, machine, tools, skipped, results, started, work):
                 "between runs) and default flags")
     out.append("- peak RSS: `/usr/bin/time -f %M` of the command; CPU is "
                "user+sys; repo MiB: `du -sb` after the run (arca's chunk "
-               "files are empty: only gc's metadata work is measured)")
+               "files are empty, so it is mostly the 4 KiB blocks of its up "
+               "to 65,536 chunk directories; only gc's metadata work is "
+               "measured)")
     if any(isinstance(t, ResticGcTool) for t in tools):
         out.append("- not identical work: restic reads and decrypts its index "
                    "and tree blobs, deletes whole pack files, repacks packs "
