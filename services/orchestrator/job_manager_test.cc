@@ -334,10 +334,12 @@ struct FakeChunkerServer {
 
 std::unique_ptr<JobManager> ManagerWithChunker(const std::string& chunker,
                                                const std::string& state_dir = "",
-                                               size_t max_finished_jobs = 1000) {
+                                               size_t max_finished_jobs = 1000,
+                                               size_t max_running_jobs = 16) {
   OrchestratorOptions o;
   o.state_dir = state_dir;
   o.max_finished_jobs = max_finished_jobs;
+  o.max_running_jobs = max_running_jobs;
   o.collectors = {"127.0.0.21:1", "127.0.0.22:1"};
   o.chunkers = {chunker};
   o.compressors = {"127.0.0.31:1", "127.0.0.32:1"};
@@ -624,6 +626,188 @@ TEST(JobManagerMetrics, SeedingAnUnreachableUploaderNeitherBlocksNorDelaysShutdo
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }  // the destructor wakes the retry wait
   EXPECT_LT(absl::Now() - before, absl::Seconds(10));
+}
+
+TEST(JobManager, ARetriedRequestIdReturnsTheSameJob) {
+  FakeChunkerServer fake(/*burst=*/0);
+  ASSERT_NE(fake.server, nullptr);
+  fake.service.release.Notify();
+  auto m = ManagerWithChunker(fake.address());
+  ASSERT_NE(m, nullptr);
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  r.set_request_id("5b0e6f1c-4a55-4f0e-9d8e-2f1f6f7f8a9b");
+  (*r.mutable_labels())["env"] = "prod";
+  absl::StatusOr<v1::Job> first = m->StartBackup(r);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->labels().at("env"), "prod");
+  EXPECT_TRUE(first->has_create_time());
+  WaitEnd(*m, first->id());
+  absl::StatusOr<v1::Job> again = m->StartBackup(r);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id(), first->id());
+  EXPECT_EQ(again->state(), v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS) << "as it is now";
+  EXPECT_EQ(All(*m).size(), 1u);
+  // A request_id of another shape, or a bad label: refused, no job.
+  r.set_request_id("not valid!");
+  EXPECT_EQ(m->StartBackup(r).status().code(), absl::StatusCode::kInvalidArgument);
+  r.set_request_id("");
+  (*r.mutable_labels())["bad key"] = "x";
+  absl::StatusOr<v1::Job> bad = m->StartBackup(r);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("labels"), std::string::npos) << bad.status();
+  EXPECT_EQ(All(*m).size(), 1u);
+}
+
+TEST(JobManager, JobsBeyondMaxRunningWaitQueuedAndACancelledQueuedJobEndsAtOnce) {
+  FakeChunkerServer fake(/*burst=*/0);
+  ASSERT_NE(fake.server, nullptr);
+  auto m = ManagerWithChunker(fake.address(), "", 1000, /*max_running_jobs=*/1);
+  ASSERT_NE(m, nullptr);
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  absl::StatusOr<v1::Job> running = m->StartBackup(r);
+  ASSERT_TRUE(running.ok()) << running.status();
+  ASSERT_TRUE(fake.service.started.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  absl::StatusOr<v1::Job> queued = m->StartBackup(r);
+  absl::StatusOr<v1::Job> cancelled = m->StartBackup(r);
+  ASSERT_TRUE(queued.ok() && cancelled.ok());
+  EXPECT_EQ(queued->state(), v1::JOB_STATE_QUEUED);
+  EXPECT_FALSE(queued->has_start_time()) << "not started while queued";
+  v1::ListJobsRequest only_queued;
+  only_queued.set_filter("state = QUEUED");
+  absl::StatusOr<v1::ListJobsResponse> listed = m->ListJobs(only_queued);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->total_size(), 2);
+  absl::StatusOr<v1::Job> c = m->CancelJob(cancelled->id());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(c->status().exit_code(), 130);
+  fake.service.release.Notify();  // the running job ends; the queued one runs
+  v1::Job second = WaitEnd(*m, queued->id());
+  EXPECT_EQ(second.state(), v1::JOB_STATE_SUCCEEDED_WITH_WARNINGS) << second.ShortDebugString();
+  EXPECT_TRUE(second.has_start_time());
+  EXPECT_EQ(WaitEnd(*m, cancelled->id()).state(), v1::JOB_STATE_CANCELLED);
+}
+
+TEST(JobManager, ShutdownEndsRunningJobsHonestlyAndWatchersGetTheFinalJob) {
+  FakeChunkerServer fake(/*burst=*/0);
+  ASSERT_NE(fake.server, nullptr);
+  auto m = ManagerWithChunker(fake.address(), "", 1000, /*max_running_jobs=*/1);
+  ASSERT_NE(m, nullptr);
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  absl::StatusOr<v1::Job> running = m->StartBackup(r);
+  absl::StatusOr<v1::Job> queued = m->StartBackup(r);
+  ASSERT_TRUE(running.ok() && queued.ok());
+  ASSERT_TRUE(fake.service.started.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  absl::StatusOr<std::unique_ptr<JobWatch>> watch = m->Watch(running->id());
+  ASSERT_TRUE(watch.ok());
+  m->Shutdown();
+  std::optional<v1::JobEvent> e;
+  std::optional<v1::Job> final_job;
+  uint64_t last_sequence = 0;
+  while ((e = (*watch)->Next(absl::Seconds(5)))) {
+    EXPECT_GT(e->sequence(), last_sequence) << "sequences increase";
+    last_sequence = e->sequence();
+    if (e->has_final()) final_job = e->final();
+  }
+  ASSERT_TRUE(final_job.has_value());
+  EXPECT_EQ(final_job->state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(final_job->status().exit_code(), 1);
+  EXPECT_EQ(final_job->status().grpc_code(), 14);
+  EXPECT_NE(final_job->status().message().find("the orchestrator shut down"), std::string::npos)
+      << final_job->status().message();
+  EXPECT_EQ(final_job->status().message().find("CancelJob"), std::string::npos);
+  absl::StatusOr<v1::Job> q = m->GetJob(queued->id());
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(q->status().message().find("the orchestrator shut down"), std::string::npos);
+  EXPECT_EQ(m->StartBackup(r).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(JobManager, WatchResumesAfterASequence) {
+  FakeChunkerServer fake(/*burst=*/5);
+  ASSERT_NE(fake.server, nullptr);
+  auto m = ManagerWithChunker(fake.address());
+  ASSERT_NE(m, nullptr);
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  absl::StatusOr<v1::Job> job = m->StartBackup(r);
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE(fake.service.started.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // The first watcher sees the events so far; a second one resumes after
+  // the first event it was given and does not get that one again.
+  absl::StatusOr<std::unique_ptr<JobWatch>> first = m->Watch(job->id());
+  ASSERT_TRUE(first.ok());
+  std::optional<v1::JobEvent> e1 = (*first)->Next(absl::Seconds(5));
+  ASSERT_TRUE(e1.has_value());
+  absl::StatusOr<std::unique_ptr<JobWatch>> resumed = m->Watch(job->id(), e1->sequence());
+  ASSERT_TRUE(resumed.ok());
+  fake.service.release.Notify();
+  std::optional<v1::JobEvent> e;
+  bool final_seen = false;
+  while ((e = (*resumed)->Next(absl::Seconds(5)))) {
+    EXPECT_GT(e->sequence(), e1->sequence());
+    final_seen |= e->has_final();
+  }
+  EXPECT_TRUE(final_seen);
+}
+
+TEST(JobManager, ListJobsPagesFiltersAndOrders) {
+  FakeChunkerServer fake(/*burst=*/0);
+  ASSERT_NE(fake.server, nullptr);
+  fake.service.release.Notify();
+  auto m = ManagerWithChunker(fake.address());
+  ASSERT_NE(m, nullptr);
+  v1::StartBackupRequest r;
+  r.set_source("/data");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    absl::StatusOr<v1::Job> job = m->StartBackup(r);
+    ASSERT_TRUE(job.ok());
+    ids.push_back(job->id());
+    WaitEnd(*m, job->id());
+  }
+  v1::ListJobsRequest req;
+  req.set_page_size(3);
+  std::vector<std::string> seen;
+  int pages = 0;
+  do {
+    absl::StatusOr<v1::ListJobsResponse> page = m->ListJobs(req);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(page->total_size(), 7);
+    for (const v1::Job& j : page->jobs()) {
+      EXPECT_EQ(j.warnings_size(), 0) << "BASIC by default";
+      EXPECT_EQ(j.warning_count(), 2u);
+      seen.push_back(j.id());
+    }
+    req.set_page_token(page->next_page_token());
+    ++pages;
+  } while (!req.page_token().empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, ids);
+  v1::ListJobsRequest desc;
+  desc.set_order_by("create_time desc");
+  desc.set_page_size(1);
+  absl::StatusOr<v1::ListJobsResponse> newest = m->ListJobs(desc);
+  ASSERT_TRUE(newest.ok());
+  ASSERT_EQ(newest->jobs_size(), 1);
+  EXPECT_EQ(newest->jobs(0).id(), ids.back());
+  desc.set_page_token(newest->next_page_token());
+  desc.set_filter("state = FAILED");
+  EXPECT_EQ(m->ListJobs(desc).status().code(), absl::StatusCode::kInvalidArgument)
+      << "a token of another filter";
+  v1::ListJobsRequest bad;
+  bad.set_filter("colour = red");
+  EXPECT_EQ(m->ListJobs(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  // GetJob by a unique prefix; FULL has the warnings.
+  absl::StatusOr<v1::Job> by_prefix = m->GetJob(ids[3].substr(0, 4 + 24));
+  ASSERT_TRUE(by_prefix.ok()) << by_prefix.status();
+  EXPECT_EQ(by_prefix->id(), ids[3]);
+  EXPECT_EQ(by_prefix->warnings_size(), 2);
+  EXPECT_EQ(m->GetJob("job-0").status().code(), absl::StatusCode::kNotFound)
+      << "too short to be a prefix";
 }
 
 }  // namespace

@@ -399,6 +399,9 @@ void JobManager::FinishLocked(const std::shared_ptr<JobRecord>& rec, const absl:
   *job.mutable_update_time() = job.end_time();
   rec->done = true;
   const uint64_t final_sequence = ++rec->last_sequence;
+  // A watcher of an ended job gets only its final Job: the replay buffer
+  // is not needed any more (bounded memory of the history).
+  std::deque<v1::JobEvent>().swap(rec->recent);
   // Metrics, before WaitIdle can see the job ended.
   if (was_running) {
     --running_;
