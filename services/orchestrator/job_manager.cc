@@ -339,7 +339,7 @@ std::optional<v1::Job> JobManager::Replay(const std::string& request_id) const {
   std::shared_ptr<JobRecord> rec = table_.FindByRequestId(request_id);
   if (rec == nullptr) return std::nullopt;
   Log(absl::StrCat("request_id ", request_id, " again: answering with job ", rec->job.id()));
-  return JobInView(rec->job, v1::JOB_VIEW_FULL, v1::JOB_VIEW_FULL);
+  return table_.Full(*rec);
 }
 
 absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& id, v1::JobView view) const {
@@ -419,7 +419,7 @@ absl::StatusOr<v1::Job> JobManager::CancelJob(const std::string& id) {
   absl::StatusOr<std::shared_ptr<JobRecord>> rec = table_.Find(id);
   if (!rec.ok()) return rec.status();
   JobRecord& r = **rec;
-  if (r.done || r.cancel_requested) return JobInView(r.job, v1::JOB_VIEW_FULL, v1::JOB_VIEW_FULL);
+  if (r.done || r.cancel_requested) return table_.Full(r);
   r.cancel_requested = true;
   Log(absl::StrCat("job ", r.job.id(), ": cancel requested"));
   if (r.queued) {

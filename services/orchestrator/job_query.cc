@@ -29,7 +29,8 @@ void KeepWithin(List* list, size_t budget, SizeOf size_of) {
     used += size_of(list->Get(keep));
     if (used > budget) break;
   }
-  while (list->size() > keep) list->RemoveLast();
+  // DeleteSubrange frees the elements (RemoveLast keeps them for reuse).
+  if (list->size() > keep) list->DeleteSubrange(keep, list->size() - keep);
 }
 
 // The filter's tokens: words, quoted strings (\" and \\ escapes) and the

@@ -34,10 +34,7 @@ void JobTable::Load(std::unique_ptr<JobStore> store, size_t max_finished) {
     rec->group = job.group();
     rec->done = true;
     rec->job = std::move(job);
-    const size_t before = rec->job.ByteSizeLong();
-    TrimWarnings(&rec->job, kFinishedJobMemoryBudgetBytes);
-    TrimJobLists(&rec->job, kFinishedJobMemoryBudgetBytes);
-    rec->trimmed = rec->job.ByteSizeLong() != before;
+    KeepListsAside(*rec, /*on_disk=*/true);
     jobs_[rec->job.id()] = rec;
     if (!rec->job.request_id().empty()) by_request_id_[rec->job.request_id()] = rec;
     order_.push_back(std::move(rec));
@@ -95,14 +92,15 @@ absl::StatusOr<std::shared_ptr<JobRecord>> JobTable::Find(const std::string& id)
 }
 
 v1::Job JobTable::Full(const JobRecord& rec) const {
-  if (!rec.trimmed || store_ == nullptr) return rec.job;
-  absl::StatusOr<v1::Job> full = store_->Read(rec.job.id());
-  if (!full.ok()) {
+  if (rec.trimmed && store_ != nullptr) {
+    absl::StatusOr<v1::Job> full = store_->Read(rec.job.id());
+    if (full.ok()) return *std::move(full);
     log_(absl::StrCat("job ", rec.job.id(), ": full record unreadable (", full.status().message(),
                       "); answering with the part kept in memory"));
-    return rec.job;
   }
-  return *std::move(full);
+  v1::Job job = rec.job;
+  if (!rec.kept_lists.empty()) job.MergeFromString(rec.kept_lists);
+  return job;
 }
 
 void JobTable::Save(const JobRecord& rec) {
@@ -114,10 +112,25 @@ void JobTable::Save(const JobRecord& rec) {
 
 void JobTable::SaveFinished(JobRecord& rec) {
   Save(rec);
-  const size_t before = rec.job.ByteSizeLong();
-  TrimWarnings(&rec.job, kFinishedJobMemoryBudgetBytes);
-  TrimJobLists(&rec.job, kFinishedJobMemoryBudgetBytes);
-  rec.trimmed = store_ != nullptr && rec.job.ByteSizeLong() != before;
+  KeepListsAside(rec, store_ != nullptr);
+}
+
+void KeepListsAside(JobRecord& rec, bool on_disk) {
+  v1::Job lists;
+  lists.mutable_warnings()->Swap(rec.job.mutable_warnings());
+  if (rec.job.has_verify() && rec.job.verify().problems_size() > 0) {
+    lists.mutable_verify()->mutable_problems()->Swap(rec.job.mutable_verify()->mutable_problems());
+  }
+  if (rec.job.has_forget() && rec.job.forget().snapshots_size() > 0) {
+    lists.mutable_forget()->mutable_snapshots()->Swap(
+        rec.job.mutable_forget()->mutable_snapshots());
+  }
+  const size_t before = lists.ByteSizeLong();
+  TrimWarnings(&lists, kFinishedJobMemoryBudgetBytes);
+  TrimJobLists(&lists, kFinishedJobMemoryBudgetBytes);
+  rec.trimmed = on_disk && lists.ByteSizeLong() != before;
+  rec.kept_lists = lists.SerializeAsString();
+  rec.kept_lists.shrink_to_fit();
 }
 
 void JobTable::ForgetFinished(size_t max_finished) {

@@ -46,8 +46,18 @@ struct JobRecord {
   uint64_t last_sequence = 0;       // of the job's events
   std::deque<v1::JobEvent> recent;  // the last kRecentJobEvents events
   size_t warning_bytes = 0;         // of job.warnings (WarningBytes)
-  bool trimmed = false;             // lists cut in memory; the store has them in full
+  // A finished job keeps its growing lists (warnings, verify.problems,
+  // forget.snapshots) out of `job`, as the serialized v1::Job holding only
+  // them, cut to kFinishedJobMemoryBudgetBytes: bytes take a third of the
+  // memory of parsed messages. JobTable::Full merges them back.
+  std::string kept_lists;
+  bool trimmed = false;  // lists cut in memory; the store has them in full
 };
+
+// Moves a finished job's growing lists out of rec.job into rec.kept_lists
+// (cut to kFinishedJobMemoryBudgetBytes); `on_disk`: a store holds the full
+// record, so a cut sets rec.trimmed.
+void KeepListsAside(JobRecord& rec, bool on_disk);
 
 class JobTable {
  public:
@@ -75,7 +85,8 @@ class JobTable {
   absl::StatusOr<std::shared_ptr<JobRecord>> Find(const std::string& id) const;
 
   // The job in full: from the store when the record was trimmed in memory
-  // (falls back to the record, logging why), else the record's.
+  // (falls back to the record, logging why), else the record's job with its
+  // kept lists.
   v1::Job Full(const JobRecord& rec) const;
 
   // Every job kept, oldest first.
@@ -89,9 +100,9 @@ class JobTable {
   // are removed from the store). Running and queued jobs are always kept.
   void ForgetFinished(size_t max_finished);
 
-  // A finished job's record: saved in full, then its lists trimmed in memory
-  // to kFinishedJobMemoryBudgetBytes (trimmed set when anything was cut and
-  // a store holds the rest).
+  // A finished job's record: saved in full, then its lists moved to
+  // kept_lists, cut to kFinishedJobMemoryBudgetBytes (trimmed set when
+  // anything was cut and a store holds the rest).
   void SaveFinished(JobRecord& rec);
 
  private:
