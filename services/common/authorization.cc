@@ -62,6 +62,7 @@ const std::vector<Rule>& Table() {
       {"/arca.v1.Orchestrator/CancelJob", {R::kClient}},
       {"/arca.v1.Orchestrator/ListJobs", {R::kClient}},
       {"/arca.v1.Orchestrator/ListSnapshots", {R::kClient}},
+      {"/arca.v1.Orchestrator/GetSnapshot", {R::kClient}},
   };
   return *table;
 }

@@ -343,6 +343,9 @@ std::optional<v1::Job> JobManager::Replay(const std::string& request_id) const {
 }
 
 absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& id, v1::JobView view) const {
+  if (!v1::JobView_IsValid(view)) {
+    return Bad(absl::StrCat("view ", static_cast<int>(view), " is not a JobView"));
+  }
   absl::ReaderMutexLock lock(&mu_);
   absl::StatusOr<std::shared_ptr<JobRecord>> rec = table_.Find(id);
   if (!rec.ok()) return rec.status();

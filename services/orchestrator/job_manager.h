@@ -107,9 +107,9 @@ class JobManager {
 
   // Validate the request (InvalidArgument naming the field: missing or
   // relative source/target, missing snapshot, negative or too large level,
-  // workers or safety factor, unknown codec, bad exclude pattern or command;
-  // FailedPrecondition when a needed kind of service was not configured),
-  // bad request_id or labels), then create the job (PENDING, or QUEUED
+  // workers or safety factor, unknown codec, bad exclude pattern or command,
+  // bad request_id or labels; FailedPrecondition when a needed kind of
+  // service was not configured), then create the job (PENDING, or QUEUED
   // while max_running_jobs run) and start its thread. Nothing is started
   // when validation fails. A request_id that a kept job already has returns
   // that job (as it is now) and starts nothing. Returns the job as created.

@@ -39,7 +39,7 @@ void CountJobStart(v1::JobType type) {
 }
 
 void CountJobEnd(const v1::Job& job, const std::string& group, absl::Time start, absl::Time end,
-                 const v1::StageResult* result) {
+                 const v1::StageResult* result, bool was_running) {
   metrics::OrchestratorMetrics& m = OrchestratorServiceMetrics();
   metrics::JobOutcome outcome;
   outcome.type = JobTypeLabel(job.type());
@@ -56,7 +56,7 @@ void CountJobEnd(const v1::Job& job, const std::string& group, absl::Time start,
     if (result != nullptr && result->has_stats()) outcome.backup_stats = result->stats();
   }
   metrics::RecordJobResult(m.jobs, outcome);
-  m.jobs.Running(outcome.type).Decrement();
+  if (was_running) m.jobs.Running(outcome.type).Decrement();
 }
 
 size_t NoteNewestSnapshots(const v1::ListSnapshotsResponse& response) {

@@ -18,7 +18,8 @@ namespace arca::services {
 // arca_jobs_running, arca_last_success_timestamp_seconds, ...; JobMetrics)
 // on metrics::ProcessRegistry(), created on first use and shared by every
 // JobManager of the process. A JobManager counts:
-//   arca_jobs_running{type}  +1 from the job's creation to its end;
+//   arca_jobs_running{type}  +1 from the job's admission (it leaves QUEUED)
+//                            to its end;
 //   RecordJobResult          when any job ends: type backup|restore|verify,
 //                            exit code and failed phase of its JobStatus,
 //                            start/end, for backups the group (the group of
@@ -37,13 +38,11 @@ void CountJobStart(v1::JobType type);
 // A job ended: RecordJobResult with its type, exit code, failed phase, start
 // and end, for a backup also its group (the group of the snapshot written,
 // "GROUP/TIME", else `group`) and the BackupStats of `result` (may be null);
-// then arca_jobs_running{type} -1.
+// then, when it had been admitted (`was_running`), arca_jobs_running{type}
+// -1. A job that ends while QUEUED (cancelled, shutdown) is counted too.
 void CountJobEnd(const v1::Job& job, const std::string& group, absl::Time start, absl::Time end,
-                 const v1::StageResult* result);
+                 const v1::StageResult* result, bool was_running = true);
 
-// NoteLastSuccess for the newest snapshot of each group listed in
-// `response` (snapshots without a group are skipped). Returns the number of
-// groups noted.
 size_t NoteNewestSnapshots(const v1::ListSnapshotsResponse& response);
 
 }  // namespace arca::services

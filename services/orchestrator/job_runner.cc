@@ -403,10 +403,8 @@ void JobManager::FinishLocked(const std::shared_ptr<JobRecord>& rec, const absl:
   // is not needed any more (bounded memory of the history).
   std::deque<v1::JobEvent>().swap(rec->recent);
   // Metrics, before WaitIdle can see the job ended.
-  if (was_running) {
-    --running_;
-    CountJobEnd(job, rec->group, rec->start, end, result);
-  }
+  if (was_running) --running_;
+  CountJobEnd(job, rec->group, rec->start, end, result, was_running);
   for (const std::shared_ptr<WatchQueue>& w : rec->watchers) {
     w->final_job = job;
     w->final_sequence = final_sequence;

@@ -188,6 +188,9 @@ JobStore::Loaded JobStore::Load(int64_t now_unix_ns) {
       continue;
     }
     v1::Job job = record.job();
+    if (record.format_version() == 1) {
+      job.set_warning_count(static_cast<uint64_t>(job.warnings_size()));  // all of them then
+    }
     if (record.format_version() == 1 && !job.has_create_time()) {
       // Format 1 had only start_unix_ns (the creation) and end_unix_ns.
       *job.mutable_create_time() = TimeUtil::NanosecondsToTimestamp(job.start_unix_ns());

@@ -1,5 +1,5 @@
 // The orchestrator's job history on disk (--state-dir DIR): one file per job,
-// DIR/jobs/<id>.json, the JSON of an arca.v1.JobRecord (format 1,
+// DIR/jobs/<id>.json, the JSON of an arca.v1.JobRecord (format 2,
 // docs/formats/orchestrator-jobs.md). A job's file is written when the job is
 // created and again when it ends, each time atomically (temp file, fsync,
 // rename, fsync of the directory); live progress is not written.

@@ -59,7 +59,8 @@ const std::map<std::string, std::vector<std::string>>& MethodsByService() {
         "/arca.v1.Orchestrator/StartVerify", "/arca.v1.Orchestrator/StartForget",
         "/arca.v1.Orchestrator/StartGc", "/arca.v1.Orchestrator/GetJob",
         "/arca.v1.Orchestrator/WatchJob", "/arca.v1.Orchestrator/CancelJob",
-        "/arca.v1.Orchestrator/ListJobs", "/arca.v1.Orchestrator/ListSnapshots"}},
+        "/arca.v1.Orchestrator/ListJobs", "/arca.v1.Orchestrator/ListSnapshots",
+        "/arca.v1.Orchestrator/GetSnapshot"}},
   };
   return *methods;
 }
