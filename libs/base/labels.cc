@@ -65,4 +65,25 @@ absl::Status CheckLabelValue(std::string_view key, std::string_view value, std::
       "digit, or empty (Kubernetes label syntax)"));
 }
 
+absl::StatusOr<std::map<std::string, std::string>> ParseLabelFlags(
+    const std::vector<std::string>& items, std::string_view flag) {
+  std::map<std::string, std::string> labels;
+  for (const std::string& item : items) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(std::string(flag), " '", item, "': expected KEY=VALUE"));
+    }
+    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    auto [it, added] = labels.emplace(key, value);
+    if (!added && it->second != value) {
+      return absl::InvalidArgumentError(absl::StrCat(std::string(flag), " '", item, "': the key '",
+                                                     key,
+                                                     "' is given twice with different values"));
+    }
+  }
+  if (absl::Status st = CheckLabels(labels, flag); !st.ok()) return st;
+  return labels;
+}
+
 }  // namespace arca

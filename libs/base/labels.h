@@ -5,9 +5,13 @@
 #define ARCA_LIBS_BASE_LABELS_H_
 
 #include <cstddef>
+#include <map>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace arca {
 
@@ -35,6 +39,24 @@ absl::Status CheckLabels(const Map& labels, std::string_view field) {
     if (absl::Status st = CheckLabelValue(key, value, field); !st.ok()) return st;
   }
   return absl::OkStatus();
+}
+
+// Parses repeated KEY=VALUE flag values (`--label`) into labels and checks
+// them (CheckLabels naming `flag`). InvalidArgument naming `flag` and the
+// item for one without '=' or a key given twice with different values.
+absl::StatusOr<std::map<std::string, std::string>> ParseLabelFlags(
+    const std::vector<std::string>& items, std::string_view flag);
+
+// True when `have` holds every key of `want` with the same value (a
+// selector: an empty `want` matches everything). Both iterable as pairs of
+// strings and `have` with find(key) (std::map, protobuf Map).
+template <typename Have, typename Want>
+bool HasLabels(const Have& have, const Want& want) {
+  for (const auto& [key, value] : want) {
+    auto it = have.find(key);
+    if (it == have.end() || it->second != value) return false;
+  }
+  return true;
 }
 
 }  // namespace arca

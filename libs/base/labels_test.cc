@@ -42,5 +42,33 @@ TEST(LabelsTest, MapAndCount) {
   EXPECT_EQ(CheckLabels(many, "labels").code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(LabelsTest, ParseLabelFlags) {
+  absl::StatusOr<std::map<std::string, std::string>> m =
+      ParseLabelFlags({"env=prod", "example.com/team=storage", "empty=", "env=prod"}, "--label");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(*m, (std::map<std::string, std::string>{
+                    {"empty", ""}, {"env", "prod"}, {"example.com/team", "storage"}}));
+  absl::Status st = ParseLabelFlags({"env"}, "--label").status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message(), "--label 'env': expected KEY=VALUE");
+  st = ParseLabelFlags({"env=a", "env=b"}, "--label").status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("given twice"), std::string::npos) << st;
+  st = ParseLabelFlags({"bad key=x"}, "--label").status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("--label"), std::string::npos) << st;
+}
+
+TEST(LabelsTest, HasLabels) {
+  const std::map<std::string, std::string> have{{"env", "prod"}, {"team", "a"}};
+  EXPECT_TRUE(HasLabels(have, std::map<std::string, std::string>{}));
+  EXPECT_TRUE(HasLabels(have, std::map<std::string, std::string>{{"env", "prod"}}));
+  EXPECT_TRUE(HasLabels(have, have));
+  EXPECT_FALSE(HasLabels(have, std::map<std::string, std::string>{{"env", "dev"}}));
+  EXPECT_FALSE(HasLabels(have, std::map<std::string, std::string>{{"env", "prod"}, {"x", ""}}));
+  EXPECT_FALSE(HasLabels(std::map<std::string, std::string>{},
+                         std::map<std::string, std::string>{{"env", "prod"}}));
+}
+
 }  // namespace
 }  // namespace arca

@@ -34,6 +34,7 @@ v1::BackupPlan ToBackupPlan(const BackupOptions& options) {
   plan.set_ignore_ctime(options.ignore_ctime);
   plan.set_space_safety_factor(options.space_safety_factor);
   plan.set_skip_space_check(!options.space_check);
+  plan.mutable_labels()->insert(options.labels.begin(), options.labels.end());
   return plan;
 }
 

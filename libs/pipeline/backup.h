@@ -4,6 +4,7 @@
 #ifndef ARCA_LIBS_PIPELINE_BACKUP_H_
 #define ARCA_LIBS_PIPELINE_BACKUP_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,8 @@ struct BackupOptions {
   bool metadata_change_detection = true;  // false: --change-detection=data
   std::string parent;                     // "" = latest snapshot of the group
   bool ignore_ctime = false;
-  size_t change_window_entries = 32768;  // see ReuseOptions::window_entries
+  std::map<std::string, std::string> labels;  // --label KEY=VALUE (BackupPlan.labels)
+  size_t change_window_entries = 32768;       // see ReuseOptions::window_entries
   // Live counters (progress.h), or null. Phase setup → collection (the whole
   // pipeline) → commit; bytes_total is the source estimate of the space
   // check (with a parent: its bytes_collected, or the new and changed

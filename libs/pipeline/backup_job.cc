@@ -255,6 +255,7 @@ class Job {
     if (!plan_.excludes().empty()) opts["excludes"] = absl::StrJoin(plan_.excludes(), "\n");
     if (!options_.pipeline.empty()) opts["pipeline"] = options_.pipeline;
     if (!plan_.job_id().empty()) opts["job_id"] = plan_.job_id();
+    *m.mutable_labels() = plan_.labels();
     for (const v1::Warning& w : result_.warnings) *m.add_warnings() = w;
     for (v1::CommandResult& c : collected->commands) *m.add_commands() = std::move(c);
     v1::IndexFileInfo* mi = m.add_indexes();

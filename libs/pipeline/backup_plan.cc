@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "libs/base/labels.h"
 #include "libs/base/phase_status.h"
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
@@ -81,6 +82,9 @@ absl::Status CheckBackupPlan(const v1::BackupPlan& plan, PlanFieldNames names) {
       return Bad(absl::StrCat(field("--command", "commands"), ": the name '", c.name(),
                               "' is used twice"));
     }
+  }
+  if (absl::Status st = CheckLabels(plan.labels(), field("--label", "labels")); !st.ok()) {
+    return Bad(std::string(st.message()));
   }
   if (!plan.metadata_change_detection() && !plan.parent().empty()) {
     return Bad(absl::StrCat(field("--parent", "parent"), " ", plan.parent(),

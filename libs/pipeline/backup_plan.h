@@ -15,7 +15,8 @@ namespace arca {
 
 // What the plan says about the data, checked: source an absolute path,
 // host set (it names the group), codec known, level in 0..22, space_safety_factor 0 (the default)
-// or in 1..100, exclude patterns valid, command names valid and unique. Not the addresses of the
+// or in 1..100, exclude patterns valid, command names valid and unique, labels valid
+// (libs/base/labels.h). Not the addresses of the
 // distributed plan (CheckDistributedBackupPlan). INVALID_ARGUMENT with PHASE_SETUP (exit 2), the
 // message naming the field.
 //

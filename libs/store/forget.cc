@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/labels.h"
 #include "libs/base/status_macros.h"
 
 namespace arca {
@@ -28,14 +29,18 @@ absl::StatusOr<RetentionPolicy> PolicyFromProto(const v1::RetentionPolicy& p) {
 
 absl::StatusOr<ForgetOutcome> ForgetByPolicy(Repository& repo, const std::string& group,
                                              const RetentionPolicy& policy, bool dry_run,
-                                             int64_t now_unix_ns) {
+                                             int64_t now_unix_ns, const LabelSelector& selector) {
   RETURN_IF_ERROR(ValidateRetentionPolicy(policy));
+  RETURN_IF_ERROR(CheckLabels(selector, "labels"));
   ASSIGN_OR_RETURN(std::vector<v1::Manifest> list, repo.ListSnapshots(group));
   std::vector<RetentionSnapshot> snapshots;
   snapshots.reserve(list.size());
-  for (const v1::Manifest& m : list) snapshots.push_back({m.id(), m.group(), m.time_unix_ns()});
+  for (const v1::Manifest& m : list) {
+    snapshots.push_back(
+        {m.id(), m.group(), m.time_unix_ns(), LabelSelector(m.labels().begin(), m.labels().end())});
+  }
   ForgetOutcome out;
-  ASSIGN_OR_RETURN(out.groups, ApplyRetention(std::move(snapshots), policy, now_unix_ns));
+  ASSIGN_OR_RETURN(out.groups, ApplyRetention(std::move(snapshots), policy, now_unix_ns, selector));
   for (const RetentionGroup& g : out.groups) {
     for (const RetentionDecision& d : g.decisions) {
       ++out.total;

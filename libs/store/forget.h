@@ -33,14 +33,17 @@ struct ForgetOutcome {
   absl::Status failure;
 };
 
-// Applies `policy` to the snapshots of `group` ("" = every group) and, unless
-// `dry_run`, removes those no rule keeps. `now_unix_ns` is the keep_within
-// reference's bound (retention.h). Errors (nothing removed):
-// InvalidArgument for an empty policy or a bad group; the errors of
-// ListSnapshots. A failed removal is in ForgetOutcome::failure.
+// Applies `policy` to the snapshots of `group` ("" = every group) that have
+// every label of `selector` (retention.h; the others are kept, "label
+// mismatch") and, unless `dry_run`, removes those no rule keeps.
+// `now_unix_ns` is the keep_within reference's bound (retention.h). Errors
+// (nothing removed): InvalidArgument for an empty policy, a bad group or a
+// selector label that is not valid syntax (CheckLabels, field "labels");
+// the errors of ListSnapshots. A failed removal is in ForgetOutcome::failure.
 absl::StatusOr<ForgetOutcome> ForgetByPolicy(Repository& repo, const std::string& group,
                                              const RetentionPolicy& policy, bool dry_run,
-                                             int64_t now_unix_ns);
+                                             int64_t now_unix_ns,
+                                             const LabelSelector& selector = {});
 
 }  // namespace arca
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/base/labels.h"
 
 namespace arca {
 namespace {
@@ -109,6 +110,8 @@ const char* RuleName(RetentionRule rule) {
       return "yearly";
     case RetentionRule::kWithin:
       return "within";
+    case RetentionRule::kLabelMismatch:
+      return "label mismatch";
   }
   return "?";
 }
@@ -276,17 +279,22 @@ std::string KeepReasonText(const KeepReason& reason, const RetentionPolicy& poli
   if (reason.rule == RetentionRule::kWithin) {
     return absl::StrCat("within ", policy.keep_within.ToString());
   }
+  if (reason.rule == RetentionRule::kLabelMismatch) return RuleName(reason.rule);
   return absl::StrCat(reason.oldest ? "oldest " : "", RuleName(reason.rule), " snapshot");
 }
 
 absl::StatusOr<std::vector<RetentionGroup>> ApplyRetention(std::vector<RetentionSnapshot> snapshots,
                                                            const RetentionPolicy& policy,
-                                                           int64_t now_unix_ns) {
+                                                           int64_t now_unix_ns,
+                                                           const LabelSelector& selector) {
   if (absl::Status st = ValidateRetentionPolicy(policy); !st.ok()) return st;
   std::map<std::string, std::vector<RetentionSnapshot>> by_group;
+  std::map<std::string, std::vector<RetentionSnapshot>> not_considered;
   for (RetentionSnapshot& s : snapshots) {
     std::string group = s.group;
-    by_group[std::move(group)].push_back(std::move(s));
+    by_group[group];  // a group of only mismatching snapshots is listed too
+    auto& target = HasLabels(s.labels, selector) ? by_group : not_considered;
+    target[std::move(group)].push_back(std::move(s));
   }
   std::vector<RetentionGroup> out;
   out.reserve(by_group.size());
@@ -295,6 +303,19 @@ absl::StatusOr<std::vector<RetentionGroup>> ApplyRetention(std::vector<Retention
     RetentionGroup g;
     g.group = group;
     g.decisions = ApplyToGroup(std::move(list), policy, now_unix_ns);
+    if (auto it = not_considered.find(group); it != not_considered.end()) {
+      for (RetentionSnapshot& s : it->second) {
+        RetentionDecision d;
+        d.snapshot = std::move(s);
+        d.keep = true;
+        d.reasons.push_back({RetentionRule::kLabelMismatch, false});
+        g.decisions.push_back(std::move(d));
+      }
+      std::sort(g.decisions.begin(), g.decisions.end(),
+                [](const RetentionDecision& a, const RetentionDecision& b) {
+                  return NewerFirst(a.snapshot, b.snapshot);
+                });
+    }
     std::reverse(g.decisions.begin(), g.decisions.end());  // oldest first
     out.push_back(std::move(g));
   }

@@ -26,6 +26,11 @@
 //     if every snapshot is in the future, keep_within keeps them all.
 //   - A snapshot is kept if any rule keeps it (the rules are ORed); every
 //     rule that kept it is listed.
+//   - A label selector (`arca forget --label KEY=VALUE`), when given, picks
+//     the snapshots the policy applies to: those with every selected label.
+//     The rules above run per group among those only (so "keep_last 2" keeps
+//     the 2 newest matching snapshots of each group); every other snapshot
+//     is kept with the reason kLabelMismatch ("label mismatch").
 //
 // Differences from restic, on purpose: buckets are in UTC (restic uses the
 // time zone each snapshot was recorded in); durations also accept weeks
@@ -37,6 +42,7 @@
 #define ARCA_LIBS_STORE_RETENTION_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -92,7 +98,18 @@ absl::Status ValidateRetentionPolicy(const RetentionPolicy& policy);
 // "keep 2 last, all daily, 4 weekly snapshots and all within 30d of the newest".
 std::string DescribeRetentionPolicy(const RetentionPolicy& policy);
 
-enum class RetentionRule { kLast, kHourly, kDaily, kWeekly, kMonthly, kYearly, kWithin };
+// kLabelMismatch is not a policy rule: the snapshot was not considered
+// (the label selector did not match it), so it is kept.
+enum class RetentionRule {
+  kLast,
+  kHourly,
+  kDaily,
+  kWeekly,
+  kMonthly,
+  kYearly,
+  kWithin,
+  kLabelMismatch
+};
 
 // Why a snapshot is kept: the rule, and for bucket rules whether it was kept
 // only as the group's oldest snapshot (the "oldest" rule above).
@@ -103,20 +120,25 @@ struct KeepReason {
 };
 
 // "last snapshot", "daily snapshot", "oldest weekly snapshot",
-// "within 30d" (the policy's keep_within), as restic words them.
+// "within 30d" (the policy's keep_within), as restic words them;
+// "label mismatch" for kLabelMismatch.
 std::string KeepReasonText(const KeepReason& reason, const RetentionPolicy& policy);
 
 struct RetentionSnapshot {
   std::string id;
   std::string group;
   int64_t time_unix_ns = 0;
+  std::map<std::string, std::string> labels;  // Manifest.labels
 };
+
+using LabelSelector = std::map<std::string, std::string>;
 
 struct RetentionDecision {
   RetentionSnapshot snapshot;
   bool keep = false;
   std::vector<KeepReason> reasons;  // empty iff !keep; in restic's order:
-                                    // within, last, hourly, ..., yearly
+                                    // within, last, hourly, ..., yearly;
+                                    // or only kLabelMismatch
 };
 
 struct RetentionGroup {
@@ -124,14 +146,18 @@ struct RetentionGroup {
   std::vector<RetentionDecision> decisions;  // oldest first (time, then id)
 };
 
-// Applies `policy` to each group of `snapshots` independently. Returns one
-// RetentionGroup per group that has snapshots, sorted by group name; every
-// input snapshot appears exactly once. `now_unix_ns` only chooses the
-// keep_within reference (snapshots after it are "in the future").
-// Errors: those of ValidateRetentionPolicy (nothing is decided).
+// Applies `policy` to each group of `snapshots` independently, among the
+// snapshots that have every label of `selector` (empty: all of them; the
+// others are kept, kLabelMismatch). Returns one RetentionGroup per group
+// that has snapshots, sorted by group name; every input snapshot appears
+// exactly once. `now_unix_ns` only chooses the keep_within reference
+// (snapshots after it are "in the future"); the reference is the newest
+// matching snapshot. Errors: those of ValidateRetentionPolicy (nothing is
+// decided). The selector's syntax is the caller's to check (CheckLabels).
 absl::StatusOr<std::vector<RetentionGroup>> ApplyRetention(std::vector<RetentionSnapshot> snapshots,
                                                            const RetentionPolicy& policy,
-                                                           int64_t now_unix_ns);
+                                                           int64_t now_unix_ns,
+                                                           const LabelSelector& selector = {});
 
 }  // namespace arca
 

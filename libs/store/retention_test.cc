@@ -455,7 +455,67 @@ TEST(RetentionTest, SingleSnapshotIsAlwaysKeptByACountRule) {
   }
 }
 
-// --- Property test against an independent model ---------------------------
+TEST(RetentionTest, LabelSelectorAppliesThePolicyAmongMatchingSnapshotsOnly) {
+  // Group g: daily (env=prod) at 01..04, one unlabelled and one env=dev in
+  // between and after; group h has only env=dev snapshots.
+  std::vector<RetentionSnapshot> s =
+      Snaps({"2020-01-01T00:00:00", "2020-01-02T00:00:00", "2020-01-03T00:00:00",
+             "2020-01-04T00:00:00", "2020-01-05T00:00:00", "2020-01-06T00:00:00"});
+  for (int i : {0, 1, 2, 4}) s[i].labels = {{"env", "prod"}, {"tier", "db"}};
+  s[5].labels = {{"env", "dev"}};
+  for (RetentionSnapshot& x : Snaps({"2021-01-01T00:00:00"}, "h")) {
+    x.labels = {{"env", "dev"}};
+    s.push_back(x);
+  }
+  const RetentionPolicy p{.keep_last = 2};
+  absl::StatusOr<std::vector<RetentionGroup>> r =
+      ApplyRetention(s, p, kFarFuture, {{"env", "prod"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 2u);  // h is listed although none of it matched
+  const std::vector<RetentionDecision>& g = (*r)[0].decisions;
+  ASSERT_EQ(g.size(), 6u);
+  // Oldest first; the 2 newest prod ones (03, 05) kept by keep_last, the
+  // other prod ones (01, 02) removed, 04 and 06 kept as not considered.
+  EXPECT_FALSE(g[0].keep);
+  EXPECT_FALSE(g[1].keep);
+  EXPECT_THAT(g[2].reasons, ElementsAre(KeepReason{RetentionRule::kLast, false}));
+  EXPECT_THAT(g[3].reasons, ElementsAre(KeepReason{RetentionRule::kLabelMismatch, false}));
+  EXPECT_THAT(g[4].reasons, ElementsAre(KeepReason{RetentionRule::kLast, false}));
+  EXPECT_THAT(g[5].reasons, ElementsAre(KeepReason{RetentionRule::kLabelMismatch, false}));
+  EXPECT_EQ(KeepReasonText(g[5].reasons[0], p), "label mismatch");
+  EXPECT_EQ((*r)[1].group, "h");
+  ASSERT_EQ((*r)[1].decisions.size(), 1u);
+  EXPECT_TRUE((*r)[1].decisions[0].keep);
+
+  // Every selected label must match: env=prod and tier=db is 01, 02, 03, 05
+  // too; tier=web matches nothing, so nothing is removed.
+  r = ApplyRetention(s, p, kFarFuture, {{"env", "prod"}, {"tier", "web"}});
+  ASSERT_TRUE(r.ok());
+  for (const RetentionGroup& group : *r) {
+    for (const RetentionDecision& d : group.decisions) EXPECT_TRUE(d.keep) << d.snapshot.id;
+  }
+  // No selector: the policy sees every snapshot (05 and 06 kept).
+  EXPECT_THAT(
+      Kept(Decide(Snaps({"2020-01-01T00:00:00", "2020-01-02T00:00:00", "2020-01-03T00:00:00"}), p)),
+      ElementsAre("2020-01-02T00:00:00", "2020-01-03T00:00:00"));
+}
+
+TEST(RetentionTest, LabelSelectorOldestRuleUsesTheOldestMatchingSnapshot) {
+  // keep_daily 5 with only 2 matching days: the oldest matching snapshot is
+  // kept as "oldest daily", not the group's oldest (which does not match).
+  std::vector<RetentionSnapshot> s = Snaps(
+      {"2020-01-01T00:00:00", "2020-01-02T00:00:00", "2020-01-02T12:00:00", "2020-01-03T00:00:00"});
+  s[1].labels = s[2].labels = s[3].labels = {{"k", "v"}};
+  absl::StatusOr<std::vector<RetentionGroup>> r =
+      ApplyRetention(s, {.keep_daily = 5}, kFarFuture, {{"k", "v"}});
+  ASSERT_TRUE(r.ok());
+  const std::vector<RetentionDecision>& g = (*r)[0].decisions;
+  ASSERT_EQ(g.size(), 4u);
+  EXPECT_THAT(g[0].reasons, ElementsAre(KeepReason{RetentionRule::kLabelMismatch, false}));
+  EXPECT_THAT(g[1].reasons, ElementsAre(KeepReason{RetentionRule::kDaily, true}));
+  EXPECT_THAT(g[2].reasons, ElementsAre(KeepReason{RetentionRule::kDaily, false}));
+  EXPECT_THAT(g[3].reasons, ElementsAre(KeepReason{RetentionRule::kDaily, false}));
+}
 
 // restic's rules restated: for a count rule with N (or unlimited) and B
 // buckets holding snapshots, the newest snapshot of each of the min(N, B)

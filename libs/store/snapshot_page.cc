@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "libs/base/labels.h"
 
 namespace arca {
 namespace {
@@ -17,8 +18,18 @@ std::string TokenPrefix(const v1::ListSnapshotsRequest& request) {
 
 }  // namespace
 
+absl::Status SelectSnapshotsByLabels(std::vector<v1::SnapshotInfo>& all,
+                                     const v1::ListSnapshotsRequest& request) {
+  if (request.labels().empty()) return absl::OkStatus();
+  if (absl::Status st = CheckLabels(request.labels(), "labels"); !st.ok()) return st;
+  std::erase_if(
+      all, [&](const v1::SnapshotInfo& s) { return !HasLabels(s.labels(), request.labels()); });
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::ListSnapshotsResponse> PageOfSnapshots(std::vector<v1::SnapshotInfo> all,
                                                           const v1::ListSnapshotsRequest& request) {
+  if (absl::Status st = SelectSnapshotsByLabels(all, request); !st.ok()) return st;
   if (request.page_size() < 0) {
     return absl::InvalidArgumentError(absl::StrCat("page_size ", request.page_size(),
                                                    " is negative: use 0..", kMaxSnapshotPageSize));

@@ -184,6 +184,7 @@ absl::StatusOr<v1::Job> JobManager::StartBackup(const v1::StartBackupRequest& re
   plan.set_ignore_ctime(request.ignore_ctime());
   plan.set_space_safety_factor(request.space_safety_factor());
   plan.set_skip_space_check(request.skip_space_check());
+  *plan.mutable_labels() = request.labels();
   if (absl::Status st = CheckBackupPlan(plan, PlanFieldNames::kRequest); !st.ok()) {
     return absl::InvalidArgumentError(st.message());
   }
@@ -279,6 +280,7 @@ absl::StatusOr<v1::Job> JobManager::StartForget(const v1::StartForgetRequest& re
   forget.set_group(request.group());
   *forget.mutable_policy() = request.policy();
   forget.set_dry_run(request.dry_run());
+  *forget.mutable_labels() = request.labels();
   std::optional<v1::GcRequest> gc;
   if (request.prune()) {
     gc.emplace();

@@ -6,16 +6,33 @@
 #include "libs/store/gc.h"
 
 namespace arca::services {
+namespace {
+
+// " among snapshots labelled a=b, c=d", or "" without a selector.
+std::string DescribeSelector(const LabelSelector& selector) {
+  if (selector.empty()) return "";
+  std::string out = " among snapshots labelled ";
+  bool first = true;
+  for (const auto& [key, value] : selector) {
+    absl::StrAppend(&out, first ? "" : ", ", key, "=", value);
+    first = false;
+  }
+  return out;
+}
+
+}  // namespace
 
 absl::StatusOr<v1::ForgetResponse> ForgetSnapshots(Repository& repo,
                                                    const v1::ForgetRequest& request,
                                                    int64_t now_unix_ns) {
   ASSIGN_OR_RETURN(RetentionPolicy policy, PolicyFromProto(request.policy()));
-  ASSIGN_OR_RETURN(ForgetOutcome outcome,
-                   ForgetByPolicy(repo, request.group(), policy, request.dry_run(), now_unix_ns));
+  // The labels come from the network: ForgetByPolicy checks their syntax.
+  const LabelSelector selector(request.labels().begin(), request.labels().end());
+  ASSIGN_OR_RETURN(ForgetOutcome outcome, ForgetByPolicy(repo, request.group(), policy,
+                                                         request.dry_run(), now_unix_ns, selector));
   RETURN_IF_ERROR(outcome.failure);
   v1::ForgetResponse response;
-  response.set_policy(DescribeRetentionPolicy(policy));
+  response.set_policy(DescribeRetentionPolicy(policy) + DescribeSelector(selector));
   response.set_dry_run(request.dry_run());
   for (const RetentionGroup& g : outcome.groups) {
     for (const RetentionDecision& d : g.decisions) {

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/archive/chunk_index.h"
+#include "libs/base/labels.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
 #include "libs/hash/digest.h"
@@ -269,6 +270,7 @@ v1::SnapshotInfo SnapshotInfoOf(const v1::Manifest& manifest) {
   *info.mutable_sources() = manifest.sources();
   info.set_time_unix_ns(manifest.time_unix_ns());
   *info.mutable_stats() = manifest.stats();
+  *info.mutable_labels() = manifest.labels();
   return info;
 }
 
@@ -294,6 +296,10 @@ absl::StatusOr<v1::CommitSnapshotResponse> CommitSnapshot(Repository& repo,
   if (manifest.time_unix_ns() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("commit: negative time_unix_ns ", manifest.time_unix_ns()));
+  }
+  // The labels are another service's bytes: checked before they reach disk.
+  if (absl::Status st = CheckLabels(manifest.labels(), "commit: manifest.labels"); !st.ok()) {
+    return st;
   }
   // A future-dated snapshot would be `latest` (and every later backup's
   // parent) until its time comes.
@@ -354,6 +360,7 @@ absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Repository& repo,
   all.reserve(manifests->size());
   for (const v1::Manifest& m : *manifests) all.push_back(SnapshotInfoOf(m));
   if (request.page_size() == 0 && request.page_token().empty()) {
+    if (absl::Status st = SelectSnapshotsByLabels(all, request); !st.ok()) return st;
     v1::ListSnapshotsResponse response;  // every one, oldest first (as before paging)
     for (v1::SnapshotInfo& s : all) *response.add_snapshots() = std::move(s);
     return response;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -22,6 +23,7 @@
 #include "arca/v1/repository.pb.h"
 #include "libs/base/cli_flags.h"
 #include "libs/base/exit_codes.h"
+#include "libs/base/labels.h"
 #include "libs/base/phase_status.h"
 #include "libs/chunker/chunker.h"
 #include "libs/codec/codec.h"
@@ -233,11 +235,12 @@ std::string StatsSummary(const v1::BackupStats& s) {
 }
 
 int CmdBackup(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "exclude", "exclude-file", "compression", "level",
-                                "command", "critical-command", "space-safety-factor", "workers",
-                                "host", "parent", "change-detection", kMetricsTextfileFlag},
-                               {"json", "one-file-system", "ignore-ctime", "progress",
-                                "no-progress", "no-space-check"}});
+  auto args = ParseArgs(
+      argv,
+      {{"repo", "exclude", "exclude-file", "compression", "level", "command", "critical-command",
+        "space-safety-factor", "workers", "host", "parent", "change-detection", "label",
+        kMetricsTextfileFlag},
+       {"json", "one-file-system", "ignore-ctime", "progress", "no-progress", "no-space-check"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) return UsageError("backup needs exactly one SOURCE directory");
   const bool json = args->Has("json");
@@ -259,6 +262,10 @@ int CmdBackup(const std::vector<std::string>& argv) {
     options.excludes.insert(options.excludes.end(), pats->begin(), pats->end());
   }
   options.one_file_system = args->Has("one-file-system");
+  absl::StatusOr<std::map<std::string, std::string>> labels =
+      ParseLabelFlags(args->All("label"), "--label");
+  if (!labels.ok()) return UsageError(std::string(labels.status().message()));
+  options.labels = *std::move(labels);
   for (const std::string& c : args->All("command")) {
     auto spec = ParseCommandSpec(c, false);
     if (!spec.ok()) return UsageError(std::string(spec.status().message()));
@@ -379,14 +386,18 @@ int CmdBackup(const std::vector<std::string>& argv) {
 }
 
 int CmdSnapshots(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "group"}, {"json"}});
+  auto args = ParseArgs(argv, {{"repo", "group", "label"}, {"json"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
+  absl::StatusOr<std::map<std::string, std::string>> selector =
+      ParseLabelFlags(args->All("label"), "--label");
+  if (!selector.ok()) return UsageError(std::string(selector.status().message()));
   int code = 0;
   auto repo = OpenRepo(*args, &code);
   if (!repo) return code;
   absl::StatusOr<std::vector<v1::Manifest>> list =
       repo->ListSnapshots(args->Last("group").value_or(""));
   if (!list.ok()) return Report(list.status(), ExitCode::kVerification);
+  std::erase_if(*list, [&](const v1::Manifest& m) { return !HasLabels(m.labels(), *selector); });
   if (args->Has("json")) {
     std::cout << "[";
     for (size_t i = 0; i < list->size(); ++i) {
@@ -397,12 +408,13 @@ int CmdSnapshots(const std::vector<std::string>& argv) {
     std::cout << "\n]\n";
     return 0;
   }
-  std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s\n", "ID", "TIME (UTC)", "FILES", "SIZE",
-                               "ADDED");
+  std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s %s\n", "ID", "TIME (UTC)", "FILES",
+                               "SIZE", "ADDED", "LABELS");
   for (const v1::Manifest& m : *list) {
-    std::cout << absl::StrFormat(
-        "%-60s %-29s %8d %10s %10s\n", m.id(), TimeString(m.time_unix_ns()), m.stats().files(),
-        HumanBytes(m.stats().bytes_collected()), HumanBytes(m.stats().bytes_new_stored()));
+    std::cout << absl::StrFormat("%-60s %-29s %8d %10s %10s %s\n", m.id(),
+                                 TimeString(m.time_unix_ns()), m.stats().files(),
+                                 HumanBytes(m.stats().bytes_collected()),
+                                 HumanBytes(m.stats().bytes_new_stored()), LabelsText(m.labels()));
   }
   return 0;
 }
@@ -680,7 +692,7 @@ absl::StatusOr<int> KeepCountFlag(const ParsedArgs& args, const std::string& nam
 }
 
 int CmdForget(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "group", "keep-last", "keep-hourly", "keep-daily",
+  auto args = ParseArgs(argv, {{"repo", "group", "label", "keep-last", "keep-hourly", "keep-daily",
                                 "keep-weekly", "keep-monthly", "keep-yearly", "keep-within",
                                 "stale-lock-minutes", "clock-slack-seconds"},
                                {"dry-run", "json", "prune"}});
@@ -711,6 +723,9 @@ int CmdForget(const std::vector<std::string>& argv) {
         "--keep-weekly, --keep-monthly, --keep-yearly (a count other than 0) or --keep-within "
         "(a duration other than 0); arca refuses to remove every snapshot");
   }
+  absl::StatusOr<std::map<std::string, std::string>> selector =
+      ParseLabelFlags(args->All("label"), "--label");
+  if (!selector.ok()) return UsageError(std::string(selector.status().message()));
   const bool dry_run = args->Has("dry-run");
   const bool json = args->Has("json");
   const bool prune = args->Has("prune");
@@ -726,7 +741,7 @@ int CmdForget(const std::vector<std::string>& argv) {
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   absl::StatusOr<ForgetOutcome> outcome =
-      ForgetByPolicy(*repo, args->Last("group").value_or(""), policy, dry_run, now);
+      ForgetByPolicy(*repo, args->Last("group").value_or(""), policy, dry_run, now, *selector);
   if (!outcome.ok()) {
     return Report(outcome.status(), outcome.status().code() == absl::StatusCode::kInvalidArgument
                                         ? ExitCode::kUsage

@@ -66,6 +66,13 @@ std::string ProtoJson(const google::protobuf::Message& m) {
   return out;
 }
 
+std::string LabelsText(const std::map<std::string, std::string>& labels) {
+  std::string out;
+  for (const auto& [key, value] : labels)
+    absl::StrAppend(&out, out.empty() ? "" : ",", key, "=", value);
+  return out;
+}
+
 std::string HumanBytes(uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = static_cast<double>(bytes);

@@ -4,6 +4,7 @@
 #define ARCA_TOOLS_ARCA_OUTPUT_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "arca/v1/common.pb.h"
@@ -20,6 +21,13 @@ std::string JsonString(const std::string& bytes);
 std::string ProtoJson(const google::protobuf::Message& m);
 
 std::string HumanBytes(uint64_t bytes);
+// Labels as "k1=v1,k2=v2" in key order (the LABELS column of `snapshots`);
+// "" for none.
+std::string LabelsText(const std::map<std::string, std::string>& labels);
+template <typename Map>
+std::string LabelsText(const Map& labels) {
+  return LabelsText(std::map<std::string, std::string>(labels.begin(), labels.end()));
+}
 // "drwxr-xr-x" style, incl. setuid/setgid/sticky letters.
 std::string ModeString(v1::EntryType type, uint32_t mode);
 // UTC "2026-11-25 13:50:01.123456789".

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -424,12 +425,16 @@ class Remote {
 
   // Every snapshot of `group` ("" = all), page after page; the error is
   // the gRPC status of the page that failed.
-  absl::StatusOr<std::vector<v1::SnapshotInfo>> AllSnapshots(const std::string& group,
-                                                             grpc::Status* failed = nullptr) {
+  // Every snapshot of `group` ("" = all) that has every label of `labels`
+  // (filtered by the uploader, ListSnapshotsRequest.labels).
+  absl::StatusOr<std::vector<v1::SnapshotInfo>> AllSnapshots(
+      const std::string& group, grpc::Status* failed = nullptr,
+      const std::map<std::string, std::string>& labels = {}) {
     std::vector<v1::SnapshotInfo> out;
     v1::ListSnapshotsRequest req;
     req.set_group(group);
     req.set_page_size(1000);
+    req.mutable_labels()->insert(labels.begin(), labels.end());
     do {
       v1::ListSnapshotsResponse resp;
       auto ctx = Context(absl::Seconds(60));
@@ -438,7 +443,10 @@ class Remote {
         if (failed != nullptr) *failed = s;
         return absl::UnavailableError(s.error_message());
       }
-      for (v1::SnapshotInfo& m : *resp.mutable_snapshots()) out.push_back(std::move(m));
+      for (v1::SnapshotInfo& m : *resp.mutable_snapshots()) {
+        // An uploader older than the labels filter ignores it: filter here too.
+        if (HasLabels(m.labels(), labels)) out.push_back(std::move(m));
+      }
       req.set_page_token(resp.next_page_token());
     } while (!req.page_token().empty());
     return out;
@@ -489,16 +497,10 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
   v1::StartBackupRequest req;
   req.set_source(args->positional[0]);
   req.set_collector(args->Last("collector").value_or(""));
-  for (const std::string& label : args->All("label")) {
-    const size_t eq = label.find('=');
-    if (eq == std::string::npos) {
-      return UsageError(absl::StrCat("--label '", label, "': expected KEY=VALUE"));
-    }
-    (*req.mutable_labels())[label.substr(0, eq)] = label.substr(eq + 1);
-  }
-  if (absl::Status st = CheckLabels(req.labels(), "--label"); !st.ok()) {
-    return UsageError(std::string(st.message()));
-  }
+  absl::StatusOr<std::map<std::string, std::string>> labels =
+      ParseLabelFlags(args->All("label"), "--label");
+  if (!labels.ok()) return UsageError(std::string(labels.status().message()));
+  req.mutable_labels()->insert(labels->begin(), labels->end());
   for (const std::string& e : args->All("exclude")) req.add_excludes(e);
   for (const std::string& file : args->All("exclude-file")) {
     absl::StatusOr<std::vector<std::string>> pats = fs::PathMatcher::ReadPatternFile(file);
@@ -599,15 +601,19 @@ absl::StatusOr<int> KeepCount(const ParsedArgs& args, const std::string& name) {
 
 int CmdForget(Remote& r, const std::vector<std::string>& argv) {
   auto args =
-      ParseArgs(argv, {{"group", "keep-last", "keep-hourly", "keep-daily", "keep-weekly",
+      ParseArgs(argv, {{"group", "label", "keep-last", "keep-hourly", "keep-daily", "keep-weekly",
                         "keep-monthly", "keep-yearly", "keep-within", "clock-slack-seconds"},
                        {"dry-run", "prune", "json", "detach", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) {
     return UsageError("forget takes no arguments: it chooses snapshots by --keep-* rules");
   }
+  absl::StatusOr<std::map<std::string, std::string>> labels =
+      ParseLabelFlags(args->All("label"), "--label");
+  if (!labels.ok()) return UsageError(std::string(labels.status().message()));
   v1::StartForgetRequest req;
   req.set_group(args->Last("group").value_or(""));
+  req.mutable_labels()->insert(labels->begin(), labels->end());
   v1::RetentionPolicy* p = req.mutable_policy();
   for (auto [flag, set] : {std::pair{"keep-last", &v1::RetentionPolicy::set_keep_last},
                            std::pair{"keep-hourly", &v1::RetentionPolicy::set_keep_hourly},
@@ -645,12 +651,15 @@ int CmdGc(Remote& r, const std::vector<std::string>& argv) {
 }
 
 int CmdSnapshots(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"group"}, {"json"}});
+  auto args = ParseArgs(argv, {{"group", "label"}, {"json"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) return UsageError("snapshots takes no arguments");
+  absl::StatusOr<std::map<std::string, std::string>> labels =
+      ParseLabelFlags(args->All("label"), "--label");
+  if (!labels.ok()) return UsageError(std::string(labels.status().message()));
   grpc::Status failed;
   absl::StatusOr<std::vector<v1::SnapshotInfo>> all =
-      r.AllSnapshots(args->Last("group").value_or(""), &failed);
+      r.AllSnapshots(args->Last("group").value_or(""), &failed, *labels);
   if (!all.ok()) return RpcError("ListSnapshots", failed, r.address());
   // Oldest first, as the embedded `arca snapshots` prints them.
   std::stable_sort(all->begin(), all->end(),
@@ -665,12 +674,13 @@ int CmdSnapshots(Remote& r, const std::vector<std::string>& argv) {
     std::cout << "\n]\n";
     return 0;
   }
-  std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s\n", "ID", "TIME (UTC)", "FILES", "SIZE",
-                               "ADDED");
+  std::cout << absl::StrFormat("%-60s %-29s %8s %10s %10s %s\n", "ID", "TIME (UTC)", "FILES",
+                               "SIZE", "ADDED", "LABELS");
   for (const v1::SnapshotInfo& m : *all) {
-    std::cout << absl::StrFormat(
-        "%-60s %-29s %8d %10s %10s\n", m.id(), TimeString(m.time_unix_ns()), m.stats().files(),
-        HumanBytes(m.stats().bytes_collected()), HumanBytes(m.stats().bytes_new_stored()));
+    std::cout << absl::StrFormat("%-60s %-29s %8d %10s %10s %s\n", m.id(),
+                                 TimeString(m.time_unix_ns()), m.stats().files(),
+                                 HumanBytes(m.stats().bytes_collected()),
+                                 HumanBytes(m.stats().bytes_new_stored()), LabelsText(m.labels()));
   }
   return 0;
 }
