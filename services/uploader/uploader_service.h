@@ -20,7 +20,9 @@
 // Errors and phases (phase attached with WithPhase, carried over gRPC by
 // libs/rpc/status_convert):
 //   INVALID_ARGUMENT  malformed requests (digest not 32 bytes, empty blob,
-//                     bad index, no host/source, bad group) — no phase;
+//                     bad index, no host/source, bad group, manifest or
+//                     ListSnapshots/Forget labels that are not valid label
+//                     syntax, libs/base/labels.h) — no phase;
 //   DATA_LOSS         a blob that does not decode to its digest, a corrupt
 //                     stored snapshot — no phase;
 //   NOT_FOUND         GetChunks: "chunk <hex> is missing from ..." (the first

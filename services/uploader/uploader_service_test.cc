@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "grpcpp/grpcpp.h"
@@ -420,6 +421,51 @@ TEST_F(UploaderServiceTest, BadCommitRequestsAreInvalidArgument) {
   req.set_group("../escape");
   EXPECT_EQ(CommitStatus(req, &resp).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(List().empty());
+}
+
+TEST_F(UploaderServiceTest, CommitKeepsValidLabelsRefusesInvalidOnesAndListFiltersByThem) {
+  const std::string meta = "m", payload = "p";
+  std::vector<v1::PutChunkAck> acks;
+  ASSERT_TRUE(Put({MakeBlob(meta), MakeBlob(payload)}, &acks).ok());
+  v1::CommitSnapshotResponse resp;
+  // Invalid labels from the network: INVALID_ARGUMENT, nothing written.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"bad key", "x"}, {"env", "-x"}, {"", "v"}, {"Upper.Case/k", "v"}}) {
+    v1::CommitSnapshotRequest req = CommitRequest({meta}, {payload});
+    (*req.mutable_manifest()->mutable_labels())[key] = value;
+    absl::Status st = CommitStatus(req, &resp);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << key << "=" << value << ": " << st;
+    EXPECT_NE(st.message().find("manifest.labels"), std::string::npos) << st;
+  }
+  EXPECT_TRUE(List().empty());
+
+  for (int i = 0; i < 2; ++i) {
+    v1::CommitSnapshotRequest req = CommitRequest({meta}, {payload});
+    req.mutable_manifest()->set_time_unix_ns(1700000000000000000 + i);
+    (*req.mutable_manifest()->mutable_labels())["env"] = i == 0 ? "prod" : "dev";
+    ASSERT_TRUE(CommitStatus(req, &resp).ok());
+    EXPECT_EQ(resp.manifest().labels().at("env"), i == 0 ? "prod" : "dev");
+    EXPECT_EQ(resp.snapshot().labels().at("env"), i == 0 ? "prod" : "dev");
+  }
+  std::vector<v1::SnapshotInfo> all = List();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].labels().at("env"), "prod");
+  for (int page_size : {0, 1}) {  // the unpaged and the paged path
+    grpc::ClientContext ctx;
+    v1::ListSnapshotsRequest req;
+    req.set_page_size(page_size);
+    (*req.mutable_labels())["env"] = "dev";
+    v1::ListSnapshotsResponse list;
+    ASSERT_TRUE(stub_->ListSnapshots(&ctx, req, &list).ok());
+    ASSERT_EQ(list.snapshots_size(), 1) << page_size;
+    EXPECT_EQ(list.snapshots(0).id(), all[1].id());
+    EXPECT_TRUE(list.next_page_token().empty());
+
+    grpc::ClientContext bad_ctx;
+    (*req.mutable_labels())["bad key"] = "x";
+    absl::Status st = rpc::FromGrpcStatus(stub_->ListSnapshots(&bad_ctx, req, &list));
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  }
 }
 
 TEST_F(UploaderServiceTest, GoodCommitIsListedAndReadable) {
