@@ -63,6 +63,8 @@ int main(int argc, char** argv) {
   c->set_command_line("dpkg -l");
   c->set_critical(true);
   c->mutable_payload()->set_length(100);
+  (*m.mutable_labels())["env"] = "prod";
+  (*m.mutable_labels())["example.com/team"] = "storage";
   Write(dir / "manifest_corpus" / "full.json", arca::ManifestToJson(m).value());
 
   arca::v1::Manifest minimal;
