@@ -275,6 +275,13 @@ std::string DescribeRetentionPolicy(const RetentionPolicy& policy) {
   return out;
 }
 
+std::string DescribeLabelSelector(const LabelSelector& selector) {
+  if (selector.empty()) return "";
+  std::vector<std::string> parts;
+  for (const auto& [key, value] : selector) parts.push_back(absl::StrCat(key, "=", value));
+  return absl::StrCat(" among snapshots labelled ", absl::StrJoin(parts, ", "));
+}
+
 std::string KeepReasonText(const KeepReason& reason, const RetentionPolicy& policy) {
   if (reason.rule == RetentionRule::kWithin) {
     return absl::StrCat("within ", policy.keep_within.ToString());

@@ -98,6 +98,13 @@ absl::Status ValidateRetentionPolicy(const RetentionPolicy& policy);
 // "keep 2 last, all daily, 4 weekly snapshots and all within 30d of the newest".
 std::string DescribeRetentionPolicy(const RetentionPolicy& policy);
 
+// Labels a snapshot must all have for the policy to consider it (ApplyRetention).
+using LabelSelector = std::map<std::string, std::string>;
+
+// " among snapshots labelled a=b, c=d" (to append to the policy's
+// description), or "" for the empty selector.
+std::string DescribeLabelSelector(const LabelSelector& selector);
+
 // kLabelMismatch is not a policy rule: the snapshot was not considered
 // (the label selector did not match it), so it is kept.
 enum class RetentionRule {
@@ -130,8 +137,6 @@ struct RetentionSnapshot {
   int64_t time_unix_ns = 0;
   std::map<std::string, std::string> labels;  // Manifest.labels
 };
-
-using LabelSelector = std::map<std::string, std::string>;
 
 struct RetentionDecision {
   RetentionSnapshot snapshot;

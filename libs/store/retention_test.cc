@@ -483,6 +483,9 @@ TEST(RetentionTest, LabelSelectorAppliesThePolicyAmongMatchingSnapshotsOnly) {
   EXPECT_THAT(g[4].reasons, ElementsAre(KeepReason{RetentionRule::kLast, false}));
   EXPECT_THAT(g[5].reasons, ElementsAre(KeepReason{RetentionRule::kLabelMismatch, false}));
   EXPECT_EQ(KeepReasonText(g[5].reasons[0], p), "label mismatch");
+  EXPECT_EQ(DescribeLabelSelector({}), "");
+  EXPECT_EQ(DescribeLabelSelector({{"env", "prod"}, {"a", ""}}),
+            " among snapshots labelled a=, env=prod");
   EXPECT_EQ((*r)[1].group, "h");
   ASSERT_EQ((*r)[1].decisions.size(), 1u);
   EXPECT_TRUE((*r)[1].decisions[0].keep);

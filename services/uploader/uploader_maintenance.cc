@@ -6,21 +6,6 @@
 #include "libs/store/gc.h"
 
 namespace arca::services {
-namespace {
-
-// " among snapshots labelled a=b, c=d", or "" without a selector.
-std::string DescribeSelector(const LabelSelector& selector) {
-  if (selector.empty()) return "";
-  std::string out = " among snapshots labelled ";
-  bool first = true;
-  for (const auto& [key, value] : selector) {
-    absl::StrAppend(&out, first ? "" : ", ", key, "=", value);
-    first = false;
-  }
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<v1::ForgetResponse> ForgetSnapshots(Repository& repo,
                                                    const v1::ForgetRequest& request,
@@ -32,7 +17,7 @@ absl::StatusOr<v1::ForgetResponse> ForgetSnapshots(Repository& repo,
                                                          request.dry_run(), now_unix_ns, selector));
   RETURN_IF_ERROR(outcome.failure);
   v1::ForgetResponse response;
-  response.set_policy(DescribeRetentionPolicy(policy) + DescribeSelector(selector));
+  response.set_policy(DescribeRetentionPolicy(policy) + DescribeLabelSelector(selector));
   response.set_dry_run(request.dry_run());
   for (const RetentionGroup& g : outcome.groups) {
     for (const RetentionDecision& d : g.decisions) {

@@ -94,6 +94,8 @@ TEST_F(LabelsTest, ForgetWithLabelConsidersOnlyMatchingSnapshots) {
       RunArca({"forget", "--repo", repo_, "--keep-last", "1", "--label", "env=prod", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   google::protobuf::Struct doc = Parse(r.out);
+  EXPECT_EQ(doc.fields().at("policy").string_value(),
+            "keep 1 last snapshots among snapshots labelled env=prod");
   EXPECT_EQ(doc.fields().at("kept").number_value(), 3);
   EXPECT_EQ(doc.fields().at("removed").number_value(), 1);
   const auto& list = doc.fields().at("snapshots").list_value().values();

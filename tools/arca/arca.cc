@@ -765,7 +765,7 @@ int CmdForget(const std::vector<std::string>& argv) {
       gc_failure = st.status();
     }
   }
-  const std::string describe = DescribeRetentionPolicy(policy);
+  const std::string describe = DescribeRetentionPolicy(policy) + DescribeLabelSelector(*selector);
   if (json) {
     std::string items;
     for (const RetentionGroup& g : *groups) {
