@@ -1,8 +1,10 @@
 #include "libs/store/snapshot_page.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -12,8 +14,20 @@
 namespace arca {
 namespace {
 
+// The request's group and label selector, so that a token only continues
+// the listing it came from (AIP-158).
 std::string TokenPrefix(const v1::ListSnapshotsRequest& request) {
-  return absl::StrCat("s1|", request.group().size(), ":", request.group(), "|");
+  std::vector<std::pair<std::string, std::string>> labels(request.labels().begin(),
+                                                          request.labels().end());
+  std::sort(labels.begin(), labels.end());
+  uint64_t h = 1469598103934665603ull;  // FNV-1a of the selector
+  for (const auto& [k, v] : labels) {
+    for (const std::string* part : {&k, &v}) {
+      for (char c : *part) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+      h = (h ^ 0xff) * 1099511628211ull;
+    }
+  }
+  return absl::StrCat("s1|", request.group().size(), ":", request.group(), "|", h, "|");
 }
 
 }  // namespace
@@ -43,8 +57,8 @@ absl::StatusOr<v1::ListSnapshotsResponse> PageOfSnapshots(std::vector<v1::Snapsh
         !absl::WebSafeBase64Unescape(request.page_token(), &raw) ||
         !absl::StartsWith(raw, prefix)) {
       return absl::InvalidArgumentError(
-          "page_token: not a next_page_token of ListSnapshots for this group: pass it as "
-          "returned, with the same group");
+          "page_token: not a next_page_token of ListSnapshots for this group and labels: pass "
+          "it as returned, with the same group and labels");
     }
     after = raw.substr(prefix.size());
     has_after = true;

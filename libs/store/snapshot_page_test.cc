@@ -48,6 +48,10 @@ TEST(SnapshotPage, ZeroIsEverythingAndTokensBelongToTheirGroup) {
   EXPECT_EQ(PageOfSnapshots(Snapshots(30), request).status().code(),
             absl::StatusCode::kInvalidArgument);
   request.set_group("");
+  (*request.mutable_labels())["env"] = "prod";  // another selector: refused too
+  EXPECT_EQ(PageOfSnapshots(Snapshots(30), request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  request.mutable_labels()->clear();
   request.set_page_token("garbage!");
   EXPECT_EQ(PageOfSnapshots(Snapshots(30), request).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -9,10 +9,14 @@ using grpc::experimental::InterceptionHookPoints;
 
 class RequestParseInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit RequestParseInterceptor(std::string method) : method_(std::move(method)) {}
+  RequestParseInterceptor(std::string method, bool single_request)
+      : method_(std::move(method)), single_request_(single_request) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+    // Only a method with one request message (unary, server streaming): in a
+    // client stream, a read without a message is the stream's normal end.
+    if (single_request_ &&
+        methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
         methods->GetRecvMessage() == nullptr) {
       unparsed_ = true;  // the payload arrived but did not deserialize
     }
@@ -26,6 +30,7 @@ class RequestParseInterceptor final : public grpc::experimental::Interceptor {
 
  private:
   const std::string method_;
+  const bool single_request_;
   bool unparsed_ = false;
 };
 
@@ -34,7 +39,10 @@ class RequestParseFactory final : public grpc::experimental::ServerInterceptorFa
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
     const char* method = info->method();
-    return new RequestParseInterceptor(method ? method : "");
+    const bool single_request =
+        info->type() == grpc::experimental::ServerRpcInfo::Type::UNARY ||
+        info->type() == grpc::experimental::ServerRpcInfo::Type::SERVER_STREAMING;
+    return new RequestParseInterceptor(method ? method : "", single_request);
   }
 };
 

@@ -4,9 +4,11 @@
 // answer into INVALID_ARGUMENT naming the method and what to check, on every
 // arca service (services/common/server.cc installs it).
 //
-// Only unary requests and the first message of server streams are parsed
-// before the handler runs; a garbled message inside a client stream ends
-// that stream as the service's reactor decides.
+// Only methods with one request message (unary, server streaming) are
+// checked: their request is parsed before the handler runs. In a client or
+// bidirectional stream a read without a message is also the stream's normal
+// end, so a garbled message there ends the stream as the service's reactor
+// decides.
 #ifndef ARCA_SERVICES_COMMON_REQUEST_PARSE_INTERCEPTOR_H_
 #define ARCA_SERVICES_COMMON_REQUEST_PARSE_INTERCEPTOR_H_
 

@@ -116,6 +116,7 @@ absl::Status ValidateForgetRequest(const v1::StartForgetRequest& r) {
     return Bad(absl::StrCat("clock_slack_seconds ", slack,
                             " is out of range: use 0 (the default) or 1..86400"));
   }
+  if (absl::Status st = CheckLabels(r.labels(), "labels"); !st.ok()) return st;
   // The policy itself is checked by the uploader's rules (PolicyFromProto)
   // before the job is created: see JobManager::StartForget.
   return ValidateRequestId(r.request_id());
