@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/base/phase_status.h"
+#include "libs/testing/repo_damage.h"
 #include "tests/distributed/pipeline_cluster.h"
 #include "tests/distributed/service_process.h"
 
@@ -49,28 +50,8 @@ void CorruptLargestChunk(const std::string& repo, std::string* victim_out = null
 // The chunk file of the first metadata chunk of the (only) snapshot in
 // `repo` (docs/formats/index.md: chunk 0's digest is at bytes 40..72 of
 // metadata.aidx).
-std::string FirstMetadataChunkFile(const std::string& repo) {
-  for (const auto& e : stdfs::recursive_directory_iterator(repo + "/snapshots")) {
-    if (e.path().filename() != "metadata.aidx") continue;
-    const std::string index = ReadAll(e.path().string());
-    if (index.size() < 72) return "";
-    static const char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (size_t i = 40; i < 72; ++i) {
-      const auto b = static_cast<unsigned char>(index[i]);
-      hex += kHex[b >> 4];
-      hex += kHex[b & 15];
-    }
-    return repo + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
-  }
-  return "";
-}
-
-void FlipMiddleBit(const std::string& path) {
-  std::string data = ReadAll(path);
-  data[data.size() / 2] ^= 0x01;
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-}
+using ::arca::testing::FirstMetadataChunkFile;
+using ::arca::testing::FlipMiddleBit;
 
 class RestoreDamageTest : public ::testing::Test {
  protected:

@@ -12,6 +12,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "libs/testing/repo_damage.h"
 #include "tests/e2e/arca_runner.h"
 
 namespace arca::e2e {
@@ -35,28 +36,8 @@ std::vector<std::string> Strings(const google::protobuf::Value& list) {
 // The chunk file of the first metadata chunk of the (only) snapshot whose
 // metadata.aidx is under `repo` (docs/formats/index.md: chunk 0's digest is
 // at bytes 40..72).
-std::string FirstMetadataChunkFile(const std::string& repo) {
-  for (const auto& e : fs::recursive_directory_iterator(repo + "/snapshots")) {
-    if (e.path().filename() != "metadata.aidx") continue;
-    const std::string index = ReadFile(e.path().string());
-    if (index.size() < 72) return "";
-    static const char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (size_t i = 40; i < 72; ++i) {
-      const auto b = static_cast<unsigned char>(index[i]);
-      hex += kHex[b >> 4];
-      hex += kHex[b & 15];
-    }
-    return repo + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
-  }
-  return "";
-}
-
-void FlipMiddleBit(const std::string& path) {
-  std::string data = ReadFile(path);
-  data[data.size() / 2] ^= 0x01;
-  WriteFile(path, data);
-}
+using ::arca::testing::FirstMetadataChunkFile;
+using ::arca::testing::FlipMiddleBit;
 
 class DamageTest : public ::testing::Test {
  protected:
