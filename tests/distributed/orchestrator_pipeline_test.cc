@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -506,6 +507,45 @@ TEST(OrchestratorPipeline, StateDirKeepsJobsAcrossARestartAndMarksTheInterrupted
   ASSERT_EQ(after.size(), 3u);
   EXPECT_GT(after[2], before[1]);
   EXPECT_EQ(VisibleSnapshots(c.repo()), 2);
+  EXPECT_EQ(c.Verify().exit_code, 0);
+}
+
+// SIGTERM while a job runs: the job ends FAILED as interrupted by the
+// shutdown (not "cancelled (CancelJob)"), a watcher gets that final job
+// before its stream ends OK, and the orchestrator exits 0.
+TEST(OrchestratorPipeline, SigtermEndsTheRunningJobHonestlyAndTheWatcherGetsItsEnd) {
+  const std::string big = MakeTextTree("sigterm-big", 24, 1u << 20);
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
+      NewTempDir("repo") + "/repo",
+      {.compressors = 1, .compressor_threads = 1, .chunker_args = {"--max-chunks-in-flight", "4"}});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 1, 1, "", {"--drain-seconds=30"});
+  ASSERT_NE(orch, nullptr);
+  const std::string id = StartSlowBackup(*orch, big);
+  auto stub = Stub(*orch);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+  v1::WatchJobRequest req;
+  req.set_id(id);
+  std::unique_ptr<grpc::ClientReader<v1::JobEvent>> watch = stub->WatchJob(&ctx, req);
+  v1::JobEvent e;
+  ASSERT_TRUE(watch->Read(&e)) << "the watch is open";
+  orch->Signal(SIGTERM);
+  std::optional<v1::Job> final_job;
+  while (watch->Read(&e)) {
+    if (e.has_final()) final_job = e.final();
+  }
+  grpc::Status end = watch->Finish();
+  EXPECT_TRUE(end.ok()) << end.error_message();
+  ASSERT_TRUE(final_job.has_value()) << orch->Stderr();
+  EXPECT_EQ(final_job->state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(final_job->status().exit_code(), 1);
+  EXPECT_EQ(final_job->status().grpc_code(), 14);
+  EXPECT_NE(final_job->status().message().find("the orchestrator shut down"), std::string::npos)
+      << final_job->status().message();
+  EXPECT_EQ(orch->WaitExit(absl::Seconds(60)), 0) << orch->Stderr();
+  EXPECT_EQ(VisibleSnapshots(c.repo()), 0);
   EXPECT_EQ(c.Verify().exit_code, 0);
 }
 
