@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/base/cli_flags.h"
 #include "libs/store/repository.h"
+#include "libs/store/repository_location.h"
 #include "services/common/server.h"
 #include "services/uploader/commit_time.h"
 #include "services/uploader/uploader_service.h"
@@ -83,6 +84,9 @@ int main(int argc, char** argv) {
     absl::StatusOr<absl::Duration> d = arca::services::ParseDurationFlag("max-clock-skew", *v);
     if (!d.ok()) return Usage(std::string(d.status().message()));
     max_clock_skew = *d;
+  }
+  if (absl::Status st = arca::CheckRepositoryLocation(*repo_dir); !st.ok()) {
+    return Usage(std::string(st.message()));
   }
   absl::StatusOr<std::unique_ptr<arca::Repository>> repo = arca::Repository::Open(*repo_dir);
   if (!repo.ok()) {

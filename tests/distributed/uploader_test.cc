@@ -402,6 +402,11 @@ TEST(UploaderFlagsTest, MissingRepositoryExits4AndNoRepoFlagExits2) {
                        "with units (10m, 600s, 1h30m)"),
             std::string::npos)
       << r.Describe();
+  // A repository URL of a scheme the uploader does not know: exit 2.
+  r = RunProgram(
+      {Uploader(), "--repo", "s3://bucket/prefix", "--listen=127.0.0.1:0", "--insecure"});
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("unknown scheme 's3://'"), std::string::npos) << r.Describe();
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/e2e/arca_runner.h"
@@ -106,6 +107,22 @@ TEST_F(BadInputTest, MissingOrIncompatibleRepositoryExits4) {
   EXPECT_NE(newer.err.find("99"), std::string::npos) << newer.Describe();
   WriteFile(repo_ + "/config", "{ not json");
   EXPECT_EQ(RunArca({"snapshots", "--repo", repo_}).exit_code, 4);
+}
+
+// A repository named by a URL arca does not know: exit 2 naming the scheme,
+// and no local directory "s3:" appears (it used to be created).
+TEST_F(BadInputTest, RepositoryWithAnUnknownSchemeExits2) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"init", "--repo", "s3://bucket/prefix"},
+        std::vector<std::string>{"backup", src_, "--repo", "s3://bucket/prefix"},
+        std::vector<std::string>{"snapshots", "--repo", "gs://bucket"}}) {
+    RunResult r = RunArca(args);
+    EXPECT_EQ(r.exit_code, 2) << r.Describe();
+    EXPECT_NE(r.err.find("unknown scheme"), std::string::npos) << r.Describe();
+  }
+  RunResult env = RunArca({"snapshots"}, {"ARCA_REPO=s3://bucket"});
+  EXPECT_EQ(env.exit_code, 2) << env.Describe();
+  EXPECT_FALSE(std::filesystem::exists("s3:")) << "a local directory named after the scheme";
 }
 
 TEST_F(BadInputTest, CorruptIndexIsCorruptionNotACrash) {

@@ -37,6 +37,7 @@
 #include "libs/store/forget.h"
 #include "libs/store/gc.h"
 #include "libs/store/repository.h"
+#include "libs/store/repository_location.h"
 #include "libs/store/retention.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
@@ -110,9 +111,17 @@ int Report(const absl::Status& status, ExitCode code) {
 }
 
 absl::StatusOr<std::string> RepoPath(const ParsedArgs& args) {
-  if (auto r = args.Last("repo")) return *r;
-  if (const char* env = std::getenv("ARCA_REPO"); env && *env) return std::string(env);
-  return absl::InvalidArgumentError("no repository: pass --repo DIR or set ARCA_REPO");
+  std::string path;
+  if (auto r = args.Last("repo")) {
+    path = *r;
+  } else if (const char* env = std::getenv("ARCA_REPO"); env && *env) {
+    path = env;
+  } else {
+    return absl::InvalidArgumentError("no repository: pass --repo DIR or set ARCA_REPO");
+  }
+  // "s3://bucket" must not become a local directory named "s3:" (exit 2).
+  if (absl::Status st = CheckRepositoryLocation(path); !st.ok()) return st;
+  return path;
 }
 
 absl::StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int fallback) {
