@@ -5,6 +5,9 @@
 #include <cstdint>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/descriptor.h"
 #include "libs/metrics/job_metrics.h"
 #include "libs/metrics/registry.h"
 
@@ -18,20 +21,24 @@ metrics::OrchestratorMetrics& OrchestratorServiceMetrics() {
 }
 
 const char* JobTypeLabel(v1::JobType type) {
-  switch (type) {
-    case v1::JOB_TYPE_BACKUP:
-      return "backup";
-    case v1::JOB_TYPE_RESTORE:
-      return "restore";
-    case v1::JOB_TYPE_VERIFY:
-      return "verify";
-    case v1::JOB_TYPE_FORGET:
-      return "forget";
-    case v1::JOB_TYPE_GC:
-      return "gc";
-    default:
-      return "other";
-  }
+  // The enum's own names, lower case, without the prefix: a new job type
+  // gets its label without a new line here (and the remote CLI words it the
+  // same way). Built once: the metric label is a bounded set.
+  static const auto* const labels = [] {
+    auto* m = new absl::flat_hash_map<int, std::string>();
+    const google::protobuf::EnumDescriptor* e = v1::JobType_descriptor();
+    for (int i = 0; i < e->value_count(); ++i) {
+      absl::string_view name = e->value(i)->name();
+      if (e->value(i)->number() == v1::JOB_TYPE_UNSPECIFIED ||
+          !absl::ConsumePrefix(&name, "JOB_TYPE_")) {
+        continue;
+      }
+      (*m)[e->value(i)->number()] = absl::AsciiStrToLower(name);
+    }
+    return m;
+  }();
+  auto it = labels->find(type);
+  return it == labels->end() ? "other" : it->second.c_str();
 }
 
 void CountJobStart(v1::JobType type) {

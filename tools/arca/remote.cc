@@ -86,21 +86,13 @@ int RpcError(const std::string& what, const grpc::Status& s, const std::string& 
   return code;
 }
 
+// "backup", "restore", ... from the enum's own name (JOB_TYPE_BACKUP), so a
+// new job type needs no new line here; "job" for an unknown number.
 std::string JobTypeName(v1::JobType t) {
-  switch (t) {
-    case v1::JOB_TYPE_BACKUP:
-      return "backup";
-    case v1::JOB_TYPE_RESTORE:
-      return "restore";
-    case v1::JOB_TYPE_VERIFY:
-      return "verify";
-    case v1::JOB_TYPE_FORGET:
-      return "forget";
-    case v1::JOB_TYPE_GC:
-      return "gc";
-    default:
-      return "job";
-  }
+  const std::string full = v1::JobType_Name(t);
+  absl::string_view name = full;
+  if (t == v1::JOB_TYPE_UNSPECIFIED || !absl::ConsumePrefix(&name, "JOB_TYPE_")) return "job";
+  return absl::AsciiStrToLower(name);
 }
 
 std::string StateName(v1::JobState s) {
