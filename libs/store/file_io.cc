@@ -3,15 +3,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/random_bytes.h"
 
 namespace arca {
 namespace {
@@ -161,11 +160,7 @@ absl::Status SyncDirectory(const std::string& dir, absl::string_view repo) {
 
 std::string RandomHex16() {
   uint64_t v = 0;
-  if (::getrandom(&v, sizeof(v), 0) != static_cast<ssize_t>(sizeof(v))) {
-    // getrandom cannot fail for 8 bytes after boot; fall back regardless.
-    thread_local std::mt19937_64 rng(std::random_device{}());
-    v = rng();
-  }
+  FillRandom(&v, sizeof(v));
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(16, '0');
   for (int i = 15; i >= 0; --i, v >>= 4) out[i] = kHex[v & 15];

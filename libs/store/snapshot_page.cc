@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "libs/base/fnv1a.h"
 #include "libs/base/labels.h"
 
 namespace arca {
@@ -20,12 +21,9 @@ std::string TokenPrefix(const v1::ListSnapshotsRequest& request) {
   std::vector<std::pair<std::string, std::string>> labels(request.labels().begin(),
                                                           request.labels().end());
   std::sort(labels.begin(), labels.end());
-  uint64_t h = 1469598103934665603ull;  // FNV-1a of the selector
+  uint64_t h = kFnv1a64Offset;  // of the selector, each key and value ended by 0xff
   for (const auto& [k, v] : labels) {
-    for (const std::string* part : {&k, &v}) {
-      for (char c : *part) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-      h = (h ^ 0xff) * 1099511628211ull;
-    }
+    for (const std::string* part : {&k, &v}) h = Fnv1a64("\xff", Fnv1a64(*part, h));
   }
   return absl::StrCat("s1|", request.group().size(), ":", request.group(), "|", h, "|");
 }

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "libs/base/fnv1a.h"
 #include "libs/base/status_macros.h"
 #include "libs/store/file_io.h"
 
@@ -106,11 +107,7 @@ std::string WriterLockTempHostTag(std::string_view host) {
         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
       });
   if (safe) return S(host);
-  uint64_t h = 14695981039346656037ull;  // FNV-1a 64
-  for (char c : host) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
+  const uint64_t h = Fnv1a64(host);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "_";
   for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kHex[(h >> shift) & 15]);

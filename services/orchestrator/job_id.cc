@@ -1,23 +1,15 @@
 #include "services/orchestrator/job_id.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+
+#include "libs/base/random_bytes.h"
 
 namespace arca::services {
 namespace {
 
 constexpr char kCrockford[] = "0123456789abcdefghjkmnpqrstvwxyz";
-
-void RandomBytes(uint8_t* out, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    const ssize_t r = ::getrandom(out + got, n - got, 0);
-    if (r > 0) got += static_cast<size_t>(r);
-  }
-}
 
 }  // namespace
 
@@ -27,7 +19,7 @@ std::string NewJobId(absl::Time now) {
   uint8_t bytes[16];
   const uint64_t ms = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMillis(now)));
   for (int i = 0; i < 6; ++i) bytes[i] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
-  RandomBytes(bytes + 6, 10);
+  FillRandom(bytes + 6, 10);
   std::string out(kJobIdPrefix);
   out.reserve(out.size() + 26);
   // Bit b (0 = most significant of the 130-bit number whose low 128 bits are

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/base/fnv1a.h"
 
 namespace arca::services {
 namespace {
@@ -99,18 +100,9 @@ bool CompareText(const std::string& a, const std::string& op, const std::string&
   return op == "=" ? a == b : a != b;
 }
 
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 1469598103934665603ull;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 std::string RequestKey(const v1::ListJobsRequest& r) {
-  return absl::StrCat(Fnv1a(absl::StrCat(r.filter(), std::string(1, '\0'), r.order_by(),
-                                         std::string(1, '\0'), static_cast<int>(r.view()))));
+  return absl::StrCat(Fnv1a64(absl::StrCat(r.filter(), std::string(1, '\0'), r.order_by(),
+                                           std::string(1, '\0'), static_cast<int>(r.view()))));
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "tools/arca/remote.h"
 
 #include <signal.h>
-#include <sys/random.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,6 +25,7 @@
 #include "libs/base/cli_flags.h"
 #include "libs/base/exit_codes.h"
 #include "libs/base/labels.h"
+#include "libs/base/random_bytes.h"
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
 #include "libs/pipeline/commands.h"
@@ -45,11 +45,7 @@ void OnInterrupt(int) { g_interrupted.store(true); }
 // A random UUID (version 4) for a Start request's request_id.
 std::string NewRequestId() {
   uint8_t b[16];
-  size_t got = 0;
-  while (got < sizeof(b)) {
-    const ssize_t n = ::getrandom(b + got, sizeof(b) - got, 0);
-    if (n > 0) got += static_cast<size_t>(n);
-  }
+  FillRandom(b, sizeof(b));
   b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
   std::string hex =
