@@ -20,11 +20,6 @@
 namespace arca {
 namespace {
 
-constexpr char kConfigName[] = "config";
-constexpr char kManifestName[] = "manifest.json";
-constexpr char kMetadataIndexName[] = "metadata.aidx";
-constexpr char kPayloadIndexName[] = "payload.aidx";
-
 std::string S(std::string_view v) { return std::string(v); }
 
 int64_t NowUnixNs() {
@@ -45,7 +40,75 @@ bool Exists(const std::string& path) {
 
 std::string RandomId128() { return absl::StrCat(RandomHex16(), RandomHex16()); }
 
-absl::Status ValidateChunker(const v1::ChunkerParams& p, std::string_view what) {
+// The repository in a local directory (repository.h, top).
+//
+// Commit: snapshots/<group>/<time>/ is claimed with mkdir(2) (atomic across
+// processes), the index files are written durably, the new directory
+// entries are synced, then manifest.json is written last (temp, fsync,
+// rename, fsync of the directory).
+//
+// Forget: rename(snapshots/<group>/<time>,
+// snapshots/<group>/.forget-<time>-<16 hex>), fsync of the group directory
+// (from here on the snapshot is gone for every reader, also after a crash),
+// then the hidden directory is deleted. A crash or an error while deleting
+// leaves the hidden directory, which every reader ignores and gc removes;
+// such an error is not reported (the snapshot is forgotten). The group
+// directory stays, even when empty (a backup may be creating a snapshot in
+// it).
+//
+// Locks: REPO/locks/<start>-<pid>-<random>.lock, whose mtime is the
+// heartbeat; gc's rule is in gc.h.
+class LocalRepository final : public Repository {
+ public:
+  LocalRepository(std::string path, v1::RepositoryConfig config,
+                  std::unique_ptr<LocalChunkStore> chunks)
+      : Repository(std::move(path), std::move(config)), chunks_(std::move(chunks)) {}
+
+  ChunkStore* chunks() override { return chunks_.get(); }
+  LocalChunkStore* local_chunks() override { return chunks_.get(); }
+  absl::Status ForgetSnapshot(std::string_view id) override;
+  absl::StatusOr<uint64_t> FreeBytes() const override {
+    struct statvfs vfs;
+    if (::statvfs(path().c_str(), &vfs) != 0) {
+      return ErrnoStatus(errno, "statvfs", path(), path(), false);
+    }
+    return static_cast<uint64_t>(vfs.f_bavail) * static_cast<uint64_t>(vfs.f_frsize);
+  }
+  absl::StatusOr<std::unique_ptr<WriterLock>> LockForWrite(std::string_view description) override {
+    return CreateWriterLock(path(), description);
+  }
+  absl::StatusOr<std::vector<WriterLockInfo>> ListWriterLocks() override {
+    return ListWriterLocksIn(path());
+  }
+
+ protected:
+  absl::StatusOr<std::vector<std::string>> ListSnapshotIds(std::string_view group) override;
+  absl::StatusOr<std::string> ReadSnapshotFile(std::string_view id,
+                                               std::string_view name) override {
+    return ReadWholeFile(SnapshotFilePath(id, name), path());
+  }
+  std::string SnapshotFilePath(std::string_view id, std::string_view name) const override {
+    return name.empty() ? absl::StrCat(path(), "/snapshots/", S(id))
+                        : absl::StrCat(path(), "/snapshots/", S(id), "/", S(name));
+  }
+  absl::StatusOr<bool> WriteSnapshotFiles(std::string_view group, std::string_view time_name,
+                                          const std::vector<SnapshotFile>& files) override;
+  absl::Status WriteManifest(std::string_view id, std::string_view json) override {
+    return WriteFileAtomically(SnapshotFilePath(id, ""), kManifestName,
+                               absl::string_view(json.data(), json.size()), path(), 0444);
+  }
+  void AbandonSnapshot(std::string_view id, const std::vector<SnapshotFile>& files) override {
+    for (const SnapshotFile& f : files) ::unlink(SnapshotFilePath(id, f.name).c_str());
+    ::rmdir(SnapshotFilePath(id, "").c_str());
+  }
+
+ private:
+  const std::unique_ptr<LocalChunkStore> chunks_;
+};
+
+}  // namespace
+
+absl::Status ValidateChunkerParams(const v1::ChunkerParams& p, std::string_view what) {
   if (p.min_size() == 0 && p.avg_size() == 0 && p.max_size() == 0) {
     return absl::OkStatus();  // unset: the chunker's defaults
   }
@@ -57,24 +120,33 @@ absl::Status ValidateChunker(const v1::ChunkerParams& p, std::string_view what) 
   return absl::OkStatus();
 }
 
-}  // namespace
+absl::Status CheckSnapshotId(std::string_view id, std::string_view what) {
+  const size_t slash = id.find('/');
+  const std::string_view group = slash == std::string_view::npos ? "" : id.substr(0, slash);
+  const std::string_view time = slash == std::string_view::npos ? "" : id.substr(slash + 1);
+  if (!IsValidGroupName(group) || !IsValidSnapshotTimeName(time)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", absl::CHexEscape(S(id)), "' is not a snapshot id: ", S(what),
+                     " takes GROUP/TIME as printed by `arca snapshots`"));
+  }
+  return absl::OkStatus();
+}
 
 std::string Repository::GroupName(std::string_view host, std::string_view source) {
   return SnapshotGroupName(host, source);
 }
 
-// ---------------------------------------------------------------------------
-// Init / Open.
+Repository::Repository(std::string path, v1::RepositoryConfig config)
+    : path_(std::move(path)), config_(std::move(config)) {}
 
-Repository::Repository(std::string path, v1::RepositoryConfig config,
-                       std::unique_ptr<LocalChunkStore> chunks)
-    : path_(std::move(path)), config_(std::move(config)), chunks_(std::move(chunks)) {}
+// ---------------------------------------------------------------------------
+// Local Init / Open.
 
 absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(const std::string& dir_in,
                                                              v1::RepositoryConfig config) {
   const std::string dir = StripTrailingSlashes(dir_in);
-  RETURN_IF_ERROR(ValidateChunker(config.payload_chunker(), "payload"));
-  RETURN_IF_ERROR(ValidateChunker(config.metadata_chunker(), "metadata"));
+  RETURN_IF_ERROR(ValidateChunkerParams(config.payload_chunker(), "payload"));
+  RETURN_IF_ERROR(ValidateChunkerParams(config.metadata_chunker(), "metadata"));
   struct stat st;
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
@@ -83,7 +155,7 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(const std::string& 
                        " is not a directory: choose a new or empty directory "
                        "for the repository"));
     }
-    if (Exists(absl::StrCat(dir, "/", kConfigName))) {
+    if (Exists(absl::StrCat(dir, "/", kRepositoryConfigName))) {
       return absl::FailedPreconditionError(
           absl::StrCat(dir, " already contains an arca repository: use it with --repo ", dir));
     }
@@ -111,14 +183,14 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(const std::string& 
   }
   ASSIGN_OR_RETURN(std::string json, RepositoryConfigToJson(config));
   // The config is written last: its presence marks a complete repository.
-  RETURN_IF_ERROR(WriteFileAtomically(dir, kConfigName, json, dir));
+  RETURN_IF_ERROR(WriteFileAtomically(dir, kRepositoryConfigName, json, dir));
   return Open(dir);
 }
 
 absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(const std::string& dir_in,
                                                              LocalChunkStoreOptions options) {
   const std::string dir = StripTrailingSlashes(dir_in);
-  const std::string config_path = absl::StrCat(dir, "/", kConfigName);
+  const std::string config_path = absl::StrCat(dir, "/", kRepositoryConfigName);
   auto no_repository = [&] {
     return absl::NotFoundError(
         absl::StrCat("no arca repository at ", dir, ": run `arca init --repo ", dir, "`"));
@@ -140,56 +212,38 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(const std::string& 
         absl::StrCat("the repository at ", dir, " is damaged: ", chunks.status().message()));
   }
   if (!chunks.ok()) return chunks.status();
-  return std::unique_ptr<Repository>(new Repository(dir, std::move(config), std::move(*chunks)));
+  return std::unique_ptr<Repository>(
+      new LocalRepository(dir, std::move(config), std::move(*chunks)));
 }
 
 // ---------------------------------------------------------------------------
-// Snapshots.
-
-std::string Repository::SnapshotDir(std::string_view id) const {
-  return absl::StrCat(path_, "/snapshots/", S(id));
-}
+// Snapshots (every backend).
 
 absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(std::string_view group) {
-  std::vector<std::string> groups;
-  if (group.empty()) {
-    ASSIGN_OR_RETURN(std::vector<std::string> names,
-                     ListDirNames(absl::StrCat(path_, "/snapshots"), path_));
-    for (std::string& n : names) {
-      if (IsValidGroupName(n)) groups.push_back(std::move(n));
-    }
-  } else {
-    if (!IsValidGroupName(group)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", absl::CHexEscape(S(group)), "' is not a snapshot group name"));
-    }
-    groups.push_back(S(group));
+  if (!group.empty() && !IsValidGroupName(group)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", absl::CHexEscape(S(group)), "' is not a snapshot group name"));
   }
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, ListSnapshotIds(group));
   std::vector<v1::Manifest> out;
-  for (const std::string& g : groups) {
-    const std::string gdir = absl::StrCat(path_, "/snapshots/", g);
-    ASSIGN_OR_RETURN(std::vector<std::string> times, ListDirNames(gdir, path_));
-    for (const std::string& t : times) {
-      if (!IsValidSnapshotTimeName(t)) continue;  // temp names and strangers
-      const std::string mpath = absl::StrCat(gdir, "/", t, "/", kManifestName);
-      absl::StatusOr<std::string> json = ReadWholeFile(mpath, path_);
-      if (absl::IsNotFound(json.status())) continue;  // incomplete snapshot
-      if (!json.ok()) return json.status();
-      ASSIGN_OR_RETURN(v1::Manifest m, ManifestFromJson(*json, mpath));
-      const std::string id = absl::StrCat(g, "/", t);
-      if (m.id() != id) {
-        return absl::DataLossError(
-            absl::StrCat("manifest ", mpath, " is corrupt: it names snapshot '",
-                         absl::CHexEscape(m.id()), "' but is stored as '", id, "'"));
-      }
-      if (!m.repository_id().empty() && m.repository_id() != config_.repository_id()) {
-        return absl::DataLossError(absl::StrCat("manifest ", mpath, " belongs to repository ",
-                                                absl::CHexEscape(m.repository_id()), ", not to ",
-                                                path_, " (", config_.repository_id(),
-                                                "); it was copied from another repository"));
-      }
-      out.push_back(std::move(m));
+  for (const std::string& id : ids) {
+    const std::string mpath = SnapshotFilePath(id, kManifestName);
+    absl::StatusOr<std::string> json = ReadSnapshotFile(id, kManifestName);
+    if (absl::IsNotFound(json.status())) continue;  // incomplete snapshot
+    if (!json.ok()) return json.status();
+    ASSIGN_OR_RETURN(v1::Manifest m, ManifestFromJson(*json, mpath));
+    if (m.id() != id) {
+      return absl::DataLossError(
+          absl::StrCat("manifest ", mpath, " is corrupt: it names snapshot '",
+                       absl::CHexEscape(m.id()), "' but is stored as '", id, "'"));
     }
+    if (!m.repository_id().empty() && m.repository_id() != config_.repository_id()) {
+      return absl::DataLossError(absl::StrCat("manifest ", mpath, " belongs to repository ",
+                                              absl::CHexEscape(m.repository_id()), ", not to ",
+                                              path_, " (", config_.repository_id(),
+                                              "); it was copied from another repository"));
+    }
+    out.push_back(std::move(m));
   }
   std::stable_sort(out.begin(), out.end(), [](const v1::Manifest& a, const v1::Manifest& b) {
     if (a.time_unix_ns() != b.time_unix_ns()) {
@@ -222,21 +276,22 @@ absl::StatusOr<std::string> Repository::ResolveSnapshotId(std::string_view id_or
     return all.back().id();
   }
   if (!IsValidSnapshotTimeName(time)) return not_found();
-  if (!Exists(absl::StrCat(SnapshotDir(id_or_latest), "/", kManifestName))) {
-    return not_found();
-  }
+  absl::StatusOr<std::string> manifest = ReadSnapshotFile(id_or_latest, kManifestName);
+  if (absl::IsNotFound(manifest.status())) return not_found();
+  if (!manifest.ok()) return manifest.status();
   return S(id_or_latest);
 }
 
 absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(std::string_view id_or_latest) {
   ASSIGN_OR_RETURN(std::string id, ResolveSnapshotId(id_or_latest));
   LoadedSnapshot out;
-  out.dir = SnapshotDir(id);
-  const std::string mpath = absl::StrCat(out.dir, "/", kManifestName);
-  absl::StatusOr<std::string> json = ReadWholeFile(mpath, path_);
+  out.dir = SnapshotFilePath(id, "");
+  const std::string mpath = SnapshotFilePath(id, kManifestName);
+  absl::StatusOr<std::string> json = ReadSnapshotFile(id, kManifestName);
   if (absl::IsNotFound(json.status())) {
-    return absl::NotFoundError(
-        absl::StrCat("no snapshot '", id, "' in ", path_, " (it was removed meanwhile)"));
+    return absl::NotFoundError(absl::StrCat("no snapshot '", absl::CHexEscape(S(id_or_latest)),
+                                            "' in ", path_, ": run `arca snapshots --repo ", path_,
+                                            "` to list them"));
   }
   if (!json.ok()) return json.status();
   ASSIGN_OR_RETURN(out.manifest, ManifestFromJson(*json, mpath));
@@ -265,8 +320,8 @@ absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(std::string_view id_or_l
                                               " names an invalid ", what, " index file '",
                                               absl::CHexEscape(name), "'"));
     }
-    const std::string ipath = absl::StrCat(out.dir, "/", name);
-    absl::StatusOr<std::string> data = ReadWholeFile(ipath, path_);
+    const std::string ipath = SnapshotFilePath(id, name);
+    absl::StatusOr<std::string> data = ReadSnapshotFile(id, name);
     if (absl::IsNotFound(data.status())) {
       return absl::DataLossError(
           absl::StrCat("snapshot ", id, ": index file ", ipath, " is missing"));
@@ -296,7 +351,7 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
                                                         std::string_view metadata_index,
                                                         std::string_view payload_index) {
   // Every referenced chunk must be durable before the manifest exists.
-  RETURN_IF_ERROR(chunks_->Flush());
+  RETURN_IF_ERROR(chunks()->Flush());
   if (manifest.group().empty()) {
     manifest.set_group(
         GroupName(manifest.host(), manifest.sources().empty() ? "" : manifest.sources(0)));
@@ -310,45 +365,10 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
   int64_t time_ns = manifest.time_unix_ns() == 0 ? NowUnixNs() : manifest.time_unix_ns();
   ASSIGN_OR_RETURN(std::string time_name, SnapshotTimeName(time_ns));
 
-  const std::string snapshots_dir = absl::StrCat(path_, "/snapshots");
-  const std::string gdir = absl::StrCat(snapshots_dir, "/", group);
-  bool group_created = false;
-  if (::mkdir(snapshots_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoStatus(errno, "create directory", snapshots_dir, path_, true);
-  }
-  if (::mkdir(gdir.c_str(), 0755) == 0) {
-    group_created = true;
-  } else if (errno != EEXIST) {
-    return ErrnoStatus(errno, "create directory", gdir, path_, true);
-  }
-  // Claim the time directory: mkdir is atomic across processes.
-  std::string sdir;
-  for (int attempt = 0;; ++attempt) {
-    sdir = absl::StrCat(gdir, "/", time_name);
-    if (::mkdir(sdir.c_str(), 0755) == 0) break;
-    if (errno != EEXIST || attempt > 100000) {
-      return ErrnoStatus(errno, "create directory", sdir, path_, true);
-    }
-    ++time_ns;
-    ASSIGN_OR_RETURN(time_name, SnapshotTimeName(time_ns));
-  }
-  const std::string id = absl::StrCat(group, "/", time_name);
-
-  std::vector<std::string> written;
-  auto cleanup = [&](absl::Status st) {
-    for (const std::string& f : written) ::unlink(f.c_str());
-    ::rmdir(sdir.c_str());
-    return st;
-  };
-
-  struct IndexFile {
-    v1::StreamKind kind;
-    const char* name;
-    std::string_view data;
-  };
-  for (const IndexFile& f :
-       {IndexFile{v1::STREAM_KIND_METADATA, kMetadataIndexName, metadata_index},
-        IndexFile{v1::STREAM_KIND_PAYLOAD, kPayloadIndexName, payload_index}}) {
+  const std::vector<SnapshotFile> files = {
+      SnapshotFile{v1::STREAM_KIND_METADATA, kMetadataIndexName, metadata_index},
+      SnapshotFile{v1::STREAM_KIND_PAYLOAD, kPayloadIndexName, payload_index}};
+  for (const SnapshotFile& f : files) {
     v1::IndexFileInfo* info = nullptr;
     for (v1::IndexFileInfo& i : *manifest.mutable_indexes()) {
       if (i.stream() == f.kind) {
@@ -360,86 +380,34 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
       info = manifest.add_indexes();
       info->set_stream(f.kind);
     }
-    info->set_name(f.name);
+    info->set_name(S(f.name));
     info->set_size(f.data.size());
     info->set_sha256(Sha256(f.data).Hex());
-    const std::string ipath = absl::StrCat(sdir, "/", f.name);
-    absl::Status st =
-        WriteNewFileDurably(ipath, absl::string_view(f.data.data(), f.data.size()), path_, 0444);
-    if (!st.ok()) return cleanup(st);
-    written.push_back(ipath);
   }
-  // The new directory entries must survive a crash before the manifest can.
-  if (absl::Status st = SyncDirectory(sdir, path_); !st.ok()) return cleanup(st);
-  if (absl::Status st = SyncDirectory(gdir, path_); !st.ok()) return cleanup(st);
-  if (group_created) {
-    if (absl::Status st = SyncDirectory(snapshots_dir, path_); !st.ok()) {
-      return cleanup(st);
+  // Claim the id: if another snapshot has it, the nanoseconds are bumped.
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(bool claimed, WriteSnapshotFiles(group, time_name, files));
+    if (claimed) break;
+    if (attempt > 100000) {
+      return absl::UnavailableError(absl::StrCat("could not claim a snapshot id in group ", group,
+                                                 " of ", path_, " after 100000 attempts"));
     }
+    ++time_ns;
+    ASSIGN_OR_RETURN(time_name, SnapshotTimeName(time_ns));
   }
+  const std::string id = absl::StrCat(group, "/", time_name);
 
   manifest.set_format_version(kRepositoryFormatVersion);
   manifest.set_id(id);
   manifest.set_time_unix_ns(time_ns);
   manifest.set_repository_id(config_.repository_id());
   absl::StatusOr<std::string> json = ManifestToJson(manifest);
-  if (!json.ok()) return cleanup(json.status());
-  if (absl::Status st = WriteFileAtomically(sdir, kManifestName, *json, path_, 0444); !st.ok()) {
-    return cleanup(st);
+  absl::Status st = json.ok() ? WriteManifest(id, *json) : json.status();
+  if (!st.ok()) {
+    AbandonSnapshot(id, files);
+    return st;
   }
   return manifest;
-}
-
-absl::Status Repository::ForgetSnapshot(std::string_view id) {
-  const size_t slash = id.find('/');
-  const std::string_view group = slash == std::string_view::npos ? "" : id.substr(0, slash);
-  const std::string_view time = slash == std::string_view::npos ? "" : id.substr(slash + 1);
-  if (!IsValidGroupName(group) || !IsValidSnapshotTimeName(time)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", absl::CHexEscape(S(id)),
-                     "' is not a snapshot id: forget takes GROUP/TIME as printed by "
-                     "`arca snapshots`"));
-  }
-  const std::string gdir = absl::StrCat(path_, "/snapshots/", S(group));
-  const std::string sdir = absl::StrCat(gdir, "/", S(time));
-  auto not_found = [&] {
-    return absl::NotFoundError(
-        absl::StrCat("no snapshot '", S(id), "' in ", path_, ": run `arca snapshots`"));
-  };
-  // Only a visible (complete) snapshot is forgotten; a directory without a
-  // manifest may be a backup that is still committing.
-  struct stat st;
-  const std::string mpath = absl::StrCat(sdir, "/", kManifestName);
-  if (::lstat(mpath.c_str(), &st) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return not_found();
-    return ErrnoStatus(errno, absl::StrCat("forget snapshot ", S(id), ": stat"), mpath, path_,
-                       false);
-  }
-  const std::string hidden = absl::StrCat(gdir, "/", S(kForgetPrefix), S(time), "-", RandomHex16());
-  if (::rename(sdir.c_str(), hidden.c_str()) != 0) {
-    if (errno == ENOENT) return not_found();  // another forget won
-    return ErrnoStatus(errno, absl::StrCat("forget snapshot ", S(id), ": rename to ", hidden), sdir,
-                       path_, true);
-  }
-  if (absl::Status synced = SyncDirectory(gdir, path_); !synced.ok()) {
-    return absl::Status(synced.code(),
-                        absl::StrCat("forget snapshot ", S(id), ": ", synced.message()));
-  }
-  // The snapshot is forgotten; what is left is garbage under a hidden name.
-  std::error_code ec;
-  std::filesystem::remove_all(hidden, ec);
-  return absl::OkStatus();
-}
-
-// ---------------------------------------------------------------------------
-// Space, ratio, locks.
-
-absl::StatusOr<uint64_t> Repository::FreeBytes() const {
-  struct statvfs vfs;
-  if (::statvfs(path_.c_str(), &vfs) != 0) {
-    return ErrnoStatus(errno, "statvfs", path_, path_, false);
-  }
-  return static_cast<uint64_t>(vfs.f_bavail) * static_cast<uint64_t>(vfs.f_frsize);
 }
 
 absl::StatusOr<double> Repository::ObservedCompressionRatio() {
@@ -457,12 +425,105 @@ absl::StatusOr<double> Repository::ObservedCompressionRatio() {
   return static_cast<double>(stored) / static_cast<double>(raw);
 }
 
-absl::StatusOr<std::unique_ptr<WriterLock>> Repository::LockForWrite(std::string_view description) {
-  return CreateWriterLock(path_, description);
+// ---------------------------------------------------------------------------
+// The local backend.
+
+absl::StatusOr<std::vector<std::string>> LocalRepository::ListSnapshotIds(std::string_view group) {
+  std::vector<std::string> groups;
+  if (group.empty()) {
+    ASSIGN_OR_RETURN(std::vector<std::string> names,
+                     ListDirNames(absl::StrCat(path(), "/snapshots"), path()));
+    for (std::string& n : names) {
+      if (IsValidGroupName(n)) groups.push_back(std::move(n));
+    }
+  } else {
+    groups.push_back(S(group));
+  }
+  std::vector<std::string> ids;
+  for (const std::string& g : groups) {
+    ASSIGN_OR_RETURN(std::vector<std::string> times,
+                     ListDirNames(absl::StrCat(path(), "/snapshots/", g), path()));
+    for (const std::string& t : times) {
+      if (IsValidSnapshotTimeName(t)) ids.push_back(absl::StrCat(g, "/", t));
+    }
+  }
+  return ids;
 }
 
-absl::StatusOr<std::vector<WriterLockInfo>> Repository::ListWriterLocks() {
-  return ListWriterLocksIn(path_);
+absl::StatusOr<bool> LocalRepository::WriteSnapshotFiles(std::string_view group,
+                                                         std::string_view time_name,
+                                                         const std::vector<SnapshotFile>& files) {
+  const std::string snapshots_dir = absl::StrCat(path(), "/snapshots");
+  const std::string gdir = absl::StrCat(snapshots_dir, "/", S(group));
+  bool group_created = false;
+  if (::mkdir(snapshots_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, "create directory", snapshots_dir, path(), true);
+  }
+  if (::mkdir(gdir.c_str(), 0755) == 0) {
+    group_created = true;
+  } else if (errno != EEXIST) {
+    return ErrnoStatus(errno, "create directory", gdir, path(), true);
+  }
+  // Claim the time directory: mkdir is atomic across processes.
+  const std::string id = absl::StrCat(S(group), "/", S(time_name));
+  const std::string sdir = SnapshotFilePath(id, "");
+  if (::mkdir(sdir.c_str(), 0755) != 0) {
+    if (errno == EEXIST) return false;
+    return ErrnoStatus(errno, "create directory", sdir, path(), true);
+  }
+  auto fail = [&](absl::Status st) {
+    AbandonSnapshot(id, files);
+    return st;
+  };
+  for (const SnapshotFile& f : files) {
+    absl::Status st =
+        WriteNewFileDurably(SnapshotFilePath(id, f.name),
+                            absl::string_view(f.data.data(), f.data.size()), path(), 0444);
+    if (!st.ok()) return fail(st);
+  }
+  // The new directory entries must survive a crash before the manifest can.
+  if (absl::Status st = SyncDirectory(sdir, path()); !st.ok()) return fail(st);
+  if (absl::Status st = SyncDirectory(gdir, path()); !st.ok()) return fail(st);
+  if (group_created) {
+    if (absl::Status st = SyncDirectory(snapshots_dir, path()); !st.ok()) return fail(st);
+  }
+  return true;
+}
+
+absl::Status LocalRepository::ForgetSnapshot(std::string_view id) {
+  RETURN_IF_ERROR(CheckSnapshotId(id, "forget"));
+  const size_t slash = id.find('/');
+  const std::string_view group = id.substr(0, slash);
+  const std::string_view time = id.substr(slash + 1);
+  const std::string gdir = absl::StrCat(path(), "/snapshots/", S(group));
+  const std::string sdir = absl::StrCat(gdir, "/", S(time));
+  auto not_found = [&] {
+    return absl::NotFoundError(
+        absl::StrCat("no snapshot '", S(id), "' in ", path(), ": run `arca snapshots`"));
+  };
+  // Only a visible (complete) snapshot is forgotten; a directory without a
+  // manifest may be a backup that is still committing.
+  struct stat st;
+  const std::string mpath = absl::StrCat(sdir, "/", kManifestName);
+  if (::lstat(mpath.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return not_found();
+    return ErrnoStatus(errno, absl::StrCat("forget snapshot ", S(id), ": stat"), mpath, path(),
+                       false);
+  }
+  const std::string hidden = absl::StrCat(gdir, "/", S(kForgetPrefix), S(time), "-", RandomHex16());
+  if (::rename(sdir.c_str(), hidden.c_str()) != 0) {
+    if (errno == ENOENT) return not_found();  // another forget won
+    return ErrnoStatus(errno, absl::StrCat("forget snapshot ", S(id), ": rename to ", hidden), sdir,
+                       path(), true);
+  }
+  if (absl::Status synced = SyncDirectory(gdir, path()); !synced.ok()) {
+    return absl::Status(synced.code(),
+                        absl::StrCat("forget snapshot ", S(id), ": ", synced.message()));
+  }
+  // The snapshot is forgotten; what is left is garbage under a hidden name.
+  std::error_code ec;
+  std::filesystem::remove_all(hidden, ec);
+  return absl::OkStatus();
 }
 
 }  // namespace arca

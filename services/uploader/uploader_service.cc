@@ -405,6 +405,16 @@ absl::StatusOr<v1::GetSnapshotResponse> GetSnapshot(Repository& repo,
 }
 
 absl::StatusOr<v1::GetSpaceResponse> GetSpace(Repository& repo) {
+  v1::GetSpaceResponse response;
+  if (repo.local_chunks() == nullptr) {  // object storage: no free-space limit to report
+    absl::StatusOr<uint64_t> free_bytes = repo.FreeBytes();
+    if (!free_bytes.ok()) return free_bytes.status();
+    response.set_free_bytes(*free_bytes);
+    response.set_path(repo.path());
+    absl::StatusOr<double> ratio = repo.ObservedCompressionRatio();
+    response.set_compression_ratio(ratio.ok() ? *ratio : 1.0);
+    return response;
+  }
   struct statvfs vfs;
   if (::statvfs(repo.path().c_str(), &vfs) != 0) {
     const int e = errno;
@@ -413,7 +423,6 @@ absl::StatusOr<v1::GetSpaceResponse> GetSpace(Repository& repo) {
         absl::StrCat("statvfs of the repository ", repo.path(), " failed: ", std::strerror(e),
                      "; check that the directory exists and is readable"));
   }
-  v1::GetSpaceResponse response;
   response.set_free_bytes(static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize);
   response.set_total_bytes(static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize);
   response.set_path(repo.path());
