@@ -16,6 +16,7 @@
 #include "libs/archive/chunk_index.h"
 #include "libs/base/status_macros.h"
 #include "libs/store/file_io.h"
+#include "libs/store/s3_repository.h"
 
 namespace arca {
 namespace {
@@ -144,15 +145,125 @@ absl::Status SweepSnapshotDirs(const std::string& repo, int64_t cutoff, bool dry
   return absl::OkStatus();
 }
 
-bool SnapshotStillThere(const std::string& repo, const std::string& id) {
-  struct stat st;
-  const std::string manifest = absl::StrCat(repo, "/snapshots/", id, "/", kManifestFile);
-  return ::lstat(manifest.c_str(), &st) == 0 || errno != ENOENT;
+// False when snapshot `id` was forgotten since it was listed (its manifest
+// is gone), on every backend.
+bool SnapshotStillThere(Repository& repo, const std::string& id) {
+  return !absl::IsNotFound(repo.ResolveSnapshotId(id).status());
+}
+
+// Mark: every digest in both index files of every committed snapshot.
+absl::Status MarkAll(Repository& repo, DigestSet* marked, GcStats* stats) {
+  ASSIGN_OR_RETURN(std::vector<v1::Manifest> manifests, repo.ListSnapshots());
+  for (const v1::Manifest& m : manifests) {
+    absl::StatusOr<LoadedSnapshot> loaded = repo.LoadSnapshot(m.id());
+    // Forgotten since it was listed (`arca forget` renames the directory
+    // away, or deletes the manifest first): nothing to keep for it.
+    if (!loaded.ok() && !SnapshotStillThere(repo, m.id())) continue;
+    if (!loaded.ok()) {
+      return absl::Status(loaded.status().code(),
+                          absl::StrCat("gc stopped before removing anything: ",
+                                       loaded.status().message(), "; run `arca verify`"));
+    }
+    for (const auto& [bytes, kind, name] :
+         {std::tuple(&loaded->metadata_index, v1::STREAM_KIND_METADATA, "metadata.aidx"),
+          std::tuple(&loaded->payload_index, v1::STREAM_KIND_PAYLOAD, "payload.aidx")}) {
+      absl::StatusOr<ChunkIndex> index =
+          ChunkIndex::Decode(Bytes(*bytes), kind, absl::StrCat(m.id(), "/", name));
+      if (!index.ok()) {
+        return absl::Status(index.status().code(),
+                            absl::StrCat("gc stopped before removing anything: ",
+                                         index.status().message(), "; run `arca verify`"));
+      }
+      for (const IndexEntry& e : index->entries()) marked->Add(e.digest);
+    }
+    stats->snapshots++;
+  }
+  marked->Merge();
+  stats->chunks_marked = marked->size();
+  return absl::OkStatus();
+}
+
+// gc on object storage (s3_repository.h): exclusive instead of the mtime
+// rule. It holds a gc lock while it runs (no writer can start; it refuses to
+// start beside a live writer), so every unreferenced chunk and every
+// snapshot object without a manifest is garbage. A dry run takes no lock and
+// removes nothing.
+absl::StatusOr<GcStats> RunObjectStoreGc(S3Repository& repo, const GcOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  GcStats stats;
+  const int64_t now = options.now_unix_ns != 0 ? options.now_unix_ns : NowUnixNs();
+  const std::string host = options.host.empty() ? WriterLockHostName() : options.host;
+  auto stale_reason = [&](const WriterLockInfo& lock) {
+    return WriterLockStaleReason(lock, host, now, options.stale_lock_ns);
+  };
+  std::unique_ptr<WriterLock> gc_lock;
+  if (options.dry_run) {
+    ASSIGN_OR_RETURN(std::vector<WriterLockInfo> locks, repo.ListWriterLocks());
+    for (const WriterLockInfo& lock : locks) {
+      const std::string why = stale_reason(lock);
+      if (why.empty()) {
+        stats.live_locks++;
+      } else {
+        stats.stale_locks_removed.push_back(absl::StrCat(lock.path, ": ", why));
+      }
+    }
+  } else {
+    ASSIGN_OR_RETURN(gc_lock, repo.LockForGc(stale_reason, &stats.stale_locks_removed));
+  }
+  stats.cutoff_unix_ns = now;
+
+  const auto mark_start = std::chrono::steady_clock::now();
+  DigestSet marked;
+  RETURN_IF_ERROR(MarkAll(repo, &marked, &stats));
+  stats.mark_seconds = SecondsSince(mark_start);
+
+  const auto sweep_start = std::chrono::steady_clock::now();
+  S3ChunkStore* store = repo.s3_chunks();
+  uint64_t present_marked = 0;
+  std::vector<Digest> garbage;
+  RETURN_IF_ERROR(store->ForEachChunkObject([&](const ChunkObjectInfo& c) -> absl::Status {
+    if (marked.Contains(c.digest)) {
+      present_marked++;
+      stats.chunks_kept++;
+      stats.bytes_kept += c.size;
+      return absl::OkStatus();
+    }
+    garbage.push_back(c.digest);
+    stats.chunks_removed++;
+    stats.bytes_removed += c.size;
+    return absl::OkStatus();
+  }));
+  stats.chunks_missing =
+      stats.chunks_marked - std::min<uint64_t>(present_marked, stats.chunks_marked);
+  ASSIGN_OR_RETURN(std::vector<s3::ObjectInfo> orphans, repo.ListOrphanSnapshotObjects());
+  if (!options.dry_run) {
+    // Writers drop their chunk index before they trust it again.
+    if (!garbage.empty()) RETURN_IF_ERROR(repo.BumpGcEpoch());
+    RETURN_IF_ERROR(store->RemoveChunks(garbage));
+    std::vector<std::string> keys;
+    for (const s3::ObjectInfo& o : orphans) keys.push_back(o.key);
+    RETURN_IF_ERROR(repo.DeleteKeys(keys));
+  }
+  absl::flat_hash_set<std::string> orphan_dirs;
+  for (const s3::ObjectInfo& o : orphans) {
+    const std::string dir =
+        absl::StrCat("s3://", repo.client()->bucket(), "/", o.key.substr(0, o.key.rfind('/')));
+    if (orphan_dirs.insert(dir).second) stats.orphans_removed.push_back(dir);
+  }
+  stats.sweep_seconds = SecondsSince(sweep_start);
+  stats.seconds = SecondsSince(t0);
+  return stats;
 }
 
 }  // namespace
 
 absl::StatusOr<GcStats> RunGc(Repository& repo, const GcOptions& options) {
+  if (auto* s3 = dynamic_cast<S3Repository*>(&repo); s3 != nullptr) {
+    return RunObjectStoreGc(*s3, options);
+  }
+  if (repo.local_chunks() == nullptr) {
+    return absl::UnimplementedError(absl::StrCat("gc does not know the backend of ", repo.path()));
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const std::string& path = repo.path();
   GcStats stats;
@@ -181,33 +292,7 @@ absl::StatusOr<GcStats> RunGc(Repository& repo, const GcOptions& options) {
   // has either committed already (listed here) or started after T.
   const auto mark_start = std::chrono::steady_clock::now();
   DigestSet marked;
-  ASSIGN_OR_RETURN(std::vector<v1::Manifest> manifests, repo.ListSnapshots());
-  for (const v1::Manifest& m : manifests) {
-    absl::StatusOr<LoadedSnapshot> loaded = repo.LoadSnapshot(m.id());
-    // Forgotten since it was listed (`arca forget` renames the directory
-    // away, so its files vanish midway): nothing to keep for it.
-    if (!loaded.ok() && !SnapshotStillThere(path, m.id())) continue;
-    if (!loaded.ok()) {
-      return absl::Status(loaded.status().code(),
-                          absl::StrCat("gc stopped before removing anything: ",
-                                       loaded.status().message(), "; run `arca verify`"));
-    }
-    for (const auto& [bytes, kind, name] :
-         {std::tuple(&loaded->metadata_index, v1::STREAM_KIND_METADATA, "metadata.aidx"),
-          std::tuple(&loaded->payload_index, v1::STREAM_KIND_PAYLOAD, "payload.aidx")}) {
-      absl::StatusOr<ChunkIndex> index =
-          ChunkIndex::Decode(Bytes(*bytes), kind, absl::StrCat(m.id(), "/", name));
-      if (!index.ok()) {
-        return absl::Status(index.status().code(),
-                            absl::StrCat("gc stopped before removing anything: ",
-                                         index.status().message(), "; run `arca verify`"));
-      }
-      for (const IndexEntry& e : index->entries()) marked.Add(e.digest);
-    }
-    stats.snapshots++;
-  }
-  marked.Merge();
-  stats.chunks_marked = marked.size();
+  RETURN_IF_ERROR(MarkAll(repo, &marked, &stats));
   stats.mark_seconds = SecondsSince(mark_start);
 
   // 3. Sweep the chunks.

@@ -34,10 +34,39 @@ int64_t NowUnixNs() {
 
 }  // namespace
 
+namespace {
+
+absl::Status LockFileHeld(const std::string& path, const std::string& repo) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return absl::OkStatus();
+  if (errno != ENOENT) return ErrnoStatus(errno, "stat", path, repo, false);
+  return absl::AbortedError(absl::StrCat(
+      "writer lock ", path, " was removed (a gc found it stale: no heartbeat for ",
+      kWriterLockStaleSeconds / 60,
+      " minutes?); chunks this backup relied on may have been collected: run the backup again"));
+}
+
+WriterLockOps LockFileOps(std::string path) {
+  const std::string repo = path.substr(0, path.rfind("/locks/"));
+  WriterLockOps ops;
+  ops.path = path;
+  ops.held = [path, repo] { return LockFileHeld(path, repo); };
+  ops.refresh = [path, repo]() -> absl::Status {
+    if (::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0) return absl::OkStatus();
+    if (errno == ENOENT) return LockFileHeld(path, repo);
+    return ErrnoStatus(errno, "refresh the heartbeat of", path, repo, true);
+  };
+  ops.release = [path] { ::unlink(path.c_str()); };
+  return ops;
+}
+
+}  // namespace
+
 WriterLock::WriterLock(std::string path, int64_t start_unix_ns, int64_t heartbeat_seconds)
-    : path_(std::move(path)),
-      repo_(path_.substr(0, path_.rfind("/locks/"))),
-      start_unix_ns_(start_unix_ns) {
+    : WriterLock(LockFileOps(std::move(path)), start_unix_ns, heartbeat_seconds) {}
+
+WriterLock::WriterLock(WriterLockOps ops, int64_t start_unix_ns, int64_t heartbeat_seconds)
+    : ops_(std::move(ops)), start_unix_ns_(start_unix_ns) {
   if (heartbeat_seconds > 0) {
     heartbeat_ = std::thread([this, heartbeat_seconds] { HeartbeatLoop(heartbeat_seconds); });
   }
@@ -49,7 +78,7 @@ WriterLock::~WriterLock() {
     stop_ = true;
   }
   if (heartbeat_.joinable()) heartbeat_.join();
-  ::unlink(path_.c_str());
+  if (ops_.release) ops_.release();
 }
 
 void WriterLock::HeartbeatLoop(int64_t interval_seconds) {
@@ -66,21 +95,9 @@ void WriterLock::HeartbeatLoop(int64_t interval_seconds) {
   }
 }
 
-absl::Status WriterLock::Heartbeat() {
-  if (::utimensat(AT_FDCWD, path_.c_str(), nullptr, 0) == 0) return absl::OkStatus();
-  if (errno == ENOENT) return Held();
-  return ErrnoStatus(errno, "refresh the heartbeat of", path_, repo_, true);
-}
+absl::Status WriterLock::Heartbeat() { return ops_.refresh(); }
 
-absl::Status WriterLock::Held() {
-  struct stat st;
-  if (::stat(path_.c_str(), &st) == 0) return absl::OkStatus();
-  if (errno != ENOENT) return ErrnoStatus(errno, "stat", path_, repo_, false);
-  return absl::AbortedError(absl::StrCat(
-      "writer lock ", path_, " was removed (a gc found it stale: no heartbeat for ",
-      kWriterLockStaleSeconds / 60,
-      " minutes?); chunks this backup relied on may have been collected: run the backup again"));
-}
+absl::Status WriterLock::Held() { return ops_.held(); }
 
 std::string WriterLockHostName() {
   char host[256] = {};

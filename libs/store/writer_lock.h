@@ -5,6 +5,7 @@
 #define ARCA_LIBS_STORE_WRITER_LOCK_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,22 +34,34 @@ inline constexpr int64_t kWriterLockStaleSeconds = 15 * 60;
 // not exclude each other: they tell garbage collection which chunks may still
 // be about to be referenced (see LockForWrite and gc.h).
 // Thread-safety: Held() may be called from any thread.
+// What a lock does in its backend (a file in REPO/locks/, or an object).
+struct WriterLockOps {
+  std::string path;                       // the lock's name, for messages
+  std::function<absl::Status()> refresh;  // the heartbeat
+  std::function<absl::Status()> held;     // OK while the lock exists
+  std::function<void()> release;          // removes the lock (destructor)
+};
+
 class WriterLock {
  public:
-  // Starts the heartbeat thread when heartbeat_seconds > 0.
+  // A lock file at `path`. Starts the heartbeat thread when
+  // heartbeat_seconds > 0.
   WriterLock(std::string path, int64_t start_unix_ns,
+             int64_t heartbeat_seconds = kWriterLockHeartbeatSeconds);
+  // A lock kept by `ops` (object storage).
+  WriterLock(WriterLockOps ops, int64_t start_unix_ns,
              int64_t heartbeat_seconds = kWriterLockHeartbeatSeconds);
   ~WriterLock();
   WriterLock(const WriterLock&) = delete;
   WriterLock& operator=(const WriterLock&) = delete;
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return ops_.path; }
   int64_t start_unix_ns() const { return start_unix_ns_; }
 
   // Refreshes the heartbeat now (the thread calls it; tests may too).
   // Errors: Aborted "writer lock P was removed (a gc found it stale): ..."
-  // when the file is gone, after which chunks this writer relied on may have
-  // been collected; other errors of utimensat naming the path.
+  // when the lock is gone, after which chunks this writer relied on may have
+  // been collected; other errors (utimensat, PUT) naming the lock.
   absl::Status Heartbeat();
   // OK while the lock file exists (checked now, not cached). Aborted as
   // Heartbeat when it was removed: the writer must not commit.
@@ -57,8 +70,7 @@ class WriterLock {
  private:
   void HeartbeatLoop(int64_t interval_seconds);
 
-  const std::string path_;
-  const std::string repo_;  // for messages
+  WriterLockOps ops_;
   const int64_t start_unix_ns_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

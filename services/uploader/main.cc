@@ -1,5 +1,8 @@
 // arca-uploader: the Uploader service as its own process; owns one repository.
-//   uploader --repo DIR --listen=HOST:PORT (common server flags: services/common/server.h)
+//   uploader --repo DIR|s3://BUCKET/PREFIX --listen=HOST:PORT
+//            (common server flags: services/common/server.h)
+//            [--s3-endpoint URL] [--s3-addressing=path|virtual] [--s3-ca FILE]
+//            [--s3-retries N] [--s3-timeout SECONDS] [--limit-upload RATE]
 //             [--drain-seconds N] [--threads N]
 //            [--max-in-flight N] [--flush-mib N] [--flush-delay-ms N]
 //            [--verify-blobs=full|frame] [--max-clock-skew DURATION]
@@ -13,6 +16,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libs/base/cli_flags.h"
+#include "libs/metrics/registry.h"
+#include "libs/metrics/s3_metrics.h"
+#include "libs/store/open_repository.h"
 #include "libs/store/repository.h"
 #include "libs/store/repository_location.h"
 #include "services/common/server.h"
@@ -25,10 +31,12 @@ constexpr char kProgram[] = "arca-uploader";
 
 int Usage(const std::string& message) {
   std::cerr << kProgram << ": " << message << " (exit 2)\n"
-            << "usage: uploader --repo DIR " << arca::services::kServerFlagsUsage
+            << "usage: uploader --repo DIR|s3://BUCKET/PREFIX " << arca::services::kServerFlagsUsage
             << " [--threads N] "
                "[--max-in-flight N] [--flush-mib N] [--flush-delay-ms N] "
-               "[--verify-blobs=full|frame] [--max-clock-skew DURATION]\n";
+               "[--verify-blobs=full|frame] [--max-clock-skew DURATION] [--s3-endpoint URL] "
+               "[--s3-addressing=path|virtual] [--s3-ca FILE] [--s3-retries N] "
+               "[--s3-timeout SECONDS] [--limit-upload RATE]\n";
   return 2;
 }
 
@@ -51,6 +59,7 @@ int main(int argc, char** argv) {
   arca::services::AddServerFlags(&spec);
   spec.value_flags.insert({"repo", "threads", "max-in-flight", "flush-mib", "flush-delay-ms",
                            "verify-blobs", "max-clock-skew"});
+  for (const std::string& f : arca::S3FlagNames()) spec.value_flags.insert(f);
   absl::StatusOr<arca::cli::ParsedArgs> args =
       arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
   if (!args.ok()) return Usage(std::string(args.status().message()));
@@ -88,7 +97,20 @@ int main(int argc, char** argv) {
   if (absl::Status st = arca::CheckRepositoryLocation(*repo_dir); !st.ok()) {
     return Usage(std::string(st.message()));
   }
-  absl::StatusOr<std::unique_ptr<arca::Repository>> repo = arca::Repository::Open(*repo_dir);
+  arca::RepositoryOpenOptions open_options;
+  for (const std::string& f : arca::S3FlagNames()) {
+    if (std::optional<std::string> v = args->Last(f)) {
+      if (absl::Status st = arca::ApplyS3Flag(f, *v, &open_options.s3); !st.ok()) {
+        return Usage(std::string(st.message()));
+      }
+    }
+  }
+  // arca_uploader_s3_requests_total{op,code}, latency, retries.
+  static arca::metrics::S3Metrics* s3_metrics =
+      new arca::metrics::S3Metrics(*arca::metrics::ProcessRegistry(), "arca_uploader_s3");
+  open_options.s3_observer = s3_metrics;
+  absl::StatusOr<std::unique_ptr<arca::Repository>> repo =
+      arca::OpenRepositoryAt(*repo_dir, open_options);
   if (!repo.ok()) {
     std::cerr << kProgram << ": " << repo.status().message() << " (exit 4)\n";
     return 4;

@@ -25,6 +25,7 @@
 #include "libs/base/exit_codes.h"
 #include "libs/base/labels.h"
 #include "libs/base/phase_status.h"
+#include "libs/base/status_macros.h"
 #include "libs/chunker/chunker.h"
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
@@ -36,6 +37,7 @@
 #include "libs/pipeline/verify.h"
 #include "libs/store/forget.h"
 #include "libs/store/gc.h"
+#include "libs/store/open_repository.h"
 #include "libs/store/repository.h"
 #include "libs/store/repository_location.h"
 #include "libs/store/retention.h"
@@ -110,6 +112,23 @@ int Report(const absl::Status& status, ExitCode code) {
   return Exit(code);
 }
 
+// ParseArgs with the S3 flags (open_repository.h) added: every command that
+// names a repository takes them.
+absl::StatusOr<ParsedArgs> ParseRepoArgs(const std::vector<std::string>& argv, FlagSpec spec) {
+  for (const std::string& f : S3FlagNames()) spec.value_flags.insert(f);
+  return ParseArgs(argv, spec);
+}
+
+// The S3 settings of the environment and the command's S3 flags.
+absl::StatusOr<RepositoryOpenOptions> RepoOpenOptions(const ParsedArgs& args) {
+  RepositoryOpenOptions options;
+  for (const std::string& f : S3FlagNames()) {
+    if (auto v = args.Last(f)) RETURN_IF_ERROR(ApplyS3Flag(f, *v, &options.s3));
+  }
+  S3OptionsFromEnvironment(&options.s3);
+  return options;
+}
+
 absl::StatusOr<std::string> RepoPath(const ParsedArgs& args) {
   std::string path;
   if (auto r = args.Last("repo")) {
@@ -119,8 +138,9 @@ absl::StatusOr<std::string> RepoPath(const ParsedArgs& args) {
   } else {
     return absl::InvalidArgumentError("no repository: pass --repo DIR or set ARCA_REPO");
   }
-  // "s3://bucket" must not become a local directory named "s3:" (exit 2).
+  // "gs://bucket" must not become a local directory named "gs:" (exit 2).
   if (absl::Status st = CheckRepositoryLocation(path); !st.ok()) return st;
+  RETURN_IF_ERROR(RepoOpenOptions(args).status());  // bad S3 flags: exit 2
   return path;
 }
 
@@ -161,7 +181,9 @@ std::unique_ptr<Repository> OpenRepo(const ParsedArgs& args, int* exit_code) {
     *exit_code = UsageError(std::string(path.status().message()));
     return nullptr;
   }
-  absl::StatusOr<std::unique_ptr<Repository>> repo = Repository::Open(*path);
+  absl::StatusOr<RepositoryOpenOptions> options = RepoOpenOptions(args);
+  absl::StatusOr<std::unique_ptr<Repository>> repo =
+      options.ok() ? OpenRepositoryAt(*path, *options) : options.status();
   if (!repo.ok()) {
     *exit_code = Report(repo.status(), ExitCode::kRepository);
     return nullptr;
@@ -200,7 +222,7 @@ int BeginRecordedJob(const ParsedArgs& args, const std::string& type, const std:
 }
 
 int CmdInit(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "compression", "level"}, {}});
+  auto args = ParseRepoArgs(argv, {{"repo", "compression", "level"}, {}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) return UsageError("init takes no arguments");
   absl::StatusOr<std::string> path = RepoPath(*args);
@@ -217,7 +239,9 @@ int CmdInit(const std::vector<std::string>& argv) {
   *config.mutable_metadata_chunker() = ChunkerParams::MetadataDefault().ToProto();
   config.set_default_codec(static_cast<v1::Codec>(*codec));
   config.set_default_level(*level);
-  absl::StatusOr<std::unique_ptr<Repository>> repo = Repository::Init(*path, config);
+  absl::StatusOr<RepositoryOpenOptions> options = RepoOpenOptions(*args);
+  if (!options.ok()) return UsageError(std::string(options.status().message()));
+  absl::StatusOr<std::unique_ptr<Repository>> repo = InitRepositoryAt(*path, config, *options);
   if (!repo.ok()) return Report(repo.status(), ExitCode::kRepository);
   std::cout << "initialised arca repository " << (*repo)->config().repository_id() << " at "
             << *path << "\n";
@@ -244,7 +268,7 @@ std::string StatsSummary(const v1::BackupStats& s) {
 }
 
 int CmdBackup(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(
+  auto args = ParseRepoArgs(
       argv,
       {{"repo", "exclude", "exclude-file", "compression", "level", "command", "critical-command",
         "space-safety-factor", "workers", "host", "parent", "change-detection", "label",
@@ -395,7 +419,7 @@ int CmdBackup(const std::vector<std::string>& argv) {
 }
 
 int CmdSnapshots(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "group", "label"}, {"json"}});
+  auto args = ParseRepoArgs(argv, {{"repo", "group", "label"}, {"json"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   absl::StatusOr<std::map<std::string, std::string>> selector =
       ParseLabelFlags(args->All("label"), "--label");
@@ -429,7 +453,7 @@ int CmdSnapshots(const std::vector<std::string>& argv) {
 }
 
 int CmdLs(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo"}, {"json"}});
+  auto args = ParseRepoArgs(argv, {{"repo"}, {"json"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1) return UsageError("ls needs exactly one SNAPSHOT");
   int code = 0;
@@ -462,7 +486,7 @@ int CmdLs(const std::vector<std::string>& argv) {
 }
 
 int CmdCat(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "command"}, {}});
+  auto args = ParseRepoArgs(argv, {{"repo", "command"}, {}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 1 || !args->Last("command")) {
     return UsageError("usage: arca cat SNAPSHOT --command NAME");
@@ -488,7 +512,7 @@ std::string JsonStrings(const std::vector<std::string>& v) {
 }
 
 int CmdRestore(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(
+  auto args = ParseRepoArgs(
       argv, {{"repo", "include", kMetricsTextfileFlag}, {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
@@ -549,7 +573,7 @@ int CmdRestore(const std::vector<std::string>& argv) {
 }
 
 int CmdVerify(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(
+  auto args = ParseRepoArgs(
       argv, {{"repo", "workers", kMetricsTextfileFlag}, {"json", "progress", "no-progress"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
@@ -701,10 +725,10 @@ absl::StatusOr<int> KeepCountFlag(const ParsedArgs& args, const std::string& nam
 }
 
 int CmdForget(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"repo", "group", "label", "keep-last", "keep-hourly", "keep-daily",
-                                "keep-weekly", "keep-monthly", "keep-yearly", "keep-within",
-                                "stale-lock-minutes", "clock-slack-seconds"},
-                               {"dry-run", "json", "prune"}});
+  auto args = ParseRepoArgs(argv, {{"repo", "group", "label", "keep-last", "keep-hourly",
+                                    "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly",
+                                    "keep-within", "stale-lock-minutes", "clock-slack-seconds"},
+                                   {"dry-run", "json", "prune"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) {
     return UsageError("forget takes no arguments: it chooses snapshots by --keep-* rules");
@@ -855,8 +879,8 @@ int CmdForget(const std::vector<std::string>& argv) {
 }
 
 int CmdGc(const std::vector<std::string>& argv) {
-  auto args =
-      ParseArgs(argv, {{"repo", "stale-lock-minutes", "clock-slack-seconds"}, {"json", "dry-run"}});
+  auto args = ParseRepoArgs(
+      argv, {{"repo", "stale-lock-minutes", "clock-slack-seconds"}, {"json", "dry-run"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) return UsageError("gc takes no arguments");
   GcOptions options;

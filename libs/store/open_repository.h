@@ -1,0 +1,58 @@
+// Opening a repository by the name users give (--repo DIR or
+// s3://BUCKET/PREFIX): the one place that turns a location into a local or
+// an S3 Repository. The CLI and the uploader use it.
+#ifndef ARCA_LIBS_STORE_OPEN_REPOSITORY_H_
+#define ARCA_LIBS_STORE_OPEN_REPOSITORY_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "arca/v1/repository.pb.h"
+#include "libs/s3/s3_client.h"
+#include "libs/store/chunk_store.h"
+#include "libs/store/repository.h"
+
+namespace arca {
+
+struct RepositoryOpenOptions {
+  LocalChunkStoreOptions local;
+  // For s3:// locations; S3OptionsFromEnvironment fills the defaults.
+  s3::S3Options s3;
+  // Sees every S3 request (metrics); may be null; must outlive the repository.
+  s3::S3Observer* s3_observer = nullptr;
+};
+
+// The S3 settings of the environment: AWS_ENDPOINT_URL (endpoint),
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
+// (default us-east-1). Fields already set in `options` are kept (flags win
+// over the environment).
+void S3OptionsFromEnvironment(s3::S3Options* options);
+
+// Applies one S3 flag of the CLI or the uploader: "s3-endpoint" URL,
+// "s3-addressing" path|virtual, "s3-ca" FILE, "s3-retries" N (0..100),
+// "s3-timeout" SECONDS (> 0), "limit-upload" RATE (bytes per second with an
+// optional K, M or G suffix, powers of 1024; 0 = unlimited). InvalidArgument
+// naming the flag and the value otherwise.
+absl::Status ApplyS3Flag(std::string_view name, std::string_view value, s3::S3Options* options);
+
+// The flag names ApplyS3Flag knows.
+const std::vector<std::string>& S3FlagNames();
+
+// Opens the repository at `location` (ParseRepositoryLocation). For s3://
+// the endpoint and credentials must be set (InvalidArgument naming
+// AWS_ENDPOINT_URL / AWS_ACCESS_KEY_ID otherwise). Errors of
+// Repository::Open and S3Repository::Open.
+absl::StatusOr<std::unique_ptr<Repository>> OpenRepositoryAt(std::string_view location,
+                                                             const RepositoryOpenOptions& options);
+
+// Creates a repository at `location`, as Repository::Init / S3Repository::Init.
+absl::StatusOr<std::unique_ptr<Repository>> InitRepositoryAt(std::string_view location,
+                                                             v1::RepositoryConfig config,
+                                                             const RepositoryOpenOptions& options);
+
+}  // namespace arca
+
+#endif  // ARCA_LIBS_STORE_OPEN_REPOSITORY_H_
