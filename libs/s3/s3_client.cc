@@ -545,13 +545,12 @@ class CurlS3Client final : public S3Client {
     add("x-amz-content-sha256: " + body_sha);
     if (!options_.session_token.empty()) add("x-amz-security-token: " + options_.session_token);
     if (req.method == Method::kPut || req.method == Method::kPost) {
-      // A real Content-Type replaces curl's form-urlencoded default; "Expect;"
-      // sends an empty Expect header (signed as such) instead of curl's
-      // "Expect: 100-continue" for bodies over 1 MiB. ("Expect:" would remove
-      // the header but curl 7.88 would still sign it.)
+      // A real Content-Type replaces curl's form-urlencoded default. curl's
+      // "Expect: 100-continue" (bodies over 1 MiB) stays: curl 7.88 adds it
+      // after signing, which S3 accepts, while removing it ("Expect:") makes
+      // curl sign an "expect" header it never sends (SignatureDoesNotMatch).
       add("Content-Type: " +
           (req.content_type.empty() ? std::string("application/octet-stream") : req.content_type));
-      add("Expect;");
     }
     for (const std::string& line : req.headers) add(line);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);

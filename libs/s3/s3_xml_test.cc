@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "gmock/gmock.h"
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace arca::s3 {
