@@ -95,6 +95,15 @@ FaultProxy::~FaultProxy() {
 
 void FaultProxy::Arm(int n) {
   faults_left_.store(n);
+  CloseForwarded();
+}
+
+void FaultProxy::Stall(bool on) {
+  stall_.store(on);
+  CloseForwarded();
+}
+
+void FaultProxy::CloseForwarded() {
   absl::MutexLock lock(&mu_);
   for (int fd : forwarding_) shutdown(fd, SHUT_RDWR);
 }
@@ -117,6 +126,15 @@ void FaultProxy::AcceptLoop() {
 }
 
 void FaultProxy::Serve(int client_fd) {
+  if (stall_.load()) {
+    if (!ReadRequest(client_fd)) return;
+    char buf[4096];
+    while (!stopping_.load()) {
+      pollfd pfd{client_fd, POLLIN, 0};
+      if (poll(&pfd, 1, 100) > 0 && recv(client_fd, buf, sizeof(buf), 0) <= 0) return;
+    }
+    return;
+  }
   int left = faults_left_.load();
   while (left > 0 && !faults_left_.compare_exchange_weak(left, left - 1)) {
   }

@@ -34,6 +34,9 @@ class FaultProxy {
   // connections are closed first so that the next request opens a new one;
   // each refused request closes its connection.
   void Arm(int n);
+  // While on, new requests are read and never answered (the client times
+  // out); open forwarded connections are closed as by Arm().
+  void Stall(bool on);
   // Requests refused so far.
   int refused() const { return refused_.load(); }
 
@@ -41,6 +44,7 @@ class FaultProxy {
   FaultProxy() = default;
   void AcceptLoop();
   void Serve(int client_fd);
+  void CloseForwarded();
 
   std::string upstream_host_;
   int upstream_port_ = 0;
@@ -48,6 +52,7 @@ class FaultProxy {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> faults_left_{0};
+  std::atomic<bool> stall_{false};
   std::atomic<int> refused_{0};
   std::atomic<int> active_{0};
   std::thread acceptor_;

@@ -155,6 +155,7 @@ TEST(S3Client, PutGetHeadDelete) {
 
 TEST(S3Client, ConditionalPut) {
   auto c = FreshBucket("conditional");
+  ASSERT_TRUE(c->DeleteObject("k").ok());
   auto first = c->PutObject("k", "one", true);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(*first);
@@ -376,6 +377,36 @@ TEST(S3Client, Injected503sAreRetriedAndCounted) {
   EXPECT_FALSE(events.back().will_retry);
   EXPECT_EQ(c->Counts().retries, 5u);
   (*proxy)->Arm(0);
+}
+
+TEST(S3Client, TimeoutIsDeadlineExceededAfterRetries) {
+  FreshBucket("slow");
+  std::string endpoint = rgw->endpoint();
+  size_t colon = endpoint.rfind(':');
+  auto proxy = FaultProxy::Start("127.0.0.1", std::atoi(endpoint.c_str() + colon + 1));
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  RecordingObserver observer;
+  S3Options o = Options((*proxy)->endpoint());
+  o.max_retries = 1;
+  o.timeout_ms = 300;
+  auto c = Client("slow", o, &observer);
+  ASSERT_TRUE(c->PutObject("k", "v", false).ok());
+  observer.Take();
+  (*proxy)->Stall(true);
+  auto get = c->GetObject("k");
+  EXPECT_EQ(get.status().code(), absl::StatusCode::kDeadlineExceeded) << get.status();
+  EXPECT_THAT(get.status().message(), HasSubstr("GetObject of 'k' in s3://slow at "));
+  EXPECT_THAT(get.status().message(),
+              HasSubstr("timed out after 300 ms: raise --s3-timeout (after 2 attempts)"));
+  std::vector<RecordingObserver::Event> events = observer.Take();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].http_code, 0);
+  EXPECT_TRUE(events[0].will_retry);
+  EXPECT_FALSE(events[1].will_retry);
+  (*proxy)->Stall(false);
+  auto again = c->GetObject("k");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, "v");
 }
 
 TEST(S3Client, UploadLimitIsSharedByThreads) {
