@@ -117,6 +117,7 @@ void FaultProxy::AcceptLoop() {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     active_.fetch_add(1);
+    connections_.fetch_add(1);
     std::thread([this, fd] {
       Serve(fd);
       close(fd);

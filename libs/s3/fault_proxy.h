@@ -37,6 +37,8 @@ class FaultProxy {
   // While on, new requests are read and never answered (the client times
   // out); open forwarded connections are closed as by Arm().
   void Stall(bool on);
+  // Connections accepted so far.
+  int connections() const { return connections_.load(); }
   // Requests refused so far.
   int refused() const { return refused_.load(); }
 
@@ -54,6 +56,7 @@ class FaultProxy {
   std::atomic<int> faults_left_{0};
   std::atomic<bool> stall_{false};
   std::atomic<int> refused_{0};
+  std::atomic<int> connections_{0};
   std::atomic<int> active_{0};
   std::thread acceptor_;
   absl::Mutex mu_;

@@ -409,6 +409,35 @@ TEST(S3Client, TimeoutIsDeadlineExceededAfterRetries) {
   EXPECT_EQ(*again, "v");
 }
 
+TEST(S3Client, ConnectionsAreReused) {
+  FreshBucket("reuse");
+  std::string endpoint = rgw->endpoint();
+  size_t colon = endpoint.rfind(':');
+  auto proxy = FaultProxy::Start("127.0.0.1", std::atoi(endpoint.c_str() + colon + 1));
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  S3Options o = Options((*proxy)->endpoint());
+  o.max_connections = 2;
+  auto c = Client("reuse", o);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(c->PutObject(absl::StrCat("k", i), "v", false).ok());
+    ASSERT_TRUE(c->GetObject(absl::StrCat("k", i)).ok());
+  }
+  EXPECT_EQ((*proxy)->connections(), 1);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        if (!c->HeadObject(absl::StrCat("k", i)).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_LE((*proxy)->connections(), 2);
+  EXPECT_EQ(c->Counts().total, 60u);
+}
+
 TEST(S3Client, UploadLimitIsSharedByThreads) {
   FreshBucket("limited");
   S3Options o = Options();
