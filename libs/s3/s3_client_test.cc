@@ -30,9 +30,10 @@ class RgwEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    rgw = new testing::RgwServer();
-    absl::Status s = rgw->Start(absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/rgw"));
-    ASSERT_TRUE(s.ok()) << s;
+    absl::StatusOr<std::unique_ptr<testing::RgwServer>> started =
+        testing::RgwServer::Start(absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/rgw"));
+    ASSERT_TRUE(started.ok()) << started.status();
+    rgw = started->release();
   }
   void TearDown() override {
     delete rgw;
