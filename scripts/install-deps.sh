@@ -16,6 +16,9 @@ PACKAGES=(
   acl attr prometheus python3 procps
   # tests/python: the outside Python client (stubs from protoc + grpc_python_plugin)
   python3-grpcio python3-protobuf
+  # tests: S3 backend (a throw-away Ceph RADOS Gateway, libs/testing/rgw_server.h)
+  ceph-mon ceph-osd radosgw ceph-common python3-boto3 s3cmd curl
+  libcurl4-openssl-dev libexpat1-dev
   # benchmarks (peers)
   zstd xz-utils restic borgbackup time
 )

@@ -79,6 +79,13 @@ std::string Tail(const std::string& path, size_t max_bytes = 3000) {
 // - memstore device bytes 4 GiB: memstore's size is not a hard limit but
 //   PUTs hang once it is "full", so it is generous; memory is only used
 //   for what is stored.
+// - paxos propose interval 0.01 s (default 1 s): every pool RGW creates
+//   and every OSD boot step is a new osdmap epoch, one per second by
+//   default; this takes startup from ~12 s to a few seconds.
+// - osd crush update on start / osd class update on start = false: the OSD
+//   is put in the CRUSH map by hand, and its two start-up mon commands race
+//   with its first monmap (the mon sees fsid 0000... and answers "wrong
+//   fsid", which the OSD treats as fatal: about one start in three failed).
 // - osd mon shutdown timeout: on SIGTERM the OSD otherwise waits 5 s for
 //   the mon to acknowledge.
 // - run dir, admin socket, log file, mon data, osd data, rgw data: all
@@ -126,6 +133,8 @@ std::string ConfText(const std::string& dir, const std::string& fsid, int mon_po
       "mon warn on pool no redundancy = false\n"
       "mon max pg per osd = 1000\n"
       "osd crush chooseleaf type = 0\n"
+      "paxos propose interval = 0.01\n"
+      "paxos min wait = 0.001\n"
       "[mon]\n"
       "mon data = ",
       dir,
@@ -140,6 +149,8 @@ std::string ConfText(const std::string& dir, const std::string& fsid, int mon_po
       "osd objectstore = memstore\n"
       "memstore device bytes = 4294967296\n"
       "osd mon shutdown timeout = 0.5\n"
+      "osd crush update on start = false\n"
+      "osd class update on start = false\n"
       "[client.rgw]\n"
       "rgw frontends = beast endpoint=127.0.0.1:",
       rgw_port,
@@ -186,13 +197,22 @@ absl::StatusOr<std::unique_ptr<RgwServer>> RgwServer::Start(const std::string& w
   std::filesystem::create_directories(work_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", work_dir, ": ", ec.message()));
   std::string dir = std::filesystem::absolute(work_dir).lexically_normal().string();
-  std::unique_ptr<RgwServer> server(new RgwServer(absl::StripSuffix(dir, "/").data()));
-  absl::Status status = server->Bootstrap();
-  if (!status.ok()) {
+  dir = std::string(absl::StripSuffix(dir, "/"));
+  // Ports are probed, then bound by the daemons a moment later: another
+  // program (another test's cluster) may take one in between. The mon's fsid
+  // is checked before anything is registered, and a failed attempt is
+  // retried from scratch on fresh ports.
+  absl::Status status;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    std::unique_ptr<RgwServer> server(new RgwServer(dir));
+    status = server->Bootstrap();
+    if (status.ok()) return server;
     server->StopAll();
-    return status;
+    for (const char* sub : {"mon", "osd", "run", "rgw", "monmap", "ceph.conf"}) {
+      std::filesystem::remove_all(server->Path(sub), ec);
+    }
   }
-  return server;
+  return absl::Status(status.code(), absl::StrCat("after 3 attempts: ", status.message()));
 }
 
 RgwServer::~RgwServer() { StopAll(); }
@@ -277,6 +297,15 @@ absl::Status RgwServer::Bootstrap() {
       RunTool({"ceph-mon", "-c", conf_, "--mkfs", "-i", "a", "--monmap", Path("monmap")}, "mon.a")
           .status());
   ASSIGN_OR_RETURN(mon_, StartDaemon("mon.a", {"ceph-mon", "-c", conf_, "-i", "a", "-f"}));
+
+  ASSIGN_OR_RETURN(std::string mon_fsid,
+                   RunTool({"ceph", "-c", conf_, "--connect-timeout", "30", "fsid"}, "mon.a"));
+  if (absl::StripAsciiWhitespace(mon_fsid) != fsid) {
+    return absl::UnavailableError(absl::StrCat(
+        "the monitor on 127.0.0.1:", mon_port_, " has fsid ", absl::StripAsciiWhitespace(mon_fsid),
+        ", not ", fsid, ": the port was taken by another cluster; mon.a log tail:\n",
+        Tail(Path("log/mon.a.log"))));
+  }
 
   // OSD: registered by hand (no ceph-volume), memstore.
   ASSIGN_OR_RETURN(

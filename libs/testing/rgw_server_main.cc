@@ -28,8 +28,8 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto parsed = arca::cli::ParseArgs(args, {{"--dir", "--bucket"}, {"--ignore-stdin"}});
-  if (!parsed.ok() || !parsed->Last("--dir").has_value() || !parsed->positional.empty()) {
+  auto parsed = arca::cli::ParseArgs(args, {{"dir", "bucket"}, {"ignore-stdin"}});
+  if (!parsed.ok() || !parsed->Last("dir").has_value() || !parsed->positional.empty()) {
     std::cerr << "usage: rgw_server_main --dir DIR [--bucket NAME]... [--ignore-stdin]\n";
     if (!parsed.ok()) std::cerr << parsed.status().message() << "\n";
     return 2;
@@ -47,12 +47,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto server = arca::testing::RgwServer::Start(*parsed->Last("--dir"));
+  auto server = arca::testing::RgwServer::Start(*parsed->Last("dir"));
   if (!server.ok()) {
     std::cerr << "rgw_server_main: " << server.status() << "\n";
     return 1;
   }
-  for (const std::string& bucket : parsed->All("--bucket")) {
+  for (const std::string& bucket : parsed->All("bucket")) {
     absl::Status status = (*server)->CreateBucket(bucket);
     if (!status.ok()) {
       std::cerr << "rgw_server_main: " << status << "\n";
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
             << "AWS_REGION=" << (*server)->region() << "\n"
             << "READY" << std::endl;
 
-  const bool watch_stdin = !parsed->Has("--ignore-stdin");
+  const bool watch_stdin = !parsed->Has("ignore-stdin");
   pollfd fds[2] = {{signal_fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
   for (;;) {
     int n = poll(fds, watch_stdin ? 2 : 1, -1);
