@@ -391,12 +391,14 @@ absl::Status RgwServer::CreateBucket(const std::string& name) {
   ASSIGN_OR_RETURN(SubprocessResult result, RunSubprocess(options, absl::Seconds(30)));
   std::string out = result.stdout_data;
   std::string code = out.substr(out.rfind('\n') + 1);
-  if (result.exit_code != 0 || code != "200") {
-    return absl::UnavailableError(absl::StrCat("create bucket '", name, "' at ", endpoint(),
-                                               ": curl exit ", result.exit_code, ", HTTP ", code,
-                                               ": ", out, result.stderr_data));
-  }
-  return absl::OkStatus();
+  if (result.exit_code == 0 && code == "200") return absl::OkStatus();
+  absl::StatusCode status_code = absl::StatusCode::kUnavailable;  // no answer
+  if (code == "400") status_code = absl::StatusCode::kInvalidArgument;
+  if (code == "403") status_code = absl::StatusCode::kPermissionDenied;
+  if (code == "409") status_code = absl::StatusCode::kAlreadyExists;
+  return absl::Status(
+      status_code, absl::StrCat("create bucket '", name, "' at ", endpoint(), ": curl exit ",
+                                result.exit_code, ", HTTP ", code, ": ", out, result.stderr_data));
 }
 
 }  // namespace arca::testing

@@ -63,8 +63,10 @@ class RgwServer {
   bool gateway_running() const { return rgw_ != nullptr; }
 
   // Creates bucket `name` (S3 rules: 3-63 lowercase letters, digits, '-',
-  // '.') through the curl CLI with SigV4. Errors carry the HTTP status and
-  // the response body.
+  // '.') through the curl CLI with SigV4. OK when it exists and is ours
+  // already. Errors carry the HTTP status and the response body:
+  // InvalidArgument (HTTP 400, e.g. a bad name), PermissionDenied (403),
+  // AlreadyExists (409), Unavailable (no answer: gateway stopped).
   absl::Status CreateBucket(const std::string& name);
 
   // Pids of the running daemons (for tests that check nothing is left).

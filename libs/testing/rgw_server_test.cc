@@ -83,8 +83,10 @@ TEST(RgwServerTest, PutGetConditionalPutGatewayRestartAndCleanup) {
     EXPECT_EQ(server.region(), "us-east-1");
 
     ASSERT_TRUE(server.CreateBucket("arca-test").ok());
-    absl::Status again = server.CreateBucket("no");  // too short for S3
-    EXPECT_FALSE(again.ok());
+    EXPECT_TRUE(server.CreateBucket("arca-test").ok());  // ours already
+    absl::Status bad_name = server.CreateBucket("no");   // too short for S3
+    EXPECT_EQ(bad_name.code(), absl::StatusCode::kInvalidArgument) << bad_name;
+    EXPECT_NE(bad_name.message().find("InvalidBucketName"), std::string::npos) << bad_name;
 
     CurlResult put = Curl(server, {"-T", file}, "/arca-test/obj");
     ASSERT_EQ(put.http_code, "200") << put.body;
@@ -135,6 +137,7 @@ TEST(RgwServerTest, PutGetConditionalPutGatewayRestartAndCleanup) {
     CurlResult down = Curl(server, {}, "/arca-test/obj");
     EXPECT_EQ(down.exit_code, 7);
     EXPECT_EQ(down.http_code, "000");
+    EXPECT_EQ(server.CreateBucket("arca-down").code(), absl::StatusCode::kUnavailable);
 
     // Back on the same port with the data kept.
     absl::Status restarted = server.StartGateway();
