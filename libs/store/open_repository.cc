@@ -21,10 +21,7 @@ void FromEnv(const char* name, std::string* field) {
   if (const char* v = std::getenv(name); v != nullptr && *v != '\0') *field = v;
 }
 
-absl::StatusOr<std::unique_ptr<s3::S3Client>> MakeClient(const RepositoryLocation& location,
-                                                         const RepositoryOpenOptions& options) {
-  s3::S3Options o = options.s3;
-  S3OptionsFromEnvironment(&o);
+absl::Status CheckS3Options(const RepositoryLocation& location, const s3::S3Options& o) {
   if (o.endpoint.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("repository ", location.Display(),
@@ -36,6 +33,14 @@ absl::StatusOr<std::unique_ptr<s3::S3Client>> MakeClient(const RepositoryLocatio
         absl::StrCat("repository ", location.Display(),
                      ": no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<s3::S3Client>> MakeClient(const RepositoryLocation& location,
+                                                         const RepositoryOpenOptions& options) {
+  s3::S3Options o = options.s3;
+  S3OptionsFromEnvironment(&o);
+  RETURN_IF_ERROR(CheckS3Options(location, o));
   return s3::S3Client::Create(std::move(o), location.bucket, options.s3_observer);
 }
 
@@ -118,6 +123,15 @@ absl::Status ApplyS3Flag(std::string_view name, std::string_view value, s3::S3Op
     return absl::InvalidArgumentError(absl::StrCat("unknown S3 flag --", S(name)));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckRepositoryOpenOptions(std::string_view location,
+                                        const RepositoryOpenOptions& options) {
+  ASSIGN_OR_RETURN(RepositoryLocation loc, ParseRepositoryLocation(location));
+  if (loc.kind == RepositoryLocation::Kind::kLocal) return absl::OkStatus();
+  s3::S3Options o = options.s3;
+  S3OptionsFromEnvironment(&o);
+  return CheckS3Options(loc, o);
 }
 
 absl::StatusOr<std::unique_ptr<Repository>> OpenRepositoryAt(std::string_view location,

@@ -41,6 +41,14 @@ absl::Status ApplyS3Flag(std::string_view name, std::string_view value, s3::S3Op
 // The flag names ApplyS3Flag knows.
 const std::vector<std::string>& S3FlagNames();
 
+// Usage check before anything is opened: `location` parses, and for s3://
+// the endpoint and both credentials are set in `options` or the
+// environment. InvalidArgument naming AWS_ENDPOINT_URL / --s3-endpoint or
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY otherwise (exit 2 in the CLI
+// and the uploader).
+absl::Status CheckRepositoryOpenOptions(std::string_view location,
+                                        const RepositoryOpenOptions& options);
+
 // Opens the repository at `location` (ParseRepositoryLocation). For s3://
 // the endpoint and credentials must be set (InvalidArgument naming
 // AWS_ENDPOINT_URL / AWS_ACCESS_KEY_ID otherwise). Errors of

@@ -105,6 +105,9 @@ int main(int argc, char** argv) {
       }
     }
   }
+  if (absl::Status st = arca::CheckRepositoryOpenOptions(*repo_dir, open_options); !st.ok()) {
+    return Usage(std::string(st.message()));
+  }
   // arca_uploader_s3_requests_total{op,code}, latency, retries.
   static arca::metrics::S3Metrics* s3_metrics =
       new arca::metrics::S3Metrics(*arca::metrics::ProcessRegistry(), "arca_uploader_s3");

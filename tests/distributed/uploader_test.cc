@@ -404,9 +404,14 @@ TEST(UploaderFlagsTest, MissingRepositoryExits4AndNoRepoFlagExits2) {
       << r.Describe();
   // A repository URL of a scheme the uploader does not know: exit 2.
   r = RunProgram(
-      {Uploader(), "--repo", "s3://bucket/prefix", "--listen=127.0.0.1:0", "--insecure"});
+      {Uploader(), "--repo", "gs://bucket/prefix", "--listen=127.0.0.1:0", "--insecure"});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
-  EXPECT_NE(r.err.find("unknown scheme 's3://'"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("unknown scheme 'gs://'"), std::string::npos) << r.Describe();
+  // s3:// with no endpoint: exit 2 naming what to set.
+  r = RunProgram({Uploader(), "--repo", "s3://bucket/prefix", "--listen=127.0.0.1:0", "--insecure",
+                  "--s3-endpoint", "ftp://x"});
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("--s3-endpoint"), std::string::npos) << r.Describe();
 }
 
 }  // namespace

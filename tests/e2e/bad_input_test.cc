@@ -113,15 +113,36 @@ TEST_F(BadInputTest, MissingOrIncompatibleRepositoryExits4) {
 // and no local directory "s3:" appears (it used to be created).
 TEST_F(BadInputTest, RepositoryWithAnUnknownSchemeExits2) {
   for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"init", "--repo", "s3://bucket/prefix"},
-        std::vector<std::string>{"backup", src_, "--repo", "s3://bucket/prefix"},
+       {std::vector<std::string>{"init", "--repo", "gs://bucket/prefix"},
+        std::vector<std::string>{"backup", src_, "--repo", "sftp://host/dir"},
         std::vector<std::string>{"snapshots", "--repo", "gs://bucket"}}) {
     RunResult r = RunArca(args);
     EXPECT_EQ(r.exit_code, 2) << r.Describe();
     EXPECT_NE(r.err.find("unknown scheme"), std::string::npos) << r.Describe();
   }
-  RunResult env = RunArca({"snapshots"}, {"ARCA_REPO=s3://bucket"});
+  RunResult env = RunArca({"snapshots"}, {"ARCA_REPO=gs://bucket"});
   EXPECT_EQ(env.exit_code, 2) << env.Describe();
+  EXPECT_FALSE(std::filesystem::exists("gs:")) << "a local directory named after the scheme";
+}
+
+// s3:// without an endpoint or credentials, or with bad S3 flags, is a usage
+// error (exit 2) naming what to set, before anything is contacted.
+TEST_F(BadInputTest, S3RepositoryWithoutEndpointOrCredentialsExits2) {
+  RunResult no_endpoint =
+      RunArca({"init", "--repo", "s3://bucket/prefix"},
+              {"AWS_ENDPOINT_URL=", "AWS_ACCESS_KEY_ID=k", "AWS_SECRET_ACCESS_KEY=s"});
+  EXPECT_EQ(no_endpoint.exit_code, 2) << no_endpoint.Describe();
+  EXPECT_NE(no_endpoint.err.find("AWS_ENDPOINT_URL"), std::string::npos) << no_endpoint.Describe();
+  RunResult no_keys = RunArca(
+      {"snapshots", "--repo", "s3://bucket"},
+      {"AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="});
+  EXPECT_EQ(no_keys.exit_code, 2) << no_keys.Describe();
+  EXPECT_NE(no_keys.err.find("AWS_SECRET_ACCESS_KEY"), std::string::npos) << no_keys.Describe();
+  RunResult bad_flag = RunArca(
+      {"snapshots", "--repo", "s3://bucket", "--s3-addressing", "sideways"},
+      {"AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_ACCESS_KEY_ID=k", "AWS_SECRET_ACCESS_KEY=s"});
+  EXPECT_EQ(bad_flag.exit_code, 2) << bad_flag.Describe();
+  EXPECT_NE(bad_flag.err.find("--s3-addressing"), std::string::npos) << bad_flag.Describe();
   EXPECT_FALSE(std::filesystem::exists("s3:")) << "a local directory named after the scheme";
 }
 

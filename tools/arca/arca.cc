@@ -140,7 +140,9 @@ absl::StatusOr<std::string> RepoPath(const ParsedArgs& args) {
   }
   // "gs://bucket" must not become a local directory named "gs:" (exit 2).
   if (absl::Status st = CheckRepositoryLocation(path); !st.ok()) return st;
-  RETURN_IF_ERROR(RepoOpenOptions(args).status());  // bad S3 flags: exit 2
+  // Bad S3 flags, no endpoint or no credentials: exit 2.
+  ASSIGN_OR_RETURN(RepositoryOpenOptions options, RepoOpenOptions(args));
+  RETURN_IF_ERROR(CheckRepositoryOpenOptions(path, options));
   return path;
 }
 
