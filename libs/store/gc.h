@@ -1,5 +1,6 @@
-// Garbage collection of a local repository (docs/formats/repository.md,
-// "Garbage collection"): removes the chunks no snapshot references, temp
+// Garbage collection (docs/formats/repository.md, "Garbage collection"; on
+// object storage see "On object storage": there gc runs exclusively, holding
+// a gc lock, and every unreferenced chunk goes). For a local repository: removes the chunks no snapshot references, temp
 // files and orphan snapshot directories left by crashes, and stale writer
 // locks — without blocking backups that run at the same time.
 //
