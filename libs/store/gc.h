@@ -1,8 +1,9 @@
 // Garbage collection (docs/formats/repository.md, "Garbage collection"; on
 // object storage see "On object storage": there gc runs exclusively, holding
-// a gc lock, and every unreferenced chunk goes). For a local repository: removes the chunks no snapshot references, temp
-// files and orphan snapshot directories left by crashes, and stale writer
-// locks — without blocking backups that run at the same time.
+// a gc lock, and every unreferenced chunk goes). For a local repository:
+// removes the chunks no snapshot references, temp files and orphan snapshot
+// directories left by crashes, and stale writer locks — without blocking
+// backups that run at the same time.
 //
 // The rule (PBS-style). Let T = the start of the oldest live writer lock, or
 // the gc's own start if there is none, and cutoff = T - clock_slack.
