@@ -63,7 +63,8 @@ class SnapshotRepository {
       const std::string& group) = 0;
   // The free space new chunks may use; nullopt when no part of the
   // repository can tell (a notice in *notices says why: the check is
-  // skipped). Notices are warnings without data loss.
+  // skipped), or when the repository has no limit to check (object
+  // storage: no notice). Notices are warnings without data loss.
   virtual absl::StatusOr<std::optional<SpaceReport>> Space(std::vector<v1::Warning>* notices) = 0;
   // Called once, after every check passed and before the first chunk is
   // written: a local repository takes its writer lock here (held until the

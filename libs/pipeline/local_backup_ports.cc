@@ -35,15 +35,16 @@ absl::StatusOr<SnapshotSummary> LocalSnapshotRepository::GetSnapshot(const std::
 
 absl::StatusOr<std::optional<SnapshotSummary>> LocalSnapshotRepository::LatestSnapshot(
     const std::string& group) {
-  ASSIGN_OR_RETURN(std::vector<v1::Manifest> list, repo_->ListSnapshots(group));
-  if (list.empty()) return std::nullopt;
-  return Summary(list.back());
+  ASSIGN_OR_RETURN(std::optional<v1::Manifest> newest, repo_->NewestSnapshot(group));
+  if (!newest.has_value()) return std::nullopt;
+  return Summary(*newest);
 }
 
 absl::StatusOr<std::optional<SpaceReport>> LocalSnapshotRepository::Space(
     std::vector<v1::Warning>* /*notices*/) {
   absl::StatusOr<uint64_t> free_bytes = repo_->FreeBytes();
   if (!free_bytes.ok()) return RepositoryUnusable(free_bytes.status());
+  if (*free_bytes == UINT64_MAX) return std::nullopt;  // object storage: nothing to check
   absl::StatusOr<double> ratio = repo_->ObservedCompressionRatio();
   return SpaceReport{*free_bytes, ratio.ok() ? *ratio : 1.0, repo_->path()};
 }

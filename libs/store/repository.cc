@@ -219,31 +219,50 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(const std::string& 
 // ---------------------------------------------------------------------------
 // Snapshots (every backend).
 
-absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(std::string_view group) {
+absl::StatusOr<std::optional<v1::Manifest>> Repository::ReadListedManifest(const std::string& id) {
+  const std::string mpath = SnapshotFilePath(id, kManifestName);
+  absl::StatusOr<std::string> json = ReadSnapshotFile(id, kManifestName);
+  if (absl::IsNotFound(json.status())) return std::nullopt;  // incomplete snapshot
+  if (!json.ok()) return json.status();
+  ASSIGN_OR_RETURN(v1::Manifest m, ManifestFromJson(*json, mpath));
+  if (m.id() != id) {
+    return absl::DataLossError(absl::StrCat("manifest ", mpath, " is corrupt: it names snapshot '",
+                                            absl::CHexEscape(m.id()), "' but is stored as '", id,
+                                            "'"));
+  }
+  if (!m.repository_id().empty() && m.repository_id() != config_.repository_id()) {
+    return absl::DataLossError(absl::StrCat("manifest ", mpath, " belongs to repository ",
+                                            absl::CHexEscape(m.repository_id()), ", not to ", path_,
+                                            " (", config_.repository_id(),
+                                            "); it was copied from another repository"));
+  }
+  return m;
+}
+
+absl::StatusOr<std::vector<std::string>> Repository::SnapshotIdsNewestFirst(
+    std::string_view group) {
   if (!group.empty() && !IsValidGroupName(group)) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", absl::CHexEscape(S(group)), "' is not a snapshot group name"));
   }
   ASSIGN_OR_RETURN(std::vector<std::string> ids, ListSnapshotIds(group));
+  // A time name sorts as its time; ties (two groups) by id, as ListSnapshots.
+  auto time_of = [](const std::string& id) {
+    return std::string_view(id).substr(id.find('/') + 1);
+  };
+  std::sort(ids.begin(), ids.end(), [&](const std::string& a, const std::string& b) {
+    if (time_of(a) != time_of(b)) return time_of(a) > time_of(b);
+    return a > b;
+  });
+  return ids;
+}
+
+absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(std::string_view group) {
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, SnapshotIdsNewestFirst(group));
   std::vector<v1::Manifest> out;
-  for (const std::string& id : ids) {
-    const std::string mpath = SnapshotFilePath(id, kManifestName);
-    absl::StatusOr<std::string> json = ReadSnapshotFile(id, kManifestName);
-    if (absl::IsNotFound(json.status())) continue;  // incomplete snapshot
-    if (!json.ok()) return json.status();
-    ASSIGN_OR_RETURN(v1::Manifest m, ManifestFromJson(*json, mpath));
-    if (m.id() != id) {
-      return absl::DataLossError(
-          absl::StrCat("manifest ", mpath, " is corrupt: it names snapshot '",
-                       absl::CHexEscape(m.id()), "' but is stored as '", id, "'"));
-    }
-    if (!m.repository_id().empty() && m.repository_id() != config_.repository_id()) {
-      return absl::DataLossError(absl::StrCat("manifest ", mpath, " belongs to repository ",
-                                              absl::CHexEscape(m.repository_id()), ", not to ",
-                                              path_, " (", config_.repository_id(),
-                                              "); it was copied from another repository"));
-    }
-    out.push_back(std::move(m));
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+    ASSIGN_OR_RETURN(std::optional<v1::Manifest> m, ReadListedManifest(*it));
+    if (m.has_value()) out.push_back(*std::move(m));
   }
   std::stable_sort(out.begin(), out.end(), [](const v1::Manifest& a, const v1::Manifest& b) {
     if (a.time_unix_ns() != b.time_unix_ns()) {
@@ -252,6 +271,15 @@ absl::StatusOr<std::vector<v1::Manifest>> Repository::ListSnapshots(std::string_
     return a.id() < b.id();
   });
   return out;
+}
+
+absl::StatusOr<std::optional<v1::Manifest>> Repository::NewestSnapshot(std::string_view group) {
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, SnapshotIdsNewestFirst(group));
+  for (const std::string& id : ids) {
+    ASSIGN_OR_RETURN(std::optional<v1::Manifest> m, ReadListedManifest(id));
+    if (m.has_value()) return m;
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<std::string> Repository::ResolveSnapshotId(std::string_view id_or_latest) {
@@ -411,14 +439,16 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
 }
 
 absl::StatusOr<double> Repository::ObservedCompressionRatio() {
-  ASSIGN_OR_RETURN(std::vector<v1::Manifest> all, ListSnapshots(""));
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, SnapshotIdsNewestFirst(""));
   uint64_t raw = 0, stored = 0;
-  int used = 0;
-  for (auto it = all.rbegin(); it != all.rend() && used < 10; ++it) {
-    const v1::BackupStats& s = it->stats();
-    if (s.bytes_new_raw() == 0) continue;
-    raw += s.bytes_new_raw();
-    stored += s.bytes_new_stored();
+  int used = 0, read = 0;
+  for (const std::string& id : ids) {
+    if (used >= 10 || read >= 50) break;
+    ASSIGN_OR_RETURN(std::optional<v1::Manifest> m, ReadListedManifest(id));
+    ++read;
+    if (!m.has_value() || m->stats().bytes_new_raw() == 0) continue;
+    raw += m->stats().bytes_new_raw();
+    stored += m->stats().bytes_new_stored();
     ++used;
   }
   if (raw == 0) return 1.0;

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -110,6 +111,12 @@ class Repository {
   // not a valid group name.
   absl::StatusOr<std::vector<v1::Manifest>> ListSnapshots(std::string_view group = "");
 
+  // The newest visible snapshot of `group` (by time, then id, as the last of
+  // ListSnapshots(group)), reading only the manifests it needs (newest first)
+  // instead of all of them; nullopt when the group has none. Errors as
+  // ListSnapshots.
+  absl::StatusOr<std::optional<v1::Manifest>> NewestSnapshot(std::string_view group);
+
   // Resolves "<group>/<time>" (as printed by backup), "latest" (newest of
   // all groups) or "<group>/latest" to the id of a visible snapshot.
   // Errors: NotFound "no snapshot 'x' in REPO: run `arca snapshots`" (also
@@ -157,7 +164,8 @@ class Repository {
   virtual absl::StatusOr<uint64_t> FreeBytes() const = 0;
 
   // sum(bytes_new_stored) / sum(bytes_new_raw) over the newest (up to 10)
-  // snapshots that stored new data; 1.0 when there are none.
+  // snapshots that stored new data, looking at no more than the 50 newest
+  // snapshots (manifests are read newest first); 1.0 when there are none.
   absl::StatusOr<double> ObservedCompressionRatio();
 
   // Registers a running writer (a lock file or object holding pid, host,
@@ -200,6 +208,12 @@ class Repository {
   virtual void AbandonSnapshot(std::string_view id, const std::vector<SnapshotFile>& files) = 0;
 
  private:
+  // Ids of `group` ("" = all), newest first (time name, then id).
+  absl::StatusOr<std::vector<std::string>> SnapshotIdsNewestFirst(std::string_view group);
+  // The manifest of a listed id, checked (id, repository); nullopt when it
+  // has none (an incomplete snapshot).
+  absl::StatusOr<std::optional<v1::Manifest>> ReadListedManifest(const std::string& id);
+
   const std::string path_;
   const v1::RepositoryConfig config_;
 };
