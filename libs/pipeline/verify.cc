@@ -206,14 +206,11 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const Cance
       }
     }
   }
-  if (LocalChunkStore* local = repo.local_chunks(); local != nullptr) {
-    absl::StatusOr<std::vector<LocalChunkStore::BadChunkFile>> moved = local->ListBadChunks();
-    if (!moved.ok()) {
-      problem(std::string(moved.status().message()));
-    } else {
-      for (const LocalChunkStore::BadChunkFile& f : *moved)
-        result.bad_chunk_files.push_back(f.path);
-    }
+  absl::StatusOr<std::vector<std::string>> moved = repo.chunks()->ListMovedAside();
+  if (!moved.ok()) {
+    problem(std::string(moved.status().message()));
+  } else {
+    for (std::string& path : *moved) result.bad_chunk_files.push_back(std::move(path));
   }
   if (!result.problems.empty()) result.exit_code = ExitCode::kVerification;
   return result;

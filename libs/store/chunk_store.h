@@ -75,6 +75,12 @@ class ChunkStore {
     return absl::UnimplementedError(
         absl::StrCat("this chunk store cannot move chunk ", digest.Hex(), " aside"));
   }
+
+  // Where every chunk moved aside by MoveAside is now (paths or URLs), sorted;
+  // empty for stores that cannot move chunks aside (the default).
+  virtual absl::StatusOr<std::vector<std::string>> ListMovedAside() {
+    return std::vector<std::string>();
+  }
 };
 
 struct LocalChunkStoreOptions {
@@ -170,6 +176,8 @@ class LocalChunkStore final : public ChunkStore {
   // ForEach, ForEachChunkFile and so gc ignore .bad files; gc leaves them
   // (docs/formats/repository.md, "Damaged chunks"). NotFound if absent.
   absl::StatusOr<std::string> MoveAside(const Digest& digest) override;
+  // The paths of ListBadChunks().
+  absl::StatusOr<std::vector<std::string>> ListMovedAside() override;
 
   // A chunk file moved aside by MoveAside.
   struct BadChunkFile {
@@ -277,6 +285,9 @@ class FaultInjectionChunkStore final : public ChunkStore {
   absl::Status Flush() override;
   absl::Status ForEach(const std::function<absl::Status(const Digest&, uint64_t)>& fn) override;
   absl::Status Remove(const Digest& digest) override;
+  absl::StatusOr<std::vector<std::string>> ListMovedAside() override {
+    return base_->ListMovedAside();
+  }
   absl::StatusOr<std::string> MoveAside(const Digest& digest) override;
 
  private:

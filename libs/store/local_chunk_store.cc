@@ -565,4 +565,11 @@ absl::StatusOr<bool> LocalChunkStore::RemoveChunkIfOlder(const Digest& digest,
   return true;
 }
 
+absl::StatusOr<std::vector<std::string>> LocalChunkStore::ListMovedAside() {
+  ASSIGN_OR_RETURN(std::vector<BadChunkFile> bad, ListBadChunks());
+  std::vector<std::string> paths;
+  for (const BadChunkFile& f : bad) paths.push_back(f.path);
+  return paths;
+}
+
 }  // namespace arca

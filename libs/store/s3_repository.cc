@@ -161,6 +161,22 @@ absl::StatusOr<std::string> S3ChunkStore::MoveAside(const Digest& digest) {
   return absl::StrCat("s3://", client_->bucket(), "/", bad);
 }
 
+absl::StatusOr<std::vector<std::string>> S3ChunkStore::ListMovedAside() {
+  std::vector<std::string> out;
+  RETURN_IF_ERROR(client_->ListAll(prefix_ + "chunks/", [&](const s3::ObjectInfo& o) {
+    const size_t slash = o.key.rfind('/');
+    const ChunkFileName name =
+        ParseChunkFileName(slash == std::string::npos ? std::string_view(o.key)
+                                                      : std::string_view(o.key).substr(slash + 1));
+    if (name.kind == ChunkFileKind::kBad && o.key == ChunkKey(name.digest) + ".bad") {
+      out.push_back(absl::StrCat("s3://", client_->bucket(), "/", o.key));
+    }
+    return absl::OkStatus();
+  }));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // S3Repository: open and init.
 

@@ -77,6 +77,8 @@ class S3ChunkStore final : public ChunkStore {
   absl::Status Remove(const Digest& digest) override;
   // Copies the object to "<hex>.bad" and deletes the chunk.
   absl::StatusOr<std::string> MoveAside(const Digest& digest) override;
+  // "s3://BUCKET/PREFIX/chunks/ab/cd/<hex>.bad" of every chunk moved aside.
+  absl::StatusOr<std::vector<std::string>> ListMovedAside() override;
 
   // Every chunk object (not .bad ones) with its LastModified, from a listing.
   absl::Status ForEachChunkObject(const std::function<absl::Status(const ChunkObjectInfo&)>& fn);
