@@ -41,6 +41,7 @@
 #include "libs/store/repository.h"
 #include "libs/store/repository_location.h"
 #include "libs/store/retention.h"
+#include "libs/store/s3_repository.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
@@ -396,7 +397,12 @@ int CmdBackup(const std::vector<std::string>& argv) {
                       ? "null"
                       : absl::StrCat("\"", std::string(PhaseName(FailedPhaseOf(r.status))), "\""))
               << ",\"stats\":" << (r.status.ok() ? ProtoJson(r.manifest.stats()) : "null")
-              << ",\"warnings\":[" << warnings << "]}\n";
+              << ",\"warnings\":[" << warnings << "]";
+    // Every request of this command (open, locks, listing, chunks, indexes).
+    if (auto* s3_repo = dynamic_cast<S3Repository*>(repo.get())) {
+      std::cout << ",\"s3_requests\":" << S3RequestsJson(s3_repo->client()->Counts());
+    }
+    std::cout << "}\n";
   } else {
     for (const v1::Warning& w : r.warnings) {
       std::cerr << "warning: " << w.path() << ": " << w.message() << "\n";

@@ -33,6 +33,16 @@ TEST(Output, JsonStringEscapesAndKeepsNonUtf8Distinct) {
   EXPECT_EQ(JsonString(std::string("\x01", 1)), "\"\\u0001\"");
 }
 
+TEST(Output, S3RequestsJson) {
+  s3::RequestCounts counts;
+  EXPECT_EQ(S3RequestsJson(counts), "{\"total\":0,\"retries\":0,\"by_op\":{}}");
+  counts.by_op = {{"GetObject", 2}, {"ListObjectsV2", 1}};
+  counts.total = 3;
+  counts.retries = 1;
+  EXPECT_EQ(S3RequestsJson(counts),
+            "{\"total\":3,\"retries\":1,\"by_op\":{\"GetObject\":2,\"ListObjectsV2\":1}}");
+}
+
 TEST(Output, ModeString) {
   EXPECT_EQ(ModeString(v1::ENTRY_TYPE_DIRECTORY, 01777), "drwxrwxrwt");
   EXPECT_EQ(ModeString(v1::ENTRY_TYPE_REGULAR, 04755), "-rwsr-xr-x");

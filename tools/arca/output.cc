@@ -179,4 +179,13 @@ std::string WarningJson(const v1::Warning& w) {
                       ",\"message\":", JsonString(w.message()), "}");
 }
 
+std::string S3RequestsJson(const s3::RequestCounts& counts) {
+  std::string by_op;
+  for (const auto& [op, n] : counts.by_op) {
+    absl::StrAppend(&by_op, by_op.empty() ? "" : ",", JsonString(op), ":", n);
+  }
+  return absl::StrCat("{\"total\":", counts.total, ",\"retries\":", counts.retries,
+                      ",\"by_op\":{", by_op, "}}");
+}
+
 }  // namespace arca::cli

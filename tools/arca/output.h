@@ -9,6 +9,7 @@
 
 #include "arca/v1/common.pb.h"
 #include "google/protobuf/message.h"
+#include "libs/s3/s3_client.h"
 
 namespace arca::cli {
 
@@ -37,6 +38,9 @@ std::string EntryTypeName(v1::EntryType type);
 // One entry as a JSON object (path as JsonString, not base64).
 std::string EntryJson(const v1::Entry& e);
 std::string WarningJson(const v1::Warning& w);
+// An S3 client's request counts as {"total":N,"retries":N,"by_op":{"GetObject":N,...}}
+// (the "s3_requests" of `arca backup --json` on an s3:// repository).
+std::string S3RequestsJson(const s3::RequestCounts& counts);
 
 }  // namespace arca::cli
 
