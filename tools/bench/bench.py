@@ -8,7 +8,10 @@ both with metrics off and on (embedded: --metrics-textfile; distributed:
 the run) to show what the metrics cost. Scenario `gc` times `arca gc` on a
 synthetic repository of N chunks and 100 snapshots (10 % garbage) against
 `restic prune` on a restic repository of N data blobs and 100 snapshots
-(10 % unreferenced after `restic forget`).
+(10 % unreferenced after `restic forget`). Scenario `s3` starts a throw-away
+Ceph RGW (libs/testing:rgw_server_main) and times the first and the unchanged
+second backup of arca into a local directory, of arca into s3://, and of
+restic into the same RGW.
 
 Runs every tool N times on the same source directory in one invocation,
 interleaving the tools per round (round 1: A B C D, round 2: B C D A, ...),
@@ -51,6 +54,12 @@ SCRAPE_INTERVAL_S = 1.0  # scenario metrics: like a Prometheus scrape_interval
 GC_GARBAGE_AGE_S = 86400  # gc, arca: mtime of the garbage chunk files
 GC_TARGET_WALL_S = 60.0  # gc: the issue's target at 1,000,000 chunks
 GC_TARGET_RSS_BYTES = 200 * 1000 * 1000  # gc: "200 MB"
+RGW_START_TIMEOUT_S = 120.0  # s3: until rgw_server_main prints READY
+RGW_STOP_TIMEOUT_S = 30.0  # s3: SIGTERM -> SIGKILL
+S3_BUCKET = "arca-bench"
+S3_TARGET_VS_LOCAL = 0.6  # s3: arca-S3 throughput / arca-local, at least
+S3_TARGET_VS_RESTIC = 2.0  # s3: restic-S3 wall / arca-S3 wall, at least
+S3_TARGET_REQUESTS = 100  # s3: requests of the unchanged re-backup, below
 
 
 def ServicesScenario(args):
@@ -757,6 +766,387 @@ class FindWalkTool(Tool):
 
     def StoreBytes(self):
         return None
+
+
+# --------------------------------------------------------------------------
+# Scenario s3: a throw-away RGW and the three repositories that use it.
+# --------------------------------------------------------------------------
+
+
+class RgwServer:
+    """rgw_server_main in its own directory: one per round of `s3`.
+
+    Its stdin is a pipe the harness holds, so the RGW also stops (stdin EOF)
+    when the harness dies without running Stop(); its daemons die with it
+    (PR_SET_PDEATHSIG).
+    """
+
+    def __init__(self, binary, work_dir, log_dir, label):
+        self.dir = work_dir
+        self.env = {}
+        self.err_path = os.path.join(log_dir, f"{label}.stderr")
+        self.argv = RgwServer.Argv(binary, work_dir)
+        os.makedirs(work_dir, exist_ok=True)
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=err)
+
+    @staticmethod
+    def Argv(binary, work_dir):
+        return [binary, "--dir", os.path.join(work_dir, "rgw"),
+                "--bucket", S3_BUCKET]
+
+    def WaitReady(self, timeout_s=RGW_START_TIMEOUT_S):
+        """Reads KEY=VALUE lines until READY; raises StepError otherwise."""
+        lines = []
+        reader = threading.Thread(
+            target=lambda: lines.extend(
+                iter(lambda: self.proc.stdout.readline(), b"")),
+            daemon=True)
+        # The reader stops at READY's line only at EOF, so poll its list.
+        reader.start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            text = [l.decode(errors="replace").strip() for l in list(lines)]
+            if "READY" in text:
+                for line in text[:text.index("READY")]:
+                    key, _, value = line.partition("=")
+                    self.env[key] = value
+                if not self.env.get("AWS_ENDPOINT_URL"):
+                    raise StepError(Shell(self.argv), -1,
+                                    "no AWS_ENDPOINT_URL before READY")
+                return self.env
+            if self.proc.poll() is not None:
+                raise StepError(Shell(self.argv), self.proc.returncode,
+                                Tail(self.err_path))
+            time.sleep(0.05)
+        raise StepError(Shell(self.argv), -1,
+                        f"no READY within {timeout_s:.0f} s\n"
+                        + Tail(self.err_path))
+
+    def Stop(self):
+        """SIGTERM (and stdin EOF), SIGKILL after a while; removes its dir."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(RGW_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                Log(f"rgw_server_main {self.proc.pid} ignored SIGTERM for "
+                    f"{RGW_STOP_TIMEOUT_S:.0f} s: SIGKILL")
+                self.proc.kill()
+                self.proc.wait()
+        RemoveTree(self.dir)
+        return self.proc.returncode
+
+
+class S3ScenarioTool(Tool):
+    """A tool of scenario `s3`: a fresh store per round (Fresh(round)), a
+    timed first backup and a timed unchanged second backup (same command:
+    arca and restic each find their parent, the snapshot just made)."""
+    needs_rgw = False
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.rgw_env = {}
+        self.round = 0
+
+    def Missing(self):
+        if self.needs_rgw and not (os.path.isfile(self.args.rgw_server) and
+                                   os.access(self.args.rgw_server, os.X_OK)):
+            return f"rgw_server_main not found: {self.args.rgw_server}"
+        return super().Missing()
+
+    def Env(self):
+        env = super().Env()
+        env.update(self.rgw_env)
+        return env
+
+    def Fresh(self, round_number, rgw_env, log_dir):
+        self.round = round_number
+        self.rgw_env = dict(rgw_env) if self.needs_rgw else {}
+        self.FreshStore(log_dir)
+
+
+class S3ArcaLocalTool(S3ScenarioTool, ArcaTool):
+    name = "arca-local"
+    label = "arca, local directory"
+
+
+class S3ArcaTool(S3ArcaLocalTool):
+    name = "arca-s3"
+    label = "arca, s3:// on RGW"
+    needs_rgw = True
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.store = f"s3://{S3_BUCKET}/arca-run{{N}}"
+
+    def FreshStore(self, log_dir):
+        self.store = f"s3://{S3_BUCKET}/arca-run{self.round}"
+        for i, argv in enumerate(self.SetupCommands()):
+            RunUntimed(argv, self.Env(), log_dir, f"{self.name}-setup{i}")
+
+    def EnvDisplay(self):
+        return {"AWS_ENDPOINT_URL": "http://127.0.0.1:PORT",
+                "AWS_ACCESS_KEY_ID": "...", "AWS_SECRET_ACCESS_KEY": "...",
+                "AWS_REGION": "us-east-1"}
+
+    def StoreBytes(self):
+        return None  # in the RGW; see bytes_new_stored of --json
+
+
+class S3ResticTool(S3ScenarioTool, ResticTool):
+    name = "restic-s3"
+    label = "restic, s3: on RGW"
+    needs_rgw = True
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.store = "s3:http://127.0.0.1:PORT/" + S3_BUCKET + "/restic-run{N}"
+
+    def EnvDisplay(self):
+        return {"RESTIC_PASSWORD": RESTIC_PASSWORD,
+                "AWS_ACCESS_KEY_ID": "...", "AWS_SECRET_ACCESS_KEY": "..."}
+
+    def FreshStore(self, log_dir):
+        endpoint = self.rgw_env.get("AWS_ENDPOINT_URL",
+                                    "http://127.0.0.1:PORT")
+        self.store = f"s3:{endpoint}/{S3_BUCKET}/restic-run{self.round}"
+        RemoveTree(self.cache)
+        for i, argv in enumerate(self.SetupCommands()):
+            RunUntimed(argv, self.Env(), log_dir, f"{self.name}-setup{i}")
+
+    def StoreBytes(self):
+        return None
+
+
+def S3Requests(measurement):
+    """The "s3_requests" object of arca's --json stdout, or None."""
+    doc = (measurement.get("stdout") or {}).get("json")
+    if isinstance(doc, dict) and isinstance(doc.get("s3_requests"), dict):
+        return doc["s3_requests"]
+    return None
+
+
+def RunS3Benchmark(args, tools, work, log_dir):
+    """Scenario s3. Per round: a fresh RGW (untimed start), then per tool in
+    rotated order a fresh repository, a timed first backup and a timed
+    unchanged second backup; the RGW is stopped at the end of the round
+    (also on errors), which frees its memstore.
+
+    Returns {tool name: {"runs": [first...], "second_runs": [...],
+    "rgw_start_s": [...], "failed": ...}}.
+    """
+    results = {t.name: {"runs": [], "second_runs": [], "failed": None}
+               for t in tools}
+    active = list(tools)
+    rgw_starts = []
+
+    def Fail(tool, what, rc, tail):
+        results[tool.name]["failed"] = {"what": what, "exit_code": rc,
+                                        "stderr_tail": tail}
+        Log(f"  {tool.name}: FAILED ({what}, exit {rc})")
+        if tool in active:
+            active.remove(tool)
+
+    for r in range(args.runs):
+        order = RotatedOrder([t for t in tools if t in active], r)
+        if not order:
+            break
+        Log(f"round {r + 1}/{args.runs}: " + " ".join(t.name for t in order))
+        rgw = None
+        try:
+            rgw_env = {}
+            if any(t.needs_rgw for t in order):
+                started = time.monotonic()
+                rgw = RgwServer(args.rgw_server, os.path.join(work, "rgw"),
+                                log_dir, f"rgw-run{r + 1}")
+                try:
+                    rgw_env = rgw.WaitReady()
+                except StepError as e:
+                    for t in [t for t in order if t.needs_rgw]:
+                        Fail(t, f"setup: {e.what}", e.returncode,
+                             e.stderr_tail)
+                    order = [t for t in order if not t.needs_rgw]
+                rgw_starts.append(time.monotonic() - started)
+            for tool in order:
+                try:
+                    tool.Fresh(r + 1, rgw_env, log_dir)
+                except StepError as e:
+                    Fail(tool, f"setup: {e.what}", e.returncode,
+                         e.stderr_tail)
+                    continue
+                for kind, key in (("first", "runs"),
+                                  ("second", "second_runs")):
+                    label = f"{tool.name}-run{r + 1}-{kind}"
+                    os.sync()
+                    m = TimedRun(tool, tool.Command(), log_dir, label)
+                    m["round"] = r + 1
+                    m["loadavg_after"] = LoadAverage()
+                    os.sync()
+                    m["store_bytes"] = tool.StoreBytes()
+                    results[tool.name][key].append(m)
+                    req = S3Requests(m)
+                    Log(f"  {tool.name} {kind}: {m['wall_s']:.2f} s, exit "
+                        f"{m['exit_code']}"
+                        + (f", {req.get('total')} S3 requests" if req
+                           else ""))
+                    if m["exit_code"] != 0:
+                        Fail(tool, f"run {r + 1} ({kind} backup)",
+                             m["exit_code"], m.get("stderr_tail", ""))
+                        break
+        finally:
+            if rgw is not None:
+                rc = rgw.Stop()
+                if rc != 0:
+                    Log(f"rgw_server_main exited with {rc} after SIGTERM "
+                        f"(log: {rgw.err_path})")
+    for t in tools:
+        results[t.name]["rgw_start_s"] = rgw_starts
+    return results
+
+
+def S3Report(args, machine, source_info, warm, tools, skipped, results,
+             started, work):
+    """The report of scenario `s3`: first and second backups, the ratios
+    against the targets and the S3 requests of arca's re-backup."""
+    summaries = {}
+    for t in tools:
+        res = results[t.name]
+        summaries[t.name] = {
+            "first": Summarize(t, res, "s3"),
+            "second": Summarize(t, {"runs": res["second_runs"]}, "s3"),
+        }
+    src_bytes = source_info["regular_file_bytes"]
+    out = [f"# arca bench: scenario `s3`", ""]
+    mem = machine.get("mem_total_bytes")
+    out.append(f"- date: {started} (UTC)")
+    out.append(f"- machine: {machine.get('nproc')} CPUs "
+               f"({machine.get('cpu_model', '?')}), "
+               f"{Fmt(mem / 2**30 if mem else None, 1)} GiB RAM, "
+               f"Linux {machine.get('kernel')}; load average at start "
+               f"{machine.get('loadavg_start')}, at end {LoadAverage()}")
+    out.append(f"- source: `{source_info['path']}`: "
+               f"{source_info['regular_files']} regular files "
+               f"({src_bytes} bytes = {src_bytes / MIB:.1f} MiB, hard "
+               f"links once), {source_info['directories']} directories, "
+               f"{source_info['symlinks']} symlinks, "
+               f"{source_info['other']} other")
+    starts = next(iter(results.values()), {}).get("rgw_start_s") or []
+    out.append(f"- runs: {args.runs} per tool; each round starts a fresh RGW "
+               f"(`{args.rgw_server}`, bucket `{S3_BUCKET}`, memstore; "
+               f"untimed, median start {Fmt(Median(starts), 1)} s) and stops "
+               "it at its end; per tool, in rotated order: fresh repository "
+               "(init untimed; prefix `arca-runN` / `restic-runN`), timed "
+               "first backup, timed unchanged second backup with the same "
+               "command (arca and restic pick the parent themselves: the "
+               "snapshot just made; restic keeps its cache between the two)")
+    out.append(f"- page cache: warmed once before timing "
+               f"({warm['tar_bytes'] / MIB:.1f} MiB in "
+               f"{warm['seconds']:.1f} s, untimed); `sync` before and after "
+               "every timed run")
+    out.append("- the RGW (mon, OSD, radosgw) runs on the same 2 cores as "
+               "the client, so S3 rows pay for the server's CPU too; peak "
+               "RSS is the client's only (`/usr/bin/time -f %M`)")
+    out.append("- MiB/s: source regular-file bytes (2^20) / median wall; "
+               "not identical work: restic always encrypts")
+    for name, reason in skipped:
+        out.append(f"- **skipped {name}**: {reason}")
+    out.append("")
+    head = ["backup: tool", "median wall s", "min s", "max s", "MiB/s",
+            "median CPU s", "median peak RSS MiB", "S3 requests (median)"]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
+    for kind, key in (("first", "runs"), ("second", "second_runs")):
+        for t in tools:
+            s = summaries[t.name][kind]
+            ok = [m for m in results[t.name][key] if m["exit_code"] == 0]
+            reqs = [S3Requests(m) for m in ok]
+            totals = [q.get("total") for q in reqs if q]
+            label = t.label
+            failed = results[t.name]["failed"]
+            if failed:
+                label += f" (FAILED: {failed['what']})"
+            w = s["wall_median"]
+            out.append("| " + " | ".join([
+                ("first: " if kind == "first" else "second (unchanged): ")
+                + label,
+                Fmt(w, 3), Fmt(s["wall_min"], 3), Fmt(s["wall_max"], 3),
+                Fmt(src_bytes / MIB / w if w else None, 1),
+                Fmt(s["cpu_median"]), Fmt(KibToMib(s["rss_median_kib"]), 1),
+                Fmt(Median(totals), 0) if totals else "—"]) + " |")
+    out.append("")
+
+    def Wall(name, kind):
+        return summaries.get(name, {}).get(kind, {}).get("wall_median")
+
+    def Check(value, ok):
+        if value is None:
+            return "not measured"
+        return "met" if ok(value) else "**NOT met**"
+
+    for kind in ("first", "second"):
+        local, s3, restic = (Wall("arca-local", kind), Wall("arca-s3", kind),
+                             Wall("restic-s3", kind))
+        vs_local = local / s3 if local and s3 else None
+        vs_restic = restic / s3 if restic and s3 else None
+        if kind == "first":
+            out.append(f"- first backup, arca-S3 throughput × arca-local = "
+                       f"{Fmt(vs_local)} (target ≥ {S3_TARGET_VS_LOCAL}: "
+                       f"{Check(vs_local, lambda v: v >= S3_TARGET_VS_LOCAL)})"
+                       f"; restic-S3 wall / arca-S3 wall = {Fmt(vs_restic)} "
+                       f"(target ≥ {S3_TARGET_VS_RESTIC}: "
+                       f"{Check(vs_restic, lambda v: v >= S3_TARGET_VS_RESTIC)})")
+        else:
+            out.append(f"- unchanged second backup, arca-S3 throughput × "
+                       f"arca-local = {Fmt(vs_local)}; restic-S3 wall / "
+                       f"arca-S3 wall = {Fmt(vs_restic)}")
+    seconds = [m for m in results.get("arca-s3", {}).get("second_runs", [])
+               if m["exit_code"] == 0]
+    totals = [S3Requests(m)["total"] for m in seconds if S3Requests(m)]
+    worst = max(totals) if totals else None
+    out.append(f"- S3 requests of arca's unchanged re-backup: "
+               f"{', '.join(str(t) for t in totals) or '—'} (one per run; "
+               f"target < {S3_TARGET_REQUESTS} in every run: "
+               f"{Check(worst, lambda v: v < S3_TARGET_REQUESTS)})")
+    for kind, key in (("first", "runs"), ("second", "second_runs")):
+        for m in results.get("arca-s3", {}).get(key, []):
+            q = S3Requests(m)
+            if q:
+                ops = ", ".join(f"{op} {n}" for op, n in
+                                sorted(q.get("by_op", {}).items()))
+                out.append(f"  - arca-S3 {kind} backup, round {m['round']}: "
+                           f"{q.get('total')} requests ({ops}), "
+                           f"{q.get('retries')} retries")
+    out.append("")
+    for t in tools:
+        stats = ArcaStats({"runs": results[t.name]["runs"]})
+        if stats:
+            out.append(f"{t.name} `--json` stats of its last successful "
+                       "first backup: " + ", ".join(
+                           f"{k}={v}" for k, v in sorted(stats.items())))
+            out.append("")
+    out.append("Commands (timed; setup commands untimed; the work "
+               f"directory {work} is removed at the end unless --keep):")
+    out.append("")
+    out.append("```")
+    out.append(f"setup, each round: {Shell(RgwServer.Argv(args.rgw_server, os.path.join(work, 'rgw')))}"
+               "  # prints AWS_* and READY; SIGTERM at the round's end")
+    for t in tools:
+        env = " ".join(f"{k}={shlex.quote(v)}"
+                       for k, v in t.EnvDisplay().items())
+        out.append(f"# {t.name}: {t.Version()}")
+        for argv in t.SetupCommands():
+            out.append(f"setup: {env + ' ' if env else ''}{Shell(argv)}")
+        out.append(f"timed twice (first, second): {env + ' ' if env else ''}"
+                   f"{GNU_TIME} -f '{TIME_FORMAT}' -o FILE "
+                   f"{Shell(t.Command())}")
+    out.append("```")
+    return "\n".join(out), summaries
 
 
 # --------------------------------------------------------------------------
@@ -1616,6 +2006,7 @@ def MakeTools(args, work):
         "metrics": [ArcaTool, ArcaTextfileTool, ArcaDistributedTool,
                     ArcaDistributedMetricsTool],
         "gc": [ArcaGcTool, ResticGcTool],
+        "s3": [S3ArcaLocalTool, S3ArcaTool, S3ResticTool],
     }[args.scenario]
     wanted = None
     if args.tools:
@@ -1646,7 +2037,7 @@ def ParseArgs(argv):
                     "on one directory and print a Markdown table.")
     p.add_argument("--scenario",
                    choices=["first", "second", "distributed", "metrics",
-                            "gc"],
+                            "gc", "s3"],
                    required=True,
                    help="first: first backup into an empty repository; "
                         "second: unchanged re-backup into the same "
@@ -1654,7 +2045,10 @@ def ParseArgs(argv):
                         "distributed: arca's first backup embedded and "
                         "through the five services on loopback; metrics: "
                         "the same two with metrics off and on; gc: arca gc "
-                        "against restic prune on synthetic repositories")
+                        "against restic prune on synthetic repositories; s3: "
+                        "first and unchanged second backup of arca to a "
+                        "local directory and to s3://, and of restic to s3:, "
+                        "on a throw-away Ceph RGW")
     p.add_argument("--source", default="/usr/share",
                    help="directory to back up (default: %(default)s)")
     p.add_argument("--runs", type=int, default=3,
@@ -1667,7 +2061,8 @@ def ParseArgs(argv):
                         "arca, tar-zstd, restic, borg; second also "
                         "tar-g-zstd, find; distributed: arca, "
                         "arca-distributed; metrics: also arca-textfile, "
-                        "arca-distributed-metrics); default: all")
+                        "arca-distributed-metrics; gc: arca, restic; s3: "
+                        "arca-local, arca-s3, restic-s3); default: all")
     p.add_argument("--services-dir", default="bazel-out/k8-opt/bin/services",
                    help="distributed: holds NAME/NAME for the five services "
                         "(default: %(default)s)")
@@ -1686,6 +2081,10 @@ def ParseArgs(argv):
     p.add_argument("--gc-benchmark",
                    help="gc: the gc_benchmark binary (default: "
                         "libs/store/gc_benchmark beside --arca's bin tree)")
+    p.add_argument("--rgw-server",
+                   help="s3: the rgw_server_main binary (default: "
+                        "libs/testing/rgw_server_main beside --arca's bin "
+                        "tree)")
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be >= 1")
@@ -1700,6 +2099,13 @@ def ParseArgs(argv):
         args.gc_benchmark = os.path.join(bin_dir, "libs", "store",
                                          "gc_benchmark")
     args.gc_benchmark = os.path.abspath(args.gc_benchmark)
+    if args.rgw_server is None:
+        bin_dir = args.arca
+        for _ in range(3):  # BIN/tools/arca/arca -> BIN
+            bin_dir = os.path.dirname(os.path.abspath(bin_dir))
+        args.rgw_server = os.path.join(bin_dir, "libs", "testing",
+                                       "rgw_server_main")
+    args.rgw_server = os.path.abspath(args.rgw_server)
     args.source = os.path.abspath(args.source)
     args.workdir = os.path.abspath(args.workdir)
     args.arca = os.path.abspath(args.arca)
@@ -1757,8 +2163,15 @@ def main(argv):
             source_info = SourceInfo(args.source)
             Log(f"warming the page cache (tar of {args.source}, untimed) ...")
             warm = WarmPageCache(args.source)
-        results = RunBenchmark(args, tools, work, log_dir)
-        if args.scenario == "gc":
+        if args.scenario == "s3":
+            results = RunS3Benchmark(args, tools, work, log_dir)
+        else:
+            results = RunBenchmark(args, tools, work, log_dir)
+        if args.scenario == "s3":
+            report, summaries = S3Report(args, machine, source_info, warm,
+                                         tools, skipped, results, started,
+                                         work)
+        elif args.scenario == "gc":
             report, summaries = GcReport(args, machine, tools, skipped,
                                          results, started, work)
         else:

@@ -315,6 +315,105 @@ class HarnessTest(unittest.TestCase):
         else:
             self.assertIn("**skipped restic**", p.stdout)
 
+    def ProcessesMentioning(self, text):
+        """Pids whose command line contains `text` (e.g. the work dir)."""
+        pids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if text.encode() in f.read():
+                        pids.append(int(pid))
+            except OSError:
+                pass
+        return pids
+
+    def test_s3_scenario_with_built_rgw(self):
+        root = os.path.dirname(os.path.dirname(HERE))
+        arca = os.path.join(root, "bazel-out/k8-opt/bin/tools/arca/arca")
+        rgw = os.path.join(root,
+                           "bazel-out/k8-opt/bin/libs/testing/rgw_server_main")
+        if not all(os.access(b, os.X_OK) for b in (arca, rgw)):
+            self.skipTest("arca or rgw_server_main is not built (bazel build "
+                          "-c opt //tools/arca //libs/testing:rgw_server_main)")
+        p = self.Run("--scenario", "s3", "--arca", arca)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = TableRows(p.stdout)
+        tools = ["arca, local directory", "arca, s3:// on RGW"]
+        if Have("restic"):
+            tools.append("restic, s3: on RGW")
+        else:
+            self.assertIn("**skipped restic-s3**", p.stdout)
+        self.assertEqual(sorted(rows), sorted(
+            [f"first: {t}" for t in tools]
+            + [f"second (unchanged): {t}" for t in tools]))
+        for label, cells in rows.items():
+            self.CheckNumbers(cells[:6])
+        raw = self.LoadJson()
+        s3 = raw["tools"]["arca-s3"]
+        first = s3["runs"][0]["stdout"]["json"]["s3_requests"]
+        second = s3["second_runs"][0]["stdout"]["json"]["s3_requests"]
+        self.assertGreater(first["by_op"]["PutObject"], 0)
+        self.assertEqual(first["total"], sum(first["by_op"].values()))
+        self.assertLess(second["total"], bench.S3_TARGET_REQUESTS)
+        self.assertEqual(second["total"], sum(second["by_op"].values()))
+        self.assertEqual(rows["second (unchanged): arca, s3:// on RGW"][6],
+                         str(second["total"]))
+        self.assertEqual(rows["first: arca, local directory"][6], "—")
+        self.assertIn("S3 requests of arca's unchanged re-backup: "
+                      f"{second['total']} ", p.stdout)
+        self.assertIn("arca-S3 throughput × arca-local = ", p.stdout)
+        # The RGW of the round was stopped and its directory removed.
+        self.assertEqual(self.ProcessesMentioning(self.workdir), [])
+        self.assertFalse(os.path.exists(self.workdir))
+
+    def test_s3_failure_stops_the_rgw(self):
+        # A double of rgw_server_main that prints what the real one prints
+        # and waits (recording its pid), and an arca whose backup fails.
+        rgw = os.path.join(self.tmp, "rgw_server_main")
+        pids = os.path.join(self.tmp, "pids")
+        WriteScript(rgw, "#!/bin/sh\n"
+                    f"echo $$ >> {pids}\n"
+                    "echo AWS_ENDPOINT_URL=http://127.0.0.1:9\n"
+                    "echo AWS_ACCESS_KEY_ID=k\necho AWS_SECRET_ACCESS_KEY=s\n"
+                    "echo AWS_REGION=us-east-1\necho READY\n"
+                    "exec sleep 300\n")
+        fake_arca = os.path.join(self.tmp, "arca-init-only")
+        WriteScript(fake_arca, "#!/bin/sh\n"
+                    "case \"$1\" in init) exit 0;; esac\n"
+                    "echo 'arca: simulated S3 failure' >&2; exit 4\n")
+        p = self.Run("--scenario", "s3", "--arca", fake_arca, "--rgw-server",
+                     rgw, "--tools", "arca-s3", "--runs", "2")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("arca-s3 FAILED (run 1 (first backup), exit 4)",
+                      p.stderr)
+        self.assertIn("arca: simulated S3 failure", p.stderr)
+        with open(pids) as f:
+            started = [int(l) for l in f.read().split()]
+        self.assertEqual(len(started), 1)  # no second round after a failure
+        for pid in started:
+            with self.assertRaises(ProcessLookupError, msg=f"pid {pid}"):
+                os.kill(pid, 0)
+
+    def test_s3_rgw_that_cannot_start_fails_only_the_s3_rows(self):
+        rgw = os.path.join(self.tmp, "rgw_server_main")
+        WriteScript(rgw, "#!/bin/sh\necho 'rgw: simulated start failure' >&2; "
+                    "exit 1\n")
+        fake_arca = os.path.join(self.tmp, "arca-init-only")
+        WriteScript(fake_arca, "#!/bin/sh\n"
+                    "case \"$1\" in init) exit 0;; esac\n"
+                    "echo '{\"stats\": {}}'\n")
+        p = self.Run("--scenario", "s3", "--arca", fake_arca, "--rgw-server",
+                     rgw, "--tools", "arca-local,arca-s3")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("rgw: simulated start failure", p.stderr)
+        rows = TableRows(p.stdout)
+        self.CheckNumbers(rows["first: arca, local directory"][:6])
+        self.assertTrue(any(label.startswith(
+            "first: arca, s3:// on RGW (FAILED: setup:") for label in rows),
+            rows)
+
     def test_distributed_setup_failure_stops_started_services(self):
         # Test doubles for the services: four that print their address and
         # sleep (recording their pid), and an orchestrator that fails.
