@@ -17,7 +17,15 @@ absl::StatusOr<const RestoreSnapshot*> LocalSnapshotSource::Open(const std::stri
   ASSIGN_OR_RETURN(s.payload_index,
                    ChunkIndex::Decode(AsBytes(loaded.payload_index), v1::STREAM_KIND_PAYLOAD,
                                       absl::StrCat(s.id, "/payload.aidx")));
+  meta_ahead_.reset();
+  payload_ahead_.reset();
   snapshot_ = std::move(s);
+  if (repo_->local_chunks() == nullptr) {
+    meta_ahead_ =
+        std::make_unique<ReadAheadChunkSource>(&snapshot_->metadata_index, &chunks_, 4, 2);
+    payload_ahead_ =
+        std::make_unique<ReadAheadChunkSource>(&snapshot_->payload_index, &chunks_, 16, 8);
+  }
   return &*snapshot_;
 }
 

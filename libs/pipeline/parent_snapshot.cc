@@ -4,6 +4,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "libs/base/bytes.h"
 #include "libs/base/status_macros.h"
+#include "libs/pipeline/remote/read_ahead_chunk_source.h"
 
 namespace arca {
 namespace {
@@ -16,6 +17,23 @@ bool SameRepeated(const Repeated& a, const Repeated& b) {
   }
   return true;
 }
+
+// The parent's metadata stream read ahead, for object storage where each
+// chunk is a round trip (Find walks the stream forward).
+class ReadAheadRepositorySource final : public ChunkSource {
+ public:
+  ReadAheadRepositorySource(ChunkStore* store, ChunkIndex index)
+      : index_(std::move(index)), inner_(store), ahead_(&index_, &inner_, 8, 4) {}
+  absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(const Digest& digest,
+                                                              uint64_t expected_length) override {
+    return ahead_.GetChunk(digest, expected_length);
+  }
+
+ private:
+  const ChunkIndex index_;
+  RepositoryChunkSource inner_;
+  ReadAheadChunkSource ahead_;  // last: joined first
+};
 
 }  // namespace
 
@@ -31,8 +49,17 @@ ParentSnapshot::ParentSnapshot(std::unique_ptr<ChunkSource> source, std::string 
 absl::StatusOr<std::unique_ptr<ParentSnapshot>> ParentSnapshot::Open(Repository& repo,
                                                                      absl::string_view id) {
   ASSIGN_OR_RETURN(LoadedSnapshot loaded, repo.LoadSnapshot(std::string(id)));
+  std::unique_ptr<ChunkSource> source;
+  if (repo.local_chunks() == nullptr) {  // object storage: read ahead
+    ASSIGN_OR_RETURN(ChunkIndex meta,
+                     ChunkIndex::Decode(AsBytes(loaded.metadata_index), v1::STREAM_KIND_METADATA,
+                                        absl::StrCat(id, "/metadata.aidx")));
+    source = std::make_unique<ReadAheadRepositorySource>(repo.chunks(), std::move(meta));
+  } else {
+    source = std::make_unique<RepositoryChunkSource>(repo.chunks());
+  }
   return FromIndexes(loaded.manifest.id(), loaded.metadata_index, loaded.payload_index,
-                     std::make_unique<RepositoryChunkSource>(repo.chunks()));
+                     std::move(source));
 }
 
 absl::StatusOr<std::unique_ptr<ParentSnapshot>> ParentSnapshot::FromIndexes(
