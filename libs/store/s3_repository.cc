@@ -78,9 +78,19 @@ uint64_t S3ChunkStore::index_builds() const {
 }
 
 absl::StatusOr<bool> S3ChunkStore::Has(const Digest& digest) {
+  {
+    absl::MutexLock l(&mu_);
+    RETURN_IF_ERROR(EnsureIndexLocked());
+    if (index_.contains(digest)) return true;
+  }
+  // Not in the index: another process (a second uploader replica, a
+  // concurrent backup) may have stored it since the listing. Ask.
+  absl::StatusOr<s3::ObjectInfo> info = client_->HeadObject(ChunkKey(digest));
+  if (absl::IsNotFound(info.status())) return false;
+  if (!info.ok()) return info.status();
   absl::MutexLock l(&mu_);
-  RETURN_IF_ERROR(EnsureIndexLocked());
-  return index_.contains(digest);
+  index_.insert(digest);
+  return true;
 }
 
 absl::StatusOr<bool> S3ChunkStore::Put(const Digest& digest, std::string_view blob) {

@@ -26,7 +26,9 @@
 //   no mtime a dedup hit could refresh, so the local gc's concurrent rule
 //   (gc.h) cannot be used.
 // - the chunk store keeps an index of stored digests (one listing, then this
-//   process's own writes), so a re-backup does not ask per chunk; a writer
+//   process's own writes and HEAD hits), so a re-backup does not ask per
+//   chunk; a digest it lacks is confirmed with a HEAD, since other writers
+//   (a second uploader replica) add chunks after the listing; a writer
 //   drops it when the gc-epoch object changed since it was built.
 //
 // Thread-safety: thread-safe, as Repository and ChunkStore require.
@@ -66,7 +68,8 @@ class S3ChunkStore final : public ChunkStore {
   // "PREFIX/"; `display` names the repository in messages.
   S3ChunkStore(s3::S3Client* client, std::string prefix, std::string display);
 
-  // From the index (built by one listing on first use).
+  // From the index (built by one listing on first use); a digest the index
+  // lacks is confirmed with a HEAD (other processes store chunks too).
   absl::StatusOr<bool> Has(const Digest& digest) override;
   // Present in the index: false, no request. Otherwise a conditional PUT.
   absl::StatusOr<bool> Put(const Digest& digest, std::string_view blob) override;

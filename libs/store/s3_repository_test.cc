@@ -316,6 +316,25 @@ TEST(S3Repository, GcRemovesGarbageAndWritersDropTheirIndex) {
   EXPECT_TRUE(*other->chunks()->Put(D(drop), drop));
 }
 
+TEST(S3Repository, HasFindsAChunkAnotherWriterStoredAfterTheListing) {
+  // Two uploader replicas on one bucket: `a` built its index before `b`
+  // stored the chunk, and a's commit must still find it.
+  const std::string bucket = NewBucket();
+  std::unique_ptr<S3Repository> a = InitRepo(bucket);
+  std::unique_ptr<S3Repository> b = OpenRepo(bucket);
+  const std::string early = Blob(1), late = Blob(2);
+  ASSERT_TRUE(a->chunks()->Put(D(early), early).ok());
+  ASSERT_TRUE(*a->chunks()->Has(D(early)));
+  EXPECT_FALSE(*a->chunks()->Has(D(late)));
+  ASSERT_TRUE(*b->chunks()->Put(D(late), late));
+  EXPECT_TRUE(*a->chunks()->Has(D(late)));
+  EXPECT_EQ(a->s3_chunks()->index_builds(), 1u);
+  // Remembered: no further request.
+  const uint64_t before = a->client()->Counts().total;
+  EXPECT_TRUE(*a->chunks()->Has(D(late)));
+  EXPECT_EQ(a->client()->Counts().total, before);
+}
+
 TEST(S3Repository, TheIndexSavesRequests) {
   const std::string bucket = NewBucket();
   std::unique_ptr<S3Repository> repo = InitRepo(bucket);
