@@ -268,6 +268,12 @@ TEST_F(S3Test, GatewayStoppedMidBackupExits12CommitsNothingAndRerunReuses) {
   ASSERT_TRUE(g_rgw->StartGateway().ok());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 12) << result->stdout_data << "\n" << result->stderr_data;
+  // --json: the failure is in the document on stdout, naming the phase,
+  // the object and the endpoint.
+  EXPECT_EQ(JsonStringValue(result->stdout_data, "failed_phase"), "upload") << result->stdout_data;
+  const std::string error = JsonStringValue(result->stdout_data, "error");
+  EXPECT_NE(error.find(g_rgw->endpoint()), std::string::npos) << result->stdout_data;
+  EXPECT_NE(error.find(prefix_ + "/chunks/"), std::string::npos) << result->stdout_data;
   EXPECT_EQ(SnapshotCount(), 0);
 
   RunResult rerun = Backup(src);
