@@ -61,7 +61,8 @@ absl::Status ChunkWriter::Process(PendingChunk chunk) {
   if (!claimed) return absl::OkStatus();
 
   auto t1 = std::chrono::steady_clock::now();
-  absl::StatusOr<bool> present = store_->Has(digest);
+  // A wrong "absent" costs a compression; Put then finds the chunk.
+  absl::StatusOr<bool> present = store_->HasCheap(digest);
   if (!present.ok()) return WithPhase(present.status(), v1::PHASE_UPLOAD);
   if (*present) {
     absl::MutexLock lock(&mu_);

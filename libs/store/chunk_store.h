@@ -38,6 +38,13 @@ class ChunkStore {
   // Errors: PermissionDenied/Unavailable naming the path.
   virtual absl::StatusOr<bool> Has(const Digest& digest) = 0;
 
+  // A cheap Has for deduplication before compressing a new chunk: true means
+  // stored (as Has, with its side effects), false may be wrong when the
+  // answer would cost a round trip (object storage: a chunk another writer
+  // stored after this process listed the store); the following Put then
+  // finds it. The default is Has.
+  virtual absl::StatusOr<bool> HasCheap(const Digest& digest) { return Has(digest); }
+
   // Stores `blob` under `digest` unless a chunk with that digest is already
   // present. Returns true if the blob was written by this call, false if it
   // was present (or another thread's concurrent Put of the same digest
@@ -288,6 +295,7 @@ class FaultInjectionChunkStore final : public ChunkStore {
   absl::StatusOr<std::vector<std::string>> ListMovedAside() override {
     return base_->ListMovedAside();
   }
+  absl::StatusOr<bool> HasCheap(const Digest& digest) override;
   absl::StatusOr<std::string> MoveAside(const Digest& digest) override;
 
  private:

@@ -60,6 +60,14 @@ absl::StatusOr<bool> FaultInjectionChunkStore::Has(const Digest& digest) {
   return base_->Has(digest);
 }
 
+absl::StatusOr<bool> FaultInjectionChunkStore::HasCheap(const Digest& digest) {
+  {
+    absl::MutexLock l(&mu_);
+    if (!has_status_.ok()) return has_status_;
+  }
+  return base_->HasCheap(digest);
+}
+
 absl::StatusOr<bool> FaultInjectionChunkStore::Put(const Digest& digest, std::string_view blob) {
   {
     absl::MutexLock l(&mu_);

@@ -93,6 +93,12 @@ absl::StatusOr<bool> S3ChunkStore::Has(const Digest& digest) {
   return true;
 }
 
+absl::StatusOr<bool> S3ChunkStore::HasCheap(const Digest& digest) {
+  absl::MutexLock l(&mu_);
+  RETURN_IF_ERROR(EnsureIndexLocked());
+  return index_.contains(digest);
+}
+
 absl::StatusOr<bool> S3ChunkStore::Put(const Digest& digest, std::string_view blob) {
   {
     absl::MutexLock l(&mu_);

@@ -71,6 +71,8 @@ class S3ChunkStore final : public ChunkStore {
   // From the index (built by one listing on first use); a digest the index
   // lacks is confirmed with a HEAD (other processes store chunks too).
   absl::StatusOr<bool> Has(const Digest& digest) override;
+  // From the index only: no request after the listing.
+  absl::StatusOr<bool> HasCheap(const Digest& digest) override;
   // Present in the index: false, no request. Otherwise a conditional PUT.
   absl::StatusOr<bool> Put(const Digest& digest, std::string_view blob) override;
   absl::StatusOr<std::string> Get(const Digest& digest) override;

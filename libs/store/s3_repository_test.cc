@@ -349,6 +349,12 @@ TEST(S3Repository, TheIndexSavesRequests) {
   }
   // One GET of the gc-epoch and one listing page, not 300 HEADs or PUTs.
   EXPECT_LE(reader->client()->Counts().total - before, 3u);
+  // New digests: HasCheap answers from the index (no request); Has asks.
+  const uint64_t before_new = reader->client()->Counts().total;
+  for (int i = 100; i < 110; ++i) ASSERT_FALSE(*reader->chunks()->HasCheap(D(Blob(i))));
+  EXPECT_EQ(reader->client()->Counts().total, before_new);
+  ASSERT_FALSE(*reader->chunks()->Has(D(Blob(100))));
+  EXPECT_EQ(reader->client()->Counts().total, before_new + 1);  // one HEAD
 }
 
 TEST(S3Repository, OpenRepositoryAtNeedsEndpointAndCredentials) {

@@ -218,8 +218,10 @@ absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, Bl
   }
   absl::Status checked;
   if (check == BlobCheck::kFull) {
-    // A chunk already stored was checked when it was written.
-    absl::StatusOr<bool> present = store.Has(*digest);
+    // A chunk already stored was checked when it was written. A wrong
+    // "absent" (object storage, stored by another replica since this one
+    // listed) costs a decode; Put then finds it.
+    absl::StatusOr<bool> present = store.HasCheap(*digest);
     if (!present.ok()) return Upload(present.status());
     if (*present) {
       v1::PutChunkAck ack;

@@ -77,7 +77,7 @@ commands:
          (not in a dry run) to free the chunks no snapshot references)
   gc --repo DIR [--dry-run] [--json] [--stale-lock-minutes N] [--clock-slack-seconds N]
      (remove chunks no snapshot references, crash leftovers and stale locks;
-     safe while backups run: see docs/formats/repository.md)
+     safe while backups run on a directory: see docs/formats/repository.md)
 
 Progress (backup, restore, verify): a live line on stderr when it is a terminal
 (JSON lines with --json); --progress forces it, --no-progress turns it off.
@@ -86,6 +86,12 @@ textfile collector (one file per host for every arca job; see README.md).
 
 SNAPSHOT is an id as printed by backup, "latest", or GROUP/latest.
 ARCA_REPO may stand for --repo. Exit codes: see README.md.
+--repo DIR or --repo s3://BUCKET[/PREFIX] (S3-compatible object storage): endpoint
+AWS_ENDPOINT_URL or --s3-endpoint URL, credentials AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN), region AWS_REGION (us-east-1); every
+command with --repo also takes [--s3-addressing=path|virtual] [--s3-ca FILE]
+[--s3-retries N] [--s3-timeout SECONDS] [--limit-upload RATE (e.g. 20M)].
+On object storage gc and backups exclude each other (see README.md).
 
 remote mode (jobs run by the services of an orchestrator, tools/arca/remote.h):
   arca --orchestrator=ADDR [--tls-ca F] [--tls-cert F --tls-key F] [--insecure]
