@@ -90,7 +90,17 @@ std::string Tail(const std::string& path, size_t max_bytes = 3000) {
 //   the mon to acknowledge.
 // - run dir, admin socket, log file, mon data, osd data, rgw data: all
 //   under the work directory.
-std::string ConfText(const std::string& dir, const std::string& fsid, int mon_port, int rgw_port) {
+// - rgw dns name = localhost: a Host of BUCKET.localhost is virtual-host
+//   style; any other Host (127.0.0.1, localhost itself) stays path style.
+// - with TLS, beast also listens on ssl_endpoint with the certificate and
+//   key from MakeCertificates.
+std::string ConfText(const std::string& dir, const std::string& fsid, int mon_port, int rgw_port,
+                     int https_port) {
+  std::string frontends = absl::StrCat("beast endpoint=127.0.0.1:", rgw_port);
+  if (https_port != 0) {
+    absl::StrAppend(&frontends, " ssl_endpoint=127.0.0.1:", https_port, " ssl_certificate=", dir,
+                    "/tls/server.pem ssl_private_key=", dir, "/tls/server.key");
+  }
   return absl::StrCat(
       "[global]\n"
       "fsid = ",
@@ -152,9 +162,10 @@ std::string ConfText(const std::string& dir, const std::string& fsid, int mon_po
       "osd crush update on start = false\n"
       "osd class update on start = false\n"
       "[client.rgw]\n"
-      "rgw frontends = beast endpoint=127.0.0.1:",
-      rgw_port,
+      "rgw frontends = ",
+      frontends,
       "\n"
+      "rgw dns name = localhost\n"
       "rgw data = ",
       dir, "/rgw\n");
 }
@@ -183,6 +194,19 @@ bool AnswersHttp(int port) {
   return ok;
 }
 
+// True when something accepts a TCP connection on 127.0.0.1:port.
+bool Accepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
 // Running: the child has not exited yet (reaps it when it has).
 bool Running(Subprocess& p) {
   if (p.reaped()) return false;
@@ -192,7 +216,8 @@ bool Running(Subprocess& p) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RgwServer>> RgwServer::Start(const std::string& work_dir) {
+absl::StatusOr<std::unique_ptr<RgwServer>> RgwServer::Start(const std::string& work_dir,
+                                                            const RgwServerOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(work_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", work_dir, ": ", ec.message()));
@@ -204,11 +229,11 @@ absl::StatusOr<std::unique_ptr<RgwServer>> RgwServer::Start(const std::string& w
   // retried from scratch on fresh ports.
   absl::Status status;
   for (int attempt = 1; attempt <= 3; ++attempt) {
-    std::unique_ptr<RgwServer> server(new RgwServer(dir));
+    std::unique_ptr<RgwServer> server(new RgwServer(dir, options));
     status = server->Bootstrap();
     if (status.ok()) return server;
     server->StopAll();
-    for (const char* sub : {"mon", "osd", "run", "rgw", "monmap", "ceph.conf"}) {
+    for (const char* sub : {"mon", "osd", "run", "rgw", "tls", "monmap", "ceph.conf"}) {
       std::filesystem::remove_all(server->Path(sub), ec);
     }
   }
@@ -218,6 +243,9 @@ absl::StatusOr<std::unique_ptr<RgwServer>> RgwServer::Start(const std::string& w
 RgwServer::~RgwServer() { StopAll(); }
 
 std::string RgwServer::endpoint() const { return absl::StrCat("http://127.0.0.1:", rgw_port_); }
+std::string RgwServer::https_endpoint() const {
+  return https_port_ == 0 ? "" : absl::StrCat("https://127.0.0.1:", https_port_);
+}
 const std::string& RgwServer::access_key() const { return kAccessKey; }
 const std::string& RgwServer::secret_key() const { return kSecretKey; }
 const std::string& RgwServer::region() const { return kRegion; }
@@ -277,12 +305,16 @@ absl::Status RgwServer::Bootstrap() {
   }
   ASSIGN_OR_RETURN(mon_port_, FreeLoopbackPort());
   ASSIGN_OR_RETURN(rgw_port_, FreeLoopbackPort());
+  if (options_.tls) {
+    ASSIGN_OR_RETURN(https_port_, FreeLoopbackPort());
+    RETURN_IF_ERROR(MakeCertificates());
+  }
   ASSIGN_OR_RETURN(std::string fsid, NewUuid());
   ASSIGN_OR_RETURN(std::string osd_uuid, NewUuid());
   conf_ = Path("ceph.conf");
   {
     std::ofstream out(conf_);
-    out << ConfText(work_dir_, fsid, mon_port_, rgw_port_);
+    out << ConfText(work_dir_, fsid, mon_port_, rgw_port_, https_port_);
     std::ofstream keyring(Path("keyring"));
     if (!out || !keyring) return absl::InternalError(absl::StrCat("cannot write ", conf_));
   }
@@ -334,10 +366,61 @@ absl::Status RgwServer::Bootstrap() {
   return absl::OkStatus();
 }
 
+absl::Status RgwServer::MakeCertificates() {
+  const std::string tls = Path("tls");
+  std::error_code ec;
+  std::filesystem::create_directories(tls, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", tls, ": ", ec.message()));
+  // Extensions for the server certificate: what the client checks.
+  {
+    std::ofstream ext(tls + "/server.ext");
+    ext << "basicConstraints = CA:FALSE\n"
+           "keyUsage = critical, digitalSignature\n"
+           "extendedKeyUsage = serverAuth\n"
+           "subjectAltName = IP:127.0.0.1, DNS:localhost\n";
+    if (!ext) return absl::InternalError(absl::StrCat("cannot write ", tls, "/server.ext"));
+  }
+  const std::vector<std::string> ec_key = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                           "-nodes"};
+  std::vector<std::string> ca = {"openssl",
+                                 "req",
+                                 "-x509",
+                                 "-days",
+                                 "2",
+                                 "-subj",
+                                 "/CN=arca throw-away RGW test CA",
+                                 "-keyout",
+                                 tls + "/ca.key",
+                                 "-out",
+                                 tls + "/ca.pem"};
+  ca.insert(ca.end(), ec_key.begin(), ec_key.end());
+  std::vector<std::string> csr = {"openssl",
+                                  "req",
+                                  "-new",
+                                  "-subj",
+                                  "/CN=localhost",
+                                  "-keyout",
+                                  tls + "/server.key",
+                                  "-out",
+                                  tls + "/server.csr"};
+  csr.insert(csr.end(), ec_key.begin(), ec_key.end());
+  RETURN_IF_ERROR(RunTool(ca, "openssl").status());
+  RETURN_IF_ERROR(RunTool(csr, "openssl").status());
+  RETURN_IF_ERROR(RunTool({"openssl", "x509", "-req", "-days", "2", "-in", tls + "/server.csr",
+                           "-CA", tls + "/ca.pem", "-CAkey", tls + "/ca.key", "-set_serial", "2",
+                           "-extfile", tls + "/server.ext", "-out", tls + "/server.pem"},
+                          "openssl")
+                      .status());
+  ca_file_ = tls + "/ca.pem";
+  return absl::OkStatus();
+}
+
 absl::Status RgwServer::WaitForHttp(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
-    if (AnswersHttp(rgw_port_)) return absl::OkStatus();
+    if (AnswersHttp(rgw_port_) && (https_port_ == 0 || Accepts(https_port_))) {
+      return absl::OkStatus();
+    }
     for (auto* p : {&mon_, &osd_, &rgw_}) {
       if (*p != nullptr && !Running(**p)) {
         std::string name = p == &mon_ ? "mon.a" : p == &osd_ ? "osd.0" : "client.rgw";

@@ -13,6 +13,11 @@
 // Cost: about 1.2 s to start on a 2-core machine, about 110-140
 // MiB RSS idle plus the data stored (memstore keeps it in memory).
 //
+// radosgw runs with `rgw dns name = localhost`: requests whose Host is
+// BUCKET.localhost[:PORT] are virtual-host style (libcurl resolves
+// *.localhost to loopback itself), every other Host (127.0.0.1, localhost)
+// is path style. Both work at once.
+//
 // Thread-safety: none; one thread owns the object. The accessors are
 // constant after Start.
 #ifndef ARCA_LIBS_TESTING_RGW_SERVER_H_
@@ -30,13 +35,22 @@
 
 namespace arca::testing {
 
+struct RgwServerOptions {
+  // Also serve HTTPS (beast ssl_endpoint) on a second loopback port with a
+  // server certificate for IP 127.0.0.1 and DNS localhost (nothing else),
+  // signed by a throw-away CA; both are generated with the openssl CLI under
+  // work_dir/tls (P-256 keys, valid 2 days). Adds about 0.1 s to Start.
+  bool tls = false;
+};
+
 class RgwServer {
  public:
   // Brings up mon, osd and radosgw under `work_dir` (created when missing;
   // should be empty), creates the S3 user and waits until radosgw answers
   // HTTP. Errors name the step or daemon and carry the tail of its log
   // (under work_dir/log); nothing is left running on error.
-  static absl::StatusOr<std::unique_ptr<RgwServer>> Start(const std::string& work_dir);
+  static absl::StatusOr<std::unique_ptr<RgwServer>> Start(const std::string& work_dir,
+                                                          const RgwServerOptions& options = {});
 
   // Stops every daemon (SIGTERM, SIGKILL after a few seconds) and reaps it.
   // Leaves work_dir in place.
@@ -47,6 +61,12 @@ class RgwServer {
   // "http://127.0.0.1:PORT" (path-style addressing).
   std::string endpoint() const;
   int port() const { return rgw_port_; }
+  // With options.tls: "https://127.0.0.1:SSLPORT", its port, and the PEM file
+  // of the CA that signed the server certificate (give it as ca_file /
+  // --s3-ca). Empty / 0 without TLS.
+  std::string https_endpoint() const;
+  int https_port() const { return https_port_; }
+  const std::string& ca_file() const { return ca_file_; }
   const std::string& access_key() const;
   const std::string& secret_key() const;
   // RGW accepts any region name in SigV4 by default; this is the one to use.
@@ -73,9 +93,12 @@ class RgwServer {
   std::vector<pid_t> daemon_pids() const;
 
  private:
-  explicit RgwServer(std::string work_dir) : work_dir_(std::move(work_dir)) {}
+  RgwServer(std::string work_dir, const RgwServerOptions& options)
+      : work_dir_(std::move(work_dir)), options_(options) {}
 
   absl::Status Bootstrap();
+  // The CA and the server certificate under work_dir/tls (options_.tls).
+  absl::Status MakeCertificates();
   std::string Path(const std::string& relative) const { return work_dir_ + "/" + relative; }
   // Starts a daemon in the foreground, stderr into log/<log_name>.stderr.
   absl::StatusOr<std::unique_ptr<Subprocess>> StartDaemon(const std::string& log_name,
@@ -86,7 +109,10 @@ class RgwServer {
   void StopAll();
 
   std::string work_dir_;
+  RgwServerOptions options_;
   std::string conf_;
+  std::string ca_file_;
+  int https_port_ = 0;
   int mon_port_ = 0;
   int rgw_port_ = 0;
   std::unique_ptr<Subprocess> mon_;

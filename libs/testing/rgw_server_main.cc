@@ -1,4 +1,4 @@
-// rgw_server_main --dir DIR [--bucket NAME]... [--ignore-stdin]
+// rgw_server_main --dir DIR [--bucket NAME]... [--tls] [--ignore-stdin]
 //
 // Starts a throw-away Ceph RADOS Gateway (rgw_server.h) under DIR, creates
 // the buckets, prints
@@ -6,6 +6,8 @@
 //   AWS_ACCESS_KEY_ID=...
 //   AWS_SECRET_ACCESS_KEY=...
 //   AWS_REGION=us-east-1
+//   ARCA_S3_HTTPS_ENDPOINT=https://127.0.0.1:SSLPORT   (--tls only)
+//   AWS_CA_BUNDLE=DIR/tls/ca.pem                       (--tls only)
 //   READY
 // to stdout and runs until SIGTERM or SIGINT, or until its standard input
 // reaches end of file (so a shell script that holds a pipe to it cannot leave
@@ -28,9 +30,9 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto parsed = arca::cli::ParseArgs(args, {{"dir", "bucket"}, {"ignore-stdin"}});
+  auto parsed = arca::cli::ParseArgs(args, {{"dir", "bucket"}, {"ignore-stdin", "tls"}});
   if (!parsed.ok() || !parsed->Last("dir").has_value() || !parsed->positional.empty()) {
-    std::cerr << "usage: rgw_server_main --dir DIR [--bucket NAME]... [--ignore-stdin]\n";
+    std::cerr << "usage: rgw_server_main --dir DIR [--bucket NAME]... [--tls] [--ignore-stdin]\n";
     if (!parsed.ok()) std::cerr << parsed.status().message() << "\n";
     return 2;
   }
@@ -47,7 +49,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto server = arca::testing::RgwServer::Start(*parsed->Last("dir"));
+  arca::testing::RgwServerOptions options;
+  options.tls = parsed->Has("tls");
+  auto server = arca::testing::RgwServer::Start(*parsed->Last("dir"), options);
   if (!server.ok()) {
     std::cerr << "rgw_server_main: " << server.status() << "\n";
     return 1;
@@ -62,8 +66,12 @@ int main(int argc, char** argv) {
   std::cout << "AWS_ENDPOINT_URL=" << (*server)->endpoint() << "\n"
             << "AWS_ACCESS_KEY_ID=" << (*server)->access_key() << "\n"
             << "AWS_SECRET_ACCESS_KEY=" << (*server)->secret_key() << "\n"
-            << "AWS_REGION=" << (*server)->region() << "\n"
-            << "READY" << std::endl;
+            << "AWS_REGION=" << (*server)->region() << "\n";
+  if (options.tls) {
+    std::cout << "ARCA_S3_HTTPS_ENDPOINT=" << (*server)->https_endpoint() << "\n"
+              << "AWS_CA_BUNDLE=" << (*server)->ca_file() << "\n";
+  }
+  std::cout << "READY" << std::endl;
 
   const bool watch_stdin = !parsed->Has("ignore-stdin");
   pollfd fds[2] = {{signal_fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};

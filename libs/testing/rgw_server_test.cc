@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -81,6 +82,11 @@ TEST(RgwServerTest, PutGetConditionalPutGatewayRestartAndCleanup) {
     std::cerr << "RSS of mon+osd+rgw: " << rss_kb / 1024 << " MiB\n";
     EXPECT_EQ(server.endpoint(), absl::StrCat("http://127.0.0.1:", server.port()));
     EXPECT_EQ(server.region(), "us-east-1");
+    // TLS only when asked for: no second listener, no certificates made.
+    EXPECT_EQ(server.https_endpoint(), "");
+    EXPECT_EQ(server.https_port(), 0);
+    EXPECT_EQ(server.ca_file(), "");
+    EXPECT_FALSE(std::filesystem::exists(dir + "/tls"));
 
     ASSERT_TRUE(server.CreateBucket("arca-test").ok());
     EXPECT_TRUE(server.CreateBucket("arca-test").ok());  // ours already
