@@ -5,7 +5,9 @@
 // found by verify (exit 8); radosgw stopped mid-backup (exit 12, nothing
 // committed, the rerun reuses what was stored); wrong secret and missing
 // bucket (exit 4); forget --prune and gc on s3, and gc refused beside a live
-// writer lock object. One gateway for the whole binary, one bucket per test.
+// writer lock object; 503 SlowDown answers injected by a TCP proxy in front of
+// the gateway (libs/s3:fault_proxy) retried by a backup that still succeeds. One gateway for the
+// whole binary, one bucket per test.
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <random>
 #include <string>
@@ -31,6 +34,7 @@
 #include "libs/base/subprocess.h"
 #include "libs/fs/testing/awkward_tree.h"
 #include "libs/fs/testing/tree_compare.h"
+#include "libs/s3/fault_proxy.h"
 #include "libs/s3/s3_client.h"
 #include "libs/store/writer_lock.h"
 #include "libs/testing/rgw_server.h"
@@ -283,6 +287,67 @@ TEST_F(S3Test, GatewayStoppedMidBackupExits12CommitsNothingAndRerunReuses) {
   EXPECT_GT(fresh, 0) << rerun.out;
   EXPECT_LE(fresh, total - 8) << rerun.out;
   EXPECT_EQ(SnapshotCount(), 1);
+  RunResult verify = RunArca({"verify", "--repo", repo_});
+  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+}
+
+// 503 SlowDown through the CLI: `arca backup --json` talks to the gateway
+// through a fault proxy that refuses the first 2 requests (opening the
+// repository) and, once chunks are being uploaded, 3 more (chunk PUTs or
+// whatever runs then). The backup retries them, exits 0, its
+// "s3_requests" counts the retries, and the snapshot restores and verifies
+// against the gateway directly.
+TEST_F(S3Test, Injected503sAreRetriedByBackupAndCountedInJson) {
+  Init();
+  const std::string src = NewTempDir("slowdown");
+  for (int i = 0; i < 8; ++i) {
+    WriteFile(absl::StrCat(src, "/f", i, ".bin"), RandomBytes(2 << 20, 500 + i));
+  }
+  absl::StatusOr<std::unique_ptr<s3::FaultProxy>> proxy =
+      s3::FaultProxy::Start("127.0.0.1", g_rgw->port());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  (*proxy)->Arm(2);
+  SubprocessOptions options;
+  // 16 MiB at 8 MiB/s: about 2 s of uploads to inject into.
+  options.argv = {
+      ArcaBinary(),         "backup",       src, "--repo",         repo_, "--json", "--s3-endpoint",
+      (*proxy)->endpoint(), "--s3-retries", "8", "--limit-upload", "8M"};
+  options.stdout_output = SubprocessOutput::Capture();
+  options.stderr_output = SubprocessOutput::Capture();
+  options.kill_with_parent = true;
+  absl::StatusOr<std::unique_ptr<Subprocess>> child = Subprocess::Start(options);
+  ASSERT_TRUE(child.ok()) << child.status();
+  size_t stored = 0;
+  for (int i = 0; i < 400 && stored < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    stored = ChunkObjects(*client_, prefix_).size();
+  }
+  ASSERT_GE(stored, 2u) << "no chunks appeared";
+  (*proxy)->Arm(3);
+  // Still uploading when the second faults were armed.
+  EXPECT_TRUE(absl::IsDeadlineExceeded((*child)->Wait(absl::ZeroDuration()).status()));
+  absl::StatusOr<SubprocessResult> result = (*child)->Wait(absl::Seconds(120));
+  ASSERT_TRUE(result.ok()) << result.status();
+  const std::string& out = result->stdout_data;
+  ASSERT_EQ(result->exit_code, 0) << out << "\n" << result->stderr_data;
+  EXPECT_EQ((*proxy)->refused(), 5);
+  EXPECT_FALSE(JsonStringValue(out, "snapshot").empty()) << out;
+  const size_t at = out.find("\"s3_requests\":");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string requests = out.substr(at);
+  std::cerr << "refused " << (*proxy)->refused() << "; " << requests;
+  // Every refused request was retried (a connection cut by Arm may add more).
+  EXPECT_GE(JsonNumber(requests, "retries"), 5) << requests;
+  EXPECT_GT(JsonNumber(requests, "PutObject"), 0) << requests;
+  EXPECT_GT(JsonNumber(requests, "total"), JsonNumber(requests, "retries")) << requests;
+
+  proxy->reset();
+  const std::string target = NewTempDir("slowdown-restored") + "/tree";
+  RunResult restore =
+      RunArca({"restore", JsonStringValue(out, "snapshot"), target, "--repo", repo_});
+  ASSERT_EQ(restore.exit_code, 0) << restore.Describe();
+  std::vector<std::string> diffs = testing::CompareTrees(src, target);
+  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
   RunResult verify = RunArca({"verify", "--repo", repo_});
   EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
 }
