@@ -97,6 +97,13 @@ bool RetryableCurl(CURLcode c) {
   }
 }
 
+// The server's certificate was refused: not signed by a trusted CA, or not
+// for the host of the endpoint.
+bool TlsVerification(CURLcode c) {
+  return c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_ISSUER_ERROR ||
+         c == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
 bool RetryableHttp(const Response& r) {
   return r.http_code >= 500 || r.http_code == 429 || r.error.code == "SlowDown";
 }
@@ -358,7 +365,27 @@ class CurlS3Client final : public S3Client {
             Scrub(absl::StrCat(what, " timed out after ", options_.timeout_ms,
                                " ms: raise --s3-timeout", attempts, " (", r.curl_error, ")")));
       }
+      if (TlsVerification(r.curl)) {
+        // Not retried: the same certificate fails the same way.
+        return absl::FailedPreconditionError(Scrub(absl::StrCat(
+            what, " failed: TLS certificate of ", options_.endpoint, " not accepted (",
+            r.curl_error, "): ",
+            options_.ca_file.empty()
+                ? "give the CA that signed it with --s3-ca FILE (only the system CAs were "
+                  "trusted), and check"
+                : absl::StrCat("check that the CA in --s3-ca ", options_.ca_file, " signed it and"),
+            " that it names the host of the endpoint")));
+      }
+      if (r.curl == CURLE_SSL_CACERT_BADFILE) {
+        return absl::FailedPreconditionError(
+            Scrub(absl::StrCat(what, " failed: cannot use the CA file '", options_.ca_file,
+                               "' (--s3-ca): ", r.curl_error)));
+      }
       std::string m = absl::StrCat(what, " failed: ", r.curl_error, attempts);
+      if (r.curl == CURLE_SSL_CONNECT_ERROR) {
+        return absl::UnavailableError(Scrub(absl::StrCat(
+            m, ": TLS handshake failed (does ", options_.endpoint, " serve https on that port?)")));
+      }
       if (r.curl == CURLE_URL_MALFORMAT) return absl::InvalidArgumentError(Scrub(m));
       return absl::UnavailableError(Scrub(m));
     }

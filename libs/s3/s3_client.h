@@ -147,6 +147,10 @@ class S3Client {
 //   403 → PermissionDenied (S3 code and message, never the credentials);
 //   400 → InvalidArgument; 409 → FailedPrecondition; 412 (unexpected) →
 //   FailedPrecondition; 5xx, 429, connection errors → Unavailable;
+//   a refused TLS certificate (untrusted CA, wrong host) → FailedPrecondition
+//   "TLS certificate of ENDPOINT not accepted (...): give the CA that signed
+//   it with --s3-ca FILE ...", not retried; an unreadable ca_file →
+//   FailedPrecondition; a failed TLS handshake → Unavailable, not retried;
 //   timeout → DeadlineExceeded ("... timed out after N ms: raise --s3-timeout").
 // Each message names the op, bucket, key (if any) and endpoint.
 

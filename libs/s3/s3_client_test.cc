@@ -1,5 +1,6 @@
-// S3Client against a real Ceph RGW (libs/testing:rgw_server); faults come
-// from a TCP proxy in front of it (fault_proxy), never from a mock.
+// S3Client against a real Ceph RGW (libs/testing:rgw_server, started with
+// TLS and `rgw dns name = localhost`); faults come from a TCP proxy in front
+// of it (fault_proxy), never from a mock.
 #include "libs/s3/s3_client.h"
 
 #include <algorithm>
@@ -30,8 +31,10 @@ class RgwEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
+    testing::RgwServerOptions options;
+    options.tls = true;  // https_endpoint() and ca_file() for the TLS tests
     absl::StatusOr<std::unique_ptr<testing::RgwServer>> started =
-        testing::RgwServer::Start(absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/rgw"));
+        testing::RgwServer::Start(absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/rgw"), options);
     ASSERT_TRUE(started.ok()) << started.status();
     rgw = started->release();
   }
@@ -460,6 +463,162 @@ TEST(S3Client, UploadLimitIsSharedByThreads) {
   EXPECT_EQ(failures.load(), 0);
   // 3 MiB at 1 MiB/s with a 1 MiB burst: at least 2 s.
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(1900));
+}
+
+// HTTPS to RGW's beast ssl_endpoint with the fixture's throw-away CA: the
+// same bucket and objects as over http (one gateway, two listeners).
+TEST(S3Client, TlsHttpsWithTheTestCaPutsGetsAndLists) {
+  ASSERT_FALSE(rgw->https_endpoint().empty());
+  ASSERT_THAT(rgw->https_endpoint(), ::testing::StartsWith("https://127.0.0.1:"));
+  S3Options o = Options(rgw->https_endpoint());
+  o.ca_file = rgw->ca_file();
+  RecordingObserver observer;
+  auto c = Client("tls-basic", o, &observer);
+  ASSERT_TRUE(c->CreateBucket().ok());
+  EXPECT_TRUE(c->HeadBucket().ok());
+  std::string body = Blob(3 << 20, 7);  // over 1 MiB: Expect: 100-continue over TLS too
+  auto put = c->PutObject("over/tls", body, false);
+  ASSERT_TRUE(put.ok()) << put.status();
+  auto got = c->GetObject("over/tls");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == body);
+  auto page = c->ListObjects("over/", "", "", 0);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->objects.size(), 1u);
+  EXPECT_EQ(page->objects[0].key, "over/tls");
+  for (const auto& e : observer.Take()) EXPECT_FALSE(e.will_retry) << e.op;
+  // The http listener of the same gateway sees what went in over https.
+  auto plain = Client("tls-basic")->GetObject("over/tls");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(*plain == body);
+  // The certificate also names "localhost".
+  S3Options by_name = o;
+  by_name.endpoint = absl::StrCat("https://localhost:", rgw->https_port());
+  auto named = Client("tls-basic", by_name)->HeadObject("over/tls");
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(named->size, body.size());
+}
+
+// Without ca_file curl trusts only the system CAs, which did not sign the
+// fixture's certificate: FailedPrecondition telling to use --s3-ca, once.
+TEST(S3Client, TlsSystemCasRefuseTheCertificateOnceWithAHintAtS3Ca) {
+  S3Options with_ca = Options(rgw->https_endpoint());
+  with_ca.ca_file = rgw->ca_file();
+  ASSERT_TRUE(Client("tls-noca", with_ca)->CreateBucket().ok());
+  RecordingObserver observer;
+  auto c = Client("tls-noca", Options(rgw->https_endpoint()), &observer);
+  auto get = c->GetObject("k");
+  EXPECT_EQ(get.status().code(), absl::StatusCode::kFailedPrecondition) << get.status();
+  EXPECT_THAT(get.status().message(),
+              HasSubstr(absl::StrCat("GetObject of 'k' in s3://tls-noca at ", rgw->https_endpoint(),
+                                     " failed: TLS certificate of ", rgw->https_endpoint(),
+                                     " not accepted")));
+  EXPECT_THAT(get.status().message(), HasSubstr("certificate problem"));  // curl's reason
+  EXPECT_THAT(get.status().message(), HasSubstr("--s3-ca FILE"));
+  absl::Status put = c->PutObject("k", "v", false).status();
+  EXPECT_EQ(put.code(), absl::StatusCode::kFailedPrecondition) << put;
+  std::vector<RecordingObserver::Event> events = observer.Take();
+  ASSERT_EQ(events.size(), 2u);  // not retried
+  for (const auto& e : events) {
+    EXPECT_EQ(e.http_code, 0);
+    EXPECT_FALSE(e.will_retry);
+  }
+  EXPECT_EQ(c->Counts().retries, 0u);
+  // Nothing was written through the refused connection.
+  EXPECT_EQ(Client("tls-noca", with_ca)->GetObject("k").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// The right CA but a host the certificate does not name (it names
+// 127.0.0.1 and localhost; curl resolves wrong.localhost to loopback).
+TEST(S3Client, TlsCertificateForAnotherHostIsRefused) {
+  S3Options o = Options(absl::StrCat("https://wrong.localhost:", rgw->https_port()));
+  o.ca_file = rgw->ca_file();
+  RecordingObserver observer;
+  auto c = Client("tls-host", o, &observer);
+  absl::Status s = c->CreateBucket();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("not accepted"));
+  EXPECT_THAT(s.message(), HasSubstr("'wrong.localhost'"));  // curl: no subject name matches
+  EXPECT_THAT(s.message(), HasSubstr("names the host of the endpoint"));
+  std::vector<RecordingObserver::Event> events = observer.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].will_retry);
+  // The bucket was not created behind the refusal.
+  EXPECT_EQ(Client("tls-host")->HeadBucket().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(S3Client, TlsHttpsToThePlainPortAndAMissingCaFileAreClearErrors) {
+  auto handshake =
+      Client("tls-misc", Options(absl::StrCat("https://127.0.0.1:", rgw->port())))->HeadBucket();
+  EXPECT_EQ(handshake.code(), absl::StatusCode::kUnavailable) << handshake;
+  EXPECT_THAT(handshake.message(), HasSubstr("TLS handshake failed"));
+  S3Options o = Options(rgw->https_endpoint());
+  o.ca_file = rgw->work_dir() + "/no-such-ca.pem";
+  absl::Status missing = Client("tls-misc", o)->HeadBucket();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kFailedPrecondition) << missing;
+  EXPECT_THAT(missing.message(), HasSubstr("cannot use the CA file '" + o.ca_file + "' (--s3-ca)"));
+}
+
+// Virtual-host addressing: http://BUCKET.localhost:PORT/KEY. The fixture's
+// radosgw has `rgw dns name = localhost`, so it takes the bucket from the
+// Host header; libcurl resolves *.localhost to loopback on its own.
+TEST(S3Client, VirtualHostPutGetListDeleteAgreeWithPathStyle) {
+  S3Options o = Options(absl::StrCat("http://localhost:", rgw->port()));
+  o.addressing = Addressing::kVirtual;
+  RecordingObserver observer;
+  auto v = Client("vhost", o, &observer);
+  ASSERT_TRUE(v->CreateBucket().ok());
+  EXPECT_TRUE(v->HeadBucket().ok());
+  const std::vector<std::string> keys = {"dir/a b+c=d", "dir/sub/x", "dir/y~z", "top"};
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto put = v->PutObject(keys[i], Blob(1000 + i, static_cast<uint32_t>(i)), false);
+    ASSERT_TRUE(put.ok()) << keys[i] << ": " << put.status();
+  }
+  auto created = v->PutObject("top", "again", /*if_none_match=*/true);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_FALSE(*created);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto got = v->GetObject(keys[i]);
+    ASSERT_TRUE(got.ok()) << keys[i] << ": " << got.status();
+    EXPECT_TRUE(*got == Blob(1000 + i, static_cast<uint32_t>(i))) << keys[i];
+  }
+  auto page = v->ListObjects("dir/", "/", "", 0);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->objects.size(), 2u);
+  EXPECT_EQ(page->objects[0].key, "dir/a b+c=d");
+  EXPECT_EQ(page->objects[1].key, "dir/y~z");
+  EXPECT_EQ(page->common_prefixes, std::vector<std::string>{"dir/sub/"});
+  for (const auto& e : observer.Take()) EXPECT_FALSE(e.will_retry) << e.op;
+
+  // A path-style client on 127.0.0.1 sees the same bucket with exactly these
+  // keys: had the requests gone out path style to BUCKET.localhost, RGW would
+  // have stored "vhost/dir/..." (or found no bucket).
+  auto p = Client("vhost");
+  std::vector<std::string> listed;
+  ASSERT_TRUE(p->ListAll("", [&](const ObjectInfo& info) {
+                 listed.push_back(info.key);
+                 return absl::OkStatus();
+               }).ok());
+  EXPECT_EQ(listed, keys);
+  auto cross = p->GetObject("dir/sub/x");
+  ASSERT_TRUE(cross.ok()) << cross.status();
+  EXPECT_TRUE(*cross == Blob(1001, 1));
+
+  ASSERT_TRUE(v->DeleteObject("top").ok());
+  ASSERT_TRUE(v->DeleteObjects({"dir/a b+c=d", "dir/y~z"}).ok());
+  EXPECT_EQ(p->HeadObject("top").status().code(), absl::StatusCode::kNotFound);
+  auto rest = v->ListObjects("", "", "", 0);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  ASSERT_EQ(rest->objects.size(), 1u);
+  EXPECT_EQ(rest->objects[0].key, "dir/sub/x");
+  // A missing bucket is named as such in virtual-host style too.
+  absl::Status none = Client("vhost-missing", o)->HeadBucket();
+  EXPECT_EQ(none.code(), absl::StatusCode::kNotFound) << none;
+  // Path style on http://localhost:PORT (the dns name itself) still works.
+  auto by_name = Client("vhost", Options(absl::StrCat("http://localhost:", rgw->port())))
+                     ->GetObject("dir/sub/x");
+  ASSERT_TRUE(by_name.ok()) << by_name.status();
 }
 
 // Last: stops the gateway (and starts it again).
