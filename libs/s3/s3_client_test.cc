@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/s3/fault_proxy.h"
+#include "libs/testing/rgw_environment.h"
 #include "libs/testing/rgw_server.h"
 
 namespace arca::s3 {
@@ -25,24 +26,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-testing::RgwServer* rgw = nullptr;
-
-class RgwEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    testing::RgwServerOptions options;
-    options.tls = true;  // https_endpoint() and ca_file() for the TLS tests
-    absl::StatusOr<std::unique_ptr<testing::RgwServer>> started =
-        testing::RgwServer::Start(absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/rgw"), options);
-    ASSERT_TRUE(started.ok()) << started.status();
-    rgw = started->release();
-  }
-  void TearDown() override {
-    delete rgw;
-    rgw = nullptr;
-  }
-};
+testing::RgwServer* Rgw() { return testing::SharedRgw(); }
 
 struct RecordingObserver : S3Observer {
   void OnRequest(const RequestEvent& e) override {
@@ -64,10 +48,10 @@ struct RecordingObserver : S3Observer {
 
 S3Options Options(std::string endpoint = "") {
   S3Options o;
-  o.endpoint = endpoint.empty() ? rgw->endpoint() : endpoint;
-  o.region = rgw->region();
-  o.access_key_id = rgw->access_key();
-  o.secret_access_key = rgw->secret_key();
+  o.endpoint = endpoint.empty() ? Rgw()->endpoint() : endpoint;
+  o.region = Rgw()->region();
+  o.access_key_id = Rgw()->access_key();
+  o.secret_access_key = Rgw()->secret_key();
   o.backoff_base_ms = 1;
   o.backoff_cap_ms = 5;
   o.timeout_ms = 20000;
@@ -141,7 +125,7 @@ TEST(S3Client, PutGetHeadDelete) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(
       missing.status().message(),
-      HasSubstr(absl::StrCat("object dir/obj not found in bucket basic at ", rgw->endpoint())));
+      HasSubstr(absl::StrCat("object dir/obj not found in bucket basic at ", Rgw()->endpoint())));
   EXPECT_EQ(c->HeadObject("dir/obj").status().code(), absl::StatusCode::kNotFound);
 
   std::vector<RecordingObserver::Event> events = observer.Take();
@@ -154,7 +138,7 @@ TEST(S3Client, PutGetHeadDelete) {
   EXPECT_EQ(counts.retries, 0u);
   ASSERT_FALSE(counts.by_op.empty());
   EXPECT_TRUE(std::is_sorted(counts.by_op.begin(), counts.by_op.end()));
-  EXPECT_EQ(c->Describe(), absl::StrCat("s3://basic at ", rgw->endpoint()));
+  EXPECT_EQ(c->Describe(), absl::StrCat("s3://basic at ", Rgw()->endpoint()));
 }
 
 TEST(S3Client, ConditionalPut) {
@@ -316,7 +300,7 @@ TEST(S3Client, WrongSecretIsPermissionDeniedWithoutTheSecret) {
   EXPECT_EQ(get.status().code(), absl::StatusCode::kPermissionDenied);
   for (const absl::Status& s : {head, put.status(), get.status()}) {
     EXPECT_THAT(s.message(), Not(HasSubstr("wrong-secret-Zq8Lm3")));
-    EXPECT_THAT(s.message(), Not(HasSubstr(rgw->secret_key())));
+    EXPECT_THAT(s.message(), Not(HasSubstr(Rgw()->secret_key())));
     EXPECT_THAT(s.message(), Not(HasSubstr("Authorization")));
     EXPECT_THAT(s.message(), Not(HasSubstr("Signature=")));
   }
@@ -325,7 +309,7 @@ TEST(S3Client, WrongSecretIsPermissionDeniedWithoutTheSecret) {
 
 TEST(S3Client, MissingBucketIsNotFoundNamingBucketAndEndpoint) {
   auto c = Client("no-such-bucket");
-  std::string expected = absl::StrCat("bucket no-such-bucket does not exist at ", rgw->endpoint(),
+  std::string expected = absl::StrCat("bucket no-such-bucket does not exist at ", Rgw()->endpoint(),
                                       ": create it first");
   absl::Status head = c->HeadBucket();
   EXPECT_EQ(head.code(), absl::StatusCode::kNotFound);
@@ -343,7 +327,7 @@ TEST(S3Client, MissingBucketIsNotFoundNamingBucketAndEndpoint) {
 
 TEST(S3Client, Injected503sAreRetriedAndCounted) {
   FreshBucket("flaky");
-  std::string endpoint = rgw->endpoint();
+  std::string endpoint = Rgw()->endpoint();
   size_t colon = endpoint.rfind(':');
   auto proxy = FaultProxy::Start("127.0.0.1", std::atoi(endpoint.c_str() + colon + 1));
   ASSERT_TRUE(proxy.ok()) << proxy.status();
@@ -385,7 +369,7 @@ TEST(S3Client, Injected503sAreRetriedAndCounted) {
 
 TEST(S3Client, TimeoutIsDeadlineExceededAfterRetries) {
   FreshBucket("slow");
-  std::string endpoint = rgw->endpoint();
+  std::string endpoint = Rgw()->endpoint();
   size_t colon = endpoint.rfind(':');
   auto proxy = FaultProxy::Start("127.0.0.1", std::atoi(endpoint.c_str() + colon + 1));
   ASSERT_TRUE(proxy.ok()) << proxy.status();
@@ -415,7 +399,7 @@ TEST(S3Client, TimeoutIsDeadlineExceededAfterRetries) {
 
 TEST(S3Client, ConnectionsAreReused) {
   FreshBucket("reuse");
-  std::string endpoint = rgw->endpoint();
+  std::string endpoint = Rgw()->endpoint();
   size_t colon = endpoint.rfind(':');
   auto proxy = FaultProxy::Start("127.0.0.1", std::atoi(endpoint.c_str() + colon + 1));
   ASSERT_TRUE(proxy.ok()) << proxy.status();
@@ -468,10 +452,10 @@ TEST(S3Client, UploadLimitIsSharedByThreads) {
 // HTTPS to RGW's beast ssl_endpoint with the fixture's throw-away CA: the
 // same bucket and objects as over http (one gateway, two listeners).
 TEST(S3Client, TlsHttpsWithTheTestCaPutsGetsAndLists) {
-  ASSERT_FALSE(rgw->https_endpoint().empty());
-  ASSERT_THAT(rgw->https_endpoint(), ::testing::StartsWith("https://127.0.0.1:"));
-  S3Options o = Options(rgw->https_endpoint());
-  o.ca_file = rgw->ca_file();
+  ASSERT_FALSE(Rgw()->https_endpoint().empty());
+  ASSERT_THAT(Rgw()->https_endpoint(), ::testing::StartsWith("https://127.0.0.1:"));
+  S3Options o = Options(Rgw()->https_endpoint());
+  o.ca_file = Rgw()->ca_file();
   RecordingObserver observer;
   auto c = Client("tls-basic", o, &observer);
   ASSERT_TRUE(c->CreateBucket().ok());
@@ -493,7 +477,7 @@ TEST(S3Client, TlsHttpsWithTheTestCaPutsGetsAndLists) {
   EXPECT_TRUE(*plain == body);
   // The certificate also names "localhost".
   S3Options by_name = o;
-  by_name.endpoint = absl::StrCat("https://localhost:", rgw->https_port());
+  by_name.endpoint = absl::StrCat("https://localhost:", Rgw()->https_port());
   auto named = Client("tls-basic", by_name)->HeadObject("over/tls");
   ASSERT_TRUE(named.ok()) << named.status();
   EXPECT_EQ(named->size, body.size());
@@ -502,17 +486,17 @@ TEST(S3Client, TlsHttpsWithTheTestCaPutsGetsAndLists) {
 // Without ca_file curl trusts only the system CAs, which did not sign the
 // fixture's certificate: FailedPrecondition telling to use --s3-ca, once.
 TEST(S3Client, TlsSystemCasRefuseTheCertificateOnceWithAHintAtS3Ca) {
-  S3Options with_ca = Options(rgw->https_endpoint());
-  with_ca.ca_file = rgw->ca_file();
+  S3Options with_ca = Options(Rgw()->https_endpoint());
+  with_ca.ca_file = Rgw()->ca_file();
   ASSERT_TRUE(Client("tls-noca", with_ca)->CreateBucket().ok());
   RecordingObserver observer;
-  auto c = Client("tls-noca", Options(rgw->https_endpoint()), &observer);
+  auto c = Client("tls-noca", Options(Rgw()->https_endpoint()), &observer);
   auto get = c->GetObject("k");
   EXPECT_EQ(get.status().code(), absl::StatusCode::kFailedPrecondition) << get.status();
   EXPECT_THAT(get.status().message(),
-              HasSubstr(absl::StrCat("GetObject of 'k' in s3://tls-noca at ", rgw->https_endpoint(),
-                                     " failed: TLS certificate of ", rgw->https_endpoint(),
-                                     " not accepted")));
+              HasSubstr(absl::StrCat("GetObject of 'k' in s3://tls-noca at ",
+                                     Rgw()->https_endpoint(), " failed: TLS certificate of ",
+                                     Rgw()->https_endpoint(), " not accepted")));
   EXPECT_THAT(get.status().message(), HasSubstr("certificate problem"));  // curl's reason
   EXPECT_THAT(get.status().message(), HasSubstr("--s3-ca FILE"));
   absl::Status put = c->PutObject("k", "v", false).status();
@@ -532,8 +516,8 @@ TEST(S3Client, TlsSystemCasRefuseTheCertificateOnceWithAHintAtS3Ca) {
 // The right CA but a host the certificate does not name (it names
 // 127.0.0.1 and localhost; curl resolves wrong.localhost to loopback).
 TEST(S3Client, TlsCertificateForAnotherHostIsRefused) {
-  S3Options o = Options(absl::StrCat("https://wrong.localhost:", rgw->https_port()));
-  o.ca_file = rgw->ca_file();
+  S3Options o = Options(absl::StrCat("https://wrong.localhost:", Rgw()->https_port()));
+  o.ca_file = Rgw()->ca_file();
   RecordingObserver observer;
   auto c = Client("tls-host", o, &observer);
   absl::Status s = c->CreateBucket();
@@ -550,11 +534,11 @@ TEST(S3Client, TlsCertificateForAnotherHostIsRefused) {
 
 TEST(S3Client, TlsHttpsToThePlainPortAndAMissingCaFileAreClearErrors) {
   auto handshake =
-      Client("tls-misc", Options(absl::StrCat("https://127.0.0.1:", rgw->port())))->HeadBucket();
+      Client("tls-misc", Options(absl::StrCat("https://127.0.0.1:", Rgw()->port())))->HeadBucket();
   EXPECT_EQ(handshake.code(), absl::StatusCode::kUnavailable) << handshake;
   EXPECT_THAT(handshake.message(), HasSubstr("TLS handshake failed"));
-  S3Options o = Options(rgw->https_endpoint());
-  o.ca_file = rgw->work_dir() + "/no-such-ca.pem";
+  S3Options o = Options(Rgw()->https_endpoint());
+  o.ca_file = Rgw()->work_dir() + "/no-such-ca.pem";
   absl::Status missing = Client("tls-misc", o)->HeadBucket();
   EXPECT_EQ(missing.code(), absl::StatusCode::kFailedPrecondition) << missing;
   EXPECT_THAT(missing.message(), HasSubstr("cannot use the CA file '" + o.ca_file + "' (--s3-ca)"));
@@ -564,7 +548,7 @@ TEST(S3Client, TlsHttpsToThePlainPortAndAMissingCaFileAreClearErrors) {
 // radosgw has `rgw dns name = localhost`, so it takes the bucket from the
 // Host header; libcurl resolves *.localhost to loopback on its own.
 TEST(S3Client, VirtualHostPutGetListDeleteAgreeWithPathStyle) {
-  S3Options o = Options(absl::StrCat("http://localhost:", rgw->port()));
+  S3Options o = Options(absl::StrCat("http://localhost:", Rgw()->port()));
   o.addressing = Addressing::kVirtual;
   RecordingObserver observer;
   auto v = Client("vhost", o, &observer);
@@ -616,7 +600,7 @@ TEST(S3Client, VirtualHostPutGetListDeleteAgreeWithPathStyle) {
   absl::Status none = Client("vhost-missing", o)->HeadBucket();
   EXPECT_EQ(none.code(), absl::StatusCode::kNotFound) << none;
   // Path style on http://localhost:PORT (the dns name itself) still works.
-  auto by_name = Client("vhost", Options(absl::StrCat("http://localhost:", rgw->port())))
+  auto by_name = Client("vhost", Options(absl::StrCat("http://localhost:", Rgw()->port())))
                      ->GetObject("dir/sub/x");
   ASSERT_TRUE(by_name.ok()) << by_name.status();
 }
@@ -631,7 +615,7 @@ TEST(S3Client, ZGatewayStoppedIsUnavailableAfterRetries) {
   auto c = Client("stopped", o, &observer);
   ASSERT_TRUE(c->HeadBucket().ok());
   observer.Take();
-  ASSERT_TRUE(rgw->StopGateway().ok());
+  ASSERT_TRUE(Rgw()->StopGateway().ok());
   absl::Status s = c->HeadBucket();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_THAT(s.message(), HasSubstr("HeadBucket of s3://stopped at"));
@@ -642,7 +626,7 @@ TEST(S3Client, ZGatewayStoppedIsUnavailableAfterRetries) {
   EXPECT_TRUE(events[0].will_retry);
   EXPECT_TRUE(events[1].will_retry);
   EXPECT_FALSE(events[2].will_retry);
-  ASSERT_TRUE(rgw->StartGateway().ok());
+  ASSERT_TRUE(Rgw()->StartGateway().ok());
   absl::Status again = c->HeadBucket();
   EXPECT_TRUE(again.ok()) << again;
 }
@@ -652,6 +636,8 @@ TEST(S3Client, ZGatewayStoppedIsUnavailableAfterRetries) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new arca::s3::RgwEnvironment());
+  arca::testing::RgwServerOptions options;
+  options.tls = true;  // https_endpoint() and ca_file() for the TLS tests
+  arca::testing::RegisterSharedRgw(options);
   return RUN_ALL_TESTS();
 }

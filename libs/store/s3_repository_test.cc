@@ -16,7 +16,7 @@
 #include "libs/store/chunk_store_conformance.h"
 #include "libs/store/gc.h"
 #include "libs/store/open_repository.h"
-#include "libs/testing/rgw_server.h"
+#include "libs/testing/rgw_environment.h"
 
 namespace arca {
 namespace {
@@ -29,32 +29,21 @@ using conformance::StoreUnderTest;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-testing::RgwServer* rgw = nullptr;
 int bucket_counter = 0;
 
-class RgwEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    absl::StatusOr<std::unique_ptr<testing::RgwServer>> started =
-        testing::RgwServer::Start(absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/rgw"));
-    ASSERT_TRUE(started.ok()) << started.status();
-    rgw = started->release();
-  }
-  void TearDown() override {
-    delete rgw;
-    rgw = nullptr;
-  }
-};
+testing::RgwServer* Rgw() { return testing::SharedRgw(); }
 
-const ::testing::Environment* const kRgw = ::testing::AddGlobalTestEnvironment(new RgwEnvironment);
+const bool kRgwRegistered = [] {
+  testing::RegisterSharedRgw();
+  return true;
+}();
 
 s3::S3Options Options() {
   s3::S3Options o;
-  o.endpoint = rgw->endpoint();
-  o.region = rgw->region();
-  o.access_key_id = rgw->access_key();
-  o.secret_access_key = rgw->secret_key();
+  o.endpoint = Rgw()->endpoint();
+  o.region = Rgw()->region();
+  o.access_key_id = Rgw()->access_key();
+  o.secret_access_key = Rgw()->secret_key();
   o.backoff_base_ms = 1;
   o.backoff_cap_ms = 5;
   o.max_retries = 2;
@@ -65,7 +54,7 @@ s3::S3Options Options() {
 
 std::string NewBucket() {
   const std::string name = absl::StrCat("t", ++bucket_counter, "-", ::getpid());
-  absl::Status st = rgw->CreateBucket(name);
+  absl::Status st = Rgw()->CreateBucket(name);
   EXPECT_TRUE(st.ok()) << st;
   return name;
 }
@@ -162,7 +151,7 @@ TEST(S3Repository, MissingBucketAndWrongSecretAreClearWithoutTheSecret) {
   auto missing = S3Repository::Open(Client("no-such-bucket-x"), Loc("no-such-bucket-x"));
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(missing.status().message(), HasSubstr("no-such-bucket-x"));
-  EXPECT_THAT(missing.status().message(), HasSubstr(rgw->endpoint()));
+  EXPECT_THAT(missing.status().message(), HasSubstr(Rgw()->endpoint()));
 
   const std::string bucket = NewBucket();
   InitRepo(bucket);
@@ -172,7 +161,7 @@ TEST(S3Repository, MissingBucketAndWrongSecretAreClearWithoutTheSecret) {
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied) << denied.status();
   EXPECT_THAT(denied.status().message(), HasSubstr(bucket));
   EXPECT_THAT(denied.status().message(), Not(HasSubstr("wrong-secret-do-not-print")));
-  EXPECT_THAT(denied.status().message(), Not(HasSubstr(rgw->secret_key())));
+  EXPECT_THAT(denied.status().message(), Not(HasSubstr(Rgw()->secret_key())));
 }
 
 TEST(S3Repository, CommitListLoadForget) {

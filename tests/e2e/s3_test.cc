@@ -38,6 +38,7 @@
 #include "libs/s3/fault_proxy.h"
 #include "libs/s3/s3_client.h"
 #include "libs/store/writer_lock.h"
+#include "libs/testing/rgw_environment.h"
 #include "libs/testing/rgw_server.h"
 #include "tests/e2e/arca_runner.h"
 
@@ -46,38 +47,14 @@ namespace {
 
 // The one gateway of this binary; its endpoint and keys are exported as
 // AWS_* so every `arca` child finds them.
-testing::RgwServer* g_rgw = nullptr;
-
-class RgwEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    testing::RgwServerOptions options;
-    options.tls = true;  // https_endpoint() and ca_file() for --s3-ca
-    absl::StatusOr<std::unique_ptr<testing::RgwServer>> rgw =
-        testing::RgwServer::Start(NewTempDir("rgw"), options);
-    ASSERT_TRUE(rgw.ok()) << rgw.status();
-    server_ = *std::move(rgw);
-    g_rgw = server_.get();
-    setenv("AWS_ENDPOINT_URL", server_->endpoint().c_str(), 1);
-    setenv("AWS_ACCESS_KEY_ID", server_->access_key().c_str(), 1);
-    setenv("AWS_SECRET_ACCESS_KEY", server_->secret_key().c_str(), 1);
-    setenv("AWS_REGION", server_->region().c_str(), 1);
-  }
-  void TearDown() override {
-    g_rgw = nullptr;
-    server_.reset();
-  }
-
- private:
-  std::unique_ptr<testing::RgwServer> server_;
-};
+testing::RgwServer* Rgw() { return testing::SharedRgw(); }
 
 std::unique_ptr<s3::S3Client> Client(const std::string& bucket) {
   s3::S3Options o;
-  o.endpoint = g_rgw->endpoint();
-  o.region = g_rgw->region();
-  o.access_key_id = g_rgw->access_key();
-  o.secret_access_key = g_rgw->secret_key();
+  o.endpoint = Rgw()->endpoint();
+  o.region = Rgw()->region();
+  o.access_key_id = Rgw()->access_key();
+  o.secret_access_key = Rgw()->secret_key();
   o.max_retries = 1;
   absl::StatusOr<std::unique_ptr<s3::S3Client>> c = s3::S3Client::Create(o, bucket);
   EXPECT_TRUE(c.ok()) << c.status();
@@ -108,7 +85,7 @@ std::string RandomBytes(size_t n, uint64_t seed) {
 class S3Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NE(g_rgw, nullptr);
+    ASSERT_NE(Rgw(), nullptr);
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     bucket_ = "t-";
     for (char ch : name) {
@@ -117,7 +94,7 @@ class S3Test : public ::testing::Test {
       }
     }
     bucket_ = bucket_.substr(0, 60);
-    absl::Status made = g_rgw->CreateBucket(bucket_);
+    absl::Status made = Rgw()->CreateBucket(bucket_);
     ASSERT_TRUE(made.ok()) << made;
     repo_ = "s3://" + bucket_ + "/" + prefix_;
     client_ = Client(bucket_);
@@ -270,16 +247,16 @@ TEST_F(S3Test, GatewayStoppedMidBackupExits12CommitsNothingAndRerunReuses) {
     stored = ChunkObjects(*client_, prefix_).size();
   }
   ASSERT_GE(stored, 8u) << "no chunks appeared";
-  ASSERT_TRUE(g_rgw->StopGateway().ok());
+  ASSERT_TRUE(Rgw()->StopGateway().ok());
   absl::StatusOr<SubprocessResult> result = (*child)->Wait(absl::Seconds(60));
-  ASSERT_TRUE(g_rgw->StartGateway().ok());
+  ASSERT_TRUE(Rgw()->StartGateway().ok());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 12) << result->stdout_data << "\n" << result->stderr_data;
   // --json: the failure is in the document on stdout, naming the phase,
   // the object and the endpoint.
   EXPECT_EQ(JsonStringValue(result->stdout_data, "failed_phase"), "upload") << result->stdout_data;
   const std::string error = JsonStringValue(result->stdout_data, "error");
-  EXPECT_NE(error.find(g_rgw->endpoint()), std::string::npos) << result->stdout_data;
+  EXPECT_NE(error.find(Rgw()->endpoint()), std::string::npos) << result->stdout_data;
   EXPECT_NE(error.find(prefix_ + "/chunks/"), std::string::npos) << result->stdout_data;
   EXPECT_EQ(SnapshotCount(), 0);
 
@@ -307,7 +284,7 @@ TEST_F(S3Test, Injected503sAreRetriedByBackupAndCountedInJson) {
     WriteFile(absl::StrCat(src, "/f", i, ".bin"), RandomBytes(2 << 20, 500 + i));
   }
   absl::StatusOr<std::unique_ptr<s3::FaultProxy>> proxy =
-      s3::FaultProxy::Start("127.0.0.1", g_rgw->port());
+      s3::FaultProxy::Start("127.0.0.1", Rgw()->port());
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   (*proxy)->Arm(2);
   SubprocessOptions options;
@@ -359,7 +336,7 @@ TEST_F(S3Test, Injected503sAreRetriedByBackupAndCountedInJson) {
 // CA; without --s3-ca the repository cannot be opened (exit 4, the message
 // says why and what to pass), with it init, backup, restore and verify work.
 TEST_F(S3Test, HttpsNeedsS3CaAndWorksWithIt) {
-  const std::string https = g_rgw->https_endpoint();
+  const std::string https = Rgw()->https_endpoint();
   ASSERT_FALSE(https.empty());
   RunResult refused = RunArca({"init", "--repo", repo_, "--s3-endpoint", https});
   EXPECT_EQ(refused.exit_code, 4) << refused.Describe();
@@ -367,7 +344,7 @@ TEST_F(S3Test, HttpsNeedsS3CaAndWorksWithIt) {
       << refused.Describe();
   EXPECT_NE(refused.err.find("--s3-ca FILE"), std::string::npos) << refused.Describe();
 
-  const std::vector<std::string> tls = {"--s3-endpoint", https, "--s3-ca", g_rgw->ca_file()};
+  const std::vector<std::string> tls = {"--s3-endpoint", https, "--s3-ca", Rgw()->ca_file()};
   auto with_tls = [&](std::vector<std::string> args) {
     args.insert(args.end(), tls.begin(), tls.end());
     return RunArca(args);
@@ -396,7 +373,7 @@ TEST_F(S3Test, HttpsNeedsS3CaAndWorksWithIt) {
 // (radosgw has rgw dns name = localhost; libcurl resolves *.localhost).
 TEST_F(S3Test, VirtualHostAddressingBacksUpRestoresAndVerifies) {
   const std::vector<std::string> virt = {
-      "--s3-endpoint", absl::StrCat("http://localhost:", g_rgw->port()), "--s3-addressing=virtual"};
+      "--s3-endpoint", absl::StrCat("http://localhost:", Rgw()->port()), "--s3-addressing=virtual"};
   auto run = [&](std::vector<std::string> args) {
     args.insert(args.end(), virt.begin(), virt.end());
     return RunArca(args);
@@ -428,7 +405,7 @@ TEST_F(S3Test, WrongSecretAndMissingBucketExit4) {
   RunResult r = RunArca({"snapshots", "--repo", repo_}, {"AWS_SECRET_ACCESS_KEY=" + secret});
   EXPECT_EQ(r.exit_code, 4) << r.Describe();
   EXPECT_NE(r.err.find(bucket_), std::string::npos) << r.Describe();
-  EXPECT_NE(r.err.find(g_rgw->endpoint()), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find(Rgw()->endpoint()), std::string::npos) << r.Describe();
   EXPECT_EQ(r.err.find(secret), std::string::npos) << r.Describe();
   EXPECT_EQ(r.out.find(secret), std::string::npos) << r.Describe();
 
@@ -493,6 +470,8 @@ TEST_F(S3Test, ForgetPruneRemovesChunksAndGcIsRefusedBesideALiveWriter) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new arca::e2e::RgwEnvironment);
+  arca::testing::RgwServerOptions options;
+  options.tls = true;  // https_endpoint() and ca_file() for --s3-ca
+  arca::testing::RegisterSharedRgw(options, /*export_aws_env=*/true);
   return RUN_ALL_TESTS();
 }
