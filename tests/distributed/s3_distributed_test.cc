@@ -10,11 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "libs/fs/testing/awkward_tree.h"
 #include "libs/fs/testing/tree_compare.h"
+#include "libs/metrics/prometheus_process.h"
 #include "libs/testing/rgw_server.h"
 #include "tests/distributed/pipeline_cluster.h"
 
@@ -40,8 +44,9 @@ TEST(S3Distributed, TwoUploadersOnOneBucketBackupRestoreVerify) {
   absl::Status made = testing::MakeAwkwardTree(src, tree);
   ASSERT_TRUE(made.ok()) << made;
 
-  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
-      PipelineCluster::Start("s3://pipeline/arca", {.uploaders = 2, .compressors = 2});
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
+      "s3://pipeline/arca",
+      {.uploaders = 2, .compressors = 2, .all_args = {"--metrics-listen=127.0.0.1:0"}});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   PipelineCluster& c = **cluster;
   std::unique_ptr<ServiceProcess> orch = StartOrchestrator(c, 2, 2);
@@ -69,6 +74,30 @@ TEST(S3Distributed, TwoUploadersOnOneBucketBackupRestoreVerify) {
   EXPECT_EQ(embedded.exit_code, 0) << embedded.Describe();
 
   EXPECT_TRUE(c.CheckAllServing().ok());
+
+  // Both replicas wrote to the bucket, and say so in their S3 metrics.
+  for (int i = 0; i < 2; ++i) {
+    const std::string& address = c.uploader(i).metrics_address();
+    ASSERT_FALSE(address.empty());
+    int port = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(address.substr(address.rfind(':') + 1), &port)) << address;
+    absl::StatusOr<std::pair<int, std::string>> scrape = metrics::HttpGet(port, "/metrics");
+    ASSERT_TRUE(scrape.ok()) << scrape.status();
+    double puts = 0, gets = 0;
+    for (absl::string_view line : absl::StrSplit(scrape->second, '\n')) {
+      if (!absl::StartsWith(line, "arca_uploader_s3_requests_total{")) continue;
+      double v = 0;
+      ASSERT_TRUE(absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) << line;
+      if (absl::StrContains(line, "op=\"PutObject\"")) puts += v;
+      if (absl::StrContains(line, "op=\"GetObject\"")) gets += v;
+    }
+    // Every replica stored chunks (the chunker spreads them) and read its
+    // config at start.
+    EXPECT_GT(puts, 0) << "uploader " << i << ":\n" << scrape->second;
+    EXPECT_GT(gets, 0) << "uploader " << i;
+    EXPECT_TRUE(absl::StrContains(scrape->second, "arca_uploader_s3_request_duration_seconds"))
+        << "uploader " << i;
+  }
 }
 
 }  // namespace
