@@ -458,6 +458,7 @@ void RemoteChunkWriter::HasLoop() {
       has_queue_.erase(has_queue_.begin(), has_queue_.begin() + n);
     }
     v1::HasChunksRequest req;
+    req.set_may_miss(true);  // only to skip compressing: a wrong "absent" costs a compression
     for (const ItemPtr& item : batch) req.add_digests(std::string(item->digest.Raw()));
     v1::HasChunksResponse resp;
     absl::Status st = uploaders_->Run(

@@ -257,7 +257,8 @@ absl::StatusOr<v1::HasChunksResponse> HasChunks(ChunkStore& store,
                                                      request.digests(i).size(),
                                                      " bytes; expected a 32-byte SHA-256"));
     }
-    absl::StatusOr<bool> present = store.Has(*digest);
+    absl::StatusOr<bool> present =
+        request.may_miss() ? store.HasCheap(*digest) : store.Has(*digest);
     if (!present.ok()) return Upload(present.status());
     response.add_present(*present);
   }
