@@ -6,7 +6,9 @@
 // Every object of every FILE (multi-document YAML) is checked against the
 // OpenAPI schemas of kubernetes-models (Kubernetes 1.33),
 // @kubernetes-models/prometheus-operator and @kubernetes-models/cert-manager,
-// with unknown fields rejected, then against arca's own policy (policy()).
+// with unknown fields rejected, then against arca's own policy (policy()),
+// and each set's NetworkPolicies against README's caller table
+// (networkErrors()).
 // A --expect-valid file must give no error; a --expect-invalid file (one of
 // broken/*.yaml) must give at least one error containing the text of its
 // "# expect: TEXT" line. Exit 0 when every expectation holds, else 1; every
@@ -198,6 +200,52 @@ function sameAlerts(obj, alerts) {
   return ["PrometheusRule spec differs from deploy/prometheus/alerts.yml: regenerate it"];
 }
 
+// README "Security model": the roles that may call each role's gRPC port
+// ("*": anyone, from any namespace). Checked on every rendered set that has
+// NetworkPolicies: a port must be open to exactly these pods.
+const kCallers = {
+  orchestrator: "*",
+  collector: ["chunker", "orchestrator"],
+  chunker: ["orchestrator"],
+  compressor: ["chunker"],
+  uploader: ["chunker", "collector", "orchestrator"],
+};
+
+function networkErrors(objs) {
+  const policies = objs.filter((o) => o.kind === "NetworkPolicy");
+  if (!policies.length) return [];
+  const errors = [];
+  const component = (sel) => sel && sel.matchLabels && sel.matchLabels["app.kubernetes.io/component"];
+  if (!policies.some((p) => !component(p.spec.podSelector) && (p.spec.policyTypes || []).includes("Ingress") && !(p.spec.ingress || []).length)) {
+    errors.push("network: no default-deny ingress NetworkPolicy");
+  }
+  for (const [role, want] of Object.entries(kCallers)) {
+    const svc = objs.find((o) => o.kind === "Service" && (o.spec.selector || {})["app.kubernetes.io/component"] === role);
+    const port = svc && (svc.spec.ports.find((p) => p.name === "grpc") || {}).port;
+    if (!port) {
+      errors.push(`network: no Service with a grpc port for ${role}`);
+      continue;
+    }
+    const from = new Set();
+    for (const p of policies) {
+      const podRole = component(p.spec.podSelector);
+      if (podRole !== undefined && podRole !== role) continue;
+      for (const rule of p.spec.ingress || []) {
+        if (rule.ports && !rule.ports.some((x) => x.port === port)) continue;
+        if (!rule.from || !rule.from.length) from.add("*");
+        for (const peer of rule.from || []) {
+          if (peer.namespaceSelector || peer.ipBlock || !component(peer.podSelector)) from.add("*");
+          else from.add(component(peer.podSelector));
+        }
+      }
+    }
+    const got = [...from].sort().join(",");
+    const expected = want === "*" ? "*" : [...want].sort().join(",");
+    if (got !== expected) errors.push(`network: ${role} port ${port} is open to ${got || "nobody"}, README allows ${expected}`);
+  }
+  return errors;
+}
+
 function loadDocs(file) {
   return YAML.parseAllDocuments(fs.readFileSync(file, "utf8")).map((d) => {
     if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
@@ -213,7 +261,12 @@ const alerts = YAML.parse(fs.readFileSync(args.alerts, "utf8"));
 let failed = false;
 for (const file of args.valid) {
   const kinds = {};
-  for (const obj of loadDocs(file)) {
+  const objs = loadDocs(file);
+  for (const e of networkErrors(objs)) {
+    failed = true;
+    console.log(`FAIL ${path.basename(file)}: ${e}`);
+  }
+  for (const obj of objs) {
     const name = `${obj.kind}/${obj.metadata && obj.metadata.name}`;
     kinds[obj.kind] = (kinds[obj.kind] || 0) + 1;
     for (const e of check(obj, alerts)) {
@@ -231,7 +284,11 @@ for (const file of args.invalid) {
     console.log(`FAIL ${file}: no "# expect: TEXT" line`);
     continue;
   }
-  const errors = loadDocs(file).flatMap((o) => check(o, alerts).map((e) => `${o.kind}/${o.metadata && o.metadata.name}: ${e}`));
+  const objs = loadDocs(file);
+  const errors = [
+    ...objs.flatMap((o) => check(o, alerts).map((e) => `${o.kind}/${o.metadata && o.metadata.name}: ${e}`)),
+    ...networkErrors(objs),
+  ];
   const hit = errors.find((e) => e.includes(expect));
   if (hit) {
     console.log(`rejected ${path.basename(file)}: ${hit}`);

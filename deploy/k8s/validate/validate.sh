@@ -4,7 +4,8 @@
 # offline with validate.js: OpenAPI schemas (kubernetes-models, the
 # prometheus-operator and cert-manager CRDs) with unknown fields rejected,
 # arca's policy (resources, gRPC probes, non-root except the collector, fixed
-# tags, read-only root file system, grace period >= --drain-seconds) and the
+# tags, read-only root file system, grace period >= --drain-seconds, every
+# gRPC port open to exactly the callers README "Security model" lists) and the
 # PrometheusRule equal to deploy/prometheus/alerts.yml. Every file of
 # validate/broken/ must be rejected for the reason its "# expect:" line names.
 #
