@@ -25,6 +25,15 @@ PACKAGES=(
   zstd xz-utils restic borgbackup time
 )
 
+# deploy/k8s validation needs kubectl (with kustomize) and Node.js with npm.
+# Debian's kubernetes-client (kubectl 1.20), nodejs (18) and npm only when no
+# kubectl / node / npm is on the PATH: a machine that has newer ones from
+# other packages (kubectl 1.32, Node 20 with its own npm) keeps them, since
+# Debian's would conflict with those packages' files.
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
