@@ -11,7 +11,7 @@
 #include <string>
 
 #include "libs/fs/writable_file_system.h"
-#include "libs/pipeline/remote/read_ahead_chunk_source.h"
+#include "libs/pipeline/read_ahead_chunk_source.h"
 #include "libs/pipeline/repository_chunk_source.h"
 #include "libs/pipeline/restore_ports.h"
 #include "libs/restore/tree_writer.h"

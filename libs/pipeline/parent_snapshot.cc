@@ -4,7 +4,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "libs/base/bytes.h"
 #include "libs/base/status_macros.h"
-#include "libs/pipeline/remote/read_ahead_chunk_source.h"
+#include "libs/pipeline/read_ahead_chunk_source.h"
 
 namespace arca {
 namespace {

@@ -19,7 +19,7 @@
 #include "arca/v1/chunker.pb.h"
 #include "arca/v1/collector.grpc.pb.h"
 #include "libs/pipeline/remote/call_registry.h"
-#include "libs/pipeline/remote/read_ahead_chunk_source.h"
+#include "libs/pipeline/read_ahead_chunk_source.h"
 #include "libs/pipeline/remote/remote_chunk_source.h"
 #include "libs/pipeline/remote/replica_set.h"
 #include "libs/pipeline/restore_ports.h"

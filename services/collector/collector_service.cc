@@ -25,7 +25,7 @@
 #include "libs/pipeline/commands.h"
 #include "libs/pipeline/parent_snapshot.h"
 #include "libs/pipeline/remote/cancel_watcher.h"
-#include "libs/pipeline/remote/read_ahead_chunk_source.h"
+#include "libs/pipeline/read_ahead_chunk_source.h"
 #include "libs/pipeline/remote/remote_chunk_source.h"
 #include "libs/pipeline/remote/replica_set.h"
 #include "libs/pipeline/source_estimate.h"

@@ -1,4 +1,4 @@
-#include "libs/pipeline/remote/read_ahead_chunk_source.h"
+#include "libs/pipeline/read_ahead_chunk_source.h"
 
 #include <atomic>
 #include <string>

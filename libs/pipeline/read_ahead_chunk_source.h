@@ -11,8 +11,8 @@
 // Thread-safety: GetChunk and ExpectOffset may be called from one thread at
 // a time (a StreamReader's); the background threads are internal. The index
 // and the inner source (which must be thread-safe) must outlive this object.
-#ifndef ARCA_LIBS_PIPELINE_REMOTE_READ_AHEAD_CHUNK_SOURCE_H_
-#define ARCA_LIBS_PIPELINE_REMOTE_READ_AHEAD_CHUNK_SOURCE_H_
+#ifndef ARCA_LIBS_PIPELINE_READ_AHEAD_CHUNK_SOURCE_H_
+#define ARCA_LIBS_PIPELINE_READ_AHEAD_CHUNK_SOURCE_H_
 
 #include <cstddef>
 #include <deque>
@@ -74,4 +74,4 @@ class ReadAheadChunkSource final : public ChunkSource {
 
 }  // namespace arca
 
-#endif  // ARCA_LIBS_PIPELINE_REMOTE_READ_AHEAD_CHUNK_SOURCE_H_
+#endif  // ARCA_LIBS_PIPELINE_READ_AHEAD_CHUNK_SOURCE_H_
