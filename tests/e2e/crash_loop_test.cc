@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -130,12 +131,18 @@ TEST(CrashLoop, KilledBackupsAndGcsLeaveNothingBehind) {
   // Backups are killed before the first one ever finishes, too.
   int backup_kills = 0, gc_kills = 0, finished = 0;
   std::chrono::microseconds backup_time(0), gc_time(0);
-  const auto loop_end = Clock::now() + std::chrono::seconds(35);
-  for (int i = 0; backup_kills + gc_kills < 34 && Clock::now() < loop_end; ++i) {
-    const bool is_gc = i % 3 == 2;
+  // Until enough of each kind were killed (a loaded machine finishes more
+  // runs before their kill moment): every third run is a gc, and all of
+  // them once the backups have their share.
+  const auto loop_end = Clock::now() + std::chrono::seconds(50);
+  for (int i = 0; (backup_kills < 24 || gc_kills < 8) && Clock::now() < loop_end; ++i) {
+    const bool is_gc = i % 3 == 2 || (i > 5 && backup_kills >= 24);
     if (!is_gc) WriteTree(src, ++seed);
-    std::chrono::microseconds range = is_gc ? gc_time : backup_time;
+    // A gc's work shrinks once the first ones removed the old garbage:
+    // kill within the first half of the calibrated run.
+    std::chrono::microseconds range = is_gc ? gc_time / 2 : backup_time;
     if (range.count() == 0) range = std::chrono::milliseconds(is_gc ? 50 : 600);
+    range = std::max<std::chrono::microseconds>(range, std::chrono::milliseconds(2));
     std::uniform_int_distribution<int64_t> when(1000, range.count());
     const std::set<std::string> before = Snapshots(repo);
     int code = 0;
