@@ -84,6 +84,32 @@ std::string RandomBytes(size_t n, uint64_t seed) {
 
 class S3Test : public ::testing::Test {
  protected:
+  // init, backup of a small tree, restore, compare and verify, every
+  // command with `flags` added (another endpoint or addressing).
+  void RoundTripWithFlags(const std::vector<std::string>& flags, const std::string& name,
+                          uint64_t seed) {
+    auto run = [&](std::vector<std::string> args) {
+      args.insert(args.end(), flags.begin(), flags.end());
+      return RunArca(args);
+    };
+    RunResult init = run({"init", "--repo", repo_});
+    ASSERT_EQ(init.exit_code, 0) << init.Describe();
+    const std::string src = NewTempDir(name + "-src");
+    WriteFile(src + "/a.bin", RandomBytes(2 << 20, seed));
+    WriteFile(src + "/b.txt", "over " + name + "\n");
+    RunResult backup = run({"backup", src, "--repo", repo_, "--json"});
+    ASSERT_EQ(backup.exit_code, 0) << backup.Describe();
+    const std::string id = JsonStringValue(backup.out, "snapshot");
+    ASSERT_FALSE(id.empty()) << backup.out;
+    const std::string target = NewTempDir(name + "-restored") + "/tree";
+    RunResult restore = run({"restore", id, target, "--repo", repo_});
+    ASSERT_EQ(restore.exit_code, 0) << restore.Describe();
+    std::vector<std::string> diffs = testing::CompareTrees(src, target);
+    EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
+    RunResult verify = run({"verify", "--repo", repo_});
+    EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+  }
+
   void SetUp() override {
     ASSERT_NE(Rgw(), nullptr);
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
@@ -344,27 +370,7 @@ TEST_F(S3Test, HttpsNeedsS3CaAndWorksWithIt) {
       << refused.Describe();
   EXPECT_NE(refused.err.find("--s3-ca FILE"), std::string::npos) << refused.Describe();
 
-  const std::vector<std::string> tls = {"--s3-endpoint", https, "--s3-ca", Rgw()->ca_file()};
-  auto with_tls = [&](std::vector<std::string> args) {
-    args.insert(args.end(), tls.begin(), tls.end());
-    return RunArca(args);
-  };
-  RunResult init = with_tls({"init", "--repo", repo_});
-  ASSERT_EQ(init.exit_code, 0) << init.Describe();
-  const std::string src = NewTempDir("https-src");
-  WriteFile(src + "/a.bin", RandomBytes(3 << 20, 900));
-  WriteFile(src + "/b.txt", "over https\n");
-  RunResult backup = with_tls({"backup", src, "--repo", repo_, "--json"});
-  ASSERT_EQ(backup.exit_code, 0) << backup.Describe();
-  const std::string id = JsonStringValue(backup.out, "snapshot");
-  ASSERT_FALSE(id.empty()) << backup.out;
-  const std::string target = NewTempDir("https-restored") + "/tree";
-  RunResult restore = with_tls({"restore", id, target, "--repo", repo_});
-  ASSERT_EQ(restore.exit_code, 0) << restore.Describe();
-  std::vector<std::string> diffs = testing::CompareTrees(src, target);
-  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
-  RunResult verify = with_tls({"verify", "--repo", repo_});
-  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+  RoundTripWithFlags({"--s3-endpoint", https, "--s3-ca", Rgw()->ca_file()}, "https", 900);
   // The same repository over plain http (AWS_ENDPOINT_URL).
   EXPECT_EQ(SnapshotCount(), 1);
 }
@@ -372,28 +378,9 @@ TEST_F(S3Test, HttpsNeedsS3CaAndWorksWithIt) {
 // Virtual-host addressing through the CLI: http://BUCKET.localhost:PORT
 // (radosgw has rgw dns name = localhost; libcurl resolves *.localhost).
 TEST_F(S3Test, VirtualHostAddressingBacksUpRestoresAndVerifies) {
-  const std::vector<std::string> virt = {
-      "--s3-endpoint", absl::StrCat("http://localhost:", Rgw()->port()), "--s3-addressing=virtual"};
-  auto run = [&](std::vector<std::string> args) {
-    args.insert(args.end(), virt.begin(), virt.end());
-    return RunArca(args);
-  };
-  RunResult init = run({"init", "--repo", repo_});
-  ASSERT_EQ(init.exit_code, 0) << init.Describe();
-  const std::string src = NewTempDir("vhost-src");
-  WriteFile(src + "/a.bin", RandomBytes(2 << 20, 901));
-  WriteFile(src + "/b.txt", "virtual host\n");
-  RunResult backup = run({"backup", src, "--repo", repo_, "--json"});
-  ASSERT_EQ(backup.exit_code, 0) << backup.Describe();
-  const std::string id = JsonStringValue(backup.out, "snapshot");
-  ASSERT_FALSE(id.empty()) << backup.out;
-  const std::string target = NewTempDir("vhost-restored") + "/tree";
-  RunResult restore = run({"restore", id, target, "--repo", repo_});
-  ASSERT_EQ(restore.exit_code, 0) << restore.Describe();
-  std::vector<std::string> diffs = testing::CompareTrees(src, target);
-  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
-  RunResult verify = run({"verify", "--repo", repo_});
-  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+  RoundTripWithFlags({"--s3-endpoint", absl::StrCat("http://localhost:", Rgw()->port()),
+                      "--s3-addressing=virtual"},
+                     "vhost", 901);
   // Path style sees the same objects: the bucket came from the Host header.
   EXPECT_EQ(SnapshotCount(), 1);
   EXPECT_FALSE(ChunkObjects(*client_, prefix_).empty());
