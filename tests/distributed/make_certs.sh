@@ -1,12 +1,14 @@
 #!/bin/sh
-# make_certs.sh DIR [TRUST_DOMAIN] — a test CA and arca identities (P-256
-# keys, valid 2 days), the way services/README.md ("Security model") shows:
+# make_certs.sh DIR [TRUST_DOMAIN [DNS_DOMAIN]] — a test CA and arca identities
+# (P-256 keys, valid 2 days), the way services/README.md ("Security model") shows:
 #   ca.pem/ca.key              the CA every service trusts (--tls-client-ca)
 #   ROLE.pem/ROLE.key          for each ROLE in collector chunker compressor
 #                              uploader orchestrator client: URI SAN
 #                              spiffe://TRUST_DOMAIN/arca/ROLE (default domain
 #                              "arca"), DNS localhost, IP 127.0.0.1, usable as
-#                              server and client certificate
+#                              server and client certificate; with
+#                              DNS_DOMAIN also DNS ROLE.DNS_DOMAIN (e.g.
+#                              arca.svc: the names the Kubernetes manifests dial)
 #   server.pem/server.key      for 127.0.0.1 and localhost, no SPIFFE ID
 #   foreign-chunker.pem/.key   spiffe://evil/arca/chunker, signed by ca
 #   other-ca.pem/other-ca.key  an unrelated CA
@@ -14,6 +16,7 @@
 set -eu
 cd "$1"
 td="${2:-arca}"
+dns_domain="${3:-}"
 key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
 ca() {
   key "$1.key"
@@ -27,7 +30,9 @@ leaf() {  # name issuer cn extensions
     -out "$1.pem" -days 2 -extfile "$1.ext" 2>/dev/null
 }
 identity() {  # name issuer spiffe-id
-  leaf "$1" "$2" "arca $1" "subjectAltName=URI:$3,DNS:localhost,IP:127.0.0.1
+  extra=""
+  [ -z "$dns_domain" ] || extra=",DNS:$1.$dns_domain"
+  leaf "$1" "$2" "arca $1" "subjectAltName=URI:$3,DNS:localhost,IP:127.0.0.1$extra
 extendedKeyUsage=serverAuth,clientAuth"
 }
 ca ca "arca test CA"
