@@ -30,6 +30,9 @@
 # CLI container and the host's side of that bridge (the /metrics scrape).
 # Nothing is pulled: the image is built FROM scratch here.
 set -euo pipefail
+# netavark runs iptables from /usr/sbin, which Bazel's strict action
+# environment leaves off PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 for tool in buildah podman runc kubectl; do
   if ! command -v "$tool" >/dev/null; then
@@ -101,7 +104,11 @@ step "image $tag built"
 src="$work/node/pods"
 restore="$work/node/restore"
 mkdir -p "$src" "$restore" "$work/certs" "$work/out"
-kubectl kustomize deploy/k8s/overlays/single-node >"$work/rendered.yaml" 2>"$work/kustomize.err" ||
+# kustomize resolves symlinks and refuses files outside a kustomization's
+# root: render a plain copy, not Bazel's symlinked runfiles (validate.sh too).
+mkdir "$work/k8s"
+cp -rL deploy/k8s/base deploy/k8s/overlays "$work/k8s/"
+kubectl kustomize "$work/k8s/overlays/single-node" >"$work/rendered.yaml" 2>"$work/kustomize.err" ||
   fail "kubectl kustomize: $(cat "$work/kustomize.err")"
 sh tests/distributed/make_certs.sh "$work/certs" arca arca.svc >/dev/null
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
@@ -194,8 +201,16 @@ for a in "${cron_cmd[@]:1}"; do
   case $a in --orchestrator=* | --tls-*) api+=("$a") ;; esac
 done
 [ "${#api[@]}" = 4 ] || fail "backup CronJob API flags: ${api[*]}"
+# The CLI containers join one client pod created once: aardvark-dns 1.4
+# closes and reopens its sockets on every SIGHUP, which netavark sends for
+# each container joining or leaving the network, and a service's lookup
+# caught in that window timed out (containers/aardvark-dns#389, fixed in
+# later releases): a backup failed with "DNS resolution failed for
+# chunker.arca.svc: Timeout while contacting DNS servers" in 1 of 3 runs.
+pod pod create --name arca-client --network "$net" >/dev/null
+pod pod start arca-client >/dev/null
 cli() {
-  pod run --rm --network "$net" --read-only --user 65532:65532 --cap-drop all \
+  pod run --rm --pod arca-client --read-only --user 65532:65532 --cap-drop all \
     --security-opt no-new-privileges -v "$tls:/etc/arca/tls:ro" "$tag" "$@"
 }
 
