@@ -15,7 +15,7 @@
 #      checks of the other pods, seen in arca_orchestrator_phase_replicas_reachable)
 #      and answers `arca jobs` over mutual TLS;
 #   5. runs the backup-nightly CronJob's command (its args from the rendered
-#      manifest) in a container on the network, lists snapshots, restores
+#      manifest) in a client pod on the network, lists snapshots, restores
 #      through the collector into its restore hostPath, compares the tree
 #      (contents, modes, owners, mtimes, links) with the source, verifies the
 #      repository, and scrapes the orchestrator's and the uploader's /metrics;
