@@ -19,8 +19,9 @@ PACKAGES=(
   # tests: S3 backend (a throw-away Ceph RADOS Gateway, libs/testing/rgw_server.h)
   ceph-mon ceph-osd radosgw ceph-common python3-boto3 s3cmd curl
   libcurl4-openssl-dev libexpat1-dev
-  # tests: containers (issue 15): deploy/build-image.sh, //deploy:image_test
-  podman buildah runc
+  # tests: containers (issue 15): deploy/build-image.sh, //deploy:image_test,
+  # //deploy/k8s:podman_e2e_test (its network: netavark, aardvark-dns; the converter: yaml)
+  podman buildah runc netavark aardvark-dns python3-yaml
   # benchmarks (peers)
   zstd xz-utils restic borgbackup time
 )
