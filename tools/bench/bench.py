@@ -1010,6 +1010,30 @@ def RunS3Benchmark(args, tools, work, log_dir):
     return results
 
 
+def HeaderLines(started, machine):
+    """The date and machine lines every report starts with."""
+    mem = machine.get("mem_total_bytes")
+    return [
+        f"- date: {started} (UTC)",
+        f"- machine: {machine.get('nproc')} CPUs "
+        f"({machine.get('cpu_model', '?')}), "
+        f"{Fmt(mem / 2**30 if mem else None, 1)} GiB RAM, "
+        f"Linux {machine.get('kernel')}; load average at start "
+        f"{machine.get('loadavg_start')}, at end {LoadAverage()}",
+    ]
+
+
+def SourceLine(source_info):
+    """The line describing the backed-up tree."""
+    b = source_info["regular_file_bytes"]
+    return (f"- source: `{source_info['path']}`: "
+            f"{source_info['regular_files']} regular files "
+            f"({b} bytes = {b / MIB:.1f} MiB, hard "
+            f"links once), {source_info['directories']} directories, "
+            f"{source_info['symlinks']} symlinks, "
+            f"{source_info['other']} other")
+
+
 def S3Report(args, machine, source_info, warm, tools, skipped, results,
              started, work):
     """The report of scenario `s3`: first and second backups, the ratios
@@ -1023,19 +1047,8 @@ def S3Report(args, machine, source_info, warm, tools, skipped, results,
         }
     src_bytes = source_info["regular_file_bytes"]
     out = [f"# arca bench: scenario `s3`", ""]
-    mem = machine.get("mem_total_bytes")
-    out.append(f"- date: {started} (UTC)")
-    out.append(f"- machine: {machine.get('nproc')} CPUs "
-               f"({machine.get('cpu_model', '?')}), "
-               f"{Fmt(mem / 2**30 if mem else None, 1)} GiB RAM, "
-               f"Linux {machine.get('kernel')}; load average at start "
-               f"{machine.get('loadavg_start')}, at end {LoadAverage()}")
-    out.append(f"- source: `{source_info['path']}`: "
-               f"{source_info['regular_files']} regular files "
-               f"({src_bytes} bytes = {src_bytes / MIB:.1f} MiB, hard "
-               f"links once), {source_info['directories']} directories, "
-               f"{source_info['symlinks']} symlinks, "
-               f"{source_info['other']} other")
+    out.extend(HeaderLines(started, machine))
+    out.append(SourceLine(source_info))
     starts = next(iter(results.values()), {}).get("rgw_start_s") or []
     out.append(f"- runs: {args.runs} per tool; each round starts a fresh RGW "
                f"(`{args.rgw_server}`, bucket `{S3_BUCKET}`, memstore; "
@@ -1710,20 +1723,8 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
     out = []
     out.append(f"# arca bench: scenario `{args.scenario}`")
     out.append("")
-    mem = machine.get("mem_total_bytes")
-    out.append(f"- date: {started} (UTC)")
-    out.append(f"- machine: {machine.get('nproc')} CPUs "
-               f"({machine.get('cpu_model', '?')}), "
-               f"{Fmt(mem / 2**30 if mem else None, 1)} GiB RAM, "
-               f"Linux {machine.get('kernel')}; load average at start "
-               f"{machine.get('loadavg_start')}, at end {LoadAverage()}")
-    out.append(f"- source: `{source_info['path']}`: "
-               f"{source_info['regular_files']} regular files "
-               f"({source_info['regular_file_bytes']} bytes = "
-               f"{source_info['regular_file_bytes'] / MIB:.1f} MiB, hard "
-               f"links once), {source_info['directories']} directories, "
-               f"{source_info['symlinks']} symlinks, "
-               f"{source_info['other']} other")
+    out.extend(HeaderLines(started, machine))
+    out.append(SourceLine(source_info))
     out.append(f"- runs: {args.runs} per tool, tools interleaved per round "
                "(round r starts with the r-th tool); "
                + ("every run starts from an empty repository/output "
@@ -1853,13 +1854,7 @@ def GcReport(args, machine, tools, skipped, results, started, work):
                  for t in tools}
     base = summaries.get("restic", {})
     out = [f"# arca bench: scenario `gc`", ""]
-    mem = machine.get("mem_total_bytes")
-    out.append(f"- date: {started} (UTC)")
-    out.append(f"- machine: {machine.get('nproc')} CPUs "
-               f"({machine.get('cpu_model', '?')}), "
-               f"{Fmt(mem / 2**30 if mem else None, 1)} GiB RAM, "
-               f"Linux {machine.get('kernel')}; load average at start "
-               f"{machine.get('loadavg_start')}, at end {LoadAverage()}")
+    out.extend(HeaderLines(started, machine))
     out.append(f"- size: {args.blobs} chunks (arca) / data blobs (restic), "
                f"{args.snapshots} snapshots, 10 % of them garbage; runs: "
                f"{args.runs} per tool, interleaved per round; `sync` "
