@@ -42,6 +42,7 @@
 #include "libs/store/repository_location.h"
 #include "libs/store/retention.h"
 #include "libs/store/s3_repository.h"
+#include "tools/arca/inspect.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
@@ -63,6 +64,13 @@ commands:
   snapshots --repo DIR [--json]
   ls SNAPSHOT --repo DIR [--json]
   cat SNAPSHOT --command NAME --repo DIR    (print a stored command's output)
+  cat SNAPSHOT PATH --repo DIR    (write one regular file's bytes to stdout; a PATH
+      not in the snapshot exits 2 like an unknown snapshot, as does a directory,
+      symlink or device)
+  diff SNAP1 SNAP2 --repo DIR [--json]    (entries added (+), removed (-) and
+      modified (M, with what changed: type, size, mode, uid, gid, mtime, content,
+      symlink_target, hardlink_target, device, xattrs, acl); exit 0 whether or
+      not they differ)
   restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json] [--progress|--no-progress]
           [--metrics-textfile PATH]
   verify [SNAPSHOT] --repo DIR [--workers N] [--json] [--progress|--no-progress]
@@ -502,12 +510,14 @@ int CmdLs(const std::vector<std::string>& argv) {
 int CmdCat(const std::vector<std::string>& argv) {
   auto args = ParseRepoArgs(argv, {{"repo", "command"}, {}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
-  if (args->positional.size() != 1 || !args->Last("command")) {
-    return UsageError("usage: arca cat SNAPSHOT --command NAME");
+  const bool command = args->Last("command").has_value();
+  if (args->positional.size() != (command ? 1 : 2)) {
+    return UsageError("usage: arca cat SNAPSHOT PATH, or arca cat SNAPSHOT --command NAME");
   }
   int code = 0;
   auto repo = OpenRepo(*args, &code);
   if (!repo) return code;
+  if (!command) return CatFileToStdout(*repo, args->positional[0], args->positional[1]);
   absl::StatusOr<std::string> out =
       ReadCommandOutput(*repo, args->positional[0], *args->Last("command"));
   if (!out.ok()) {
@@ -517,6 +527,16 @@ int CmdCat(const std::vector<std::string>& argv) {
   }
   std::cout << *out;
   return 0;
+}
+
+int CmdDiff(const std::vector<std::string>& argv) {
+  auto args = ParseRepoArgs(argv, {{"repo"}, {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.size() != 2) return UsageError("diff needs SNAP1 and SNAP2");
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  return PrintSnapshotDiff(*repo, args->positional[0], args->positional[1], args->Has("json"));
 }
 
 std::string JsonStrings(const std::vector<std::string>& v) {
@@ -946,6 +966,8 @@ int Main(int argc, char** argv) {
     code = CmdLs(rest);
   else if (cmd == "cat")
     code = CmdCat(rest);
+  else if (cmd == "diff")
+    code = CmdDiff(rest);
   else if (cmd == "restore")
     code = CmdRestore(rest);
   else if (cmd == "verify")
