@@ -42,6 +42,7 @@
 #include "libs/store/repository_location.h"
 #include "libs/store/retention.h"
 #include "libs/store/s3_repository.h"
+#include "tools/arca/export.h"
 #include "tools/arca/inspect.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
@@ -73,6 +74,8 @@ commands:
       not they differ)
   restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json] [--progress|--no-progress]
           [--metrics-textfile PATH]
+  export SNAPSHOT --repo DIR [--include GLOB]... --format tar|tar.zst|tar.xz [-o FILE|-]
+         (a POSIX pax archive GNU tar restores; to stdout without -o or with -o -)
   verify [SNAPSHOT] --repo DIR [--workers N] [--json] [--progress|--no-progress]
          [--metrics-textfile PATH]
   forget --repo DIR [--group G] [--keep-last N] [--keep-hourly N] [--keep-daily N]
@@ -545,6 +548,17 @@ std::string JsonStrings(const std::vector<std::string>& v) {
   return out + "]";
 }
 
+int CmdExport(const std::vector<std::string>& argv) {
+  auto args = ParseRepoArgs(ExportArgv(argv), ExportFlagSpec());
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  absl::StatusOr<ExportRequest> request = ParseExportRequest(*args);
+  if (!request.ok()) return UsageError(std::string(request.status().message()));
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  return RunExport(*request, *repo, &g_cancel);
+}
+
 int CmdRestore(const std::vector<std::string>& argv) {
   auto args = ParseRepoArgs(
       argv, {{"repo", "include", kMetricsTextfileFlag}, {"json", "progress", "no-progress"}});
@@ -970,6 +984,8 @@ int Main(int argc, char** argv) {
     code = CmdDiff(rest);
   else if (cmd == "restore")
     code = CmdRestore(rest);
+  else if (cmd == "export")
+    code = CmdExport(rest);
   else if (cmd == "verify")
     code = CmdVerify(rest);
   else if (cmd == "forget")
