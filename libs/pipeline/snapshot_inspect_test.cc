@@ -1,4 +1,5 @@
-// CatFile (snapshot_cat.h) and DiffSnapshots (snapshot_diff.h) over real
+// CatFile (snapshot_cat.h), DiffSnapshots (snapshot_diff.h) and
+// FindInSnapshots (snapshot_find.h) over real
 // backups of a temporary tree.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,12 +9,14 @@
 #include <fstream>
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/chunker/chunker.h"
 #include "libs/fs/file_system.h"
 #include "libs/pipeline/backup.h"
 #include "libs/pipeline/snapshot_cat.h"
 #include "libs/pipeline/snapshot_diff.h"
+#include "libs/pipeline/snapshot_find.h"
 
 namespace arca {
 namespace {
@@ -139,6 +142,50 @@ TEST_F(SnapshotInspectTest, DiffReportsExactlyWhatChanged) {
   ASSERT_TRUE(same.ok()) << same.status();
   EXPECT_TRUE(same->added.empty() && same->removed.empty() && same->modified.empty());
   EXPECT_EQ(DiffSnapshots(*repo_, first, "nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SnapshotInspectTest, FindListsMatchesOfEverySnapshotNewestFirst) {
+  std::string first = Backup();
+  Write("dir/new.txt", "new\n");
+  unlink((src_ + "/small.txt").c_str());
+  std::string second = Backup();
+  ASSERT_NE(first, second);
+
+  auto find = [&](FindOptions options) -> absl::StatusOr<std::vector<std::string>> {
+    std::vector<std::string> got;
+    absl::Status st =
+        FindInSnapshots(*repo_, options, [&](const std::string& snap, const v1::Entry& e) {
+          got.push_back(absl::StrCat(snap == first    ? "1:"
+                                     : snap == second ? "2:"
+                                                      : "?:",
+                                     e.path()));
+          return absl::OkStatus();
+        });
+    if (!st.ok()) return st;
+    return got;
+  };
+  absl::StatusOr<std::vector<std::string>> txt = find({.patterns = {"*.txt"}});
+  ASSERT_TRUE(txt.ok()) << txt.status();
+  EXPECT_EQ(*txt, (std::vector<std::string>{"2:dir/new.txt", "2:dir/other.txt", "1:dir/other.txt",
+                                            "1:small.txt"}));
+  // A directory pattern finds what is below it too; several patterns.
+  absl::StatusOr<std::vector<std::string>> dir =
+      find({.patterns = {"/dir", "sparse"}, .snapshot = first});
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ(*dir,
+            (std::vector<std::string>{"1:dir", "1:dir/big.bin", "1:dir/other.txt", "1:sparse"}));
+  absl::StatusOr<std::vector<std::string>> none = find({.patterns = {"*.nothing"}});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+  absl::StatusOr<std::vector<std::string>> group =
+      find({.patterns = {"small.txt"}, .group = "otherhost"});
+  ASSERT_TRUE(group.ok()) << group.status();
+  EXPECT_TRUE(group->empty());
+
+  EXPECT_EQ(find({.patterns = {"[x"}}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(find({}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(find({.patterns = {"*"}, .snapshot = "nope"}).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

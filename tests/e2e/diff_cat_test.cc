@@ -1,6 +1,7 @@
-// arca diff and arca cat SNAPSHOT PATH through the real binary, on the
-// awkward tree: diff reports exactly the changes made between two backups,
-// cat gives the source bytes (sparse and hardlinked files included).
+// arca diff, arca cat SNAPSHOT PATH and arca find through the real binary, on
+// the awkward tree: diff reports exactly the changes made between two
+// backups, cat gives the source bytes (sparse and hardlinked files included),
+// find lists the matches of both snapshots.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +115,50 @@ TEST(DiffCat, AwkwardTreeChangesAndFileContents) {
   EXPECT_EQ(link.exit_code, 2) << link.Describe();
   EXPECT_NE(link.err.find("is a symlink to '../empty_file'"), std::string::npos) << link.Describe();
   EXPECT_EQ(RunArca({"diff", first, "nope", "--repo", repo}).exit_code, 2);
+
+  // find: the newest snapshot first, each in archive order.
+  RunResult found = RunArca({"find", "/dups/*.txt", "added.txt", "--repo", repo});
+  ASSERT_EQ(found.exit_code, 0) << found.Describe();
+  std::vector<std::string> lines;
+  for (size_t at = 0; at < found.out.size();) {
+    size_t nl = found.out.find('\n', at);
+    lines.push_back(found.out.substr(at, nl - at));
+    at = nl + 1;
+  }
+  ASSERT_EQ(lines.size(), 5u) << found.out;
+  auto expect_line = [&](const std::string& line, const std::string& snap, const std::string& size,
+                         const std::string& path) {
+    EXPECT_EQ(line.rfind(snap + "  file ", 0), 0u) << line;
+    EXPECT_NE(line.find(absl::StrCat(" ", size, "  ")), std::string::npos) << line;
+    EXPECT_TRUE(line.ends_with(absl::StrCat("  ", path))) << line;
+  };
+  expect_line(lines[0], second, "4", "added.txt");
+  expect_line(lines[1], second, "16", "dups/a.txt");
+  expect_line(lines[2], second, "28", "dups/b.txt");
+  expect_line(lines[3], first, "28", "dups/a.txt");
+  expect_line(lines[4], first, "28", "dups/b.txt");
+
+  RunResult fjson = RunArca({"find", "dups/a.txt", "--repo", repo, "--json"});
+  ASSERT_EQ(fjson.exit_code, 0) << fjson.Describe();
+  const std::string sj =
+      absl::StrCat(R"({"snapshot":")", second, R"(","path":"dups/a.txt","type":"file","size":16,)");
+  const std::string fj =
+      absl::StrCat(R"({"snapshot":")", first, R"(","path":"dups/a.txt","type":"file","size":28,)");
+  EXPECT_EQ(fjson.out.rfind("{\"matches\":[", 0), 0u) << fjson.out;
+  ASSERT_NE(fjson.out.find(sj), std::string::npos) << fjson.out;
+  ASSERT_NE(fjson.out.find(fj), std::string::npos) << fjson.out;
+  EXPECT_LT(fjson.out.find(sj), fjson.out.find(fj)) << fjson.out;
+  EXPECT_NE(fjson.out.find("\"mtime_unix_ns\":"), std::string::npos) << fjson.out;
+
+  // One snapshot; no match is still exit 0; an unknown snapshot exits 2.
+  RunResult one = RunArca({"find", "a.txt", "--snapshot", first, "--repo", repo});
+  ASSERT_EQ(one.exit_code, 0) << one.Describe();
+  EXPECT_EQ(one.out.find(second), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find(first), std::string::npos) << one.out;
+  RunResult none = RunArca({"find", "*.nothing", "--repo", repo, "--json"});
+  EXPECT_EQ(none.exit_code, 0) << none.Describe();
+  EXPECT_EQ(none.out, "{\"matches\":[]}\n");
+  EXPECT_EQ(RunArca({"find", "*", "--snapshot", "nope", "--repo", repo}).exit_code, 2);
 }
 
 }  // namespace

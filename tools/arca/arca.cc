@@ -72,6 +72,10 @@ commands:
       modified (M, with what changed: type, size, mode, uid, gid, mtime, content,
       symlink_target, hardlink_target, device, xattrs, acl); exit 0 whether or
       not they differ)
+  find PATTERN... --repo DIR [--group G] [--snapshot SNAPSHOT] [--json]
+      (entries whose path, or a parent directory's, matches a PATTERN (--include
+      syntax), in every snapshot newest first, or one group's, or one snapshot's:
+      lines SNAPSHOT  TYPE  SIZE  MTIME  PATH; exit 0 even when nothing matches)
   restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json] [--progress|--no-progress]
           [--metrics-textfile PATH]
   export SNAPSHOT --repo DIR [--include GLOB]... --format tar|tar.zst|tar.xz [-o FILE|-]
@@ -542,6 +546,23 @@ int CmdDiff(const std::vector<std::string>& argv) {
   return PrintSnapshotDiff(*repo, args->positional[0], args->positional[1], args->Has("json"));
 }
 
+int CmdFind(const std::vector<std::string>& argv) {
+  auto args = ParseRepoArgs(argv, {{"repo", "group", "snapshot"}, {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.empty()) return UsageError("find needs at least one PATTERN");
+  if (args->Last("group") && args->Last("snapshot")) {
+    return UsageError("find takes --group or --snapshot, not both");
+  }
+  FindOptions options;
+  options.patterns = args->positional;
+  options.group = args->Last("group").value_or("");
+  options.snapshot = args->Last("snapshot").value_or("");
+  int code = 0;
+  auto repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  return PrintFind(*repo, options, args->Has("json"));
+}
+
 std::string JsonStrings(const std::vector<std::string>& v) {
   std::string out = "[";
   for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonString(v[i]));
@@ -982,6 +1003,8 @@ int Main(int argc, char** argv) {
     code = CmdCat(rest);
   else if (cmd == "diff")
     code = CmdDiff(rest);
+  else if (cmd == "find")
+    code = CmdFind(rest);
   else if (cmd == "restore")
     code = CmdRestore(rest);
   else if (cmd == "export")

@@ -6,10 +6,12 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "libs/base/exit_codes.h"
 #include "libs/pipeline/snapshot_cat.h"
 #include "libs/pipeline/snapshot_diff.h"
+#include "libs/pipeline/snapshot_find.h"
 #include "tools/arca/output.h"
 
 namespace arca::cli {
@@ -85,6 +87,29 @@ int PrintSnapshotDiff(Repository& repo, const std::string& from, const std::stri
   std::cerr << d->from_id << " -> " << d->to_id << ": " << d->added.size() << " added, "
             << d->removed.size() << " removed, " << d->modified.size() << " modified, "
             << d->unchanged << " unchanged\n";
+  return 0;
+}
+
+int PrintFind(Repository& repo, const FindOptions& options, bool json) {
+  // JSON is printed whole once every snapshot was read, so that an error
+  // never leaves half a document on stdout; text lines stream.
+  std::string matches;
+  absl::Status st =
+      FindInSnapshots(repo, options, [&](const std::string& snapshot, const v1::Entry& e) {
+        if (json) {
+          absl::StrAppend(
+              &matches, matches.empty() ? "\n" : ",\n", "{\"snapshot\":", JsonString(snapshot),
+              ",\"path\":", JsonString(e.path()), ",\"type\":\"", EntryTypeName(e.type()),
+              "\",\"size\":", e.size(), ",\"mtime_unix_ns\":", e.mtime_ns(), "}");
+        } else {
+          std::cout << absl::StrFormat("%s  %-8s  %12d  %s  %s\n", snapshot,
+                                       EntryTypeName(e.type()), e.size(),
+                                       TimeString(e.mtime_ns()).substr(0, 19), e.path());
+        }
+        return absl::OkStatus();
+      });
+  if (!st.ok()) return Fail(st);
+  if (json) std::cout << "{\"matches\":[" << matches << (matches.empty() ? "" : "\n") << "]}\n";
   return 0;
 }
 
