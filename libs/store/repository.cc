@@ -282,12 +282,19 @@ absl::StatusOr<std::optional<v1::Manifest>> Repository::NewestSnapshot(std::stri
   return std::nullopt;
 }
 
+absl::Status Repository::NoSnapshot(std::string_view id_or_latest) const {
+  return absl::NotFoundError(absl::StrCat("no snapshot '", absl::CHexEscape(S(id_or_latest)),
+                                          "' in ", path_, ": run `arca snapshots --repo ", path_,
+                                          "` to list them"));
+}
+
 absl::StatusOr<std::string> Repository::ResolveSnapshotId(std::string_view id_or_latest) {
-  auto not_found = [&] {
-    return absl::NotFoundError(absl::StrCat("no snapshot '", absl::CHexEscape(S(id_or_latest)),
-                                            "' in ", path_, ": run `arca snapshots --repo ", path_,
-                                            "` to list them"));
-  };
+  return ResolveSnapshot(id_or_latest, nullptr);
+}
+
+absl::StatusOr<std::string> Repository::ResolveSnapshot(std::string_view id_or_latest,
+                                                        std::optional<std::string>* manifest_json) {
+  auto not_found = [&] { return NoSnapshot(id_or_latest); };
   if (id_or_latest == "latest") {
     ASSIGN_OR_RETURN(std::vector<v1::Manifest> all, ListSnapshots(""));
     if (all.empty()) return not_found();
@@ -307,20 +314,20 @@ absl::StatusOr<std::string> Repository::ResolveSnapshotId(std::string_view id_or
   absl::StatusOr<std::string> manifest = ReadSnapshotFile(id_or_latest, kManifestName);
   if (absl::IsNotFound(manifest.status())) return not_found();
   if (!manifest.ok()) return manifest.status();
+  if (manifest_json != nullptr) *manifest_json = *std::move(manifest);
   return S(id_or_latest);
 }
 
 absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(std::string_view id_or_latest) {
-  ASSIGN_OR_RETURN(std::string id, ResolveSnapshotId(id_or_latest));
+  // An explicit id's manifest was read while resolving it: not read twice.
+  std::optional<std::string> read;
+  ASSIGN_OR_RETURN(std::string id, ResolveSnapshot(id_or_latest, &read));
   LoadedSnapshot out;
   out.dir = SnapshotFilePath(id, "");
   const std::string mpath = SnapshotFilePath(id, kManifestName);
-  absl::StatusOr<std::string> json = ReadSnapshotFile(id, kManifestName);
-  if (absl::IsNotFound(json.status())) {
-    return absl::NotFoundError(absl::StrCat("no snapshot '", absl::CHexEscape(S(id_or_latest)),
-                                            "' in ", path_, ": run `arca snapshots --repo ", path_,
-                                            "` to list them"));
-  }
+  absl::StatusOr<std::string> json =
+      read.has_value() ? *std::move(read) : ReadSnapshotFile(id, kManifestName);
+  if (absl::IsNotFound(json.status())) return NoSnapshot(id_or_latest);
   if (!json.ok()) return json.status();
   ASSIGN_OR_RETURN(out.manifest, ManifestFromJson(*json, mpath));
   if (out.manifest.id() != id) {

@@ -208,6 +208,12 @@ class Repository {
   virtual void AbandonSnapshot(std::string_view id, const std::vector<SnapshotFile>& files) = 0;
 
  private:
+  // ResolveSnapshotId; for an explicit id it reads the manifest to check it
+  // exists, and hands its bytes to `manifest_json` (when not null).
+  absl::StatusOr<std::string> ResolveSnapshot(std::string_view id_or_latest,
+                                              std::optional<std::string>* manifest_json);
+  // NotFound "no snapshot 'x' in REPO: run `arca snapshots` ...".
+  absl::Status NoSnapshot(std::string_view id_or_latest) const;
   // Ids of `group` ("" = all), newest first (time name, then id).
   absl::StatusOr<std::vector<std::string>> SnapshotIdsNewestFirst(std::string_view group);
   // The manifest of a listed id, checked (id, repository); nullopt when it
