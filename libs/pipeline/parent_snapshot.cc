@@ -1,22 +1,13 @@
 #include "libs/pipeline/parent_snapshot.h"
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "libs/base/bytes.h"
 #include "libs/base/status_macros.h"
 #include "libs/pipeline/read_ahead_chunk_source.h"
+#include "libs/pipeline/same_repeated.h"
 
 namespace arca {
 namespace {
-
-template <typename Repeated>
-bool SameRepeated(const Repeated& a, const Repeated& b) {
-  if (a.size() != b.size()) return false;
-  for (int i = 0; i < a.size(); ++i) {
-    if (!google::protobuf::util::MessageDifferencer::Equals(a[i], b[i])) return false;
-  }
-  return true;
-}
 
 // The parent's metadata stream read ahead, for object storage where each
 // chunk is a round trip (Find walks the stream forward).

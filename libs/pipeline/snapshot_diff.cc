@@ -3,22 +3,13 @@
 #include <algorithm>
 #include <memory>
 
-#include "google/protobuf/util/message_differencer.h"
 #include "libs/archive/metadata_stream.h"
 #include "libs/base/status_macros.h"
+#include "libs/pipeline/same_repeated.h"
 #include "libs/pipeline/snapshot_reader.h"
 
 namespace arca {
 namespace {
-
-template <typename Field>
-bool SameRepeated(const Field& a, const Field& b) {
-  if (a.size() != b.size()) return false;
-  for (int i = 0; i < a.size(); ++i) {
-    if (!google::protobuf::util::MessageDifferencer::Equals(a.Get(i), b.Get(i))) return false;
-  }
-  return true;
-}
 
 // Whether two regular files with the same size hold the same bytes.
 absl::StatusOr<bool> SameContent(SnapshotReader& ra, const v1::Entry& a, SnapshotReader& rb,
