@@ -170,24 +170,33 @@ std::string ConfText(const std::string& dir, const std::string& fsid, int mon_po
       dir, "/rgw\n");
 }
 
-// True when something on 127.0.0.1:port answers "HTTP/1." to a GET.
-bool AnswersHttp(int port) {
+// A socket connected to 127.0.0.1:port, or -1.
+int ConnectLoopback(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when something on 127.0.0.1:port answers "HTTP/1." to a GET.
+bool AnswersHttp(int port) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return false;
   bool ok = false;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const char kRequest[] = "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (send(fd, kRequest, sizeof(kRequest) - 1, MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(sizeof(kRequest) - 1)) {
-      pollfd p{fd, POLLIN, 0};
-      char buf[16] = {};
-      if (poll(&p, 1, 2000) == 1 && recv(fd, buf, 7, MSG_WAITALL) == 7) {
-        ok = std::string(buf, 7) == "HTTP/1.";
-      }
+  const char kRequest[] = "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (send(fd, kRequest, sizeof(kRequest) - 1, MSG_NOSIGNAL) ==
+      static_cast<ssize_t>(sizeof(kRequest) - 1)) {
+    pollfd p{fd, POLLIN, 0};
+    char buf[16] = {};
+    if (poll(&p, 1, 2000) == 1 && recv(fd, buf, 7, MSG_WAITALL) == 7) {
+      ok = std::string(buf, 7) == "HTTP/1.";
     }
   }
   close(fd);
@@ -196,15 +205,10 @@ bool AnswersHttp(int port) {
 
 // True when something accepts a TCP connection on 127.0.0.1:port.
 bool Accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = ConnectLoopback(port);
   if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
-  return ok;
+  return true;
 }
 
 // Running: the child has not exited yet (reaps it when it has).

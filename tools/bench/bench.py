@@ -2087,17 +2087,14 @@ def ParseArgs(argv):
         p.error("--blobs must be >= 1000")
     if not 1 <= args.snapshots <= args.blobs // 100:
         p.error("--snapshots must be between 1 and --blobs / 100")
+    bin_dir = args.arca
+    for _ in range(3):  # BIN/tools/arca/arca -> BIN
+        bin_dir = os.path.dirname(os.path.abspath(bin_dir))
     if args.gc_benchmark is None:
-        bin_dir = args.arca
-        for _ in range(3):  # BIN/tools/arca/arca -> BIN
-            bin_dir = os.path.dirname(os.path.abspath(bin_dir))
         args.gc_benchmark = os.path.join(bin_dir, "libs", "store",
                                          "gc_benchmark")
     args.gc_benchmark = os.path.abspath(args.gc_benchmark)
     if args.rgw_server is None:
-        bin_dir = args.arca
-        for _ in range(3):  # BIN/tools/arca/arca -> BIN
-            bin_dir = os.path.dirname(os.path.abspath(bin_dir))
         args.rgw_server = os.path.join(bin_dir, "libs", "testing",
                                        "rgw_server_main")
     args.rgw_server = os.path.abspath(args.rgw_server)
