@@ -122,6 +122,10 @@ absl::StatusOr<BlobHeader> ParseBlobHeader(std::span<const uint8_t> blob) {
                                                   h[0], h[1], h[2], h[3]));
   }
   const uint64_t version = GetLe(h + 4, 2);
+  if (version == 2) {
+    return HeaderError("invalid", "encrypted blob (format 2): it is opened with the repository's "
+                                  "key, not read as a format 1 blob");
+  }
   if (version != kBlobFormatVersion) {
     return HeaderError("invalid", absl::StrCat("unsupported format version ", version,
                                                " (this arca reads version ", kBlobFormatVersion,
@@ -188,6 +192,18 @@ absl::StatusOr<BlobHeader> CheckBlobFrame(std::span<const uint8_t> blob, const D
                         name.Hex(), crc, header->payload_crc, payload.size()));
   }
   return header;
+}
+
+absl::StatusOr<std::string> DecodeBlobUnnamed(std::span<const uint8_t> blob, const Digest& name) {
+  absl::StatusOr<BlobHeader> header = CheckBlobFrame(blob, name);
+  if (!header.ok()) return header.status();
+  std::string raw;
+  absl::Status s = Decompress(header->codec, blob.subspan(kBlobHeaderSize), header->raw_length, &raw);
+  if (!s.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("blob ", name.Hex(), ": payload does not decode: ", s.message()));
+  }
+  return raw;
 }
 
 absl::StatusOr<std::string> DecodeBlob(std::span<const uint8_t> blob, const Digest& expected) {

@@ -80,6 +80,11 @@ absl::StatusOr<BlobHeader> CheckBlobFrame(std::span<const uint8_t> blob, const D
 // Errors: DataLoss "blob <expected.Hex()>: <what is wrong>".
 absl::StatusOr<std::string> DecodeBlob(std::span<const uint8_t> blob, const Digest& expected);
 
+// DecodeBlob without the final SHA-256 check, for repositories whose chunk
+// ids are keyed (libs/blob/sealed_blob.h checks the id itself). Errors as
+// DecodeBlob, naming `name`.
+absl::StatusOr<std::string> DecodeBlobUnnamed(std::span<const uint8_t> blob, const Digest& name);
+
 }  // namespace arca
 
 #endif  // ARCA_LIBS_BLOB_BLOB_H_

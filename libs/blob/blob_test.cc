@@ -240,7 +240,9 @@ TEST_F(CorruptionTest, Magic) {
 TEST_F(CorruptionTest, Version) {
   std::string b = blob_;
   b[4] = 2;
-  ExpectDataLoss(b, "unsupported format version 2 (this arca reads version 1");
+  ExpectDataLoss(b, "encrypted blob (format 2): it is opened with the repository's key");
+  b[4] = 3;
+  ExpectDataLoss(b, "unsupported format version 3 (this arca reads version 1");
   b = blob_;
   b[5] = 1;  // version 257
   ExpectDataLoss(b, "unsupported format version 257");
