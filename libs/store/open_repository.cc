@@ -137,21 +137,30 @@ absl::Status CheckRepositoryOpenOptions(std::string_view location,
 absl::StatusOr<std::unique_ptr<Repository>> OpenRepositoryAt(std::string_view location,
                                                              const RepositoryOpenOptions& options) {
   ASSIGN_OR_RETURN(RepositoryLocation loc, ParseRepositoryLocation(location));
-  if (loc.kind == RepositoryLocation::Kind::kLocal)
-    return Repository::Open(loc.path, options.local);
-  ASSIGN_OR_RETURN(std::unique_ptr<s3::S3Client> client, MakeClient(loc, options));
-  return S3Repository::Open(std::move(client), loc);
+  std::unique_ptr<Repository> repo;
+  if (loc.kind == RepositoryLocation::Kind::kLocal) {
+    ASSIGN_OR_RETURN(repo, Repository::Open(loc.path, options.local));
+  } else {
+    ASSIGN_OR_RETURN(std::unique_ptr<s3::S3Client> client, MakeClient(loc, options));
+    ASSIGN_OR_RETURN(repo, S3Repository::Open(std::move(client), loc));
+  }
+  if (!repo->encrypted() || options.allow_locked) return repo;
+  if (!options.secret) RETURN_IF_ERROR(repo->Unlock(RepositorySecret{}));
+  ASSIGN_OR_RETURN(RepositorySecret secret, options.secret(*repo));
+  RETURN_IF_ERROR(repo->Unlock(secret));
+  return repo;
 }
 
 absl::StatusOr<std::unique_ptr<Repository>> InitRepositoryAt(std::string_view location,
                                                              v1::RepositoryConfig config,
-                                                             const RepositoryOpenOptions& options) {
+                                                             const RepositoryOpenOptions& options,
+                                                             const NewRepositoryKey* encryption) {
   ASSIGN_OR_RETURN(RepositoryLocation loc, ParseRepositoryLocation(location));
   if (loc.kind == RepositoryLocation::Kind::kLocal) {
-    return Repository::Init(loc.path, std::move(config));
+    return Repository::Init(loc.path, std::move(config), encryption);
   }
   ASSIGN_OR_RETURN(std::unique_ptr<s3::S3Client> client, MakeClient(loc, options));
-  return S3Repository::Init(std::move(client), loc, std::move(config));
+  return S3Repository::Init(std::move(client), loc, std::move(config), encryption);
 }
 
 }  // namespace arca

@@ -4,6 +4,7 @@
 #ifndef ARCA_LIBS_STORE_OPEN_REPOSITORY_H_
 #define ARCA_LIBS_STORE_OPEN_REPOSITORY_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,14 @@ struct RepositoryOpenOptions {
   s3::S3Options s3;
   // Sees every S3 request (metrics); may be null; must outlive the repository.
   s3::S3Observer* s3_observer = nullptr;
+  // For an encrypted repository: asked once, after the config was read,
+  // for what unlocks it (the CLI reads a key file or password file, or
+  // prompts). Unset: an encrypted repository fails to open with
+  // FailedPrecondition "... is encrypted and was not unlocked ...".
+  std::function<absl::StatusOr<RepositorySecret>(const Repository&)> secret;
+  // Open an encrypted repository without unlocking it (verify without the
+  // key: frames and CRCs only). `secret` is then not asked.
+  bool allow_locked = false;
 };
 
 // The S3 settings of the environment: AWS_ENDPOINT_URL (endpoint),
@@ -51,15 +60,18 @@ absl::Status CheckRepositoryOpenOptions(std::string_view location,
 
 // Opens the repository at `location` (ParseRepositoryLocation). For s3://
 // the endpoint and credentials must be set (InvalidArgument naming
-// AWS_ENDPOINT_URL / AWS_ACCESS_KEY_ID otherwise). Errors of
-// Repository::Open and S3Repository::Open.
+// AWS_ENDPOINT_URL / AWS_ACCESS_KEY_ID otherwise). An encrypted repository
+// is unlocked with options.secret (unless allow_locked). Errors of
+// Repository::Open, S3Repository::Open, options.secret and
+// Repository::Unlock.
 absl::StatusOr<std::unique_ptr<Repository>> OpenRepositoryAt(std::string_view location,
                                                              const RepositoryOpenOptions& options);
 
-// Creates a repository at `location`, as Repository::Init / S3Repository::Init.
-absl::StatusOr<std::unique_ptr<Repository>> InitRepositoryAt(std::string_view location,
-                                                             v1::RepositoryConfig config,
-                                                             const RepositoryOpenOptions& options);
+// Creates a repository at `location`, as Repository::Init / S3Repository::Init
+// (encrypted with `encryption` when not null).
+absl::StatusOr<std::unique_ptr<Repository>> InitRepositoryAt(
+    std::string_view location, v1::RepositoryConfig config, const RepositoryOpenOptions& options,
+    const NewRepositoryKey* encryption = nullptr);
 
 }  // namespace arca
 

@@ -13,6 +13,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "libs/base/bytes.h"
 #include "libs/base/status_macros.h"
 #include "libs/hash/digest.h"
 #include "libs/store/file_io.h"
@@ -39,6 +40,23 @@ bool Exists(const std::string& path) {
 }
 
 std::string RandomId128() { return absl::StrCat(RandomHex16(), RandomHex16()); }
+
+// 16 lower-case hex digits: never a path component with '/' or "..".
+bool IsKeySlotName(std::string_view id) {
+  if (id.size() != 16) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string SnapshotAad(std::string_view id, std::string_view name) {
+  return absl::StrCat("snapshots/", S(id), "/", S(name));
+}
+
+SealedKind KindOfIndex(v1::StreamKind kind) {
+  return kind == v1::STREAM_KIND_METADATA ? SealedKind::kMetadataIndex : SealedKind::kPayloadIndex;
+}
 
 // The repository in a local directory (repository.h, top).
 //
@@ -67,6 +85,7 @@ class LocalRepository final : public Repository {
   ChunkStore* chunks() override { return chunks_.get(); }
   LocalChunkStore* local_chunks() override { return chunks_.get(); }
   absl::Status ForgetSnapshot(std::string_view id) override;
+  std::string KeysDir() const { return absl::StrCat(path(), "/", kKeysDirName); }
   absl::StatusOr<uint64_t> FreeBytes() const override {
     struct statvfs vfs;
     if (::statvfs(path().c_str(), &vfs) != 0) {
@@ -96,6 +115,39 @@ class LocalRepository final : public Repository {
   absl::Status WriteManifest(std::string_view id, std::string_view json) override {
     return WriteFileAtomically(SnapshotFilePath(id, ""), kManifestName,
                                absl::string_view(json.data(), json.size()), path(), 0444);
+  }
+  absl::StatusOr<std::vector<std::string>> ListKeySlotIds() override {
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(KeysDir(), path()));
+    std::vector<std::string> ids;
+    for (std::string& n : names) {
+      if (!n.empty() && n[0] != '.') ids.push_back(std::move(n));
+    }
+    return ids;
+  }
+  absl::StatusOr<std::string> ReadKeySlotFile(std::string_view id) override {
+    if (!IsKeySlotName(id)) return absl::NotFoundError(absl::StrCat("no key slot ", S(id)));
+    return ReadWholeFile(absl::StrCat(KeysDir(), "/", S(id)), path());
+  }
+  absl::Status WriteKeySlotFile(std::string_view id, std::string_view json) override {
+    if (::mkdir(KeysDir().c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "create directory", KeysDir(), path(), true);
+    }
+    const std::string file = absl::StrCat(KeysDir(), "/", S(id));
+    if (::access(file.c_str(), F_OK) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat("key slot ", file, " exists already"));
+    }
+    return WriteFileAtomically(KeysDir(), S(id), absl::string_view(json.data(), json.size()),
+                               path(), 0400);
+  }
+  absl::Status RemoveKeySlotFile(std::string_view id) override {
+    const std::string file = absl::StrCat(KeysDir(), "/", S(id));
+    if (!IsKeySlotName(id) || ::unlink(file.c_str()) != 0) {
+      if (!IsKeySlotName(id) || errno == ENOENT) {
+        return absl::NotFoundError(absl::StrCat("no key slot ", file));
+      }
+      return ErrnoStatus(errno, "remove", file, path(), true);
+    }
+    return SyncDirectory(KeysDir(), path());
   }
   void AbandonSnapshot(std::string_view id, const std::vector<SnapshotFile>& files) override {
     for (const SnapshotFile& f : files) ::unlink(SnapshotFilePath(id, f.name).c_str());
@@ -143,10 +195,12 @@ Repository::Repository(std::string path, v1::RepositoryConfig config)
 // Local Init / Open.
 
 absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(const std::string& dir_in,
-                                                             v1::RepositoryConfig config) {
+                                                             v1::RepositoryConfig config,
+                                                             const NewRepositoryKey* encryption) {
   const std::string dir = StripTrailingSlashes(dir_in);
   RETURN_IF_ERROR(ValidateChunkerParams(config.payload_chunker(), "payload"));
   RETURN_IF_ERROR(ValidateChunkerParams(config.metadata_chunker(), "metadata"));
+  RETURN_IF_ERROR(PrepareNewConfig(&config, encryption));
   struct stat st;
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
@@ -172,19 +226,24 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(const std::string& 
     return ErrnoStatus(errno, "stat", dir, dir, false);
   }
 
-  config.set_format_version(kRepositoryFormatVersion);
-  config.set_repository_id(RandomId128());
-  config.set_created_unix_ns(NowUnixNs());
-  for (const char* sub : {"chunks", "snapshots", "locks"}) {
+  for (const char* sub : {"chunks", "snapshots", "locks", "keys"}) {
     const std::string p = absl::StrCat(dir, "/", sub);
-    if (::mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) {
+    if (::mkdir(p.c_str(), sub == std::string_view("keys") ? 0700 : 0755) != 0 &&
+        errno != EEXIST) {
       return ErrnoStatus(errno, "create directory", p, dir, true);
     }
+  }
+  if (encryption != nullptr) {
+    ASSIGN_OR_RETURN(std::string slot_json, KeySlotToJson(encryption->slot));
+    RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(dir, "/", kKeysDirName),
+                                        encryption->slot.id(), slot_json, dir, 0400));
   }
   ASSIGN_OR_RETURN(std::string json, RepositoryConfigToJson(config));
   // The config is written last: its presence marks a complete repository.
   RETURN_IF_ERROR(WriteFileAtomically(dir, kRepositoryConfigName, json, dir));
-  return Open(dir);
+  ASSIGN_OR_RETURN(std::unique_ptr<Repository> repo, Open(dir));
+  if (encryption != nullptr) repo->SetKey(encryption->key);
+  return repo;
 }
 
 absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(const std::string& dir_in,
@@ -221,7 +280,7 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(const std::string& 
 
 absl::StatusOr<std::optional<v1::Manifest>> Repository::ReadListedManifest(const std::string& id) {
   const std::string mpath = SnapshotFilePath(id, kManifestName);
-  absl::StatusOr<std::string> json = ReadSnapshotFile(id, kManifestName);
+  absl::StatusOr<std::string> json = ReadSnapshotPlain(id, kManifestName, SealedKind::kManifest);
   if (absl::IsNotFound(json.status())) return std::nullopt;  // incomplete snapshot
   if (!json.ok()) return json.status();
   ASSIGN_OR_RETURN(v1::Manifest m, ManifestFromJson(*json, mpath));
@@ -311,7 +370,8 @@ absl::StatusOr<std::string> Repository::ResolveSnapshot(std::string_view id_or_l
     return all.back().id();
   }
   if (!IsValidSnapshotTimeName(time)) return not_found();
-  absl::StatusOr<std::string> manifest = ReadSnapshotFile(id_or_latest, kManifestName);
+  absl::StatusOr<std::string> manifest =
+      ReadSnapshotPlain(id_or_latest, kManifestName, SealedKind::kManifest);
   if (absl::IsNotFound(manifest.status())) return not_found();
   if (!manifest.ok()) return manifest.status();
   if (manifest_json != nullptr) *manifest_json = *std::move(manifest);
@@ -326,7 +386,8 @@ absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(std::string_view id_or_l
   out.dir = SnapshotFilePath(id, "");
   const std::string mpath = SnapshotFilePath(id, kManifestName);
   absl::StatusOr<std::string> json =
-      read.has_value() ? *std::move(read) : ReadSnapshotFile(id, kManifestName);
+      read.has_value() ? *std::move(read)
+                       : ReadSnapshotPlain(id, kManifestName, SealedKind::kManifest);
   if (absl::IsNotFound(json.status())) return NoSnapshot(id_or_latest);
   if (!json.ok()) return json.status();
   ASSIGN_OR_RETURN(out.manifest, ManifestFromJson(*json, mpath));
@@ -356,7 +417,7 @@ absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(std::string_view id_or_l
                                               absl::CHexEscape(name), "'"));
     }
     const std::string ipath = SnapshotFilePath(id, name);
-    absl::StatusOr<std::string> data = ReadSnapshotFile(id, name);
+    absl::StatusOr<std::string> data = ReadSnapshotPlain(id, name, KindOfIndex(kind));
     if (absl::IsNotFound(data.status())) {
       return absl::DataLossError(
           absl::StrCat("snapshot ", id, ": index file ", ipath, " is missing"));
@@ -385,6 +446,7 @@ absl::StatusOr<LoadedSnapshot> Repository::LoadSnapshot(std::string_view id_or_l
 absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
                                                         std::string_view metadata_index,
                                                         std::string_view payload_index) {
+  RETURN_IF_ERROR(RequireKey("commit a snapshot"));
   // Every referenced chunk must be durable before the manifest exists.
   RETURN_IF_ERROR(chunks()->Flush());
   if (manifest.group().empty()) {
@@ -420,8 +482,20 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
     info->set_sha256(Sha256(f.data).Hex());
   }
   // Claim the id: if another snapshot has it, the nanoseconds are bumped.
+  // In an encrypted repository each file is sealed for the id it is
+  // written under (the seal binds the name).
+  std::vector<std::string> sealed(files.size());
+  std::vector<SnapshotFile> written = files;
   for (int attempt = 0;; ++attempt) {
-    ASSIGN_OR_RETURN(bool claimed, WriteSnapshotFiles(group, time_name, files));
+    if (encrypted()) {
+      const std::string try_id = absl::StrCat(group, "/", time_name);
+      for (size_t i = 0; i < files.size(); ++i) {
+        sealed[i] = SealSnapshotFile(try_id, files[i].name, KindOfIndex(files[i].kind),
+                                     files[i].data);
+        written[i].data = sealed[i];
+      }
+    }
+    ASSIGN_OR_RETURN(bool claimed, WriteSnapshotFiles(group, time_name, written));
     if (claimed) break;
     if (attempt > 100000) {
       return absl::UnavailableError(absl::StrCat("could not claim a snapshot id in group ", group,
@@ -437,12 +511,179 @@ absl::StatusOr<v1::Manifest> Repository::CommitSnapshot(v1::Manifest manifest,
   manifest.set_time_unix_ns(time_ns);
   manifest.set_repository_id(config_.repository_id());
   absl::StatusOr<std::string> json = ManifestToJson(manifest);
-  absl::Status st = json.ok() ? WriteManifest(id, *json) : json.status();
+  absl::Status st =
+      json.ok() ? WriteManifest(id, SealSnapshotFile(id, kManifestName, SealedKind::kManifest, *json))
+                : json.status();
   if (!st.ok()) {
-    AbandonSnapshot(id, files);
+    AbandonSnapshot(id, written);
     return st;
   }
   return manifest;
+}
+
+// ---------------------------------------------------------------------------
+// Encryption (every backend).
+
+absl::Status PrepareNewConfig(v1::RepositoryConfig* config, const NewRepositoryKey* encryption) {
+  config->set_created_unix_ns(NowUnixNs());
+  if (encryption == nullptr) {
+    if (!config->encryption().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "encryption '", config->encryption(), "' needs a key: internal error in the caller"));
+    }
+    config->set_format_version(kRepositoryFormatVersion);
+    config->set_repository_id(RandomId128());
+    return absl::OkStatus();
+  }
+  if (config->encryption() != kEncryptionAes256Gcm) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("encryption '", config->encryption(), "' is not supported: use ",
+                     kEncryptionAes256Gcm));
+  }
+  config->set_format_version(kEncryptedRepositoryFormatVersion);
+  config->set_repository_id(encryption->slot.repository_id());
+  // The gear table comes from the key (RepositoryKey::ChunkerSeed): the
+  // config, which is not encrypted, must not reveal it.
+  config->set_chunker_seed(0);
+  return CheckKeySlot(encryption->slot, config->repository_id());
+}
+
+std::string NewRepositoryId() { return RandomId128(); }
+
+absl::StatusOr<NewRepositoryKey> MakeNewRepositoryKey(std::string_view repository_id,
+                                                      const RepositorySecret& secret,
+                                                      const ScryptParams& params,
+                                                      std::string_view label) {
+  RepositoryKey key = RepositoryKey::Generate();
+  if (secret.key_file.has_value()) {
+    v1::KeySlot slot = MakeKeyFileSlot(key, repository_id, *secret.key_file, label);
+    return NewRepositoryKey{std::move(key), std::move(slot)};
+  }
+  if (!secret.password.has_value()) {
+    return absl::InvalidArgumentError("a new encrypted repository needs a password or a key file");
+  }
+  ASSIGN_OR_RETURN(v1::KeySlot slot,
+                   MakePasswordSlot(key, repository_id, *secret.password, params, label));
+  return NewRepositoryKey{std::move(key), std::move(slot)};
+}
+
+absl::Status Repository::RequireKey(std::string_view what) const {
+  if (!encrypted() || key_.has_value()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cannot ", S(what), ": the repository ", path_,
+      " is encrypted and was not unlocked: give its password (ARCA_PASSWORD_FILE, "
+      "--password-file or at the terminal prompt) or a key file (--key-file, ARCA_KEY_FILE)"));
+}
+
+absl::StatusOr<std::string> Repository::ReadSnapshotPlain(std::string_view id,
+                                                          std::string_view name,
+                                                          SealedKind kind) {
+  absl::StatusOr<std::string> data = ReadSnapshotFile(id, name);
+  if (!data.ok() || !encrypted()) return data;
+  RETURN_IF_ERROR(RequireKey(absl::StrCat("read snapshot ", S(id))));
+  return OpenSealedBlob(*key_, kind, SnapshotAad(id, name), AsBytes(*data),
+                        absl::StrCat("snapshot ", S(id), ": ", SnapshotFilePath(id, name),
+                                     " (run `arca verify`)"));
+}
+
+std::string Repository::SealSnapshotFile(std::string_view id, std::string_view name,
+                                         SealedKind kind, std::string_view data) const {
+  if (!encrypted()) return std::string(data);
+  return SealBlob(*key_, kind, SnapshotAad(id, name), data);
+}
+
+absl::Status Repository::Unlock(const RepositorySecret& secret) {
+  if (!encrypted()) return absl::OkStatus();
+  if (secret.empty()) return RequireKey("open it");
+  if (secret.key_file.has_value()) {
+    const KeyFileSecret& kf = *secret.key_file;
+    absl::StatusOr<std::string> json = ReadKeySlotFile(kf.slot_id);
+    if (absl::IsNotFound(json.status())) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "the key file's slot ", kf.slot_id, " is not in ", path_,
+          " (removed with `arca key remove`, or a key file of another repository); `arca key "
+          "list` shows the slots"));
+    }
+    if (!json.ok()) return json.status();
+    ASSIGN_OR_RETURN(v1::KeySlot slot,
+                     KeySlotFromJson(*json, absl::StrCat(path_, "/keys/", kf.slot_id),
+                                     config_.repository_id(), kf.slot_id));
+    absl::StatusOr<RepositoryKey> key = OpenKeyFileSlot(slot, config_.repository_id(), kf);
+    if (!key.ok()) {
+      return absl::Status(key.status().code(),
+                          absl::StrCat(key.status().message(), " of ", path_));
+    }
+    key_ = *std::move(key);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(std::vector<v1::KeySlot> slots, ListKeySlots());
+  int tried = 0;
+  for (const v1::KeySlot& slot : slots) {
+    if (slot.kind() != kKeySlotPassword) continue;
+    ++tried;
+    absl::StatusOr<RepositoryKey> key =
+        OpenPasswordSlot(slot, config_.repository_id(), *secret.password);
+    if (key.ok()) {
+      key_ = *std::move(key);
+      return absl::OkStatus();
+    }
+    if (!absl::IsPermissionDenied(key.status())) return key.status();
+  }
+  if (tried == 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        path_, " has no password slot (", slots.size(),
+        " key-file slot(s)): unlock it with --key-file, or add a password with `arca key add`"));
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("the password opens none of the ", tried, " password slot(s) of ", path_,
+                   ": check ARCA_PASSWORD_FILE / --password-file (wrong password?)"));
+}
+
+absl::StatusOr<std::vector<v1::KeySlot>> Repository::ListKeySlots() {
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, ListKeySlotIds());
+  std::vector<v1::KeySlot> out;
+  for (const std::string& id : ids) {
+    absl::StatusOr<std::string> json = ReadKeySlotFile(id);
+    if (absl::IsNotFound(json.status())) continue;  // removed meanwhile
+    if (!json.ok()) return json.status();
+    ASSIGN_OR_RETURN(v1::KeySlot slot, KeySlotFromJson(*json, absl::StrCat(path_, "/keys/", id),
+                                                       config_.repository_id(), id));
+    out.push_back(std::move(slot));
+  }
+  if (out.empty() && encrypted()) {
+    return absl::DataLossError(absl::StrCat("the encrypted repository ", path_,
+                                            " has no key slot in ", path_,
+                                            "/keys: it cannot be unlocked"));
+  }
+  return out;
+}
+
+absl::Status Repository::AddKeySlot(const v1::KeySlot& slot) {
+  if (!encrypted()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, " is not encrypted: it has no keys (create an encrypted repository "
+                            "with `arca init --encryption aes-256-gcm`)"));
+  }
+  RETURN_IF_ERROR(RequireKey("add a key"));
+  RETURN_IF_ERROR(CheckKeySlot(slot, config_.repository_id()));
+  ASSIGN_OR_RETURN(std::string json, KeySlotToJson(slot));
+  return WriteKeySlotFile(slot.id(), json);
+}
+
+absl::Status Repository::RemoveKeySlot(std::string_view id) {
+  ASSIGN_OR_RETURN(std::vector<v1::KeySlot> slots, ListKeySlots());
+  bool found = false;
+  for (const v1::KeySlot& s : slots) found = found || s.id() == id;
+  if (!found) {
+    return absl::NotFoundError(absl::StrCat("no key slot '", absl::CHexEscape(S(id)), "' in ",
+                                            path_, ": `arca key list` shows the slots"));
+  }
+  if (slots.size() == 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "slot ", S(id), " is the last key slot of ", path_,
+        ": removing it would make the repository unreadable forever; add another key first"));
+  }
+  return RemoveKeySlotFile(id);
 }
 
 absl::StatusOr<double> Repository::ObservedCompressionRatio() {

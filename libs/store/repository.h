@@ -26,6 +26,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "arca/v1/repository.pb.h"
+#include "libs/blob/sealed_blob.h"
+#include "libs/crypto/repository_key.h"
 #include "libs/store/chunk_store.h"
 #include "libs/store/repository_json.h"
 #include "libs/store/snapshot_names.h"
@@ -49,6 +51,38 @@ struct SnapshotFile {
   std::string_view data;
 };
 
+// What unlocks an encrypted repository: a password (tried against every
+// password slot) or a key file (its own slot). Empty: nothing given.
+struct RepositorySecret {
+  std::optional<std::string> password;
+  std::optional<KeyFileSecret> key_file;
+  bool empty() const { return !password.has_value() && !key_file.has_value(); }
+};
+
+// The key of a new encrypted repository and its first slot (Init).
+struct NewRepositoryKey {
+  RepositoryKey key;
+  v1::KeySlot slot;  // slot.repository_id() becomes the repository's id
+};
+
+// Makes the key and first slot of a new encrypted repository with id
+// `repository_id` from `secret` (a password: scrypt with `params`; a key
+// file: its slot). InvalidArgument for an empty secret or password.
+absl::StatusOr<NewRepositoryKey> MakeNewRepositoryKey(std::string_view repository_id,
+                                                      const RepositorySecret& secret,
+                                                      const ScryptParams& params,
+                                                      std::string_view label);
+
+// A new random repository id (32 lower-case hex digits).
+std::string NewRepositoryId();
+
+// Fills the fields Init sets in a new repository's config: created time;
+// format_version 1 and a random repository_id, or with `encryption`
+// format_version 2, the slot's repository_id and chunker_seed 0 (the gear
+// table then comes from the key). InvalidArgument when config.encryption()
+// and `encryption` disagree or name an unsupported cipher.
+absl::Status PrepareNewConfig(v1::RepositoryConfig* config, const NewRepositoryKey* encryption);
+
 // A repository: its config, its chunk store, its snapshots and its writer
 // locks. Two implementations: a local directory (Repository::Init/Open,
 // below) and S3-compatible object storage (libs/store/s3_repository.h).
@@ -66,8 +100,14 @@ class Repository {
   // "DIR is not empty", "DIR is not a directory"; InvalidArgument for
   // inconsistent chunker parameters (min > avg or avg > max); write errors as
   // for ChunkStore::Put.
-  static absl::StatusOr<std::unique_ptr<Repository>> Init(const std::string& dir,
-                                                          v1::RepositoryConfig config);
+  //
+  // With `encryption` (config.encryption() must then be "aes-256-gcm"), the
+  // repository is encrypted: format_version 2, repository_id taken from the
+  // slot, the slot written to REPO/keys/ before the config, and the returned
+  // repository is unlocked with the key.
+  static absl::StatusOr<std::unique_ptr<Repository>> Init(
+      const std::string& dir, v1::RepositoryConfig config,
+      const NewRepositoryKey* encryption = nullptr);
 
   // Opens the local repository in `dir`.
   // Errors: NotFound "no arca repository at DIR: run `arca init --repo DIR`";
@@ -80,6 +120,33 @@ class Repository {
   virtual ~Repository() = default;
 
   const v1::RepositoryConfig& config() const { return config_; }
+
+  // --- encryption (docs/formats/encryption.md) ---------------------------
+  // True when the repository is encrypted (config.encryption set).
+  bool encrypted() const { return !config_.encryption().empty(); }
+  // The master key once unlocked (or created by Init); null for a
+  // plaintext repository and for an encrypted one not unlocked. Every blob
+  // of an encrypted repository is sealed with it, every chunk id keyed.
+  const RepositoryKey* key() const { return key_.has_value() ? &*key_ : nullptr; }
+  // Unlocks an encrypted repository with `secret`. Call before sharing the
+  // repository between threads. OK at once for a plaintext repository.
+  // Errors: FailedPrecondition "R is encrypted: give its password ..." for
+  // an empty secret; PermissionDenied "the password opens none of the N
+  // password slots of R" / "the key file's slot X is not in R"; DataLoss
+  // for a corrupt slot that the secret names; read errors.
+  absl::Status Unlock(const RepositorySecret& secret);
+  // Installs a key known to be this repository's (tests, Init).
+  void SetKey(RepositoryKey key) { key_ = std::move(key); }
+  // The key slots, by id. DataLoss naming a slot that does not parse.
+  absl::StatusOr<std::vector<v1::KeySlot>> ListKeySlots();
+  // Stores a new slot (made with key() by MakePasswordSlot/MakeKeyFileSlot).
+  // FailedPrecondition if the repository is not encrypted or not unlocked,
+  // or a slot with that id exists; InvalidArgument if the slot does not
+  // open with key() (it would lock users out).
+  absl::Status AddKeySlot(const v1::KeySlot& slot);
+  // Removes slot `id`. NotFound if absent; FailedPrecondition if it is the
+  // last slot (the repository would be unreadable forever).
+  absl::Status RemoveKeySlot(std::string_view id);
   // The repository as users name it: the directory as given to Init/Open
   // (without trailing '/'), or "s3://BUCKET/PREFIX".
   const std::string& path() const { return path_; }
@@ -206,8 +273,25 @@ class Repository {
   // Removes what WriteSnapshotFiles wrote for `id` after a failure
   // (best effort; leftovers are invisible and gc removes them).
   virtual void AbandonSnapshot(std::string_view id, const std::vector<SnapshotFile>& files) = 0;
+  // Key slot records (REPO/keys/<id>): ids present, one's bytes (NotFound
+  // when absent), a new one (FailedPrecondition if the id exists), removal
+  // (NotFound when absent).
+  virtual absl::StatusOr<std::vector<std::string>> ListKeySlotIds() = 0;
+  virtual absl::StatusOr<std::string> ReadKeySlotFile(std::string_view id) = 0;
+  virtual absl::Status WriteKeySlotFile(std::string_view id, std::string_view json) = 0;
+  virtual absl::Status RemoveKeySlotFile(std::string_view id) = 0;
 
  private:
+  // A snapshot file's bytes as written: opened with the key in an
+  // encrypted repository (its kind and name are bound by the seal).
+  absl::StatusOr<std::string> ReadSnapshotPlain(std::string_view id, std::string_view name,
+                                                SealedKind kind);
+  // Sealed for `id`/`name` in an encrypted repository; as given otherwise.
+  std::string SealSnapshotFile(std::string_view id, std::string_view name, SealedKind kind,
+                               std::string_view data) const;
+  // FailedPrecondition naming `what` unless the key is present (or the
+  // repository is plaintext).
+  absl::Status RequireKey(std::string_view what) const;
   // ResolveSnapshotId; for an explicit id it reads the manifest to check it
   // exists, and hands its bytes to `manifest_json` (when not null).
   absl::StatusOr<std::string> ResolveSnapshot(std::string_view id_or_latest,
@@ -222,6 +306,7 @@ class Repository {
 
   const std::string path_;
   const v1::RepositoryConfig config_;
+  std::optional<RepositoryKey> key_;
 };
 
 // "id" is a snapshot id (<group>/<time> of valid names): the parts, or
@@ -233,6 +318,8 @@ inline constexpr char kRepositoryConfigName[] = "config";
 inline constexpr char kManifestName[] = "manifest.json";
 inline constexpr char kMetadataIndexName[] = "metadata.aidx";
 inline constexpr char kPayloadIndexName[] = "payload.aidx";
+inline constexpr char kKeysDirName[] = "keys";
+
 
 // Chunker parameters of a new repository: all zero (defaults) or 0 < min <=
 // avg <= max. InvalidArgument naming `what` ("payload") otherwise.

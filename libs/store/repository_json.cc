@@ -3,6 +3,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "libs/crypto/repository_key.h"
 
 namespace arca {
 namespace {
@@ -83,12 +84,43 @@ absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(std::string_view j
     return absl::DataLossError(
         absl::StrCat("repository config ", S(name), " is corrupt: it has no format_version"));
   }
-  if (c.format_version() != kRepositoryFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("repository format ", c.format_version(),
-                                                      " is not supported by this arca (supports ",
-                                                      kRepositoryFormatVersion, "): ", S(name)));
+  if (c.format_version() != kRepositoryFormatVersion &&
+      c.format_version() != kEncryptedRepositoryFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "repository format ", c.format_version(), " is not supported by this arca (supports ",
+        kRepositoryFormatVersion, " and ", kEncryptedRepositoryFormatVersion, "): ", S(name)));
+  }
+  const bool encrypted = c.format_version() == kEncryptedRepositoryFormatVersion;
+  if (encrypted && c.encryption() != kEncryptionAes256Gcm) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "repository config ", S(name), " has encryption '", absl::CHexEscape(c.encryption()),
+        "', which this arca does not support (supports ", kEncryptionAes256Gcm, ")"));
+  }
+  if (!encrypted && !c.encryption().empty()) {
+    return absl::DataLossError(absl::StrCat("repository config ", S(name),
+                                            " is corrupt: format 1 with encryption set"));
   }
   return c;
+}
+
+absl::StatusOr<std::string> KeySlotToJson(const v1::KeySlot& slot) { return ToJson(slot); }
+
+absl::StatusOr<v1::KeySlot> KeySlotFromJson(std::string_view json, std::string_view name,
+                                            std::string_view repository_id,
+                                            std::string_view expected_id) {
+  v1::KeySlot slot;
+  if (std::string err = FromJson(json, &slot); !err.empty()) {
+    return absl::DataLossError(absl::StrCat("key slot ", S(name), " is corrupt (not JSON: ",
+                                            absl::CHexEscape(err.substr(0, 300)), ")"));
+  }
+  if (absl::Status st = CheckKeySlot(slot, repository_id); !st.ok()) {
+    return absl::DataLossError(absl::StrCat(st.message(), ": ", S(name)));
+  }
+  if (slot.id() != expected_id) {
+    return absl::DataLossError(absl::StrCat("key slot ", S(name), " is corrupt: it names slot ",
+                                            slot.id(), " but is stored as ", S(expected_id)));
+  }
+  return slot;
 }
 
 }  // namespace arca

@@ -29,6 +29,16 @@ absl::StatusOr<v1::RepositoryConfig> RepositoryConfigFromJson(std::string_view j
 
 // The format version this code reads and writes.
 inline constexpr uint32_t kRepositoryFormatVersion = 1;
+// The config format of an encrypted repository (older arcas refuse it).
+inline constexpr uint32_t kEncryptedRepositoryFormatVersion = 2;
+
+// Key slot records (REPO/keys/<id>) as JSON, like the config. Parsing checks
+// the slot (CheckKeySlot) against `repository_id` and that its id is
+// `expected_id`: DataLoss naming `name` otherwise.
+absl::StatusOr<std::string> KeySlotToJson(const v1::KeySlot& slot);
+absl::StatusOr<v1::KeySlot> KeySlotFromJson(std::string_view json, std::string_view name,
+                                            std::string_view repository_id,
+                                            std::string_view expected_id);
 
 }  // namespace arca
 

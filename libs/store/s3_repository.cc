@@ -203,9 +203,9 @@ S3Repository::S3Repository(std::unique_ptr<s3::S3Client> client, const Repositor
       prefix_(PrefixOf(location)),
       chunks_(client_.get(), prefix_, location.Display()) {}
 
-absl::StatusOr<std::unique_ptr<Repository>> S3Repository::Init(std::unique_ptr<s3::S3Client> client,
-                                                               const RepositoryLocation& location,
-                                                               v1::RepositoryConfig config) {
+absl::StatusOr<std::unique_ptr<Repository>> S3Repository::Init(
+    std::unique_ptr<s3::S3Client> client, const RepositoryLocation& location,
+    v1::RepositoryConfig config, const NewRepositoryKey* encryption) {
   const std::string display = location.Display();
   const std::string prefix = PrefixOf(location);
   RETURN_IF_ERROR(ValidateChunkerParams(config.payload_chunker(), "payload"));
@@ -223,9 +223,14 @@ absl::StatusOr<std::unique_ptr<Repository>> S3Repository::Init(std::unique_ptr<s
         absl::StrCat(display, " is not empty (object ", page.objects[0].key,
                      "): choose a new bucket or prefix for the repository"));
   }
-  config.set_format_version(kRepositoryFormatVersion);
-  config.set_repository_id(absl::StrCat(RandomHex16(), RandomHex16()));
-  config.set_created_unix_ns(NowUnixNs());
+  RETURN_IF_ERROR(PrepareNewConfig(&config, encryption));
+  if (encryption != nullptr) {
+    // The slot before the config: a repository that exists can be unlocked.
+    ASSIGN_OR_RETURN(std::string slot_json, KeySlotToJson(encryption->slot));
+    RETURN_IF_ERROR(
+        client->PutObject(absl::StrCat(prefix, "keys/", encryption->slot.id()), slot_json, true)
+            .status());
+  }
   ASSIGN_OR_RETURN(std::string json, RepositoryConfigToJson(config));
   ASSIGN_OR_RETURN(bool created, client->PutObject(prefix + kRepositoryConfigName, json, true));
   if (!created) {
@@ -233,7 +238,43 @@ absl::StatusOr<std::unique_ptr<Repository>> S3Repository::Init(std::unique_ptr<s
         display, " already contains an arca repository (another init won): use it with --repo ",
         display));
   }
-  return std::unique_ptr<Repository>(new S3Repository(std::move(client), location, config));
+  std::unique_ptr<Repository> repo(new S3Repository(std::move(client), location, config));
+  if (encryption != nullptr) repo->SetKey(encryption->key);
+  return repo;
+}
+
+// ---------------------------------------------------------------------------
+// Key slots: PREFIX/keys/<id>.
+
+absl::StatusOr<std::vector<std::string>> S3Repository::ListKeySlotIds() {
+  std::vector<std::string> ids;
+  const std::string dir = Key("keys/");
+  RETURN_IF_ERROR(client_->ListAll(dir, [&](const s3::ObjectInfo& o) {
+    std::string_view name = std::string_view(o.key).substr(dir.size());
+    if (name.size() == 16 && name.find('/') == std::string_view::npos) ids.emplace_back(name);
+    return absl::OkStatus();
+  }));
+  return ids;
+}
+
+absl::StatusOr<std::string> S3Repository::ReadKeySlotFile(std::string_view id) {
+  return client_->GetObject(Key(absl::StrCat("keys/", S(id))));
+}
+
+absl::Status S3Repository::WriteKeySlotFile(std::string_view id, std::string_view json) {
+  const std::string key = Key(absl::StrCat("keys/", S(id)));
+  ASSIGN_OR_RETURN(bool created, client_->PutObject(key, json, true));
+  if (!created) {
+    return absl::FailedPreconditionError(absl::StrCat("key slot ", key, " exists already"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status S3Repository::RemoveKeySlotFile(std::string_view id) {
+  const std::string key = Key(absl::StrCat("keys/", S(id)));
+  absl::StatusOr<s3::ObjectInfo> head = client_->HeadObject(key);
+  if (!head.ok()) return head.status();
+  return client_->DeleteObject(key);
 }
 
 absl::StatusOr<std::unique_ptr<Repository>> S3Repository::Open(std::unique_ptr<s3::S3Client> client,

@@ -118,9 +118,9 @@ class S3Repository final : public Repository {
   // Errors: FailedPrecondition "s3://B/P already contains an arca
   // repository" / "is not empty"; the client's errors (NotFound for a
   // missing bucket, PermissionDenied, Unavailable).
-  static absl::StatusOr<std::unique_ptr<Repository>> Init(std::unique_ptr<s3::S3Client> client,
-                                                          const RepositoryLocation& location,
-                                                          v1::RepositoryConfig config);
+  static absl::StatusOr<std::unique_ptr<Repository>> Init(
+      std::unique_ptr<s3::S3Client> client, const RepositoryLocation& location,
+      v1::RepositoryConfig config, const NewRepositoryKey* encryption = nullptr);
   // Opens the repository at `location` (one GET of the config).
   // Errors: NotFound "no arca repository at s3://B/P: run `arca init ...`",
   // NotFound for a missing bucket, PermissionDenied, Unavailable; DataLoss
@@ -162,6 +162,10 @@ class S3Repository final : public Repository {
                                           const std::vector<SnapshotFile>& files) override;
   absl::Status WriteManifest(std::string_view id, std::string_view json) override;
   void AbandonSnapshot(std::string_view id, const std::vector<SnapshotFile>& files) override;
+  absl::StatusOr<std::vector<std::string>> ListKeySlotIds() override;
+  absl::StatusOr<std::string> ReadKeySlotFile(std::string_view id) override;
+  absl::Status WriteKeySlotFile(std::string_view id, std::string_view json) override;
+  absl::Status RemoveKeySlotFile(std::string_view id) override;
 
  private:
   S3Repository(std::unique_ptr<s3::S3Client> client, const RepositoryLocation& location,
