@@ -43,7 +43,7 @@ BackupResult RunBackup(Repository& repo, fs::FileSystem* fs, const BackupOptions
   const v1::BackupPlan plan = ToBackupPlan(options);
   LocalSnapshotRepository repository(&repo);
   LocalEntrySource entries(plan, fs, &repo, cancel, options.change_window_entries);
-  LocalChunkDestination chunks(repo.chunks(), options.workers);
+  LocalChunkDestination chunks(repo.chunks(), repo.key(), options.workers);
   BackupJobOptions job;
   job.pipeline = "embedded";
   job.progress = options.progress;

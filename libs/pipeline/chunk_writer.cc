@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
-#include "libs/blob/blob.h"
+#include "libs/blob/sealed_blob.h"
 
 namespace arca {
 namespace {
@@ -16,8 +16,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-ChunkWriter::ChunkWriter(ChunkStore* store, Codec codec, int level)
-    : store_(store), codec_(codec), level_(level) {}
+ChunkWriter::ChunkWriter(ChunkStore* store, const RepositoryKey* key, Codec codec, int level)
+    : store_(store), key_(key), codec_(codec), level_(level) {}
 
 absl::Status ChunkWriter::Process(PendingChunk chunk) {
   if (chunk.known) {
@@ -43,7 +43,7 @@ absl::Status ChunkWriter::Process(PendingChunk chunk) {
     return absl::OkStatus();
   }
   auto t0 = std::chrono::steady_clock::now();
-  Digest digest = Sha256(chunk.data.span());
+  Digest digest = ChunkIdOf(chunk.data.span(), key_);
   const uint64_t length = chunk.data.size();
   double hash_s = SecondsSince(t0);
 
@@ -72,7 +72,7 @@ absl::Status ChunkWriter::Process(PendingChunk chunk) {
   }
 
   auto t2 = std::chrono::steady_clock::now();
-  absl::StatusOr<std::string> blob = EncodeBlob(chunk.data.span(), codec_, level_);
+  absl::StatusOr<std::string> blob = EncodeChunkBlob(chunk.data.span(), digest, codec_, level_, key_);
   if (!blob.ok()) {
     return WithPhase(absl::Status(blob.status().code(),
                                   absl::StrCat("compressing chunk ", digest.Hex(), " (", length,

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "libs/archive/chunk_index.h"
 #include "libs/codec/codec.h"
+#include "libs/crypto/repository_key.h"
 #include "libs/hash/digest.h"
 #include "libs/pipeline/archive_builder.h"
 #include "libs/store/chunk_store.h"
@@ -36,7 +37,9 @@ struct ChunkWriterStats {
 
 class ChunkWriter {
  public:
-  ChunkWriter(ChunkStore* store, Codec codec, int level);
+  // `key`: the repository's (null if plaintext): chunk ids are then keyed
+  // and blobs sealed (libs/blob/sealed_blob.h). Not owned.
+  ChunkWriter(ChunkStore* store, const RepositoryKey* key, Codec codec, int level);
 
   // Hashes, deduplicates, compresses and stores one chunk and records its
   // digest for the index. Errors carry their phase (compression: 11,
@@ -57,6 +60,7 @@ class ChunkWriter {
   };
 
   ChunkStore* store_;
+  const RepositoryKey* key_;
   Codec codec_;
   int level_;
 

@@ -26,7 +26,9 @@ SnapshotSummary Summary(const v1::Manifest& m) {
 
 // --- LocalSnapshotRepository -------------------------------------------------------
 
-absl::StatusOr<v1::RepositoryConfig> LocalSnapshotRepository::Config() { return repo_->config(); }
+absl::StatusOr<v1::RepositoryConfig> LocalSnapshotRepository::Config() {
+  return ChunkingConfig(repo_->config(), repo_->key());
+}
 
 absl::StatusOr<SnapshotSummary> LocalSnapshotRepository::GetSnapshot(const std::string& id) {
   ASSIGN_OR_RETURN(LoadedSnapshot loaded, repo_->LoadSnapshot(id));
@@ -164,8 +166,9 @@ absl::StatusOr<CollectResult> LocalEntrySource::Collect(
 
 // --- LocalChunkSink -----------------------------------------------------------------------
 
-LocalChunkSink::LocalChunkSink(ChunkStore* store, Codec codec, int level, int workers)
-    : store_(store), writer_(store, codec, level), queue_(static_cast<size_t>(workers) * 2 + 2) {
+LocalChunkSink::LocalChunkSink(ChunkStore* store, const RepositoryKey* key, Codec codec,
+                               int level, int workers)
+    : store_(store), writer_(store, key, codec, level), queue_(static_cast<size_t>(workers) * 2 + 2) {
   for (int i = 0; i < workers; ++i) {
     threads_.emplace_back([this] {
       while (std::optional<PendingChunk> chunk = queue_.Pop()) {
@@ -227,7 +230,7 @@ ChunkSinkTotals LocalChunkSink::totals() const { return TotalsOf(writer_.stats()
 absl::StatusOr<ChunkSink*> LocalChunkDestination::Open(v1::Codec codec, int level) {
   const int workers =
       workers_ > 0 ? workers_ : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  sink_ = std::make_unique<LocalChunkSink>(store_, static_cast<Codec>(codec), level, workers);
+  sink_ = std::make_unique<LocalChunkSink>(store_, key_, static_cast<Codec>(codec), level, workers);
   return sink_.get();
 }
 

@@ -74,8 +74,8 @@ class LocalEntrySource final : public EntrySource {
 
 class LocalChunkSink final : public ChunkSink {
  public:
-  // store not owned; workers >= 1.
-  LocalChunkSink(ChunkStore* store, Codec codec, int level, int workers);
+  // store and key not owned (key null: a plaintext repository); workers >= 1.
+  LocalChunkSink(ChunkStore* store, const RepositoryKey* key, Codec codec, int level, int workers);
   ~LocalChunkSink() override;
 
   absl::Status Consume(PendingChunk chunk) override;
@@ -100,12 +100,14 @@ class LocalChunkSink final : public ChunkSink {
 
 class LocalChunkDestination final : public ChunkDestination {
  public:
-  // workers <= 0: one per core.
-  LocalChunkDestination(ChunkStore* store, int workers) : store_(store), workers_(workers) {}
+  // workers <= 0: one per core. `key`: the repository's (null if plaintext).
+  LocalChunkDestination(ChunkStore* store, const RepositoryKey* key, int workers)
+      : store_(store), key_(key), workers_(workers) {}
   absl::StatusOr<ChunkSink*> Open(v1::Codec codec, int level) override;
 
  private:
   ChunkStore* store_;
+  const RepositoryKey* key_;
   int workers_;
   std::unique_ptr<LocalChunkSink> sink_;
 };

@@ -21,7 +21,7 @@ namespace arca {
 
 class LocalSnapshotSource final : public SnapshotSource {
  public:
-  explicit LocalSnapshotSource(Repository* repo) : repo_(repo), chunks_(repo->chunks()) {}
+  explicit LocalSnapshotSource(Repository* repo) : repo_(repo), chunks_(repo->chunks(), repo->key()) {}
 
   // On object storage (no local chunk store) both streams are read ahead
   // (each chunk is a round trip): metadata 4 chunks, payload 16 on 8 threads.

@@ -13,8 +13,8 @@ namespace {
 // chunk is a round trip (Find walks the stream forward).
 class ReadAheadRepositorySource final : public ChunkSource {
  public:
-  ReadAheadRepositorySource(ChunkStore* store, ChunkIndex index)
-      : index_(std::move(index)), inner_(store), ahead_(&index_, &inner_, 8, 4) {}
+  ReadAheadRepositorySource(ChunkStore* store, const RepositoryKey* key, ChunkIndex index)
+      : index_(std::move(index)), inner_(store, key), ahead_(&index_, &inner_, 8, 4) {}
   absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(const Digest& digest,
                                                               uint64_t expected_length) override {
     return ahead_.GetChunk(digest, expected_length);
@@ -45,9 +45,9 @@ absl::StatusOr<std::unique_ptr<ParentSnapshot>> ParentSnapshot::Open(Repository&
     ASSIGN_OR_RETURN(ChunkIndex meta,
                      ChunkIndex::Decode(AsBytes(loaded.metadata_index), v1::STREAM_KIND_METADATA,
                                         absl::StrCat(id, "/metadata.aidx")));
-    source = std::make_unique<ReadAheadRepositorySource>(repo.chunks(), std::move(meta));
+    source = std::make_unique<ReadAheadRepositorySource>(repo.chunks(), repo.key(), std::move(meta));
   } else {
-    source = std::make_unique<RepositoryChunkSource>(repo.chunks());
+    source = std::make_unique<RepositoryChunkSource>(repo.chunks(), repo.key());
   }
   return FromIndexes(loaded.manifest.id(), loaded.metadata_index, loaded.payload_index,
                      std::move(source));

@@ -1,7 +1,7 @@
 #include "libs/pipeline/repository_chunk_source.h"
 
 #include "absl/strings/str_cat.h"
-#include "libs/blob/blob.h"
+#include "libs/blob/sealed_blob.h"
 
 namespace arca {
 
@@ -14,9 +14,9 @@ absl::StatusOr<std::shared_ptr<const std::string>> RepositoryChunkSource::GetChu
     }
     return blob.status();
   }
-  absl::StatusOr<std::string> raw = DecodeBlob(
+  absl::StatusOr<std::string> raw = DecodeChunkBlob(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob->data()), blob->size()),
-      digest);
+      digest, key_);
   if (!raw.ok()) {
     if (!absl::IsDataLoss(raw.status())) return raw.status();
     // Self-healing: the next backup of this data must not deduplicate

@@ -1,5 +1,6 @@
 // ChunkSource over a ChunkStore: fetches a blob, checks and decodes it
-// (CRC32C, decompression, SHA-256, length). Thread-safe.
+// (CRC32C, decompression, SHA-256, length; for an encrypted repository the
+// seal and the keyed id too). Thread-safe.
 #ifndef ARCA_LIBS_PIPELINE_REPOSITORY_CHUNK_SOURCE_H_
 #define ARCA_LIBS_PIPELINE_REPOSITORY_CHUNK_SOURCE_H_
 
@@ -7,13 +8,15 @@
 #include <string>
 
 #include "libs/archive/stream_reader.h"
+#include "libs/crypto/repository_key.h"
 #include "libs/store/chunk_store.h"
 
 namespace arca {
 
 class RepositoryChunkSource final : public ChunkSource {
  public:
-  explicit RepositoryChunkSource(ChunkStore* store) : store_(store) {}
+  // `key`: the repository's (null if plaintext; Repository::key()). Not owned.
+  RepositoryChunkSource(ChunkStore* store, const RepositoryKey* key) : store_(store), key_(key) {}
 
   // DataLoss "chunk <hex> ..." when the chunk is missing, corrupt, or not
   // expected_length bytes long: every error here means the repository lost
@@ -25,6 +28,7 @@ class RepositoryChunkSource final : public ChunkSource {
 
  private:
   ChunkStore* store_;
+  const RepositoryKey* key_;
 };
 
 }  // namespace arca

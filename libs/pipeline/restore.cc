@@ -45,7 +45,7 @@ absl::StatusOr<OpenSnapshot> Open(Repository& repo, absl::string_view snapshot) 
 absl::Status ForEachEntry(Repository& repo, absl::string_view snapshot,
                           const std::function<absl::Status(const v1::Entry&)>& fn) {
   ASSIGN_OR_RETURN(OpenSnapshot snap, Open(repo, snapshot));
-  RepositoryChunkSource source(repo.chunks());
+  RepositoryChunkSource source(repo.chunks(), repo.key());
   StreamReader meta(&snap.metadata_index, &source);
   MetadataStreamReader reader(&meta);
   v1::Entry entry;
@@ -61,7 +61,7 @@ absl::StatusOr<std::string> ReadCommandOutput(Repository& repo, absl::string_vie
   ASSIGN_OR_RETURN(OpenSnapshot snap, Open(repo, snapshot));
   for (const v1::CommandResult& c : snap.loaded.manifest.commands()) {
     if (c.name() != name) continue;
-    RepositoryChunkSource source(repo.chunks());
+    RepositoryChunkSource source(repo.chunks(), repo.key());
     StreamReader payload(&snap.payload_index, &source);
     std::string out(c.payload().length(), '\0');
     uint64_t done = 0;

@@ -20,7 +20,7 @@ absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(Repository&
   ASSIGN_OR_RETURN(r->payload_index_,
                    ChunkIndex::Decode(AsBytes(r->loaded_.payload_index), v1::STREAM_KIND_PAYLOAD,
                                       absl::StrCat(id, "/payload.aidx")));
-  r->source_ = std::make_unique<RepositoryChunkSource>(repo.chunks());
+  r->source_ = std::make_unique<RepositoryChunkSource>(repo.chunks(), repo.key());
   r->metadata_stream_ = std::make_unique<StreamReader>(&r->metadata_index_, r->source_.get());
   r->payload_stream_ = std::make_unique<StreamReader>(&r->payload_index_, r->source_.get());
   r->metadata_reader_ = std::make_unique<MetadataStreamReader>(r->metadata_stream_.get());

@@ -165,7 +165,7 @@ absl::StatusOr<TarExportResult> ExportTar(Repository& repo, absl::string_view sn
                    ChunkIndex::Decode(AsBytes(loaded.payload_index), v1::STREAM_KIND_PAYLOAD,
                                       absl::StrCat(id, "/payload.aidx")));
   ASSIGN_OR_RETURN(RestoreSelection selection, RestoreSelection::Create(options.includes, id));
-  RepositoryChunkSource source(repo.chunks());
+  RepositoryChunkSource source(repo.chunks(), repo.key());
   StreamReader meta(&metadata_index, &source);
   StreamReader payload(&payload_index, &source, 8);
   MetadataStreamReader reader(&meta);

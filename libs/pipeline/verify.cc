@@ -15,6 +15,7 @@
 #include "libs/base/bytes.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
+#include "libs/blob/sealed_blob.h"
 #include "libs/pipeline/hardlink_check.h"
 #include "libs/pipeline/repository_chunk_source.h"
 
@@ -110,7 +111,7 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const Cance
     progress->SetChunksTotal(todo.size());
     progress->SetBytesTotal(total);
   }
-  RepositoryChunkSource source(repo.chunks());
+  RepositoryChunkSource source(repo.chunks(), repo.key());
   std::atomic<size_t> next{0};
   absl::Mutex mu;
   std::map<Digest, std::string> bad;  // digest → what is wrong
@@ -213,6 +214,64 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const Cance
     for (std::string& path : *moved) result.bad_chunk_files.push_back(std::move(path));
   }
   if (!result.problems.empty()) result.exit_code = ExitCode::kVerification;
+  return result;
+}
+
+VerifyResult RunVerifyWithoutKey(Repository& repo, const CancelToken* cancel, Progress* progress) {
+  VerifyResult result;
+  if (progress) progress->SetPhase(v1::PHASE_VERIFICATION);
+  auto fail = [&](const absl::Status& st) {
+    result.status = st;
+    result.exit_code = ExitCodeOf(st);
+    if (progress) progress->MarkDone();
+    return result;
+  };
+  absl::StatusOr<uint64_t> files = repo.CheckSnapshotFrames(&result.problems);
+  if (!files.ok()) return fail(files.status());
+  result.snapshots = *files;
+  std::vector<std::pair<Digest, uint64_t>> chunks;
+  absl::Status listed = repo.chunks()->ForEach([&](const Digest& d, uint64_t size) {
+    chunks.emplace_back(d, size);
+    return absl::OkStatus();
+  });
+  if (!listed.ok()) return fail(listed);
+  std::sort(chunks.begin(), chunks.end());
+  if (progress) {
+    uint64_t total = 0;
+    for (const auto& c : chunks) total += c.second;
+    progress->SetChunksTotal(chunks.size());
+    progress->SetBytesTotal(total);
+  }
+  for (const auto& [digest, size] : chunks) {
+    if (cancel && cancel->cancelled()) {
+      return fail(absl::CancelledError("verify cancelled"));
+    }
+    absl::StatusOr<std::string> blob = repo.chunks()->Get(digest);
+    if (absl::IsNotFound(blob.status())) continue;  // removed by gc meanwhile
+    if (!blob.ok()) {
+      result.problems.push_back(std::string(blob.status().message()));
+    } else {
+      // In an encrypted repository every chunk must be sealed.
+      absl::Status st = CheckStoredChunkFrame(AsBytes(*blob), digest);
+      if (st.ok() && repo.encrypted() && !LooksSealed(AsBytes(*blob))) {
+        st = absl::DataLossError(absl::StrCat("blob ", digest.Hex(),
+                                              ": not an encrypted blob (format 1) in an "
+                                              "encrypted repository: planted or left by a bug"));
+      }
+      if (!st.ok()) result.problems.push_back(std::string(st.message()));
+      result.bytes += blob->size();
+      if (progress) progress->AddBytes(blob->size());
+    }
+    ++result.chunks;
+    if (progress) progress->AddChunks();
+  }
+  if (!result.problems.empty()) {
+    result.status = absl::DataLossError(absl::StrCat(result.problems.size(),
+                                                     " problem(s) found without the key; first: ",
+                                                     result.problems.front()));
+    result.exit_code = ExitCode::kVerification;
+  }
+  if (progress) progress->MarkDone();
   return result;
 }
 

@@ -46,6 +46,18 @@ struct VerifyResult {
 VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const CancelToken* cancel,
                        int workers = 0, Progress* progress = nullptr);
 
+// `arca verify` of an encrypted repository without its key: checks what a
+// reader without the key can — the clear frame of every stored chunk
+// (header, lengths, CRC32C, kind: CheckStoredChunkFrame) and of every file
+// of every visible snapshot (Repository::CheckSnapshotFrames). It cannot
+// tell a chunk's content from its name or find missing chunks (the indexes
+// are sealed). chunks = blobs checked, snapshots = snapshot files checked,
+// bytes = stored bytes read; exit 8 on any problem. Damaged blobs are not
+// moved aside (without the key a flipped bit inside the ciphertext is
+// found only by a verify with it).
+VerifyResult RunVerifyWithoutKey(Repository& repo, const CancelToken* cancel,
+                                 Progress* progress = nullptr);
+
 }  // namespace arca
 
 #endif  // ARCA_LIBS_PIPELINE_VERIFY_H_

@@ -550,6 +550,12 @@ absl::Status PrepareNewConfig(v1::RepositoryConfig* config, const NewRepositoryK
 
 std::string NewRepositoryId() { return RandomId128(); }
 
+v1::RepositoryConfig ChunkingConfig(const v1::RepositoryConfig& stored, const RepositoryKey* key) {
+  v1::RepositoryConfig out = stored;
+  if (!stored.encryption().empty() && key != nullptr) out.set_chunker_seed(key->ChunkerSeed());
+  return out;
+}
+
 absl::StatusOr<NewRepositoryKey> MakeNewRepositoryKey(std::string_view repository_id,
                                                       const RepositorySecret& secret,
                                                       const ScryptParams& params,
@@ -614,6 +620,7 @@ absl::Status Repository::Unlock(const RepositorySecret& secret) {
                           absl::StrCat(key.status().message(), " of ", path_));
     }
     key_ = *std::move(key);
+    unlocked_slot_id_ = kf.slot_id;
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(std::vector<v1::KeySlot> slots, ListKeySlots());
@@ -625,6 +632,7 @@ absl::Status Repository::Unlock(const RepositorySecret& secret) {
         OpenPasswordSlot(slot, config_.repository_id(), *secret.password);
     if (key.ok()) {
       key_ = *std::move(key);
+      unlocked_slot_id_ = slot.id();
       return absl::OkStatus();
     }
     if (!absl::IsPermissionDenied(key.status())) return key.status();
@@ -658,6 +666,40 @@ absl::StatusOr<std::vector<v1::KeySlot>> Repository::ListKeySlots() {
   return out;
 }
 
+absl::StatusOr<uint64_t> Repository::CheckSnapshotFrames(std::vector<std::string>* problems) {
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, ListSnapshotIds(""));
+  uint64_t checked = 0;
+  for (const std::string& id : ids) {
+    absl::StatusOr<std::string> manifest = ReadSnapshotFile(id, kManifestName);
+    if (absl::IsNotFound(manifest.status())) continue;  // incomplete: invisible
+    if (!manifest.ok()) return manifest.status();
+    const std::pair<std::string_view, SealedKind> files[] = {
+        {kManifestName, SealedKind::kManifest},
+        {kMetadataIndexName, SealedKind::kMetadataIndex},
+        {kPayloadIndexName, SealedKind::kPayloadIndex}};
+    for (const auto& [name, kind] : files) {
+      const std::string where = SnapshotFilePath(id, name);
+      absl::StatusOr<std::string> data =
+          name == kManifestName ? *manifest : ReadSnapshotFile(id, name);
+      if (absl::IsNotFound(data.status())) {
+        problems->push_back(absl::StrCat("snapshot ", id, ": ", where, " is missing"));
+        continue;
+      }
+      if (!data.ok()) return data.status();
+      ++checked;
+      absl::StatusOr<SealedKind> found = CheckSealedFrame(AsBytes(*data), where);
+      if (!found.ok()) {
+        problems->push_back(absl::StrCat("snapshot ", id, ": ", found.status().message()));
+      } else if (*found != kind) {
+        problems->push_back(absl::StrCat("snapshot ", id, ": ", where, " holds content kind ",
+                                         static_cast<int>(*found), ", expected ",
+                                         static_cast<int>(kind)));
+      }
+    }
+  }
+  return checked;
+}
+
 absl::Status Repository::AddKeySlot(const v1::KeySlot& slot) {
   if (!encrypted()) {
     return absl::FailedPreconditionError(
@@ -677,6 +719,11 @@ absl::Status Repository::RemoveKeySlot(std::string_view id) {
   if (!found) {
     return absl::NotFoundError(absl::StrCat("no key slot '", absl::CHexEscape(S(id)), "' in ",
                                             path_, ": `arca key list` shows the slots"));
+  }
+  if (id == unlocked_slot_id_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "slot ", S(id), " is the key this command was unlocked with: unlock with another key "
+        "(--password-file / --key-file) to remove it"));
   }
   if (slots.size() == 1) {
     return absl::FailedPreconditionError(absl::StrCat(

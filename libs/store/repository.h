@@ -76,6 +76,13 @@ absl::StatusOr<NewRepositoryKey> MakeNewRepositoryKey(std::string_view repositor
 // A new random repository id (32 lower-case hex digits).
 std::string NewRepositoryId();
 
+// The config a backup chunks with: as stored, except that an encrypted
+// repository's chunker_seed comes from the key (RepositoryKey::ChunkerSeed;
+// the stored config says 0). `key` may hold only the id key. With
+// encryption but no key: the stored config (callers check for the key
+// before chunking; the uploader refuses ids that are not keyed).
+v1::RepositoryConfig ChunkingConfig(const v1::RepositoryConfig& stored, const RepositoryKey* key);
+
 // Fills the fields Init sets in a new repository's config: created time;
 // format_version 1 and a random repository_id, or with `encryption`
 // format_version 2, the slot's repository_id and chunker_seed 0 (the gear
@@ -145,8 +152,18 @@ class Repository {
   // open with key() (it would lock users out).
   absl::Status AddKeySlot(const v1::KeySlot& slot);
   // Removes slot `id`. NotFound if absent; FailedPrecondition if it is the
-  // last slot (the repository would be unreadable forever).
+  // last slot (the repository would be unreadable forever) or the slot that
+  // unlocked this handle (unlock with another key to remove it).
   absl::Status RemoveKeySlot(std::string_view id);
+  // The slot Unlock opened ("" when none, e.g. after Init or SetKey).
+  const std::string& unlocked_slot_id() const { return unlocked_slot_id_; }
+
+  // What can be checked of an encrypted repository without its key: the
+  // clear frame (header, lengths, CRC32Cs, content kind) of every file of
+  // every visible snapshot. Appends one line per problem to `problems`
+  // (naming the file) and returns how many files were checked. Errors:
+  // listing or read errors other than a missing file.
+  absl::StatusOr<uint64_t> CheckSnapshotFrames(std::vector<std::string>* problems);
   // The repository as users name it: the directory as given to Init/Open
   // (without trailing '/'), or "s3://BUCKET/PREFIX".
   const std::string& path() const { return path_; }
@@ -307,6 +324,7 @@ class Repository {
   const std::string path_;
   const v1::RepositoryConfig config_;
   std::optional<RepositoryKey> key_;
+  std::string unlocked_slot_id_;
 };
 
 // "id" is a snapshot id (<group>/<time> of valid names): the parts, or

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "libs/base/bytes.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -183,12 +184,75 @@ TEST(RepositoryOpenTest, NewerFormatIsFailedPrecondition) {
   std::string json = ReadFile(config);
   const size_t at = json.find("\"format_version\": 1");
   ASSERT_NE(at, std::string::npos);
-  json.replace(at, 19, "\"format_version\": 2, \"a_future_field\": [1, 2]");
+  json.replace(at, 19, "\"format_version\": 3, \"a_future_field\": [1, 2]");
   WriteFile(config, json);
   auto opened = Repository::Open(repo->path());
   ASSERT_EQ(opened.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(opened.status().message(),
-              HasSubstr("repository format 2 is not supported by this arca (supports 1)"));
+              HasSubstr("repository format 3 is not supported by this arca (supports 1 and 2)"));
+}
+
+TEST(RepositoryOpenTest, Format2NeedsAKnownCipher) {
+  auto repo = NewRepo("format2");
+  const std::string config = repo->path() + "/config";
+  std::string json = ReadFile(config);
+  json.replace(json.find("\"format_version\": 1"), 19, "\"format_version\": 2");
+  WriteFile(config, json);
+  auto opened = Repository::Open(repo->path());
+  ASSERT_EQ(opened.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(opened.status().message(), HasSubstr("has encryption ''"));
+}
+
+TEST(EncryptedRepositoryTest, SnapshotFilesAreSealedAndNeedTheKey) {
+  const std::string dir = ::testing::TempDir() + "/encrypted-repo";
+  std::filesystem::remove_all(dir);
+  v1::RepositoryConfig config;
+  config.set_encryption(kEncryptionAes256Gcm);
+  RepositorySecret secret;
+  secret.password = "pw";
+  auto key = MakeNewRepositoryKey(NewRepositoryId(), secret, {1024, 8, 1}, "test");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto repo = Repository::Init(dir, config, &*key);
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  EXPECT_EQ((*repo)->config().format_version(), 2u);
+  EXPECT_EQ((*repo)->config().chunker_seed(), 0u);
+  EXPECT_EQ(ChunkingConfig((*repo)->config(), (*repo)->key()).chunker_seed(),
+            key->key.ChunkerSeed());
+  auto m = (*repo)->CommitSnapshot(Draft("h", "/src", kT0), "META-PLAINTEXT", "PAYLOAD-PLAINTEXT");
+  ASSERT_TRUE(m.ok()) << m.status();
+  for (const char* name : {"manifest.json", "metadata.aidx", "payload.aidx"}) {
+    const std::string bytes = ReadFile(dir + "/snapshots/" + m->id() + "/" + name);
+    EXPECT_TRUE(LooksSealed(AsBytes(bytes))) << name;
+    EXPECT_EQ(bytes.find("PLAINTEXT"), std::string::npos) << name;
+    EXPECT_EQ(bytes.find("\"host\""), std::string::npos) << name;
+  }
+
+  auto locked = Repository::Open(dir);
+  ASSERT_TRUE(locked.ok()) << locked.status();
+  EXPECT_TRUE((*locked)->encrypted());
+  auto no_key = (*locked)->LoadSnapshot(m->id());
+  EXPECT_EQ(no_key.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(no_key.status().message(), HasSubstr("is encrypted and was not unlocked"));
+  std::vector<std::string> problems;
+  auto frames = (*locked)->CheckSnapshotFrames(&problems);
+  ASSERT_TRUE(frames.ok()) << frames.status();
+  EXPECT_EQ(*frames, 3u);
+  EXPECT_TRUE(problems.empty());
+
+  RepositorySecret wrong;
+  wrong.password = "not it";
+  EXPECT_EQ((*locked)->Unlock(wrong).code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE((*locked)->Unlock(secret).ok());
+  EXPECT_EQ((*locked)->unlocked_slot_id(), key->slot.id());
+  auto loaded = (*locked)->LoadSnapshot(m->id());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->metadata_index, "META-PLAINTEXT");
+  EXPECT_EQ(loaded->payload_index, "PAYLOAD-PLAINTEXT");
+  EXPECT_EQ(loaded->manifest.host(), "h");
+
+  // The last slot and the slot in use are never removed.
+  EXPECT_EQ((*locked)->RemoveKeySlot(key->slot.id()).code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(RepositoryOpenTest, CorruptConfigIsDataLossNamingTheFile) {

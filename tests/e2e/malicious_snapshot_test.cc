@@ -80,7 +80,7 @@ v1::Entry FiveByteFile(const std::string& name) {
 // Writes a snapshot of `entries` whose payload stream is "evil\n"; returns
 // its id in *id.
 void WriteEntries(Repository& repo, const std::vector<v1::Entry>& entries, std::string* id) {
-  ChunkWriter writer(repo.chunks(), Codec::kZstd, 3);
+  ChunkWriter writer(repo.chunks(), repo.key(), Codec::kZstd, 3);
   ASSERT_TRUE(writer.Process(Chunk(v1::STREAM_KIND_PAYLOAD, "evil\n")).ok());
   ASSERT_TRUE(writer.Process(Chunk(v1::STREAM_KIND_METADATA, RawMetadataStream(entries))).ok());
   absl::StatusOr<ChunkIndex> mi = writer.BuildIndex(v1::STREAM_KIND_METADATA);

@@ -44,10 +44,12 @@
 #include "libs/store/s3_repository.h"
 #include "tools/arca/export.h"
 #include "tools/arca/inspect.h"
+#include "tools/arca/key.h"
 #include "tools/arca/job_textfile.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
 #include "tools/arca/remote.h"
+#include "tools/arca/secrets.h"
 
 namespace arca::cli {
 namespace {
@@ -138,6 +140,8 @@ int Report(const absl::Status& status, ExitCode code) {
 // names a repository takes them.
 absl::StatusOr<ParsedArgs> ParseRepoArgs(const std::vector<std::string>& argv, FlagSpec spec) {
   for (const std::string& f : S3FlagNames()) spec.value_flags.insert(f);
+  spec.value_flags.insert(kPasswordFileFlag);
+  spec.value_flags.insert(kKeyFileFlag);
   return ParseArgs(argv, spec);
 }
 
@@ -148,6 +152,9 @@ absl::StatusOr<RepositoryOpenOptions> RepoOpenOptions(const ParsedArgs& args) {
     if (auto v = args.Last(f)) RETURN_IF_ERROR(ApplyS3Flag(f, *v, &options.s3));
   }
   S3OptionsFromEnvironment(&options.s3);
+  // Asked only when the repository turns out to be encrypted.
+  options.secret = [args](const Repository& repo) { return SecretFromArgs(args, repo.path()); };
+  options.allow_locked = args.Has("no-key");
   return options;
 }
 
@@ -245,8 +252,43 @@ int BeginRecordedJob(const ParsedArgs& args, const std::string& type, const std:
   return 0;
 }
 
+// The key and first slot of a new encrypted repository: a new key file
+// (--new-key-file, written before the repository; removed again if init
+// fails) or a password (--password-file or asked twice). 0 or an exit code.
+int NewEncryptionKey(const ParsedArgs& args, NewRepositoryKey* out) {
+  absl::StatusOr<int> n = IntFlag(args, "scrypt-n", static_cast<int>(ScryptParams{}.n));
+  if (!n.ok()) return UsageError(std::string(n.status().message()));
+  ScryptParams params;
+  params.n = static_cast<uint64_t>(*n);
+  if (absl::Status st = CheckScryptParams(params); !st.ok()) {
+    return UsageError(absl::StrCat("--scrypt-n: ", st.message()));
+  }
+  RepositorySecret secret;
+  if (auto path = args.Last("new-key-file")) {
+    secret.key_file = GenerateKeyFileSecret();
+    if (absl::Status st = WriteKeyFile(*path, *secret.key_file); !st.ok()) {
+      return UsageError(std::string(st.message()));
+    }
+  } else {
+    std::optional<std::string> file = args.Last(kPasswordFileFlag);
+    if (const char* env = std::getenv("ARCA_PASSWORD_FILE"); !file && env && *env) file = env;
+    absl::StatusOr<std::string> pw = NewPassword(file,
+                                                 "a password for the new repository",
+                                                 kPasswordFileFlag);
+    if (!pw.ok()) return UsageError(std::string(pw.status().message()));
+    secret.password = *std::move(pw);
+  }
+  absl::StatusOr<NewRepositoryKey> key =
+      MakeNewRepositoryKey(NewRepositoryId(), secret, params, args.Last("label").value_or(""));
+  if (!key.ok()) return UsageError(std::string(key.status().message()));
+  *out = *std::move(key);
+  return 0;
+}
+
 int CmdInit(const std::vector<std::string>& argv) {
-  auto args = ParseRepoArgs(argv, {{"repo", "compression", "level"}, {}});
+  auto args = ParseRepoArgs(argv, {{"repo", "compression", "level", "encryption",
+                                    "new-key-file", "scrypt-n", "label"},
+                                   {}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (!args->positional.empty()) return UsageError("init takes no arguments");
   absl::StatusOr<std::string> path = RepoPath(*args);
@@ -265,11 +307,71 @@ int CmdInit(const std::vector<std::string>& argv) {
   config.set_default_level(*level);
   absl::StatusOr<RepositoryOpenOptions> options = RepoOpenOptions(*args);
   if (!options.ok()) return UsageError(std::string(options.status().message()));
-  absl::StatusOr<std::unique_ptr<Repository>> repo = InitRepositoryAt(*path, config, *options);
-  if (!repo.ok()) return Report(repo.status(), ExitCode::kRepository);
-  std::cout << "initialised arca repository " << (*repo)->config().repository_id() << " at "
-            << *path << "\n";
+  std::optional<NewRepositoryKey> encryption;
+  if (auto e = args->Last("encryption"); e && *e != "none") {
+    if (*e != kEncryptionAes256Gcm) {
+      return UsageError(absl::StrCat("--encryption '", *e, "' is not supported: use ",
+                                     kEncryptionAes256Gcm, " or none"));
+    }
+    config.set_encryption(kEncryptionAes256Gcm);
+    encryption.emplace(NewRepositoryKey{RepositoryKey::Generate(), {}});
+    if (int code = NewEncryptionKey(*args, &*encryption); code != 0) return code;
+  } else if (args->Last("new-key-file") || args->Last("scrypt-n")) {
+    return UsageError("--new-key-file and --scrypt-n need --encryption aes-256-gcm");
+  }
+  absl::StatusOr<std::unique_ptr<Repository>> repo =
+      InitRepositoryAt(*path, config, *options, encryption ? &*encryption : nullptr);
+  if (!repo.ok()) {
+    if (auto kf = args->Last("new-key-file"); kf && encryption) ::unlink(kf->c_str());
+    return Report(repo.status(), ExitCode::kRepository);
+  }
+  std::cout << "initialised " << (encryption ? "encrypted (aes-256-gcm) " : "")
+            << "arca repository " << (*repo)->config().repository_id() << " at " << *path;
+  if (encryption) {
+    std::cout << ", key slot " << encryption->slot.id() << " (" << encryption->slot.kind()
+              << "): without it the data cannot be read, keep it safe";
+  }
+  std::cout << "\n";
   return 0;
+}
+
+int CmdKey(const std::vector<std::string>& argv) {
+  auto args = ParseRepoArgs(argv, {{"repo", "new-key-file", "new-password-file", "scrypt-n",
+                                    "label"},
+                                   {"json"}});
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->positional.empty()) return UsageError("key needs list, add or remove");
+  const std::string sub = args->positional[0];
+  if (sub != "list" && sub != "add" && sub != "remove") {
+    return UsageError(absl::StrCat("unknown key command '", sub, "': use list, add or remove"));
+  }
+  if (sub == "remove" && args->positional.size() != 2) return UsageError("key remove needs ID");
+  if (sub != "remove" && args->positional.size() != 1) {
+    return UsageError(absl::StrCat("key ", sub, " takes no arguments"));
+  }
+  AddKeyOptions add;
+  if (sub == "add") {
+    absl::StatusOr<int> n = IntFlag(*args, "scrypt-n", static_cast<int>(ScryptParams{}.n));
+    if (!n.ok()) return UsageError(std::string(n.status().message()));
+    add.scrypt.n = static_cast<uint64_t>(*n);
+    if (absl::Status st = CheckScryptParams(add.scrypt); !st.ok()) {
+      return UsageError(absl::StrCat("--scrypt-n: ", st.message()));
+    }
+    add.label = args->Last("label").value_or("");
+    add.new_key_file = args->Last("new-key-file");
+  }
+  int code = 0;
+  std::unique_ptr<Repository> repo = OpenRepo(*args, &code);
+  if (!repo) return code;
+  if (sub == "list") return ListKeys(*repo, args->Has("json"));
+  if (sub == "remove") return RemoveKey(*repo, args->positional[1]);
+  if (!add.new_key_file) {
+    absl::StatusOr<std::string> pw =
+        NewPassword(args->Last("new-password-file"), "the new password", "new-password-file");
+    if (!pw.ok()) return UsageError(std::string(pw.status().message()));
+    add.new_password = *std::move(pw);
+  }
+  return AddKey(*repo, add);
 }
 
 std::string StatsSummary(const v1::BackupStats& s) {
@@ -643,9 +745,13 @@ int CmdRestore(const std::vector<std::string>& argv) {
 
 int CmdVerify(const std::vector<std::string>& argv) {
   auto args = ParseRepoArgs(
-      argv, {{"repo", "workers", kMetricsTextfileFlag}, {"json", "progress", "no-progress"}});
+      argv, {{"repo", "workers", kMetricsTextfileFlag},
+             {"json", "progress", "no-progress", "no-key"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() > 1) return UsageError("verify takes at most one SNAPSHOT");
+  // Without a key source an encrypted repository is verified as far as
+  // that is possible: frames and CRCs.
+  if (!HasSecretSource(*args)) args->bools.insert("no-key");
   absl::StatusOr<int> workers = IntFlag(*args, "workers", 0);
   if (!workers.ok()) return UsageError(std::string(workers.status().message()));
   RecordedJob job;
@@ -658,8 +764,21 @@ int CmdVerify(const std::vector<std::string>& argv) {
       &progress, StderrDisplayOptions("verify", args->Has("progress"), args->Has("no-progress"),
                                       args->Has("json")));
   display.Start();
-  VerifyResult r = RunVerify(*repo, args->positional.empty() ? "" : args->positional[0], &g_cancel,
-                             *workers, &progress);
+  const bool without_key = repo->encrypted() && repo->key() == nullptr;
+  if (without_key && !args->positional.empty()) {
+    return UsageError("verify SNAPSHOT of an encrypted repository needs its key (without it only "
+                      "the whole repository's frames can be checked)");
+  }
+  VerifyResult r =
+      without_key ? RunVerifyWithoutKey(*repo, &g_cancel, &progress)
+                  : RunVerify(*repo, args->positional.empty() ? "" : args->positional[0],
+                              &g_cancel, *workers, &progress);
+  if (without_key && !args->Has("json")) {
+    std::cerr << "arca: " << repo->path()
+              << " is encrypted and no key was given: checked the frames and CRC32Cs of "
+              << r.chunks << " chunk(s) and " << r.snapshots
+              << " snapshot file(s) only; give the password or key file to check everything\n";
+  }
   // Problems found still mean every chunk was read.
   display.Finish(r.exit_code == ExitCode::kSuccess || !r.problems.empty());
   metrics::JobOutcome outcome;
@@ -686,7 +805,8 @@ int CmdVerify(const std::vector<std::string>& argv) {
               << ",\"snapshots\":" << r.snapshots << ",\"chunks\":" << r.chunks
               << ",\"bytes\":" << r.bytes << ",\"entries\":" << r.entries << ",\"problems\":["
               << problems << "],\"damaged_files\":{" << damaged
-              << "},\"bad_chunk_files\":" << JsonStrings(r.bad_chunk_files);
+              << "},\"bad_chunk_files\":" << JsonStrings(r.bad_chunk_files)
+              << ",\"with_key\":" << (without_key ? "false" : "true");
     if (textfile_warning) std::cout << ",\"metrics_warning\":" << JsonString(*textfile_warning);
     std::cout << "}\n";
     return Exit(r.exit_code);
@@ -1015,6 +1135,8 @@ int Main(int argc, char** argv) {
     code = CmdForget(rest);
   else if (cmd == "gc")
     code = CmdGc(rest);
+  else if (cmd == "key")
+    code = CmdKey(rest);
   else
     return UsageError(absl::StrCat("unknown command '", cmd, "'\n", kUsage));
   if (g_cancel.cancelled() && code != 0) return Exit(ExitCode::kCancelled);
