@@ -10,10 +10,13 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libgrpc-dev
   libabsl-dev libzstd-dev liblzma-dev libssl-dev
   libacl1-dev libattr1-dev
+  libfuse3-dev
   prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # tests
   acl attr prometheus python3 procps
+  # tests: arca mount (fusermount3)
+  fuse3
   # tests/python: the outside Python client (stubs from protoc + grpc_python_plugin)
   python3-grpcio python3-protobuf
   # tests: S3 backend (a throw-away Ceph RADOS Gateway, libs/testing/rgw_server.h)
