@@ -46,6 +46,7 @@
 #include "tools/arca/inspect.h"
 #include "tools/arca/key.h"
 #include "tools/arca/job_textfile.h"
+#include "tools/arca/mount.h"
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
 #include "tools/arca/remote.h"
@@ -82,6 +83,10 @@ commands:
           [--metrics-textfile PATH]
   export SNAPSHOT --repo DIR [--include GLOB]... --format tar|tar.zst|tar.xz [-o FILE|-]
          (a POSIX pax archive GNU tar restores; to stdout without -o or with -o -)
+  mount [SNAPSHOT|REPO] MOUNTPOINT --repo DIR [--allow-other]
+        (read-only FUSE view: one snapshot's tree, or every snapshot as
+        MOUNTPOINT/GROUP/TIME/; stays in the foreground until Ctrl-C, SIGTERM or
+        fusermount3 -u MOUNTPOINT, then exits 0)
   verify [SNAPSHOT] --repo DIR [--workers N] [--json] [--progress|--no-progress]
          [--metrics-textfile PATH]
   forget --repo DIR [--group G] [--keep-last N] [--keep-hourly N] [--keep-daily N]
@@ -1129,6 +1134,8 @@ int Main(int argc, char** argv) {
     code = CmdRestore(rest);
   else if (cmd == "export")
     code = CmdExport(rest);
+  else if (cmd == "mount")
+    code = RunMount(rest);
   else if (cmd == "verify")
     code = CmdVerify(rest);
   else if (cmd == "forget")
