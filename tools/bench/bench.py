@@ -11,7 +11,11 @@ synthetic repository of N chunks and 100 snapshots (10 % garbage) against
 (10 % unreferenced after `restic forget`). Scenario `s3` starts a throw-away
 Ceph RGW (libs/testing:rgw_server_main) and times the first and the unchanged
 second backup of arca into a local directory, of arca into s3://, and of
-restic into the same RGW.
+restic into the same RGW. Scenario `mount` backs up one generated file of
+mixed data (--mount-mib, 512 MiB: incompressible, text-like and zero MiBs)
+and times a sequential read of it through `arca mount` (`cat FILE
+>/dev/null`, a fresh mount per run, so nothing comes from the kernel's page
+cache of the mount) against `arca restore` of the same snapshot.
 
 Runs every tool N times on the same source directory in one invocation,
 interleaving the tools per round (round 1: A B C D, round 2: B C D A, ...),
@@ -27,6 +31,7 @@ import datetime
 import json
 import os
 import platform
+import select
 import shlex
 import shutil
 import signal
@@ -60,6 +65,9 @@ S3_BUCKET = "arca-bench"
 S3_TARGET_VS_LOCAL = 0.6  # s3: arca-S3 throughput / arca-local, at least
 S3_TARGET_VS_RESTIC = 2.0  # s3: restic-S3 wall / arca-S3 wall, at least
 S3_TARGET_REQUESTS = 100  # s3: requests of the unchanged re-backup, below
+MOUNT_START_TIMEOUT_S = 60.0  # mount: until arca prints "arca: mounted"
+MOUNT_STOP_TIMEOUT_S = 30.0  # mount: SIGTERM -> SIGKILL
+MOUNT_FILE = "mixed.bin"
 
 
 def ServicesScenario(args):
@@ -2032,7 +2040,7 @@ def ParseArgs(argv):
                     "on one directory and print a Markdown table.")
     p.add_argument("--scenario",
                    choices=["first", "second", "distributed", "metrics",
-                            "gc", "s3"],
+                            "gc", "s3", "mount"],
                    required=True,
                    help="first: first backup into an empty repository; "
                         "second: unchanged re-backup into the same "
@@ -2043,7 +2051,9 @@ def ParseArgs(argv):
                         "against restic prune on synthetic repositories; s3: "
                         "first and unchanged second backup of arca to a "
                         "local directory and to s3://, and of restic to s3:, "
-                        "on a throw-away Ceph RGW")
+                        "on a throw-away Ceph RGW; mount: sequential read of "
+                        "one big file through arca mount against arca "
+                        "restore (--source is not used)")
     p.add_argument("--source", default="/usr/share",
                    help="directory to back up (default: %(default)s)")
     p.add_argument("--runs", type=int, default=3,
@@ -2080,7 +2090,12 @@ def ParseArgs(argv):
                    help="s3: the rgw_server_main binary (default: "
                         "libs/testing/rgw_server_main beside --arca's bin "
                         "tree)")
+    p.add_argument("--mount-mib", type=int, default=512,
+                   help="mount: size of the generated file in MiB (default: "
+                        "%(default)s)")
     args = p.parse_args(argv)
+    if args.mount_mib < 1:
+        p.error("--mount-mib must be >= 1")
     if args.runs < 1:
         p.error("--runs must be >= 1")
     if args.blobs < 1000:
@@ -2114,6 +2129,284 @@ def ParseArgs(argv):
     return args
 
 
+# --------------------------------------------------------------------------
+# Scenario mount.
+# --------------------------------------------------------------------------
+
+
+def WriteMixedFile(path, mib, seed=1):
+    """mib MiB, by MiB: two incompressible, one text-like, one of zeros."""
+    import random
+    rng = random.Random(seed)
+    with open(path, "wb") as f:
+        for i in range(mib):
+            kind = i % 4
+            if kind in (0, 1):
+                f.write(rng.randbytes(MIB))
+            elif kind == 2:
+                text = b"".join(b"line %08d of text, compressible %03d\n" %
+                                (i * 40000 + j, rng.randrange(1000))
+                                for j in range(MIB // 36 + 1))
+                f.write(text[:MIB])
+            else:
+                f.write(bytes(MIB))
+
+
+def PeakRssKib(pid):
+    """VmHWM of a running process, or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def IsMountPoint(path):
+    real = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == real for line in f)
+    except OSError:
+        return False
+
+
+class ArcaMount:
+    """`arca mount latest MNT --repo REPO`, started and stopped untimed."""
+
+    def __init__(self, arca, repo, mnt, err_path):
+        self.mnt = mnt
+        self.err = open(err_path, "wb")
+        self.proc = subprocess.Popen(
+            [arca, "mount", "latest", mnt, "--repo", repo],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        deadline = time.monotonic() + MOUNT_START_TIMEOUT_S
+        line = b""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stderr], [], [],
+                                              left)[0]:
+                break
+            c = os.read(self.proc.stderr.fileno(), 1)  # unbuffered: select
+            if not c:
+                break
+            self.err.write(c)
+            line += c
+            if c == b"\n":
+                if line.startswith(b"arca: mounted "):
+                    return
+                line = b""
+        self.Stop()
+        raise StepError("arca mount did not mount", self.proc.returncode,
+                        Tail(err_path))
+
+    def Stop(self):
+        """SIGTERM (then SIGKILL); returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rest = self.proc.stderr.read()
+            self.proc.wait(timeout=MOUNT_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rest = b""
+        self.err.write(rest or b"")
+        self.err.close()
+        if IsMountPoint(self.mnt):  # never leave a mount behind
+            subprocess.run(["umount", "-l", self.mnt])
+        return self.proc.returncode
+
+
+def TimedCommand(argv, log_dir, label):
+    """argv under /usr/bin/time: wall, exit code, GNU time's numbers."""
+    time_path = os.path.join(log_dir, f"{label}.time")
+    err_path = os.path.join(log_dir, f"{label}.stderr")
+    full = [GNU_TIME, "-f", TIME_FORMAT, "-o", time_path] + argv
+    with open(err_path, "wb") as err:
+        start = time.monotonic()
+        rc = subprocess.run(full, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=err).returncode
+        wall = time.monotonic() - start
+    m = {"label": label, "exit_code": rc, "wall_s": wall}
+    t = ParseGnuTime(time_path)
+    if t is not None:
+        m.update(t)
+    if rc != 0:
+        m["stderr_tail"] = Tail(err_path)
+    return m
+
+
+def SameFile(a, b):
+    return subprocess.run(["cmp", "-s", a, b]).returncode == 0
+
+
+def RunMountBenchmark(args, work, log_dir):
+    """{"setup": ..., "restore": {"runs", "failed"}, "mount": {...}}."""
+    src = os.path.join(work, "src")
+    repo = os.path.join(work, "repo")
+    mnt = os.path.join(work, "mnt")
+    os.makedirs(src)
+    os.makedirs(mnt)
+    data = os.path.join(src, MOUNT_FILE)
+    Log(f"setup: writing {args.mount_mib} MiB of mixed data (untimed) ...")
+    WriteMixedFile(data, args.mount_mib)
+    RunUntimed([args.arca, "init", "--repo", repo], None, log_dir, "init")
+    start = time.monotonic()
+    RunUntimed([args.arca, "backup", src, "--repo", repo], None, log_dir,
+               "backup")
+    setup = {"file_bytes": os.path.getsize(data),
+             "backup_s": time.monotonic() - start,
+             "repo_bytes": DiskUsageBytes(repo)}
+    results = {"setup": setup}
+    names = ["restore", "mount"]
+    for n in names:
+        results[n] = {"runs": [], "failed": None}
+    for r in range(args.runs):
+        order = RotatedOrder([n for n in names if not results[n]["failed"]],
+                             r)
+        Log(f"round {r + 1}/{args.runs}: " + " ".join(order))
+        for name in order:
+            label = f"{name}-run{r + 1}"
+            os.sync()
+            if name == "restore":
+                target = os.path.join(work, "restored")
+                RemoveTree(target)
+                m = TimedCommand([args.arca, "restore", "latest", target,
+                                  "--repo", repo], log_dir, label)
+                m["peak_rss_kib"] = m.get("maxrss_kib")
+                if m["exit_code"] == 0 and r == 0:
+                    m["identical"] = SameFile(
+                        data, os.path.join(target, MOUNT_FILE))
+                RemoveTree(target)
+            else:
+                try:
+                    mount = ArcaMount(args.arca, repo, mnt, os.path.join(
+                        log_dir, f"{label}.mount.stderr"))
+                except StepError as e:
+                    results[name]["failed"] = {
+                        "what": e.what, "exit_code": e.returncode,
+                        "stderr_tail": e.stderr_tail}
+                    Log(f"  mount: FAILED ({e.what})")
+                    continue
+                try:
+                    m = TimedCommand(["cat", os.path.join(mnt, MOUNT_FILE)],
+                                     log_dir, label)
+                    if m["exit_code"] == 0 and r == 0:
+                        m["identical"] = SameFile(
+                            data, os.path.join(mnt, MOUNT_FILE))
+                    m["peak_rss_kib"] = PeakRssKib(mount.proc.pid)
+                finally:
+                    m["mount_exit_code"] = mount.Stop()
+            m["round"] = r + 1
+            m["bytes"] = setup["file_bytes"]
+            results[name]["runs"].append(m)
+            Log(f"  {name}: {m['wall_s']:.2f} s, exit {m['exit_code']}")
+            bad = (m["exit_code"] != 0 or m.get("identical") is False or
+                   m.get("mount_exit_code", 0) != 0)
+            if bad:
+                results[name]["failed"] = {
+                    "what": f"run {r + 1}" + (
+                        ": content differs" if m.get("identical") is False
+                        else ""),
+                    "exit_code": m["exit_code"] or m.get("mount_exit_code"),
+                    "stderr_tail": m.get("stderr_tail", "")}
+    return results
+
+
+def MountReport(args, machine, results, started, work):
+    setup = results["setup"]
+    rows = {"restore": "arca restore", "mount": "cat through arca mount"}
+    commands = {
+        "restore": "arca restore latest TARGET --repo REPO",
+        "mount": f"arca mount latest MNT --repo REPO; cat MNT/{MOUNT_FILE} "
+                 ">/dev/null; kill -TERM <arca>"}
+    summaries = {}
+    for name in rows:
+        ok = [m for m in results[name]["runs"] if m["exit_code"] == 0]
+        wall = Median([m["wall_s"] for m in ok])
+        summaries[name] = {
+            "runs_ok": len(ok), "median_wall_s": wall,
+            "mib_per_s": (setup["file_bytes"] / MIB / wall) if wall else None,
+            "median_peak_rss_mib": KibToMib(
+                Median([m.get("peak_rss_kib") for m in ok])),
+            "identical": all(m.get("identical", True) for m in ok)}
+    out = ["# arca bench: scenario `mount`", ""]
+    out.extend(HeaderLines(started, machine))
+    out.append(f"- data: one file of {args.mount_mib} MiB (by MiB: two "
+               "incompressible, one text-like, one of zeros), backed up "
+               f"once (untimed, {setup['backup_s']:.1f} s, repository "
+               f"{setup['repo_bytes'] / MIB:.0f} MiB); repository warm in "
+               "the page cache; a fresh mount per run")
+    out.append(f"- runs: {args.runs} per command, interleaved per round; "
+               "`sync` (untimed) before every timed run; the first round "
+               "checks the bytes with `cmp` (untimed)")
+    out.append("")
+    out.append("| command | median wall s | MiB/s | peak RSS of arca MiB "
+               "| runs ok | bytes identical |")
+    out.append("|---|---|---|---|---|---|")
+    for name, label in rows.items():
+        s = summaries[name]
+        out.append(f"| {label} | {Fmt(s['median_wall_s'])} | "
+                   f"{Fmt(s['mib_per_s'], 0)} | "
+                   f"{Fmt(s['median_peak_rss_mib'], 0)} | "
+                   f"{s['runs_ok']}/{args.runs} | "
+                   f"{'yes' if s['identical'] else 'NO'} |")
+    a, b = summaries["mount"]["mib_per_s"], summaries["restore"]["mib_per_s"]
+    ratio = a / b if a and b else None
+    out.append("")
+    out.append(f"Mount read / restore throughput: **{Fmt(ratio)}** "
+               "(1.00 = as fast as a restore).")
+    out.append("")
+    out.append("Commands:")
+    out.append("```")
+    for name in rows:
+        out.append(commands[name])
+    out.append("```")
+    summaries["ratio"] = ratio
+    return "\n".join(out), summaries
+
+
+def MountMain(args, work, log_dir, started):
+    """Scenario mount: its own setup, runs and report; exit code."""
+    reasons = []
+    if not os.access(args.arca, os.X_OK):
+        reasons.append(f"{args.arca} is not an executable (bazel build -c "
+                       "opt //tools/arca)")
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        reasons.append("no usable /dev/fuse")
+    if reasons:
+        Log("bench.py: scenario mount cannot run: " + "; ".join(reasons))
+        return 2
+    machine = MachineInfo()
+    try:
+        results = RunMountBenchmark(args, work, log_dir)
+    except StepError as e:
+        Log(f"bench.py: setup failed ({e.what}, exit {e.returncode}):\n"
+            f"{e.stderr_tail}")
+        return 1
+    report, summaries = MountReport(args, machine, results, started, work)
+    print(report, flush=True)
+    if args.json_out:
+        doc = {"scenario": "mount", "date_utc": started,
+               "args": {k: v for k, v in vars(args).items()},
+               "machine": machine, "loadavg_end": LoadAverage(),
+               "setup": results["setup"], "summary": summaries,
+               "tools": {n: results[n] for n in ("restore", "mount")}}
+        with open(args.json_out, "w") as f:
+            json.dump(doc, f, indent=2, sort_keys=True)
+            f.write("\n")
+    failed = [(n, results[n]["failed"]) for n in ("restore", "mount")
+              if results[n]["failed"]]
+    for name, f in failed:
+        Log(f"\n{name} FAILED ({f['what']}, exit {f['exit_code']}); "
+            f"stderr tail:\n{f['stderr_tail']}")
+    return 1 if failed else 0
+
+
 def CheckInodes(work, blobs):
     """gc: the two synthetic repositories need about 2 × blobs inodes."""
     need = 2 * blobs + 70000  # + arca's 65,536 leaf directories at most
@@ -2138,6 +2431,8 @@ def main(argv):
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     tools = []
     try:
+        if args.scenario == "mount":
+            return MountMain(args, work, log_dir, started)
         tools, skipped = MakeTools(args, work)
         for t in tools:
             os.makedirs(t.dir, exist_ok=True)

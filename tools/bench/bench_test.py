@@ -315,6 +315,39 @@ class HarnessTest(unittest.TestCase):
         else:
             self.assertIn("**skipped restic**", p.stdout)
 
+    def test_mount_scenario_reads_the_same_bytes_as_restore(self):
+        root = os.path.dirname(os.path.dirname(HERE))
+        arca = os.path.join(root, "bazel-out/k8-opt/bin/tools/arca/arca")
+        if not os.access(arca, os.X_OK):
+            self.skipTest("arca is not built (bazel build -c opt //tools/arca)")
+        if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+            self.skipTest("no usable /dev/fuse: scenario mount cannot run")
+        p = self.Run("--scenario", "mount", "--arca", arca, "--mount-mib", "8",
+                     "--runs", "2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = TableRows(p.stdout)
+        self.assertEqual(sorted(rows),
+                         ["arca restore", "cat through arca mount"])
+        for label in rows:
+            self.CheckNumbers(rows[label][:3])
+            self.assertEqual(rows[label][3:], ["2/2", "yes"], rows[label])
+        self.assertRegex(p.stdout, r"throughput: \*\*\d+\.\d\d\*\*")
+        raw = self.LoadJson()
+        self.assertEqual(raw["setup"]["file_bytes"], 8 * 1024 * 1024)
+        mount_runs = raw["tools"]["mount"]["runs"]
+        self.assertEqual([m["mount_exit_code"] for m in mount_runs], [0, 0])
+        self.assertTrue(mount_runs[0]["identical"])
+        self.assertTrue(raw["tools"]["restore"]["runs"][0]["identical"])
+        # Every mount was released and the work directory removed.
+        with open("/proc/self/mountinfo") as f:
+            self.assertNotIn(self.workdir, f.read())
+        self.assertFalse(os.path.exists(self.workdir))
+
+    def test_mount_scenario_without_arca_exits_2(self):
+        p = self.Run("--scenario", "mount", "--arca", "/nonexistent/arca")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("scenario mount cannot run", p.stderr)
+
     def ProcessesMentioning(self, text):
         """Pids whose command line contains `text` (e.g. the work dir)."""
         pids = []
