@@ -244,19 +244,33 @@ sigset_t StopSignals() {
 
 void OnWakeUp(int) {}
 
+// Waits for the stop signals from the start of the command. Before a FUSE
+// session is attached (opening the repository, building a tree) a signal
+// ends the process at once (exit 130: nothing is mounted yet); afterwards it
+// stops the session's loop. Its destructor, once the loop has returned (or
+// the command failed before), ends the thread.
 class SignalThread {
  public:
-  SignalThread(fuse_session* se, pthread_t loop) : se_(se), loop_(loop) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  // Called once the loop has returned.
+  SignalThread() { thread_ = std::thread([this] { Run(); }); }
   ~SignalThread() {
-    {
-      absl::MutexLock lock(&mu_);
-      loop_done_ = true;
-    }
+    Detach();
     pthread_kill(thread_.native_handle(), SIGTERM);  // ends its sigwait
     thread_.join();
+  }
+
+  // The loop has returned, or will never run: signals are ignored from now
+  // on (the session may be unmounted and destroyed safely).
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    loop_done_ = true;
+  }
+
+  // From now on a signal stops `se`'s loop, run by thread `loop`. Call
+  // before fuse_session_mount, so no mount can outlive a signal.
+  void Attach(fuse_session* se, pthread_t loop) {
+    absl::MutexLock lock(&mu_);
+    se_ = se;
+    loop_ = loop;
   }
 
  private:
@@ -266,6 +280,10 @@ class SignalThread {
     sigwait(&set, &sig);
     absl::MutexLock lock(&mu_);
     if (loop_done_) return;
+    if (se_ == nullptr) {
+      std::cerr << "arca: " << strsignal(sig) << ": stopped before mounting (exit 130)\n";
+      _exit(static_cast<int>(ExitCode::kCancelled));
+    }
     std::cerr << "arca: " << strsignal(sig) << ": unmounting\n";
     fuse_session_exit(se_);
     // Interrupt the loop's read of /dev/fuse until the loop is gone (a
@@ -276,9 +294,9 @@ class SignalThread {
     }
   }
 
-  fuse_session* const se_;
-  const pthread_t loop_;
   absl::Mutex mu_;
+  fuse_session* se_ ABSL_GUARDED_BY(mu_) = nullptr;
+  pthread_t loop_ ABSL_GUARDED_BY(mu_) = {};
   bool loop_done_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
@@ -350,6 +368,7 @@ int RunMount(const std::vector<std::string>& argv) {
   struct sigaction wake = {};
   wake.sa_handler = OnWakeUp;  // no SA_RESTART: interrupts the loop's read
   sigaction(SIGUSR1, &wake, nullptr);
+  SignalThread signals;
 
   RepositoryOpenOptions options;
   for (const std::string& f : S3FlagNames()) {
@@ -409,7 +428,9 @@ int RunMount(const std::vector<std::string>& argv) {
   if (se == nullptr) {
     return Fail(ExitCode::kInternal, absl::StrCat("cannot start FUSE with options '", opts, "'"));
   }
+  signals.Attach(se, pthread_self());
   if (fuse_session_mount(se, target->mountpoint.c_str()) != 0) {
+    signals.Detach();
     fuse_session_destroy(se);
     return Fail(ExitCode::kInternal,
                 absl::StrCat("cannot mount at '", target->mountpoint,
@@ -418,14 +439,12 @@ int RunMount(const std::vector<std::string>& argv) {
   }
   std::cerr << "arca: mounted " << what << " at " << target->mountpoint
             << "; unmount with Ctrl-C or fusermount3 -u " << target->mountpoint << std::endl;
-  int res;
-  {
-    SignalThread signals(se, pthread_self());
-    res = fuse_session_loop(se);
-  }
+  const int res = fuse_session_loop(se);
+  signals.Detach();
   fuse_session_unmount(se);
   fuse_session_destroy(se);
-  // 0: unmounted from outside; -EINTR: stopped by the signal thread.
+  // 0: unmounted from outside (or stopped before the loop read anything);
+  // -EINTR: stopped by the signal thread.
   if (res != 0 && res != -EINTR) {
     return Fail(ExitCode::kInternal, absl::StrCat("the FUSE loop failed: ", strerror(-res)));
   }
