@@ -425,6 +425,7 @@ int RunMount(const std::vector<std::string>& argv) {
   ctx.view = view->get();
   fuse_lowlevel_ops ops = Operations();
   fuse_session* se = fuse_session_new(&fargs, &ops, sizeof(ops), &ctx);
+  fuse_opt_free_args(&fargs);  // what fuse_session_new added to the list
   if (se == nullptr) {
     return Fail(ExitCode::kInternal, absl::StrCat("cannot start FUSE with options '", opts, "'"));
   }
