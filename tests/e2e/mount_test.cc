@@ -275,6 +275,9 @@ TEST(MountUsageTest, ErrorsExitWithTheirCodes) {
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   r = RunArca({"mount", dir, "--repo", dir + "/no_repo"});
   EXPECT_EQ(r.exit_code, 4) << r.Describe();
+  r = RunArca({"mount", "latest", dir});  // a snapshot, but no --repo
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("no repository"), std::string::npos) << r.err;
   r = RunArca({"mount", dir, "--repo", repo, "--bogus"});
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/base/cli_flags.h"
@@ -332,15 +333,21 @@ absl::StatusOr<Target> ParseTarget(const ParsedArgs& args) {
   }
   if (n == 2) {
     const std::string& first = args.positional[0];
-    if (!repo) {
+    struct stat st;
+    const bool names_repository =
+        absl::StartsWithIgnoreCase(first, "s3://") ||
+        (stat(first.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
+    if (!repo && names_repository) {
       repo = first;  // REPO MOUNTPOINT
-    } else if (!SameLocation(first, *repo)) {
+    } else if (repo && !SameLocation(first, *repo)) {
       t.snapshot = first;
     }
   }
   if (!repo) {
     return absl::InvalidArgumentError(
-        absl::StrCat("no repository: pass --repo DIR or set ARCA_REPO\n", kMountUsage));
+        absl::StrCat("no repository: pass --repo DIR or set ARCA_REPO (or give the repository "
+                     "directory as the first argument)\n",
+                     kMountUsage));
   }
   t.repo = *repo;
   if (absl::Status st = CheckRepositoryLocation(t.repo); !st.ok()) return st;

@@ -8,8 +8,9 @@
 // - SNAPSHOT (an id, "latest" or GROUP/latest): that snapshot's tree at the
 //   mount point;
 // - no SNAPSHOT, or REPO (the repository itself: the same location as
-//   --repo / ARCA_REPO, or any location when neither is set): every
-//   snapshot of the repository as MOUNTPOINT/<group>/<snapshot time>/.
+//   --repo / ARCA_REPO, or, when neither is set, an existing directory or
+//   an s3:// location): every snapshot of the repository as
+//   MOUNTPOINT/<group>/<snapshot time>/.
 //
 // Threads: the FUSE requests are served by one thread (MountView is not
 // thread-safe); each open file reads ahead on its own threads; one more
