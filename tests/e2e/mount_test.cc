@@ -5,7 +5,8 @@
 // sizes, content, symlink targets, device numbers, xattrs, ACL bytes,
 // hardlink structure, sparseness), plus what CompareTrees leaves out: ctime
 // and atime as stored, link counts, getfacl's view. Then the ways it ends:
-// SIGINT, SIGTERM and fusermount3 -u all exit 0 and release the mount point.
+// SIGINT, SIGTERM and fusermount3 -u all exit 0 and release the mount point;
+// damaged data is EIO for the reader and a message naming the file.
 //
 // Without /dev/fuse the mounting tests are skipped (with a message saying
 // so); the usage errors are checked everywhere. Every mount is unmounted in
@@ -257,6 +258,35 @@ TEST_F(MountTest, UnmountFromOutsideEndsTheProcess) {
   ASSERT_EQ(u.exit_code, 0) << u.Describe();
   EXPECT_EQ(m.Stop(0), 0) << m.err();
   EXPECT_FALSE(IsMounted(mnt));
+}
+
+TEST_F(MountTest, DamagedDataIsAnIoErrorNamingTheFile) {
+  std::string src = NewTempDir("damaged_src");
+  WriteFile(src + "/file.txt", std::string(100000, 'x'));
+  std::string repo = NewTempDir("damaged_repo") + "/repo";
+  ASSERT_EQ(RunArca({"init", "--repo", repo}).exit_code, 0);
+  RunResult b = RunArca({"backup", src, "--repo", repo});
+  ASSERT_EQ(b.exit_code, 0) << b.Describe();
+  std::string mnt = NewTempDir("mnt_damaged");
+  MountProcess m(mnt);
+  ASSERT_TRUE(m.Start({"mount", "latest", mnt, "--repo", repo})) << m.err();
+  // The tree is built at mount time; now every chunk goes.
+  for (const auto& f : std::filesystem::recursive_directory_iterator(repo + "/chunks")) {
+    if (f.is_regular_file()) std::filesystem::remove(f.path());
+  }
+  struct stat st;
+  ASSERT_EQ(lstat((mnt + "/file.txt").c_str(), &st), 0) << "metadata is still there";
+  EXPECT_EQ(st.st_size, 100000);
+  int fd = open((mnt + "/file.txt").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  char buf[4096];
+  errno = 0;
+  EXPECT_LT(read(fd, buf, sizeof(buf)), 0);
+  EXPECT_EQ(errno, EIO);
+  close(fd);
+  EXPECT_EQ(m.Stop(SIGTERM), 0) << m.err();
+  EXPECT_NE(m.err().find("file 'file.txt'"), std::string::npos) << m.err();
+  EXPECT_NE(m.err().find("run arca verify"), std::string::npos) << m.err();
 }
 
 TEST(MountUsageTest, ErrorsExitWithTheirCodes) {
