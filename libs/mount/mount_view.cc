@@ -129,6 +129,23 @@ absl::StatusOr<std::unique_ptr<SnapshotTree>> MountView::BuildTree(uint32_t slot
   return std::make_unique<SnapshotTree>(std::move(tree));
 }
 
+absl::StatusOr<const v1::Entry*> MountView::RootEntry(uint32_t slot) {
+  auto it = root_entries_.find(slot);
+  if (it != root_entries_.end()) return &it->second;
+  const std::string& id = snapshots_[slot].id();
+  ASSIGN_OR_RETURN(std::unique_ptr<SnapshotReader> reader, SnapshotReader::Open(repo_, id));
+  v1::Entry e;
+  ASSIGN_OR_RETURN(bool any, reader->Next(&e));
+  if (!any || !e.path().empty() || e.type() != v1::ENTRY_TYPE_DIRECTORY) {
+    return absl::DataLossError(absl::StrCat("snapshot ", id,
+                                            ": the metadata stream does not start with the "
+                                            "root directory; the metadata is damaged (run arca "
+                                            "verify)"));
+  }
+  e.clear_path();
+  return &root_entries_.emplace(slot, std::move(e)).first->second;
+}
+
 absl::StatusOr<const SnapshotTree*> MountView::Tree(uint32_t slot) {
   auto it = trees_.find(slot);
   if (it != trees_.end()) {
@@ -179,10 +196,20 @@ Attr MountView::SyntheticDir(uint64_t ino, int64_t mtime_ns, size_t subdirs) con
 Attr MountView::NodeAttr(const SnapshotTree& tree, uint32_t slot, uint32_t node) const {
   const TreeNode& n = tree.node(node);
   const v1::Entry& e = n.entry;
+  Attr a = EntryAttr(e, InodeOf(slot, node));
+  // Directories keep the stored link count (as the source had it; the same
+  // whether or not the tree is built); files have the names they have in
+  // the snapshot (its hardlink structure).
+  if (e.type() != v1::ENTRY_TYPE_DIRECTORY) a.nlink = n.nlink;
+  return a;
+}
+
+Attr MountView::EntryAttr(const v1::Entry& e, uint64_t ino) const {
   Attr a;
-  a.ino = InodeOf(slot, node);
+  a.ino = ino;
   a.mode = TypeBits(e.type()) | (e.mode() & 07777);
-  a.nlink = n.nlink;
+  // 1 for a directory without a stored count: "unknown", as find(1) reads it.
+  a.nlink = e.type() == v1::ENTRY_TYPE_DIRECTORY && e.nlink() > 0 ? e.nlink() : 1;
   a.uid = e.uid();
   a.gid = e.gid();
   a.atime_ns = e.atime_ns();
@@ -221,6 +248,12 @@ absl::StatusOr<Attr> MountView::GetAttr(uint64_t ino) {
     }
     case Where::Kind::kNode:
       break;
+  }
+  if (w.node == 0 && !trees_.contains(w.index)) {
+    // A snapshot's root directory (`ls -l` of a group lists every one):
+    // its stored entry, without building the tree.
+    ASSIGN_OR_RETURN(const v1::Entry* root, RootEntry(w.index));
+    return EntryAttr(*root, ino);
   }
   ASSIGN_OR_RETURN(auto tn, NodeOf(ino));
   return NodeAttr(*tn.first, w.index, tn.second);

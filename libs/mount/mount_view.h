@@ -13,7 +13,9 @@
 // Inode numbers do not depend on the cache: the snapshot's position in the
 // list (high 32 bits, plus one) and the entry's position in its metadata
 // stream (low 32 bits), so a dropped tree comes back with the same numbers.
-// A hardlink's names share the inode of the first name.
+// A hardlink's names share the inode of the first name. A snapshot's root
+// directory is shown from its stored entry alone (the first of its metadata
+// stream), so listing a group with `ls -l` builds no tree.
 //
 // Errors: NotFound for unknown inodes, names, handles and absent xattrs;
 // FailedPrecondition "not a directory" / "not a symlink" / "not a regular
@@ -152,6 +154,11 @@ class MountView {
   absl::StatusOr<std::pair<const SnapshotTree*, uint32_t>> NodeOf(uint64_t ino);
   Attr SyntheticDir(uint64_t ino, int64_t mtime_ns, size_t subdirs) const;
   Attr NodeAttr(const SnapshotTree& tree, uint32_t slot, uint32_t node) const;
+  // The attributes an entry has on its own (link count: 1, or the stored
+  // one of a directory).
+  Attr EntryAttr(const v1::Entry& e, uint64_t ino) const;
+  // The stored root entry of a snapshot (read once, kept: one per snapshot).
+  absl::StatusOr<const v1::Entry*> RootEntry(uint32_t slot);
   std::string TimeName(uint32_t slot) const;
 
   Repository& repo_;
@@ -163,6 +170,7 @@ class MountView {
   int64_t newest_ns_ = 0;
   std::unique_ptr<ChunkSource> chunks_;
   std::map<uint32_t, CachedTree> trees_;  // by slot
+  std::map<uint32_t, v1::Entry> root_entries_;  // by slot
   size_t cached_nodes_ = 0;
   uint64_t use_clock_ = 0;
   uint64_t trees_built_ = 0;

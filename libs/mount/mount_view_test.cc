@@ -136,7 +136,7 @@ class MountViewTest : public ::testing::Test {
     EXPECT_EQ(a.gid, st.st_gid) << rel;
     EXPECT_EQ(a.mtime_ns, st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec) << rel;
     if (!S_ISDIR(st.st_mode)) EXPECT_EQ(a.size, static_cast<uint64_t>(st.st_size)) << rel;
-    if (S_ISREG(st.st_mode)) EXPECT_EQ(a.nlink, st.st_nlink) << rel;
+    EXPECT_EQ(a.nlink, st.st_nlink) << rel;
   }
 
   std::string base_, src_, big_, acl_value_;
@@ -275,6 +275,12 @@ TEST_F(MountViewTest, RepositoryViewByGroupAndTimeWithBoundedTreeCache) {
   EXPECT_EQ(g->mode, S_IFDIR | 0555u);
   EXPECT_EQ(g->nlink, 4u);
   EXPECT_EQ(view.trees_built(), 0u) << "listing groups builds no tree";
+  // Nor does `ls -l GROUP`: the snapshot directories come from their root
+  // entries, and are the same once the tree is built.
+  absl::StatusOr<Attr> r1 = Walk(view, kRootInode, first);
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  ExpectSameAsSource(*r1, "");
+  EXPECT_EQ(view.trees_built(), 0u);
 
   absl::StatusOr<Attr> a1 = Walk(view, kRootInode, first + "/small.txt");
   ASSERT_TRUE(a1.ok()) << a1.status();
@@ -295,6 +301,8 @@ TEST_F(MountViewTest, RepositoryViewByGroupAndTimeWithBoundedTreeCache) {
   // The snapshot directory is the backed-up root, ".." its group.
   absl::StatusOr<Attr> root1 = Walk(view, kRootInode, first);
   ExpectSameAsSource(*root1, "");
+  EXPECT_EQ(root1->nlink, r1->nlink);
+  EXPECT_EQ(root1->ino, r1->ino);
   uint64_t dotdot = 0;
   ASSERT_TRUE(view.ReadDir(root1->ino, 1, [&](std::string_view n, uint64_t ino, uint32_t,
                                                uint64_t) {

@@ -35,7 +35,8 @@ struct TreeNode {
   uint32_t parent = kNoNode;   // the root's parent is itself (0)
   std::vector<uint32_t> children;  // directories: sorted bytewise by name
   // Directories: 2 + subdirectories. Regular files: the names of the file in
-  // the snapshot (1 + its HARDLINK names). Others: 1.
+  // the snapshot (1 + its HARDLINK names). Others: 1. (MountView shows the
+  // stored count of directories; the counts of files are these.)
   uint32_t nlink = 1;
   uint32_t link_to = kNoNode;  // HARDLINK names: the node of the first name
 };
