@@ -45,7 +45,7 @@ absl::Status NoInode(uint64_t ino) {
 }  // namespace
 
 MountView::MountView(Repository& repo, const MountOptions& options)
-    : repo_(repo), options_(options), chunks_(std::make_unique<RepositoryChunkSource>(repo.chunks())) {}
+    : repo_(repo), options_(options), chunks_(std::make_unique<RepositoryChunkSource>(repo.chunks(), repo.key())) {}
 
 absl::StatusOr<std::unique_ptr<MountView>> MountView::OpenSnapshot(Repository& repo,
                                                                    std::string_view snapshot,

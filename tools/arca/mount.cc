@@ -25,6 +25,7 @@
 #include "libs/mount/mount_view.h"
 #include "libs/store/open_repository.h"
 #include "libs/store/repository_location.h"
+#include "tools/arca/secrets.h"
 
 namespace arca::cli {
 namespace {
@@ -303,7 +304,7 @@ class SignalThread {
 };
 
 absl::StatusOr<ParsedArgs> ParseMountArgs(const std::vector<std::string>& argv) {
-  FlagSpec spec{{"repo"}, {"allow-other"}};
+  FlagSpec spec{{"repo", kPasswordFileFlag, kKeyFileFlag}, {"allow-other"}};
   for (const std::string& f : S3FlagNames()) spec.value_flags.insert(f);
   return ParseArgs(argv, spec);
 }
@@ -386,6 +387,8 @@ int RunMount(const std::vector<std::string>& argv) {
     }
   }
   S3OptionsFromEnvironment(&options.s3);
+  const ParsedArgs& parsed = *args;
+  options.secret = [&parsed](const Repository& r) { return SecretFromArgs(parsed, r.path()); };
   if (absl::Status st = CheckRepositoryOpenOptions(target->repo, options); !st.ok()) {
     return Fail(ExitCode::kUsage, std::string(st.message()));
   }
