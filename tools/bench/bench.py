@@ -286,6 +286,63 @@ class ArcaTool(Tool):
                     "stdout_head": text[:500]}
 
 
+class ArcaEncryptedTool(ArcaTool):
+    """arca's first backup into an encrypted (aes-256-gcm) repository."""
+    name = "arca-encrypted"
+    label = "arca, encrypted (aes-256-gcm)"
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.password_file = os.path.join(tool_dir, "password")
+
+    def Env(self):
+        env = super().Env()
+        env["ARCA_PASSWORD_FILE"] = self.password_file
+        return env
+
+    def EnvDisplay(self):
+        return {"ARCA_PASSWORD_FILE": "FILE (one line)"}
+
+    def SetupCommands(self):
+        with open(self.password_file, "w") as f:
+            f.write("arca bench password\n")
+        return [[self.binary, "init", "--repo", self.store, "--encryption",
+                 "aes-256-gcm"]]
+
+
+class ArcaRestoreTool(ArcaTool):
+    """`arca restore latest` of the source backed up untimed (plain)."""
+    name = "arca-restore"
+    label = "arca restore"
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.target = os.path.join(tool_dir, "restored")
+
+    def SetupCommands(self):
+        return super().SetupCommands() + [super().Command()]
+
+    def BeforeTimedRun(self):
+        RemoveTree(self.target)
+
+    def Command(self):
+        return [self.binary, "restore", "latest", self.target, "--repo",
+                self.store, "--json"]
+
+    def AfterTimedRun(self, measurement):
+        RemoveTree(self.target)
+
+
+class ArcaEncryptedRestoreTool(ArcaRestoreTool, ArcaEncryptedTool):
+    """`arca restore latest` from an encrypted repository."""
+    name = "arca-encrypted-restore"
+    label = "arca restore, encrypted (aes-256-gcm)"
+
+    def SetupCommands(self):
+        return ArcaEncryptedTool.SetupCommands(self) + [
+            ArcaEncryptedTool.Command(self)]
+
+
 class ServiceProcess:
     """One arca service started with `--listen=127.0.0.1:0`.
 
@@ -1582,7 +1639,7 @@ def RunBenchmark(args, tools, work, log_dir):
         for tool in order:
             label = f"{tool.name}-run{r + 1}"
             try:
-                if args.scenario == "first" or ServicesScenario(args):
+                if args.scenario in ("first", "encryption") or ServicesScenario(args):
                     tool.FreshStore(log_dir)
                 tool.BeforeTimedRun()
             except StepError as e:
@@ -1651,15 +1708,17 @@ def Summarize(tool, res, scenario):
 
 def Table(args, tools, results, source_info):
     baseline_name = {"first": "tar-zstd", "second": "find",
-                     "distributed": "arca", "metrics": "arca"}[args.scenario]
+                     "distributed": "arca", "metrics": "arca",
+                     "encryption": "arca"}[args.scenario]
     summaries = {t.name: Summarize(t, results[t.name], args.scenario)
                  for t in tools}
     base = summaries.get(baseline_name, {}).get("wall_median")
     mib = lambda b: None if b is None else b / MIB
 
-    if args.scenario == "first":
+    if args.scenario in ("first", "encryption"):
         head = ["tool", "median wall s", "min s", "max s",
-                "× tar\\|zstd (wall)", "MB/s (source)", "median CPU s",
+                ("× arca backup (wall)" if args.scenario == "encryption"
+                 else "× tar\\|zstd (wall)"), "MB/s (source)", "median CPU s",
                 "median peak RSS MiB", "repo MiB", "repo / source"]
     elif ServicesScenario(args):
         head = ["mode", "median wall s", "min s", "max s",
@@ -1692,7 +1751,7 @@ def Table(args, tools, results, source_info):
                    Fmt(s["services_cpu_median"]),
                    Fmt(KibToMib(s["services_rss_median_kib"]), 1),
                    Fmt(mib(s["store_bytes"]), 1)]
-        elif args.scenario == "first":
+        elif args.scenario in ("first", "encryption"):
             mbps = (src_bytes / 1e6 / w) if w else None
             store = s["store_bytes"]
             row = [label, Fmt(w, 3), Fmt(s["wall_min"], 3),
@@ -1737,7 +1796,7 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
                "(round r starts with the r-th tool); "
                + ("every run starts from an empty repository/output "
                   "(rm -rf + init, untimed)"
-                  if args.scenario == "first" else
+                  if args.scenario in ("first", "encryption") else
                   "every run starts from an empty repository (rm -rf + "
                   "init, untimed); for the distributed mode also five "
                   "freshly started services (untimed; each one's "
@@ -1753,7 +1812,11 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
                f"({warm['tar_bytes'] / MIB:.1f} MiB in "
                f"{warm['seconds']:.1f} s, untimed); `sync` runs (untimed) "
                "before and after every timed run")
-    if args.scenario == "first":
+    if args.scenario == "encryption":
+        out.append("- baseline for the ratio column: median wall time of "
+                   "arca's plain first backup (restores are timed against "
+                   "it too: compare the two restore rows with each other)")
+    elif args.scenario in ("first", "encryption"):
         out.append("- baseline for the ratio column: median wall time of "
                    "`tar | zstd -3`")
     elif ServicesScenario(args):
@@ -1831,7 +1894,7 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
         env = " ".join(f"{k}={shlex.quote(v)}"
                        for k, v in t.EnvDisplay().items())
         out.append(f"# {t.name}: {t.Version()}")
-        if args.scenario == "first" or not isinstance(t, FindWalkTool):
+        if args.scenario in ("first", "encryption") or not isinstance(t, FindWalkTool):
             for argv in t.SetupCommands():
                 out.append(f"setup: {env + ' ' if env else ''}{Shell(argv)}")
         if isinstance(t, ArcaDistributedTool):
@@ -2003,6 +2066,8 @@ def GcReport(args, machine, tools, skipped, results, started, work):
 def MakeTools(args, work):
     classes = {
         "first": [ArcaTool, TarZstdTool, ResticTool, BorgTool],
+        "encryption": [ArcaTool, ArcaEncryptedTool, ArcaRestoreTool,
+                       ArcaEncryptedRestoreTool],
         "second": [ArcaTool, TarIncrementalZstdTool, ResticTool, BorgTool,
                    FindWalkTool],
         "distributed": [ArcaTool, ArcaDistributedTool, ArcaDistributedMtlsTool],
@@ -2040,7 +2105,7 @@ def ParseArgs(argv):
                     "on one directory and print a Markdown table.")
     p.add_argument("--scenario",
                    choices=["first", "second", "distributed", "metrics",
-                            "gc", "s3", "mount"],
+                            "gc", "s3", "mount", "encryption"],
                    required=True,
                    help="first: first backup into an empty repository; "
                         "second: unchanged re-backup into the same "
@@ -2053,7 +2118,9 @@ def ParseArgs(argv):
                         "local directory and to s3://, and of restic to s3:, "
                         "on a throw-away Ceph RGW; mount: sequential read of "
                         "one big file through arca mount against arca "
-                        "restore (--source is not used)")
+                        "restore (--source is not used); encryption: "
+                        "first backup and restore of --source with arca, "
+                        "plain and encrypted (aes-256-gcm)")
     p.add_argument("--source", default="/usr/share",
                    help="directory to back up (default: %(default)s)")
     p.add_argument("--runs", type=int, default=3,
