@@ -25,15 +25,6 @@ bool WorthKeeping(size_t compressed, size_t raw) {
   return compressed + raw / 32 <= raw && compressed < raw;
 }
 
-void PutLe(uint8_t* p, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-
-uint64_t GetLe(const uint8_t* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 
 // zstd levels 1..4 pass incompressible data through at several GB/s on
 // their own; higher levels and xz spend as long on it as on text, or longer.
@@ -67,13 +58,13 @@ std::string Header(Codec codec, uint64_t raw_length, std::span<const uint8_t> pa
   std::string blob(kBlobHeaderSize, '\0');
   uint8_t* h = reinterpret_cast<uint8_t*>(blob.data());
   std::memcpy(h, kMagic, 4);
-  PutLe(h + 4, kBlobFormatVersion, 2);
+  PutLittleEndian(h + 4, kBlobFormatVersion, 2);
   h[6] = static_cast<uint8_t>(codec);
   h[7] = 0;
-  PutLe(h + 8, raw_length, 8);
-  PutLe(h + 16, payload.size(), 8);
-  PutLe(h + 24, Crc32c(payload), 4);
-  PutLe(h + 28, Crc32c(std::span<const uint8_t>(h, 28)), 4);
+  PutLittleEndian(h + 8, raw_length, 8);
+  PutLittleEndian(h + 16, payload.size(), 8);
+  PutLittleEndian(h + 24, Crc32c(payload), 4);
+  PutLittleEndian(h + 28, Crc32c(std::span<const uint8_t>(h, 28)), 4);
   return blob;
 }
 
@@ -121,7 +112,7 @@ absl::StatusOr<BlobHeader> ParseBlobHeader(std::span<const uint8_t> blob) {
                                                   "'ARCB' (not an arca blob)",
                                                   h[0], h[1], h[2], h[3]));
   }
-  const uint64_t version = GetLe(h + 4, 2);
+  const uint64_t version = GetLittleEndian(h + 4, 2);
   if (version == 2) {
     return HeaderError("invalid", "encrypted blob (format 2): it is opened with the repository's "
                                   "key, not read as a format 1 blob");
@@ -131,7 +122,7 @@ absl::StatusOr<BlobHeader> ParseBlobHeader(std::span<const uint8_t> blob) {
                                                " (this arca reads version ", kBlobFormatVersion,
                                                "; a newer arca may read it)"));
   }
-  const uint32_t stored_crc = static_cast<uint32_t>(GetLe(h + 28, 4));
+  const uint32_t stored_crc = static_cast<uint32_t>(GetLittleEndian(h + 28, 4));
   const uint32_t crc = Crc32c(blob.first(28));
   if (stored_crc != crc) {
     return HeaderError(
@@ -151,9 +142,9 @@ absl::StatusOr<BlobHeader> ParseBlobHeader(std::span<const uint8_t> blob) {
   }
   BlobHeader header;
   header.codec = static_cast<Codec>(codec);
-  header.raw_length = GetLe(h + 8, 8);
-  header.stored_length = GetLe(h + 16, 8);
-  header.payload_crc = static_cast<uint32_t>(GetLe(h + 24, 4));
+  header.raw_length = GetLittleEndian(h + 8, 8);
+  header.stored_length = GetLittleEndian(h + 16, 8);
+  header.payload_crc = static_cast<uint32_t>(GetLittleEndian(h + 24, 4));
   if (header.raw_length > kMaxBlobRawLength) {
     return HeaderError("invalid",
                        absl::StrCat("raw length ", header.raw_length, " exceeds the limit of ",

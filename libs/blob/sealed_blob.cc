@@ -13,15 +13,6 @@ namespace {
 constexpr char kMagic[4] = {'A', 'R', 'C', 'B'};
 constexpr uint8_t kFlagEncrypted = 0x01;
 
-void PutLe(uint8_t* p, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-
-uint64_t GetLe(const uint8_t* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 
 std::string_view Chars(std::span<const uint8_t> b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
@@ -37,7 +28,7 @@ std::string Aad(std::span<const uint8_t> header16, std::string_view name) {
 
 bool LooksSealed(std::span<const uint8_t> blob) {
   return blob.size() >= 6 && std::memcmp(blob.data(), kMagic, 4) == 0 &&
-         GetLe(blob.data() + 4, 2) == kSealedBlobFormatVersion;
+         GetLittleEndian(blob.data() + 4, 2) == kSealedBlobFormatVersion;
 }
 
 std::string SealBlob(const RepositoryKey& key, SealedKind kind, std::string_view name,
@@ -45,7 +36,7 @@ std::string SealBlob(const RepositoryKey& key, SealedKind kind, std::string_view
   std::string out(kBlobHeaderSize, '\0');
   auto* h = reinterpret_cast<uint8_t*>(out.data());
   std::memcpy(h, kMagic, 4);
-  PutLe(h + 4, kSealedBlobFormatVersion, 2);
+  PutLittleEndian(h + 4, kSealedBlobFormatVersion, 2);
   h[6] = static_cast<uint8_t>(kind);
   h[7] = kFlagEncrypted;
   // Bytes 8..15 stay zero (reserved).
@@ -54,9 +45,9 @@ std::string SealBlob(const RepositoryKey& key, SealedKind kind, std::string_view
   AesGcmSeal(key.data_key(), aad, plaintext, &out);
   h = reinterpret_cast<uint8_t*>(out.data());
   const uint64_t stored = out.size() - kBlobHeaderSize;
-  PutLe(h + 16, stored, 8);
-  PutLe(h + 24, Crc32c(AsBytes(std::string_view(out).substr(kBlobHeaderSize))), 4);
-  PutLe(h + 28, Crc32c(std::span<const uint8_t>(h, 28)), 4);
+  PutLittleEndian(h + 16, stored, 8);
+  PutLittleEndian(h + 24, Crc32c(AsBytes(std::string_view(out).substr(kBlobHeaderSize))), 4);
+  PutLittleEndian(h + 28, Crc32c(std::span<const uint8_t>(h, 28)), 4);
   return out;
 }
 
@@ -70,21 +61,21 @@ absl::StatusOr<SealedKind> CheckSealedFrame(std::span<const uint8_t> blob, std::
   }
   const uint8_t* h = blob.data();
   if (std::memcmp(h, kMagic, 4) != 0) return bad("bad magic: not an arca blob");
-  const uint64_t version = GetLe(h + 4, 2);
+  const uint64_t version = GetLittleEndian(h + 4, 2);
   if (version != kSealedBlobFormatVersion) {
     return bad(absl::StrCat("format version ", version,
                             " is not an encrypted blob (format 2): this repository is encrypted, "
                             "so every object must be sealed"));
   }
-  const uint32_t stored_crc = static_cast<uint32_t>(GetLe(h + 28, 4));
+  const uint32_t stored_crc = static_cast<uint32_t>(GetLittleEndian(h + 28, 4));
   const uint32_t crc = Crc32c(blob.first(28));
   if (stored_crc != crc) {
     return bad(absl::StrFormat("header CRC32C is 0x%08x, computed 0x%08x", stored_crc, crc));
   }
   if (h[7] != kFlagEncrypted) return bad(absl::StrFormat("flags 0x%02x, expected 0x01", h[7]));
   if (h[6] < 1 || h[6] > 4) return bad(absl::StrCat("unknown content kind ", h[6]));
-  if (GetLe(h + 8, 8) != 0) return bad("reserved header bytes 8..15 are not zero");
-  const uint64_t stored = GetLe(h + 16, 8);
+  if (GetLittleEndian(h + 8, 8) != 0) return bad("reserved header bytes 8..15 are not zero");
+  const uint64_t stored = GetLittleEndian(h + 16, 8);
   const uint64_t present = blob.size() - kBlobHeaderSize;
   if (stored != present) {
     return bad(absl::StrCat("stored length is ", stored, " bytes but ", present,
@@ -94,9 +85,9 @@ absl::StatusOr<SealedKind> CheckSealedFrame(std::span<const uint8_t> blob, std::
     return bad(absl::StrCat("stored length ", stored, " is shorter than nonce and tag"));
   }
   const uint32_t payload_crc = Crc32c(blob.subspan(kBlobHeaderSize));
-  if (payload_crc != static_cast<uint32_t>(GetLe(h + 24, 4))) {
+  if (payload_crc != static_cast<uint32_t>(GetLittleEndian(h + 24, 4))) {
     return bad(absl::StrFormat("payload CRC32C is 0x%08x, the header says 0x%08x", payload_crc,
-                               static_cast<uint32_t>(GetLe(h + 24, 4))));
+                               static_cast<uint32_t>(GetLittleEndian(h + 24, 4))));
   }
   return static_cast<SealedKind>(h[6]);
 }
