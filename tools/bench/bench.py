@@ -343,6 +343,28 @@ class ArcaEncryptedRestoreTool(ArcaRestoreTool, ArcaEncryptedTool):
             ArcaEncryptedTool.Command(self)]
 
 
+class ArcaExportTool(ArcaRestoreTool):
+    """`arca export latest --format tar.zst -o OUT` of the source backed up
+    untimed: against `tar | zstd -3` of the source itself."""
+    name = "arca-export"
+    label = "arca export --format tar.zst"
+
+    def __init__(self, args, tool_dir):
+        super().__init__(args, tool_dir)
+        self.target = os.path.join(tool_dir, "out.tar.zst")
+
+    def BeforeTimedRun(self):
+        if os.path.exists(self.target):
+            os.unlink(self.target)
+
+    def AfterTimedRun(self, measurement):
+        self.BeforeTimedRun()
+
+    def Command(self):
+        return [self.binary, "export", "latest", "--repo", self.store,
+                "--format", "tar.zst", "-o", self.target]
+
+
 class ServiceProcess:
     """One arca service started with `--listen=127.0.0.1:0`.
 
@@ -1639,7 +1661,7 @@ def RunBenchmark(args, tools, work, log_dir):
         for tool in order:
             label = f"{tool.name}-run{r + 1}"
             try:
-                if args.scenario in ("first", "encryption") or ServicesScenario(args):
+                if args.scenario in ("first", "encryption", "export") or ServicesScenario(args):
                     tool.FreshStore(log_dir)
                 tool.BeforeTimedRun()
             except StepError as e:
@@ -1709,13 +1731,13 @@ def Summarize(tool, res, scenario):
 def Table(args, tools, results, source_info):
     baseline_name = {"first": "tar-zstd", "second": "find",
                      "distributed": "arca", "metrics": "arca",
-                     "encryption": "arca"}[args.scenario]
+                     "encryption": "arca", "export": "tar-zstd"}[args.scenario]
     summaries = {t.name: Summarize(t, results[t.name], args.scenario)
                  for t in tools}
     base = summaries.get(baseline_name, {}).get("wall_median")
     mib = lambda b: None if b is None else b / MIB
 
-    if args.scenario in ("first", "encryption"):
+    if args.scenario in ("first", "encryption", "export"):
         head = ["tool", "median wall s", "min s", "max s",
                 ("× arca backup (wall)" if args.scenario == "encryption"
                  else "× tar\\|zstd (wall)"), "MB/s (source)", "median CPU s",
@@ -1751,7 +1773,7 @@ def Table(args, tools, results, source_info):
                    Fmt(s["services_cpu_median"]),
                    Fmt(KibToMib(s["services_rss_median_kib"]), 1),
                    Fmt(mib(s["store_bytes"]), 1)]
-        elif args.scenario in ("first", "encryption"):
+        elif args.scenario in ("first", "encryption", "export"):
             mbps = (src_bytes / 1e6 / w) if w else None
             store = s["store_bytes"]
             row = [label, Fmt(w, 3), Fmt(s["wall_min"], 3),
@@ -1796,7 +1818,7 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
                "(round r starts with the r-th tool); "
                + ("every run starts from an empty repository/output "
                   "(rm -rf + init, untimed)"
-                  if args.scenario in ("first", "encryption") else
+                  if args.scenario in ("first", "encryption", "export") else
                   "every run starts from an empty repository (rm -rf + "
                   "init, untimed); for the distributed mode also five "
                   "freshly started services (untimed; each one's "
@@ -1816,9 +1838,12 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
         out.append("- baseline for the ratio column: median wall time of "
                    "arca's plain first backup (restores are timed against "
                    "it too: compare the two restore rows with each other)")
-    elif args.scenario in ("first", "encryption"):
+    elif args.scenario in ("first", "encryption", "export"):
         out.append("- baseline for the ratio column: median wall time of "
-                   "`tar | zstd -3`")
+                   "`tar | zstd -3`" + (" of the source directory (arca "
+                   "export and restore read the snapshot, backed up "
+                   "untimed before each run)" if args.scenario == "export"
+                   else ""))
     elif ServicesScenario(args):
         out.append("- throughput × embedded: median wall of the embedded "
                    "`arca backup` / median wall of the mode (same source, "
@@ -1850,8 +1875,10 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
     if not ServicesScenario(args):
         out.append("- not identical work: restic 0.14 always encrypts and "
                    "uses its `auto` compression (zstd, about level 3); borg "
-                   "runs with `--encryption=none`; arca has no encryption "
-                   "yet; `tar > file` does not fsync, the others may")
+                   "runs with `--encryption=none`; arca encrypts only in "
+                   "the rows that say so (`--encryption aes-256-gcm`, "
+                   "scenario encryption); `tar > file` does not fsync, the "
+                   "others may")
     for name, reason in skipped:
         out.append(f"- **skipped {name}**: {reason}")
     out.append("")
@@ -1894,7 +1921,7 @@ def Report(args, machine, source_info, warm, tools, skipped, results,
         env = " ".join(f"{k}={shlex.quote(v)}"
                        for k, v in t.EnvDisplay().items())
         out.append(f"# {t.name}: {t.Version()}")
-        if args.scenario in ("first", "encryption") or not isinstance(t, FindWalkTool):
+        if args.scenario in ("first", "encryption", "export") or not isinstance(t, FindWalkTool):
             for argv in t.SetupCommands():
                 out.append(f"setup: {env + ' ' if env else ''}{Shell(argv)}")
         if isinstance(t, ArcaDistributedTool):
@@ -2068,6 +2095,7 @@ def MakeTools(args, work):
         "first": [ArcaTool, TarZstdTool, ResticTool, BorgTool],
         "encryption": [ArcaTool, ArcaEncryptedTool, ArcaRestoreTool,
                        ArcaEncryptedRestoreTool],
+        "export": [TarZstdTool, ArcaExportTool, ArcaRestoreTool],
         "second": [ArcaTool, TarIncrementalZstdTool, ResticTool, BorgTool,
                    FindWalkTool],
         "distributed": [ArcaTool, ArcaDistributedTool, ArcaDistributedMtlsTool],
@@ -2105,7 +2133,7 @@ def ParseArgs(argv):
                     "on one directory and print a Markdown table.")
     p.add_argument("--scenario",
                    choices=["first", "second", "distributed", "metrics",
-                            "gc", "s3", "mount", "encryption"],
+                            "gc", "s3", "mount", "encryption", "export"],
                    required=True,
                    help="first: first backup into an empty repository; "
                         "second: unchanged re-backup into the same "
@@ -2120,7 +2148,9 @@ def ParseArgs(argv):
                         "one big file through arca mount against arca "
                         "restore (--source is not used); encryption: "
                         "first backup and restore of --source with arca, "
-                        "plain and encrypted (aes-256-gcm)")
+                        "plain and encrypted (aes-256-gcm); export: arca "
+                        "export --format tar.zst of a snapshot of --source "
+                        "against tar | zstd -3 of --source and arca restore")
     p.add_argument("--source", default="/usr/share",
                    help="directory to back up (default: %(default)s)")
     p.add_argument("--runs", type=int, default=3,
