@@ -338,4 +338,15 @@ bool PathMatcher::Matches(absl::string_view rel_path, bool is_dir) const {
   return false;
 }
 
+bool MatchesSelfOrAncestor(const PathMatcher& m, absl::string_view p, bool is_dir) {
+  if (p.empty()) return true;
+  size_t pos = 0;
+  while (true) {
+    size_t slash = p.find('/', pos);
+    if (slash == absl::string_view::npos) return m.Matches(p, is_dir);
+    if (m.Matches(p.substr(0, slash), true)) return true;
+    pos = slash + 1;
+  }
+}
+
 }  // namespace arca::fs

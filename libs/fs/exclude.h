@@ -23,7 +23,7 @@
 // A matched directory excludes everything below it: the walker does not
 // descend into it. Matches() itself checks only the given path, not its
 // ancestors (restore --include includes a path when it or an ancestor
-// matches; the caller checks the ancestors).
+// matches: MatchesSelfOrAncestor).
 #ifndef ARCA_LIBS_FS_EXCLUDE_H_
 #define ARCA_LIBS_FS_EXCLUDE_H_
 
@@ -93,6 +93,11 @@ class PathMatcher {
 // Whether glob `pattern` (one component: *, ?, [...], \ escapes; no '/')
 // matches `name`. The pattern must be valid (see PathMatcher::Create).
 bool GlobMatch(absl::string_view pattern, absl::string_view name);
+
+// Whether `rel_path` or one of its ancestor directories matches `m`
+// (restore --include: a matched directory brings everything below it).
+// The root "" always does.
+bool MatchesSelfOrAncestor(const PathMatcher& m, absl::string_view rel_path, bool is_dir);
 
 }  // namespace arca::fs
 

@@ -9,7 +9,7 @@
 namespace arca::fs {
 namespace {
 
-constexpr size_t kOpCount = static_cast<size_t>(WriteOp::kXattrSize) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(WriteOp::kReadSymlink) + 1;
 
 std::string ChildPath(const std::string& dir, const std::string& name) {
   if (!dir.empty() && dir.back() == '/') return absl::StrCat(dir, name);
@@ -64,6 +64,10 @@ const char* WriteOpName(WriteOp op) {
       return "removexattr";
     case WriteOp::kXattrSize:
       return "getxattr";
+    case WriteOp::kListNames:
+      return "readdir";
+    case WriteOp::kReadSymlink:
+      return "readlink";
   }
   return "unknown operation";
 }
@@ -201,6 +205,14 @@ class FaultInjectionWritableFileSystem::Directory final : public NodeMethods<Wri
     absl::StatusOr<std::unique_ptr<WritableNode>> node = base_->OpenNode(name);
     if (!node.ok()) return node.status();
     return std::unique_ptr<WritableNode>(new Node(owner_, *std::move(node)));
+  }
+  absl::StatusOr<std::vector<std::string>> ListNames() override {
+    if (absl::Status s = owner_->Check(WriteOp::kListNames, path()); !s.ok()) return s;
+    return base_->ListNames();
+  }
+  absl::StatusOr<std::string> ReadSymlink(const std::string& name) override {
+    if (absl::Status s = Check(WriteOp::kReadSymlink, name); !s.ok()) return s;
+    return base_->ReadSymlink(name);
   }
 
  private:

@@ -61,6 +61,8 @@ enum class WriteOp {
   kSetXattr,         // WritableNode::SetXattr
   kRemoveXattr,      // WritableNode::RemoveXattr
   kXattrSize,        // WritableNode::XattrSize
+  kListNames,        // WritableDirectory::ListNames (path: the directory)
+  kReadSymlink,      // WritableDirectory::ReadSymlink
 };
 
 // "write", "mkdir", ... (for messages).

@@ -1,5 +1,6 @@
 #include "libs/fs/writable_file_system.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -7,8 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
@@ -378,6 +381,52 @@ class PosixDirectory final : public WritableDirectory {
       return ErrnoToWriteStatus(err, "cannot open", ChildPath(path_, name));
     }
     return std::unique_ptr<WritableNode>(new PosixNode(ChildPath(path_, name), fd_, name, fd));
+  }
+
+  absl::StatusOr<std::vector<std::string>> ListNames() override {
+    // fdopendir takes the descriptor it is given: read through a duplicate
+    // opened on "." (a fresh file offset), so this handle stays usable.
+    const int fd = ::openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      return ErrnoToWriteStatus(err, "cannot list directory", path_);
+    }
+    DIR* dir = ::fdopendir(fd);
+    if (dir == nullptr) {
+      const int err = errno;
+      ::close(fd);
+      return ErrnoToWriteStatus(err, "cannot list directory", path_);
+    }
+    std::vector<std::string> names;
+    while (true) {
+      errno = 0;
+      struct dirent* d = ::readdir(dir);
+      if (d == nullptr) break;
+      const std::string name = d->d_name;
+      if (name == "." || name == "..") continue;
+      names.push_back(name);
+    }
+    const int err = errno;
+    ::closedir(dir);
+    if (err != 0) return ErrnoToWriteStatus(err, "cannot list directory", path_);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  absl::StatusOr<std::string> ReadSymlink(const std::string& name) override {
+    std::string buf(256, '\0');
+    while (true) {
+      const ssize_t n = ::readlinkat(fd_, name.c_str(), buf.data(), buf.size());
+      if (n < 0) {
+        const int err = errno;
+        return ErrnoToWriteStatus(err, "cannot read symlink", ChildPath(path_, name));
+      }
+      if (static_cast<size_t>(n) < buf.size()) {
+        buf.resize(static_cast<size_t>(n));
+        return buf;
+      }
+      buf.resize(buf.size() * 4);
+    }
   }
 
  private:

@@ -46,6 +46,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -167,6 +168,16 @@ class WritableDirectory : public WritableNode {
   // its metadata: symlinks, fifos (no blocking open) and devices (never
   // opened for I/O). The node must not outlive this directory.
   virtual absl::StatusOr<std::unique_ptr<WritableNode>> OpenNode(const std::string& name) = 0;
+
+  // The names in this directory, without "." and "..", sorted bytewise
+  // (restore --delete compares them with the snapshot's). Needs a kFull
+  // handle.
+  virtual absl::StatusOr<std::vector<std::string>> ListNames() = 0;
+
+  // readlinkat of symlink `name` (never followed): its target as stored.
+  // EINVAL (kInvalidArgument) when `name` is not a symlink, ENOENT
+  // (kNotFound) when nothing is there.
+  virtual absl::StatusOr<std::string> ReadSymlink(const std::string& name) = 0;
 };
 
 // A file system that restores write into.

@@ -15,17 +15,7 @@ bool IsAncestor(const std::string& dir, const std::string& path) {
 }  // namespace
 
 bool IncludedByPatterns(const fs::PathMatcher& m, const v1::Entry& e) {
-  const std::string& p = e.path();
-  if (p.empty()) return true;
-  size_t pos = 0;
-  while (true) {
-    size_t slash = p.find('/', pos);
-    if (slash == std::string::npos) {
-      return m.Matches(p, e.type() == v1::ENTRY_TYPE_DIRECTORY);
-    }
-    if (m.Matches(absl::string_view(p.data(), slash), true)) return true;
-    pos = slash + 1;
-  }
+  return fs::MatchesSelfOrAncestor(m, e.path(), e.type() == v1::ENTRY_TYPE_DIRECTORY);
 }
 
 absl::StatusOr<RestoreSelection> RestoreSelection::Create(const std::vector<std::string>& includes,
