@@ -30,7 +30,7 @@ absl::StatusOr<const RestoreSnapshot*> LocalSnapshotSource::Open(const std::stri
 }
 
 absl::Status LocalTreeTarget::Start(const std::string& /*snapshot_id*/) {
-  ASSIGN_OR_RETURN(writer_, TreeWriter::Open(target_, fs_));
+  ASSIGN_OR_RETURN(writer_, TreeWriter::Open(target_, fs_, options_));
   return absl::OkStatus();
 }
 
@@ -40,6 +40,9 @@ absl::StatusOr<TreeTargetResult> LocalTreeTarget::Finish() {
   r.entries_written = writer_->entries_written();
   r.bytes_written = writer_->bytes_written();
   r.warnings = writer_->TakeWarnings();
+  r.entries_skipped = writer_->entries_skipped();
+  r.entries_deleted = writer_->entries_deleted();
+  r.deleted_paths = writer_->deleted_paths();
   RETURN_IF_ERROR(st);
   return r;
 }

@@ -43,15 +43,17 @@ class LocalSnapshotSource final : public SnapshotSource {
 
 class LocalTreeTarget final : public TreeTarget {
  public:
-  // `fs` null: the POSIX file system; not owned.
-  LocalTreeTarget(std::string target, fs::WritableFileSystem* fs)
-      : target_(std::move(target)), fs_(fs) {}
+  // `fs` null: the POSIX file system; not owned. `options`: overwrite
+  // policy and delete (TreeWriter::Open's).
+  LocalTreeTarget(std::string target, fs::WritableFileSystem* fs, TreeWriterOptions options = {})
+      : target_(std::move(target)), fs_(fs), options_(std::move(options)) {}
 
   absl::Status Start(const std::string& snapshot_id) override;
   absl::Status BeginEntry(const v1::Entry& entry) override { return writer_->BeginEntry(entry); }
   absl::Status WriteData(std::span<const uint8_t> data) override {
     return writer_->WriteData(data);
   }
+  bool SkipsCurrentData() override { return writer_->skipping_entry(); }
   absl::Status FinishEntry() override { return writer_->FinishEntry(); }
   absl::Status AbandonEntry(const absl::Status& /*why*/) override {
     return writer_->AbandonEntry();
@@ -62,6 +64,7 @@ class LocalTreeTarget final : public TreeTarget {
  private:
   std::string target_;
   fs::WritableFileSystem* fs_;
+  TreeWriterOptions options_;
   std::unique_ptr<TreeWriter> writer_;
 };
 

@@ -86,7 +86,15 @@ absl::StatusOr<std::string> ReadCommandOutput(Repository& repo, absl::string_vie
 RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
                          const RestoreOptions& options, const CancelToken* cancel) {
   LocalSnapshotSource snapshots(&repo);
-  LocalTreeTarget target(options.target, options.file_system);
+  absl::StatusOr<TreeWriterOptions> writer_options =
+      MakeTreeWriterOptions(options.overwrite, options.delete_extraneous, options.includes);
+  if (!writer_options.ok()) {
+    RestoreResult r;
+    r.status = WithPhase(writer_options.status(), v1::PHASE_SETUP);
+    r.exit_code = ExitCodeOf(r.status);
+    return r;
+  }
+  LocalTreeTarget target(options.target, options.file_system, *std::move(writer_options));
   RestoreJobOptions job;
   job.includes = options.includes;
   job.progress = options.progress;

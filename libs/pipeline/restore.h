@@ -13,6 +13,7 @@
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/progress.h"
 #include "libs/pipeline/restore_job.h"
+#include "libs/restore/tree_writer.h"
 #include "libs/store/repository.h"
 
 namespace arca {
@@ -20,6 +21,13 @@ namespace arca {
 struct RestoreOptions {
   std::string target;                 // directory to write into
   std::vector<std::string> includes;  // glob patterns; empty = everything
+  // Existing entries in the target (libs/restore OverwritePolicy; default:
+  // replace them, the behaviour before the option).
+  OverwritePolicy overwrite = OverwritePolicy::kAlways;
+  // After the restore, remove what the snapshot lacks from the restored
+  // directories (TreeWriterOptions::delete_extraneous); with includes only
+  // inside the selected directories. Refused for the target "/".
+  bool delete_extraneous = false;
   // Live counters (progress.h), or null. Phase restore; files_done = regular
   // files written, bytes_done = RestoreResult.bytes, entries =
   // RestoreResult.entries; bytes_total / files_total from the snapshot's

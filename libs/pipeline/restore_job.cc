@@ -29,6 +29,18 @@ absl::Status RestorePhase(const absl::Status& st) {
 
 }  // namespace
 
+absl::StatusOr<TreeWriterOptions> MakeTreeWriterOptions(OverwritePolicy overwrite,
+                                                        bool delete_extraneous,
+                                                        const std::vector<std::string>& includes) {
+  TreeWriterOptions out;
+  out.overwrite = overwrite;
+  out.delete_extraneous = delete_extraneous;
+  if (delete_extraneous && !includes.empty()) {
+    ASSIGN_OR_RETURN(out.delete_scope, fs::PathMatcher::Create(includes));
+  }
+  return out;
+}
+
 RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& ports,
                             const RestoreJobOptions& options) {
   RestoreResult result;
@@ -65,7 +77,11 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
   StreamReader meta(&s.metadata_index, ports.snapshots->metadata_chunks());
   StreamReader payload(&s.payload_index, ports.snapshots->payload_chunks(), 8);
   MetadataStreamReader reader(&meta);
-  if (absl::Status st = ports.target->Start(s.id); !st.ok()) return finish(RestorePhase(st));
+  if (absl::Status st = ports.target->Start(s.id); !st.ok()) {
+    // A target refused as such (--delete into "/", an empty path): exit 2.
+    if (absl::IsInvalidArgument(st)) return finish(Rephase(st, v1::PHASE_SETUP));
+    return finish(RestorePhase(st));
+  }
 
   std::vector<uint8_t> buf(1u << 20);
   // Writes the data of regular file `e`. A payload that cannot be read
@@ -134,7 +150,9 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
       RETURN_IF_ERROR(selection->Select(entry, &selected));
       for (const v1::Entry& e : selected) {
         RETURN_IF_ERROR(ports.target->BeginEntry(e));
-        if (e.type() == v1::ENTRY_TYPE_REGULAR) {
+        if (e.type() == v1::ENTRY_TYPE_REGULAR && ports.target->SkipsCurrentData()) {
+          progress->AddBytes(e.payload().length());  // kept as it is: done
+        } else if (e.type() == v1::ENTRY_TYPE_REGULAR) {
           absl::Status damage;
           RETURN_IF_ERROR(write_payload(e, &damage));
           if (!damage.ok()) {
@@ -169,6 +187,9 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
   result.entries = written->entries_written;
   result.bytes = written->bytes_written;
   result.warnings = std::move(written->warnings);
+  result.skipped = written->entries_skipped;
+  result.deleted = written->entries_deleted;
+  result.deleted_paths = std::move(written->deleted_paths);
   progress->SetWarnings(result.warnings.size() + result.damaged_files.size());
   if (!result.damaged_files.empty()) {
     const v1::Warning& first = result.damaged_files.front();

@@ -16,6 +16,7 @@
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/progress.h"
 #include "libs/pipeline/restore_ports.h"
+#include "libs/restore/tree_writer.h"
 
 namespace arca {
 
@@ -27,8 +28,8 @@ struct RestorePorts {
 struct RestoreJobOptions {
   std::vector<std::string> includes;  // glob patterns; empty = everything
   // Live counters (progress.h), or null. Phase restore; files_done = regular
-  // files written, bytes_done = file data written, entries = entries
-  // written; bytes_total / files_total from the snapshot's statistics when
+  // files written or kept, bytes_done = file data written or kept (a kept
+  // file's size), entries = entries written or kept; bytes_total / files_total from the snapshot's statistics when
   // everything is restored (unknown with includes); marked done on return.
   Progress* progress = nullptr;
   const CancelToken* cancel = nullptr;  // null: cannot be cancelled
@@ -51,6 +52,12 @@ struct RestoreResult {
   std::string snapshot_id;
   uint64_t entries = 0;  // entries written
   uint64_t bytes = 0;    // file data written
+  // Entries left as they were in the target (overwrite never / if-changed).
+  uint64_t skipped = 0;
+  // Delete: nodes removed from the target, and the removed subtrees'
+  // paths (the first 1,000).
+  uint64_t deleted = 0;
+  std::vector<std::string> deleted_paths;
   std::vector<v1::Warning> warnings;
   // Files not restored because their data is damaged, in archive order:
   // phase PHASE_RESTORE, data_missing true, the path, and a message naming
@@ -60,6 +67,13 @@ struct RestoreResult {
 
 RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& ports,
                             const RestoreJobOptions& options);
+
+// The TreeWriter options of a restore (both modes: RunRestore here, the
+// collector's WriteTree there): `delete_extraneous` bounded by the include
+// patterns. InvalidArgument naming a bad pattern.
+absl::StatusOr<TreeWriterOptions> MakeTreeWriterOptions(OverwritePolicy overwrite,
+                                                        bool delete_extraneous,
+                                                        const std::vector<std::string>& includes);
 
 }  // namespace arca
 

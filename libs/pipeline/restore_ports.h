@@ -54,6 +54,11 @@ struct TreeTargetResult {
   uint64_t entries_written = 0;
   uint64_t bytes_written = 0;
   std::vector<v1::Warning> warnings;  // problems that did not stop the restore
+  // Entries left as they were (overwrite never / if-changed).
+  uint64_t entries_skipped = 0;
+  // Delete: nodes removed, and the removed subtrees (the first 1,000).
+  uint64_t entries_deleted = 0;
+  std::vector<std::string> deleted_paths;
 };
 
 // The TreeWriter contract (libs/restore/tree_writer.h), wherever the tree is.
@@ -64,6 +69,12 @@ class TreeTarget {
   virtual absl::Status Start(const std::string& snapshot_id) = 0;
   virtual absl::Status BeginEntry(const v1::Entry& entry) = 0;
   virtual absl::Status WriteData(std::span<const uint8_t> data) = 0;
+  // After BeginEntry of a regular file: true when the target keeps the
+  // existing file (overwrite never / if-changed) and needs none of its data,
+  // so the job reads none. The default (RemoteTreeTarget) is false: the
+  // collector decides after the entry was sent, so it gets the data and
+  // drops it (TreeWriter::skipping_entry).
+  virtual bool SkipsCurrentData() { return false; }
   virtual absl::Status FinishEntry() = 0;
   // The current entry's data could not be read (`why`, DATA_LOSS: a missing
   // or corrupt chunk): gives the entry up instead of finishing it, so that

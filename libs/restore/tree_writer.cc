@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -107,6 +108,14 @@ absl::StatusOr<std::vector<std::string>> SplitStoredPath(const std::string& path
   return out;
 }
 
+// The data bytes a regular file's entry declares: its extents' when sparse.
+uint64_t DeclaredBytes(const v1::Entry& e) {
+  if (!e.sparse()) return e.size();
+  uint64_t n = 0;
+  for (const v1::Extent& x : e.extents()) n += x.length();
+  return n;
+}
+
 // atime 0 means "not captured": leave it as the restore set it.
 std::optional<int64_t> EntryAtime(const v1::Entry& e) {
   if (e.atime_ns() == 0) return std::nullopt;
@@ -142,8 +151,57 @@ const char* TypeName(v1::EntryType t) {
 
 }  // namespace
 
+absl::StatusOr<OverwritePolicy> ParseOverwritePolicy(absl::string_view word) {
+  if (word == "always") return OverwritePolicy::kAlways;
+  if (word == "if-changed") return OverwritePolicy::kIfChanged;
+  if (word == "never") return OverwritePolicy::kNever;
+  return absl::InvalidArgumentError(absl::StrCat("invalid --overwrite '", Shown(word),
+                                                 "': use never, if-changed or always"));
+}
+
+const char* OverwritePolicyName(OverwritePolicy policy) {
+  switch (policy) {
+    case OverwritePolicy::kAlways:
+      return "always";
+    case OverwritePolicy::kIfChanged:
+      return "if-changed";
+    case OverwritePolicy::kNever:
+      return "never";
+  }
+  return "always";
+}
+
+absl::StatusOr<OverwritePolicy> OverwritePolicyFromProto(int value) {
+  switch (value) {
+    case v1::OVERWRITE_UNSPECIFIED:
+    case v1::OVERWRITE_ALWAYS:
+      return OverwritePolicy::kAlways;
+    case v1::OVERWRITE_IF_CHANGED:
+      return OverwritePolicy::kIfChanged;
+    case v1::OVERWRITE_NEVER:
+      return OverwritePolicy::kNever;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "overwrite ", value, " is not a known policy: use OVERWRITE_ALWAYS (1), "
+          "OVERWRITE_IF_CHANGED (2) or OVERWRITE_NEVER (3)"));
+  }
+}
+
+v1::Overwrite OverwritePolicyToProto(OverwritePolicy policy) {
+  switch (policy) {
+    case OverwritePolicy::kAlways:
+      return v1::OVERWRITE_ALWAYS;
+    case OverwritePolicy::kIfChanged:
+      return v1::OVERWRITE_IF_CHANGED;
+    case OverwritePolicy::kNever:
+      return v1::OVERWRITE_NEVER;
+  }
+  return v1::OVERWRITE_ALWAYS;
+}
+
 absl::StatusOr<std::unique_ptr<TreeWriter>> TreeWriter::Open(const std::string& target,
-                                                             fs::WritableFileSystem* file_system) {
+                                                             fs::WritableFileSystem* file_system,
+                                                             TreeWriterOptions options) {
   if (target.empty()) {
     return absl::InvalidArgumentError("restore target is empty; name a directory to restore into");
   }
@@ -152,6 +210,17 @@ absl::StatusOr<std::unique_ptr<TreeWriter>> TreeWriter::Open(const std::string& 
   absl::StatusOr<std::optional<fs::StatInfo>> st = wfs->Stat(target);
   if (!st.ok()) {
     return FsError(st.status(), absl::StrCat("cannot inspect restore target ", target));
+  }
+  const bool existed = st->has_value();
+  if (existed && options.delete_extraneous) {
+    absl::StatusOr<std::optional<fs::StatInfo>> root = wfs->Stat("/");
+    if (root.ok() && root->has_value() && (*root)->dev == (*st)->dev &&
+        (*root)->ino == (*st)->ino) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "refusing --delete with restore target ", target,
+          ": it is the root directory, and everything the snapshot does not have would be "
+          "removed; restore into another directory, or without --delete"));
+    }
   }
   if (st->has_value()) {
     if (!S_ISDIR((*st)->mode)) {
@@ -182,7 +251,8 @@ absl::StatusOr<std::unique_ptr<TreeWriter>> TreeWriter::Open(const std::string& 
     }
     return FsError(root.status(), absl::StrCat("cannot open restore target ", target));
   }
-  return std::unique_ptr<TreeWriter>(new TreeWriter(target, *std::move(root)));
+  return std::unique_ptr<TreeWriter>(
+      new TreeWriter(target, *std::move(root), std::move(options), existed));
 }
 
 namespace {
@@ -195,8 +265,12 @@ bool HasDefaultAcl(fs::WritableDirectory& dir) {
 
 }  // namespace
 
-TreeWriter::TreeWriter(std::string target, std::unique_ptr<fs::WritableDirectory> root_dir)
-    : target_(std::move(target)) {
+TreeWriter::TreeWriter(std::string target, std::unique_ptr<fs::WritableDirectory> root_dir,
+                       TreeWriterOptions options, bool target_existed)
+    : target_(std::move(target)),
+      options_(std::move(options)),
+      target_existed_(target_existed),
+      compare_owner_(::geteuid() == 0) {
   DirLevel root;
   root.dir = std::move(root_dir);
   root.inherits_acl = HasDefaultAcl(*root.dir);
@@ -218,7 +292,9 @@ void TreeWriter::PopTo(size_t depth) {
   while (stack_.size() > depth + 1) stack_.pop_back();
 }
 
-absl::Status TreeWriter::ChangeDir(const std::vector<std::string>& components, bool create) {
+absl::Status TreeWriter::ChangeDir(const std::vector<std::string>& components, bool create,
+                                   bool* blocked) {
+  if (blocked != nullptr) *blocked = false;
   size_t common = 0;
   while (common < components.size() && common + 1 < stack_.size() &&
          stack_[common + 1].name == components[common]) {
@@ -241,6 +317,10 @@ absl::Status TreeWriter::ChangeDir(const std::vector<std::string>& components, b
         if (st.ok() && st->has_value() && !S_ISDIR((*st)->mode)) {
           replace = true;  // a symlink or file where a directory must be
         }
+      }
+      if (replace && blocked != nullptr && options_.overwrite == OverwritePolicy::kNever) {
+        *blocked = true;  // kept: nothing is created below it
+        return absl::OkStatus();
       }
       if (replace) {
         absl::Status removed = parent.Unlink(name);
@@ -341,17 +421,37 @@ absl::Status TreeWriter::BeginEntry(const v1::Entry& entry) {
     current_name_.clear();
     in_entry_ = true;
     skipped_entry_ = false;
+    keep_ = false;
+    if (options_.delete_extraneous) seen_paths_.insert(entry.path());
     root_entry_ = entry;
     have_root_entry_ = true;
+    if (options_.overwrite == OverwritePolicy::kNever && target_existed_) {
+      root_kept_ = true;  // the existing target keeps its metadata
+      Keep();
+    }
     return absl::OkStatus();
   }
 
   std::string name = components.back();
   components.pop_back();
-  RETURN_IF_ERROR(ChangeDir(components, /*create=*/true));
+  bool blocked = false;
+  RETURN_IF_ERROR(ChangeDir(components, /*create=*/true, &blocked));
   current_ = entry;
   current_name_ = name;
   skipped_entry_ = false;
+  keep_ = false;
+  file_ = OpenFile();
+  if (options_.delete_extraneous) seen_paths_.insert(entry.path());
+  if (blocked) {
+    // kNever: a kept non-directory stands where a parent must be.
+    if (type == v1::ENTRY_TYPE_REGULAR) {
+      if (entry.nlink() != 1) unlinkable_kept_.insert(entry.path());
+      file_.declared = DeclaredBytes(entry);
+    }
+    Keep();
+    in_entry_ = true;
+    return absl::OkStatus();
+  }
   absl::Status status;
   switch (type) {
     case v1::ENTRY_TYPE_REGULAR:
@@ -406,6 +506,27 @@ absl::Status TreeWriter::BeginRegular(const std::string& name) {
       declared += x.length();
     }
   }
+  if (options_.overwrite != OverwritePolicy::kAlways) {
+    absl::StatusOr<std::optional<fs::StatInfo>> st = top().Lstat(name);
+    if (!st.ok()) {
+      return FsError(st.status(), absl::StrCat("cannot inspect '", Shown(e.path()), "' in ", target_));
+    }
+    if (st->has_value()) {
+      ASSIGN_OR_RETURN(bool keep, KeepExisting(name, **st));
+      if (keep) {
+        if (e.nlink() != 1) {
+          if (S_ISREG((*st)->mode)) {
+            RememberInode((*st)->dev, (*st)->ino);
+          } else {
+            unlinkable_kept_.insert(e.path());
+          }
+        }
+        Keep();
+        file_.declared = declared;
+        return absl::OkStatus();
+      }
+    }
+  }
   RETURN_IF_ERROR(ClearName(name, e.path(), nullptr, /*remove_empty_dir=*/true));
   absl::StatusOr<std::unique_ptr<fs::WritableFile>> file = top().CreateFile(name, 0600);
   if (!file.ok()) {
@@ -421,6 +542,26 @@ absl::Status TreeWriter::BeginRegular(const std::string& name) {
 absl::Status TreeWriter::BeginDirectory(const std::string& name,
                                         const std::vector<std::string>& components) {
   bool is_dir = false;
+  if (options_.overwrite == OverwritePolicy::kNever) {
+    absl::StatusOr<std::optional<fs::StatInfo>> st = top().Lstat(name);
+    if (!st.ok()) {
+      return FsError(st.status(),
+                     absl::StrCat("cannot inspect '", Shown(current_.path()), "' in ", target_));
+    }
+    if (st->has_value()) {
+      // Kept: a directory is reused without its metadata; below a
+      // non-directory nothing is created (ChangeDir reports it blocked).
+      Keep();
+      if (S_ISDIR((*st)->mode)) {
+        PendingDir pending;
+        pending.entry = current_;
+        pending.depth = components.size();
+        pending.apply = false;
+        pending_dirs_.push_back(std::move(pending));
+      }
+      return absl::OkStatus();
+    }
+  }
   RETURN_IF_ERROR(ClearName(name, current_.path(), &is_dir, false));
   if (!is_dir) {
     absl::Status made = top().MakeDirectory(name, 0700);
@@ -432,6 +573,7 @@ absl::Status TreeWriter::BeginDirectory(const std::string& name,
   PendingDir pending;
   pending.entry = current_;
   pending.depth = components.size();
+  pending.compare = is_dir && options_.overwrite == OverwritePolicy::kIfChanged;
   pending_dirs_.push_back(std::move(pending));
   return absl::OkStatus();
 }
@@ -463,7 +605,33 @@ absl::Status TreeWriter::BeginHardlink(const std::string& name) {
     owned = *std::move(next);
     tdir = owned.get();
   }
+  if (options_.overwrite != OverwritePolicy::kAlways) {
+    if (unlinkable_kept_.contains(e.hardlink_target())) {
+      Warn(e.path(), absl::StrCat("hardlink not restored: its first name '",
+                                  Shown(e.hardlink_target()),
+                                  "' was kept as it is in the target (--overwrite ",
+                                  OverwritePolicyName(options_.overwrite),
+                                  ") and is not a regular file to link to"));
+      Keep();
+      return absl::OkStatus();
+    }
+  }
   absl::StatusOr<std::optional<fs::StatInfo>> st = tdir->Lstat(tname);
+  if (options_.overwrite != OverwritePolicy::kAlways) {
+    absl::StatusOr<std::optional<fs::StatInfo>> here = top().Lstat(name);
+    if (!here.ok()) {
+      return FsError(here.status(),
+                     absl::StrCat("cannot inspect '", Shown(e.path()), "' in ", target_));
+    }
+    // kNever: whatever is there; kIfChanged: already a name of the target.
+    if (here->has_value() &&
+        (options_.overwrite == OverwritePolicy::kNever ||
+         (st.ok() && st->has_value() && (*here)->dev == (**st).dev &&
+          (*here)->ino == (**st).ino))) {
+      Keep();
+      return absl::OkStatus();
+    }
+  }
   if (!st.ok() || !st->has_value() || S_ISDIR((*st)->mode) ||
       !link_inodes_.contains(std::make_pair((*st)->dev, (*st)->ino))) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -482,6 +650,19 @@ absl::Status TreeWriter::BeginHardlink(const std::string& name) {
 
 absl::Status TreeWriter::BeginNode(const std::string& name, uint32_t type) {
   const v1::Entry& e = current_;
+  if (options_.overwrite != OverwritePolicy::kAlways) {
+    absl::StatusOr<std::optional<fs::StatInfo>> st = top().Lstat(name);
+    if (!st.ok()) {
+      return FsError(st.status(), absl::StrCat("cannot inspect '", Shown(e.path()), "' in ", target_));
+    }
+    if (st->has_value()) {
+      ASSIGN_OR_RETURN(bool keep, KeepExisting(name, **st));
+      if (keep) {
+        Keep();
+        return absl::OkStatus();
+      }
+    }
+  }
   RETURN_IF_ERROR(ClearName(name, e.path(), nullptr, true));
   absl::Status made;
   if (type == S_IFLNK) {
@@ -523,6 +704,17 @@ absl::Status TreeWriter::WriteAll(std::span<const uint8_t> data, uint64_t offset
 }
 
 absl::Status TreeWriter::WriteData(std::span<const uint8_t> data) {
+  if (in_entry_ && keep_ && current_.type() == v1::ENTRY_TYPE_REGULAR) {
+    // A kept file: the data is checked against the entry and dropped.
+    if (data.size() > file_.declared - file_.received) {
+      return absl::DataLossError(absl::StrCat(
+          "too much data for '", Shown(current_.path()), "': ", file_.received + data.size(),
+          " bytes arrived but its entry declares ", file_.declared,
+          "; the snapshot's payload does not match its metadata (run arca verify)"));
+    }
+    file_.received += data.size();
+    return absl::OkStatus();
+  }
   if (!in_entry_ || current_.type() != v1::ENTRY_TYPE_REGULAR || file_.file == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("WriteData without an open regular file (current entry '",
@@ -564,6 +756,13 @@ absl::Status TreeWriter::FinishEntry() {
   if (!in_entry_) {
     return absl::FailedPreconditionError("FinishEntry without BeginEntry; call BeginEntry first");
   }
+  if (keep_) {
+    in_entry_ = false;
+    keep_ = false;
+    file_ = OpenFile();
+    ++entries_skipped_;
+    return absl::OkStatus();
+  }
   absl::Status status;
   switch (current_.type()) {
     case v1::ENTRY_TYPE_REGULAR:
@@ -588,6 +787,11 @@ absl::Status TreeWriter::AbandonEntry() {
     return absl::FailedPreconditionError("AbandonEntry without BeginEntry; call BeginEntry first");
   }
   in_entry_ = false;
+  if (keep_) {  // the existing file stays as it was
+    keep_ = false;
+    file_ = OpenFile();
+    return absl::OkStatus();
+  }
   if (current_.type() != v1::ENTRY_TYPE_REGULAR || file_.file == nullptr) {
     return absl::OkStatus();
   }
@@ -779,20 +983,170 @@ absl::Status TreeWriter::Finish() {
                                                       "' is not finished; call FinishEntry first"));
   }
   finished_ = true;
+  if (options_.delete_extraneous) RETURN_IF_ERROR(DeleteExtraneous());
   // Deepest first, so that a parent's mode and mtime are set after every
   // change below it; ties keep archive order (a later duplicate wins).
   std::stable_sort(pending_dirs_.begin(), pending_dirs_.end(),
                    [](const PendingDir& a, const PendingDir& b) { return a.depth > b.depth; });
+  // kIfChanged: a directory whose mode, owner and mtime are already the
+  // snapshot's counts as skipped, not written.
+  auto unchanged = [this](fs::WritableDirectory& dir, const v1::Entry& e) {
+    absl::StatusOr<fs::StatInfo> st = dir.Stat();
+    if (!st.ok() || !SameMetadata(*st, e, /*check_mode=*/true)) return false;
+    --entries_written_;
+    ++entries_skipped_;
+    return true;
+  };
   for (const PendingDir& d : pending_dirs_) {
+    if (!d.apply) continue;
     ASSIGN_OR_RETURN(std::vector<std::string> comps, SplitStoredPath(d.entry.path(), target_));
     RETURN_IF_ERROR(ChangeDir(comps, /*create=*/false));
+    if (d.compare && unchanged(top(), d.entry)) continue;
     RETURN_IF_ERROR(ApplyDirMetadata(top(), d.entry, Shown(d.entry.path())));
   }
   pending_dirs_.clear();
   PopTo(0);
-  if (have_root_entry_) {
-    RETURN_IF_ERROR(ApplyDirMetadata(*stack_[0].dir, root_entry_, ""));
+  if (have_root_entry_ && !root_kept_) {
+    const bool compare = options_.overwrite == OverwritePolicy::kIfChanged && target_existed_;
+    if (!compare || !unchanged(*stack_[0].dir, root_entry_)) {
+      RETURN_IF_ERROR(ApplyDirMetadata(*stack_[0].dir, root_entry_, ""));
+    }
   }
+  return absl::OkStatus();
+}
+
+void TreeWriter::Keep() {
+  keep_ = true;
+  in_entry_ = true;
+}
+
+bool TreeWriter::SameMetadata(const fs::StatInfo& st, const v1::Entry& e, bool check_mode) const {
+  if (st.mtime_ns != e.mtime_ns()) return false;
+  if (check_mode && (st.mode & 07777) != (e.mode() & 07777)) return false;
+  if (compare_owner_ && (st.uid != e.uid() || st.gid != e.gid())) return false;
+  return true;
+}
+
+absl::StatusOr<bool> TreeWriter::KeepExisting(const std::string& name,
+                                              const fs::StatInfo& st) {
+  if (options_.overwrite == OverwritePolicy::kNever) return true;
+  if (options_.overwrite == OverwritePolicy::kAlways) return false;
+  const v1::Entry& e = current_;
+  switch (e.type()) {
+    case v1::ENTRY_TYPE_REGULAR:
+      return S_ISREG(st.mode) && st.size == e.size() && SameMetadata(st, e, true);
+    case v1::ENTRY_TYPE_SYMLINK: {
+      if (!S_ISLNK(st.mode) || st.size != e.symlink_target().size() ||
+          !SameMetadata(st, e, false)) {
+        return false;
+      }
+      absl::StatusOr<std::string> target = top().ReadSymlink(name);
+      if (!target.ok()) {
+        return FsError(target.status(), absl::StrCat("cannot read symlink '", Shown(e.path()),
+                                                     "' in ", target_));
+      }
+      return *target == e.symlink_target();
+    }
+    case v1::ENTRY_TYPE_FIFO:
+      return S_ISFIFO(st.mode) && SameMetadata(st, e, true);
+    case v1::ENTRY_TYPE_CHAR_DEVICE:
+      return S_ISCHR(st.mode) && st.rdev == e.rdev() && SameMetadata(st, e, true);
+    case v1::ENTRY_TYPE_BLOCK_DEVICE:
+      return S_ISBLK(st.mode) && st.rdev == e.rdev() && SameMetadata(st, e, true);
+    default:
+      return false;
+  }
+}
+
+absl::Status TreeWriter::DeleteExtraneous() {
+  // The swept directories: the target (unbounded) and every restored
+  // directory entry in scope that is a directory in the target.
+  const bool bounded = !options_.delete_scope.empty();
+  if (!bounded && have_root_entry_) {
+    PopTo(0);
+    RETURN_IF_ERROR(SweepDirectory(*stack_[0].dir, ""));
+  }
+  for (const PendingDir& d : pending_dirs_) {
+    const std::string& path = d.entry.path();
+    if (bounded && !fs::MatchesSelfOrAncestor(options_.delete_scope, path, true)) continue;
+    ASSIGN_OR_RETURN(std::vector<std::string> comps, SplitStoredPath(path, target_));
+    RETURN_IF_ERROR(ChangeDir(comps, /*create=*/false));
+    RETURN_IF_ERROR(SweepDirectory(top(), path));
+  }
+  PopTo(0);
+  return absl::OkStatus();
+}
+
+absl::Status TreeWriter::SweepDirectory(fs::WritableDirectory& dir, const std::string& path) {
+  absl::StatusOr<fs::StatInfo> self = dir.Stat();
+  if (!self.ok()) {
+    return FsError(self.status(), absl::StrCat("cannot stat directory '", Shown(path), "' in ",
+                                               target_, " to delete what the snapshot lacks"));
+  }
+  absl::StatusOr<std::vector<std::string>> names = dir.ListNames();
+  if (!names.ok()) {
+    return FsError(names.status(), absl::StrCat("cannot list directory '", Shown(path), "' in ",
+                                                target_, " to delete what the snapshot lacks"));
+  }
+  for (const std::string& name : *names) {
+    const std::string child = path.empty() ? name : absl::StrCat(path, "/", name);
+    if (seen_paths_.contains(child)) continue;
+    const uint64_t before = entries_deleted_;
+    RETURN_IF_ERROR(RemoveTree(dir, self->dev, name, child));
+    if (entries_deleted_ != before && deleted_paths_.size() < kMaxDeletedPaths) {
+      deleted_paths_.push_back(child);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TreeWriter::RemoveTree(fs::WritableDirectory& dir, uint64_t dir_dev,
+                                    const std::string& name, const std::string& path) {
+  absl::StatusOr<std::optional<fs::StatInfo>> st = dir.Lstat(name);
+  if (!st.ok()) {
+    return FsError(st.status(), absl::StrCat("cannot inspect '", Shown(path), "' in ", target_,
+                                             " to delete it (not in the snapshot)"));
+  }
+  if (!st->has_value()) return absl::OkStatus();
+  if (!S_ISDIR((*st)->mode)) {
+    absl::Status removed = dir.Unlink(name);
+    if (!removed.ok() && fs::StatusErrno(removed) != ENOENT) {
+      return FsError(removed, absl::StrCat("cannot delete '", Shown(path), "' in ", target_,
+                                           " (not in the snapshot)"));
+    }
+    ++entries_deleted_;
+    return absl::OkStatus();
+  }
+  if ((*st)->dev != dir_dev) {
+    Warn(path, "not deleted although the snapshot lacks it: another file system is mounted "
+               "there (--delete never crosses file systems)");
+    return absl::OkStatus();
+  }
+  {
+    // Opened without following: a symlink swapped in meanwhile fails here.
+    absl::StatusOr<std::unique_ptr<fs::WritableDirectory>> sub = dir.OpenDirectory(name);
+    if (!sub.ok()) {
+      return FsError(sub.status(), absl::StrCat("cannot open directory '", Shown(path), "' in ",
+                                                target_, " to delete it (not in the snapshot)"));
+    }
+    absl::StatusOr<std::vector<std::string>> names = (*sub)->ListNames();
+    if (!names.ok()) {
+      return FsError(names.status(), absl::StrCat("cannot list directory '", Shown(path),
+                                                  "' in ", target_,
+                                                  " to delete it (not in the snapshot)"));
+    }
+    for (const std::string& n : *names) {
+      RETURN_IF_ERROR(RemoveTree(**sub, (*st)->dev, n, absl::StrCat(path, "/", n)));
+    }
+  }
+  absl::Status removed = dir.RemoveDirectory(name);
+  if (!removed.ok()) {
+    // Something below was kept (a mount point) or appeared meanwhile.
+    if (fs::StatusErrno(removed) == ENOTEMPTY) return absl::OkStatus();
+    return FsError(removed, absl::StrCat("cannot delete directory '", Shown(path), "' in ",
+                                         target_, " (not in the snapshot)"));
+  }
+  ++entries_deleted_;
   return absl::OkStatus();
 }
 

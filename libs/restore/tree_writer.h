@@ -37,10 +37,54 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "arca/v1/common.pb.h"
+#include "libs/fs/exclude.h"
 #include "libs/fs/writable_file_system.h"
 
 namespace arca {
+
+// What the writer does with an entry that already exists in the target.
+enum class OverwritePolicy {
+  // Replace it (unlink, then create anew; an existing directory is reused
+  // and gets the snapshot's metadata). The behaviour before the option.
+  kAlways,
+  // Keep it when a quick check says it is the snapshot's entry: same type
+  // and mtime (ns); regular files the same size, symlinks the same target,
+  // devices the same rdev; the same permission bits (not symlinks); and,
+  // when the restore runs as root, the same owner (otherwise the restore
+  // could not set one anyway). Content, xattrs and ACLs are not compared
+  // (like rsync without --checksum). A directory is reused; its metadata is
+  // applied only when mode, owner or mtime differ at the end.
+  kIfChanged,
+  // Keep whatever exists at the entry's path (any type), and everything
+  // below a non-directory kept where the snapshot has a directory; an
+  // existing directory is reused without changing its metadata.
+  kNever,
+};
+
+// "always", "if-changed", "never" (the CLI's words) and back.
+// InvalidArgument naming the value and the choices.
+absl::StatusOr<OverwritePolicy> ParseOverwritePolicy(absl::string_view word);
+const char* OverwritePolicyName(OverwritePolicy policy);
+// The wire form (v1::Overwrite; UNSPECIFIED = always) and back.
+// InvalidArgument for a number outside the enum.
+absl::StatusOr<OverwritePolicy> OverwritePolicyFromProto(int value);
+v1::Overwrite OverwritePolicyToProto(OverwritePolicy policy);
+
+struct TreeWriterOptions {
+  OverwritePolicy overwrite = OverwritePolicy::kAlways;
+  // After the last entry (in Finish, before directory metadata), remove
+  // every node of a swept directory that no entry of this restore named,
+  // recursively, never following a symlink and never descending into
+  // another file system (a mount point is left, with a warning). Swept: the
+  // target itself and every directory restored from a directory entry;
+  // with `delete_scope`, only restored directories that match it or lie
+  // below a match (never the target itself), so a restore of some paths
+  // only deletes inside them. Open refuses it for the target "/".
+  bool delete_extraneous = false;
+  fs::PathMatcher delete_scope;  // empty: no bound
+};
 
 class TreeWriter {
  public:
@@ -52,8 +96,11 @@ class TreeWriter {
   // Errors: FailedPrecondition if `target` exists and is not a directory;
   // the errno-derived code (e.g. PermissionDenied) if it cannot be created
   // or opened. The message names the path.
+  // With options.delete_extraneous: InvalidArgument when `target` is the
+  // root directory "/".
   static absl::StatusOr<std::unique_ptr<TreeWriter>> Open(
-      const std::string& target, fs::WritableFileSystem* file_system = nullptr);
+      const std::string& target, fs::WritableFileSystem* file_system = nullptr,
+      TreeWriterOptions options = {});
 
   ~TreeWriter();
   TreeWriter(const TreeWriter&) = delete;
@@ -74,7 +121,11 @@ class TreeWriter {
   // - A missing parent directory (its entry was filtered out, or comes later)
   //   is created with mode 0700; a later entry for it fixes its metadata.
   // - An existing non-directory at the path is removed first; an existing
-  //   directory is reused (its other contents are left alone).
+  //   directory is reused (its other contents are left alone until Finish
+  //   sweeps them with delete_extraneous). With overwrite kNever or
+  //   kIfChanged an existing entry may be kept instead (skipping_entry()):
+  //   nothing is changed, WriteData discards the data and FinishEntry
+  //   counts it in entries_skipped().
   // - ENTRY_TYPE_REGULAR: the file is created (empty) and stays open for
   //   WriteData until FinishEntry. Other types are created here too.
   // - A device node that cannot be created for lack of privilege (EPERM) is
@@ -117,8 +168,10 @@ class TreeWriter {
   // code, the message names the path).
   absl::Status AbandonEntry();
 
-  // Applies the metadata of every directory, deepest first, then the root's.
-  // Must be called once, after the last FinishEntry.
+  // With delete_extraneous, first removes what the snapshot does not have
+  // (see TreeWriterOptions). Then applies the metadata of every directory,
+  // deepest first, then the root's. Must be called once, after the last
+  // FinishEntry.
   // Errors: FailedPrecondition if an entry is still open or Finish was
   // already called; errno-derived codes naming the directory otherwise.
   absl::Status Finish();
@@ -127,8 +180,19 @@ class TreeWriter {
   // last call.
   std::vector<v1::Warning> TakeWarnings();
 
-  // Entries completed by FinishEntry.
+  // After BeginEntry: the existing entry is kept (overwrite policy), so its
+  // data is not needed (WriteData would discard it).
+  bool skipping_entry() const { return in_entry_ && keep_; }
+
+  // Entries completed by FinishEntry (kept ones excluded).
   uint64_t entries_written() const { return entries_written_; }
+  // Entries left as they were in the target (overwrite kNever/kIfChanged).
+  uint64_t entries_skipped() const { return entries_skipped_; }
+  // delete_extraneous: nodes removed (each file and directory of a removed
+  // subtree), and the removed subtrees' paths (the first kMaxDeletedPaths).
+  uint64_t entries_deleted() const { return entries_deleted_; }
+  const std::vector<std::string>& deleted_paths() const { return deleted_paths_; }
+  static constexpr size_t kMaxDeletedPaths = 1000;
   // File data bytes written by WriteData.
   uint64_t bytes_written() const { return bytes_written_; }
 
@@ -143,6 +207,8 @@ class TreeWriter {
   struct PendingDir {
     v1::Entry entry;
     size_t depth = 0;  // number of path components
+    bool apply = true;     // false: an existing directory kept (kNever)
+    bool compare = false;  // kIfChanged: apply only when the metadata differs
   };
   struct OpenFile {
     std::unique_ptr<fs::WritableFile> file;  // null when none is open
@@ -152,12 +218,16 @@ class TreeWriter {
     uint64_t in_extent = 0;  // bytes received within that extent
   };
 
-  TreeWriter(std::string target, std::unique_ptr<fs::WritableDirectory> root_dir);
+  TreeWriter(std::string target, std::unique_ptr<fs::WritableDirectory> root_dir,
+             TreeWriterOptions options, bool target_existed);
 
   // Makes the top of the stack the directory `components` (relative to the
   // root), opening (and with `create`, creating 0700 / replacing a
-  // non-directory) each component below the common prefix.
-  absl::Status ChangeDir(const std::vector<std::string>& components, bool create);
+  // non-directory) each component below the common prefix. With `blocked`
+  // and overwrite kNever, a non-directory in the way is kept: *blocked is
+  // set and the stack ends at its parent.
+  absl::Status ChangeDir(const std::vector<std::string>& components, bool create,
+                         bool* blocked = nullptr);
   void PopTo(size_t depth);
   fs::WritableDirectory& top() const { return *stack_.back().dir; }
   std::string StackPath() const;
@@ -172,6 +242,22 @@ class TreeWriter {
   absl::Status BeginDirectory(const std::string& name, const std::vector<std::string>& components);
   absl::Status BeginHardlink(const std::string& name);
   absl::Status BeginNode(const std::string& name, uint32_t type);  // S_IF*
+
+  // Overwrite policy: whether the node at `name` in the current directory
+  // (`existing`, from Lstat) stays as it is for the current entry.
+  absl::StatusOr<bool> KeepExisting(const std::string& name, const fs::StatInfo& existing);
+  // Whether the owner, mode (unless a symlink) and mtime of `st` are the
+  // entry's (the kIfChanged quick check).
+  bool SameMetadata(const fs::StatInfo& st, const v1::Entry& e, bool check_mode) const;
+  // Marks the current entry kept: BeginEntry's callers see skipping_entry().
+  void Keep();
+
+  // delete_extraneous: sweeps every swept directory (Finish).
+  absl::Status DeleteExtraneous();
+  absl::Status SweepDirectory(fs::WritableDirectory& dir, const std::string& path);
+  // Removes node `name` of `dir` (at restored path `path`) and all below it.
+  absl::Status RemoveTree(fs::WritableDirectory& dir, uint64_t dir_dev, const std::string& name,
+                          const std::string& path);
 
   absl::Status FinishRegular();
   absl::Status FinishNamed();  // symlink, fifo, devices
@@ -192,26 +278,39 @@ class TreeWriter {
   void Warn(const std::string& path, const std::string& message);
 
   std::string target_;
+  TreeWriterOptions options_;
+  bool target_existed_ = false;  // the target directory was there before Open
+  bool compare_owner_ = false;   // kIfChanged compares uid/gid (running as root)
   std::vector<DirLevel> stack_;  // stack_[0] is the target directory
   bool root_inherits_acl_ = false;
 
   bool in_entry_ = false;
   bool finished_ = false;
   bool skipped_entry_ = false;  // current entry was skipped with a warning
+  bool keep_ = false;           // current entry exists and is kept (overwrite)
   v1::Entry current_;
   std::string current_name_;  // last component of current_.path
   OpenFile file_;
 
   std::vector<PendingDir> pending_dirs_;
   bool have_root_entry_ = false;
+  bool root_kept_ = false;  // kNever and the target existed: no root metadata
   v1::Entry root_entry_;
 
-  // Inodes restored by this writer that hardlinks may point at.
+  // Inodes restored (or kept) by this writer that hardlinks may point at.
   absl::flat_hash_set<std::pair<uint64_t, uint64_t>> link_inodes_;
+  // First names of hardlink groups kept as something other than a regular
+  // file: their hardlinks are kept too (with a warning).
+  absl::flat_hash_set<std::string> unlinkable_kept_;
+  // delete_extraneous: every path BeginEntry was given.
+  absl::flat_hash_set<std::string> seen_paths_;
 
   std::vector<v1::Warning> warnings_;
   uint64_t entries_written_ = 0;
   uint64_t bytes_written_ = 0;
+  uint64_t entries_skipped_ = 0;
+  uint64_t entries_deleted_ = 0;
+  std::vector<std::string> deleted_paths_;
 };
 
 }  // namespace arca

@@ -80,7 +80,12 @@ commands:
       syntax), in every snapshot newest first, or one group's, or one snapshot's:
       lines SNAPSHOT  TYPE  SIZE  MTIME  PATH; exit 0 even when nothing matches)
   restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json] [--progress|--no-progress]
-          [--metrics-textfile PATH]
+          [--overwrite always|if-changed|never] [--delete] [--metrics-textfile PATH]
+          (--overwrite: what happens to entries already in TARGET: always replace
+          them (the default), if-changed replace those whose type, size, mtime,
+          mode or owner differ, never keep them (counted as skipped); --delete:
+          afterwards remove what the snapshot lacks from the restored directories,
+          with --include only inside the selected ones; refused for TARGET /)
   export SNAPSHOT --repo DIR [--include GLOB]... --format tar|tar.zst|tar.xz [-o FILE|-]
          (a POSIX pax archive GNU tar restores; to stdout without -o or with -o -)
   mount [SNAPSHOT|REPO] MOUNTPOINT --repo DIR [--allow-other]
@@ -670,12 +675,6 @@ int CmdFind(const std::vector<std::string>& argv) {
   return PrintFind(*repo, options, args->Has("json"));
 }
 
-std::string JsonStrings(const std::vector<std::string>& v) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonString(v[i]));
-  return out + "]";
-}
-
 int CmdExport(const std::vector<std::string>& argv) {
   auto args = ParseRepoArgs(ExportArgv(argv), ExportFlagSpec());
   if (!args.ok()) return UsageError(std::string(args.status().message()));
@@ -689,9 +688,13 @@ int CmdExport(const std::vector<std::string>& argv) {
 
 int CmdRestore(const std::vector<std::string>& argv) {
   auto args = ParseRepoArgs(
-      argv, {{"repo", "include", kMetricsTextfileFlag}, {"json", "progress", "no-progress"}});
+      argv, {{"repo", "include", "overwrite", kMetricsTextfileFlag},
+             {"json", "progress", "no-progress", "delete"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
+  absl::StatusOr<OverwritePolicy> overwrite =
+      ParseOverwritePolicy(args->Last("overwrite").value_or("always"));
+  if (!overwrite.ok()) return UsageError(std::string(overwrite.status().message()));
   RecordedJob job;
   if (int code = BeginRecordedJob(*args, "restore", "", &job); code != 0) return code;
   const std::optional<std::string>& textfile = job.textfile;
@@ -700,6 +703,8 @@ int CmdRestore(const std::vector<std::string>& argv) {
   RestoreOptions options;
   options.target = args->positional[1];
   options.includes = args->All("include");
+  options.overwrite = *overwrite;
+  options.delete_extraneous = args->Has("delete");
   Progress progress;
   options.progress = &progress;
   ProgressDisplay display(
@@ -722,6 +727,7 @@ int CmdRestore(const std::vector<std::string>& argv) {
   for (const v1::Warning& w : r.damaged_files) {
     std::cerr << "damaged: " << w.path() << ": " << w.message() << "\n";
   }
+  if (!args->Has("json")) PrintRestoreChanges(r.skipped, r.deleted, r.deleted_paths);
   if (args->Has("json")) {
     std::string damaged;
     for (const v1::Warning& w : r.damaged_files) {
@@ -730,7 +736,10 @@ int CmdRestore(const std::vector<std::string>& argv) {
     }
     std::cout << "{\"snapshot\":" << JsonString(r.snapshot_id)
               << ",\"exit_code\":" << static_cast<int>(r.exit_code) << ",\"entries\":" << r.entries
-              << ",\"bytes\":" << r.bytes << ",\"damaged_files\":[" << damaged << "]"
+              << ",\"bytes\":" << r.bytes << ",\"skipped\":" << r.skipped
+              << ",\"deleted\":" << r.deleted
+              << ",\"deleted_paths\":" << JsonStrings(r.deleted_paths)
+              << ",\"damaged_files\":[" << damaged << "]"
               << ",\"error\":"
               << (r.status.ok() ? "null" : JsonString(std::string(r.status.message())));
     if (textfile_warning) std::cout << ",\"metrics_warning\":" << JsonString(*textfile_warning);

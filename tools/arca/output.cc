@@ -1,6 +1,7 @@
 #include "tools/arca/output.h"
 
 #include <ctime>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -186,6 +187,24 @@ std::string S3RequestsJson(const s3::RequestCounts& counts) {
   }
   return absl::StrCat("{\"total\":", counts.total, ",\"retries\":", counts.retries,
                       ",\"by_op\":{", by_op, "}}");
+}
+
+std::string JsonStrings(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonString(v[i]));
+  return out + "]";
+}
+
+void PrintRestoreChanges(uint64_t skipped, uint64_t deleted,
+                         const std::vector<std::string>& deleted_paths) {
+  for (const std::string& p : deleted_paths) std::cerr << "deleted: " << p << "\n";
+  if (deleted > 0 && deleted_paths.size() < deleted) {
+    std::cerr << "deleted " << deleted << " entries the snapshot lacks (" << deleted_paths.size()
+              << " subtree(s) listed)\n";
+  } else if (deleted > 0) {
+    std::cerr << "deleted " << deleted << " entries the snapshot lacks\n";
+  }
+  if (skipped > 0) std::cerr << "kept " << skipped << " existing entries as they were\n";
 }
 
 }  // namespace arca::cli

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "arca/v1/common.pb.h"
 #include "google/protobuf/message.h"
@@ -17,6 +18,8 @@ namespace arca::cli {
 // escaped; bytes that are not UTF-8 become \u00XX (so names that are not
 // UTF-8 stay distinguishable; see README "JSON output").
 std::string JsonString(const std::string& bytes);
+// A JSON array of JsonString.
+std::string JsonStrings(const std::vector<std::string>& v);
 
 // Protobuf JSON mapping with proto field names, all fields printed.
 std::string ProtoJson(const google::protobuf::Message& m);
@@ -38,6 +41,13 @@ std::string EntryTypeName(v1::EntryType type);
 // One entry as a JSON object (path as JsonString, not base64).
 std::string EntryJson(const v1::Entry& e);
 std::string WarningJson(const v1::Warning& w);
+
+// What a restore changed besides writing (stderr, both modes): "deleted:
+// PATH" per removed subtree (the first 1,000), then "kept N existing
+// entries as they were" and "deleted N entries the snapshot lacks" when
+// not 0.
+void PrintRestoreChanges(uint64_t skipped, uint64_t deleted,
+                         const std::vector<std::string>& deleted_paths);
 // An S3 client's request counts as {"total":N,"retries":N,"by_op":{"GetObject":N,...}}
 // (the "s3_requests" of `arca backup --json` on an s3:// repository).
 std::string S3RequestsJson(const s3::RequestCounts& counts);
