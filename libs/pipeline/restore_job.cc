@@ -29,18 +29,6 @@ absl::Status RestorePhase(const absl::Status& st) {
 
 }  // namespace
 
-absl::StatusOr<TreeWriterOptions> MakeTreeWriterOptions(OverwritePolicy overwrite,
-                                                        bool delete_extraneous,
-                                                        const std::vector<std::string>& includes) {
-  TreeWriterOptions out;
-  out.overwrite = overwrite;
-  out.delete_extraneous = delete_extraneous;
-  if (delete_extraneous && !includes.empty()) {
-    ASSIGN_OR_RETURN(out.delete_scope, fs::PathMatcher::Create(includes));
-  }
-  return out;
-}
-
 RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& ports,
                             const RestoreJobOptions& options) {
   RestoreResult result;

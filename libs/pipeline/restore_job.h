@@ -16,7 +16,6 @@
 #include "libs/pipeline/cancel.h"
 #include "libs/pipeline/progress.h"
 #include "libs/pipeline/restore_ports.h"
-#include "libs/restore/tree_writer.h"
 
 namespace arca {
 
@@ -67,13 +66,6 @@ struct RestoreResult {
 
 RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& ports,
                             const RestoreJobOptions& options);
-
-// The TreeWriter options of a restore (both modes: RunRestore here, the
-// collector's WriteTree there): `delete_extraneous` bounded by the include
-// patterns. InvalidArgument naming a bad pattern.
-absl::StatusOr<TreeWriterOptions> MakeTreeWriterOptions(OverwritePolicy overwrite,
-                                                        bool delete_extraneous,
-                                                        const std::vector<std::string>& includes);
 
 }  // namespace arca
 

@@ -1,5 +1,5 @@
-// CatFile (snapshot_cat.h), DiffSnapshots (snapshot_diff.h) and
-// FindInSnapshots (snapshot_find.h) over real
+// CatFile (snapshot_cat.h), DiffSnapshots (snapshot_diff.h),
+// FindInSnapshots and ListSnapshotEntries (snapshot_find.h) over real
 // backups of a temporary tree.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -186,6 +186,50 @@ TEST_F(SnapshotInspectTest, FindListsMatchesOfEverySnapshotNewestFirst) {
   EXPECT_EQ(find({}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(find({.patterns = {"*"}, .snapshot = "nope"}).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_F(SnapshotInspectTest, LsListsADirectoryItsSubtreeOrMatches) {
+  std::filesystem::create_directories(src_ + "/dir/sub");
+  Write("dir/sub/deep.txt", "deep\n");
+  const std::string snap = Backup();
+  auto ls = [&](ListOptions options) -> absl::StatusOr<std::vector<std::string>> {
+    std::vector<std::string> got;
+    absl::Status st = ListSnapshotEntries(*repo_, snap, options, [&](const v1::Entry& e) {
+      got.push_back(e.path());
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+    return got;
+  };
+  using V = std::vector<std::string>;
+  // No PATH: everything, as `arca ls SNAPSHOT` always printed.
+  absl::StatusOr<V> all = ls({});
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(*all, (V{"", "dir", "dir/big.bin", "dir/other.txt", "dir/sub", "dir/sub/deep.txt",
+                     "hard", "link", "small.txt", "sparse"}));
+  // PATH: itself and its children; --recursive: its subtree.
+  EXPECT_EQ(*ls({.path = "dir"}), (V{"dir", "dir/big.bin", "dir/other.txt", "dir/sub"}));
+  EXPECT_EQ(*ls({.path = "/dir/", .recursive = true}),
+            (V{"dir", "dir/big.bin", "dir/other.txt", "dir/sub", "dir/sub/deep.txt"}));
+  EXPECT_EQ(*ls({.path = "/"}), (V{"", "dir", "hard", "link", "small.txt", "sparse"}));
+  EXPECT_EQ(*ls({.path = "small.txt"}), (V{"small.txt"}));
+  // --include filters (a directory pattern brings what is below it).
+  EXPECT_EQ(*ls({.recursive = true, .includes = {"*.txt"}}),
+            (V{"dir/other.txt", "dir/sub/deep.txt", "small.txt"}));
+  EXPECT_EQ(*ls({.path = "dir", .recursive = true, .includes = {"sub"}}),
+            (V{"dir/sub", "dir/sub/deep.txt"}));
+  EXPECT_EQ(*ls({.path = "dir", .includes = {"*.txt"}}), (V{"dir/other.txt"}));
+
+  absl::Status missing = ls({.path = "dir/nope"}).status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(missing.message(), absl::StrCat("snapshot ", snap, " has no 'dir/nope': see `arca ls ",
+                                            snap, "` for its paths"));
+  absl::Status dots = ls({.path = "dir/../etc"}).status();
+  EXPECT_EQ(dots.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(dots.message(),
+            "arca ls: path 'dir/../etc' has an empty, '.' or '..' component; give it as `arca "
+            "ls` prints it");
+  EXPECT_EQ(ls({.includes = {"[x"}}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

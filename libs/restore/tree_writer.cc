@@ -199,6 +199,18 @@ v1::Overwrite OverwritePolicyToProto(OverwritePolicy policy) {
   return v1::OVERWRITE_ALWAYS;
 }
 
+absl::StatusOr<TreeWriterOptions> MakeTreeWriterOptions(OverwritePolicy overwrite,
+                                                        bool delete_extraneous,
+                                                        const std::vector<std::string>& includes) {
+  TreeWriterOptions out;
+  out.overwrite = overwrite;
+  out.delete_extraneous = delete_extraneous;
+  if (delete_extraneous && !includes.empty()) {
+    ASSIGN_OR_RETURN(out.delete_scope, fs::PathMatcher::Create(includes));
+  }
+  return out;
+}
+
 absl::StatusOr<std::unique_ptr<TreeWriter>> TreeWriter::Open(const std::string& target,
                                                              fs::WritableFileSystem* file_system,
                                                              TreeWriterOptions options) {

@@ -86,6 +86,13 @@ struct TreeWriterOptions {
   fs::PathMatcher delete_scope;  // empty: no bound
 };
 
+// The options of a restore (both modes: RunRestore in embedded mode, the
+// collector's WriteTree in distributed mode): `delete_extraneous` bounded by
+// the restore's include patterns. InvalidArgument naming a bad pattern.
+absl::StatusOr<TreeWriterOptions> MakeTreeWriterOptions(OverwritePolicy overwrite,
+                                                        bool delete_extraneous,
+                                                        const std::vector<std::string>& includes);
+
 class TreeWriter {
  public:
   // Creates `target` (and its parents, mode 0700) if missing and opens it,

@@ -271,6 +271,9 @@ absl::Status RunDistributedRestore(const v1::RestorePlan& plan, const ChunkerOpt
   r->set_entries(result.entries);
   r->set_bytes(result.bytes);
   r->set_exit_code(0);
+  r->set_entries_skipped(result.skipped);
+  r->set_entries_deleted(result.deleted);
+  for (const std::string& p : result.deleted_paths) r->add_deleted_paths(p);
   events(event);
   return absl::OkStatus();
 }

@@ -73,6 +73,8 @@ absl::Status RemoteTreeTarget::Start(const std::string& /*snapshot_id*/) {
   t->set_target(plan_.target());
   *t->mutable_includes() = plan_.includes();
   t->set_numeric_owner(true);
+  t->set_overwrite(plan_.overwrite());
+  t->set_delete_extraneous(plan_.delete_extraneous());
   return Send(first);
 }
 
@@ -145,6 +147,9 @@ absl::StatusOr<TreeTargetResult> RemoteTreeTarget::Finish() {
   r.entries_written = response_.entries_written();
   r.bytes_written = response_.bytes_written();
   r.warnings.assign(response_.warnings().begin(), response_.warnings().end());
+  r.entries_skipped = response_.entries_skipped();
+  r.entries_deleted = response_.entries_deleted();
+  r.deleted_paths.assign(response_.deleted_paths().begin(), response_.deleted_paths().end());
   return r;
 }
 

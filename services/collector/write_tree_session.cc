@@ -24,7 +24,14 @@ absl::StatusOr<std::unique_ptr<WriteTreeSession>> WriteTreeSession::Open(
   absl::StatusOr<std::string> canonical = fs::ResolveWithinRoots(
       target.target(), restore_roots, "restore target", "collector", "--restore-root");
   if (!canonical.ok()) return Restore(canonical.status());
-  absl::StatusOr<std::unique_ptr<TreeWriter>> writer = TreeWriter::Open(*canonical);
+  absl::StatusOr<OverwritePolicy> overwrite = OverwritePolicyFromProto(target.overwrite());
+  if (!overwrite.ok()) return Restore(overwrite.status());
+  std::vector<std::string> includes(target.includes().begin(), target.includes().end());
+  absl::StatusOr<TreeWriterOptions> options =
+      MakeTreeWriterOptions(*overwrite, target.delete_extraneous(), includes);
+  if (!options.ok()) return Restore(options.status());
+  absl::StatusOr<std::unique_ptr<TreeWriter>> writer =
+      TreeWriter::Open(*canonical, nullptr, *std::move(options));
   if (!writer.ok()) return Restore(writer.status());
   return std::unique_ptr<WriteTreeSession>(new WriteTreeSession(*std::move(writer)));
 }
@@ -101,6 +108,9 @@ v1::WriteTreeResponse WriteTreeSession::Response() {
   r.set_entries_written(writer_->entries_written());
   r.set_bytes_written(writer_->bytes_written());
   r.set_entries_abandoned(abandoned_);
+  r.set_entries_skipped(writer_->entries_skipped());
+  r.set_entries_deleted(writer_->entries_deleted());
+  for (const std::string& p : writer_->deleted_paths()) r.add_deleted_paths(p);
   for (const v1::Warning& w : warnings_) *r.add_warnings() = w;
   return r;
 }

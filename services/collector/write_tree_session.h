@@ -9,9 +9,14 @@
 // An `abandon` item gives the current regular file up instead (its data is
 // damaged in the snapshot: TreeWriter::AbandonEntry keeps the bytes written so
 // far, without the entry's metadata); counted in entries_abandoned.
+// The RestoreTarget's overwrite and delete_extraneous are TreeWriterOptions
+// (delete bounded by its includes); a file kept by the overwrite policy
+// still receives its data, which is checked for length and dropped.
 //
 // Errors (all with PHASE_RESTORE attached):
-//   INVALID_ARGUMENT  a target that is empty or not absolute;
+//   INVALID_ARGUMENT  a target that is empty or not absolute, an unknown
+//                     overwrite value, a bad include pattern (with
+//                     delete_extraneous), delete_extraneous into "/";
 //   PERMISSION_DENIED a target outside every --restore-root (Open); an item that is
 //                     empty, a second target, a nested batch; an entry that
 //                     fails ValidateEntry (absolute path, "..", ...); data

@@ -228,6 +228,8 @@ absl::StatusOr<v1::Job> JobManager::StartRestore(const v1::StartRestoreRequest& 
   plan.set_snapshot(request.snapshot());
   plan.set_target(request.target());
   *plan.mutable_includes() = request.includes();
+  plan.set_overwrite(request.overwrite());
+  plan.set_delete_extraneous(request.delete_extraneous());
   plan.set_collector(options_.collectors[collector]);
   for (const std::string& a : options_.compressors) plan.add_compressors(a);
   for (const std::string& a : options_.uploaders) plan.add_uploaders(a);

@@ -94,6 +94,16 @@ absl::Status ValidateRestoreRequest(const v1::StartRestoreRequest& r) {
   }
   std::vector<std::string> includes(r.includes().begin(), r.includes().end());
   if (absl::Status st = CheckPatterns("includes", includes); !st.ok()) return st;
+  if (!v1::Overwrite_IsValid(r.overwrite())) {
+    return Bad(absl::StrCat("overwrite ", r.overwrite(),
+                            " is not a known policy: use OVERWRITE_ALWAYS, OVERWRITE_IF_CHANGED "
+                            "or OVERWRITE_NEVER"));
+  }
+  if (r.delete_extraneous() && r.target() == "/") {
+    return Bad(
+        "delete_extraneous with target \"/\" would remove everything the snapshot does not "
+        "have from the collector's root; restore into another directory, or without delete");
+  }
   return ValidateRequestId(r.request_id());
 }
 

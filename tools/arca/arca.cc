@@ -66,7 +66,11 @@ commands:
          [--change-detection metadata|data] [--parent SNAPSHOT] [--ignore-ctime]
          [--progress|--no-progress] [--metrics-textfile PATH]
   snapshots --repo DIR [--json]
-  ls SNAPSHOT --repo DIR [--json]
+  ls SNAPSHOT [PATH] --repo DIR [--recursive] [--include GLOB]... [--json]
+      (every entry; with PATH that entry and, for a directory, its children,
+      --recursive everything below it; --include keeps entries whose path or
+      a parent's matches, as restore --include. A PATH not in the snapshot
+      exits 2)
   cat SNAPSHOT --command NAME --repo DIR    (print a stored command's output)
   cat SNAPSHOT PATH --repo DIR    (write one regular file's bytes to stdout; a PATH
       not in the snapshot exits 2 like an unknown snapshot, as does a directory,
@@ -594,16 +598,25 @@ int CmdSnapshots(const std::vector<std::string>& argv) {
 }
 
 int CmdLs(const std::vector<std::string>& argv) {
-  auto args = ParseRepoArgs(argv, {{"repo"}, {"json"}});
+  auto args = ParseRepoArgs(argv, {{"repo", "include"}, {"json", "recursive"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
-  if (args->positional.size() != 1) return UsageError("ls needs exactly one SNAPSHOT");
+  if (args->positional.empty() || args->positional.size() > 2) {
+    return UsageError("ls needs a SNAPSHOT and at most one PATH");
+  }
+  ListOptions options;
+  if (args->positional.size() == 2) options.path = args->positional[1];
+  options.recursive = args->Has("recursive");
+  options.includes = args->All("include");
+  if (absl::StatusOr<fs::PathMatcher> m = fs::PathMatcher::Create(options.includes); !m.ok()) {
+    return UsageError(std::string(m.status().message()));
+  }
   int code = 0;
   auto repo = OpenRepo(*args, &code);
   if (!repo) return code;
   const bool json = args->Has("json");
   bool first = true;
   if (json) std::cout << "[";
-  absl::Status st = ForEachEntry(*repo, args->positional[0], [&](const v1::Entry& e) {
+  absl::Status st = ListSnapshotEntries(*repo, args->positional[0], options, [&](const v1::Entry& e) {
     if (json) {
       std::cout << (first ? "\n" : ",\n") << EntryJson(e);
     } else {
@@ -620,8 +633,10 @@ int CmdLs(const std::vector<std::string>& argv) {
   });
   if (json) std::cout << "\n]\n";
   if (!st.ok()) {
-    return Report(
-        st, st.code() == absl::StatusCode::kNotFound ? ExitCode::kUsage : ExitCode::kVerification);
+    // An unknown snapshot or PATH, a bad PATH: usage (2); damage: 8.
+    const bool usage = st.code() == absl::StatusCode::kNotFound ||
+                       st.code() == absl::StatusCode::kInvalidArgument;
+    return Report(st, usage ? ExitCode::kUsage : ExitCode::kVerification);
   }
   return 0;
 }

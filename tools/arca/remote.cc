@@ -29,6 +29,7 @@
 #include "libs/codec/codec.h"
 #include "libs/fs/exclude.h"
 #include "libs/pipeline/commands.h"
+#include "libs/restore/tree_writer.h"
 #include "libs/store/repository.h"
 #include "services/common/client_channel.h"
 #include "tools/arca/job_textfile.h"
@@ -281,10 +282,15 @@ class Remote {
                     << " stored\n";
           break;
         }
-        case v1::JOB_TYPE_RESTORE:
+        case v1::JOB_TYPE_RESTORE: {
+          const v1::StageResult& rr = job.result();
+          PrintRestoreChanges(
+              rr.entries_skipped(), rr.entries_deleted(),
+              std::vector<std::string>(rr.deleted_paths().begin(), rr.deleted_paths().end()));
           std::cerr << "restored " << job.result().entries() << " entries, "
                     << HumanBytes(job.result().bytes()) << " from " << job.snapshot() << "\n";
           break;
+        }
         case v1::JOB_TYPE_FORGET:
         case v1::JOB_TYPE_GC:
           if (job.has_forget()) {
@@ -549,15 +555,20 @@ int CmdBackup(Remote& r, const std::vector<std::string>& argv) {
 }
 
 int CmdRestore(Remote& r, const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"include", "collector", kMetricsTextfileFlag},
-                               {"json", "detach", "progress", "no-progress"}});
+  auto args = ParseArgs(argv, {{"include", "collector", "overwrite", kMetricsTextfileFlag},
+                               {"json", "detach", "progress", "no-progress", "delete"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
+  absl::StatusOr<OverwritePolicy> overwrite =
+      ParseOverwritePolicy(args->Last("overwrite").value_or("always"));
+  if (!overwrite.ok()) return UsageError(std::string(overwrite.status().message()));
   v1::StartRestoreRequest req;
   req.set_snapshot(args->positional[0]);
   req.set_target(args->positional[1]);
   req.set_collector(args->Last("collector").value_or(""));
   for (const std::string& i : args->All("include")) req.add_includes(i);
+  req.set_overwrite(OverwritePolicyToProto(*overwrite));
+  req.set_delete_extraneous(args->Has("delete"));
   return r.StartAndFollow("restore", req, &v1::Orchestrator::Stub::StartRestore, *args);
 }
 
