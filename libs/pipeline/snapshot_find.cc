@@ -49,7 +49,7 @@ absl::StatusOr<std::string> StoredPath(const std::string& path) {
   absl::string_view p = path;
   while (!p.empty() && p.front() == '/') p.remove_prefix(1);
   while (!p.empty() && p.back() == '/') p.remove_suffix(1);
-  if (p == ".") return std::string();
+  if (p.empty() || p == ".") return std::string();
   for (absl::string_view c : absl::StrSplit(p, '/')) {
     if (c.empty() || c == "." || c == "..") {
       return absl::InvalidArgumentError(absl::StrCat(
