@@ -198,11 +198,12 @@ std::string JsonStrings(const std::vector<std::string>& v) {
 void PrintRestoreChanges(uint64_t skipped, uint64_t deleted,
                          const std::vector<std::string>& deleted_paths) {
   for (const std::string& p : deleted_paths) std::cerr << "deleted: " << p << "\n";
-  if (deleted > 0 && deleted_paths.size() < deleted) {
-    std::cerr << "deleted " << deleted << " entries the snapshot lacks (" << deleted_paths.size()
-              << " subtree(s) listed)\n";
-  } else if (deleted > 0) {
-    std::cerr << "deleted " << deleted << " entries the snapshot lacks\n";
+  if (deleted > 0) {
+    std::cerr << "deleted " << deleted << " entries the snapshot lacks";
+    if (deleted_paths.size() >= 1000) {
+      std::cerr << " (only the first " << deleted_paths.size() << " removed paths are listed)";
+    }
+    std::cerr << "\n";
   }
   if (skipped > 0) std::cerr << "kept " << skipped << " existing entries as they were\n";
 }

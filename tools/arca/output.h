@@ -43,9 +43,9 @@ std::string EntryJson(const v1::Entry& e);
 std::string WarningJson(const v1::Warning& w);
 
 // What a restore changed besides writing (stderr, both modes): "deleted:
-// PATH" per removed subtree (the first 1,000), then "kept N existing
-// entries as they were" and "deleted N entries the snapshot lacks" when
-// not 0.
+// PATH" per removed subtree (the first 1,000), then "deleted N entries the
+// snapshot lacks" (N counts every node of those subtrees) and "kept N
+// existing entries as they were" when not 0.
 void PrintRestoreChanges(uint64_t skipped, uint64_t deleted,
                          const std::vector<std::string>& deleted_paths);
 // An S3 client's request counts as {"total":N,"retries":N,"by_op":{"GetObject":N,...}}
