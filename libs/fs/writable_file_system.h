@@ -97,7 +97,9 @@ class WritableFile : public WritableNode {
  public:
   // Writes all of `data` at `offset` (pwrite, short writes and EINTR
   // retried). ENOSPC/EDQUOT → kResourceExhausted; nothing is written for an
-  // empty span.
+  // empty span. The one exception to "one thread per handle": WriteAt calls
+  // for disjoint ranges may run concurrently (restore writes a large file
+  // from several threads), as long as no other call on the handle does.
   virtual absl::Status WriteAt(uint64_t offset, std::span<const uint8_t> data) = 0;
 
   // ftruncate to `size` (a tail past the last write stays a hole).

@@ -32,6 +32,12 @@ class LocalSnapshotSource final : public SnapshotSource {
   ChunkSource* payload_chunks() override {
     return payload_ahead_ ? static_cast<ChunkSource*>(payload_ahead_.get()) : &chunks_;
   }
+  // On a local chunk store, the RepositoryChunkSource (thread-safe); on
+  // object storage none (each chunk is a round trip: the read-ahead of
+  // payload_chunks() already runs 8 fetches at once).
+  ChunkSource* concurrent_payload_chunks() override {
+    return payload_ahead_ ? nullptr : &chunks_;
+  }
 
  private:
   Repository* repo_;
@@ -54,6 +60,13 @@ class LocalTreeTarget final : public TreeTarget {
     return writer_->WriteData(data);
   }
   bool SkipsCurrentData() override { return writer_->skipping_entry(); }
+  bool SupportsParallelData() override { return true; }
+  absl::Status WriteDataAt(uint64_t data_offset, std::span<const uint8_t> data) override {
+    return writer_->WriteDataAt(data_offset, data);
+  }
+  absl::Status EndParallelData(uint64_t intact) override {
+    return writer_->EndParallelData(intact);
+  }
   absl::Status FinishEntry() override { return writer_->FinishEntry(); }
   absl::Status AbandonEntry(const absl::Status& /*why*/) override {
     return writer_->AbandonEntry();

@@ -97,6 +97,7 @@ RestoreResult RunRestore(Repository& repo, absl::string_view snapshot,
   LocalTreeTarget target(options.target, options.file_system, *std::move(writer_options));
   RestoreJobOptions job;
   job.includes = options.includes;
+  job.file_workers = options.file_workers;
   job.progress = options.progress;
   job.cancel = cancel;
   return RunRestoreJob(std::string(snapshot), RestorePorts{&snapshots, &target}, job);

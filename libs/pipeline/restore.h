@@ -28,6 +28,9 @@ struct RestoreOptions {
   // directories (TreeWriterOptions::delete_extraneous); with includes only
   // inside the selected directories. Refused for the target "/".
   bool delete_extraneous = false;
+  // Threads that write one large file at once (RestoreJobOptions::
+  // file_workers): 0 = the machine's cores (at most 8), 1 = off.
+  int file_workers = 0;
   // Live counters (progress.h), or null. Phase restore; files_done = regular
   // files written, bytes_done = RestoreResult.bytes, entries =
   // RestoreResult.entries; bytes_total / files_total from the snapshot's

@@ -1,6 +1,8 @@
 #include "libs/pipeline/restore_job.h"
 
 #include <algorithm>
+#include <memory>
+#include <thread>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -8,6 +10,8 @@
 #include "libs/archive/stream_reader.h"
 #include "libs/base/phase_status.h"
 #include "libs/base/status_macros.h"
+#include "libs/base/worker_pool.h"
+#include "libs/pipeline/parallel_file_write.h"
 #include "libs/pipeline/restore_selection.h"
 
 namespace arca {
@@ -72,6 +76,29 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
   }
 
   std::vector<uint8_t> buf(1u << 20);
+  // The message of a file whose data is damaged from payload offset `at`
+  // on (`why`: the reader's DATA_LOSS).
+  auto damaged = [](const v1::Entry& e, uint64_t at, const absl::Status& why) {
+    // A decoded chunk that does not hash to its digest keeps
+    // PHASE_VERIFICATION (a faulty or lying compressor: exit 8 either way).
+    const v1::Phase phase =
+        PhaseOf(why) == v1::PHASE_VERIFICATION ? v1::PHASE_VERIFICATION : v1::PHASE_RESTORE;
+    const uint64_t intact = at - e.payload().offset();
+    return WithPhase(
+        absl::DataLossError(absl::StrCat(
+            "not restored: its data is damaged from byte ", intact, " of ", e.payload().length(),
+            " on (", why.message(), "); the file holds only the ", intact,
+            " bytes before it and none of its metadata; back the file up again")),
+        phase);
+  };
+  const int file_workers =
+      options.file_workers > 0
+          ? options.file_workers
+          : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  ChunkSource* const concurrent_chunks = ports.snapshots->concurrent_payload_chunks();
+  const bool parallel_files =
+      file_workers > 1 && concurrent_chunks != nullptr && ports.target->SupportsParallelData();
+  std::unique_ptr<WorkerPool> file_pool;  // made for the first large file
   // Writes the data of regular file `e`. A payload that cannot be read
   // (DATA_LOSS: a missing or corrupt chunk, a stream that ends early) is
   // damage, not a stop: *damage says why and the bytes before it are
@@ -79,6 +106,22 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
   auto write_payload = [&](const v1::Entry& e, absl::Status* damage) -> absl::Status {
     uint64_t off = e.payload().offset();
     uint64_t left = e.payload().length();
+    if (parallel_files && left >= options.parallel_file_bytes && left > 0) {
+      if (file_pool == nullptr) file_pool = std::make_unique<WorkerPool>(file_workers);
+      ParallelFileWrite w;
+      w.payload_index = &s.payload_index;
+      w.chunks = concurrent_chunks;
+      w.target = ports.target;
+      w.pool = file_pool.get();
+      w.workers = file_workers;
+      w.progress = progress;
+      w.cancel = cancel;
+      absl::Status why;
+      ASSIGN_OR_RETURN(uint64_t intact, WriteFileInParallel(w, off, left, &why));
+      RETURN_IF_ERROR(ports.target->EndParallelData(intact));
+      if (!why.ok()) *damage = damaged(e, off + intact, why);
+      return absl::OkStatus();
+    }
     if (left > 0) ports.snapshots->ExpectPayloadOffset(off);
     while (left > 0) {
       if (cancel != nullptr && cancel->cancelled()) return cancel->Check("restore");
@@ -86,21 +129,10 @@ RestoreResult RunRestoreJob(const std::string& snapshot, const RestorePorts& por
       absl::StatusOr<size_t> n = payload.ReadAt(off, std::span<uint8_t>(buf.data(), want));
       if (!n.ok() && !absl::IsDataLoss(n.status())) return n.status();
       if (!n.ok() || *n == 0) {
-        *damage = !n.ok() ? n.status()
-                          : absl::DataLossError(absl::StrCat("the payload stream ends early at "
-                                                             "offset ",
-                                                             off));
-        // A decoded chunk that does not hash to its digest keeps
-        // PHASE_VERIFICATION (a faulty or lying compressor: exit 8 either way).
-        const v1::Phase phase =
-            PhaseOf(*damage) == v1::PHASE_VERIFICATION ? v1::PHASE_VERIFICATION : v1::PHASE_RESTORE;
-        *damage = WithPhase(
-            absl::DataLossError(absl::StrCat(
-                "not restored: its data is damaged from byte ", off - e.payload().offset(), " of ",
-                e.payload().length(), " on (", damage->message(), "); the file holds only the ",
-                off - e.payload().offset(),
-                " bytes before it and none of its metadata; back the file up again")),
-            phase);
+        *damage = damaged(e, off,
+                          !n.ok() ? n.status()
+                                  : absl::DataLossError(absl::StrCat(
+                                        "the payload stream ends early at offset ", off)));
         return absl::OkStatus();
       }
       RETURN_IF_ERROR(ports.target->WriteData(std::span<const uint8_t>(buf.data(), *n)));

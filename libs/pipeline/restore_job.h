@@ -32,6 +32,13 @@ struct RestoreJobOptions {
   // everything is restored (unknown with includes); marked done on return.
   Progress* progress = nullptr;
   const CancelToken* cancel = nullptr;  // null: cannot be cancelled
+  // A regular file with at least `parallel_file_bytes` of data is written by
+  // `file_workers` threads at once, by chunk ranges (parallel_file_write.h),
+  // when the ports allow it (SnapshotSource::concurrent_payload_chunks,
+  // TreeTarget::SupportsParallelData: embedded mode on a local repository).
+  // 0: the machine's cores (at most 8); 1: every file in order.
+  int file_workers = 0;
+  uint64_t parallel_file_bytes = 32u << 20;
 };
 
 // What happens to damage (docs/architecture.md §9): a regular file whose data

@@ -5,7 +5,9 @@
 // uploader and compressor replicas, a collector's WriteTree). The job never
 // knows which mode it runs in.
 //
-// Thread-safety: the job calls each port from one thread.
+// Thread-safety: the job calls each port from one thread, except the
+// parallel data calls below (TreeTarget::WriteDataAt and
+// SnapshotSource::concurrent_payload_chunks()).
 #ifndef ARCA_LIBS_PIPELINE_RESTORE_PORTS_H_
 #define ARCA_LIBS_PIPELINE_RESTORE_PORTS_H_
 
@@ -48,6 +50,11 @@ class SnapshotSource {
   // Hint: the payload will be read next at `offset` (the restore skips the
   // data of entries it does not select). The default does nothing.
   virtual void ExpectPayloadOffset(uint64_t /*offset*/) {}
+  // The payload's chunks through a source several threads may call at once
+  // (owned by the port), for writing a large file by chunk ranges in
+  // parallel; null (the default) when there is none: files are then read
+  // in order through payload_chunks().
+  virtual ChunkSource* concurrent_payload_chunks() { return nullptr; }
 };
 
 struct TreeTargetResult {
@@ -75,6 +82,19 @@ class TreeTarget {
   // collector decides after the entry was sent, so it gets the data and
   // drops it (TreeWriter::skipping_entry).
   virtual bool SkipsCurrentData() { return false; }
+  // Parallel data of one large regular file (parallel_file_write.h): when
+  // true, the job may replace WriteData by WriteDataAt calls from several
+  // threads at once (disjoint ranges of the file's data, nothing else
+  // running meanwhile), then one EndParallelData with the bytes that are
+  // intact (TreeWriter::WriteDataAt / EndParallelData). The default, false
+  // (RemoteTreeTarget: one ordered stream), keeps WriteData.
+  virtual bool SupportsParallelData() { return false; }
+  virtual absl::Status WriteDataAt(uint64_t /*data_offset*/, std::span<const uint8_t> /*data*/) {
+    return absl::UnimplementedError("this restore target writes file data in order only");
+  }
+  virtual absl::Status EndParallelData(uint64_t /*intact*/) {
+    return absl::UnimplementedError("this restore target writes file data in order only");
+  }
   virtual absl::Status FinishEntry() = 0;
   // The current entry's data could not be read (`why`, DATA_LOSS: a missing
   // or corrupt chunk): gives the entry up instead of finishing it, so that

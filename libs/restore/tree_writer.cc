@@ -764,6 +764,70 @@ absl::Status TreeWriter::WriteData(std::span<const uint8_t> data) {
   return absl::OkStatus();
 }
 
+std::pair<uint64_t, uint64_t> TreeWriter::FileOffsetOf(uint64_t data_offset) const {
+  const v1::Entry& e = current_;
+  if (!e.sparse()) return {data_offset, file_.declared - data_offset};
+  // Extents are few (one per data region): a linear walk is enough.
+  uint64_t start = 0;
+  for (const v1::Extent& x : e.extents()) {
+    if (data_offset < start + x.length()) {
+      return {x.offset() + (data_offset - start), start + x.length() - data_offset};
+    }
+    start += x.length();
+  }
+  // At the end of the data: one past the last extent.
+  if (e.extents_size() == 0) return {0, 0};
+  const v1::Extent& last = e.extents(e.extents_size() - 1);
+  return {last.offset() + last.length(), 0};
+}
+
+absl::Status TreeWriter::WriteDataAt(uint64_t data_offset, std::span<const uint8_t> data) {
+  if (!in_entry_ || keep_ || current_.type() != v1::ENTRY_TYPE_REGULAR || file_.file == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("WriteDataAt without an open regular file (current entry '",
+                     Shown(current_.path()), "'); call BeginEntry first"));
+  }
+  const std::string shown = Shown(current_.path());
+  if (data_offset > file_.declared || data.size() > file_.declared - data_offset) {
+    return absl::DataLossError(absl::StrCat(
+        "too much data for '", shown, "': bytes [", data_offset, ", ", data_offset + data.size(),
+        ") arrived but its entry declares ", file_.declared,
+        "; the snapshot's payload does not match its metadata (run arca verify)"));
+  }
+  while (!data.empty()) {
+    auto [at, room] = FileOffsetOf(data_offset);
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), room));
+    RETURN_IF_ERROR(WriteAll(data.first(n), at, shown));
+    data_offset += n;
+    data = data.subspan(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TreeWriter::EndParallelData(uint64_t intact) {
+  if (!in_entry_ || keep_ || current_.type() != v1::ENTRY_TYPE_REGULAR || file_.file == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("EndParallelData without an open regular file (current entry '",
+                     Shown(current_.path()), "'); call BeginEntry first"));
+  }
+  if (intact > file_.declared) {
+    return absl::DataLossError(absl::StrCat("too much data for '", Shown(current_.path()), "': ",
+                                            intact, " bytes but its entry declares ",
+                                            file_.declared, " (run arca verify)"));
+  }
+  if (intact < file_.declared) {
+    // Damage: keep exactly the intact prefix, as a sequential restore would.
+    const uint64_t end = intact == 0 ? 0 : FileOffsetOf(intact - 1).first + 1;
+    if (absl::Status s = file_.file->Truncate(end); !s.ok()) {
+      return FsError(s, absl::StrCat("cannot cut '", Shown(current_.path()), "' to its intact ",
+                                     end, " bytes"));
+    }
+  }
+  file_.received = intact;
+  bytes_written_ += intact;
+  return absl::OkStatus();
+}
+
 absl::Status TreeWriter::FinishEntry() {
   if (!in_entry_) {
     return absl::FailedPreconditionError("FinishEntry without BeginEntry; call BeginEntry first");

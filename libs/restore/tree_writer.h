@@ -149,6 +149,25 @@ class TreeWriter {
   // names the entry's path.
   absl::Status WriteData(std::span<const uint8_t> data);
 
+  // Parallel data (a large file written by several threads, by chunk
+  // ranges): writes `data` at `data_offset` of the current regular file's
+  // data (the bytes WriteData would receive: the extents' bytes in order
+  // when sparse, so holes stay holes). Calls for disjoint ranges may run
+  // concurrently (pwrite on one descriptor); nothing else may run meanwhile,
+  // and WriteData must not be mixed with it for one entry. Then
+  // EndParallelData. Errors: FailedPrecondition without an open regular
+  // file; DataLoss for a range beyond what the entry declares; the write's
+  // errno code naming the path (as WriteData).
+  absl::Status WriteDataAt(uint64_t data_offset, std::span<const uint8_t> data);
+
+  // After the WriteDataAt calls: the first `intact` data bytes were all
+  // written (all of them, or the prefix before damage). Anything written
+  // beyond them is cut off (ftruncate), so an abandoned file holds exactly
+  // its intact prefix, as with WriteData. Then FinishEntry or AbandonEntry.
+  // Errors: FailedPrecondition without an open regular file; DataLoss when
+  // `intact` exceeds the declared bytes; a failed ftruncate (errno code).
+  absl::Status EndParallelData(uint64_t intact);
+
   // Completes the current entry. For a regular file: DataLoss unless every
   // declared byte arrived; then sets the size (ftruncate, so a sparse tail
   // stays a hole), owner, xattrs, POSIX ACLs, mode (incl. setuid/setgid/
@@ -224,6 +243,10 @@ class TreeWriter {
     int extent = 0;          // index into entry.extents (sparse)
     uint64_t in_extent = 0;  // bytes received within that extent
   };
+
+  // The file offset of data byte `data_offset` of the current (sparse) file
+  // and the bytes left in its extent from there.
+  std::pair<uint64_t, uint64_t> FileOffsetOf(uint64_t data_offset) const;
 
   TreeWriter(std::string target, std::unique_ptr<fs::WritableDirectory> root_dir,
              TreeWriterOptions options, bool target_existed);

@@ -84,12 +84,15 @@ commands:
       syntax), in every snapshot newest first, or one group's, or one snapshot's:
       lines SNAPSHOT  TYPE  SIZE  MTIME  PATH; exit 0 even when nothing matches)
   restore SNAPSHOT TARGET --repo DIR [--include GLOB]... [--json] [--progress|--no-progress]
-          [--overwrite always|if-changed|never] [--delete] [--metrics-textfile PATH]
+          [--overwrite always|if-changed|never] [--delete] [--file-workers N]
+          [--metrics-textfile PATH]
           (--overwrite: what happens to entries already in TARGET: always replace
           them (the default), if-changed replace those whose type, size, mtime,
           mode or owner differ, never keep them (counted as skipped); --delete:
           afterwards remove what the snapshot lacks from the restored directories,
-          with --include only inside the selected ones; refused for TARGET /)
+          with --include only inside the selected ones; refused for TARGET /;
+          --file-workers: threads writing one file of 32 MiB or more at once
+          by chunk ranges, 0 = the cores (at most 8, the default), 1 = in order)
   export SNAPSHOT --repo DIR [--include GLOB]... --format tar|tar.zst|tar.xz [-o FILE|-]
          (a POSIX pax archive GNU tar restores; to stdout without -o or with -o -)
   mount [SNAPSHOT|REPO] MOUNTPOINT --repo DIR [--allow-other]
@@ -703,13 +706,20 @@ int CmdExport(const std::vector<std::string>& argv) {
 
 int CmdRestore(const std::vector<std::string>& argv) {
   auto args = ParseRepoArgs(
-      argv, {{"repo", "include", "overwrite", kMetricsTextfileFlag},
+      argv, {{"repo", "include", "overwrite", "file-workers", kMetricsTextfileFlag},
              {"json", "progress", "no-progress", "delete"}});
   if (!args.ok()) return UsageError(std::string(args.status().message()));
   if (args->positional.size() != 2) return UsageError("restore needs SNAPSHOT and TARGET");
   absl::StatusOr<OverwritePolicy> overwrite =
       ParseOverwritePolicy(args->Last("overwrite").value_or("always"));
   if (!overwrite.ok()) return UsageError(std::string(overwrite.status().message()));
+  absl::StatusOr<int> file_workers = IntFlag(*args, "file-workers", 0);
+  if (!file_workers.ok()) return UsageError(std::string(file_workers.status().message()));
+  if (*file_workers < 0 || *file_workers > 64) {
+    return UsageError(absl::StrCat("invalid --file-workers ", *file_workers,
+                                   ": use 1..64 (1 writes every file in order), or 0 for the "
+                                   "machine's cores"));
+  }
   RecordedJob job;
   if (int code = BeginRecordedJob(*args, "restore", "", &job); code != 0) return code;
   const std::optional<std::string>& textfile = job.textfile;
@@ -720,6 +730,7 @@ int CmdRestore(const std::vector<std::string>& argv) {
   options.includes = args->All("include");
   options.overwrite = *overwrite;
   options.delete_extraneous = args->Has("delete");
+  options.file_workers = *file_workers;
   Progress progress;
   options.progress = &progress;
   ProgressDisplay display(
