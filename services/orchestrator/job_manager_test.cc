@@ -164,6 +164,21 @@ TEST(JobManager, RejectsBadRequestsBeforeCreatingAJob) {
   restore.set_snapshot("latest");
   restore.set_target("t");
   EXPECT_EQ(m->StartRestore(restore).status().code(), absl::StatusCode::kInvalidArgument);
+  restore.set_target("/t");
+  restore.set_overwrite(static_cast<v1::Overwrite>(9));
+  absl::StatusOr<v1::Job> overwrite = m->StartRestore(restore);
+  EXPECT_EQ(overwrite.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(overwrite.status().message(),
+            "overwrite 9 is not a known policy: use OVERWRITE_ALWAYS, OVERWRITE_IF_CHANGED or "
+            "OVERWRITE_NEVER");
+  restore.set_overwrite(v1::OVERWRITE_NEVER);
+  restore.set_target("/");
+  restore.set_delete_extraneous(true);
+  absl::StatusOr<v1::Job> root = m->StartRestore(restore);
+  EXPECT_EQ(root.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(root.status().message(),
+            "delete_extraneous with target \"/\" would remove everything the snapshot does not "
+            "have from the collector's root; restore into another directory, or without delete");
   v1::StartVerifyRequest verify;
   verify.set_workers(-3);
   absl::StatusOr<v1::Job> v = m->StartVerify(verify);
