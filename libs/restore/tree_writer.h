@@ -23,7 +23,9 @@
 // ...; see writable_file_system.h) and say "<what> '<restored path>' [in
 // <target>]: <system error>; <what to do>".
 //
-// Thread-safety: a TreeWriter is not thread-safe; use one per thread.
+// Thread-safety: a TreeWriter is not thread-safe; use one per thread. The
+// one exception: WriteDataAt calls for disjoint ranges of the current file
+// may run concurrently (see there).
 #ifndef ARCA_LIBS_RESTORE_TREE_WRITER_H_
 #define ARCA_LIBS_RESTORE_TREE_WRITER_H_
 
