@@ -130,7 +130,8 @@ On object storage gc and backups exclude each other (see README.md).
 remote mode (jobs run by the services of an orchestrator, tools/arca/remote.h):
   arca --orchestrator=ADDR [--tls-ca F] [--tls-cert F --tls-key F] [--insecure]
        [--token-file F] backup|restore|verify|forget|gc|snapshots|jobs|watch|cancel ...
-  (backup, restore and verify take --metrics-textfile PATH there too; backup's
+  (backup, restore and verify take --metrics-textfile PATH there too; restore
+  takes --include, --overwrite and --delete, the collector applies them; backup's
   --command NAME / --critical-command NAME name commands of the collector's
   --commands-file: no =CMD in remote mode; forget takes the --keep-* flags,
   --group, --dry-run and --prune (a gc in the same job), gc --dry-run and
