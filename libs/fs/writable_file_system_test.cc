@@ -119,6 +119,35 @@ TEST_P(WritableFileSystemConformanceTest, CreateFileNeverFollowsOrReplaces) {
   EXPECT_EQ(test::ReadFile(dir_ + "/outside"), "keep");
 }
 
+TEST_P(WritableFileSystemConformanceTest, ListNamesAndReadSymlink) {
+  test::WriteFile(dir_ + "/b", "x");
+  test::WriteFile(dir_ + "/a", "x");
+  ASSERT_TRUE(root_->MakeDirectory("c", 0700).ok());
+  const std::string long_target(1000, 't');  // longer than the first buffer
+  test::MakeSymlink(long_target, dir_ + "/link");
+  absl::StatusOr<std::vector<std::string>> names = root_->ListNames();
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_EQ(*names, (std::vector<std::string>{"a", "b", "c", "link"}));
+  // The handle stays usable, and lists again from the start.
+  absl::StatusOr<std::vector<std::string>> again = root_->ListNames();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *names);
+  absl::StatusOr<std::unique_ptr<WritableDirectory>> c = root_->OpenDirectory("c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::StatusOr<std::vector<std::string>> empty = (*c)->ListNames();
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(empty->empty());
+
+  absl::StatusOr<std::string> target = root_->ReadSymlink("link");
+  ASSERT_TRUE(target.ok()) << target.status();
+  EXPECT_EQ(*target, long_target);
+  absl::StatusOr<std::string> file = root_->ReadSymlink("a");
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(StatusErrno(file.status()), EINVAL);
+  EXPECT_THAT(file.status().message(), HasSubstr("cannot read symlink " + dir_ + "/a"));
+  EXPECT_EQ(root_->ReadSymlink("missing").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_P(WritableFileSystemConformanceTest, DirectoriesNeverThroughSymlinks) {
   test::MakeDir(dir_ + "/real");
   test::MakeSymlink("real", dir_ + "/link");
