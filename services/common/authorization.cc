@@ -52,6 +52,8 @@ const std::vector<Rule>& Table() {
       {"/arca.v1.Uploader/Verify", {R::kOrchestrator}},
       {"/arca.v1.Uploader/Forget", {R::kOrchestrator}},
       {"/arca.v1.Uploader/Gc", {R::kOrchestrator}},
+      // The id key: only the role that names chunks (services/README.md).
+      {"/arca.v1.Uploader/GetChunkIdKey", {R::kChunker}},
       {"/arca.v1.Orchestrator/StartBackup", {R::kClient}},
       {"/arca.v1.Orchestrator/StartRestore", {R::kClient}},
       {"/arca.v1.Orchestrator/StartVerify", {R::kClient}},

@@ -18,6 +18,7 @@
 //   Uploader/GetChunks, GetSnapshot, GetConfig,
 //            ListSnapshots, GetSpace                chunker, orchestrator, collector
 //   Uploader/Verify                                 orchestrator
+//   Uploader/GetChunkIdKey (the id key)             chunker
 //   Orchestrator/StartBackup, StartRestore, StartVerify, GetJob,
 //                WatchJob, CancelJob, ListJobs, ListSnapshots
 //                (the job API)                      client; or a bearer token

@@ -74,6 +74,8 @@ TEST(Authorization, EveryPrivilegedMethodAllowsExactlyItsRoles) {
       {"/arca.v1.Uploader/GetSpace", {Role::kChunker, Role::kOrchestrator, Role::kCollector}},
       {"/arca.v1.Uploader/GetConfig", {Role::kChunker, Role::kOrchestrator, Role::kCollector}},
       {"/arca.v1.Uploader/Verify", {Role::kOrchestrator}},
+      // The id key of an encrypted repository: the chunker alone.
+      {"/arca.v1.Uploader/GetChunkIdKey", {Role::kChunker}},
       {"/arca.v1.Orchestrator/StartBackup", {Role::kClient}},
       {"/arca.v1.Orchestrator/ListJobs", {Role::kClient}},
       {"/arca.v1.Orchestrator/NoSuchMethod", {}},

@@ -6,9 +6,18 @@
 //             [--drain-seconds N] [--threads N]
 //            [--max-in-flight N] [--flush-mib N] [--flush-delay-ms N]
 //            [--verify-blobs=full|frame] [--max-clock-skew DURATION]
-// Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags or cannot listen,
-// 4 the repository is missing, incompatible or unreadable.
+//            [--key-file FILE]
+// --key-file: the key file (`arca init --new-key-file`, `arca key add
+// --new-key-file`) that unlocks an encrypted repository; the uploader is the
+// only service that holds the master key (services/README.md, Encryption).
+// The file's contents are never logged.
+// Exit codes: 0 after SIGTERM/SIGINT, 2 invalid flags, an unreadable or
+// malformed key file, or cannot listen, 4 the repository is missing,
+// incompatible or unreadable, or encrypted and not unlocked (no --key-file,
+// or a key file of another repository).
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libs/base/cli_flags.h"
+#include "libs/crypto/repository_key.h"
 #include "libs/metrics/registry.h"
 #include "libs/metrics/s3_metrics.h"
 #include "libs/store/open_repository.h"
@@ -34,7 +44,8 @@ int Usage(const std::string& message) {
             << "usage: uploader --repo DIR|s3://BUCKET/PREFIX " << arca::services::kServerFlagsUsage
             << " [--threads N] "
                "[--max-in-flight N] [--flush-mib N] [--flush-delay-ms N] "
-               "[--verify-blobs=full|frame] [--max-clock-skew DURATION] [--s3-endpoint URL] "
+               "[--verify-blobs=full|frame] [--max-clock-skew DURATION] [--key-file FILE] "
+               "[--s3-endpoint URL] "
                "[--s3-addressing=path|virtual] [--s3-ca FILE] [--s3-retries N] "
                "[--s3-timeout SECONDS] [--limit-upload RATE]\n";
   return 2;
@@ -58,7 +69,7 @@ int main(int argc, char** argv) {
   arca::cli::FlagSpec spec;
   arca::services::AddServerFlags(&spec);
   spec.value_flags.insert({"repo", "threads", "max-in-flight", "flush-mib", "flush-delay-ms",
-                           "verify-blobs", "max-clock-skew"});
+                           "verify-blobs", "max-clock-skew", "key-file"});
   for (const std::string& f : arca::S3FlagNames()) spec.value_flags.insert(f);
   absl::StatusOr<arca::cli::ParsedArgs> args =
       arca::cli::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), spec);
@@ -108,6 +119,30 @@ int main(int argc, char** argv) {
   if (absl::Status st = arca::CheckRepositoryOpenOptions(*repo_dir, open_options); !st.ok()) {
     return Usage(std::string(st.message()));
   }
+  // The key file is read (and checked) before anything is opened; it
+  // unlocks exactly its own slot. Its bytes never reach a message.
+  std::optional<arca::KeyFileSecret> key_file;
+  if (std::optional<std::string> path = args->Last("key-file")) {
+    std::ifstream in(*path, std::ios::binary);
+    std::ostringstream text;
+    if (!in || !(text << in.rdbuf())) {
+      return Usage("cannot read the key file " + *path + " given with --key-file");
+    }
+    absl::StatusOr<arca::KeyFileSecret> parsed = arca::ParseKeyFile(text.str(), *path);
+    if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+    key_file = *std::move(parsed);
+  }
+  const std::string repo_name = *repo_dir;
+  open_options.secret =
+      [&key_file, repo_name](const arca::Repository&) -> absl::StatusOr<arca::RepositorySecret> {
+    if (!key_file.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the repository ", repo_name,
+          " is encrypted: start the uploader with --key-file FILE (a key file of the repository, "
+          "made by `arca init --new-key-file` or `arca key add --new-key-file`)"));
+    }
+    return arca::RepositorySecret{.key_file = *key_file};
+  };
   // arca_uploader_s3_requests_total{op,code}, latency, retries.
   static arca::metrics::S3Metrics* s3_metrics =
       new arca::metrics::S3Metrics(*arca::metrics::ProcessRegistry(), "arca_uploader_s3");
@@ -117,6 +152,14 @@ int main(int argc, char** argv) {
   if (!repo.ok()) {
     std::cerr << kProgram << ": " << repo.status().message() << " (exit 4)\n";
     return 4;
+  }
+  if ((*repo)->encrypted()) {
+    std::cerr << kProgram << ": repository " << (*repo)->path() << " is encrypted, unlocked with "
+              << "the key file's slot " << (*repo)->unlocked_slot_id() << " (key "
+              << (*repo)->key()->fingerprint() << ")\n";
+  } else if (key_file.has_value()) {
+    std::cerr << kProgram << ": repository " << (*repo)->path()
+              << " is not encrypted: --key-file is not used\n";
   }
   arca::services::UploaderService service(repo->get(),
                                           {.threads = threads,

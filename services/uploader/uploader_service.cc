@@ -16,6 +16,7 @@
 #include "libs/base/labels.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
+#include "libs/blob/sealed_blob.h"
 #include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
 #include "libs/store/snapshot_page.h"
@@ -44,12 +45,13 @@ absl::Status Commit(absl::Status status) { return WithPhase(std::move(status), v
 // PutChunks: check, Put, then ack once the group flush has made it durable.
 class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck> {
  public:
-  PutChunksReactor(ChunkStore* store, WorkerPool* pool, FlushBatcher* batcher, size_t max_in_flight,
-                   BlobCheck check)
+  PutChunksReactor(ChunkStore* store, const RepositoryKey* key, WorkerPool* pool,
+                   FlushBatcher* batcher, size_t max_in_flight, BlobCheck check)
       : BidiWorkReactor(max_in_flight),
         metrics_(UploaderServiceMetrics()),
         running_(metrics_.streams_running),
         store_(store),
+        key_(key),
         check_(check),
         pool_(pool),
         batcher_(batcher),
@@ -61,7 +63,7 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
   void StartWork(uint64_t seq, v1::Blob blob) override {
     pool_->Submit([this, seq, blob = std::move(blob)]() mutable {
       const uint64_t blob_size = blob.data().size();
-      absl::StatusOr<v1::PutChunkAck> ack = CheckAndPut(*store_, std::move(blob), check_);
+      absl::StatusOr<v1::PutChunkAck> ack = CheckAndPut(*store_, std::move(blob), check_, key_);
       if (!ack.ok()) {
         CountError(ack.status());
         Complete(seq, ack.status());
@@ -115,6 +117,7 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
   metrics::GaugeInFlight running_;  // arca_uploader_streams_running
   std::atomic<bool> error_counted_{false};
   ChunkStore* const store_;
+  const RepositoryKey* const key_;  // null: a plaintext repository
   const BlobCheck check_;
   WorkerPool* const pool_;
   FlushBatcher* const batcher_;
@@ -126,12 +129,13 @@ class PutChunksReactor final : public BidiWorkReactor<v1::Blob, v1::PutChunkAck>
 // GetChunks: blobs in request order, a few fetched ahead.
 class GetChunksReactor final : public ServerStreamWorkReactor<Digest, v1::Blob> {
  public:
-  GetChunksReactor(ChunkStore* store, WorkerPool* pool, std::vector<Digest> digests,
-                   size_t max_in_flight)
+  GetChunksReactor(ChunkStore* store, const RepositoryKey* key, WorkerPool* pool,
+                   std::vector<Digest> digests, size_t max_in_flight)
       : ServerStreamWorkReactor(std::move(digests), max_in_flight),
         metrics_(UploaderServiceMetrics()),
         running_(metrics_.streams_running),
         store_(store),
+        key_(key),
         pool_(pool) {
     Begin();
   }
@@ -150,8 +154,24 @@ class GetChunksReactor final : public ServerStreamWorkReactor<Digest, v1::Blob> 
       }
       metrics_.read_chunks.Increment();
       metrics_.read_bytes.Increment(static_cast<double>(data->size()));
+      if (key_ != nullptr) {
+        // Encrypted: the GCM tag (which binds the id) is checked here; the
+        // callers get the inner format 1 blob. One that does not open is
+        // DataLoss "blob <hex>: ..." (the code a corrupt blob gets when it
+        // is decoded).
+        absl::StatusOr<std::string> opened = OpenChunkBlob(Bytes(*data), digest, key_);
+        if (!opened.ok()) {
+          if (!error_counted_.exchange(true)) {
+            metrics_.errors.Record(opened.status(), v1::PHASE_RESTORE);
+          }
+          Complete(seq, opened.status());
+          return;
+        }
+        *data = *std::move(opened);
+      }
       v1::Blob blob;
       blob.mutable_ref()->set_digest(std::string(digest.Raw()));
+      blob.set_keyed_id(key_ != nullptr);
       // raw_length from the header when it parses; a damaged blob is sent as
       // stored and reported by whoever decodes it (verify names it).
       if (absl::StatusOr<BlobHeader> header = ParseBlobHeader(Bytes(*data)); header.ok()) {
@@ -170,6 +190,7 @@ class GetChunksReactor final : public ServerStreamWorkReactor<Digest, v1::Blob> 
   metrics::GaugeInFlight running_;          // arca_uploader_streams_running
   std::atomic<bool> error_counted_{false};  // one error per stream
   ChunkStore* const store_;
+  const RepositoryKey* const key_;  // null: a plaintext repository
   WorkerPool* const pool_;
 };
 
@@ -194,7 +215,8 @@ absl::StatusOr<ChunkIndex> DecodeIndex(const v1::IndexBlob& blob, v1::StreamKind
 
 }  // namespace
 
-absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, BlobCheck check) {
+absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, BlobCheck check,
+                                            const RepositoryKey* key) {
   absl::StatusOr<Digest> digest = Digest::FromRaw(blob.ref().digest());
   if (!digest.ok()) {
     return absl::InvalidArgumentError(
@@ -205,6 +227,19 @@ absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, Bl
   if (blob.data().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("PutChunks: blob ", hex, " is empty: send the whole blob file"));
+  }
+  // Keyed ids and SHA-256 ids never mix in one repository.
+  if (key != nullptr && !blob.keyed_id()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "PutChunks: blob ", hex,
+        " is named by a SHA-256 but the repository is encrypted: its chunks are named by the "
+        "keyed id (the chunker gets the id key with GetChunkIdKey and sets keyed_id); not stored"));
+  }
+  if (key == nullptr && blob.keyed_id()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "PutChunks: blob ", hex,
+        " is named by a keyed id but the repository is not encrypted: name chunks by their "
+        "SHA-256; not stored"));
   }
   absl::StatusOr<BlobHeader> header = ParseBlobHeader(Bytes(blob.data()));
   if (!header.ok()) {
@@ -229,20 +264,28 @@ absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, Bl
       ack.set_already_present(true);
       return ack;
     }
-    // CRC32C, decompression, SHA-256 of the plaintext.
-    checked = DecodeBlob(Bytes(blob.data()), *digest).status();
+    // CRC32C, decompression, SHA-256 (or, encrypted, the keyed id) of the
+    // plaintext.
+    checked = DecodeOpenedChunkBlob(Bytes(blob.data()), *digest, key).status();
   } else {
     checked = CheckBlobFrame(Bytes(blob.data()), *digest).status();
   }
   if (!checked.ok()) {
     return absl::DataLossError(absl::StrCat(checked.message(), "; not stored, resend the chunk"));
   }
-  absl::StatusOr<bool> written = store.Put(*digest, blob.data());
+  // Encrypted: stored sealed (format 2) under the keyed id.
+  std::string sealed;
+  if (key != nullptr) {
+    sealed = SealBlob(*key, SealedKind::kChunk, SealedChunkName(*digest), blob.data());
+    blob.clear_data();
+  }
+  const std::string& stored = key != nullptr ? sealed : blob.data();
+  absl::StatusOr<bool> written = store.Put(*digest, stored);
   if (!written.ok()) return Upload(written.status());
   v1::PutChunkAck ack;
   ack.set_digest(std::string(digest->Raw()));
   ack.set_already_present(!*written);
-  ack.set_stored_bytes(*written ? blob.data().size() : 0);
+  ack.set_stored_bytes(*written ? stored.size() : 0);
   return ack;
 }
 
@@ -483,7 +526,8 @@ UploaderService::~UploaderService() = default;
 
 grpc::ServerBidiReactor<v1::Blob, v1::PutChunkAck>* UploaderService::PutChunks(
     grpc::CallbackServerContext* context) {
-  return new PutChunksReactor(repo_->chunks(), &pool_, &batcher_, max_in_flight_, blob_check_);
+  return new PutChunksReactor(repo_->chunks(), repo_->key(), &pool_, &batcher_, max_in_flight_,
+                              blob_check_);
 }
 
 grpc::ServerUnaryReactor* UploaderService::HasChunks(grpc::CallbackServerContext* context,
@@ -513,7 +557,8 @@ grpc::ServerWriteReactor<v1::Blob>* UploaderService::GetChunks(
     }
     digests.push_back(*digest);
   }
-  return new GetChunksReactor(repo_->chunks(), &pool_, std::move(digests), max_in_flight_);
+  return new GetChunksReactor(repo_->chunks(), repo_->key(), &pool_, std::move(digests),
+                              max_in_flight_);
 }
 
 grpc::ServerUnaryReactor* UploaderService::CommitSnapshot(grpc::CallbackServerContext* context,
@@ -605,6 +650,37 @@ grpc::ServerUnaryReactor* UploaderService::GetSpace(grpc::CallbackServerContext*
     *response = *std::move(r);
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<v1::GetChunkIdKeyResponse> GetChunkIdKey(const Repository& repo) {
+  if (!repo.encrypted()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the repository ", repo.path(),
+                     " is not encrypted: its chunk ids are SHA-256, there is no id key"));
+  }
+  const RepositoryKey* key = repo.key();
+  if (key == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the repository ", repo.path(), " is encrypted but this uploader holds no key"));
+  }
+  v1::GetChunkIdKeyResponse response;
+  response.set_id_key(key->IdKey());
+  response.set_key_fingerprint(key->fingerprint());
+  return response;
+}
+
+grpc::ServerUnaryReactor* UploaderService::GetChunkIdKey(
+    grpc::CallbackServerContext* context, const v1::GetChunkIdKeyRequest* request,
+    v1::GetChunkIdKeyResponse* response) {
+  absl::StatusOr<v1::GetChunkIdKeyResponse> r = services::GetChunkIdKey(*repo_);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!r.ok()) {
+    reactor->Finish(rpc::ToGrpcStatus(r.status()));
+    return reactor;
+  }
+  *response = *std::move(r);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* UploaderService::GetConfig(grpc::CallbackServerContext* context,

@@ -3,6 +3,12 @@
 // uploader.proto. Thin: it validates and converts protos, calls libs/ on a
 // worker pool and maps the status.
 //
+// Encrypted repositories (the uploader holds the master key, --key-file):
+// PutChunks gets format 1 blobs named by keyed ids, checks them with the
+// key and stores them sealed; GetChunks opens the sealed blobs and sends
+// the inner format 1 blobs (keyed_id set); GetChunkIdKey hands the id key
+// (not the data key) to the chunker. services/README.md "Encryption".
+//
 // PutChunks: each new blob is checked before it is stored — ParseBlobHeader
 // and, by default, DecodeBlob(data, digest) (CRC32C, decompression,
 // SHA-256; BlobCheck) — so a blob that does not decode to its digest is
@@ -109,6 +115,10 @@ class UploaderService final : public v1::Uploader::CallbackService {
   grpc::ServerUnaryReactor* GetConfig(grpc::CallbackServerContext* context,
                                       const v1::GetConfigRequest* request,
                                       v1::RepositoryConfig* response) override;
+  // The repository's id key for the chunker (encrypted repositories only).
+  grpc::ServerUnaryReactor* GetChunkIdKey(grpc::CallbackServerContext* context,
+                                          const v1::GetChunkIdKeyRequest* request,
+                                          v1::GetChunkIdKeyResponse* response) override;
   // In uploader_verify.cc: RunVerify on the repository, on a thread of its
   // own (not the worker pool); cancelling the call stops the check.
   grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
@@ -161,7 +171,15 @@ metrics::UploaderMetrics& UploaderServiceMetrics();
 // is acknowledged without decoding it) and returns the ack; the chunk is
 // durable only after a Flush(). DataLoss "blob <hex>: ..." for a blob that
 // fails the check; InvalidArgument for a missing digest or empty blob.
-absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, BlobCheck check);
+// `key` is the repository's key (null: plaintext repository): the blob must
+// then have keyed_id (FailedPrecondition otherwise, and for keyed_id in a
+// plaintext repository), the full check is DecodeOpenedChunkBlob with the
+// key (HMAC id) and the blob is stored sealed (SealBlob, kind chunk, bound
+// to its id); the ack's stored_bytes is the sealed size.
+absl::StatusOr<v1::PutChunkAck> CheckAndPut(ChunkStore& store, v1::Blob blob, BlobCheck check,
+                                            const RepositoryKey* key = nullptr);
+// GetChunkIdKey: FailedPrecondition for a plaintext repository.
+absl::StatusOr<v1::GetChunkIdKeyResponse> GetChunkIdKey(const Repository& repo);
 absl::StatusOr<v1::HasChunksResponse> HasChunks(ChunkStore& store,
                                                 const v1::HasChunksRequest& request);
 // CommitSnapshot refuses (FailedPrecondition, PHASE_COMMIT, nothing
