@@ -163,6 +163,7 @@ absl::Status RunDistributedBackup(const v1::BackupPlan& plan, const ChunkerOptio
   metrics::ChunkerMetrics& metrics = ChunkerServiceMetrics();
   wopts.metrics = &metrics;
   RemoteChunkDestination chunks(compressors, uploaders, calls, hash_pool, wopts);
+  chunks.set_key_source(&repository);  // an encrypted repository's id key
 
   Progress progress;
   BackupJobOptions job;

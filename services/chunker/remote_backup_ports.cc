@@ -12,6 +12,7 @@
 #include "libs/base/status_macros.h"
 #include "libs/hash/digest.h"
 #include "libs/pipeline/remote/collect_events.h"
+#include "libs/store/repository.h"
 
 namespace arca::services {
 namespace {
@@ -39,13 +40,38 @@ std::chrono::system_clock::time_point DeadlineIn(absl::Duration d, absl::Time ca
 
 // --- RemoteSnapshotRepository ------------------------------------------------------------
 
+absl::StatusOr<RepositoryKey> FetchChunkIdKey(ReplicaSet* uploaders, CallRegistry* calls,
+                                              const RemoteCallTimeouts& timeouts) {
+  v1::GetChunkIdKeyResponse resp;
+  absl::Status st =
+      UploaderCall(uploaders, calls, timeouts.call, timeouts.deadline, "GetChunkIdKey",
+                   &v1::Uploader::Stub::GetChunkIdKey, v1::GetChunkIdKeyRequest(), &resp);
+  if (!st.ok()) {
+    if (IsReplicaFailure(st) || calls->cancelled()) return WithPhase(st, v1::PHASE_UPLOAD);
+    return Setup(absl::FailedPreconditionError(absl::StrCat(
+        "the repository is encrypted but its id key could not be had: ", st.message())));
+  }
+  absl::StatusOr<RepositoryKey> key = RepositoryKey::FromIdKey(resp.id_key());
+  if (!key.ok()) {
+    // Never the key bytes: their size only.
+    return Setup(absl::FailedPreconditionError(
+        absl::StrCat("the uploader sent a malformed id key (", resp.id_key().size(), " bytes)")));
+  }
+  return key;
+}
+
 absl::StatusOr<v1::RepositoryConfig> RemoteSnapshotRepository::Config() {
   v1::RepositoryConfig config;
   RETURN_IF_ERROR(
       WithPhase(UploaderCall(uploaders_, calls_, timeouts_.call, timeouts_.deadline, "GetConfig",
                              &v1::Uploader::Stub::GetConfig, v1::GetConfigRequest(), &config),
                 v1::PHASE_UPLOAD));
-  return config;
+  if (config.encryption().empty()) return config;
+  if (!key_.has_value()) {
+    ASSIGN_OR_RETURN(RepositoryKey key, FetchChunkIdKey(uploaders_, calls_, timeouts_));
+    key_ = std::move(key);
+  }
+  return ChunkingConfig(config, &*key_);
 }
 
 absl::StatusOr<SnapshotSummary> RemoteSnapshotRepository::GetSnapshot(const std::string& id) {
@@ -377,6 +403,7 @@ absl::StatusOr<ChunkSink*> RemoteChunkDestination::Open(v1::Codec codec, int lev
   RemoteChunkWriterOptions options = options_;
   options.codec = codec;
   options.level = level;
+  if (key_source_ != nullptr) options.key = key_source_->key();
   writer_ =
       std::make_unique<RemoteChunkWriter>(compressors_, uploaders_, calls_, hash_pool_, options);
   return writer_.get();

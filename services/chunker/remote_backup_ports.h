@@ -27,6 +27,7 @@
 #include "arca/v1/chunker.pb.h"
 #include "arca/v1/uploader.grpc.pb.h"
 #include "libs/base/phase_status.h"
+#include "libs/crypto/repository_key.h"
 #include "libs/pipeline/backup_ports.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "libs/pipeline/remote/replica_set.h"
@@ -76,6 +77,14 @@ struct RemoteCallTimeouts {
   absl::Time deadline = absl::InfiniteFuture();  // the caller's: caps every call
 };
 
+// The id key of an encrypted repository from an uploader replica
+// (Uploader.GetChunkIdKey): a RepositoryKey without data key
+// (RepositoryKey::FromIdKey). Errors: the uploaders' (PHASE_UPLOAD);
+// FAILED_PRECONDITION + PHASE_SETUP when the uploader has no key to give or
+// sends a malformed one.
+absl::StatusOr<RepositoryKey> FetchChunkIdKey(ReplicaSet* uploaders, CallRegistry* calls,
+                                              const RemoteCallTimeouts& timeouts);
+
 class RemoteSnapshotRepository final : public SnapshotRepository {
  public:
   // uploaders and calls are not owned.
@@ -83,7 +92,13 @@ class RemoteSnapshotRepository final : public SnapshotRepository {
                            std::string job_id)
       : uploaders_(uploaders), calls_(calls), timeouts_(timeouts), job_id_(std::move(job_id)) {}
 
+  // The uploaders' config (GetConfig). For an encrypted repository the id
+  // key is fetched too (once per job, FetchChunkIdKey) and the config is
+  // ChunkingConfig(config, key): the gear table seeded from the key.
   absl::StatusOr<v1::RepositoryConfig> Config() override;
+  // The id key once Config() found the repository encrypted; null before,
+  // and for a plaintext repository.
+  const RepositoryKey* key() const { return key_.has_value() ? &*key_ : nullptr; }
   absl::StatusOr<SnapshotSummary> GetSnapshot(const std::string& id) override;
   absl::StatusOr<std::optional<SnapshotSummary>> LatestSnapshot(const std::string& group) override;
   // The smallest free space of the live uploader replicas (a chunk may land
@@ -107,6 +122,7 @@ class RemoteSnapshotRepository final : public SnapshotRepository {
   CallRegistry* calls_;
   RemoteCallTimeouts timeouts_;
   std::string job_id_;
+  std::optional<RepositoryKey> key_;  // id key only
   struct Hold {
     std::unique_ptr<grpc::ClientContext> context;
     std::unique_ptr<grpc::ClientReader<v1::HoldWriteEvent>> reader;
@@ -166,6 +182,9 @@ class RemoteChunkDestination final : public ChunkDestination {
         hash_pool_(hash_pool),
         options_(options) {}
 
+  // `repository` (not owned; may be null) gives the id key of an encrypted
+  // repository to the writer (its Config() runs before Open).
+  void set_key_source(const RemoteSnapshotRepository* repository) { key_source_ = repository; }
   absl::StatusOr<ChunkSink*> Open(v1::Codec codec, int level) override;
   // The writer Open made (null before): its detailed statistics.
   RemoteChunkWriter* writer() const { return writer_.get(); }
@@ -176,6 +195,7 @@ class RemoteChunkDestination final : public ChunkDestination {
   CallRegistry* calls_;
   WorkerPool* hash_pool_;
   RemoteChunkWriterOptions options_;
+  const RemoteSnapshotRepository* key_source_ = nullptr;
   std::unique_ptr<RemoteChunkWriter> writer_;
 };
 

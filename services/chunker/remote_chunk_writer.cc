@@ -16,6 +16,7 @@
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/slice.h"
 #include "libs/base/phase_status.h"
+#include "libs/blob/sealed_blob.h"
 #include "libs/hash/crc32c.h"
 #include "libs/rpc/status_convert.h"
 
@@ -33,7 +34,7 @@ using google::protobuf::io::CodedOutputStream;
 }  // namespace
 
 grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKind stream,
-                                       const Digest* digest, ByteBuffer plaintext) {
+                                       const Digest* digest, ByteBuffer plaintext, bool keyed_id) {
   const uint64_t n = plaintext.size();
   v1::ChunkRef ref;
   if (digest != nullptr) ref.set_digest(std::string(digest->Raw()));
@@ -56,11 +57,19 @@ grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKin
       out.WriteTag(WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_VARINT));
       out.WriteVarint32SignExtended(level);
     }
-    if (digest == nullptr) {
-      // data_crc32c (5), caller_names_blob (6) = true.
+    if (digest == nullptr || keyed_id) {
+      // data_crc32c (5): the compressor checks no digest.
       out.WriteTag(WireFormatLite::MakeTag(5, WireFormatLite::WIRETYPE_FIXED32));
       out.WriteLittleEndian32(Crc32c(plaintext.span()));
+    }
+    if (digest == nullptr) {
+      // caller_names_blob (6) = true.
       out.WriteTag(WireFormatLite::MakeTag(6, WireFormatLite::WIRETYPE_VARINT));
+      out.WriteVarint32(1);
+    }
+    if (keyed_id) {
+      // keyed_id (7) = true.
+      out.WriteTag(WireFormatLite::MakeTag(7, WireFormatLite::WIRETYPE_VARINT));
       out.WriteVarint32(1);
     }
     out.WriteTag(WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
@@ -324,7 +333,7 @@ void RemoteChunkWriter::EncodeUnhashed(ItemPtr item) {
   item->hashed = false;
   // The encoded request (with the plaintext's CRC32C) owns the plaintext.
   item->request = EncodeCompressRequest(options_.codec, options_.level, item->stream, nullptr,
-                                        std::move(item->plain));
+                                        std::move(item->plain), options_.key != nullptr);
   // References to the request's slices keep the plaintext alive for the
   // hash below even once the compressor answered and the request is dropped.
   std::vector<grpc::Slice> slices;
@@ -343,9 +352,10 @@ void RemoteChunkWriter::EncodeUnhashed(ItemPtr item) {
   // digest is always the chunker's own (JoinCompressFirst compares it with
   // the compressor's).
   const auto t0 = std::chrono::steady_clock::now();
-  const Digest digest = slices.size() == 2
-                            ? Sha256(std::span<const uint8_t>(slices[1].begin(), slices[1].size()))
-                            : Sha256(std::span<const uint8_t>());
+  const Digest digest =
+      slices.size() == 2
+          ? ChunkIdOf(std::span<const uint8_t>(slices[1].begin(), slices[1].size()), options_.key)
+          : ChunkIdOf(std::span<const uint8_t>(), options_.key);
   const double hash_s = SecondsSince(t0);
   slices.clear();
   absl::MutexLock lock(&mu_);
@@ -364,7 +374,7 @@ void RemoteChunkWriter::JoinCompressFirst(const ItemPtr& item) {
         absl::DataLossError(absl::StrCat(
             "compressor ", compressors_->address(item->compressor), " answered chunk ",
             item->digest.Hex(), " (", item->length, " bytes, ", v1::StreamKind_Name(item->stream),
-            " stream, SHA-256 computed by the chunker) with a blob named ",
+            " stream, id computed by the chunker) with a blob named ",
             claimed.ok() ? claimed->Hex() : std::string("<malformed digest>"),
             ": the compressor's answer did not match, nothing of it was stored; the compressor "
             "is faulty or compromised: check or replace it, then run the backup again")),
@@ -411,7 +421,7 @@ void RemoteChunkWriter::Hash(ItemPtr item) {
       return;
     }
   }
-  item->digest = Sha256(item->plain.span());
+  item->digest = ChunkIdOf(item->plain.span(), options_.key);
   const double hash_s = SecondsSince(t0);
   bool claimed;
   {
@@ -432,7 +442,7 @@ void RemoteChunkWriter::Hash(ItemPtr item) {
   }
   // The encoded compress request owns the plaintext from here on.
   item->request = EncodeCompressRequest(options_.codec, options_.level, item->stream, &item->digest,
-                                        std::move(item->plain));
+                                        std::move(item->plain), options_.key != nullptr);
   absl::MutexLock lock(&mu_);
   --hashing_;
   if (!error_.ok()) {

@@ -57,6 +57,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "libs/archive/chunk_index.h"
 #include "libs/codec/codec.h"
+#include "libs/crypto/repository_key.h"
 #include "libs/hash/digest.h"
 #include "libs/metrics/service_metrics.h"
 #include "libs/pipeline/archive_builder.h"
@@ -98,6 +99,11 @@ struct RemoteChunkWriterOptions {
   // already stored (in the job, by HasChunks or by the uploader's ack), and
   // chunks_in_flight for the chunks holding data (the window).
   metrics::ChunkerMetrics* metrics = nullptr;
+  // An encrypted repository's key (not owned; only its id key: the chunker
+  // gets it from Uploader.GetChunkIdKey): chunk ids are ChunkIdOf(chunk,
+  // key) (HMAC-SHA-256) and every compress request has keyed_id. Null: a
+  // plaintext repository, ids are SHA-256.
+  const RepositoryKey* key = nullptr;
 };
 
 // The wire form of a CompressRequest {codec, level, chunk {stream, ref
@@ -106,8 +112,11 @@ struct RemoteChunkWriterOptions {
 // a digest: {caller_names_blob: true, data_crc32c: CRC32C of the plaintext}
 // instead of ref.digest (the compressor neither hashes nor checks a digest;
 // the chunker hashes the chunk meanwhile and names the blob: NameBlob).
+// With keyed_id (an encrypted repository): keyed_id = true and, with a
+// digest too, data_crc32c (the compressor cannot check a keyed id).
 grpc::ByteBuffer EncodeCompressRequest(v1::Codec codec, int level, v1::StreamKind stream,
-                                       const Digest* digest, ByteBuffer plaintext);
+                                       const Digest* digest, ByteBuffer plaintext,
+                                       bool keyed_id = false);
 
 // The encoded Blob `blob` with ref.digest set to `digest` (other fields
 // kept): the slices of `blob` plus a few bytes, no copy of the data.

@@ -34,6 +34,18 @@ RemoteSnapshotSource::RemoteSnapshotSource(ReplicaSet* uploaders, ReplicaSet* co
               SourceOptions(timeouts)) {}
 
 absl::StatusOr<const RestoreSnapshot*> RemoteSnapshotSource::Open(const std::string& id_or_latest) {
+  // An encrypted repository: every chunk read back is checked against its
+  // keyed id, with the id key fetched once for the job.
+  v1::RepositoryConfig config;
+  RETURN_IF_ERROR(
+      WithPhase(UploaderCall(uploaders_, calls_, timeouts_.call, timeouts_.deadline, "GetConfig",
+                             &v1::Uploader::Stub::GetConfig, v1::GetConfigRequest(), &config),
+                v1::PHASE_UPLOAD));
+  if (!config.encryption().empty() && !key_.has_value()) {
+    ASSIGN_OR_RETURN(RepositoryKey key, FetchChunkIdKey(uploaders_, calls_, timeouts_));
+    key_ = std::move(key);
+    source_.SetKey(&*key_);
+  }
   v1::GetSnapshotRequest req;
   req.set_id(id_or_latest);
   v1::GetSnapshotResponse snap;

@@ -4,7 +4,8 @@
 //                         (GetSnapshot), its chunks fetched with GetChunks and
 //                         decoded on compressor replicas (Decompress; in this
 //                         process when there are none), read ahead in index
-//                         order
+//                         order; an encrypted repository's chunks checked
+//                         against their keyed ids (GetChunkIdKey)
 //   RemoteTreeTarget      a collector's WriteTree stream: entries and file
 //                         data in batches of about 1 MiB; the collector writes
 //                         them with its TreeWriter; a file whose data is
@@ -44,6 +45,7 @@ class RemoteSnapshotSource final : public SnapshotSource {
   CallRegistry* calls_;
   RemoteCallTimeouts timeouts_;
   size_t read_ahead_;
+  std::optional<RepositoryKey> key_;  // an encrypted repository's id key (Open)
   RemoteChunkSource source_;
   std::optional<RestoreSnapshot> snapshot_;
   std::unique_ptr<ReadAheadChunkSource> meta_ahead_;  // after snapshot_: destroyed first

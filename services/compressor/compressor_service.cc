@@ -43,6 +43,14 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
   v1::RawChunk* chunk = request.mutable_chunk();
   const bool compute = request.compute_digest();
   const bool unnamed = request.caller_names_blob();
+  // An encrypted repository's chunk: its id is keyed, which the compressor
+  // can neither compute nor check (it holds no key).
+  const bool keyed = request.keyed_id();
+  if (keyed && compute) {
+    return absl::InvalidArgumentError(
+        "compress request with keyed_id and compute_digest: a keyed chunk id can only be "
+        "computed by the chunker; send ref.digest or caller_names_blob");
+  }
   if (static_cast<int>(compute) + static_cast<int>(unnamed) +
           static_cast<int>(!chunk->ref().digest().empty()) >
       1) {
@@ -50,15 +58,17 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
         "compress request with more than one of ref.digest, compute_digest and "
         "caller_names_blob: send one of them");
   }
-  // Without a digest to check (compute_digest or caller_names_blob), the
-  // CRC32C of the data is checked instead.
-  const bool crc_only = compute || unnamed;
-  absl::StatusOr<Digest> digest =
-      crc_only ? absl::StatusOr<Digest>(Digest()) : RefDigest(chunk->ref(), "compress request");
+  // Without a digest to check (compute_digest, caller_names_blob or a keyed
+  // id), the CRC32C of the data is checked instead.
+  const bool crc_only = compute || unnamed || keyed;
+  absl::StatusOr<Digest> digest = compute || unnamed
+                                      ? absl::StatusOr<Digest>(Digest())
+                                      : RefDigest(chunk->ref(), "compress request");
   if (!digest.ok()) return digest.status();
   // Names the chunk in messages: its digest, or (not hashed yet) its size.
-  const std::string hex =
-      crc_only ? absl::StrCat("of ", chunk->data().size(), " bytes (no digest)") : digest->Hex();
+  const std::string hex = compute || unnamed
+                              ? absl::StrCat("of ", chunk->data().size(), " bytes (no digest)")
+                              : digest->Hex();
   if (chunk->known()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "chunk ", hex, " is marked known (already stored): do not send it to the compressor"));
@@ -112,6 +122,7 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
   }
   v1::Blob out;
   out.set_stream(chunk->stream());
+  out.set_keyed_id(keyed);
   *out.mutable_ref() = std::move(*chunk->mutable_ref());
   out.mutable_ref()->set_raw_length(data.size());
   if (compute) out.mutable_ref()->set_digest(std::string(digest->Raw()));
@@ -155,7 +166,11 @@ absl::StatusOr<v1::RawChunk> DecompressBlobUncounted(v1::Blob blob) {
     return absl::InvalidArgumentError(
         absl::StrCat("blob ", digest->Hex(), ": data is empty: send the whole blob file"));
   }
-  absl::StatusOr<std::string> raw = DecodeBlob(Bytes(blob.data()), *digest);
+  // A keyed id (encrypted repository) cannot be checked here: frame, CRC32C,
+  // decompression and length only; the caller (the chunker, which holds the
+  // id key) checks the id of the plaintext.
+  absl::StatusOr<std::string> raw = blob.keyed_id() ? DecodeBlobUnnamed(Bytes(blob.data()), *digest)
+                                                    : DecodeBlob(Bytes(blob.data()), *digest);
   if (!raw.ok()) return raw.status();  // DataLoss "blob <hex>: ..."
   if (blob.ref().raw_length() != 0 && blob.ref().raw_length() != raw->size()) {
     return absl::DataLossError(absl::StrCat("blob ", digest->Hex(), ": decodes to ", raw->size(),

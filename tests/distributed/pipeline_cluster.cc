@@ -76,7 +76,9 @@ absl::StatusOr<std::unique_ptr<PipelineCluster>> PipelineCluster::Start(const st
   c->repo_ = repo;
   c->tls_dir_ = options.tls_dir;
   auto security = [&](const std::string& role) { return SecurityFlags(options.tls_dir, role); };
-  RunResult init = RunProgram({ArcaBinary(), "init", "--repo", repo});
+  std::vector<std::string> init_argv = {ArcaBinary(), "init", "--repo", repo};
+  init_argv.insert(init_argv.end(), options.init_args.begin(), options.init_args.end());
+  RunResult init = RunProgram(init_argv);
   if (init.exit_code != 0) {
     return absl::FailedPreconditionError("arca init failed: " + init.Describe());
   }

@@ -35,6 +35,9 @@ struct ClusterOptions {
   std::vector<std::string> compressor_args;
   std::vector<std::string> chunker_args;
   std::vector<std::string> uploader_args;
+  // Extra flags of `arca init` (e.g. --encryption aes-256-gcm --new-key-file
+  // K; the uploaders then need uploader_args --key-file K).
+  std::vector<std::string> init_args;
   // The collector's --source-root and --restore-root (empty: TestTmpDir(),
   // as CollectorRootFlags), then collector_args (e.g. --commands-file=F).
   std::string collector_root;

@@ -9,6 +9,7 @@
 #include "grpcpp/client_context.h"
 #include "libs/base/phase_status.h"
 #include "libs/blob/blob.h"
+#include "libs/blob/sealed_blob.h"
 #include "libs/hash/digest.h"
 #include "libs/rpc/status_convert.h"
 
@@ -72,6 +73,10 @@ absl::StatusOr<v1::Blob> RemoteChunkSource::FetchBlob(const Digest& digest) {
 }
 
 absl::StatusOr<std::string> RemoteChunkSource::DecodeRemote(v1::Blob blob, const Digest& digest) {
+  const bool keyed_ids = key_ != nullptr || blob.keyed_id();
+  // The compressor cannot check a keyed id (it has no key): it checks the
+  // frame and the length, this process the id.
+  blob.set_keyed_id(keyed_ids);
   std::string raw;
   absl::Status st = compressors_->Run(
       [&](size_t i) -> absl::Status {
@@ -100,9 +105,13 @@ absl::StatusOr<std::string> RemoteChunkSource::DecodeRemote(v1::Blob blob, const
       [this] { return Stopped(); });
   if (!st.ok()) return st;
   // The compressor is not trusted with the content: its plaintext must hash
-  // to the requested digest, as DecodeBlob checks in this process.
-  if (const Digest actual = Sha256(
-          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
+  // to the requested digest, as DecodeBlob checks in this process (with the
+  // id key: the keyed id). A keyed blob without the key: the uploader's seal
+  // check is all there is (see the header).
+  if (keyed_ids && key_ == nullptr) return raw;
+  if (const Digest actual = ChunkIdOf(
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()),
+          key_);
       actual != digest) {
     return WithPhase(
         absl::DataLossError(absl::StrCat(
@@ -123,9 +132,15 @@ absl::StatusOr<std::shared_ptr<const std::string>> RemoteChunkSource::GetChunk(
   if (compressors_ != nullptr && compressors_->size() > 0) {
     raw = DecodeRemote(*std::move(blob), digest);
   } else {
-    raw = DecodeBlob(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob->data().data()),
-                                              blob->data().size()),
-                     digest);
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(blob->data().data()),
+                                         blob->data().size());
+    if (key_ != nullptr) {
+      raw = DecodeOpenedChunkBlob(bytes, digest, key_);  // CRC32C, decompression, keyed id
+    } else if (blob->keyed_id()) {
+      raw = DecodeBlobUnnamed(bytes, digest);  // no key: the uploader checked the id
+    } else {
+      raw = DecodeBlob(bytes, digest);
+    }
   }
   if (!raw.ok()) return raw.status();
   if (raw->size() != expected_length) {

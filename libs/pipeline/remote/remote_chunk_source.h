@@ -9,6 +9,16 @@
 // Used by the collector (the parent snapshot's metadata stream, change
 // detection) and by the chunker (restores).
 //
+// Encrypted repositories (services/README.md, Encryption): the uploader
+// opens each sealed blob (its GCM tag binds the chunk id) and sends the
+// inner format 1 blob with keyed_id. With the repository's id key
+// (SetKey: the chunker) the plaintext is checked against the keyed id
+// (ChunkIdOf) here, also after a compressor's Decompress (which checks only
+// frame, CRC32C and length for keyed blobs). Without a key (the collector,
+// which holds none) a keyed blob is checked for frame, CRC32C, decompression
+// and length only: the id was checked by the uploader, which the collector
+// trusts for the snapshot's indexes anyway.
+//
 // Thread-safety: thread-safe (each call is independent).
 #ifndef ARCA_LIBS_PIPELINE_REMOTE_REMOTE_CHUNK_SOURCE_H_
 #define ARCA_LIBS_PIPELINE_REMOTE_REMOTE_CHUNK_SOURCE_H_
@@ -21,6 +31,7 @@
 #include "absl/time/time.h"
 #include "arca/v1/compressor.pb.h"
 #include "libs/archive/stream_reader.h"
+#include "libs/crypto/repository_key.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "libs/pipeline/remote/replica_set.h"
 
@@ -50,7 +61,12 @@ class RemoteChunkSource final : public ChunkSource {
   absl::StatusOr<std::shared_ptr<const std::string>> GetChunk(const Digest& digest,
                                                               uint64_t expected_length) override;
 
-  // The stored blob of a chunk (as in the repository), from an uploader.
+  // The repository's key (may hold only the id key; not owned; null: none).
+  // Call before the first GetChunk.
+  void SetKey(const RepositoryKey* key) { key_ = key; }
+
+  // The stored blob of a chunk (as in the repository; for an encrypted one
+  // the opened inner blob, keyed_id set), from an uploader.
   absl::StatusOr<v1::Blob> FetchBlob(const Digest& digest);
 
   uint64_t blobs_fetched() const { return blobs_fetched_.load(); }
@@ -64,6 +80,7 @@ class RemoteChunkSource final : public ChunkSource {
   ReplicaSet* compressors_;
   CallRegistry* calls_;
   RemoteChunkSourceOptions options_;
+  const RepositoryKey* key_ = nullptr;
   std::atomic<uint64_t> blobs_fetched_{0};
   std::atomic<uint64_t> blob_bytes_{0};
 };
