@@ -42,7 +42,7 @@ std::vector<std::string> FilesContaining(const std::string& root, const std::str
   std::vector<std::string> hits;
   *files = 0;
   for (const auto& e : stdfs::recursive_directory_iterator(root)) {
-    if (!e.is_regular_file()) continue;
+    if (e.is_symlink() || !e.is_regular_file()) continue;
     ++*files;
     if (ReadAll(e.path().string()).find(needle) != std::string::npos) {
       hits.push_back(e.path().string());
