@@ -374,7 +374,8 @@ void RemoteChunkWriter::JoinCompressFirst(const ItemPtr& item) {
         absl::DataLossError(absl::StrCat(
             "compressor ", compressors_->address(item->compressor), " answered chunk ",
             item->digest.Hex(), " (", item->length, " bytes, ", v1::StreamKind_Name(item->stream),
-            " stream, id computed by the chunker) with a blob named ",
+            " stream, ", options_.key != nullptr ? "keyed id" : "SHA-256",
+            " computed by the chunker) with a blob named ",
             claimed.ok() ? claimed->Hex() : std::string("<malformed digest>"),
             ": the compressor's answer did not match, nothing of it was stored; the compressor "
             "is faulty or compromised: check or replace it, then run the backup again")),

@@ -458,5 +458,43 @@ TEST_F(CompressorServiceTest, InFlightGaugeCountsQueuedChunksOfAnOpenStream) {
   EXPECT_TRUE(GaugeReaches("arca_compressor_streams_running", 0));
 }
 
+// An encrypted repository's chunk: the keyed id is neither computed nor
+// compared; the CRC32C is required instead; Decompress checks no id.
+TEST(CompressorKeyedIdTest, KeyedIdIsNotComparedButTheCrcIs) {
+  const std::string data = TextBytes(20000, 5);
+  const Digest keyed = Sha256(std::string("not the chunk's SHA-256"));
+  v1::CompressRequest req = Request(data, v1::CODEC_ZSTD, 3);
+  req.mutable_chunk()->mutable_ref()->set_digest(std::string(keyed.Raw()));
+  req.set_keyed_id(true);
+  req.set_data_crc32c(Crc32c(AsBytes(data)));
+  absl::StatusOr<v1::Blob> blob = CompressChunk(req);
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  EXPECT_TRUE(blob->keyed_id());
+  EXPECT_EQ(blob->ref().digest(), keyed.Raw());
+
+  v1::CompressRequest bad_crc = req;
+  bad_crc.set_data_crc32c(Crc32c(AsBytes(data)) ^ 1);
+  EXPECT_EQ(CompressChunk(bad_crc).status().code(), absl::StatusCode::kDataLoss);
+  v1::CompressRequest compute = req;
+  compute.mutable_chunk()->mutable_ref()->clear_digest();
+  compute.set_compute_digest(true);
+  EXPECT_EQ(CompressChunk(compute).status().code(), absl::StatusCode::kInvalidArgument);
+  // Without keyed_id the same request is refused as before.
+  v1::CompressRequest plain = req;
+  plain.set_keyed_id(false);
+  plain.set_data_crc32c(0);
+  EXPECT_EQ(CompressChunk(plain).status().code(), absl::StatusCode::kDataLoss);
+
+  absl::StatusOr<v1::RawChunk> raw = DecompressBlob(*blob);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ(raw->data(), data);
+  v1::Blob unkeyed = *blob;
+  unkeyed.set_keyed_id(false);
+  EXPECT_EQ(DecompressBlob(unkeyed).status().code(), absl::StatusCode::kDataLoss);
+  v1::Blob damaged = *blob;
+  (*damaged.mutable_data())[damaged.data().size() / 2] ^= 1;
+  EXPECT_EQ(DecompressBlob(damaged).status().code(), absl::StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace arca::services

@@ -20,7 +20,10 @@
 #include "gtest/gtest.h"
 #include "libs/archive/chunk_index.h"
 #include "libs/base/phase_status.h"
+#include "libs/base/bytes.h"
 #include "libs/blob/blob.h"
+#include "libs/blob/sealed_blob.h"
+#include "libs/crypto/repository_key.h"
 #include "libs/hash/digest.h"
 #include "libs/metrics/registry.h"
 #include "libs/metrics/testing.h"
@@ -591,6 +594,73 @@ TEST_F(UploaderServiceFrameTest, MetricsCountWrittenDeduplicatedReadCommittedAnd
   EXPECT_EQ(after[8] - before[8], 1);
   EXPECT_TRUE(GaugeReaches("arca_uploader_streams_running", 0));
   EXPECT_TRUE(GaugeReaches("arca_uploader_chunks_in_flight", 0));
+}
+
+// --- encrypted repositories (services/README.md, Encryption) -----------------------
+
+// A blob named by the keyed id of `data` (what the chunker sends).
+v1::Blob MakeKeyedBlob(const std::string& data, const RepositoryKey& key) {
+  v1::Blob blob = MakeBlob(data);
+  blob.mutable_ref()->set_digest(std::string(key.ChunkId(AsBytes(data)).Raw()));
+  blob.set_keyed_id(true);
+  return blob;
+}
+
+TEST_F(UploaderServiceTest, EncryptedPutChecksTheKeyedIdAndStoresSealed) {
+  const RepositoryKey key = RepositoryKey::Generate();
+  ChunkStore& store = *repo_->chunks();
+  const std::string data = RandomBytes(6000, 41);
+  v1::Blob good = MakeKeyedBlob(data, key);
+  const std::string inner = good.data();
+  absl::StatusOr<Digest> id = Digest::FromRaw(good.ref().digest());
+  ASSERT_TRUE(id.ok());
+  absl::StatusOr<v1::PutChunkAck> ack = CheckAndPut(store, good, BlobCheck::kFull, &key);
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_FALSE(ack->already_present());
+  absl::StatusOr<std::string> stored = store.Get(*id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(LooksSealed(AsBytes(*stored)));
+  EXPECT_EQ(ack->stored_bytes(), stored->size()) << "the sealed size is counted";
+  absl::StatusOr<std::string> opened = OpenChunkBlob(AsBytes(*stored), *id, &key);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(*opened, inner);
+  // The id-only key (the chunker's) decodes and checks it.
+  absl::StatusOr<RepositoryKey> id_key = RepositoryKey::FromIdKey(key.IdKey());
+  ASSERT_TRUE(id_key.ok());
+  absl::StatusOr<std::string> raw = DecodeOpenedChunkBlob(AsBytes(*opened), *id, &*id_key);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ(*raw, data);
+
+  // Named by its SHA-256 (a chunker that ignores the encryption): refused
+  // even with keyed_id, and without it whatever the check.
+  v1::Blob sha = MakeBlob(RandomBytes(6000, 42));
+  for (BlobCheck check : {BlobCheck::kFull, BlobCheck::kFrame}) {
+    absl::StatusOr<v1::PutChunkAck> r = CheckAndPut(store, sha, check, &key);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+    EXPECT_NE(r.status().message().find("encrypted"), std::string::npos) << r.status();
+  }
+  sha.set_keyed_id(true);
+  absl::StatusOr<v1::PutChunkAck> r = CheckAndPut(store, sha, BlobCheck::kFull, &key);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  absl::StatusOr<Digest> sha_id = Digest::FromRaw(sha.ref().digest());
+  EXPECT_FALSE(*store.Has(*sha_id)) << "not stored";
+  // Another key's id: DataLoss, not stored.
+  const RepositoryKey other = RepositoryKey::Generate();
+  v1::Blob foreign = MakeKeyedBlob(RandomBytes(6000, 43), other);
+  r = CheckAndPut(store, foreign, BlobCheck::kFull, &key);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  // keyed_id in a plaintext repository: refused.
+  r = CheckAndPut(store, MakeKeyedBlob(RandomBytes(6000, 44), key), BlobCheck::kFull, nullptr);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+}
+
+TEST_F(UploaderServiceTest, GetChunkIdKeyOfAPlaintextRepositoryIsFailedPrecondition) {
+  absl::StatusOr<v1::GetChunkIdKeyResponse> r = GetChunkIdKey(*repo_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  grpc::ClientContext ctx;
+  v1::GetChunkIdKeyResponse resp;
+  grpc::Status st = stub_->GetChunkIdKey(&ctx, v1::GetChunkIdKeyRequest(), &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
 }
 
 }  // namespace
