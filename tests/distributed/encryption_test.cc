@@ -36,6 +36,17 @@ std::string ReadAll(const std::string& path) {
   return s.str();
 }
 
+// The number after "key": in a JSON document (protobuf prints 64-bit
+// integers as strings); -1 when absent.
+double JsonNumber(const std::string& json, const std::string& key) {
+  const std::string needle = "\"" + key + "\":";
+  size_t pos = json.find(needle);
+  if (pos == std::string::npos) return -1;
+  pos += needle.size();
+  while (pos < json.size() && (json[pos] == ' ' || json[pos] == '"')) ++pos;
+  return std::strtod(json.c_str() + pos, nullptr);
+}
+
 // Every regular file below `root` whose bytes contain `needle`.
 std::vector<std::string> FilesContaining(const std::string& root, const std::string& needle,
                                          int* files) {
@@ -122,6 +133,19 @@ TEST(DistributedEncryption, RoundTripVerifyAndNoPlaintextAtRest) {
   // Without the key the repository's frames still check (and nothing opens).
   RunResult no_key = RunProgram({ArcaBinary(), "verify", "--repo", repo, "--no-key"});
   EXPECT_EQ(no_key.exit_code, 0) << no_key.Describe();
+
+  // --- the same chunks as the embedded mode ---------------------------------------
+  // An embedded backup of the same tree into the same repository, reading
+  // every file: the distributed chunker cut and named the chunks exactly as
+  // the embedded one does (the key's gear table and keyed ids), so nothing
+  // but the metadata stream's last chunks is new.
+  RunResult embedded = RunProgram({ArcaBinary(), "backup", src, "--repo", repo, "--key-file",
+                                   key_file, "--host", "testhost", "--change-detection", "data",
+                                   "--json"});
+  ASSERT_EQ(embedded.exit_code, 0) << embedded.Describe();
+  EXPECT_EQ(JsonNumber(embedded.out, "files_reused"), 0) << embedded.out;
+  EXPECT_LE(JsonNumber(embedded.out, "chunks_new"), 2) << embedded.out;
+  EXPECT_GE(JsonNumber(embedded.out, "chunks_new"), 0) << embedded.out;
 
   // --- no plaintext at rest ----------------------------------------------------------
   int repo_files = 0;
