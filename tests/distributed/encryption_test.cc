@@ -10,6 +10,7 @@
 // an encrypted repository (exit 4, naming --key-file).
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "libs/base/phase_status.h"
 #include "libs/fs/testing/awkward_tree.h"
 #include "libs/fs/testing/tree_compare.h"
 #include "tests/distributed/pipeline_cluster.h"
@@ -164,6 +166,66 @@ TEST(DistributedEncryption, RoundTripVerifyAndNoPlaintextAtRest) {
   }
   EXPECT_NE(c.uploader(0).Stderr().find("is encrypted"), std::string::npos)
       << c.uploader(0).Stderr();
+}
+
+// A flipped bit in a sealed chunk: the uploader's GetChunks does not open it
+// (DATA_LOSS naming the chunk), the restore goes on past the damaged file
+// and ends with DATA_LOSS (exit 8), as for a plaintext repository.
+TEST(DistributedEncryption, DamagedSealedChunkIsDataLossAndTheRestoreGoesOn) {
+  const std::string dir = NewTempDir("damage");
+  const std::string key_file = dir + "/k";
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
+      dir + "/repo", {.uploaders = 1,
+                      .compressors = 1,
+                      .uploader_args = {"--key-file", key_file},
+                      .init_args = {"--encryption", "aes-256-gcm", "--new-key-file", key_file}});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  PipelineCluster& c = **cluster;
+  const std::string src = NewTempDir("src");
+  std::mt19937_64 rng(7);
+  for (const char* name : {"a.bin", "b.bin", "c.bin"}) {
+    std::string data(4 << 20, '\0');
+    for (char& ch : data) ch = static_cast<char>(rng());
+    std::ofstream(src + "/" + name, std::ios::binary) << data;
+  }
+  JobOutcome backup = c.RunBackup(c.BackupPlan(src));
+  ASSERT_TRUE(backup.status.ok()) << backup.Describe() << c.chunker().Stderr();
+
+  // The largest chunk file: data of one of the files.
+  std::string victim;
+  uintmax_t size = 0;
+  for (const auto& e : stdfs::recursive_directory_iterator(c.repo() + "/chunks")) {
+    if (e.is_regular_file() && e.file_size() > size) {
+      size = e.file_size();
+      victim = e.path().string();
+    }
+  }
+  ASSERT_FALSE(victim.empty());
+  std::string bytes = ReadAll(victim);
+  bytes[bytes.size() / 2] ^= 0x01;
+  std::ofstream(victim, std::ios::binary | std::ios::trunc) << bytes;
+  const std::string hex = stdfs::path(victim).filename().string().substr(0, 64);
+
+  const std::string target = NewTempDir("restored") + "/t";
+  JobOutcome restore = c.RunRestore(c.RestorePlan("latest", target));
+  EXPECT_EQ(restore.status.code(), absl::StatusCode::kDataLoss) << restore.Describe();
+  EXPECT_EQ(ExitCodeOf(restore.status), ExitCode::kVerification) << restore.Describe();
+  ASSERT_GE(restore.warnings.size(), 1u) << restore.Describe();
+  std::string said = restore.status.ToString();
+  for (const v1::Warning& w : restore.warnings) {
+    EXPECT_TRUE(w.data_missing()) << w.ShortDebugString();
+    said += w.message();
+  }
+  EXPECT_NE(said.find(hex), std::string::npos) << "names the chunk " << hex << ": " << said;
+  // The other files are whole.
+  int whole = 0;
+  for (const char* name : {"a.bin", "b.bin", "c.bin"}) {
+    whole += ReadAll(target + "/" + name) == ReadAll(src + "/" + name) ? 1 : 0;
+  }
+  EXPECT_GE(whole, 1);
+  EXPECT_TRUE(c.CheckAllServing().ok());
+  RunResult verify = RunProgram({ArcaBinary(), "verify", "--repo", c.repo(), "--key-file", key_file});
+  EXPECT_EQ(verify.exit_code, 8) << verify.Describe();
 }
 
 TEST(DistributedEncryption, UploaderWithoutKeyFileRefusesEncryptedRepository) {
