@@ -53,7 +53,7 @@ const std::map<std::string, std::vector<std::string>>& MethodsByService() {
         "/arca.v1.Uploader/CommitSnapshot", "/arca.v1.Uploader/ListSnapshots",
         "/arca.v1.Uploader/GetSnapshot", "/arca.v1.Uploader/GetConfig", "/arca.v1.Uploader/Verify",
         "/arca.v1.Uploader/GetSpace", "/arca.v1.Uploader/HoldWrite", "/arca.v1.Uploader/Forget",
-        "/arca.v1.Uploader/Gc"}},
+        "/arca.v1.Uploader/Gc", "/arca.v1.Uploader/GetChunkIdKey"}},
       {"orchestrator",
        {"/arca.v1.Orchestrator/StartBackup", "/arca.v1.Orchestrator/StartRestore",
         "/arca.v1.Orchestrator/StartVerify", "/arca.v1.Orchestrator/StartForget",
