@@ -11,6 +11,10 @@
 // Chunks reused from the parent (known) only have their presence checked
 // (HasChunks); a missing one is DATA_LOSS (PHASE_ARCHIVE), as in-process.
 //
+// Encrypted repository (options.key, the id key only): every "SHA-256"
+// below is the keyed id ChunkIdOf(chunk, key) and every compress request
+// has keyed_id (services/README.md, Encryption).
+//
 // No peer's bytes are trusted: every digest is the chunker's own SHA-256
 // (compress-first overlaps it with the compressor's round trip); a blob whose
 // digest is not the chunker's, or that an uploader refuses as DATA_LOSS (it
@@ -56,6 +60,7 @@
 #include "arca/v1/uploader.grpc.pb.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "libs/archive/chunk_index.h"
+#include "libs/base/worker_pool.h"
 #include "libs/codec/codec.h"
 #include "libs/crypto/repository_key.h"
 #include "libs/hash/digest.h"
@@ -64,7 +69,6 @@
 #include "libs/pipeline/backup_ports.h"
 #include "libs/pipeline/remote/call_registry.h"
 #include "libs/pipeline/remote/replica_set.h"
-#include "libs/base/worker_pool.h"
 
 namespace arca::services {
 

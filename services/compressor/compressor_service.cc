@@ -61,9 +61,8 @@ absl::StatusOr<v1::Blob> CompressChunkUnphased(v1::CompressRequest request) {
   // Without a digest to check (compute_digest, caller_names_blob or a keyed
   // id), the CRC32C of the data is checked instead.
   const bool crc_only = compute || unnamed || keyed;
-  absl::StatusOr<Digest> digest = compute || unnamed
-                                      ? absl::StatusOr<Digest>(Digest())
-                                      : RefDigest(chunk->ref(), "compress request");
+  absl::StatusOr<Digest> digest = compute || unnamed ? absl::StatusOr<Digest>(Digest())
+                                                     : RefDigest(chunk->ref(), "compress request");
   if (!digest.ok()) return digest.status();
   // Names the chunk in messages: its digest, or (not hashed yet) its size.
   const std::string hex = compute || unnamed

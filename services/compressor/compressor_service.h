@@ -16,6 +16,12 @@
 // is a claim: the chunker compares it with its own and the uploader binds
 // the blob to it (issue 10).
 //
+// keyed_id (an encrypted repository's chunk: the id is an HMAC the
+// compressor has no key for): Compress does not compare ref.digest but
+// checks data_crc32c (required), refuses compute_digest and answers with
+// keyed_id set; Decompress of a keyed_id blob is DecodeBlobUnnamed (frame,
+// CRC32C, decompression, length; the chunker checks the id).
+//
 // Errors of Compress (each carries PHASE_COMPRESSION):
 //   INVALID_ARGUMENT  missing chunk or digest (not 32 bytes), more than one
 //                     of digest/compute_digest/caller_names_blob, empty data,

@@ -17,8 +17,8 @@
 // or a key file of another repository).
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 

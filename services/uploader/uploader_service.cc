@@ -669,9 +669,9 @@ absl::StatusOr<v1::GetChunkIdKeyResponse> GetChunkIdKey(const Repository& repo) 
   return response;
 }
 
-grpc::ServerUnaryReactor* UploaderService::GetChunkIdKey(
-    grpc::CallbackServerContext* context, const v1::GetChunkIdKeyRequest* request,
-    v1::GetChunkIdKeyResponse* response) {
+grpc::ServerUnaryReactor* UploaderService::GetChunkIdKey(grpc::CallbackServerContext* context,
+                                                         const v1::GetChunkIdKeyRequest* request,
+                                                         v1::GetChunkIdKeyResponse* response) {
   absl::StatusOr<v1::GetChunkIdKeyResponse> r = services::GetChunkIdKey(*repo_);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!r.ok()) {

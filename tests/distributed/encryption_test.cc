@@ -84,12 +84,12 @@ TEST(DistributedEncryption, RoundTripVerifyAndNoPlaintextAtRest) {
 
   const std::string key_file = NewTempDir("key") + "/uploader.key";
   const std::string repo = NewTempDir("repo") + "/repo";
-  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster = PipelineCluster::Start(
-      repo, {.uploaders = 2,
-             .compressors = 2,
-             .uploader_args = {"--key-file", key_file},
-             .init_args = {"--encryption", "aes-256-gcm", "--new-key-file", key_file,
-                           "--compression", "none"}});
+  absl::StatusOr<std::unique_ptr<PipelineCluster>> cluster =
+      PipelineCluster::Start(repo, {.uploaders = 2,
+                                    .compressors = 2,
+                                    .uploader_args = {"--key-file", key_file},
+                                    .init_args = {"--encryption", "aes-256-gcm", "--new-key-file",
+                                                  key_file, "--compression", "none"}});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   PipelineCluster& c = **cluster;
   // The key file's secret is in no log.
@@ -107,8 +107,8 @@ TEST(DistributedEncryption, RoundTripVerifyAndNoPlaintextAtRest) {
 
   const std::string target = NewTempDir("restored") + "/tree";
   JobOutcome restore = c.RunRestore(c.RestorePlan(id1, target));
-  ASSERT_TRUE(restore.status.ok()) << restore.Describe() << c.chunker().Stderr()
-                                   << c.collector().Stderr();
+  ASSERT_TRUE(restore.status.ok())
+      << restore.Describe() << c.chunker().Stderr() << c.collector().Stderr();
   std::vector<std::string> diffs = testing::CompareTrees(src, target);
   EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
 
@@ -141,9 +141,9 @@ TEST(DistributedEncryption, RoundTripVerifyAndNoPlaintextAtRest) {
   // every file: the distributed chunker cut and named the chunks exactly as
   // the embedded one does (the key's gear table and keyed ids), so nothing
   // but the metadata stream's last chunks is new.
-  RunResult embedded = RunProgram({ArcaBinary(), "backup", src, "--repo", repo, "--key-file",
-                                   key_file, "--host", "testhost", "--change-detection", "data",
-                                   "--json"});
+  RunResult embedded =
+      RunProgram({ArcaBinary(), "backup", src, "--repo", repo, "--key-file", key_file, "--host",
+                  "testhost", "--change-detection", "data", "--json"});
   ASSERT_EQ(embedded.exit_code, 0) << embedded.Describe();
   EXPECT_EQ(JsonNumber(embedded.out, "files_reused"), 0) << embedded.out;
   EXPECT_LE(JsonNumber(embedded.out, "chunks_new"), 2) << embedded.out;
@@ -224,7 +224,8 @@ TEST(DistributedEncryption, DamagedSealedChunkIsDataLossAndTheRestoreGoesOn) {
   }
   EXPECT_GE(whole, 1);
   EXPECT_TRUE(c.CheckAllServing().ok());
-  RunResult verify = RunProgram({ArcaBinary(), "verify", "--repo", c.repo(), "--key-file", key_file});
+  RunResult verify =
+      RunProgram({ArcaBinary(), "verify", "--repo", c.repo(), "--key-file", key_file});
   EXPECT_EQ(verify.exit_code, 8) << verify.Describe();
 }
 
@@ -232,12 +233,12 @@ TEST(DistributedEncryption, UploaderWithoutKeyFileRefusesEncryptedRepository) {
   const std::string dir = NewTempDir("nokey");
   const std::string repo = dir + "/repo";
   const std::string key_file = dir + "/k";
-  RunResult init = RunProgram({ArcaBinary(), "init", "--repo", repo, "--encryption",
-                               "aes-256-gcm", "--new-key-file", key_file});
+  RunResult init = RunProgram({ArcaBinary(), "init", "--repo", repo, "--encryption", "aes-256-gcm",
+                               "--new-key-file", key_file});
   ASSERT_EQ(init.exit_code, 0) << init.Describe();
-  RunResult r = RunProgram({Runfile("services/uploader/uploader"), "--repo", repo, "--insecure",
-                            "--listen=127.0.0.1:0"},
-                           absl::Seconds(60));
+  RunResult r = RunProgram(
+      {Runfile("services/uploader/uploader"), "--repo", repo, "--insecure", "--listen=127.0.0.1:0"},
+      absl::Seconds(60));
   EXPECT_EQ(r.exit_code, 4) << r.Describe();
   EXPECT_NE(r.err.find("--key-file"), std::string::npos) << r.Describe();
   EXPECT_NE(r.err.find("encrypted"), std::string::npos) << r.Describe();

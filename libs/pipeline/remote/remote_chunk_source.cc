@@ -110,8 +110,7 @@ absl::StatusOr<std::string> RemoteChunkSource::DecodeRemote(v1::Blob blob, const
   // check is all there is (see the header).
   if (keyed_ids && key_ == nullptr) return raw;
   if (const Digest actual = ChunkIdOf(
-          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()),
-          key_);
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()), key_);
       actual != digest) {
     return WithPhase(
         absl::DataLossError(absl::StrCat(
