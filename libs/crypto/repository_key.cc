@@ -1,7 +1,10 @@
 #include "libs/crypto/repository_key.h"
 
+#include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -169,6 +172,30 @@ absl::StatusOr<KeyFileSecret> ParseKeyFile(std::string_view text, std::string_vi
   absl::StatusOr<std::string> secret = FromHex(std::string_view(parts[2].data(), parts[2].size()), "the secret");
   if (!secret.ok() || secret->size() != 32) return bad("the secret is not 64 hex digits");
   return KeyFileSecret{std::string(parts[1]), *std::move(secret)};
+}
+
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    const std::string msg =
+        absl::StrCat("cannot read ", Av(what), " ", path, ": ", std::strerror(err));
+    return err == ENOENT ? absl::NotFoundError(msg) : absl::PermissionDeniedError(msg);
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  if (text.size() > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Av(what), " ", path, " is larger than 4 KiB: not a secret file"));
+  }
+  return text;
+}
+
+absl::StatusOr<KeyFileSecret> ReadKeyFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadSecretFile(path, "key file");
+  if (!text.ok()) return text.status();
+  return ParseKeyFile(*text, path);
 }
 
 absl::StatusOr<v1::KeySlot> MakePasswordSlot(const RepositoryKey& key,

@@ -85,6 +85,14 @@ std::string FormatKeyFile(const KeyFileSecret& secret);
 // InvalidArgument naming `path` and what is wrong (no secret bytes in it).
 absl::StatusOr<KeyFileSecret> ParseKeyFile(std::string_view text, std::string_view path);
 
+// The whole of a small secret file (a key file or a password file; `what`
+// names it in messages). NotFound / PermissionDenied "cannot read WHAT
+// PATH: ..."; InvalidArgument when it is larger than 4 KiB.
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path, std::string_view what);
+
+// ReadSecretFile + ParseKeyFile: the key file at `path`.
+absl::StatusOr<KeyFileSecret> ReadKeyFile(const std::string& path);
+
 // A new slot of `repository_id` holding `key`, unlocked by `password`
 // (scrypt with `params`). InvalidArgument for an empty password or bad
 // parameters.

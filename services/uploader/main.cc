@@ -15,10 +15,8 @@
 // malformed key file, or cannot listen, 4 the repository is missing,
 // incompatible or unreadable, or encrypted and not unlocked (no --key-file,
 // or a key file of another repository).
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -123,13 +121,10 @@ int main(int argc, char** argv) {
   // unlocks exactly its own slot. Its bytes never reach a message.
   std::optional<arca::KeyFileSecret> key_file;
   if (std::optional<std::string> path = args->Last("key-file")) {
-    std::ifstream in(*path, std::ios::binary);
-    std::ostringstream text;
-    if (!in || !(text << in.rdbuf())) {
-      return Usage("cannot read the key file " + *path + " given with --key-file");
+    absl::StatusOr<arca::KeyFileSecret> parsed = arca::ReadKeyFile(*path);
+    if (!parsed.ok()) {
+      return Usage(absl::StrCat(parsed.status().message(), " (given with --key-file)"));
     }
-    absl::StatusOr<arca::KeyFileSecret> parsed = arca::ParseKeyFile(text.str(), *path);
-    if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
     key_file = *std::move(parsed);
   }
   const std::string repo_name = *repo_dir;

@@ -7,8 +7,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -19,24 +17,6 @@ std::optional<std::string> FlagOrEnv(const ParsedArgs& args, const char* flag, c
   if (auto v = args.Last(flag)) return *v;
   if (const char* e = std::getenv(env); e != nullptr && *e != '\0') return std::string(e);
   return std::nullopt;
-}
-
-absl::StatusOr<std::string> ReadSecretFile(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    const std::string msg = absl::StrCat("cannot read ", std::string(what), " ", path, ": ",
-                                         std::strerror(err));
-    return err == ENOENT ? absl::NotFoundError(msg) : absl::PermissionDeniedError(msg);
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  if (text.size() > 4096) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(what), " ", path, " is larger than 4 KiB: not a secret file"));
-  }
-  return text;
 }
 
 std::string FirstLine(std::string text) {
@@ -79,9 +59,7 @@ bool HasSecretSource(const ParsedArgs& args) {
 absl::StatusOr<RepositorySecret> SecretFromArgs(const ParsedArgs& args, std::string_view repo) {
   RepositorySecret secret;
   if (auto path = FlagOrEnv(args, kKeyFileFlag, "ARCA_KEY_FILE")) {
-    absl::StatusOr<std::string> text = ReadSecretFile(*path, "key file");
-    if (!text.ok()) return text.status();
-    absl::StatusOr<KeyFileSecret> kf = ParseKeyFile(*text, *path);
+    absl::StatusOr<KeyFileSecret> kf = ReadKeyFile(*path);
     if (!kf.ok()) return kf.status();
     secret.key_file = *std::move(kf);
     return secret;
