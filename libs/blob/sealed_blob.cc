@@ -164,8 +164,7 @@ absl::StatusOr<std::string> DecodeChunkBlob(std::span<const uint8_t> blob, const
   return DecodeOpenedChunkBlob(AsBytes(*inner), expected, key);
 }
 
-absl::Status CheckStoredChunkFrame(std::span<const uint8_t> blob, const Digest& id) {
-  if (!LooksSealed(blob)) return CheckBlobFrame(blob, id).status();
+absl::Status CheckSealedChunkFrame(std::span<const uint8_t> blob, const Digest& id) {
   absl::StatusOr<SealedKind> kind = CheckSealedFrame(blob, absl::StrCat("blob ", id.Hex()));
   if (!kind.ok()) return kind.status();
   if (*kind != SealedKind::kChunk) {

@@ -85,10 +85,10 @@ absl::StatusOr<std::string> DecodeOpenedChunkBlob(std::span<const uint8_t> blob,
                                                   const Digest& expected,
                                                   const RepositoryKey* key);
 
-// What a reader without the key can check of a stored chunk: format 1 →
-// CheckBlobFrame; format 2 → CheckSealedFrame and kind chunk. DataLoss
-// "blob <hex>: ..." otherwise.
-absl::Status CheckStoredChunkFrame(std::span<const uint8_t> blob, const Digest& id);
+// What a reader without the key can check of a chunk stored in an encrypted
+// repository: CheckSealedFrame (a format 1 blob is "not an encrypted blob")
+// and kind chunk. DataLoss "blob <hex>: ..." otherwise.
+absl::Status CheckSealedChunkFrame(std::span<const uint8_t> blob, const Digest& id);
 
 // True if `blob` starts like a format 2 blob (magic and version), whatever
 // else is wrong with it.

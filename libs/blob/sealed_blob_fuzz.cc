@@ -38,8 +38,8 @@ void Read(std::span<const uint8_t> in) {
   } else {
     Check(chunk.status().code() == absl::StatusCode::kDataLoss, "chunk: DataLoss");
   }
-  Check(arca::CheckStoredChunkFrame(in, id).ok() ||
-            arca::CheckStoredChunkFrame(in, id).code() == absl::StatusCode::kDataLoss,
+  Check(arca::CheckSealedChunkFrame(in, id).ok() ||
+            arca::CheckSealedChunkFrame(in, id).code() == absl::StatusCode::kDataLoss,
         "stored frame: DataLoss");
   absl::StatusOr<std::string> manifest = arca::OpenSealedBlob(
       key, arca::SealedKind::kManifest, arca::testing::kSealedFuzzManifestName, in, "manifest");

@@ -25,7 +25,7 @@ TEST(SealedBlobTest, ChunkRoundTripHidesContentAndBindsName) {
   EXPECT_TRUE(LooksSealed(AsBytes(*blob)));
   EXPECT_LT(blob->size(), raw.size() / 4) << "compressed before encryption";
   EXPECT_EQ(blob->find("quick brown"), std::string::npos);
-  EXPECT_TRUE(CheckStoredChunkFrame(AsBytes(*blob), id).ok());
+  EXPECT_TRUE(CheckSealedChunkFrame(AsBytes(*blob), id).ok());
 
   absl::StatusOr<std::string> back = DecodeChunkBlob(AsBytes(*blob), id, &key);
   ASSERT_TRUE(back.ok()) << back.status();
@@ -37,7 +37,7 @@ TEST(SealedBlobTest, ChunkRoundTripHidesContentAndBindsName) {
   EXPECT_EQ(swapped.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(swapped.status().message().find("authentication failed"), std::string::npos);
   // The frame check without the key passes for it (it cannot know).
-  EXPECT_TRUE(CheckStoredChunkFrame(AsBytes(*blob), other).ok());
+  EXPECT_TRUE(CheckSealedChunkFrame(AsBytes(*blob), other).ok());
 
   // Another key.
   const RepositoryKey stranger = RepositoryKey::Generate();
@@ -56,7 +56,7 @@ TEST(SealedBlobTest, FlippedBitsAreDataLossWithAndWithoutKey) {
     EXPECT_EQ(DecodeChunkBlob(AsBytes(bad), id, &key).status().code(),
               absl::StatusCode::kDataLoss)
         << at;
-    EXPECT_EQ(CheckStoredChunkFrame(AsBytes(bad), id).code(), absl::StatusCode::kDataLoss) << at;
+    EXPECT_EQ(CheckSealedChunkFrame(AsBytes(bad), id).code(), absl::StatusCode::kDataLoss) << at;
   }
   // A flip with both CRCs fixed up is caught by the tag alone.
   EXPECT_EQ(DecodeChunkBlob(AsBytes(blob.substr(0, blob.size() - 1)), id, &key).status().code(),
@@ -70,6 +70,7 @@ TEST(SealedBlobTest, PlaintextRepositoryUsesFormat1) {
   absl::StatusOr<std::string> blob = EncodeChunkBlob(AsBytes(raw), id, Codec::kZstd, 3, nullptr);
   ASSERT_TRUE(blob.ok());
   EXPECT_FALSE(LooksSealed(AsBytes(*blob)));
+  EXPECT_EQ(CheckSealedChunkFrame(AsBytes(*blob), id).code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(*DecodeChunkBlob(AsBytes(*blob), id, nullptr), raw);
   // A plaintext blob in an encrypted repository is refused.
   const RepositoryKey key = RepositoryKey::Generate();

@@ -251,13 +251,8 @@ VerifyResult RunVerifyWithoutKey(Repository& repo, const CancelToken* cancel, Pr
     if (!blob.ok()) {
       result.problems.push_back(std::string(blob.status().message()));
     } else {
-      // In an encrypted repository every chunk must be sealed.
-      absl::Status st = CheckStoredChunkFrame(AsBytes(*blob), digest);
-      if (st.ok() && repo.encrypted() && !LooksSealed(AsBytes(*blob))) {
-        st = absl::DataLossError(absl::StrCat("blob ", digest.Hex(),
-                                              ": not an encrypted blob (format 1) in an "
-                                              "encrypted repository: planted or left by a bug"));
-      }
+      // Every chunk of an encrypted repository must be sealed.
+      absl::Status st = CheckSealedChunkFrame(AsBytes(*blob), digest);
       if (!st.ok()) result.problems.push_back(std::string(st.message()));
       result.bytes += blob->size();
       if (progress) progress->AddBytes(blob->size());

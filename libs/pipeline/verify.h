@@ -48,7 +48,7 @@ VerifyResult RunVerify(Repository& repo, absl::string_view snapshot, const Cance
 
 // `arca verify` of an encrypted repository without its key: checks what a
 // reader without the key can — the clear frame of every stored chunk
-// (header, lengths, CRC32C, kind: CheckStoredChunkFrame) and of every file
+// (header, lengths, CRC32C, kind: CheckSealedChunkFrame) and of every file
 // of every visible snapshot (Repository::CheckSnapshotFrames). It cannot
 // tell a chunk's content from its name or find missing chunks (the indexes
 // are sealed). chunks = blobs checked, snapshots = snapshot files checked,
