@@ -50,6 +50,7 @@
 #include "tools/arca/output.h"
 #include "tools/arca/progress_display.h"
 #include "tools/arca/remote.h"
+#include "tools/arca/repo_args.h"
 #include "tools/arca/secrets.h"
 
 namespace arca::cli {
@@ -157,24 +158,11 @@ int Report(const absl::Status& status, ExitCode code) {
 // ParseArgs with the S3 flags (open_repository.h) added: every command that
 // names a repository takes them.
 absl::StatusOr<ParsedArgs> ParseRepoArgs(const std::vector<std::string>& argv, FlagSpec spec) {
-  for (const std::string& f : S3FlagNames()) spec.value_flags.insert(f);
-  spec.value_flags.insert(kPasswordFileFlag);
-  spec.value_flags.insert(kKeyFileFlag);
+  AddRepositoryFlags(&spec);
   return ParseArgs(argv, spec);
 }
 
 // The S3 settings of the environment and the command's S3 flags.
-absl::StatusOr<RepositoryOpenOptions> RepoOpenOptions(const ParsedArgs& args) {
-  RepositoryOpenOptions options;
-  for (const std::string& f : S3FlagNames()) {
-    if (auto v = args.Last(f)) RETURN_IF_ERROR(ApplyS3Flag(f, *v, &options.s3));
-  }
-  S3OptionsFromEnvironment(&options.s3);
-  // Asked only when the repository turns out to be encrypted.
-  options.secret = [args](const Repository& repo) { return SecretFromArgs(args, repo.path()); };
-  options.allow_locked = args.Has("no-key");
-  return options;
-}
 
 absl::StatusOr<std::string> RepoPath(const ParsedArgs& args) {
   std::string path;
@@ -188,7 +176,7 @@ absl::StatusOr<std::string> RepoPath(const ParsedArgs& args) {
   // "gs://bucket" must not become a local directory named "gs:" (exit 2).
   if (absl::Status st = CheckRepositoryLocation(path); !st.ok()) return st;
   // Bad S3 flags, no endpoint or no credentials: exit 2.
-  ASSIGN_OR_RETURN(RepositoryOpenOptions options, RepoOpenOptions(args));
+  ASSIGN_OR_RETURN(RepositoryOpenOptions options, RepositoryOpenOptionsFromArgs(args));
   RETURN_IF_ERROR(CheckRepositoryOpenOptions(path, options));
   return path;
 }
@@ -230,7 +218,7 @@ std::unique_ptr<Repository> OpenRepo(const ParsedArgs& args, int* exit_code) {
     *exit_code = UsageError(std::string(path.status().message()));
     return nullptr;
   }
-  absl::StatusOr<RepositoryOpenOptions> options = RepoOpenOptions(args);
+  absl::StatusOr<RepositoryOpenOptions> options = RepositoryOpenOptionsFromArgs(args);
   absl::StatusOr<std::unique_ptr<Repository>> repo =
       options.ok() ? OpenRepositoryAt(*path, *options) : options.status();
   if (!repo.ok()) {
@@ -323,7 +311,7 @@ int CmdInit(const std::vector<std::string>& argv) {
   *config.mutable_metadata_chunker() = ChunkerParams::MetadataDefault().ToProto();
   config.set_default_codec(static_cast<v1::Codec>(*codec));
   config.set_default_level(*level);
-  absl::StatusOr<RepositoryOpenOptions> options = RepoOpenOptions(*args);
+  absl::StatusOr<RepositoryOpenOptions> options = RepositoryOpenOptionsFromArgs(*args);
   if (!options.ok()) return UsageError(std::string(options.status().message()));
   std::optional<NewRepositoryKey> encryption;
   if (auto e = args->Last("encryption"); e && *e != "none") {

@@ -25,7 +25,7 @@
 #include "libs/mount/mount_view.h"
 #include "libs/store/open_repository.h"
 #include "libs/store/repository_location.h"
-#include "tools/arca/secrets.h"
+#include "tools/arca/repo_args.h"
 
 namespace arca::cli {
 namespace {
@@ -304,8 +304,8 @@ class SignalThread {
 };
 
 absl::StatusOr<ParsedArgs> ParseMountArgs(const std::vector<std::string>& argv) {
-  FlagSpec spec{{"repo", kPasswordFileFlag, kKeyFileFlag}, {"allow-other"}};
-  for (const std::string& f : S3FlagNames()) spec.value_flags.insert(f);
+  FlagSpec spec{{"repo"}, {"allow-other"}};
+  AddRepositoryFlags(&spec);
   return ParseArgs(argv, spec);
 }
 
@@ -378,17 +378,11 @@ int RunMount(const std::vector<std::string>& argv) {
   sigaction(SIGUSR1, &wake, nullptr);
   SignalThread signals;
 
-  RepositoryOpenOptions options;
-  for (const std::string& f : S3FlagNames()) {
-    if (auto v = args->Last(f)) {
-      if (absl::Status st = ApplyS3Flag(f, *v, &options.s3); !st.ok()) {
-        return Fail(ExitCode::kUsage, std::string(st.message()));
-      }
-    }
+  absl::StatusOr<RepositoryOpenOptions> opened_options = RepositoryOpenOptionsFromArgs(*args);
+  if (!opened_options.ok()) {
+    return Fail(ExitCode::kUsage, std::string(opened_options.status().message()));
   }
-  S3OptionsFromEnvironment(&options.s3);
-  const ParsedArgs& parsed = *args;
-  options.secret = [&parsed](const Repository& r) { return SecretFromArgs(parsed, r.path()); };
+  const RepositoryOpenOptions& options = *opened_options;
   if (absl::Status st = CheckRepositoryOpenOptions(target->repo, options); !st.ok()) {
     return Fail(ExitCode::kUsage, std::string(st.message()));
   }
